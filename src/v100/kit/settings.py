@@ -1,0 +1,80 @@
+"""Settings: the platform-wide ones every service reads (prefix ``V100_``) and the base of each
+service's own small settings class (prefix ``V100_<SERVICE>_``)."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["PlatformSettings", "ServiceSettings"]
+
+
+class PlatformSettings(BaseSettings):
+    """What all services share. Unset URLs mean the embedded defaults (SQLite, disk, in-process)."""
+
+    model_config = SettingsConfigDict(env_prefix="V100_", extra="ignore")
+
+    var_dir: Path = Path("var")
+    # ``{service}`` and ``{var_dir}`` are substituted; on PostgreSQL each service gets its own
+    # database (``postgresql+asyncpg://user@host/v100_{service}``), created by ``v100 migrate``.
+    database_url: str = "sqlite+aiosqlite:///{var_dir}/{service}.db"
+    # None: in-process bus, cache, rate limits and job queue (only within one process).
+    redis_url: str | None = None
+    # ``file://<dir>`` for local disk, ``s3://<bucket>`` for S3 (endpoint and keys below).
+    storage_url: str = "file://{var_dir}/objects"
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    # HS256 secret shared by the gateway (which mints internal tokens) and every service (which
+    # verifies them). Unset: generated once into ``<var_dir>/internal-token.key``.
+    internal_token_secret: SecretStr | None = None
+    internal_token_ttl_seconds: int = Field(default=60, ge=5, le=3600)
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @cached_property
+    def resolved_internal_token_secret(self) -> str:
+        if self.internal_token_secret is not None:
+            return self.internal_token_secret.get_secret_value()
+        path = self.var_dir / "internal-token.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(secrets.token_urlsafe(48))
+            tmp.chmod(0o600)
+            tmp.replace(path)
+        return path.read_text().strip()
+
+    def resolved_storage_url(self) -> str:
+        return self.storage_url.format(var_dir=self.var_dir)
+
+
+class ServiceSettings(BaseSettings):
+    """Base of a service's settings. Subclasses set ``service``, ``port`` and their own prefix:
+
+    class BillingSettings(ServiceSettings):
+        model_config = SettingsConfigDict(env_prefix="V100_BILLING_", extra="ignore")
+        service: ClassVar[str] = "billing"
+        port: int = 8085
+    """
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    service: ClassVar[str]
+    host: str = "127.0.0.1"
+    port: int = 0
+    # Overrides the platform's database URL for this one service.
+    database_url: str | None = None
+    platform: PlatformSettings = Field(default_factory=PlatformSettings)
+
+    @property
+    def resolved_database_url(self) -> str:
+        url = self.database_url or self.platform.database_url
+        return url.format(service=self.service, var_dir=self.platform.var_dir)

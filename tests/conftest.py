@@ -1,0 +1,4 @@
+"""Fixtures shared by the whole suite; each kit area keeps its own in ``v100.kit.testing``."""
+
+pytest_plugins: list[str] = [
+]
