@@ -38,6 +38,8 @@ class PlatformSettings(BaseSettings):
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     log_level: str = "INFO"
     log_json: bool = True
+    # Unset: logs go to stderr. ``v100 up`` on a terminal sends them here to keep its table clear.
+    log_file: Path | None = None
 
     @cached_property
     def resolved_internal_token_secret(self) -> str:

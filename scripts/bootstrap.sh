@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs what the platform needs on a fresh machine: uv (into .tools/ when not on PATH) and the
+# locked Python environment in .venv. Debian packages for tests come from scripts/services/*.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if command -v uv >/dev/null 2>&1; then
+  UV=uv
+else
+  if [ ! -x .tools/bin/uv ]; then
+    python3 -m venv .tools
+    .tools/bin/pip install --quiet uv
+  fi
+  UV=.tools/bin/uv
+fi
+"$UV" sync --frozen --quiet

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole suite: static checks, then pytest with the real PostgreSQL (pgvector), Redis and
+# SeaweedFS S3 servers started on 127.0.0.1 by scripts/services/*, and stopped afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SERVERS=(postgres redis seaweedfs)
+stop_all() {
+  for name in "${SERVERS[@]}"; do bash "scripts/services/$name.sh" stop >/dev/null 2>&1 || true; done
+}
+trap stop_all EXIT
+
+bash scripts/lint.sh
+
+for name in "${SERVERS[@]}"; do
+  bash "scripts/services/$name.sh" start
+  # shellcheck disable=SC1090
+  source ".cache/ci/$name.env"
+done
+export V100_TEST_POSTGRES_URL V100_TEST_REDIS_URL V100_TEST_S3_ENDPOINT \
+  V100_TEST_S3_ACCESS_KEY_ID V100_TEST_S3_SECRET_ACCESS_KEY V100_TEST_S3_BUCKET
+
+.venv/bin/pytest -q -p no:cacheprovider "$@"

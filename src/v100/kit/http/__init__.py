@@ -1,0 +1,18 @@
+"""HTTP for every service: the app factory, the dependencies endpoints use, problem+json
+rendering, and the client services use to call each other."""
+
+from v100.kit.http._app import DatabaseSpec, Runtime, create_service_app
+from v100.kit.http._client import ServiceClient
+from v100.kit.http._deps import PrincipalDep, RuntimeDep, SessionDep
+from v100.kit.http._problems import problem_response
+
+__all__ = [
+    "DatabaseSpec",
+    "PrincipalDep",
+    "Runtime",
+    "RuntimeDep",
+    "ServiceClient",
+    "SessionDep",
+    "create_service_app",
+    "problem_response",
+]

@@ -1,0 +1,194 @@
+"""The service app factory: one FastAPI app per service with the platform's middleware, problem
+handlers, ``/health``, ``/ready`` and ``/metrics``, and a lifespan that opens the service's
+database (migrating it), bus, cache and storage, and closes them again."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.responses import JSONResponse, Response
+
+from v100.kit import db as kit_db
+from v100.kit.auth import InternalTokens
+from v100.kit.bus import Bus, create_bus
+from v100.kit.cache import Cache, create_cache
+from v100.kit.errors import BackendUnavailable
+from v100.kit.http._middleware import (
+    BodyLimitMiddleware,
+    InternalAuthMiddleware,
+    RequestContextMiddleware,
+)
+from v100.kit.http._problems import install_problem_handlers, problem_response
+from v100.kit.observability import HttpMetrics, configure_logging, get_logger
+from v100.kit.settings import ServiceSettings
+from v100.kit.storage import ObjectStore, storage_from_settings
+
+__all__ = ["DatabaseSpec", "Runtime", "create_service_app"]
+
+PUBLIC_PATHS = ("/health", "/ready", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect")
+ReadinessCheck = Callable[[], Awaitable[Any]]
+Hook = Callable[["Runtime"], Awaitable[None]]
+
+_log = get_logger("v100.app")
+
+
+@dataclass(frozen=True)
+class DatabaseSpec:
+    """A service's tables and the folder of its Alembic revisions."""
+
+    metadata: MetaData
+    migrations_dir: Path
+
+
+@dataclass
+class Runtime:
+    """What a running service holds open; reachable as ``request.app.state.runtime``."""
+
+    settings: ServiceSettings
+    tokens: InternalTokens
+    metrics: HttpMetrics
+    bus: Bus
+    cache: Cache
+    storage: ObjectStore | None = None
+    engine: AsyncEngine | None = None
+    sessions: async_sessionmaker[AsyncSession] | None = None
+    migrated: asyncio.Event = field(default_factory=asyncio.Event)
+    checks: dict[str, ReadinessCheck] = field(default_factory=dict)
+    background: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+async def _migrate_until_done(runtime: Runtime, spec: DatabaseSpec) -> None:
+    """Migrate now, or keep trying in the background while the database is away."""
+    settings = runtime.settings
+    delay = 0.5
+    while True:
+        try:
+            await kit_db.migrate(
+                settings.service, settings.resolved_database_url, spec.migrations_dir, spec.metadata
+            )
+        except Exception as exc:  # the database may come up later; readiness says so meanwhile
+            _log.warning("migration failed; retrying", service=settings.service, error=repr(exc))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+            continue
+        runtime.migrated.set()
+        return
+
+
+async def _check_all(checks: Mapping[str, ReadinessCheck]) -> dict[str, str]:
+    async def one(check: ReadinessCheck) -> str:
+        try:
+            await asyncio.wait_for(check(), timeout=2.0)
+        except Exception as exc:
+            return f"down: {type(exc).__name__}: {exc}"[:200]
+        return "ok"
+
+    results = await asyncio.gather(*(one(check) for check in checks.values()))
+    return dict(zip(checks, results, strict=True))
+
+
+def create_service_app(
+    settings: ServiceSettings,
+    *,
+    title: str,
+    description: str = "",
+    routers: Sequence[APIRouter] = (),
+    database: DatabaseSpec | None = None,
+    uses_storage: bool = False,
+    internal_auth: bool = True,
+    body_limits: Mapping[str, int] | None = None,
+    on_startup: Sequence[Hook] = (),
+    on_shutdown: Sequence[Hook] = (),
+) -> FastAPI:
+    platform = settings.platform
+    configure_logging(platform.log_level, json=platform.log_json, file=platform.log_file)
+    tokens = InternalTokens(
+        platform.resolved_internal_token_secret, platform.internal_token_ttl_seconds
+    )
+    metrics = HttpMetrics(settings.service)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = Runtime(
+            settings=settings,
+            tokens=tokens,
+            metrics=metrics,
+            bus=create_bus(platform.redis_url),
+            cache=create_cache(platform.redis_url),
+        )
+        runtime.checks["bus"] = runtime.bus.ping
+        if database is not None:
+            runtime.engine = kit_db.create_engine(settings.resolved_database_url)
+            runtime.sessions = kit_db.create_sessionmaker(runtime.engine)
+            engine = runtime.engine
+
+            async def database_ready() -> None:
+                if not runtime.migrated.is_set():
+                    raise BackendUnavailable("migrations have not run yet")
+                await kit_db.ping(engine)
+
+            runtime.checks["database"] = database_ready
+            runtime.background.append(asyncio.create_task(_migrate_until_done(runtime, database)))
+        if uses_storage:
+            runtime.storage = storage_from_settings(platform)
+            runtime.checks["storage"] = runtime.storage.ping
+        app.state.runtime = runtime
+        for hook in on_startup:
+            await hook(runtime)
+        try:
+            yield
+        finally:
+            for hook in on_shutdown:
+                await hook(runtime)
+            for task in runtime.background:
+                task.cancel()
+            await asyncio.gather(*runtime.background, return_exceptions=True)
+            if runtime.storage is not None:
+                await runtime.storage.close()
+            if runtime.engine is not None:
+                await runtime.engine.dispose()
+            await runtime.cache.close()
+            await runtime.bus.close()
+
+    app = FastAPI(title=title, description=description, lifespan=lifespan, version="1")
+    install_problem_handlers(app)
+    for router in routers:
+        app.include_router(router)
+
+    @app.get("/health", tags=["operations"], include_in_schema=False)
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "service": settings.service}
+
+    @app.get("/ready", tags=["operations"], include_in_schema=False)
+    async def ready() -> Response:
+        runtime: Runtime = app.state.runtime
+        results = await _check_all(runtime.checks)
+        if all(result == "ok" for result in results.values()):
+            return JSONResponse({"status": "ready", "service": settings.service, "checks": results})
+        return problem_response(
+            BackendUnavailable(
+                f"{settings.service} is not ready.", retry_after=1, extra={"checks": results}
+            ),
+            "/ready",
+        )
+
+    @app.get("/metrics", tags=["operations"], include_in_schema=False)
+    async def metrics_endpoint() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    # Added innermost first: auth sees only requests within the size limit; the request id
+    # and metrics wrap everything.
+    if internal_auth:
+        app.add_middleware(InternalAuthMiddleware, tokens=tokens, public_paths=PUBLIC_PATHS)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=platform.max_body_bytes, limits=body_limits)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    return app
