@@ -15,6 +15,7 @@ from fastapi import APIRouter, FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.middleware import Middleware
 from starlette.responses import JSONResponse, Response
 
 from v100.kit import db as kit_db
@@ -106,9 +107,12 @@ def create_service_app(
     uses_storage: bool = False,
     internal_auth: bool = True,
     body_limits: Mapping[str, int] | None = None,
+    middleware: Sequence[Middleware] = (),
     on_startup: Sequence[Hook] = (),
     on_shutdown: Sequence[Hook] = (),
 ) -> FastAPI:
+    """Build a service's app. ``middleware`` runs innermost (inside the size limit and the
+    internal-token check), in the order given."""
     platform = settings.platform
     configure_logging(platform.log_level, json=platform.log_json, file=platform.log_file)
     tokens = InternalTokens(
@@ -187,6 +191,8 @@ def create_service_app(
 
     # Added innermost first: auth sees only requests within the size limit; the request id
     # and metrics wrap everything.
+    for extra in reversed(middleware):
+        app.add_middleware(extra.cls, *extra.args, **extra.kwargs)
     if internal_auth:
         app.add_middleware(InternalAuthMiddleware, tokens=tokens, public_paths=PUBLIC_PATHS)
     app.add_middleware(BodyLimitMiddleware, max_bytes=platform.max_body_bytes, limits=body_limits)

@@ -1,0 +1,10 @@
+"""The gateway's tables: tenants, users, refresh-token families and API keys."""
+
+from sqlalchemy.orm import DeclarativeBase
+
+from v100.kit.db import TYPE_ANNOTATION_MAP, service_metadata
+
+
+class Base(DeclarativeBase):
+    metadata = service_metadata("gateway")
+    type_annotation_map = TYPE_ANNOTATION_MAP
