@@ -1,0 +1,147 @@
+"""Fixtures for the bus and the cache: ``bus`` and ``cache`` run each test on the in-process
+backend and, when ``V100_TEST_REDIS_URL`` is set, on real Redis under a key prefix of the test's
+own (deleted afterwards); ``redis_server`` is a private Redis a test may stop and restart."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from redis.exceptions import RedisError
+
+from v100.kit._redis import connect
+from v100.kit.bus import Bus, MemoryBus, RedisBus
+from v100.kit.cache import Cache, MemoryCache, RedisCache
+
+__all__ = [
+    "BACKENDS",
+    "RedisServer",
+    "bus",
+    "cache",
+    "redis_prefix",
+    "redis_server",
+    "redis_url_or_skip",
+]
+
+REDIS_URL_ENV = "V100_TEST_REDIS_URL"
+BACKENDS = ["memory", "redis"]
+
+
+def redis_url_or_skip() -> str:
+    url = os.environ.get(REDIS_URL_ENV)
+    if not url:
+        pytest.skip(f"{REDIS_URL_ENV} is not set (scripts/services/redis.sh start)")
+    return url
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A key prefix no other test uses (tests may share the server with other suites, so the
+    database is never flushed); its keys are deleted afterwards."""
+    url = redis_url_or_skip()
+    prefix = f"v100test:{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    # Synchronous on purpose: the async backend fixtures ask for this one by name, from inside
+    # their own event loop.
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=500))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+@pytest.fixture(params=BACKENDS)
+async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Bus]:
+    if request.param == "memory":
+        memory = MemoryBus()  # a private broker: tests do not see each other's streams
+        yield memory
+        await memory.close()
+        return
+    prefix: str = request.getfixturevalue("redis_prefix")
+    remote = RedisBus(redis_url_or_skip(), prefix=prefix)
+    yield remote
+    await remote.close()
+
+
+@pytest.fixture(params=BACKENDS)
+async def cache(request: pytest.FixtureRequest) -> AsyncIterator[Cache]:
+    if request.param == "memory":
+        memory = MemoryCache()
+        yield memory
+        await memory.close()
+        return
+    prefix: str = request.getfixturevalue("redis_prefix")
+    remote = RedisCache(redis_url_or_skip(), prefix=prefix)
+    yield remote
+    await remote.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class RedisServer:
+    """A ``redis-server`` of one test's own on a free loopback port, in the foreground so the
+    test can kill it and bring it back on the same port, as an operator's restart would."""
+
+    def __init__(self, binary: str, directory: Path) -> None:
+        self._binary = binary
+        self._directory = directory
+        self.port = _free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self._process = await asyncio.create_subprocess_exec(
+            self._binary,
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--save", "",
+            "--appendonly", "no",
+            "--dir", str(self._directory),
+            "--logfile", str(self._directory / "redis.log"),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        client = connect(self.url)
+        try:
+            for _ in range(100):
+                try:
+                    if await client.ping():
+                        return
+                except (RedisError, OSError):
+                    await asyncio.sleep(0.05)
+            raise RuntimeError(f"redis-server did not answer on port {self.port}")
+        finally:
+            await client.aclose()
+
+    async def stop(self) -> None:
+        if self._process is None:
+            return
+        self._process.kill()  # abrupt on purpose: clients see a dead server, not a goodbye
+        await asyncio.wait_for(self._process.wait(), 10)
+        self._process = None
+
+
+@pytest.fixture
+async def redis_server(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    redis_url_or_skip()  # real-server tests run where the real server is provided
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (scripts/services/redis.sh start)")
+    server = RedisServer(binary, tmp_path)
+    await server.start()
+    yield server
+    await server.stop()
