@@ -1,0 +1,207 @@
+"""Multipart uploads on local disk (blocking; run in worker threads). An upload is a directory
+``uploads/<id>/`` holding ``upload.json`` (key, content type) and one file per part, named
+``<number>.<md5>`` so a part and its etag appear in one atomic rename. On completion the parts
+are joined with ``copy_file_range`` (the kernel copies, or reflinks on CoW filesystems) into a
+temp file that is then renamed into place like any other object."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import os
+import re
+import secrets
+import shutil
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import orjson
+
+from v100.kit.storage._base import MIN_PART_SIZE, StoredObject, UploadedPart, check_parts_order
+from v100.kit.storage._errors import InvalidPart, UploadNotFound
+from v100.kit.storage._localfs import Layout, commit
+
+__all__ = ["abort_upload", "complete_upload", "create_upload", "list_upload_parts", "write_part"]
+
+_UPLOAD_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
+_PART_FILE = re.compile(r"(\d{5})\.([0-9a-f]{32})")
+_COPY_FALLBACK_ERRNOS = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF}
+_CHUNK = 8 * 1024 * 1024
+
+
+def _upload_dir(layout: Layout, key: str, upload_id: str) -> Path:
+    """The upload's directory, after checking it exists and belongs to ``key``."""
+    if not _UPLOAD_ID.fullmatch(upload_id):
+        raise UploadNotFound(f"no upload {upload_id!r}")
+    path = layout.uploads / upload_id
+    try:
+        manifest = orjson.loads((path / "upload.json").read_bytes())
+    except (FileNotFoundError, NotADirectoryError, orjson.JSONDecodeError):
+        raise UploadNotFound(f"no upload {upload_id!r}") from None
+    if manifest.get("key") != key:
+        raise UploadNotFound(f"no upload {upload_id!r} for key {key!r}")
+    return path
+
+
+def create_upload(layout: Layout, key: str, content_type: str | None) -> str:
+    upload_id = secrets.token_urlsafe(24)
+    path = layout.uploads / upload_id
+    path.mkdir(parents=True)
+    tmp = path / ".upload.json.tmp"
+    tmp.write_bytes(orjson.dumps({"key": key, "content_type": content_type}))
+    tmp.replace(path / "upload.json")
+    return upload_id
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Serialize part replacement and completion within one upload, across processes too."""
+    with (path / "upload.json").open("rb") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _current_parts(path: Path) -> dict[int, tuple[Path, str, int]]:
+    """Part number -> (file, etag, size). Call it under ``_locked``. Two files for one number
+    are left only by a crash between a part's rename and the removal of the one it replaced;
+    the newer is kept."""
+    found: dict[int, list[tuple[int, str, Path, int]]] = {}
+    with os.scandir(path) as it:
+        for entry in it:
+            match = _PART_FILE.fullmatch(entry.name)
+            if not match:
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            found.setdefault(int(match[1]), []).append(
+                (st.st_mtime_ns, entry.name, Path(entry.path), st.st_size)
+            )
+    current = {}
+    for number, candidates in found.items():
+        candidates.sort()
+        _, name, file, size = candidates[-1]
+        current[number] = (file, name.split(".", 1)[1], size)
+        for _, _, stale, _ in candidates[:-1]:
+            stale.unlink(missing_ok=True)
+    return current
+
+
+def write_part(
+    layout: Layout, key: str, upload_id: str, part_number: int, data: bytes, fsync: bool
+) -> str:
+    path = _upload_dir(layout, key, upload_id)
+    etag = hashlib.md5(data, usedforsecurity=False).hexdigest()
+    tmp = path / f".part-{secrets.token_hex(8)}"
+    final = path / f"{part_number:05d}.{etag}"
+    try:
+        with tmp.open("xb") as fh:
+            fh.write(data)
+            if fsync:
+                os.fsync(fh.fileno())
+        # The last upload of a part number to get here wins, as in S3.
+        with _locked(path):
+            tmp.replace(final)
+            for other in path.glob(f"{part_number:05d}.*"):
+                if other != final:
+                    other.unlink(missing_ok=True)
+    except FileNotFoundError:
+        # The upload was completed or aborted while this part was being written.
+        raise UploadNotFound(f"no upload {upload_id!r}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return etag
+
+
+def list_upload_parts(layout: Layout, key: str, upload_id: str) -> list[UploadedPart]:
+    path = _upload_dir(layout, key, upload_id)
+    try:
+        with _locked(path):
+            current = _current_parts(path)
+    except FileNotFoundError:
+        raise UploadNotFound(f"no upload {upload_id!r}") from None
+    return [
+        UploadedPart(part_number=number, etag=etag, size=size)
+        for number, (_, etag, size) in sorted(current.items())
+    ]
+
+
+def _copy_into(src: int, dst: int, size: int) -> None:
+    """Append ``size`` bytes of ``src`` to ``dst``: in the kernel when it can, else by reads."""
+    offset = 0
+    zero_copy = hasattr(os, "copy_file_range")
+    while offset < size:
+        count = min(size - offset, 1 << 30)
+        if zero_copy:
+            try:
+                copied = os.copy_file_range(src, dst, count, offset)
+            except OSError as exc:
+                if exc.errno not in _COPY_FALLBACK_ERRNOS:
+                    raise
+                zero_copy = False
+                continue
+        else:
+            chunk = os.pread(src, min(count, _CHUNK), offset)
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(dst, view) :]
+            copied = len(chunk)
+        if copied == 0:
+            raise OSError(errno.EIO, "part file shorter than when it was listed")
+        offset += copied
+
+
+def complete_upload(
+    layout: Layout, key: str, upload_id: str, parts: Sequence[UploadedPart], fsync: bool
+) -> StoredObject:
+    path = _upload_dir(layout, key, upload_id)
+    check_parts_order(parts)
+    try:
+        with _locked(path):
+            return _join(layout, path, key, parts, fsync)
+    except FileNotFoundError:
+        raise UploadNotFound(f"no upload {upload_id!r}") from None
+
+
+def _join(
+    layout: Layout, path: Path, key: str, parts: Sequence[UploadedPart], fsync: bool
+) -> StoredObject:
+    manifest = orjson.loads((path / "upload.json").read_bytes())
+    current = _current_parts(path)
+    chosen: list[tuple[Path, str, int]] = []
+    for index, part in enumerate(parts):
+        found = current.get(part.part_number)
+        if found is None or found[1] != part.etag.strip('"'):
+            raise InvalidPart(f"part {part.part_number} was not uploaded with that etag")
+        if index < len(parts) - 1 and found[2] < MIN_PART_SIZE:
+            raise InvalidPart(f"part {part.part_number} is smaller than 5 MiB and not the last")
+        chosen.append(found)
+    tmp, fh = layout.new_tmp()
+    try:
+        for file, _, size in chosen:
+            src = os.open(file, os.O_RDONLY)
+            try:
+                _copy_into(src, fh.fileno(), size)
+            finally:
+                os.close(src)
+    except BaseException:
+        fh.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    digests = b"".join(bytes.fromhex(etag) for _, etag, _ in chosen)
+    etag = f"{hashlib.md5(digests, usedforsecurity=False).hexdigest()}-{len(chosen)}"
+    # copy_file_range moved the kernel's file offset, not Python's buffer: nothing to flush.
+    stored = commit(layout, tmp, fh, key, etag, manifest.get("content_type"), fsync)
+    shutil.rmtree(path, ignore_errors=True)
+    return stored
+
+
+def abort_upload(layout: Layout, key: str, upload_id: str) -> None:
+    with contextlib.suppress(UploadNotFound):
+        shutil.rmtree(_upload_dir(layout, key, upload_id), ignore_errors=True)
