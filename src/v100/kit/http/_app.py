@@ -88,10 +88,11 @@ async def _migrate_until_done(runtime: Runtime, spec: DatabaseSpec) -> None:
 async def _check_all(checks: Mapping[str, ReadinessCheck]) -> dict[str, str]:
     async def one(check: ReadinessCheck) -> str:
         try:
-            await asyncio.wait_for(check(), timeout=2.0)
+            answer = await asyncio.wait_for(check(), timeout=2.0)
         except Exception as exc:
             return f"down: {type(exc).__name__}: {exc}"[:200]
-        return "ok"
+        # Some backends answer ping() with a bool rather than raising.
+        return "down: no answer" if answer is False else "ok"
 
     results = await asyncio.gather(*(one(check) for check in checks.values()))
     return dict(zip(checks, results, strict=True))
@@ -110,9 +111,11 @@ def create_service_app(
     middleware: Sequence[Middleware] = (),
     on_startup: Sequence[Hook] = (),
     on_shutdown: Sequence[Hook] = (),
+    default_docs: bool = True,
 ) -> FastAPI:
     """Build a service's app. ``middleware`` runs innermost (inside the size limit and the
-    internal-token check), in the order given."""
+    internal-token check), in the order given. ``default_docs=False`` leaves out FastAPI's
+    ``/openapi.json``, ``/docs`` and ``/redoc`` for an app that serves its own (the gateway)."""
     platform = settings.platform
     configure_logging(platform.log_level, json=platform.log_json, file=platform.log_file)
     tokens = InternalTokens(
@@ -138,7 +141,8 @@ def create_service_app(
             async def database_ready() -> None:
                 if not runtime.migrated.is_set():
                     raise BackendUnavailable("migrations have not run yet")
-                await kit_db.ping(engine)
+                if not await kit_db.ping(engine):
+                    raise BackendUnavailable("the database does not answer")
 
             runtime.checks["database"] = database_ready
             runtime.background.append(asyncio.create_task(_migrate_until_done(runtime, database)))
@@ -163,7 +167,14 @@ def create_service_app(
             await runtime.cache.close()
             await runtime.bus.close()
 
-    app = FastAPI(title=title, description=description, lifespan=lifespan, version="1")
+    app = FastAPI(
+        title=title,
+        description=description,
+        lifespan=lifespan,
+        version="1",
+        # Without an OpenAPI URL FastAPI also leaves out /docs and /redoc.
+        openapi_url="/openapi.json" if default_docs else None,
+    )
     install_problem_handlers(app)
     for router in routers:
         app.include_router(router)
