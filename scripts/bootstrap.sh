@@ -13,4 +13,7 @@ else
   fi
   UV=.tools/bin/uv
 fi
-"$UV" sync --frozen --quiet
+# Bytecode is compiled up front: this environment may set PYTHONDONTWRITEBYTECODE, and without
+# .pyc files every start compiles SQLAlchemy, FastAPI and the rest from source (3x slower).
+"$UV" sync --frozen --quiet --compile-bytecode
+.venv/bin/python -m compileall -q -j 0 src >/dev/null
