@@ -165,6 +165,69 @@ def serve(
 
 
 @app.command()
+def worker(
+    service: str,
+    concurrency: Annotated[int, typer.Option(min=1, help="Jobs run at once.")] = 16,
+) -> None:
+    """Run one service's background jobs from Redis (the distributed mode)."""
+    from v100.kit.jobs import JobRegistry
+
+    try:
+        service_info(service)
+    except KeyError as exc:
+        console.print(f"[red]{exc.args[0]}[/]")
+        raise typer.Exit(2) from None
+    module_name = f"v100.services.{service}.tasks"
+    try:
+        tasks = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name not in (module_name, f"v100.services.{service}"):
+            raise  # the tasks module exists but something it imports does not
+        console.print(f"{service} has no background jobs (no module {module_name}).")
+        raise typer.Exit(2) from None
+    registries = [value for value in vars(tasks).values() if isinstance(value, JobRegistry)]
+    if len(registries) != 1:
+        console.print(f"[red]{module_name} must define one JobRegistry, found {len(registries)}[/]")
+        raise typer.Exit(2)
+    app_module = importlib.import_module(f"v100.services.{service}.app")
+    settings = app_module.Settings()
+    redis_url = settings.platform.redis_url
+    if redis_url is None:
+        console.print(
+            "v100 worker needs V100_REDIS_URL (the job stream); without it, jobs run inside "
+            "`v100 up` / `v100 serve`."
+        )
+        raise typer.Exit(2)
+    asyncio.run(
+        _work(service, registries[0], settings, app_module.DATABASE, redis_url, concurrency)
+    )
+
+
+async def _work(
+    service: str, registry: Any, settings: Any, database: Any, redis_url: str, concurrency: int
+) -> None:
+    from v100.kit import db as kit_db
+    from v100.kit.jobs import run_worker
+    from v100.kit.observability import configure_logging
+
+    platform = settings.platform
+    configure_logging(platform.log_level, json=platform.log_json, file=platform.log_file)
+    # Idempotent and locked per service: a worker may start before any API replica.
+    await kit_db.migrate(
+        service, settings.resolved_database_url, database.migrations_dir, database.metadata
+    )
+    engine = kit_db.create_engine(
+        settings.resolved_database_url, application_name=f"v100.{service}.worker"
+    )
+    try:
+        await run_worker(
+            registry, kit_db.create_sessionmaker(engine), redis_url, concurrency=concurrency
+        )
+    finally:
+        await engine.dispose()
+
+
+@app.command()
 def migrate(
     services: Annotated[list[str] | None, typer.Argument(help="Services (default: all).")] = None,
 ) -> None:
@@ -193,6 +256,98 @@ def status() -> None:
     console.print(_status_table(rows, "V100 services"))
     if not all(status == "ready" for _, status, _ in rows):
         raise typer.Exit(1)
+
+
+# --- tenants and API keys: the gateway's service layer, straight against its database --------
+
+tenant_app = typer.Typer(help="Tenants, in the gateway's database.", no_args_is_help=True)
+api_key_app = typer.Typer(help="API keys, in the gateway's database.", no_args_is_help=True)
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(api_key_app, name="api-key")
+# Notes go to stderr so that stdout carries only what a script wants to capture (the key).
+notes = Console(stderr=True)
+
+
+@tenant_app.command("create")
+def tenant_create(
+    name: Annotated[str, typer.Argument(help="The tenant's name.")],
+    email: Annotated[str, typer.Option(help="The owner's email, their login.")],
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            help="The owner's password (asked for when left out).",
+        ),
+    ],
+) -> None:
+    """Create a tenant and its owner (migrating the gateway's database first)."""
+    from rich.markup import escape
+
+    from v100.kit.errors import ProblemError
+    from v100.services.gateway import admin
+    from v100.services.gateway.settings import GatewaySettings
+
+    try:
+        tenant, owner = asyncio.run(admin.create_tenant(GatewaySettings(), name, email, password))
+    except ProblemError as exc:
+        notes.print(f"[red]{escape(str(exc))}[/]", highlight=False)
+        raise typer.Exit(1) from None
+    console.print(
+        f"created tenant {tenant.name} ({tenant.id}) with owner {owner.email} ({owner.id})",
+        markup=False,
+        highlight=False,
+    )
+
+
+@api_key_app.command("create")
+def api_key_create(
+    name: Annotated[str, typer.Option(help="A name to tell the key by.")],
+    tenant_id: Annotated[
+        str | None, typer.Option(help="The tenant; its first owner makes the key.")
+    ] = None,
+    email: Annotated[str | None, typer.Option(help="The owner or admin who makes the key.")] = None,
+    scope: Annotated[
+        list[str] | None, typer.Option(help="A scope such as videos:read; repeatable (default *).")
+    ] = None,
+    expires_in_days: Annotated[
+        int | None, typer.Option(min=1, help="Expire the key after this many days.")
+    ] = None,
+) -> None:
+    """Create an API key and print it once: only its hash is kept."""
+    from datetime import UTC, datetime, timedelta
+
+    from rich.markup import escape
+
+    from v100.kit.errors import ProblemError
+    from v100.services.gateway import admin
+    from v100.services.gateway.settings import GatewaySettings
+
+    expires_at = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
+    try:
+        created = asyncio.run(
+            admin.create_api_key(
+                GatewaySettings(),
+                name=name,
+                scopes=scope or ["*"],
+                tenant_id=tenant_id,
+                email=email,
+                expires_at=expires_at,
+            )
+        )
+    except ProblemError as exc:
+        notes.print(f"[red]{escape(str(exc))}[/]", highlight=False)
+        raise typer.Exit(1) from None
+    key, tenant = created.key, created.tenant
+    notes.print(
+        f"created API key {key.name} ({key.id}) for tenant {tenant.name} ({tenant.id}), "
+        f"made by {created.creator.email}, scopes: {' '.join(key.scopes)}",
+        markup=False,
+        highlight=False,
+    )
+    notes.print("Store it now: it is not kept and cannot be shown again.", highlight=False)
+    typer.echo(created.secret)
 
 
 def main() -> None:

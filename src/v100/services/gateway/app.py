@@ -4,19 +4,50 @@ other services for every public prefix."""
 from pathlib import Path
 
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 
 from v100.kit.http import DatabaseSpec, create_service_app
+from v100.services.gateway import openapi, status
+from v100.services.gateway.api import api_keys_router, auth_router, tenants_router
+from v100.services.gateway.authn import PUBLIC_PATHS, AuthenticationMiddleware, Authenticator
 from v100.services.gateway.models import Base
+from v100.services.gateway.proxy import ProxyMiddleware
+from v100.services.gateway.service import Identity
 from v100.services.gateway.settings import GatewaySettings as Settings
+from v100.services.gateway.upstreams import Upstreams
 
 DATABASE = DatabaseSpec(Base.metadata, Path(__file__).parent / "migrations")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    return create_service_app(
+    identity = Identity.from_settings(settings)
+    authenticator = Authenticator(identity)
+    upstreams = Upstreams.from_settings(settings)
+    app = create_service_app(
         settings,
         title="V100 gateway",
+        routers=[auth_router, api_keys_router, tenants_router, status.router, openapi.router],
         database=DATABASE,
         internal_auth=False,  # the gateway authenticates users and API keys itself
+        # In this order: authentication first, so what follows sees scope["state"]["principal"].
+        middleware=[
+            Middleware(
+                AuthenticationMiddleware,
+                authenticator=authenticator,
+                public_paths=PUBLIC_PATHS | openapi.PUBLIC_PATHS,
+            ),
+            Middleware(
+                ProxyMiddleware,
+                upstreams=upstreams,
+                websocket_max_message_bytes=settings.websocket_max_message_bytes,
+            ),
+        ],
+        # Proxied bodies are limited by the service that reads them.
+        body_limits=dict.fromkeys(upstreams.prefixes, settings.proxied_max_body_bytes),
+        on_shutdown=[authenticator.close, upstreams.close],
+        default_docs=False,  # openapi.router serves the merged document and /docs
     )
+    app.state.identity = identity
+    app.state.upstreams = upstreams
+    return app

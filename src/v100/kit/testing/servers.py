@@ -1,0 +1,66 @@
+"""Real servers on loopback for tests: an ASGI app served by uvicorn in the test's own event loop
+on a free port of 127.0.0.1 (the way ``v100 up`` serves it), and an address where nothing
+listens, for a service that is down."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+import uvicorn
+
+__all__ = ["dead_url", "serving"]
+
+
+class _InProcessServer(uvicorn.Server):
+    """Leaves signals to pytest: several servers share the test's loop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Any:
+        yield
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    app: Any, *, lifespan: Literal["on", "off", "auto"] = "on", startup_timeout: float = 30.0
+) -> AsyncIterator[str]:
+    """Serve ``app`` until the block ends; yields its base URL (``http://127.0.0.1:<port>``)."""
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        lifespan=lifespan,
+        log_config=None,
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,  # as ``v100`` runs it: the caller's X-Forwarded-For is not trusted
+        ws="websockets-sansio",
+        timeout_graceful_shutdown=1,  # tests do not wait for handlers that hang
+    )
+    server = _InProcessServer(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(startup_timeout):
+            while not server.started:
+                if task.done():
+                    task.result()  # raises what stopped it
+                    raise RuntimeError("uvicorn exited before it started")
+                await asyncio.sleep(0.005)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(task, timeout=10)
+
+
+def dead_url() -> str:
+    """A loopback URL that refuses connections (a port just released by the OS)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"

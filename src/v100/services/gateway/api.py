@@ -1,0 +1,206 @@
+"""The gateway's own endpoints: ``/v1/auth`` (sign-up, login, refresh, logout), ``/v1/api-keys``
+and ``/v1/tenants``. Thin: parse, check the caller's scope, call the service, shape the answer.
+The caller was established by ``authn.AuthenticationMiddleware`` before any of this runs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Security
+from fastapi.security import APIKeyHeader, HTTPBearer
+from starlette.responses import Response
+
+from v100.kit.http import PrincipalDep, SessionDep, problem_response
+from v100.services.gateway.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyOut,
+    ApiKeyPage,
+    LoginRequest,
+    MemberCreate,
+    MemberPage,
+    MemberUpdate,
+    RefreshTokenRequest,
+    SignupRequest,
+    TenantOut,
+    TokenResponse,
+    UserOut,
+)
+from v100.services.gateway.service import (
+    ApiKeyService,
+    AuthService,
+    Identity,
+    RefreshTokenReused,
+    SignedIn,
+    TenantService,
+)
+
+__all__ = ["api_keys_router", "auth_router", "tenants_router"]
+
+
+def get_identity(request: Request) -> Identity:
+    identity: Identity = request.app.state.identity
+    return identity
+
+
+IdentityDep = Annotated[Identity, Depends(get_identity)]
+Limit = Annotated[int, Query(ge=1, le=200)]
+Cursor = Annotated[str | None, Query(max_length=200)]
+
+# Declared for the OpenAPI document only (auto_error off): the middleware has already
+# authenticated the caller by the time a route runs.
+_SECURED = [
+    Security(HTTPBearer(auto_error=False, description="An access token from /v1/auth/login.")),
+    Security(APIKeyHeader(name="X-API-Key", auto_error=False, description="v100_sk_...")),
+]
+
+auth_router = APIRouter(prefix="/v1/auth", tags=["auth"])
+api_keys_router = APIRouter(prefix="/v1/api-keys", tags=["api keys"], dependencies=_SECURED)
+tenants_router = APIRouter(prefix="/v1/tenants", tags=["tenants"], dependencies=_SECURED)
+
+
+def _tokens(signed_in: SignedIn) -> TokenResponse:
+    return TokenResponse(
+        access_token=signed_in.access.token,
+        refresh_token=signed_in.refresh_token,
+        expires_in=signed_in.access.expires_in,
+        tenant=TenantOut.model_validate(signed_in.tenant),
+        user=UserOut.model_validate(signed_in.user),
+    )
+
+
+# --- /v1/auth -----------------------------------------------------------------------------
+
+
+@auth_router.post("/signup", status_code=201)
+async def signup(body: SignupRequest, session: SessionDep, identity: IdentityDep) -> TokenResponse:
+    """Create a tenant and its owner, and sign the owner in."""
+    service = AuthService(session, identity)
+    return _tokens(await service.signup(body.email, body.password, body.tenant_name))
+
+
+@auth_router.post("/login")
+async def login(body: LoginRequest, session: SessionDep, identity: IdentityDep) -> TokenResponse:
+    """Sign in with email and password."""
+    return _tokens(await AuthService(session, identity).login(body.email, body.password))
+
+
+@auth_router.post("/refresh", response_model=TokenResponse)
+async def refresh(
+    body: RefreshTokenRequest, request: Request, session: SessionDep, identity: IdentityDep
+) -> TokenResponse | Response:
+    """Trade a refresh token for new tokens; the presented one is spent."""
+    outcome = await AuthService(session, identity).refresh(body.refresh_token)
+    if isinstance(outcome, RefreshTokenReused):
+        # Returned, not raised: raising would roll back the family's revocation.
+        return problem_response(outcome, request.url.path)
+    return _tokens(outcome)
+
+
+@auth_router.post("/logout", status_code=204)
+async def logout(body: RefreshTokenRequest, session: SessionDep, identity: IdentityDep) -> None:
+    """End the login a refresh token belongs to."""
+    await AuthService(session, identity).logout(body.refresh_token)
+
+
+# --- /v1/api-keys -------------------------------------------------------------------------
+
+
+@api_keys_router.post("", status_code=201)
+async def create_api_key(
+    body: ApiKeyCreate, principal: PrincipalDep, session: SessionDep, identity: IdentityDep
+) -> ApiKeyCreated:
+    """Create an API key; its secret is in this answer and nowhere else, ever."""
+    principal.require_scope("api-keys:write")
+    key, secret = await ApiKeyService(session, identity).create(
+        principal, name=body.name, scopes=body.scopes, expires_at=body.expires_at
+    )
+    return ApiKeyCreated(**ApiKeyOut.model_validate(key).model_dump(), key=secret)
+
+
+@api_keys_router.get("")
+async def list_api_keys(
+    principal: PrincipalDep,
+    session: SessionDep,
+    identity: IdentityDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> ApiKeyPage:
+    """List the tenant's API keys, newest first, without their secrets."""
+    principal.require_scope("api-keys:read")
+    page = await ApiKeyService(session, identity).list(principal, limit=limit, cursor=cursor)
+    items = [ApiKeyOut.model_validate(key) for key in page.items]
+    return ApiKeyPage(items=items, next_cursor=page.next_cursor)
+
+
+@api_keys_router.delete("/{key_id}", status_code=204)
+async def revoke_api_key(
+    key_id: str, principal: PrincipalDep, session: SessionDep, identity: IdentityDep
+) -> None:
+    """Revoke an API key; it stops working at once."""
+    principal.require_scope("api-keys:write")
+    await ApiKeyService(session, identity).revoke(principal, key_id)
+
+
+# --- /v1/tenants --------------------------------------------------------------------------
+
+
+@tenants_router.get("/current")
+async def current_tenant(
+    principal: PrincipalDep, session: SessionDep, identity: IdentityDep
+) -> TenantOut:
+    """The caller's tenant and its tier."""
+    principal.require_scope("tenants:read")
+    return TenantOut.model_validate(await TenantService(session, identity).current(principal))
+
+
+@tenants_router.get("/current/members")
+async def list_members(
+    principal: PrincipalDep,
+    session: SessionDep,
+    identity: IdentityDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> MemberPage:
+    """List the tenant's members, oldest first."""
+    principal.require_scope("tenants:read")
+    page = await TenantService(session, identity).members(principal, limit=limit, cursor=cursor)
+    items = [UserOut.model_validate(user) for user in page.items]
+    return MemberPage(items=items, next_cursor=page.next_cursor)
+
+
+@tenants_router.post("/current/members", status_code=201)
+async def add_member(
+    body: MemberCreate, principal: PrincipalDep, session: SessionDep, identity: IdentityDep
+) -> UserOut:
+    """Add a user to the tenant with a role and an initial password."""
+    principal.require_scope("tenants:write")
+    user = await TenantService(session, identity).add_member(
+        principal, email=body.email, password=body.password, role=body.role
+    )
+    return UserOut.model_validate(user)
+
+
+@tenants_router.patch("/current/members/{user_id}")
+async def update_member(
+    user_id: str,
+    body: MemberUpdate,
+    principal: PrincipalDep,
+    session: SessionDep,
+    identity: IdentityDep,
+) -> UserOut:
+    """Change a member's role (owners only) or disable or enable them."""
+    principal.require_scope("tenants:write")
+    user = await TenantService(session, identity).update_member(
+        principal, user_id, role=body.role, disabled=body.disabled
+    )
+    return UserOut.model_validate(user)
+
+
+@tenants_router.delete("/current/members/{user_id}", status_code=204)
+async def remove_member(
+    user_id: str, principal: PrincipalDep, session: SessionDep, identity: IdentityDep
+) -> None:
+    """Remove a member; their logins end and the API keys they created are revoked."""
+    principal.require_scope("tenants:write")
+    await TenantService(session, identity).remove_member(principal, user_id)

@@ -1,0 +1,171 @@
+"""Who is calling the gateway: an ASGI middleware that resolves ``Authorization: Bearer <access
+token>`` or ``X-API-Key: v100_sk_...`` (also accepted as a Bearer token, as OpenAI-style clients
+send keys) into a kit ``Principal`` at ``scope["state"]["principal"]`` for every route that is
+not public, and answers 401 problem+json (WebSockets: close 1008) to everyone else."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from v100.kit.auth import Principal
+from v100.kit.db import unit_of_work, utcnow
+from v100.kit.errors import BackendUnavailable, ProblemError, Unauthorized
+from v100.kit.http import Runtime, problem_response
+from v100.kit.observability import get_logger
+from v100.services.gateway.credentials import API_KEY_PREFIX, digest
+from v100.services.gateway.keycache import ResolvedKey
+from v100.services.gateway.service import ApiKeyService, Identity
+
+__all__ = ["PUBLIC_PATHS", "AuthenticationMiddleware", "Authenticator"]
+
+PUBLIC_PATHS = frozenset(
+    {
+        "/health",
+        "/ready",
+        "/metrics",
+        "/openapi.json",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/v1/auth/signup",
+        "/v1/auth/login",
+        # The refresh token in the body is the credential of these two.
+        "/v1/auth/refresh",
+        "/v1/auth/logout",
+    }
+)
+_MAX_KEY_LENGTH = 128
+_WS_POLICY_VIOLATION = 1008
+_WS_TRY_AGAIN_LATER = 1013
+_log = get_logger("v100.gateway.authn")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1")).strip()
+    return None
+
+
+class Authenticator:
+    """Turns a request's credentials into a Principal. API keys are resolved through the
+    in-process cache; ``last_used_at`` is written in the background, never on the request."""
+
+    def __init__(self, identity: Identity) -> None:
+        self.identity = identity
+        self._touches: set[asyncio.Task[None]] = set()
+
+    async def authenticate(self, scope: Scope) -> Principal:
+        authorization = _header(scope, b"authorization")
+        api_key = _header(scope, b"x-api-key")
+        bearer: str | None = None
+        if authorization is not None:
+            scheme, _, credentials = authorization.partition(" ")
+            if scheme.lower() != "bearer" or not credentials.strip():
+                raise Unauthorized("Use Authorization: Bearer <token> or X-API-Key: <key>.")
+            bearer = credentials.strip()
+        if bearer is not None and api_key is not None:
+            raise Unauthorized("Send one credential: Authorization or X-API-Key, not both.")
+        if bearer is not None and bearer.startswith(API_KEY_PREFIX):
+            api_key, bearer = bearer, None
+        if bearer is not None:
+            return self.identity.access_tokens.verify(bearer)
+        if api_key is not None:
+            return await self._by_api_key(scope, api_key)
+        raise Unauthorized(
+            "Authentication is required: Authorization: Bearer <token> or X-API-Key: <key>."
+        )
+
+    async def _by_api_key(self, scope: Scope, api_key: str) -> Principal:
+        if not api_key.startswith(API_KEY_PREFIX) or len(api_key) > _MAX_KEY_LENGTH:
+            raise Unauthorized("The API key is not valid.")
+        key_hash = digest(api_key)
+        cache = self.identity.api_keys
+        runtime: Runtime = scope["app"].state.runtime
+        resolved = cache.get(key_hash)
+        if resolved is None:
+            generation = cache.generation
+            resolved = await self._lookup(runtime, key_hash)
+            cache.put(key_hash, resolved, generation=generation)
+        principal = resolved.principal
+        if principal is None:
+            raise Unauthorized("The API key is not valid.")
+        # Checked on every use, cached or not: a key stops at its expiry to the second.
+        if resolved.expires_at is not None and resolved.expires_at <= utcnow():
+            raise Unauthorized("The API key has expired.")
+        if principal.api_key_id is not None and cache.due_for_touch(principal.api_key_id):
+            self._record_use(runtime, principal.api_key_id)
+        return principal
+
+    async def _lookup(self, runtime: Runtime, key_hash: str) -> ResolvedKey:
+        if runtime.sessions is None or not runtime.migrated.is_set():
+            raise BackendUnavailable("The gateway's database is not ready yet.", retry_after=1)
+        try:
+            async with unit_of_work(runtime.sessions) as session:
+                return await ApiKeyService(session, self.identity).resolve(key_hash)
+        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+            _log.warning("API key lookup failed", error=repr(exc))
+            raise BackendUnavailable(
+                "The gateway's database did not answer.", retry_after=1
+            ) from exc
+
+    def _record_use(self, runtime: Runtime, key_id: str) -> None:
+        sessions = runtime.sessions
+        if sessions is None:
+            return
+        identity = self.identity
+
+        async def record() -> None:
+            # Best effort by design: a lost ``last_used_at`` is a hint a minute staler, so this
+            # needs no job queue, only to stay off the request's path.
+            try:
+                async with unit_of_work(sessions) as session:
+                    await ApiKeyService(session, identity).record_use(key_id)
+            except Exception as exc:
+                _log.warning("could not record API key use", key_id=key_id, error=repr(exc))
+
+        task = asyncio.create_task(record())
+        self._touches.add(task)
+        task.add_done_callback(self._touches.discard)
+
+    async def close(self, _runtime: Runtime | None = None) -> None:
+        """Let in-flight ``last_used_at`` writes finish before the database closes."""
+        if self._touches:
+            await asyncio.wait(self._touches, timeout=5)
+
+
+class AuthenticationMiddleware:
+    """Puts the caller's Principal in ``scope["state"]["principal"]`` (``request.state.principal``
+    for routes, ``PrincipalDep`` in endpoints) or answers for want of one."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        authenticator: Authenticator,
+        public_paths: Iterable[str] = PUBLIC_PATHS,
+    ) -> None:
+        self.app = app
+        self.authenticator = authenticator
+        self.public_paths = frozenset(public_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or scope["path"] in self.public_paths:
+            await self.app(scope, receive, send)
+            return
+        try:
+            principal = await self.authenticator.authenticate(scope)
+        except ProblemError as error:
+            if scope["type"] == "websocket":
+                # Closing before accepting refuses the handshake (HTTP 403 on the wire).
+                code = _WS_POLICY_VIOLATION if error.status == 401 else _WS_TRY_AGAIN_LATER
+                await send({"type": "websocket.close", "code": code, "reason": error.title})
+                return
+            if error.status == 401:
+                error.headers["WWW-Authenticate"] = "Bearer"
+            await problem_response(error, scope.get("path"))(scope, receive, send)
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)
