@@ -67,21 +67,23 @@ class Runtime:
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
 
-async def _migrate_until_done(runtime: Runtime, spec: DatabaseSpec) -> None:
-    """Migrate now, or keep trying in the background while the database is away."""
-    settings = runtime.settings
+async def _retry_until_done(
+    runtime: Runtime, step: str, work: Callable[[], Awaitable[Any]], done: asyncio.Event
+) -> None:
+    """Run a start-up step now, or keep trying in the background while its backend is away;
+    readiness reports the step as down meanwhile, and the service still starts."""
     delay = 0.5
     while True:
         try:
-            await kit_db.migrate(
-                settings.service, settings.resolved_database_url, spec.migrations_dir, spec.metadata
+            await work()
+        except Exception as exc:
+            _log.warning(
+                f"{step} failed; retrying", service=runtime.settings.service, error=repr(exc)
             )
-        except Exception as exc:  # the database may come up later; readiness says so meanwhile
-            _log.warning("migration failed; retrying", service=settings.service, error=repr(exc))
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
             continue
-        runtime.migrated.set()
+        done.set()
         return
 
 
@@ -145,10 +147,33 @@ def create_service_app(
                     raise BackendUnavailable("the database does not answer")
 
             runtime.checks["database"] = database_ready
-            runtime.background.append(asyncio.create_task(_migrate_until_done(runtime, database)))
+            url = settings.resolved_database_url
+
+            async def run_migrations() -> None:
+                await kit_db.migrate(
+                    settings.service, url, database.migrations_dir, database.metadata
+                )
+
+            runtime.background.append(
+                asyncio.create_task(
+                    _retry_until_done(runtime, "migration", run_migrations, runtime.migrated)
+                )
+            )
         if uses_storage:
-            runtime.storage = storage_from_settings(platform)
-            runtime.checks["storage"] = runtime.storage.ping
+            storage = runtime.storage = storage_from_settings(platform)
+            bucket_ready = asyncio.Event()
+
+            async def storage_ready() -> None:
+                if not bucket_ready.is_set():
+                    raise BackendUnavailable("the bucket or object root is not set up yet")
+                await storage.ping()
+
+            runtime.checks["storage"] = storage_ready
+            runtime.background.append(
+                asyncio.create_task(
+                    _retry_until_done(runtime, "storage setup", storage.ensure_bucket, bucket_ready)
+                )
+            )
         app.state.runtime = runtime
         for hook in on_startup:
             await hook(runtime)

@@ -11,7 +11,6 @@ import httpx
 from fastapi import FastAPI
 
 from v100.kit.auth import InternalTokens, Principal
-from v100.kit.http import Runtime
 
 __all__ = ["auth_headers", "running_app"]
 
@@ -19,12 +18,20 @@ __all__ = ["auth_headers", "running_app"]
 @asynccontextmanager
 async def running_app(app: FastAPI, *, wait_ready: bool = True) -> AsyncIterator[httpx.AsyncClient]:
     async with app.router.lifespan_context(app):
-        runtime: Runtime = app.state.runtime
-        if wait_ready and runtime.sessions is not None:
-            await asyncio.wait_for(runtime.migrated.wait(), timeout=30)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+            if wait_ready:
+                await _until_ready(client)
             yield client
+
+
+async def _until_ready(client: httpx.AsyncClient, within: float = 30.0) -> None:
+    """Start-up steps (migrations, bucket set-up) run in the background: wait for /ready."""
+    deadline = asyncio.get_running_loop().time() + within
+    while (response := await client.get("/ready")).status_code != 200:
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"not ready after {within} s: {response.text}")
+        await asyncio.sleep(0.05)
 
 
 def auth_headers(app: FastAPI, principal: Principal) -> dict[str, str]:

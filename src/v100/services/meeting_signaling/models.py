@@ -1,0 +1,10 @@
+"""meeting_signaling's tables."""
+
+from sqlalchemy.orm import DeclarativeBase
+
+from v100.kit.db import TYPE_ANNOTATION_MAP, service_metadata
+
+
+class Base(DeclarativeBase):
+    metadata = service_metadata("meeting_signaling")
+    type_annotation_map = TYPE_ANNOTATION_MAP

@@ -1,0 +1,20 @@
+"""Builds the video_processing app."""
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from v100.kit.http import DatabaseSpec, create_service_app
+from v100.services.video_processing.models import Base
+from v100.services.video_processing.settings import VideoProcessingSettings as Settings
+
+DATABASE = DatabaseSpec(Base.metadata, Path(__file__).parent / "migrations")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    return create_service_app(
+        settings or Settings(),
+        title="V100 video_processing",
+        database=DATABASE,
+        uses_storage=True,  # it will keep media objects; readiness checks the store
+    )
