@@ -47,6 +47,39 @@ def _not_ready(client: httpx.Client) -> list[str]:
     return waiting
 
 
+def _new_user_reads_status_with_an_api_key() -> None:
+    """The issue's "done means": sign up, create an API key, read /v1/status with it."""
+    gateway = "http://127.0.0.1:4000"
+    with httpx.Client(base_url=gateway, timeout=10.0) as client:
+        signup = client.post(
+            "/v1/auth/signup",
+            json={"email": "ada@example.com", "password": "correct horse battery",
+                  "tenant_name": "Ada Films"},
+        )
+        assert signup.status_code == 201, signup.text
+        access = signup.json()["access_token"]
+        created = client.post(
+            "/v1/api-keys",
+            headers={"Authorization": f"Bearer {access}"},
+            json={"name": "e2e", "scopes": ["*"]},
+        )
+        assert created.status_code == 201, created.text
+        key = created.json()["key"]
+        assert key.startswith("v100_sk_")
+        status = client.get("/v1/status", headers={"X-API-Key": key})
+        assert status.status_code == 200, status.text
+        body = status.json()
+        assert body["status"] == "ready", body
+        assert {s["name"] for s in body["services"]} == {i.name for i in SERVICES}
+        assert all(s["status"] == "ready" for s in body["services"]), body
+        assert client.get("/v1/status").status_code == 401
+        # A proxied prefix reaches its service with the gateway's internal token: the service
+        # answers its own 404 problem for a route it does not have yet, not 401.
+        proxied = client.get("/v1/credits/nothing-here", headers={"X-API-Key": key})
+        assert proxied.status_code == 404, proxied.text
+        assert proxied.headers["content-type"] == "application/problem+json"
+
+
 @pytest.fixture
 def platform_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], dict[str, str]]]:
     busy = [f"{info.name}:{info.port}" for info in SERVICES if _port_in_use(info.port)]
@@ -79,6 +112,8 @@ def test_up_readies_all_services_and_stops_on_sigint(
             time.sleep(0.25)
             waiting = _not_ready(client)
     assert not waiting, f"not ready after {READY_WITHIN_S:.0f} s: {waiting}"
+
+    _new_user_reads_status_with_an_api_key()
 
     status = subprocess.run(
         [V100, "status"], cwd=tmp_path, env=env, capture_output=True, timeout=30, check=False
