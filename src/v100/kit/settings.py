@@ -3,6 +3,7 @@ service's own small settings class (prefix ``V100_<SERVICE>_``)."""
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import cached_property
 from pathlib import Path
@@ -11,7 +12,21 @@ from typing import ClassVar
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["PlatformSettings", "ServiceSettings"]
+__all__ = ["PlatformSettings", "ServiceSettings", "resolve_secret"]
+
+
+def resolve_secret(configured: SecretStr | None, fallback_file: Path) -> str:
+    """A configured secret, or one generated once into ``fallback_file`` (mode 0600) so every
+    process of an embedded install on this machine shares it."""
+    if configured is not None:
+        return configured.get_secret_value()
+    if not fallback_file.exists():
+        fallback_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = fallback_file.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(secrets.token_urlsafe(48))
+        tmp.chmod(0o600)
+        tmp.replace(fallback_file)
+    return fallback_file.read_text().strip()
 
 
 class PlatformSettings(BaseSettings):
@@ -43,16 +58,7 @@ class PlatformSettings(BaseSettings):
 
     @cached_property
     def resolved_internal_token_secret(self) -> str:
-        if self.internal_token_secret is not None:
-            return self.internal_token_secret.get_secret_value()
-        path = self.var_dir / "internal-token.key"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(secrets.token_urlsafe(48))
-            tmp.chmod(0o600)
-            tmp.replace(path)
-        return path.read_text().strip()
+        return resolve_secret(self.internal_token_secret, self.var_dir / "internal-token.key")
 
     def resolved_storage_url(self) -> str:
         return self.storage_url.format(var_dir=self.var_dir)
