@@ -3,5 +3,6 @@
 pytest_plugins: list[str] = [
     "v100.kit.testing.bus",
     "v100.kit.testing.db",
+    "v100.kit.testing.jobs",
     "v100.kit.testing.storage",
 ]
