@@ -16,7 +16,7 @@ LOG_FILE="$STATE/postgres.log"
 ENV_FILE="$ROOT/.cache/ci/postgres.env"
 
 HOST=127.0.0.1
-PORT=55432
+PORT=$((55432 + ${V100_CI_PORT_OFFSET:-0}))
 PG_MAJOR=16
 RUN_AS=v100pg
 

@@ -13,7 +13,7 @@ PID_FILE="$STATE/redis.pid"
 LOG_FILE="$STATE/redis.log"
 
 HOST=127.0.0.1
-PORT=56379
+PORT=$((56379 + ${V100_CI_PORT_OFFSET:-0}))
 
 ensure_installed() {
     command -v redis-server >/dev/null && command -v redis-cli >/dev/null && return

@@ -16,7 +16,8 @@ WEED="$ROOT/.venv/bin/weed"
 PYTHON="$ROOT/.venv/bin/python"
 
 HOST=127.0.0.1
-S3_PORT=58333
+OFF=${V100_CI_PORT_OFFSET:-0}
+S3_PORT=$((58333 + OFF))
 BUCKET=v100-test
 ACCESS_KEY=v100test
 
@@ -114,15 +115,15 @@ start() {
         -dir="$STATE/data" \
         -ip="$HOST" -ip.bind="$HOST" \
         -master.telemetry=false \
-        -master.port=58900 -master.port.grpc=59900 \
-        -volume.port=58940 -volume.port.grpc=59940 \
-        -filer.port=58888 -filer.port.grpc=59888 \
+        -master.port=$((58900 + OFF)) -master.port.grpc=$((59900 + OFF)) \
+        -volume.port=$((58940 + OFF)) -volume.port.grpc=$((59940 + OFF)) \
+        -filer.port=$((58888 + OFF)) -filer.port.grpc=$((59888 + OFF)) \
         -filer.localSocket="$STATE/filer.sock" \
-        -s3.port="$S3_PORT" -s3.port.grpc=59333 \
+        -s3.port="$S3_PORT" -s3.port.grpc=$((59333 + OFF)) \
         -s3.localSocket="$STATE/s3.sock" \
         -s3.port.iceberg=0 -s3.port.lance=0 \
         -s3.config="$S3_CONFIG" \
-        -admin.ui=false -admin.port=49646 -admin.port.grpc=59646 \
+        -admin.ui=false -admin.port=$((49646 + OFF)) -admin.port.grpc=$((59646 + OFF)) \
         -webdav=false \
         -bucket="$BUCKET" \
         >"$LOG_FILE" 2>&1 </dev/null &
