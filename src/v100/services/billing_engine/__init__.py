@@ -1,2 +1,2 @@
-"""billing_engine (:8086): plans, subscriptions, meters, rate cards, revenue shares and invoices.
-Its features arrive with issue 4 (Billing); today it runs, migrates and reports health."""
+"""billing_engine (:8086): plans, meters and usage events, rate cards, subscriptions and
+invoices. Money is integer minor units; quantities and unit prices are exact decimals."""

@@ -1,0 +1,111 @@
+"""The billing engine's catalogue and usage endpoints: ``/v1/plans`` and ``/v1/usage``. Thin:
+parse, check the caller's scope, call the service, shape the answer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from v100.kit.http import PrincipalDep, SessionDep
+from v100.services.billing_engine.schemas import (
+    MeterCreate,
+    MeterOut,
+    PlanCreate,
+    PlanOut,
+    PlanPage,
+    SummaryGroup,
+    UsageBatch,
+    UsageBatchResult,
+    UsageSummary,
+)
+from v100.services.billing_engine.service import CatalogueService, UsageService
+
+__all__ = ["plans_router", "usage_router"]
+
+Limit = Annotated[int, Query(ge=1, le=200)]
+Cursor = Annotated[str | None, Query(max_length=200)]
+
+plans_router = APIRouter(prefix="/v1/plans", tags=["plans"])
+usage_router = APIRouter(prefix="/v1/usage", tags=["usage"])
+
+
+@plans_router.post("", status_code=201)
+async def create_plan(body: PlanCreate, principal: PrincipalDep, session: SessionDep) -> PlanOut:
+    """Create a plan."""
+    principal.require_scope("billing:write")
+    plan = await CatalogueService(session).create_plan(principal.tenant_id, body)
+    return PlanOut.model_validate(plan)
+
+
+@plans_router.get("")
+async def list_plans(
+    principal: PrincipalDep, session: SessionDep, limit: Limit = 50, cursor: Cursor = None
+) -> PlanPage:
+    """List plans, newest first."""
+    principal.require_scope("billing:read")
+    page = await CatalogueService(session).list_plans(principal.tenant_id, limit, cursor)
+    return PlanPage(
+        items=[PlanOut.model_validate(plan) for plan in page.items], next_cursor=page.next_cursor
+    )
+
+
+@plans_router.get("/{plan_id}")
+async def get_plan(plan_id: str, principal: PrincipalDep, session: SessionDep) -> PlanOut:
+    """Read one plan."""
+    principal.require_scope("billing:read")
+    return PlanOut.model_validate(
+        await CatalogueService(session).get_plan(principal.tenant_id, plan_id)
+    )
+
+
+@usage_router.post("/meters", status_code=201)
+async def create_meter(body: MeterCreate, principal: PrincipalDep, session: SessionDep) -> MeterOut:
+    """Create a meter: how usage events of one code add up."""
+    principal.require_scope("billing:write")
+    return MeterOut.model_validate(
+        await CatalogueService(session).create_meter(principal.tenant_id, body)
+    )
+
+
+@usage_router.post("/events")
+async def ingest_events(
+    body: UsageBatch, principal: PrincipalDep, session: SessionDep
+) -> UsageBatchResult:
+    """Report usage events; each is accepted, a duplicate (its id was seen before) or rejected."""
+    principal.require_scope("usage:write")
+    results = await UsageService(session).ingest(principal.tenant_id, body.events)
+    return UsageBatchResult(
+        accepted=sum(r.status == "accepted" for r in results),
+        duplicates=sum(r.status == "duplicate" for r in results),
+        rejected=sum(r.status == "rejected" for r in results),
+        results=results,
+    )
+
+
+@usage_router.get("/meters/{code}/summary", response_model_by_alias=True)
+async def meter_summary(
+    code: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    start: Annotated[datetime, Query(alias="from")],
+    end: Annotated[datetime, Query(alias="to")],
+    group_by: Annotated[str | None, Query(max_length=64)] = None,
+) -> UsageSummary:
+    """A meter's aggregation over ``[from, to)``, optionally per group."""
+    principal.require_scope("usage:read")
+    meter, aggregates = await UsageService(session).summary(
+        principal.tenant_id, code, start, end, group_by
+    )
+    return UsageSummary(
+        meter=meter.code,
+        aggregation=meter.aggregation,
+        from_=start,
+        to=end,
+        group_by=group_by,
+        groups=[
+            SummaryGroup(group=a.group, value=a.value, event_count=a.event_count)
+            for a in aggregates
+        ],
+    )
