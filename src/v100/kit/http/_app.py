@@ -114,10 +114,13 @@ def create_service_app(
     on_startup: Sequence[Hook] = (),
     on_shutdown: Sequence[Hook] = (),
     default_docs: bool = True,
+    public_paths: Sequence[str] = (),
 ) -> FastAPI:
     """Build a service's app. ``middleware`` runs innermost (inside the size limit and the
     internal-token check), in the order given. ``default_docs=False`` leaves out FastAPI's
-    ``/openapi.json``, ``/docs`` and ``/redoc`` for an app that serves its own (the gateway)."""
+    ``/openapi.json``, ``/docs`` and ``/redoc`` for an app that serves its own (the gateway).
+    ``public_paths`` (exact paths) skip the internal-token check: endpoints that authenticate
+    their callers another way, such as a vendor's signed webhook."""
     platform = settings.platform
     configure_logging(platform.log_level, json=platform.log_json, file=platform.log_file)
     tokens = InternalTokens(
@@ -230,7 +233,9 @@ def create_service_app(
     for extra in reversed(middleware):
         app.add_middleware(extra.cls, *extra.args, **extra.kwargs)
     if internal_auth:
-        app.add_middleware(InternalAuthMiddleware, tokens=tokens, public_paths=PUBLIC_PATHS)
+        app.add_middleware(
+            InternalAuthMiddleware, tokens=tokens, public_paths=(*PUBLIC_PATHS, *public_paths)
+        )
     app.add_middleware(BodyLimitMiddleware, max_bytes=platform.max_body_bytes, limits=body_limits)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app

@@ -4,12 +4,52 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from v100.kit.http import DatabaseSpec, create_service_app
+from v100.kit.http import DatabaseSpec, Runtime, create_service_app
+from v100.kit.jobs import job_hooks
+from v100.services.billing import tasks
+from v100.services.billing.api import credits_router
+from v100.services.billing.batching import DeductionBatcher
+from v100.services.billing.checkout_api import WEBHOOK_PATH, checkout_router
 from v100.services.billing.models import Base
+from v100.services.billing.providers.stripe import StripeCheckout
 from v100.services.billing.settings import BillingSettings as Settings
 
 DATABASE = DatabaseSpec(Base.metadata, Path(__file__).parent / "migrations")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    return create_service_app(settings or Settings(), title="V100 billing", database=DATABASE)
+    settings = settings or Settings()
+    startup, shutdown = job_hooks(tasks.jobs)
+    app: FastAPI
+
+    async def open_batcher(runtime: Runtime) -> None:
+        assert runtime.sessions is not None
+        app.state.deductions = DeductionBatcher(runtime.sessions, settings, runtime.bus)
+
+    async def open_stripe(runtime: Runtime) -> None:
+        # Without keys, checkout answers 503 and the rest of billing works.
+        app.state.stripe = None
+        if settings.stripe_api_key and settings.stripe_webhook_secret:
+            app.state.stripe = StripeCheckout(
+                settings.stripe_api_key.get_secret_value(),
+                settings.stripe_webhook_secret.get_secret_value(),
+                api_base=settings.stripe_api_base,
+                tolerance_seconds=settings.stripe_webhook_tolerance_seconds,
+            )
+
+    async def close_stripe(runtime: Runtime) -> None:
+        stripe: StripeCheckout | None = getattr(app.state, "stripe", None)
+        if stripe is not None:
+            await stripe.aclose()
+
+    app = create_service_app(
+        settings,
+        title="V100 billing",
+        description="Credit accounts, the double-entry ledger, holds and Stripe checkout.",
+        routers=[credits_router, checkout_router],
+        database=DATABASE,
+        on_startup=[startup, open_batcher, open_stripe],
+        on_shutdown=[shutdown, close_stripe],
+        public_paths=[WEBHOOK_PATH],
+    )
+    return app

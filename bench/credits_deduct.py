@@ -1,0 +1,149 @@
+"""Concurrent deductions on one credit account through a real ``v100 serve billing`` process on
+PostgreSQL (issue 4's figure: 1,000 concurrent ``deduct`` calls, each sent twice with the same
+Idempotency-Key: final balance exact, zero duplicates; operations/s, target >= 1,000/s).
+Run by hand, not in CI:
+
+    scripts/services/postgres.sh start && source .cache/ci/postgres.env
+    .venv/bin/python bench/credits_deduct.py [--calls 1000] [--connections 64]
+
+The tenant starts with its 1,000 free-tier credits and each call deducts 1, so the exact final
+balance is ``1000 - calls`` and the ledger must hold exactly ``calls`` deductions. Operations/s
+counts every request answered (both copies of each call), and distinct charges per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+from sqlalchemy.engine import make_url
+
+from v100.kit.auth import InternalTokens, Principal
+from v100.kit.db import drop_database
+
+SECRET = "bench-internal-secret-0123456789abcdefghijkl"  # noqa: S105 - a local bench value
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _wait_ready(session: aiohttp.ClientSession, base: str, within: float = 60.0) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            async with session.get(f"{base}/ready") as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.2)
+    raise TimeoutError("billing did not become ready")
+
+
+async def run(admin_url: str, calls: int, connections: int) -> int:
+    database = f"v100_bench_billing_{uuid.uuid4().hex[:8]}"
+    url = make_url(admin_url).set(database=database).render_as_string(hide_password=False)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    var_dir = Path(tempfile.mkdtemp(prefix="v100-bench-billing-"))
+    env = {
+        **os.environ,
+        "V100_BILLING_DATABASE_URL": url,
+        "V100_INTERNAL_TOKEN_SECRET": SECRET,
+        "V100_VAR_DIR": str(var_dir),
+        "V100_LOG_LEVEL": "WARNING",
+    }
+    server = subprocess.Popen(  # noqa: ASYNC220 - started once, before anything is timed
+        [sys.executable, "-m", "v100.cli", "serve", "billing", "--port", str(port)],
+        env=env,
+        start_new_session=True,
+    )
+    tokens = InternalTokens(SECRET, 600)
+    tenant = str(uuid.uuid4())
+    auth = {"Authorization": f"Bearer {tokens.mint(Principal(tenant_id=tenant, user_id='b'))}"}
+    try:
+        connector = aiohttp.TCPConnector(limit=connections)
+        async with aiohttp.ClientSession(connector=connector) as http:
+            await _wait_ready(http, base)
+            async with http.get(f"{base}/v1/credits/balance", headers=auth) as response:
+                start_balance = (await response.json())["available"]
+
+            async def deduct(key: str) -> tuple[int, str]:
+                headers = {**auth, "Idempotency-Key": key}
+                body = {"amount": 1, "reason": "bench", "reference": key}
+                async with http.post(
+                    f"{base}/v1/credits/deductions", json=body, headers=headers
+                ) as response:
+                    answer = await response.json()
+                    return response.status, str(answer.get("id"))
+
+            keys = [uuid.uuid4().hex for _ in range(calls)]
+            requests = [deduct(k) for k in keys for _ in range(2)]
+            started = time.perf_counter()
+            answers = await asyncio.gather(*requests)
+            elapsed = time.perf_counter() - started
+
+            async with http.get(f"{base}/v1/credits/balance", headers=auth) as response:
+                end_balance = (await response.json())["available"]
+        statuses = Counter(status for status, _ in answers)
+        ids = {entry for status, entry in answers if status == 201}
+        connection = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+        try:
+            rows = await connection.fetchval(
+                "SELECT count(*) FROM journal_entries WHERE tenant_id = $1 AND kind = 'deduction'",
+                tenant,
+            )
+        finally:
+            await connection.close()
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        await drop_database(url)
+
+    expected = start_balance - calls
+    print(f"calls: {calls} distinct keys, {2 * calls} requests, {connections} connections")
+    print(f"statuses: {dict(statuses)}")
+    print(f"balance: {start_balance} -> {end_balance} (expected {expected})")
+    print(f"deductions in the ledger: {rows} (expected {calls}); distinct ids answered: {len(ids)}")
+    print(f"elapsed: {elapsed:.2f} s; {2 * calls / elapsed:.0f} requests/s; "
+          f"{calls / elapsed:.0f} charges/s (target >= 1,000 operations/s)")  # fmt: skip
+    ok = end_balance == expected and rows == calls and len(ids) == calls
+    print("RESULT:", "exact, zero duplicates" if ok else "WRONG")
+    return 0 if ok else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--calls", type=int, default=1_000)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--postgres-url", default=os.environ.get("V100_TEST_POSTGRES_URL"))
+    args = parser.parse_args()
+    if not args.postgres_url:
+        print("set V100_TEST_POSTGRES_URL (scripts/services/postgres.sh start)", file=sys.stderr)
+        return 2
+    if args.calls > 1_000:
+        print("the free tier holds 1,000 credits: at most 1,000 calls", file=sys.stderr)
+        return 2
+    return asyncio.run(run(args.postgres_url, args.calls, args.connections))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Local fakes of outside vendors, speaking their documented wire formats (DESIGN.md section 7)."""

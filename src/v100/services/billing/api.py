@@ -1,0 +1,288 @@
+"""billing's credit endpoints under ``/v1/credits``: holds (reserve, capture, release),
+deductions, the balance, the transaction history and the audit log (JSON pages or streamed
+CSV). Thin: parse, call ``CreditService``, shape the answer; every POST is idempotent."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Annotated, Any, cast
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from pydantic import AwareDatetime, BaseModel
+from starlette.responses import JSONResponse, Response
+
+from v100.kit.auth import Principal
+from v100.kit.db import InvalidCursorError, utcnow
+from v100.kit.errors import BackendUnavailable, BadRequest
+from v100.kit.http import PrincipalDep, RuntimeDep, SessionDep
+from v100.services.billing.batching import DeductionBatcher, DeductionCall
+from v100.services.billing.export import csv_requested, stream_csv
+from v100.services.billing.idempotency import StoredAnswer, fingerprint, recall, remember
+from v100.services.billing.repository import AuditRepository, HistoryFilter, JournalRepository
+from v100.services.billing.schemas import (
+    AuditOut,
+    AuditPage,
+    BalanceOut,
+    CaptureRequest,
+    DeductionOut,
+    DeductionRequest,
+    GrantOut,
+    HoldOut,
+    HoldRequest,
+    TransactionOut,
+    TransactionPage,
+)
+from v100.services.billing.service import CreditService
+from v100.services.billing.settings import BillingSettings
+
+__all__ = [
+    "CreditsDep",
+    "IdempotencyKey",
+    "actor_of",
+    "credits_router",
+    "get_credits",
+    "idempotent",
+]
+
+credits_router = APIRouter(prefix="/v1/credits", tags=["credits"])
+
+IdempotencyKey = Annotated[
+    str, Header(alias="Idempotency-Key", min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$")
+]
+Limit = Annotated[int, Query(ge=1, le=200)]
+Cursor = Annotated[str | None, Query(max_length=200)]
+
+
+def get_credits(session: SessionDep, runtime: RuntimeDep) -> CreditService:
+    return CreditService(session, cast(BillingSettings, runtime.settings), runtime.bus)
+
+
+CreditsDep = Annotated[CreditService, Depends(get_credits)]
+
+
+def actor_of(principal: Principal) -> str:
+    if principal.api_key_id:
+        return f"api_key:{principal.api_key_id}"
+    if principal.user_id:
+        return f"user:{principal.user_id}"
+    return "service"
+
+
+async def idempotent(
+    credits: CreditService,
+    principal: Principal,
+    key: str,
+    operation: str,
+    payload: BaseModel | None,
+    work: Callable[[], Awaitable[tuple[int, BaseModel]]],
+    *,
+    lock: bool = True,
+) -> JSONResponse:
+    """Run ``work`` once per key: under the tenant's lock, replay a stored answer or do the
+    work and store its answer in the same transaction. ``lock=False`` for work that does not
+    touch the ledger (the unique key constraint still stops a concurrent duplicate)."""
+    tenant_id = principal.tenant_id
+    if lock:
+        await credits.open(tenant_id, actor=actor_of(principal))
+    body = payload.model_dump(mode="json") if payload is not None else {}
+    print_ = fingerprint(operation, body)
+    stored = await recall(credits.session, tenant_id, key, print_)
+    if stored is not None:
+        return JSONResponse(
+            stored.body, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"}
+        )
+    status, result = await work()
+    answer = StoredAnswer(status, result.model_dump(mode="json"))
+    await remember(credits.session, tenant_id, key, print_, answer)
+    return JSONResponse(answer.body, status_code=status)
+
+
+@credits_router.post("/holds", status_code=201, response_model=HoldOut)
+async def reserve(
+    body: HoldRequest, key: IdempotencyKey, principal: PrincipalDep, credits: CreditsDep
+) -> Response:
+    """Reserve credits before work (a hold)."""
+    expires_at = body.expires_at
+    if expires_at is None and body.expires_in_seconds is not None:
+        expires_at = utcnow() + timedelta(seconds=body.expires_in_seconds)
+
+    async def work() -> tuple[int, BaseModel]:
+        hold = await credits.reserve(
+            principal.tenant_id,
+            body.amount,
+            reason=body.reason,
+            reference=body.reference,
+            expires_at=expires_at,
+            actor=actor_of(principal),
+        )
+        return 201, HoldOut.model_validate(hold)
+
+    return await idempotent(credits, principal, key, "reserve", body, work)
+
+
+@credits_router.get("/holds/{hold_id}", response_model=HoldOut)
+async def get_hold(hold_id: str, principal: PrincipalDep, credits: CreditsDep) -> HoldOut:
+    """One hold."""
+    return HoldOut.model_validate(await credits.get_hold(principal.tenant_id, hold_id))
+
+
+@credits_router.post("/holds/{hold_id}/capture", response_model=HoldOut)
+async def capture(
+    hold_id: str,
+    body: CaptureRequest,
+    key: IdempotencyKey,
+    principal: PrincipalDep,
+    credits: CreditsDep,
+) -> Response:
+    """Charge the actual amount of a hold (at most the amount held) and return the rest."""
+
+    async def work() -> tuple[int, BaseModel]:
+        hold = await credits.capture(
+            principal.tenant_id, hold_id, body.amount, actor=actor_of(principal)
+        )
+        return 200, HoldOut.model_validate(hold)
+
+    return await idempotent(credits, principal, key, f"capture:{hold_id}", body, work)
+
+
+@credits_router.post("/holds/{hold_id}/release", response_model=HoldOut)
+async def release(
+    hold_id: str, key: IdempotencyKey, principal: PrincipalDep, credits: CreditsDep
+) -> Response:
+    """Give a hold's credits back."""
+
+    async def work() -> tuple[int, BaseModel]:
+        hold = await credits.release(principal.tenant_id, hold_id, actor=actor_of(principal))
+        return 200, HoldOut.model_validate(hold)
+
+    return await idempotent(credits, principal, key, f"release:{hold_id}", None, work)
+
+
+@credits_router.post("/deductions", status_code=201, response_model=DeductionOut)
+async def deduct(
+    request: Request,
+    body: DeductionRequest,
+    key: IdempotencyKey,
+    principal: PrincipalDep,
+    runtime: RuntimeDep,
+) -> Response:
+    """Charge credits at once."""
+    if not runtime.migrated.is_set():
+        raise BackendUnavailable("The database is not ready yet.", retry_after=1)
+    batcher: DeductionBatcher = request.app.state.deductions
+    call = DeductionCall(
+        tenant_id=principal.tenant_id,
+        key=key,
+        fingerprint=fingerprint("deduct", body.model_dump(mode="json")),
+        amount=body.amount,
+        reason=body.reason,
+        reference=body.reference,
+        actor=actor_of(principal),
+    )
+    answer, replayed = await batcher.deduct(call)
+    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    return JSONResponse(answer.body, status_code=answer.status_code, headers=headers)
+
+
+@credits_router.get("/balance", response_model=BalanceOut)
+async def balance(principal: PrincipalDep, credits: CreditsDep) -> BalanceOut:
+    """Available and held credits, by category, with the grants still holding credits."""
+    result = await credits.balance(principal.tenant_id)
+    return BalanceOut(
+        available=result.available,
+        held=result.held,
+        by_category=result.by_category,
+        grants=[GrantOut.model_validate(grant) for grant in result.grants],
+    )
+
+
+def _filters(
+    since: Annotated[AwareDatetime | None, Query()] = None,
+    until: Annotated[AwareDatetime | None, Query()] = None,
+    kind: Annotated[list[str] | None, Query(max_length=20)] = None,
+    actor: Annotated[str | None, Query(max_length=200)] = None,
+    reference: Annotated[str | None, Query(max_length=200)] = None,
+) -> HistoryFilter:
+    return HistoryFilter(since, until, tuple(kind or ()), actor, reference)
+
+
+FilterDep = Annotated[HistoryFilter, Depends(_filters)]
+FormatQuery = Annotated[str | None, Query(alias="format", pattern="^(json|csv)$")]
+
+_TRANSACTION_COLUMNS = list(TransactionOut.model_fields)
+_AUDIT_COLUMNS = list(AuditOut.model_fields)
+
+
+@credits_router.get(
+    "/transactions",
+    response_model=TransactionPage,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+async def transactions(
+    request: Request,
+    principal: PrincipalDep,
+    credits: CreditsDep,
+    runtime: RuntimeDep,
+    filters: FilterDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    format: FormatQuery = None,
+) -> Any:
+    """The ledger's movements of the caller's credits, newest first (JSON pages or CSV)."""
+    await credits.open(principal.tenant_id)
+    if csv_requested(request, format):
+        return stream_csv(
+            runtime,
+            "transactions.csv",
+            _TRANSACTION_COLUMNS,
+            lambda session, c: JournalRepository(session).page(
+                principal.tenant_id, filters, limit=200, cursor=c
+            ),
+            TransactionOut,
+        )
+    try:
+        page = await JournalRepository(credits.session).page(
+            principal.tenant_id, filters, limit=limit, cursor=cursor
+        )
+    except InvalidCursorError as exc:
+        raise BadRequest("Malformed cursor.") from exc
+    return TransactionPage(
+        items=[TransactionOut.model_validate(e) for e in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+@credits_router.get(
+    "/audit", response_model=AuditPage, responses={200: {"content": {"text/csv": {}}}}
+)
+async def audit(
+    request: Request,
+    principal: PrincipalDep,
+    credits: CreditsDep,
+    runtime: RuntimeDep,
+    filters: FilterDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    format: FormatQuery = None,
+) -> Any:
+    """Who did what to the caller's credits, newest first; ``kind`` filters by action."""
+    if csv_requested(request, format):
+        return stream_csv(
+            runtime,
+            "audit.csv",
+            _AUDIT_COLUMNS,
+            lambda session, c: AuditRepository(session).page(
+                principal.tenant_id, filters, limit=200, cursor=c
+            ),
+            AuditOut,
+        )
+    try:
+        page = await AuditRepository(credits.session).page(
+            principal.tenant_id, filters, limit=limit, cursor=cursor
+        )
+    except InvalidCursorError as exc:
+        raise BadRequest("Malformed cursor.") from exc
+    return AuditPage(
+        items=[AuditOut.model_validate(e) for e in page.items], next_cursor=page.next_cursor
+    )

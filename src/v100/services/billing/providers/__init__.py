@@ -1,0 +1,1 @@
+"""Adapters to billing's outside vendors (one module per vendor)."""
