@@ -75,12 +75,11 @@ async def test_status_lists_all_nineteen_services_and_degrades_when_some_are_dow
 
     assert services["gateway"]["status"] == "ready"
     assert services["gateway"]["checks"]["database"] == "ok"
-    assert services["billing"] == {
-        **services["billing"],
-        "status": "ready",
-        "url": billing_url,
-        "checks": {"bus": "ok", "database": "ok"},
-    }
+    assert services["billing"]["status"] == "ready"
+    assert services["billing"]["url"] == billing_url
+    billing_checks = services["billing"]["checks"]
+    assert billing_checks["bus"] == billing_checks["database"] == "ok"
+    assert set(billing_checks.values()) == {"ok"}
     assert services["billing"]["latency_ms"] > 0
     assert services["realtime"]["status"] == "ready"
     assert services["meeting"]["status"] == "not_ready"

@@ -10,10 +10,14 @@ from v100.kit.http import DatabaseSpec, create_service_app
 from v100.services.gateway import openapi, status
 from v100.services.gateway.api import api_keys_router, auth_router, tenants_router
 from v100.services.gateway.authn import PUBLIC_PATHS, AuthenticationMiddleware, Authenticator
+from v100.services.gateway.compression import CompressionMiddleware
+from v100.services.gateway.limits import RateLimitMiddleware
 from v100.services.gateway.models import Base
 from v100.services.gateway.proxy import ProxyMiddleware
+from v100.services.gateway.response_cache import ResponseCacheMiddleware
 from v100.services.gateway.service import Identity
 from v100.services.gateway.settings import GatewaySettings as Settings
+from v100.services.gateway.timing import ServerTimingMark, ServerTimingMiddleware
 from v100.services.gateway.upstreams import Upstreams
 
 DATABASE = DatabaseSpec(Base.metadata, Path(__file__).parent / "migrations")
@@ -32,11 +36,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         internal_auth=False,  # the gateway authenticates users and API keys itself
         # In this order: authentication first, so what follows sees scope["state"]["principal"].
         middleware=[
+            # Outermost: Server-Timing on every answer, then compression of every answer.
+            Middleware(ServerTimingMiddleware, traffic=upstreams),
+            *(
+                [
+                    Middleware(
+                        CompressionMiddleware,
+                        min_bytes=settings.compression_min_bytes,
+                        gzip_level=settings.compression_gzip_level,
+                        brotli_quality=settings.compression_brotli_quality,
+                        traffic=upstreams,
+                    )
+                ]
+                if settings.compression_enabled
+                else []
+            ),
             Middleware(
                 AuthenticationMiddleware,
                 authenticator=authenticator,
                 public_paths=PUBLIC_PATHS | openapi.PUBLIC_PATHS,
             ),
+            Middleware(ServerTimingMark),  # Server-Timing auth;dur= ends here
+            # Limits right after authentication, so they see the principal.
+            Middleware(RateLimitMiddleware, settings=settings),
+            # The response cache right before the proxy: it answers hits without it.
+            Middleware(ResponseCacheMiddleware, upstreams=upstreams, settings=settings),
             Middleware(
                 ProxyMiddleware,
                 upstreams=upstreams,
@@ -45,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
         # Proxied bodies are limited by the service that reads them.
         body_limits=dict.fromkeys(upstreams.prefixes, settings.proxied_max_body_bytes),
+        on_startup=[upstreams.start],  # traffic metrics, active health checks
         on_shutdown=[authenticator.close, upstreams.close],
         default_docs=False,  # openapi.router serves the merged document and /docs
     )

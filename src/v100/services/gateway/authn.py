@@ -35,6 +35,8 @@ PUBLIC_PATHS = frozenset(
         # The refresh token in the body is the credential of these two.
         "/v1/auth/refresh",
         "/v1/auth/logout",
+        # Stripe authenticates it by its signature; billing verifies it (ADR 0011).
+        "/v1/checkout/webhooks/stripe",
     }
 )
 _MAX_KEY_LENGTH = 128

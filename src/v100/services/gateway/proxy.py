@@ -1,15 +1,19 @@
 """Forwards each public prefix of another service to that service: HTTP with both bodies streamed
 through, WebSocket sessions relayed frame by frame. The caller's identity travels as a fresh
-internal token; hop-by-hop headers stop here (RFC 9110 section 7.6.1). Pure ASGI, placed after
-authentication: this is the gateway's hot path."""
+internal token (headers: ``proxy_headers``). Each HTTP call passes the upstream's circuit
+breaker and in-flight cap first (503 at once, the service left alone, when either says no), is
+retried when that is safe (idempotent, nothing of the answer sent yet, a body still held, after
+a connect error or a 502/503, within a budget), and reports its wait to ``Server-Timing``. Pure
+ASGI, placed after authentication: this is the gateway's hot path."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable
+import random
+import time
+from collections.abc import AsyncIterator
 
-import aiohttp
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from yarl import URL
 
@@ -17,6 +21,22 @@ from v100.kit.auth import InternalTokens, Principal
 from v100.kit.errors import ProblemError, UpstreamUnavailable
 from v100.kit.http import problem_response
 from v100.kit.observability import get_logger
+from v100.services.gateway.breaker import Ticket
+from v100.services.gateway.proxy_headers import (
+    HOP_BY_HOP,
+    forwarded_headers,
+    forwarded_raw,
+    header_block,
+    response_headers,
+)
+from v100.services.gateway.timing import timing_of
+from v100.services.gateway.upstream_client import (
+    Exchange,
+    UpstreamBroken,
+    UpstreamConnectError,
+    UpstreamError,
+    UpstreamReadTimeout,
+)
 from v100.services.gateway.upstreams import (
     Route,
     Upstream,
@@ -28,118 +48,15 @@ from v100.services.gateway.websocket_proxy import relay_websocket
 
 __all__ = ["HOP_BY_HOP", "ProxyMiddleware", "forwarded_headers", "response_headers"]
 
-# RFC 9110 7.6.1 (plus Trailer, and the Proxy-* pair a proxy consumes): meaningful for one
-# connection only, never forwarded in either direction.
-HOP_BY_HOP = frozenset(
-    {
-        b"connection",
-        b"keep-alive",
-        b"proxy-connection",
-        b"te",
-        b"transfer-encoding",
-        b"upgrade",
-        b"trailer",
-        b"proxy-authorization",
-        b"proxy-authenticate",
-    }
-)
-# Set by the gateway itself on the way in. Expect is answered by our own server; the client's
-# credentials are replaced by the internal token.
-_REPLACED_IN = frozenset(
-    {
-        b"host",
-        b"authorization",
-        b"x-api-key",
-        b"x-request-id",
-        b"x-forwarded-for",
-        b"x-forwarded-proto",
-        b"x-forwarded-host",
-        b"via",
-        b"expect",
-    }
-)
-# Set by the gateway's own server and middleware on the way out (duplicates otherwise).
-_REPLACED_OUT = frozenset({b"date", b"server", b"x-request-id", b"via"})
-_VIA_NAME = "v100-gateway"
 _log = get_logger("v100.proxy")
+# RFC 9110 9.2.2; POST and PATCH may do their work twice if sent twice.
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+_RETRIED_STATUS = frozenset({502, 503})
+_FAILED_STATUS = frozenset({502, 503, 504})
 
 
 class _ClientGone(Exception):
     """The caller disconnected while its body was being forwarded."""
-
-
-def _connection_named(headers: Iterable[tuple[bytes, bytes]]) -> frozenset[bytes]:
-    """The extra hop-by-hop headers a message names in its Connection header."""
-    named: set[bytes] = set()
-    for name, value in headers:
-        if name.lower() == b"connection":
-            named.update(token.strip().lower() for token in value.split(b","))
-    return frozenset(named)
-
-
-def _via(scope: Scope, existing: str | None) -> str:
-    own = f"{scope.get('http_version', '1.1')} {_VIA_NAME}"
-    return f"{existing}, {own}" if existing else own
-
-
-def forwarded_headers(scope: Scope, authorization: str | None) -> list[tuple[str, str]]:
-    """The request headers a service receives: the caller's end-to-end headers, then the
-    internal token, request id, ``X-Forwarded-*`` and ``Via``."""
-    raw: list[tuple[bytes, bytes]] = scope["headers"]
-    named = _connection_named(raw)
-    out: list[tuple[str, str]] = []
-    forwarded_for: str | None = None
-    via: str | None = None
-    host: str | None = None
-    for name, value in raw:
-        if name in HOP_BY_HOP or name in named:
-            continue
-        if name in _REPLACED_IN:
-            if name == b"x-forwarded-for":
-                text = value.decode("latin-1")
-                forwarded_for = f"{forwarded_for}, {text}" if forwarded_for else text
-            elif name == b"via":
-                via = value.decode("latin-1")
-            elif name == b"host":
-                host = value.decode("latin-1")
-            continue
-        out.append((name.decode("latin-1"), value.decode("latin-1")))
-    if authorization is not None:
-        out.append(("Authorization", authorization))
-    state = scope.get("state") or {}
-    request_id = state.get("request_id")
-    if request_id:
-        out.append(("X-Request-Id", request_id))
-    client = scope.get("client")
-    if client:
-        forwarded_for = f"{forwarded_for}, {client[0]}" if forwarded_for else client[0]
-    if forwarded_for:
-        out.append(("X-Forwarded-For", forwarded_for))
-    secure = scope.get("scheme") in ("https", "wss")
-    out.append(("X-Forwarded-Proto", "https" if secure else "http"))
-    if host:
-        out.append(("X-Forwarded-Host", host))
-    out.append(("Via", _via(scope, via)))
-    return out
-
-
-def response_headers(scope: Scope, raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """The upstream's answer headers as the caller receives them."""
-    raw = tuple(raw)
-    named = _connection_named(raw)
-    out: list[tuple[bytes, bytes]] = []
-    via: str | None = None
-    for name, value in raw:
-        lower = name.lower()
-        if lower in HOP_BY_HOP or lower in named:
-            continue
-        if lower in _REPLACED_OUT:
-            if lower == b"via":
-                via = value.decode("latin-1")
-            continue
-        out.append((lower, value))
-    out.append((b"via", _via(scope, via).encode("latin-1")))
-    return out
 
 
 def _has_body(scope: Scope) -> bool:
@@ -149,14 +66,55 @@ def _has_body(scope: Scope) -> bool:
     return False
 
 
-def _target(upstream: Upstream, scope: Scope, base: str | None = None) -> URL:
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"transfer-encoding":
+            return None
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
+
+
+def _ws_target(upstream: Upstream, scope: Scope) -> URL:
     raw_path = scope.get("raw_path") or scope["path"].encode()
-    target = (base or upstream.base_url) + raw_path.partition(b"?")[0].decode("latin-1")
+    target = upstream.ws_base_url + raw_path.partition(b"?")[0].decode("latin-1")
     query = scope.get("query_string", b"")
     if query:
         target = f"{target}?{query.decode('latin-1')}"
     # Already percent-encoded as the caller sent it: no re-quoting on the way through.
     return URL(target, encoded=True)
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole (small) request body, or None if the caller went away first."""
+    parts: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        parts.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(parts)
+
+
+def _failure_kind(exc: BaseException) -> str | None:
+    """How a failed call counts against the upstream: ``connect`` (nothing reached it: safe to
+    send again), ``timeout``, ``broken`` (no valid answer); None for a fault of our own."""
+    if isinstance(exc, UpstreamConnectError):
+        return "connect"
+    if isinstance(exc, UpstreamReadTimeout):
+        return "timeout"
+    if isinstance(exc, UpstreamBroken):
+        return "broken"
+    return None
+
+
+def _target(scope: Scope) -> bytes:
+    # Already percent-encoded as the caller sent it: passed through byte for byte.
+    raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+    path = raw_path.partition(b"?")[0]
+    query: bytes = scope.get("query_string", b"")
+    return path + b"?" + query if query else path
 
 
 class ProxyMiddleware:
@@ -186,7 +144,7 @@ class ProxyMiddleware:
                 scope,
                 receive,
                 send,
-                url=_target(route.upstream, scope, route.upstream.ws_base_url),
+                url=_ws_target(route.upstream, scope),
                 headers=forwarded_headers(scope, authorization),
                 open_timeout=self.upstreams.connect_timeout,
                 max_size=self.websocket_max_message_bytes,
@@ -205,7 +163,73 @@ class ProxyMiddleware:
         self, scope: Scope, receive: Receive, send: Send, route: Route, authorization: str | None
     ) -> None:
         upstream = route.upstream
-        body_done = not _has_body(scope)
+        upstreams = self.upstreams
+        ticket = upstream.breaker.admit()
+        if ticket is None:
+            self._refused(upstream, "breaker_open")
+            error = UpstreamUnavailable(
+                f"The {upstream.name} service is failing; the gateway stopped calling it for "
+                "a while (circuit breaker open).",
+                retry_after=upstream.breaker.retry_after(),
+                extra={"upstream": upstream.name},
+            )
+            await self._send_problem(scope, receive, send, error)
+            return
+        if upstream.in_flight >= upstreams.max_in_flight:
+            # Fail fast rather than queue: a caller waiting on a saturated pool helps no one.
+            upstream.breaker.release(ticket)
+            self._refused(upstream, "saturated")
+            error = UpstreamUnavailable(
+                f"The {upstream.name} service already has {upstreams.max_in_flight} requests "
+                "in flight from this gateway, as many as it is sent at once.",
+                retry_after=1,
+                extra={"upstream": upstream.name},
+            )
+            await self._send_problem(scope, receive, send, error)
+            return
+        upstream.in_flight += 1
+        try:
+            await self._exchange(scope, receive, send, route, authorization, ticket)
+        finally:
+            upstream.in_flight -= 1
+
+    def _refused(self, upstream: Upstream, reason: str) -> None:
+        metrics = self.upstreams.metrics
+        if metrics is not None:
+            metrics.refusals.labels(upstream.name, reason).inc()
+
+    async def _exchange(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        route: Route,
+        authorization: str | None,
+        ticket: Ticket,
+    ) -> None:
+        upstreams = self.upstreams
+        upstream = route.upstream
+        breaker = upstream.breaker
+        policy = upstreams.retries
+        method: str = scope["method"]
+        held: bytes | None = None
+        streamed = False
+        if _has_body(scope):
+            length = _content_length(scope)
+            if (
+                policy.attempts
+                and method in _IDEMPOTENT
+                and length is not None
+                and length <= policy.max_body_bytes
+            ):
+                held = await _read_body(receive)  # small: kept, so it can be sent again
+                if held is None:
+                    breaker.release(ticket)
+                    return
+            else:
+                streamed = True
+        retryable = not streamed and policy.attempts > 0 and method in _IDEMPOTENT
+        body_done = not streamed
         client_gone = False
 
         async def request_body() -> AsyncIterator[bytes]:
@@ -222,47 +246,129 @@ class ProxyMiddleware:
                     body_done = True
                     return
 
+        pool = upstreams.pool(upstream)
+        target = _target(scope)
+        raw = forwarded_raw(scope, authorization, identity=upstreams.identity_upstream)
+        # A body streamed without a length goes on chunked (the caller's framing stopped here).
+        chunked = streamed and _content_length(scope) is None
+        if chunked:
+            raw.append((b"transfer-encoding", b"chunked"))
+        block = header_block(raw)
+        metrics = upstreams.metrics
+        attempt = 0
+        pending: Ticket | None = ticket  # admitted, outcome not told to the breaker yet
+        response: Exchange | None = None
+        error: ProblemError | None = None
+        started = time.perf_counter()
         try:
-            response = await self.upstreams.session(upstream).request(
-                scope["method"],
-                _target(upstream, scope),
-                headers=forwarded_headers(scope, authorization),
-                data=None if body_done else request_body(),
-                allow_redirects=False,
-                compress=None,
-            )
-        except Exception as exc:
-            if client_gone:
-                return
-            await self._send_problem(scope, receive, send, _problem_for(upstream, exc))
+            while True:
+                try:
+                    response = await pool.request(
+                        method,
+                        target,
+                        block,
+                        request_body() if streamed else held,
+                        chunked=chunked,
+                        replayable=method in _IDEMPOTENT,
+                    )
+                except Exception as exc:
+                    if client_gone:
+                        return
+                    kind = _failure_kind(exc)
+                    if kind is not None:
+                        breaker.record(ticket, False)
+                        pending = None
+                        if metrics is not None:
+                            metrics.failures.labels(upstream.name, kind).inc()
+                    if kind == "connect" and retryable:
+                        pending = self._retry(upstream, attempt, "connect")
+                        if pending is not None:
+                            ticket, attempt = pending, attempt + 1
+                            await self._back_off(attempt)
+                            continue
+                    error = _problem_for(upstream, exc)
+                    break
+                status = response.status
+                failed = status in _FAILED_STATUS
+                breaker.record(ticket, not failed)
+                pending = None
+                if failed and metrics is not None:
+                    metrics.failures.labels(upstream.name, str(status)).inc()
+                if (
+                    status in _RETRIED_STATUS
+                    and retryable
+                    # The service asked to be left alone for a while: sending again now won't do.
+                    and response.header(b"retry-after") is None
+                ):
+                    pending = self._retry(upstream, attempt, str(status))
+                    if pending is not None:
+                        response.close()  # a failing answer: its connection is not worth keeping
+                        ticket, attempt, response = pending, attempt + 1, None
+                        await self._back_off(attempt)
+                        continue
+                break
+        finally:
+            if pending is not None:  # cancelled, or the caller left: nothing learnt
+                breaker.release(pending)
+            if attempt:
+                upstream.retries_in_flight -= 1
+            waited = time.perf_counter() - started
+            timing = timing_of(scope)
+            if timing is not None:
+                timing.upstream += waited
+            if metrics is not None:
+                metrics.observe_upstream(route.path, waited)
+        if response is None:
+            if error is not None:
+                await self._send_problem(scope, receive, send, error)
             return
-
         try:
             await send(
                 {
                     "type": "http.response.start",
                     "status": response.status,
-                    "headers": response_headers(scope, response.raw_headers),
+                    "headers": response_headers(scope, response.headers),
                 }
             )
-            await self._relay_response_body(response, receive, send, watch=body_done)
+            await self._relay_response_body(response, upstream, receive, send, watch=body_done)
         finally:
             # Fully read: the connection goes back to the pool; otherwise it is dropped.
-            if response.content.at_eof():
-                response.release()
-            else:
-                response.close()
+            response.release()
+
+    def _retry(self, upstream: Upstream, attempt: int, reason: str) -> Ticket | None:
+        """A ticket for one more try, or None: out of attempts, over the retry budget, or the
+        breaker refuses (never retried into an open breaker)."""
+        policy = self.upstreams.retries
+        if attempt >= policy.attempts:
+            return None
+        # This request's own earlier retry is in the count already: not held against it.
+        others = upstream.retries_in_flight - (1 if attempt else 0)
+        if others >= max(policy.min_concurrency, policy.budget_ratio * upstream.in_flight):
+            return None
+        ticket = upstream.breaker.admit()
+        if ticket is None:
+            return None
+        if not attempt:
+            upstream.retries_in_flight += 1
+        metrics = self.upstreams.metrics
+        if metrics is not None:
+            metrics.retries.labels(upstream.name, reason).inc()
+        return ticket
+
+    async def _back_off(self, attempt: int) -> None:
+        # Full jitter (AWS's "exponential backoff and jitter"): retries of many callers spread.
+        base = self.upstreams.retries.backoff_seconds
+        await asyncio.sleep(random.uniform(0, base * 2 ** (attempt - 1)))
 
     async def _relay_response_body(
-        self, response: aiohttp.ClientResponse, receive: Receive, send: Send, *, watch: bool
+        self, response: Exchange, upstream: Upstream, receive: Receive, send: Send, *, watch: bool
     ) -> None:
-        content = response.content
         try:
-            chunk = await content.readany()
+            chunk = await response.read()
         except Exception as exc:
-            _log.warning("upstream answer broke off", url=str(response.url), error=repr(exc))
+            _log.warning("upstream answer broke off", upstream=upstream.name, error=repr(exc))
             return  # returning mid-answer makes our server drop the connection: no fake end
-        if content.at_eof():
+        if response.at_eof():
             await send({"type": "http.response.body", "body": chunk})
             return
         # A longer body. Our server drops sends to a caller that went away without telling us,
@@ -273,10 +379,10 @@ class ProxyMiddleware:
         try:
             while chunk:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                chunk = await content.readany()
+                chunk = await response.read()
         except Exception as exc:
             if not gone.is_set():
-                _log.warning("upstream answer broke off", url=str(response.url), error=repr(exc))
+                _log.warning("upstream answer broke off", upstream=upstream.name, error=repr(exc))
             return
         finally:
             if watcher is not None:
@@ -292,9 +398,7 @@ class ProxyMiddleware:
         await problem_response(error, scope["path"])(scope, receive, send)
 
 
-async def _watch_disconnect(
-    receive: Receive, response: aiohttp.ClientResponse, gone: asyncio.Event
-) -> None:
+async def _watch_disconnect(receive: Receive, response: Exchange, gone: asyncio.Event) -> None:
     while True:
         message: Message = await receive()
         if message["type"] == "http.disconnect":
@@ -305,14 +409,14 @@ async def _watch_disconnect(
 
 def _problem_for(upstream: Upstream, exc: BaseException) -> ProblemError:
     where = f"The {upstream.name} service"
-    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
-        _log.warning("upstream unreachable", upstream=upstream.name, error=repr(exc))
+    if isinstance(exc, UpstreamConnectError):
+        _log.warning("upstream unreachable", upstream=upstream.name, error=str(exc))
         return UpstreamUnavailable(f"{where} is not reachable.", retry_after=1)
-    if isinstance(exc, asyncio.TimeoutError):
+    if isinstance(exc, UpstreamReadTimeout):
         _log.warning("upstream timed out", upstream=upstream.name)
         return UpstreamTimeout(f"{where} did not answer in time.")
-    if isinstance(exc, aiohttp.ClientError):
-        _log.warning("upstream failed", upstream=upstream.name, error=repr(exc))
+    if isinstance(exc, UpstreamError):
+        _log.warning("upstream failed", upstream=upstream.name, error=str(exc))
         return UpstreamFailed(f"{where} closed the connection without a valid answer.")
     _log.error("proxying failed", upstream=upstream.name, exc_info=exc)
     return UpstreamFailed(f"{where} could not be reached through the gateway.")

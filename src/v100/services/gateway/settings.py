@@ -1,13 +1,13 @@
 """The gateway's own settings (prefix ``V100_GATEWAY_``)."""
 
-import secrets
 from functools import cached_property
 from typing import ClassVar
 
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from v100.kit.settings import ServiceSettings
+from v100.kit.settings import ServiceSettings, resolve_secret
+from v100.services.gateway.limits import RateLimitSettings
 
 
 class GatewaySettings(ServiceSettings):
@@ -50,15 +50,60 @@ class GatewaySettings(ServiceSettings):
     openapi_cache_seconds: float = Field(default=10.0, ge=0, le=3600)
     status_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
 
+    # --- traffic: rate limits and concurrency caps by billing tier (limits/_tiers.py) -------
+    # JSON, e.g. V100_GATEWAY_RATE_LIMITS='{"tiers": {...}, "route_groups": {...}}'; a field
+    # given replaces its default whole. Documented in docs/gateway-traffic.md.
+    rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
+
+    # --- traffic: the response cache (response_cache/; docs/gateway-traffic.md) ------------
+    response_cache_enabled: bool = True
+    response_cache_l1_max_bytes: int = Field(default=64 * 1024**2, ge=64 * 1024)
+    # Larger answers are never stored: they stream through untouched.
+    response_cache_max_body_bytes: int = Field(default=1024**2, ge=0, le=64 * 1024**2)
+    # Caps the upstream's max-age / s-maxage.
+    response_cache_max_ttl_seconds: float = Field(default=3600.0, gt=0, le=7 * 86_400)
+    # Fill lock across replicas; a leader slower than this lets the waiters go upstream.
+    response_cache_lock_seconds: float = Field(default=10.0, gt=0, le=300)
+    # Longest a coalesced request waits for another's fetch before fetching itself.
+    response_cache_wait_seconds: float = Field(default=10.0, gt=0, le=300)
+    # A URL found not cacheable is fetched without coalescing this long (hit-for-miss).
+    response_cache_hit_for_miss_seconds: float = Field(default=30.0, ge=0, le=3600)
+    # The shared tier; unset: the platform's Redis (V100_REDIS_URL), none when embedded.
+    response_cache_redis_url: str | None = None
+    response_cache_redis_prefix: str = "v100:gateway:rc:"
+    # Redis answers within this or the tier is skipped until the probe finds it back.
+    response_cache_redis_timeout_seconds: float = Field(default=0.5, gt=0, le=10)
+    response_cache_redis_probe_seconds: float = Field(default=1.0, gt=0, le=60)
+
+    # --- traffic: breakers, health checks, retries, compression (docs/gateway-traffic.md) --
+    # Per upstream and per gateway process. Trips on a failure ratio over a sliding window
+    # (once it holds enough requests) or on failures in a row; then open, then half-open.
+    breaker_enabled: bool = True
+    breaker_failure_ratio: float = Field(default=0.5, gt=0, le=1)
+    breaker_window_seconds: float = Field(default=10.0, ge=1, le=600)
+    breaker_minimum_requests: int = Field(default=20, ge=1)
+    breaker_consecutive_failures: int = Field(default=5, ge=1)
+    # Doubled at each reopening from half-open, up to the max.
+    breaker_open_seconds: float = Field(default=5.0, gt=0, le=3600)
+    breaker_max_open_seconds: float = Field(default=60.0, gt=0, le=3600)
+    breaker_half_open_probes: int = Field(default=3, ge=1, le=100)
+    health_check_enabled: bool = True
+    health_check_interval_seconds: float = Field(default=5.0, gt=0, le=300)
+    health_check_timeout_seconds: float = Field(default=1.0, gt=0, le=60)
+    health_check_unhealthy_threshold: int = Field(default=2, ge=1, le=100)
+    health_check_healthy_threshold: int = Field(default=1, ge=1, le=100)
+    # Retries of idempotent requests after a connect error or a 502/503, before the answer
+    # started; 0 turns them off.
+    upstream_retries: int = Field(default=2, ge=0, le=5)
+    upstream_retry_backoff_seconds: float = Field(default=0.025, ge=0, le=5)
+    upstream_retry_budget_ratio: float = Field(default=0.2, ge=0, le=1)
+    upstream_retry_max_body_bytes: int = Field(default=64 * 1024, ge=0, le=16 * 1024**2)
+    compression_enabled: bool = True
+    # Smaller answers are sent as they are (compressing them saves less than it costs).
+    compression_min_bytes: int = Field(default=1024, ge=0)
+    compression_gzip_level: int = Field(default=6, ge=1, le=9)
+    compression_brotli_quality: int = Field(default=4, ge=0, le=11)
+
     @cached_property
     def resolved_jwt_secret(self) -> str:
-        if self.jwt_secret is not None:
-            return self.jwt_secret.get_secret_value()
-        path = self.platform.var_dir / "gateway-jwt.key"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(secrets.token_urlsafe(48))
-            tmp.chmod(0o600)
-            tmp.replace(path)
-        return path.read_text().strip()
+        return resolve_secret(self.jwt_secret, self.platform.var_dir / "gateway-jwt.key")

@@ -30,6 +30,10 @@ class ServiceStatus(BaseModel):
     latency_ms: float | None = None
     checks: dict[str, str] = Field(default_factory=dict)
     detail: str | None = None
+    # How the gateway treats the service's traffic (breaker.py, health.py); None for itself.
+    breaker: Literal["closed", "open", "half_open"] | None = None
+    healthy: bool | None = None  # by the active health checks; None until the first check
+    in_flight: int | None = None
 
 
 class PlatformStatus(BaseModel):
@@ -73,6 +77,11 @@ async def _probe(
         headers["X-Request-Id"] = request_id
     started = time.perf_counter()
     url = f"{upstream.base_url}/ready"
+    traffic: dict[str, Any] = {
+        "breaker": upstream.breaker.state.value,
+        "healthy": upstream.healthy,
+        "in_flight": upstream.in_flight,
+    }
     try:
         async with asyncio.timeout(wait_seconds):
             async with upstreams.session(upstream).get(
@@ -88,6 +97,7 @@ async def _probe(
             status="down",
             latency_ms=_elapsed_ms(started),
             detail=reason[:200],
+            **traffic,
         )
     checks: dict[str, str] = {}
     try:
@@ -103,6 +113,7 @@ async def _probe(
         latency_ms=_elapsed_ms(started),
         checks=checks,
         detail=None if code == 200 else f"/ready answered {code}",
+        **traffic,
     )
 
 

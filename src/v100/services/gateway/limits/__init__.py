@@ -1,0 +1,61 @@
+"""The gateway's rate limits and concurrency caps (docs/gateway-traffic.md, "Rate limits"): GCRA
+per tenant and per API key by billing tier and route group, exact across replicas through one
+Redis script, in-process when embedded or while Redis is away; RateLimit-* headers on every
+authenticated answer, 429 problem+json over a limit.
+
+Nothing here imports the gateway's settings module at run time: that module imports
+``RateLimitSettings`` from here."""
+
+from v100.services.gateway.limits._gcra import (
+    Bucket,
+    Decision,
+    FullBuckets,
+    Lease,
+    MemoryConcurrency,
+    MemoryRateLimiter,
+    Rate,
+    Standing,
+    evaluate,
+)
+from v100.services.gateway.limits._limiter import Degraded, Limiter, LimiterMetrics
+from v100.services.gateway.limits._middleware import RateLimitMiddleware, rate_limit_headers
+from v100.services.gateway.limits._redis import RedisConcurrency, RedisRateLimiter
+from v100.services.gateway.limits._tiers import (
+    ConcurrencyRule,
+    Plan,
+    Policies,
+    PrincipalTier,
+    Quota,
+    RateLimitSettings,
+    RouteGroup,
+    TierLimits,
+    TierSource,
+)
+
+__all__ = [
+    "Bucket",
+    "ConcurrencyRule",
+    "Decision",
+    "Degraded",
+    "FullBuckets",
+    "Lease",
+    "Limiter",
+    "LimiterMetrics",
+    "MemoryConcurrency",
+    "MemoryRateLimiter",
+    "Plan",
+    "Policies",
+    "PrincipalTier",
+    "Quota",
+    "Rate",
+    "RateLimitMiddleware",
+    "RateLimitSettings",
+    "RedisConcurrency",
+    "RedisRateLimiter",
+    "RouteGroup",
+    "Standing",
+    "TierLimits",
+    "TierSource",
+    "evaluate",
+    "rate_limit_headers",
+]
