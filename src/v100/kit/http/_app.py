@@ -187,7 +187,11 @@ def create_service_app(
                 await hook(runtime)
             for task in runtime.background:
                 task.cancel()
-            await asyncio.gather(*runtime.background, return_exceptions=True)
+            if runtime.background:
+                # Bounded: a library that swallows a cancel must not hang the shutdown.
+                _, stuck = await asyncio.wait(runtime.background, timeout=10)
+                for task in stuck:
+                    _log.warning("background task did not stop", task=task.get_name())
             if runtime.storage is not None:
                 await runtime.storage.close()
             if runtime.engine is not None:

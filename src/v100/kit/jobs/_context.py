@@ -13,6 +13,7 @@ from contextvars import ContextVar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from v100.kit.db import unit_of_work
+from v100.kit.jobs._shutdown import STOP_TIMEOUT, stop_tasks
 from v100.kit.observability import get_logger
 
 __all__ = ["JobContext", "PermanentJobError", "current_job", "report_progress"]
@@ -106,9 +107,8 @@ class JobContext:
         self._written = value
 
     async def _close(self) -> None:
-        if self._flush is not None and not self._flush.done():
-            self._flush.cancel()
-            await asyncio.gather(self._flush, return_exceptions=True)
+        if self._flush is not None:
+            await stop_tasks([self._flush], within=STOP_TIMEOUT, what="job progress write")
 
     def __repr__(self) -> str:
         return f"<JobContext {self.task} {self.id} attempt {self.attempt}/{self.max_attempts}>"

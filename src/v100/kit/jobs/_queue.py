@@ -22,6 +22,7 @@ from v100.kit.jobs._enqueue import enqueue_via
 from v100.kit.jobs._registry import JobRegistry, JobTask
 from v100.kit.jobs._runner import JobRunner
 from v100.kit.jobs._scheduler import run_scheduler
+from v100.kit.jobs._shutdown import STOP_TIMEOUT, stop_tasks
 from v100.kit.jobs._store import JobStore, Sendable
 from v100.kit.observability import get_logger
 
@@ -93,6 +94,9 @@ class JobQueue:
         self._background: list[asyncio.Task[None]] = []
         self._started = False
         self._closed = False
+        # Set by close(): the queue's loops check it as well as being cancelled, since a
+        # library may swallow a cancellation (see ``raise_if_cancelled``).
+        self._closing = asyncio.Event()
         for task in registry:
             labels: dict[str, Any] = {}
             if task.schedule_labels:
@@ -196,6 +200,8 @@ class JobQueue:
     async def _send_when_due(self, job_id: str, task_name: str, when: datetime) -> None:
         # A few milliseconds late rather than early: the row's ``run_after`` decides.
         await asyncio.sleep(max(0.0, (when - utcnow()).total_seconds()) + 0.005)
+        if self._closed:
+            return  # the row stays queued; the next start's sweep sends it
         try:
             # The sweeper may have sent it already; only one of them does.
             if await self._store.mark_sent(job_id) is not None:
@@ -244,12 +250,18 @@ class JobQueue:
         return await self.broker.nothing_in_flight()
 
     async def _sweep_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.sweep_interval)
+        while not await self._closed_within(self.sweep_interval):
             try:
                 await self.sweep()
             except Exception as exc:  # the database or broker may be back next time
                 _log.warning("job sweep failed", service=self.service, error=repr(exc))
+
+    async def _closed_within(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for close(); whether the queue is closing."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._closing.wait()
+        return self._closed
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -300,7 +312,8 @@ class JobQueue:
                     "job stream unavailable; retrying", stream=self.stream, error=repr(exc)
                 )
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                    async with asyncio.timeout(delay):
+                        await stop.wait()
                 delay = min(delay * 2, 10.0)
                 # A Redis that restarted empty has lost the consumer group: declare it again.
                 with contextlib.suppress(Exception):
@@ -315,25 +328,27 @@ class JobQueue:
 
     async def close(self) -> None:
         """Stop sweeping and scheduling, give running jobs ``shutdown_grace`` seconds, then
-        interrupt the rest (they go back to queued, their attempt not counted)."""
+        interrupt the rest (they go back to queued, their attempt not counted). Every wait is
+        bounded: a task that will not stop is logged and left behind."""
         if self._closed:
             return
         self._closed = True
+        self._closing.set()
         self.registry._unbind(self)
-        pending = [*self._background, *self._timers.values()]
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        background = [*self._background, *self._timers.values()]
+        await stop_tasks(background, within=STOP_TIMEOUT, what="job queue task")
         running = [task for task in self._executions if task is not asyncio.current_task()]
         if running:
-            await asyncio.wait(running, timeout=self.shutdown_grace)
-            for task in running:
-                task.cancel()
-            await asyncio.gather(*running, return_exceptions=True)
-        if self._started:
-            await self.broker.shutdown()
-        elif isinstance(self.broker, JobStreamBroker):
-            await self.broker.connection_pool.disconnect()
+            _, unfinished = await asyncio.wait(running, timeout=self.shutdown_grace)
+            await stop_tasks(unfinished, within=STOP_TIMEOUT, what="interrupted job")
+        try:
+            async with asyncio.timeout(STOP_TIMEOUT):
+                if self._started:
+                    await self.broker.shutdown()
+                elif isinstance(self.broker, JobStreamBroker):
+                    await self.broker.connection_pool.disconnect()
+        except TimeoutError:
+            _log.error("job broker did not close in time", service=self.service)
 
     async def __aenter__(self) -> JobQueue:
         await self.start()

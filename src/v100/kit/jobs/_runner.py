@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from v100.kit.db import new_id, utcnow
 from v100.kit.jobs._context import JobContext, PermanentJobError, _enter
 from v100.kit.jobs._registry import JobTask
+from v100.kit.jobs._shutdown import STOP_TIMEOUT, stop_tasks
 from v100.kit.jobs._store import Claim, JobStore, error_text
 from v100.kit.observability import get_logger
 
@@ -132,9 +133,7 @@ class JobRunner:
 
     @staticmethod
     async def _stop(heartbeat: asyncio.Task[None], job: JobContext) -> None:
-        if not heartbeat.done():
-            heartbeat.cancel()
-            await asyncio.gather(heartbeat, return_exceptions=True)
+        await stop_tasks([heartbeat], within=STOP_TIMEOUT, what="job heartbeat")
         await job._close()
 
     async def _failed(

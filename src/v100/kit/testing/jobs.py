@@ -32,6 +32,9 @@ __all__ = [
 JOB_BACKENDS = ["embedded", "distributed"]
 SETTLED = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
 
+# The worker reads the stream with a 1 s block: it notices its stop event well within this.
+WORKER_STOP_TIMEOUT = 15.0
+
 # Short enough that recovery tests take seconds, long enough that a loaded CI machine does not
 # expire the lease of a healthy runner.
 TEST_QUEUE_OPTIONS: dict[str, Any] = {
@@ -99,9 +102,24 @@ async def running_queue(
         yield queue
     finally:
         stop.set()
-        if worker is not None:
-            await asyncio.wait_for(worker, timeout=15)
+        problem = None if worker is None else await _stop_worker(worker, WORKER_STOP_TIMEOUT)
         await queue.close()
+        if problem is not None:
+            raise AssertionError(problem)
+
+
+async def _stop_worker(worker: asyncio.Task[None], within: float) -> str | None:
+    """Wait up to ``within`` seconds for a worker whose stop event is set; what went wrong, if
+    anything. One that does not stop is cancelled and left behind: not ``asyncio.wait_for``,
+    which on Python 3.11 waits without limit for the task it cancels, the very hang to report."""
+    done, _ = await asyncio.wait({worker}, timeout=within)
+    if not done:
+        worker.cancel()
+        await asyncio.wait({worker}, timeout=1.0)
+        return f"the worker did not stop within {within} s of its stop event"
+    if not worker.cancelled() and (error := worker.exception()) is not None:
+        return f"the worker failed: {error!r}"
+    return None
 
 
 async def wait_for_job(
