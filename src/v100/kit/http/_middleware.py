@@ -3,9 +3,9 @@ limit (413 before the app reads too much); and verification of the gateway's int
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 from collections.abc import Iterable, Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -46,7 +46,8 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = _header(scope, b"x-request-id")
-        request_id = incoming if incoming and _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        # 32 hex characters like uuid4().hex, at a fraction of its cost on every request.
+        request_id = incoming if incoming and _REQUEST_ID.match(incoming) else os.urandom(16).hex()
         token = current_request_id.set(request_id)
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
@@ -90,6 +91,10 @@ class RequestContextMiddleware:
             current_request_id.reset(token)
 
 
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+
+
 class BodyLimitMiddleware:
     """Refuses bodies above a limit with 413, by Content-Length up front or while streaming.
     ``limits`` maps path prefixes to their own limit (uploads take more than JSON calls)."""
@@ -112,10 +117,9 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         limit = self._limit_for(scope["path"])
-        too_large = PayloadTooLarge(f"The request body is larger than {limit} bytes.")
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _send_problem(scope, receive, send, too_large)
+            await _send_problem(scope, receive, send, _too_large(limit))
             return
 
         received = 0
@@ -147,7 +151,7 @@ class BodyLimitMiddleware:
             if not exceeded:
                 raise
         if exceeded and not response_started:
-            await _send_problem(scope, receive, send, too_large)
+            await _send_problem(scope, receive, send, _too_large(limit))
 
 
 class InternalAuthMiddleware:
