@@ -19,8 +19,6 @@ import asyncio
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +36,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic_settings import SettingsConfigDict
 
+from _support import api_key, free_port, stop
 from v100.kit.http import PrincipalDep, create_service_app
 from v100.kit.settings import PlatformSettings, ServiceSettings
 
@@ -47,13 +46,6 @@ SECRET = "bench-internal-token-secret-0123456789abcdef"  # noqa: S105 (a local b
 JWT = "bench-gateway-jwt-secret-0123456789abcdefghijkl"
 ORIGIN_DELAY_S = 0.2
 READY_TIMEOUT_S = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 # --- the origin (run as a child: ``coalescing.py --origin PORT``) ---------------------------------
@@ -104,16 +96,6 @@ def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"{url} was not ready within {READY_TIMEOUT_S} s")
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-
-
 def gateway_env(
     workdir: Path, origin_port: int, redis_url: str | None, prefix: str
 ) -> dict[str, str]:
@@ -151,27 +133,6 @@ def start_gateway(env: dict[str, str], workdir: Path) -> tuple[str, subprocess.P
     url = f"http://127.0.0.1:{port}"
     wait_ready(url, process)
     return url, process
-
-
-def api_key(gateway: str) -> str:
-    with httpx.Client(base_url=gateway, timeout=10.0, trust_env=False) as http:
-        signup = http.post(
-            "/v1/auth/signup",
-            json={
-                "email": f"bench-{uuid.uuid4().hex[:8]}@example.com",
-                "password": "correct horse battery staple",
-                "tenant_name": "Bench",
-            },
-        )
-        signup.raise_for_status()
-        token = signup.json()["access_token"]
-        key = http.post(
-            "/v1/api-keys",
-            json={"name": "bench", "scopes": ["*"]},
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        key.raise_for_status()
-        return str(key.json()["key"])
 
 
 def origin_hits(gateway: str, key: str, name: str) -> int:

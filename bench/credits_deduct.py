@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,16 +29,11 @@ import aiohttp
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from _support import free_port
 from v100.kit.auth import InternalTokens, Principal
 from v100.kit.db import drop_database
 
 SECRET = "bench-internal-secret-0123456789abcdefghijkl"  # noqa: S105 - a local bench value
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _wait_ready(session: aiohttp.ClientSession, base: str, within: float = 60.0) -> None:
@@ -58,7 +52,7 @@ async def _wait_ready(session: aiohttp.ClientSession, base: str, within: float =
 async def run(admin_url: str, calls: int, connections: int) -> int:
     database = f"v100_bench_billing_{uuid.uuid4().hex[:8]}"
     url = make_url(admin_url).set(database=database).render_as_string(hide_password=False)
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     var_dir = Path(tempfile.mkdtemp(prefix="v100-bench-billing-"))
     env = {

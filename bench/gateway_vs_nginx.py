@@ -29,21 +29,20 @@ import asyncio
 import os
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
-import uuid
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
 from starlette.types import Receive, Scope, Send
+
+from _support import api_key, free_port, stop
 
 PYTHON = sys.executable
 V100 = str(Path(sys.executable).with_name("v100"))
@@ -55,13 +54,6 @@ HUGE = 100_000_000  # requests per minute: the limiter runs, never refuses
 BODY = b'{"id": "cr_01", "tenant": "bench", "balance": 1234, "currency": "usd", ' + (
     b'"padding": "' + b"x" * 200 + b'"}'
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 # --- the upstream (run as a child: ``gateway_vs_nginx.py --upstream PORT``) -------------------
@@ -143,16 +135,6 @@ def wait_http(url: str, process: subprocess.Popen[bytes], expect: int = 200) -> 
     raise RuntimeError(f"{url} did not answer {expect} within {READY_TIMEOUT_S} s")
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-
-
 def gateway_env(workdir: Path, upstream_port: int) -> dict[str, str]:
     limits = {"requests": HUGE}
     tier = f'{{"tenant": {limits}, "api_key": {limits}, "concurrent_requests": 100000}}'
@@ -213,27 +195,6 @@ def nginx_config(workdir: Path, port: int, upstream_port: int) -> Path:
         )
     )
     return config
-
-
-def api_key(gateway: str) -> str:
-    with httpx.Client(base_url=gateway, timeout=10, trust_env=False) as http:
-        signup = http.post(
-            "/v1/auth/signup",
-            json={
-                "email": f"bench-{uuid.uuid4().hex[:8]}@example.com",
-                "password": "correct horse battery staple",
-                "tenant_name": "Bench",
-            },
-        )
-        signup.raise_for_status()
-        token = signup.json()["access_token"]
-        key = http.post(
-            "/v1/api-keys",
-            json={"name": "bench", "scopes": ["*"]},
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        key.raise_for_status()
-        return str(key.json()["key"])
 
 
 # --- a small HTTP/1.1 load generator (keep-alive, raw asyncio streams) ----------------------

@@ -15,8 +15,6 @@ import asyncio
 import json
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,6 +30,7 @@ import redis.asyncio as aioredis
 import uvloop
 from aiohttp import web
 
+from _support import free_port, stop
 from v100.services.gateway.limits import Bucket, MemoryRateLimiter, Rate, RedisRateLimiter
 from v100.services.gateway.limits._gcra import Decision, RateLimiterBackend, evaluate
 from v100.services.gateway.limits._redis import RATE_SCRIPT
@@ -41,13 +40,6 @@ PYTHON = sys.executable
 V100 = str(Path(sys.executable).with_name("v100"))
 PASSWORD = "bench password, not a secret"  # noqa: S105
 READY_TIMEOUT_S = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 async def serve_upstream(port: int) -> None:
@@ -67,16 +59,6 @@ async def serve_upstream(port: int) -> None:
 def spawn(args: Sequence[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as sink:
         return subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=sink)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
 
 
 async def wait_ready(

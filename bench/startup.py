@@ -12,7 +12,6 @@ import asyncio
 import os
 import re
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import httpx
 
+from _support import stop
 from v100.contracts.topology import SERVICES, ServiceInfo
 
 PYTHON = sys.executable
@@ -100,16 +100,6 @@ def _failing_checks(response: httpx.Response) -> str:
     except (ValueError, KeyError, TypeError):
         return f"{response.status_code} {response.text[:120]}"
     return "; ".join(f"{name} {result}" for name, result in checks.items() if result != "ok")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
 
 
 def cold_starts(

@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import httpx
 
+from _support import free_port
 from v100.kit.auth import InternalTokens, Principal
 from v100.kit.db import drop_database
 from v100.kit.testing.db import fresh_postgres_url
@@ -32,13 +32,6 @@ from v100.kit.testing.db import fresh_postgres_url
 V100 = str(Path(sys.executable).with_name("v100"))
 SECRET = "bench-internal-token-secret-0123456789abcdef"  # noqa: S105 (a local bench value)
 READY_TIMEOUT_S = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def wait_ready(client: httpx.AsyncClient) -> None:
