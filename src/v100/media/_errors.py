@@ -1,0 +1,50 @@
+"""What can go wrong with a media file or an FFmpeg run. Services turn these into problem+json on
+the resource (``video.errored``), so each carries a short, user-facing ``reason``.
+
+    MediaError
+     ├── EmptyMedia         zero bytes
+     ├── UnsupportedMedia   not a container we read, or no audio/video stream in it
+     ├── CorruptMedia       a container we read, with data that cannot be demuxed or decoded
+     └── FFmpegFailed       ffmpeg exited non-zero (stderr tail kept for logs)
+          └── FFmpegTimedOut
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CorruptMedia",
+    "EmptyMedia",
+    "FFmpegFailed",
+    "FFmpegTimedOut",
+    "MediaError",
+    "UnsupportedMedia",
+]
+
+
+class MediaError(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class EmptyMedia(MediaError):
+    pass
+
+
+class UnsupportedMedia(MediaError):
+    pass
+
+
+class CorruptMedia(MediaError):
+    pass
+
+
+class FFmpegFailed(MediaError):
+    def __init__(self, reason: str, *, returncode: int | None, stderr: str) -> None:
+        super().__init__(reason)
+        self.returncode = returncode
+        self.stderr = stderr
+
+
+class FFmpegTimedOut(FFmpegFailed):
+    pass
