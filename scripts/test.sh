@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole suite: static checks, then pytest with the real PostgreSQL (pgvector), Redis and
-# SeaweedFS S3 servers started on 127.0.0.1 by scripts/services/*, and stopped afterwards.
+# SeaweedFS S3 servers started on 127.0.0.1 by scripts/services/*, and stopped afterwards, and
+# headless chromium for the browser tests (scripts/tools/browser.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,5 +20,10 @@ for name in "${SERVERS[@]}"; do
 done
 export V100_TEST_POSTGRES_URL V100_TEST_REDIS_URL V100_TEST_S3_ENDPOINT \
   V100_TEST_S3_ACCESS_KEY_ID V100_TEST_S3_SECRET_ACCESS_KEY V100_TEST_S3_BUCKET
+
+# Browser tests: Debian's chromium and tus-js-client from npm (not servers: nothing to stop).
+bash scripts/tools/browser.sh install
+# shellcheck disable=SC1091
+source .cache/ci/browser.env
 
 .venv/bin/pytest -q -p no:cacheprovider "$@"

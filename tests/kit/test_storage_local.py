@@ -17,12 +17,16 @@ import pytest
 import uvicorn
 from starlette.applications import Starlette
 
+from v100.kit.errors import BackendUnavailable
 from v100.kit.storage import (
     MIN_PART_SIZE,
+    AppendLocked,
+    InvalidPart,
     InvalidPresignedUrl,
     KeyConflict,
     LocalDiskStore,
     RangeNotSatisfiable,
+    UploadNotFound,
     _localparts,
     parse_range,
     presigned_routes,
@@ -150,6 +154,55 @@ async def test_upload_ids_cannot_traverse(store: LocalDiskStore) -> None:
             await store.list_parts("mine", bad)
     with pytest.raises(UploadNotFound):  # right id, someone else's key
         await store.upload_part("other", upload_id, 1, b"x")
+
+
+async def test_an_appended_upload_becomes_the_object_by_rename(store: LocalDiskStore) -> None:
+    upload_id = await store.create_multipart("clips/a.bin", "video/mp4")
+    first = await store.open_append("clips/a.bin", upload_id, 0)
+    try:
+        await first.write([b"hello ", b"wor", b"ld"], 0)
+        await first.write([b"!!! never recorded"], 11)
+        await first.sync()
+        with pytest.raises(AppendLocked):  # one writer at a time
+            await store.open_append("clips/a.bin", upload_id, 11)
+    finally:
+        first.close()
+    # Reopened at the recorded offset: what a failed request wrote past it is cut off.
+    second = await store.open_append("clips/a.bin", upload_id, 11)
+    try:
+        await second.write([b"?"], 11)
+    finally:
+        second.close()
+    data_file = store.root / "uploads" / upload_id / "data"
+    inode = data_file.stat().st_ino
+    assert await store.list_parts("clips/a.bin", upload_id) == []
+    with pytest.raises(InvalidPart):  # not the size the caller recorded
+        await store.complete_append("clips/a.bin", upload_id, 11)
+    stored = await store.complete_append("clips/a.bin", upload_id, 12)
+    assert await store.get("clips/a.bin") == b"hello world?"
+    info = await store.head("clips/a.bin")
+    assert (info.size, info.content_type, info.etag) == (12, "video/mp4", stored.etag)
+    assert stored.etag.endswith("-1")
+    assert len(stored.etag) == 34
+    # The bytes were never copied: the object is the upload's file under its new name.
+    assert (store.root / "data" / "clips" / "a.bin").stat().st_ino == inode
+    assert not (store.root / "uploads" / upload_id).exists()
+    assert list((store.root / "tmp").iterdir()) == []
+    with pytest.raises(UploadNotFound):  # completed: a retry knows by the object being there
+        await store.complete_append("clips/a.bin", upload_id, 12)
+
+
+async def test_an_appended_upload_refuses_a_hole_and_aborts(store: LocalDiskStore) -> None:
+    upload_id = await store.create_multipart("b.bin")
+    with pytest.raises(BackendUnavailable):  # 5 bytes recorded that the disk does not hold
+        await store.open_append("b.bin", upload_id, 5)
+    appended = await store.open_append("b.bin", upload_id, 0)
+    await appended.write([b"abc"], 0)
+    appended.close()
+    await store.abort_multipart("b.bin", upload_id)
+    with pytest.raises(UploadNotFound):
+        await store.open_append("b.bin", upload_id, 0)
+    assert not await store.exists("b.bin")
 
 
 def test_part_uploads_last_one_wins(tmp_path: Path) -> None:

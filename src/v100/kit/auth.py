@@ -15,6 +15,8 @@ __all__ = ["INTERNAL_AUDIENCE", "InternalTokens", "Principal"]
 
 INTERNAL_AUDIENCE = "v100-internal"
 _ISSUER = "v100-gateway"
+# Verified tokens remembered per InternalTokens (cleared when full: a burst of distinct callers).
+_VERIFIED_MAX = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,10 @@ class InternalTokens:
             raise ValueError("the internal token secret must be at least 32 characters")
         self._secret = secret
         self._ttl = ttl_seconds
+        # token -> (principal, exp). The gateway reuses a token for half its lifetime, so a
+        # service sees the same one many times; checking its signature once is enough, its
+        # expiry is still checked on every use.
+        self._verified: dict[str, tuple[Principal, int]] = {}
 
     def mint(self, principal: Principal, *, now: float | None = None) -> str:
         issued = int(now if now is not None else time.time())
@@ -57,15 +63,20 @@ class InternalTokens:
             "iat": issued,
             "exp": issued + self._ttl,
             "tid": principal.tenant_id,
-            "sub": principal.user_id,
             "scp": sorted(principal.scopes),
             "tier": principal.tier,
             "role": principal.role,
             "kid": principal.api_key_id,
         }
+        if principal.user_id is not None:
+            # PyJWT refuses a non-string "sub": a service acting for a tenant has no user.
+            claims["sub"] = principal.user_id
         return jwt.encode(claims, self._secret, algorithm="HS256")
 
     def verify(self, token: str) -> Principal:
+        hit = self._verified.get(token)
+        if hit is not None and hit[1] > time.time():
+            return hit[0]
         try:
             claims = jwt.decode(
                 token,
@@ -79,7 +90,7 @@ class InternalTokens:
             raise Unauthorized("The internal token has expired.") from exc
         except jwt.PyJWTError as exc:
             raise Unauthorized("The internal token is not valid.") from exc
-        return Principal(
+        principal = Principal(
             tenant_id=str(claims["tid"]),
             user_id=claims.get("sub"),
             scopes=frozenset(claims.get("scp") or ()),
@@ -87,3 +98,7 @@ class InternalTokens:
             role=str(claims.get("role") or "member"),
             api_key_id=claims.get("kid"),
         )
+        if len(self._verified) >= _VERIFIED_MAX:
+            self._verified.clear()
+        self._verified[token] = (principal, int(claims["exp"]))
+        return principal

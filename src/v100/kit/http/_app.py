@@ -16,13 +16,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.middleware import Middleware
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from v100.kit import db as kit_db
 from v100.kit.auth import InternalTokens
 from v100.kit.bus import Bus, create_bus
 from v100.kit.cache import Cache, create_cache
-from v100.kit.errors import BackendUnavailable
+from v100.kit.errors import BackendUnavailable, NotFound
 from v100.kit.http._middleware import (
     BodyLimitMiddleware,
     InternalAuthMiddleware,
@@ -31,13 +32,14 @@ from v100.kit.http._middleware import (
 from v100.kit.http._problems import install_problem_handlers, problem_response
 from v100.kit.observability import HttpMetrics, configure_logging, get_logger
 from v100.kit.settings import ServiceSettings
-from v100.kit.storage import ObjectStore, storage_from_settings
+from v100.kit.storage import LocalDiskStore, ObjectStore, presigned_routes, storage_from_settings
 
 __all__ = ["DatabaseSpec", "Runtime", "create_service_app"]
 
 PUBLIC_PATHS = ("/health", "/ready", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect")
 ReadinessCheck = Callable[[], Awaitable[Any]]
 Hook = Callable[["Runtime"], Awaitable[None]]
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 _log = get_logger("v100.app")
 
@@ -65,6 +67,8 @@ class Runtime:
     migrated: asyncio.Event = field(default_factory=asyncio.Event)
     checks: dict[str, ReadinessCheck] = field(default_factory=dict)
     background: list[asyncio.Task[None]] = field(default_factory=list)
+    # The local-disk store's presigned-link endpoint, when the app serves those links.
+    presigned: Endpoint | None = None
 
 
 async def _retry_until_done(
@@ -115,12 +119,18 @@ def create_service_app(
     on_shutdown: Sequence[Hook] = (),
     default_docs: bool = True,
     public_paths: Sequence[str] = (),
+    presigned_path: str | None = None,
+    public_prefixes: Sequence[str] = (),
 ) -> FastAPI:
     """Build a service's app. ``middleware`` runs innermost (inside the size limit and the
     internal-token check), in the order given. ``default_docs=False`` leaves out FastAPI's
     ``/openapi.json``, ``/docs`` and ``/redoc`` for an app that serves its own (the gateway).
     ``public_paths`` (exact paths) skip the internal-token check: endpoints that authenticate
-    their callers another way, such as a vendor's signed webhook."""
+    their callers another way, such as a vendor's signed webhook. ``presigned_path`` (with
+    ``uses_storage``): the local-disk store's presigned links point there and are served there,
+    without an internal token (the signed link is the credential); S3 links point at S3.
+    ``public_prefixes`` (ending in "/") skip the internal-token check for every path under
+    them: URLs that carry a signed token of their own."""
     platform = settings.platform
     configure_logging(platform.log_level, json=platform.log_json, file=platform.log_file)
     tokens = InternalTokens(
@@ -163,7 +173,11 @@ def create_service_app(
                 )
             )
         if uses_storage:
-            storage = runtime.storage = storage_from_settings(platform)
+            storage = runtime.storage = storage_from_settings(
+                platform, presign_base_url=presigned_path or "/_objects"
+            )
+            if presigned_path is not None and isinstance(storage, LocalDiskStore):
+                runtime.presigned = presigned_routes(storage, presigned_path)[0].endpoint
             bucket_ready = asyncio.Event()
 
             async def storage_ready() -> None:
@@ -211,6 +225,21 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
 
+    if presigned_path is not None:
+
+        async def presigned_object(request: Request) -> Response:
+            runtime: Runtime = request.app.state.runtime
+            if runtime.presigned is None:  # an S3 deployment signs S3 URLs instead
+                raise NotFound("No such link.")
+            return await runtime.presigned(request)
+
+        app.add_route(
+            f"{presigned_path.rstrip('/')}/{{token}}",
+            presigned_object,
+            methods=["GET", "HEAD", "PUT"],
+            include_in_schema=False,
+        )
+
     @app.get("/health", tags=["operations"], include_in_schema=False)
     async def health() -> dict[str, str]:
         return {"status": "ok", "service": settings.service}
@@ -238,7 +267,13 @@ def create_service_app(
         app.add_middleware(extra.cls, *extra.args, **extra.kwargs)
     if internal_auth:
         app.add_middleware(
-            InternalAuthMiddleware, tokens=tokens, public_paths=(*PUBLIC_PATHS, *public_paths)
+            InternalAuthMiddleware,
+            tokens=tokens,
+            public_paths=(*PUBLIC_PATHS, *public_paths),
+            public_prefixes=(
+                *public_prefixes,
+                *(() if presigned_path is None else (f"{presigned_path.rstrip('/')}/",)),
+            ),
         )
     app.add_middleware(BodyLimitMiddleware, max_bytes=platform.max_body_bytes, limits=body_limits)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)

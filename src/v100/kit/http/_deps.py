@@ -17,12 +17,14 @@ from v100.kit.http._app import Runtime
 __all__ = ["PrincipalDep", "RuntimeDep", "SessionDep"]
 
 
-def get_runtime(request: Request) -> Runtime:
+# async on purpose: FastAPI runs a plain ``def`` dependency in the thread pool, a thread hop on
+# every request for what is an attribute read.
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
 
-def get_principal(request: Request) -> Principal:
+async def get_principal(request: Request) -> Principal:
     principal = getattr(request.state, "principal", None)
     if not isinstance(principal, Principal):
         raise Unauthorized("No caller identity on this request.")
@@ -30,7 +32,7 @@ def get_principal(request: Request) -> Principal:
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    runtime = get_runtime(request)
+    runtime: Runtime = request.app.state.runtime
     if runtime.sessions is None:
         raise RuntimeError(f"{runtime.settings.service} has no database")
     if not runtime.migrated.is_set():

@@ -156,15 +156,27 @@ class BodyLimitMiddleware:
 
 class InternalAuthMiddleware:
     """Lets a request through only with a valid internal token (``Authorization: Bearer``);
-    puts the Principal in ``request.state.principal``."""
+    puts the Principal in ``request.state.principal``. ``public_paths`` (exact) and
+    ``public_prefixes`` pass without one."""
 
-    def __init__(self, app: ASGIApp, tokens: InternalTokens, public_paths: Iterable[str]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        tokens: InternalTokens,
+        public_paths: Iterable[str],
+        public_prefixes: Iterable[str] = (),
+    ) -> None:
         self.app = app
         self.tokens = tokens
         self.public_paths = frozenset(public_paths)
+        self.public_prefixes = tuple(public_prefixes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or scope["path"] in self.public_paths:
+        if (
+            scope["type"] not in ("http", "websocket")
+            or scope["path"] in self.public_paths
+            or (self.public_prefixes and scope["path"].startswith(self.public_prefixes))
+        ):
             await self.app(scope, receive, send)
             return
         authorization = _header(scope, b"authorization") or ""

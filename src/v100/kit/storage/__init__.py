@@ -25,7 +25,12 @@ from v100.kit.storage._errors import (
     UploadNotFound,
 )
 from v100.kit.storage._factory import create_storage, storage_from_settings
-from v100.kit.storage._local import LocalDiskStore, LocalObjectReader
+from v100.kit.storage._local import (
+    AppendLocked,
+    LocalAppendFile,
+    LocalDiskStore,
+    LocalObjectReader,
+)
 from v100.kit.storage._presign import PresignedGrant
 from v100.kit.storage._routes import MAX_PRESIGNED_PUT_BYTES, parse_range, presigned_routes
 from v100.kit.storage._s3 import S3Store
@@ -36,10 +41,12 @@ __all__ = [
     "MAX_PART_SIZE",
     "MAX_PRESIGNED_PUT_BYTES",
     "MIN_PART_SIZE",
+    "AppendLocked",
     "InvalidKey",
     "InvalidPart",
     "InvalidPresignedUrl",
     "KeyConflict",
+    "LocalAppendFile",
     "LocalDiskStore",
     "LocalObjectReader",
     "ObjectInfo",

@@ -53,7 +53,9 @@ class ObjectInfo:
     # None when the backend does not say (S3 listings carry no content type).
     content_type: str | None
     # Unquoted; for a single PUT the MD5 of the content, for a multipart object
-    # ``md5(part md5s)-<parts>`` as S3 computes it.
+    # ``md5(part md5s)-<parts>`` as S3 computes it; for a local upload written as one growing
+    # file (``LocalDiskStore.complete_append``) an opaque ``<hex>-1``. A multipart etag is a
+    # version tag, never a digest of the bytes.
     etag: str
     last_modified: datetime
 

@@ -29,9 +29,10 @@ from v100.kit.storage._base import (
     validate_key,
 )
 from v100.kit.storage._errors import RangeNotSatisfiable
+from v100.kit.storage._localparts import AppendLocked
 from v100.kit.storage._presign import Method, PresignedGrant, sign_grant, verify_grant
 
-__all__ = ["LocalDiskStore", "LocalObjectReader"]
+__all__ = ["AppendLocked", "LocalAppendFile", "LocalDiskStore", "LocalObjectReader"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -92,6 +93,52 @@ class LocalObjectReader:
                 return
             position += len(chunk)
             yield chunk
+
+
+def _pwritev(fd: int, chunks: Sequence[bytes], at: int) -> None:
+    """Write ``chunks`` one after another at ``at``: one system call for many HTTP chunks, and
+    no copy to join them first."""
+    while chunks:
+        written = os.pwritev(fd, chunks[:1024], at)  # IOV_MAX
+        at += written
+        while chunks and written >= len(chunks[0]):
+            written -= len(chunks[0])
+            chunks = chunks[1:]
+        if written:  # a short write ended inside a chunk
+            chunks = [chunks[0][written:], *chunks[1:]]
+
+
+class LocalAppendFile:
+    """A multipart upload written as one growing file (``LocalDiskStore.open_append``): bytes
+    go straight to their offset, ``sync`` makes everything written so far durable, and
+    ``complete_append`` publishes the file by renaming it. One writer at a time: opening it
+    while another descriptor has it open raises ``AppendLocked``. Close it when done."""
+
+    def __init__(self, fd: int, fsync: bool) -> None:
+        self._fd: int | None = fd
+        self._fsync = fsync
+
+    def _require_fd(self) -> int:
+        if self._fd is None:
+            raise RuntimeError("append file is closed")
+        return self._fd
+
+    async def write(self, chunks: Sequence[bytes], at: int) -> None:
+        """Write ``chunks`` back to back starting at byte ``at`` (in a worker thread)."""
+        await _off_loop(_pwritev, self._require_fd(), list(chunks), at)
+
+    async def sync(self) -> None:
+        """Make what was written durable (``fdatasync``); a no-op for a store without fsync."""
+        if self._fsync:
+            await _off_loop(os.fdatasync, self._require_fd())
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # releases the writer's lock
+            self._fd = None
+
+    def __del__(self) -> None:
+        self.close()
 
 
 class LocalDiskStore(ObjectStore):
@@ -224,6 +271,26 @@ class LocalDiskStore(ObjectStore):
         validate_key(key)
         return await _off_loop(
             parts_fs.complete_upload, self._layout, key, upload_id, parts, self._fsync
+        )
+
+    # -- appending (local disk only: the tus fast path) ------------------------------------
+    async def open_append(self, key: str, upload_id: str, offset: int) -> LocalAppendFile:
+        """Open multipart upload ``upload_id`` as one growing file, cut to ``offset`` (bytes
+        past it were never recorded by the caller and are dropped). An upload written this way
+        has no parts: finish it with ``complete_append``, or drop it with ``abort_multipart``.
+        ``AppendLocked`` when another writer holds it."""
+        validate_key(key)
+        if offset < 0:
+            raise ValueError("offset must not be negative")
+        fd = await _off_loop(parts_fs.open_append, self._layout, key, upload_id, offset)
+        return LocalAppendFile(fd, self._fsync)
+
+    async def complete_append(self, key: str, upload_id: str, size: int) -> StoredObject:
+        """Publish an appended upload of ``size`` bytes as ``key``: a rename, no copy. The
+        etag is an opaque version tag (see ``ObjectInfo.etag``), not a digest of the bytes."""
+        validate_key(key)
+        return await _off_loop(
+            parts_fs.complete_append, self._layout, key, upload_id, size, self._fsync
         )
 
     async def abort_multipart(self, key: str, upload_id: str) -> None:

@@ -2,7 +2,9 @@
 ``uploads/<id>/`` holding ``upload.json`` (key, content type) and one file per part, named
 ``<number>.<md5>`` so a part and its etag appear in one atomic rename. On completion the parts
 are joined with ``copy_file_range`` (the kernel copies, or reflinks on CoW filesystems) into a
-temp file that is then renamed into place like any other object."""
+temp file that is then renamed into place like any other object. An upload may instead be
+written as one growing file, ``data`` (``open_append``/``complete_append``): the bytes land once,
+at their offset, and completion is a rename, with nothing to join."""
 
 from __future__ import annotations
 
@@ -19,16 +21,34 @@ from pathlib import Path
 
 import orjson
 
+from v100.kit.errors import Conflict
 from v100.kit.storage._base import MIN_PART_SIZE, StoredObject, UploadedPart, check_parts_order
 from v100.kit.storage._errors import InvalidPart, UploadNotFound
 from v100.kit.storage._localfs import Layout, commit
 
-__all__ = ["abort_upload", "complete_upload", "create_upload", "list_upload_parts", "write_part"]
+__all__ = [
+    "AppendLocked",
+    "abort_upload",
+    "complete_append",
+    "complete_upload",
+    "create_upload",
+    "list_upload_parts",
+    "open_append",
+    "write_part",
+]
 
 _UPLOAD_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _PART_FILE = re.compile(r"(\d{5})\.([0-9a-f]{32})")
 _COPY_FALLBACK_ERRNOS = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF}
 _CHUNK = 8 * 1024 * 1024
+_APPEND_FILE = "data"
+
+
+class AppendLocked(Conflict):
+    """Another open ``LocalAppendFile`` (in this process or another) writes this upload."""
+
+    slug = "upload-append-locked"
+    title = "Upload is being written"
 
 
 def _upload_dir(layout: Layout, key: str, upload_id: str) -> Path:
@@ -198,6 +218,65 @@ def _join(
     etag = f"{hashlib.md5(digests, usedforsecurity=False).hexdigest()}-{len(chosen)}"
     # copy_file_range moved the kernel's file offset, not Python's buffer: nothing to flush.
     stored = commit(layout, tmp, fh, key, etag, manifest.get("content_type"), fsync)
+    shutil.rmtree(path, ignore_errors=True)
+    return stored
+
+
+def open_append(layout: Layout, key: str, upload_id: str, offset: int) -> int:
+    """The upload's growing file, open for writing and locked (``flock``, released when the
+    descriptor closes or its process dies), cut to ``offset``: bytes past it were written by
+    a request that never recorded them, and are dropped."""
+    path = _upload_dir(layout, key, upload_id)
+    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path / _APPEND_FILE, flags, 0o644)
+    except FileNotFoundError:
+        raise UploadNotFound(f"no upload {upload_id!r}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise AppendLocked(f"upload {upload_id!r} has another writer") from None
+        size = os.fstat(fd).st_size
+        if size < offset:
+            # The caller recorded bytes the disk does not have (written without fsync, then
+            # an OS crash): resuming would leave a hole, so refuse loudly.
+            raise OSError(errno.EIO, f"upload file holds {size} bytes, {offset} were recorded")
+        if size > offset:
+            os.ftruncate(fd, offset)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def complete_append(
+    layout: Layout, key: str, upload_id: str, size: int, fsync: bool
+) -> StoredObject:
+    """Publish the growing file as ``key`` by renaming it (no copy). Its etag is an opaque
+    version tag (random, in S3's multipart form ``<hex>-1``): no digest of the bytes is
+    computed, as none of an S3 multipart etag is either."""
+    path = _upload_dir(layout, key, upload_id)
+    try:
+        with _locked(path):
+            manifest = orjson.loads((path / "upload.json").read_bytes())
+            data = path / _APPEND_FILE
+            actual = data.stat().st_size
+            if actual != size:
+                raise InvalidPart(f"upload {upload_id!r} holds {actual} bytes, not {size}")
+            # A second name for the same inode: a failed commit removes only the link, never
+            # the upload's bytes, so completion can be tried again.
+            tmp = layout.tmp / f"{secrets.token_hex(16)}"
+            try:
+                os.link(data, tmp)
+            except FileNotFoundError:
+                layout.tmp.mkdir(parents=True, exist_ok=True)
+                os.link(data, tmp)
+            fh = tmp.open("rb")
+            etag = f"{secrets.token_hex(16)}-1"
+            stored = commit(layout, tmp, fh, key, etag, manifest.get("content_type"), fsync)
+    except FileNotFoundError:
+        raise UploadNotFound(f"no upload {upload_id!r}") from None
     shutil.rmtree(path, ignore_errors=True)
     return stored
 

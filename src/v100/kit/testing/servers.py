@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 import uvicorn
 
+from v100.kit.http import server_config
+
 __all__ = ["dead_url", "serving"]
 
 
@@ -28,17 +30,13 @@ async def serving(
     app: Any, *, lifespan: Literal["on", "off", "auto"] = "on", startup_timeout: float = 30.0
 ) -> AsyncIterator[str]:
     """Serve ``app`` until the block ends; yields its base URL (``http://127.0.0.1:<port>``)."""
-    config = uvicorn.Config(
+    config = server_config(
         app,
         host="127.0.0.1",
         port=0,
         lifespan=lifespan,
-        log_config=None,
         log_level="warning",
-        access_log=False,
-        server_header=False,
         proxy_headers=False,  # as ``v100`` runs it: the caller's X-Forwarded-For is not trusted
-        ws="websockets-sansio",
         timeout_graceful_shutdown=1,  # tests do not wait for handlers that hang
     )
     server = _InProcessServer(config)

@@ -1,8 +1,10 @@
 """A local fake of the part of Stripe's API that V100 uses, speaking its documented wire
 format: form-encoded requests with bracketed keys, ``Authorization: Bearer sk_...``,
-``Idempotency-Key`` (same key and body: the first answer again; another body: 400
+``Idempotency-Key`` on every POST (same key and body: the first answer again; another body: 400
 ``idempotency_error``), error objects ``{"error": {"type", "code", "message", "param"}}``,
-Checkout Sessions (create, retrieve) and webhooks signed the way Stripe signs them
+list objects (``data``, ``has_more``, ``starting_after``), Checkout Sessions (create, retrieve),
+Customers, Invoice Items and Invoices (create, finalize, pay, void, mark uncollectible; see
+``_stripe_invoicing.py``), and webhooks signed the way Stripe signs them
 (``Stripe-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<payload>")>``).
 
     fake = FakeStripe(webhook_secret="whsec_test")
@@ -10,6 +12,10 @@ Checkout Sessions (create, retrieve) and webhooks signed the way Stripe signs th
         fake.webhook_url = "http://127.0.0.1:8085/v1/checkout/webhooks/stripe"
         ...                                    # the adapter creates a session at base_url
         response = await fake.complete(session_id)   # pays it and delivers the signed event
+        await fake.pay_invoice(invoice_id)     # an invoice is paid: invoice.paid is delivered
+
+``fail_next(n)`` makes the next ``n`` API calls answer 500 ``api_error`` (an outage), and
+``requests`` records every call that reached a handler.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import json
 import re
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -30,6 +37,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from v100.kit.testing.fakes._stripe_invoicing import StripeInvoicingResources, error
 
 __all__ = ["FakeStripe", "decode_form", "sign_payload"]
 
@@ -74,19 +83,14 @@ def sign_payload(payload: bytes, secret: str, timestamp: int | None = None) -> s
     return f"t={t},v1={digest}"
 
 
-def _error(
-    status: int, type_: str, message: str, *, code: str | None = None, param: str | None = None
-) -> JSONResponse:
-    error: dict[str, Any] = {"type": type_, "message": message}
-    if code is not None:
-        error["code"] = code
-    if param is not None:
-        error["param"] = param
-    return JSONResponse({"error": error}, status_code=status)
+_error = error
+
+
+Handler = Callable[[Request, dict[str, Any]], Awaitable[JSONResponse]]
 
 
 @dataclass
-class FakeStripe:
+class FakeStripe(StripeInvoicingResources):
     webhook_secret: str = "whsec_test_fake"  # noqa: S105 - a test value
     api_key_prefix: str = "sk_test_"
     webhook_url: str | None = None
@@ -96,18 +100,36 @@ class FakeStripe:
     events: list[dict[str, Any]] = field(default_factory=list)
     requests: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     _idempotent: dict[tuple[str, str], tuple[str, JSONResponse]] = field(default_factory=dict)
+    _failures: int = 0
 
     def __post_init__(self) -> None:
         self.app = Starlette(
             routes=[
-                Route("/v1/checkout/sessions", self._create_session, methods=["POST"]),
+                Route("/v1/checkout/sessions", self._post(self._checkout), methods=["POST"]),
                 Route("/v1/checkout/sessions/{id}", self._get_session, methods=["GET"]),
+                *self.invoicing_routes(),
             ]
         )
+
+    def fail_next(self, count: int = 1) -> None:
+        """The next ``count`` API calls answer 500 ``api_error``, as in an outage."""
+        self._failures += count
+
+    @property
+    def idempotency_keys(self) -> set[str]:
+        """Every Idempotency-Key Stripe remembers (the ones sent since the last forget)."""
+        return {key for _, key in self._idempotent}
+
+    def forget_idempotency_keys(self) -> None:
+        """What Stripe does 24 hours after a key's first use: a reused key is new again."""
+        self._idempotent.clear()
 
     # -- the API ---------------------------------------------------------------------------
 
     def _authenticate(self, request: Request) -> JSONResponse | None:
+        if self._failures > 0:
+            self._failures -= 1
+            return _error(500, "api_error", "An unknown error occurred (a simulated outage).")
         authorization = request.headers.get("authorization", "")
         token = authorization.removeprefix("Bearer ").strip()
         if not token:
@@ -119,28 +141,38 @@ class FakeStripe:
             )  # fmt: skip
         return None
 
-    async def _create_session(self, request: Request) -> JSONResponse:
-        if (denied := self._authenticate(request)) is not None:
-            return denied
-        body = await request.body()
-        key = request.headers.get("idempotency-key")
-        if key is not None:
-            seen = self._idempotent.get((request.url.path, key))
-            if seen is not None:
-                if seen[0] != hashlib.sha256(body).hexdigest():
-                    return _error(
-                        400,
-                        "idempotency_error",
-                        "Keys for idempotent requests can only be used with the same "
-                        "parameters they were first used with.",
-                    )
-                return seen[1]
-        params = decode_form(body)
-        self.requests.append(("POST", request.url.path, params))
-        response = self._new_session(params)
-        if key is not None and response.status_code < 500:
-            self._idempotent[(request.url.path, key)] = (hashlib.sha256(body).hexdigest(), response)
-        return response
+    def _post(self, handler: Handler) -> Callable[[Request], Awaitable[JSONResponse]]:
+        """A POST endpoint: authenticated, form-decoded, and idempotent on Idempotency-Key
+        (same key and body: the stored answer; another body: 400 idempotency_error)."""
+
+        async def endpoint(request: Request) -> JSONResponse:
+            if (denied := self._authenticate(request)) is not None:
+                return denied
+            body = await request.body()
+            key = request.headers.get("idempotency-key")
+            digest = hashlib.sha256(body).hexdigest()
+            if key is not None:
+                seen = self._idempotent.get((request.url.path, key))
+                if seen is not None:
+                    if seen[0] != digest:
+                        return _error(
+                            400,
+                            "idempotency_error",
+                            "Keys for idempotent requests can only be used with the same "
+                            "parameters they were first used with.",
+                        )
+                    return seen[1]
+            params = decode_form(body)
+            self.requests.append(("POST", request.url.path, params))
+            response = await handler(request, params)
+            if key is not None and response.status_code < 500:
+                self._idempotent[(request.url.path, key)] = (digest, response)
+            return response
+
+        return endpoint
+
+    async def _checkout(self, _request: Request, params: dict[str, Any]) -> JSONResponse:
+        return self._new_session(params)
 
     def _new_session(self, params: dict[str, Any]) -> JSONResponse:
         for required in ("mode", "success_url"):
