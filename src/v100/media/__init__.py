@@ -2,12 +2,14 @@
 ``input_args``), probing files (``probe``), and the operations services compose into jobs.
 Heavy imports (PyAV) happen on first use."""
 
+from v100.media._encoding import DEFAULT_MAX_PIXELS
 from v100.media._errors import (
     CorruptMedia,
     EmptyMedia,
     FFmpegFailed,
     FFmpegTimedOut,
     MediaError,
+    MediaTooLarge,
     UnsupportedMedia,
 )
 from v100.media._ffmpeg import (
@@ -18,24 +20,65 @@ from v100.media._ffmpeg import (
     input_args,
     run_ffmpeg,
 )
+from v100.media.clips import Clip, cut_clip
+from v100.media.hls import (
+    DEFAULT_LADDER,
+    HlsOutput,
+    HlsRendition,
+    Rung,
+    encode_hls,
+    hls_args,
+    plan_ladder,
+)
+from v100.media.loudness import Loudness, measure_loudness, normalize_loudness
+from v100.media.mp4 import encode_mp4, extract_audio, mp4_args
+from v100.media.platforms import PLATFORM_SPECS, PlatformSpec, check_against
 from v100.media.probe import AudioStreamInfo, MediaInfo, VideoStreamInfo, probe, probe_sync
+from v100.media.thumbnails import Storyboard, poster, poster_time, storyboard
+from v100.media.trim import TrimRange, detect_trim
 
 __all__ = [
+    "DEFAULT_LADDER",
+    "DEFAULT_MAX_PIXELS",
     "INPUT_DEMUXERS",
+    "PLATFORM_SPECS",
     "AudioStreamInfo",
+    "Clip",
     "CorruptMedia",
     "EmptyMedia",
     "FFmpegFailed",
     "FFmpegTimedOut",
+    "HlsOutput",
+    "HlsRendition",
+    "Loudness",
     "MediaError",
     "MediaInfo",
+    "MediaTooLarge",
+    "PlatformSpec",
     "Progress",
     "ProgressCallback",
+    "Rung",
+    "Storyboard",
+    "TrimRange",
     "UnsupportedMedia",
     "VideoStreamInfo",
+    "check_against",
+    "cut_clip",
+    "detect_trim",
+    "encode_hls",
+    "encode_mp4",
+    "extract_audio",
     "ffmpeg_path",
+    "hls_args",
     "input_args",
+    "measure_loudness",
+    "mp4_args",
+    "normalize_loudness",
+    "plan_ladder",
+    "poster",
+    "poster_time",
     "probe",
     "probe_sync",
     "run_ffmpeg",
+    "storyboard",
 ]

@@ -5,6 +5,7 @@ the resource (``video.errored``), so each carries a short, user-facing ``reason`
      ├── EmptyMedia         zero bytes
      ├── UnsupportedMedia   not a container we read, or no audio/video stream in it
      ├── CorruptMedia       a container we read, with data that cannot be demuxed or decoded
+     ├── MediaTooLarge      a picture larger than we agree to decode (decompression bombs)
      └── FFmpegFailed       ffmpeg exited non-zero (stderr tail kept for logs)
           └── FFmpegTimedOut
 """
@@ -17,6 +18,7 @@ __all__ = [
     "FFmpegFailed",
     "FFmpegTimedOut",
     "MediaError",
+    "MediaTooLarge",
     "UnsupportedMedia",
 ]
 
@@ -36,6 +38,10 @@ class UnsupportedMedia(MediaError):
 
 
 class CorruptMedia(MediaError):
+    pass
+
+
+class MediaTooLarge(MediaError):
     pass
 
 

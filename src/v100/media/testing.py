@@ -1,6 +1,6 @@
 """Test media made by FFmpeg's lavfi sources, never committed: ``make_video`` and
-``make_audio`` write short files with known properties (size, rate, rotation, silence) for tests
-and benchmarks."""
+``make_audio`` write short files with known properties (size, rate, rotation, silence, black,
+GOP) for tests and benchmarks, and ``make_broken`` the damaged files users upload."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 from v100.media._ffmpeg import ffmpeg_path
 
-__all__ = ["make_audio", "make_video"]
+__all__ = ["BROKEN_KINDS", "make_audio", "make_broken", "make_video"]
 
 _CODECS = {
     ".mp4": ("libx264", "aac"),
@@ -30,24 +30,47 @@ def make_video(
     tone_hz: int = 440,
     rotation: int = 0,
     variable_frame_rate: bool = False,
+    black_before: float = 0.0,
+    black_after: float = 0.0,
+    silence_before: float = 0.0,
+    silence_after: float = 0.0,
+    keyframe_interval: int | None = None,
+    picture: str = "testsrc2",
 ) -> Path:
     """A ``testsrc2`` picture (plus a sine tone) in the container named by ``path``'s suffix.
-    ``rotation`` stores a display matrix asking players to turn the picture clockwise."""
+    ``rotation`` stores a display matrix asking players to turn the picture clockwise.
+    ``black_*`` and ``silence_*`` blank the first or last seconds of the ``seconds`` (picture
+    black, tone muted: digital silence) for auto-trim tests; ``keyframe_interval`` fixes the GOP
+    in frames (x264's default is 250). ``picture`` names another lavfi source (``color=black``
+    makes an all-black picture)."""
     path = Path(path)
     vcodec, acodec = _CODECS.get(path.suffix, ("libx264", "aac"))
-    args = [
-        "-f",
-        "lavfi",
-        "-i",
-        f"testsrc2=size={width}x{height}:rate={fps}:duration={seconds}",
-    ]
+    options = f"size={width}x{height}:rate={fps}:duration={seconds}"
+    separator = ":" if "=" in picture else "="
+    args = ["-f", "lavfi", "-i", f"{picture}{separator}{options}"]
     if audio:
         args += ["-f", "lavfi", "-i", f"sine=frequency={tone_hz}:duration={seconds}"]
+    video_filters = []
+    if black_before or black_after:
+        until = seconds - black_after if black_after else seconds + 1
+        video_filters.append(
+            f"drawbox=color=black:t=fill:enable='lt(t\\,{black_before})+gte(t\\,{until})'"
+        )
     if variable_frame_rate:
         # Drop every third frame, keeping the others' timestamps: irregular gaps.
-        args += ["-vf", "select='not(eq(mod(n\\,3)\\,2))'", "-fps_mode", "vfr"]
+        video_filters.append("select='not(eq(mod(n\\,3)\\,2))'")
+        args += ["-fps_mode", "vfr"]
+    if video_filters:
+        args += ["-vf", ",".join(video_filters)]
+    if audio and (silence_before or silence_after):
+        until = seconds - silence_after if silence_after else seconds + 1
+        args += ["-af", f"volume=0:enable='lt(t\\,{silence_before})+gte(t\\,{until})'"]
     args += ["-c:v", vcodec, "-pix_fmt", "yuv420p"]
     args += ["-preset", "ultrafast"] if vcodec == "libx264" else ["-deadline", "realtime"]
+    if keyframe_interval is not None:
+        args += ["-g", str(keyframe_interval), "-keyint_min", str(keyframe_interval)]
+        if vcodec == "libx264":
+            args += ["-sc_threshold", "0"]
     if audio:
         args += ["-c:a", acodec, "-shortest"]
     _ffmpeg(*args, str(path))
@@ -79,6 +102,71 @@ def make_audio(
         delay_ms = int(silence_before * 1000)
         filters += f",adelay={delay_ms}:all=1,apad=pad_dur={silence_after}"
     _ffmpeg("-f", "lavfi", "-i", tone, "-af", filters, str(path))
+    return path
+
+
+BROKEN_KINDS = (
+    "empty",
+    "not_media",
+    "truncated",
+    "truncated_faststart",
+    "corrupt_header",
+    "corrupt_middle",
+    "huge",
+)
+
+
+def make_broken(path: str | Path, kind: str) -> Path:
+    """A damaged file of ``kind`` (one of ``BROKEN_KINDS``), as uploads arrive:
+
+    - ``empty``: zero bytes; ``not_media``: text named .mp4;
+    - ``truncated``: an MP4 cut in half, its index (written last) lost;
+    - ``truncated_faststart``: index first, half of the picture data missing, so the index
+      promises more than the file holds;
+    - ``corrupt_header`` / ``corrupt_middle``: bytes overwritten at the start / in the middle;
+    - ``huge``: one black 8192x8192 frame, a picture bigger than any service should decode.
+    """
+    path = Path(path)
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "not_media":
+        path.write_bytes(b"hello, this is not a video\n" * 100)
+    elif kind in ("truncated", "corrupt_header", "corrupt_middle"):
+        whole = make_video(path.with_name(f"{path.stem}.whole.mp4"), seconds=4)
+        data = bytearray(whole.read_bytes())
+        whole.unlink()
+        if kind == "truncated":
+            del data[len(data) // 2 :]
+        elif kind == "corrupt_header":
+            data[:4096] = bytes((i * 37 + 11) % 256 for i in range(4096))
+        else:
+            middle = len(data) // 2
+            data[middle : middle + 8192] = bytes((i * 53 + 7) % 256 for i in range(8192))
+        path.write_bytes(bytes(data))
+    elif kind == "truncated_faststart":
+        whole = make_video(path.with_name(f"{path.stem}.whole.mp4"), seconds=4)
+        _ffmpeg("-i", str(whole), "-c", "copy", "-movflags", "+faststart", str(path))
+        whole.unlink()
+        complete = path.read_bytes()
+        path.write_bytes(complete[: len(complete) // 2])
+    elif kind == "huge":
+        _ffmpeg(
+            "-f",
+            "lavfi",
+            "-i",
+            "color=black:size=8192x8192:rate=1:duration=1",
+            "-frames:v",
+            "1",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            str(path),
+        )
+    else:
+        raise ValueError(f"unknown kind {kind!r}; one of {', '.join(BROKEN_KINDS)}")
     return path
 
 
