@@ -4,7 +4,9 @@ named next to the type, so producer and consumer agree on one schema."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -15,9 +17,51 @@ from v100.kit.observability import get_logger
 __all__ = [
     "CACHE_INVALIDATE",
     "CACHE_STREAM",
+    "CLIP_ERRORED",
+    "CLIP_READY",
+    "MEDIA_JOB_EVENT_TYPES",
+    "MEDIA_JOB_FAILED",
+    "MEDIA_JOB_PROGRESS",
+    "MEDIA_JOB_SUCCEEDED",
+    "MEDIA_STREAM",
+    "RECORDINGS_STREAM",
+    "RECORDING_ERRORED",
+    "RECORDING_PROGRESS",
+    "RECORDING_READY",
+    "RECORDING_UPLOADED",
+    "SUBSCRIPTIONS_STREAM",
+    "SUBSCRIPTION_CHANGED",
+    "VIDEO_ERRORED",
+    "VIDEO_EVENT_TYPES",
+    "VIDEO_PROGRESS",
+    "VIDEO_PROGRESS_CHANNEL",
+    "VIDEO_READY",
+    "VIDEO_RENDITION_READY",
+    "VIDEO_STREAM",
+    "VIDEO_UPLOAD_COMPLETED",
     "CacheInvalidation",
+    "ClipEventData",
+    "MediaErrorInfo",
+    "MediaJobEventData",
+    "MediaJobProgress",
+    "RecordingChanged",
+    "RecordingStage",
+    "RecordingStatus",
+    "RenditionInfo",
+    "SubscriptionChange",
+    "SubscriptionChanged",
+    "VideoEventData",
+    "VideoProgress",
     "cache_invalidation_event",
+    "media_progress_channel",
     "publish_cache_invalidation",
+    "publish_media_job_event",
+    "publish_media_job_progress",
+    "publish_subscription_changed",
+    "publish_video_event",
+    "publish_video_progress",
+    "recording_progress_channel",
+    "video_progress_channel",
 ]
 
 _log = get_logger("v100.contracts.events")
@@ -88,3 +132,289 @@ async def publish_cache_invalidation(
         )
         return False
     return True
+
+
+# --- billing_engine's subscriptions -------------------------------------------------------------
+
+# Durable: a gateway that was away when a plan changed still drops its cached tier when it reads.
+SUBSCRIPTIONS_STREAM = "subscriptions"
+SUBSCRIPTION_CHANGED = "subscription.changed"
+SubscriptionChange = Literal["created", "plan_changed", "cancel_scheduled", "renewed", "canceled"]
+
+
+class SubscriptionChanged(BaseModel):
+    """``data`` of ``subscription.changed`` (the event's ``tenant_id`` is the subscriber): a
+    subscription started, changed plan, was set to cancel, renewed or ended. ``tier`` is the
+    tier the tenant has once this change is in force ("free" once canceled); consumers that
+    cache it should still re-read it (``BillingEngineClient.tier``), since events of one
+    subscription may arrive out of order."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    subscription_id: str
+    change: SubscriptionChange
+    plan: str
+    tier: str
+    status: str
+
+
+async def publish_subscription_changed(
+    bus: Bus, *, source: str, tenant_id: str, payload: SubscriptionChanged
+) -> bool:
+    """Announce a subscription change; call it after the change is committed. Best effort like
+    ``publish_cache_invalidation``: an unreachable bus is logged and answered False (readers of
+    the tier then see the change when their cached value expires)."""
+    event = Event(
+        type=SUBSCRIPTION_CHANGED,
+        source=source,
+        tenant_id=tenant_id,
+        data=payload.model_dump(mode="json"),
+    )
+    try:
+        await bus.publish(SUBSCRIPTIONS_STREAM, event)
+    except BackendUnavailable as exc:
+        _log.warning(
+            "subscription change not published",
+            tenant_id=tenant_id,
+            subscription_id=payload.subscription_id,
+            change=payload.change,
+            error=str(exc),
+        )
+        return False
+    return True
+
+
+# --- recording_processor's recordings -----------------------------------------------------------
+
+# Durable: recording.uploaded, recording.progress (once per stage), recording.ready and
+# recording.errored. Every percent step also goes, as the same envelope, to the ephemeral
+# channel ``recording_progress_channel(recording_id)`` (a WebSocket follows it live).
+RECORDINGS_STREAM = "recordings"
+RECORDING_UPLOADED = "recording.uploaded"
+RECORDING_PROGRESS = "recording.progress"
+RECORDING_READY = "recording.ready"
+RECORDING_ERRORED = "recording.errored"
+RecordingStatus = Literal["uploading", "processing", "ready", "errored"]
+RecordingStage = Literal[
+    "uploading", "queued", "probing", "transcoding", "thumbnail", "storing", "ready", "errored"
+]
+
+
+class RecordingChanged(BaseModel):
+    """``data`` of every ``recording.*`` event: where the recording stands. ``percent`` is the
+    whole pipeline's (0-100; upload progress while ``stage`` is ``uploading``); ``error`` is the
+    problem type slug and ``detail`` its reason once errored."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    recording_id: str
+    meeting_id: str | None = None
+    status: RecordingStatus
+    stage: RecordingStage
+    percent: int = Field(ge=0, le=100)
+    error: str | None = None
+    detail: str | None = None
+
+
+def recording_progress_channel(recording_id: str) -> str:
+    """The ephemeral pub/sub channel of one recording's progress."""
+    return f"recordings.progress.{recording_id}"
+
+
+# --- video_processing's videos and clips --------------------------------------------------------
+
+# Durable: the integration service turns these into webhooks; analysis starts on video.ready.
+VIDEO_STREAM = "video"
+# Ephemeral (pub/sub) progress of one tenant's processing, newest news only.
+VIDEO_PROGRESS_CHANNEL = "video.progress"
+VIDEO_UPLOAD_COMPLETED = "video.upload.completed"
+VIDEO_RENDITION_READY = "video.rendition.ready"
+VIDEO_READY = "video.ready"
+VIDEO_ERRORED = "video.errored"
+VIDEO_PROGRESS = "video.progress"
+CLIP_READY = "clip.ready"
+CLIP_ERRORED = "clip.errored"
+VIDEO_EVENT_TYPES = frozenset(
+    {VIDEO_UPLOAD_COMPLETED, VIDEO_RENDITION_READY, VIDEO_READY, VIDEO_ERRORED, CLIP_READY,
+     CLIP_ERRORED}
+)  # fmt: skip
+
+
+class MediaErrorInfo(BaseModel):
+    """Why a video or clip errored: a stable ``type`` slug and a sentence for people."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    type: str
+    detail: str
+
+
+class RenditionInfo(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    name: str
+    kind: str
+    width: int | None = None
+    height: int | None = None
+    bitrate: int | None = None
+
+
+class VideoEventData(BaseModel):
+    """``data`` of every ``video.*`` durable event: the video as the API shows it (as Mux puts
+    the asset in ``data``), so a consumer needs no read-back. ``video.rendition.ready`` also
+    names the ``rendition`` that became ready."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: str
+    status: Literal["uploading", "processing", "ready", "errored"]
+    project_id: str | None = None
+    passthrough: str | None = None
+    duration: float | None = None
+    aspect_ratio: str | None = None
+    max_resolution: str | None = None
+    upload_id: str | None = None
+    renditions: list[RenditionInfo] = Field(default_factory=list)
+    rendition: RenditionInfo | None = None
+    error: MediaErrorInfo | None = None
+
+
+class ClipEventData(BaseModel):
+    """``data`` of ``clip.ready`` and ``clip.errored``."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: str
+    video_id: str
+    status: Literal["processing", "ready", "errored"]
+    start: float
+    end: float
+    mode: str
+    platform: str | None = None
+    duration: float | None = None
+    error: MediaErrorInfo | None = None
+
+
+class VideoProgress(BaseModel):
+    """Payload of a ``video.progress`` ephemeral message (``subject`` is a video or a clip)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    type: Literal["video.progress"] = "video.progress"
+    tenant_id: str
+    subject: Literal["video", "clip"] = "video"
+    id: str
+    percent: int
+    stage: str
+
+
+async def publish_video_event(
+    bus: Bus,
+    event_type: str,
+    *,
+    tenant_id: str,
+    payload: VideoEventData | ClipEventData,
+    stream: str = VIDEO_STREAM,
+) -> bool:
+    """Announce a video or clip status change; call it after the change is committed. Best
+    effort like the others: an unreachable bus is logged and answered False (the resource
+    itself always shows its status)."""
+    if event_type not in VIDEO_EVENT_TYPES:
+        raise ValueError(f"not a video event type: {event_type!r}")
+    event = Event(
+        type=event_type,
+        source="video_processing",
+        tenant_id=tenant_id,
+        data=payload.model_dump(mode="json", exclude_none=True),
+    )
+    try:
+        await bus.publish(stream, event)
+    except BackendUnavailable as exc:
+        _log.warning("video event not published", type=event_type, id=payload.id, error=str(exc))
+        return False
+    return True
+
+
+def video_progress_channel(tenant_id: str) -> str:
+    """The pub/sub channel of one tenant's ``video.progress`` messages."""
+    return f"{VIDEO_PROGRESS_CHANNEL}.{tenant_id}"
+
+
+async def publish_video_progress(bus: Bus, progress: VideoProgress) -> None:
+    """Tell whoever listens how far processing is; dropped silently when the bus is away."""
+    with contextlib.suppress(BackendUnavailable):
+        await bus.publish_ephemeral(
+            video_progress_channel(progress.tenant_id), progress.model_dump_json()
+        )
+
+
+# --- media_processor's media jobs ---------------------------------------------------------------
+
+# Durable: media.job.succeeded and media.job.failed on the ``media`` stream. Percent steps go
+# to the tenant's ephemeral channel ``media_progress_channel(tenant_id)`` as MediaJobProgress.
+MEDIA_STREAM = "media"
+MEDIA_JOB_SUCCEEDED = "media.job.succeeded"
+MEDIA_JOB_FAILED = "media.job.failed"
+MEDIA_JOB_PROGRESS = "media.job.progress"
+MEDIA_JOB_EVENT_TYPES = frozenset({MEDIA_JOB_SUCCEEDED, MEDIA_JOB_FAILED})
+
+
+class MediaJobEventData(BaseModel):
+    """``data`` of ``media.job.succeeded`` and ``media.job.failed``: the job as the API shows it
+    (without its download URL, which expires; read the job for one)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: str
+    status: Literal["queued", "running", "succeeded", "failed"]
+    operation: str
+    input: str
+    output_size: int | None = None
+    output_content_type: str | None = None
+    credits_charged: int | None = None
+    error: MediaErrorInfo | None = None
+
+
+class MediaJobProgress(BaseModel):
+    """Payload of a ``media.job.progress`` ephemeral message."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    type: Literal["media.job.progress"] = "media.job.progress"
+    tenant_id: str
+    id: str
+    percent: int = Field(ge=0, le=100)
+
+
+def media_progress_channel(tenant_id: str) -> str:
+    """The pub/sub channel of one tenant's ``media.job.progress`` messages."""
+    return f"media.progress.{tenant_id}"
+
+
+async def publish_media_job_event(
+    bus: Bus, event_type: str, *, tenant_id: str, payload: MediaJobEventData
+) -> bool:
+    """Announce that a media job settled; call it after the change is committed. Best effort:
+    an unreachable bus is logged and answered False (the job shows its status anyway)."""
+    if event_type not in MEDIA_JOB_EVENT_TYPES:
+        raise ValueError(f"not a media job event type: {event_type!r}")
+    event = Event(
+        type=event_type,
+        source="media_processor",
+        tenant_id=tenant_id,
+        data=payload.model_dump(mode="json", exclude_none=True),
+    )
+    try:
+        await bus.publish(MEDIA_STREAM, event)
+    except BackendUnavailable as exc:
+        _log.warning("media event not published", type=event_type, id=payload.id, error=str(exc))
+        return False
+    return True
+
+
+async def publish_media_job_progress(bus: Bus, progress: MediaJobProgress) -> None:
+    """Tell whoever listens how far a media job is; dropped silently when the bus is away."""
+    with contextlib.suppress(BackendUnavailable):
+        await bus.publish_ephemeral(
+            media_progress_channel(progress.tenant_id), progress.model_dump_json()
+        )
