@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from v100.kit.auth import Principal
 from v100.kit.bus import Event
@@ -72,33 +73,42 @@ class Billing:
 
     async def check_ledger(self, tenant_id: str) -> dict[str, int]:
         """Every invariant of the tenant's ledger; returns the balances by account."""
-        sessions = self.app.state.runtime.sessions
-        async with unit_of_work(sessions) as session:
-            repo = LedgerRepository(session)
-            accounts = await repo.lock(tenant_id)
-            sums = await repo.posting_sums(tenant_id)
-            # Cached balances equal the postings, and all accounts sum to zero.
-            assert {k: a.balance for k, a in accounts.items()} == sums
-            assert sum(sums.values()) == 0
-            # Every journal entry balances on its own.
-            unbalanced = await session.execute(
-                select(Posting.entry_id)
-                .where(Posting.tenant_id == tenant_id)
-                .group_by(Posting.entry_id)
-                .having(func.sum(Posting.amount) != 0)
-            )
-            assert unbalanced.all() == []
-            # Each grant's cached remainder equals its postings on the available account.
-            by_grant = await repo.grant_sums(tenant_id, accounts["available"].id)
-            grants = (
-                await session.execute(select(CreditGrant).where(CreditGrant.tenant_id == tenant_id))
-            ).scalars()
-            for grant in grants:
-                assert grant.remaining == by_grant.get(grant.id, 0), grant.id
-                assert grant.remaining >= 0
-            assert sums["available"] >= 0
-            assert sums["held"] >= 0
-            return sums
+        return await check_ledger(self.app.state.runtime.sessions, tenant_id)
+
+
+async def check_ledger(
+    sessions: async_sessionmaker[AsyncSession], tenant_id: str
+) -> dict[str, int]:
+    """Every invariant of a tenant's ledger, read straight from the database: the cached account
+    balances equal the sums of their postings, all accounts sum to zero, every journal entry
+    balances on its own, each grant's cached remainder equals its postings, nothing is negative.
+    Returns the balances by account."""
+    async with unit_of_work(sessions) as session:
+        repo = LedgerRepository(session)
+        accounts = await repo.lock(tenant_id)
+        sums = await repo.posting_sums(tenant_id)
+        # Cached balances equal the postings, and all accounts sum to zero.
+        assert {k: a.balance for k, a in accounts.items()} == sums
+        assert sum(sums.values()) == 0
+        # Every journal entry balances on its own.
+        unbalanced = await session.execute(
+            select(Posting.entry_id)
+            .where(Posting.tenant_id == tenant_id)
+            .group_by(Posting.entry_id)
+            .having(func.sum(Posting.amount) != 0)
+        )
+        assert unbalanced.all() == []
+        # Each grant's cached remainder equals its postings on the available account.
+        by_grant = await repo.grant_sums(tenant_id, accounts["available"].id)
+        grants = (
+            await session.execute(select(CreditGrant).where(CreditGrant.tenant_id == tenant_id))
+        ).scalars()
+        for grant in grants:
+            assert grant.remaining == by_grant.get(grant.id, 0), grant.id
+            assert grant.remaining >= 0
+        assert sums["available"] >= 0
+        assert sums["held"] >= 0
+        return sums
 
 
 async def events_for(app: FastAPI, tenant_id: str, stream: str = "credits") -> list[Event]:

@@ -24,8 +24,10 @@ class Tenant:
     http: httpx.AsyncClient
     headers: dict[str, str]
 
-    async def post(self, path: str, body: Any) -> httpx.Response:
-        return await self.http.post(path, json=body, headers=self.headers)
+    async def post(self, path: str, body: Any, *, key: str | None = None) -> httpx.Response:
+        """POST as this tenant; with ``key``, as an idempotent call (``Idempotency-Key``)."""
+        headers = self.headers if key is None else {**self.headers, "Idempotency-Key": key}
+        return await self.http.post(path, json=body, headers=headers)
 
     async def get(self, path: str, **params: Any) -> httpx.Response:
         return await self.http.get(path, params=params, headers=self.headers)
@@ -58,7 +60,9 @@ SUBSCRIPTION_START = "2026-10-01T00:00:00Z"
 AFTER_PERIOD = datetime(2026, 11, 1, 1, tzinfo=UTC)
 
 
-async def setup_subscription(tenant: Tenant, **plan: Any) -> dict[str, Any]:
+async def setup_subscription(
+    tenant: Tenant, *, start: str = SUBSCRIPTION_START, **plan: Any
+) -> dict[str, Any]:
     for body in (
         {"code": "api_calls", "name": "API calls", "aggregation": "count"},
         {"code": "storage", "aggregation": "max", "property": "gb"},
@@ -88,7 +92,7 @@ async def setup_subscription(tenant: Tenant, **plan: Any) -> dict[str, Any]:
         **plan,
     }
     assert (await tenant.post("/v1/plans", plan_body)).status_code == 201
-    created = await tenant.post("/v1/subscriptions", {"plan": "pro", "start": SUBSCRIPTION_START})
+    created = await tenant.post("/v1/subscriptions", {"plan": "pro", "start": start})
     assert created.status_code == 201, created.text
     sub: dict[str, Any] = created.json()
     return sub

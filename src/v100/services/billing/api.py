@@ -54,7 +54,7 @@ Limit = Annotated[int, Query(ge=1, le=200)]
 Cursor = Annotated[str | None, Query(max_length=200)]
 
 
-def get_credits(session: SessionDep, runtime: RuntimeDep) -> CreditService:
+async def get_credits(session: SessionDep, runtime: RuntimeDep) -> CreditService:
     return CreditService(session, cast(BillingSettings, runtime.settings), runtime.bus)
 
 
@@ -197,7 +197,7 @@ async def balance(principal: PrincipalDep, credits: CreditsDep) -> BalanceOut:
     )
 
 
-def _filters(
+async def _filters(
     since: Annotated[AwareDatetime | None, Query()] = None,
     until: Annotated[AwareDatetime | None, Query()] = None,
     kind: Annotated[list[str] | None, Query(max_length=20)] = None,

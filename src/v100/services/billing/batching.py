@@ -15,16 +15,15 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from v100.kit.bus import Bus
-from v100.kit.db import new_id, unit_of_work
-from v100.kit.errors import ProblemError
+from v100.kit.db import new_id, unit_of_work, utcnow
 from v100.services.billing.idempotency import IdempotencyKeyReused, StoredAnswer
 from v100.services.billing.models import IdempotencyRecord
 from v100.services.billing.schemas import DeductionOut
-from v100.services.billing.service import CreditService
+from v100.services.billing.service import CreditService, Deduction
 from v100.services.billing.settings import BillingSettings
 
 __all__ = ["DeductionBatcher", "DeductionCall"]
@@ -85,6 +84,7 @@ class DeductionBatcher:
         try:
             async with unit_of_work(self._sessions) as session:
                 credits = CreditService(session, self._settings, self._bus)
+                # The lock first: the stored answers are read under it (see _charge).
                 await credits.open(tenant_id)
                 results = await self._charge(session, credits, tenant_id, batch)
         except Exception as exc:  # the transaction failed: nobody was charged
@@ -104,55 +104,70 @@ class DeductionBatcher:
         tenant_id: str,
         batch: list[DeductionCall],
     ) -> list[tuple[StoredAnswer, bool] | BaseException]:
+        # Answers stored by earlier batches (read under the ledger lock, so a duplicate that
+        # another replica committed is seen here); the unique (tenant, key) is the backstop.
         keys = {call.key for call in batch}
         stored = {
-            record.key: record
-            for record in (
-                await session.execute(
-                    select(IdempotencyRecord).where(
-                        IdempotencyRecord.tenant_id == tenant_id, IdempotencyRecord.key.in_(keys)
-                    )
-                )
-            ).scalars()
+            row.key: (row.fingerprint, StoredAnswer(row.status_code, row.response))
+            for row in await session.execute(
+                select(
+                    IdempotencyRecord.key,
+                    IdempotencyRecord.fingerprint,
+                    IdempotencyRecord.status_code,
+                    IdempotencyRecord.response,
+                ).where(IdempotencyRecord.tenant_id == tenant_id, IdempotencyRecord.key.in_(keys))
+            )
         }
-        fresh: dict[str, tuple[str, StoredAnswer]] = {}
-        results: list[tuple[StoredAnswer, bool] | BaseException] = []
+        # First pass: replays and conflicts answer at once; one charge per fresh key.
+        results: list[tuple[StoredAnswer, bool] | BaseException | None] = []
+        first: dict[str, DeductionCall] = {}
         for call in batch:
             earlier = stored.get(call.key)
-            same_batch = fresh.get(call.key)
-            if earlier is not None or same_batch is not None:
-                print_ = earlier.fingerprint if earlier is not None else same_batch[0]  # type: ignore[index]
-                if print_ != call.fingerprint:
-                    results.append(
-                        IdempotencyKeyReused(f"Idempotency-Key {call.key!r} was used otherwise.")
-                    )
-                elif earlier is not None:
-                    results.append((StoredAnswer(earlier.status_code, earlier.response), True))
-                else:
-                    results.append((same_batch[1], True))  # type: ignore[index]
-                continue
-            try:
-                entry = await credits.deduct(
-                    tenant_id,
-                    call.amount,
-                    reason=call.reason,
-                    reference=call.reference,
-                    actor=call.actor,
+            leader = first.get(call.key)
+            print_ = earlier[0] if earlier else leader.fingerprint if leader else None
+            if print_ is not None and print_ != call.fingerprint:
+                results.append(
+                    IdempotencyKeyReused(f"Idempotency-Key {call.key!r} was used otherwise.")
                 )
-            except ProblemError as exc:  # refused before anything was written
-                results.append(exc)
+            elif earlier is not None:
+                results.append((earlier[1], True))
+            else:
+                if leader is None:
+                    first[call.key] = call
+                results.append(None)  # charged (or a same-batch duplicate of one) below
+        charges = list(first.values())
+        outcomes = await credits.deduct_many(
+            tenant_id,
+            [Deduction(c.amount, c.reason, c.reference, c.actor) for c in charges],
+        )
+        answers: dict[str, tuple[StoredAnswer, bool] | BaseException] = {}
+        records: list[dict[str, object]] = []
+        for call, outcome in zip(charges, outcomes, strict=True):
+            if isinstance(outcome, BaseException):  # refused: nothing written, nothing stored
+                answers[call.key] = outcome
                 continue
-            answer = StoredAnswer(201, DeductionOut.model_validate(entry).model_dump(mode="json"))
-            session.add(
-                IdempotencyRecord(
-                    id=new_id(),
-                    tenant_id=tenant_id,
-                    key=call.key,
-                    fingerprint=call.fingerprint,
-                    status_code=answer.status_code,
-                    response=answer.body,
-                )
+            answer = StoredAnswer(201, DeductionOut.model_validate(outcome).model_dump(mode="json"))
+            answers[call.key] = (answer, False)
+            records.append(
+                {
+                    "id": new_id(),
+                    "tenant_id": tenant_id,
+                    "key": call.key,
+                    "fingerprint": call.fingerprint,
+                    "status_code": answer.status_code,
+                    "response": answer.body,
+                    "created_at": utcnow(),
+                }
             )
-            fresh[call.key] = (call.fingerprint, answer)
-            results.append((answer, False))
-        return results
+        if records:
+            await session.execute(insert(IdempotencyRecord), records)
+        finished: list[tuple[StoredAnswer, bool] | BaseException] = []
+        for call, result in zip(batch, results, strict=True):
+            if result is not None:
+                finished.append(result)
+                continue
+            answer_ = answers[call.key]
+            if first[call.key] is not call and not isinstance(answer_, BaseException):
+                answer_ = (answer_[0], True)  # the same key earlier in this batch: a replay
+            finished.append(answer_)
+        return finished

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from v100.kit.db import Page, TenantRepository, new_id, utcnow
@@ -64,12 +64,6 @@ class LedgerRepository(TenantRepository[LedgerAccount]):
         result = await self.session.execute(statement)
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def exists(self, tenant_id: str) -> bool:
-        statement = select(LedgerAccount.id).where(
-            LedgerAccount.tenant_id == tenant_id, LedgerAccount.kind == "available"
-        )
-        return (await self.session.execute(statement)).first() is not None
-
     async def lock(self, tenant_id: str) -> dict[str, LedgerAccount]:
         """Lock the tenant's ledger for this transaction and load its accounts.
 
@@ -88,6 +82,21 @@ class LedgerRepository(TenantRepository[LedgerAccount]):
             self.select_for(tenant_id).execution_options(populate_existing=True)
         )
         return {account.kind: account for account in result.scalars()}
+
+    async def anything_due(self, tenant_id: str, now: datetime) -> bool:
+        """Whether the tenant has a hold or a grant past its expiry (one round trip)."""
+        holds = select(CreditHold.id).where(
+            CreditHold.tenant_id == tenant_id,
+            CreditHold.status == "held",
+            CreditHold.expires_at <= now,
+        )
+        grants = select(CreditGrant.id).where(
+            CreditGrant.tenant_id == tenant_id,
+            CreditGrant.expires_at <= now,
+            CreditGrant.remaining > 0,
+        )
+        statement = select(or_(exists(holds), exists(grants)))
+        return bool(await self.session.scalar(statement))
 
     async def posting_sums(self, tenant_id: str) -> dict[str, int]:
         """Each account's balance computed from its postings (what the cached column must be)."""

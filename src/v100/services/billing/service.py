@@ -19,8 +19,8 @@ from v100.kit.bus import Bus
 from v100.kit.db import new_id, session_hooks, utcnow
 from v100.kit.errors import Conflict, NotFound, ValidationFailed
 from v100.services.billing.events import announce_crossings
-from v100.services.billing.ledger import Leg, TenantLedger
-from v100.services.billing.models import AuditRecord, CreditGrant, CreditHold, JournalEntry
+from v100.services.billing.ledger import Leg, PostedEntry, TenantLedger
+from v100.services.billing.models import AuditRecord, CreditGrant, CreditHold
 from v100.services.billing.repository import (
     GrantRepository,
     HoldRepository,
@@ -32,6 +32,7 @@ __all__ = [
     "Balance",
     "CaptureExceedsHold",
     "CreditService",
+    "Deduction",
     "HoldClosed",
     "InsufficientCredits",
 ]
@@ -50,6 +51,16 @@ class CaptureExceedsHold(Conflict):
 class HoldClosed(Conflict):
     slug = "hold-closed"
     title = "The hold is no longer open"
+
+
+@dataclass(frozen=True, slots=True)
+class Deduction:
+    """One charge of ``deduct_many``."""
+
+    amount: int
+    reason: str
+    reference: str | None = None
+    actor: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +93,14 @@ class CreditService:
         ledger = self._ledgers.get(tenant_id)
         if ledger is not None:
             return ledger
-        # Provisioning is an INSERT; skipped (a cheap read) once the accounts exist.
-        created = not await self.accounts.exists(tenant_id) and await self.accounts.provision(
-            tenant_id
-        )
-        ledger = TenantLedger(self.session, tenant_id, await self.accounts.lock(tenant_id))
+        # The lock comes first: on an existing tenant (all but its first call) it is the only
+        # statement before the work. Provisioning is an INSERT that a racing first call waits on.
+        accounts = await self.accounts.lock(tenant_id)
+        created = False
+        if not accounts:
+            created = await self.accounts.provision(tenant_id)
+            accounts = await self.accounts.lock(tenant_id)
+        ledger = TenantLedger(self.session, tenant_id, accounts)
         self._ledgers[tenant_id] = ledger
         if created and self.settings.free_tier_credits:
             await self._grant(
@@ -100,6 +114,7 @@ class CreditService:
                 actor="system",
             )
         await self._expire_due(ledger, utcnow())
+        await ledger.write()
         # The free-tier grant is where the balance starts, not a crossing.
         ledger.opening_available = ledger.available
         session_hooks(self.session).after_commit(
@@ -122,7 +137,7 @@ class CreditService:
         actor: str | None = None,
     ) -> CreditGrant:
         ledger = await self.open(tenant_id)
-        return await self._grant(
+        grant = await self._grant(
             ledger,
             amount,
             category=category,
@@ -132,6 +147,8 @@ class CreditService:
             reference=reference,
             actor=actor,
         )
+        await ledger.write()
+        return grant
 
     async def _grant(
         self,
@@ -205,8 +222,8 @@ class CreditService:
         )
         hold.entry_id = entry.id
         self.session.add(hold)
-        await self.session.flush()
         self._audit(ledger, "hold.created", actor, reference, hold.id, amount, reason=reason)
+        await ledger.write()
         return hold
 
     async def capture(
@@ -237,6 +254,7 @@ class CreditService:
         )
         hold.status, hold.captured_amount, hold.closed_at = "captured", amount, utcnow()
         self._audit(ledger, "hold.captured", actor, hold.reference, hold.id, amount)
+        await ledger.write()
         return hold
 
     async def release(
@@ -245,6 +263,7 @@ class CreditService:
         ledger = await self.open(tenant_id)
         hold = await self._open_hold(tenant_id, hold_id)
         await self._return_hold(ledger, hold, "released", actor)
+        await ledger.write()
         return hold
 
     async def get_hold(self, tenant_id: str, hold_id: str) -> CreditHold:
@@ -268,6 +287,7 @@ class CreditService:
         self, ledger: TenantLedger, hold: CreditHold
     ) -> list[tuple[CreditGrant, int]]:
         """The grants a hold took its credits from, in the order it took them."""
+        await ledger.write()
         postings = await self.accounts.entry_postings(hold.entry_id, ledger.accounts["held"].id)
         parts: list[tuple[CreditGrant, int]] = []
         for posting in postings:
@@ -300,9 +320,43 @@ class CreditService:
         reason: str,
         reference: str | None = None,
         actor: str | None = None,
-    ) -> JournalEntry:
+    ) -> PostedEntry:
         ledger = await self.open(tenant_id)
-        legs = await self._take(ledger, amount, "spent", utcnow())
+        entry = await self._deduct(ledger, amount, reason, reference, actor, utcnow())
+        await ledger.write()
+        return entry
+
+    async def deduct_many(
+        self, tenant_id: str, calls: Sequence[Deduction]
+    ) -> list[PostedEntry | InsufficientCredits]:
+        """Several deductions in this transaction, in order, each on its own: a refused one
+        (insufficient credits) changes nothing and does not stop the others. All entries are
+        written together at the end (one INSERT per table)."""
+        ledger = await self.open(tenant_id)
+        now = utcnow()
+        results: list[PostedEntry | InsufficientCredits] = []
+        for call in calls:
+            try:
+                entry = await self._deduct(
+                    ledger, call.amount, call.reason, call.reference, call.actor, now
+                )
+            except InsufficientCredits as refused:
+                results.append(refused)
+            else:
+                results.append(entry)
+        await ledger.write()
+        return results
+
+    async def _deduct(
+        self,
+        ledger: TenantLedger,
+        amount: int,
+        reason: str,
+        reference: str | None,
+        actor: str | None,
+        now: datetime,
+    ) -> PostedEntry:
+        legs = await self._take(ledger, amount, "spent", now)
         entry = ledger.post(
             "deduction", amount, legs, reason=reason, reference=reference, actor=actor
         )
@@ -340,6 +394,9 @@ class CreditService:
     # -- expiry ------------------------------------------------------------------------------
 
     async def _expire_due(self, ledger: TenantLedger, now: datetime) -> None:
+        # One question on every open (usually "no"), the two lookups only when something is due.
+        if not await self.accounts.anything_due(ledger.tenant_id, now):
+            return
         # Holds first: what they return to an expired grant then expires with it.
         for hold in await self.holds.due(ledger.tenant_id, now):
             await self._return_hold(ledger, hold, "expired", "system")
@@ -387,7 +444,7 @@ class CreditService:
         amount: int | None,
         **details: object,
     ) -> None:
-        self.audit(ledger.tenant_id, action, actor, reference, subject_id, amount, **details)
+        ledger.audit(action, actor, reference, subject_id, amount, details)
 
     def audit(
         self,

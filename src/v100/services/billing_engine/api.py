@@ -1,5 +1,6 @@
 """The billing engine's catalogue and usage endpoints: ``/v1/plans`` and ``/v1/usage``. Thin:
-parse, check the caller's scope, call the service, shape the answer."""
+parse, check the caller's scope, call the service, shape the answer; every POST takes an
+optional ``Idempotency-Key`` (a retry gets the first answer back)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel
+from starlette.responses import Response
 
 from v100.kit.http import PrincipalDep, SessionDep
+from v100.kit.idempotency import OptionalIdempotencyKey, idempotent
 from v100.services.billing_engine.schemas import (
     MeterCreate,
     MeterOut,
@@ -31,12 +35,21 @@ plans_router = APIRouter(prefix="/v1/plans", tags=["plans"])
 usage_router = APIRouter(prefix="/v1/usage", tags=["usage"])
 
 
-@plans_router.post("", status_code=201)
-async def create_plan(body: PlanCreate, principal: PrincipalDep, session: SessionDep) -> PlanOut:
+@plans_router.post("", status_code=201, response_model=PlanOut)
+async def create_plan(
+    body: PlanCreate,
+    principal: PrincipalDep,
+    session: SessionDep,
+    key: OptionalIdempotencyKey = None,
+) -> Response:
     """Create a plan."""
     principal.require_scope("billing:write")
-    plan = await CatalogueService(session).create_plan(principal.tenant_id, body)
-    return PlanOut.model_validate(plan)
+
+    async def work() -> tuple[int, BaseModel]:
+        plan = await CatalogueService(session).create_plan(principal.tenant_id, body)
+        return 201, PlanOut.model_validate(plan)
+
+    return await idempotent(session, principal.tenant_id, key, "create_plan", body, work)
 
 
 @plans_router.get("")
@@ -60,28 +73,44 @@ async def get_plan(plan_id: str, principal: PrincipalDep, session: SessionDep) -
     )
 
 
-@usage_router.post("/meters", status_code=201)
-async def create_meter(body: MeterCreate, principal: PrincipalDep, session: SessionDep) -> MeterOut:
+@usage_router.post("/meters", status_code=201, response_model=MeterOut)
+async def create_meter(
+    body: MeterCreate,
+    principal: PrincipalDep,
+    session: SessionDep,
+    key: OptionalIdempotencyKey = None,
+) -> Response:
     """Create a meter: how usage events of one code add up."""
     principal.require_scope("billing:write")
-    return MeterOut.model_validate(
-        await CatalogueService(session).create_meter(principal.tenant_id, body)
-    )
+
+    async def work() -> tuple[int, BaseModel]:
+        meter = await CatalogueService(session).create_meter(principal.tenant_id, body)
+        return 201, MeterOut.model_validate(meter)
+
+    return await idempotent(session, principal.tenant_id, key, "create_meter", body, work)
 
 
-@usage_router.post("/events")
+@usage_router.post("/events", response_model=UsageBatchResult)
 async def ingest_events(
-    body: UsageBatch, principal: PrincipalDep, session: SessionDep
-) -> UsageBatchResult:
+    body: UsageBatch,
+    principal: PrincipalDep,
+    session: SessionDep,
+    key: OptionalIdempotencyKey = None,
+) -> Response:
     """Report usage events; each is accepted, a duplicate (its id was seen before) or rejected."""
     principal.require_scope("usage:write")
-    results = await UsageService(session).ingest(principal.tenant_id, body.events)
-    return UsageBatchResult(
-        accepted=sum(r.status == "accepted" for r in results),
-        duplicates=sum(r.status == "duplicate" for r in results),
-        rejected=sum(r.status == "rejected" for r in results),
-        results=results,
-    )
+
+    async def work() -> tuple[int, BaseModel]:
+        results = await UsageService(session).ingest(principal.tenant_id, body.events)
+        return 200, UsageBatchResult(
+            accepted=sum(r.status == "accepted" for r in results),
+            duplicates=sum(r.status == "duplicate" for r in results),
+            rejected=sum(r.status == "rejected" for r in results),
+            results=results,
+        )
+
+    # With a key, a retried batch gets the first answer back (its ids are deduplicated anyway).
+    return await idempotent(session, principal.tenant_id, key, "usage_events", body, work)
 
 
 @usage_router.get("/meters/{code}/summary", response_model_by_alias=True)

@@ -1,29 +1,44 @@
-"""Builds the billing_engine app: plans, meters and usage, subscriptions and invoices, and the
-invoicing run on the job queue (run by the app embedded, by ``v100 worker`` distributed)."""
+"""Builds the billing_engine app: plans, meters and usage, subscriptions and invoices, the
+invoicing run and the Stripe push on the job queue (run by the app embedded, by ``v100 worker``
+distributed), and Stripe's webhook when Stripe is configured."""
 
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from v100.kit.http import DatabaseSpec, create_service_app
+from v100.kit.http import DatabaseSpec, Runtime, create_service_app
 from v100.kit.jobs import job_hooks
 from v100.services.billing_engine import tasks
 from v100.services.billing_engine.api import plans_router, usage_router
-from v100.services.billing_engine.billing_api import (
-    invoices_router,
-    revenue_shares_router,
-    subscriptions_router,
-)
+from v100.services.billing_engine.billing_api import revenue_shares_router, subscriptions_router
+from v100.services.billing_engine.invoices_api import invoices_router
 from v100.services.billing_engine.models import Base
+from v100.services.billing_engine.providers.stripe import StripeInvoicing
 from v100.services.billing_engine.settings import BillingEngineSettings as Settings
+from v100.services.billing_engine.stripe_api import WEBHOOK_PATH, stripe_router
 
 DATABASE = DatabaseSpec(Base.metadata, Path(__file__).parent / "migrations")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
     startup, shutdown = job_hooks(tasks.jobs)
-    return create_service_app(
-        settings or Settings(),
+    app: FastAPI
+
+    async def open_stripe(runtime: Runtime) -> None:
+        # The jobs this process runs use the settings the app was built with.
+        tasks.use_settings(settings)
+        # Without a key, invoices stay local and the webhook answers 503.
+        app.state.stripe = tasks.stripe_client(settings) if settings.stripe_sync else None
+
+    async def close_stripe(runtime: Runtime) -> None:
+        tasks.forget_settings(settings)
+        stripe: StripeInvoicing | None = getattr(app.state, "stripe", None)
+        if stripe is not None:
+            await stripe.aclose()
+
+    app = create_service_app(
+        settings,
         title="V100 billing_engine",
         routers=[
             plans_router,
@@ -31,8 +46,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             subscriptions_router,
             invoices_router,
             revenue_shares_router,
+            stripe_router,
         ],
         database=DATABASE,
-        on_startup=[startup],
-        on_shutdown=[shutdown],
+        on_startup=[open_stripe, startup],
+        on_shutdown=[shutdown, close_stripe],
+        public_paths=[WEBHOOK_PATH],
     )
+    return app

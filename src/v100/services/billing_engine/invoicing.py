@@ -22,6 +22,8 @@ from decimal import Decimal
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from v100.contracts.events import SubscriptionChange
+from v100.kit.bus import Bus
 from v100.kit.db import AfterCommit, session_hooks, unit_of_work
 from v100.services.billing_engine.models import Invoice, InvoiceLine, Meter, Plan, Subscription
 from v100.services.billing_engine.ratecards import price
@@ -34,13 +36,16 @@ from v100.services.billing_engine.repository import (
 )
 from v100.services.billing_engine.revenue import share_invoice
 from v100.services.billing_engine.schemas import PlanCharge, to_rate_card
-from v100.services.billing_engine.subscriptions import add_interval
+from v100.services.billing_engine.subscriptions import add_interval, announce_change
 
-__all__ = ["InvoiceIssued", "InvoiceRun", "invoice_period", "run_invoicing"]
+__all__ = ["InvoiceCreated", "InvoiceIssued", "InvoiceRun", "invoice_period", "run_invoicing"]
 
 # Called with (tenant id, invoice id) once the invoice's transaction has committed: the seam for
-# what follows an invoice (an ``invoice.issued`` event, the Stripe sync), never called on rollback.
+# what follows an invoice (an ``invoice.issued`` event), never called on rollback.
 InvoiceIssued = Callable[[str, str], Awaitable[object]]
+# Called inside the invoice's transaction: durable follow-up work (the Stripe push job, whose row
+# commits with the invoice and whose message is sent after the commit).
+InvoiceCreated = Callable[[AsyncSession, Invoice], Awaitable[object]]
 
 
 @dataclass
@@ -128,7 +133,7 @@ async def invoice_period(session: AsyncSession, subscription: Subscription) -> I
         period_end=subscription.period_end,
         currency=plan.currency,
         total=sum(line.amount for line in lines),
-        # "open" until paid; payment (Stripe sync) is the billing service's seam, not built here.
+        # "open" until paid: Stripe's webhook events move it (stripe_sync.py).
         status="open",
     )
     await invoices.add(invoice)  # the unique (subscription, period) constraint decides here
@@ -167,8 +172,11 @@ async def run_invoicing(
     grace: timedelta = timedelta(0),
     batch: int = 100,
     on_issued: InvoiceIssued | None = None,
+    bus: Bus | None = None,
+    on_invoice: InvoiceCreated | None = None,
 ) -> InvoiceRun:
-    """Invoice and renew every subscription whose period ended ``grace`` before ``now``."""
+    """Invoice and renew every subscription whose period ended ``grace`` before ``now``;
+    each renewal (or cancellation taking effect) is announced on ``bus`` after its commit."""
     run = InvoiceRun()
     cutoff = now - grace
     while True:
@@ -190,6 +198,13 @@ async def run_invoicing(
                         continue
                     invoice = await invoice_period(session, subscription)
                     progressed = True
+                    if invoice is not None and on_invoice is not None:
+                        await on_invoice(session, invoice)
+                    plan = await session.get(Plan, subscription.plan_id)
+                    assert plan is not None  # a foreign key
+                    ended = subscription.status == "canceled"
+                    change: SubscriptionChange = "canceled" if ended else "renewed"
+                    announce_change(session, bus, subscription, plan, change)
                     if invoice is not None and on_issued is not None:
                         session_hooks(session).after_commit(
                             _announce(on_issued, invoice.tenant_id, invoice.id)

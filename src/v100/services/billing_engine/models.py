@@ -23,13 +23,23 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from v100.kit.db import TYPE_ANNOTATION_MAP, TenantOwned, Timestamped, service_metadata
+from v100.kit.db import (
+    ID_LENGTH,
+    TYPE_ANNOTATION_MAP,
+    TenantOwned,
+    Timestamped,
+    service_metadata,
+    utcnow,
+)
+from v100.kit.idempotency import add_idempotency_table
 from v100.kit.jobs import add_job_table
 
 INTERVALS = ("monthly", "annual")
 TIERS = ("free", "pro", "business", "enterprise")
 AGGREGATIONS = ("sum", "count", "unique_count", "max", "latest")
 SUBSCRIPTION_STATUSES = ("trialing", "active", "canceled")
+# open -> paid | void | uncollectible; uncollectible -> paid | void (Stripe's invoice statuses).
+INVOICE_STATUSES = ("open", "paid", "uncollectible", "void")
 # Usage values: 38 digits with 12 after the point, like Stripe's ``*_decimal`` amounts.
 QUANTITY = Numeric(38, 12)
 
@@ -159,6 +169,12 @@ class Invoice(Base, TenantOwned, Timestamped):
     currency: Mapped[str] = mapped_column(String(3))
     total: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16))
+    # Stripe sync (off without a Stripe key): the invoice pushed there, and its payment.
+    stripe_invoice_id: Mapped[str | None] = mapped_column(String(255), index=True, unique=True)
+    stripe_synced_at: Mapped[datetime | None]
+    paid_at: Mapped[datetime | None]
+    payment_failed_at: Mapped[datetime | None]
+    payment_error: Mapped[str | None] = mapped_column(String(500))
 
 
 class InvoiceLine(Base, TenantOwned):
@@ -208,5 +224,29 @@ class RevenueShareEntry(Base, TenantOwned, Timestamped):
     amount: Mapped[int] = mapped_column(BigInteger)
 
 
+class StripeCustomer(Base, TenantOwned, Timestamped):
+    """The Stripe Customer a tenant's invoices are pushed to, one per tenant."""
+
+    __tablename__ = "stripe_customers"
+    __table_args__ = (UniqueConstraint("tenant_id"),)
+
+    stripe_customer_id: Mapped[str] = mapped_column(String(255), unique=True)
+
+
+class StripeEvent(Base):
+    """A Stripe webhook event handled once: its id is the key, and what it did is kept."""
+
+    __tablename__ = "stripe_events"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(100))
+    tenant_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
+    invoice_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    outcome: Mapped[str] = mapped_column(String(32))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# Idempotency-Key answers of the POST endpoints (kit.idempotency).
+add_idempotency_table(Base.metadata)
 # The job queue's table lives in this service's database (kit.jobs, ADR 0009).
 add_job_table(Base.metadata)

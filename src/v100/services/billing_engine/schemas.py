@@ -300,8 +300,15 @@ class InvoiceOut(_Out):
     period_end: datetime
     currency: str
     total: int
+    # open, then paid | void | uncollectible (moved by Stripe's events when Stripe sync is on).
     status: str
     created_at: datetime
+    # Stripe sync: the invoice's id there (None while not pushed, or with Stripe off).
+    stripe_invoice_id: str | None = None
+    stripe_synced_at: datetime | None = None
+    paid_at: datetime | None = None
+    payment_failed_at: datetime | None = None
+    payment_error: str | None = None
     lines: list[InvoiceLineOut] = Field(default_factory=list)
 
 

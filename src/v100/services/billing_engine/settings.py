@@ -1,7 +1,9 @@
-"""billing_engine's own settings (prefix ``V100_BILLING_ENGINE_``)."""
+"""billing_engine's own settings (prefix ``V100_BILLING_ENGINE_``). Stripe sync is on when
+``stripe_api_key`` is set; without it invoices stay local (no customer, no push, no webhook)."""
 
 from typing import ClassVar
 
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from v100.kit.settings import ServiceSettings
@@ -11,3 +13,15 @@ class BillingEngineSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="V100_BILLING_ENGINE_", extra="ignore")
     service: ClassVar[str] = "billing_engine"
     port: int = 8086
+
+    stripe_api_key: SecretStr | None = None
+    # Verifies ``/v1/invoices/webhooks/stripe``; without it that endpoint answers 503.
+    stripe_webhook_secret: SecretStr | None = None
+    # Tests point this at the fake Stripe server; None keeps the SDK's default.
+    stripe_api_base: str | None = None
+    # Webhooks signed longer ago than this are refused (Stripe's SDK default).
+    stripe_webhook_tolerance_seconds: int = Field(default=300, ge=1)
+
+    @property
+    def stripe_sync(self) -> bool:
+        return self.stripe_api_key is not None

@@ -23,7 +23,13 @@ from decimal import Decimal
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from v100.kit.db import utcnow
+from v100.contracts.events import (
+    SubscriptionChange,
+    SubscriptionChanged,
+    publish_subscription_changed,
+)
+from v100.kit.bus import Bus
+from v100.kit.db import session_hooks, utcnow
 from v100.kit.errors import Conflict, NotFound, ValidationFailed
 from v100.services.billing_engine.models import PendingCharge, Plan, Subscription
 from v100.services.billing_engine.ratecards import round_minor
@@ -33,7 +39,7 @@ from v100.services.billing_engine.repository import (
     SubscriptionRepository,
 )
 
-__all__ = ["Proration", "SubscriptionService", "add_interval", "prorate"]
+__all__ = ["Proration", "SubscriptionService", "add_interval", "announce_change", "prorate"]
 
 DEFAULT_TIER = "free"
 
@@ -72,9 +78,38 @@ def prorate(
     )
 
 
+def announce_change(
+    session: AsyncSession,
+    bus: Bus | None,
+    subscription: Subscription,
+    plan: Plan,
+    change: SubscriptionChange,
+) -> None:
+    """Publish ``subscription.changed`` once ``session`` commits (dropped on rollback); the
+    gateway refreshes the tenant's tier from it."""
+    if bus is None:
+        return
+    payload = SubscriptionChanged(
+        subscription_id=subscription.id,
+        change=change,
+        plan=plan.code,
+        tier=DEFAULT_TIER if subscription.status == "canceled" else plan.tier,
+        status=subscription.status,
+    )
+    tenant_id = subscription.tenant_id
+
+    async def publish() -> None:
+        await publish_subscription_changed(
+            bus, source="billing_engine", tenant_id=tenant_id, payload=payload
+        )
+
+    session_hooks(session).after_commit(publish)
+
+
 class SubscriptionService:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, bus: Bus | None = None) -> None:
         self.session = session
+        self.bus = bus  # where subscription.changed goes after commit (None: nowhere)
         self.plans = PlanRepository(session)
         self.subscriptions = SubscriptionRepository(session)
         self.pending = PendingChargeRepository(session)
@@ -107,6 +142,7 @@ class SubscriptionService:
                 await self.subscriptions.add(subscription)
         except IntegrityError:
             raise Conflict("The tenant already has a subscription.") from None
+        announce_change(self.session, self.bus, subscription, plan, "created")
         return subscription, plan
 
     async def current(self, tenant_id: str) -> tuple[Subscription, Plan]:
@@ -161,10 +197,12 @@ class SubscriptionService:
                 )
         subscription.plan_id = new.id
         await self.session.flush()
+        announce_change(self.session, self.bus, subscription, new, "plan_changed")
         return subscription, new, proration
 
     async def cancel_at_period_end(self, tenant_id: str) -> tuple[Subscription, Plan]:
         subscription, plan = await self.current(tenant_id)
         subscription.cancel_at_period_end = True
         await self.session.flush()
+        announce_change(self.session, self.bus, subscription, plan, "cancel_scheduled")
         return subscription, plan

@@ -1,0 +1,1 @@
+"""Adapters to outside vendors, one module per vendor."""

@@ -1,0 +1,42 @@
+"""billing_engine's Stripe webhook, ``POST /v1/invoices/webhooks/stripe``: public at the service
+and at the gateway (Stripe authenticates it by its ``Stripe-Signature``, not by a token); each
+verified event moves an invoice's payment status once."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Request
+
+from v100.kit.errors import BackendUnavailable
+from v100.kit.http import SessionDep
+from v100.services.billing_engine.providers.stripe import StripeInvoicing
+from v100.services.billing_engine.stripe_sync import handle_event
+
+__all__ = ["WEBHOOK_PATH", "stripe_router"]
+
+WEBHOOK_PATH = "/v1/invoices/webhooks/stripe"
+
+stripe_router = APIRouter(tags=["invoices"])
+
+
+def get_stripe(request: Request) -> StripeInvoicing:
+    stripe: StripeInvoicing | None = getattr(request.app.state, "stripe", None)
+    if stripe is None:
+        raise BackendUnavailable("Stripe is not configured on this billing_engine.")
+    return stripe
+
+
+StripeDep = Annotated[StripeInvoicing, Depends(get_stripe)]
+
+
+@stripe_router.post(WEBHOOK_PATH)
+async def stripe_webhook(
+    request: Request,
+    session: SessionDep,
+    stripe: StripeDep,
+    signature: Annotated[str | None, Header(alias="Stripe-Signature")] = None,
+) -> dict[str, object]:
+    """Stripe's invoice events (signed): paid, payment failed, voided, uncollectible."""
+    event = stripe.verify(await request.body(), signature)
+    return {"received": True, "outcome": await handle_event(session, event)}

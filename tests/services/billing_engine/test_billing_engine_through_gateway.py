@@ -1,0 +1,135 @@
+"""billing_engine's Stripe sync, PDF and idempotent POSTs through the real gateway: a tenant signs
+up, subscribes (a retried POST with its Idempotency-Key replays), its invoice is pushed to the
+fake Stripe, Stripe's signed ``invoice.paid`` reaches billing_engine through the gateway's public
+webhook path (a forged one does not), and the paid invoice downloads as a PDF."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import uuid
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import httpx
+import pypdf
+import pytest
+from billing_engine_support import AFTER_PERIOD, INTERNAL_SECRET, SUBSCRIPTION_START
+from pydantic import SecretStr
+from sqlalchemy import select
+
+from v100.contracts.topology import SERVICES
+from v100.kit.jobs import JobStatus
+from v100.kit.jobs._table import JOBS
+from v100.kit.settings import PlatformSettings
+from v100.kit.testing.fakes.stripe import FakeStripe
+from v100.kit.testing.jobs import wait_for_job
+from v100.kit.testing.servers import dead_url, serving
+from v100.services.billing_engine import tasks
+from v100.services.billing_engine.app import create_app as create_billing_engine
+from v100.services.billing_engine.invoicing import run_invoicing
+from v100.services.billing_engine.settings import BillingEngineSettings
+from v100.services.billing_engine.stripe_api import WEBHOOK_PATH
+from v100.services.gateway.app import create_app as create_gateway
+from v100.services.gateway.settings import GatewaySettings
+
+WEBHOOK_SECRET = "whsec_test_engine_gateway"
+
+
+async def _ready(url: str) -> None:
+    async with httpx.AsyncClient(base_url=url, trust_env=False) as http:
+        for _ in range(600):
+            if (await http.get("/ready")).status_code == 200:
+                return
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"{url} did not become ready")
+
+
+async def test_stripe_sync_pdf_and_idempotency_through_the_gateway(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLite only: the path through the gateway is what is tested here; the engine's own tests
+    # run every part of it on PostgreSQL too.
+    monkeypatch.delenv("V100_REDIS_URL", raising=False)
+
+    def platform(name: str) -> PlatformSettings:
+        return PlatformSettings(var_dir=tmp_path / name, internal_token_secret=INTERNAL_SECRET)
+
+    stripe = FakeStripe(webhook_secret=WEBHOOK_SECRET)
+    async with AsyncExitStack() as stack:
+        stripe_url = await stack.enter_async_context(serving(stripe.app))
+        engine = create_billing_engine(
+            BillingEngineSettings(
+                platform=platform("billing_engine"),
+                database_url=f"sqlite+aiosqlite:///{tmp_path}/billing_engine.db",
+                stripe_api_key=SecretStr("sk_test_gateway"),
+                stripe_webhook_secret=SecretStr(WEBHOOK_SECRET),
+                stripe_api_base=stripe_url,
+            )
+        )
+        engine_url = await stack.enter_async_context(serving(engine))
+        upstreams = {info.name: dead_url() for info in SERVICES if info.name != "gateway"}
+        upstreams["billing_engine"] = engine_url
+        gateway = create_gateway(
+            GatewaySettings(
+                platform=platform("gateway"),
+                database_url=f"sqlite+aiosqlite:///{tmp_path}/gateway.db",
+                jwt_secret="gateway-jwt-secret-for-the-engine-gateway-test-0123",
+                password_time_cost=1,
+                password_memory_kib=1024,
+                password_parallelism=1,
+                upstreams=upstreams,
+            )
+        )
+        gateway_url = await stack.enter_async_context(serving(gateway))
+        for url in (engine_url, gateway_url):
+            await _ready(url)
+        stripe.webhook_url = f"{gateway_url}{WEBHOOK_PATH}"
+        http = await stack.enter_async_context(
+            httpx.AsyncClient(base_url=gateway_url, trust_env=False, timeout=30)
+        )
+
+        signup = await http.post(
+            "/v1/auth/signup",
+            json={"email": "eve@example.com", "password": "correct horse battery staple",
+                  "tenant_name": "Eve Audio"},
+        )  # fmt: skip
+        assert signup.status_code == 201, signup.text
+        me = {"Authorization": f"Bearer {signup.json()['access_token']}"}
+        plan = {"code": "pro", "name": "Pro", "interval": "monthly", "base_price": 2900,
+                "currency": "USD", "tier": "pro"}  # fmt: skip
+        assert (await http.post("/v1/plans", json=plan, headers=me)).status_code == 201
+        keyed = me | {"Idempotency-Key": f"subscribe-{uuid.uuid4()}"}
+        body = {"plan": "pro", "start": SUBSCRIPTION_START}
+        first = await http.post("/v1/subscriptions", json=body, headers=keyed)
+        again = await http.post("/v1/subscriptions", json=body, headers=keyed)
+        assert first.status_code == again.status_code == 201, again.text
+        assert again.json() == first.json()
+        assert again.headers["idempotent-replayed"] == "true"
+
+        sessions = engine.state.runtime.sessions
+        run = await run_invoicing(sessions, AFTER_PERIOD, on_invoice=tasks.enqueue_stripe_push)
+        assert run.invoiced == 1
+        (invoice,) = (await http.get("/v1/invoices", headers=me)).json()["items"]
+        async with sessions() as session:
+            statement = select(JOBS.c.id).where(JOBS.c.dedupe_key == f"stripe-push:{invoice['id']}")
+            job_id = (await session.execute(statement)).scalar_one()
+        assert (await wait_for_job(sessions, job_id, within=30)).status == JobStatus.SUCCEEDED
+        remote = stripe.invoice_for(invoice["id"])
+
+        event = stripe.transition(remote["id"], "paid")
+        forged = await stripe.deliver(event, secret="whsec_wrong")
+        assert forged.status_code == 400, forged.text
+        paid = await stripe.deliver(event)  # to the gateway, with no credential but the signature
+        assert paid.status_code == 200, paid.text
+        assert paid.json()["outcome"] == "now-paid"
+        got = (await http.get(f"/v1/invoices/{invoice['id']}", headers=me)).json()
+        assert (got["status"], got["stripe_invoice_id"]) == ("paid", remote["id"])
+
+        pdf = await http.get(f"/v1/invoices/{invoice['id']}.pdf", headers=me)
+        assert pdf.status_code == 200, pdf.text
+        assert pdf.headers["content-type"] == "application/pdf"
+        text = pypdf.PdfReader(io.BytesIO(pdf.content)).pages[0].extract_text()
+        assert f"Invoice {invoice['id']}" in text
+        assert "Status: paid" in text
+        assert "Total: 29.00 USD" in text
