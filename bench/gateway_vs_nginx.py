@@ -40,6 +40,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
+import psutil
 from starlette.types import Receive, Scope, Send
 
 from _support import api_key, free_port, stop
@@ -310,7 +311,18 @@ def percentile(values: Sequence[float], q: float) -> float:
 # --- wrk and py-spy -------------------------------------------------------------------------
 
 
-def wrk(url: str, key: str | None, seconds: int, connections: int) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children (nginx's master and worker)."""
+    process = psutil.Process(pid)
+    total = 0.0
+    for each in [process, *process.children(recursive=True)]:
+        times = each.cpu_times()
+        total += times.user + times.system
+    return total
+
+
+def wrk(url: str, key: str | None, seconds: int, connections: int) -> tuple[float, int]:
+    """Requests/s and requests answered."""
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", url]
     if key:
         command[1:1] = ["-H", f"X-API-Key: {key}"]
@@ -319,9 +331,10 @@ def wrk(url: str, key: str | None, seconds: int, connections: int) -> float:
     if bad:
         raise RuntimeError(f"wrk saw {bad[1]} failed answers from {url}:\n{output}")
     rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    if rate is None:
+    count = re.search(r"(\d+) requests in", output)
+    if rate is None or count is None:
         raise RuntimeError(f"unexpected wrk output:\n{output}")
-    return float(rate[1])
+    return float(rate[1]), int(count[1])
 
 
 def profile(pid: int, url: str, key: str, seconds: int, connections: int, out: Path) -> Path:
@@ -445,7 +458,7 @@ def main() -> None:
         processes.append(proxy)
         wait_http(f"http://127.0.0.1:{nginx_port}/v1/credits/miss", proxy)
         key = api_key(f"http://127.0.0.1:{gateway_port}")
-        report(args, key, upstream_port, gateway_port, nginx_port, gateway.pid, workdir)
+        report(args, key, upstream_port, gateway_port, nginx_port, gateway.pid, proxy.pid, workdir)
     finally:
         for process in reversed(processes):
             stop(process)
@@ -467,6 +480,7 @@ def report(
     gateway_port: int,
     nginx_port: int,
     gateway_pid: int,
+    nginx_pid: int,
     workdir: Path,
 ) -> None:
     gw = f"http://127.0.0.1:{gateway_port}"
@@ -530,24 +544,34 @@ def report(
         f"\n3. Throughput, wrk -t1 -c{args.connections} -d{args.seconds}s, same run, same upstream:"
     )
     loads = (
-        ("upstream direct", f"{up}/v1/credits/miss", None),
-        ("nginx proxy_cache hits", f"{ng}/v1/credits/cached", None),
-        ("V100 gateway cache hits", f"{gw}/v1/credits/cached", key),
-        ("nginx proxy_pass", f"{ng}/v1/credits/miss", None),
-        ("V100 gateway proxied", f"{gw}/v1/credits/miss", key),
+        ("upstream direct", f"{up}/v1/credits/miss", None, None),
+        ("nginx proxy_cache hits", f"{ng}/v1/credits/cached", None, nginx_pid),
+        ("V100 gateway cache hits", f"{gw}/v1/credits/cached", key, gateway_pid),
+        ("nginx proxy_pass", f"{ng}/v1/credits/miss", None, nginx_pid),
+        ("V100 gateway proxied", f"{gw}/v1/credits/miss", key, gateway_pid),
     )
     rates: dict[str, float] = {}
-    for label, url, k in loads:
-        rates[label] = wrk(url, k, args.seconds, args.connections)
-        say(f"   {label:25s} {rates[label]:10.0f} req/s")
+    cpu_us: dict[str, float] = {}
+    for label, url, k, pid in loads:
+        before = cpu_seconds(pid) if pid else 0.0
+        rates[label], count = wrk(url, k, args.seconds, args.connections)
+        line = f"   {label:25s} {rates[label]:10.0f} req/s"
+        if pid:
+            # CPU per answer: what a busy machine disturbs least (wrk and neighbours take
+            # wall-clock time from both servers, not CPU time per request).
+            cpu_us[label] = (cpu_seconds(pid) - before) / count * 1e6
+            line += f"   {cpu_us[label]:7.1f} us CPU per request"
+        say(line)
     hits_ratio = rates["V100 gateway cache hits"] / rates["nginx proxy_cache hits"]
     miss_ratio = rates["V100 gateway proxied"] / rates["nginx proxy_pass"]
+    hits_cpu = cpu_us["nginx proxy_cache hits"] / cpu_us["V100 gateway cache hits"]
+    miss_cpu = cpu_us["nginx proxy_pass"] / cpu_us["V100 gateway proxied"]
     note = "" if has_cache else " (the gateway has no response cache yet: these are proxied)"
     say(
         f"   cache hits: gateway / nginx proxy_cache = {hits_ratio:.2f}x "
-        f"({verdict(hits_ratio >= 0.5)} >= 0.5x){note}"
+        f"({verdict(hits_ratio >= 0.5)} >= 0.5x){note}; by CPU per request {hits_cpu:.2f}x"
     )
-    say(f"   proxied:    gateway / nginx proxy_pass  = {miss_ratio:.2f}x")
+    say(f"   proxied:    gateway / nginx proxy_pass  = {miss_ratio:.2f}x; by CPU {miss_cpu:.2f}x")
     say(f"   load average at the end: {os.getloadavg()[0]:.2f}")
 
     if args.no_profile:

@@ -176,7 +176,10 @@ async def test_key_and_tenant_limits_are_apart(backend: str, tmp_path: Path) -> 
 
 
 async def test_tiers_have_their_own_limits(backend: str, tmp_path: Path) -> None:
-    async with limited(tmp_path, limits()) as (gateway, _), gateway.client() as http:
+    # The tier recorded on the gateway's tenant row (the source without billing_engine; the
+    # subscription's is tested in test_limits_subscription_tiers.py).
+    config = limits(tier_source="tenant")
+    async with limited(tmp_path, config) as (gateway, _), gateway.client() as http:
         tenant_id, owner = await new_tenant(http)
         pro_key = await new_key(http, owner)
         # Upgraded before the key is first used, so the key resolves with the new tier.

@@ -11,6 +11,7 @@ from v100.services.gateway import openapi, status
 from v100.services.gateway.api import api_keys_router, auth_router, tenants_router
 from v100.services.gateway.authn import PUBLIC_PATHS, AuthenticationMiddleware, Authenticator
 from v100.services.gateway.compression import CompressionMiddleware
+from v100.services.gateway.hit_path import HitPath, HitPathProtocol
 from v100.services.gateway.limits import RateLimitMiddleware
 from v100.services.gateway.models import Base
 from v100.services.gateway.proxy import ProxyMiddleware
@@ -75,4 +76,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.identity = identity
     app.state.upstreams = upstreams
+    # Fresh cache hits are answered by the server's protocol itself (hit_path.py).
+    if settings.response_cache_hit_path:
+        app.state.hit_path = HitPath(app)
+        app.state.http_protocol = HitPathProtocol
     return app

@@ -20,7 +20,7 @@ from v100.services.gateway.credentials import API_KEY_PREFIX, digest
 from v100.services.gateway.keycache import ResolvedKey
 from v100.services.gateway.service import ApiKeyService, Identity
 
-__all__ = ["PUBLIC_PATHS", "AuthenticationMiddleware", "Authenticator"]
+__all__ = ["PUBLIC_PATHS", "PUBLIC_PREFIXES", "AuthenticationMiddleware", "Authenticator"]
 
 PUBLIC_PATHS = frozenset(
     {
@@ -37,7 +37,20 @@ PUBLIC_PATHS = frozenset(
         "/v1/auth/logout",
         # Stripe authenticates it by its signature; billing verifies it (ADR 0011).
         "/v1/checkout/webhooks/stripe",
+        # The same for billing_engine's invoice events (docs/billing.md).
+        "/v1/invoices/webhooks/stripe",
     }
+)
+# Every path under these carries its own credential, a signed expiring token the service behind
+# verifies: video_processing's direct uploads, playback and download links (docs/video.md), and
+# the download links of recording_processor (docs/recordings.md) and media_processor
+# (docs/media-processor.md).
+PUBLIC_PREFIXES = (
+    "/v1/uploads/direct/",
+    "/v1/videos/playback/",
+    "/v1/videos/files/",
+    "/v1/recordings/files/",
+    "/v1/media/files/",
 )
 _MAX_KEY_LENGTH = 128
 _WS_POLICY_VIOLATION = 1008
@@ -80,6 +93,46 @@ class Authenticator:
         raise Unauthorized(
             "Authentication is required: Authorization: Bearer <token> or X-API-Key: <key>."
         )
+
+    def principal_now(self, headers: list[tuple[bytes, bytes]]) -> Principal | None:
+        """The caller's Principal when ``authenticate`` would find it without waiting (an
+        access token, or an API key in the cache whose use was recorded lately); None for
+        everything else, including every failure, which the full path then answers."""
+        authorization = api_key = None
+        for name, value in headers:  # the first of each, as ``_header`` reads them
+            if name == b"authorization" and authorization is None:
+                authorization = value
+            elif name == b"x-api-key" and api_key is None:
+                api_key = value
+        if authorization is not None:
+            if api_key is not None:
+                return None
+            scheme, _, credentials = authorization.decode("latin-1").strip().partition(" ")
+            token = credentials.strip()
+            if scheme.lower() != "bearer" or not token:
+                return None
+            if not token.startswith(API_KEY_PREFIX):
+                try:
+                    return self.identity.access_tokens.verify(token)
+                except Unauthorized:
+                    return None
+            key = token
+        elif api_key is not None:
+            key = api_key.decode("latin-1").strip()
+        else:
+            return None
+        if not key.startswith(API_KEY_PREFIX) or len(key) > _MAX_KEY_LENGTH:
+            return None
+        cache = self.identity.api_keys
+        resolved = cache.get(digest(key))
+        if resolved is None or resolved.principal is None:
+            return None
+        principal = resolved.principal
+        if resolved.expires_at is not None and resolved.expires_at <= utcnow():
+            return None
+        if principal.api_key_id is not None and cache.touch_is_due(principal.api_key_id):
+            return None
+        return principal
 
     async def _by_api_key(self, scope: Scope, api_key: str) -> Principal:
         if not api_key.startswith(API_KEY_PREFIX) or len(api_key) > _MAX_KEY_LENGTH:
@@ -148,13 +201,19 @@ class AuthenticationMiddleware:
         app: ASGIApp,
         authenticator: Authenticator,
         public_paths: Iterable[str] = PUBLIC_PATHS,
+        public_prefixes: Iterable[str] = PUBLIC_PREFIXES,
     ) -> None:
         self.app = app
         self.authenticator = authenticator
         self.public_paths = frozenset(public_paths)
+        self.public_prefixes = tuple(public_prefixes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or scope["path"] in self.public_paths:
+        if (
+            scope["type"] not in ("http", "websocket")
+            or scope["path"] in self.public_paths
+            or scope["path"].startswith(self.public_prefixes)
+        ):
             await self.app(scope, receive, send)
             return
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import zlib
+from collections.abc import Iterable
 from typing import Protocol
 
 import brotli
@@ -156,6 +157,41 @@ def _with_vary(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     return headers
 
 
+def _content_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
+    for name, value in headers:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
+
+
+def compressible_type(
+    status: int, headers: Iterable[tuple[bytes, bytes]], min_bytes: int
+) -> str | None:
+    """The media type of an answer this middleware would touch (compress, or at least mark
+    ``Vary: Accept-Encoding``); None for one it passes through exactly as it is."""
+    # Header names are lower-case in ASGI (our server, Starlette and the proxy see to it).
+    content_type: bytes | None = None
+    length: int | None = None
+    for name, value in headers:
+        if name == b"content-type":
+            content_type = value
+        elif name == b"content-length":
+            length = int(value) if value.isdigit() else None
+        elif name == b"content-encoding" or (
+            name == b"cache-control" and b"no-transform" in value.lower()
+        ):
+            return None  # encoded already, or the sender forbids transforming it
+    if (
+        content_type is None
+        or (length is not None and length < min_bytes)
+        or status in _UNTOUCHED_STATUS
+        or status < 200
+    ):
+        return None
+    media_type = _media_type(content_type)
+    return media_type if _compressible(media_type) else None
+
+
 class CompressionMiddleware:
     def __init__(
         self,
@@ -252,30 +288,10 @@ class _Answer:
             await self._on_stream_body(message)
 
     async def _on_start(self, message: Message) -> None:
-        # Header names are lower-case in ASGI (our server, Starlette and the proxy see to it).
-        content_type: bytes | None = None
-        length: int | None = None
-        for name, value in message.get("headers", ()):
-            if name == b"content-type":
-                content_type = value
-            elif name == b"content-length":
-                length = int(value) if value.isdigit() else None
-            elif name == b"content-encoding" or (
-                name == b"cache-control" and b"no-transform" in value.lower()
-            ):
-                content_type = None  # encoded already, or the sender forbids transforming it
-                break
-        status = message["status"]
-        if (
-            content_type is None
-            or (length is not None and length < self._middleware.min_bytes)
-            or status in _UNTOUCHED_STATUS
-            or status < 200
-        ):
-            await self._send(message)
-            return
-        media_type = _media_type(content_type)
-        if not _compressible(media_type):
+        media_type = compressible_type(
+            message["status"], message.get("headers", ()), self._middleware.min_bytes
+        )
+        if media_type is None:
             await self._send(message)
             return
         headers = list(message["headers"])
@@ -287,7 +303,7 @@ class _Answer:
             return
         self._coding = coding
         self._start = message
-        if length is None:
+        if _content_length(headers) is None:
             # A stream: headers go now (an event-stream client waits for them), then each
             # piece compressed as it comes.
             await self._begin_stream()

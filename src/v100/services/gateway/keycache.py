@@ -77,6 +77,11 @@ class ApiKeyCache:
         for key_hash in stale:
             del self._entries[key_hash]
 
+    def touch_is_due(self, key_id: str) -> bool:
+        """What ``due_for_touch`` would answer, without marking the key touched."""
+        last = self._touched.get(key_id)
+        return last is None or time.monotonic() - last >= self._touch_every
+
     def due_for_touch(self, key_id: str) -> bool:
         """True at most once per ``touch_every`` seconds per key: ``last_used_at`` is a hint
         for people reviewing their keys, not an audit log, and writing it on every request

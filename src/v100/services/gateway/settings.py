@@ -57,6 +57,8 @@ class GatewaySettings(ServiceSettings):
 
     # --- traffic: the response cache (response_cache/; docs/gateway-traffic.md) ------------
     response_cache_enabled: bool = True
+    # Fresh hits answered by the server protocol itself, before the middleware (hit_path.py).
+    response_cache_hit_path: bool = True
     response_cache_l1_max_bytes: int = Field(default=64 * 1024**2, ge=64 * 1024)
     # Larger answers are never stored: they stream through untouched.
     response_cache_max_body_bytes: int = Field(default=1024**2, ge=0, le=64 * 1024**2)

@@ -1,7 +1,7 @@
 """The gateway's rate limits and concurrency caps (docs/gateway-traffic.md, "Rate limits"): GCRA
-per tenant and per API key by billing tier and route group, exact across replicas through one
-Redis script, in-process when embedded or while Redis is away; RateLimit-* headers on every
-authenticated answer, 429 problem+json over a limit.
+per tenant and per API key by billing tier (the tenant's billing_engine subscription's) and route
+group, exact across replicas through one Redis script, in-process when embedded or while Redis is
+away; RateLimit-* headers on every authenticated answer, 429 problem+json over a limit.
 
 Nothing here imports the gateway's settings module at run time: that module imports
 ``RateLimitSettings`` from here."""
@@ -20,6 +20,7 @@ from v100.services.gateway.limits._gcra import (
 from v100.services.gateway.limits._limiter import Degraded, Limiter, LimiterMetrics
 from v100.services.gateway.limits._middleware import RateLimitMiddleware, rate_limit_headers
 from v100.services.gateway.limits._redis import RedisConcurrency, RedisRateLimiter
+from v100.services.gateway.limits._subscriptions import SubscriptionTiers, TierMetrics
 from v100.services.gateway.limits._tiers import (
     ConcurrencyRule,
     Plan,
@@ -54,7 +55,9 @@ __all__ = [
     "RedisRateLimiter",
     "RouteGroup",
     "Standing",
+    "SubscriptionTiers",
     "TierLimits",
+    "TierMetrics",
     "TierSource",
     "evaluate",
     "rate_limit_headers",

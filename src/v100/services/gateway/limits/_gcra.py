@@ -197,6 +197,9 @@ class MemoryRateLimiter(RateLimiterBackend):
         return len(self._tats)
 
     async def acquire(self, buckets: Sequence[Bucket], *, now_us: int | None = None) -> Decision:
+        return self.acquire_now(buckets, now_us=now_us)
+
+    def acquire_now(self, buckets: Sequence[Bucket], *, now_us: int | None = None) -> Decision:
         now = self._clock() if now_us is None else now_us
         tats = self._tats
         starts = [max(tats.get(bucket.key, now), now) for bucket in buckets]

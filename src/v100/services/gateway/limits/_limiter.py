@@ -126,6 +126,13 @@ class Limiter:
                 return decision
         return await self.local_rates.acquire(buckets)
 
+    def check_now(self, buckets: Sequence[Bucket]) -> Decision | None:
+        """The in-process decision when limits are kept in this process (no Redis, or Redis
+        away); None when the shared limits in Redis must be asked (the hit path's use)."""
+        if self.remote_rates is not None and not self.degraded:
+            return None
+        return self.local_rates.acquire_now(buckets)
+
     async def enter(self, key: str, cap: int) -> Lease | None:
         remote = self.remote_slots
         if remote is not None and not self.degraded:

@@ -6,16 +6,19 @@ problem+json with ``Retry-After``. Every answer to an authenticated request carr
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from v100.contracts.topology import service_info
 from v100.kit.auth import Principal
 from v100.kit.errors import RateLimited
 from v100.kit.http import problem_response
 from v100.services.gateway.limits._gcra import MICROS, Decision
 from v100.services.gateway.limits._limiter import Limiter
+from v100.services.gateway.limits._subscriptions import SubscriptionTiers
 from v100.services.gateway.limits._tiers import Policies, PrincipalTier, TierSource
 
 if TYPE_CHECKING:
@@ -27,19 +30,25 @@ _OURS = frozenset(
     {b"ratelimit-limit", b"ratelimit-remaining", b"ratelimit-reset", b"ratelimit-policy"}
 )
 _WS_TRY_AGAIN_LATER = 1013
+_MAX_RETIERED = 10_000  # API keys' principals with the subscription's tier, kept by identity
 # The messages that carry an answer's headers (the last: a refused WebSocket handshake).
 _STARTS = frozenset({"http.response.start", "websocket.accept", "websocket.http.response.start"})
 
 
-def rate_limit_headers(decision: Decision) -> list[tuple[bytes, bytes]]:
+def rate_limit_headers(
+    decision: Decision, policy: bytes | None = None
+) -> list[tuple[bytes, bytes]]:
     """Limit, Remaining and Reset (delta-seconds until the bucket is full again) of the most
-    restrictive limit that applied; Policy lists every limit that applied."""
+    restrictive limit that applied; Policy lists every limit that applied (``policy``: the
+    plan's, made once)."""
     binding = decision.binding
+    if policy is None:
+        policy = ", ".join(s.rate.policy for s in decision.standings).encode()
     return [
         (b"ratelimit-limit", b"%d" % binding.rate.burst),
         (b"ratelimit-remaining", b"%d" % binding.remaining),
         (b"ratelimit-reset", b"%d" % -(-binding.reset_us // MICROS)),
-        (b"ratelimit-policy", ", ".join(s.rate.policy for s in decision.standings).encode()),
+        (b"ratelimit-policy", policy),
     ]
 
 
@@ -67,8 +76,11 @@ def _adding(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
 
 class RateLimitMiddleware:
     """Reads ``scope["state"]["principal"]`` (set by authentication); requests without one
-    (public paths) pass untouched. The limiter itself is reachable, once the app has served a
-    request, as ``app.state.rate_limiter``."""
+    (public paths) pass untouched. It also settles the principal's tier: with the default
+    ``tier_source`` the tenant's subscription's (``SubscriptionTiers``), written back into the
+    principal, so the internal token and the response cache's audience carry it too. The
+    limiter itself is reachable, once the app has served a request, as
+    ``app.state.rate_limiter``, the tier source as ``app.state.tier_source``."""
 
     def __init__(
         self, app: ASGIApp, settings: GatewaySettings, tier_source: TierSource | None = None
@@ -78,7 +90,14 @@ class RateLimitMiddleware:
         self.enabled = config.enabled
         self.window_seconds = config.window_seconds
         self.policies = Policies(config)
-        self.tiers: TierSource = tier_source or PrincipalTier()
+        if tier_source is None:
+            if config.tier_source == "subscription":
+                url = settings.upstreams.get("billing_engine", service_info("billing_engine").url)
+                tier_source = SubscriptionTiers(config, url)
+            else:
+                tier_source = PrincipalTier()
+        self.tiers: TierSource = tier_source
+        self._retiered: dict[int, tuple[Principal, Principal]] = {}
         self.limiter = Limiter(config, settings.platform.redis_url)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -90,18 +109,28 @@ class RateLimitMiddleware:
         runtime = scope["app"].state.runtime
         if limiter.runtime is not runtime:
             limiter.bind(runtime)
+            if isinstance(self.tiers, SubscriptionTiers):
+                self.tiers.bind(runtime)
             scope["app"].state.rate_limiter = limiter
+            scope["app"].state.tier_source = self.tiers
         state = scope.get("state")
         principal = state.get("principal") if state is not None else None
-        if not self.enabled or not isinstance(principal, Principal):
+        if state is None or not isinstance(principal, Principal):
             await self.app(scope, receive, send)
             return
 
         started = time.perf_counter()
-        tier = self.policies.tier(await self.tiers.tier(principal))
+        source_tier = await self.tiers.tier(principal)
+        if source_tier != principal.tier:
+            # What follows (the internal token, the cache's audience) sees the same tier.
+            state["principal"] = self._with_tier(principal, source_tier)
+        if not self.enabled:
+            await self.app(scope, receive, send)
+            return
+        tier = self.policies.tier(source_tier)
         plan = self.policies.plan(tier, principal, scope["path"], scope.get("method", "GET"))
         decision = await limiter.check(plan.buckets)
-        headers = rate_limit_headers(decision)
+        headers = rate_limit_headers(decision, plan.policy)
         metrics = limiter.metrics
         assert metrics is not None  # made by bind()
         if not decision.allowed:
@@ -139,6 +168,56 @@ class RateLimitMiddleware:
             # Finished, failed or abandoned by its caller: the slot is free again either way.
             if lease is not None:
                 await limiter.leave(lease)
+
+    def tiered_now(self, principal: Principal) -> Principal | None:
+        """``principal`` with its tier settled as ``__call__`` settles it, when the tier is
+        known without waiting; else None (the hit path then takes the full path)."""
+        if self.limiter.runtime is None:
+            return None
+        tier = self.tiers.tier_now(principal)
+        if tier is None:
+            return None
+        return principal if tier == principal.tier else dataclasses.replace(principal, tier=tier)
+
+    def admit_now(
+        self, principal: Principal, path: str, method: str
+    ) -> list[tuple[bytes, bytes]] | None:
+        """For a principal from ``tiered_now``: the headers ``__call__`` adds to a request it
+        lets through, decided without waiting; None when the request needs the full path (a
+        shared limit in Redis, a concurrency cap, a refusal). A refusal is decided again there,
+        which is safe: a refused GCRA check consumes nothing."""
+        if not self.enabled:
+            return []
+        started = time.perf_counter()
+        limiter = self.limiter
+        tier = self.policies.tier(principal.tier)
+        plan = self.policies.plan(tier, principal, path, method)
+        if plan.slot_key is not None:
+            return None
+        decision = limiter.check_now(plan.buckets)
+        if decision is None or not decision.allowed:
+            return None
+        metrics = limiter.metrics
+        assert metrics is not None  # made by bind()
+        metrics.count(tier, plan.group, "allowed")
+        headers = rate_limit_headers(decision, plan.policy)
+        headers.append(_timing(started))
+        return headers
+
+    def _with_tier(self, principal: Principal, tier: str) -> Principal:
+        """``principal`` with ``tier``. An API key's principal is one object for as long as the
+        key cache holds it, so its copy is kept (by identity) rather than made per request."""
+        if principal.api_key_id is None:
+            return dataclasses.replace(principal, tier=tier)
+        hit = self._retiered.get(id(principal))
+        if hit is not None and hit[0] is principal and hit[1].tier == tier:
+            return hit[1]
+        if len(self._retiered) >= _MAX_RETIERED:
+            self._retiered.clear()
+        # The original is held too, so its id cannot be reused while the entry lives.
+        copy = dataclasses.replace(principal, tier=tier)
+        self._retiered[id(principal)] = (principal, copy)
+        return copy
 
     async def _refuse(
         self,

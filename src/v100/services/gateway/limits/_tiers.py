@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from dataclasses import dataclass, field
+from typing import Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -114,8 +114,19 @@ class RateLimitSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     enabled: bool = True
     window_seconds: int = Field(default=60, ge=1, le=86_400)
-    # The tier of a principal whose tier is not configured here.
+    # The tier of a principal whose tier is not configured here, and of a tenant whose tier
+    # billing_engine could not tell (and that has none known from before).
     default_tier: str = "free"
+    # Where a tenant's tier comes from: its billing_engine subscription ("subscription"), or
+    # the tier on the gateway's own tenant row ("tenant": a deployment without billing_engine).
+    tier_source: Literal["subscription", "tenant"] = "subscription"
+    # A tier read from billing_engine is used this long, then re-read (served meanwhile);
+    # subscription.changed events refresh it at once.
+    tier_cache_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    # After billing_engine failed to answer, the fallback is used this long before asking again.
+    tier_retry_seconds: float = Field(default=5.0, gt=0, le=3600)
+    # The longest a request waits for billing_engine (a tenant's first, or first after a change).
+    tier_timeout_seconds: float = Field(default=1.0, gt=0, le=30)
     tiers: dict[str, TierLimits] = Field(default_factory=lambda: dict(DEFAULT_TIERS))
     route_groups: dict[str, RouteGroup] = Field(default_factory=lambda: dict(DEFAULT_GROUPS))
     concurrency: dict[str, ConcurrencyRule] = Field(
@@ -147,19 +158,28 @@ class RateLimitSettings(BaseModel):
 
 
 class TierSource(Protocol):
-    """Where a request's billing tier comes from: the seam for billing-engine subscriptions."""
+    """Where a request's billing tier comes from (``SubscriptionTiers`` by default)."""
 
     async def tier(self, principal: Principal) -> str: ...
 
+    def tier_now(self, principal: Principal) -> str | None:
+        """The tier when it is known without waiting, else None (the hit path's use)."""
+
 
 class PrincipalTier:
-    """Today's source: the tier the gateway put into the principal, i.e. the tenant row's."""
+    """The tier the gateway put into the principal, i.e. the tenant row's (``tier_source`` =
+    "tenant")."""
 
     async def tier(self, principal: Principal) -> str:
         return principal.tier
 
+    def tier_now(self, principal: Principal) -> str | None:
+        return principal.tier
+
 
 T = TypeVar("T")
+# Paths and plans remembered at most; past it the memory starts over.
+_REMEMBERED = 10_000
 
 
 class _Prefixes(Generic[T]):
@@ -189,6 +209,13 @@ class Plan:
     slot_key: str | None = None  # the concurrency cap that applies, if any
     slot_cap: int = 0
     slot_rule: str = ""
+
+    # ``RateLimit-Policy``: every limit of the plan, in the order the limiter reports them.
+    policy: bytes = field(init=False)
+
+    def __post_init__(self) -> None:
+        policy = ", ".join(bucket.rate.policy for bucket in self.buckets).encode()
+        object.__setattr__(self, "policy", policy)
 
 
 class Policies:
@@ -220,6 +247,8 @@ class Policies:
                     _scaled(limits.api_key, scale, window, "api-key", group),
                 )
         self._unknown_tiers: set[str] = set()
+        self._routes: dict[str, tuple[str, dict[str, str] | None]] = {}
+        self._plans: dict[tuple[str, str, str | None, str, str | None], Plan] = {}
 
     def tier(self, name: str) -> str:
         """``name`` if configured, else the default tier (said once per unknown name)."""
@@ -236,6 +265,24 @@ class Policies:
         return self._groups.match(path) or DEFAULT_GROUP
 
     def plan(self, tier: str, principal: Principal, path: str, method: str) -> Plan:
+        # Plans repeat: the same caller on the same routes. Remembered per (tier, caller,
+        # route group, concurrency rule), with the path's group and rule remembered per path.
+        route = self._routes.get(path)
+        if route is None:
+            if len(self._routes) >= _REMEMBERED:
+                self._routes.clear()  # rare; recomputing is cheap
+            route = self._routes[path] = (self.group_of(path), self._rules.match(path))
+        group, rule = route
+        name = rule.get(method) if rule is not None else None
+        key = (tier, principal.tenant_id, principal.api_key_id, group, name)
+        plan = self._plans.get(key)
+        if plan is None:
+            if len(self._plans) >= _REMEMBERED:
+                self._plans.clear()
+            plan = self._plans[key] = self._plan(tier, principal, path, method)
+        return plan
+
+    def _plan(self, tier: str, principal: Principal, path: str, method: str) -> Plan:
         group = self.group_of(path)
         tenant_rate, key_rate = self._rates[tier, group]
         # One hash tag per tenant: a tenant's buckets share a Redis Cluster slot, so one script

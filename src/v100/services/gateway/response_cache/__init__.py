@@ -6,12 +6,17 @@ The rules and the key layout are documented in ``docs/gateway-traffic.md``."""
 
 from v100.services.gateway.response_cache._cache import CacheConfig, ResponseCache
 from v100.services.gateway.response_cache._entry import CachedResponse, RequestKey
-from v100.services.gateway.response_cache._middleware import ResponseCacheMiddleware, config_from
+from v100.services.gateway.response_cache._middleware import (
+    MemoryHit,
+    ResponseCacheMiddleware,
+    config_from,
+)
 from v100.services.gateway.response_cache._policy import decide, etag_matches, normalized_query
 
 __all__ = [
     "CacheConfig",
     "CachedResponse",
+    "MemoryHit",
     "RequestKey",
     "ResponseCache",
     "ResponseCacheMiddleware",

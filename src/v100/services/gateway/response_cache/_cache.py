@@ -138,23 +138,29 @@ class ResponseCache:
     # --- lookup --------------------------------------------------------------------------
 
     async def lookup(self, key: RequestKey, headers: Sequence[tuple[bytes, bytes]]) -> Found:
-        found = self._lookup_memory(key, headers)
+        found = self.lookup_memory(key, headers)
         if found.entry is None and not found.not_cacheable:
             await self.lookup_shared(key, headers, found)
         return found
 
-    def _lookup_memory(self, key: RequestKey, headers: Sequence[tuple[bytes, bytes]]) -> Found:
+    def lookup_memory(
+        self, key: RequestKey, headers: Sequence[tuple[bytes, bytes]], *, peek: bool = False
+    ) -> Found:
+        """L1 only: what ``lookup`` finds without asking Redis (a fresh entry here is served
+        as is; invalidations reach this memory through bus events). ``peek`` leaves expired
+        entries in place, for a later lookup to report them stale."""
         found = Found()
         parts = key.parts
-        mark, _ = self.l1.get(("p", parts))
+        l1 = self.l1
+        mark, _ = l1.get(("p", parts), peek=peek)
         if mark is not None:
             found.not_cacheable = True
             return found
-        index, expired = self.l1.get(("i", parts))
+        index, expired = l1.get(("i", parts), peek=peek)
         found.stale = expired
         if isinstance(index, tuple):
             found.vary = index
-            entry, expired = self.l1.get(("e", parts, vary_values(index, headers)))
+            entry, expired = l1.get(("e", parts, vary_values(index, headers)), peek=peek)
             if isinstance(entry, CachedResponse):
                 if entry.remaining(time.time()) > 0:
                     found.entry = entry

@@ -22,7 +22,15 @@ from v100.services.gateway.response_cache._policy import (
     etag_matches,
 )
 
-__all__ = ["CACHE_STATUS_NAME", "Ask", "Lease", "fetch", "replay", "with_status"]
+__all__ = [
+    "CACHE_STATUS_NAME",
+    "Ask",
+    "Lease",
+    "answer_from",
+    "fetch",
+    "replay",
+    "with_status",
+]
 
 # The cache fetches whole representations and answers conditionals itself.
 _CONDITIONAL = frozenset(
@@ -40,21 +48,25 @@ def with_status(message: Message, value: str) -> Message:
     return {**message, "headers": headers}
 
 
-async def replay(
-    entry: CachedResponse, view: RequestView, head: bool, send: Send, status: str
-) -> None:
+def answer_from(
+    entry: CachedResponse, view: RequestView, head: bool, status: str
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """Status, headers and body of an answer served from ``entry``: 304 when the caller's
+    ``If-None-Match`` matches, else the stored answer with its ``Age`` and ``Cache-Status``."""
     age = str(int(entry.age(time.time()))).encode()
     extra = [(b"age", age), (b"cache-status", status.encode())]
     inm = view.if_none_match
     if inm is not None and entry.status == 200 and entry.etag and etag_matches(inm, entry.etag):
-        headers = [h for h in entry.headers if h[0] in _KEPT_BY_304]
-        await send({"type": "http.response.start", "status": 304, "headers": [*headers, *extra]})
-        await send({"type": "http.response.body", "body": b""})
-        return
-    await send(
-        {"type": "http.response.start", "status": entry.status, "headers": [*entry.headers, *extra]}
-    )
-    await send({"type": "http.response.body", "body": b"" if head else entry.body})
+        return 304, [*(h for h in entry.headers if h[0] in _KEPT_BY_304), *extra], b""
+    return entry.status, [*entry.headers, *extra], b"" if head else entry.body
+
+
+async def replay(
+    entry: CachedResponse, view: RequestView, head: bool, send: Send, status: str
+) -> None:
+    code, headers, body = answer_from(entry, view, head, status)
+    await send({"type": "http.response.start", "status": code, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 @dataclass(slots=True)

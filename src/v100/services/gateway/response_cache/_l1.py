@@ -45,13 +45,15 @@ class MemoryTier:
     def __len__(self) -> int:
         return len(self._slots)
 
-    def get(self, key: Hashable) -> tuple[object | None, bool]:
-        """``(value, expired)``: the live value, or None with whether one had just expired."""
+    def get(self, key: Hashable, *, peek: bool = False) -> tuple[object | None, bool]:
+        """``(value, expired)``: the live value, or None with whether one had just expired
+        (dropped then, unless ``peek``: a later ``get`` still sees it expired)."""
         slot = self._slots.get(key)
         if slot is None:
             return None, False
         if self._clock() >= slot.expires_at:
-            self._drop(key)
+            if not peek:
+                self._drop(key)
             return None, True
         self._slots.move_to_end(key)
         return slot.value, False

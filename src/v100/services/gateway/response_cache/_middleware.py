@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import time
 import uuid
+from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -28,6 +29,7 @@ from v100.services.gateway.response_cache._fetch import (
     CACHE_STATUS_NAME,
     Ask,
     Lease,
+    answer_from,
     fetch,
     replay,
     with_status,
@@ -42,7 +44,7 @@ from v100.services.gateway.response_cache._policy import (
 from v100.services.gateway.settings import GatewaySettings
 from v100.services.gateway.upstreams import Route, Upstreams
 
-__all__ = ["ResponseCacheMiddleware", "config_from"]
+__all__ = ["MemoryHit", "ResponseCacheMiddleware", "config_from"]
 
 _METHODS = frozenset({"GET", "HEAD"})
 _NAME = CACHE_STATUS_NAME
@@ -147,6 +149,34 @@ class ResponseCacheMiddleware:
             self.metrics.invalidations.inc()
 
     # --- requests ------------------------------------------------------------------------
+
+    def hit_now(
+        self,
+        path: str,
+        raw_path: bytes,
+        query: bytes,
+        headers: list[tuple[bytes, bytes]],
+        principal: Principal,
+    ) -> MemoryHit | None:
+        """A fresh entry in this process's memory for the request, as ``_handle`` would find
+        it, or None when the request needs the full path (the hit path's use). Nothing is
+        counted until the hit is served (``serve``)."""
+        if not self.enabled or self._runtime is None or self.metrics is None:
+            return None
+        route = self.upstreams.route(path)
+        if route is None:
+            return None
+        view = RequestView.of(headers)
+        if view.bypass_reason() is not None:
+            return None
+        key = RequestKey(
+            principal.tenant_id,
+            audience_of(principal),
+            raw_path.decode("latin-1"),
+            normalized_query(query),
+        )
+        entry = self.cache.lookup_memory(key, headers, peek=True).entry
+        return None if entry is None else MemoryHit(self, route, view, entry)
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send, route: Route) -> None:
         runtime = getattr(scope["app"].state, "runtime", None)
@@ -293,6 +323,22 @@ class ResponseCacheMiddleware:
             await send(message)
 
         return stamped
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryHit:
+    middleware: ResponseCacheMiddleware
+    route: Route
+    view: RequestView
+    entry: CachedResponse
+
+    def serve(self, head: bool) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """Count the hit; the answer's status, headers and body."""
+        metrics = self.middleware.metrics
+        assert metrics is not None  # checked by hit_now
+        metrics.count(self.route.path, "hit")
+        ttl = int(self.entry.remaining(time.time()))
+        return answer_from(self.entry, self.view, head, f"{_NAME}; hit; ttl={ttl}")
 
 
 async def _close_at_exit(tier: RedisTier) -> None:
