@@ -39,16 +39,10 @@ class _QuietServer(uvicorn.Server):
 
 
 def _server(name: str, host: str, port: int) -> _QuietServer:
-    config = uvicorn.Config(
-        _load_app(name),
-        host=host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-        proxy_headers=False,
-        server_header=False,
-        ws="websockets-sansio",
+    from v100.kit.http import server_config
+
+    config = server_config(
+        _load_app(name), host=host, port=port, lifespan="on", proxy_headers=False
     )
     return _QuietServer(config)
 
@@ -115,9 +109,11 @@ async def _run_all(selected: Sequence[ServiceInfo], host: str, interactive: bool
     tasks = [asyncio.create_task(server.serve()) for server in servers]
     title = "V100 — gateway at http://127.0.0.1:4000"
     announced = False
-    with Live(console=console, auto_refresh=False, transient=False) if interactive else (
-        contextlib.nullcontext()
-    ) as live:
+    with (
+        Live(console=console, auto_refresh=False, transient=False)
+        if interactive
+        else (contextlib.nullcontext()) as live
+    ):
         while not stop.is_set():
             rows = await _statuses(selected)
             all_ready = all(status == "ready" for _, status, _ in rows)
@@ -149,19 +145,10 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default: the service's own).")] = None,
 ) -> None:
     """Run one service in this process."""
+    from v100.kit.http import server_config
+
     info = service_info(service)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            _load_app(service),
-            host=host,
-            port=port or info.port,
-            log_config=None,
-            access_log=False,
-            server_header=False,
-            ws="websockets-sansio",
-        )
-    )
-    server.run()
+    uvicorn.Server(server_config(_load_app(service), host=host, port=port or info.port)).run()
 
 
 @app.command()
@@ -264,6 +251,11 @@ tenant_app = typer.Typer(help="Tenants, in the gateway's database.", no_args_is_
 api_key_app = typer.Typer(help="API keys, in the gateway's database.", no_args_is_help=True)
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(api_key_app, name="api-key")
+
+# A client of the public API (tus upload + polling), kept with the service it speaks to.
+from v100.services.video_processing.cli import video_app  # noqa: E402
+
+app.add_typer(video_app, name="video")
 # Notes go to stderr so that stdout carries only what a script wants to capture (the key).
 notes = Console(stderr=True)
 

@@ -53,8 +53,11 @@ def _new_user_reads_status_with_an_api_key() -> None:
     with httpx.Client(base_url=gateway, timeout=10.0) as client:
         signup = client.post(
             "/v1/auth/signup",
-            json={"email": "ada@example.com", "password": "correct horse battery",
-                  "tenant_name": "Ada Films"},
+            json={
+                "email": "ada@example.com",
+                "password": "correct horse battery",
+                "tenant_name": "Ada Films",
+            },
         )
         assert signup.status_code == 201, signup.text
         access = signup.json()["access_token"]

@@ -1,2 +1,3 @@
-"""media_processor (:3013): chunk assembly, captions, language detection, loudness, transcode specs.
-Its features arrive with issue 5 (Video pipeline); today it runs, migrates and reports health."""
+"""media_processor (:3013): platform output specs, media jobs (transcode to a platform spec,
+loudness normalization, resampling, audio extraction, thumbnails) and chunk assembly.
+Captions and language detection (``/v1/captions``) come with the transcription issue."""

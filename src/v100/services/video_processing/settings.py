@@ -2,8 +2,10 @@
 
 from typing import ClassVar
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from v100.contracts.topology import service_info
 from v100.kit.settings import ServiceSettings
 
 
@@ -11,3 +13,36 @@ class VideoProcessingSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="V100_VIDEO_PROCESSING_", extra="ignore")
     service: ClassVar[str] = "video_processing"
     port: int = 3002
+
+    # The public URL callers reach this service at (the gateway), for the URLs it hands out:
+    # direct-upload tus endpoints, playback and downloads. Unset: built from the request.
+    public_base_url: str | None = None
+    # Largest upload accepted (tus Upload-Length) and largest URL import.
+    max_upload_bytes: int = Field(default=50 * 1024**3, ge=1)
+    # Bytes one tus PATCH may carry (clients send larger files in several).
+    max_chunk_bytes: int = Field(default=1024**3, ge=1024)
+    # A direct upload's URL works this long (Mux's ``timeout``, default one hour).
+    direct_upload_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    # Networks an import (``input_url``) may reach although they are not public, e.g. a
+    # self-hoster's own media server ("10.20.0.0/16"); loopback only in tests.
+    import_allow_cidrs: list[str] = Field(default_factory=list)
+    # Signed playback and download URLs live this long.
+    playback_url_seconds: int = Field(default=6 * 3600, ge=60, le=7 * 24 * 3600)
+    # Sources larger than this (in either dimension, after rotation) are refused: decoding
+    # them would take minutes and gigabytes for a ladder that tops out at 1080p anyway.
+    max_source_width: int = Field(default=7680, ge=16)
+    max_source_height: int = Field(default=4320, ge=16)
+    max_source_seconds: float = Field(default=6 * 3600.0, gt=0)
+    hls_segment_seconds: float = Field(default=4.0, gt=0)
+    # Billing: credits held per started minute of output, through billing's internal API.
+    billing_url: str = service_info("billing").url
+    credits_per_minute: int = Field(default=1, ge=0)
+    # Without billing (0 credits per minute, or this off) nothing is charged.
+    billing_enabled: bool = True
+    # The processing job's limits (tasks.py declares them: 3 attempts of at most 6 h); the
+    # credit hold is made to outlive them all.
+    processing_timeout_seconds: float = Field(default=6 * 3600.0, gt=0)
+    processing_attempts: int = Field(default=3, ge=1)
+    # A job whose runner stops heartbeating this long is run again (a killed worker). Every
+    # process of a deployment must use the same value; the runner heartbeats 4 times per lease.
+    job_lease_seconds: float = Field(default=60.0, ge=1.0, le=3600.0)

@@ -1,0 +1,262 @@
+"""media_processor's endpoints under ``/v1/media``: platform specs, inputs (streamed PUT), media
+jobs and chunk assemblies. Thin: parse, call the services, shape the answer. ``/v1/captions``
+comes with the transcription issue."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated, cast
+
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from pydantic import BaseModel
+
+from v100.kit.db import InvalidCursorError
+from v100.kit.errors import BackendUnavailable, BadRequest
+from v100.kit.http import PrincipalDep, RuntimeDep, SessionDep
+from v100.kit.idempotency import IdempotencyKey, idempotent
+from v100.media import PLATFORM_SPECS, PlatformSpec
+from v100.services.media_processor.assembly import AssemblyService
+from v100.services.media_processor.models import Assembly, MediaInput, MediaJob
+from v100.services.media_processor.schemas import (
+    AssemblyCreate,
+    AssemblyOut,
+    DownloadOut,
+    InputOut,
+    JobCreate,
+    JobError,
+    JobOut,
+    JobPage,
+    PartOut,
+    PlatformSpecOut,
+    SpecList,
+)
+from v100.services.media_processor.service import Download, MediaService, platform_spec
+from v100.services.media_processor.settings import MediaProcessorSettings
+
+__all__ = ["PREFIX", "media_router"]
+
+PREFIX = "/v1/media"
+media_router = APIRouter(prefix=PREFIX, tags=["media"])
+
+Limit = Annotated[int, Query(ge=1, le=200)]
+Cursor = Annotated[str | None, Query(max_length=200)]
+_BINARY = {"content": {"application/octet-stream": {"schema": {"type": "string",
+                                                               "format": "binary"}}}}  # fmt: skip
+
+
+def get_service(runtime: RuntimeDep) -> MediaService:
+    if runtime.sessions is None or runtime.storage is None:
+        raise BackendUnavailable("media_processor is not ready yet.", retry_after=1)
+    settings = cast(MediaProcessorSettings, runtime.settings)
+    return MediaService(runtime.sessions, runtime.storage, settings)
+
+
+def get_assemblies(service: Annotated[MediaService, Depends(get_service)]) -> AssemblyService:
+    return AssemblyService(service.sessions, service.storage)
+
+
+ServiceDep = Annotated[MediaService, Depends(get_service)]
+AssembliesDep = Annotated[AssemblyService, Depends(get_assemblies)]
+
+
+def _spec_out(spec: PlatformSpec) -> PlatformSpecOut:
+    fields = dataclasses.asdict(spec)
+    return PlatformSpecOut(**fields, aspect=round(spec.aspect, 4))
+
+
+def _input_out(row: MediaInput) -> InputOut:
+    return InputOut(
+        name=row.name, size=row.size, content_type=row.content_type, sha256=row.sha256,
+        created_at=row.created_at, updated_at=row.updated_at,
+    )  # fmt: skip
+
+
+def _job_out(row: MediaJob, download: Download | None = None) -> JobOut:
+    error = None
+    if row.error is not None:
+        error = JobError(type=f"/problems/{row.error}", detail=row.error_detail)
+    return JobOut(
+        id=row.id,
+        operation=row.operation,
+        input=row.input_name,
+        params=row.params,
+        status=row.status,
+        percent=row.percent,
+        error=error,
+        result=row.result,
+        output=row.output_media,
+        credits_charged=row.credits_charged,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        download=None
+        if download is None
+        else DownloadOut.model_validate(download, from_attributes=True),
+    )
+
+
+def _assembly_out(row: Assembly, received: list[int] | None = None) -> AssemblyOut:
+    return AssemblyOut(
+        id=row.id, name=row.name, status=row.status,
+        parts=row.parts, total_size=row.total_size, sha256=row.sha256, received=received,
+        size=row.size, error=row.error_detail, created_at=row.created_at,
+        completed_at=row.completed_at,
+    )  # fmt: skip
+
+
+def _declared_length(request: Request) -> int | None:
+    value = request.headers.get("content-length")
+    return int(value) if value is not None and value.isdigit() else None
+
+
+# -- platform specs ---------------------------------------------------------------------------
+
+
+@media_router.get("/specs", response_model=SpecList)
+async def list_specs() -> SpecList:
+    """The output spec of every publishing platform."""
+    return SpecList(items=[_spec_out(spec) for spec in PLATFORM_SPECS.values()])
+
+
+@media_router.get("/specs/{platform}", response_model=PlatformSpecOut)
+async def get_spec(platform: Annotated[str, Path(max_length=64)]) -> PlatformSpecOut:
+    """One platform's output spec."""
+    return _spec_out(platform_spec(platform))
+
+
+# -- inputs -----------------------------------------------------------------------------------
+
+
+@media_router.put("/inputs/{name}", response_model=InputOut, openapi_extra={"requestBody": _BINARY})
+async def put_input(
+    name: Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][\w.\-]*$")],
+    request: Request,
+    principal: PrincipalDep,
+    service: ServiceDep,
+) -> InputOut:
+    """Stream a file in as the input ``name`` (replacing one of that name)."""
+    row = await service.receive_input(
+        principal.tenant_id,
+        name,
+        request.stream(),
+        declared_length=_declared_length(request),
+        content_type=request.headers.get("content-type"),
+    )
+    return _input_out(row)
+
+
+@media_router.get("/inputs/{name}", response_model=InputOut)
+async def get_input(
+    name: Annotated[str, Path(max_length=200)],
+    principal: PrincipalDep,
+    service: ServiceDep,
+    session: SessionDep,
+) -> InputOut:
+    """One input's size, type and sha256."""
+    return _input_out(await service.get_input(session, principal.tenant_id, name))
+
+
+# -- jobs -------------------------------------------------------------------------------------
+
+
+@media_router.post("/jobs", status_code=202, response_model=JobOut)
+async def create_job(
+    body: Annotated[JobCreate, Body()],
+    key: IdempotencyKey,
+    principal: PrincipalDep,
+    service: ServiceDep,
+    session: SessionDep,
+) -> object:
+    """Queue a media job (transcode, normalize_audio, resample_audio, extract_audio, thumbnail)."""
+
+    async def work() -> tuple[int, BaseModel]:
+        params = body.model_dump(mode="json", exclude={"input", "operation"})
+        row = await service.create_job(
+            session, principal.tenant_id, operation=body.operation, input_name=body.input,
+            params=params,
+        )  # fmt: skip
+        return 202, _job_out(row)
+
+    return await idempotent(session, principal.tenant_id, key, "create_media_job", body, work)
+
+
+@media_router.get("/jobs", response_model=JobPage)
+async def list_jobs(
+    principal: PrincipalDep,
+    service: ServiceDep,
+    session: SessionDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> JobPage:
+    """The tenant's media jobs, newest first."""
+    try:
+        page = await service.page(session, principal.tenant_id, limit=limit, cursor=cursor)
+    except InvalidCursorError:
+        raise BadRequest("The cursor is not valid.") from None
+    return JobPage(items=[_job_out(row) for row in page.items], next_cursor=page.next_cursor)
+
+
+@media_router.get("/jobs/{job_id}", response_model=JobOut)
+async def get_job(
+    job_id: str, principal: PrincipalDep, service: ServiceDep, session: SessionDep
+) -> JobOut:
+    """One media job, with a presigned link to its output once succeeded."""
+    row = await service.get_job(session, principal.tenant_id, job_id)
+    return _job_out(row, await service.download(row))
+
+
+# -- assemblies -------------------------------------------------------------------------------
+
+
+@media_router.post("/assemblies", status_code=201, response_model=AssemblyOut)
+async def create_assembly(
+    body: AssemblyCreate,
+    key: IdempotencyKey,
+    principal: PrincipalDep,
+    assemblies: AssembliesDep,
+    session: SessionDep,
+) -> object:
+    """Open a chunk assembly of ``parts`` parts (then PUT them, then complete it)."""
+
+    async def work() -> tuple[int, BaseModel]:
+        row = await assemblies.create(
+            session, principal.tenant_id, parts=body.parts, name=body.name,
+            total_size=body.total_size, sha256=body.sha256, content_type=body.content_type,
+        )  # fmt: skip
+        return 201, _assembly_out(row, [])
+
+    return await idempotent(session, principal.tenant_id, key, "create_assembly", body, work)
+
+
+@media_router.get("/assemblies/{assembly_id}", response_model=AssemblyOut)
+async def get_assembly(
+    assembly_id: str, principal: PrincipalDep, assemblies: AssembliesDep, session: SessionDep
+) -> AssemblyOut:
+    """One assembly, with the part numbers received so far while open."""
+    row = await assemblies.get(session, principal.tenant_id, assembly_id)
+    return _assembly_out(row, await assemblies.received(session, row))
+
+
+@media_router.put(
+    "/assemblies/{assembly_id}/parts/{number}",
+    response_model=PartOut,
+    openapi_extra={"requestBody": _BINARY},
+)
+async def put_part(
+    assembly_id: str,
+    number: Annotated[int, Path(ge=1, le=10_000)],
+    request: Request,
+    principal: PrincipalDep,
+    assemblies: AssembliesDep,
+) -> PartOut:
+    """Upload part ``number`` (any order; sending it again replaces it)."""
+    part = await assemblies.put_part(principal.tenant_id, assembly_id, number, await request.body())
+    return PartOut(part_number=part.part_number, size=part.size, etag=part.etag)
+
+
+@media_router.post("/assemblies/{assembly_id}/complete", response_model=AssemblyOut)
+async def complete_assembly(
+    assembly_id: str, principal: PrincipalDep, assemblies: AssembliesDep
+) -> AssemblyOut:
+    """Join the parts into the input (409 listing missing parts; 422 on a size/sha256 mismatch)."""
+    return _assembly_out(await assemblies.complete(principal.tenant_id, assembly_id))

@@ -1,0 +1,45 @@
+"""media_processor's background jobs (kit.jobs; state in this service's ``kit_jobs`` table):
+running a media job (retried on a dead worker or a passing failure, never on bad input), and
+the minute sweep that fails any media job whose queue job ended without settling it."""
+
+from __future__ import annotations
+
+from v100.kit.jobs import JobContext, JobRegistry, JobStatus, get_job
+from v100.services.media_processor import resources as runtime_resources
+
+__all__ = ["jobs", "run_media_job", "settle_abandoned"]
+
+jobs = JobRegistry("media_processor")
+
+
+# Three attempts of at most 3 hours (credits.HOLD_LIFETIME outlives them).
+@jobs.task(max_attempts=3, backoff=5.0, timeout=3 * 3600)
+async def run_media_job(job: JobContext, media_job_id: str) -> None:
+    from v100.services.media_processor.processing import run_media_job as run
+
+    await run(job, await runtime_resources.current(), media_job_id)
+
+
+@jobs.task(interval=60, max_attempts=1)
+async def settle_abandoned(job: JobContext) -> None:
+    """Fail the media jobs whose queue job failed or was cancelled without settling them (its
+    last runner died), releasing their credit holds."""
+    from v100.services.media_processor import credits, lifecycle
+    from v100.services.media_processor.repository import JobRepository
+
+    resources = await runtime_resources.current()
+    released: list[tuple[str, str, str]] = []
+    async with job.unit_of_work() as session:
+        for row in await JobRepository(session).unsettled():
+            assert row.job_id is not None
+            record = await get_job(session, row.job_id)
+            if record is None or record.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
+                continue
+            detail = f"Processing stopped ({record.status}): {record.last_error or 'no reason'}"
+            failed = await lifecycle.mark_failed(
+                session, resources.bus, row.id, "processing-failed", detail
+            )
+            if failed is not None and failed.hold_id is not None:
+                released.append((failed.tenant_id, failed.id, failed.hold_id))
+    for tenant_id, media_job_id, hold_id in released:
+        await credits.release(resources, tenant_id, media_job_id, hold_id)

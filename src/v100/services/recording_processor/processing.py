@@ -1,0 +1,211 @@
+"""Processing one uploaded recording, as a job: fetch the source, probe it, transcode it to MP4
+(H.264/AAC; an audio-only recording to an audio-only MP4, M4A), take the thumbnail at 5 s,
+store both, and move the recording to ready. Progress (stage and percent) is stored on the
+recording and published live; bad input ends as an errored recording, never a stuck one."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from v100 import media
+from v100.kit.bus import Bus
+from v100.kit.db import session_hooks, utcnow
+from v100.kit.jobs import JobContext, PermanentJobError
+from v100.kit.observability import get_logger
+from v100.kit.storage import ObjectStore
+from v100.services.recording_processor.lifecycle import mark_errored
+from v100.services.recording_processor.models import Recording
+from v100.services.recording_processor.progress import Announcer, snapshot
+from v100.services.recording_processor.repository import RecordingRepository
+from v100.services.recording_processor.settings import RecordingProcessorSettings
+
+__all__ = ["Resources", "error_of", "process"]
+
+_log = get_logger("v100.recording_processor.processing")
+
+# Where each stage starts in the recording's overall percent.
+_STAGE_START = {"probing": 0, "transcoding": 5, "thumbnail": 90, "storing": 95}
+_TRANSCODE_SPAN = _STAGE_START["thumbnail"] - _STAGE_START["transcoding"]
+# Stored progress is written at most this often (each percent step is published live).
+_STORE_EVERY = 1.0
+_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """What a processing job needs besides its database."""
+
+    settings: RecordingProcessorSettings
+    storage: ObjectStore
+    bus: Bus
+
+
+def error_of(exc: media.MediaError) -> tuple[str, bool]:
+    """The problem slug an error gives the recording, and whether retrying cannot help."""
+    if isinstance(exc, media.EmptyMedia):
+        return "recording-empty", True
+    if isinstance(exc, media.MediaTooLarge):
+        return "recording-picture-too-large", True
+    if isinstance(exc, media.UnsupportedMedia):
+        return "recording-unsupported", True
+    if isinstance(exc, media.FFmpegTimedOut):
+        return "recording-processing-failed", False
+    if isinstance(exc, media.FFmpegFailed):
+        # An error exit is about the input; a kill by signal (returncode < 0) may not be.
+        return "recording-unreadable", exc.returncode is not None and exc.returncode > 0
+    return "recording-unreadable", True  # CorruptMedia
+
+
+class _Tracker:
+    """Moves the recording through its stages and publishes each percent step."""
+
+    def __init__(self, job: JobContext, announcer: Announcer, recording: Recording) -> None:
+        self.job = job
+        self.announcer = announcer
+        self.recording = recording
+        self.stage = recording.stage
+        self.percent = recording.percent
+        self._stored_at = 0.0
+
+    async def enter(self, stage: str) -> None:
+        self.stage, self.percent = stage, _STAGE_START[stage]
+        await self._store()
+        state = snapshot(self.recording).model_copy(
+            update={"stage": stage, "percent": self.percent}
+        )
+        await self.announcer.changed(self.recording.tenant_id, state)
+        await self.job.report_progress(self.percent)
+
+    async def transcoding(self, progress: media.Progress) -> None:
+        if progress.percent is None:
+            return
+        percent = _STAGE_START["transcoding"] + int(progress.percent * _TRANSCODE_SPAN / 100)
+        if percent <= self.percent:
+            return
+        self.percent = percent
+        state = snapshot(self.recording).model_copy(
+            update={"stage": self.stage, "percent": percent}
+        )
+        await self.announcer.progress(self.recording.tenant_id, state)
+        await self.job.report_progress(percent)
+        if time.monotonic() - self._stored_at >= _STORE_EVERY:
+            await self._store()
+
+    async def _store(self) -> None:
+        self._stored_at = time.monotonic()
+        async with self.job.unit_of_work() as session:
+            await RecordingRepository(session).change(
+                self.recording.tenant_id,
+                self.recording.id,
+                expect_status="processing",
+                stage=self.stage,
+                percent=self.percent,
+            )
+
+
+async def _download(storage: ObjectStore, key: str, path: Path) -> None:
+    with path.open("wb") as file:
+        async for chunk in storage.open(key):
+            await asyncio.to_thread(file.write, chunk)
+
+
+async def _chunks(path: Path) -> AsyncIterator[bytes]:
+    with path.open("rb") as file:
+        while chunk := await asyncio.to_thread(file.read, _CHUNK):
+            yield chunk
+
+
+async def process(job: JobContext, resources: Resources, recording_id: str) -> None:
+    """The job's body; safe to run again (outputs go to fixed keys, the state moves once)."""
+    tenant_id = job.tenant_id
+    assert tenant_id is not None, "recording jobs are enqueued with their tenant"
+    announcer = Announcer(resources.bus)
+    async with job.unit_of_work() as session:
+        recording = await RecordingRepository(session).get(tenant_id, recording_id)
+    if recording is None or recording.status != "processing" or recording.source_key is None:
+        return  # deleted, or already settled by an earlier run
+    try:
+        await _run(job, resources, announcer, recording)
+    except media.MediaError as exc:
+        slug, permanent = error_of(exc)
+        if not (permanent or job.is_last_attempt):
+            raise
+        await _fail(job, announcer, recording, slug, exc.reason)
+        raise PermanentJobError(f"{slug}: {exc.reason}") from exc
+    except Exception as exc:
+        if job.is_last_attempt:
+            detail = f"Processing failed after {job.attempt} attempts ({type(exc).__name__})."
+            await _fail(job, announcer, recording, "recording-processing-failed", detail)
+        raise
+
+
+async def _fail(
+    job: JobContext, announcer: Announcer, recording: Recording, slug: str, detail: str
+) -> None:
+    async with job.unit_of_work() as session:
+        await mark_errored(session, announcer, recording, slug, detail, expect_status="processing")
+
+
+async def _run(
+    job: JobContext, resources: Resources, announcer: Announcer, recording: Recording
+) -> None:
+    settings, storage = resources.settings, resources.storage
+    assert recording.source_key is not None
+    tracker = _Tracker(job, announcer, recording)
+    prefix = f"recordings/{recording.tenant_id}/{recording.id}"
+    with tempfile.TemporaryDirectory(prefix="v100-recording-") as scratch:
+        await tracker.enter("probing")
+        source = Path(scratch) / "source"
+        await _download(storage, recording.source_key, source)
+        info = await media.probe(source)
+        audio_only = info.video is None
+        await tracker.enter("transcoding")
+        output = Path(scratch) / ("recording.m4a" if audio_only else "recording.mp4")
+        # An audio-only source gives an audio-only MP4, named .m4a as players expect.
+        await media.encode_mp4(
+            source, output, info, max_height=settings.max_height, on_progress=tracker.transcoding
+        )
+        thumbnail: Path | None = None
+        if not audio_only:
+            await tracker.enter("thumbnail")
+            thumbnail = Path(scratch) / "thumbnail.jpg"
+            # A recording shorter than that gives its middle frame (media.poster_time).
+            await media.poster(source, thumbnail, info, at=settings.thumbnail_at)
+        await tracker.enter("storing")
+        output_key = f"{prefix}/{output.name}"
+        content_type = "audio/mp4" if audio_only else "video/mp4"
+        stored = await storage.put(output_key, _chunks(output), content_type)
+        thumbnail_key: str | None = None
+        if thumbnail is not None:
+            thumbnail_key = f"{prefix}/thumbnail.jpg"
+            await storage.put(thumbnail_key, _chunks(thumbnail), "image/jpeg")
+    video = info.video
+    async with job.unit_of_work() as session:
+        done = await RecordingRepository(session).change(
+            recording.tenant_id,
+            recording.id,
+            expect_status="processing",
+            status="ready",
+            stage="ready",
+            percent=100,
+            media=info.as_dict(),
+            duration=info.duration,
+            width=None if video is None else video.display_width,
+            height=None if video is None else video.display_height,
+            audio_only=audio_only,
+            output_key=output_key,
+            output_size=stored.size,
+            thumbnail_key=thumbnail_key,
+            ready_at=utcnow(),
+        )
+        if done is not None:
+            state = snapshot(done)
+            session_hooks(session).after_commit(
+                lambda: announcer.changed(recording.tenant_id, state)
+            )
+    _log.info("recording ready", recording_id=recording.id, audio_only=audio_only)

@@ -1,0 +1,103 @@
+"""Credits for processing, through billing's internal API: one hold per video before any
+encoding, captured with the actual amount after, released on failure. Every request is derived
+from the video alone (keys and body), so a retried job sends the same ones and is charged once."""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+
+import httpx
+
+from v100.contracts.billing import BillingError, InsufficientCredits
+from v100.kit.auth import Principal
+from v100.kit.errors import UpstreamUnavailable
+from v100.kit.jobs import JobContext
+from v100.kit.observability import get_logger
+from v100.services.video_processing.errors import ProcessingFailed
+from v100.services.video_processing.outputs import VideoJob
+from v100.services.video_processing.repository import VideoRepository
+from v100.services.video_processing.resources import Resources
+
+__all__ = ["capture", "credits_for", "release_hold", "reserve", "tenant_principal"]
+
+_log = get_logger("v100.video_processing.credits")
+
+
+def credits_for(duration: float, per_minute: int) -> int:
+    """Credits for ``duration`` seconds of output: per started minute."""
+    return max(1, math.ceil(duration / 60)) * per_minute
+
+
+def tenant_principal(tenant_id: str) -> Principal:
+    return Principal(tenant_id=tenant_id)
+
+
+async def reserve(
+    job: JobContext, resources: Resources, video: VideoJob, amount: int
+) -> str | None:
+    """Hold the credits before any encoding. Keyed by the video: a retry gets the same hold."""
+    billing = resources.billing
+    if billing is None or amount == 0:
+        return None
+    horizon = resources.settings.processing_timeout_seconds * resources.settings.processing_attempts
+    # From the video's creation, not from now: a retry must send the very same request, or
+    # billing refuses the reused Idempotency-Key.
+    lifetime = timedelta(seconds=min(horizon + 3600, 6 * 24 * 3600))
+    expires_at = (video.created_at + lifetime).replace(microsecond=0)
+    try:
+        hold = await billing.reserve(
+            tenant_principal(video.tenant_id),
+            amount,
+            reason="video.processing",
+            reference=video.id,
+            idempotency_key=f"video:{video.id}:hold",
+            expires_at=expires_at,
+        )
+    except InsufficientCredits as exc:
+        raise ProcessingFailed(
+            "insufficient-credits",
+            f"processing needs {amount} credits; {exc.available} are available",
+        ) from exc
+    except (BillingError, UpstreamUnavailable, httpx.HTTPError) as exc:
+        if isinstance(exc, BillingError) and exc.status < 500:
+            raise ProcessingFailed("billing-refused", str(exc)) from exc
+        # Unreachable billing: retried with backoff; no work is done uncharged (docs/video.md).
+        if job.is_last_attempt:
+            raise ProcessingFailed(
+                "billing-unavailable", "billing could not be reached to hold the credits"
+            ) from exc
+        raise
+    async with job.unit_of_work() as session:
+        row = await VideoRepository(session).by_id(video.id)
+        if row is not None:
+            row.hold_id = hold.id
+    video.hold_id = hold.id
+    return hold.id
+
+
+async def release_hold(resources: Resources, tenant_id: str, video_id: str, hold_id: str) -> None:
+    if resources.billing is None:
+        return
+    try:
+        await resources.billing.release(
+            tenant_principal(tenant_id), hold_id, idempotency_key=f"video:{video_id}:release"
+        )
+    except (BillingError, UpstreamUnavailable, httpx.HTTPError) as exc:
+        # The hold lapses at its expiry anyway (billing releases expired holds).
+        _log.warning("hold not released", video_id=video_id, hold_id=hold_id, error=repr(exc))
+
+
+async def capture(
+    resources: Resources, video: VideoJob, hold_id: str | None, amount: int
+) -> int | None:
+    """Capture the hold (keyed by the video: a retry never charges twice); the amount charged."""
+    if resources.billing is None or hold_id is None:
+        return None
+    hold = await resources.billing.capture(
+        tenant_principal(video.tenant_id),
+        hold_id,
+        amount,
+        idempotency_key=f"video:{video.id}:capture",
+    )
+    return hold.captured_amount

@@ -1,0 +1,67 @@
+"""video_processing's problem types (RFC 9457, documented in docs/video.md) and the error codes
+an errored video or clip carries in ``error.type``."""
+
+from __future__ import annotations
+
+from v100.kit.errors import Conflict, NotFound, ValidationFailed
+
+__all__ = [
+    "ClipNotFound",
+    "DirectUploadNotFound",
+    "DirectUploadUnusable",
+    "HighlightNotFound",
+    "InvalidTimeRange",
+    "ProcessingFailed",
+    "ProjectNotFound",
+    "VideoNotFound",
+    "VideoNotReady",
+]
+
+
+class ProjectNotFound(NotFound):
+    slug = "project-not-found"
+    title = "Project not found"
+
+
+class VideoNotFound(NotFound):
+    slug = "video-not-found"
+    title = "Video not found"
+
+
+class HighlightNotFound(NotFound):
+    slug = "highlight-not-found"
+    title = "Highlight not found"
+
+
+class ClipNotFound(NotFound):
+    slug = "clip-not-found"
+    title = "Clip not found"
+
+
+class DirectUploadNotFound(NotFound):
+    slug = "direct-upload-not-found"
+    title = "Direct upload not found"
+
+
+class DirectUploadUnusable(Conflict):
+    slug = "direct-upload-unusable"
+    title = "This direct upload URL cannot take an upload"
+
+
+class VideoNotReady(Conflict):
+    slug = "video-not-ready"
+    title = "The video is not ready"
+
+
+class InvalidTimeRange(ValidationFailed):
+    slug = "invalid-time-range"
+    title = "The time range is outside the video"
+
+
+class ProcessingFailed(Exception):
+    """Processing cannot succeed; the video ends ``errored`` with this type and detail."""
+
+    def __init__(self, error_type: str, detail: str) -> None:
+        super().__init__(detail)
+        self.error_type = error_type
+        self.detail = detail

@@ -1,0 +1,16 @@
+"""media_processor's migrations build exactly the tables its models declare (the kit's job and
+idempotency tables included), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from v100.kit.db import create_engine, migrate, schema_drift
+from v100.services.media_processor.app import DATABASE
+
+
+async def test_migrations_match_the_models(database_url: str) -> None:
+    await migrate("media_processor", database_url, DATABASE.migrations_dir, DATABASE.metadata)
+    engine = create_engine(database_url)
+    try:
+        assert await schema_drift(engine, "media_processor", DATABASE.metadata) == []
+    finally:
+        await engine.dispose()

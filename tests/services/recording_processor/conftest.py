@@ -1,0 +1,189 @@
+"""Fixtures for recording_processor's tests: ``deploy`` serves the real app (real migrations,
+real middleware, jobs running) with uvicorn on loopback, embedded (SQLite, local disk,
+in-process bus) and distributed (PostgreSQL, S3 on SeaweedFS, Redis, with an in-process
+``v100 worker`` loop); ``webm`` and friends are real media made by FFmpeg."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from recording_support import INTERNAL_SECRET, Deployment
+
+from v100.kit.db import create_engine, create_sessionmaker, drop_database
+from v100.kit.jobs import run_worker
+from v100.kit.settings import PlatformSettings
+from v100.kit.storage import S3Store
+from v100.kit.testing.bus import redis_url_or_skip
+from v100.kit.testing.db import POSTGRES_URL_ENV, fresh_postgres_url, postgres_admin_url
+from v100.kit.testing.servers import serving
+from v100.kit.testing.storage import s3_settings_or_skip
+from v100.media.testing import make_audio, make_video
+from v100.services.recording_processor import tasks
+from v100.services.recording_processor.app import create_app
+from v100.services.recording_processor.processing import Resources
+from v100.services.recording_processor.settings import RecordingProcessorSettings
+
+STACKS = ["embedded", "distributed"]
+
+
+@dataclass(frozen=True)
+class Stack:
+    name: str
+    platform: dict[str, Any]
+    database_url: str
+    s3_prefix: str | None = None
+
+    @property
+    def distributed(self) -> bool:
+        return self.name == "distributed"
+
+
+@pytest.fixture(params=STACKS)
+async def stack(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stack]:
+    if request.param == "embedded":
+        yield Stack("embedded", {}, f"sqlite+aiosqlite:///{tmp_path}/recording_processor.db")
+        return
+    redis_url = redis_url_or_skip()
+    s3 = s3_settings_or_skip()
+    admin_url = postgres_admin_url()
+    if admin_url is None:
+        pytest.skip(f"{POSTGRES_URL_ENV} is not set (scripts/services/postgres.sh start)")
+    prefix = f"v100test-{uuid.uuid4().hex[:12]}"
+    database_url = fresh_postgres_url(admin_url)
+    platform = {
+        "redis_url": redis_url,
+        "storage_url": f"s3://{s3['bucket']}/{prefix}",
+        "s3_endpoint_url": s3["endpoint_url"],
+        "s3_access_key_id": s3["access_key_id"],
+        "s3_secret_access_key": s3["secret_access_key"],
+    }
+    try:
+        yield Stack("distributed", platform, database_url, prefix)
+    finally:
+        await drop_database(database_url)
+        store = S3Store(
+            s3["bucket"],
+            prefix=prefix,
+            endpoint_url=s3["endpoint_url"],
+            access_key_id=s3["access_key_id"],
+            secret_access_key=s3["secret_access_key"],
+        )
+        async with store:
+            async for info in store.list():
+                await store.delete(info.key)
+
+
+def settings_for(stack: Stack, tmp_path: Path, **overrides: Any) -> RecordingProcessorSettings:
+    platform = PlatformSettings(
+        var_dir=tmp_path, internal_token_secret=INTERNAL_SECRET, **stack.platform
+    )
+    return RecordingProcessorSettings(
+        platform=platform, database_url=stack.database_url, **overrides
+    )
+
+
+Deploy = Callable[..., contextlib.AbstractAsyncContextManager[Deployment]]
+
+
+@pytest.fixture
+def deploy(stack: Stack, tmp_path: Path) -> Deploy:
+    """``async with deploy(**settings) as service:`` the service on this test's stack."""
+
+    @contextlib.asynccontextmanager
+    async def run(*, worker: bool = True, **overrides: Any) -> AsyncIterator[Deployment]:
+        settings = settings_for(stack, tmp_path, **overrides)
+        app = create_app(settings)
+        async with serving(app) as url, httpx.AsyncClient(base_url=url, timeout=60) as http:
+            await _until_ready(http)
+            deployment = Deployment(
+                app=app, url=url, http=http, settings=settings, stack=stack.name
+            )
+            if not worker:
+                yield deployment
+                return
+            async with in_process_worker(stack, app, settings):
+                yield deployment
+
+    return run
+
+
+@contextlib.asynccontextmanager
+async def in_process_worker(
+    stack: Stack, app: Any, settings: RecordingProcessorSettings, *, lease_seconds: float = 5
+) -> AsyncIterator[None]:
+    """Distributed, the app only sends jobs: run what ``v100 worker`` runs, in this process."""
+    if not stack.distributed:
+        yield
+        return
+    engine = create_engine(stack.database_url)
+    sessions = create_sessionmaker(engine)
+    runtime = app.state.runtime
+    tasks.bind(sessions, Resources(settings, runtime.storage, runtime.bus))
+    stop = asyncio.Event()
+    worker = asyncio.create_task(
+        run_worker(
+            tasks.jobs,
+            sessions,
+            settings.platform.redis_url,
+            stop=stop,
+            lease_seconds=lease_seconds,
+        )
+    )
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait({worker}, timeout=15)
+        tasks.unbind(sessions)
+        await engine.dispose()
+
+
+def environment(stack: Stack, tmp_path: Path, **service: str) -> dict[str, str]:
+    """The environment a ``v100`` process needs to join this test's deployment."""
+    env = {
+        "V100_VAR_DIR": str(tmp_path),
+        "V100_INTERNAL_TOKEN_SECRET": INTERNAL_SECRET,
+        "V100_RECORDING_PROCESSOR_DATABASE_URL": stack.database_url,
+        "V100_LOG_LEVEL": "WARNING",
+    }
+    env.update({f"V100_{name.upper()}": str(value) for name, value in stack.platform.items()})
+    env.update({f"V100_RECORDING_PROCESSOR_{k.upper()}": v for k, v in service.items()})
+    return env
+
+
+async def _until_ready(http: httpx.AsyncClient, within: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while (response := await http.get("/ready")).status_code != 200:
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"not ready after {within} s: {response.text}")
+        await asyncio.sleep(0.05)
+
+
+# -- media (made once per session by FFmpeg's lavfi sources) ----------------------------------
+
+MediaFile = Callable[[], Awaitable[bytes]]
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("recording-media")
+
+
+@pytest.fixture(scope="session")
+def webm(media_dir: Path) -> bytes:
+    """A 7 s VP9/Opus WebM, 320x240, as a browser's MediaRecorder would send."""
+    return make_video(media_dir / "meeting.webm", seconds=7, width=320, height=240).read_bytes()
+
+
+@pytest.fixture(scope="session")
+def audio_webm(media_dir: Path) -> bytes:
+    """A 3 s Opus-only WebM (an audio-only meeting)."""
+    return make_audio(media_dir / "voice.webm", seconds=3).read_bytes()

@@ -1,0 +1,240 @@
+"""Streaming ingest and bad input: the size limit holds while the body streams (413 before
+reading on a declared length, 413 mid-stream on a chunked one, the multipart upload aborted and
+the recording errored, nothing half-stored); empty, corrupt and truncated WebM end as errored
+recordings with a clear reason, never a stuck job; tenants never see each other's recordings;
+memory stays about two parts whatever the recording's size."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tracemalloc
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import websockets
+from recording_support import Deployment, new_tenant, put_until_answered
+
+from conftest import Deploy
+from v100.kit.storage import LocalDiskStore, ObjectStore, S3Store
+
+pytestmark = pytest.mark.slow
+
+MiB = 1024 * 1024
+
+
+async def _objects(service: Deployment, recording_id: str) -> list[str]:
+    store: ObjectStore = service.app.state.runtime.storage
+    prefix = f"recordings/{service.tenant}/{recording_id}/"
+    return [info.key async for info in store.list(prefix)]
+
+
+async def _pending_uploads(service: Deployment) -> int:
+    """Multipart uploads still open (parts stored but never completed nor aborted)."""
+    store = service.app.state.runtime.storage
+    if isinstance(store, S3Store):
+        client = await store._client()
+        pending = await client.list_multipart_uploads(
+            Bucket=store.bucket, Prefix=f"{store.prefix}recordings/{service.tenant}/"
+        )
+        return len(pending.get("Uploads", []))
+    assert isinstance(store, LocalDiskStore)
+    uploads = [p for p in store.root.rglob("*") if p.is_file() and "upload" in str(p).lower()]
+    return len(uploads)
+
+
+async def test_a_declared_length_over_the_limit_is_refused_before_reading(deploy: Deploy) -> None:
+    async with deploy(max_recording_bytes=64 * 1024) as service:
+        recording_id = (await service.create())["id"]
+        response = await service.put_content(recording_id, os.urandom(3 * MiB))
+        assert response.status_code == 413
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["type"] == "/problems/recording-too-large"
+        body = (await service.get(recording_id)).json()
+        assert (body["status"], body["stage"]) == ("errored", "errored")
+        assert body["error"]["type"] == "/problems/recording-too-large"
+        assert await _objects(service, recording_id) == []
+        # An errored recording takes no more content.
+        again = await service.put_content(recording_id, b"x" * 1000)
+        assert again.status_code == 409
+        assert again.json()["type"] == "/problems/recording-not-uploading"
+
+
+async def test_a_chunked_body_past_the_limit_is_cut_off_and_nothing_is_kept(
+    deploy: Deploy,
+) -> None:
+    limit = 12 * MiB
+    async with deploy(max_recording_bytes=limit, part_size=5 * MiB) as service:
+        recording_id = (await service.create())["id"]
+        headers = {**service.headers(), "Content-Type": "video/webm"}
+        status, sent = await put_until_answered(
+            service.url, f"/v1/recordings/{recording_id}/content", headers, os.urandom(MiB), 40
+        )
+        assert status == 413
+        # The answer came once the limit was passed, long before the 40 MiB were sent (the
+        # socket buffers of loopback hold a few MiB more).
+        assert limit < sent < 24 * MiB, sent
+        recording = (await service.get(recording_id)).json()
+        assert recording["status"] == "errored"
+        assert recording["error"]["type"] == "/problems/recording-too-large"
+        # Parts already stored were dropped with the aborted upload.
+        assert await _objects(service, recording_id) == []
+        assert await _pending_uploads(service) == 0
+
+
+async def test_an_empty_body_errors_the_recording(deploy: Deploy) -> None:
+    async with deploy() as service:
+        recording_id = (await service.create())["id"]
+        response = await service.put_content(recording_id, b"")
+        assert response.status_code == 422
+        assert response.json()["type"] == "/problems/recording-empty"
+        body = (await service.get(recording_id)).json()
+        assert body["status"] == "errored"
+        assert body["error"]["type"] == "/problems/recording-empty"
+        assert await _objects(service, recording_id) == []
+        assert await _pending_uploads(service) == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("garbage", "recording-unsupported"),
+        ("truncated", "recording-unreadable"),
+        ("corrupted", "recording-unreadable"),
+    ],
+)
+async def test_bad_webm_ends_as_an_errored_recording_not_a_stuck_job(
+    deploy: Deploy, webm: bytes, name: str, expected: str
+) -> None:
+    data = {
+        "garbage": os.urandom(200_000),
+        "truncated": webm[: len(webm) * 2 // 5],
+        # The header intact, the frames overwritten with noise.
+        "corrupted": webm[:4096] + os.urandom(len(webm) - 4096),
+    }[name]
+    async with deploy() as service:
+        recording_id = (await service.create())["id"]
+        async with service.progress(recording_id) as live:
+            assert (await service.put_content(recording_id, data)).status_code == 202
+            last = None
+            async for raw in live:
+                last = raw
+            assert live.close_code == 1000
+        assert last is not None
+        assert '"recording.errored"' in str(last)
+        body = await service.wait_settled(recording_id)
+        assert body["status"] == "errored", body
+        assert body["error"]["type"] == f"/problems/{expected}", body
+        assert body["error"]["detail"]
+        # The upload itself is kept (bad input loses no data): it can be fetched and checked.
+        links = {link["kind"] for link in body["downloads"]}
+        assert links == set()
+        assert len(await _objects(service, recording_id)) == 1
+
+
+async def test_another_tenants_recording_does_not_exist(deploy: Deploy, webm: bytes) -> None:
+    async with deploy() as service:
+        recording_id = (await service.create())["id"]
+        stranger = new_tenant()
+        assert (await service.get(recording_id, tenant=stranger)).status_code == 404
+        response = await service.put_content(recording_id, webm, tenant=stranger)
+        assert response.status_code == 404
+        async with service.progress(recording_id, tenant=stranger) as live:
+            with pytest.raises(websockets.ConnectionClosed):
+                await live.recv()
+            assert live.close_code == 4404
+        assert (await service.get(recording_id)).json()["status"] == "uploading"
+
+
+async def test_the_progress_websocket_needs_an_internal_token(deploy: Deploy) -> None:
+    async with deploy() as service:
+        recording_id = (await service.create())["id"]
+        url = service.url.replace("http://", "ws://") + f"/v1/recordings/{recording_id}/progress"
+        with pytest.raises(websockets.InvalidStatus):
+            async with websockets.connect(url, open_timeout=5) as connection:
+                await connection.recv()
+
+
+async def test_creating_is_idempotent(deploy: Deploy) -> None:
+    async with deploy() as service:
+        key = uuid.uuid4().hex
+        headers = service.headers(**{"Idempotency-Key": key})
+        first = await service.http.post("/v1/recordings", json={"title": "A"}, headers=headers)
+        again = await service.http.post("/v1/recordings", json={"title": "A"}, headers=headers)
+        assert (first.status_code, again.status_code) == (201, 201)
+        assert first.json()["id"] == again.json()["id"]
+        assert again.headers["idempotent-replayed"] == "true"
+        other = await service.http.post("/v1/recordings", json={"title": "B"}, headers=headers)
+        assert other.status_code == 409
+        bad = await service.http.post(
+            "/v1/recordings",
+            json={"title": ""},
+            headers=service.headers(**{"Idempotency-Key": "x"}),
+        )
+        assert bad.status_code == 422
+        # Creating is a POST that creates: it takes an Idempotency-Key.
+        keyless = await service.http.post("/v1/recordings", json={}, headers=service.headers())
+        assert keyless.status_code == 422
+
+
+async def test_content_is_taken_once(deploy: Deploy, webm: bytes) -> None:
+    async with deploy() as service:
+        recording_id = (await service.create())["id"]
+        assert (await service.put_content(recording_id, webm)).status_code == 202
+        again = await service.put_content(recording_id, webm)
+        assert again.status_code == 409
+        assert again.json()["type"] == "/problems/recording-not-uploading"
+
+
+@pytest.mark.slow
+async def test_memory_stays_near_two_parts_for_a_large_recording(deploy: Deploy) -> None:
+    """A 96 MiB body streams through with well under its size in memory."""
+    async with deploy(part_size=5 * MiB) as service:
+        recording_id = (await service.create())["id"]
+        block = os.urandom(256 * 1024)
+
+        async def body() -> AsyncIterator[bytes]:
+            for _ in range(96 * 4):
+                yield block
+
+        tracemalloc.start()
+        try:
+            response = await service.put_content(recording_id, body())
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert response.status_code == 202, response.text
+        assert response.json()["source_size"] == 96 * MiB
+        # About two 5 MiB parts plus the server's and the client's buffers.
+        assert peak < 32 * MiB, f"peak {peak / MiB:.1f} MiB"
+
+
+async def test_a_body_that_breaks_off_leaves_the_recording_to_be_sent_again(
+    deploy: Deploy, webm: bytes
+) -> None:
+    async with deploy(part_size=5 * MiB) as service:
+        recording_id = (await service.create())["id"]
+        host, _, port = service.url.removeprefix("http://").partition(":")
+        _, writer = await asyncio.open_connection(host, int(port))
+        head = [
+            f"PUT /v1/recordings/{recording_id}/content HTTP/1.1",
+            f"Host: {host}",
+            f"Content-Length: {20 * MiB}",
+            "Content-Type: video/webm",
+            *(f"{k}: {v}" for k, v in service.headers().items()),
+        ]
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + os.urandom(12 * MiB))
+        await writer.drain()
+        await asyncio.sleep(0.5)  # a part or two stored
+        writer.close()  # the client goes away mid-body
+        await writer.wait_closed()
+        for _ in range(100):
+            if await _pending_uploads(service) == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert await _pending_uploads(service) == 0
+        assert (await service.get(recording_id)).json()["status"] == "uploading"
+        # Sent again, whole: accepted and processed.
+        assert (await service.put_content(recording_id, webm)).status_code == 202
+        assert (await service.wait_settled(recording_id))["status"] == "ready"

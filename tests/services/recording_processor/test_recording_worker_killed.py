@@ -1,0 +1,164 @@
+"""A worker killed (SIGKILL, FFmpeg with it) in the middle of a transcode: the job is run again
+by the next process and the recording ends ready with a complete MP4. Embedded, the killed
+process is the whole service (``v100 serve``); distributed, it is a ``v100 worker``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from recording_support import INTERNAL_SECRET, new_tenant
+
+from conftest import Deploy, Stack, environment, in_process_worker
+from v100.kit.auth import InternalTokens, Principal
+from v100.kit.jobs import JobStatus, get_job
+from v100.kit.testing.servers import dead_url
+from v100.media import probe
+from v100.media.testing import make_video
+
+pytestmark = pytest.mark.slow
+
+V100 = str(Path(sys.executable).with_name("v100"))
+
+
+@pytest.fixture(scope="module")
+def long_webm(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """Long enough that its transcode takes seconds on these cores."""
+    path = tmp_path_factory.mktemp("long") / "long.webm"
+    return make_video(path, seconds=16, width=640, height=360).read_bytes()
+
+
+@asynccontextmanager
+async def process(args: list[str], env: dict[str, str], log: Path) -> AsyncIterator[int]:
+    """A ``v100`` process in its own session (so FFmpeg dies with it); yields its pid."""
+    with log.open("w") as output:
+        child = await asyncio.create_subprocess_exec(
+            V100, *args, env={**os.environ, **env}, stdout=output, stderr=output,
+            start_new_session=True,
+        )  # fmt: skip
+        try:
+            yield child.pid
+        finally:
+            if child.returncode is None:
+                os.killpg(child.pid, signal.SIGKILL)
+            await child.wait()
+
+
+async def wait_for_transcoding(
+    http: httpx.AsyncClient, path: str, headers: dict[str, str], log: Path
+) -> None:
+    deadline = asyncio.get_running_loop().time() + 60
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            body = (await http.get(path, headers=headers)).json()
+        except httpx.TransportError:
+            body = {}
+        if body.get("stage") == "transcoding" and body.get("percent", 0) >= 15:
+            return
+        assert body.get("status") not in ("ready", "errored"), body
+        await asyncio.sleep(0.05)
+    tail = (await asyncio.to_thread(log.read_text))[-3000:]
+    raise AssertionError(f"the transcode did not start: {tail}")
+
+
+async def test_a_worker_killed_mid_transcode_is_retried_to_a_complete_mp4(
+    stack: Stack, deploy: Deploy, long_webm: bytes, tmp_path: Path
+) -> None:
+    tenant = new_tenant()
+    token = InternalTokens(INTERNAL_SECRET, 300).mint(Principal(tenant_id=tenant, user_id="u1"))
+    headers = {"Authorization": f"Bearer {token}"}
+    log = tmp_path / "killed.log"
+    if stack.distributed:
+        async with deploy(worker=False, job_lease_seconds=2) as service:
+            recording_id = await _upload(service.http, headers, long_webm)
+            path = f"/v1/recordings/{recording_id}"
+            env = environment(stack, tmp_path)
+            async with process(
+                ["worker", "recording_processor", "--concurrency", "1"], env, log
+            ) as pid:
+                await wait_for_transcoding(service.http, path, headers, log)
+                os.killpg(pid, signal.SIGKILL)
+            async with in_process_worker(stack, service.app, service.settings, lease_seconds=2):
+                body = await _settled(service.http, path, headers)
+            sessions = service.app.state.runtime.sessions
+    else:
+        port = dead_url().rsplit(":", 1)[1]
+        env = environment(stack, tmp_path, job_lease_seconds="2")
+        async with process(["serve", "recording_processor", "--port", port], env, log) as pid:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+                await _ready(http, log)
+                recording_id = await _upload(http, headers, long_webm)
+                path = f"/v1/recordings/{recording_id}"
+                await wait_for_transcoding(http, path, headers, log)
+            os.killpg(pid, signal.SIGKILL)
+        # The next start of the service finds the dead run and does the job again.
+        async with deploy(job_lease_seconds=2) as service:
+            body = await _settled(service.http, path, headers)
+            sessions = service.app.state.runtime.sessions
+            download = await service.download(
+                next(link["url"] for link in body["downloads"] if link["kind"] == "mp4")
+            )
+    assert body["status"] == "ready", body
+    assert body["duration"] == pytest.approx(16.0, abs=0.3)
+    async with sessions() as session:
+        from v100.services.recording_processor.models import Recording
+
+        recording = await session.get(Recording, recording_id)
+        assert recording is not None
+        assert recording.job_id is not None
+        job = await get_job(session, recording.job_id)
+    assert job is not None
+    assert (job.status, job.attempts) == (JobStatus.SUCCEEDED, 2)
+    if not stack.distributed:
+        output = tmp_path / "out.mp4"
+        await asyncio.to_thread(output.write_bytes, download.content)
+        info = await probe(output)
+        assert info.video is not None
+        assert info.duration == pytest.approx(16.0, abs=0.3)
+
+
+async def _upload(http: httpx.AsyncClient, headers: dict[str, str], data: bytes) -> str:
+    created = await http.post(
+        "/v1/recordings", json={"title": "Long"}, headers={**headers, "Idempotency-Key": "long"}
+    )
+    assert created.status_code == 201, created.text
+    recording_id = str(created.json()["id"])
+    put = await http.put(
+        f"/v1/recordings/{recording_id}/content",
+        content=data,
+        headers={**headers, "Content-Type": "video/webm"},
+    )
+    assert put.status_code == 202, put.text
+    return recording_id
+
+
+async def _ready(http: httpx.AsyncClient, log: Path) -> None:
+    deadline = asyncio.get_running_loop().time() + 60
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            if (await http.get("/ready")).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        await asyncio.sleep(0.1)
+    tail = (await asyncio.to_thread(log.read_text))[-3000:]
+    raise AssertionError(f"v100 serve did not get ready: {tail}")
+
+
+async def _settled(
+    http: httpx.AsyncClient, path: str, headers: dict[str, str]
+) -> dict[str, object]:
+    deadline = asyncio.get_running_loop().time() + 120
+    while asyncio.get_running_loop().time() < deadline:
+        body = dict((await http.get(path, headers=headers)).json())
+        if body["status"] in ("ready", "errored"):
+            return body
+        await asyncio.sleep(0.2)
+    raise AssertionError("the recording did not settle after the worker was killed")

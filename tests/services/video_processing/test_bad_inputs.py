@@ -1,0 +1,120 @@
+"""Bad inputs end as ``errored`` with a clear ``error`` on the video (never a stuck job), and no
+credits are charged for them; odd but valid inputs (rotated, variable frame rate, audio only)
+end ``ready``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from vp_support import VideoApp, fetch, new_tenant
+
+from v100.contracts.billing import BillingClient
+from v100.kit.auth import Principal
+from v100.kit.http import ServiceClient
+from v100.media import measure_loudness
+from v100.media.testing import make_audio, make_video
+
+pytestmark = pytest.mark.slow
+
+
+def _truncated(media_dir: Path) -> bytes:
+    whole = make_video(media_dir / "whole.mp4", seconds=3).read_bytes()
+    return whole[: len(whole) // 2]
+
+
+BAD = {
+    "zero-length": (lambda d: b"", "empty-input"),
+    "corrupt": (lambda d: bytes(range(256)) * 64, "unsupported-input"),
+    "truncated": (_truncated, None),
+    "playlist-naming-file": (
+        lambda d: (
+            b"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\nfile:///etc/passwd\n#EXT-X-ENDLIST\n"
+        ),
+        "unsupported-input",
+    ),
+    "huge-resolution": (
+        lambda d: make_video(
+            d / "huge.mp4", seconds=0.4, width=7800, height=64, fps=5, audio=False
+        ).read_bytes(),
+        "input-too-large",
+    ),
+}
+
+
+async def _balance(vp: VideoApp, tenant: str) -> tuple[int, int]:
+    client = ServiceClient(vp.billing, vp.app.state.runtime.tokens)
+    try:
+        balance = await BillingClient(client).balance(Principal(tenant_id=tenant, user_id="u1"))
+    finally:
+        await client.aclose()
+    return balance.available, balance.held
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+async def test_bad_input_ends_errored_and_free(vp: VideoApp, case: str, tmp_path: Path) -> None:
+    make, expected_type = BAD[case]
+    tenant = new_tenant()
+    before = await _balance(vp, tenant)
+    upload_id = await vp.tus_upload(tenant, make(tmp_path))
+    video = await vp.wait(tenant, (await vp.video_of_upload(tenant, upload_id))["id"])
+    assert video["status"] == "errored"
+    error = video["error"]
+    assert error["type"]
+    assert error["detail"]
+    if expected_type is not None:
+        assert error["type"] == expected_type, error
+    else:
+        assert error["type"].endswith("-input"), error
+    assert video["renditions"] == [] or case == "truncated"
+    assert video["playback"] is None
+    assert await _balance(vp, tenant) == before  # nothing held, nothing charged
+
+
+async def test_rotated_variable_rate_and_audio_only_become_ready(
+    vp: VideoApp, tmp_path: Path
+) -> None:
+    tenant = new_tenant()
+    rotated = make_video(tmp_path / "rotated.mp4", seconds=2, width=320, height=240, rotation=90)
+    vfr = make_video(tmp_path / "vfr.mp4", seconds=2, variable_frame_rate=True)
+    audio = make_audio(tmp_path / "tone.m4a", seconds=2)
+    ids = {}
+    for name, path in (("rotated", rotated), ("vfr", vfr), ("audio", audio)):
+        upload_id = await vp.tus_upload(tenant, path)
+        ids[name] = (await vp.video_of_upload(tenant, upload_id))["id"]
+    videos = {name: await vp.wait(tenant, video_id) for name, video_id in ids.items()}
+    for name, video in videos.items():
+        assert video["status"] == "ready", (name, video["error"])
+
+    rotated_out = {r["name"]: r for r in videos["rotated"]["renditions"]}
+    assert videos["rotated"]["aspect_ratio"] == "3:4"
+    assert (rotated_out["mp4"]["width"], rotated_out["mp4"]["height"]) == (240, 320)
+    assert videos["vfr"]["source"]["video"]["variable_frame_rate"] is True
+    assert "master" in {r["name"] for r in videos["vfr"]["renditions"]}
+    # Audio only: an M4A, no picture renditions, no HLS (docs/video.md).
+    assert {r["name"] for r in videos["audio"]["renditions"]} == {"m4a"}
+    assert videos["audio"]["playback"]["m4a"]
+    assert videos["audio"]["playback"]["hls"] is None
+
+
+async def test_auto_trim_and_loudness_normalization(vp: VideoApp, tmp_path: Path) -> None:
+    """A quiet tone between 1.5 s of silence on each side: trimmed to the tone, brought to
+    -16 LUFS, flags set through the upload's metadata."""
+    tenant = new_tenant()
+    quiet = make_audio(
+        tmp_path / "quiet.m4a", seconds=2, volume_db=-30, silence_before=1.5, silence_after=1.5
+    )
+    flags = "auto_trim dHJ1ZQ==,normalize_audio dHJ1ZQ=="  # base64 of "true"
+    upload_id = await vp.tus_upload(tenant, quiet, metadata=flags)
+    video = await vp.wait(tenant, (await vp.video_of_upload(tenant, upload_id))["id"])
+    assert video["status"] == "ready", video["error"]
+    assert video["auto_trim"]
+    assert video["normalize_audio"]
+    assert video["trim"]["start"] == pytest.approx(1.5, abs=0.3)
+    assert video["trim"]["end"] == pytest.approx(3.5, abs=0.3)
+    assert video["duration"] == pytest.approx(2.0, abs=0.3)
+    m4a = await fetch(vp.http, video["playback"]["m4a"])
+    out = tmp_path / "out.m4a"
+    out.write_bytes(m4a.content)
+    loudness = await measure_loudness(out)
+    assert loudness.integrated == pytest.approx(-16.0, abs=1.5)

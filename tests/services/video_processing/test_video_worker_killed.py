@@ -1,0 +1,156 @@
+"""Kill the process running a transcode (SIGKILL, FFmpeg with it) and start it again: the job is
+run again, skips what the first run finished, and the video becomes ready with every rendition
+complete and playable, charged once. The app runs as ``v100 serve video_processing`` (embedded:
+its jobs run in it), with a real billing app beside it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+
+import av
+import httpx
+import pytest
+import sqlalchemy as sa
+from vp_support import INTERNAL_SECRET, download_hls, new_tenant
+
+from v100.kit.auth import InternalTokens, Principal
+from v100.kit.settings import PlatformSettings
+from v100.kit.testing.servers import serving
+from v100.media.testing import make_video
+from v100.services.billing.app import create_app as create_billing
+from v100.services.billing.settings import BillingSettings
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+V100 = str(Path(sys.executable).with_name("v100"))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def _app_process(env: dict[str, str], port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [V100, "serve", "video_processing", "--port", str(port)],
+            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+@asynccontextmanager
+async def _client(port: int, tenant: str) -> AsyncIterator[httpx.AsyncClient]:
+    tokens = InternalTokens(INTERNAL_SECRET)
+    headers = {"Authorization": f"Bearer {tokens.mint(Principal(tenant_id=tenant, user_id='u'))}"}
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}", headers=headers, trust_env=False, timeout=30
+    ) as http:
+        for _ in range(400):
+            try:
+                if (await http.get("/ready")).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+        else:
+            raise TimeoutError("the app did not become ready")
+        yield http
+
+
+async def test_killed_mid_transcode_the_job_is_retried_and_completes(tmp_path: Path) -> None:
+    platform = PlatformSettings(
+        var_dir=tmp_path,
+        internal_token_secret=INTERNAL_SECRET,
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/{{service}}.db",
+        storage_url=f"file://{tmp_path}/objects",
+    )
+    source = make_video(tmp_path / "long.mp4", seconds=12, width=1280, height=720, fps=25)
+    tenant = new_tenant()
+    async with serving(create_billing(BillingSettings(platform=platform))) as billing:
+        env = {
+            **os.environ,
+            "V100_VAR_DIR": str(tmp_path),
+            "V100_INTERNAL_TOKEN_SECRET": INTERNAL_SECRET,
+            "V100_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/{{service}}.db",
+            "V100_STORAGE_URL": f"file://{tmp_path}/objects",
+            "V100_VIDEO_PROCESSING_BILLING_URL": billing,
+            "V100_VIDEO_PROCESSING_JOB_LEASE_SECONDS": "4",
+            "V100_LOG_LEVEL": "WARNING",
+        }
+        env.pop("V100_REDIS_URL", None)
+        port = _free_port()
+        log = tmp_path / "app.log"
+        with _app_process(env, port, log) as first:
+            async with _client(port, tenant) as http:
+                data = source.read_bytes()
+                tus = {"Tus-Resumable": "1.0.0"}
+                created = await http.post(
+                    "/v1/uploads", headers={**tus, "Upload-Length": str(len(data))}
+                )
+                location = created.headers["Location"].split(f":{port}", 1)[1]
+                patched = await http.patch(
+                    location, content=data,
+                    headers={**tus, "Upload-Offset": "0",
+                             "Content-Type": "application/offset+octet-stream"},
+                )  # fmt: skip
+                assert patched.status_code == 204, patched.text
+                upload_id = location.rsplit("/", 1)[1]
+                found = await http.get("/v1/videos", params={"upload_id": upload_id})
+                video_id = found.json()["data"][0]["id"]
+                # Wait until the ladder is being encoded, then kill the process and FFmpeg.
+                for _ in range(600):
+                    video = (await http.get(f"/v1/videos/{video_id}")).json()
+                    if video["progress"] >= 20 or video["status"] != "processing":
+                        break
+                    await asyncio.sleep(0.1)
+                assert video["status"] == "processing", video
+                killed_at = video["progress"]
+                os.killpg(first.pid, signal.SIGKILL)
+                first.wait()
+        with _app_process(env, port, log):
+            async with _client(port, tenant) as http:
+                for _ in range(1800):
+                    video = (await http.get(f"/v1/videos/{video_id}")).json()
+                    if video["status"] in ("ready", "errored"):
+                        break
+                    await asyncio.sleep(0.2)
+                assert video["status"] == "ready", (video, log.read_text()[-3000:])
+                names = {r["name"] for r in video["renditions"]}
+                assert {"master", "720p", "360p", "mp4", "m4a", "poster", "storyboard"} <= names
+                assert video["credits_charged"] == 1
+                local = await download_hls(http, video["playback"]["hls"], tmp_path / "hls")
+                with av.open(str(local), options={"protocol_whitelist": "file"}) as container:
+                    frames = sum(1 for _ in container.decode(video=0))
+                assert frames >= 12 * 25 - 5, frames
+                mp4 = await http.get(video["playback"]["mp4"].split(f":{port}", 1)[1])
+                (tmp_path / "out.mp4").write_bytes(mp4.content)
+                with av.open(str(tmp_path / "out.mp4")) as container:
+                    assert container.duration / 1e6 == pytest.approx(12.0, abs=0.3)
+    engine = sa.create_engine(f"sqlite:///{tmp_path}/video_processing.db")
+    with engine.connect() as connection:
+        attempts = connection.execute(
+            sa.text("SELECT attempts FROM kit_jobs WHERE task = 'video_processing.process_video'")
+        ).scalar_one()
+    engine.dispose()
+    assert attempts == 2, attempts
+    print(f"\nkilled at {killed_at}% of processing; the second run finished it")
