@@ -1,7 +1,9 @@
 """Upload throughput of kit.tus (issue 5's figure): a large file uploaded with the real tuspy
 client through a tus server on loopback (local disk store, its own process) against ``cp`` of
-the same file to the same disk; target >= 0.6x of cp. Also the local store's part assembly
-with ``os.copy_file_range`` against a read/write loop over the same part files. Run by hand:
+the same file to the same disk; target >= 0.6x of cp (ratios printed against cp, cp + sync
+and the bare HTTP receive). On local disk kit.tus writes one growing file, so the upload has no
+join; the local store's multipart join (``os.copy_file_range``, used outside tus) is timed on
+its own against a read/write loop over the same part files. Run by hand:
 
     .venv/bin/python bench/upload_throughput.py [--size-mib 512] [--runs 3] [--chunk-mib 0]
     .venv/bin/python bench/upload_throughput.py --url http://127.0.0.1:4000/v1/uploads \\

@@ -249,15 +249,13 @@ async def test_waiters_are_released_when_the_answer_is_not_cacheable(world: Worl
     seen = Counter(results(answers))
     assert seen == {"miss": 1, "released": 19}
     # Released when the leader's answer came (about two origin delays), not at the end of
-    # their 10 s wait.
-    assert took < 3, took
-    # Then hit-for-miss: for a while nobody waits for anyone on this URL.
-    began = time.perf_counter()
+    # their 10 s wait; the margin is for a loaded CI machine.
+    assert took < 8, took
+    # Then hit-for-miss: for a while nobody waits for anyone on this URL (a waiter would be
+    # counted as released).
     answers = await asyncio.gather(*(world.get(url) for _ in range(20)))
-    took = time.perf_counter() - began
     assert Counter(results(answers)) == {"miss": 20}
     assert world.origin.count(url) == 40
-    assert took < 0.95, took
 
 
 async def test_a_bus_event_invalidates_entries_under_its_prefixes(world: World) -> None:

@@ -130,7 +130,9 @@ async def test_waiters_on_another_replica_are_released_when_not_cacheable(
     # its own waiters; everyone else waited in-process and was released.
     assert seen["miss"] == 1
     assert seen["released"] == 19
-    assert took < 3, took
+    # Released when the leader's answer came (about two origin delays), not at the end of the
+    # 10 s lock wait; the margin is for a loaded CI machine.
+    assert took < 8, took
 
 
 async def test_redis_away_leaves_memory_serving_and_recovery_brings_it_back(

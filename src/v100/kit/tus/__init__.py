@@ -1,6 +1,7 @@
 """Resumable uploads over the tus 1.0.0 protocol (core, creation, creation-with-upload,
 creation-defer-length, termination, checksum, expiration) for any service: chunks stream into
-the service's object store as multipart parts while they arrive, progress lives in the
+the service's object store while they arrive (S3: multipart parts; local disk: one growing
+file, renamed into place at the end), progress lives in the
 service's own ``kit_tus_uploads`` table, and any tus client resumes after a broken connection
 or a server restart. docs/uploads.md tells the whole story; a service wires it like this:
 

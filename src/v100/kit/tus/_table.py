@@ -54,7 +54,8 @@ def _define(metadata: MetaData) -> Table:
         Column("object_key", String(KEY_LENGTH), nullable=False),
         # NULL while the client defers the length (Upload-Defer-Length: 1).
         Column("length", BigInteger, nullable=True),
-        # Bytes durably stored: the parts below plus the pending tail.
+        # Bytes durably stored: the parts below plus the pending tail (S3), or the length of
+        # the upload's file that an fdatasync covered (local disk, where there are no parts).
         Column("offset", BigInteger, nullable=False),
         Column("upload_metadata", JSON, nullable=False),
         Column("content_type", String(255), nullable=True),
