@@ -1,7 +1,8 @@
 """The hit path (fresh cache hits answered by the server protocol) against the full middleware
 path: two real gateways before one real origin, one with the hit path and one without, must
 answer the same requests with the same statuses, headers and bodies; and what the hit path must
-leave to the full path (refusals, bodies, compression, HTTP/1.0, pipelining) still works."""
+leave to the full path (refusals, bodies, compression, HTTP/1.0, pipelining) still works, and
+its keep-alive timer closes idle connections as uvicorn's does."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+import uvicorn
 from test_response_cache_support import (
     CachingGateway,
     Caller,
@@ -24,6 +27,8 @@ from test_response_cache_support import (
     unique,
 )
 
+from v100.kit.http import server_config
+from v100.kit.testing import servers
 from v100.services.gateway.hit_path import HitPath
 
 PUBLIC = "cc=public,max-age=60"
@@ -227,3 +232,44 @@ async def test_over_the_limit_the_full_path_refuses(tmp_path: Path) -> None:
         assert hit_path.answered == 2
         assert answers[3].headers["content-type"] == "application/problem+json"
         assert "retry-after" in answers[3].headers
+
+
+async def test_a_connection_closes_once_idle_for_the_keep_alive_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hit path's keep-alive timer, armed once per idle spell: requests spaced closer than
+    the timeout keep the connection open well past it; once idle, it closes on time."""
+
+    def short_keep_alive(app: Any, **options: Any) -> uvicorn.Config:
+        return server_config(app, **options, timeout_keep_alive=1)
+
+    monkeypatch.setattr(servers, "server_config", short_keep_alive)
+    async with (
+        origin_serving(tmp_path, None) as origin,
+        gateway_serving(
+            tmp_path, origin, redis_url=None, redis_prefix="k:", rate_limits=LIMITS
+        ) as gateway,
+    ):
+        who = await callers(gateway)
+        url = f"{unique()}?{PUBLIC}"
+        key = who["a"].headers["X-API-Key"]
+        async with gateway.client() as http:
+            await http.get(url, headers=who["a"].headers)
+        hit_path: HitPath = gateway.app.state.hit_path
+        answered = hit_path.answered
+        address = urlsplit(gateway.url)
+        reader, writer = await asyncio.open_connection(address.hostname, address.port)
+        request = f"GET {url} HTTP/1.1\r\nHost: x\r\nX-API-Key: {key}\r\n\r\n".encode()
+        loop = asyncio.get_running_loop()
+        for _ in range(6):  # 2.4 s, each request 0.4 s after the previous answer
+            writer.write(request)
+            await writer.drain()
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            length = int(head.split(b"content-length: ")[1].split(b"\r\n")[0])
+            await reader.readexactly(length)
+            answered_at = loop.time()
+            await asyncio.sleep(0.4)
+        assert hit_path.answered == answered + 6
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # closed by the server
+        assert 0.9 < loop.time() - answered_at < 2.0
+        writer.close()

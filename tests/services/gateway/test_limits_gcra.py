@@ -187,6 +187,32 @@ async def test_known_full_buckets_refuse_only_what_the_limiter_would() -> None:
     assert full.refuse([Bucket("k0", Rate(30, 1, 20, "api-key"))], now) is None
 
 
+def test_the_hit_paths_admission_is_the_full_decision() -> None:
+    """``admit_now`` (the hit path's) beside ``acquire_now`` through one random sequence of
+    tight and loose limits: it admits exactly what the decision allows, reports the decision's
+    binding limit, and leaves the buckets as the decision leaves them."""
+    rng = random.Random(11)
+    clock = [T0]
+    decided = MemoryRateLimiter(clock=lambda: clock[0], sweep_at=50)
+    admitted = MemoryRateLimiter(clock=lambda: clock[0], sweep_at=50)
+    tenants = [Bucket(f"t{n}", Rate(rng.choice([4, 8]), 1, 3, "tenant")) for n in range(2)]
+    keys = [Bucket(f"k{n}", Rate(rng.choice([2, 4]), 1, 2, "api-key")) for n in range(60)]
+    allowed = 0
+    for _ in range(5000):
+        clock[0] += rng.choice([0, 0, 1, 20_000, 100_000, 300_000])
+        buckets = [rng.choice(tenants), rng.choice(keys)][: rng.choice([1, 2, 2])]
+        decision = decided.acquire_now(buckets)
+        admission = admitted.admit_now(buckets)
+        if decision.allowed:
+            allowed += 1
+            binding = decision.binding
+            assert admission == (binding.rate, binding.remaining, binding.reset_us)
+        else:
+            assert admission is None
+        assert len(admitted) == len(decided)
+    assert 1000 < allowed < 4000
+
+
 async def test_full_buckets_are_forgotten_in_process() -> None:
     clock = [T0]
     memory = MemoryRateLimiter(clock=lambda: clock[0], sweep_at=100)

@@ -164,10 +164,14 @@ class TrafficMetrics:
         child.observe(seconds)
 
     def observe_processing(self, route: str, seconds: float) -> None:
+        self.processing(route).observe(seconds)
+
+    def processing(self, route: str) -> Histogram:
+        """The processing-time histogram of one route group."""
         child = self._processing_children.get(route)
         if child is None:
             child = self._processing_children[route] = self.processing_seconds.labels(route)
-        child.observe(seconds)
+        return child
 
 
 def _in_state(upstream: Upstream, state: BreakerState) -> float:

@@ -99,11 +99,11 @@ class Upstream:
 class Route:
     prefix: str
     upstream: Upstream
+    # The route group in metrics and access logs (read as ``scope["route"].path``).
+    path: str = field(init=False)
 
-    @property
-    def path(self) -> str:
-        """The route group in metrics and access logs (read as ``scope["route"].path``)."""
-        return f"{self.prefix}/*"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", f"{self.prefix}/*")
 
 
 class _TokenCache:

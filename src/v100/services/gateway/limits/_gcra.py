@@ -211,6 +211,33 @@ class MemoryRateLimiter(RateLimiterBackend):
                 self._sweep(now)
         return decision
 
+    def admit_now(self, buckets: Sequence[Bucket]) -> tuple[Rate, int, int] | None:
+        """``acquire_now`` for a caller that needs only an admission (the hit path): when every
+        bucket admits the request, records it and returns what ``Decision.binding`` would
+        report (rate, remaining, reset in microseconds) without building the decision; else
+        None, recording nothing. The arithmetic is ``evaluate``'s for an allowed request."""
+        now = self._clock()
+        tats = self._tats
+        debts: list[int] = []
+        for bucket in buckets:
+            rate = bucket.rate
+            tat = tats.get(bucket.key, now)
+            debt = (tat if tat > now else now) + rate.emission_us - now
+            if debt > rate.capacity_us:
+                return None
+            debts.append(debt)
+        binding: tuple[Rate, int, int] | None = None
+        for bucket, debt in zip(buckets, debts, strict=True):
+            tats[bucket.key] = now + debt
+            rate = bucket.rate
+            remaining = (rate.capacity_us - debt) // rate.emission_us
+            # The first of the fewest remaining, then of the longest until reset, as ``min``.
+            if binding is None or (remaining, -debt) < (binding[1], -binding[2]):
+                binding = (rate, remaining, debt)
+        if len(tats) >= self._sweep_at:
+            self._sweep(now)
+        return binding
+
     def _sweep(self, now: int) -> None:
         # A bucket whose TAT has passed is full: the same as absent. Amortized O(1) per call.
         for key in [key for key, tat in self._tats.items() if tat <= now]:

@@ -23,6 +23,7 @@ from v100.services.gateway.limits._gcra import (
     Lease,
     MemoryConcurrency,
     MemoryRateLimiter,
+    Rate,
     monotonic_us,
 )
 from v100.services.gateway.limits._redis import RedisConcurrency, RedisRateLimiter, connect_limiter
@@ -64,12 +65,12 @@ class LimiterMetrics:
         )
         self._children: dict[tuple[str, str, str], Counter] = {}
 
-    def count(self, tier: str, group: str, decision: str) -> None:
+    def count(self, tier: str, group: str, decision: str, requests: int = 1) -> None:
         key = (tier, group, decision)
         child = self._children.get(key)
         if child is None:  # labels() costs a lock and a lookup: once per combination
             child = self._children[key] = self.decisions.labels(tier, group, decision)
-        child.inc()
+        child.inc(requests)
 
 
 class Limiter:
@@ -126,12 +127,12 @@ class Limiter:
                 return decision
         return await self.local_rates.acquire(buckets)
 
-    def check_now(self, buckets: Sequence[Bucket]) -> Decision | None:
-        """The in-process decision when limits are kept in this process (no Redis, or Redis
-        away); None when the shared limits in Redis must be asked (the hit path's use)."""
+    def admit_now(self, buckets: Sequence[Bucket]) -> tuple[Rate, int, int] | None:
+        """``MemoryRateLimiter.admit_now`` when limits are kept in this process (no Redis, or
+        Redis away); None when the shared limits in Redis must be asked (the hit path's use)."""
         if self.remote_rates is not None and not self.degraded:
             return None
-        return self.local_rates.acquire_now(buckets)
+        return self.local_rates.admit_now(buckets)
 
     async def enter(self, key: str, cap: int) -> Lease | None:
         remote = self.remote_slots

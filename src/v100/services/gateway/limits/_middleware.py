@@ -19,7 +19,7 @@ from v100.kit.http import problem_response
 from v100.services.gateway.limits._gcra import MICROS, Decision
 from v100.services.gateway.limits._limiter import Limiter
 from v100.services.gateway.limits._subscriptions import SubscriptionTiers
-from v100.services.gateway.limits._tiers import Policies, PrincipalTier, TierSource
+from v100.services.gateway.limits._tiers import Plan, Policies, PrincipalTier, TierSource
 
 if TYPE_CHECKING:
     from v100.services.gateway.settings import GatewaySettings
@@ -31,6 +31,11 @@ _OURS = frozenset(
 )
 _WS_TRY_AGAIN_LATER = 1013
 _MAX_RETIERED = 10_000  # API keys' principals with the subscription's tier, kept by identity
+# ``rate_limit_headers`` as header lines: limit, remaining, reset, policy.
+_LINES = (
+    b"ratelimit-limit: %d\r\nratelimit-remaining: %d\r\nratelimit-reset: %d\r\n"
+    b"ratelimit-policy: %s\r\n"
+)
 # The messages that carry an answer's headers (the last: a refused WebSocket handshake).
 _STARTS = frozenset({"http.response.start", "websocket.accept", "websocket.http.response.start"})
 
@@ -177,32 +182,23 @@ class RateLimitMiddleware:
         tier = self.tiers.tier_now(principal)
         if tier is None:
             return None
-        return principal if tier == principal.tier else dataclasses.replace(principal, tier=tier)
+        return principal if tier == principal.tier else self._with_tier(principal, tier)
 
-    def admit_now(
-        self, principal: Principal, path: str, method: str
-    ) -> list[tuple[bytes, bytes]] | None:
-        """For a principal from ``tiered_now``: the headers ``__call__`` adds to a request it
-        lets through, decided without waiting; None when the request needs the full path (a
-        shared limit in Redis, a concurrency cap, a refusal). A refusal is decided again there,
-        which is safe: a refused GCRA check consumes nothing."""
-        if not self.enabled:
-            return []
-        started = time.perf_counter()
-        limiter = self.limiter
-        tier = self.policies.tier(principal.tier)
-        plan = self.policies.plan(tier, principal, path, method)
+    def admit_now(self, principal: Principal, path: str, method: str) -> tuple[Plan, bytes] | None:
+        """With limits enabled, for a principal from ``tiered_now``: the plan of a request
+        ``__call__`` would let through (its tier and route group label the decision, which
+        the caller counts) and the ``RateLimit-*`` header lines it adds, decided without
+        waiting; None when the request needs the full path (a shared limit in Redis, a
+        concurrency cap, a refusal). A refusal is decided again there, which is safe: a
+        refused GCRA check consumes nothing."""
+        plan = self.policies.plan(self.policies.tier(principal.tier), principal, path, method)
         if plan.slot_key is not None:
             return None
-        decision = limiter.check_now(plan.buckets)
-        if decision is None or not decision.allowed:
+        binding = self.limiter.admit_now(plan.buckets)
+        if binding is None:
             return None
-        metrics = limiter.metrics
-        assert metrics is not None  # made by bind()
-        metrics.count(tier, plan.group, "allowed")
-        headers = rate_limit_headers(decision, plan.policy)
-        headers.append(_timing(started))
-        return headers
+        rate, remaining, reset_us = binding
+        return plan, _LINES % (rate.burst, remaining, -(-reset_us // MICROS), plan.policy)
 
     def _with_tier(self, principal: Principal, tier: str) -> Principal:
         """``principal`` with ``tier``. An API key's principal is one object for as long as the

@@ -6,6 +6,7 @@ The rules and the key layout are documented in ``docs/gateway-traffic.md``."""
 
 from v100.services.gateway.response_cache._cache import CacheConfig, ResponseCache
 from v100.services.gateway.response_cache._entry import CachedResponse, RequestKey
+from v100.services.gateway.response_cache._metrics import CacheMetrics
 from v100.services.gateway.response_cache._middleware import (
     MemoryHit,
     ResponseCacheMiddleware,
@@ -15,6 +16,7 @@ from v100.services.gateway.response_cache._policy import decide, etag_matches, n
 
 __all__ = [
     "CacheConfig",
+    "CacheMetrics",
     "CachedResponse",
     "MemoryHit",
     "RequestKey",

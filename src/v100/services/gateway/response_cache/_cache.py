@@ -143,24 +143,21 @@ class ResponseCache:
             await self.lookup_shared(key, headers, found)
         return found
 
-    def lookup_memory(
-        self, key: RequestKey, headers: Sequence[tuple[bytes, bytes]], *, peek: bool = False
-    ) -> Found:
+    def lookup_memory(self, key: RequestKey, headers: Sequence[tuple[bytes, bytes]]) -> Found:
         """L1 only: what ``lookup`` finds without asking Redis (a fresh entry here is served
-        as is; invalidations reach this memory through bus events). ``peek`` leaves expired
-        entries in place, for a later lookup to report them stale."""
+        as is; invalidations reach this memory through bus events)."""
         found = Found()
         parts = key.parts
         l1 = self.l1
-        mark, _ = l1.get(("p", parts), peek=peek)
+        mark, _ = l1.get(("p", parts))
         if mark is not None:
             found.not_cacheable = True
             return found
-        index, expired = l1.get(("i", parts), peek=peek)
+        index, expired = l1.get(("i", parts))
         found.stale = expired
         if isinstance(index, tuple):
             found.vary = index
-            entry, expired = l1.get(("e", parts, vary_values(index, headers)), peek=peek)
+            entry, expired = l1.get(("e", parts, vary_values(index, headers)))
             if isinstance(entry, CachedResponse):
                 if entry.remaining(time.time()) > 0:
                     found.entry = entry
@@ -168,6 +165,23 @@ class ResponseCache:
                 expired = True
             found.stale = found.stale or expired
         return found
+
+    def fresh_in_memory(
+        self, key: RequestKey, headers: Sequence[tuple[bytes, bytes]]
+    ) -> CachedResponse | None:
+        """The entry ``lookup_memory`` would find, if it would find one, changing nothing else:
+        expired slots stay in place for a later lookup to report them stale."""
+        parts = key.parts
+        l1 = self.l1
+        if l1.get(("p", parts), peek=True)[0] is not None:
+            return None
+        index = l1.get(("i", parts), peek=True)[0]
+        if not isinstance(index, tuple):
+            return None
+        entry = l1.get(("e", parts, vary_values(index, headers)), peek=True)[0]
+        if isinstance(entry, CachedResponse) and entry.remaining(time.time()) > 0:
+            return entry
+        return None
 
     async def lookup_shared(
         self, key: RequestKey, headers: Sequence[tuple[bytes, bytes]], found: Found

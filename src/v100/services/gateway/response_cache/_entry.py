@@ -5,8 +5,8 @@ the key of a request, which partitions every entry by tenant and by credential s
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 import orjson
 
@@ -17,6 +17,7 @@ __all__ = [
     "CachedResponse",
     "RequestKey",
     "audience_of",
+    "header_lines",
     "node_of",
     "path_nodes",
 ]
@@ -42,6 +43,11 @@ _NOT_STORED = frozenset(
 # Path levels that get their own invalidation generation; an invalidation deeper than this
 # drops everything under the deepest tracked level (more than asked, never less).
 MAX_NODE_DEPTH = 8
+
+
+def header_lines(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """``name: value\\r\\n`` for each header."""
+    return b"".join(name + b": " + value + b"\r\n" for name, value in headers)
 
 
 def _digest(*parts: str) -> str:
@@ -123,6 +129,11 @@ class CachedResponse:
     vary_values: tuple[str | None, ...]
     # The invalidation generations of its path levels when its fetch began (Redis only).
     generations: tuple[int, ...] = ()
+    # ``headers`` as HTTP/1.1 header lines, made once: the hit path writes them as they are.
+    lines: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lines", header_lines(self.headers))
 
     @classmethod
     def build(

@@ -28,6 +28,8 @@ __all__ = [
     "Lease",
     "answer_from",
     "fetch",
+    "headers_of_304",
+    "not_modified",
     "replay",
     "with_status",
 ]
@@ -48,6 +50,18 @@ def with_status(message: Message, value: str) -> Message:
     return {**message, "headers": headers}
 
 
+def not_modified(entry: CachedResponse, view: RequestView) -> bool:
+    """Whether the caller's ``If-None-Match`` matches ``entry``: answered 304."""
+    inm, etag = view.if_none_match, entry.etag
+    if inm is None or not etag or entry.status != 200:
+        return False
+    return etag_matches(inm, etag)
+
+
+def headers_of_304(entry: CachedResponse) -> list[tuple[bytes, bytes]]:
+    return [h for h in entry.headers if h[0] in _KEPT_BY_304]
+
+
 def answer_from(
     entry: CachedResponse, view: RequestView, head: bool, status: str
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
@@ -55,9 +69,8 @@ def answer_from(
     ``If-None-Match`` matches, else the stored answer with its ``Age`` and ``Cache-Status``."""
     age = str(int(entry.age(time.time()))).encode()
     extra = [(b"age", age), (b"cache-status", status.encode())]
-    inm = view.if_none_match
-    if inm is not None and entry.status == 200 and entry.etag and etag_matches(inm, entry.etag):
-        return 304, [*(h for h in entry.headers if h[0] in _KEPT_BY_304), *extra], b""
+    if not_modified(entry, view):
+        return 304, [*headers_of_304(entry), *extra], b""
     return entry.status, [*entry.headers, *extra], b"" if head else entry.body
 
 

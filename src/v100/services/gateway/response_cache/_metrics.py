@@ -55,12 +55,12 @@ class CacheMetrics:
             registry=registry,
         ).set_function(l2_up)
 
-    def count(self, route: str, result: str) -> None:
-        # Children cached: ``labels()`` costs more than the increment on the hit path.
+    def count(self, route: str, result: str, requests: int = 1) -> None:
+        # Children cached: ``labels()`` costs more than the increment.
         child = self._children.get((route, result))
         if child is None:
             child = self._children[(route, result)] = self.requests.labels(route, result)
-        child.inc()
+        child.inc(requests)
 
     def not_stored_because(self, route: str, reason: str) -> None:
         self.not_stored.labels(route, reason).inc()

@@ -24,13 +24,19 @@ from v100.services.gateway.response_cache._cache import (
     ResponseCache,
     vary_values,
 )
-from v100.services.gateway.response_cache._entry import CachedResponse, RequestKey, audience_of
+from v100.services.gateway.response_cache._entry import (
+    CachedResponse,
+    RequestKey,
+    audience_of,
+    header_lines,
+)
 from v100.services.gateway.response_cache._fetch import (
     CACHE_STATUS_NAME,
     Ask,
     Lease,
-    answer_from,
     fetch,
+    headers_of_304,
+    not_modified,
     replay,
     with_status,
 )
@@ -50,6 +56,8 @@ _METHODS = frozenset({"GET", "HEAD"})
 _NAME = CACHE_STATUS_NAME
 _COLLAPSED = f"{_NAME}; fwd=uri-miss; collapsed"
 _BYPASS = f"{_NAME}; fwd=bypass"
+_HIT_LINES = b"age: %d\r\ncache-status: " + _NAME.encode() + b"; hit; ttl=%d\r\n"
+_REMEMBERED_ROUTES = 10_000
 
 
 def config_from(settings: GatewaySettings) -> CacheConfig:
@@ -76,6 +84,8 @@ class ResponseCacheMiddleware:
         self.metrics: CacheMetrics | None = None
         self.invalidations = Invalidations(self.cache, on_applied=self._count_invalidation)
         self._runtime: Runtime | None = None
+        # The hit path's routes by path (hot paths repeat; routing splits and joins the path).
+        self._routes: dict[str, Route | None] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -151,32 +161,28 @@ class ResponseCacheMiddleware:
     # --- requests ------------------------------------------------------------------------
 
     def hit_now(
-        self,
-        path: str,
-        raw_path: bytes,
-        query: bytes,
-        headers: list[tuple[bytes, bytes]],
-        principal: Principal,
+        self, path: str, query: bytes, headers: list[tuple[bytes, bytes]], principal: Principal
     ) -> MemoryHit | None:
-        """A fresh entry in this process's memory for the request, as ``_handle`` would find
-        it, or None when the request needs the full path (the hit path's use). Nothing is
-        counted until the hit is served (``serve``)."""
+        """A fresh entry in this process's memory for the request (``path`` as sent: not
+        percent-encoded), as ``_handle`` would find it, or None when the request needs the full
+        path (the hit path's use). Nothing is counted here."""
         if not self.enabled or self._runtime is None or self.metrics is None:
             return None
-        route = self.upstreams.route(path)
+        routes = self._routes
+        if path in routes:
+            route = routes[path]
+        else:
+            if len(routes) >= _REMEMBERED_ROUTES:
+                routes.clear()  # rare; routing again is cheap
+            route = routes[path] = self.upstreams.route(path)
         if route is None:
             return None
         view = RequestView.of(headers)
         if view.bypass_reason() is not None:
             return None
-        key = RequestKey(
-            principal.tenant_id,
-            audience_of(principal),
-            raw_path.decode("latin-1"),
-            normalized_query(query),
-        )
-        entry = self.cache.lookup_memory(key, headers, peek=True).entry
-        return None if entry is None else MemoryHit(self, route, view, entry)
+        key = RequestKey(principal.tenant_id, audience_of(principal), path, normalized_query(query))
+        entry = self.cache.fresh_in_memory(key, headers)
+        return None if entry is None else MemoryHit(route, view, entry)
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send, route: Route) -> None:
         runtime = getattr(scope["app"].state, "runtime", None)
@@ -325,20 +331,21 @@ class ResponseCacheMiddleware:
         return stamped
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MemoryHit:
-    middleware: ResponseCacheMiddleware
     route: Route
     view: RequestView
     entry: CachedResponse
 
-    def serve(self, head: bool) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        """Count the hit; the answer's status, headers and body."""
-        metrics = self.middleware.metrics
-        assert metrics is not None  # checked by hit_now
-        metrics.count(self.route.path, "hit")
-        ttl = int(self.entry.remaining(time.time()))
-        return answer_from(self.entry, self.view, head, f"{_NAME}; hit; ttl={ttl}")
+    def serve(self, head: bool) -> tuple[int, bytes, bytes]:
+        """The answer's status, header lines and body, as ``replay`` sends them (the entry's
+        headers, then ``Age`` and ``Cache-Status``). The caller counts the hit."""
+        entry = self.entry
+        age = entry.age(time.time())
+        lines = _HIT_LINES % (age, entry.lifetime - age)
+        if not_modified(entry, self.view):
+            return 304, header_lines(headers_of_304(entry)) + lines, b""
+        return entry.status, entry.lines + lines, b"" if head else entry.body
 
 
 async def _close_at_exit(tier: RedisTier) -> None:
