@@ -5,13 +5,11 @@ FFmpeg's lavfi sources once per session."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from mp_support import INTERNAL_SECRET, MediaApp
 
@@ -83,12 +81,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
 @pytest.fixture
 async def billing_url(backend: Backend) -> AsyncIterator[str]:
     settings = BillingSettings(platform=backend.platform, database_url=backend.billing_database_url)
-    async with serving(create_billing(settings)) as url:
-        async with httpx.AsyncClient(base_url=url, trust_env=False) as http:
-            for _ in range(300):
-                if (await http.get("/ready")).status_code == 200:
-                    break
-                await asyncio.sleep(0.05)
+    async with serving(create_billing(settings), ready=True) as url:
         yield url
 
 

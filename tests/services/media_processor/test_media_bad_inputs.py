@@ -1,15 +1,24 @@
 """Bad input never leaves a job stuck: each ends ``failed`` with a clear error (or, for an empty
-body, is refused before any job exists), on both backends, within a bounded time."""
+body, is refused before any job exists), on both backends, within a bounded time: damaged
+files, oversized pictures, missing streams, and playlists naming local files or other hosts
+(FFmpeg's protocol whitelist; the other host is never contacted). Odd but valid inputs
+(rotated, variable frame rate) succeed."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import av
 import pytest
 from mp_support import MediaApp, new_tenant
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from v100.kit.testing.http import running_app
+from v100.kit.testing.servers import serving
 from v100.media.testing import make_audio, make_broken, make_video
 from v100.services.media_processor.app import create_app
 
@@ -24,7 +33,15 @@ def broken(media_dir: Path) -> dict[str, bytes]:
     }
     made["audio_only"] = make_audio(media_dir / "tone.m4a", seconds=2).read_bytes()
     made["silent_video"] = make_video(media_dir / "mute.mp4", seconds=2, audio=False).read_bytes()
+    made["playlist_file"] = _playlist("file:///etc/passwd")
     return made
+
+
+def _playlist(segment: str) -> bytes:
+    return (
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:3\n"
+        f"#EXTINF:3.0,\n{segment}\n#EXT-X-ENDLIST\n"
+    ).encode()
 
 
 CASES = [
@@ -38,6 +55,8 @@ CASES = [
     ("audio_only", {"operation": "thumbnail"}, {"input-unsupported"}),
     ("silent_video", {"operation": "normalize_audio"}, {"input-unsupported"}),
     ("silent_video", {"operation": "resample_audio", "sample_rate": 16000}, {"input-unsupported"}),
+    ("playlist_file", {"operation": "transcode", "platform": "youtube"}, {"input-unsupported"}),
+    ("playlist_file", {"operation": "extract_audio"}, {"input-unsupported"}),
 ]
 
 
@@ -95,3 +114,48 @@ async def test_input_over_the_limit_is_refused_while_streaming(
         assert gone.status_code == 404
         leftovers = [o async for o in app.state.runtime.storage.list(f"media/{tenant}/")]
         assert leftovers == []
+
+
+async def test_a_playlist_naming_another_host_fails_and_the_host_sees_nothing(
+    mp: MediaApp, small_video: bytes
+) -> None:
+    hits: list[str] = []
+
+    async def serve(request: Request) -> Response:
+        hits.append(request.url.path)
+        return Response(small_video, media_type="video/mp2t")
+
+    tenant = new_tenant()
+    available, _ = await mp.balance(tenant)
+    async with serving(Starlette(routes=[Route("/{name}", serve)])) as origin:
+        playlist = _playlist(f"{origin}/segment0.ts")
+        assert (await mp.put_input(tenant, "list.m3u8", playlist)).status_code == 200
+        job = await mp.run(
+            tenant, {"input": "list.m3u8", "operation": "transcode", "platform": "youtube"}
+        )
+    assert job["status"] == "failed", job
+    assert job["error"]["type"] == "/problems/input-unsupported", job["error"]
+    assert hits == []
+    assert await mp.balance(tenant) == (available, 0)
+
+
+async def test_rotated_and_variable_frame_rate_inputs_succeed(
+    mp: MediaApp, media_dir: Path
+) -> None:
+    tenant = new_tenant()
+    rotated = make_video(
+        media_dir / "rotated.mp4", seconds=2, width=320, height=240, rotation=90
+    ).read_bytes()
+    vfr = make_video(media_dir / "vfr.mp4", seconds=2, variable_frame_rate=True).read_bytes()
+    assert (await mp.put_input(tenant, "rotated.mp4", rotated)).status_code == 200
+    assert (await mp.put_input(tenant, "vfr.mp4", vfr)).status_code == 200
+    thumb = await mp.run(tenant, {"input": "rotated.mp4", "operation": "thumbnail"})
+    assert thumb["status"] == "succeeded", thumb
+    (media_dir / f"thumb-{tenant}.jpg").write_bytes(await mp.fetch(thumb["download"]["url"]))
+    with av.open(str(media_dir / f"thumb-{tenant}.jpg")) as picture:  # probe reads no images
+        context = picture.streams.video[0].codec_context
+        assert (context.width, context.height) == (240, 320)  # upright
+    for name in ("rotated.mp4", "vfr.mp4"):
+        job = await mp.run(tenant, {"input": name, "operation": "transcode", "platform": "x"})
+        assert job["status"] == "succeeded", (name, job)
+        assert job["output"]["duration"] == pytest.approx(2.0, abs=0.2), name

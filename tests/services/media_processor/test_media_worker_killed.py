@@ -1,6 +1,7 @@
 """Kill the process running a transcode (SIGKILL, FFmpeg with it) and start it again: the media
 job is run again from the start and succeeds with a complete output, charged once. The app runs
-as ``v100 serve media_processor`` (embedded: its jobs run in it), with a real billing app."""
+as ``v100 serve media_processor`` (embedded: its jobs run in it), with a real billing app, on
+both backends (SQLite + local disk, PostgreSQL + S3)."""
 
 from __future__ import annotations
 
@@ -18,13 +19,14 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from mp_support import INTERNAL_SECRET, new_tenant
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from conftest import Backend
 from v100 import media
 from v100.contracts.billing import BillingClient
 from v100.kit.auth import InternalTokens, Principal
 from v100.kit.http import ServiceClient
-from v100.kit.settings import PlatformSettings
-from v100.kit.testing.servers import serving
+from v100.kit.testing.servers import serving, wait_ready
 from v100.media.testing import make_video
 from v100.services.billing.app import create_app as create_billing
 from v100.services.billing.settings import BillingSettings
@@ -66,15 +68,7 @@ async def _client(port: int, tenant: str) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(
         base_url=f"http://127.0.0.1:{port}", headers=headers, trust_env=False, timeout=30
     ) as http:
-        for _ in range(400):
-            try:
-                if (await http.get("/ready")).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-        else:
-            raise TimeoutError("the app did not become ready")
+        await wait_ready(str(http.base_url), within=40)
         yield http
 
 
@@ -88,27 +82,32 @@ async def _available(billing: str, tenant: str) -> int:
     return balance.available
 
 
-async def test_killed_mid_transcode_the_job_is_retried_and_succeeds(tmp_path: Path) -> None:
-    platform = PlatformSettings(
-        var_dir=tmp_path,
-        internal_token_secret=INTERNAL_SECRET,
-        database_url=f"sqlite+aiosqlite:///{tmp_path}/{{service}}.db",
-        storage_url=f"file://{tmp_path}/objects",
-    )
+async def test_killed_mid_transcode_the_job_is_retried_and_succeeds(
+    backend: Backend, tmp_path: Path
+) -> None:
+    """On SQLite + local disk and on PostgreSQL + S3 (the conftest's backends)."""
+    platform = backend.platform
     source = make_video(tmp_path / "long.mp4", seconds=12, width=1280, height=720, fps=25)
     tenant = new_tenant()
-    async with serving(create_billing(BillingSettings(platform=platform))) as billing:
+    billing_settings = BillingSettings(platform=platform, database_url=backend.billing_database_url)
+    async with serving(create_billing(billing_settings), ready=True) as billing:
         available = await _available(billing, tenant)
         env = {
             **os.environ,
             "V100_VAR_DIR": str(tmp_path),
             "V100_INTERNAL_TOKEN_SECRET": INTERNAL_SECRET,
-            "V100_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/{{service}}.db",
-            "V100_STORAGE_URL": f"file://{tmp_path}/objects",
+            "V100_DATABASE_URL": platform.database_url,
+            "V100_STORAGE_URL": platform.storage_url,
             "V100_MEDIA_PROCESSOR_BILLING_URL": billing,
             "V100_MEDIA_PROCESSOR_JOB_LEASE_SECONDS": "4",
             "V100_LOG_LEVEL": "WARNING",
         }
+        if platform.s3_endpoint_url:
+            assert platform.s3_access_key_id
+            assert platform.s3_secret_access_key
+            env["V100_S3_ENDPOINT_URL"] = platform.s3_endpoint_url
+            env["V100_S3_ACCESS_KEY_ID"] = platform.s3_access_key_id
+            env["V100_S3_SECRET_ACCESS_KEY"] = platform.s3_secret_access_key.get_secret_value()
         env.pop("V100_REDIS_URL", None)
         port = _free_port()
         log = tmp_path / "app.log"
@@ -141,18 +140,30 @@ async def test_killed_mid_transcode_the_job_is_retried_and_succeeds(tmp_path: Pa
                     await asyncio.sleep(0.2)
                 assert job["status"] == "succeeded", (job, log.read_text()[-3000:])
                 assert job["credits_charged"] == 1
-                output = await http.get(job["download"]["url"])
+                url = job["download"]["url"]
+                if url.startswith("/"):  # the local store's link, served by this app
+                    output = await http.get(url)
+                else:  # presigned S3
+                    async with httpx.AsyncClient(trust_env=False) as outside:
+                        output = await outside.get(url)
+                assert output.status_code == 200, output.status_code
                 (tmp_path / "out.mp4").write_bytes(output.content)
                 info = await media.probe(tmp_path / "out.mp4")
                 assert info.duration == pytest.approx(12.0, abs=0.3)
                 assert info.video is not None
                 assert (info.video.width, info.video.height) == (1280, 720)  # never upscaled
         assert await _available(billing, tenant) == available - 1  # charged once
-    engine = sa.create_engine(f"sqlite:///{tmp_path}/media_processor.db")
-    with engine.connect() as connection:
-        attempts = connection.execute(
-            sa.text("SELECT attempts FROM kit_jobs WHERE task = 'media_processor.run_media_job'")
-        ).scalar_one()
-    engine.dispose()
+    engine = create_async_engine(platform.database_url.replace("{service}", "media_processor"))
+    try:
+        async with engine.connect() as connection:
+            attempts = (
+                await connection.execute(
+                    sa.text(
+                        "SELECT attempts FROM kit_jobs WHERE task = 'media_processor.run_media_job'"
+                    )
+                )
+            ).scalar_one()
+    finally:
+        await engine.dispose()
     assert attempts == 2, attempts
     print(f"\nkilled at {killed_at}% of the job; the second run finished it")

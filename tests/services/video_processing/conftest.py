@@ -4,14 +4,12 @@ next to a real billing app served on loopback so credit holds are real."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from vp_support import INTERNAL_SECRET, VideoApp
 
@@ -71,12 +69,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
 @pytest.fixture
 async def billing_url(backend: Backend) -> AsyncIterator[str]:
     settings = BillingSettings(platform=backend.platform, database_url=backend.billing_database_url)
-    async with serving(create_billing(settings)) as url:
-        async with httpx.AsyncClient(base_url=url, trust_env=False) as http:
-            for _ in range(300):
-                if (await http.get("/ready")).status_code == 200:
-                    break
-                await asyncio.sleep(0.05)
+    async with serving(create_billing(settings), ready=True) as url:
         yield url
 
 

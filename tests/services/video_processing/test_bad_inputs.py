@@ -1,17 +1,24 @@
 """Bad inputs end as ``errored`` with a clear ``error`` on the video (never a stuck job), and no
 credits are charged for them; odd but valid inputs (rotated, variable frame rate, audio only)
-end ``ready``."""
+end ``ready``. Both backends (SQLite + local disk, PostgreSQL + S3). Tus-level faults (a
+checksum mismatch, a body past the declared length) are in test_upload_faults.py."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 from vp_support import VideoApp, fetch, new_tenant
 
 from v100.contracts.billing import BillingClient
 from v100.kit.auth import Principal
 from v100.kit.http import ServiceClient
+from v100.kit.testing.servers import serving
 from v100.media import measure_loudness
 from v100.media.testing import make_audio, make_video
 
@@ -69,6 +76,34 @@ async def test_bad_input_ends_errored_and_free(vp: VideoApp, case: str, tmp_path
     assert video["renditions"] == [] or case == "truncated"
     assert video["playback"] is None
     assert await _balance(vp, tenant) == before  # nothing held, nothing charged
+
+
+async def test_a_playlist_naming_another_host_is_refused_and_never_fetched(
+    vp: VideoApp, small_video: Path
+) -> None:
+    """An HLS playlist whose segment lives on another host (a live one, on loopback): FFmpeg's
+    protocol whitelist (file only, on a local scratch copy) refuses it; the host sees nothing."""
+    hits: list[str] = []
+    segment = await asyncio.to_thread(small_video.read_bytes)
+
+    async def serve(request: Request) -> Response:
+        hits.append(request.url.path)
+        return Response(segment, media_type="video/mp2t")
+
+    tenant = new_tenant()
+    before = await _balance(vp, tenant)
+    async with serving(Starlette(routes=[Route("/{name}", serve)])) as origin:
+        playlist = (
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:3\n"
+            f"#EXTINF:3.0,\n{origin}/segment0.ts\n#EXT-X-ENDLIST\n"
+        ).encode()
+        upload_id = await vp.tus_upload(tenant, playlist)
+        video = await vp.wait(tenant, (await vp.video_of_upload(tenant, upload_id))["id"])
+    assert video["status"] == "errored"
+    assert video["error"]["type"] == "unsupported-input", video["error"]
+    assert video["renditions"] == []
+    assert hits == []
+    assert await _balance(vp, tenant) == before
 
 
 async def test_rotated_variable_rate_and_audio_only_become_ready(

@@ -1,7 +1,8 @@
 """Kill the process running a transcode (SIGKILL, FFmpeg with it) and start it again: the job is
 run again, skips what the first run finished, and the video becomes ready with every rendition
 complete and playable, charged once. The app runs as ``v100 serve video_processing`` (embedded:
-its jobs run in it), with a real billing app beside it."""
+its jobs run in it), with a real billing app beside it, on both backends (SQLite + local disk,
+PostgreSQL + S3)."""
 
 from __future__ import annotations
 
@@ -19,11 +20,12 @@ import av
 import httpx
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
 from vp_support import INTERNAL_SECRET, download_hls, new_tenant
 
+from conftest import Backend
 from v100.kit.auth import InternalTokens, Principal
-from v100.kit.settings import PlatformSettings
-from v100.kit.testing.servers import serving
+from v100.kit.testing.servers import serving, wait_ready
 from v100.media.testing import make_video
 from v100.services.billing.app import create_app as create_billing
 from v100.services.billing.settings import BillingSettings
@@ -65,38 +67,35 @@ async def _client(port: int, tenant: str) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(
         base_url=f"http://127.0.0.1:{port}", headers=headers, trust_env=False, timeout=30
     ) as http:
-        for _ in range(400):
-            try:
-                if (await http.get("/ready")).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-        else:
-            raise TimeoutError("the app did not become ready")
+        await wait_ready(str(http.base_url), within=40)
         yield http
 
 
-async def test_killed_mid_transcode_the_job_is_retried_and_completes(tmp_path: Path) -> None:
-    platform = PlatformSettings(
-        var_dir=tmp_path,
-        internal_token_secret=INTERNAL_SECRET,
-        database_url=f"sqlite+aiosqlite:///{tmp_path}/{{service}}.db",
-        storage_url=f"file://{tmp_path}/objects",
-    )
+async def test_killed_mid_transcode_the_job_is_retried_and_completes(
+    backend: Backend, tmp_path: Path
+) -> None:
+    """On SQLite + local disk and on PostgreSQL + S3 (the conftest's backends)."""
+    platform = backend.platform
     source = make_video(tmp_path / "long.mp4", seconds=12, width=1280, height=720, fps=25)
     tenant = new_tenant()
-    async with serving(create_billing(BillingSettings(platform=platform))) as billing:
+    billing_settings = BillingSettings(platform=platform, database_url=backend.billing_database_url)
+    async with serving(create_billing(billing_settings), ready=True) as billing:
         env = {
             **os.environ,
             "V100_VAR_DIR": str(tmp_path),
             "V100_INTERNAL_TOKEN_SECRET": INTERNAL_SECRET,
-            "V100_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/{{service}}.db",
-            "V100_STORAGE_URL": f"file://{tmp_path}/objects",
+            "V100_DATABASE_URL": platform.database_url,
+            "V100_STORAGE_URL": platform.storage_url,
             "V100_VIDEO_PROCESSING_BILLING_URL": billing,
             "V100_VIDEO_PROCESSING_JOB_LEASE_SECONDS": "4",
             "V100_LOG_LEVEL": "WARNING",
         }
+        if platform.s3_endpoint_url:
+            assert platform.s3_access_key_id
+            assert platform.s3_secret_access_key
+            env["V100_S3_ENDPOINT_URL"] = platform.s3_endpoint_url
+            env["V100_S3_ACCESS_KEY_ID"] = platform.s3_access_key_id
+            env["V100_S3_SECRET_ACCESS_KEY"] = platform.s3_secret_access_key.get_secret_value()
         env.pop("V100_REDIS_URL", None)
         port = _free_port()
         log = tmp_path / "app.log"
@@ -142,15 +141,25 @@ async def test_killed_mid_transcode_the_job_is_retried_and_completes(tmp_path: P
                 with av.open(str(local), options={"protocol_whitelist": "file"}) as container:
                     frames = sum(1 for _ in container.decode(video=0))
                 assert frames >= 12 * 25 - 5, frames
-                mp4 = await http.get(video["playback"]["mp4"].split(f":{port}", 1)[1])
+                # A link to this app, or (S3) to a presigned object: followed as a player does.
+                async with httpx.AsyncClient(trust_env=False, follow_redirects=True) as outside:
+                    mp4 = await outside.get(video["playback"]["mp4"])
+                assert mp4.status_code == 200, mp4.status_code
                 (tmp_path / "out.mp4").write_bytes(mp4.content)
                 with av.open(str(tmp_path / "out.mp4")) as container:
                     assert container.duration / 1e6 == pytest.approx(12.0, abs=0.3)
-    engine = sa.create_engine(f"sqlite:///{tmp_path}/video_processing.db")
-    with engine.connect() as connection:
-        attempts = connection.execute(
-            sa.text("SELECT attempts FROM kit_jobs WHERE task = 'video_processing.process_video'")
-        ).scalar_one()
-    engine.dispose()
+    engine = create_async_engine(platform.database_url.replace("{service}", "video_processing"))
+    try:
+        async with engine.connect() as connection:
+            attempts = (
+                await connection.execute(
+                    sa.text(
+                        "SELECT attempts FROM kit_jobs "
+                        "WHERE task = 'video_processing.process_video'"
+                    )
+                )
+            ).scalar_one()
+    finally:
+        await engine.dispose()
     assert attempts == 2, attempts
     print(f"\nkilled at {killed_at}% of processing; the second run finished it")

@@ -14,7 +14,9 @@ from urllib.parse import urlsplit
 import httpx
 from fastapi import FastAPI
 
+from v100.contracts.billing import BillingClient
 from v100.kit.auth import Principal
+from v100.kit.http import ServiceClient
 from v100.kit.testing.http import auth_headers
 from v100.services.video_processing.settings import VideoProcessingSettings
 
@@ -89,6 +91,17 @@ class VideoApp:
             if asyncio.get_running_loop().time() > deadline:
                 raise TimeoutError(f"video still {video['status']} at {video['progress']}%")
             await asyncio.sleep(0.2)
+
+    async def balance(self, tenant_id: str) -> tuple[int, int]:
+        """The tenant's (available, held) credits, from the real billing app."""
+        client = ServiceClient(self.billing, self.app.state.runtime.tokens)
+        try:
+            answer = await BillingClient(client).balance(
+                Principal(tenant_id=tenant_id, user_id="u1")
+            )
+        finally:
+            await client.aclose()
+        return answer.available, answer.held
 
     async def wait_clip(self, tenant_id: str, clip_id: str, within: float = 60.0) -> dict[str, Any]:
         deadline = asyncio.get_running_loop().time() + within

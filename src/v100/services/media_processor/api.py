@@ -52,7 +52,9 @@ def get_service(runtime: RuntimeDep) -> MediaService:
 
 
 def get_assemblies(service: Annotated[MediaService, Depends(get_service)]) -> AssemblyService:
-    return AssemblyService(service.sessions, service.storage)
+    return AssemblyService(
+        service.sessions, service.storage, ttl_seconds=service.settings.assembly_ttl_seconds
+    )
 
 
 ServiceDep = Annotated[MediaService, Depends(get_service)]
@@ -100,7 +102,7 @@ def _assembly_out(row: Assembly, received: list[int] | None = None) -> AssemblyO
         id=row.id, name=row.name, status=row.status,
         parts=row.parts, total_size=row.total_size, sha256=row.sha256, received=received,
         size=row.size, error=row.error_detail, created_at=row.created_at,
-        completed_at=row.completed_at,
+        completed_at=row.completed_at, expires_at=row.expires_at,
     )  # fmt: skip
 
 

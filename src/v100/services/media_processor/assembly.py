@@ -2,13 +2,16 @@
 multipart upload in the object store; completing it joins them there (on local disk with
 ``os.copy_file_range``, zero copy; on S3 by CompleteMultipartUpload, no bytes through us),
 checks the declared size and sha256, and registers the result as an input. A part sent again
-goes to a fresh store part number (models.AssemblyPart), so no store ever joins stale bytes."""
+goes to a fresh store part number (models.AssemblyPart), so no store ever joins stale bytes. An
+assembly not completed within its time to live expires: ``expire_due`` (the periodic sweep)
+aborts its multipart upload, dropping every stored part, and its PUTs and completion answer 410."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import hashlib
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -16,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from v100.kit.db import new_id, unit_of_work, utcnow
 from v100.kit.storage import MAX_PARTS, MIN_PART_SIZE, ObjectStore, UploadedPart, UploadNotFound
 from v100.services.media_processor.errors import (
+    AssemblyExpired,
     AssemblyMismatch,
     AssemblyNotFound,
     AssemblyNotOpen,
@@ -36,9 +40,16 @@ _HASH_OFF_LOOP = 256 * 1024
 
 
 class AssemblyService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], storage: ObjectStore) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        storage: ObjectStore,
+        *,
+        ttl_seconds: int = 24 * 3600,
+    ) -> None:
         self.sessions = sessions
         self.storage = storage
+        self.ttl = timedelta(seconds=ttl_seconds)
 
     async def create(
         self,
@@ -59,6 +70,7 @@ class AssemblyService:
                 id=assembly_id, tenant_id=tenant_id, name=name or f"assembly-{assembly_id}",
                 status=AssemblyStatus.OPEN, parts=parts, total_size=total_size, sha256=sha256,
                 content_type=content_type, key=key, upload_id=upload_id,
+                expires_at=utcnow() + self.ttl,
             )
         )  # fmt: skip
 
@@ -81,8 +93,7 @@ class AssemblyService:
         """Store part ``number`` (replacing one sent before)."""
         async with unit_of_work(self.sessions) as session:
             assembly = await self.get(session, tenant_id, assembly_id)
-        if assembly.status != AssemblyStatus.OPEN:
-            raise AssemblyNotOpen(f"Assembly {assembly_id} is {assembly.status}.")
+        _check_open(assembly)
         if not 1 <= number <= assembly.parts:
             raise PartOutOfRange(f"Assembly {assembly_id} has parts 1 to {assembly.parts}.")
         if not data:
@@ -98,7 +109,10 @@ class AssemblyService:
                 assembly.key, assembly.upload_id, store_number, data
             )
         except UploadNotFound:
-            raise AssemblyNotOpen(f"Assembly {assembly_id} was completed.") from None
+            # Completed, or expired by the sweep, while this part was on its way.
+            async with unit_of_work(self.sessions) as session:
+                _check_open(await self.get(session, tenant_id, assembly_id))
+            raise AssemblyNotOpen(f"Assembly {assembly_id} takes no more parts.") from None
         async with unit_of_work(self.sessions) as session:
             # False when a later send of this part took over: the later bytes win.
             await AssemblyRepository(session).part_stored(
@@ -137,8 +151,7 @@ class AssemblyService:
             assembly = await self.get(session, tenant_id, assembly_id)
         if assembly.status == AssemblyStatus.COMPLETED:
             return assembly
-        if assembly.status != AssemblyStatus.OPEN:
-            raise AssemblyNotOpen(f"Assembly {assembly_id} is {assembly.status}.")
+        _check_open(assembly)
         async with unit_of_work(self.sessions) as session:
             parts = await AssemblyRepository(session).parts(assembly.id)
         stored_parts = {part.number: part for part in parts if part.etag is not None}
@@ -180,15 +193,54 @@ class AssemblyService:
                     size=stored.size, content_type=assembly.content_type, sha256=digest,
                 )  # fmt: skip
         async with unit_of_work(self.sessions) as session:
-            return await self.get(session, tenant_id, assembly_id)
+            settled = await self.get(session, tenant_id, assembly_id)
+        if not won and settled.status == AssemblyStatus.EXPIRED:
+            # The sweep expired it while the store joined the parts: nothing is kept.
+            with contextlib.suppress(Exception):
+                await self.storage.delete(assembly.key)
+            _check_open(settled)
+        return settled
 
     async def _settled_meanwhile(self, tenant_id: str, assembly_id: str) -> Assembly:
-        """Another request completed (or failed) the assembly while this one looked."""
+        """Another request completed (or failed) the assembly, or the sweep expired it, while
+        this one looked."""
         async with unit_of_work(self.sessions) as session:
             assembly = await self.get(session, tenant_id, assembly_id)
         if assembly.status == AssemblyStatus.COMPLETED:
             return assembly
+        _check_open(assembly)
         raise AssemblyNotOpen(f"Assembly {assembly_id} is {assembly.status}.")
+
+    async def expire_due(self, now: datetime | None = None, batch: int = 200) -> int:
+        """Expire the open assemblies past their ``expires_at`` (every tenant's), ``batch`` at a
+        time until none is left: each is marked ``expired`` first (so no PUT or completion
+        starts on it after), then its multipart upload is aborted, dropping every stored part.
+        How many were expired."""
+        now = now or utcnow()
+        expired = 0
+        while True:
+            async with unit_of_work(self.sessions) as session:
+                due = await AssemblyRepository(session).due(now, batch)
+            for assembly in due:
+                expired += await self._expire(assembly)
+            if len(due) < batch:  # an expired row is never due again: this ends
+                return expired
+
+    async def _expire(self, assembly: Assembly) -> int:
+        async with unit_of_work(self.sessions) as session:
+            won = await AssemblyRepository(session).change(
+                assembly.tenant_id, assembly.id, expect_status=AssemblyStatus.OPEN,
+                status=AssemblyStatus.EXPIRED,
+                error_detail="Expired: not completed before its expires_at; the parts were "
+                "dropped.",
+            )  # fmt: skip
+        if not won:
+            return 0  # completed or failed meanwhile
+        with contextlib.suppress(UploadNotFound):
+            await self.storage.abort_multipart(assembly.key, assembly.upload_id)
+        async with unit_of_work(self.sessions) as session:
+            await AssemblyRepository(session).drop_parts(assembly.id)
+        return 1
 
     async def _sha256(self, key: str) -> str:
         digest = hashlib.sha256()
@@ -198,6 +250,28 @@ class AssemblyService:
             else:
                 digest.update(chunk)
         return digest.hexdigest()
+
+
+def _check_open(assembly: Assembly) -> None:
+    """AssemblyExpired when the assembly expired (swept or only past due), AssemblyNotOpen when
+    it is settled otherwise."""
+    expired = assembly.status == AssemblyStatus.EXPIRED or (
+        assembly.status == AssemblyStatus.OPEN
+        and assembly.expires_at is not None
+        and assembly.expires_at <= utcnow()
+    )
+    if expired:
+        raise AssemblyExpired(
+            f"Assembly {assembly.id} expired at {_iso(assembly.expires_at)} before it was "
+            "completed; its parts are dropped. Create a new assembly.",
+            extra={"expires_at": _iso(assembly.expires_at)},
+        )
+    if assembly.status != AssemblyStatus.OPEN:
+        raise AssemblyNotOpen(f"Assembly {assembly.id} is {assembly.status}.")
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
 
 
 def _number(part: AssemblyPart) -> int:

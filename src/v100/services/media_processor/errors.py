@@ -8,6 +8,7 @@ docs/media-processor.md):
     InputTooLarge          413  media-input-too-large
     EmptyInput             422  media-input-empty
     AssemblyNotOpen        409  assembly-not-open        (completed or failed already)
+    AssemblyExpired        410  assembly-expired         (not completed in time; parts dropped)
     PartsMissing           409  assembly-parts-missing   (``missing`` lists the part numbers)
     PartInFlight           409  assembly-part-in-flight  (two first sends of one part at once)
     PartOutOfRange         422  assembly-part-out-of-range
@@ -18,9 +19,10 @@ docs/media-processor.md):
 
 from __future__ import annotations
 
-from v100.kit.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
+from v100.kit.errors import Conflict, NotFound, PayloadTooLarge, ProblemError, ValidationFailed
 
 __all__ = [
+    "AssemblyExpired",
     "AssemblyMismatch",
     "AssemblyNotFound",
     "AssemblyNotOpen",
@@ -70,6 +72,12 @@ class EmptyInput(ValidationFailed):
 class AssemblyNotOpen(Conflict):
     slug = "assembly-not-open"
     title = "The assembly takes no more parts"
+
+
+class AssemblyExpired(ProblemError):
+    status = 410
+    slug = "assembly-expired"
+    title = "The assembly expired before it was completed"
 
 
 class PartsMissing(Conflict):

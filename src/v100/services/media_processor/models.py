@@ -35,11 +35,13 @@ class JobStatus(StrEnum):
 
 
 class AssemblyStatus(StrEnum):
-    """open -> completed | failed (a size or sha256 mismatch at completion)."""
+    """open -> completed | failed (a size or sha256 mismatch at completion) | expired (not
+    completed before ``expires_at``: its parts are dropped)."""
 
     OPEN = "open"
     COMPLETED = "completed"
     FAILED = "failed"
+    EXPIRED = "expired"
 
 
 class MediaInput(Base, TenantOwned, Timestamped):
@@ -98,6 +100,8 @@ class Assembly(Base, TenantOwned, Timestamped):
     size: Mapped[int | None] = mapped_column(BigInteger)
     error_detail: Mapped[str | None] = mapped_column(String(500))
     completed_at: Mapped[datetime | None]
+    # Open past this, it takes no parts and no completion, and the sweep drops its parts.
+    expires_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
 class AssemblyPart(Base):

@@ -5,14 +5,16 @@ request or run (each names the states it expects and reports whether it won)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from v100.kit.db import Page, TenantRepository, utcnow
 from v100.services.media_processor.models import (
     Assembly,
     AssemblyPart,
+    AssemblyStatus,
     JobStatus,
     MediaInput,
     MediaJob,
@@ -96,6 +98,24 @@ class AssemblyRepository(TenantRepository[Assembly]):
         )
         result = await self.session.execute(statement)
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def due(self, now: datetime, limit: int) -> Sequence[Assembly]:
+        """Every tenant's open assemblies whose ``expires_at`` has passed, oldest first."""
+        statement = (
+            select(Assembly)
+            .where(Assembly.status == AssemblyStatus.OPEN, Assembly.expires_at <= now)
+            .order_by(Assembly.expires_at)
+            .limit(limit)
+        )
+        return (await self.session.execute(statement)).scalars().all()
+
+    async def drop_parts(self, assembly_id: str) -> None:
+        """Forget an assembly's part records (their store parts are gone)."""
+        await self.session.execute(
+            delete(AssemblyPart)
+            .where(AssemblyPart.assembly_id == assembly_id)
+            .execution_options(synchronize_session=False)
+        )
 
     async def parts(self, assembly_id: str) -> Sequence[AssemblyPart]:
         """The assembly's parts, by number."""

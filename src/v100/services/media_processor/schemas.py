@@ -186,7 +186,7 @@ class PartOut(BaseModel):
 class AssemblyOut(BaseModel):
     id: str
     name: str
-    status: Literal["open", "completed", "failed"]
+    status: Literal["open", "completed", "failed", "expired"]
     parts: int
     total_size: int | None
     sha256: str | None
@@ -196,3 +196,5 @@ class AssemblyOut(BaseModel):
     error: str | None
     created_at: datetime
     completed_at: datetime | None
+    # An open assembly not completed by then expires (its parts are dropped).
+    expires_at: datetime | None

@@ -22,6 +22,9 @@ class MediaProcessorSettings(ServiceSettings):
     # The largest part of a chunk assembly (every part but the last is at least 5 MiB: the
     # object store's multipart rule, applied on local disk too).
     max_part_bytes: int = Field(default=256 * MiB, ge=MIN_PART_SIZE, le=MAX_PART_SIZE)
+    # An assembly not completed this long after its creation expires: the periodic sweep
+    # (tasks.expire_assemblies) drops its stored parts, and its PUTs and completion answer 410.
+    assembly_ttl_seconds: int = Field(default=24 * 3600, ge=1, le=30 * 24 * 3600)
     # How long presigned download links stay valid.
     download_url_seconds: int = Field(default=3600, ge=60, le=MAX_EXPIRES_IN)
     # Inputs larger than this picture (either side, after rotation) or longer are refused.

@@ -1,13 +1,14 @@
 """media_processor's background jobs (kit.jobs; state in this service's ``kit_jobs`` table):
-running a media job (retried on a dead worker or a passing failure, never on bad input), and
-the minute sweep that fails any media job whose queue job ended without settling it."""
+running a media job (retried on a dead worker or a passing failure, never on bad input), the
+minute sweep that fails any media job whose queue job ended without settling it, and the sweep
+that expires chunk assemblies left open past their time to live (dropping their parts)."""
 
 from __future__ import annotations
 
 from v100.kit.jobs import JobContext, JobRegistry, JobStatus, get_job
 from v100.services.media_processor import resources as runtime_resources
 
-__all__ = ["jobs", "run_media_job", "settle_abandoned"]
+__all__ = ["expire_assemblies", "jobs", "run_media_job", "settle_abandoned"]
 
 jobs = JobRegistry("media_processor")
 
@@ -43,3 +44,16 @@ async def settle_abandoned(job: JobContext) -> None:
                 released.append((failed.tenant_id, failed.id, failed.hold_id))
     for tenant_id, media_job_id, hold_id in released:
         await credits.release(resources, tenant_id, media_job_id, hold_id)
+
+
+@jobs.task(interval=300, max_attempts=1)
+async def expire_assemblies(job: JobContext) -> None:
+    """Expire the open chunk assemblies past their ``expires_at`` (settings.assembly_ttl_seconds
+    after creation): marked ``expired``, their stored parts dropped."""
+    from v100.services.media_processor.assembly import AssemblyService
+
+    resources = await runtime_resources.current()
+    service = AssemblyService(
+        job.sessions, resources.storage, ttl_seconds=resources.settings.assembly_ttl_seconds
+    )
+    await service.expire_due()

@@ -1,11 +1,12 @@
-"""Credits for processing, through billing's internal API: one hold per video before any
-encoding, captured with the actual amount after, released on failure. Every request is derived
-from the video alone (keys and body), so a retried job sends the same ones and is charged once."""
+"""Credits for processing and clip rendering, through billing's internal API: one hold per video
+(or clip) before any encoding, captured with the actual amount after, released on failure. Every
+request is derived from the resource alone (keys and body), so a retried job sends the same ones
+and is charged once."""
 
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 
@@ -19,7 +20,15 @@ from v100.services.video_processing.outputs import VideoJob
 from v100.services.video_processing.repository import VideoRepository
 from v100.services.video_processing.resources import Resources
 
-__all__ = ["capture", "credits_for", "release_hold", "reserve", "tenant_principal"]
+__all__ = [
+    "capture",
+    "capture_hold",
+    "credits_for",
+    "hold_credits",
+    "release_hold",
+    "reserve",
+    "tenant_principal",
+]
 
 _log = get_logger("v100.video_processing.credits")
 
@@ -33,31 +42,41 @@ def tenant_principal(tenant_id: str) -> Principal:
     return Principal(tenant_id=tenant_id)
 
 
-async def reserve(
-    job: JobContext, resources: Resources, video: VideoJob, amount: int
+async def hold_credits(
+    job: JobContext,
+    resources: Resources,
+    *,
+    kind: str,
+    resource_id: str,
+    tenant_id: str,
+    created_at: datetime,
+    amount: int,
+    horizon_seconds: float,
 ) -> str | None:
-    """Hold the credits before any encoding. Keyed by the video: a retry gets the same hold."""
+    """Hold ``amount`` credits for the ``kind`` ("video" or "clip") ``resource_id``; the hold's
+    id (None when nothing is charged). Raises ``ProcessingFailed`` when billing refuses, and
+    re-raises an unreachable billing (retried) until the job's last attempt."""
     billing = resources.billing
     if billing is None or amount == 0:
         return None
-    horizon = resources.settings.processing_timeout_seconds * resources.settings.processing_attempts
-    # From the video's creation, not from now: a retry must send the very same request, or
+    # From the resource's creation, not from now: a retry must send the very same request, or
     # billing refuses the reused Idempotency-Key.
-    lifetime = timedelta(seconds=min(horizon + 3600, 6 * 24 * 3600))
-    expires_at = (video.created_at + lifetime).replace(microsecond=0)
+    lifetime = timedelta(seconds=min(horizon_seconds + 3600, 6 * 24 * 3600))
+    expires_at = (created_at + lifetime).replace(microsecond=0)
     try:
         hold = await billing.reserve(
-            tenant_principal(video.tenant_id),
+            tenant_principal(tenant_id),
             amount,
-            reason="video.processing",
-            reference=video.id,
-            idempotency_key=f"video:{video.id}:hold",
+            reason="video.processing" if kind == "video" else f"video.{kind}",
+            reference=resource_id,
+            idempotency_key=f"{kind}:{resource_id}:hold",
             expires_at=expires_at,
         )
     except InsufficientCredits as exc:
+        work = "processing" if kind == "video" else f"rendering the {kind}"
         raise ProcessingFailed(
             "insufficient-credits",
-            f"processing needs {amount} credits; {exc.available} are available",
+            f"{work} needs {amount} credits; {exc.available} are available",
         ) from exc
     except (BillingError, UpstreamUnavailable, httpx.HTTPError) as exc:
         if isinstance(exc, BillingError) and exc.status < 500:
@@ -68,36 +87,69 @@ async def reserve(
                 "billing-unavailable", "billing could not be reached to hold the credits"
             ) from exc
         raise
-    async with job.unit_of_work() as session:
-        row = await VideoRepository(session).by_id(video.id)
-        if row is not None:
-            row.hold_id = hold.id
-    video.hold_id = hold.id
     return hold.id
 
 
-async def release_hold(resources: Resources, tenant_id: str, video_id: str, hold_id: str) -> None:
+async def reserve(
+    job: JobContext, resources: Resources, video: VideoJob, amount: int
+) -> str | None:
+    """Hold the credits before any encoding. Keyed by the video: a retry gets the same hold."""
+    settings = resources.settings
+    hold_id = await hold_credits(
+        job, resources, kind="video", resource_id=video.id, tenant_id=video.tenant_id,
+        created_at=video.created_at, amount=amount,
+        horizon_seconds=settings.processing_timeout_seconds * settings.processing_attempts,
+    )  # fmt: skip
+    if hold_id is None:
+        return None
+    async with job.unit_of_work() as session:
+        row = await VideoRepository(session).by_id(video.id)
+        if row is not None:
+            row.hold_id = hold_id
+    video.hold_id = hold_id
+    return hold_id
+
+
+async def release_hold(
+    resources: Resources, tenant_id: str, resource_id: str, hold_id: str, *, kind: str = "video"
+) -> None:
     if resources.billing is None:
         return
     try:
         await resources.billing.release(
-            tenant_principal(tenant_id), hold_id, idempotency_key=f"video:{video_id}:release"
+            tenant_principal(tenant_id), hold_id, idempotency_key=f"{kind}:{resource_id}:release"
         )
     except (BillingError, UpstreamUnavailable, httpx.HTTPError) as exc:
         # The hold lapses at its expiry anyway (billing releases expired holds).
-        _log.warning("hold not released", video_id=video_id, hold_id=hold_id, error=repr(exc))
+        _log.warning(
+            "hold not released", kind=kind, id=resource_id, hold_id=hold_id, error=repr(exc)
+        )
+
+
+async def capture_hold(
+    resources: Resources,
+    tenant_id: str,
+    resource_id: str,
+    hold_id: str | None,
+    amount: int,
+    *,
+    kind: str,
+) -> int | None:
+    """Capture ``amount`` of the hold (keyed by the resource: a retry never charges twice);
+    the amount charged."""
+    if resources.billing is None or hold_id is None:
+        return None
+    hold = await resources.billing.capture(
+        tenant_principal(tenant_id),
+        hold_id,
+        amount,
+        idempotency_key=f"{kind}:{resource_id}:capture",
+    )
+    return hold.captured_amount
 
 
 async def capture(
     resources: Resources, video: VideoJob, hold_id: str | None, amount: int
 ) -> int | None:
-    """Capture the hold (keyed by the video: a retry never charges twice); the amount charged."""
-    if resources.billing is None or hold_id is None:
-        return None
-    hold = await resources.billing.capture(
-        tenant_principal(video.tenant_id),
-        hold_id,
-        amount,
-        idempotency_key=f"video:{video.id}:capture",
-    )
-    return hold.captured_amount
+    """Capture the video's hold; the amount charged."""
+    return await capture_hold(resources, video.tenant_id, video.id, hold_id, amount, kind="video")

@@ -185,6 +185,7 @@ class Links:
             width=clip.width,
             height=clip.height,
             size=clip.size,
+            credits_charged=clip.credits_charged,
             download_url=url,
             error=error,
             created_at=clip.created_at,

@@ -193,6 +193,9 @@ class Clip(Base, TenantOwned, Timestamped):
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
     job_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    # The credit hold taken before rendering, and what was captured once the clip is ready.
+    hold_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    credits_charged: Mapped[int | None] = mapped_column(Integer)
     error_type: Mapped[str | None] = mapped_column(String(64))
     error_detail: Mapped[str | None] = mapped_column(Text)
 

@@ -44,7 +44,9 @@ _lock = asyncio.Lock()
 def billing_client(
     settings: VideoProcessingSettings,
 ) -> tuple[BillingClient | None, ServiceClient | None]:
-    if not settings.billing_enabled or settings.credits_per_minute == 0:
+    if not settings.billing_enabled or (
+        settings.credits_per_minute == 0 and settings.clip_credits_per_minute == 0
+    ):
         return None, None
     platform = settings.platform
     tokens = InternalTokens(

@@ -212,6 +212,8 @@ class ClipOut(BaseModel):
     width: int | None
     height: int | None
     size: int | None
+    # Credits captured for the clip (per started minute of the range rendered).
+    credits_charged: int | None
     download_url: str | None
     error: ErrorOut | None
     created_at: datetime

@@ -37,12 +37,18 @@ class VideoProcessingSettings(ServiceSettings):
     # Billing: credits held per started minute of output, through billing's internal API.
     billing_url: str = service_info("billing").url
     credits_per_minute: int = Field(default=1, ge=0)
-    # Without billing (0 credits per minute, or this off) nothing is charged.
+    # Clips are charged the same way, per started minute of the clip's output (both modes:
+    # docs/video.md says why a fast clip costs what an accurate one does).
+    clip_credits_per_minute: int = Field(default=1, ge=0)
+    # Without billing (0 credits per minute for both, or this off) nothing is charged.
     billing_enabled: bool = True
     # The processing job's limits (tasks.py declares them: 3 attempts of at most 6 h); the
     # credit hold is made to outlive them all.
     processing_timeout_seconds: float = Field(default=6 * 3600.0, gt=0)
     processing_attempts: int = Field(default=3, ge=1)
+    # The same for the clip job (tasks.py: 3 attempts of at most 1 h).
+    clip_timeout_seconds: float = Field(default=3600.0, gt=0)
+    clip_attempts: int = Field(default=3, ge=1)
     # A job whose runner stops heartbeating this long is run again (a killed worker). Every
     # process of a deployment must use the same value; the runner heartbeats 4 times per lease.
     job_lease_seconds: float = Field(default=60.0, ge=1.0, le=3600.0)

@@ -58,7 +58,7 @@ async def delete_objects(job: JobContext, prefixes: list[str], keys: list[str]) 
 @jobs.task(interval=60, max_attempts=1)
 async def reconcile(job: JobContext) -> None:
     """Videos and clips whose job ended without settling them (a runner lost on its last
-    attempt) end ``errored``; abandoned tus uploads expire."""
+    attempt) end ``errored``, their credit holds released; abandoned tus uploads expire."""
     from v100.services.video_processing import lifecycle
     from v100.services.video_processing.models import Clip, ClipStatus, Video, VideoStatus
     from v100.services.video_processing.pipeline import release_hold
@@ -68,6 +68,7 @@ async def reconcile(job: JobContext) -> None:
     resources = await runtime_resources.current()
     ended = {JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.SUCCEEDED}
     released: list[tuple[str, str, str]] = []
+    released_clips: list[tuple[str, str, str]] = []
     async with job.unit_of_work() as session:
         statement = select(Video.id, Video.job_id).where(Video.status == VideoStatus.PROCESSING)
         for video_id, job_id in (await session.execute(statement)).all():
@@ -92,10 +93,18 @@ async def reconcile(job: JobContext) -> None:
                 continue
             clip = await ClipRepository(session).locked(clip_id)
             detail = (record.last_error or "rendering stopped without a result")[:500]
-            if clip is not None:
-                lifecycle.clip_errored(session, resources.bus, clip, "processing-failed", detail)
+            if (
+                clip is not None
+                and lifecycle.clip_errored(
+                    session, resources.bus, clip, "processing-failed", detail
+                )
+                and clip.hold_id
+            ):
+                released_clips.append((clip.tenant_id, clip.id, clip.hold_id))
     for tenant_id, video_id, hold_id in released:
         await release_hold(resources, tenant_id, video_id, hold_id)
+    for tenant_id, clip_id, hold_id in released_clips:
+        await release_hold(resources, tenant_id, clip_id, hold_id, kind="clip")
     result = await TUS.uploads(job.sessions, resources.storage).sweep()
     if result.removed or result.finished or result.failed:
         _log.info(

@@ -1,0 +1,159 @@
+"""Clip credits, against the real billing app: a clip holds credits per started minute of its
+range before rendering and captures them when ready; a retried clip job (a failed attempt, or
+a run lost after the capture) is charged once; a failed clip releases its hold; a hold billing
+refuses ends the clip ``errored`` (``insufficient-credits``) at once, never a stuck job."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from vp_support import VideoApp, new_tenant
+
+from v100.kit.db import unit_of_work
+from v100.kit.jobs import JobContext, JobRecord, get_job
+from v100.kit.testing.http import running_app
+from v100.media import PLATFORM_SPECS
+from v100.services.video_processing import resources as runtime_resources
+from v100.services.video_processing import tasks
+from v100.services.video_processing.app import create_app
+from v100.services.video_processing.clipping import billed_seconds, render_clip
+from v100.services.video_processing.models import Clip, Rendition
+from v100.services.video_processing.settings import VideoProcessingSettings
+
+pytestmark = pytest.mark.slow  # a ready video per test, on both backends
+
+
+async def _ready_video(vp: VideoApp, tenant: str, path: Path) -> dict:
+    upload_id = await vp.tus_upload(tenant, path)
+    video = await vp.wait(tenant, (await vp.video_of_upload(tenant, upload_id))["id"])
+    assert video["status"] == "ready", video["error"]
+    return video
+
+
+async def _clip(vp: VideoApp, tenant: str, video_id: str, **body: object) -> dict:
+    created = await vp.http.post(
+        "/v1/clips",
+        json={"video_id": video_id, "start": 0.5, "end": 2.0, **body},
+        headers=vp.headers(tenant),
+    )
+    assert created.status_code == 202, created.text
+    return dict(created.json())
+
+
+async def _mp4_key(vp: VideoApp, video_id: str) -> str:
+    async with unit_of_work(vp.app.state.runtime.sessions) as session:
+        statement = select(Rendition.key).where(
+            Rendition.video_id == video_id, Rendition.name == "mp4"
+        )
+        return str((await session.execute(statement)).scalar_one())
+
+
+async def _job(vp: VideoApp, clip_id: str) -> JobRecord | None:
+    async with unit_of_work(vp.app.state.runtime.sessions) as session:
+        clip = await session.get(Clip, clip_id)
+        assert clip is not None
+        assert clip.job_id is not None
+        return await get_job(session, clip.job_id)
+
+
+def test_billed_seconds_follow_the_cut() -> None:
+    assert billed_seconds(0.5, 2.0, 3.0, None) == pytest.approx(1.5)
+    assert billed_seconds(1.0, 30.0, 3.0, None) == pytest.approx(2.0)  # clamped to the video
+    x = PLATFORM_SPECS["x"]  # at most 140 s
+    assert billed_seconds(0.0, 600.0, 900.0, x) == pytest.approx(x.max_duration - 0.1)
+
+
+async def test_a_retried_clip_is_charged_once(vp: VideoApp, small_video: Path) -> None:
+    tenant = new_tenant()
+    video = await _ready_video(vp, tenant, small_video)
+    after_video = await vp.balance(tenant)
+    storage = vp.app.state.runtime.storage
+    key = await _mp4_key(vp, video["id"])
+    kept = await storage.get(key)
+    # The first attempt holds the credits, then fails to read its source (gone for a moment).
+    await storage.delete(key)
+    clip = await _clip(vp, tenant, video["id"])
+    for _ in range(300):
+        record = await _job(vp, clip["id"])
+        if record is not None and record.last_error:
+            break
+        await asyncio.sleep(0.1)
+    assert record is not None
+    assert record.last_error, record
+    assert await vp.balance(tenant) == (after_video[0] - 1, 1)  # held, not charged
+    await storage.put(key, kept, "video/mp4")
+    ready = await vp.wait_clip(tenant, clip["id"])
+    assert ready["status"] == "ready", ready["error"]
+    assert ready["credits_charged"] == 1  # 1.5 s: one started minute
+    record = await _job(vp, clip["id"])
+    assert record is not None
+    assert record.attempts == 2
+    assert await vp.balance(tenant) == (after_video[0] - 1, 0)
+
+    # A run lost after its capture, before it recorded the clip ready: run again, it renders
+    # again and sends the same hold and capture (replayed by billing), charged nothing more.
+    async with unit_of_work(vp.app.state.runtime.sessions) as session:
+        row = await session.get(Clip, clip["id"])
+        assert row is not None
+        row.status, row.key, row.credits_charged = "processing", None, None
+    await render_clip(_context(vp, attempt=3), await runtime_resources.current(), clip["id"])
+    again = await vp.wait_clip(tenant, clip["id"])
+    assert again["status"] == "ready", again["error"]
+    assert again["credits_charged"] == 1
+    assert await vp.balance(tenant) == (after_video[0] - 1, 0)
+
+
+async def test_a_failed_clip_releases_its_hold(vp: VideoApp, small_video: Path) -> None:
+    tenant = new_tenant()
+    video = await _ready_video(vp, tenant, small_video)
+    before = await vp.balance(tenant)
+    # The rendition the clip is cut from is not media any more: the clip fails after its hold.
+    await vp.app.state.runtime.storage.put(
+        await _mp4_key(vp, video["id"]), bytes(range(256)) * 64, "video/mp4"
+    )
+    clip = await vp.wait_clip(tenant, (await _clip(vp, tenant, video["id"]))["id"])
+    assert clip["status"] == "errored"
+    assert clip["error"]["type"].endswith("-input"), clip["error"]
+    assert clip["credits_charged"] is None
+    assert clip["download_url"] is None
+    assert await vp.balance(tenant) == before  # the hold was released
+    async with unit_of_work(vp.app.state.runtime.sessions) as session:
+        row = await session.get(Clip, clip["id"])
+        assert row is not None
+        assert row.hold_id is not None
+
+
+async def test_insufficient_credits_end_the_clip_errored_at_once(
+    vp_settings: VideoProcessingSettings, billing_url: str, small_video: Path
+) -> None:
+    settings = vp_settings.model_copy(update={"clip_credits_per_minute": 5000})
+    app = create_app(settings)
+    async with running_app(app) as http:
+        vp = VideoApp(app=app, http=http, settings=settings, billing=billing_url)
+        tenant = new_tenant()
+        video = await _ready_video(vp, tenant, small_video)
+        before = await vp.balance(tenant)
+        clip = await vp.wait_clip(tenant, (await _clip(vp, tenant, video["id"]))["id"])
+        assert clip["status"] == "errored"
+        assert clip["error"]["type"] == "insufficient-credits"
+        assert "5000" in clip["error"]["detail"]
+        assert clip["download_url"] is None
+        record = await _job(vp, clip["id"])
+        assert record is not None
+        assert (record.status, record.attempts) == ("failed", 1)  # not retried, not stuck
+        assert await vp.balance(tenant) == before
+        assert [o async for o in app.state.runtime.storage.list("clips/")] == []
+
+
+def _context(vp: VideoApp, *, attempt: int) -> JobContext:
+    async def written(_: int) -> bool:
+        return True
+
+    return JobContext(
+        id="rerun", task=tasks.render_clip.name, service="video_processing", attempt=attempt,
+        max_attempts=3, tenant_id=None, sessions=vp.app.state.runtime.sessions,
+        write_progress=written, progress_interval=1.0,
+    )  # fmt: skip
