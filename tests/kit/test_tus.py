@@ -339,6 +339,27 @@ async def test_a_second_writer_is_refused_while_the_first_streams(host: Host) ->
     assert await host.offset(location) == 2000
 
 
+async def test_head_waits_for_the_writing_request_to_end(host: Host) -> None:
+    """A client resuming after a broken connection asks HEAD while the server may still be
+    saving what arrived: HEAD answers with the offset that request ends at."""
+    location = await host.create(4 * MiB)
+    release = asyncio.Event()
+
+    async def slow() -> AsyncIterator[bytes]:
+        yield b"a" * 1000
+        await release.wait()
+        yield b"b" * 1000
+
+    patch = asyncio.create_task(host.patch(location, 0, slow()))
+    await asyncio.sleep(0.3)
+    head = asyncio.create_task(host.offset(location))
+    await asyncio.sleep(0.5)
+    assert not head.done()
+    release.set()
+    assert await head == 2000
+    assert (await patch).status_code == 204
+
+
 @pytest.mark.parametrize(("database_url", "storage_backend"), [("sqlite", "local")], indirect=True)
 async def test_local_disk_records_progress_while_the_body_streams(
     sessions: async_sessionmaker[AsyncSession], storage: ObjectStore
@@ -346,7 +367,10 @@ async def test_local_disk_records_progress_while_the_body_streams(
     """Local disk appends to one file and records the offset at checkpoints: what HEAD reports
     mid-request (and after a crash) is on disk; a second open writer is refused (423)."""
     assert isinstance(storage, LocalDiskStore)
-    server = make_server(sessions, storage, checkpoint_bytes=MiB)
+    # HEAD answers at once here, without waiting for the streaming PATCH to end.
+    server = make_server(
+        sessions, storage, checkpoint_bytes=MiB, head_waits_for_writer=timedelta(0)
+    )
     payload = os.urandom(9 * MiB)
     release = asyncio.Event()
 

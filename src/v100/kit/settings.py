@@ -40,6 +40,9 @@ class PlatformSettings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///{var_dir}/{service}.db"
     # None: in-process bus, cache, rate limits and job queue (only within one process).
     redis_url: str | None = None
+    # Embedded, each service runs its own cron schedules (distributed, ``v100 worker`` does);
+    # False leaves them to another process, or to nobody (tests that drive the runs by hand).
+    run_schedules: bool = True
     # ``file://<dir>`` for local disk, ``s3://<bucket>`` for S3 (endpoint and keys below).
     storage_url: str = "file://{var_dir}/objects"
     s3_endpoint_url: str | None = None

@@ -18,7 +18,11 @@ from v100.services.billing_engine.settings import BillingEngineSettings
 
 @pytest.fixture
 def engine_settings(database_url: str, tmp_path: Path) -> BillingEngineSettings:
-    platform = PlatformSettings(var_dir=tmp_path, internal_token_secret=INTERNAL_SECRET)
+    # The tests run the invoicing by hand, at dates of their choosing: the app's own schedule
+    # (every 5 minutes, at the real date) would race them.
+    platform = PlatformSettings(
+        var_dir=tmp_path, internal_token_secret=INTERNAL_SECRET, run_schedules=False
+    )
     return BillingEngineSettings(platform=platform, database_url=database_url)
 
 

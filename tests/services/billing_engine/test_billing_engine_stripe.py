@@ -49,7 +49,9 @@ async def synced(database_url: str, tmp_path: Path) -> AsyncIterator[tuple[Engin
     fake = FakeStripe(webhook_secret=WEBHOOK_SECRET)
     async with serving(fake.app) as base_url:
         settings = BillingEngineSettings(
-            platform=PlatformSettings(var_dir=tmp_path, internal_token_secret=INTERNAL_SECRET),
+            platform=PlatformSettings(  # invoicing runs by hand here, not on the schedule
+                var_dir=tmp_path, internal_token_secret=INTERNAL_SECRET, run_schedules=False
+            ),
             database_url=database_url,
             stripe_api_key=SecretStr("sk_test_engine"),
             stripe_webhook_secret=SecretStr(WEBHOOK_SECRET),

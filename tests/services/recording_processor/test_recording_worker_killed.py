@@ -15,13 +15,16 @@ from pathlib import Path
 import httpx
 import pytest
 from recording_support import INTERNAL_SECRET, new_tenant
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from conftest import Deploy, Stack, environment, in_process_worker
 from v100.kit.auth import InternalTokens, Principal
-from v100.kit.jobs import JobStatus, get_job
+from v100.kit.jobs import JobRecord, JobStatus
+from v100.kit.testing.jobs import wait_for_job
 from v100.kit.testing.servers import dead_url
 from v100.media import probe
 from v100.media.testing import make_video
+from v100.services.recording_processor.models import Recording
 
 pytestmark = pytest.mark.slow
 
@@ -87,7 +90,7 @@ async def test_a_worker_killed_mid_transcode_is_retried_to_a_complete_mp4(
                 os.killpg(pid, signal.SIGKILL)
             async with in_process_worker(stack, service.app, service.settings, lease_seconds=2):
                 body = await _settled(service.http, path, headers)
-            sessions = service.app.state.runtime.sessions
+                job = await _finished_job(service.app.state.runtime.sessions, recording_id)
     else:
         port = dead_url().rsplit(":", 1)[1]
         env = environment(stack, tmp_path, job_lease_seconds="2")
@@ -101,20 +104,12 @@ async def test_a_worker_killed_mid_transcode_is_retried_to_a_complete_mp4(
         # The next start of the service finds the dead run and does the job again.
         async with deploy(job_lease_seconds=2) as service:
             body = await _settled(service.http, path, headers)
-            sessions = service.app.state.runtime.sessions
+            job = await _finished_job(service.app.state.runtime.sessions, recording_id)
             download = await service.download(
                 next(link["url"] for link in body["downloads"] if link["kind"] == "mp4")
             )
     assert body["status"] == "ready", body
     assert body["duration"] == pytest.approx(16.0, abs=0.3)
-    async with sessions() as session:
-        from v100.services.recording_processor.models import Recording
-
-        recording = await session.get(Recording, recording_id)
-        assert recording is not None
-        assert recording.job_id is not None
-        job = await get_job(session, recording.job_id)
-    assert job is not None
     assert (job.status, job.attempts) == (JobStatus.SUCCEEDED, 2)
     if not stack.distributed:
         output = tmp_path / "out.mp4"
@@ -150,6 +145,16 @@ async def _ready(http: httpx.AsyncClient, log: Path) -> None:
         await asyncio.sleep(0.1)
     tail = (await asyncio.to_thread(log.read_text))[-3000:]
     raise AssertionError(f"v100 serve did not get ready: {tail}")
+
+
+async def _finished_job(sessions: async_sessionmaker[AsyncSession], recording_id: str) -> JobRecord:
+    """The recording's job once finished: the recording is ready inside the job, and the job's
+    own row is finished just after."""
+    async with sessions() as session:
+        recording = await session.get(Recording, recording_id)
+    assert recording is not None
+    assert recording.job_id is not None
+    return await wait_for_job(sessions, recording.job_id, within=30)
 
 
 async def _settled(

@@ -8,7 +8,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from v100.kit.bus._event import Event, Message
 from v100.kit.errors import BackendUnavailable
@@ -206,8 +206,8 @@ class Bus(ABC):
         if any, stays unacknowledged and is redelivered."""
         backoff = _RETRY_FIRST_SECONDS
         while True:
-            try:
-                messages = await self.read(
+            read = asyncio.ensure_future(
+                self.read(
                     stream,
                     group,
                     consumer,
@@ -215,6 +215,16 @@ class Bus(ABC):
                     block_ms=block_ms,
                     redeliver_after_ms=redeliver_after_ms,
                 )
+            )
+            try:
+                messages = await asyncio.shield(read)
+            except asyncio.CancelledError:
+                # Stop now, without waiting for the read: redis-py can swallow a cancel that
+                # lands mid-read on a just-restarted server and then wait on the socket for
+                # good. Whatever that read takes stays pending and is redelivered.
+                read.cancel()
+                read.add_done_callback(_drop_outcome)
+                raise
             except BackendUnavailable as exc:
                 _log.warning("bus.read_failed", stream=stream, group=group, error=str(exc))
                 await asyncio.sleep(backoff)
@@ -240,3 +250,9 @@ class Bus(ABC):
                     # Handled but not acknowledged: it comes back, and idempotent handlers
                     # make that harmless.
                     _log.warning("bus.ack_failed", message_id=message.id, error=str(exc))
+
+
+def _drop_outcome(read: asyncio.Future[Any]) -> None:
+    """Retrieve an abandoned read's outcome, so asyncio does not log it as never retrieved."""
+    if not read.cancelled():
+        read.exception()

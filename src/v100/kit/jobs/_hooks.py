@@ -49,7 +49,8 @@ def job_hooks(registry: JobRegistry, **options: Any) -> tuple[Hook, Hook]:
             if queue.closed:  # shut down before the migrations finished
                 return
             try:
-                await queue.start()
+                schedules = runtime.settings.platform.run_schedules
+                await queue.start(schedule=None if schedules else False)
             except Exception:
                 _log.exception("job queue did not start", service=registry.service)
 

@@ -1,6 +1,6 @@
 """Real servers on loopback for tests: an ASGI app served by uvicorn in the test's own event loop
-on a free port of 127.0.0.1 (the way ``v100 up`` serves it), and an address where nothing
-listens, for a service that is down."""
+on a free port of 127.0.0.1 (the way ``v100 up`` serves it), waiting for a service's ``/ready``,
+and an address where nothing listens, for a service that is down."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import socket
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
+import httpx
 import uvicorn
 
 from v100.kit.http import server_config
 
-__all__ = ["dead_url", "serving"]
+__all__ = ["dead_url", "serving", "wait_ready"]
 
 
 class _InProcessServer(uvicorn.Server):
@@ -27,9 +28,14 @@ class _InProcessServer(uvicorn.Server):
 
 @contextlib.asynccontextmanager
 async def serving(
-    app: Any, *, lifespan: Literal["on", "off", "auto"] = "on", startup_timeout: float = 30.0
+    app: Any,
+    *,
+    lifespan: Literal["on", "off", "auto"] = "on",
+    startup_timeout: float = 30.0,
+    ready: bool = False,
 ) -> AsyncIterator[str]:
-    """Serve ``app`` until the block ends; yields its base URL (``http://127.0.0.1:<port>``)."""
+    """Serve ``app`` until the block ends; yields its base URL (``http://127.0.0.1:<port>``),
+    with ``ready`` once its ``/ready`` answers 200 (a kit service migrates in the background)."""
     config = server_config(
         app,
         host="127.0.0.1",
@@ -49,7 +55,10 @@ async def serving(
                     raise RuntimeError("uvicorn exited before it started")
                 await asyncio.sleep(0.005)
         port = server.servers[0].sockets[0].getsockname()[1]
-        yield f"http://127.0.0.1:{port}"
+        url = f"http://127.0.0.1:{port}"
+        if ready:
+            await wait_ready(url, within=startup_timeout)
+        yield url
     finally:
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError, TimeoutError):
@@ -62,3 +71,15 @@ def dead_url() -> str:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+async def wait_ready(url: str, *, within: float = 30.0) -> None:
+    """Wait until the service at ``url`` answers ``GET /ready`` with 200 (refused connections
+    count as not yet: it may still be starting); TimeoutError after ``within`` seconds."""
+    async with httpx.AsyncClient(base_url=url, trust_env=False, timeout=5) as http:
+        async with asyncio.timeout(within):
+            while True:
+                with contextlib.suppress(httpx.TransportError):
+                    if (await http.get("/ready")).status_code == 200:
+                        return
+                await asyncio.sleep(0.05)

@@ -31,6 +31,10 @@ class TusSettings:
     # How long a writing request holds an upload without renewing (it renews while the body
     # streams); a process that died mid-PATCH blocks the upload this long at most.
     lease: timedelta = timedelta(seconds=15)
+    # A HEAD that finds a PATCH still writing (say, saving what arrived before its connection
+    # broke) waits up to this long for it to end, so a client resuming gets the offset that
+    # request ends at rather than an older one its next PATCH would conflict with.
+    head_waits_for_writer: timedelta = timedelta(seconds=5)
     # Finished objects are ``<key_prefix>/<upload id>``; pending tails live under
     # ``<pending_prefix>/<upload id>/``.
     key_prefix: str = "uploads"

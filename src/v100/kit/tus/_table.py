@@ -117,6 +117,8 @@ class TusUpload:
     created_at: datetime
     updated_at: datetime
     completed_at: datetime | None
+    # Until when a writing request holds the upload (None when no request does).
+    locked_until: datetime | None = None
 
     @property
     def finished(self) -> bool:
@@ -150,6 +152,7 @@ class TusUpload:
             created_at=row.created_at,
             updated_at=row.updated_at,
             completed_at=row.completed_at,
+            locked_until=row.locked_until if row.lock_token is not None else None,
         )
 
 

@@ -5,7 +5,9 @@ expiry sweep. The row in ``kit_tus_uploads`` is the only truth about which parts
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -43,6 +45,9 @@ __all__ = [
 ]
 
 _log = get_logger("v100.tus")
+
+# How often a HEAD that waits for a writing request looks again.
+WRITER_POLL_SECONDS = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +112,13 @@ class TusUploads:
         return upload
 
     async def current(self, upload_id: str, owner: UploadOwner) -> TusUpload:
-        """As ``get``, finishing first an upload left assembled by a failed ``on_complete``."""
+        """As ``get`` once no request is writing (waiting ``head_waits_for_writer`` at most),
+        finishing first an upload left assembled by a failed ``on_complete``."""
         upload = await self.get(upload_id, owner)
+        give_up = time.monotonic() + self.settings.head_waits_for_writer.total_seconds()
+        while _being_written(upload) and time.monotonic() < give_up:
+            await asyncio.sleep(WRITER_POLL_SECONDS)
+            upload = await self.get(upload_id, owner)
         if upload.status is UploadStatus.ASSEMBLED:
             try:
                 await self._retry_finish(upload)
@@ -358,3 +368,11 @@ class TusUploads:
                         await self._discard(upload, token)
                         result = replace(result, removed=result.removed + 1)
         return result
+
+
+def _being_written(upload: TusUpload) -> bool:
+    return (
+        upload.status is UploadStatus.RECEIVING
+        and upload.locked_until is not None
+        and upload.locked_until > utcnow()
+    )
