@@ -3,6 +3,7 @@ how its connection failures become the kit's one ``BackendUnavailable`` error.""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,7 +15,13 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from v100.kit.errors import BackendUnavailable
 
-__all__ = ["CONNECTION_ERRORS", "SOCKET_TIMEOUT_SECONDS", "connect", "unavailable"]
+__all__ = [
+    "CONNECTION_ERRORS",
+    "SOCKET_TIMEOUT_SECONDS",
+    "connect",
+    "raise_if_cancelled",
+    "unavailable",
+]
 
 # Blocking stream reads must finish inside this, so the bus caps its ``block_ms`` below it.
 SOCKET_TIMEOUT_SECONDS = 10.0
@@ -51,3 +58,16 @@ async def unavailable(what: str) -> AsyncIterator[None]:
         yield
     except CONNECTION_ERRORS as exc:
         raise BackendUnavailable(f"{what}: redis is unreachable ({exc})", retry_after=1) from exc
+
+
+def raise_if_cancelled() -> None:
+    """Raise ``CancelledError`` if the current task has been asked to stop.
+
+    Called after each Redis command: on Python 3.11 redis-py sends through ``asyncio.wait_for``
+    (its ``socket_timeout``), which returns normally when a cancellation arrives just after the
+    write completed (CPython gh-86296, fixed in 3.12). The request is still counted by
+    ``Task.cancelling()``, so it can be honoured here instead of being lost.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

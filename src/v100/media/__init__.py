@@ -2,7 +2,7 @@
 ``input_args``), probing files (``probe``), and the operations services compose into jobs.
 Heavy imports (PyAV) happen on first use."""
 
-from v100.media._encoding import DEFAULT_MAX_PIXELS
+from v100.media._encoding import DEFAULT_MAX_PIXELS, check_picture
 from v100.media._errors import (
     CorruptMedia,
     EmptyMedia,
@@ -63,6 +63,7 @@ __all__ = [
     "UnsupportedMedia",
     "VideoStreamInfo",
     "check_against",
+    "check_picture",
     "cut_clip",
     "detect_trim",
     "encode_hls",

@@ -28,11 +28,26 @@ __all__ = [
 ]
 
 # 8K UHD. A larger declared picture is refused before any decoder allocates frames for it.
-DEFAULT_MAX_PIXELS = 7680 * 4320
+MAX_WIDTH, MAX_HEIGHT = 7680, 4320
+DEFAULT_MAX_PIXELS = MAX_WIDTH * MAX_HEIGHT
 MAX_FRAME_RATE = 60
 # Rates a variable-frame-rate source is rounded up to (phones and browsers record VFR).
 _STANDARD_RATES = (15, 24, 25, 30, 50, 60)
 _NTSC = {23.976: "24000/1001", 29.97: "30000/1001", 59.94: "60000/1001"}
+
+
+def check_picture(
+    info: MediaInfo, *, max_width: int = MAX_WIDTH, max_height: int = MAX_HEIGHT
+) -> None:
+    """Refuse (``MediaTooLarge``) a picture wider or taller, as displayed, than the limits: the
+    pixel count alone lets a strip such as 7800x64 through."""
+    if info.video is None:
+        return
+    width, height = info.video.display_width, info.video.display_height
+    if width > max_width or height > max_height:
+        raise MediaTooLarge(
+            f"the picture is {width}x{height}; at most {max_width}x{max_height} is accepted"
+        )
 
 
 def require_video(info: MediaInfo, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> VideoStreamInfo:

@@ -1,7 +1,8 @@
 """Streaming ingest and bad input: the size limit holds while the body streams (413 before
 reading on a declared length, 413 mid-stream on a chunked one, the multipart upload aborted and
-the recording errored, nothing half-stored); empty, corrupt and truncated WebM end as errored
-recordings with a clear reason, never a stuck job; tenants never see each other's recordings;
+the recording errored, nothing half-stored); empty, corrupt, truncated and wider-than-8K WebM
+end as errored recordings with a clear reason, never a stuck job; a playlist naming a local file
+and other hosts is refused without reading either; tenants never see each other's recordings;
 memory stays about two parts whatever the recording's size."""
 
 from __future__ import annotations
@@ -10,14 +11,21 @@ import asyncio
 import os
 import tracemalloc
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 import websockets
 from recording_support import Deployment, new_tenant, put_until_answered
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from conftest import Deploy
 from v100.kit.storage import LocalDiskStore, ObjectStore, S3Store
+from v100.kit.testing.servers import serving
+from v100.media.testing import make_video
 
 pytestmark = pytest.mark.slow
 
@@ -96,23 +104,35 @@ async def test_an_empty_body_errors_the_recording(deploy: Deploy) -> None:
         assert await _pending_uploads(service) == 0
 
 
+def _wider_than_8k(scratch: Path) -> bytes:
+    # 499,200 pixels, far under the pixel cap, yet 7800 wide: a picture above 8K all the same.
+    path = make_video(scratch / "huge.webm", seconds=0.4, width=7800, height=64, fps=5, audio=False)
+    return path.read_bytes()
+
+
+# Each bad input, made from the good meeting WebM or in a scratch directory.
+BAD_WEBM: dict[str, Callable[[bytes, Path], bytes]] = {
+    "garbage": lambda webm, scratch: os.urandom(200_000),
+    "truncated": lambda webm, scratch: webm[: len(webm) * 2 // 5],
+    # The header intact, the frames overwritten with noise.
+    "corrupted": lambda webm, scratch: webm[:4096] + os.urandom(len(webm) - 4096),
+    "huge-resolution": lambda webm, scratch: _wider_than_8k(scratch),
+}
+
+
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
         ("garbage", "recording-unsupported"),
         ("truncated", "recording-unreadable"),
         ("corrupted", "recording-unreadable"),
+        ("huge-resolution", "recording-picture-too-large"),
     ],
 )
 async def test_bad_webm_ends_as_an_errored_recording_not_a_stuck_job(
-    deploy: Deploy, webm: bytes, name: str, expected: str
+    deploy: Deploy, webm: bytes, tmp_path: Path, name: str, expected: str
 ) -> None:
-    data = {
-        "garbage": os.urandom(200_000),
-        "truncated": webm[: len(webm) * 2 // 5],
-        # The header intact, the frames overwritten with noise.
-        "corrupted": webm[:4096] + os.urandom(len(webm) - 4096),
-    }[name]
+    data = BAD_WEBM[name](webm, tmp_path)
     async with deploy() as service:
         recording_id = (await service.create())["id"]
         async with service.progress(recording_id) as live:
@@ -131,6 +151,54 @@ async def test_bad_webm_ends_as_an_errored_recording_not_a_stuck_job(
         links = {link["kind"] for link in body["downloads"]}
         assert links == set()
         assert len(await _objects(service, recording_id)) == 1
+
+
+async def _read_object(service: Deployment, key: str) -> bytes:
+    store: ObjectStore = service.app.state.runtime.storage
+    return b"".join([chunk async for chunk in store.open(key)])
+
+
+async def test_a_playlist_naming_a_local_file_and_other_hosts_is_refused_unread(
+    deploy: Deploy,
+) -> None:
+    """An HLS playlist sent as a recording, its segments at ``file:///etc/passwd``, at a closed
+    port and on a live host on loopback: FFmpeg's protocol and demuxer whitelists (file only,
+    no hls) refuse it; the file is never read and the host sees nothing."""
+    secret = await asyncio.to_thread(Path("/etc/passwd").read_bytes)
+    first_line = secret.splitlines()[0]
+    hits: list[str] = []
+
+    async def serve(request: Request) -> Response:
+        hits.append(request.url.path)
+        return Response(b"\x47" * 188, media_type="video/mp2t")  # an MPEG-TS sync byte run
+
+    async with serving(Starlette(routes=[Route("/{name}", serve)])) as origin, deploy() as service:
+        playlist = (
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n"
+            "#EXTINF:1.0,\nfile:///etc/passwd\n"
+            "#EXTINF:1.0,\nhttp://127.0.0.1:9/x.ts\n"
+            f"#EXTINF:1.0,\n{origin}/segment0.ts\n"
+            "#EXT-X-ENDLIST\n"
+        ).encode()
+        recording_id = (await service.create())["id"]
+        response = await service.put_content(
+            recording_id, playlist, headers={"Content-Type": "application/vnd.apple.mpegurl"}
+        )
+        assert response.status_code == 202, response.text
+        body = await service.wait_settled(recording_id)
+        assert body["status"] == "errored", body
+        assert body["error"]["type"] == "/problems/recording-unsupported", body
+        assert body["error"]["detail"]
+        assert first_line.decode() not in body["error"]["detail"]
+        assert {link["kind"] for link in body["downloads"]} == set()
+        # Only the playlist itself is stored (kept, as any bad input), and nothing read through it.
+        keys = await _objects(service, recording_id)
+        assert len(keys) == 1
+        for key in keys:
+            stored = await _read_object(service, key)
+            assert stored == playlist
+            assert first_line not in stored
+    assert hits == []
 
 
 async def test_another_tenants_recording_does_not_exist(deploy: Deploy, webm: bytes) -> None:

@@ -1,6 +1,7 @@
 """A WebM meeting recording streamed in becomes an MP4 with a thumbnail at 5 s and presigned
 download links, while a WebSocket client follows its progress live (and a late one starts from
-the current state); audio-only recordings become M4A; on each backend stack."""
+the current state); audio-only recordings become M4A; a variable-frame-rate WebM (what
+MediaRecorder writes) becomes a constant-rate MP4 of the same duration; on each backend stack."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from recording_support import chunked, messages_until_closed
 
 from conftest import Deploy
 from v100.media import probe
+from v100.media.testing import make_video
 
 pytestmark = pytest.mark.slow
 
@@ -120,6 +122,34 @@ async def test_an_audio_only_recording_becomes_an_m4a_without_thumbnail(
         assert info.audio is not None
         assert info.audio.codec == "aac"
         assert info.duration == pytest.approx(3.0, abs=0.2)
+
+
+async def test_a_variable_frame_rate_webm_becomes_an_mp4_of_the_same_duration(
+    deploy: Deploy, tmp_path: Path
+) -> None:
+    # Browsers' MediaRecorder writes frames as they come: irregular gaps between timestamps.
+    source = make_video(tmp_path / "vfr.webm", seconds=2, variable_frame_rate=True)
+    before = await probe(source)
+    assert before.video is not None
+    assert before.video.variable_frame_rate
+    async with deploy() as service:
+        recording_id = (await service.create("Browser call"))["id"]
+        data = await asyncio.to_thread(source.read_bytes)
+        assert (await service.put_content(recording_id, data)).status_code == 202
+        body = await service.wait_settled(recording_id)
+        assert body["status"] == "ready", body
+        assert (body["width"], body["height"], body["audio_only"]) == (320, 240, False)
+        assert body["duration"] == pytest.approx(2.0, abs=0.1)
+        links = {link["kind"]: link for link in body["downloads"]}
+        assert set(links) == {"mp4", "thumbnail", "source"}
+        mp4 = await service.download(links["mp4"]["url"])
+        info = await _probe_bytes(mp4.content, tmp_path / "out.mp4")
+        assert info.video is not None
+        assert info.audio is not None
+        assert (info.video.codec, info.audio.codec) == ("h264", "aac")
+        # Resampled to a constant rate, with neither the picture nor the sound cut short.
+        assert not info.video.variable_frame_rate
+        assert info.duration == pytest.approx(before.duration, abs=0.1)
 
 
 async def test_one_request_creates_and_uploads(deploy: Deploy, webm: bytes) -> None:

@@ -8,8 +8,9 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
+from v100.kit._redis import raise_if_cancelled
 from v100.kit.bus._event import Event, Message
 from v100.kit.errors import BackendUnavailable
 from v100.kit.observability import get_logger
@@ -206,8 +207,8 @@ class Bus(ABC):
         if any, stays unacknowledged and is redelivered."""
         backoff = _RETRY_FIRST_SECONDS
         while True:
-            read = asyncio.ensure_future(
-                self.read(
+            try:
+                messages = await self.read(
                     stream,
                     group,
                     consumer,
@@ -215,16 +216,8 @@ class Bus(ABC):
                     block_ms=block_ms,
                     redeliver_after_ms=redeliver_after_ms,
                 )
-            )
-            try:
-                messages = await asyncio.shield(read)
-            except asyncio.CancelledError:
-                # Stop now, without waiting for the read: redis-py can swallow a cancel that
-                # lands mid-read on a just-restarted server and then wait on the socket for
-                # good. Whatever that read takes stays pending and is redelivered.
-                read.cancel()
-                read.add_done_callback(_drop_outcome)
-                raise
+                # A cancel redis-py swallowed mid-read would leave this loop running for good.
+                raise_if_cancelled()
             except BackendUnavailable as exc:
                 _log.warning("bus.read_failed", stream=stream, group=group, error=str(exc))
                 await asyncio.sleep(backoff)
@@ -250,9 +243,3 @@ class Bus(ABC):
                     # Handled but not acknowledged: it comes back, and idempotent handlers
                     # make that harmless.
                     _log.warning("bus.ack_failed", message_id=message.id, error=str(exc))
-
-
-def _drop_outcome(read: asyncio.Future[Any]) -> None:
-    """Retrieve an abandoned read's outcome, so asyncio does not log it as never retrieved."""
-    if not read.cancelled():
-        read.exception()

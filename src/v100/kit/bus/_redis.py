@@ -14,7 +14,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from v100.kit._redis import CONNECTION_ERRORS, connect, unavailable
+from v100.kit._redis import CONNECTION_ERRORS, connect, raise_if_cancelled, unavailable
 from v100.kit.bus._base import (
     DEFAULT_MAX_LEN,
     DEFAULT_REDELIVER_AFTER_MS,
@@ -93,6 +93,7 @@ class RedisSubscription(Subscription):
                 reply = await self._pubsub.get_message(
                     ignore_subscribe_messages=True, timeout=_POLL_SECONDS
                 )
+                raise_if_cancelled()  # one redis-py swallowed: ``close`` waits for this task
             except CONNECTION_ERRORS as exc:
                 # redis-py reconnects and re-subscribes on the next read once Redis is back.
                 _log.debug("bus.subscription_reconnecting", channel=self.channel, error=str(exc))

@@ -16,7 +16,7 @@ from redis.exceptions import ResponseError
 from taskiq import AckableMessage, AsyncBroker, BrokerMessage, InMemoryBroker
 from taskiq_redis import RedisStreamBroker
 
-from v100.kit.jobs._shutdown import raise_if_cancelled
+from v100.kit._redis import raise_if_cancelled
 from v100.kit.observability import get_logger
 
 __all__ = ["CONSUMER_GROUP", "STREAM_MAX_LEN", "JobStreamBroker", "create_broker"]

@@ -6,8 +6,9 @@
     RecordingTooLarge       413  recording-too-large       (the recording is marked errored)
     EmptyRecording          422  recording-empty           (the recording is marked errored)
 
-The same slugs (plus ``recording-unreadable``, ``recording-no-streams`` and
-``recording-processing-failed`` from processing) name the ``error`` of an errored recording."""
+The same slugs (plus ``recording-unreadable``, ``recording-unsupported``,
+``recording-picture-too-large`` and ``recording-processing-failed``
+from processing) name the ``error`` of an errored recording."""
 
 from __future__ import annotations
 

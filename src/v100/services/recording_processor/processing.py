@@ -163,6 +163,7 @@ async def _run(
         source = Path(scratch) / "source"
         await _download(storage, recording.source_key, source)
         info = await media.probe(source)
+        media.check_picture(info)  # 8K at most, per side
         audio_only = info.video is None
         await tracker.enter("transcoding")
         output = Path(scratch) / ("recording.m4a" if audio_only else "recording.mp4")

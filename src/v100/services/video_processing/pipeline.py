@@ -254,14 +254,12 @@ def _check_limits(info: media.MediaInfo, resources: Resources) -> None:
             f"the file lasts {info.duration:.0f} s; at most {settings.max_source_seconds:.0f} s "
             "are accepted",
         )
-    if info.video is not None:
-        width, height = info.video.display_width, info.video.display_height
-        if width > settings.max_source_width or height > settings.max_source_height:
-            raise ProcessingFailed(
-                "input-too-large",
-                f"the picture is {width}x{height}; at most "
-                f"{settings.max_source_width}x{settings.max_source_height} is accepted",
-            )
+    try:
+        media.check_picture(
+            info, max_width=settings.max_source_width, max_height=settings.max_source_height
+        )
+    except media.MediaTooLarge as exc:
+        raise ProcessingFailed("input-too-large", str(exc)) from exc
 
 
 def _aspect_ratio(info: media.MediaInfo) -> str | None:
