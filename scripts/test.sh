@@ -26,4 +26,5 @@ bash scripts/tools/browser.sh install
 # shellcheck disable=SC1091
 source .cache/ci/browser.env
 
-.venv/bin/pytest -q -p no:cacheprovider "$@"
+# The slowest tests are listed at the end, to keep the suite under its ~20 minute budget.
+.venv/bin/pytest -q -p no:cacheprovider --durations=25 "$@"
