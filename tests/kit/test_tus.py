@@ -317,17 +317,19 @@ async def test_an_expired_upload_answers_410_before_the_sweep(
         assert (await client.head(location, headers=TENANT)).status_code == 410
 
 
+async def stalling_body(release: asyncio.Event) -> AsyncIterator[bytes]:
+    """1,000 bytes, then (once ``release`` is set) 1,000 more: a request that stays writing."""
+    yield b"a" * 1000
+    await release.wait()
+    yield b"b" * 1000
+
+
 @BACKENDS
 async def test_a_second_writer_is_refused_while_the_first_streams(host: Host) -> None:
     location = await host.create(4 * MiB)
     release = asyncio.Event()
 
-    async def slow() -> AsyncIterator[bytes]:
-        yield b"a" * 1000
-        await release.wait()
-        yield b"b" * 1000
-
-    first = asyncio.create_task(host.patch(location, 0, slow()))
+    first = asyncio.create_task(host.patch(location, 0, stalling_body(release)))
     await asyncio.sleep(0.3)
     second = await host.patch(location, 0, b"c" * 10)
     assert second.status_code == 423
@@ -339,18 +341,14 @@ async def test_a_second_writer_is_refused_while_the_first_streams(host: Host) ->
     assert await host.offset(location) == 2000
 
 
+@BACKENDS
 async def test_head_waits_for_the_writing_request_to_end(host: Host) -> None:
     """A client resuming after a broken connection asks HEAD while the server may still be
     saving what arrived: HEAD answers with the offset that request ends at."""
     location = await host.create(4 * MiB)
     release = asyncio.Event()
 
-    async def slow() -> AsyncIterator[bytes]:
-        yield b"a" * 1000
-        await release.wait()
-        yield b"b" * 1000
-
-    patch = asyncio.create_task(host.patch(location, 0, slow()))
+    patch = asyncio.create_task(host.patch(location, 0, stalling_body(release)))
     await asyncio.sleep(0.3)
     head = asyncio.create_task(host.offset(location))
     await asyncio.sleep(0.5)
