@@ -30,6 +30,7 @@ from test_response_cache_support import (
 from v100.kit.http import server_config
 from v100.kit.testing import servers
 from v100.services.gateway.hit_path import HitPath
+from v100.services.gateway.testing import Gateway
 
 PUBLIC = "cc=public,max-age=60"
 # Values that differ between any two answers, whichever path gives them.
@@ -213,6 +214,104 @@ async def test_pipelined_and_http_1_0_requests(pair: Pair) -> None:
     assert rest.startswith(b"HTTP/1.1 200")
     assert b"; hit" in rest
     writer.close()
+
+
+async def _read_answer(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+    return head, await reader.readexactly(length)
+
+
+async def test_only_a_read_holding_one_whole_plain_request_takes_the_hit_path(pair: Pair) -> None:
+    """The hit path reads requests itself only when a read holds one whole, strictly formed
+    request and the parser holds nothing: a request split across reads, one that asks to close
+    the connection, or bytes that continue a request the parser has begun (which could smuggle
+    a second request inside a header) are the parser's, and answered as the full path does."""
+    url = f"{unique()}?{PUBLIC}"
+    key = pair.fast_who["a"].headers["X-API-Key"]
+    async with pair.fast.client() as http:
+        await http.get(url, headers={"X-API-Key": key})
+        await http.get(url, headers={"X-API-Key": key})
+    answered = pair.hit_path.answered
+    address = urlsplit(pair.fast.url)
+    reader, writer = await asyncio.open_connection(address.hostname, address.port)
+    whole = f"GET {url} HTTP/1.1\r\nHost: x\r\nX-API-Key: {key}\r\n\r\n".encode()
+    writer.write(whole)
+    head, body = await _read_answer(reader)
+    assert head.startswith(b"HTTP/1.1 200")
+    assert b"; hit" in head
+    assert pair.hit_path.answered == answered + 1
+
+    # Split across two reads: the parser's, the same hit answered by the full path.
+    writer.write(whole[:20])
+    await writer.drain()
+    await asyncio.sleep(0.2)
+    writer.write(whole[20:])
+    split_head, split_body = await _read_answer(reader)
+    assert split_head.startswith(b"HTTP/1.1 200")
+    assert b"; hit" in split_head
+    assert split_body == body
+    assert pair.hit_path.answered == answered + 1
+
+    # A begun request whose rest looks like a whole cacheable GET: one request, a 404.
+    writer.write(f"GET /v1/nothing-here HTTP/1.1\r\nX-API-Key: {key}\r\nX-Note: ".encode())
+    await writer.drain()
+    await asyncio.sleep(0.2)
+    writer.write(whole)
+    smuggled_head, _ = await _read_answer(reader)
+    assert smuggled_head.startswith(b"HTTP/1.1 404")
+    assert pair.hit_path.answered == answered + 1
+
+    # Connection: close is honoured: answered (by the full path), then closed.
+    writer.write(whole.replace(b"Host: x", b"Host: x\r\nConnection: close"))
+    close_head, _ = await _read_answer(reader)
+    assert close_head.startswith(b"HTTP/1.1 200")
+    assert b"; hit" in close_head
+    assert await asyncio.wait_for(reader.read(), 10) == b""
+    assert pair.hit_path.answered == answered + 1
+    writer.close()
+
+
+async def test_the_same_bytes_again_are_checked_again(pair: Pair) -> None:
+    """The hit path remembers what a request's bytes decide, never what may change since: the
+    same bytes once the entry has expired go to the origin, and once the key is revoked are
+    refused."""
+    url = f"{unique()}?cc=public,max-age=1"
+    async with pair.fast.client() as http:
+        helper = Gateway(app=pair.fast.app, http=http, settings=pair.fast.settings)
+        owner = pair.fast_who["user_a"].headers
+        created = await helper.create_key(owner, ["*"])
+        await http.get(url, headers={"X-API-Key": created["key"]})  # stored
+        fetched = pair.origin.hits[url]
+        answered = pair.hit_path.answered
+        address = urlsplit(pair.fast.url)
+        reader, writer = await asyncio.open_connection(address.hostname, address.port)
+        request = f"GET {url} HTTP/1.1\r\nHost: x\r\nX-API-Key: {created['key']}\r\n\r\n"
+        for _ in range(2):
+            writer.write(request.encode())
+            head, _ = await _read_answer(reader)
+            assert head.startswith(b"HTTP/1.1 200")
+            assert b"; hit" in head
+        assert (pair.hit_path.answered, pair.origin.hits[url]) == (answered + 2, fetched)
+
+        await asyncio.sleep(1.2)  # expired: the same bytes are a miss
+        writer.write(request.encode())
+        head, _ = await _read_answer(reader)
+        assert head.startswith(b"HTTP/1.1 200")
+        assert b"; hit" not in head
+        assert (pair.hit_path.answered, pair.origin.hits[url]) == (answered + 2, fetched + 1)
+        writer.write(request.encode())
+        head, _ = await _read_answer(reader)
+        assert b"; hit" in head
+        assert pair.hit_path.answered == answered + 3
+
+        revoked = await http.delete(f"/v1/api-keys/{created['id']}", headers=owner)
+        assert revoked.status_code == 204
+        writer.write(request.encode())
+        head, _ = await _read_answer(reader)
+        assert head.startswith(b"HTTP/1.1 401")
+        assert pair.hit_path.answered == answered + 3
+        writer.close()
 
 
 async def test_over_the_limit_the_full_path_refuses(tmp_path: Path) -> None:

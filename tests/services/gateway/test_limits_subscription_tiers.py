@@ -342,3 +342,58 @@ async def test_a_change_announced_during_a_read_is_read_again() -> None:
             for task in runtime.background:
                 task.cancel()
             await asyncio.gather(*runtime.background, return_exceptions=True)
+
+
+async def test_the_hit_path_serves_an_expired_tier_while_it_is_read_again() -> None:
+    """``tier_now`` (the hit path's) answers as ``tier`` does without waiting: nothing for a
+    tenant never read, the expired tier while a read it starts is in flight, and nothing
+    once a change is announced (those requests wait on the full path)."""
+    current = {"tier": "free"}
+    reads = 0
+    gate = asyncio.Event()
+    gate.set()
+
+    async def tier(request: Request) -> JSONResponse:
+        nonlocal reads
+        reads += 1
+        value = current["tier"]
+        await gate.wait()
+        return JSONResponse({"tier": value, "subscription_id": None})
+
+    engine = Starlette(routes=[Route("/v1/subscriptions/current/tier", tier)])
+    runtime = Runtime(
+        settings=GatewaySettings(),
+        tokens=InternalTokens(INTERNAL_SECRET),
+        metrics=HttpMetrics("gateway"),
+        bus=MemoryBus(),
+        cache=MemoryCache(),
+    )
+    principal = Principal(tenant_id="t1", user_id="u1")
+    async with serving(engine) as url:
+        tiers = SubscriptionTiers(limits(tier_cache_seconds=0.1), url)
+        tiers.bind(runtime)
+        try:
+            assert tiers.tier_now(principal) is None  # never read: the full path reads it
+            assert await tiers.tier(principal) == "free"
+            assert (tiers.tier_now(principal), reads) == ("free", 1)  # fresh: no read
+            await asyncio.sleep(0.15)  # expired
+            gate.clear()
+            current["tier"] = "pro"
+            assert tiers.tier_now(principal) == "free"  # stale, and a read started
+            assert tiers.tier_now(principal) == "free"  # the same read: not a second one
+            await asyncio.sleep(0.05)
+            assert reads == 2
+            gate.set()
+            deadline = time.monotonic() + 5
+            while tiers.tier_now(principal) != "pro":
+                assert time.monotonic() < deadline, tiers.cached("t1")
+                await asyncio.sleep(0.01)
+            assert reads == 2
+            gate.clear()
+            tiers.changed("t1")
+            assert tiers.tier_now(principal) is None  # a change: wait for it on the full path
+            gate.set()
+        finally:
+            for task in runtime.background:
+                task.cancel()
+            await asyncio.gather(*runtime.background, return_exceptions=True)

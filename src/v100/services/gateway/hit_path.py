@@ -1,8 +1,10 @@
-"""Fresh cache hits answered as soon as a request's headers are parsed, before any ASGI machinery
-(issue 3's throughput figure). ``HitPathProtocol`` is uvicorn's httptools protocol with one
-extra step: a GET or HEAD whose caller, tier, rate-limit decision and cache entry are all known
-in this process is answered by ``HitPath`` with the very bytes the middleware stack would send;
-every other request, and every doubt, takes the full path unchanged.
+"""Fresh cache hits answered from the bytes of the request as they are read, before the HTTP
+parser's callbacks and any ASGI machinery (issue 3's throughput figure). ``HitPathProtocol`` is
+uvicorn's httptools protocol with one extra step: a read that holds one whole, strictly formed
+HTTP/1.1 GET or HEAD whose caller, tier, rate-limit decision and cache entry are all known in
+this process is answered by ``HitPath`` with the very bytes the middleware stack would send;
+every other request (split across reads, pipelined, HTTP/1.0, anything unusual), and every
+doubt, takes the full path unchanged.
 
 What the full path adds and the hit path reproduces: the entry's headers with ``Age`` and
 ``Cache-Status`` (or a 304), the ``RateLimit-*`` headers, ``Server-Timing`` (``gw``, ``auth``,
@@ -19,19 +21,27 @@ import itertools
 import logging
 import os
 import re
+from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from v100.kit.auth import Principal
 from v100.kit.http import RequestContextMiddleware
 from v100.kit.observability import get_logger
 from v100.services.gateway.authn import AuthenticationMiddleware
 from v100.services.gateway.compression import CompressionMiddleware, compressible_type
 from v100.services.gateway.hit_metrics import HitMetrics, Metrics
-from v100.services.gateway.limits import RateLimitMiddleware
-from v100.services.gateway.response_cache import ResponseCacheMiddleware
+from v100.services.gateway.limits import Plan, RateLimitMiddleware
+from v100.services.gateway.response_cache import (
+    RequestKey,
+    RequestView,
+    ResponseCacheMiddleware,
+    serve_from_memory,
+)
 from v100.services.gateway.timing import ServerTimingMiddleware
+from v100.services.gateway.upstreams import Route
 
 __all__ = ["HitPath", "HitPathProtocol"]
 
@@ -41,6 +51,21 @@ _STATUS_LINES = {
 }
 # A request with a body is never a cache hit worth short-cutting.
 _BODY_HEADERS = frozenset({b"content-length", b"transfer-encoding"})
+# One whole HTTP/1.1 GET or HEAD and nothing after it, strictly formed (RFC 9112): an
+# origin-form target of visible characters, field names that are tokens, values of visible
+# characters, spaces and tabs. Anything else (a partial or pipelined read, HTTP/1.0, obsolete
+# line folding, a malformed request) goes to httptools and uvicorn as usual.
+_WHOLE_REQUEST = re.compile(
+    rb"(GET|HEAD) (/[!-~]*) HTTP/1\.1\r\n"
+    rb"((?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t -~\x80-\xff]*\r\n)*)\r\n"
+)
+# Reads longer than this are never taken for a hit (nor remembered).
+_MAX_REQUEST_BYTES = 8192
+# Distinct requests remembered (each at most _MAX_REQUEST_BYTES); past it the memory starts over.
+_REMEMBERED_REQUESTS = 4096
+# Fields whose handling is the parser's and uvicorn's (connection management, 100-continue),
+# but for ``Connection: keep-alive``, which HTTP/1.1 implies.
+_PARSER_HEADERS = frozenset({b"connection", b"upgrade", b"expect"})
 _access_log = get_logger("v100.access")
 
 
@@ -68,6 +93,7 @@ class HitPath:
         self.limits: RateLimitMiddleware | None = None
         self.cache: ResponseCacheMiddleware | None = None
         self.metrics = HitMetrics(self._metrics)
+        self._requests: dict[bytes, _Request | None] = {}
         self._defaults: list[tuple[bytes, bytes]] | None = None
         self._default_lines = b""
 
@@ -125,69 +151,67 @@ class HitPath:
             )
         return self._default_lines
 
-    def answer(
-        self, method: bytes, url: bytes, headers: list[tuple[bytes, bytes]], date: bytes
-    ) -> bytes | None:
-        """The whole HTTP/1.1 answer to a GET or HEAD, or None for the full path."""
+    def answer(self, request: bytes, date: bytes) -> bytes | None:
+        """The whole HTTP/1.1 answer to ``request`` (the bytes of one read, holding one whole
+        GET or HEAD), or None for the full path."""
         started = perf_counter()
         if not self._bound and not self._bind():
             return None
-        if not self.enabled or not url.startswith(b"/"):
-            return None
-        raw_path, _, query = url.partition(b"?")
-        if b"%" in raw_path:
-            return None  # percent-decoding and its edge cases stay with the full path
-        path = raw_path.decode("latin-1")
         authentication, limits, cache, context = (
             self.authentication,
             self.limits,
             self.cache,
             self.context,
         )
+        if not self.enabled:
+            return None
         assert authentication is not None
         assert limits is not None
         assert cache is not None
         assert context is not None
-        if path in authentication.public_paths:
+        if not cache.ready_now:
             return None
-        request_id: bytes | None = None
-        accept_encoding = False
-        for name, value in headers:
-            if name in _BODY_HEADERS:
-                return None
-            if name == b"x-request-id" and request_id is None:
-                request_id = value if _REQUEST_ID.match(value) else None
-            elif name == b"accept-encoding":
-                accept_encoding = True
-        principal = authentication.authenticator.principal_now(headers)
+        try:
+            known = self._requests[request]
+        except KeyError:
+            known = self._read(request)
+        if known is None:
+            return None
+        principal = authentication.authenticator.principal_now(known.headers)
         if principal is None:
             return None
         authenticated = perf_counter()
         principal = limits.tiered_now(principal)
         if principal is None:
             return None
-        hit = cache.hit_now(path, query, headers, principal)
-        if hit is None:
+        if principal is not known.principal and principal != known.principal:
+            known.principal = principal
+            known.key = cache.key_of(principal, known.path, known.query)
+            known.plan = limits.plan_now(principal, known.path, known.text_method)
+        key = known.key
+        assert key is not None  # set with the principal
+        entry = cache.fresh_now(key, known.headers)
+        if entry is None:
             return None
-        entry = hit.entry
         if (
-            accept_encoding
+            known.accept_encoding
             and self.compression is not None
             and compressible_type(entry.status, entry.headers, self.compression.min_bytes)
         ):
             return None  # it would be compressed (or at least marked Vary): full path
-        text_method = "GET" if method == b"GET" else "HEAD"
         rate_limit = b""
         tier = group = None
         limiting = perf_counter()
         if limits.enabled:
-            admitted = limits.admit_now(principal, path, text_method)
+            plan = known.plan
+            if plan is None:
+                return None  # a concurrency cap: the full path's
+            admitted = limits.admit_now(plan)
             if admitted is None:
                 return None
-            plan, rate_limit = admitted
-            tier, group = plan.tier, plan.group
+            rate_limit, tier, group = admitted, plan.tier, plan.group
         limited = perf_counter()
-        status, lines, body = hit.serve(method == b"HEAD")
+        status, lines, body = serve_from_memory(entry, known.view, known.method == b"HEAD")
         self.answered += 1
         gateway = perf_counter() - started
         if limits.enabled:
@@ -205,22 +229,92 @@ class HitPath:
                 lines,
                 rate_limit,
                 timings,
-                request_id or _request_ids.next(),
+                known.request_id or _request_ids.next(),
                 b"\r\n\r\n",
                 body,
             )
         )
         elapsed = perf_counter() - started
-        self.metrics.record(text_method, hit.route.path, status, tier, group, elapsed, gateway)
+        self.metrics.record(
+            known.text_method, known.route.path, status, tier, group, elapsed, gateway
+        )
         if context.access_log and _access_log.is_enabled_for(logging.INFO):
             _access_log.info(
                 "request",
-                method=text_method,
-                path=path,
+                method=known.text_method,
+                path=known.path,
                 status=status,
                 ms=round(elapsed * 1000, 2),
             )
         return answer
+
+    def _read(self, request: bytes) -> _Request | None:
+        """What ``request``'s bytes alone decide, kept for the next time the same bytes come
+        (a client repeats its requests byte for byte); None when they alone send the request
+        to the full path."""
+        known = self._requests
+        if len(known) >= _REMEMBERED_REQUESTS:
+            known.clear()  # rare; reading again is cheap
+        known[request] = read = self._parse(request)
+        return read
+
+    def _parse(self, request: bytes) -> _Request | None:
+        whole = _WHOLE_REQUEST.fullmatch(request)
+        if whole is None:
+            return None
+        method, url, fields = whole.groups()
+        raw_path, _, query = url.partition(b"?")
+        if b"%" in raw_path:
+            return None  # percent-decoding and its edge cases stay with the full path
+        path = raw_path.decode("latin-1")
+        assert self.authentication is not None
+        assert self.cache is not None
+        if path in self.authentication.public_paths:
+            return None
+        headers: list[tuple[bytes, bytes]] = []
+        request_id: bytes | None = None
+        accept_encoding = False
+        for line in fields.split(b"\r\n")[:-1]:
+            name, _, value = line.partition(b":")
+            name, value = name.lower(), value.strip(b" \t")
+            if name in _PARSER_HEADERS and (
+                name != b"connection" or value.lower() != b"keep-alive"
+            ):
+                return None
+            if name in _BODY_HEADERS:
+                return None
+            if name == b"x-request-id" and request_id is None:
+                request_id = value if _REQUEST_ID.match(value) else None
+            elif name == b"accept-encoding":
+                accept_encoding = True
+            headers.append((name, value))
+        cached = self.cache.request_now(path, headers)
+        if cached is None:
+            return None
+        route, view = cached
+        text_method = "GET" if method == b"GET" else "HEAD"
+        return _Request(
+            method, text_method, path, query, headers, request_id, accept_encoding, route, view
+        )
+
+
+@dataclass(slots=True, eq=False)
+class _Request:
+    """A request as its bytes alone decide it, and what its caller's principal decides (its
+    cache key and rate-limit plan), worked out again whenever that principal changes."""
+
+    method: bytes
+    text_method: str
+    path: str
+    query: bytes
+    headers: list[tuple[bytes, bytes]]
+    request_id: bytes | None
+    accept_encoding: bool
+    route: Route
+    view: RequestView
+    principal: Principal | None = None
+    key: RequestKey | None = None
+    plan: Plan | None = None  # with limits on, None: a concurrency cap (the full path's)
 
 
 class _RequestIds:
@@ -274,6 +368,7 @@ class HitPathProtocol(HttpToolsProtocol):
         state = getattr(self.config.app, "state", None)
         self.hit_path: HitPath | None = getattr(state, "hit_path", None)
         self._idle_since: float | None = None  # loop time of the last answer; None: busy
+        self._in_message = False  # the parser holds part of a request
 
     def _unset_keepalive_if_required(self) -> None:
         # uvicorn calls this when data arrives: the connection is no longer idle.
@@ -313,25 +408,30 @@ class HitPathProtocol(HttpToolsProtocol):
             self.timeout_keep_alive_task.cancel()
             self.timeout_keep_alive_task = None
 
-    def on_headers_complete(self) -> None:
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_message = True
+
+    def on_message_complete(self) -> None:
+        self._in_message = False
+        super().on_message_complete()
+
+    def data_received(self, data: bytes) -> None:
         hit_path = self.hit_path
         cycle = self.cycle
-        parser = self.parser
         if (
             hit_path is not None
+            and not self._in_message  # else these bytes continue the parser's message
             and (cycle is None or cycle.response_complete)
             and not self.pipeline
-            and parser.get_http_version() == "1.1"
-            and parser.should_keep_alive()
-            and not parser.should_upgrade()
+            and len(data) <= _MAX_REQUEST_BYTES
+            and data.endswith(b"\r\n\r\n")
         ):
-            method = parser.get_method()
-            if method == b"GET" or method == b"HEAD":
-                date = hit_path.default_lines(self.server_state.default_headers)
-                answer = hit_path.answer(method, self.url, self.headers, date)
-                if answer is not None:
-                    self.cycle = _ANSWERED
-                    self.transport.write(answer)
-                    self.on_response_complete()
-                    return
-        super().on_headers_complete()
+            date = hit_path.default_lines(self.server_state.default_headers)
+            answer = hit_path.answer(data, date)
+            if answer is not None:
+                self.cycle = _ANSWERED
+                self.transport.write(answer)
+                self.on_response_complete()
+                return
+        super().data_received(data)

@@ -184,21 +184,23 @@ class RateLimitMiddleware:
             return None
         return principal if tier == principal.tier else self._with_tier(principal, tier)
 
-    def admit_now(self, principal: Principal, path: str, method: str) -> tuple[Plan, bytes] | None:
-        """With limits enabled, for a principal from ``tiered_now``: the plan of a request
-        ``__call__`` would let through (its tier and route group label the decision, which
-        the caller counts) and the ``RateLimit-*`` header lines it adds, decided without
-        waiting; None when the request needs the full path (a shared limit in Redis, a
-        concurrency cap, a refusal). A refusal is decided again there, which is safe: a
-        refused GCRA check consumes nothing."""
+    def plan_now(self, principal: Principal, path: str, method: str) -> Plan | None:
+        """With limits enabled, for a principal from ``tiered_now``: the plan ``__call__``
+        would apply to the request (its tier and route group label the decision, which the
+        caller counts); None when a concurrency cap applies (the full path's)."""
         plan = self.policies.plan(self.policies.tier(principal.tier), principal, path, method)
-        if plan.slot_key is not None:
-            return None
+        return None if plan.slot_key is not None else plan
+
+    def admit_now(self, plan: Plan) -> bytes | None:
+        """The ``RateLimit-*`` header lines ``__call__`` adds when it lets a request of
+        ``plan`` through, decided without waiting; None when the request needs the full path
+        (a shared limit in Redis, a refusal). A refusal is decided again there, which is safe:
+        a refused GCRA check consumes nothing."""
         binding = self.limiter.admit_now(plan.buckets)
         if binding is None:
             return None
         rate, remaining, reset_us = binding
-        return plan, _LINES % (rate.burst, remaining, -(-reset_us // MICROS), plan.policy)
+        return _LINES % (rate.burst, remaining, -(-reset_us // MICROS), plan.policy)
 
     def _with_tier(self, principal: Principal, tier: str) -> Principal:
         """``principal`` with ``tier``. An API key's principal is one object for as long as the

@@ -108,10 +108,19 @@ class SubscriptionTiers:
         return await asyncio.shield(pending)
 
     def tier_now(self, principal: Principal) -> str | None:
-        known = self._known.get(principal.tenant_id)
-        if known is not None and known.fresh_until > time.monotonic():
+        """``tier`` when it needs no waiting: a fresh tier, or an expired one (not invalidated
+        by a change) while its refresh runs, started here if none is; else None."""
+        tenant_id = principal.tenant_id
+        known = self._known.get(tenant_id)
+        if known is None:
+            return None
+        if known.fresh_until > time.monotonic():
             return known.tier
-        return None
+        if known.wait:
+            return None
+        if tenant_id not in self._inflight:
+            self._refresh(tenant_id)
+        return known.tier
 
     def cached(self, tenant_id: str) -> str | None:
         known = self._known.get(tenant_id)

@@ -8,22 +8,28 @@ from v100.services.gateway.response_cache._cache import CacheConfig, ResponseCac
 from v100.services.gateway.response_cache._entry import CachedResponse, RequestKey
 from v100.services.gateway.response_cache._metrics import CacheMetrics
 from v100.services.gateway.response_cache._middleware import (
-    MemoryHit,
     ResponseCacheMiddleware,
     config_from,
+    serve_from_memory,
 )
-from v100.services.gateway.response_cache._policy import decide, etag_matches, normalized_query
+from v100.services.gateway.response_cache._policy import (
+    RequestView,
+    decide,
+    etag_matches,
+    normalized_query,
+)
 
 __all__ = [
     "CacheConfig",
     "CacheMetrics",
     "CachedResponse",
-    "MemoryHit",
     "RequestKey",
+    "RequestView",
     "ResponseCache",
     "ResponseCacheMiddleware",
     "config_from",
     "decide",
     "etag_matches",
     "normalized_query",
+    "serve_from_memory",
 ]

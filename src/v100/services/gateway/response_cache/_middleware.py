@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -50,7 +50,7 @@ from v100.services.gateway.response_cache._policy import (
 from v100.services.gateway.settings import GatewaySettings
 from v100.services.gateway.upstreams import Route, Upstreams
 
-__all__ = ["MemoryHit", "ResponseCacheMiddleware", "config_from"]
+__all__ = ["ResponseCacheMiddleware", "config_from", "serve_from_memory"]
 
 _METHODS = frozenset({"GET", "HEAD"})
 _NAME = CACHE_STATUS_NAME
@@ -160,14 +160,17 @@ class ResponseCacheMiddleware:
 
     # --- requests ------------------------------------------------------------------------
 
-    def hit_now(
-        self, path: str, query: bytes, headers: list[tuple[bytes, bytes]], principal: Principal
-    ) -> MemoryHit | None:
-        """A fresh entry in this process's memory for the request (``path`` as sent: not
-        percent-encoded), as ``_handle`` would find it, or None when the request needs the full
-        path (the hit path's use). Nothing is counted here."""
-        if not self.enabled or self._runtime is None or self.metrics is None:
-            return None
+    @property
+    def ready_now(self) -> bool:
+        """Whether memory may answer now (on, and started); the hit path's first check."""
+        return self.enabled and self._runtime is not None and self.metrics is not None
+
+    def request_now(
+        self, path: str, headers: Sequence[tuple[bytes, bytes]]
+    ) -> tuple[Route, RequestView] | None:
+        """The route and cache view of a request (``path`` as sent: not percent-encoded) that
+        memory could answer, as ``_handle`` sees them; None when the request itself sends it
+        past the cache or to no route. Depends on the request alone (the hit path keeps it)."""
         routes = self._routes
         if path in routes:
             route = routes[path]
@@ -180,9 +183,21 @@ class ResponseCacheMiddleware:
         view = RequestView.of(headers)
         if view.bypass_reason() is not None:
             return None
-        key = RequestKey(principal.tenant_id, audience_of(principal), path, normalized_query(query))
-        entry = self.cache.fresh_in_memory(key, headers)
-        return None if entry is None else MemoryHit(route, view, entry)
+        return route, view
+
+    @staticmethod
+    def key_of(principal: Principal, path: str, query: bytes) -> RequestKey:
+        """The request's key as ``_handle`` makes it for ``principal``."""
+        return RequestKey(
+            principal.tenant_id, audience_of(principal), path, normalized_query(query)
+        )
+
+    def fresh_now(
+        self, key: RequestKey, headers: Sequence[tuple[bytes, bytes]]
+    ) -> CachedResponse | None:
+        """The fresh entry in this process's memory that ``_handle`` would answer with, or
+        None (the full path then looks further). Nothing is counted here."""
+        return self.cache.fresh_in_memory(key, headers)
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send, route: Route) -> None:
         runtime = getattr(scope["app"].state, "runtime", None)
@@ -331,21 +346,16 @@ class ResponseCacheMiddleware:
         return stamped
 
 
-@dataclass(slots=True)
-class MemoryHit:
-    route: Route
-    view: RequestView
-    entry: CachedResponse
-
-    def serve(self, head: bool) -> tuple[int, bytes, bytes]:
-        """The answer's status, header lines and body, as ``replay`` sends them (the entry's
-        headers, then ``Age`` and ``Cache-Status``). The caller counts the hit."""
-        entry = self.entry
-        age = entry.age(time.time())
-        lines = _HIT_LINES % (age, entry.lifetime - age)
-        if not_modified(entry, self.view):
-            return 304, header_lines(headers_of_304(entry)) + lines, b""
-        return entry.status, entry.lines + lines, b"" if head else entry.body
+def serve_from_memory(
+    entry: CachedResponse, view: RequestView, head: bool
+) -> tuple[int, bytes, bytes]:
+    """A fresh entry's answer: status, header lines and body, as ``replay`` sends them (the
+    entry's headers, then ``Age`` and ``Cache-Status``). The caller counts the hit."""
+    age = entry.age(time.time())
+    lines = _HIT_LINES % (age, entry.lifetime - age)
+    if not_modified(entry, view):
+        return 304, header_lines(headers_of_304(entry)) + lines, b""
+    return entry.status, entry.lines + lines, b"" if head else entry.body
 
 
 async def _close_at_exit(tier: RedisTier) -> None:
