@@ -314,6 +314,28 @@ async def test_the_same_bytes_again_are_checked_again(pair: Pair) -> None:
         writer.close()
 
 
+async def test_the_remembered_requests_stay_within_their_bound(pair: Pair) -> None:
+    """Distinct requests are remembered up to a budget of bytes, then the memory starts over:
+    many large distinct requests cannot grow it without bound."""
+    url = f"{unique()}?{PUBLIC}"
+    key = pair.fast_who["a"].headers["X-API-Key"]
+    async with pair.fast.client() as http:
+        await http.get(url, headers={"X-API-Key": key})
+    address = urlsplit(pair.fast.url)
+    reader, writer = await asyncio.open_connection(address.hostname, address.port)
+    sent = 0
+    for n in range(700):  # about 5 MB of distinct requests
+        request = f"GET {url} HTTP/1.1\r\nX-API-Key: {key}\r\nX-Pad: {n:07d}{'p' * 7000}\r\n\r\n"
+        writer.write(request.encode())
+        sent += len(request)
+        head, _ = await _read_answer(reader)
+        assert head.startswith(b"HTTP/1.1 200")
+    writer.close()
+    remembered = pair.hit_path._requests
+    assert sent > 4 * 1024 * 1024
+    assert 0 < sum(map(len, remembered)) == pair.hit_path._requests_bytes <= 4 * 1024 * 1024
+
+
 async def test_over_the_limit_the_full_path_refuses(tmp_path: Path) -> None:
     tight = _limits(3)
     async with (

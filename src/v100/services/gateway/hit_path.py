@@ -61,8 +61,9 @@ _WHOLE_REQUEST = re.compile(
 )
 # Reads longer than this are never taken for a hit (nor remembered).
 _MAX_REQUEST_BYTES = 8192
-# Distinct requests remembered (each at most _MAX_REQUEST_BYTES); past it the memory starts over.
-_REMEMBERED_REQUESTS = 4096
+# Bytes of distinct requests remembered; past it the memory starts over (about 10,000 typical
+# API requests; a bound on memory whatever the requests).
+_REMEMBERED_BYTES = 4 * 1024 * 1024
 # Fields whose handling is the parser's and uvicorn's (connection management, 100-continue),
 # but for ``Connection: keep-alive``, which HTTP/1.1 implies.
 _PARSER_HEADERS = frozenset({b"connection", b"upgrade", b"expect"})
@@ -94,6 +95,7 @@ class HitPath:
         self.cache: ResponseCacheMiddleware | None = None
         self.metrics = HitMetrics(self._metrics)
         self._requests: dict[bytes, _Request | None] = {}
+        self._requests_bytes = 0
         self._defaults: list[tuple[bytes, bytes]] | None = None
         self._default_lines = b""
 
@@ -253,9 +255,11 @@ class HitPath:
         (a client repeats its requests byte for byte); None when they alone send the request
         to the full path."""
         known = self._requests
-        if len(known) >= _REMEMBERED_REQUESTS:
+        if self._requests_bytes + len(request) > _REMEMBERED_BYTES:
             known.clear()  # rare; reading again is cheap
+            self._requests_bytes = 0
         known[request] = read = self._parse(request)
+        self._requests_bytes += len(request)
         return read
 
     def _parse(self, request: bytes) -> _Request | None:
