@@ -310,8 +310,13 @@ async def test_a_killed_service_loses_and_doubles_nothing(
                 asyncio.create_task(_charge(charge, http, first=True))
                 for charge in charges[CHARGES // 2 :]
             ]
-            await asyncio.sleep(0.05)  # answers already past the proxy land
-            answered = settled()
+            # Answers already past the proxy still land: wait until none has for a while (a
+            # loaded machine delays them by more than any fixed pause).
+            answered, quiet_since = settled(), time.monotonic()
+            while time.monotonic() - quiet_since < 0.5:
+                await asyncio.sleep(0.01)
+                if settled() != answered:
+                    answered, quiet_since = settled(), time.monotonic()
             # ... and the kill comes when the database holds captures or releases and
             # deductions nobody was told about.
             while True:
