@@ -186,13 +186,18 @@ async def test_what_the_hit_path_leaves_to_the_full_path(pair: Pair) -> None:
         assert pair.hit_path.answered == answered
 
 
+async def _connect(gateway: CachingGateway) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A raw connection to ``gateway``, for requests written byte by byte."""
+    address = urlsplit(gateway.url)
+    return await asyncio.open_connection(address.hostname, address.port)
+
+
 async def test_pipelined_and_http_1_0_requests(pair: Pair) -> None:
     url = f"{unique()}?{PUBLIC}"
     key = pair.fast_who["a"].headers["X-API-Key"]
     async with pair.fast.client() as http:
         await http.get(url, headers={"X-API-Key": key})
-    address = urlsplit(pair.fast.url)
-    reader, writer = await asyncio.open_connection(address.hostname, address.port)
+    reader, writer = await _connect(pair.fast)
     request = f"GET {url} HTTP/1.1\r\nHost: x\r\nX-API-Key: {key}\r\n\r\n".encode()
     writer.write(request * 3)
     await writer.drain()
@@ -233,8 +238,7 @@ async def test_only_a_read_holding_one_whole_plain_request_takes_the_hit_path(pa
         await http.get(url, headers={"X-API-Key": key})
         await http.get(url, headers={"X-API-Key": key})
     answered = pair.hit_path.answered
-    address = urlsplit(pair.fast.url)
-    reader, writer = await asyncio.open_connection(address.hostname, address.port)
+    reader, writer = await _connect(pair.fast)
     whole = f"GET {url} HTTP/1.1\r\nHost: x\r\nX-API-Key: {key}\r\n\r\n".encode()
     writer.write(whole)
     head, body = await _read_answer(reader)
@@ -284,8 +288,7 @@ async def test_the_same_bytes_again_are_checked_again(pair: Pair) -> None:
         await http.get(url, headers={"X-API-Key": created["key"]})  # stored
         fetched = pair.origin.hits[url]
         answered = pair.hit_path.answered
-        address = urlsplit(pair.fast.url)
-        reader, writer = await asyncio.open_connection(address.hostname, address.port)
+        reader, writer = await _connect(pair.fast)
         request = f"GET {url} HTTP/1.1\r\nHost: x\r\nX-API-Key: {created['key']}\r\n\r\n"
         for _ in range(2):
             writer.write(request.encode())
@@ -321,8 +324,7 @@ async def test_the_remembered_requests_stay_within_their_bound(pair: Pair) -> No
     key = pair.fast_who["a"].headers["X-API-Key"]
     async with pair.fast.client() as http:
         await http.get(url, headers={"X-API-Key": key})
-    address = urlsplit(pair.fast.url)
-    reader, writer = await asyncio.open_connection(address.hostname, address.port)
+    reader, writer = await _connect(pair.fast)
     sent = 0
     for n in range(700):  # about 5 MB of distinct requests
         request = f"GET {url} HTTP/1.1\r\nX-API-Key: {key}\r\nX-Pad: {n:07d}{'p' * 7000}\r\n\r\n"
@@ -378,8 +380,7 @@ async def test_a_connection_closes_once_idle_for_the_keep_alive_timeout(
             await http.get(url, headers=who["a"].headers)
         hit_path: HitPath = gateway.app.state.hit_path
         answered = hit_path.answered
-        address = urlsplit(gateway.url)
-        reader, writer = await asyncio.open_connection(address.hostname, address.port)
+        reader, writer = await _connect(gateway)
         request = f"GET {url} HTTP/1.1\r\nHost: x\r\nX-API-Key: {key}\r\n\r\n".encode()
         loop = asyncio.get_running_loop()
         for _ in range(6):  # 2.4 s, each request 0.4 s after the previous answer

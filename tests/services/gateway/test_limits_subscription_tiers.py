@@ -11,6 +11,7 @@ import contextlib
 import re
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -300,19 +301,27 @@ async def test_the_tenant_row_remains_a_source(backend: str, tmp_path: Path) -> 
         )
 
 
-async def test_a_change_announced_during_a_read_is_read_again() -> None:
-    """A refresh that read the old tier just before a change was committed must not keep it:
-    the change event that arrives while it is in flight makes the gateway read once more."""
-    current = {"tier": "free"}
-    gate = asyncio.Event()
-    gate.set()
+@dataclass
+class GatedEngine:
+    """billing_engine's tier route in miniature: it reads ``tier`` when asked, counts the
+    reads, and answers only while ``gate`` is open."""
+
+    tier: str = "free"
+    reads: int = 0
+    gate: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@contextlib.asynccontextmanager
+async def gated_tiers(engine: GatedEngine) -> AsyncIterator[SubscriptionTiers]:
+    """A ``SubscriptionTiers`` (tiers cached 0.1 s) reading from ``engine``."""
+    engine.gate.set()
 
     async def tier(request: Request) -> JSONResponse:
-        value = current["tier"]  # read, then answered only when the test lets it
-        await gate.wait()
+        engine.reads += 1
+        value = engine.tier  # read, then answered only when the test lets it
+        await engine.gate.wait()
         return JSONResponse({"tier": value, "subscription_id": None})
 
-    engine = Starlette(routes=[Route("/v1/subscriptions/current/tier", tier)])
     runtime = Runtime(
         settings=GatewaySettings(),
         tokens=InternalTokens(INTERNAL_SECRET),
@@ -320,80 +329,62 @@ async def test_a_change_announced_during_a_read_is_read_again() -> None:
         bus=MemoryBus(),
         cache=MemoryCache(),
     )
-    principal = Principal(tenant_id="t1", user_id="u1")
-    async with serving(engine) as url:
+    async with serving(Starlette(routes=[Route("/v1/subscriptions/current/tier", tier)])) as url:
         tiers = SubscriptionTiers(limits(tier_cache_seconds=0.1), url)
         tiers.bind(runtime)
         try:
-            assert await tiers.tier(principal) == "free"
-            await asyncio.sleep(0.15)  # expired
-            gate.clear()
-            assert await tiers.tier(principal) == "free"  # stale, while a read is in flight
-            await asyncio.sleep(0.1)  # that read has taken "free"
-            current["tier"] = "pro"  # committed, and announced while the read is in flight
-            tiers.changed("t1")
-            gate.set()
-            deadline = time.monotonic() + 5
-            while tiers.cached("t1") != "pro":
-                assert time.monotonic() < deadline, tiers.cached("t1")
-                await asyncio.sleep(0.01)
-            assert await tiers.tier(principal) == "pro"
+            yield tiers
         finally:
             for task in runtime.background:
                 task.cancel()
             await asyncio.gather(*runtime.background, return_exceptions=True)
+
+
+async def test_a_change_announced_during_a_read_is_read_again() -> None:
+    """A refresh that read the old tier just before a change was committed must not keep it:
+    the change event that arrives while it is in flight makes the gateway read once more."""
+    engine = GatedEngine()
+    principal = Principal(tenant_id="t1", user_id="u1")
+    async with gated_tiers(engine) as tiers:
+        assert await tiers.tier(principal) == "free"
+        await asyncio.sleep(0.15)  # expired
+        engine.gate.clear()
+        assert await tiers.tier(principal) == "free"  # stale, while a read is in flight
+        await asyncio.sleep(0.1)  # that read has taken "free"
+        engine.tier = "pro"  # committed, and announced while the read is in flight
+        tiers.changed("t1")
+        engine.gate.set()
+        deadline = time.monotonic() + 5
+        while tiers.cached("t1") != "pro":
+            assert time.monotonic() < deadline, tiers.cached("t1")
+            await asyncio.sleep(0.01)
+        assert await tiers.tier(principal) == "pro"
 
 
 async def test_the_hit_path_serves_an_expired_tier_while_it_is_read_again() -> None:
     """``tier_now`` (the hit path's) answers as ``tier`` does without waiting: nothing for a
     tenant never read, the expired tier while a read it starts is in flight, and nothing
     once a change is announced (those requests wait on the full path)."""
-    current = {"tier": "free"}
-    reads = 0
-    gate = asyncio.Event()
-    gate.set()
-
-    async def tier(request: Request) -> JSONResponse:
-        nonlocal reads
-        reads += 1
-        value = current["tier"]
-        await gate.wait()
-        return JSONResponse({"tier": value, "subscription_id": None})
-
-    engine = Starlette(routes=[Route("/v1/subscriptions/current/tier", tier)])
-    runtime = Runtime(
-        settings=GatewaySettings(),
-        tokens=InternalTokens(INTERNAL_SECRET),
-        metrics=HttpMetrics("gateway"),
-        bus=MemoryBus(),
-        cache=MemoryCache(),
-    )
+    engine = GatedEngine()
     principal = Principal(tenant_id="t1", user_id="u1")
-    async with serving(engine) as url:
-        tiers = SubscriptionTiers(limits(tier_cache_seconds=0.1), url)
-        tiers.bind(runtime)
-        try:
-            assert tiers.tier_now(principal) is None  # never read: the full path reads it
-            assert await tiers.tier(principal) == "free"
-            assert (tiers.tier_now(principal), reads) == ("free", 1)  # fresh: no read
-            await asyncio.sleep(0.15)  # expired
-            gate.clear()
-            current["tier"] = "pro"
-            assert tiers.tier_now(principal) == "free"  # stale, and a read started
-            assert tiers.tier_now(principal) == "free"  # the same read: not a second one
-            await asyncio.sleep(0.05)
-            assert reads == 2
-            gate.set()
-            deadline = time.monotonic() + 5
-            while tiers.tier_now(principal) != "pro":
-                assert time.monotonic() < deadline, tiers.cached("t1")
-                await asyncio.sleep(0.01)
-            assert reads == 2
-            gate.clear()
-            tiers.changed("t1")
-            assert tiers.tier_now(principal) is None  # a change: wait for it on the full path
-            gate.set()
-        finally:
-            for task in runtime.background:
-                task.cancel()
-            await asyncio.gather(*runtime.background, return_exceptions=True)
+    async with gated_tiers(engine) as tiers:
+        assert tiers.tier_now(principal) is None  # never read: the full path reads it
+        assert await tiers.tier(principal) == "free"
+        assert (tiers.tier_now(principal), engine.reads) == ("free", 1)  # fresh: no read
+        await asyncio.sleep(0.15)  # expired
+        engine.gate.clear()
+        engine.tier = "pro"
+        assert tiers.tier_now(principal) == "free"  # stale, and a read started
+        assert tiers.tier_now(principal) == "free"  # the same read: not a second one
+        await asyncio.sleep(0.05)
+        assert engine.reads == 2
+        engine.gate.set()
+        deadline = time.monotonic() + 5
+        while tiers.tier_now(principal) != "pro":
+            assert time.monotonic() < deadline, tiers.cached("t1")
+            await asyncio.sleep(0.01)
+        assert engine.reads == 2
+        engine.gate.clear()
+        tiers.changed("t1")
+        assert tiers.tier_now(principal) is None  # a change: wait for it on the full path
+        engine.gate.set()
