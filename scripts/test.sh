@@ -28,6 +28,6 @@ source .cache/ci/browser.env
 
 # Two workers, each taking whole test files (tests isolate themselves: a database, a Redis
 # prefix and an S3 prefix of their own, free ports; test_up.py's fixed ports stay in one file).
-# About 11 minutes instead of 18 on 2 cores; `-n 0` after the script's name runs them serially.
+# About 10 minutes instead of 18 on 2 cores; `-n 0` after the script's name runs them serially.
 # The slowest tests are listed at the end, to keep the suite under its ~20 minute budget.
 .venv/bin/pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=25 "$@"

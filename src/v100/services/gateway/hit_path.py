@@ -189,7 +189,8 @@ class HitPath:
         if principal is not known.principal and principal != known.principal:
             known.principal = principal
             known.key = cache.key_of(principal, known.path, known.query)
-            known.plan = limits.plan_now(principal, known.path, known.text_method)
+            if limits.enabled:
+                known.plan = limits.plan_now(principal, known.path, known.text_method)
         key = known.key
         assert key is not None  # set with the principal
         entry = cache.fresh_now(key, known.headers)
