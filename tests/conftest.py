@@ -2,6 +2,7 @@
 
 pytest_plugins: list[str] = [
     "v100.kit.testing.bus",
+    "v100.kit.testing.clock",
     "v100.kit.testing.db",
     "v100.kit.testing.jobs",
     "v100.kit.testing.storage",

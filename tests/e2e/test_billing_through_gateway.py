@@ -40,6 +40,8 @@ from v100.services.billing_engine.tasks import invoice_due_subscriptions
 from v100.services.gateway.app import create_app as create_gateway
 from v100.services.gateway.settings import GatewaySettings
 
+pytestmark = pytest.mark.time_sensitive
+
 INTERNAL_SECRET = "internal-secret-for-the-billing-e2e-test-0123456"
 JWT_SECRET = "gateway-jwt-secret-for-the-billing-e2e-test-01234"
 WEBHOOK_SECRET = "whsec_test_e2e"

@@ -10,6 +10,8 @@ import pytest
 from v100.kit.auth import InternalTokens, Principal
 from v100.kit.errors import Unauthorized
 
+pytestmark = pytest.mark.time_sensitive
+
 SECRET = "secret-for-the-token-tests-0123456789abcdef"
 ALICE = Principal(tenant_id="t-1", user_id="alice", scopes=frozenset({"*"}))
 

@@ -16,6 +16,8 @@ from v100.kit.cache import (
 )
 from v100.kit.testing.bus import RedisServer
 
+pytestmark = pytest.mark.time_sensitive
+
 
 async def test_set_get_delete(cache: Cache) -> None:
     assert await cache.get("gateway:k") is None

@@ -24,6 +24,8 @@ from v100.kit.http import DatabaseSpec, PrincipalDep, SessionDep, create_service
 from v100.kit.settings import PlatformSettings, ServiceSettings
 from v100.kit.testing.http import auth_headers, running_app
 
+pytestmark = pytest.mark.time_sensitive
+
 SECRET = "s" * 40
 MIGRATIONS = Path(__file__).parent / "migrations_sample"
 

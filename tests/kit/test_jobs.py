@@ -51,6 +51,8 @@ from v100.kit.testing.db import migrated_engine
 from v100.kit.testing.http import running_app
 from v100.kit.testing.jobs import TEST_QUEUE_OPTIONS, JobBackend, running_queue, wait_for_job
 
+pytestmark = pytest.mark.time_sensitive
+
 
 @pytest.fixture
 async def sessions(job_backend: JobBackend) -> AsyncIterator[Sessions]:

@@ -42,6 +42,8 @@ from v100.kit.testing.bus import RedisServer
 from v100.kit.testing.db import fresh_postgres_url, migrated_engine, postgres_admin_url
 from v100.kit.testing.jobs import TEST_QUEUE_OPTIONS, JobBackend, running_queue, wait_for_job
 
+pytestmark = pytest.mark.time_sensitive
+
 SAMPLE_SCRIPT = Path(__file__).with_name("jobs_sample.py")
 
 
@@ -134,6 +136,7 @@ async def test_two_recoverers_at_once_run_a_job_once(
     assert await runs(sessions, twice) == [(1, "delivered thrice")]
 
 
+@pytest.mark.real_clock
 async def test_a_killed_worker_process_job_is_finished_by_the_next_one(
     job_backend: JobBackend, sessions: Sessions, tmp_path: Path
 ) -> None:

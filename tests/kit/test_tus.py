@@ -45,7 +45,8 @@ from v100.kit.tus._errors import InvalidTusRequest
 from v100.kit.tus._headers import Checksum, parse_checksum, parse_metadata
 from v100.kit.tus._repository import get_upload
 
-pytestmark = pytest.mark.slow  # about a minute: two backends, real servers, MiB-sized bodies
+# about a minute: two backends, real servers, MiB-sized bodies
+pytestmark = [pytest.mark.slow, pytest.mark.time_sensitive]
 # Each test runs embedded (SQLite, local disk) and distributed (PostgreSQL, S3): the pairs
 # cover every backend without the cost of the full product.
 BACKENDS = pytest.mark.parametrize(

@@ -21,6 +21,8 @@ from v100.services.billing.app import create_app
 from v100.services.billing.checkout_api import WEBHOOK_PATH
 from v100.services.billing.settings import BillingSettings
 
+pytestmark = pytest.mark.time_sensitive
+
 WEBHOOK_SECRET = "whsec_test_billing"
 
 

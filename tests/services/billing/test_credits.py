@@ -13,6 +13,8 @@ from billing_support import Billing, key, new_tenant
 from v100.kit.db import unit_of_work
 from v100.services.billing.service import CreditService
 
+pytestmark = pytest.mark.time_sensitive
+
 
 def assert_problem(response, status: int, slug: str) -> dict:  # type: ignore[no-untyped-def,type-arg]
     assert response.status_code == status, response.text

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from billing_support import Billing, key, new_tenant
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -13,6 +14,8 @@ from hypothesis import strategies as st
 from v100.kit.db import unit_of_work
 from v100.kit.errors import Conflict
 from v100.services.billing.service import CreditService
+
+pytestmark = pytest.mark.time_sensitive
 
 amounts = st.integers(min_value=1, max_value=1_500)
 operations = st.lists(

@@ -7,10 +7,13 @@ import csv
 import io
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from billing_support import Billing, events_for, new_tenant
 
 from v100.kit.db import unit_of_work
 from v100.services.billing.service import CreditService
+
+pytestmark = pytest.mark.time_sensitive
 
 
 async def test_low_and_exhausted_are_published_once_per_crossing(billing: Billing) -> None:

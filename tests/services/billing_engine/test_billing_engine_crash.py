@@ -1,7 +1,10 @@
 """Fault: a real ``v100 serve billing_engine`` process is killed (SIGKILL) in the middle of an
 invoicing run, between subscriptions; after a restart the run is made again, and every
 subscription is invoiced exactly once for the period (none twice, none missed), each renewed
-exactly once. On SQLite and PostgreSQL."""
+exactly once. On SQLite and PostgreSQL.
+
+The service runs as a process of its own on the real clock, so the subscriptions start 40 days
+before the real now: exactly one monthly period has ended (plus the grace), on any date."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -29,14 +32,16 @@ from v100.services.billing_engine.app import DATABASE
 from v100.services.billing_engine.models import Invoice, Subscription
 from v100.services.billing_engine.schemas import PlanCreate
 from v100.services.billing_engine.service import CatalogueService
-from v100.services.billing_engine.subscriptions import SubscriptionService
+from v100.services.billing_engine.subscriptions import SubscriptionService, add_months
 from v100.services.billing_engine.tasks import invoice_due_subscriptions
 
 pytestmark = pytest.mark.slow
 
 SUBSCRIPTIONS = 200
-PERIOD_START = datetime(2026, 10, 1, tzinfo=UTC)
-NEXT_PERIOD = datetime(2026, 11, 1, tzinfo=UTC)
+PERIOD_START = (datetime.now(UTC) - timedelta(days=40)).replace(
+    hour=0, minute=0, second=0, microsecond=0
+)
+NEXT_PERIOD = add_months(PERIOD_START, 1)
 V100 = Path(sys.executable).with_name("v100")
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -151,7 +156,7 @@ async def test_a_killed_invoice_run_completes_exactly_once_after_restart(
                 await session.execute(select(Invoice.subscription_id, Invoice.period_start))
             ).all()
             subscriptions = (await session.execute(select(Subscription))).scalars().all()
-        # Exactly one invoice per subscription, for October; each renewed once, to November.
+        # One invoice per subscription, for the ended period; each renewed once, to the next.
         assert sorted(sub for sub, _ in invoices) == sorted(subscription_ids)
         assert {start for _, start in invoices} == {PERIOD_START}
         assert {(s.period_start, s.status) for s in subscriptions} == {(NEXT_PERIOD, "active")}

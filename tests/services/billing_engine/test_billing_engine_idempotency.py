@@ -21,6 +21,8 @@ from sqlalchemy import func, select
 
 from v100.services.billing_engine.models import Plan, RevenueShare, Subscription, UsageEvent
 
+pytestmark = pytest.mark.time_sensitive
+
 
 def key() -> str:
     return uuid.uuid4().hex

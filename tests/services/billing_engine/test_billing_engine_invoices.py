@@ -8,6 +8,7 @@ import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import pytest
 from billing_engine_support import (
     AFTER_PERIOD,
     EngineApp,
@@ -24,6 +25,8 @@ from v100.kit.testing.jobs import wait_for_job
 from v100.services.billing_engine.invoicing import run_invoicing
 from v100.services.billing_engine.models import Invoice
 from v100.services.billing_engine.tasks import invoice_due_subscriptions, jobs
+
+pytestmark = pytest.mark.time_sensitive
 
 
 async def count_invoices(engine_app: EngineApp) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 
 import pypdf
+import pytest
 from billing_engine_support import (
     AFTER_PERIOD,
     EngineApp,
@@ -17,6 +18,8 @@ from billing_engine_support import (
 )
 
 from v100.services.billing_engine.invoicing import run_invoicing
+
+pytestmark = pytest.mark.time_sensitive
 
 
 def pdf_text(content: bytes) -> str:

@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 from billing_engine_support import EngineApp, Tenant, assert_problem
 
+pytestmark = pytest.mark.time_sensitive
+
 
 def plan_body(**overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {

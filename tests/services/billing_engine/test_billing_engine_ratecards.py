@@ -22,6 +22,8 @@ from v100.services.billing_engine.ratecards import (
     round_minor,
 )
 
+pytestmark = pytest.mark.time_sensitive
+
 # Amounts are in minor units (cents): $0.10 is D(10).
 FLEX = [Tier(D(1000), D(10)), Tier(D(10000), D(5)), Tier(None, D(1))]
 

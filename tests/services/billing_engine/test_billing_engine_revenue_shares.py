@@ -3,6 +3,7 @@ computed once per invoice (a rerun adds nothing), and statements per tenant."""
 
 from __future__ import annotations
 
+import pytest
 from billing_engine_support import (
     AFTER_PERIOD,
     EngineApp,
@@ -13,6 +14,8 @@ from billing_engine_support import (
 )
 
 from v100.services.billing_engine.invoicing import run_invoicing
+
+pytestmark = pytest.mark.time_sensitive
 
 
 async def share(tenant: Tenant, **body: object) -> str:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from v100.kit.db import create_engine, migrate, schema_drift
 from v100.services.billing_engine.app import DATABASE
+
+pytestmark = pytest.mark.time_sensitive
 
 
 async def test_the_migrations_build_what_the_models_declare(database_url: str) -> None:

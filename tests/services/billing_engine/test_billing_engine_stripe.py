@@ -41,6 +41,8 @@ from v100.services.billing_engine.settings import BillingEngineSettings
 from v100.services.billing_engine.stripe_api import WEBHOOK_PATH
 from v100.services.billing_engine.stripe_sync import push_invoice
 
+pytestmark = pytest.mark.time_sensitive
+
 WEBHOOK_SECRET = "whsec_test_billing_engine"
 
 

@@ -12,6 +12,8 @@ from billing_engine_support import EngineApp, Tenant, assert_problem
 
 from v100.services.billing_engine.subscriptions import add_interval, add_months, prorate
 
+pytestmark = pytest.mark.time_sensitive
+
 START = "2026-11-01T00:00:00Z"
 
 

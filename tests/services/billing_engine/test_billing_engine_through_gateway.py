@@ -32,6 +32,8 @@ from v100.services.billing_engine.stripe_api import WEBHOOK_PATH
 from v100.services.gateway.app import create_app as create_gateway
 from v100.services.gateway.settings import GatewaySettings
 
+pytestmark = pytest.mark.time_sensitive
+
 WEBHOOK_SECRET = "whsec_test_engine_gateway"
 
 

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from billing_engine_support import EngineApp, Tenant, assert_problem
 
+pytestmark = pytest.mark.time_sensitive
+
 WINDOW = {"from": "2026-11-01T00:00:00Z", "to": "2026-12-01T00:00:00Z"}
 
 

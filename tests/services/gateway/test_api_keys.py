@@ -33,6 +33,8 @@ from v100.services.gateway.testing import (
     unique_email,
 )
 
+pytestmark = pytest.mark.time_sensitive
+
 
 def keyed(key: str) -> dict[str, str]:
     return {"X-API-Key": key}

@@ -35,6 +35,8 @@ from v100.services.gateway.testing import (
     unique_email,
 )
 
+pytestmark = pytest.mark.time_sensitive
+
 # --- sign-up ------------------------------------------------------------------------------
 
 

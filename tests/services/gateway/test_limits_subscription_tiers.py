@@ -51,6 +51,8 @@ from v100.services.gateway.limits import (
 )
 from v100.services.gateway.settings import GatewaySettings
 
+pytestmark = pytest.mark.time_sensitive
+
 ECHO = "/v1/credits/echo"
 
 

@@ -31,6 +31,8 @@ from v100.services.gateway.testing import (
     unique_email,
 )
 
+pytestmark = pytest.mark.time_sensitive
+
 MEMBERS = "/v1/tenants/current/members"
 
 

@@ -25,6 +25,8 @@ from v100.services.media_processor.app import create_app
 from v100.services.media_processor.models import Assembly, AssemblyPart
 from v100.services.media_processor.settings import MediaProcessorSettings
 
+pytestmark = pytest.mark.time_sensitive
+
 TTL = 4
 
 

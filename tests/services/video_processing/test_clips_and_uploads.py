@@ -13,6 +13,8 @@ import av
 import pytest
 from vp_support import VideoApp, fetch, new_tenant
 
+pytestmark = pytest.mark.time_sensitive
+
 
 async def _ready_video(vp: VideoApp, tenant: str, path: Path, **meta: str) -> dict:
     encoded = ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in meta.items())
