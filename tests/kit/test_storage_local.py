@@ -1,15 +1,20 @@
 """What only the local-disk store has: its on-disk layout and crash safety, the kernel-copy
-fallback, key collisions, and the presigned-link routes (tokens, ranges, caching, limits)."""
+fallback, key collisions, a part write that lands while its upload is being removed, what the
+sweep clears after a crash, and the presigned-link routes (tokens, ranges, caching, limits)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import hashlib
 import os
+import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -26,6 +31,7 @@ from v100.kit.storage import (
     KeyConflict,
     LocalDiskStore,
     RangeNotSatisfiable,
+    UploadedPart,
     UploadNotFound,
     _localparts,
     parse_range,
@@ -231,6 +237,77 @@ def test_concurrent_part_uploads_settle_on_one(tmp_path: Path) -> None:
     assert len(parts) == 1
     assert parts[0].etag in etags
     assert len(list((layout.uploads / upload_id).glob("00003.*"))) == 1
+
+
+@pytest.mark.parametrize("ending", ["abort", "complete"])
+async def test_a_part_landing_while_its_upload_is_removed_is_not_kept(
+    store: LocalDiskStore, monkeypatch: pytest.MonkeyPatch, ending: str
+) -> None:
+    # A part write whose caller gave up (recording ingest past its limit) runs on in its worker
+    # thread. Its worst moment: putting the part in place while the upload is being removed.
+    first = os.urandom(MIN_PART_SIZE)
+    upload_id = await store.create_multipart("race.webm")
+    etag = await store.upload_part("race.webm", upload_id, 1, first)
+    held, go_on, done = threading.Event(), threading.Event(), threading.Event()
+    writers: set[int] = set()
+    write_part, locked, unlink = _localparts.write_part, _localparts._locked, os.unlink
+
+    def tracked_write_part(*args: Any, **kwargs: Any) -> str:
+        writers.add(threading.get_ident())
+        try:
+            return write_part(*args, **kwargs)
+        finally:
+            done.set()
+
+    def held_locked(path: Path) -> contextlib.AbstractContextManager[None]:
+        if threading.get_ident() in writers and not held.is_set():
+            held.set()  # the part's bytes are in a temp file, not yet renamed into place
+            go_on.wait(5)
+        return locked(path)
+
+    def unlink_once_the_write_ended(path: Any, *args: Any, **kwargs: Any) -> None:
+        if held.is_set() and not go_on.is_set() and threading.get_ident() not in writers:
+            go_on.set()  # the upload's first file is being removed: the write ends now
+            done.wait(5)
+        unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(_localparts, "write_part", tracked_write_part)
+    monkeypatch.setattr(_localparts, "_locked", held_locked)
+    monkeypatch.setattr(os, "unlink", unlink_once_the_write_ended)
+
+    writing = asyncio.create_task(store.upload_part("race.webm", upload_id, 2, b"late part"))
+    assert await asyncio.to_thread(held.wait, 5)
+    writing.cancel()
+    if ending == "abort":
+        await store.abort_multipart("race.webm", upload_id)
+    else:
+        await store.complete_multipart("race.webm", upload_id, [UploadedPart(1, etag)])
+        assert await store.get("race.webm") == first
+    assert await asyncio.to_thread(done.wait, 5)
+
+    assert [p for p in (store.root / "uploads").rglob("*") if not p.is_dir()] == []
+    assert list((store.root / "tmp").iterdir()) == []
+    with pytest.raises(UploadNotFound):
+        await store.list_parts("race.webm", upload_id)
+
+
+async def test_sweep_clears_what_a_crash_left(store: LocalDiskStore) -> None:
+    uploads = store.root / "uploads"
+    # Killed while removing an upload: its directory stays in the trash (garbage at any age).
+    interrupted = uploads / ".trash" / "an-aborted-upload.1a2b3c4d"
+    interrupted.mkdir(parents=True)
+    (interrupted / f"00001.{'0' * 32}").write_bytes(b"part")
+    # Killed between creating an upload's directory and writing its manifest, long ago.
+    bare = uploads / ("b" * 32)
+    bare.mkdir()
+    os.utime(bare, (1_000_000_000, 1_000_000_000))
+    live = await store.create_multipart("live.bin")
+    await store.upload_part("live.bin", live, 1, b"in use")
+
+    assert await store.sweep_multipart(datetime.fromtimestamp(1_000_000_100, UTC)) == 1
+    assert sorted(p.name for p in uploads.iterdir()) == [".trash", live]
+    assert list((uploads / ".trash").iterdir()) == []
+    assert [p.part_number for p in await store.list_parts("live.bin", live)] == [1]
 
 
 # -- presigned routes ---------------------------------------------------------------------

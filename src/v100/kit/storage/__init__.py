@@ -1,6 +1,7 @@
 """Object storage behind one async interface: local disk (embedded default, with HMAC presigned
 links served by ``presigned_routes``) or any S3-compatible server (aioboto3, imported lazily).
-Multipart uploads keep their id with the caller, so an upload resumes after a restart."""
+Multipart uploads keep their id with the caller, so an upload resumes after a restart; an abort
+leaves nothing, even with a part write in flight, and ``sweep_multipart`` clears orphans."""
 
 from v100.kit.storage._base import (
     MAX_EXPIRES_IN,

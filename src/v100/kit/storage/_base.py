@@ -112,6 +112,11 @@ def check_range(start: int, end_inclusive: int) -> None:
         raise ValueError(f"invalid byte range {start}-{end_inclusive}")
 
 
+def check_cutoff(older_than: datetime) -> None:
+    if older_than.tzinfo is None:
+        raise ValueError("older_than must be timezone-aware")
+
+
 def check_expires_in(expires_in: int) -> None:
     if not 1 <= expires_in <= MAX_EXPIRES_IN:
         raise ValueError(f"expires_in must be between 1 and {MAX_EXPIRES_IN} seconds")
@@ -241,7 +246,16 @@ class ObjectStore(abc.ABC):
 
     @abc.abstractmethod
     async def abort_multipart(self, key: str, upload_id: str) -> None:
-        """Drop the upload and its parts; aborting an unknown upload is not an error."""
+        """Drop the upload and its parts; aborting an unknown upload is not an error. A part
+        write still in flight (a cancelled caller's, whose worker thread or request runs on)
+        is waited for or fenced off, and what it stored is dropped too."""
+
+    @abc.abstractmethod
+    async def sweep_multipart(self, older_than: datetime) -> int:
+        """Abort every multipart upload nothing was written to since ``older_than``, as
+        ``abort_multipart`` does; the number aborted. The second line behind aborts (an upload
+        whose owner crashed, a part that landed after all): run it periodically, with a bound
+        far beyond the longest pause of any legitimate upload."""
 
     # -- presigned URLs -------------------------------------------------------------------
     @abc.abstractmethod

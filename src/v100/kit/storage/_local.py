@@ -10,6 +10,7 @@ import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -23,6 +24,7 @@ from v100.kit.storage._base import (
     ObjectStore,
     StoredObject,
     UploadedPart,
+    check_cutoff,
     check_expires_in,
     check_part_number,
     check_range,
@@ -296,6 +298,12 @@ class LocalDiskStore(ObjectStore):
     async def abort_multipart(self, key: str, upload_id: str) -> None:
         validate_key(key)
         await _off_loop(parts_fs.abort_upload, self._layout, key, upload_id)
+
+    async def sweep_multipart(self, older_than: datetime) -> int:
+        """Remove the uploads whose directory and files were all last modified before
+        ``older_than``, and what an interrupted abort left in ``uploads/.trash/``."""
+        check_cutoff(older_than)
+        return await _off_loop(parts_fs.sweep_uploads, self._layout, older_than.timestamp())
 
     # -- presigned links ------------------------------------------------------------------
     def _presign(self, grant: PresignedGrant) -> str:

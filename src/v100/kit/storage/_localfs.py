@@ -1,11 +1,12 @@
 """Blocking file operations behind the local-disk store; the store runs each in a worker thread.
 
 Layout under the root: ``data/<key>`` holds the bytes, ``meta/<key>`` a JSON sidecar (etag,
-content type, and the inode it describes), ``uploads/<id>/`` the parts of a multipart upload,
-``tmp/`` files being written. Everything is written to ``tmp/`` and renamed into place, so a
-reader sees a whole old object or a whole new one. The sidecar names the data file's inode:
-when the two renames are interrupted or race, a reader notices the mismatch and derives the
-etag from the file itself instead of pairing bytes with another version's metadata."""
+content type, and the inode it describes), ``uploads/<id>/`` the parts of a multipart upload
+(``uploads/.trash/`` those being removed), ``tmp/`` files being written. Everything is written
+to ``tmp/`` and renamed into place, so a reader sees a whole old object or a whole new one. The
+sidecar names the data file's inode: when the two renames are interrupted or race, a reader
+notices the mismatch and derives the etag from the file itself instead of pairing bytes with
+another version's metadata."""
 
 from __future__ import annotations
 

@@ -4,7 +4,14 @@
 are joined with ``copy_file_range`` (the kernel copies, or reflinks on CoW filesystems) into a
 temp file that is then renamed into place like any other object. An upload may instead be
 written as one growing file, ``data`` (``open_append``/``complete_append``): the bytes land once,
-at their offset, and completion is a rename, with nothing to join."""
+at their offset, and completion is a rename, with nothing to join.
+
+Aborting or completing fences off writers still in flight, in this process or another: under
+the upload's lock the directory is renamed into ``uploads/.trash/`` and removed there. A part
+write that was already past its checks then finds no path to land on (``UploadNotFound``) and
+the half-written file it holds open is inside the directory being removed; a write holding the
+lock finishes first and its part goes with the rest. ``sweep_uploads`` is the second line: it
+removes upload directories untouched for longer than a bound, and anything left in the trash."""
 
 from __future__ import annotations
 
@@ -34,6 +41,7 @@ __all__ = [
     "create_upload",
     "list_upload_parts",
     "open_append",
+    "sweep_uploads",
     "write_part",
 ]
 
@@ -42,6 +50,8 @@ _PART_FILE = re.compile(r"(\d{5})\.([0-9a-f]{32})")
 _COPY_FALLBACK_ERRNOS = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF}
 _CHUNK = 8 * 1024 * 1024
 _APPEND_FILE = "data"
+# Under ``uploads/``, so a rename into it never crosses a filesystem; not a valid upload id.
+_TRASH = ".trash"
 
 
 class AppendLocked(Conflict):
@@ -218,7 +228,7 @@ def _join(
     etag = f"{hashlib.md5(digests, usedforsecurity=False).hexdigest()}-{len(chosen)}"
     # copy_file_range moved the kernel's file offset, not Python's buffer: nothing to flush.
     stored = commit(layout, tmp, fh, key, etag, manifest.get("content_type"), fsync)
-    shutil.rmtree(path, ignore_errors=True)
+    _discard(layout, path)
     return stored
 
 
@@ -275,12 +285,96 @@ def complete_append(
             fh = tmp.open("rb")
             etag = f"{secrets.token_hex(16)}-1"
             stored = commit(layout, tmp, fh, key, etag, manifest.get("content_type"), fsync)
+            _discard(layout, path)
     except FileNotFoundError:
         raise UploadNotFound(f"no upload {upload_id!r}") from None
-    shutil.rmtree(path, ignore_errors=True)
     return stored
 
 
 def abort_upload(layout: Layout, key: str, upload_id: str) -> None:
-    with contextlib.suppress(UploadNotFound):
-        shutil.rmtree(_upload_dir(layout, key, upload_id), ignore_errors=True)
+    """Drop the upload. Waits for a part write holding the lock; fences off the others."""
+    try:
+        path = _upload_dir(layout, key, upload_id)
+        with _locked(path):
+            _discard(layout, path)
+    except (UploadNotFound, FileNotFoundError):
+        return  # unknown, or dropped meanwhile by another abort, a completion or the sweep
+
+
+def _discard(layout: Layout, path: Path) -> None:
+    """Take the upload directory out of reach of every writer, then remove it. Call it under
+    ``_locked(path)``: nothing can land in ``path`` any more once it returns, since every
+    writer reaches the upload by that path and nothing recreates it."""
+    trash = layout.uploads / _TRASH
+    target = trash / f"{path.name}.{secrets.token_hex(4)}"
+    try:
+        try:
+            os.rename(path, target)
+        except FileNotFoundError:
+            trash.mkdir(exist_ok=True)
+            os.rename(path, target)
+    except FileNotFoundError:
+        return  # gone already
+    except OSError:
+        target = path  # cannot be moved (lost permissions?): remove it in place
+    _remove(target)
+
+
+def _remove(path: Path) -> None:
+    # A file created by a path lookup that began before the rename may still appear in the
+    # directory after rmtree listed it; one more pass takes it. The sweep takes any rest.
+    for _ in range(3):
+        shutil.rmtree(path, ignore_errors=True)
+        if not os.path.lexists(path):
+            return
+
+
+def _touched_since(path: Path, since: float) -> bool:
+    """Whether ``path`` or an entry in it (a growing ``data`` file does not touch its
+    directory) was modified at or after ``since``; True once it is gone: nothing to sweep."""
+    try:
+        if path.stat().st_mtime >= since:
+            return True
+        with os.scandir(path) as it:
+            for entry in it:
+                with contextlib.suppress(FileNotFoundError):
+                    if entry.stat(follow_symlinks=False).st_mtime >= since:
+                        return True
+    except FileNotFoundError:
+        return True
+    return False
+
+
+def sweep_uploads(layout: Layout, older_than: float) -> int:
+    """Remove the uploads nothing was written to since ``older_than`` (a POSIX time), fenced
+    as an abort is, and whatever an interrupted removal left in the trash (any age: it is
+    garbage by construction). The number of uploads removed."""
+    leftovers: list[Path] = []
+    with contextlib.suppress(FileNotFoundError), os.scandir(layout.uploads / _TRASH) as it:
+        leftovers = [Path(entry.path) for entry in it]
+    for leftover in leftovers:
+        _remove(leftover)
+    try:
+        with os.scandir(layout.uploads) as it:
+            candidates = [
+                Path(entry.path)
+                for entry in it
+                if _UPLOAD_ID.fullmatch(entry.name) and entry.is_dir(follow_symlinks=False)
+            ]
+    except FileNotFoundError:
+        return 0
+    removed = 0
+    for path in candidates:
+        if _touched_since(path, older_than):
+            continue
+        try:
+            with _locked(path):
+                if not _touched_since(path, older_than):  # no writer came back meanwhile
+                    _discard(layout, path)
+                    removed += 1
+        except FileNotFoundError:
+            # No manifest: a creation cut short before writing it (or removed meanwhile).
+            if not _touched_since(path, older_than):
+                _discard(layout, path)
+                removed += 1
+    return removed

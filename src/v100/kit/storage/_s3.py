@@ -1,6 +1,7 @@
 """The distributed object store: any S3-compatible server (AWS, SeaweedFS, MinIO) through
 aioboto3. botocore takes over a second to import, so it is imported on first use, never when a
-service starts; addressing is path-style, which SeaweedFS and MinIO need."""
+service starts; addressing is path-style, which SeaweedFS and MinIO need. An abort waits for
+this process's part uploads in flight and is sent twice (``_s3uploads``)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from v100.kit.storage._base import (
     ObjectStore,
     StoredObject,
     UploadedPart,
+    check_cutoff,
     check_expires_in,
     check_part_number,
     check_parts_order,
@@ -29,6 +31,7 @@ from v100.kit.storage._base import (
 )
 from v100.kit.storage._errors import UploadNotFound
 from v100.kit.storage._s3errors import translated_errors
+from v100.kit.storage._s3uploads import PartWrites, orphaned_uploads
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
@@ -50,7 +53,8 @@ def _etag(raw: str) -> str:
 class S3Store(ObjectStore):
     """Objects in ``bucket``, under ``prefix`` when given (several deployments or test runs
     can share one bucket). ``public_endpoint_url`` is the address browsers use, when it differs
-    from the one the services use (SigV4 signs the host, so presigned URLs must name it)."""
+    from the one the services use (SigV4 signs the host, so presigned URLs must name it).
+    ``abort_wait`` bounds how long an abort waits for part uploads in flight."""
 
     def __init__(
         self,
@@ -67,6 +71,7 @@ class S3Store(ObjectStore):
         connect_timeout: float = 5,
         read_timeout: float = 60,
         max_attempts: int = 3,
+        abort_wait: float = 60,
     ) -> None:
         if prefix and not prefix.endswith("/"):
             prefix += "/"
@@ -83,6 +88,8 @@ class S3Store(ObjectStore):
         self._chunk_size = chunk_size
         self._timeouts = (connect_timeout, read_timeout)
         self._max_attempts = max_attempts
+        self._abort_wait = abort_wait
+        self._part_writes = PartWrites()
         self._clients: dict[str | None, S3Client] = {}
         self._stack = contextlib.AsyncExitStack()
         self._lock = asyncio.Lock()
@@ -304,6 +311,14 @@ class S3Store(ObjectStore):
 
     async def upload_part(self, key: str, upload_id: str, part_number: int, data: bytes) -> str:
         check_part_number(part_number)
+        validate_key(key)
+        request = self._part_writes.start(
+            upload_id, self._upload_part(key, upload_id, part_number, data)
+        )
+        # Cancelling the caller leaves the request running to its end: an abort waits for it.
+        return await asyncio.shield(request)
+
+    async def _upload_part(self, key: str, upload_id: str, part_number: int, data: bytes) -> str:
         client = await self._client()
         with translated_errors(key):
             response = await client.upload_part(
@@ -364,11 +379,33 @@ class S3Store(ObjectStore):
         return StoredObject(key=key, size=(await self.head(key)).size, etag=etag)
 
     async def abort_multipart(self, key: str, upload_id: str) -> None:
+        await self._abort(self._k(key), upload_id)
+
+    async def _abort(self, full_key: str, upload_id: str) -> None:
+        async with self._part_writes.fenced(upload_id, self._abort_wait):
+            client = await self._client()
+            # Twice, as AWS advises: a part whose upload was still being stored when the first
+            # abort arrived may land after it; the second drops it (NoSuchUpload otherwise).
+            for _ in range(2):
+                with contextlib.suppress(UploadNotFound), translated_errors(full_key):
+                    await client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=full_key, UploadId=upload_id
+                    )
+
+    async def sweep_multipart(self, older_than: datetime) -> int:
+        """Abort the uploads under this store's prefix initiated before ``older_than`` and
+        given no part since (LastModified of their parts), except those this process is
+        writing or aborting."""
+        check_cutoff(older_than)
         client = await self._client()
-        with contextlib.suppress(UploadNotFound), translated_errors(key):
-            await client.abort_multipart_upload(
-                Bucket=self.bucket, Key=self._k(key), UploadId=upload_id
-            )
+        stale = [
+            found
+            async for found in orphaned_uploads(client, self.bucket, self.prefix, older_than)
+            if not self._part_writes.in_flight(found[1])
+        ]
+        for full_key, upload_id in stale:
+            await self._abort(full_key, upload_id)
+        return len(stale)
 
     # -- presigned URLs -------------------------------------------------------------------
     async def presign_get(self, key: str, expires_in: int, filename: str | None = None) -> str:

@@ -32,3 +32,8 @@ class RecordingProcessorSettings(ServiceSettings):
     # A WebSocket client re-reads the recording this often when no message came, so a
     # progress message lost on the way (pub/sub keeps nothing) never leaves it waiting.
     progress_poll_seconds: float = Field(default=5.0, gt=0)
+    # The object store's second line against leaked parts (tasks.sweep_orphaned_uploads, hourly,
+    # store-wide: every service's uploads): a multipart upload nothing was written to for this
+    # long is aborted. Keep it far beyond the longest pause of a legitimate upload: a tus
+    # upload's expiry and a media assembly's time to live (24 h each by default).
+    orphaned_upload_seconds: int = Field(default=7 * 24 * 3600, ge=3600)

@@ -1,16 +1,23 @@
 """recording_processor's background jobs: processing an uploaded recording (retried on a dead
-worker or a passing failure), and a sweep that errors any recording whose job ended without
-settling it, so none stays ``processing`` for ever.
+worker or a passing failure), a sweep that errors any recording whose job ended without
+settling it, so none stays ``processing`` for ever, and the object store's hourly sweep of
+orphaned multipart uploads (for every service: the store is shared, and the sweep is the second
+line behind aborts, which already drop parts landing late).
 
 A job finds its object store and bus through ``bind`` (done by the app at start-up, keyed by
 the app's sessionmaker); ``v100 worker`` builds them from the environment instead."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from v100 import media
 from v100.kit.bus import create_bus
+from v100.kit.db import utcnow
 from v100.kit.jobs import JobContext, JobRegistry, JobStatus, get_job
+from v100.kit.observability import get_logger
 from v100.kit.storage import storage_from_settings
 from v100.services.recording_processor import processing
 from v100.services.recording_processor.lifecycle import mark_errored
@@ -19,9 +26,18 @@ from v100.services.recording_processor.progress import Announcer
 from v100.services.recording_processor.repository import RecordingRepository
 from v100.services.recording_processor.settings import RecordingProcessorSettings
 
-__all__ = ["bind", "jobs", "process_recording", "settle_abandoned", "unbind"]
+__all__ = [
+    "bind",
+    "jobs",
+    "process_recording",
+    "settle_abandoned",
+    "sweep_orphaned_uploads",
+    "unbind",
+]
 
-jobs = JobRegistry("recording_processor")
+# The processing jobs run FFmpeg: a process with an unusable one refuses to start.
+jobs = JobRegistry("recording_processor", requires=[media.require_ffmpeg])
+_log = get_logger("v100.recording_processor")
 
 Sessions = async_sessionmaker[AsyncSession]
 _bound: dict[int, Resources] = {}
@@ -80,3 +96,15 @@ async def settle_abandoned(job: JobContext) -> None:
                 detail,
                 expect_status="processing",
             )
+
+
+@jobs.task(interval=3600, max_attempts=1)
+async def sweep_orphaned_uploads(job: JobContext) -> None:
+    """Abort the store's multipart uploads nothing was written to for
+    ``orphaned_upload_seconds``: an owner that crashed, or a part that still got past an abort.
+    Several replicas sweeping at once only repeat each other's aborts."""
+    resources = _resources(job)
+    cutoff = utcnow() - timedelta(seconds=resources.settings.orphaned_upload_seconds)
+    aborted = await resources.storage.sweep_multipart(cutoff)
+    if aborted:
+        _log.info("orphaned multipart uploads aborted", count=aborted)
