@@ -99,6 +99,16 @@ def up(
     asyncio.run(_run_all(selected, host, interactive))
 
 
+async def _serve(server: _QuietServer) -> None:
+    try:
+        await server.serve()
+    except SystemExit:  # uvicorn exits when the app's start-up fails
+        app = server.config.app
+        title = getattr(app, "title", "a service")
+        reason = getattr(getattr(app, "state", None), "startup_error", None)
+        raise RuntimeError(f"{title} did not start: {reason or 'see the log'}") from None
+
+
 async def _run_all(selected: Sequence[ServiceInfo], host: str, interactive: bool) -> None:
     started = time.perf_counter()
     servers = [_server(info.name, host, info.port) for info in selected]
@@ -106,7 +116,7 @@ async def _run_all(selected: Sequence[ServiceInfo], host: str, interactive: bool
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    tasks = [asyncio.create_task(server.serve()) for server in servers]
+    tasks = [asyncio.create_task(_serve(server)) for server in servers]
     title = "V100 — gateway at http://127.0.0.1:4000"
     announced = False
     with (
@@ -134,7 +144,8 @@ async def _run_all(selected: Sequence[ServiceInfo], host: str, interactive: bool
     results = await asyncio.gather(*tasks, return_exceptions=True)
     failures = [r for r in results if isinstance(r, BaseException)]
     if failures:
-        console.print(f"[red]{len(failures)} service(s) failed: {failures[0]!r}[/]")
+        for failure in failures:
+            console.print(str(failure), style="red", markup=False)
         raise typer.Exit(1)
 
 
@@ -185,9 +196,15 @@ def worker(
             "`v100 up` / `v100 serve`."
         )
         raise typer.Exit(2)
-    asyncio.run(
-        _work(service, registries[0], settings, app_module.DATABASE, redis_url, concurrency)
-    )
+    from v100.media import FFmpegUnusable
+
+    try:
+        asyncio.run(
+            _work(service, registries[0], settings, app_module.DATABASE, redis_url, concurrency)
+        )
+    except FFmpegUnusable as exc:  # a requirement of the service's jobs (JobRegistry.requires)
+        console.print(f"v100 worker {service} did not start: {exc}", style="red", markup=False)
+        raise typer.Exit(1) from None
 
 
 async def _work(

@@ -1,5 +1,6 @@
-"""The FFmpeg-backed media library: finding and running FFmpeg safely (``run_ffmpeg``,
-``input_args``), probing files (``probe``), and the operations services compose into jobs.
+"""The FFmpeg-backed media library: choosing FFmpeg and checking it can run our operations
+(``ffmpeg_path``, ``require_ffmpeg``), running it safely (``run_ffmpeg``, ``input_args``),
+probing files (``probe``), and the operations services compose into jobs.
 Heavy imports (PyAV) happen on first use."""
 
 from v100.media._encoding import DEFAULT_MAX_PIXELS, check_picture
@@ -8,6 +9,7 @@ from v100.media._errors import (
     EmptyMedia,
     FFmpegFailed,
     FFmpegTimedOut,
+    FFmpegUnusable,
     MediaError,
     MediaTooLarge,
     UnsupportedMedia,
@@ -16,9 +18,17 @@ from v100.media._ffmpeg import (
     INPUT_DEMUXERS,
     Progress,
     ProgressCallback,
+    bundled_ffmpeg,
     ffmpeg_path,
     input_args,
     run_ffmpeg,
+)
+from v100.media._requirements import (
+    MIN_FFMPEG_VERSION,
+    FFmpegBuild,
+    check_ffmpeg,
+    inspect_ffmpeg,
+    require_ffmpeg,
 )
 from v100.media.clips import Clip, cut_clip
 from v100.media.hls import (
@@ -41,13 +51,16 @@ __all__ = [
     "DEFAULT_LADDER",
     "DEFAULT_MAX_PIXELS",
     "INPUT_DEMUXERS",
+    "MIN_FFMPEG_VERSION",
     "PLATFORM_SPECS",
     "AudioStreamInfo",
     "Clip",
     "CorruptMedia",
     "EmptyMedia",
+    "FFmpegBuild",
     "FFmpegFailed",
     "FFmpegTimedOut",
+    "FFmpegUnusable",
     "HlsOutput",
     "HlsRendition",
     "Loudness",
@@ -62,7 +75,9 @@ __all__ = [
     "TrimRange",
     "UnsupportedMedia",
     "VideoStreamInfo",
+    "bundled_ffmpeg",
     "check_against",
+    "check_ffmpeg",
     "check_picture",
     "cut_clip",
     "detect_trim",
@@ -72,6 +87,7 @@ __all__ = [
     "ffmpeg_path",
     "hls_args",
     "input_args",
+    "inspect_ffmpeg",
     "measure_loudness",
     "mp4_args",
     "normalize_loudness",
@@ -80,6 +96,7 @@ __all__ = [
     "poster_time",
     "probe",
     "probe_sync",
+    "require_ffmpeg",
     "run_ffmpeg",
     "storyboard",
 ]

@@ -8,6 +8,9 @@ the resource (``video.errored``), so each carries a short, user-facing ``reason`
      ├── MediaTooLarge      a picture larger than we agree to decode (decompression bombs)
      └── FFmpegFailed       ffmpeg exited non-zero (stderr tail kept for logs)
           └── FFmpegTimedOut
+
+    FFmpegUnusable          the configured binary cannot run our jobs: a start-up error of the
+                            service, never a job's (so not a MediaError)
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ __all__ = [
     "EmptyMedia",
     "FFmpegFailed",
     "FFmpegTimedOut",
+    "FFmpegUnusable",
     "MediaError",
     "MediaTooLarge",
     "UnsupportedMedia",
@@ -54,3 +58,12 @@ class FFmpegFailed(MediaError):
 
 class FFmpegTimedOut(FFmpegFailed):
     pass
+
+
+class FFmpegUnusable(RuntimeError):
+    """``path`` is not an FFmpeg our operations can run on; ``missing`` names each reason."""
+
+    def __init__(self, message: str, *, path: str, missing: list[str]) -> None:
+        super().__init__(message)
+        self.path = path
+        self.missing = missing

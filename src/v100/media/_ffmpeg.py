@@ -1,6 +1,7 @@
-"""Running FFmpeg: where the binary is, the safe way to name an input (protocol and demuxer
-whitelists, so a crafted playlist cannot read local files or reach other hosts), and a runner
-that streams ``-progress`` into callbacks and never leaves a process behind."""
+"""Running FFmpeg: which binary (``V100_FFMPEG``, else the bundled one), the safe way to name
+an input (protocol and demuxer whitelists, so a crafted playlist cannot read local files or
+reach other hosts), and a runner that streams ``-progress`` into callbacks and never leaves a
+process behind."""
 
 from __future__ import annotations
 
@@ -14,12 +15,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from v100.media._errors import FFmpegFailed, FFmpegTimedOut
+from v100.media._errors import FFmpegFailed, FFmpegTimedOut, FFmpegUnusable
 
 __all__ = [
     "INPUT_DEMUXERS",
     "Progress",
     "ProgressCallback",
+    "bundled_ffmpeg",
     "ffmpeg_path",
     "input_args",
     "run_ffmpeg",
@@ -62,16 +64,30 @@ ProgressCallback = Callable[[Progress], Awaitable[None] | None]
 
 @functools.cache
 def ffmpeg_path() -> str:
-    """``V100_FFMPEG`` if set, else ``ffmpeg`` on PATH, else imageio-ffmpeg's bundled binary."""
-    configured = os.environ.get("V100_FFMPEG")
+    """``V100_FFMPEG`` if set (a path, or a command name looked up on PATH), else the FFmpeg
+    bundled by imageio-ffmpeg. Never an ``ffmpeg`` merely found on PATH: its version and build
+    are whatever the machine has (Debian 12's 5.1, say), so using one is a choice written down.
+    ``check_ffmpeg`` says whether the binary can run our operations."""
+    configured = os.environ.get("V100_FFMPEG", "").strip()
     if configured:
-        return configured
-    found = shutil.which("ffmpeg")
-    if found:
-        return found
+        return shutil.which(configured) or configured
+    return bundled_ffmpeg()
+
+
+def bundled_ffmpeg() -> str:
+    """The binary inside the imageio-ffmpeg wheel (not its PATH or conda fallbacks)."""
     import imageio_ffmpeg  # heavy-ish import, only when needed
 
-    return str(imageio_ffmpeg.get_ffmpeg_exe())
+    binaries = Path(imageio_ffmpeg.__file__).parent / "binaries"
+    found = sorted(path for path in binaries.glob("ffmpeg-*") if path.is_file())
+    if not found:
+        raise FFmpegUnusable(
+            f"imageio-ffmpeg bundles no FFmpeg for this platform (nothing in {binaries}); "
+            "install FFmpeg 5.1 or newer and name it in V100_FFMPEG",
+            path=str(binaries),
+            missing=["bundled binary"],
+        )
+    return str(found[-1])
 
 
 def input_args(path: str | Path, *, seek: float | None = None) -> list[str]:

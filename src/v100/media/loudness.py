@@ -142,7 +142,10 @@ async def normalize_loudness(
     args = [*input_args(src)]
     if info.video is not None and dst.suffix.lower() not in (".wav", ".flac", ".mp3", ".m4a"):
         args += ["-map", "0:v:0", "-c:v", "copy"]
-    args += ["-map", "0:a:0", "-af", f"{second},aresample=48000"]
+    # Back to 48 kHz by -ar (FFmpeg appends the resampler): the same samples as an explicit
+    # ",aresample=48000", which FFmpeg 5.1 cannot link after loudnorm ("Cannot select channel
+    # layout"; every job failed with "Error while processing the decoded data").
+    args += ["-map", "0:a:0", "-af", second, "-ar", "48000"]
     args += _CODECS.get(dst.suffix.lower(), ["-c:a", "aac", "-b:a", "192k"])
     args += ["-map_metadata", "-1", "-sn", "-dn"]
     if dst.suffix.lower() in (".mp4", ".m4a", ".mov"):

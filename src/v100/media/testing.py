@@ -1,6 +1,7 @@
 """Test media made by FFmpeg's lavfi sources, never committed: ``make_video`` and
 ``make_audio`` write short files with known properties (size, rate, rotation, silence, black,
-GOP) for tests and benchmarks, and ``make_broken`` the damaged files users upload."""
+GOP) for tests and benchmarks, and ``make_broken`` the damaged files users upload. They run the
+binary the platform runs (``ffmpeg_path()``: ``V100_FFMPEG`` or the bundled one)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 from v100.media._ffmpeg import ffmpeg_path
+from v100.media._requirements import inspect_ffmpeg
 
 __all__ = ["BROKEN_KINDS", "make_audio", "make_broken", "make_video"]
 
@@ -75,13 +77,24 @@ def make_video(
         args += ["-c:a", acodec, "-shortest"]
     _ffmpeg(*args, str(path))
     if rotation:
-        rotated = path.with_name(f"{path.stem}.rotating{path.suffix}")
-        # -display_rotation is counter-clockwise; ours is the clockwise turn a player applies.
-        _ffmpeg(
-            "-display_rotation", str(-rotation % 360), "-i", str(path), "-c", "copy", str(rotated)
-        )
-        rotated.replace(path)
+        _rotate(path, rotation)
     return path
+
+
+def _rotate(path: Path, rotation: int) -> None:
+    """Store a display matrix turning the picture ``rotation`` degrees clockwise: with
+    -display_rotation (counter-clockwise) where the binary has it (the bundled 9.0); 5.1 has
+    not, and its MP4/MOV muxer writes the same matrix from the stream's "rotate" tag, which 9.0
+    ignores."""
+    rotated = path.with_name(f"{path.stem}.rotating{path.suffix}")
+    angle = str(-rotation % 360)
+    if "display_rotation" in inspect_ffmpeg().options:
+        _ffmpeg("-display_rotation", angle, "-i", str(path), "-c", "copy", str(rotated))
+    elif path.suffix.lower() in (".mp4", ".mov"):
+        _ffmpeg("-i", str(path), "-c", "copy", "-metadata:s:v:0", f"rotate={angle}", str(rotated))
+    else:
+        raise ValueError(f"this FFmpeg can store a rotation in .mp4 and .mov only, not {path.name}")
+    rotated.replace(path)
 
 
 def make_audio(

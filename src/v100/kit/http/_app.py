@@ -192,8 +192,13 @@ def create_service_app(
                 )
             )
         app.state.runtime = runtime
-        for hook in on_startup:
-            await hook(runtime)
+        try:
+            for hook in on_startup:
+                await hook(runtime)
+        except Exception as exc:
+            # Kept for `v100 up`, which shows why a service did not start (uvicorn only logs it).
+            app.state.startup_error = exc
+            raise
         try:
             yield
         finally:

@@ -37,6 +37,8 @@ def job_hooks(registry: JobRegistry, **options: Any) -> tuple[Hook, Hook]:
     async def on_startup(runtime: Runtime) -> None:
         if runtime.sessions is None:
             raise RuntimeError(f"{registry.service}: jobs need the service's database")
+        for check in registry.requires:
+            await check()
         queue = JobQueue(
             registry, runtime.sessions, redis_url=runtime.settings.platform.redis_url, **options
         )

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -75,10 +75,17 @@ class JobRegistry:
 
         @jobs.task(cron="0 3 * * *")  # every day at 03:00 UTC
         async def close_day(job: JobContext) -> None: ...
+
+    ``requires``: checks that must pass before any of these jobs can run (the FFmpeg the media
+    jobs call, say); the app's start-up (``job_hooks``) and ``run_worker`` await each first, so
+    a process that cannot run the jobs refuses to start, with the check's error.
     """
 
-    def __init__(self, service: str) -> None:
+    def __init__(
+        self, service: str, *, requires: Sequence[Callable[[], Awaitable[None]]] = ()
+    ) -> None:
         self.service = service
+        self.requires = tuple(requires)
         self._tasks: dict[str, JobTask] = {}
         # Queues open on this registry in this process, latest last (one, outside tests).
         self._queues: list[JobQueue] = []

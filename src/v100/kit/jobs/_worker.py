@@ -33,6 +33,8 @@ async def run_worker(
 
     ``options`` go to ``JobQueue`` (``concurrency``, ``lease_seconds``, ``stream``, ...).
     """
+    for check in registry.requires:
+        await check()
     own_signals = stop is None
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()

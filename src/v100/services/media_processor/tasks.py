@@ -5,12 +5,14 @@ that expires chunk assemblies left open past their time to live (dropping their 
 
 from __future__ import annotations
 
+from v100 import media
 from v100.kit.jobs import JobContext, JobRegistry, JobStatus, get_job
 from v100.services.media_processor import resources as runtime_resources
 
 __all__ = ["expire_assemblies", "jobs", "run_media_job", "settle_abandoned"]
 
-jobs = JobRegistry("media_processor")
+# The processing jobs run FFmpeg: a process with an unusable one refuses to start.
+jobs = JobRegistry("media_processor", requires=[media.require_ffmpeg])
 
 
 # Three attempts of at most 3 hours (credits.HOLD_LIFETIME outlives them).

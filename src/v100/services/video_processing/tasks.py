@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from v100 import media
 from v100.kit.jobs import JobContext, JobRegistry, JobStatus, get_job
 from v100.kit.observability import get_logger
 from v100.services.video_processing import resources as runtime_resources
@@ -21,7 +22,8 @@ __all__ = [
 
 _log = get_logger("v100.video_processing.tasks")
 
-jobs = JobRegistry("video_processing")
+# The processing jobs run FFmpeg: a process with an unusable one refuses to start.
+jobs = JobRegistry("video_processing", requires=[media.require_ffmpeg])
 
 
 @jobs.task(max_attempts=3, backoff=5.0, timeout=6 * 3600)
