@@ -10,7 +10,7 @@ import base64
 import hashlib
 import os
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import ClassVar
@@ -586,10 +586,11 @@ async def test_a_kit_service_mounts_it_with_the_runtime_and_the_caller(tmp_path:
         uses_storage=True,
         body_limits={"/v1/uploads": uploads.settings.max_size},
     )
-    app.router.routes.extend(uploads.routes("/v1/uploads"))
+    app.router.routes.extend(uploads.routes("/v1/uploads", scope="videos:write"))
     payload = os.urandom(6 * MiB)
+    writer = Principal(tenant_id="t1", user_id="u1", scopes=frozenset({"videos:write"}))
     async with running_app(app) as client:
-        caller = {**auth_headers(app, Principal(tenant_id="t1", user_id="u1")), **TUS_HEADERS}
+        caller = {**auth_headers(app, writer), **TUS_HEADERS}
         created = await client.post(
             "/v1/uploads", headers={**caller, "Upload-Length": str(len(payload))}
         )
@@ -600,8 +601,11 @@ async def test_a_kit_service_mounts_it_with_the_runtime_and_the_caller(tmp_path:
             location, content=payload, headers={**caller, **OFFSET_TYPE, "Upload-Offset": "0"}
         )
         assert patched.status_code == 204, patched.text
-        stranger = {**auth_headers(app, Principal(tenant_id="t2")), **TUS_HEADERS}
+        stranger = {**auth_headers(app, replace(writer, tenant_id="t2")), **TUS_HEADERS}
         assert (await client.head(location, headers=stranger)).status_code == 404
+        reader = {**auth_headers(app, replace(writer, scopes=frozenset({"videos:read"})))}
+        refused = await client.head(location, headers={**reader, **TUS_HEADERS})
+        assert refused.status_code == 403  # the route's scope, checked before tus runs
         assert (await client.head(location, headers=TUS_HEADERS)).status_code == 401
         runtime = app.state.runtime
         key, size = (await completed(runtime.sessions))[location.rsplit("/", 1)[1]]

@@ -71,7 +71,7 @@ def make_server(
 
 
 def make_app(server: TusServer, extra: list[BaseRoute] | None = None) -> Starlette:
-    return Starlette(routes=[*server.routes("/v1/uploads"), *(extra or [])])
+    return Starlette(routes=[*server.routes("/v1/uploads", scope=None), *(extra or [])])
 
 
 async def completed(sessions: async_sessionmaker[AsyncSession]) -> dict[str, tuple[str, int]]:

@@ -28,6 +28,7 @@ __all__ = [
     "CREDITS_EXHAUSTED",
     "CREDITS_LOW",
     "CREDITS_STREAM",
+    "SPEND_SCOPES",
     "BillingClient",
     "BillingError",
     "CreditBalance",
@@ -36,7 +37,18 @@ __all__ = [
     "CreditsCrossing",
     "Deduction",
     "InsufficientCredits",
+    "spending_for",
 ]
+
+# What a service's calls to billing carry: the tenant it works for, and only the scope to spend.
+SPEND_SCOPES = frozenset({"service:credits"})
+
+
+def spending_for(tenant_id: str) -> Principal:
+    """The identity of a service's hold, capture, release or deduction for ``tenant_id``: no
+    user, no key, ``service:credits`` only (no tenant credential can hold it)."""
+    return Principal(tenant_id=tenant_id, scopes=SPEND_SCOPES, role="service")
+
 
 CREDITS_STREAM = "credits"
 CREDITS_LOW = "credits.low"

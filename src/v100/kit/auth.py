@@ -11,9 +11,11 @@ import jwt
 
 from v100.kit.errors import Forbidden, Unauthorized
 
-__all__ = ["INTERNAL_AUDIENCE", "InternalTokens", "Principal"]
+__all__ = ["INTERNAL_AUDIENCE", "NAMED_ONLY", "InternalTokens", "Principal"]
 
 INTERNAL_AUDIENCE = "v100-internal"
+# Scope areas that no wildcard covers: a credential holds such a scope only when given by name.
+NAMED_ONLY = ("service:", "operator:")
 _ISSUER = "v100-gateway"
 # Verified tokens remembered per InternalTokens (cleared when full: a burst of distinct callers).
 _VERIFIED_MAX = 4096
@@ -31,11 +33,14 @@ class Principal:
     api_key_id: str | None = None
 
     def has_scope(self, scope: str) -> bool:
-        # "*" grants everything; "videos:*" grants every scope of one resource.
-        if "*" in self.scopes or scope in self.scopes:
+        # "*" grants every tenant scope; "videos:*" every scope of one area. The platform's own
+        # scopes (services calling each other, the operator) are granted only by name.
+        if scope in self.scopes:
             return True
+        if scope.startswith(NAMED_ONLY):
+            return False
         resource = scope.split(":", 1)[0]
-        return f"{resource}:*" in self.scopes
+        return "*" in self.scopes or f"{resource}:*" in self.scopes
 
     def require_scope(self, scope: str) -> None:
         if not self.has_scope(scope):

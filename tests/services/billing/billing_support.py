@@ -38,7 +38,12 @@ class Billing:
     settings: BillingSettings
 
     def headers(self, tenant_id: str, *, idempotency_key: str | None = None) -> dict[str, str]:
-        headers = auth_headers(self.app, Principal(tenant_id=tenant_id, user_id="u1"))
+        headers = auth_headers(
+            self.app,
+            Principal(
+                tenant_id=tenant_id, user_id="u1", scopes=frozenset({"*", "service:credits"})
+            ),
+        )
         if idempotency_key is not None:
             headers["Idempotency-Key"] = idempotency_key
         return headers

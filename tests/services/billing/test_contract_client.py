@@ -8,7 +8,12 @@ import httpx
 import pytest
 from billing_support import Billing, new_tenant
 
-from v100.contracts.billing import BillingClient, BillingError, InsufficientCredits
+from v100.contracts.billing import (
+    BillingClient,
+    BillingError,
+    InsufficientCredits,
+    spending_for,
+)
 from v100.kit.auth import Principal
 from v100.kit.http import ServiceClient
 
@@ -25,7 +30,8 @@ async def client(billing: Billing) -> AsyncIterator[BillingClient]:
 
 
 async def test_reserve_capture_release_deduct_balance(client: BillingClient) -> None:
-    caller = Principal(tenant_id=new_tenant(), user_id="svc")
+    # A service's identity for billing: the tenant it works for, allowed only to spend.
+    caller = spending_for(new_tenant())
     hold = await client.reserve(caller, 300, reason="transcode", reference="v1",
                                 idempotency_key="v1:hold")  # fmt: skip
     assert hold.status == "held"
@@ -39,7 +45,8 @@ async def test_reserve_capture_release_deduct_balance(client: BillingClient) -> 
     assert released.status == "released"
     deduction = await client.deduct(caller, 80, reason="tokens", idempotency_key="t1")
     assert deduction.available_after == 800
-    balance = await client.balance(caller)
+    reader = Principal(tenant_id=caller.tenant_id, scopes=frozenset({"credits:read"}))
+    balance = await client.balance(reader)
     assert (balance.available, balance.held) == (800, 0)
     assert balance.grants[0].source == "free_tier"
 

@@ -275,7 +275,9 @@ async def test_a_killed_service_loses_and_doubles_nothing(
     billing_process: BillingProcess, database_url: str
 ) -> None:
     tenant = new_tenant()
-    token = InternalTokens(INTERNAL_SECRET, 600).mint(Principal(tenant_id=tenant, user_id="u"))
+    token = InternalTokens(INTERNAL_SECRET, 600).mint(
+        Principal(tenant_id=tenant, user_id="u", scopes=frozenset({"*", "service:credits"}))
+    )
     headers = {"Authorization": f"Bearer {token}"}
     # Two in three capture part of the hold (1..HOLD credits), one in three release it.
     jobs = [Job(key(), key(), None if i % 3 == 2 else 1 + i % HOLD) for i in range(JOBS)]

@@ -10,7 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from billing_support import Billing, key, new_tenant
 
+from v100.kit.auth import Principal
 from v100.kit.db import unit_of_work
+from v100.kit.testing.http import auth_headers
 from v100.services.billing.service import CreditService
 
 pytestmark = pytest.mark.time_sensitive
@@ -207,3 +209,35 @@ async def test_another_tenants_hold_is_404(billing: Billing) -> None:
 async def test_requests_without_an_internal_token_are_401(billing: Billing) -> None:
     response = await billing.http.get("/v1/credits/balance")
     assert_problem(response, 401, "unauthorized")
+
+
+@pytest.mark.parametrize("scopes", [{"*"}, {"credits:*"}, {"videos:read"}])
+async def test_no_tenant_credential_can_spend_or_hold_credits(
+    billing: Billing, scopes: set[str]
+) -> None:
+    # Spending is reported by the platform's services (service:credits), never by a tenant's
+    # key, whatever its scopes: a key with "*" got 201 here before.
+    tenant = new_tenant()
+    caller = auth_headers(billing.app, Principal(tenant_id=tenant, scopes=frozenset(scopes)))
+    for path, body in [
+        ("/v1/credits/deductions", {"amount": 5, "reason": "x"}),
+        ("/v1/credits/holds", {"amount": 5, "reason": "x"}),
+    ]:
+        answer = await billing.http.post(
+            path, json=body, headers={**caller, "Idempotency-Key": key()}
+        )
+        assert_problem(answer, 403, "forbidden")
+    assert await billing.available(tenant) == 1_000
+
+
+async def test_reading_credits_needs_credits_read(billing: Billing) -> None:
+    tenant = new_tenant()
+    reader = auth_headers(
+        billing.app, Principal(tenant_id=tenant, scopes=frozenset({"credits:read"}))
+    )
+    other = auth_headers(
+        billing.app, Principal(tenant_id=tenant, scopes=frozenset({"videos:read"}))
+    )
+    for path in ("/v1/credits/balance", "/v1/credits/transactions", "/v1/credits/audit"):
+        assert (await billing.http.get(path, headers=reader)).status_code == 200
+        assert_problem(await billing.http.get(path, headers=other), 403, "forbidden")

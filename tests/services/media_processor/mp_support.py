@@ -37,7 +37,12 @@ class MediaApp:
     billing: str
 
     def headers(self, tenant_id: str, **extra: str) -> dict[str, str]:
-        return {**auth_headers(self.app, Principal(tenant_id=tenant_id, user_id="u1")), **extra}
+        return {
+            **auth_headers(
+                self.app, Principal(tenant_id=tenant_id, user_id="u1", scopes=frozenset({"*"}))
+            ),
+            **extra,
+        }
 
     async def put_input(
         self, tenant_id: str, name: str, data: bytes, content_type: str = "video/mp4"
@@ -103,7 +108,7 @@ class MediaApp:
         client = ServiceClient(self.billing, self.app.state.runtime.tokens)
         try:
             answer = await BillingClient(client).balance(
-                Principal(tenant_id=tenant_id, user_id="u1")
+                Principal(tenant_id=tenant_id, user_id="u1", scopes=frozenset({"*"}))
             )
         finally:
             await client.aclose()

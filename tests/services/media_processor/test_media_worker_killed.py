@@ -64,7 +64,8 @@ def _app_process(env: dict[str, str], port: int, log: Path) -> Iterator[subproce
 @asynccontextmanager
 async def _client(port: int, tenant: str) -> AsyncIterator[httpx.AsyncClient]:
     tokens = InternalTokens(INTERNAL_SECRET)
-    headers = {"Authorization": f"Bearer {tokens.mint(Principal(tenant_id=tenant, user_id='u'))}"}
+    user = Principal(tenant_id=tenant, user_id="u", scopes=frozenset({"*"}))
+    headers = {"Authorization": f"Bearer {tokens.mint(user)}"}
     async with httpx.AsyncClient(
         base_url=f"http://127.0.0.1:{port}", headers=headers, trust_env=False, timeout=30
     ) as http:
@@ -75,7 +76,9 @@ async def _client(port: int, tenant: str) -> AsyncIterator[httpx.AsyncClient]:
 async def _available(billing: str, tenant: str) -> int:
     client = ServiceClient(billing, InternalTokens(INTERNAL_SECRET))
     try:
-        balance = await BillingClient(client).balance(Principal(tenant_id=tenant, user_id="u"))
+        balance = await BillingClient(client).balance(
+            Principal(tenant_id=tenant, user_id="u", scopes=frozenset({"*"}))
+        )
     finally:
         await client.aclose()
     assert balance.held == 0

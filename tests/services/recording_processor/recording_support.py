@@ -40,7 +40,9 @@ class Deployment:
     tenant: str = field(default_factory=new_tenant)
 
     def headers(self, tenant: str | None = None, **extra: str) -> dict[str, str]:
-        principal = Principal(tenant_id=tenant or self.tenant, user_id="u1")
+        principal = Principal(
+            tenant_id=tenant or self.tenant, user_id="u1", scopes=frozenset({"*"})
+        )
         return {**auth_headers(self.app, principal), **extra}
 
     async def create(self, title: str = "Weekly sync", **body: Any) -> dict[str, Any]:

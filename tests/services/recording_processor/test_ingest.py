@@ -24,7 +24,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from conftest import Deploy
+from v100.kit.auth import Principal
 from v100.kit.storage import LocalDiskStore, ObjectStore, S3Store
+from v100.kit.testing.http import auth_headers
 from v100.kit.testing.servers import serving
 from v100.media.testing import make_video
 
@@ -244,6 +246,19 @@ async def test_the_progress_websocket_needs_an_internal_token(deploy: Deploy) ->
         with pytest.raises(websockets.InvalidStatus):
             async with websockets.connect(url, open_timeout=5) as connection:
                 await connection.recv()
+
+
+async def test_the_progress_websocket_needs_recordings_read(deploy: Deploy) -> None:
+    async with deploy() as service:
+        recording_id = (await service.create())["id"]
+        url = service.url.replace("http://", "ws://") + f"/v1/recordings/{recording_id}/progress"
+        lacking = Principal(tenant_id=service.tenant, scopes=frozenset({"videos:read"}))
+        headers = auth_headers(service.app, lacking)
+        # Refused before it is accepted: the handshake fails (403), nothing is streamed.
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            async with websockets.connect(url, additional_headers=headers, open_timeout=5) as ws:
+                await ws.recv()
+        assert refused.value.response.status_code == 403
 
 
 async def test_creating_is_idempotent(deploy: Deploy) -> None:

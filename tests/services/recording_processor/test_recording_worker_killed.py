@@ -75,7 +75,9 @@ async def test_a_worker_killed_mid_transcode_is_retried_to_a_complete_mp4(
     stack: Stack, deploy: Deploy, long_webm: bytes, tmp_path: Path
 ) -> None:
     tenant = new_tenant()
-    token = InternalTokens(INTERNAL_SECRET, 300).mint(Principal(tenant_id=tenant, user_id="u1"))
+    token = InternalTokens(INTERNAL_SECRET, 300).mint(
+        Principal(tenant_id=tenant, user_id="u1", scopes=frozenset({"*"}))
+    )
     headers = {"Authorization": f"Bearer {token}"}
     log = tmp_path / "killed.log"
     if stack.distributed:

@@ -52,7 +52,9 @@ BAD = {
 async def _balance(vp: VideoApp, tenant: str) -> tuple[int, int]:
     client = ServiceClient(vp.billing, vp.app.state.runtime.tokens)
     try:
-        balance = await BillingClient(client).balance(Principal(tenant_id=tenant, user_id="u1"))
+        balance = await BillingClient(client).balance(
+            Principal(tenant_id=tenant, user_id="u1", scopes=frozenset({"*"}))
+        )
     finally:
         await client.aclose()
     return balance.available, balance.held

@@ -21,7 +21,9 @@ from v100.services.video_processing.settings import VideoProcessingSettings
 async def _balance(vp: VideoApp, tenant: str) -> tuple[int, int]:
     client = ServiceClient(vp.billing, vp.app.state.runtime.tokens)
     try:
-        balance = await BillingClient(client).balance(Principal(tenant_id=tenant, user_id="u1"))
+        balance = await BillingClient(client).balance(
+            Principal(tenant_id=tenant, user_id="u1", scopes=frozenset({"*"}))
+        )
     finally:
         await client.aclose()
     return balance.available, balance.held

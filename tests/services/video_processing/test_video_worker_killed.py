@@ -63,7 +63,8 @@ def _app_process(env: dict[str, str], port: int, log: Path) -> Iterator[subproce
 @asynccontextmanager
 async def _client(port: int, tenant: str) -> AsyncIterator[httpx.AsyncClient]:
     tokens = InternalTokens(INTERNAL_SECRET)
-    headers = {"Authorization": f"Bearer {tokens.mint(Principal(tenant_id=tenant, user_id='u'))}"}
+    user = Principal(tenant_id=tenant, user_id="u", scopes=frozenset({"*"}))
+    headers = {"Authorization": f"Bearer {tokens.mint(user)}"}
     async with httpx.AsyncClient(
         base_url=f"http://127.0.0.1:{port}", headers=headers, trust_env=False, timeout=30
     ) as http:

@@ -36,7 +36,12 @@ class VideoApp:
     billing: Any  # the billing fixture's running app (None when billing is off)
 
     def headers(self, tenant_id: str, **extra: str) -> dict[str, str]:
-        return {**auth_headers(self.app, Principal(tenant_id=tenant_id, user_id="u1")), **extra}
+        return {
+            **auth_headers(
+                self.app, Principal(tenant_id=tenant_id, user_id="u1", scopes=frozenset({"*"}))
+            ),
+            **extra,
+        }
 
     async def tus_upload(
         self,
@@ -97,7 +102,7 @@ class VideoApp:
         client = ServiceClient(self.billing, self.app.state.runtime.tokens)
         try:
             answer = await BillingClient(client).balance(
-                Principal(tenant_id=tenant_id, user_id="u1")
+                Principal(tenant_id=tenant_id, user_id="u1", scopes=frozenset({"*"}))
             )
         finally:
             await client.aclose()

@@ -3,20 +3,30 @@ rendering, and the client services use to call each other."""
 
 from v100.kit.http._app import DatabaseSpec, Runtime, create_service_app
 from v100.kit.http._client import ServiceClient
-from v100.kit.http._deps import PrincipalDep, RuntimeDep, SessionDep
+from v100.kit.http._deps import (
+    Authorized,
+    PrincipalDep,
+    RuntimeDep,
+    ScopedRoute,
+    SessionDep,
+    requires,
+)
 from v100.kit.http._middleware import RequestContextMiddleware
 from v100.kit.http._problems import problem_response
 from v100.kit.http._server import server_config
 
 __all__ = [
+    "Authorized",
     "DatabaseSpec",
     "PrincipalDep",
     "RequestContextMiddleware",
     "Runtime",
     "RuntimeDep",
+    "ScopedRoute",
     "ServiceClient",
     "SessionDep",
     "create_service_app",
     "problem_response",
+    "requires",
     "server_config",
 ]

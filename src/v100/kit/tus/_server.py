@@ -11,12 +11,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route, Router
+from starlette.routing import Router
 from starlette.types import Receive, Scope, Send
 
 from v100.kit.auth import Principal
 from v100.kit.errors import BackendUnavailable, ProblemError, Unauthorized, UnsupportedMediaType
-from v100.kit.http import problem_response
+from v100.kit.http import ScopedRoute, problem_response
 from v100.kit.storage import ObjectStore
 from v100.kit.tus._errors import InvalidTusRequest, TusVersionUnsupported
 from v100.kit.tus._headers import encode_metadata, http_date, parse_checksum, parse_metadata
@@ -127,7 +127,7 @@ class TusServer:
         self.on_complete = on_complete
         self._sessions = sessions
         self._store = store
-        self._app = Router(routes=self.routes(""))
+        self._app = Router(routes=list(self.routes("", scope=None)))
 
     def uploads(self, sessions: async_sessionmaker[AsyncSession], store: ObjectStore) -> TusUploads:
         """The domain object over given backends: what a sweep job calls ``sweep()`` on."""
@@ -139,20 +139,21 @@ class TusServer:
             on_complete=self.on_complete,
         )
 
-    def routes(self, path: str) -> list[BaseRoute]:
-        """Routes for a creation URL at ``path`` ("/v1/uploads") and uploads under it."""
+    def routes(self, path: str, *, scope: str | None) -> list[ScopedRoute]:
+        """Routes for a creation URL at ``path`` ("/v1/uploads") and uploads under it, open to
+        callers whose credential carries ``scope`` (None: the URLs are signed links, which
+        ``authorize`` checks)."""
         base = path.rstrip("/")
         collection = ["OPTIONS", "POST"]
         item = ["OPTIONS", "HEAD", "PATCH", "DELETE", "POST"]
-        routes: list[BaseRoute] = [
-            Route(f"{base}/", self._collection, methods=collection, include_in_schema=False),
-            Route(f"{base}/{{upload_id}}", self._item, methods=item, include_in_schema=False),
-        ]
+        urls = [(f"{base}/", self._collection, collection)]
+        urls.append((f"{base}/{{upload_id}}", self._item, item))
         if base:
-            routes.insert(
-                0, Route(base, self._collection, methods=collection, include_in_schema=False)
-            )
-        return routes
+            urls.insert(0, (base, self._collection, collection))
+        return [
+            ScopedRoute(url, endpoint, scope=scope, methods=methods, include_in_schema=False)
+            for url, endpoint, methods in urls
+        ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve as a mounted ASGI app: ``Mount("/v1/uploads", app=server)``."""

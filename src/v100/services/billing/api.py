@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from v100.kit.auth import Principal
 from v100.kit.db import InvalidCursorError, utcnow
 from v100.kit.errors import BackendUnavailable, BadRequest
-from v100.kit.http import PrincipalDep, RuntimeDep, SessionDep
+from v100.kit.http import Authorized, RuntimeDep, SessionDep
 from v100.services.billing.batching import DeductionBatcher, DeductionCall
 from v100.services.billing.export import csv_requested, stream_csv
 from v100.services.billing.idempotency import StoredAnswer, fingerprint, recall, remember
@@ -35,6 +35,9 @@ from v100.services.billing.schemas import (
 )
 from v100.services.billing.service import CreditService
 from v100.services.billing.settings import BillingSettings
+
+CreditsRead = Annotated[Principal, Depends(Authorized("credits:read"))]
+ServiceCredits = Annotated[Principal, Depends(Authorized("service:credits"))]
 
 __all__ = [
     "CreditsDep",
@@ -100,7 +103,7 @@ async def idempotent(
 
 @credits_router.post("/holds", status_code=201, response_model=HoldOut)
 async def reserve(
-    body: HoldRequest, key: IdempotencyKey, principal: PrincipalDep, credits: CreditsDep
+    body: HoldRequest, key: IdempotencyKey, principal: ServiceCredits, credits: CreditsDep
 ) -> Response:
     """Reserve credits before work (a hold)."""
     expires_at = body.expires_at
@@ -122,7 +125,7 @@ async def reserve(
 
 
 @credits_router.get("/holds/{hold_id}", response_model=HoldOut)
-async def get_hold(hold_id: str, principal: PrincipalDep, credits: CreditsDep) -> HoldOut:
+async def get_hold(hold_id: str, principal: ServiceCredits, credits: CreditsDep) -> HoldOut:
     """One hold."""
     return HoldOut.model_validate(await credits.get_hold(principal.tenant_id, hold_id))
 
@@ -132,7 +135,7 @@ async def capture(
     hold_id: str,
     body: CaptureRequest,
     key: IdempotencyKey,
-    principal: PrincipalDep,
+    principal: ServiceCredits,
     credits: CreditsDep,
 ) -> Response:
     """Charge the actual amount of a hold (at most the amount held) and return the rest."""
@@ -148,7 +151,7 @@ async def capture(
 
 @credits_router.post("/holds/{hold_id}/release", response_model=HoldOut)
 async def release(
-    hold_id: str, key: IdempotencyKey, principal: PrincipalDep, credits: CreditsDep
+    hold_id: str, key: IdempotencyKey, principal: ServiceCredits, credits: CreditsDep
 ) -> Response:
     """Give a hold's credits back."""
 
@@ -164,7 +167,7 @@ async def deduct(
     request: Request,
     body: DeductionRequest,
     key: IdempotencyKey,
-    principal: PrincipalDep,
+    principal: ServiceCredits,
     runtime: RuntimeDep,
 ) -> Response:
     """Charge credits at once."""
@@ -186,7 +189,7 @@ async def deduct(
 
 
 @credits_router.get("/balance", response_model=BalanceOut)
-async def balance(principal: PrincipalDep, credits: CreditsDep) -> BalanceOut:
+async def balance(principal: CreditsRead, credits: CreditsDep) -> BalanceOut:
     """Available and held credits, by category, with the grants still holding credits."""
     result = await credits.balance(principal.tenant_id)
     return BalanceOut(
@@ -221,7 +224,7 @@ _AUDIT_COLUMNS = list(AuditOut.model_fields)
 )
 async def transactions(
     request: Request,
-    principal: PrincipalDep,
+    principal: CreditsRead,
     credits: CreditsDep,
     runtime: RuntimeDep,
     filters: FilterDep,
@@ -258,7 +261,7 @@ async def transactions(
 )
 async def audit(
     request: Request,
-    principal: PrincipalDep,
+    principal: CreditsRead,
     credits: CreditsDep,
     runtime: RuntimeDep,
     filters: FilterDep,

@@ -11,13 +11,17 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from starlette.responses import Response
 
+from v100.kit.auth import Principal
 from v100.kit.errors import BackendUnavailable, NotFound
-from v100.kit.http import PrincipalDep
+from v100.kit.http import Authorized
 from v100.services.billing.api import CreditsDep, IdempotencyKey, actor_of, idempotent
 from v100.services.billing.checkout import CheckoutService
 from v100.services.billing.models import CheckoutSession
 from v100.services.billing.providers.stripe import StripeCheckout
 from v100.services.billing.schemas import CheckoutCreate, CheckoutOut
+
+CreditsRead = Annotated[Principal, Depends(Authorized("credits:read"))]
+CreditsWrite = Annotated[Principal, Depends(Authorized("credits:write"))]
 
 __all__ = ["WEBHOOK_PATH", "checkout_router"]
 
@@ -53,7 +57,7 @@ def _out(row: CheckoutSession) -> CheckoutOut:
 async def create_checkout(
     body: CheckoutCreate,
     key: IdempotencyKey,
-    principal: PrincipalDep,
+    principal: CreditsWrite,
     credits: CreditsDep,
     stripe: StripeDep,
 ) -> Response:
@@ -70,7 +74,7 @@ async def create_checkout(
 
 @checkout_router.get("/sessions/{checkout_id}", response_model=CheckoutOut)
 async def get_checkout(
-    checkout_id: str, principal: PrincipalDep, credits: CreditsDep
+    checkout_id: str, principal: CreditsRead, credits: CreditsDep
 ) -> CheckoutOut:
     """One checkout session and whether its credits were granted."""
     row = (

@@ -7,11 +7,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from v100.kit.http import PrincipalDep, SessionDep
+from v100.kit.auth import Principal
+from v100.kit.http import Authorized, SessionDep
 from v100.kit.idempotency import OptionalIdempotencyKey, idempotent
 from v100.services.billing_engine.schemas import (
     MeterCreate,
@@ -26,6 +27,11 @@ from v100.services.billing_engine.schemas import (
 )
 from v100.services.billing_engine.service import CatalogueService, UsageService
 
+BillingRead = Annotated[Principal, Depends(Authorized("billing:read"))]
+BillingWrite = Annotated[Principal, Depends(Authorized("billing:write"))]
+UsageRead = Annotated[Principal, Depends(Authorized("usage:read"))]
+UsageWrite = Annotated[Principal, Depends(Authorized("usage:write"))]
+
 __all__ = ["plans_router", "usage_router"]
 
 Limit = Annotated[int, Query(ge=1, le=200)]
@@ -38,12 +44,11 @@ usage_router = APIRouter(prefix="/v1/usage", tags=["usage"])
 @plans_router.post("", status_code=201, response_model=PlanOut)
 async def create_plan(
     body: PlanCreate,
-    principal: PrincipalDep,
+    principal: BillingWrite,
     session: SessionDep,
     key: OptionalIdempotencyKey = None,
 ) -> Response:
     """Create a plan."""
-    principal.require_scope("billing:write")
 
     async def work() -> tuple[int, BaseModel]:
         plan = await CatalogueService(session).create_plan(principal.tenant_id, body)
@@ -54,10 +59,9 @@ async def create_plan(
 
 @plans_router.get("")
 async def list_plans(
-    principal: PrincipalDep, session: SessionDep, limit: Limit = 50, cursor: Cursor = None
+    principal: BillingRead, session: SessionDep, limit: Limit = 50, cursor: Cursor = None
 ) -> PlanPage:
     """List plans, newest first."""
-    principal.require_scope("billing:read")
     page = await CatalogueService(session).list_plans(principal.tenant_id, limit, cursor)
     return PlanPage(
         items=[PlanOut.model_validate(plan) for plan in page.items], next_cursor=page.next_cursor
@@ -65,9 +69,8 @@ async def list_plans(
 
 
 @plans_router.get("/{plan_id}")
-async def get_plan(plan_id: str, principal: PrincipalDep, session: SessionDep) -> PlanOut:
+async def get_plan(plan_id: str, principal: BillingRead, session: SessionDep) -> PlanOut:
     """Read one plan."""
-    principal.require_scope("billing:read")
     return PlanOut.model_validate(
         await CatalogueService(session).get_plan(principal.tenant_id, plan_id)
     )
@@ -76,12 +79,11 @@ async def get_plan(plan_id: str, principal: PrincipalDep, session: SessionDep) -
 @usage_router.post("/meters", status_code=201, response_model=MeterOut)
 async def create_meter(
     body: MeterCreate,
-    principal: PrincipalDep,
+    principal: BillingWrite,
     session: SessionDep,
     key: OptionalIdempotencyKey = None,
 ) -> Response:
     """Create a meter: how usage events of one code add up."""
-    principal.require_scope("billing:write")
 
     async def work() -> tuple[int, BaseModel]:
         meter = await CatalogueService(session).create_meter(principal.tenant_id, body)
@@ -93,12 +95,11 @@ async def create_meter(
 @usage_router.post("/events", response_model=UsageBatchResult)
 async def ingest_events(
     body: UsageBatch,
-    principal: PrincipalDep,
+    principal: UsageWrite,
     session: SessionDep,
     key: OptionalIdempotencyKey = None,
 ) -> Response:
     """Report usage events; each is accepted, a duplicate (its id was seen before) or rejected."""
-    principal.require_scope("usage:write")
 
     async def work() -> tuple[int, BaseModel]:
         results = await UsageService(session).ingest(principal.tenant_id, body.events)
@@ -116,14 +117,13 @@ async def ingest_events(
 @usage_router.get("/meters/{code}/summary", response_model_by_alias=True)
 async def meter_summary(
     code: str,
-    principal: PrincipalDep,
+    principal: UsageRead,
     session: SessionDep,
     start: Annotated[datetime, Query(alias="from")],
     end: Annotated[datetime, Query(alias="to")],
     group_by: Annotated[str | None, Query(max_length=64)] = None,
 ) -> UsageSummary:
     """A meter's aggregation over ``[from, to)``, optionally per group."""
-    principal.require_scope("usage:read")
     meter, aggregates = await UsageService(session).summary(
         principal.tenant_id, code, start, end, group_by
     )

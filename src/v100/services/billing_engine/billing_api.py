@@ -4,11 +4,14 @@ The invoices are in ``invoices_api.py``."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from v100.kit.http import PrincipalDep, RuntimeDep, SessionDep
+from v100.kit.auth import Principal
+from v100.kit.http import Authorized, RuntimeDep, SessionDep
 from v100.kit.idempotency import OptionalIdempotencyKey, idempotent
 from v100.services.billing_engine.models import Plan, Subscription
 from v100.services.billing_engine.revenue import RevenueShareService
@@ -25,6 +28,9 @@ from v100.services.billing_engine.schemas import (
     TierOut,
 )
 from v100.services.billing_engine.subscriptions import SubscriptionService
+
+BillingRead = Annotated[Principal, Depends(Authorized("billing:read"))]
+BillingWrite = Annotated[Principal, Depends(Authorized("billing:write"))]
 
 __all__ = ["revenue_shares_router", "subscriptions_router"]
 
@@ -48,13 +54,12 @@ def _subscription(subscription: Subscription, plan: Plan) -> SubscriptionOut:
 @subscriptions_router.post("", status_code=201, response_model=SubscriptionOut)
 async def create_subscription(
     body: SubscriptionCreate,
-    principal: PrincipalDep,
+    principal: BillingWrite,
     session: SessionDep,
     runtime: RuntimeDep,
     key: OptionalIdempotencyKey = None,
 ) -> Response:
     """Subscribe the tenant to a plan (its trial first, when the plan has one)."""
-    principal.require_scope("billing:write")
 
     async def work() -> tuple[int, BaseModel]:
         service = SubscriptionService(session, runtime.bus)
@@ -64,14 +69,13 @@ async def create_subscription(
 
 
 @subscriptions_router.get("/current")
-async def current_subscription(principal: PrincipalDep, session: SessionDep) -> SubscriptionOut:
+async def current_subscription(principal: BillingRead, session: SessionDep) -> SubscriptionOut:
     """The tenant's live subscription."""
-    principal.require_scope("billing:read")
     return _subscription(*await SubscriptionService(session).current(principal.tenant_id))
 
 
 @subscriptions_router.get("/current/tier")
-async def current_tier(principal: PrincipalDep, session: SessionDep) -> TierOut:
+async def current_tier(principal: BillingRead, session: SessionDep) -> TierOut:
     """The tier the tenant's subscription gives it ("free" without one); read by the gateway."""
     service = SubscriptionService(session)
     subscription = await service.subscriptions.current(principal.tenant_id)
@@ -84,13 +88,12 @@ async def current_tier(principal: PrincipalDep, session: SessionDep) -> TierOut:
 @subscriptions_router.post("/current/change", response_model=PlanChanged)
 async def change_plan(
     body: PlanChange,
-    principal: PrincipalDep,
+    principal: BillingWrite,
     session: SessionDep,
     runtime: RuntimeDep,
     key: OptionalIdempotencyKey = None,
 ) -> Response:
     """Upgrade or downgrade, prorated to the second; the proration waits for the next invoice."""
-    principal.require_scope("billing:write")
 
     async def work() -> tuple[int, BaseModel]:
         subscription, plan, proration = await SubscriptionService(session, runtime.bus).change_plan(
@@ -110,13 +113,12 @@ async def change_plan(
 
 @subscriptions_router.post("/current/cancel", response_model=SubscriptionOut)
 async def cancel_subscription(
-    principal: PrincipalDep,
+    principal: BillingWrite,
     session: SessionDep,
     runtime: RuntimeDep,
     key: OptionalIdempotencyKey = None,
 ) -> Response:
     """Cancel at the end of the current period (which is still invoiced)."""
-    principal.require_scope("billing:write")
 
     async def work() -> tuple[int, BaseModel]:
         service = SubscriptionService(session, runtime.bus)
@@ -131,12 +133,11 @@ revenue_shares_router = APIRouter(prefix="/v1/revenue-shares", tags=["revenue sh
 @revenue_shares_router.post("", status_code=201, response_model=RevenueShareOut)
 async def create_revenue_share(
     body: RevenueShareCreate,
-    principal: PrincipalDep,
+    principal: BillingWrite,
     session: SessionDep,
     key: OptionalIdempotencyKey = None,
 ) -> Response:
     """Split future invoices with a partner (percent, or a fixed amount per event)."""
-    principal.require_scope("billing:write")
 
     async def work() -> tuple[int, BaseModel]:
         share = await RevenueShareService(session).create(principal.tenant_id, body)
@@ -147,10 +148,9 @@ async def create_revenue_share(
 
 @revenue_shares_router.get("/{share_id}/statements")
 async def revenue_share_statement(
-    share_id: str, principal: PrincipalDep, session: SessionDep
+    share_id: str, principal: BillingRead, session: SessionDep
 ) -> PayoutStatement:
     """The partner's payout statement: one entry per invoice, and totals per currency."""
-    principal.require_scope("billing:read")
     share, entries = await RevenueShareService(session).statement(principal.tenant_id, share_id)
     totals: dict[str, int] = {}
     for entry in entries:

@@ -8,17 +8,20 @@ import asyncio
 from html import escape
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Depends, Header, Query
 from starlette.responses import HTMLResponse, Response
 
+from v100.kit.auth import Principal
 from v100.kit.db import InvalidCursorError
 from v100.kit.errors import BadRequest, NotFound
-from v100.kit.http import PrincipalDep, SessionDep
+from v100.kit.http import Authorized, SessionDep
 from v100.services.billing_engine.currencies import format_amount
 from v100.services.billing_engine.invoice_pdf import PDF_MEDIA_TYPE, render_pdf
 from v100.services.billing_engine.models import Invoice
 from v100.services.billing_engine.repository import InvoiceRepository
 from v100.services.billing_engine.schemas import InvoiceLineOut, InvoiceOut, InvoicePage
+
+BillingRead = Annotated[Principal, Depends(Authorized("billing:read"))]
 
 __all__ = ["invoices_router", "render_html"]
 
@@ -71,13 +74,12 @@ def _preferred(accept: str | None) -> str:
 
 @invoices_router.get("")
 async def list_invoices(
-    principal: PrincipalDep,
+    principal: BillingRead,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> InvoicePage:
     """List the tenant's invoices, newest first (without their lines)."""
-    principal.require_scope("billing:read")
     try:
         page = await InvoiceRepository(session).list(
             principal.tenant_id, limit=limit, cursor=cursor
@@ -91,10 +93,9 @@ async def list_invoices(
 
 @invoices_router.get("/{invoice_id}.html", response_class=HTMLResponse)
 async def invoice_html(
-    invoice_id: str, principal: PrincipalDep, session: SessionDep
+    invoice_id: str, principal: BillingRead, session: SessionDep
 ) -> HTMLResponse:
     """The invoice as a printable HTML page."""
-    principal.require_scope("billing:read")
     invoice = await _invoice(session, principal.tenant_id, invoice_id)
     return HTMLResponse(render_html(invoice))
 
@@ -104,21 +105,19 @@ async def invoice_html(
     response_class=Response,
     responses={200: {"content": {PDF_MEDIA_TYPE: {}}, "description": "The PDF."}},
 )
-async def invoice_pdf(invoice_id: str, principal: PrincipalDep, session: SessionDep) -> Response:
+async def invoice_pdf(invoice_id: str, principal: BillingRead, session: SessionDep) -> Response:
     """The invoice as a PDF document."""
-    principal.require_scope("billing:read")
     return await _pdf(await _invoice(session, principal.tenant_id, invoice_id))
 
 
 @invoices_router.get("/{invoice_id}", response_model=InvoiceOut, responses=_PDF_RESPONSE)
 async def get_invoice(
     invoice_id: str,
-    principal: PrincipalDep,
+    principal: BillingRead,
     session: SessionDep,
     accept: Annotated[str | None, Header()] = None,
 ) -> InvoiceOut | Response:
     """Read one invoice with its lines (JSON; PDF or HTML by ``Accept``)."""
-    principal.require_scope("billing:read")
     invoice = await _invoice(session, principal.tenant_id, invoice_id)
     match _preferred(accept):
         case "application/pdf":

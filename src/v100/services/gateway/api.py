@@ -10,7 +10,8 @@ from fastapi import APIRouter, Depends, Query, Request, Security
 from fastapi.security import APIKeyHeader, HTTPBearer
 from starlette.responses import Response
 
-from v100.kit.http import PrincipalDep, SessionDep, problem_response
+from v100.kit.auth import Principal
+from v100.kit.http import Authorized, SessionDep, problem_response
 from v100.services.gateway.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -34,6 +35,11 @@ from v100.services.gateway.service import (
     SignedIn,
     TenantService,
 )
+
+ApiKeysRead = Annotated[Principal, Depends(Authorized("api-keys:read"))]
+ApiKeysWrite = Annotated[Principal, Depends(Authorized("api-keys:write"))]
+TenantsRead = Annotated[Principal, Depends(Authorized("tenants:read"))]
+TenantsWrite = Annotated[Principal, Depends(Authorized("tenants:write"))]
 
 __all__ = ["api_keys_router", "auth_router", "tenants_router"]
 
@@ -108,10 +114,9 @@ async def logout(body: RefreshTokenRequest, session: SessionDep, identity: Ident
 
 @api_keys_router.post("", status_code=201)
 async def create_api_key(
-    body: ApiKeyCreate, principal: PrincipalDep, session: SessionDep, identity: IdentityDep
+    body: ApiKeyCreate, principal: ApiKeysWrite, session: SessionDep, identity: IdentityDep
 ) -> ApiKeyCreated:
     """Create an API key; its secret is in this answer and nowhere else, ever."""
-    principal.require_scope("api-keys:write")
     key, secret = await ApiKeyService(session, identity).create(
         principal, name=body.name, scopes=body.scopes, expires_at=body.expires_at
     )
@@ -120,14 +125,13 @@ async def create_api_key(
 
 @api_keys_router.get("")
 async def list_api_keys(
-    principal: PrincipalDep,
+    principal: ApiKeysRead,
     session: SessionDep,
     identity: IdentityDep,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> ApiKeyPage:
     """List the tenant's API keys, newest first, without their secrets."""
-    principal.require_scope("api-keys:read")
     page = await ApiKeyService(session, identity).list(principal, limit=limit, cursor=cursor)
     items = [ApiKeyOut.model_validate(key) for key in page.items]
     return ApiKeyPage(items=items, next_cursor=page.next_cursor)
@@ -135,10 +139,9 @@ async def list_api_keys(
 
 @api_keys_router.delete("/{key_id}", status_code=204)
 async def revoke_api_key(
-    key_id: str, principal: PrincipalDep, session: SessionDep, identity: IdentityDep
+    key_id: str, principal: ApiKeysWrite, session: SessionDep, identity: IdentityDep
 ) -> None:
     """Revoke an API key; it stops working at once."""
-    principal.require_scope("api-keys:write")
     await ApiKeyService(session, identity).revoke(principal, key_id)
 
 
@@ -147,23 +150,21 @@ async def revoke_api_key(
 
 @tenants_router.get("/current")
 async def current_tenant(
-    principal: PrincipalDep, session: SessionDep, identity: IdentityDep
+    principal: TenantsRead, session: SessionDep, identity: IdentityDep
 ) -> TenantOut:
     """The caller's tenant and its tier."""
-    principal.require_scope("tenants:read")
     return TenantOut.model_validate(await TenantService(session, identity).current(principal))
 
 
 @tenants_router.get("/current/members")
 async def list_members(
-    principal: PrincipalDep,
+    principal: TenantsRead,
     session: SessionDep,
     identity: IdentityDep,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> MemberPage:
     """List the tenant's members, oldest first."""
-    principal.require_scope("tenants:read")
     page = await TenantService(session, identity).members(principal, limit=limit, cursor=cursor)
     items = [UserOut.model_validate(user) for user in page.items]
     return MemberPage(items=items, next_cursor=page.next_cursor)
@@ -171,10 +172,9 @@ async def list_members(
 
 @tenants_router.post("/current/members", status_code=201)
 async def add_member(
-    body: MemberCreate, principal: PrincipalDep, session: SessionDep, identity: IdentityDep
+    body: MemberCreate, principal: TenantsWrite, session: SessionDep, identity: IdentityDep
 ) -> UserOut:
     """Add a user to the tenant with a role and an initial password."""
-    principal.require_scope("tenants:write")
     user = await TenantService(session, identity).add_member(
         principal, email=body.email, password=body.password, role=body.role
     )
@@ -185,12 +185,11 @@ async def add_member(
 async def update_member(
     user_id: str,
     body: MemberUpdate,
-    principal: PrincipalDep,
+    principal: TenantsWrite,
     session: SessionDep,
     identity: IdentityDep,
 ) -> UserOut:
     """Change a member's role (owners only) or disable or enable them."""
-    principal.require_scope("tenants:write")
     user = await TenantService(session, identity).update_member(
         principal, user_id, role=body.role, disabled=body.disabled
     )
@@ -199,8 +198,7 @@ async def update_member(
 
 @tenants_router.delete("/current/members/{user_id}", status_code=204)
 async def remove_member(
-    user_id: str, principal: PrincipalDep, session: SessionDep, identity: IdentityDep
+    user_id: str, principal: TenantsWrite, session: SessionDep, identity: IdentityDep
 ) -> None:
     """Remove a member; their logins end and the API keys they created are revoked."""
-    principal.require_scope("tenants:write")
     await TenantService(session, identity).remove_member(principal, user_id)

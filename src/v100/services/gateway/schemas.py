@@ -6,14 +6,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from v100.contracts.scopes import is_grantable
 
 # NIST SP 800-63B asks for at least 8 characters and 15 for passwords used alone; 12 is the
 # compromise most platforms settle on. The upper bound keeps Argon2's input sane.
 PASSWORD_MIN_LENGTH = 12
 PASSWORD_MAX_LENGTH = 1024
-# "*", "<resource>:*" or "<resource>:<action>", e.g. "videos:read", "api-keys:write".
-SCOPE_PATTERN = r"^(\*|[a-z][a-z0-9-]{0,39}:(\*|[a-z][a-z0-9-]{0,19}))$"
 
 Email = Annotated[
     str,
@@ -24,7 +32,18 @@ Email = Annotated[
 NewPassword = Annotated[str, Field(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Role = Literal["owner", "admin", "member"]
-Scope = Annotated[str, StringConstraints(pattern=SCOPE_PATTERN)]
+
+
+def _grantable(scope: str) -> str:
+    if not is_grantable(scope):
+        raise ValueError(
+            f"unknown scope {scope!r}: use '*', '<area>:*' or a scope listed in docs/api.md"
+        )
+    return scope
+
+
+# "*", "<area>:*" or a tenant scope of contracts.scopes (never a platform scope).
+Scope = Annotated[str, StringConstraints(max_length=60), AfterValidator(_grantable)]
 OpaqueToken = Annotated[str, Field(min_length=1, max_length=200)]
 
 

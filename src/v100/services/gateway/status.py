@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from v100.kit.http import PrincipalDep, Runtime, RuntimeDep
+from v100.kit.auth import Principal
+from v100.kit.http import Authorized, Runtime, RuntimeDep
 from v100.kit.observability import current_request_id
 from v100.services.gateway.settings import GatewaySettings
 from v100.services.gateway.upstreams import Upstream, Upstreams, UpstreamsDep
+
+TenantsRead = Annotated[Principal, Depends(Authorized("tenants:read"))]
 
 __all__ = ["PlatformStatus", "ServiceStatus", "router"]
 
@@ -119,7 +122,7 @@ async def _probe(
 
 @router.get("/v1/status")
 async def platform_status(
-    principal: PrincipalDep, runtime: RuntimeDep, upstreams: UpstreamsDep
+    principal: TenantsRead, runtime: RuntimeDep, upstreams: UpstreamsDep
 ) -> PlatformStatus:
     """Readiness of every service, as reached through the gateway."""
     settings = runtime.settings

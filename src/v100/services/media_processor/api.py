@@ -10,9 +10,10 @@ from typing import Annotated, cast
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from pydantic import BaseModel
 
+from v100.kit.auth import Principal
 from v100.kit.db import InvalidCursorError
 from v100.kit.errors import BackendUnavailable, BadRequest
-from v100.kit.http import PrincipalDep, RuntimeDep, SessionDep
+from v100.kit.http import Authorized, RuntimeDep, SessionDep, requires
 from v100.kit.idempotency import IdempotencyKey, idempotent
 from v100.media import PLATFORM_SPECS, PlatformSpec
 from v100.services.media_processor.assembly import AssemblyService
@@ -32,6 +33,9 @@ from v100.services.media_processor.schemas import (
 )
 from v100.services.media_processor.service import Download, MediaService, platform_spec
 from v100.services.media_processor.settings import MediaProcessorSettings
+
+MediaRead = Annotated[Principal, Depends(Authorized("media:read"))]
+MediaWrite = Annotated[Principal, Depends(Authorized("media:write"))]
 
 __all__ = ["PREFIX", "media_router"]
 
@@ -114,13 +118,15 @@ def _declared_length(request: Request) -> int | None:
 # -- platform specs ---------------------------------------------------------------------------
 
 
-@media_router.get("/specs", response_model=SpecList)
+@media_router.get("/specs", response_model=SpecList, dependencies=[requires("media:read")])
 async def list_specs() -> SpecList:
     """The output spec of every publishing platform."""
     return SpecList(items=[_spec_out(spec) for spec in PLATFORM_SPECS.values()])
 
 
-@media_router.get("/specs/{platform}", response_model=PlatformSpecOut)
+@media_router.get(
+    "/specs/{platform}", response_model=PlatformSpecOut, dependencies=[requires("media:read")]
+)
 async def get_spec(platform: Annotated[str, Path(max_length=64)]) -> PlatformSpecOut:
     """One platform's output spec."""
     return _spec_out(platform_spec(platform))
@@ -133,7 +139,7 @@ async def get_spec(platform: Annotated[str, Path(max_length=64)]) -> PlatformSpe
 async def put_input(
     name: Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][\w.\-]*$")],
     request: Request,
-    principal: PrincipalDep,
+    principal: MediaWrite,
     service: ServiceDep,
 ) -> InputOut:
     """Stream a file in as the input ``name`` (replacing one of that name)."""
@@ -150,7 +156,7 @@ async def put_input(
 @media_router.get("/inputs/{name}", response_model=InputOut)
 async def get_input(
     name: Annotated[str, Path(max_length=200)],
-    principal: PrincipalDep,
+    principal: MediaRead,
     service: ServiceDep,
     session: SessionDep,
 ) -> InputOut:
@@ -165,7 +171,7 @@ async def get_input(
 async def create_job(
     body: Annotated[JobCreate, Body()],
     key: IdempotencyKey,
-    principal: PrincipalDep,
+    principal: MediaWrite,
     service: ServiceDep,
     session: SessionDep,
 ) -> object:
@@ -184,7 +190,7 @@ async def create_job(
 
 @media_router.get("/jobs", response_model=JobPage)
 async def list_jobs(
-    principal: PrincipalDep,
+    principal: MediaRead,
     service: ServiceDep,
     session: SessionDep,
     limit: Limit = 50,
@@ -200,7 +206,7 @@ async def list_jobs(
 
 @media_router.get("/jobs/{job_id}", response_model=JobOut)
 async def get_job(
-    job_id: str, principal: PrincipalDep, service: ServiceDep, session: SessionDep
+    job_id: str, principal: MediaRead, service: ServiceDep, session: SessionDep
 ) -> JobOut:
     """One media job, with a presigned link to its output once succeeded."""
     row = await service.get_job(session, principal.tenant_id, job_id)
@@ -214,7 +220,7 @@ async def get_job(
 async def create_assembly(
     body: AssemblyCreate,
     key: IdempotencyKey,
-    principal: PrincipalDep,
+    principal: MediaWrite,
     assemblies: AssembliesDep,
     session: SessionDep,
 ) -> object:
@@ -232,7 +238,7 @@ async def create_assembly(
 
 @media_router.get("/assemblies/{assembly_id}", response_model=AssemblyOut)
 async def get_assembly(
-    assembly_id: str, principal: PrincipalDep, assemblies: AssembliesDep, session: SessionDep
+    assembly_id: str, principal: MediaRead, assemblies: AssembliesDep, session: SessionDep
 ) -> AssemblyOut:
     """One assembly, with the part numbers received so far while open."""
     row = await assemblies.get(session, principal.tenant_id, assembly_id)
@@ -248,7 +254,7 @@ async def put_part(
     assembly_id: str,
     number: Annotated[int, Path(ge=1, le=10_000)],
     request: Request,
-    principal: PrincipalDep,
+    principal: MediaWrite,
     assemblies: AssembliesDep,
 ) -> PartOut:
     """Upload part ``number`` (any order; sending it again replaces it)."""
@@ -258,7 +264,7 @@ async def put_part(
 
 @media_router.post("/assemblies/{assembly_id}/complete", response_model=AssemblyOut)
 async def complete_assembly(
-    assembly_id: str, principal: PrincipalDep, assemblies: AssembliesDep
+    assembly_id: str, principal: MediaWrite, assemblies: AssembliesDep
 ) -> AssemblyOut:
     """Join the parts into the input (409 listing missing parts; 422 on a size/sha256 mismatch)."""
     return _assembly_out(await assemblies.complete(principal.tenant_id, assembly_id))

@@ -9,8 +9,7 @@ from datetime import datetime, timedelta
 
 import httpx
 
-from v100.contracts.billing import BillingError, InsufficientCredits
-from v100.kit.auth import Principal
+from v100.contracts.billing import BillingError, InsufficientCredits, spending_for
 from v100.kit.errors import UpstreamUnavailable
 from v100.kit.jobs import JobContext
 from v100.kit.observability import get_logger
@@ -46,7 +45,7 @@ async def reserve(
         return None
     try:
         hold = await billing.reserve(
-            Principal(tenant_id=tenant_id),
+            spending_for(tenant_id),
             amount,
             reason="media.transcode",
             reference=media_job_id,
@@ -81,7 +80,7 @@ async def capture(
     if resources.billing is None or hold_id is None:
         return None
     hold = await resources.billing.capture(
-        Principal(tenant_id=tenant_id),
+        spending_for(tenant_id),
         hold_id,
         amount,
         idempotency_key=f"media-job:{media_job_id}:capture",
@@ -94,7 +93,7 @@ async def release(resources: Resources, tenant_id: str, media_job_id: str, hold_
         return
     try:
         await resources.billing.release(
-            Principal(tenant_id=tenant_id),
+            spending_for(tenant_id),
             hold_id,
             idempotency_key=f"media-job:{media_job_id}:release",
         )

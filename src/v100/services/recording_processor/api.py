@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse
 from v100.kit.auth import Principal
 from v100.kit.db import InvalidCursorError, unit_of_work
 from v100.kit.errors import BackendUnavailable, BadRequest, PayloadTooLarge, ValidationFailed
-from v100.kit.http import PrincipalDep, RuntimeDep, SessionDep
+from v100.kit.http import Authorized, RuntimeDep, SessionDep
 from v100.kit.idempotency import IdempotencyKey, idempotent
 from v100.services.recording_processor.live import follow
 from v100.services.recording_processor.models import Recording
@@ -28,6 +28,9 @@ from v100.services.recording_processor.schemas import (
 )
 from v100.services.recording_processor.service import Download, RecordingService
 from v100.services.recording_processor.settings import RecordingProcessorSettings
+
+RecordingsRead = Annotated[Principal, Depends(Authorized("recordings:read"))]
+RecordingsWrite = Annotated[Principal, Depends(Authorized("recordings:write"))]
 
 __all__ = ["recordings_router"]
 
@@ -112,7 +115,7 @@ async def _receive(
 async def create_recording(
     request: Request,
     key: IdempotencyKey,
-    principal: PrincipalDep,
+    principal: RecordingsWrite,
     service: ServiceDep,
     title: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     meeting_id: Annotated[str | None, Query(min_length=1, max_length=36)] = None,
@@ -168,7 +171,7 @@ async def _json_body(request: Request) -> RecordingCreate:
 
 @recordings_router.put("/{recording_id}/content", status_code=202, response_model=RecordingOut)
 async def upload_content(
-    recording_id: str, request: Request, principal: PrincipalDep, service: ServiceDep
+    recording_id: str, request: Request, principal: RecordingsWrite, service: ServiceDep
 ) -> JSONResponse:
     """Stream a recording's content in (WebM; at most the configured limit, 413 beyond)."""
     return await _receive(service, request, principal, recording_id)
@@ -176,7 +179,7 @@ async def upload_content(
 
 @recordings_router.get("", response_model=RecordingPage)
 async def list_recordings(
-    principal: PrincipalDep,
+    principal: RecordingsRead,
     service: ServiceDep,
     session: SessionDep,
     meeting_id: Annotated[str | None, Query(max_length=36)] = None,
@@ -195,7 +198,7 @@ async def list_recordings(
 
 @recordings_router.get("/{recording_id}", response_model=RecordingOut)
 async def get_recording(
-    recording_id: str, principal: PrincipalDep, service: ServiceDep, session: SessionDep
+    recording_id: str, principal: RecordingsRead, service: ServiceDep, session: SessionDep
 ) -> RecordingOut:
     """One recording, with presigned links to its MP4, thumbnail and source."""
     recording = await service.get(session, principal.tenant_id, recording_id)
@@ -203,6 +206,8 @@ async def get_recording(
 
 
 @recordings_router.websocket("/{recording_id}/progress")
-async def recording_progress(websocket: WebSocket, recording_id: str) -> None:
+async def recording_progress(
+    websocket: WebSocket, recording_id: str, principal: RecordingsRead
+) -> None:
     """Progress messages (stage, percent) until ready or errored; the first is the current state."""
-    await follow(websocket, recording_id)
+    await follow(websocket, principal, recording_id)

@@ -42,9 +42,8 @@ async def _stored(runtime: Runtime, tenant_id: str, recording_id: str) -> Event 
     return event_of(tenant_id, snapshot(recording), RECORDING_PROGRESS)
 
 
-async def follow(websocket: WebSocket, recording_id: str) -> None:
+async def follow(websocket: WebSocket, principal: Principal, recording_id: str) -> None:
     runtime: Runtime = websocket.app.state.runtime
-    principal = cast(Principal, websocket.scope["state"]["principal"])
     settings = cast(RecordingProcessorSettings, runtime.settings)
     try:
         async with runtime.bus.subscribe(recording_progress_channel(recording_id)) as channel:

@@ -11,9 +11,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
+from v100.kit.auth import Principal
 from v100.kit.db import InvalidCursorError
 from v100.kit.errors import BadRequest
-from v100.kit.http import PrincipalDep, RuntimeDep, SessionDep
+from v100.kit.http import Authorized, RuntimeDep, SessionDep
 from v100.kit.idempotency import IdempotencyKey, OptionalIdempotencyKey, idempotent
 from v100.services.video_processing.links import Links, public_base
 from v100.services.video_processing.schemas import (
@@ -35,6 +36,9 @@ from v100.services.video_processing.schemas import (
 from v100.services.video_processing.service import VideoService
 from v100.services.video_processing.settings import VideoProcessingSettings
 from v100.services.video_processing.tokens import UrlSigner
+
+VideosRead = Annotated[Principal, Depends(Authorized("videos:read"))]
+VideosWrite = Annotated[Principal, Depends(Authorized("videos:write"))]
 
 __all__ = ["clips_router", "projects_router", "uploads_router", "videos_router"]
 
@@ -83,7 +87,7 @@ async def _guard_cursor(coro: Awaitable[T]) -> T:
 @projects_router.post("", status_code=201, response_model=ProjectOut)
 async def create_project(
     body: ProjectCreate,
-    principal: PrincipalDep,
+    principal: VideosWrite,
     service: ServiceDep,
     key: OptionalIdempotencyKey = None,
 ) -> Response:
@@ -98,7 +102,7 @@ async def create_project(
 
 @projects_router.get("", response_model=Page[ProjectOut])
 async def list_projects(
-    principal: PrincipalDep, service: ServiceDep, limit: Limit = 50, cursor: Cursor = None
+    principal: VideosRead, service: ServiceDep, limit: Limit = 50, cursor: Cursor = None
 ) -> BaseModel:
     """List projects, newest first."""
     page = await _guard_cursor(service.list_projects(principal.tenant_id, limit, cursor))
@@ -107,14 +111,14 @@ async def list_projects(
 
 
 @projects_router.get("/{project_id}", response_model=ProjectOut)
-async def get_project(project_id: str, principal: PrincipalDep, service: ServiceDep) -> ProjectOut:
+async def get_project(project_id: str, principal: VideosRead, service: ServiceDep) -> ProjectOut:
     """Get a project."""
     return ProjectOut.model_validate(await service.project(principal.tenant_id, project_id))
 
 
 @projects_router.patch("/{project_id}", response_model=ProjectOut)
 async def update_project(
-    project_id: str, body: ProjectUpdate, principal: PrincipalDep, service: ServiceDep
+    project_id: str, body: ProjectUpdate, principal: VideosWrite, service: ServiceDep
 ) -> ProjectOut:
     """Rename or describe a project."""
     project = await service.update_project(principal.tenant_id, project_id, body)
@@ -122,7 +126,7 @@ async def update_project(
 
 
 @projects_router.delete("/{project_id}", status_code=204)
-async def delete_project(project_id: str, principal: PrincipalDep, service: ServiceDep) -> Response:
+async def delete_project(project_id: str, principal: VideosWrite, service: ServiceDep) -> Response:
     """Delete a project (its videos stay, outside any project)."""
     await service.delete_project(principal.tenant_id, project_id)
     return Response(status_code=204)
@@ -134,7 +138,7 @@ async def delete_project(project_id: str, principal: PrincipalDep, service: Serv
 @videos_router.post("", status_code=202, response_model=VideoOut)
 async def import_video(
     body: VideoCreate,
-    principal: PrincipalDep,
+    principal: VideosWrite,
     service: ServiceDep,
     links: LinksDep,
     key: OptionalIdempotencyKey = None,
@@ -150,7 +154,7 @@ async def import_video(
 
 @videos_router.get("", response_model=Page[VideoOut])
 async def list_videos(
-    principal: PrincipalDep,
+    principal: VideosRead,
     service: ServiceDep,
     links: LinksDep,
     limit: Limit = 50,
@@ -172,7 +176,7 @@ async def list_videos(
 
 @videos_router.get("/{video_id}", response_model=VideoOut)
 async def get_video(
-    video_id: str, principal: PrincipalDep, service: ServiceDep, links: LinksDep
+    video_id: str, principal: VideosRead, service: ServiceDep, links: LinksDep
 ) -> VideoOut:
     """Get a video: status, progress, renditions, signed playback URLs, error."""
     return await links.video(await service.video(principal.tenant_id, video_id))
@@ -182,7 +186,7 @@ async def get_video(
 async def update_video(
     video_id: str,
     body: VideoUpdate,
-    principal: PrincipalDep,
+    principal: VideosWrite,
     service: ServiceDep,
     links: LinksDep,
 ) -> VideoOut:
@@ -191,7 +195,7 @@ async def update_video(
 
 
 @videos_router.delete("/{video_id}", status_code=204)
-async def delete_video(video_id: str, principal: PrincipalDep, service: ServiceDep) -> Response:
+async def delete_video(video_id: str, principal: VideosWrite, service: ServiceDep) -> Response:
     """Delete a video, its renditions, highlights and clips."""
     await service.delete_video(principal.tenant_id, video_id)
     return Response(status_code=204)
@@ -201,7 +205,7 @@ async def delete_video(video_id: str, principal: PrincipalDep, service: ServiceD
 async def create_highlight(
     video_id: str,
     body: HighlightCreate,
-    principal: PrincipalDep,
+    principal: VideosWrite,
     service: ServiceDep,
     key: OptionalIdempotencyKey = None,
 ) -> Response:
@@ -218,7 +222,7 @@ async def create_highlight(
 @videos_router.get("/{video_id}/highlights", response_model=Page[HighlightOut])
 async def list_highlights(
     video_id: str,
-    principal: PrincipalDep,
+    principal: VideosRead,
     service: ServiceDep,
     limit: Limit = 50,
     cursor: Cursor = None,
@@ -233,7 +237,7 @@ async def list_highlights(
 
 @videos_router.get("/{video_id}/highlights/{highlight_id}", response_model=HighlightOut)
 async def get_highlight(
-    video_id: str, highlight_id: str, principal: PrincipalDep, service: ServiceDep
+    video_id: str, highlight_id: str, principal: VideosRead, service: ServiceDep
 ) -> HighlightOut:
     """Get a highlight."""
     highlight = await service.highlight(principal.tenant_id, video_id, highlight_id)
@@ -245,7 +249,7 @@ async def update_highlight(
     video_id: str,
     highlight_id: str,
     body: HighlightUpdate,
-    principal: PrincipalDep,
+    principal: VideosWrite,
     service: ServiceDep,
 ) -> HighlightOut:
     """Change a highlight's range, title or score."""
@@ -255,7 +259,7 @@ async def update_highlight(
 
 @videos_router.delete("/{video_id}/highlights/{highlight_id}", status_code=204)
 async def delete_highlight(
-    video_id: str, highlight_id: str, principal: PrincipalDep, service: ServiceDep
+    video_id: str, highlight_id: str, principal: VideosWrite, service: ServiceDep
 ) -> Response:
     """Delete a highlight."""
     await service.delete_highlight(principal.tenant_id, video_id, highlight_id)
@@ -268,7 +272,7 @@ async def delete_highlight(
 @clips_router.post("", status_code=202, response_model=ClipOut)
 async def create_clip(
     body: ClipCreate,
-    principal: PrincipalDep,
+    principal: VideosWrite,
     service: ServiceDep,
     links: LinksDep,
     key: OptionalIdempotencyKey = None,
@@ -283,7 +287,7 @@ async def create_clip(
 
 @clips_router.get("", response_model=Page[ClipOut])
 async def list_clips(
-    principal: PrincipalDep,
+    principal: VideosRead,
     service: ServiceDep,
     links: LinksDep,
     limit: Limit = 50,
@@ -297,14 +301,14 @@ async def list_clips(
 
 @clips_router.get("/{clip_id}", response_model=ClipOut)
 async def get_clip(
-    clip_id: str, principal: PrincipalDep, service: ServiceDep, links: LinksDep
+    clip_id: str, principal: VideosRead, service: ServiceDep, links: LinksDep
 ) -> ClipOut:
     """Get a clip: status, progress, download URL, error."""
     return await links.clip(await service.clip(principal.tenant_id, clip_id))
 
 
 @clips_router.delete("/{clip_id}", status_code=204)
-async def delete_clip(clip_id: str, principal: PrincipalDep, service: ServiceDep) -> Response:
+async def delete_clip(clip_id: str, principal: VideosWrite, service: ServiceDep) -> Response:
     """Delete a clip and its file."""
     await service.delete_clip(principal.tenant_id, clip_id)
     return Response(status_code=204)
@@ -317,7 +321,7 @@ async def delete_clip(clip_id: str, principal: PrincipalDep, service: ServiceDep
 async def create_direct_upload(
     body: DirectUploadCreate,
     key: IdempotencyKey,
-    principal: PrincipalDep,
+    principal: VideosWrite,
     service: ServiceDep,
     links: LinksDep,
 ) -> Response:
@@ -334,7 +338,7 @@ async def create_direct_upload(
 
 @uploads_router.get("", response_model=Page[DirectUploadOut])
 async def list_direct_uploads(
-    principal: PrincipalDep,
+    principal: VideosRead,
     service: ServiceDep,
     links: LinksDep,
     limit: Limit = 50,
@@ -348,7 +352,7 @@ async def list_direct_uploads(
 
 @uploads_router.get("/{upload_id}", response_model=DirectUploadOut)
 async def get_direct_upload(
-    upload_id: str, principal: PrincipalDep, service: ServiceDep, links: LinksDep
+    upload_id: str, principal: VideosRead, service: ServiceDep, links: LinksDep
 ) -> DirectUploadOut:
     """Get a direct upload: its status and, once uploaded, its video."""
     return links.direct_upload(await service.direct_upload(principal.tenant_id, upload_id))
@@ -356,7 +360,7 @@ async def get_direct_upload(
 
 @uploads_router.put("/{upload_id}/cancel", response_model=DirectUploadOut)
 async def cancel_direct_upload(
-    upload_id: str, principal: PrincipalDep, service: ServiceDep, links: LinksDep
+    upload_id: str, principal: VideosWrite, service: ServiceDep, links: LinksDep
 ) -> DirectUploadOut:
     """Cancel a direct upload that has not started; its URL stops working."""
     upload = await service.cancel_direct_upload(principal.tenant_id, upload_id)

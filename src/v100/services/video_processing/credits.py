@@ -10,8 +10,7 @@ from datetime import datetime, timedelta
 
 import httpx
 
-from v100.contracts.billing import BillingError, InsufficientCredits
-from v100.kit.auth import Principal
+from v100.contracts.billing import BillingError, InsufficientCredits, spending_for
 from v100.kit.errors import UpstreamUnavailable
 from v100.kit.jobs import JobContext
 from v100.kit.observability import get_logger
@@ -27,7 +26,6 @@ __all__ = [
     "hold_credits",
     "release_hold",
     "reserve",
-    "tenant_principal",
 ]
 
 _log = get_logger("v100.video_processing.credits")
@@ -36,10 +34,6 @@ _log = get_logger("v100.video_processing.credits")
 def credits_for(duration: float, per_minute: int) -> int:
     """Credits for ``duration`` seconds of output: per started minute."""
     return max(1, math.ceil(duration / 60)) * per_minute
-
-
-def tenant_principal(tenant_id: str) -> Principal:
-    return Principal(tenant_id=tenant_id)
 
 
 async def hold_credits(
@@ -65,7 +59,7 @@ async def hold_credits(
     expires_at = (created_at + lifetime).replace(microsecond=0)
     try:
         hold = await billing.reserve(
-            tenant_principal(tenant_id),
+            spending_for(tenant_id),
             amount,
             reason="video.processing" if kind == "video" else f"video.{kind}",
             reference=resource_id,
@@ -117,7 +111,7 @@ async def release_hold(
         return
     try:
         await resources.billing.release(
-            tenant_principal(tenant_id), hold_id, idempotency_key=f"{kind}:{resource_id}:release"
+            spending_for(tenant_id), hold_id, idempotency_key=f"{kind}:{resource_id}:release"
         )
     except (BillingError, UpstreamUnavailable, httpx.HTTPError) as exc:
         # The hold lapses at its expiry anyway (billing releases expired holds).
@@ -140,7 +134,7 @@ async def capture_hold(
     if resources.billing is None or hold_id is None:
         return None
     hold = await resources.billing.capture(
-        tenant_principal(tenant_id),
+        spending_for(tenant_id),
         hold_id,
         amount,
         idempotency_key=f"{kind}:{resource_id}:capture",

@@ -12,10 +12,11 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
-from starlette.routing import BaseRoute, Match, Route
+from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
 
 from v100.kit.db import unit_of_work, utcnow
+from v100.kit.http import ScopedRoute
 from v100.kit.tus import (
     TusServer,
     TusSettings,
@@ -147,7 +148,7 @@ def direct_server(settings: VideoProcessingSettings) -> TusServer:
     return servers(settings)[1]
 
 
-class _TusRoute(Route):
+class _TusRoute(ScopedRoute):
     """A tus route that leaves POST requests without ``Tus-Resumable`` (the JSON API's
     ``POST /v1/uploads``, creating a direct upload) to the routes after it."""
 
@@ -164,16 +165,18 @@ class _TusRoute(Route):
 
 
 def tus_routes(settings: VideoProcessingSettings) -> list[BaseRoute]:
-    """The tus routes of both endpoints, to put before the JSON routes."""
+    """The tus routes of both endpoints, to put before the JSON routes: the API's for callers
+    allowed ``videos:write``, the direct uploads' for holders of their signed URL."""
     api, direct = servers(settings)
     routes: list[BaseRoute] = []
-    for server, path in ((direct, DIRECT_PATH), (api, UPLOADS_PATH)):
-        for route in server.routes(path):
-            assert isinstance(route, Route)
+    for server, path, scope in ((direct, DIRECT_PATH, None), (api, UPLOADS_PATH, "videos:write")):
+        for route in server.routes(path, scope=None):
+            # The scope is checked once, by the route made here.
             routes.append(
                 _TusRoute(
                     route.path,
                     route.endpoint,
+                    scope=scope,
                     methods=sorted(route.methods or ()),
                     include_in_schema=False,
                 )
