@@ -151,7 +151,7 @@ async def test_a_tenant_keeps_an_active_owner(gateway: Gateway) -> None:
     third = await gateway.add_member(second.headers, role="owner")
     assert (await patch(gateway, second, third.user_id, disabled=True)).status_code == 200
     assert_problem(await remove(gateway, second, second.user_id), 409, "conflict")
-    assert (await remove(gateway, second, third.user_id)).status_code == 204
+    assert (await remove(gateway, second, third.user_id)).status_code == 200
 
 
 async def test_concurrent_demotions_still_leave_an_owner(
@@ -205,7 +205,8 @@ async def test_admins_cannot_touch_owners(gateway: Gateway) -> None:
 async def test_removing_a_member_ends_their_access(gateway: Gateway) -> None:
     owner = await gateway.signup()
     member = await gateway.add_member(owner.headers)
-    assert (await remove(gateway, owner, member.user_id)).status_code == 204
+    removed = await remove(gateway, owner, member.user_id)
+    assert removed.json() == {"user_id": member.user_id, "revoked_api_keys": []}
     listed = await members(gateway, owner)
     assert [m["id"] for m in listed["items"]] == [owner.user_id]
     login = await gateway.http.post(
@@ -220,6 +221,51 @@ async def test_removing_a_member_ends_their_access(gateway: Gateway) -> None:
     # The address is free again.
     again = await gateway.add_member(owner.headers, email=member.email)
     assert again.user_id != member.user_id
+
+
+async def test_a_removed_admins_unexpired_token_has_no_power(gateway: Gateway) -> None:
+    owner = await gateway.signup()
+    admin = await gateway.add_member(owner.headers, role="admin")
+    key = await gateway.create_key(admin.headers, scopes=["videos:read"], name="encoder")
+    removed = await remove(gateway, owner, admin.user_id)
+    assert removed.status_code == 200
+    listed = removed.json()["revoked_api_keys"]
+    assert [(k["id"], k["name"]) for k in listed] == [(key["id"], "encoder")]
+    # Before, this 15-minute token still added an admin (201) who could then log in.
+    body = {"email": unique_email("intruder"), "password": PASSWORD, "role": "admin"}
+    added = await gateway.http.post(MEMBERS, json=body, headers=admin.headers)
+    assert "no longer a member" in assert_problem(added, 401, "unauthorized")["detail"]
+    assert_problem(await gateway.http.get("/v1/tenants/current", headers=admin.headers), 401,
+                   "unauthorized")  # fmt: skip
+
+
+async def test_a_demoted_admins_unexpired_token_acts_with_the_new_role(gateway: Gateway) -> None:
+    owner = await gateway.signup()
+    admin = await gateway.add_member(owner.headers, role="admin")
+    assert (await patch(gateway, owner, admin.user_id, role="member")).status_code == 200
+    # Before, this token minted a ["*"] key that kept working.
+    minted = await gateway.http.post(
+        "/v1/api-keys", json={"name": "k", "scopes": ["*"]}, headers=admin.headers
+    )
+    assert_problem(minted, 403, "forbidden")
+    body = {"email": unique_email("x"), "password": PASSWORD, "role": "member"}
+    assert_problem(await gateway.http.post(MEMBERS, json=body, headers=admin.headers), 403,
+                   "forbidden")  # fmt: skip
+    # Promoted again: the same token has the power back, with no new login.
+    assert (await patch(gateway, owner, admin.user_id, role="admin")).status_code == 200
+    assert (await gateway.http.get("/v1/api-keys", headers=admin.headers)).status_code == 200
+
+
+async def test_a_disabled_members_token_stops_until_enabled(gateway: Gateway) -> None:
+    owner = await gateway.signup()
+    member = await gateway.add_member(owner.headers)
+    assert (await patch(gateway, owner, member.user_id, disabled=True)).status_code == 200
+    current = await gateway.http.get("/v1/tenants/current", headers=member.headers)
+    assert "disabled" in assert_problem(current, 401, "unauthorized")["detail"]
+    assert (await patch(gateway, owner, member.user_id, disabled=False)).status_code == 200
+    assert (
+        await gateway.http.get("/v1/tenants/current", headers=member.headers)
+    ).status_code == 200
 
 
 async def test_another_tenants_members_are_not_found(gateway: Gateway) -> None:

@@ -20,6 +20,7 @@ from v100.services.gateway.schemas import (
     LoginRequest,
     MemberCreate,
     MemberPage,
+    MemberRemoved,
     MemberUpdate,
     RefreshTokenRequest,
     SignupRequest,
@@ -196,9 +197,12 @@ async def update_member(
     return UserOut.model_validate(user)
 
 
-@tenants_router.delete("/current/members/{user_id}", status_code=204)
+@tenants_router.delete("/current/members/{user_id}")
 async def remove_member(
     user_id: str, principal: TenantsWrite, session: SessionDep, identity: IdentityDep
-) -> None:
-    """Remove a member; their logins end and the API keys they created are revoked."""
-    await TenantService(session, identity).remove_member(principal, user_id)
+) -> MemberRemoved:
+    """Remove a member: their tokens stop working within seconds, their logins end, and the API
+    keys they created are revoked and listed, so they can be replaced."""
+    revoked = await TenantService(session, identity).remove_member(principal, user_id)
+    keys = [ApiKeyOut.model_validate(key) for key in revoked]
+    return MemberRemoved(user_id=user_id, revoked_api_keys=keys)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from dataclasses import replace
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -18,7 +19,8 @@ from v100.kit.http import Runtime, problem_response
 from v100.kit.observability import get_logger
 from v100.services.gateway.credentials import API_KEY_PREFIX, digest
 from v100.services.gateway.keycache import ResolvedKey
-from v100.services.gateway.service import ApiKeyService, Identity
+from v100.services.gateway.service import ApiKeyService, Identity, TenantService
+from v100.services.gateway.standing import Standing
 
 __all__ = ["PUBLIC_PATHS", "PUBLIC_PREFIXES", "AuthenticationMiddleware", "Authenticator"]
 
@@ -89,7 +91,7 @@ class Authenticator:
         if bearer is not None and bearer.startswith(API_KEY_PREFIX):
             api_key, bearer = bearer, None
         if bearer is not None:
-            return self.identity.access_tokens.verify(bearer)
+            return await self._signed_in(scope, self.identity.access_tokens.verify(bearer))
         if api_key is not None:
             return await self._by_api_key(scope, api_key)
         raise Unauthorized(
@@ -115,9 +117,10 @@ class Authenticator:
                 return None
             if not token.startswith(API_KEY_PREFIX):
                 try:
-                    return self.identity.access_tokens.verify(token)
+                    principal = self.identity.access_tokens.verify(token)
                 except Unauthorized:
                     return None
+                return self._remembered_standing(principal)
             key = token
         elif api_key is not None:
             key = api_key.decode("latin-1").strip()
@@ -156,6 +159,49 @@ class Authenticator:
         if principal.api_key_id is not None and cache.due_for_touch(principal.api_key_id):
             self._record_use(runtime, principal.api_key_id)
         return principal
+
+    def _remembered_standing(self, principal: Principal) -> Principal | None:
+        """The signed-in member with their current role, when their standing is remembered
+        and active; None otherwise (the full path reads it, or refuses)."""
+        assert principal.user_id is not None  # access tokens always name their user
+        standing = self.identity.members.get(principal.tenant_id, principal.user_id)
+        if standing is None or standing.role is None or standing.disabled:
+            return None
+        if standing.role != principal.role:
+            return replace(principal, role=standing.role)
+        return principal
+
+    async def _signed_in(self, scope: Scope, principal: Principal) -> Principal:
+        """An access token's member as they stand now: 401 once removed or disabled, and
+        their current role, whatever the token says (standing.py)."""
+        remembered = self._remembered_standing(principal)
+        if remembered is not None:
+            return remembered
+        assert principal.user_id is not None
+        members = self.identity.members
+        standing = members.get(principal.tenant_id, principal.user_id)
+        if standing is None:
+            generation = members.generation
+            runtime: Runtime = scope["app"].state.runtime
+            standing = await self._read_standing(runtime, principal.tenant_id, principal.user_id)
+            members.put(principal.tenant_id, principal.user_id, standing, generation=generation)
+        if standing.role is None:
+            raise Unauthorized("This account is no longer a member of the tenant.")
+        if standing.disabled:
+            raise Unauthorized("This account is disabled.")
+        return replace(principal, role=standing.role)
+
+    async def _read_standing(self, runtime: Runtime, tenant_id: str, user_id: str) -> Standing:
+        if runtime.sessions is None or not runtime.migrated.is_set():
+            raise BackendUnavailable("The gateway's database is not ready yet.", retry_after=1)
+        try:
+            async with unit_of_work(runtime.sessions) as session:
+                return await TenantService(session, self.identity).standing(tenant_id, user_id)
+        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+            _log.warning("member lookup failed", error=repr(exc))
+            raise BackendUnavailable(
+                "The gateway's database did not answer.", retry_after=1
+            ) from exc
 
     def _digest(self, api_key: str) -> str:
         """``digest(api_key)``, remembered for the keys seen lately: SHA-256 was most of the
@@ -206,7 +252,7 @@ class Authenticator:
 
 class AuthenticationMiddleware:
     """Puts the caller's Principal in ``scope["state"]["principal"]`` (``request.state.principal``
-    for routes, ``PrincipalDep`` in endpoints) or answers for want of one."""
+    for routes, ``Authorized`` in endpoints) or answers for want of one."""
 
     def __init__(
         self,

@@ -43,6 +43,14 @@ class TenantRecordRepository:
 class UserRepository(TenantRepository[User]):
     model = User
 
+    async def standing(self, tenant_id: str, user_id: str) -> tuple[str, bool] | None:
+        """(role, disabled) of a member now; None once they are gone."""
+        result = await self.session.execute(
+            select(User.role, User.disabled).where(User.tenant_id == tenant_id, User.id == user_id)
+        )
+        row = result.one_or_none()
+        return None if row is None else (row.role, row.disabled)
+
     async def get_by_email(self, email: str) -> User | None:
         """Across tenants: an email is a login name, unique on the whole platform."""
         result = await self.session.execute(select(User).where(User.email == email))
@@ -148,8 +156,8 @@ class ApiKeyRepository(TenantRepository[ApiKey]):
 
     async def revoke_created_by(
         self, tenant_id: str, user_id: str, when: datetime
-    ) -> Sequence[str]:
-        """Revoke every live key ``user_id`` created; returns their digests (to uncache)."""
+    ) -> Sequence[ApiKey]:
+        """Revoke every live key ``user_id`` created; the keys revoked."""
         live = self.select_for(tenant_id).where(
             ApiKey.created_by == user_id, ApiKey.revoked_at.is_(None)
         )
@@ -157,7 +165,7 @@ class ApiKeyRepository(TenantRepository[ApiKey]):
         for key in keys:
             key.revoked_at = when
         await self.session.flush()
-        return [key.key_hash for key in keys]
+        return keys
 
 
 def _rowcount(result: object) -> int:

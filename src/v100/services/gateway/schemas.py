@@ -154,3 +154,11 @@ class MemberUpdate(_Request):
 class MemberPage(BaseModel):
     items: list[UserOut]
     next_cursor: str | None
+
+
+class MemberRemoved(BaseModel):
+    user_id: str
+    revoked_api_keys: list[ApiKeyOut] = Field(
+        description="The keys the member had created, revoked with them (they acted with the "
+        "member's role); make new ones where they were in use."
+    )

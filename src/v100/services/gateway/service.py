@@ -39,6 +39,7 @@ from v100.services.gateway.repository import (
     UserRepository,
 )
 from v100.services.gateway.settings import GatewaySettings
+from v100.services.gateway.standing import MemberCache, Standing
 
 # Users act with every scope; their role decides what they may administer. Scopes exist to
 # narrow what an API key may do.
@@ -59,6 +60,7 @@ class Identity:
     passwords: PasswordHasher
     access_tokens: AccessTokens
     api_keys: ApiKeyCache
+    members: MemberCache
     refresh_ttl: timedelta
 
     @classmethod
@@ -73,6 +75,7 @@ class Identity:
                 settings.resolved_jwt_secret, settings.access_token_ttl_seconds
             ),
             api_keys=ApiKeyCache(settings.api_key_cache_seconds),
+            members=MemberCache(settings.member_cache_seconds),
             refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
         )
 
@@ -306,6 +309,10 @@ class TenantService:
         self.tenants = TenantRecordRepository(session)
         self.users = UserRepository(session)
 
+    async def standing(self, tenant_id: str, user_id: str) -> Standing:
+        found = await self.users.standing(tenant_id, user_id)
+        return Standing(None) if found is None else Standing(*found)
+
     async def current(self, principal: Principal) -> Tenant:
         tenant = await self.tenants.get(principal.tenant_id)
         if tenant is None:
@@ -363,11 +370,12 @@ class TenantService:
             )
         await self.session.flush()
         # Keys act with their creator's role and standing, both of which may have changed.
-        self._uncache_keys_of(user.id)
+        self._forget(principal.tenant_id, user.id)
         return user
 
-    async def remove_member(self, principal: Principal, user_id: str) -> None:
-        """Removes the user, ends their logins and revokes the API keys they created."""
+    async def remove_member(self, principal: Principal, user_id: str) -> Sequence[ApiKey]:
+        """Removes the user, ends their logins and revokes the API keys they created (they
+        acted with the member's role): returned, so the caller can replace them."""
         _require_manager(principal, "remove members")
         await self.tenants.lock(principal.tenant_id)
         user = await self._member(principal, user_id)
@@ -381,9 +389,10 @@ class TenantService:
         )
         # Refresh tokens go with the row (ON DELETE CASCADE).
         await self.users.delete(principal.tenant_id, user.id)
-        cache = self.identity.api_keys
-        session_hooks(self.session).after_commit(lambda: cache.invalidate(list(revoked)))
-        self._uncache_keys_of(user.id)
+        cache, hashes = self.identity.api_keys, [key.key_hash for key in revoked]
+        session_hooks(self.session).after_commit(lambda: cache.invalidate(hashes))
+        self._forget(principal.tenant_id, user.id)
+        return revoked
 
     async def _member(self, principal: Principal, user_id: str) -> User:
         user = await self.users.get(principal.tenant_id, user_id)
@@ -396,6 +405,13 @@ class TenantService:
         if await self.users.count_active_owners(tenant_id) <= 1:
             raise Conflict("A tenant must keep at least one active owner.")
 
-    def _uncache_keys_of(self, user_id: str) -> None:
-        cache = self.identity.api_keys
-        session_hooks(self.session).after_commit(lambda: cache.invalidate_user(user_id))
+    def _forget(self, tenant_id: str, user_id: str) -> None:
+        """After the commit, drop what this replica remembers of the member: their standing
+        (their tokens) and the keys they made (which act with it)."""
+        keys, members = self.identity.api_keys, self.identity.members
+
+        def forget() -> None:
+            keys.invalidate_user(user_id)
+            members.invalidate(tenant_id, user_id)
+
+        session_hooks(self.session).after_commit(forget)

@@ -22,9 +22,12 @@ class GatewaySettings(ServiceSettings):
     jwt_secret: SecretStr | None = None
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=86_400)
     refresh_token_ttl_seconds: int = Field(default=30 * 86_400, ge=300, le=365 * 86_400)
-    # How long a resolved API key is trusted in-process before it is read again; a revocation
-    # on this replica applies at once, on another replica within this many seconds.
-    api_key_cache_seconds: float = Field(default=30.0, ge=0, le=300)
+    # How long a resolved API key, and a signed-in member's standing (still a member, enabled,
+    # which role), are trusted in-process before they are read again: a revocation, removal,
+    # disabling or demotion on this replica applies at once, on another within this many
+    # seconds (standing.py).
+    api_key_cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    member_cache_seconds: float = Field(default=5.0, ge=0, le=60)
     # Argon2id cost (RFC 9106's second recommended option by default). Raising them rehashes
     # each password at its owner's next login.
     password_time_cost: int = Field(default=3, ge=1, le=20)
