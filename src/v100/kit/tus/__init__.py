@@ -60,6 +60,8 @@ from v100.kit.tus._errors import (
     UploadTooLarge,
 )
 from v100.kit.tus._server import (
+    EXPOSED_HEADERS,
+    TUS_EXTENSIONS,
     TUS_VERSION,
     Authorize,
     TusServer,
@@ -79,6 +81,8 @@ from v100.kit.tus._uploads import (
 )
 
 __all__ = [
+    "EXPOSED_HEADERS",
+    "TUS_EXTENSIONS",
     "TUS_TABLE",
     "TUS_VERSION",
     "Authorize",

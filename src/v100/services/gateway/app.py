@@ -11,6 +11,7 @@ from v100.services.gateway import openapi, status
 from v100.services.gateway.api import api_keys_router, auth_router, tenants_router
 from v100.services.gateway.authn import PUBLIC_PATHS, AuthenticationMiddleware, Authenticator
 from v100.services.gateway.compression import CompressionMiddleware
+from v100.services.gateway.cors import CorsMiddleware
 from v100.services.gateway.hit_path import HitPath, HitPathProtocol
 from v100.services.gateway.limits import RateLimitMiddleware
 from v100.services.gateway.models import Base
@@ -22,6 +23,10 @@ from v100.services.gateway.timing import ServerTimingMark, ServerTimingMiddlewar
 from v100.services.gateway.upstreams import Upstreams
 
 DATABASE = DatabaseSpec(Base.metadata, Path(__file__).parent / "migrations")
+
+
+# video_processing's tus endpoint (docs/uploads.md): its OPTIONS needs no credential.
+TUS_PATHS = ("/v1/uploads",)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -37,8 +42,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         internal_auth=False,  # the gateway authenticates users and API keys itself
         # In this order: authentication first, so what follows sees scope["state"]["principal"].
         middleware=[
-            # Outermost: Server-Timing on every answer, then compression of every answer.
+            # Outermost: Server-Timing on every answer, CORS (preflights carry no credential),
+            # then compression of every answer.
             Middleware(ServerTimingMiddleware, traffic=upstreams),
+            Middleware(
+                CorsMiddleware,
+                origins=settings.cors_origins,
+                max_age=settings.cors_max_age_seconds,
+                tus_paths=TUS_PATHS,
+            ),
             *(
                 [
                     Middleware(

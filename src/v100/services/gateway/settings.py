@@ -52,6 +52,10 @@ class GatewaySettings(ServiceSettings):
     websocket_max_message_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     openapi_cache_seconds: float = Field(default=10.0, ge=0, le=3600)
     status_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    # Browser origins allowed to call the API (cors.py), e.g.
+    # V100_GATEWAY_CORS_ORIGINS='["https://app.example.com"]'. Empty: no cross-origin calls.
+    cors_origins: list[str] = Field(default_factory=list)
+    cors_max_age_seconds: int = Field(default=600, ge=0, le=86_400)
 
     # --- traffic: rate limits and concurrency caps by billing tier (limits/_tiers.py) -------
     # JSON, e.g. V100_GATEWAY_RATE_LIMITS='{"tiers": {...}, "route_groups": {...}}'; a field
