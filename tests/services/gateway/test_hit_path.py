@@ -183,6 +183,8 @@ async def test_what_the_hit_path_leaves_to_the_full_path(pair: Pair) -> None:
         assert not hit(await http.get(url, headers={**a, "Cache-Control": "no-cache"}))
         assert (await http.request("GET", url, headers=a, content=b"x")).status_code == 200
         assert (await http.get("/v1/nothing-here", headers=a)).status_code == 404
+        # A browser's cross-origin call: CORS (a middleware) must add its headers.
+        assert hit(await http.get(url, headers={**a, "Origin": "https://app.example.com"}))
         assert pair.hit_path.answered == answered
 
 

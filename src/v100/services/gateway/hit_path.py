@@ -286,8 +286,8 @@ class HitPath:
                 name != b"connection" or value.lower() != b"keep-alive"
             ):
                 return None
-            if name in _BODY_HEADERS:
-                return None
+            if name in _BODY_HEADERS or name == b"origin":
+                return None  # a body; or a browser's cross-origin call, which CORS answers
             if name == b"x-request-id" and request_id is None:
                 request_id = value if _REQUEST_ID.match(value) else None
             elif name == b"accept-encoding":
