@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from v100.kit.auth import Principal
 from v100.kit.http import Authorized, SessionDep, problem_response
+from v100.services.gateway.auth_throttle import AuthThrottle
 from v100.services.gateway.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -50,7 +51,19 @@ def get_identity(request: Request) -> Identity:
     return identity
 
 
+def get_throttle(request: Request) -> AuthThrottle:
+    throttle: AuthThrottle = request.app.state.auth_throttle
+    return throttle
+
+
+def _address(request: Request) -> str:
+    # The connection's peer. (Behind a proxy of the operator's, its address: X-Forwarded-For
+    # is not trusted here yet.)
+    return request.client.host if request.client is not None else "unknown"
+
+
 IdentityDep = Annotated[Identity, Depends(get_identity)]
+ThrottleDep = Annotated[AuthThrottle, Depends(get_throttle)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 Cursor = Annotated[str | None, Query(max_length=200)]
 
@@ -80,23 +93,42 @@ def _tokens(signed_in: SignedIn) -> TokenResponse:
 
 
 @auth_router.post("/signup", status_code=201)
-async def signup(body: SignupRequest, session: SessionDep, identity: IdentityDep) -> TokenResponse:
+async def signup(
+    body: SignupRequest,
+    request: Request,
+    session: SessionDep,
+    identity: IdentityDep,
+    throttle: ThrottleDep,
+) -> TokenResponse:
     """Create a tenant and its owner, and sign the owner in."""
+    await throttle.signup(_address(request))
     service = AuthService(session, identity)
     return _tokens(await service.signup(body.email, body.password, body.tenant_name))
 
 
 @auth_router.post("/login")
-async def login(body: LoginRequest, session: SessionDep, identity: IdentityDep) -> TokenResponse:
+async def login(
+    body: LoginRequest,
+    request: Request,
+    session: SessionDep,
+    identity: IdentityDep,
+    throttle: ThrottleDep,
+) -> TokenResponse:
     """Sign in with email and password."""
+    await throttle.login(_address(request), body.email)
     return _tokens(await AuthService(session, identity).login(body.email, body.password))
 
 
 @auth_router.post("/refresh", response_model=TokenResponse)
 async def refresh(
-    body: RefreshTokenRequest, request: Request, session: SessionDep, identity: IdentityDep
+    body: RefreshTokenRequest,
+    request: Request,
+    session: SessionDep,
+    identity: IdentityDep,
+    throttle: ThrottleDep,
 ) -> TokenResponse | Response:
     """Trade a refresh token for new tokens; the presented one is spent."""
+    await throttle.refresh(_address(request))
     outcome = await AuthService(session, identity).refresh(body.refresh_token)
     if isinstance(outcome, RefreshTokenReused):
         # Returned, not raised: raising would roll back the family's revocation.

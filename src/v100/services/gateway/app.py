@@ -9,11 +9,12 @@ from starlette.middleware import Middleware
 from v100.kit.http import DatabaseSpec, create_service_app
 from v100.services.gateway import openapi, status
 from v100.services.gateway.api import api_keys_router, auth_router, tenants_router
+from v100.services.gateway.auth_throttle import AuthRates, AuthThrottle
 from v100.services.gateway.authn import PUBLIC_PATHS, AuthenticationMiddleware, Authenticator
 from v100.services.gateway.compression import CompressionMiddleware
 from v100.services.gateway.cors import CorsMiddleware
 from v100.services.gateway.hit_path import HitPath, HitPathProtocol
-from v100.services.gateway.limits import RateLimitMiddleware
+from v100.services.gateway.limits import Limiter, RateLimitMiddleware
 from v100.services.gateway.models import Base
 from v100.services.gateway.proxy import ProxyMiddleware
 from v100.services.gateway.response_cache import ResponseCacheMiddleware
@@ -34,6 +35,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     identity = Identity.from_settings(settings)
     authenticator = Authenticator(identity)
     upstreams = Upstreams.from_settings(settings)
+    # One limiter for the tier limits and the password routes' limits.
+    limiter = Limiter(settings.rate_limits, settings.platform.redis_url)
+    throttle = AuthThrottle(
+        limiter,
+        AuthRates(
+            settings.login_per_address_per_minute,
+            settings.login_per_account_per_minute,
+            settings.signup_per_address_per_hour,
+            settings.refresh_per_address_per_minute,
+        ),
+    )
     app = create_service_app(
         settings,
         title="V100 gateway",
@@ -71,7 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ),
             Middleware(ServerTimingMark),  # Server-Timing auth;dur= ends here
             # Limits right after authentication, so they see the principal.
-            Middleware(RateLimitMiddleware, settings=settings),
+            Middleware(RateLimitMiddleware, settings=settings, limiter=limiter),
             # The response cache right before the proxy: it answers hits without it.
             Middleware(ResponseCacheMiddleware, upstreams=upstreams, settings=settings),
             Middleware(
@@ -87,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         default_docs=False,  # openapi.router serves the merged document and /docs
     )
     app.state.identity = identity
+    app.state.auth_throttle = throttle
     app.state.upstreams = upstreams
     # Fresh cache hits are answered by the server's protocol itself (hit_path.py).
     if settings.response_cache_hit_path:

@@ -5,10 +5,12 @@ secrets behind refresh tokens and API keys, which are stored only as SHA-256 dig
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import secrets
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +18,7 @@ import argon2
 import jwt
 
 from v100.kit.auth import Principal
-from v100.kit.errors import Unauthorized
+from v100.kit.errors import BackendUnavailable, Unauthorized
 
 __all__ = [
     "API_KEY_PREFIX",
@@ -56,22 +58,45 @@ class PasswordHasher:
     milliseconds of CPU, so it never runs on the event loop, and a semaphore bounds how many
     run at once: a burst of logins queues rather than exhausting memory."""
 
-    def __init__(self, *, time_cost: int, memory_kib: int, parallelism: int) -> None:
+    def __init__(
+        self, *, time_cost: int, memory_kib: int, parallelism: int, max_waiting: int = 32
+    ) -> None:
         self._hasher = argon2.PasswordHasher(
             time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism
         )
         self._slots = asyncio.Semaphore(max(1, os.cpu_count() or 1))
+        # Past this many waiting, a hash is refused at once (503, Retry-After): a flood of
+        # logins sheds quickly instead of making every login wait behind it.
+        self._max_waiting = max_waiting
+        self._waiting = 0
         # Verified against when the account does not exist, so an unknown email costs as much
         # time as a wrong password and response times do not reveal which addresses exist.
         # Made on first use: building the app should not cost a hash.
         self._decoy: str | None = None
 
+    @contextlib.asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        if self._slots.locked() and self._waiting >= self._max_waiting:
+            raise BackendUnavailable(
+                "Too many sign-ins are being checked right now; try again shortly.",
+                retry_after=1,
+            )
+        self._waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self._waiting -= 1
+        try:
+            yield
+        finally:
+            self._slots.release()
+
     async def hash(self, password: str) -> str:
-        async with self._slots:
+        async with self._slot():
             return await asyncio.to_thread(self._hasher.hash, password)
 
     async def verify(self, stored_hash: str | None, password: str) -> bool:
-        async with self._slots:
+        async with self._slot():
             return await asyncio.to_thread(self._verify, stored_hash, password)
 
     def _verify(self, stored_hash: str | None, password: str) -> bool:

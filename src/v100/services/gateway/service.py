@@ -70,6 +70,7 @@ class Identity:
                 time_cost=settings.password_time_cost,
                 memory_kib=settings.password_memory_kib,
                 parallelism=settings.password_parallelism,
+                max_waiting=settings.password_max_waiting,
             ),
             access_tokens=AccessTokens(
                 settings.resolved_jwt_secret, settings.access_token_ttl_seconds

@@ -28,6 +28,15 @@ class GatewaySettings(ServiceSettings):
     # seconds (standing.py).
     api_key_cache_seconds: float = Field(default=5.0, ge=0, le=300)
     member_cache_seconds: float = Field(default=5.0, ge=0, le=60)
+    # Password and refresh-token routes (auth_throttle.py): per client address, and for logins
+    # per account; over them 429 with Retry-After.
+    login_per_address_per_minute: int = Field(default=60, ge=1)
+    login_per_account_per_minute: int = Field(default=10, ge=1)
+    signup_per_address_per_hour: int = Field(default=20, ge=1)
+    refresh_per_address_per_minute: int = Field(default=120, ge=1)
+    # Password hashes waiting for a worker beyond this many are refused at once (503 with
+    # Retry-After) rather than making every login wait.
+    password_max_waiting: int = Field(default=32, ge=1)
     # Argon2id cost (RFC 9106's second recommended option by default). Raising them rehashes
     # each password at its owner's next login.
     password_time_cost: int = Field(default=3, ge=1, le=20)

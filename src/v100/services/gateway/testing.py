@@ -34,6 +34,14 @@ INTERNAL_SECRET = "internal-secret-for-gateway-tests-0123456789"  # noqa: S105
 JWT_SECRET = "gateway-jwt-secret-for-tests-" + "0123456789abcdef" * 3
 PASSWORD = "correct horse battery staple"  # noqa: S105
 CHEAP_ARGON2 = {"password_time_cost": 1, "password_memory_kib": 1024, "password_parallelism": 1}
+# Every test signs up and logs in from 127.0.0.1, and with Redis the limits outlive one test:
+# the password routes' limits are tested on their own (test_auth_throttle.py).
+UNTHROTTLED = {
+    "login_per_address_per_minute": 100_000,
+    "login_per_account_per_minute": 100_000,
+    "signup_per_address_per_hour": 100_000,
+    "refresh_per_address_per_minute": 100_000,
+}
 
 
 def unique_email(name: str = "user") -> str:
@@ -126,5 +134,5 @@ class Gateway:
 
 def gateway_settings_for(database_url: str, var_dir: Path, **overrides: Any) -> GatewaySettings:
     platform = PlatformSettings(var_dir=var_dir, internal_token_secret=INTERNAL_SECRET)
-    values: dict[str, Any] = {"jwt_secret": JWT_SECRET, **CHEAP_ARGON2, **overrides}
+    values: dict[str, Any] = {"jwt_secret": JWT_SECRET, **CHEAP_ARGON2, **UNTHROTTLED, **overrides}
     return GatewaySettings(platform=platform, database_url=database_url, **values)

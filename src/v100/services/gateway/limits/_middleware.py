@@ -88,7 +88,11 @@ class RateLimitMiddleware:
     ``app.state.rate_limiter``, the tier source as ``app.state.tier_source``."""
 
     def __init__(
-        self, app: ASGIApp, settings: GatewaySettings, tier_source: TierSource | None = None
+        self,
+        app: ASGIApp,
+        settings: GatewaySettings,
+        tier_source: TierSource | None = None,
+        limiter: Limiter | None = None,
     ) -> None:
         self.app = app
         config = settings.rate_limits
@@ -103,7 +107,7 @@ class RateLimitMiddleware:
                 tier_source = PrincipalTier()
         self.tiers: TierSource = tier_source
         self._retiered: dict[int, tuple[Principal, Principal]] = {}
-        self.limiter = Limiter(config, settings.platform.redis_url)
+        self.limiter = limiter or Limiter(config, settings.platform.redis_url)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
