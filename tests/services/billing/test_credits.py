@@ -241,3 +241,18 @@ async def test_reading_credits_needs_credits_read(billing: Billing) -> None:
     for path in ("/v1/credits/balance", "/v1/credits/transactions", "/v1/credits/audit"):
         assert (await billing.http.get(path, headers=reader)).status_code == 200
         assert_problem(await billing.http.get(path, headers=other), 403, "forbidden")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"amount": 5, "reason": "x", "expires_in_seconds": 1_000_000_000_000},  # 500 before
+        {"amount": 5, "reason": "nul \x00 inside"},  # stored verbatim before
+        {"amount": 5, "reason": "ok", "reference": "line\nbreak"},
+    ],
+)
+async def test_bad_hold_requests_are_422(billing: Billing, body: dict[str, object]) -> None:
+    tenant = new_tenant()
+    answer = await billing.post(tenant, "/v1/credits/holds", body)
+    assert_problem(answer, 422, "validation-failed")
+    assert await billing.available(tenant) == 1_000

@@ -52,6 +52,13 @@ async def test_projects_highlights_and_clips(
         headers=headers,
     )
     assert highlight.status_code == 201, highlight.text
+    # A PATCH may leave a time out, not null it (500 before).
+    nulled = await vp.http.patch(
+        f"/v1/videos/{video['id']}/highlights/{highlight.json()['id']}",
+        json={"start": None},
+        headers=headers,
+    )
+    assert nulled.status_code == 422, nulled.text
     outside = await vp.http.post(
         f"/v1/videos/{video['id']}/highlights", json={"start": 1, "end": 30}, headers=headers
     )
@@ -98,6 +105,41 @@ async def test_projects_highlights_and_clips(
     assert deleted.status_code == 204
     assert (await vp.http.get(f"/v1/videos/{video['id']}", headers=headers)).status_code == 404
     assert (await fetch(vp.http, video["playback"]["hls"])).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "body"),
+    [
+        ("patch", {"name": None}),  # a 500 before: the column is NOT NULL
+        ("patch", {"name": "a\x00b"}),  # NUL was stored verbatim
+        ("patch", {"name": "two\nlines"}),
+        ("post", {"name": "bell\x07"}),
+        ("post", {"name": "ok", "description": "nul \x00 inside"}),
+    ],
+)
+async def test_bad_project_text_is_422_and_changes_nothing(
+    vp: VideoApp, method: str, body: dict[str, object]
+) -> None:
+    tenant = new_tenant()
+    headers = vp.headers(tenant)
+    created = await vp.http.post(
+        "/v1/projects", json={"name": "Launch", "description": "first\n\tsecond"}, headers=headers
+    )
+    assert created.status_code == 201, created.text
+    url = "/v1/projects" if method == "post" else f"/v1/projects/{created.json()['id']}"
+    answer = await vp.http.request(method.upper(), url, json=body, headers=headers)
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    kept = await vp.http.get(f"/v1/projects/{created.json()['id']}", headers=headers)
+    assert kept.json()["name"] == "Launch"
+
+
+async def test_a_trailing_slash_is_404_not_a_redirect_to_an_internal_address(
+    vp: VideoApp,
+) -> None:
+    answer = await vp.http.get("/v1/projects/", headers=vp.headers(new_tenant()))
+    assert answer.status_code == 404
+    assert "location" not in answer.headers
 
 
 async def test_clip_of_a_video_not_ready_is_refused(vp: VideoApp) -> None:

@@ -225,6 +225,9 @@ def create_service_app(
         version="1",
         # Without an OpenAPI URL FastAPI also leaves out /docs and /redoc.
         openapi_url="/openapi.json" if default_docs else None,
+        # "/v1/projects/" is 404, not a redirect: a service's redirect names its own internal
+        # address, and a client following it would send its credential there.
+        redirect_slashes=False,
     )
     install_problem_handlers(app)
     for router in routers:

@@ -15,6 +15,7 @@ from typing import Self
 from urllib.parse import quote
 
 from v100.kit.storage._errors import InvalidKey, InvalidPart, ObjectNotFound
+from v100.kit.text import BIDI_CONTROLS
 
 __all__ = [
     "MAX_EXPIRES_IN",
@@ -143,7 +144,9 @@ def part_size_for(
 
 
 def content_disposition(filename: str) -> str:
-    """An ``attachment`` header value for ``filename``: an ASCII fallback plus RFC 5987 UTF-8."""
+    """An ``attachment`` header value for ``filename``: an ASCII fallback plus RFC 5987 UTF-8.
+    Controls and bidi overrides are dropped: they would make the saved name lie."""
+    filename = BIDI_CONTROLS.sub("", _CONTROL.sub("", filename)) or "download"
     fallback = "".join(c if 0x20 <= ord(c) < 0x7F and c not in '"\\' else "_" for c in filename)
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 

@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 
+from v100.kit.text import Line
+
 __all__ = [
     "AuditOut",
     "AuditPage",
@@ -26,7 +28,7 @@ __all__ = [
 
 # Bounded so a sum of many never overflows a 64-bit column.
 Credits = Annotated[StrictInt, Field(gt=0, le=1_000_000_000_000)]
-Text = Annotated[str, Field(min_length=1, max_length=200)]
+Text = Annotated[Line, Field(min_length=1, max_length=200)]
 
 
 class _Body(BaseModel):
@@ -38,7 +40,8 @@ class HoldRequest(_Body):
     reason: Text
     reference: Text | None = None
     expires_at: AwareDatetime | None = None
-    expires_in_seconds: Annotated[int, Field(gt=0)] | None = None
+    # Clamped to the service's max_hold_seconds; bounded here so no date overflows.
+    expires_in_seconds: Annotated[int, Field(gt=0, le=366 * 86_400)] | None = None
 
 
 class CaptureRequest(_Body):

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from v100.kit.text import Line
 from v100.services.billing_engine import ratecards
 from v100.services.billing_engine.currencies import is_currency
 
@@ -104,7 +105,7 @@ class PlanCharge(_In):
 
 class PlanCreate(_In):
     code: Code
-    name: str = Field(min_length=1, max_length=200)
+    name: Line = Field(min_length=1, max_length=200)
     interval: Literal["monthly", "annual"]
     base_price: int = Field(ge=0, le=10**15, description="Minor units per interval.")
     currency: str = Field(min_length=3, max_length=3, description="ISO 4217, e.g. USD.")
@@ -160,7 +161,7 @@ class PlanPage(BaseModel):
 
 class MeterCreate(_In):
     code: Code
-    name: str = Field(default="", max_length=200)
+    name: Line = Field(default="", max_length=200)
     aggregation: Literal["sum", "count", "unique_count", "max", "latest"]
     property: Code | None = None
     group_by: Code | None = None
@@ -186,7 +187,7 @@ class UsageEventIn(BaseModel):
     # Checked per event by the service, so one bad event does not fail its batch.
     model_config = ConfigDict(extra="ignore")
 
-    id: str = Field(min_length=1, max_length=255, description="Idempotency key, unique forever.")
+    id: Line = Field(min_length=1, max_length=255, description="Idempotency key, unique forever.")
     meter: str = Field(min_length=1, max_length=64)
     timestamp: datetime | None = None
     properties: dict[str, Any] = Field(default_factory=dict)
@@ -321,7 +322,7 @@ class InvoicePage(BaseModel):
 
 
 class RevenueShareCreate(_In):
-    partner: str = Field(min_length=1, max_length=200)
+    partner: Line = Field(min_length=1, max_length=200)
     basis: Literal["percent", "per_event"]
     percent: Annotated[Decimal, Field(gt=0, le=100, max_digits=9, decimal_places=6)] | None = None
     # Minor units per event, e.g. "0.5" is half a cent.

@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from v100.contracts.scopes import is_grantable
+from v100.kit.text import Line
 
 # NIST SP 800-63B asks for at least 8 characters and 15 for passwords used alone; 12 is the
 # compromise most platforms settle on. The upper bound keeps Argon2's input sane.
@@ -30,7 +31,7 @@ Email = Annotated[
     ),
 ]
 NewPassword = Annotated[str, Field(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Name = Annotated[Line, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Role = Literal["owner", "admin", "member"]
 
 

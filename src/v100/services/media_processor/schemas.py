@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from v100.kit.text import Line
 from v100.media.audio import MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, OPUS_SAMPLE_RATES
 
 __all__ = [
@@ -174,7 +175,7 @@ class AssemblyCreate(BaseModel):
     name: InputName | None = None
     total_size: Annotated[int, Field(ge=1)] | None = None
     sha256: Sha256 | None = None
-    content_type: Annotated[str, Field(max_length=100)] | None = None
+    content_type: Annotated[Line, Field(max_length=100)] | None = None
 
 
 class PartOut(BaseModel):

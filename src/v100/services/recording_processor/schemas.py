@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from v100.contracts.events import RecordingStage, RecordingStatus
+from v100.kit.text import Line
 
 __all__ = ["DownloadOut", "RecordingCreate", "RecordingError", "RecordingOut", "RecordingPage"]
 
@@ -15,8 +16,8 @@ __all__ = ["DownloadOut", "RecordingCreate", "RecordingError", "RecordingOut", "
 class RecordingCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    title: Annotated[str, Field(min_length=1, max_length=200)] = "Meeting recording"
-    meeting_id: Annotated[str, Field(min_length=1, max_length=36)] | None = None
+    title: Annotated[Line, Field(min_length=1, max_length=200)] = "Meeting recording"
+    meeting_id: Annotated[Line, Field(min_length=1, max_length=36)] | None = None
 
 
 class RecordingError(BaseModel):

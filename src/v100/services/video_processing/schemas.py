@@ -8,6 +8,8 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
 
+from v100.kit.text import Line, Paragraphs
+
 __all__ = [
     "ClipCreate",
     "ClipOut",
@@ -29,7 +31,7 @@ __all__ = [
     "VideoUpdate",
 ]
 
-Name = Annotated[str, Field(min_length=1, max_length=200)]
+Name = Annotated[Line, Field(min_length=1, max_length=200)]
 Seconds = Annotated[float, Field(ge=0, le=48 * 3600)]
 Platform = Literal["youtube", "tiktok", "instagram_reels", "linkedin", "x"]
 ItemT = TypeVar("ItemT")
@@ -37,6 +39,19 @@ ItemT = TypeVar("ItemT")
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _refusing_null(*fields: str) -> Any:
+    """A PATCH body's check: these fields may be left out (kept as they are), not set to null."""
+
+    def check(cls: type[BaseModel], data: Any) -> Any:
+        if isinstance(data, dict):
+            nulls = [name for name in fields if name in data and data[name] is None]
+            if nulls:
+                raise ValueError(f"{', '.join(nulls)} cannot be null; leave a field out to keep it")
+        return data
+
+    return model_validator(mode="before")(check)
 
 
 class _Out(BaseModel):
@@ -58,12 +73,14 @@ class ErrorOut(BaseModel):
 
 class ProjectCreate(_Body):
     name: Name
-    description: Annotated[str, Field(max_length=5000)] | None = None
+    description: Annotated[Paragraphs, Field(max_length=5000)] | None = None
 
 
 class ProjectUpdate(_Body):
     name: Name | None = None
-    description: Annotated[str, Field(max_length=5000)] | None = None
+    description: Annotated[Paragraphs, Field(max_length=5000)] | None = None
+
+    _name_kept = _refusing_null("name")
 
 
 class ProjectOut(_Out):
@@ -82,7 +99,7 @@ class NewVideoSettings(_Body):
 
     project_id: str | None = None
     title: Name | None = None
-    passthrough: Annotated[str, Field(max_length=255)] | None = None
+    passthrough: Annotated[Line, Field(max_length=255)] | None = None
     # EBU R128 two-pass loudness normalization of every output's audio.
     normalize_audio: bool = False
     # Cut leading and trailing silence and black before encoding.
@@ -99,7 +116,7 @@ class VideoCreate(NewVideoSettings):
 
 class VideoUpdate(_Body):
     title: Name | None = None
-    passthrough: Annotated[str, Field(max_length=255)] | None = None
+    passthrough: Annotated[Line, Field(max_length=255)] | None = None
     project_id: str | None = None
 
 
@@ -175,6 +192,8 @@ class HighlightUpdate(_Body):
     end: Seconds | None = None
     title: Name | None = None
     score: Annotated[float, Field(ge=0, le=100)] | None = None
+
+    _times_kept = _refusing_null("start", "end")
 
 
 class HighlightOut(_Out):
