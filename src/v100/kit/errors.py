@@ -7,6 +7,7 @@ them, and every other failure, as an RFC 9457 ``application/problem+json`` answe
      ├── Forbidden             403  forbidden
      ├── NotFound              404  not-found
      ├── MethodNotAllowed      405  method-not-allowed
+     ├── RequestTimeout        408  request-timeout     (the connection is closed)
      ├── Conflict              409  conflict
      ├── PayloadTooLarge       413  payload-too-large
      ├── UnsupportedMediaType  415  unsupported-media-type
@@ -34,6 +35,7 @@ __all__ = [
     "PayloadTooLarge",
     "ProblemError",
     "RateLimited",
+    "RequestTimeout",
     "Unauthorized",
     "UnsupportedMediaType",
     "UpstreamUnavailable",
@@ -108,6 +110,17 @@ class MethodNotAllowed(ProblemError):
     status = 405
     slug = "method-not-allowed"
     title = "Method not allowed"
+
+
+class RequestTimeout(ProblemError):
+    """The request's body stopped coming (an idle client); the connection is closed after."""
+
+    status = 408
+    slug = "request-timeout"
+    title = "Request body timed out"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"Connection": "close"})
 
 
 class Conflict(ProblemError):

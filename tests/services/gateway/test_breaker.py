@@ -280,6 +280,7 @@ async def test_a_saturated_service_is_refused_at_once_not_queued(
     settings = {
         **quick,
         "upstream_max_connections": 2,
+        "upstream_tenant_share": 1.0,  # one tenant fills it here (the share: test_fair_share.py)
         "upstream_read_timeout_seconds": 1.0,
         "breaker_consecutive_failures": 100,
     }

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from yarl import URL
 
 from v100.kit.auth import InternalTokens, Principal
-from v100.kit.errors import ProblemError, UpstreamUnavailable
+from v100.kit.errors import ProblemError, RateLimited, RequestTimeout, UpstreamUnavailable
 from v100.kit.http import problem_response
 from v100.kit.observability import get_logger
 from v100.services.gateway.breaker import Ticket
@@ -85,16 +85,33 @@ def _ws_target(upstream: Upstream, scope: Scope) -> URL:
     return URL(target, encoded=True)
 
 
-async def _read_body(receive: Receive) -> bytes | None:
-    """The whole (small) request body, or None if the caller went away first."""
+class _BodyStalled(Exception):
+    """The caller sent nothing of its body for longer than the idle limit."""
+
+
+async def _next_body_message(receive: Receive, idle: float) -> Message:
+    try:
+        async with asyncio.timeout(idle):
+            return await receive()
+    except TimeoutError:
+        raise _BodyStalled from None
+
+
+async def _read_body(receive: Receive, idle: float) -> bytes | None:
+    """The whole (small) request body, or None if the caller went away first; ``_BodyStalled``
+    when nothing of it came for ``idle`` seconds."""
     parts: list[bytes] = []
     while True:
-        message = await receive()
+        message = await _next_body_message(receive, idle)
         if message["type"] == "http.disconnect":
             return None
         parts.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(parts)
+
+
+def _stalled(idle: float) -> RequestTimeout:
+    return RequestTimeout(f"No part of the request body came for {idle:g} s.")
 
 
 def _failure_kind(exc: BaseException) -> str | None:
@@ -164,6 +181,23 @@ class ProxyMiddleware:
     ) -> None:
         upstream = route.upstream
         upstreams = self.upstreams
+        # A small body is read whole first, so a caller that sends it slowly holds no
+        # connection to the service meanwhile (it holds only its own).
+        held: bytes | None = None
+        if _has_body(scope):
+            length = _content_length(scope)
+            if length is not None and length <= upstreams.buffer_body_bytes:
+                try:
+                    held = await _read_body(receive, upstreams.body_idle_seconds)
+                except _BodyStalled:
+                    self._refused(upstream, "body_stalled")
+                    stalled = _stalled(upstreams.body_idle_seconds)
+                    await self._send_problem(scope, receive, send, stalled)
+                    return
+                if held is None:
+                    return  # the caller went away
+        principal = (scope.get("state") or {}).get("principal")
+        tenant = principal.tenant_id if isinstance(principal, Principal) else None
         ticket = upstream.breaker.admit()
         if ticket is None:
             self._refused(upstream, "breaker_open")
@@ -187,11 +221,32 @@ class ProxyMiddleware:
             )
             await self._send_problem(scope, receive, send, error)
             return
+        if tenant is not None:
+            mine = upstream.tenants_in_flight.get(tenant, 0)
+            if mine >= upstreams.max_tenant_in_flight:
+                # This tenant's share is used up: it waits, every other tenant goes on.
+                upstream.breaker.release(ticket)
+                self._refused(upstream, "tenant_share")
+                over_share = RateLimited(
+                    f"This tenant already has {mine} requests in flight to the "
+                    f"{upstream.name} service, its share of what the gateway sends at once.",
+                    retry_after=1,
+                    extra={"upstream": upstream.name},
+                )
+                await self._send_problem(scope, receive, send, over_share)
+                return
+            upstream.tenants_in_flight[tenant] = mine + 1
         upstream.in_flight += 1
         try:
-            await self._exchange(scope, receive, send, route, authorization, ticket)
+            await self._exchange(scope, receive, send, route, authorization, ticket, held)
         finally:
             upstream.in_flight -= 1
+            if tenant is not None:
+                left = upstream.tenants_in_flight[tenant] - 1
+                if left:
+                    upstream.tenants_in_flight[tenant] = left
+                else:
+                    del upstream.tenants_in_flight[tenant]
 
     def _refused(self, upstream: Upstream, reason: str) -> None:
         metrics = self.upstreams.metrics
@@ -206,15 +261,16 @@ class ProxyMiddleware:
         route: Route,
         authorization: str | None,
         ticket: Ticket,
+        held: bytes | None,
     ) -> None:
         upstreams = self.upstreams
         upstream = route.upstream
         breaker = upstream.breaker
         policy = upstreams.retries
         method: str = scope["method"]
-        held: bytes | None = None
+        idle = upstreams.body_idle_seconds
         streamed = False
-        if _has_body(scope):
+        if held is None and _has_body(scope):
             length = _content_length(scope)
             if (
                 policy.attempts
@@ -222,20 +278,34 @@ class ProxyMiddleware:
                 and length is not None
                 and length <= policy.max_body_bytes
             ):
-                held = await _read_body(receive)  # small: kept, so it can be sent again
+                try:  # small: kept, so it can be sent again
+                    held = await _read_body(receive, idle)
+                except _BodyStalled:
+                    breaker.release(ticket)
+                    await self._send_problem(scope, receive, send, _stalled(idle))
+                    return
                 if held is None:
                     breaker.release(ticket)
                     return
             else:
                 streamed = True
-        retryable = not streamed and policy.attempts > 0 and method in _IDEMPOTENT
+        retryable = (
+            not streamed
+            and policy.attempts > 0
+            and method in _IDEMPOTENT
+            and (held is None or len(held) <= policy.max_body_bytes)
+        )
         body_done = not streamed
-        client_gone = False
+        client_gone = stalled = False
 
         async def request_body() -> AsyncIterator[bytes]:
-            nonlocal body_done, client_gone
+            nonlocal body_done, client_gone, stalled
             while True:
-                message = await receive()
+                try:
+                    message = await _next_body_message(receive, idle)
+                except _BodyStalled:
+                    stalled = True
+                    raise
                 if message["type"] == "http.disconnect":
                     client_gone = True
                     raise _ClientGone
@@ -274,6 +344,11 @@ class ProxyMiddleware:
                 except Exception as exc:
                     if client_gone:
                         return
+                    if stalled:  # the caller's fault, not the service's
+                        breaker.release(ticket)
+                        pending = None
+                        error = _stalled(idle)
+                        break
                     kind = _failure_kind(exc)
                     if kind is not None:
                         breaker.record(ticket, False)

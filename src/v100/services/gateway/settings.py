@@ -52,6 +52,14 @@ class GatewaySettings(ServiceSettings):
     # the whole answer: downloads and event streams go on while bytes keep coming).
     upstream_read_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
     upstream_max_connections: int = Field(default=256, ge=1, le=10_000)
+    # One tenant's most requests in flight to one service, as a share of the above: past it
+    # that tenant gets 429 (Retry-After) and the others keep the rest of the budget.
+    upstream_tenant_share: float = Field(default=0.25, gt=0, le=1)
+    # Request bodies up to this size are read whole before a connection to the service is
+    # taken, so a slow sender holds no upstream capacity; larger ones stream through.
+    proxy_buffer_body_bytes: int = Field(default=1024 * 1024, ge=0)
+    # Longest silence while a request body comes in: past it 408 and the connection closes.
+    proxy_body_idle_seconds: float = Field(default=15.0, gt=0, le=600)
     # Below uvicorn's 5 s keep-alive, so an idle connection is dropped here before the
     # upstream closes it under a new request.
     upstream_keepalive_seconds: float = Field(default=4.0, ge=0, le=300)

@@ -82,6 +82,8 @@ class Upstream:
     breaker: CircuitBreaker = field(init=False, repr=False)
     breaker_policy: BreakerPolicy | None = field(default=None, repr=False)
     in_flight: int = 0
+    # Per tenant, the part of ``in_flight`` that is theirs (fair sharing; absent at zero).
+    tenants_in_flight: dict[str, int] = field(default_factory=dict, repr=False)
     retries_in_flight: int = 0
     healthy: bool | None = None  # by the active checks; None until the first verdict
     _session: aiohttp.ClientSession | None = field(default=None, repr=False)
@@ -141,6 +143,9 @@ class Upstreams:
         connect_timeout: float = 2.0,
         read_timeout: float = 60.0,
         max_connections: int = 256,
+        tenant_share: float = 1.0,
+        buffer_body_bytes: int = 0,
+        body_idle_seconds: float = 60.0,
         keepalive_seconds: float = 4.0,
         token_reuse_seconds: float = 30.0,
         breaker: BreakerPolicy | None = None,
@@ -163,8 +168,12 @@ class Upstreams:
         self._max_connections = max_connections
         self._keepalive = keepalive_seconds
         self._tokens = _TokenCache(token_reuse_seconds)
-        # Also the most requests in flight to one upstream: one more is refused at once.
+        # Also the most requests in flight to one upstream: one more is refused at once; and
+        # one tenant's most of them.
         self.max_in_flight = max_connections
+        self.max_tenant_in_flight = max(1, int(max_connections * tenant_share))
+        self.buffer_body_bytes = buffer_body_bytes
+        self.body_idle_seconds = body_idle_seconds
         self.retries = retries or RetryPolicy()
         self.health_policy = health_checks
         # The gateway compresses answers itself: services are asked for identity, so it does
@@ -195,6 +204,9 @@ class Upstreams:
             connect_timeout=settings.upstream_connect_timeout_seconds,
             read_timeout=settings.upstream_read_timeout_seconds,
             max_connections=settings.upstream_max_connections,
+            tenant_share=settings.upstream_tenant_share,
+            buffer_body_bytes=settings.proxy_buffer_body_bytes,
+            body_idle_seconds=settings.proxy_body_idle_seconds,
             keepalive_seconds=settings.upstream_keepalive_seconds,
             token_reuse_seconds=settings.platform.internal_token_ttl_seconds / 2,
             breaker=BreakerPolicy(
