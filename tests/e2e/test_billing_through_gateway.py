@@ -39,6 +39,7 @@ from v100.services.billing_engine.settings import BillingEngineSettings
 from v100.services.billing_engine.tasks import invoice_due_subscriptions
 from v100.services.gateway.app import create_app as create_gateway
 from v100.services.gateway.settings import GatewaySettings
+from v100.services.gateway.testing import UNTHROTTLED
 
 pytestmark = pytest.mark.time_sensitive
 
@@ -134,6 +135,7 @@ async def platform(
                 password_memory_kib=1024,
                 password_parallelism=1,
                 upstreams=upstreams,
+                **UNTHROTTLED,
             )
         )
         gateway_url = await stack.enter_async_context(serving(gateway))

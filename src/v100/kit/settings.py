@@ -53,6 +53,10 @@ class PlatformSettings(BaseSettings):
     # verifies them). Unset: generated once into ``<var_dir>/internal-token.key``.
     internal_token_secret: SecretStr | None = None
     internal_token_ttl_seconds: int = Field(default=60, ge=5, le=3600)
+    # Where callers reach the platform (the gateway, or the proxy in front of it): every URL an
+    # answer names (tus Location, direct-upload and signed links) starts with it. A caller's
+    # Host or X-Forwarded-* never decides it.
+    public_url: str = "http://127.0.0.1:4000"
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     log_level: str = "INFO"
     log_json: bool = True

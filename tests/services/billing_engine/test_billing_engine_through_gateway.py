@@ -31,6 +31,7 @@ from v100.services.billing_engine.settings import BillingEngineSettings
 from v100.services.billing_engine.stripe_api import WEBHOOK_PATH
 from v100.services.gateway.app import create_app as create_gateway
 from v100.services.gateway.settings import GatewaySettings
+from v100.services.gateway.testing import UNTHROTTLED
 
 pytestmark = pytest.mark.time_sensitive
 
@@ -74,6 +75,7 @@ async def test_stripe_sync_pdf_and_idempotency_through_the_gateway(
                 password_memory_kib=1024,
                 password_parallelism=1,
                 upstreams=upstreams,
+                **UNTHROTTLED,
             )
         )
         gateway_url = await stack.enter_async_context(serving(gateway, ready=True))

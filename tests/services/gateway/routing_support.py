@@ -26,6 +26,7 @@ from v100.kit.settings import PlatformSettings, ServiceSettings
 from v100.kit.testing.servers import dead_url, serving
 from v100.services.gateway.app import create_app
 from v100.services.gateway.settings import GatewaySettings
+from v100.services.gateway.testing import UNTHROTTLED
 
 INTERNAL_SECRET = "internal-secret-for-routing-tests-0123456789"
 JWT_SECRET = "gateway-jwt-secret-for-routing-tests-012345"
@@ -248,7 +249,7 @@ async def gateway_serving(
         password_memory_kib=1024,
         password_parallelism=1,
         upstreams=dict(upstreams),
-        **overrides,
+        **{**UNTHROTTLED, **overrides},
     )
     app = create_app(settings)
     async with serving(app) as url:

@@ -109,3 +109,30 @@ async def test_a_flood_of_password_checks_is_shed_at_once() -> None:
     assert 3 <= len(checked) <= 4, results
     assert len(shed) == 20 - len(checked)
     assert max(shed) < min(checked), results
+
+
+async def test_the_address_is_the_peer_unless_a_trusted_proxy_names_another(
+    throttled: GatewayFactory,
+) -> None:
+    spoofed = {"X-Forwarded-For": "198.51.100.1"}
+    async with throttled(login_per_address_per_minute=2) as gateway:
+        for _ in range(2):
+            await _login(gateway, unique_email())
+        # A caller cannot escape its limit by naming another address.
+        answer = await gateway.http.post(
+            "/v1/auth/login",
+            json={"email": unique_email(), "password": WRONG},
+            headers=spoofed,
+        )
+        _limited(answer)
+    # Behind the operator's proxy (the test client's peer address), each client is its own.
+    async with throttled(
+        login_per_address_per_minute=2, trusted_proxies=["127.0.0.0/8"]
+    ) as gateway:
+        for n in range(3):
+            answer = await gateway.http.post(
+                "/v1/auth/login",
+                json={"email": unique_email(), "password": WRONG},
+                headers={"X-Forwarded-For": f"198.51.100.{n}"},
+            )
+            assert_problem(answer, 401, "unauthorized")

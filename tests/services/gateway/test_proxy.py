@@ -53,6 +53,22 @@ async def billing(tmp_path: Path) -> AsyncIterator[tuple[RunningGateway, list[di
         yield gateway, log.requests
 
 
+async def test_x_forwarded_for_is_kept_only_from_a_trusted_proxy(tmp_path: Path) -> None:
+    async with (
+        echo_serving("/v1/credits", tmp_path / "billing") as (url, _),
+        gateway_serving(
+            tmp_path, all_upstreams(billing=url), trusted_proxies=["127.0.0.0/8"]
+        ) as gateway,
+        gateway.client() as http,
+    ):
+        seen = (
+            await http.get(
+                "/v1/credits/echo", headers={**gateway.headers, "X-Forwarded-For": "203.0.113.7"}
+            )
+        ).json()
+    assert header_values(seen, "x-forwarded-for") == ["203.0.113.7, 127.0.0.1"]
+
+
 def test_routing_table_longest_prefix_on_segment_boundaries() -> None:
     upstreams = Upstreams(
         {"a": "http://a", "b": "http://b", "c": "http://c"},
@@ -178,6 +194,7 @@ async def test_hop_by_hop_headers_stop_at_the_gateway_both_ways(
                 "TE": "trailers",
                 "X-End-To-End": "kept",
                 "X-Forwarded-For": "203.0.113.7",
+                "X-Forwarded-Prefix": "/evil",
                 "Via": "1.0 corporate-proxy",
             },
         )
@@ -186,7 +203,9 @@ async def test_hop_by_hop_headers_stop_at_the_gateway_both_ways(
         for hop in ("x-client-hop", "keep-alive", "proxy-authorization", "proxy-connection", "te"):
             assert hop not in names, hop
         assert header_values(seen, "x-end-to-end") == ["kept"]
-        assert header_values(seen, "x-forwarded-for") == ["203.0.113.7, 127.0.0.1"]
+        # The caller is not one of the operator's proxies: its X-Forwarded-* are not believed.
+        assert header_values(seen, "x-forwarded-for") == ["127.0.0.1"]
+        assert header_values(seen, "x-forwarded-prefix") == []
         assert header_values(seen, "x-forwarded-proto") == ["http"]
         assert header_values(seen, "x-forwarded-host") == [gateway.url.removeprefix("http://")]
         assert header_values(seen, "via") == ["1.0 corporate-proxy, 1.1 v100-gateway"]

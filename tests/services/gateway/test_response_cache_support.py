@@ -27,7 +27,7 @@ from v100.kit.settings import PlatformSettings, ServiceSettings
 from v100.kit.testing.servers import dead_url, serving
 from v100.services.gateway.app import create_app
 from v100.services.gateway.settings import GatewaySettings
-from v100.services.gateway.testing import INTERNAL_SECRET, JWT_SECRET, Gateway
+from v100.services.gateway.testing import INTERNAL_SECRET, JWT_SECRET, UNTHROTTLED, Gateway
 
 PREFIX = "/v1/credits"  # the origin stands in for billing
 ROUTE = f"{PREFIX}/*"
@@ -177,6 +177,7 @@ async def gateway_serving(
         "rate_limits": {"enabled": False},
         "response_cache_redis_prefix": redis_prefix,
         "response_cache_redis_probe_seconds": 0.1,
+        **UNTHROTTLED,
         **overrides,
     }
     settings = GatewaySettings(

@@ -20,6 +20,7 @@ from v100.kit.settings import PlatformSettings
 from v100.kit.testing.servers import dead_url, serving
 from v100.services.gateway.app import create_app as create_gateway
 from v100.services.gateway.settings import GatewaySettings
+from v100.services.gateway.testing import UNTHROTTLED
 from v100.services.recording_processor.app import create_app
 from v100.services.recording_processor.settings import RecordingProcessorSettings
 
@@ -40,6 +41,7 @@ async def gateway_in_front_of(recordings_url: str, var_dir: Path) -> AsyncIterat
         password_memory_kib=1024,
         password_parallelism=1,
         upstreams=upstreams,
+        **UNTHROTTLED,
     )
     async with serving(create_gateway(settings)) as url, httpx.AsyncClient(base_url=url) as http:
         for _ in range(600):

@@ -13,6 +13,9 @@ import av
 import pytest
 from vp_support import VideoApp, fetch, new_tenant
 
+from v100.kit.settings import PlatformSettings
+from v100.services.video_processing.settings import VideoProcessingSettings
+
 pytestmark = pytest.mark.time_sensitive
 
 
@@ -149,6 +152,35 @@ async def test_clip_of_a_video_not_ready_is_refused(vp: VideoApp) -> None:
         headers=vp.headers(tenant),
     )  # fmt: skip
     assert missing.status_code == 404
+
+
+async def test_urls_handed_out_come_from_configuration_not_the_request(vp: VideoApp) -> None:
+    # Before, a caller's Host, X-Forwarded-Host and X-Forwarded-Prefix ended up in them.
+    spoofing = {
+        "Host": "evil.test",
+        "X-Forwarded-Host": "evil.test",
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-Prefix": "/evil",
+    }
+    tenant = new_tenant()
+    created = await vp.http.post(
+        "/v1/uploads", json={}, headers=vp.headers(tenant, **spoofing, **{"Idempotency-Key": "u"})
+    )
+    assert created.status_code == 201, created.text
+    direct_url = created.json()["url"]
+    assert direct_url.startswith("http://service/v1/uploads/direct/"), direct_url
+    tus = {"Tus-Resumable": "1.0.0", "Upload-Length": "10", **spoofing}
+    for url in (direct_url.removeprefix("http://service"), "/v1/uploads"):
+        headers = tus if url != "/v1/uploads" else vp.headers(tenant, **tus)
+        upload = await vp.http.post(url, headers=headers)
+        assert upload.status_code == 201, upload.text
+        assert upload.headers["Location"].startswith(f"http://service{url}/"), upload.headers
+
+
+def test_the_public_url_defaults_to_the_platforms() -> None:
+    platform = PlatformSettings(public_url="https://api.example.com/")
+    assert VideoProcessingSettings(platform=platform).public_base == "https://api.example.com"
+    assert PlatformSettings().public_url == "http://127.0.0.1:4000"
 
 
 async def test_direct_upload_needs_no_api_key_and_works_once(

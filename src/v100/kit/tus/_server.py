@@ -310,6 +310,9 @@ class TusServer:
         """The upload's URL as the client reaches it, through the gateway or another proxy."""
         if self.settings.public_base_url:
             return f"{self.settings.public_base_url.rstrip('/')}/{upload_id}"
+        if self.settings.public_origin:
+            origin = self.settings.public_origin.rstrip("/")
+            return f"{origin}{request.url.path.rstrip('/')}/{upload_id}"
         headers = request.headers
         scheme, host, prefix = request.url.scheme, headers.get("host", request.url.netloc), ""
         if self.settings.trust_forwarded_headers:

@@ -45,6 +45,10 @@ class TusSettings:
     # X-Forwarded-Proto/-Host/-Prefix when ``trust_forwarded_headers``.
     public_base_url: str | None = None
     trust_forwarded_headers: bool = True
+    # The public origin (e.g. "https://api.example.com") in front of the request's own path:
+    # for a server whose creation URLs vary (a signed path) behind a proxy that keeps paths.
+    # Set, Host and X-Forwarded-* are not read.
+    public_origin: str | None = None
 
     def __post_init__(self) -> None:
         if self.max_size <= 0 or self.checkpoint_bytes <= 0:

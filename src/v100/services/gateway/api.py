@@ -57,9 +57,8 @@ def get_throttle(request: Request) -> AuthThrottle:
 
 
 def _address(request: Request) -> str:
-    # The connection's peer. (Behind a proxy of the operator's, its address: X-Forwarded-For
-    # is not trusted here yet.)
-    return request.client.host if request.client is not None else "unknown"
+    throttle: AuthThrottle = request.app.state.auth_throttle
+    return throttle.proxies.client_address(request.scope)
 
 
 IdentityDep = Annotated[Identity, Depends(get_identity)]

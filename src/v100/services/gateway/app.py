@@ -11,6 +11,7 @@ from v100.services.gateway import openapi, status
 from v100.services.gateway.api import api_keys_router, auth_router, tenants_router
 from v100.services.gateway.auth_throttle import AuthRates, AuthThrottle
 from v100.services.gateway.authn import PUBLIC_PATHS, AuthenticationMiddleware, Authenticator
+from v100.services.gateway.clients import TrustedProxies
 from v100.services.gateway.compression import CompressionMiddleware
 from v100.services.gateway.cors import CorsMiddleware
 from v100.services.gateway.hit_path import HitPath, HitPathProtocol
@@ -35,10 +36,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     identity = Identity.from_settings(settings)
     authenticator = Authenticator(identity)
     upstreams = Upstreams.from_settings(settings)
+    proxies = TrustedProxies(settings.trusted_proxies)
     # One limiter for the tier limits and the password routes' limits.
     limiter = Limiter(settings.rate_limits, settings.platform.redis_url)
     throttle = AuthThrottle(
         limiter,
+        proxies,
         AuthRates(
             settings.login_per_address_per_minute,
             settings.login_per_account_per_minute,
@@ -90,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 ProxyMiddleware,
                 upstreams=upstreams,
                 websocket_max_message_bytes=settings.websocket_max_message_bytes,
+                proxies=proxies,
             ),
         ],
         # Proxied bodies are limited by the service that reads them.

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from v100.kit.errors import RateLimited
+from v100.services.gateway.clients import TrustedProxies
 from v100.services.gateway.credentials import digest
 from v100.services.gateway.limits import Bucket, Limiter, Rate
 
@@ -23,8 +24,9 @@ class AuthRates:
 
 
 class AuthThrottle:
-    def __init__(self, limiter: Limiter, rates: AuthRates) -> None:
+    def __init__(self, limiter: Limiter, proxies: TrustedProxies, rates: AuthRates) -> None:
         self.limiter = limiter
+        self.proxies = proxies
 
         def per(requests: int, window: int, name: str) -> Rate:
             # The whole allowance may come at once (burst), then it refills evenly.

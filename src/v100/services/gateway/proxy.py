@@ -22,6 +22,7 @@ from v100.kit.errors import ProblemError, RateLimited, RequestTimeout, UpstreamU
 from v100.kit.http import problem_response
 from v100.kit.observability import get_logger
 from v100.services.gateway.breaker import Ticket
+from v100.services.gateway.clients import TrustedProxies
 from v100.services.gateway.proxy_headers import (
     HOP_BY_HOP,
     forwarded_headers,
@@ -139,11 +140,16 @@ class ProxyMiddleware:
     on to the gateway's own routes."""
 
     def __init__(
-        self, app: ASGIApp, upstreams: Upstreams, websocket_max_message_bytes: int = 2**24
+        self,
+        app: ASGIApp,
+        upstreams: Upstreams,
+        websocket_max_message_bytes: int = 2**24,
+        proxies: TrustedProxies | None = None,
     ) -> None:
         self.app = app
         self.upstreams = upstreams
         self.websocket_max_message_bytes = websocket_max_message_bytes
+        self.proxies = proxies or TrustedProxies(())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -162,7 +168,9 @@ class ProxyMiddleware:
                 receive,
                 send,
                 url=_ws_target(route.upstream, scope),
-                headers=forwarded_headers(scope, authorization),
+                headers=forwarded_headers(
+                    scope, authorization, trusted_peer=self.proxies.peer_is_trusted(scope)
+                ),
                 open_timeout=self.upstreams.connect_timeout,
                 max_size=self.websocket_max_message_bytes,
             )
@@ -318,7 +326,12 @@ class ProxyMiddleware:
 
         pool = upstreams.pool(upstream)
         target = _target(scope)
-        raw = forwarded_raw(scope, authorization, identity=upstreams.identity_upstream)
+        raw = forwarded_raw(
+            scope,
+            authorization,
+            identity=upstreams.identity_upstream,
+            trusted_peer=self.proxies.peer_is_trusted(scope),
+        )
         # A body streamed without a length goes on chunked (the caller's framing stopped here).
         chunked = streamed and _content_length(scope) is None
         if chunked:

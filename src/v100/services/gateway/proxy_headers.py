@@ -43,6 +43,9 @@ _REPLACED_IN = frozenset(
         b"x-forwarded-for",
         b"x-forwarded-proto",
         b"x-forwarded-host",
+        # Never believed from a caller: a service must not build URLs from it (the platform's
+        # public URL is configured: V100_PUBLIC_URL).
+        b"x-forwarded-prefix",
         b"via",
         b"expect",
     }
@@ -68,11 +71,16 @@ def _via(scope: Scope, existing: str | None) -> str:
 
 
 def forwarded_raw(
-    scope: Scope, authorization: str | None, *, identity: bool = False
+    scope: Scope,
+    authorization: str | None,
+    *,
+    identity: bool = False,
+    trusted_peer: bool = False,
 ) -> list[tuple[bytes, bytes]]:
     """The request headers a service receives: the caller's end-to-end headers, then the
     internal token, request id, ``X-Forwarded-*`` and ``Via``. With ``identity`` the service
-    is asked for an unencoded answer (the gateway compresses it for the caller)."""
+    is asked for an unencoded answer (the gateway compresses it for the caller). The caller's
+    ``X-Forwarded-For`` is kept only from a ``trusted_peer`` (one of the operator's proxies)."""
     raw: list[tuple[bytes, bytes]] = scope["headers"]
     named = _connection_named(raw) if any(n == b"connection" for n, _ in raw) else _NONE
     out: list[tuple[bytes, bytes]] = []
@@ -83,7 +91,7 @@ def forwarded_raw(
         if name in HOP_BY_HOP or name in named or (identity and name == b"accept-encoding"):
             continue
         if name in _REPLACED_IN:
-            if name == b"x-forwarded-for":
+            if name == b"x-forwarded-for" and trusted_peer:
                 forwarded_for = forwarded_for + b", " + value if forwarded_for else value
             elif name == b"via":
                 via = value.decode("latin-1")
@@ -114,12 +122,14 @@ def forwarded_raw(
 
 
 def forwarded_headers(
-    scope: Scope, authorization: str | None, *, identity: bool = False
+    scope: Scope, authorization: str | None, *, identity: bool = False, trusted_peer: bool = False
 ) -> list[tuple[str, str]]:
     """``forwarded_raw`` as text (for the WebSocket client)."""
     return [
         (name.decode("latin-1"), value.decode("latin-1"))
-        for name, value in forwarded_raw(scope, authorization, identity=identity)
+        for name, value in forwarded_raw(
+            scope, authorization, identity=identity, trusted_peer=trusted_peer
+        )
     ]
 
 

@@ -69,6 +69,10 @@ class GatewaySettings(ServiceSettings):
     websocket_max_message_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     openapi_cache_seconds: float = Field(default=10.0, ge=0, le=3600)
     status_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    # The operator's proxies in front of the gateway (IPs or CIDRs, e.g. ["10.0.0.0/8"]): only
+    # from them is X-Forwarded-For read, for the client's address (clients.py). Empty: the
+    # connection's peer is the client.
+    trusted_proxies: list[str] = Field(default_factory=list)
     # Browser origins allowed to call the API (cors.py), e.g.
     # V100_GATEWAY_CORS_ORIGINS='["https://app.example.com"]'. Empty: no cross-origin calls.
     cors_origins: list[str] = Field(default_factory=list)

@@ -16,7 +16,7 @@ from v100.kit.db import InvalidCursorError
 from v100.kit.errors import BadRequest
 from v100.kit.http import Authorized, RuntimeDep, SessionDep
 from v100.kit.idempotency import IdempotencyKey, OptionalIdempotencyKey, idempotent
-from v100.services.video_processing.links import Links, public_base
+from v100.services.video_processing.links import Links
 from v100.services.video_processing.schemas import (
     ClipCreate,
     ClipOut,
@@ -63,7 +63,7 @@ def get_service(session: SessionDep, runtime: RuntimeDep) -> VideoService:
 def get_links(request: Request, runtime: RuntimeDep) -> Links:
     settings = _settings(runtime)
     signer = cast(UrlSigner, request.app.state.signer)
-    return Links(public_base(request, settings), signer, runtime.storage, settings)
+    return Links(settings.public_base, signer, runtime.storage, settings)
 
 
 ServiceDep = Annotated[VideoService, Depends(get_service)]

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from starlette.requests import Request
-
 from v100.kit.storage import ObjectStore
 from v100.services.video_processing import lifecycle
 from v100.services.video_processing.models import (
@@ -32,20 +30,9 @@ from v100.services.video_processing.schemas import (
 from v100.services.video_processing.settings import VideoProcessingSettings
 from v100.services.video_processing.tokens import UrlSigner, now
 
-__all__ = ["PLAYBACK_PREFIX", "Links", "public_base"]
+__all__ = ["PLAYBACK_PREFIX", "Links"]
 
 PLAYBACK_PREFIX = "/v1/videos/playback"
-
-
-def public_base(request: Request, settings: VideoProcessingSettings) -> str:
-    """Where callers reach this service: the configured URL, else the one the gateway (or any
-    proxy) says it was asked on, else this request's own."""
-    if settings.public_base_url:
-        return settings.public_base_url.rstrip("/")
-    headers = request.headers
-    scheme = (headers.get("x-forwarded-proto") or request.url.scheme).split(",")[0].strip()
-    host = headers.get("x-forwarded-host") or headers.get("host") or request.url.netloc
-    return f"{scheme}://{host.split(',')[0].strip()}"
 
 
 class Links:

@@ -14,9 +14,15 @@ class VideoProcessingSettings(ServiceSettings):
     service: ClassVar[str] = "video_processing"
     port: int = 3002
 
-    # The public URL callers reach this service at (the gateway), for the URLs it hands out:
-    # direct-upload tus endpoints, playback and downloads. Unset: built from the request.
+    # The public URL callers reach this service at, for the URLs it hands out: direct-upload
+    # tus endpoints, playback and downloads. Unset: the platform's V100_PUBLIC_URL (never the
+    # request's Host or X-Forwarded-*).
     public_base_url: str | None = None
+
+    @property
+    def public_base(self) -> str:
+        return (self.public_base_url or self.platform.public_url).rstrip("/")
+
     # Largest upload accepted (tus Upload-Length) and largest URL import.
     max_upload_bytes: int = Field(default=50 * 1024**3, ge=1)
     # Bytes one tus PATCH may carry (clients send larger files in several).

@@ -132,16 +132,17 @@ async def _direct_owner(request: Request) -> UploadOwner:
 
 
 @lru_cache(maxsize=8)
-def _servers(settings_key: tuple[int, str]) -> tuple[TusServer, TusServer]:
-    max_size, prefix = settings_key
-    tus_settings = TusSettings(max_size=max_size, key_prefix=prefix)
+def _servers(settings_key: tuple[int, str, str]) -> tuple[TusServer, TusServer]:
+    max_size, prefix, origin = settings_key
+    # Location is the public origin plus the path the gateway forwarded unchanged.
+    tus_settings = TusSettings(max_size=max_size, key_prefix=prefix, public_origin=origin)
     api = TusServer(authorize=principal_owner, settings=tus_settings, on_complete=on_complete)
     direct = TusServer(authorize=_direct_owner, settings=tus_settings, on_complete=on_complete)
     return api, direct
 
 
 def servers(settings: VideoProcessingSettings) -> tuple[TusServer, TusServer]:
-    return _servers((settings.max_upload_bytes, "uploads"))
+    return _servers((settings.max_upload_bytes, "uploads", settings.public_base))
 
 
 def direct_server(settings: VideoProcessingSettings) -> TusServer:
