@@ -13,8 +13,10 @@ them, and every other failure, as an RFC 9457 ``application/problem+json`` answe
      ├── UnsupportedMediaType  415  unsupported-media-type
      ├── ValidationFailed      422  validation-failed
      ├── RateLimited           429  rate-limited        (Retry-After)
+     ├── HeadersTooLarge       431  headers-too-large   (the connection is closed)
      ├── InternalError         500  internal
      ├── UpstreamUnavailable   503  upstream-unavailable (Retry-After)
+     ├── HttpVersionUnsupported 505 http-version-not-supported
      └── BackendUnavailable    503  backend-unavailable  (our own database, bus, cache or storage)
 """
 
@@ -29,6 +31,8 @@ __all__ = [
     "BadRequest",
     "Conflict",
     "Forbidden",
+    "HeadersTooLarge",
+    "HttpVersionUnsupported",
     "InternalError",
     "MethodNotAllowed",
     "NotFound",
@@ -167,6 +171,24 @@ class RateLimited(_RetryAfter):
     status = 429
     slug = "rate-limited"
     title = "Too many requests"
+
+
+class HeadersTooLarge(ProblemError):
+    status = 431
+    slug = "headers-too-large"
+    title = "Request header fields too large"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"Connection": "close"})
+
+
+class HttpVersionUnsupported(ProblemError):
+    status = 505
+    slug = "http-version-not-supported"
+    title = "HTTP version not supported"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"Connection": "close"})
 
 
 class InternalError(ProblemError):

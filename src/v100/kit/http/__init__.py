@@ -13,9 +13,11 @@ from v100.kit.http._deps import (
 )
 from v100.kit.http._middleware import RequestContextMiddleware
 from v100.kit.http._problems import problem_response
+from v100.kit.http._rules import MAX_HEADER_COUNT
 from v100.kit.http._server import server_config
 
 __all__ = [
+    "MAX_HEADER_COUNT",
     "Authorized",
     "DatabaseSpec",
     "PrincipalDep",

@@ -30,6 +30,7 @@ from v100.kit.http._middleware import (
     RequestContextMiddleware,
 )
 from v100.kit.http._problems import install_problem_handlers, problem_response
+from v100.kit.http._rules import HttpRulesMiddleware
 from v100.kit.observability import HttpMetrics, configure_logging, get_logger
 from v100.kit.settings import ServiceSettings
 from v100.kit.storage import LocalDiskStore, ObjectStore, presigned_routes, storage_from_settings
@@ -284,5 +285,7 @@ def create_service_app(
             ),
         )
     app.add_middleware(BodyLimitMiddleware, max_bytes=platform.max_body_bytes, limits=body_limits)
+    # Inside the request context (so refusals carry a request id), before anything else.
+    app.add_middleware(HttpRulesMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app

@@ -28,7 +28,7 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from v100.kit.auth import Principal
-from v100.kit.http import RequestContextMiddleware
+from v100.kit.http import MAX_HEADER_COUNT, RequestContextMiddleware
 from v100.kit.observability import get_logger
 from v100.services.gateway.authn import AuthenticationMiddleware
 from v100.services.gateway.compression import CompressionMiddleware, compressible_type
@@ -293,6 +293,9 @@ class HitPath:
             elif name == b"accept-encoding":
                 accept_encoding = True
             headers.append((name, value))
+        # RFC 9112's Host rule and the header-count limit are the full path's to answer.
+        if len(headers) > MAX_HEADER_COUNT or sum(n == b"host" for n, _ in headers) != 1:
+            return None
         cached = self.cache.request_now(path, headers)
         if cached is None:
             return None
