@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -15,7 +16,6 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import av
 import httpx
@@ -45,6 +45,9 @@ class Stack:
     gateway: str
     api_key: str
     tmp: Path
+    # The network path in front of the gateway, which callers are told about (V100_PUBLIC_URL):
+    # a test can cut it.
+    front: CuttableTcpProxy
 
 
 async def _until_ready(url: str) -> None:
@@ -59,11 +62,17 @@ async def _until_ready(url: str) -> None:
 @pytest.fixture
 async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
     """gateway -> video_processing -> billing, each a real uvicorn server on loopback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        gateway_port = int(sock.getsockname()[1])
+    front = CuttableTcpProxy("127.0.0.1", gateway_port)
     platform = PlatformSettings(
         var_dir=tmp_path,
         internal_token_secret=INTERNAL_SECRET,
         database_url=f"sqlite+aiosqlite:///{tmp_path}/{{service}}.db",
         storage_url=f"file://{tmp_path}/objects",
+        # The URLs handed out (tus Location, direct uploads) name the way in, as configured.
+        public_url=f"http://127.0.0.1:{front.port}",
     )
     async with serving(create_billing(BillingSettings(platform=platform))) as billing:
         settings = VideoProcessingSettings(platform=platform, billing_url=billing)
@@ -73,7 +82,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
                 tmp_path,
                 upstreams={"video_processing": video, "billing": billing},
             )
-            async with serving(create_gateway(gateway_settings)) as gateway:
+            async with serving(create_gateway(gateway_settings), port=gateway_port) as gateway:
                 for url in (billing, video, gateway):
                     await _until_ready(url)
                 async with httpx.AsyncClient(base_url=gateway, trust_env=False) as http:
@@ -90,7 +99,11 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
                         json={"name": "e2e", "scopes": ["*"]},
                     )
                     assert created.status_code == 201, created.text
-                yield Stack(gateway=gateway, api_key=created.json()["key"], tmp=tmp_path)
+                await front.open()
+                try:
+                    yield Stack(gateway, created.json()["key"], tmp_path, front)
+                finally:
+                    await front.cut()
 
 
 @pytest.fixture(scope="session")
@@ -190,9 +203,7 @@ async def test_200_mb_upload_interrupted_and_resumed_becomes_a_playable_ladder(
 ) -> None:
     size = (await asyncio.to_thread(big_video.stat)).st_size
     assert size > 150 * MiB
-    gateway = urlsplit(stack.gateway)
-    proxy = CuttableTcpProxy(gateway.hostname or "127.0.0.1", gateway.port or 80)
-    await proxy.open()
+    proxy = stack.front
     endpoint = f"http://127.0.0.1:{proxy.port}/v1/uploads"
     headers = {"X-API-Key": stack.api_key}
     three_chunks_in = threading.Event()

@@ -329,7 +329,8 @@ async def test_the_remembered_requests_stay_within_their_bound(pair: Pair) -> No
     reader, writer = await _connect(pair.fast)
     sent = 0
     for n in range(700):  # about 5 MB of distinct requests
-        request = f"GET {url} HTTP/1.1\r\nX-API-Key: {key}\r\nX-Pad: {n:07d}{'p' * 7000}\r\n\r\n"
+        pad = f"X-Pad: {n:07d}{'p' * 7000}"
+        request = f"GET {url} HTTP/1.1\r\nHost: gw\r\nX-API-Key: {key}\r\n{pad}\r\n\r\n"
         writer.write(request.encode())
         sent += len(request)
         head, _ = await _read_answer(reader)

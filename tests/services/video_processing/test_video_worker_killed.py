@@ -99,6 +99,8 @@ async def test_killed_mid_transcode_the_job_is_retried_and_completes(
             env["V100_S3_SECRET_ACCESS_KEY"] = platform.s3_secret_access_key.get_secret_value()
         env.pop("V100_REDIS_URL", None)
         port = _free_port()
+        # Callers reach the service directly here: its URLs name its own address.
+        env["V100_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
         log = tmp_path / "app.log"
         with _app_process(env, port, log) as first:
             async with _client(port, tenant) as http:

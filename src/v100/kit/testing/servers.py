@@ -33,13 +33,15 @@ async def serving(
     lifespan: Literal["on", "off", "auto"] = "on",
     startup_timeout: float = 30.0,
     ready: bool = False,
+    port: int = 0,
 ) -> AsyncIterator[str]:
     """Serve ``app`` until the block ends; yields its base URL (``http://127.0.0.1:<port>``),
-    with ``ready`` once its ``/ready`` answers 200 (a kit service migrates in the background)."""
+    with ``ready`` once its ``/ready`` answers 200 (a kit service migrates in the background).
+    ``port`` 0 takes a free one; give one when the URL must be known before (a public URL)."""
     config = server_config(
         app,
         host="127.0.0.1",
-        port=0,
+        port=port,
         lifespan=lifespan,
         log_level="warning",
         proxy_headers=False,  # as ``v100`` runs it: the caller's X-Forwarded-For is not trusted
