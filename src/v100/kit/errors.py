@@ -59,6 +59,9 @@ class ProblemError(Exception):
     status: int = 500
     slug: str = "internal"
     title: str = "Internal server error"
+    # True for a problem with the connection itself (a stalled body, oversized or malformed
+    # headers): the answer says ``Connection: close`` and the server closes it.
+    closes_connection: bool = False
 
     def __init__(
         self,
@@ -71,6 +74,8 @@ class ProblemError(Exception):
         self.detail = detail
         self.extra = dict(extra or {})
         self.headers = dict(headers or {})
+        if self.closes_connection:
+            self.headers["Connection"] = "close"
 
     def to_problem(self, instance: str | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -122,9 +127,7 @@ class RequestTimeout(ProblemError):
     status = 408
     slug = "request-timeout"
     title = "Request body timed out"
-
-    def __init__(self, detail: str | None = None) -> None:
-        super().__init__(detail, headers={"Connection": "close"})
+    closes_connection = True
 
 
 class Conflict(ProblemError):
@@ -177,18 +180,14 @@ class HeadersTooLarge(ProblemError):
     status = 431
     slug = "headers-too-large"
     title = "Request header fields too large"
-
-    def __init__(self, detail: str | None = None) -> None:
-        super().__init__(detail, headers={"Connection": "close"})
+    closes_connection = True
 
 
 class HttpVersionUnsupported(ProblemError):
     status = 505
     slug = "http-version-not-supported"
     title = "HTTP version not supported"
-
-    def __init__(self, detail: str | None = None) -> None:
-        super().__init__(detail, headers={"Connection": "close"})
+    closes_connection = True
 
 
 class InternalError(ProblemError):

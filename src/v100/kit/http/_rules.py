@@ -19,8 +19,7 @@ MAX_HEADERS_TOTAL = 32 * 1024
 
 
 class _Malformed(BadRequest):
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail, headers={"Connection": "close"})
+    closes_connection = True
 
 
 def broken_rule(scope: Scope) -> ProblemError | None:
