@@ -68,6 +68,11 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def _acting(principal: Principal, role: str) -> Principal:
+    """``principal`` with the member's current role (the same object when it has not changed)."""
+    return principal if principal.role == role else replace(principal, role=role)
+
+
 class Authenticator:
     """Turns a request's credentials into a Principal. API keys are resolved through the
     in-process cache; ``last_used_at`` is written in the background, never on the request."""
@@ -167,17 +172,12 @@ class Authenticator:
         standing = self.identity.members.get(principal.tenant_id, principal.user_id)
         if standing is None or standing.role is None or standing.disabled:
             return None
-        if standing.role != principal.role:
-            return replace(principal, role=standing.role)
-        return principal
+        return _acting(principal, standing.role)
 
     async def _signed_in(self, scope: Scope, principal: Principal) -> Principal:
         """An access token's member as they stand now: 401 once removed or disabled, and
         their current role, whatever the token says (standing.py)."""
-        remembered = self._remembered_standing(principal)
-        if remembered is not None:
-            return remembered
-        assert principal.user_id is not None
+        assert principal.user_id is not None  # access tokens always name their user
         members = self.identity.members
         standing = members.get(principal.tenant_id, principal.user_id)
         if standing is None:
@@ -189,7 +189,7 @@ class Authenticator:
             raise Unauthorized("This account is no longer a member of the tenant.")
         if standing.disabled:
             raise Unauthorized("This account is disabled.")
-        return replace(principal, role=standing.role)
+        return _acting(principal, standing.role)
 
     async def _read_standing(self, runtime: Runtime, tenant_id: str, user_id: str) -> Standing:
         if runtime.sessions is None or not runtime.migrated.is_set():

@@ -194,7 +194,11 @@ class ProxyMiddleware:
         held: bytes | None = None
         if _has_body(scope):
             length = _content_length(scope)
-            if length is not None and length <= upstreams.buffer_body_bytes:
+            # Also a body small enough to keep for a retry (idempotent methods).
+            buffered = upstreams.buffer_body_bytes
+            if upstreams.retries.attempts and scope["method"] in _IDEMPOTENT:
+                buffered = max(buffered, upstreams.retries.max_body_bytes)
+            if length is not None and length <= buffered:
                 try:
                     held = await _read_body(receive, upstreams.body_idle_seconds)
                 except _BodyStalled:
@@ -277,26 +281,8 @@ class ProxyMiddleware:
         policy = upstreams.retries
         method: str = scope["method"]
         idle = upstreams.body_idle_seconds
-        streamed = False
-        if held is None and _has_body(scope):
-            length = _content_length(scope)
-            if (
-                policy.attempts
-                and method in _IDEMPOTENT
-                and length is not None
-                and length <= policy.max_body_bytes
-            ):
-                try:  # small: kept, so it can be sent again
-                    held = await _read_body(receive, idle)
-                except _BodyStalled:
-                    breaker.release(ticket)
-                    await self._send_problem(scope, receive, send, _stalled(idle))
-                    return
-                if held is None:
-                    breaker.release(ticket)
-                    return
-            else:
-                streamed = True
+        # A body not read by ``_forward_http`` streams through (and is never sent twice).
+        streamed = held is None and _has_body(scope)
         retryable = (
             not streamed
             and policy.attempts > 0
