@@ -90,7 +90,9 @@ async def test_a_retried_clip_is_charged_once(vp: VideoApp, small_video: Path) -
     assert ready["credits_charged"] == 1  # 1.5 s: one started minute
     record = await _job(vp, clip["id"])
     assert record is not None
-    assert record.attempts == 2
+    # At least one failed attempt; on a loaded machine the 5 s retry may come round again
+    # before the source is back. However many attempts, one hold and one charge.
+    assert record.attempts >= 2
     assert await vp.balance(tenant) == (after_video[0] - 1, 0)
 
     # A run lost after its capture, before it recorded the clip ready: run again, it renders
