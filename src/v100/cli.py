@@ -268,6 +268,12 @@ tenant_app = typer.Typer(help="Tenants, in the gateway's database.", no_args_is_
 api_key_app = typer.Typer(help="API keys, in the gateway's database.", no_args_is_help=True)
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(api_key_app, name="api-key")
+operator_app = typer.Typer(
+    help="The platform operator's credentials, made on the host only.", no_args_is_help=True
+)
+operator_key_app = typer.Typer(help="The operator's keys.", no_args_is_help=True)
+operator_app.add_typer(operator_key_app, name="key")
+app.add_typer(operator_app, name="operator")
 
 # A client of the public API (tus upload + polling), kept with the service it speaks to.
 from v100.services.video_processing.cli import video_app  # noqa: E402
@@ -357,6 +363,69 @@ def api_key_create(
     )
     notes.print("Store it now: it is not kept and cannot be shown again.", highlight=False)
     typer.echo(created.secret)
+
+
+@operator_key_app.command("create")
+def operator_key_create(
+    name: Annotated[str, typer.Option(help="A name to tell the key by.")],
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(help="An operator scope; repeatable (default: all of them)."),
+    ] = None,
+) -> None:
+    """Create a key of the platform's operator and print it once (ADR 0027)."""
+    from rich.markup import escape
+
+    from v100.kit.errors import ProblemError
+    from v100.services.gateway import admin
+    from v100.services.gateway.service import OPERATOR_SCOPES
+    from v100.services.gateway.settings import GatewaySettings
+
+    try:
+        key, secret = asyncio.run(
+            admin.create_operator_key(
+                GatewaySettings(), name=name, scopes=scope or list(OPERATOR_SCOPES)
+            )
+        )
+    except ProblemError as exc:
+        notes.print(f"[red]{escape(str(exc))}[/]", highlight=False)
+        raise typer.Exit(1) from None
+    notes.print(
+        f"created operator key {key.name} ({key.id}), scopes: {' '.join(key.scopes)}",
+        markup=False,
+        highlight=False,
+    )
+    notes.print("Store it now: it is not kept and cannot be shown again.", highlight=False)
+    typer.echo(secret)
+
+
+@operator_key_app.command("list")
+def operator_key_list() -> None:
+    """List the operator's keys (never their secrets)."""
+    from v100.services.gateway import admin
+    from v100.services.gateway.settings import GatewaySettings
+
+    for key in asyncio.run(admin.list_operator_keys(GatewaySettings())):
+        state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "live"
+        # One plain line per key (no wrapping): scripts read it.
+        typer.echo(f"{key.id}  {key.prefix}...  {key.name}  {' '.join(key.scopes)}  {state}")
+
+
+@operator_key_app.command("revoke")
+def operator_key_revoke(key_id: Annotated[str, typer.Argument(help="The key's id.")]) -> None:
+    """Revoke an operator key; the gateway refuses it within its key cache time (5 s)."""
+    from rich.markup import escape
+
+    from v100.kit.errors import ProblemError
+    from v100.services.gateway import admin
+    from v100.services.gateway.settings import GatewaySettings
+
+    try:
+        key = asyncio.run(admin.revoke_operator_key(GatewaySettings(), key_id))
+    except ProblemError as exc:
+        notes.print(f"[red]{escape(str(exc))}[/]", highlight=False)
+        raise typer.Exit(1) from None
+    console.print(f"revoked operator key {key.name} ({key.id})", markup=False, highlight=False)
 
 
 def main() -> None:

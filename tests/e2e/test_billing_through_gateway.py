@@ -1,10 +1,12 @@
 """Issue 4's "done means", through the real gateway in front of the real billing and billing_engine
 services (each on its own loopback port, database and migrations; one in-process bus), with the
 fake Stripe server for the vendor: a tenant signs up with 1,000 credits, tops up through a
-Checkout session completed by a signed webhook delivered to the gateway's public webhook path,
-reports usage beyond a plan's included units and subscribes to the plan (from 40 days ago), and
-the invoicing job issues an invoice with the exact overage; the gateway's rate limit for the
-tenant moves to the plan's tier as soon as it subscribes. On SQLite, and on PostgreSQL when
+Checkout session completed by a signed webhook delivered to the gateway's public webhook path;
+the operator (its key made on the host, ADR 0027) publishes a plan; a platform service reports
+the tenant's usage beyond the plan's included units; the tenant subscribes to the plan and the
+operator grants it (from 40 days ago), and the invoicing job issues an invoice with the exact
+overage; the gateway's rate limit for the tenant moves to the plan's tier as soon as the
+subscription stands. On SQLite, and on PostgreSQL when
 V100_TEST_POSTGRES_URL is set."""
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from v100.contracts.topology import SERVICES
+from v100.kit.auth import Principal
 from v100.kit.db import drop_database, unit_of_work
 from v100.kit.jobs import JobStatus, enqueue
 from v100.kit.settings import PlatformSettings
 from v100.kit.testing.db import POSTGRES_URL_ENV, fresh_postgres_url, postgres_admin_url
 from v100.kit.testing.fakes.stripe import FakeStripe
+from v100.kit.testing.http import auth_headers
 from v100.kit.testing.jobs import wait_for_job
 from v100.kit.testing.servers import dead_url, serving
 from v100.services.billing.app import create_app as create_billing
@@ -37,6 +41,7 @@ from v100.services.billing.settings import BillingSettings
 from v100.services.billing_engine.app import create_app as create_billing_engine
 from v100.services.billing_engine.settings import BillingEngineSettings
 from v100.services.billing_engine.tasks import invoice_due_subscriptions
+from v100.services.gateway.admin import create_operator_key
 from v100.services.gateway.app import create_app as create_gateway
 from v100.services.gateway.settings import GatewaySettings
 from v100.services.gateway.testing import UNTHROTTLED
@@ -58,7 +63,9 @@ CALLS_REPORTED = 180
 @dataclass
 class Platform:
     gateway_url: str
+    gateway_settings: GatewaySettings
     billing_engine: FastAPI
+    billing_engine_url: str
     stripe: FakeStripe
 
 
@@ -126,24 +133,23 @@ async def platform(
         nowhere = dead_url()
         upstreams = {info.name: nowhere for info in SERVICES if info.name != "gateway"}
         upstreams |= {"billing": billing_url, "billing_engine": engine_url}
-        gateway = create_gateway(
-            GatewaySettings(
-                platform=platform_settings("gateway"),
-                database_url=urls["gateway"],
-                jwt_secret=JWT_SECRET,
-                password_time_cost=1,
-                password_memory_kib=1024,
-                password_parallelism=1,
-                upstreams=upstreams,
-                **UNTHROTTLED,
-            )
+        gateway_settings = GatewaySettings(
+            platform=platform_settings("gateway"),
+            database_url=urls["gateway"],
+            jwt_secret=JWT_SECRET,
+            password_time_cost=1,
+            password_memory_kib=1024,
+            password_parallelism=1,
+            upstreams=upstreams,
+            **UNTHROTTLED,
         )
+        gateway = create_gateway(gateway_settings)
         gateway_url = await stack.enter_async_context(serving(gateway))
         for url in (billing_url, engine_url, gateway_url):
             await _ready(url)
         # Stripe delivers its webhooks to the platform's public address: the gateway.
         stripe.webhook_url = f"{gateway_url}{WEBHOOK_PATH}"
-        yield Platform(gateway_url, engine_app, stripe)
+        yield Platform(gateway_url, gateway_settings, engine_app, engine_url, stripe)
 
 
 async def _tenant_policy_becomes(
@@ -174,6 +180,7 @@ async def test_signup_top_up_subscribe_usage_invoice_and_tier(
         )
         assert signup.status_code == 201, signup.text
         me = {"Authorization": f"Bearer {signup.json()['access_token']}"}
+        tenant_id = signup.json()["tenant"]["id"]
         balance = await http.get("/v1/credits/balance", headers=me)
         assert balance.status_code == 200, balance.text
         assert balance.json()["available"] == 1_000
@@ -206,9 +213,14 @@ async def test_signup_top_up_subscribe_usage_invoice_and_tier(
         assert 'name="tenant";group="default"' in free.headers["ratelimit-policy"]
         assert free.headers["ratelimit-policy"].startswith("300;w=60;")
 
-        # --- a plan with included units and an overage price -----------------------------------
+        # --- the operator's plan, with included units and an overage price -------------------
+        _, secret = await create_operator_key(
+            running.gateway_settings, name="billing ops", scopes=["operator:billing"]
+        )
+        operator = {"X-API-Key": secret}
         meter = {"code": "api_calls", "name": "API calls", "aggregation": "count"}
-        assert (await http.post("/v1/usage/meters", json=meter, headers=me)).status_code == 201
+        created_meter = await http.post("/v1/usage/meters", json=meter, headers=operator)
+        assert created_meter.status_code == 201, created_meter.text
         plan = {
             "code": "pro",
             "name": "Pro",
@@ -224,34 +236,56 @@ async def test_signup_top_up_subscribe_usage_invoice_and_tier(
                 }
             ],
         }
-        created_plan = await http.post("/v1/plans", json=plan, headers=me)
+        # Not the tenant's to make, even as its owner.
+        assert (await http.post("/v1/plans", json=plan, headers=me)).status_code == 403
+        created_plan = await http.post("/v1/plans", json=plan, headers=operator)
         assert created_plan.status_code == 201, created_plan.text
         # Backdated (like Stripe's backdate_start_date), so its first period has already ended
         # and today's invoicing run bills it.
         start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=40)
 
-        # --- reports usage beyond the included amount ------------------------------------------
-        # Before the subscription is created: billing_engine's own invoicing tick (every 5
-        # minutes, in this process) may then bill the backdated period at any moment after it,
-        # and always with its usage in.
+        # --- a platform service reports usage beyond the included amount -----------------------
+        # Before the subscription stands: billing_engine's own invoicing tick (every 5 minutes,
+        # in this process) may then bill the backdated period at any moment after it, and
+        # always with its usage in.
         used_at = (start + timedelta(days=3)).isoformat()
         events = [
             {"id": f"call-{i}", "meter": "api_calls", "timestamp": used_at}
             for i in range(CALLS_REPORTED)
         ]
-        reported = await http.post("/v1/usage/events", json={"events": events}, headers=me)
-        assert reported.status_code == 200, reported.text
-        assert (reported.json()["accepted"], reported.json()["duplicates"]) == (CALLS_REPORTED, 0)
-        # A client's retry of the same events counts nothing twice.
-        retried = await http.post("/v1/usage/events", json={"events": events[:10]}, headers=me)
-        assert retried.json()["duplicates"] == 10
-
-        # --- subscribes, from 40 days ago --------------------------------------------------------
-        subscribed = await http.post(
-            "/v1/subscriptions", json={"plan": "pro", "start": start.isoformat()}, headers=me
+        # The tenant reports none itself (through the gateway): the platform's services do,
+        # straight to billing_engine with their internal token for the tenant.
+        refused = await http.post("/v1/usage/events", json={"events": events[:1]}, headers=me)
+        assert refused.status_code == 403, refused.text
+        service = auth_headers(
+            running.billing_engine,
+            Principal(tenant_id=tenant_id, scopes=frozenset({"service:usage"})),
         )
+        async with httpx.AsyncClient(
+            base_url=running.billing_engine_url, trust_env=False, timeout=30
+        ) as engine:
+            reported = await engine.post(
+                "/v1/usage/events", json={"events": events}, headers=service
+            )
+            assert reported.status_code == 200, reported.text
+            accepted = (reported.json()["accepted"], reported.json()["duplicates"])
+            assert accepted == (CALLS_REPORTED, 0)
+            # A service's retry of the same events counts nothing twice.
+            retried = await engine.post(
+                "/v1/usage/events", json={"events": events[:10]}, headers=service
+            )
+            assert retried.json()["duplicates"] == 10
+
+        # --- subscribes; the operator grants it, from 40 days ago ---------------------------------
+        subscribed = await http.post("/v1/subscriptions", json={"plan": "pro"}, headers=me)
         assert subscribed.status_code == 201, subscribed.text
-        subscription = subscribed.json()
+        # A priced plan: no tier until it is paid for or granted.
+        assert (subscribed.json()["tier"], subscribed.json()["status"]) == ("free", "incomplete")
+        grant = {"tenant_id": tenant_id, "plan": "pro", "start": start.isoformat()}
+        granted = await http.post("/v1/subscriptions/grants", json=grant, headers=operator)
+        assert granted.status_code == 200, granted.text
+        subscription = granted.json()
+        assert subscription["id"] == subscribed.json()["id"]
         assert (subscription["tier"], subscription["status"]) == ("pro", "active")
         period_start = datetime.fromisoformat(subscription["period_start"])
         period_end = datetime.fromisoformat(subscription["period_end"])

@@ -62,7 +62,7 @@ def _declared(dependant: Dependant) -> set[str]:
     found = set()
     for dependency in dependant.dependencies:
         if isinstance(dependency.call, Authorized):
-            found.add(dependency.call.scope)
+            found.update(dependency.call.scopes)
         found |= _declared(dependency)
     return found
 

@@ -139,7 +139,9 @@ async def publish_cache_invalidation(
 # Durable: a gateway that was away when a plan changed still drops its cached tier when it reads.
 SUBSCRIPTIONS_STREAM = "subscriptions"
 SUBSCRIPTION_CHANGED = "subscription.changed"
-SubscriptionChange = Literal["created", "plan_changed", "cancel_scheduled", "renewed", "canceled"]
+SubscriptionChange = Literal[
+    "created", "activated", "plan_changed", "cancel_scheduled", "renewed", "canceled"
+]
 
 
 class SubscriptionChanged(BaseModel):

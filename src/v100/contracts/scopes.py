@@ -23,8 +23,8 @@ _AREAS: dict[str, tuple[str, str]] = {
     "api-keys": ("list API keys", "create and revoke API keys"),
     "credits": ("read the credit balance, history and audit log", "buy credits (checkout)"),
     "billing": (
-        "read plans, the subscription, invoices and revenue shares",
-        "subscribe, change or cancel the subscription",
+        "read the published plans, the subscription and invoices",
+        "subscribe, change or cancel the subscription; put a card on file",
     ),
     "usage": ("read metered usage", "(none: usage is reported by the platform's services)"),
     "videos": (

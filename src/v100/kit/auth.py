@@ -11,9 +11,13 @@ import jwt
 
 from v100.kit.errors import Forbidden, Unauthorized
 
-__all__ = ["INTERNAL_AUDIENCE", "NAMED_ONLY", "InternalTokens", "Principal"]
+__all__ = ["INTERNAL_AUDIENCE", "NAMED_ONLY", "OPERATOR_TENANT_ID", "InternalTokens", "Principal"]
 
 INTERNAL_AUDIENCE = "v100-internal"
+# The tenant id the operator's credential acts as (ADR 0027): the platform's own rows, such as
+# the published plans and meters, are owned by it. No tenant is ever given this id (ids are
+# UUIDv7), and only a credential made on the host carries it.
+OPERATOR_TENANT_ID = "00000000-0000-0000-0000-000000000000"
 # Scope areas that no wildcard covers: a credential holds such a scope only when given by name.
 NAMED_ONLY = ("service:", "operator:")
 _ISSUER = "v100-gateway"

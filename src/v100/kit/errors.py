@@ -37,6 +37,7 @@ __all__ = [
     "MethodNotAllowed",
     "NotFound",
     "PayloadTooLarge",
+    "PaymentRequired",
     "ProblemError",
     "RateLimited",
     "RequestTimeout",
@@ -101,6 +102,14 @@ class Unauthorized(ProblemError):
     status = 401
     slug = "unauthorized"
     title = "Authentication required"
+
+
+class PaymentRequired(ProblemError):
+    """What was asked needs a payment method on file (or the operator's grant) first."""
+
+    status = 402
+    slug = "payment-required"
+    title = "Payment required"
 
 
 class Forbidden(ProblemError):

@@ -58,6 +58,14 @@ class PlatformSettings(BaseSettings):
     # Host or X-Forwarded-* never decides it.
     public_url: str = "http://127.0.0.1:4000"
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # Every server's connection limits (kit.http GuardedHttpProtocol, docs/api.md "HTTP
+    # limits"): a request head arrives whole within this (408 and closed), an idle keep-alive
+    # connection closes after that, and past max_connections only /health and /ready are
+    # served (health_headroom more connections), the rest 503.
+    http_head_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    http_keep_alive_seconds: float = Field(default=5.0, gt=0, le=300)
+    http_max_connections: int = Field(default=4096, ge=1)
+    http_health_headroom: int = Field(default=16, ge=0)
     log_level: str = "INFO"
     log_json: bool = True
     # Unset: logs go to stderr. ``v100 up`` on a terminal sends them here to keep its table clear.

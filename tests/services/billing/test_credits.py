@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from billing_support import Billing, key, new_tenant
 
-from v100.kit.auth import Principal
+from v100.kit.auth import OPERATOR_TENANT_ID, Principal
 from v100.kit.db import unit_of_work
 from v100.kit.testing.http import auth_headers
 from v100.services.billing.service import CreditService
@@ -256,3 +256,49 @@ async def test_bad_hold_requests_are_422(billing: Billing, body: dict[str, objec
     answer = await billing.post(tenant, "/v1/credits/holds", body)
     assert_problem(answer, 422, "validation-failed")
     assert await billing.available(tenant) == 1_000
+
+
+async def test_only_the_operator_grants_credits(billing: Billing) -> None:
+    # ADR 0027: credit grants are the operator's; a tenant's "*" gets none for itself.
+    tenant = new_tenant()
+    operator = auth_headers(
+        billing.app,
+        Principal(
+            tenant_id=OPERATOR_TENANT_ID, scopes=frozenset({"operator:billing"}), role="operator"
+        ),
+    )
+    body = {"tenant_id": tenant, "amount": 250, "reference": "launch promo"}
+    for scopes in ({"*"}, {"credits:*"}, {"*", "service:credits"}):
+        caller = auth_headers(billing.app, Principal(tenant_id=tenant, scopes=frozenset(scopes)))
+        answer = await billing.http.post(
+            "/v1/credits/grants", json=body, headers={**caller, "Idempotency-Key": key()}
+        )
+        assert_problem(answer, 403, "forbidden")
+    assert await billing.available(tenant) == 1_000
+
+    k = key()
+    granted = await billing.http.post(
+        "/v1/credits/grants", json=body, headers={**operator, "Idempotency-Key": k}
+    )
+    assert granted.status_code == 201, granted.text
+    assert (granted.json()["amount"], granted.json()["source"]) == (250, "operator")
+    assert granted.json()["category"] == "promotional"
+    again = await billing.http.post(
+        "/v1/credits/grants", json=body, headers={**operator, "Idempotency-Key": k}
+    )
+    assert again.json() == granted.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert await billing.available(tenant) == 1_250
+    await billing.check_ledger(tenant)
+
+    for bad in (
+        {**body, "expires_at": "2000-01-01T00:00:00Z"},
+        {**body, "amount": 0},
+        {**body, "tenant_id": "not a tenant"},
+        {**body, "tenant_id": OPERATOR_TENANT_ID},
+    ):
+        answer = await billing.http.post(
+            "/v1/credits/grants", json=bad, headers={**operator, "Idempotency-Key": key()}
+        )
+        assert_problem(answer, 422, "validation-failed")
+    assert await billing.available(tenant) == 1_250

@@ -11,11 +11,14 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from v100.kit.auth import Principal
+from v100.kit.auth import OPERATOR_TENANT_ID, Principal
+from v100.kit.db import unit_of_work
 from v100.kit.testing.http import auth_headers
 from v100.services.billing_engine.settings import BillingEngineSettings
+from v100.services.billing_engine.stripe_sync import CARD_SAVED, handle_event
 
 INTERNAL_SECRET = "internal-secret-for-billing-engine-tests-0123"
+WEBHOOK_SECRET = "whsec_test_billing_engine"
 
 
 @dataclass
@@ -44,6 +47,18 @@ class EngineApp:
         principal = Principal(tenant_id=tenant_id, user_id="u1", scopes=frozenset(scopes))
         return Tenant(tenant_id, self.http, auth_headers(self.app, principal))
 
+    def operator(self) -> Tenant:
+        """The platform's operator, as the gateway passes on an operator key (ADR 0027)."""
+        principal = Principal(
+            tenant_id=OPERATOR_TENANT_ID, scopes=frozenset({"operator:billing"}), role="operator"
+        )
+        return Tenant(OPERATOR_TENANT_ID, self.http, auth_headers(self.app, principal))
+
+    def service(self, tenant: Tenant) -> Tenant:
+        """A platform service reporting usage for ``tenant`` with its internal identity."""
+        principal = Principal(tenant_id=tenant.id, scopes=frozenset({"service:usage"}))
+        return Tenant(tenant.id, self.http, auth_headers(self.app, principal))
+
 
 def assert_problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
     """``response`` is an RFC 9457 problem with this status and stable type."""
@@ -60,14 +75,14 @@ SUBSCRIPTION_START = "2026-10-01T00:00:00Z"
 AFTER_PERIOD = datetime(2026, 11, 1, 1, tzinfo=UTC)
 
 
-async def setup_subscription(
-    tenant: Tenant, *, start: str = SUBSCRIPTION_START, **plan: Any
-) -> dict[str, Any]:
+async def create_catalogue(operator: Tenant, **plan: Any) -> dict[str, Any]:
+    """The operator's meters and its "pro" plan (``plan`` overrides its fields)."""
     for body in (
         {"code": "api_calls", "name": "API calls", "aggregation": "count"},
         {"code": "storage", "aggregation": "max", "property": "gb"},
     ):
-        assert (await tenant.post("/v1/usage/meters", body)).status_code == 201
+        created = await operator.post("/v1/usage/meters", body)
+        assert created.status_code in (201, 409), created.text
     plan_body = {
         "code": "pro",
         "name": "Pro <b>plan</b>",
@@ -91,14 +106,54 @@ async def setup_subscription(
         ],
         **plan,
     }
-    assert (await tenant.post("/v1/plans", plan_body)).status_code == 201
-    created = await tenant.post("/v1/subscriptions", {"plan": "pro", "start": start})
+    created = await operator.post("/v1/plans", plan_body)
+    assert created.status_code == 201, created.text
+    return dict(created.json())
+
+
+async def subscribe(
+    engine: EngineApp, tenant: Tenant, plan: str = "pro", *, start: str | None = None
+) -> dict[str, Any]:
+    """``tenant`` subscribes to ``plan``; a priced plan stands once the operator grants it
+    (from ``start``)."""
+    created = await tenant.post("/v1/subscriptions", {"plan": plan})
     assert created.status_code == 201, created.text
     sub: dict[str, Any] = created.json()
-    return sub
+    if sub["status"] != "incomplete":
+        return sub
+    grant = {"tenant_id": tenant.id, "plan": plan, **({"start": start} if start else {})}
+    granted = await engine.operator().post("/v1/subscriptions/grants", grant)
+    assert granted.status_code == 200, granted.text
+    result: dict[str, Any] = granted.json()
+    assert result["id"] == sub["id"]
+    return result
 
 
-async def report_usage(tenant: Tenant) -> None:
+async def card_on_file(engine: EngineApp, tenant: Tenant) -> None:
+    """Stripe reports the tenant's Checkout (setup mode) completed, as its signed webhook would
+    (``handle_event``, without Stripe): a card is on file for the tenant's subscription."""
+    current = await tenant.get("/v1/subscriptions/current")
+    assert current.status_code == 200, current.text
+    metadata = {"v100_subscription_id": current.json()["id"], "v100_tenant_id": tenant.id}
+    session_object = {"object": "checkout.session", "mode": "setup", "status": "complete",
+                      "metadata": metadata}  # fmt: skip
+    event = {"id": f"evt_{uuid.uuid4().hex}", "type": CARD_SAVED,
+             "data": {"object": session_object}}  # fmt: skip
+    runtime = engine.app.state.runtime
+    async with unit_of_work(runtime.sessions) as session:
+        outcome = await handle_event(session, event, runtime.bus)
+    assert outcome in ("activated", "card-on-file"), outcome
+    assert (await tenant.get("/v1/subscriptions/current")).json()["payment"] == "card"
+
+
+async def setup_subscription(
+    engine: EngineApp, tenant: Tenant, *, start: str = SUBSCRIPTION_START, **plan: Any
+) -> dict[str, Any]:
+    await create_catalogue(engine.operator(), **plan)
+    return await subscribe(engine, tenant, start=start)
+
+
+async def report_usage(engine: EngineApp, tenant: Tenant) -> None:
     events = [
         {"id": f"call-{i}", "meter": "api_calls", "timestamp": "2026-10-10T00:00:00Z"}
         for i in range(180)
@@ -125,5 +180,5 @@ async def report_usage(tenant: Tenant) -> None:
         },
         {"id": "late", "meter": "api_calls", "timestamp": "2026-11-01T00:00:00Z"},
     ]
-    response = await tenant.post("/v1/usage/events", {"events": events})
+    response = await engine.service(tenant).post("/v1/usage/events", {"events": events})
     assert response.json()["accepted"] == len(events)

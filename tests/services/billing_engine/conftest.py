@@ -1,6 +1,7 @@
 """Fixtures for the billing engine's tests: ``engine_app`` runs the real app (real migrations,
 real middleware) on SQLite and on a fresh PostgreSQL database; ``tenant`` sends requests as one
-tenant with a real internal token."""
+tenant with a real internal token; ``synced`` is the app with Stripe on, against the local fake
+Stripe (real HTTP, the official SDK)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,16 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from billing_engine_support import INTERNAL_SECRET, EngineApp, Tenant
+from billing_engine_support import INTERNAL_SECRET, WEBHOOK_SECRET, EngineApp, Tenant
+from pydantic import SecretStr
 
 from v100.kit.settings import PlatformSettings
+from v100.kit.testing.fakes.stripe import FakeStripe
 from v100.kit.testing.http import running_app
+from v100.kit.testing.servers import serving
 from v100.services.billing_engine.app import create_app
 from v100.services.billing_engine.settings import BillingEngineSettings
+from v100.services.billing_engine.stripe_api import WEBHOOK_PATH
 
 
 @pytest.fixture
@@ -36,3 +41,22 @@ async def engine_app(engine_settings: BillingEngineSettings) -> AsyncIterator[En
 @pytest.fixture
 def tenant(engine_app: EngineApp) -> Tenant:
     return engine_app.tenant()
+
+
+@pytest.fixture
+async def synced(database_url: str, tmp_path: Path) -> AsyncIterator[tuple[EngineApp, FakeStripe]]:
+    fake = FakeStripe(webhook_secret=WEBHOOK_SECRET)
+    async with serving(fake.app) as base_url:
+        settings = BillingEngineSettings(
+            platform=PlatformSettings(  # invoicing runs by hand here, not on the schedule
+                var_dir=tmp_path, internal_token_secret=INTERNAL_SECRET, run_schedules=False
+            ),
+            database_url=database_url,
+            stripe_api_key=SecretStr("sk_test_engine"),
+            stripe_webhook_secret=SecretStr(WEBHOOK_SECRET),
+            stripe_api_base=base_url,
+        )
+        app = create_app(settings)
+        async with running_app(app) as http:
+            fake.webhook_client, fake.webhook_url = http, WEBHOOK_PATH
+            yield EngineApp(app=app, http=http, settings=settings), fake

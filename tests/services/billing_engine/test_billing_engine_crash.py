@@ -109,11 +109,11 @@ async def _subscribe_all(sessions: Sessions) -> list[str]:
                       currency="USD", tier="pro")  # fmt: skip
     ids = []
     async with unit_of_work(sessions) as session:
+        await CatalogueService(session).create_plan(plan)
         for _ in range(SUBSCRIPTIONS):
-            tenant_id = str(uuid.uuid4())
-            await CatalogueService(session).create_plan(tenant_id, plan)
-            subscription, _ = await SubscriptionService(session).create(
-                tenant_id, "basic", PERIOD_START
+            # Granted by the operator from the start of the period (a priced plan).
+            subscription, _ = await SubscriptionService(session).grant(
+                str(uuid.uuid4()), "basic", PERIOD_START
             )
             ids.append(subscription.id)
     return ids

@@ -15,28 +15,39 @@ from billing_engine_support import (
     EngineApp,
     Tenant,
     assert_problem,
+    card_on_file,
     setup_subscription,
 )
 from sqlalchemy import func, select
 
-from v100.services.billing_engine.models import Plan, RevenueShare, Subscription, UsageEvent
+from v100.kit.auth import OPERATOR_TENANT_ID
+from v100.services.billing_engine.models import (
+    PendingCharge,
+    Plan,
+    RevenueShare,
+    Subscription,
+    UsageEvent,
+)
 
 pytestmark = pytest.mark.time_sensitive
+
+# Stands for the tenant's id in a body (a revenue share names whose invoices it shares).
+TENANT = "<tenant>"
 
 
 def key() -> str:
     return uuid.uuid4().hex
 
 
-async def _meter(tenant: Tenant) -> None:
+async def _meter(operator: Tenant) -> None:
     body = {"code": "calls", "name": "Calls", "aggregation": "count"}
-    assert (await tenant.post("/v1/usage/meters", body)).status_code == 201
+    assert (await operator.post("/v1/usage/meters", body)).status_code == 201
 
 
-async def _plan(tenant: Tenant, code: str = "basic", price: int = 1000) -> None:
+async def _plan(operator: Tenant, code: str = "basic", price: int = 1000) -> None:
     body = {"code": code, "name": code, "interval": "monthly", "base_price": price,
             "currency": "USD", "tier": "pro"}  # fmt: skip
-    assert (await tenant.post("/v1/plans", body)).status_code == 201
+    assert (await operator.post("/v1/plans", body)).status_code == 201
 
 
 async def _count(engine_app: EngineApp, model: Any, tenant_id: str) -> int:
@@ -45,8 +56,9 @@ async def _count(engine_app: EngineApp, model: Any, tenant_id: str) -> int:
         return int((await session.execute(statement)).scalar_one())
 
 
-# (path, first body, another body, the model a replay must not add to, setup)
-CASES: list[tuple[str, dict[str, Any], dict[str, Any], Any, str]] = [
+# (path, first body, another body, the model a replay must not add to, setup, who calls: the
+# operator for its catalogue and revenue shares, a platform service for usage, else the tenant)
+CASES: list[tuple[str, dict[str, Any], dict[str, Any], Any, str, str]] = [
     (
         "/v1/plans",
         {"code": "p1", "name": "P", "interval": "monthly", "base_price": 500, "currency": "USD",
@@ -55,6 +67,7 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], Any, str]] = [
          "tier": "pro"},
         Plan,
         "",
+        "operator",
     ),
     (
         "/v1/usage/events",
@@ -62,6 +75,7 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], Any, str]] = [
         {"events": [{"id": "e2", "meter": "calls", "timestamp": "2026-10-02T00:00:00Z"}]},
         UsageEvent,
         "meter",
+        "service",
     ),
     (
         "/v1/subscriptions",
@@ -69,18 +83,20 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], Any, str]] = [
         {"plan": "basic", "start": "2026-10-02T00:00:00Z"},
         Subscription,
         "plan",
+        "tenant",
     ),
     (
         "/v1/revenue-shares",
-        {"partner": "acme", "basis": "percent", "percent": "10"},
-        {"partner": "acme", "basis": "percent", "percent": "20"},
+        {"tenant_id": TENANT, "partner": "acme", "basis": "percent", "percent": "10"},
+        {"tenant_id": TENANT, "partner": "acme", "basis": "percent", "percent": "20"},
         RevenueShare,
         "",
+        "operator",
     ),
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("path", "body", "other", "model", "setup"), CASES)
+@pytest.mark.parametrize(("path", "body", "other", "model", "setup", "who"), CASES)
 async def test_a_retry_gets_the_first_answer_and_another_body_is_409(
     engine_app: EngineApp,
     tenant: Tenant,
@@ -89,39 +105,51 @@ async def test_a_retry_gets_the_first_answer_and_another_body_is_409(
     other: dict[str, Any],
     model: Any,
     setup: str,
+    who: str,
 ) -> None:
+    operator = engine_app.operator()
     if setup == "meter":
-        await _meter(tenant)
+        await _meter(operator)
     if setup == "plan":
-        await _plan(tenant)
+        await _plan(operator)
+    caller = {"operator": operator, "service": engine_app.service(tenant), "tenant": tenant}[who]
+    body, other = (
+        {k: tenant.id if v == TENANT else v for k, v in b.items()} for b in (body, other)
+    )
+    # Whose rows: the operator's plans, the tenant's usage, subscription and revenue shares.
+    owner = OPERATOR_TENANT_ID if model is Plan else tenant.id
     k = key()
-    first = await tenant.post(path, body, key=k)
+    first = await caller.post(path, body, key=k)
     assert first.status_code in (200, 201), first.text
-    rows = await _count(engine_app, model, tenant.id)
-    again = await tenant.post(path, body, key=k)
+    rows = await _count(engine_app, model, owner)
+    again = await caller.post(path, body, key=k)
     assert (again.status_code, again.json()) == (first.status_code, first.json())
     assert again.headers["idempotent-replayed"] == "true"
     assert "idempotent-replayed" not in first.headers
-    assert await _count(engine_app, model, tenant.id) == rows
-    conflict = assert_problem(await tenant.post(path, other, key=k), 409, "idempotency-key-reused")
+    assert await _count(engine_app, model, owner) == rows
+    conflict = assert_problem(await caller.post(path, other, key=k), 409, "idempotency-key-reused")
     assert k in conflict["detail"]
-    assert await _count(engine_app, model, tenant.id) == rows
+    assert await _count(engine_app, model, owner) == rows
 
 
-async def test_usage_replay_says_accepted_again_not_duplicate(tenant: Tenant) -> None:
-    await _meter(tenant)
+async def test_usage_replay_says_accepted_again_not_duplicate(
+    engine_app: EngineApp, tenant: Tenant
+) -> None:
+    await _meter(engine_app.operator())
+    service = engine_app.service(tenant)
     body = {"events": [{"id": "u1", "meter": "calls", "timestamp": "2026-10-02T00:00:00Z"}]}
     k = key()
-    first = (await tenant.post("/v1/usage/events", body, key=k)).json()
+    first = (await service.post("/v1/usage/events", body, key=k)).json()
     assert first["accepted"] == 1
     # Same key: the first answer. No key: the event id still deduplicates.
-    assert (await tenant.post("/v1/usage/events", body, key=k)).json() == first
-    assert (await tenant.post("/v1/usage/events", body)).json()["duplicates"] == 1
+    assert (await service.post("/v1/usage/events", body, key=k)).json() == first
+    assert (await service.post("/v1/usage/events", body)).json()["duplicates"] == 1
 
 
 async def test_plan_change_and_cancel_happen_once(engine_app: EngineApp, tenant: Tenant) -> None:
-    await setup_subscription(tenant)
-    await _plan(tenant, "max", 5800)
+    await setup_subscription(engine_app, tenant)
+    await _plan(engine_app.operator(), "max", 5800)
+    await card_on_file(engine_app, tenant)  # a dearer plan needs one
     change = {"plan": "max", "proration_date": "2026-10-16T12:00:00Z"}
     k = key()
     first = await tenant.post("/v1/subscriptions/current/change", change, key=k)
@@ -130,8 +158,6 @@ async def test_plan_change_and_cancel_happen_once(engine_app: EngineApp, tenant:
     assert again.json() == first.json()
     # Without the key, the same change is refused: it is a second change, not a retry.
     assert_problem(await tenant.post("/v1/subscriptions/current/change", change), 409, "conflict")
-    from v100.services.billing_engine.models import PendingCharge
-
     assert await _count(engine_app, PendingCharge, tenant.id) == 2  # one credit, one charge
     k = key()
     canceled = await tenant.post("/v1/subscriptions/current/cancel", {}, key=k)
@@ -143,7 +169,7 @@ async def test_plan_change_and_cancel_happen_once(engine_app: EngineApp, tenant:
 async def test_concurrent_duplicates_create_one_subscription(
     engine_app: EngineApp, tenant: Tenant
 ) -> None:
-    await _plan(tenant)
+    await _plan(engine_app.operator())
     k = key()
     body = {"plan": "basic", "start": SUBSCRIPTION_START}
     answers = await asyncio.gather(
@@ -165,18 +191,20 @@ async def test_a_refused_call_stores_nothing_and_keys_are_per_tenant(
     body = {"plan": "basic", "start": SUBSCRIPTION_START}
     # No plan yet: refused, and the key stays free.
     assert_problem(await tenant.post("/v1/subscriptions", body, key=k), 422, "validation-failed")
-    await _plan(tenant)
+    await _plan(engine_app.operator())
     assert (await tenant.post("/v1/subscriptions", body, key=k)).status_code == 201
-    # Another tenant's identical key and body is its own call.
+    # Another tenant's identical key and body (the same operator plan) is its own call.
     other = engine_app.tenant()
-    await _plan(other)
     created = await other.post("/v1/subscriptions", body, key=k)
     assert created.status_code == 201
     assert "idempotent-replayed" not in created.headers
 
 
-async def test_bad_keys_are_refused(tenant: Tenant) -> None:
-    body = {"partner": "acme", "basis": "percent", "percent": "10"}
+async def test_bad_keys_are_refused(engine_app: EngineApp, tenant: Tenant) -> None:
+    body = {"tenant_id": tenant.id, "partner": "acme", "basis": "percent", "percent": "10"}
+    operator = engine_app.operator()
     for bad in ("", "x" * 256, "has space"):
-        assert_problem(await tenant.post("/v1/revenue-shares", body, key=bad), 422,
+        assert_problem(await operator.post("/v1/revenue-shares", body, key=bad), 422,
                        "validation-failed")  # fmt: skip
+    # Only the bad key was wrong: the same call with a good one is taken.
+    assert (await operator.post("/v1/revenue-shares", body, key=key())).status_code == 201

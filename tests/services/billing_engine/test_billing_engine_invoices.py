@@ -11,11 +11,15 @@ from decimal import Decimal
 import pytest
 from billing_engine_support import (
     AFTER_PERIOD,
+    SUBSCRIPTION_START,
     EngineApp,
     Tenant,
     assert_problem,
+    card_on_file,
+    create_catalogue,
     report_usage,
     setup_subscription,
+    subscribe,
 )
 from sqlalchemy import func, select
 
@@ -35,8 +39,8 @@ async def count_invoices(engine_app: EngineApp) -> int:
 
 
 async def test_invoice_with_overage(engine_app: EngineApp, tenant: Tenant) -> None:
-    sub = await setup_subscription(tenant)
-    await report_usage(tenant)
+    sub = await setup_subscription(engine_app, tenant)
+    await report_usage(engine_app, tenant)
     run = await run_invoicing(engine_app.app.state.runtime.sessions, AFTER_PERIOD)
     assert run.invoiced == 1
 
@@ -64,7 +68,7 @@ async def test_invoice_with_overage(engine_app: EngineApp, tenant: Tenant) -> No
 
 
 async def test_invoicing_twice_issues_one_invoice(engine_app: EngineApp, tenant: Tenant) -> None:
-    await setup_subscription(tenant)
+    await setup_subscription(engine_app, tenant)
     sessions = engine_app.app.state.runtime.sessions
     assert (await run_invoicing(sessions, AFTER_PERIOD)).invoiced == 1
     assert (await run_invoicing(sessions, AFTER_PERIOD)).invoiced == 0
@@ -73,8 +77,9 @@ async def test_invoicing_twice_issues_one_invoice(engine_app: EngineApp, tenant:
 
 async def test_concurrent_runs_issue_one_invoice(engine_app: EngineApp) -> None:
     tenants = [engine_app.tenant() for _ in range(3)]
+    await create_catalogue(engine_app.operator())  # one catalogue for every tenant
     for tenant in tenants:
-        await setup_subscription(tenant)
+        await subscribe(engine_app, tenant, start=SUBSCRIPTION_START)
     sessions = engine_app.app.state.runtime.sessions
     runs = await asyncio.gather(*(run_invoicing(sessions, AFTER_PERIOD) for _ in range(4)))
     assert sum(run.invoiced for run in runs) == 3
@@ -82,7 +87,7 @@ async def test_concurrent_runs_issue_one_invoice(engine_app: EngineApp) -> None:
 
 
 async def test_catch_up_after_downtime_and_cancel(engine_app: EngineApp, tenant: Tenant) -> None:
-    await setup_subscription(tenant)
+    await setup_subscription(engine_app, tenant)
     sessions = engine_app.app.state.runtime.sessions
     # Down for three months: one invoice per missed period, each period once.
     run = await run_invoicing(sessions, datetime(2027, 1, 15, tzinfo=UTC))
@@ -99,8 +104,8 @@ async def test_catch_up_after_downtime_and_cancel(engine_app: EngineApp, tenant:
 async def test_trial_invoice_is_free_and_proration_is_carried(
     engine_app: EngineApp, tenant: Tenant
 ) -> None:
-    await setup_subscription(tenant, trial_days=10)
-    await report_usage(tenant)
+    await setup_subscription(engine_app, tenant, trial_days=10)
+    await report_usage(engine_app, tenant)
     sessions = engine_app.app.state.runtime.sessions
     assert (await run_invoicing(sessions, datetime(2026, 10, 11, 1, tzinfo=UTC))).invoiced == 1
     (trial,) = (await tenant.get("/v1/invoices")).json()["items"]
@@ -120,7 +125,8 @@ async def test_trial_invoice_is_free_and_proration_is_carried(
             "tier",
         )
     }
-    assert (await tenant.post("/v1/plans", body)).status_code == 201
+    assert (await engine_app.operator().post("/v1/plans", body)).status_code == 201
+    await card_on_file(engine_app, tenant)  # the upgrade to a dearer plan needs one
     change = {"plan": "max", "proration_date": "2026-10-26T12:00:00Z"}
     changed = (await tenant.post("/v1/subscriptions/current/change", change)).json()
     assert changed["proration"] == {"credit": -1450, "charge": 2900, "fraction": "0.5"}
@@ -135,7 +141,7 @@ async def test_trial_invoice_is_free_and_proration_is_carried(
 async def test_html_is_escaped_and_invoices_are_per_tenant(
     engine_app: EngineApp, tenant: Tenant
 ) -> None:
-    await setup_subscription(tenant)
+    await setup_subscription(engine_app, tenant)
     await run_invoicing(engine_app.app.state.runtime.sessions, AFTER_PERIOD)
     (invoice,) = (await tenant.get("/v1/invoices")).json()["items"]
     page = await tenant.get(f"/v1/invoices/{invoice['id']}.html")
@@ -161,7 +167,7 @@ async def test_the_scheduled_job_invoices_ended_periods(
     engine_app: EngineApp, tenant: Tenant
 ) -> None:
     # The job runs on the app's own queue (embedded), as the scheduler's tick would start it.
-    await setup_subscription(tenant)  # its first period (October 2026) has ended
+    await setup_subscription(engine_app, tenant)  # its first period (October 2026) has ended
     sessions = engine_app.app.state.runtime.sessions
     async with unit_of_work(sessions) as session:
         job_id = await enqueue(session, invoice_due_subscriptions)
@@ -175,7 +181,7 @@ async def test_the_scheduled_job_invoices_ended_periods(
 async def test_issued_invoices_are_announced_once_after_commit(
     engine_app: EngineApp, tenant: Tenant
 ) -> None:
-    await setup_subscription(tenant)
+    await setup_subscription(engine_app, tenant)
     issued: list[tuple[str, str]] = []
 
     async def on_issued(tenant_id: str, invoice_id: str) -> None:
@@ -191,11 +197,12 @@ async def test_issued_invoices_are_announced_once_after_commit(
 async def test_usage_for_an_invoiced_period_is_rejected_not_lost(
     engine_app: EngineApp, tenant: Tenant
 ) -> None:
-    await setup_subscription(tenant)
+    await setup_subscription(engine_app, tenant)
     await run_invoicing(engine_app.app.state.runtime.sessions, AFTER_PERIOD)
     late = {"id": "too-late", "meter": "api_calls", "timestamp": "2026-10-31T23:59:59Z"}
     on_time = {"id": "next-period", "meter": "api_calls", "timestamp": "2026-11-01T00:00:00Z"}
-    answer = (await tenant.post("/v1/usage/events", {"events": [late, on_time]})).json()
+    service = engine_app.service(tenant)
+    answer = (await service.post("/v1/usage/events", {"events": [late, on_time]})).json()
     (rejected, accepted) = answer["results"]
     assert rejected["status"] == "rejected"
     assert "already invoiced" in rejected["error"]

@@ -30,8 +30,8 @@ def pdf_text(content: bytes) -> str:
 
 
 async def _issued(engine_app: EngineApp, tenant: Tenant) -> str:
-    await setup_subscription(tenant, name="Pro plan, Zürich €")
-    await report_usage(tenant)
+    await setup_subscription(engine_app, tenant, name="Pro plan, Zürich €")
+    await report_usage(engine_app, tenant)
     await run_invoicing(engine_app.app.state.runtime.sessions, AFTER_PERIOD)
     (invoice,) = (await tenant.get("/v1/invoices")).json()["items"]
     return str(invoice["id"])

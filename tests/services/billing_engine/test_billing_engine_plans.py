@@ -1,4 +1,5 @@
-"""Plans: created and listed per tenant; bad money and unknown currencies are 422 problems."""
+"""Plans: the operator's catalogue (ADR 0027), created by the operator and read by tenants (the
+published plans only); bad money and unknown currencies are 422 problems."""
 
 from __future__ import annotations
 
@@ -26,27 +27,31 @@ def plan_body(**overrides: Any) -> dict[str, Any]:
     return body
 
 
-async def make_meter(tenant: Tenant, code: str = "api_calls", **fields: Any) -> dict[str, Any]:
+async def make_meter(operator: Tenant, code: str = "api_calls", **fields: Any) -> dict[str, Any]:
     body = {"code": code, "aggregation": "count", **fields}
-    response = await tenant.post("/v1/usage/meters", body)
+    response = await operator.post("/v1/usage/meters", body)
     assert response.status_code == 201, response.text
     result: dict[str, Any] = response.json()
     return result
 
 
-async def test_create_and_list_plans(tenant: Tenant) -> None:
-    await make_meter(tenant)
-    created = await tenant.post("/v1/plans", plan_body())
+async def test_create_and_list_plans(engine_app: EngineApp, tenant: Tenant) -> None:
+    operator = engine_app.operator()
+    await make_meter(operator)
+    created = await operator.post("/v1/plans", plan_body())
     assert created.status_code == 201, created.text
     plan = created.json()
     assert plan["base_price"] == 2900
     assert plan["currency"] == "USD"
     assert plan["tier"] == "pro"
+    assert plan["status"] == "published"
     assert plan["charges"][0]["rate_card"] == {"type": "per_unit", "unit_price": "0.5"}
 
+    # A tenant reads the operator's published plans.
     listed = await tenant.get("/v1/plans")
     assert [p["id"] for p in listed.json()["items"]] == [plan["id"]]
     assert (await tenant.get(f"/v1/plans/{plan['id']}")).json()["code"] == "pro-monthly"
+    assert [p["id"] for p in (await operator.get("/v1/plans")).json()["items"]] == [plan["id"]]
 
 
 @pytest.mark.parametrize(
@@ -81,31 +86,60 @@ async def test_create_and_list_plans(tenant: Tenant) -> None:
     ],
 )
 async def test_bad_plans_are_422_problems(
-    tenant: Tenant, overrides: dict[str, Any], field: str
+    engine_app: EngineApp, overrides: dict[str, Any], field: str
 ) -> None:
-    await make_meter(tenant)
-    response = await tenant.post("/v1/plans", plan_body(**overrides))
+    operator = engine_app.operator()
+    await make_meter(operator)
+    response = await operator.post("/v1/plans", plan_body(**overrides))
     body = assert_problem(response, 422, "validation-failed")
     assert field in response.text
     assert "Traceback" not in str(body)
 
 
-async def test_plan_with_unknown_meter_is_422(tenant: Tenant) -> None:
-    assert_problem(await tenant.post("/v1/plans", plan_body()), 422, "validation-failed")
+async def test_plan_with_unknown_meter_is_422(engine_app: EngineApp) -> None:
+    response = await engine_app.operator().post("/v1/plans", plan_body())
+    assert_problem(response, 422, "validation-failed")
 
 
-async def test_duplicate_plan_code_is_409(tenant: Tenant) -> None:
-    await make_meter(tenant)
-    assert (await tenant.post("/v1/plans", plan_body())).status_code == 201
-    assert_problem(await tenant.post("/v1/plans", plan_body()), 409, "conflict")
+async def test_duplicate_plan_code_is_409(engine_app: EngineApp) -> None:
+    operator = engine_app.operator()
+    await make_meter(operator)
+    assert (await operator.post("/v1/plans", plan_body())).status_code == 201
+    assert_problem(await operator.post("/v1/plans", plan_body()), 409, "conflict")
 
 
-async def test_plans_of_another_tenant_are_invisible(engine_app: EngineApp) -> None:
+async def test_tenants_see_only_the_published_plans_and_make_none(engine_app: EngineApp) -> None:
     alice, bob = engine_app.tenant(), engine_app.tenant()
-    await make_meter(alice)
-    plan = (await alice.post("/v1/plans", plan_body())).json()
-    assert_problem(await bob.get(f"/v1/plans/{plan['id']}"), 404, "not-found")
-    assert (await bob.get("/v1/plans")).json()["items"] == []
-    # The same code is free in another tenant.
-    await make_meter(bob)
-    assert (await bob.post("/v1/plans", plan_body())).status_code == 201
+    operator = engine_app.operator()
+    await make_meter(operator)
+    published = (await operator.post("/v1/plans", plan_body())).json()
+    created = await operator.post("/v1/plans", plan_body(code="secret", status="draft"))
+    assert created.status_code == 201, created.text
+    draft = created.json()
+    assert draft["status"] == "draft"
+    # Every tenant sees the same published plans, and no draft.
+    for tenant in (alice, bob):
+        assert [p["id"] for p in (await tenant.get("/v1/plans")).json()["items"]] == [
+            published["id"]
+        ]
+        assert_problem(await tenant.get(f"/v1/plans/{draft['id']}"), 404, "not-found")
+    # The operator sees its whole catalogue.
+    assert {p["id"] for p in (await operator.get("/v1/plans")).json()["items"]} == {
+        published["id"],
+        draft["id"],
+    }
+    assert (await operator.get(f"/v1/plans/{draft['id']}")).json()["code"] == "secret"
+    # A tenant (even with "*") makes no plans or meters, nor changes one.
+    assert_problem(await alice.post("/v1/plans", plan_body(code="mine")), 403, "forbidden")
+    meter = {"code": "mine", "aggregation": "count"}
+    assert_problem(await alice.post("/v1/usage/meters", meter), 403, "forbidden")
+    patch = await alice.http.patch(
+        f"/v1/plans/{draft['id']}", json={"status": "published"}, headers=alice.headers
+    )
+    assert_problem(patch, 403, "forbidden")
+    # Once the operator publishes it, tenants see it.
+    patch = await operator.http.patch(
+        f"/v1/plans/{draft['id']}", json={"status": "published"}, headers=operator.headers
+    )
+    assert patch.status_code == 200, patch.text
+    assert (await bob.get(f"/v1/plans/{draft['id']}")).json()["status"] == "published"

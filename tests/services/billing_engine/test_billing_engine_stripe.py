@@ -8,61 +8,36 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from billing_engine_support import (
     AFTER_PERIOD,
-    INTERNAL_SECRET,
+    SUBSCRIPTION_START,
+    WEBHOOK_SECRET,
     EngineApp,
     Tenant,
     assert_problem,
+    create_catalogue,
     report_usage,
     setup_subscription,
+    subscribe,
 )
-from pydantic import SecretStr
 from sqlalchemy import select
 
 from v100.kit.db import unit_of_work
 from v100.kit.jobs import JobRecord, JobStatus, enqueue
 from v100.kit.jobs._table import JOBS
-from v100.kit.settings import PlatformSettings
 from v100.kit.testing.fakes.stripe import FakeStripe
-from v100.kit.testing.http import running_app
 from v100.kit.testing.jobs import wait_for_job
 from v100.kit.testing.servers import serving
 from v100.services.billing_engine import tasks
-from v100.services.billing_engine.app import create_app
 from v100.services.billing_engine.invoicing import run_invoicing
-from v100.services.billing_engine.settings import BillingEngineSettings
 from v100.services.billing_engine.stripe_api import WEBHOOK_PATH
 from v100.services.billing_engine.stripe_sync import push_invoice
 
 pytestmark = pytest.mark.time_sensitive
-
-WEBHOOK_SECRET = "whsec_test_billing_engine"
-
-
-@pytest.fixture
-async def synced(database_url: str, tmp_path: Path) -> AsyncIterator[tuple[EngineApp, FakeStripe]]:
-    fake = FakeStripe(webhook_secret=WEBHOOK_SECRET)
-    async with serving(fake.app) as base_url:
-        settings = BillingEngineSettings(
-            platform=PlatformSettings(  # invoicing runs by hand here, not on the schedule
-                var_dir=tmp_path, internal_token_secret=INTERNAL_SECRET, run_schedules=False
-            ),
-            database_url=database_url,
-            stripe_api_key=SecretStr("sk_test_engine"),
-            stripe_webhook_secret=SecretStr(WEBHOOK_SECRET),
-            stripe_api_base=base_url,
-        )
-        app = create_app(settings)
-        async with running_app(app) as http:
-            fake.webhook_client, fake.webhook_url = http, WEBHOOK_PATH
-            yield EngineApp(app=app, http=http, settings=settings), fake
 
 
 async def push_job(engine_app: EngineApp, invoice_id: str, within: float = 30) -> JobRecord:
@@ -90,8 +65,8 @@ async def test_an_issued_invoice_is_pushed_once_with_its_lines(
 ) -> None:
     engine_app, fake = synced
     tenant = engine_app.tenant()
-    await setup_subscription(tenant)
-    await report_usage(tenant)
+    await setup_subscription(engine_app, tenant)
+    await report_usage(engine_app, tenant)
     invoice = await invoice_and_push(engine_app, tenant)
 
     (customer,) = fake.customers.values()
@@ -129,7 +104,7 @@ async def test_the_scheduled_run_pushes_and_the_customer_is_reused(
 ) -> None:
     engine_app, fake = synced
     tenant = engine_app.tenant()
-    await setup_subscription(tenant, start="2026-09-01T00:00:00Z")
+    await setup_subscription(engine_app, tenant, start="2026-09-01T00:00:00Z")
     sessions = engine_app.app.state.runtime.sessions
     async with unit_of_work(sessions) as session:
         job_id = await enqueue(session, tasks.invoice_due_subscriptions)
@@ -149,7 +124,7 @@ async def test_an_outage_is_retried_without_duplicates(
 ) -> None:
     engine_app, fake = synced
     tenant = engine_app.tenant()
-    await setup_subscription(tenant)
+    await setup_subscription(engine_app, tenant)
     # Three 500s: the SDK's own retries (2) are spent, so the job's first attempt fails and
     # its retry (after the backoff) completes the push.
     fake.fail_next(3)
@@ -165,8 +140,8 @@ async def test_a_push_resumes_after_stripe_forgot_the_keys(
 ) -> None:
     engine_app, fake = synced
     tenant = engine_app.tenant()
-    await setup_subscription(tenant)
-    await report_usage(tenant)
+    await setup_subscription(engine_app, tenant)
+    await report_usage(engine_app, tenant)
     sessions = engine_app.app.state.runtime.sessions
     await run_invoicing(sessions, AFTER_PERIOD)  # Stripe off for this run: no job
     (listed,) = (await tenant.get("/v1/invoices")).json()["items"]
@@ -203,7 +178,7 @@ async def test_payment_events_apply_once_and_never_go_back(
 ) -> None:
     engine_app, fake = synced
     tenant = engine_app.tenant()
-    await setup_subscription(tenant)
+    await setup_subscription(engine_app, tenant)
     invoice = await invoice_and_push(engine_app, tenant)
     stripe_id = invoice["stripe_invoice_id"]
     path = f"/v1/invoices/{invoice['id']}"
@@ -235,8 +210,9 @@ async def test_payment_events_apply_once_and_never_go_back(
 async def test_void_and_uncollectible(synced: tuple[EngineApp, FakeStripe]) -> None:
     engine_app, fake = synced
     first, second = engine_app.tenant(), engine_app.tenant()
+    await create_catalogue(engine_app.operator())  # one catalogue for both tenants
     for tenant in (first, second):
-        await setup_subscription(tenant)
+        await subscribe(engine_app, tenant, start=SUBSCRIPTION_START)
     sessions = engine_app.app.state.runtime.sessions
     await run_invoicing(sessions, AFTER_PERIOD, on_invoice=tasks.enqueue_stripe_push)
     ids = {}
@@ -258,7 +234,7 @@ async def test_void_and_uncollectible(synced: tuple[EngineApp, FakeStripe]) -> N
 async def test_refused_and_unknown_webhooks(synced: tuple[EngineApp, FakeStripe]) -> None:
     engine_app, fake = synced
     tenant = engine_app.tenant()
-    await setup_subscription(tenant)
+    await setup_subscription(engine_app, tenant)
     invoice = await invoice_and_push(engine_app, tenant)
     event = fake.transition(invoice["stripe_invoice_id"], "paid")
     for response in (
@@ -283,7 +259,7 @@ async def test_without_a_stripe_key_invoices_stay_local(
     engine_app: EngineApp, tenant: Tenant
 ) -> None:
     assert engine_app.app.state.stripe is None
-    await setup_subscription(tenant)
+    await setup_subscription(engine_app, tenant)
     sessions = engine_app.app.state.runtime.sessions
     async with unit_of_work(sessions) as session:
         job_id = await enqueue(session, tasks.invoice_due_subscriptions)

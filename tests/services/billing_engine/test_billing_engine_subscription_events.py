@@ -1,7 +1,8 @@
 """``subscription.changed`` on the bus (what the gateway refreshes a tenant's tier from): published
-after the commit of each subscribe, plan change, cancellation and renewal, with the tier then in
-force; nothing for a change that was refused. Periods are in 2036, so the app's own scheduled
-invoicing run (every 5 minutes, at today's date) never invoices them in the middle of a test."""
+after the commit of each subscribe, grant (activation), plan change, cancellation and renewal,
+with the tier then in force; nothing for a change that was refused. Periods are in 2036, so the
+app's own scheduled invoicing run (every 5 minutes, at today's date) never invoices them in the
+middle of a test."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from billing_engine_support import EngineApp, Tenant, assert_problem
+from billing_engine_support import EngineApp, Tenant, assert_problem, subscribe
 
 from v100.contracts.events import SUBSCRIPTION_CHANGED, SUBSCRIPTIONS_STREAM, SubscriptionChanged
 from v100.kit.bus import Bus
@@ -19,10 +20,11 @@ from v100.services.billing_engine.invoicing import run_invoicing
 pytestmark = pytest.mark.time_sensitive
 
 
-async def _plan(tenant: Tenant, code: str, tier: str) -> None:
+async def _plan(engine_app: EngineApp, code: str, tier: str) -> None:
+    """The operator's plan (priced: a subscription to it stands once granted)."""
     body = {"code": code, "name": code, "interval": "monthly", "base_price": 1000,
             "currency": "USD", "tier": tier}  # fmt: skip
-    created = await tenant.post("/v1/plans", body)
+    created = await engine_app.operator().post("/v1/plans", body)
     assert created.status_code == 201, created.text
 
 
@@ -47,12 +49,13 @@ async def test_each_change_is_announced_with_the_tier_in_force(
     bus = engine_app.app.state.runtime.bus
     group = f"test-{uuid.uuid4().hex[:8]}"
     await bus.ensure_group(SUBSCRIPTIONS_STREAM, group, from_start=False)
-    await _plan(tenant, "pro", "pro")
-    await _plan(tenant, "business", "business")
+    await _plan(engine_app, "pro", "pro")
+    await _plan(engine_app, "business", "business")
 
-    body = {"plan": "pro", "start": "2036-10-01T00:00:00Z"}
-    created = (await tenant.post("/v1/subscriptions", body)).json()
+    # Subscribed (incomplete, no tier yet), then granted by the operator from October.
+    created = await subscribe(engine_app, tenant, "pro", start="2036-10-01T00:00:00Z")
     # Refused (one live subscription per tenant): rolled back, so not announced.
+    body = {"plan": "pro", "start": "2036-10-01T00:00:00Z"}
     assert_problem(await tenant.post("/v1/subscriptions", body), 409, "conflict")
     change = {"plan": "business", "proration_date": "2036-10-16T00:00:00Z"}
     assert (await tenant.post("/v1/subscriptions/current/change", change)).status_code == 200
@@ -63,7 +66,8 @@ async def test_each_change_is_announced_with_the_tier_in_force(
 
     changes = await _changes(bus, group, tenant.id)
     assert [(c["change"], c["plan"], c["tier"], c["status"]) for c in changes] == [
-        ("created", "pro", "pro", "active"),
+        ("created", "pro", "free", "incomplete"),
+        ("activated", "pro", "pro", "active"),
         ("plan_changed", "business", "business", "active"),
         ("cancel_scheduled", "business", "business", "active"),
         ("canceled", "business", "free", "canceled"),
@@ -76,12 +80,15 @@ async def test_a_renewal_is_announced(engine_app: EngineApp, tenant: Tenant) -> 
     bus = engine_app.app.state.runtime.bus
     group = f"test-{uuid.uuid4().hex[:8]}"
     await bus.ensure_group(SUBSCRIPTIONS_STREAM, group, from_start=False)
-    await _plan(tenant, "pro", "pro")
-    body = {"plan": "pro", "start": "2036-10-01T00:00:00Z"}
-    assert (await tenant.post("/v1/subscriptions", body)).status_code == 201
+    await _plan(engine_app, "pro", "pro")
+    await subscribe(engine_app, tenant, "pro", start="2036-10-01T00:00:00Z")
     sessions = engine_app.app.state.runtime.sessions
     assert (await run_invoicing(sessions, datetime(2036, 11, 2, tzinfo=UTC), bus=bus)).invoiced
     # Without a bus (as before), nothing is published: the run itself is unchanged.
     assert (await run_invoicing(sessions, datetime(2036, 12, 2, tzinfo=UTC))).invoiced
     changes = await _changes(bus, group, tenant.id)
-    assert [(c["change"], c["tier"]) for c in changes] == [("created", "pro"), ("renewed", "pro")]
+    assert [(c["change"], c["tier"]) for c in changes] == [
+        ("created", "free"),
+        ("activated", "pro"),
+        ("renewed", "pro"),
+    ]

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from billing_engine_support import EngineApp, Tenant, assert_problem
+from billing_engine_support import EngineApp, Tenant, assert_problem, card_on_file, subscribe
 
 from v100.services.billing_engine.subscriptions import add_interval, add_months, prorate
 
@@ -21,7 +21,8 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-async def make_plan(tenant: Tenant, code: str, price: int, tier: str, **fields: Any) -> None:
+async def make_plan(engine_app: EngineApp, code: str, price: int, tier: str, **fields: Any) -> None:
+    """A plan of the operator's catalogue (published)."""
     body = {
         "code": code,
         "name": code.title(),
@@ -31,7 +32,7 @@ async def make_plan(tenant: Tenant, code: str, price: int, tier: str, **fields: 
         "tier": tier,
         **fields,
     }
-    response = await tenant.post("/v1/plans", body)
+    response = await engine_app.operator().post("/v1/plans", body)
     assert response.status_code == 201, response.text
 
 
@@ -57,17 +58,16 @@ def test_proration_examples() -> None:
         prorate(1, 1, at(START), at("2026-12-01T00:00:00Z"), at("2026-12-02T00:00:00Z"))
 
 
-async def test_tier_follows_the_subscription(tenant: Tenant) -> None:
+async def test_tier_follows_the_subscription(engine_app: EngineApp, tenant: Tenant) -> None:
     assert (await tenant.get("/v1/subscriptions/current/tier")).json() == {
         "tier": "free",
         "subscription_id": None,
     }
     assert_problem(await tenant.get("/v1/subscriptions/current"), 404, "not-found")
-    await make_plan(tenant, "pro", 2900, "pro", trial_days=14)
-    created = await tenant.post("/v1/subscriptions", {"plan": "pro", "start": START})
-    assert created.status_code == 201, created.text
-    sub = created.json()
-    assert sub["status"] == "trialing"
+    await make_plan(engine_app, "pro", 2900, "pro", trial_days=14)
+    # A priced plan: incomplete (no tier) until granted, then its trial from the start.
+    sub = await subscribe(engine_app, tenant, "pro", start=START)
+    assert (sub["status"], sub["payment"]) == ("trialing", "granted")
     assert at(sub["trial_end"]) == at(sub["period_end"]) == at("2026-11-15T00:00:00Z")
     tier = (await tenant.get("/v1/subscriptions/current/tier")).json()
     assert tier == {"tier": "pro", "subscription_id": sub["id"]}
@@ -76,11 +76,15 @@ async def test_tier_follows_the_subscription(tenant: Tenant) -> None:
     assert_problem(again, 409, "conflict")
 
 
-async def test_upgrade_prorates_and_changes_tier(tenant: Tenant) -> None:
-    await make_plan(tenant, "pro", 1000, "pro")
-    await make_plan(tenant, "business", 3000, "business")
-    await tenant.post("/v1/subscriptions", {"plan": "pro", "start": START})
+async def test_upgrade_prorates_and_changes_tier(engine_app: EngineApp, tenant: Tenant) -> None:
+    await make_plan(engine_app, "pro", 1000, "pro")
+    await make_plan(engine_app, "business", 3000, "business")
+    await subscribe(engine_app, tenant, "pro", start=START)
     body = {"plan": "business", "proration_date": "2026-11-16T00:00:00Z"}
+    # A dearer plan needs a card on file (a grant does not pay for the upgrade).
+    refused = await tenant.post("/v1/subscriptions/current/change", body)
+    assert_problem(refused, 402, "payment-required")
+    await card_on_file(engine_app, tenant)
     changed = await tenant.post("/v1/subscriptions/current/change", body)
     assert changed.status_code == 200, changed.text
     assert changed.json()["proration"] == {"credit": -500, "charge": 1500, "fraction": "0.5"}
@@ -92,9 +96,9 @@ async def test_upgrade_prorates_and_changes_tier(tenant: Tenant) -> None:
     )
 
 
-async def test_cancel_at_period_end(tenant: Tenant) -> None:
-    await make_plan(tenant, "pro", 1000, "pro")
-    await tenant.post("/v1/subscriptions", {"plan": "pro"})
+async def test_cancel_at_period_end(engine_app: EngineApp, tenant: Tenant) -> None:
+    await make_plan(engine_app, "pro", 1000, "pro")
+    await subscribe(engine_app, tenant, "pro")
     canceled = (await tenant.post("/v1/subscriptions/current/cancel", {})).json()
     assert canceled["cancel_at_period_end"] is True
     assert canceled["status"] == "active"  # still live until the period ends
@@ -102,15 +106,24 @@ async def test_cancel_at_period_end(tenant: Tenant) -> None:
 
 async def test_subscriptions_are_per_tenant(engine_app: EngineApp) -> None:
     alice, bob = engine_app.tenant(), engine_app.tenant()
-    await make_plan(alice, "pro", 1000, "pro")
-    await alice.post("/v1/subscriptions", {"plan": "pro"})
+    await make_plan(engine_app, "pro", 1000, "pro")
+    await make_plan(engine_app, "secret", 1000, "business", status="draft")
+    alices = await subscribe(engine_app, alice, "pro")
     assert (await bob.get("/v1/subscriptions/current/tier")).json()["tier"] == "free"
-    # Bob cannot subscribe to Alice's plan: it does not exist for him.
-    assert_problem(await bob.post("/v1/subscriptions", {"plan": "pro"}), 422, "validation-failed")
+    assert_problem(await bob.get("/v1/subscriptions/current"), 404, "not-found")
+    # Bob cannot subscribe to a plan not published to tenants (a draft).
+    assert_problem(
+        await bob.post("/v1/subscriptions", {"plan": "secret"}), 422, "validation-failed"
+    )
+    # The same published plan is open to him: a subscription of his own.
+    bobs = await subscribe(engine_app, bob, "pro")
+    assert bobs["id"] != alices["id"]
+    assert (await alice.get("/v1/subscriptions/current")).json()["id"] == alices["id"]
+    assert (await bob.get("/v1/subscriptions/current")).json()["id"] == bobs["id"]
 
 
-async def test_racing_creates_make_one_subscription(tenant: Tenant) -> None:
-    await make_plan(tenant, "pro", 1000, "pro")
+async def test_racing_creates_make_one_subscription(engine_app: EngineApp, tenant: Tenant) -> None:
+    await make_plan(engine_app, "pro", 1000, "pro")
     answers = await asyncio.gather(
         *(tenant.post("/v1/subscriptions", {"plan": "pro"}) for _ in range(5))
     )

@@ -1,7 +1,8 @@
-"""billing_engine's Stripe sync, PDF and idempotent POSTs through the real gateway: a tenant signs
-up, subscribes (a retried POST with its Idempotency-Key replays), its invoice is pushed to the
-fake Stripe, Stripe's signed ``invoice.paid`` reaches billing_engine through the gateway's public
-webhook path (a forged one does not), and the paid invoice downloads as a PDF."""
+"""billing_engine's Stripe sync, PDF and idempotent POSTs through the real gateway: the operator
+(its key made on the host) publishes a plan, a tenant signs up and subscribes (a retried POST
+with its Idempotency-Key replays), the operator grants the subscription, its invoice is pushed
+to the fake Stripe, Stripe's signed ``invoice.paid`` reaches billing_engine through the gateway's
+public webhook path (a forged one does not), and the paid invoice downloads as a PDF."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from v100.services.billing_engine.app import create_app as create_billing_engine
 from v100.services.billing_engine.invoicing import run_invoicing
 from v100.services.billing_engine.settings import BillingEngineSettings
 from v100.services.billing_engine.stripe_api import WEBHOOK_PATH
+from v100.services.gateway.admin import create_operator_key
 from v100.services.gateway.app import create_app as create_gateway
 from v100.services.gateway.settings import GatewaySettings
 from v100.services.gateway.testing import UNTHROTTLED
@@ -66,18 +68,17 @@ async def test_stripe_sync_pdf_and_idempotency_through_the_gateway(
         engine_url = await stack.enter_async_context(serving(engine, ready=True))
         upstreams = {info.name: dead_url() for info in SERVICES if info.name != "gateway"}
         upstreams["billing_engine"] = engine_url
-        gateway = create_gateway(
-            GatewaySettings(
-                platform=platform("gateway"),
-                database_url=f"sqlite+aiosqlite:///{tmp_path}/gateway.db",
-                jwt_secret="gateway-jwt-secret-for-the-engine-gateway-test-0123",
-                password_time_cost=1,
-                password_memory_kib=1024,
-                password_parallelism=1,
-                upstreams=upstreams,
-                **UNTHROTTLED,
-            )
+        gateway_settings = GatewaySettings(
+            platform=platform("gateway"),
+            database_url=f"sqlite+aiosqlite:///{tmp_path}/gateway.db",
+            jwt_secret="gateway-jwt-secret-for-the-engine-gateway-test-0123",
+            password_time_cost=1,
+            password_memory_kib=1024,
+            password_parallelism=1,
+            upstreams=upstreams,
+            **UNTHROTTLED,
         )
+        gateway = create_gateway(gateway_settings)
         gateway_url = await stack.enter_async_context(serving(gateway, ready=True))
         stripe.webhook_url = f"{gateway_url}{WEBHOOK_PATH}"
         http = await stack.enter_async_context(
@@ -91,16 +92,28 @@ async def test_stripe_sync_pdf_and_idempotency_through_the_gateway(
         )  # fmt: skip
         assert signup.status_code == 201, signup.text
         me = {"Authorization": f"Bearer {signup.json()['access_token']}"}
+        tenant_id = signup.json()["tenant"]["id"]
+        # The operator's key, made on the host; it publishes the plan.
+        _, secret = await create_operator_key(
+            gateway_settings, name="billing ops", scopes=["operator:billing"]
+        )
+        operator = {"X-API-Key": secret}
         plan = {"code": "pro", "name": "Pro", "interval": "monthly", "base_price": 2900,
                 "currency": "USD", "tier": "pro"}  # fmt: skip
-        assert (await http.post("/v1/plans", json=plan, headers=me)).status_code == 201
+        created = await http.post("/v1/plans", json=plan, headers=operator)
+        assert created.status_code == 201, created.text
         keyed = me | {"Idempotency-Key": f"subscribe-{uuid.uuid4()}"}
-        body = {"plan": "pro", "start": SUBSCRIPTION_START}
+        body = {"plan": "pro"}
         first = await http.post("/v1/subscriptions", json=body, headers=keyed)
         again = await http.post("/v1/subscriptions", json=body, headers=keyed)
         assert first.status_code == again.status_code == 201, again.text
         assert again.json() == first.json()
         assert again.headers["idempotent-replayed"] == "true"
+        assert first.json()["status"] == "incomplete"  # a priced plan: until granted
+        grant = {"tenant_id": tenant_id, "plan": "pro", "start": SUBSCRIPTION_START}
+        granted = await http.post("/v1/subscriptions/grants", json=grant, headers=operator)
+        assert granted.status_code == 200, granted.text
+        assert (granted.json()["id"], granted.json()["status"]) == (first.json()["id"], "active")
 
         sessions = engine.state.runtime.sessions
         run = await run_invoicing(sessions, AFTER_PERIOD, on_invoice=tasks.enqueue_stripe_push)

@@ -1,4 +1,5 @@
-"""Usage: events deduplicated forever by their id (across batches, within one, concurrently),
+"""Usage: reported by the platform's services for a tenant (ADR 0027) against the operator's
+meters; events deduplicated forever by their id (across batches, within one, concurrently),
 unknown meters and bad values rejected per event, and each aggregation computed in SQL."""
 
 from __future__ import annotations
@@ -21,14 +22,16 @@ def event(
     return {"id": id, "meter": meter, "timestamp": at, "properties": props}
 
 
-async def meter(tenant: Tenant, code: str, aggregation: str, **fields: Any) -> None:
+async def meter(engine_app: EngineApp, code: str, aggregation: str, **fields: Any) -> None:
+    """The operator's meter."""
     body = {"code": code, "aggregation": aggregation, **fields}
-    response = await tenant.post("/v1/usage/meters", body)
+    response = await engine_app.operator().post("/v1/usage/meters", body)
     assert response.status_code == 201, response.text
 
 
-async def send(tenant: Tenant, *events: dict[str, Any]) -> dict[str, Any]:
-    response = await tenant.post("/v1/usage/events", {"events": list(events)})
+async def send(engine_app: EngineApp, tenant: Tenant, *events: dict[str, Any]) -> dict[str, Any]:
+    """A platform service reports the events for ``tenant``."""
+    response = await engine_app.service(tenant).post("/v1/usage/events", {"events": list(events)})
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
@@ -41,32 +44,39 @@ async def summary(tenant: Tenant, code: str, **params: Any) -> dict[str, Any]:
     return body
 
 
-async def test_duplicates_are_ignored_within_and_across_batches(tenant: Tenant) -> None:
-    await meter(tenant, "calls", "count")
-    first = await send(tenant, event("e1"), event("e2"), event("e1"))
+async def test_duplicates_are_ignored_within_and_across_batches(
+    engine_app: EngineApp, tenant: Tenant
+) -> None:
+    await meter(engine_app, "calls", "count")
+    first = await send(engine_app, tenant, event("e1"), event("e2"), event("e1"))
     assert [r["status"] for r in first["results"]] == ["accepted", "accepted", "duplicate"]
     assert (first["accepted"], first["duplicates"], first["rejected"]) == (2, 1, 0)
     # A retry days later, in another batch: still a duplicate (lago-api#3049).
-    second = await send(tenant, event("e2"), event("e3"))
+    second = await send(engine_app, tenant, event("e2"), event("e3"))
     assert [r["status"] for r in second["results"]] == ["duplicate", "accepted"]
     assert Decimal((await summary(tenant, "calls"))["groups"][0]["value"]) == 3
 
 
-async def test_concurrent_batches_with_the_same_ids_count_once(tenant: Tenant) -> None:
-    await meter(tenant, "calls", "count")
+async def test_concurrent_batches_with_the_same_ids_count_once(
+    engine_app: EngineApp, tenant: Tenant
+) -> None:
+    await meter(engine_app, "calls", "count")
     batch = [event(f"c{i:03d}") for i in range(400)]
     # Overlapping ids in opposite orders. (The deadlock this order once caused on PostgreSQL
     # showed under bench/usage_ingest.py's real server; in process it is timing-dependent.)
     orders = [batch, batch[::-1], batch[200:] + batch[:200], batch[::-1]] * 2
-    answers = await asyncio.gather(*(send(tenant, *order) for order in orders))
+    answers = await asyncio.gather(*(send(engine_app, tenant, *order) for order in orders))
     assert sum(a["accepted"] for a in answers) == 400
     assert sum(a["duplicates"] for a in answers) == 7 * 400
     assert (await summary(tenant, "calls"))["groups"][0]["event_count"] == 400
 
 
-async def test_unknown_meter_and_bad_values_are_rejected_per_event(tenant: Tenant) -> None:
-    await meter(tenant, "tokens", "sum", property="tokens")
+async def test_unknown_meter_and_bad_values_are_rejected_per_event(
+    engine_app: EngineApp, tenant: Tenant
+) -> None:
+    await meter(engine_app, "tokens", "sum", property="tokens")
     answer = await send(
+        engine_app,
         tenant,
         event("ok", "tokens", tokens=10),
         event("nometer", "nope", tokens=1),
@@ -87,16 +97,17 @@ async def test_unknown_meter_and_bad_values_are_rejected_per_event(tenant: Tenan
     assert "missing" in statuses["missing"][1]
     assert statuses["text"][0] == statuses["bool"][0] == statuses["naive"][0] == "rejected"
     # A rejected id was not recorded: once the meter exists, the same id is accepted.
-    await meter(tenant, "nope", "count")
-    again = await send(tenant, event("nometer", "nope"))
+    await meter(engine_app, "nope", "count")
+    again = await send(engine_app, tenant, event("nometer", "nope"))
     assert again["results"][0]["status"] == "accepted"
 
 
-async def test_batch_limits(tenant: Tenant) -> None:
-    await meter(tenant, "calls", "count")
-    assert_problem(await tenant.post("/v1/usage/events", {"events": []}), 422, "validation-failed")
+async def test_batch_limits(engine_app: EngineApp, tenant: Tenant) -> None:
+    await meter(engine_app, "calls", "count")
+    service = engine_app.service(tenant)
+    assert_problem(await service.post("/v1/usage/events", {"events": []}), 422, "validation-failed")
     too_many = [event(f"x{i}") for i in range(1001)]
-    response = await tenant.post("/v1/usage/events", {"events": too_many})
+    response = await service.post("/v1/usage/events", {"events": too_many})
     assert_problem(response, 422, "validation-failed")
 
 
@@ -104,9 +115,13 @@ async def test_batch_limits(tenant: Tenant) -> None:
     ("aggregation", "expected"),
     [("sum", "17.5"), ("count", "4"), ("unique_count", "2"), ("max", "9"), ("latest", "2.5")],
 )
-async def test_aggregations(tenant: Tenant, aggregation: str, expected: str) -> None:
+async def test_aggregations(
+    engine_app: EngineApp, tenant: Tenant, aggregation: str, expected: str
+) -> None:
     prop = "user" if aggregation == "unique_count" else "n"
-    await meter(tenant, "m", aggregation, **({} if aggregation == "count" else {"property": prop}))
+    await meter(
+        engine_app, "m", aggregation, **({} if aggregation == "count" else {"property": prop})
+    )
     events = [
         event("a", "m", "2026-11-02T00:00:00Z", n=6, user="ann"),
         event("b", "m", "2026-11-05T00:00:00Z", n=9, user="bob"),
@@ -115,7 +130,7 @@ async def test_aggregations(tenant: Tenant, aggregation: str, expected: str) -> 
         # Outside [from, to): the boundary instant belongs to the next period.
         event("late", "m", "2026-12-01T00:00:00Z", n=100, user="zed"),
     ]
-    await send(tenant, *events)
+    await send(engine_app, tenant, *events)
     body = await summary(tenant, "m")
     assert body["aggregation"] == aggregation
     assert body["from"].startswith("2026-11-01T00:00:00")
@@ -123,9 +138,10 @@ async def test_aggregations(tenant: Tenant, aggregation: str, expected: str) -> 
     assert body["groups"][0]["event_count"] == 4
 
 
-async def test_group_by(tenant: Tenant) -> None:
-    await meter(tenant, "gb", "sum", property="gb", group_by="region")
+async def test_group_by(engine_app: EngineApp, tenant: Tenant) -> None:
+    await meter(engine_app, "gb", "sum", property="gb", group_by="region")
     await send(
+        engine_app,
         tenant,
         event("1", "gb", gb=1, region="eu"),
         event("2", "gb", gb=2, region="us"),
@@ -139,9 +155,10 @@ async def test_group_by(tenant: Tenant) -> None:
     assert_problem(response, 422, "validation-failed")
 
 
-async def test_latest_per_group(tenant: Tenant) -> None:
-    await meter(tenant, "seats", "latest", property="seats", group_by="team")
+async def test_latest_per_group(engine_app: EngineApp, tenant: Tenant) -> None:
+    await meter(engine_app, "seats", "latest", property="seats", group_by="team")
     await send(
+        engine_app,
         tenant,
         event("1", "seats", "2026-11-02T00:00:00Z", seats=3, team="a"),
         event("2", "seats", "2026-11-09T00:00:00Z", seats=5, team="a"),
@@ -153,12 +170,19 @@ async def test_latest_per_group(tenant: Tenant) -> None:
 
 async def test_usage_is_per_tenant(engine_app: EngineApp) -> None:
     alice, bob = engine_app.tenant(), engine_app.tenant()
-    await meter(alice, "calls", "count")
-    await meter(bob, "calls", "count")
-    await send(alice, event("same-id"))
+    await meter(engine_app, "calls", "count")  # the operator's, for every tenant
+    await send(engine_app, alice, event("same-id"))
     # The same idempotency key in another tenant is another event.
-    assert (await send(bob, event("same-id")))["accepted"] == 1
+    assert (await send(engine_app, bob, event("same-id")))["accepted"] == 1
     assert (await summary(alice, "calls"))["groups"][0]["event_count"] == 1
-    assert_problem(
-        await engine_app.tenant().get("/v1/usage/meters/calls/summary", **WINDOW), 404, "not-found"
-    )
+    # A tenant that reported nothing sees none of the others' usage; an unknown meter is 404.
+    stranger = engine_app.tenant()
+    (nothing,) = (await summary(stranger, "calls"))["groups"]
+    assert Decimal(nothing["value"]) == 0
+    assert nothing["event_count"] == 0
+    response = await stranger.get("/v1/usage/meters/nope/summary", **WINDOW)
+    assert_problem(response, 404, "not-found")
+    # A tenant's own credential (even "*") reports no usage: the platform's services do.
+    refused = await alice.post("/v1/usage/events", {"events": [event("mine")]})
+    assert_problem(refused, 403, "forbidden")
+    assert (await summary(alice, "calls"))["groups"][0]["event_count"] == 1

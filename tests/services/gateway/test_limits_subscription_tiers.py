@@ -42,6 +42,7 @@ from v100.kit.testing.servers import serving
 from v100.services.billing_engine.app import create_app as create_billing_engine
 from v100.services.billing_engine.invoicing import run_invoicing
 from v100.services.billing_engine.settings import BillingEngineSettings
+from v100.services.gateway.admin import create_operator_key
 from v100.services.gateway.limits import (
     Quota,
     RateLimitSettings,
@@ -105,17 +106,28 @@ async def billing_engine_serving(
         yield url
 
 
-async def subscribe(
-    http: httpx.AsyncClient, headers: dict[str, str], tier: str, **fields: str
-) -> None:
-    """Through the gateway: a plan of ``tier`` and the tenant's subscription to it."""
+async def operator_headers(gateway: RunningGateway) -> dict[str, str]:
+    """The operator's key (ADR 0027), made on the host as ``v100 operator key create`` does."""
+    settings = gateway.app.state.runtime.settings
+    _, secret = await create_operator_key(settings, name="billing", scopes=["operator:billing"])
+    return {"X-API-Key": secret}
+
+
+async def subscribe(http: httpx.AsyncClient, gateway: RunningGateway, tier: str) -> None:
+    """Through the gateway: the operator's plan of ``tier``, the tenant's subscription to it
+    (priced: incomplete, no tier yet) and the operator's grant, which starts it."""
+    operator = await operator_headers(gateway)
     plan = {"code": f"plan-{tier}", "name": tier, "interval": "monthly", "base_price": 1000,
             "currency": "USD", "tier": tier}  # fmt: skip
-    assert (await http.post("/v1/plans", json=plan, headers=headers)).status_code == 201
-    body = {"plan": plan["code"], **fields}
-    created = await http.post("/v1/subscriptions", json=body, headers=headers)
+    assert (await http.post("/v1/plans", json=plan, headers=operator)).status_code == 201
+    body = {"plan": plan["code"]}
+    created = await http.post("/v1/subscriptions", json=body, headers=gateway.headers)
     assert created.status_code == 201, created.text
-    assert created.json()["tier"] == tier
+    assert (created.json()["status"], created.json()["tier"]) == ("incomplete", "free")
+    grant = {"tenant_id": gateway.tenant_id, "plan": plan["code"]}
+    granted = await http.post("/v1/subscriptions/grants", json=grant, headers=operator)
+    assert granted.status_code == 200, granted.text
+    assert granted.json()["tier"] == tier
 
 
 async def tier_becomes(
@@ -174,7 +186,7 @@ async def test_the_subscription_sets_the_tier_and_its_changes_apply_at_once(
         assert token_tier(free) == "free"
         assert await metric(gateway, 'v100_gateway_tier_lookups_total{outcome="fetched"}') == 1
 
-        await subscribe(http, gateway.headers, "pro")
+        await subscribe(http, gateway, "pro")
         pro = await limit_becomes(http, gateway, "10", "pro")
         assert '10;w=60;name="api-key";group="credits"' in pro.headers["ratelimit-policy"]
         # The same tier in the token every service verifies.
@@ -184,14 +196,16 @@ async def test_the_subscription_sets_the_tier_and_its_changes_apply_at_once(
         # A downgrade is announced too.
         plan = {"code": "basic", "name": "Basic", "interval": "monthly", "base_price": 100,
                 "currency": "USD", "tier": "free"}  # fmt: skip
-        assert (await http.post("/v1/plans", json=plan, headers=gateway.headers)).is_success
+        operator = await operator_headers(gateway)
+        assert (await http.post("/v1/plans", json=plan, headers=operator)).is_success
         change = await http.post(
             "/v1/subscriptions/current/change", json={"plan": "basic"}, headers=gateway.headers
         )
         assert change.status_code == 200, change.text
         assert token_tier(await limit_becomes(http, gateway, "5", "free")) == "free"
-        # Read from billing_engine three times for this tenant: once, then per change.
-        assert await metric(gateway, 'v100_gateway_tier_lookups_total{outcome="fetched"}') == 3
+        # Read from billing_engine four times for this tenant: once, then per change (created,
+        # activated by the grant, plan_changed); and once for the operator's own credential.
+        assert await metric(gateway, 'v100_gateway_tier_lookups_total{outcome="fetched"}') == 5
         assert await metric(gateway, "v100_gateway_tier_source_unreachable") == 0
 
 
@@ -211,7 +225,7 @@ async def test_without_billing_engine_the_last_known_tier_or_free_and_no_failure
             ) as gateway,
             gateway.client() as http,
         ):
-            await subscribe(http, gateway.headers, "pro")
+            await subscribe(http, gateway, "pro")
             await limit_becomes(http, gateway, "10", "pro")
 
             await engine.aclose()  # billing_engine goes away
@@ -261,7 +275,7 @@ async def test_a_change_whose_event_was_lost_applies_after_the_cache_time(
         ) as gateway,
         gateway.client() as http,
     ):
-        await subscribe(http, gateway.headers, "pro")
+        await subscribe(http, gateway, "pro")
         await limit_becomes(http, gateway, "10", "pro")
         changes = "v100_gateway_tier_change_events_total"
         before = await metric(gateway, changes)

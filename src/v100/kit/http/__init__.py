@@ -2,6 +2,7 @@
 rendering, and the client services use to call each other."""
 
 from v100.kit.http._app import DatabaseSpec, Runtime, create_service_app
+from v100.kit.http._bodies import refusing_null
 from v100.kit.http._client import ServiceClient
 from v100.kit.http._deps import (
     Authorized,
@@ -13,6 +14,7 @@ from v100.kit.http._deps import (
 )
 from v100.kit.http._middleware import RequestContextMiddleware
 from v100.kit.http._problems import problem_response
+from v100.kit.http._protocol import GuardedHttpProtocol, HttpLimits
 from v100.kit.http._rules import MAX_HEADER_COUNT
 from v100.kit.http._server import server_config
 
@@ -20,6 +22,8 @@ __all__ = [
     "MAX_HEADER_COUNT",
     "Authorized",
     "DatabaseSpec",
+    "GuardedHttpProtocol",
+    "HttpLimits",
     "PrincipalDep",
     "RequestContextMiddleware",
     "Runtime",
@@ -29,6 +33,7 @@ __all__ = [
     "SessionDep",
     "create_service_app",
     "problem_response",
+    "refusing_null",
     "requires",
     "server_config",
 ]

@@ -30,6 +30,7 @@ from v100.kit.http._middleware import (
     RequestContextMiddleware,
 )
 from v100.kit.http._problems import install_problem_handlers, problem_response
+from v100.kit.http._protocol import HttpLimits
 from v100.kit.http._rules import HttpRulesMiddleware
 from v100.kit.observability import HttpMetrics, configure_logging, get_logger
 from v100.kit.settings import ServiceSettings
@@ -229,6 +230,12 @@ def create_service_app(
         # "/v1/projects/" is 404, not a redirect: a service's redirect names its own internal
         # address, and a client following it would send its credential there.
         redirect_slashes=False,
+    )
+    app.state.http_limits = HttpLimits(
+        head_timeout=platform.http_head_timeout_seconds,
+        keep_alive=platform.http_keep_alive_seconds,
+        max_connections=platform.http_max_connections,
+        health_headroom=platform.http_health_headroom,
     )
     install_problem_handlers(app)
     for router in routers:

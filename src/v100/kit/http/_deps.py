@@ -47,21 +47,26 @@ class Authorized:
         @router.post("")
         async def create_video(body: VideoCreate, principal: VideosWrite) -> VideoOut: ...
 
-    ``requires(scope)`` is the same check for a route that does not need the caller."""
+    More than one scope means any of them: a route read both by tenants and by the operator
+    (``Authorized("billing:read", "operator:billing")``) tells the two apart by the scope the
+    principal holds. ``requires(scope)`` is the same check for a route that does not need the
+    caller."""
 
-    def __init__(self, scope: str) -> None:
-        self.scope = scope
+    def __init__(self, scope: str, *alternatives: str) -> None:
+        self.scopes = (scope, *alternatives)
 
     async def __call__(self, connection: HTTPConnection) -> Principal:
         principal = await get_principal(connection)
-        if connection.scope["type"] == "websocket" and not principal.has_scope(self.scope):
+        if any(principal.has_scope(scope) for scope in self.scopes):
+            return principal
+        if connection.scope["type"] == "websocket":
             # Closed before it is accepted, as the internal-token check closes a socket.
-            raise WebSocketException(_WS_POLICY_VIOLATION, f"lacks the scope {self.scope!r}")
-        principal.require_scope(self.scope)
-        return principal
+            raise WebSocketException(_WS_POLICY_VIOLATION, f"lacks the scope {self.scopes[0]!r}")
+        principal.require_scope(self.scopes[0])
+        return principal  # not reached: require_scope raised
 
     def __repr__(self) -> str:
-        return f"Authorized({self.scope!r})"
+        return f"Authorized({', '.join(map(repr, self.scopes))})"
 
 
 class ScopedRoute(Route):

@@ -1,6 +1,6 @@
 """How every service is served: one uvicorn configuration for ``v100 up``, ``v100 serve`` and the
-test servers, so they all run the same protocol. An app may name its own HTTP protocol class
-(a subclass of uvicorn's httptools protocol) at ``app.state.http_protocol``."""
+test servers, so they all run the same protocol (``GuardedHttpProtocol``, with the app's
+``state.http_limits``). An app may name a subclass of it at ``app.state.http_protocol``."""
 
 from __future__ import annotations
 
@@ -8,17 +8,23 @@ from typing import Any
 
 import uvicorn
 
+from v100.kit.http._protocol import GuardedHttpProtocol, HttpLimits
+
 __all__ = ["server_config"]
 
 
 def server_config(app: Any, **options: Any) -> uvicorn.Config:
     """``uvicorn.Config`` for ``app`` with the platform's defaults; ``options`` override them."""
-    protocol = getattr(getattr(app, "state", None), "http_protocol", None)
+    state = getattr(app, "state", None)
+    protocol = getattr(state, "http_protocol", None) or GuardedHttpProtocol
+    assert issubclass(protocol, GuardedHttpProtocol), protocol
+    limits: HttpLimits = getattr(state, "http_limits", None) or HttpLimits()
     defaults: dict[str, Any] = {
         "log_config": None,
         "access_log": False,
         "server_header": False,
         "ws": "websockets-sansio",
-        "http": protocol if protocol is not None else "httptools",
+        "http": protocol,
+        "timeout_keep_alive": limits.keep_alive,
     }
     return uvicorn.Config(app, **{**defaults, **options})

@@ -12,9 +12,9 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from pydantic import AwareDatetime, BaseModel
 from starlette.responses import JSONResponse, Response
 
-from v100.kit.auth import Principal
+from v100.kit.auth import OPERATOR_TENANT_ID, Principal
 from v100.kit.db import InvalidCursorError, utcnow
-from v100.kit.errors import BackendUnavailable, BadRequest
+from v100.kit.errors import BackendUnavailable, BadRequest, ValidationFailed
 from v100.kit.http import Authorized, RuntimeDep, SessionDep
 from v100.services.billing.batching import DeductionBatcher, DeductionCall
 from v100.services.billing.export import csv_requested, stream_csv
@@ -28,6 +28,7 @@ from v100.services.billing.schemas import (
     DeductionOut,
     DeductionRequest,
     GrantOut,
+    GrantRequest,
     HoldOut,
     HoldRequest,
     TransactionOut,
@@ -38,6 +39,7 @@ from v100.services.billing.settings import BillingSettings
 
 CreditsRead = Annotated[Principal, Depends(Authorized("credits:read"))]
 ServiceCredits = Annotated[Principal, Depends(Authorized("service:credits"))]
+Operator = Annotated[Principal, Depends(Authorized("operator:billing"))]
 
 __all__ = [
     "CreditsDep",
@@ -81,11 +83,13 @@ async def idempotent(
     work: Callable[[], Awaitable[tuple[int, BaseModel]]],
     *,
     lock: bool = True,
+    tenant_id: str | None = None,
 ) -> JSONResponse:
     """Run ``work`` once per key: under the tenant's lock, replay a stored answer or do the
     work and store its answer in the same transaction. ``lock=False`` for work that does not
-    touch the ledger (the unique key constraint still stops a concurrent duplicate)."""
-    tenant_id = principal.tenant_id
+    touch the ledger (the unique key constraint still stops a concurrent duplicate).
+    ``tenant_id``: the tenant acted on, when not the caller's (the operator's grants)."""
+    tenant_id = tenant_id or principal.tenant_id
     if lock:
         await credits.open(tenant_id, actor=actor_of(principal))
     body = payload.model_dump(mode="json") if payload is not None else {}
@@ -122,6 +126,33 @@ async def reserve(
         return 201, HoldOut.model_validate(hold)
 
     return await idempotent(credits, principal, key, "reserve", body, work)
+
+
+@credits_router.post("/grants", status_code=201, response_model=GrantOut)
+async def grant(
+    body: GrantRequest, key: IdempotencyKey, principal: Operator, credits: CreditsDep
+) -> Response:
+    """The operator grants a tenant credits (tenants buy theirs through checkout)."""
+
+    if body.expires_at is not None and body.expires_at <= utcnow():
+        raise ValidationFailed("expires_at must be in the future.")
+    if body.tenant_id == OPERATOR_TENANT_ID:
+        raise ValidationFailed("tenant_id names the operator, not a tenant.")
+
+    async def work() -> tuple[int, BaseModel]:
+        created = await credits.grant(
+            body.tenant_id,
+            body.amount,
+            category=body.category,
+            priority=body.priority,
+            expires_at=body.expires_at,
+            source="operator",
+            reference=body.reference,
+            actor=actor_of(principal),
+        )
+        return 201, GrantOut.model_validate(created)
+
+    return await idempotent(credits, principal, key, "grant", body, work, tenant_id=body.tenant_id)
 
 
 @credits_router.get("/holds/{hold_id}", response_model=HoldOut)

@@ -20,6 +20,7 @@ __all__ = [
     "DeductionOut",
     "DeductionRequest",
     "GrantOut",
+    "GrantRequest",
     "HoldOut",
     "HoldRequest",
     "TransactionOut",
@@ -42,6 +43,18 @@ class HoldRequest(_Body):
     expires_at: AwareDatetime | None = None
     # Clamped to the service's max_hold_seconds; bounded here so no date overflows.
     expires_in_seconds: Annotated[int, Field(gt=0, le=366 * 86_400)] | None = None
+
+
+class GrantRequest(_Body):
+    """The operator's grant of credits to a tenant (ADR 0027): promotional unless paid for
+    outside the platform; spent before later-expiring grants of the same priority."""
+
+    tenant_id: str = Field(min_length=1, max_length=36, pattern=r"^[0-9a-fA-F-]+$")
+    amount: Credits
+    category: Literal["paid", "promotional"] = "promotional"
+    priority: int = Field(default=50, ge=0, le=100)
+    expires_at: AwareDatetime | None = None
+    reference: Text | None = None
 
 
 class CaptureRequest(_Body):

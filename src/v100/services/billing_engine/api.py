@@ -1,6 +1,10 @@
 """The billing engine's catalogue and usage endpoints: ``/v1/plans`` and ``/v1/usage``. Thin:
 parse, check the caller's scope, call the service, shape the answer; every POST takes an
-optional ``Idempotency-Key`` (a retry gets the first answer back)."""
+optional ``Idempotency-Key`` (a retry gets the first answer back).
+
+The catalogue (plans, meters) is the operator's (``operator:billing``, ADR 0027): tenants read
+the published plans. Usage is reported by the platform's services (``service:usage``) for the
+tenant their internal token names; a tenant reads its own."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from v100.kit.auth import Principal
+from v100.kit.auth import OPERATOR_TENANT_ID, Principal
 from v100.kit.http import Authorized, SessionDep
 from v100.kit.idempotency import OptionalIdempotencyKey, idempotent
 from v100.services.billing_engine.schemas import (
@@ -20,6 +24,7 @@ from v100.services.billing_engine.schemas import (
     PlanCreate,
     PlanOut,
     PlanPage,
+    PlanUpdate,
     SummaryGroup,
     UsageBatch,
     UsageBatchResult,
@@ -27,10 +32,11 @@ from v100.services.billing_engine.schemas import (
 )
 from v100.services.billing_engine.service import CatalogueService, UsageService
 
-BillingRead = Annotated[Principal, Depends(Authorized("billing:read"))]
-BillingWrite = Annotated[Principal, Depends(Authorized("billing:write"))]
+# Tenants read the published plans; the operator reads its whole catalogue.
+CatalogueRead = Annotated[Principal, Depends(Authorized("billing:read", "operator:billing"))]
+Operator = Annotated[Principal, Depends(Authorized("operator:billing"))]
 UsageRead = Annotated[Principal, Depends(Authorized("usage:read"))]
-UsageWrite = Annotated[Principal, Depends(Authorized("usage:write"))]
+UsageReport = Annotated[Principal, Depends(Authorized("service:usage"))]
 
 __all__ = ["plans_router", "usage_router"]
 
@@ -41,65 +47,81 @@ plans_router = APIRouter(prefix="/v1/plans", tags=["plans"])
 usage_router = APIRouter(prefix="/v1/usage", tags=["usage"])
 
 
+def _operator(principal: Principal) -> bool:
+    return principal.has_scope("operator:billing")
+
+
 @plans_router.post("", status_code=201, response_model=PlanOut)
 async def create_plan(
     body: PlanCreate,
-    principal: BillingWrite,
+    principal: Operator,
     session: SessionDep,
     key: OptionalIdempotencyKey = None,
 ) -> Response:
-    """Create a plan."""
+    """Create a plan of the operator's catalogue (published unless made as a draft)."""
 
     async def work() -> tuple[int, BaseModel]:
-        plan = await CatalogueService(session).create_plan(principal.tenant_id, body)
+        plan = await CatalogueService(session).create_plan(body)
         return 201, PlanOut.model_validate(plan)
 
-    return await idempotent(session, principal.tenant_id, key, "create_plan", body, work)
+    return await idempotent(session, OPERATOR_TENANT_ID, key, "create_plan", body, work)
 
 
 @plans_router.get("")
 async def list_plans(
-    principal: BillingRead, session: SessionDep, limit: Limit = 50, cursor: Cursor = None
+    principal: CatalogueRead, session: SessionDep, limit: Limit = 50, cursor: Cursor = None
 ) -> PlanPage:
-    """List plans, newest first."""
-    page = await CatalogueService(session).list_plans(principal.tenant_id, limit, cursor)
+    """List plans, newest first: the published ones (the operator sees every one)."""
+    page = await CatalogueService(session).list_plans(
+        limit, cursor, published_only=not _operator(principal)
+    )
     return PlanPage(
         items=[PlanOut.model_validate(plan) for plan in page.items], next_cursor=page.next_cursor
     )
 
 
 @plans_router.get("/{plan_id}")
-async def get_plan(plan_id: str, principal: BillingRead, session: SessionDep) -> PlanOut:
+async def get_plan(plan_id: str, principal: CatalogueRead, session: SessionDep) -> PlanOut:
     """Read one plan."""
     return PlanOut.model_validate(
-        await CatalogueService(session).get_plan(principal.tenant_id, plan_id)
+        await CatalogueService(session).get_plan(plan_id, published_only=not _operator(principal))
     )
+
+
+@plans_router.patch("/{plan_id}")
+async def update_plan(
+    plan_id: str, body: PlanUpdate, principal: Operator, session: SessionDep
+) -> PlanOut:
+    """Rename, publish or archive a plan (archived: closed to new subscriptions and changes;
+    the subscriptions on it carry on)."""
+    return PlanOut.model_validate(await CatalogueService(session).update_plan(plan_id, body))
 
 
 @usage_router.post("/meters", status_code=201, response_model=MeterOut)
 async def create_meter(
     body: MeterCreate,
-    principal: BillingWrite,
+    principal: Operator,
     session: SessionDep,
     key: OptionalIdempotencyKey = None,
 ) -> Response:
     """Create a meter: how usage events of one code add up."""
 
     async def work() -> tuple[int, BaseModel]:
-        meter = await CatalogueService(session).create_meter(principal.tenant_id, body)
+        meter = await CatalogueService(session).create_meter(body)
         return 201, MeterOut.model_validate(meter)
 
-    return await idempotent(session, principal.tenant_id, key, "create_meter", body, work)
+    return await idempotent(session, OPERATOR_TENANT_ID, key, "create_meter", body, work)
 
 
 @usage_router.post("/events", response_model=UsageBatchResult)
 async def ingest_events(
     body: UsageBatch,
-    principal: UsageWrite,
+    principal: UsageReport,
     session: SessionDep,
     key: OptionalIdempotencyKey = None,
 ) -> Response:
-    """Report usage events; each is accepted, a duplicate (its id was seen before) or rejected."""
+    """Report usage events for the tenant the service acts for; each is accepted, a duplicate
+    (its id was seen before) or rejected."""
 
     async def work() -> tuple[int, BaseModel]:
         results = await UsageService(session).ingest(principal.tenant_id, body.events)

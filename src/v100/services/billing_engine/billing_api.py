@@ -1,5 +1,6 @@
 """The billing engine's subscription endpoints: ``/v1/subscriptions`` (including the internal
-``current/tier`` the gateway reads) and ``/v1/revenue-shares`` with their payout statements.
+``current/tier`` the gateway reads, the card on file a priced plan needs, and the operator's
+grants) and ``/v1/revenue-shares`` with their payout statements, which are the operator's.
 The invoices are in ``invoices_api.py``."""
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from v100.kit.auth import Principal
+from v100.kit.auth import OPERATOR_TENANT_ID, Principal
 from v100.kit.http import Authorized, RuntimeDep, SessionDep
 from v100.kit.idempotency import OptionalIdempotencyKey, idempotent
 from v100.services.billing_engine.models import Plan, Subscription
 from v100.services.billing_engine.revenue import RevenueShareService
 from v100.services.billing_engine.schemas import (
+    CheckoutOut,
     PayoutStatement,
     PlanChange,
     PlanChanged,
@@ -24,13 +26,18 @@ from v100.services.billing_engine.schemas import (
     RevenueShareOut,
     StatementEntryOut,
     SubscriptionCreate,
+    SubscriptionGrant,
     SubscriptionOut,
     TierOut,
 )
-from v100.services.billing_engine.subscriptions import SubscriptionService
+from v100.services.billing_engine.settings import BillingEngineSettings
+from v100.services.billing_engine.stripe_api import StripeDep
+from v100.services.billing_engine.stripe_sync import open_card_setup
+from v100.services.billing_engine.subscriptions import SubscriptionService, tier_of
 
 BillingRead = Annotated[Principal, Depends(Authorized("billing:read"))]
 BillingWrite = Annotated[Principal, Depends(Authorized("billing:write"))]
+Operator = Annotated[Principal, Depends(Authorized("operator:billing"))]
 
 __all__ = ["revenue_shares_router", "subscriptions_router"]
 
@@ -41,8 +48,9 @@ def _subscription(subscription: Subscription, plan: Plan) -> SubscriptionOut:
     return SubscriptionOut(
         id=subscription.id,
         plan=plan.code,
-        tier=plan.tier,
+        tier=tier_of(subscription, plan),
         status=subscription.status,
+        payment=subscription.payment,
         period_start=subscription.period_start,
         period_end=subscription.period_end,
         trial_end=subscription.trial_end,
@@ -59,13 +67,50 @@ async def create_subscription(
     runtime: RuntimeDep,
     key: OptionalIdempotencyKey = None,
 ) -> Response:
-    """Subscribe the tenant to a plan (its trial first, when the plan has one)."""
+    """Subscribe the tenant to a published plan: one without a base price starts at once (its
+    trial first, when it has one); a priced one is ``incomplete`` until a card is on file
+    (``current/checkout``) or the operator grants it."""
 
     async def work() -> tuple[int, BaseModel]:
         service = SubscriptionService(session, runtime.bus)
         return 201, _subscription(*await service.create(principal.tenant_id, body.plan, body.start))
 
     return await idempotent(session, principal.tenant_id, key, "subscribe", body, work)
+
+
+@subscriptions_router.post("/grants", response_model=SubscriptionOut)
+async def grant_subscription(
+    body: SubscriptionGrant,
+    principal: Operator,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    key: OptionalIdempotencyKey = None,
+) -> Response:
+    """The operator puts a tenant on a plan without payment (a draft plan is a private one)."""
+
+    async def work() -> tuple[int, BaseModel]:
+        service = SubscriptionService(session, runtime.bus)
+        return 200, _subscription(*await service.grant(body.tenant_id, body.plan, body.start))
+
+    return await idempotent(session, OPERATOR_TENANT_ID, key, "grant", body, work)
+
+
+@subscriptions_router.post("/current/checkout", status_code=201)
+async def checkout(
+    principal: BillingWrite,
+    runtime: RuntimeDep,
+    stripe: StripeDep,
+    key: OptionalIdempotencyKey = None,
+) -> CheckoutOut:
+    """A Stripe Checkout page (setup mode) where the tenant saves a card: an incomplete
+    subscription starts once Stripe reports it done; a standing one may then move to dearer
+    plans. A retry with the same ``Idempotency-Key`` gets the same page. 503 without
+    Stripe."""
+    settings, sessions = runtime.settings, runtime.sessions
+    assert isinstance(settings, BillingEngineSettings)
+    assert sessions is not None
+    setup = await open_card_setup(sessions, stripe, settings, principal.tenant_id, key)
+    return CheckoutOut(url=setup.url, stripe_session_id=setup.id)
 
 
 @subscriptions_router.get("/current")
@@ -133,25 +178,26 @@ revenue_shares_router = APIRouter(prefix="/v1/revenue-shares", tags=["revenue sh
 @revenue_shares_router.post("", status_code=201, response_model=RevenueShareOut)
 async def create_revenue_share(
     body: RevenueShareCreate,
-    principal: BillingWrite,
+    principal: Operator,
     session: SessionDep,
     key: OptionalIdempotencyKey = None,
 ) -> Response:
-    """Split future invoices with a partner (percent, or a fixed amount per event)."""
+    """Split a tenant's future invoices with a partner (percent, or a fixed amount per
+    event)."""
 
     async def work() -> tuple[int, BaseModel]:
-        share = await RevenueShareService(session).create(principal.tenant_id, body)
+        share = await RevenueShareService(session).create(body)
         return 201, RevenueShareOut.model_validate(share)
 
-    return await idempotent(session, principal.tenant_id, key, "revenue_share", body, work)
+    return await idempotent(session, OPERATOR_TENANT_ID, key, "revenue_share", body, work)
 
 
 @revenue_shares_router.get("/{share_id}/statements")
 async def revenue_share_statement(
-    share_id: str, principal: BillingRead, session: SessionDep
+    share_id: str, principal: Operator, session: SessionDep
 ) -> PayoutStatement:
     """The partner's payout statement: one entry per invoice, and totals per currency."""
-    share, entries = await RevenueShareService(session).statement(principal.tenant_id, share_id)
+    share, entries = await RevenueShareService(session).statement(share_id)
     totals: dict[str, int] = {}
     for entry in entries:
         totals[entry.currency] = totals.get(entry.currency, 0) + entry.amount

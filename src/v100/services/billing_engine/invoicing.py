@@ -25,7 +25,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from v100.contracts.events import SubscriptionChange
 from v100.kit.bus import Bus
 from v100.kit.db import AfterCommit, session_hooks, unit_of_work
-from v100.services.billing_engine.models import Invoice, InvoiceLine, Meter, Plan, Subscription
+from v100.services.billing_engine.models import (
+    STANDING,
+    Invoice,
+    InvoiceLine,
+    Meter,
+    Plan,
+    Subscription,
+)
 from v100.services.billing_engine.ratecards import price
 from v100.services.billing_engine.repository import (
     InvoiceRepository,
@@ -59,8 +66,9 @@ async def _usage_lines(
 ) -> list[InvoiceLine]:
     tenant_id = subscription.tenant_id
     charges = [PlanCharge.model_validate(charge) for charge in plan.charges]
+    # The operator's meters; a plan made by a tenant before ADR 0027 priced its own.
     meters: dict[str, Meter] = await MeterRepository(session).by_codes(
-        tenant_id, [charge.meter for charge in charges]
+        plan.tenant_id, [charge.meter for charge in charges]
     )
     events = UsageEventRepository(session)
     lines: list[InvoiceLine] = []
@@ -191,7 +199,7 @@ async def run_invoicing(
                     subscription = await SubscriptionRepository(session).lock(candidate)
                     if (
                         subscription is None
-                        or subscription.status == "canceled"
+                        or subscription.status not in STANDING
                         or subscription.period_end > cutoff
                     ):
                         run.skipped += 1  # another run got here first

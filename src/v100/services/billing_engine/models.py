@@ -37,7 +37,14 @@ from v100.kit.jobs import add_job_table
 INTERVALS = ("monthly", "annual")
 TIERS = ("free", "pro", "business", "enterprise")
 AGGREGATIONS = ("sum", "count", "unique_count", "max", "latest")
-SUBSCRIPTION_STATUSES = ("trialing", "active", "canceled")
+PLAN_STATUSES = ("draft", "published", "archived")
+# incomplete: a priced plan not yet paid for (a card through Stripe Checkout) nor granted by the
+# operator; it gives no tier (ADR 0027).
+SUBSCRIPTION_STATUSES = ("incomplete", "trialing", "active", "canceled")
+# The statuses of a subscription that gives its plan's tier and is invoiced.
+STANDING = ("trialing", "active")
+# What lets the subscription stand: a plan without a base price, a card on file, or a grant.
+PAYMENTS = ("none", "card", "granted")
 # open -> paid | void | uncollectible; uncollectible -> paid | void (Stripe's invoice statuses).
 INVOICE_STATUSES = ("open", "paid", "uncollectible", "void")
 # Usage values: 38 digits with 12 after the point, like Stripe's ``*_decimal`` amounts.
@@ -51,11 +58,15 @@ class Base(DeclarativeBase):
 
 class Plan(Base, TenantOwned, Timestamped):
     """What a subscription buys: a base price per interval, units included per meter, and
-    the overage charges (a meter priced by a rate card) beyond them."""
+    the overage charges (a meter priced by a rate card) beyond them. The catalogue is the
+    operator's: its plans are owned by ``OPERATOR_TENANT_ID``, and tenants see the published
+    ones. Rows owned by another tenant were made by that tenant before ADR 0027; they are
+    archived and give no tier."""
 
     __tablename__ = "plans"
     __table_args__ = (
         UniqueConstraint("tenant_id", "code"),
+        CheckConstraint(f"status IN {PLAN_STATUSES!r}", name="status"),
         CheckConstraint(f"interval IN {INTERVALS!r}", name="interval"),
         CheckConstraint(f"tier IN {TIERS!r}", name="tier"),
         CheckConstraint("base_price >= 0", name="base_price"),
@@ -64,6 +75,7 @@ class Plan(Base, TenantOwned, Timestamped):
 
     code: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), server_default="draft")
     interval: Mapped[str] = mapped_column(String(16))
     base_price: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
@@ -76,7 +88,7 @@ class Plan(Base, TenantOwned, Timestamped):
 
 
 class Meter(Base, TenantOwned, Timestamped):
-    """How usage events of one code add up over a period."""
+    """How usage events of one code add up over a period: the operator's, like plans."""
 
     __tablename__ = "meters"
     __table_args__ = (
@@ -122,6 +134,7 @@ class Subscription(Base, TenantOwned, Timestamped):
     __tablename__ = "subscriptions"
     __table_args__ = (
         CheckConstraint(f"status IN {SUBSCRIPTION_STATUSES!r}", name="status"),
+        CheckConstraint(f"payment IN {PAYMENTS!r}", name="payment"),
         Index("ix_subscriptions_period_end_status", "period_end", "status"),
         # One live subscription per tenant, even when two requests race to create one.
         Index(
@@ -135,6 +148,7 @@ class Subscription(Base, TenantOwned, Timestamped):
 
     plan_id: Mapped[str] = mapped_column(ForeignKey("plans.id"), index=True)
     status: Mapped[str] = mapped_column(String(16))
+    payment: Mapped[str] = mapped_column(String(16), server_default="none")
     period_start: Mapped[datetime]
     period_end: Mapped[datetime]
     trial_end: Mapped[datetime | None]
@@ -196,9 +210,9 @@ class InvoiceLine(Base, TenantOwned):
 
 
 class RevenueShare(Base, TenantOwned, Timestamped):
-    """A partner's split of the tenant's revenue: ``percent`` of the invoiced amounts (of one
-    meter's usage lines, or of the whole invoice without a meter), or ``per_event``: a fixed
-    amount per event of a meter."""
+    """A partner's split of what the tenant is invoiced, agreed by the operator: ``percent``
+    of the invoiced amounts (of one meter's usage lines, or of the whole invoice without a
+    meter), or ``per_event``: a fixed amount per event of a meter."""
 
     __tablename__ = "revenue_shares"
     __table_args__ = (CheckConstraint("basis IN ('percent', 'per_event')", name="basis"),)

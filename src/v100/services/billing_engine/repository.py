@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from v100.kit.db import TenantRepository
 from v100.services.billing_engine.models import (
+    STANDING,
     Invoice,
     InvoiceLine,
     Meter,
@@ -167,7 +168,7 @@ class SubscriptionRepository(TenantRepository[Subscription]):
     model = Subscription
 
     async def current(self, tenant_id: str) -> Subscription | None:
-        """The tenant's live (trialing or active) subscription."""
+        """The tenant's live subscription: incomplete, trialing or active."""
         statement = (
             self.select_for(tenant_id)
             .where(Subscription.status != "canceled")
@@ -177,10 +178,11 @@ class SubscriptionRepository(TenantRepository[Subscription]):
         return (await self.session.execute(statement)).scalar_one_or_none()
 
     async def due(self, now: datetime, limit: int = 100) -> list[Subscription]:
-        """Live subscriptions of every tenant whose period has ended (the invoicing run)."""
+        """Standing subscriptions of every tenant whose period has ended (the invoicing run);
+        an incomplete one has nothing to bill."""
         statement = (
             select(Subscription)
-            .where(Subscription.status != "canceled", Subscription.period_end <= now)
+            .where(Subscription.status.in_(STANDING), Subscription.period_end <= now)
             .order_by(Subscription.period_end, Subscription.id)
             .limit(limit)
         )

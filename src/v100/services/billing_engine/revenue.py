@@ -10,6 +10,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from v100.kit.auth import OPERATOR_TENANT_ID
 from v100.kit.db import TenantRepository
 from v100.kit.errors import NotFound, ValidationFailed
 from v100.services.billing_engine.models import (
@@ -67,7 +68,9 @@ async def share_invoice(
             )
             amount = round_minor(Decimal(basis) * (share.percent or Decimal(0)) / 100)
         else:
-            meter = await MeterRepository(session).by_code(tenant_id, share.meter_code or "")
+            meter = await MeterRepository(session).by_code(
+                OPERATOR_TENANT_ID, share.meter_code or ""
+            )
             if meter is None:
                 continue
             (aggregate,) = await UsageEventRepository(session).aggregate(
@@ -96,14 +99,17 @@ class RevenueShareService:
         self.shares = RevenueShareRepository(session)
         self.entries = RevenueShareEntryRepository(session)
 
-    async def create(self, tenant_id: str, body: RevenueShareCreate) -> RevenueShare:
+    async def create(self, body: RevenueShareCreate) -> RevenueShare:
+        """The operator's agreement with a partner over one tenant's invoices."""
+        if body.tenant_id == OPERATOR_TENANT_ID:
+            raise ValidationFailed("tenant_id names the operator, not a tenant.")
         if (
             body.meter is not None
-            and await MeterRepository(self.session).by_code(tenant_id, body.meter) is None
+            and await MeterRepository(self.session).by_code(OPERATOR_TENANT_ID, body.meter) is None
         ):
             raise ValidationFailed(f"No meter {body.meter!r}.")
         share = RevenueShare(
-            tenant_id=tenant_id,
+            tenant_id=body.tenant_id,
             partner=body.partner,
             basis=body.basis,
             percent=body.percent,
@@ -112,10 +118,8 @@ class RevenueShareService:
         )
         return await self.shares.add(share)
 
-    async def statement(
-        self, tenant_id: str, share_id: str
-    ) -> tuple[RevenueShare, list[RevenueShareEntry]]:
-        share = await self.shares.get(tenant_id, share_id)
+    async def statement(self, share_id: str) -> tuple[RevenueShare, list[RevenueShareEntry]]:
+        share = await self.session.get(RevenueShare, share_id)
         if share is None:
             raise NotFound("No such revenue share.")
-        return share, await self.entries.for_share(tenant_id, share_id)
+        return share, await self.entries.for_share(share.tenant_id, share_id)

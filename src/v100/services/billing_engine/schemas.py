@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from v100.kit.http import refusing_null
 from v100.kit.text import Line
 from v100.services.billing_engine import ratecards
 from v100.services.billing_engine.currencies import is_currency
@@ -113,6 +114,8 @@ class PlanCreate(_In):
     charges: list[PlanCharge] = Field(default_factory=list, max_length=50)
     trial_days: int = Field(default=0, ge=0, le=365)
     tier: Literal["free", "pro", "business", "enterprise"]
+    # Published plans are listed to tenants and open to subscribe; a draft is the operator's.
+    status: Literal["draft", "published"] = "published"
 
     @field_validator("base_price", mode="before")
     @classmethod
@@ -137,10 +140,22 @@ class PlanCreate(_In):
         return self
 
 
+class PlanUpdate(_In):
+    """The operator's change to a plan: its name, or its status (publish, or archive: no new
+    subscriptions or changes to it; subscriptions on it carry on). Prices are not changed in
+    place: make a new plan and move subscriptions to it."""
+
+    name: Line | None = Field(default=None, min_length=1, max_length=200)
+    status: Literal["draft", "published", "archived"] | None = None
+
+    _kept = refusing_null("name", "status")
+
+
 class PlanOut(_Out):
     id: str
     code: str
     name: str
+    status: str
     interval: str
     base_price: int
     currency: str
@@ -230,7 +245,25 @@ class UsageSummary(BaseModel):
 
 class SubscriptionCreate(_In):
     plan: Code
-    # Like Stripe's backdate_start_date: the first period starts here (default: now).
+    # Like Stripe's backdate_start_date: the first period starts here (default: now). A priced
+    # plan's periods start when it is paid for or granted instead.
+    start: datetime | None = None
+
+    @field_validator("start")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("start needs a time zone")
+        return value
+
+
+class SubscriptionGrant(_In):
+    """The operator puts a tenant on a plan without payment: the tenant's subscription moves to
+    it (an incomplete one starts), or one is created."""
+
+    tenant_id: str = Field(min_length=1, max_length=36, pattern=r"^[0-9a-fA-F-]+$")
+    plan: Code
+    # When a new or incomplete subscription starts (default: now).
     start: datetime | None = None
 
     @field_validator("start")
@@ -257,8 +290,12 @@ class PlanChange(_In):
 class SubscriptionOut(BaseModel):
     id: str
     plan: str
+    # The tier it gives now: the plan's once it stands, "free" while incomplete.
     tier: str
+    # incomplete (a priced plan waiting for payment or a grant), trialing, active, canceled.
     status: str
+    # What lets it stand: none (no base price), card (on file through Stripe), granted.
+    payment: str
     period_start: datetime
     period_end: datetime
     trial_end: datetime | None
@@ -275,6 +312,14 @@ class ProrationOut(BaseModel):
 class PlanChanged(BaseModel):
     subscription: SubscriptionOut
     proration: ProrationOut | None
+
+
+class CheckoutOut(BaseModel):
+    """Where the tenant puts a card on file (Stripe Checkout, setup mode); the subscription
+    stands once Stripe reports the session completed."""
+
+    url: str
+    stripe_session_id: str
 
 
 class TierOut(BaseModel):
@@ -322,6 +367,8 @@ class InvoicePage(BaseModel):
 
 
 class RevenueShareCreate(_In):
+    # Whose invoices are shared.
+    tenant_id: str = Field(min_length=1, max_length=36, pattern=r"^[0-9a-fA-F-]+$")
     partner: Line = Field(min_length=1, max_length=200)
     basis: Literal["percent", "per_event"]
     percent: Annotated[Decimal, Field(gt=0, le=100, max_digits=9, decimal_places=6)] | None = None
@@ -342,6 +389,7 @@ class RevenueShareCreate(_In):
 
 class RevenueShareOut(_Out):
     id: str
+    tenant_id: str
     partner: str
     basis: str
     percent: Decimal | None

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from v100.kit.auth import OPERATOR_TENANT_ID
 from v100.kit.db import InvalidCursorError, Page, new_id, utcnow
 from v100.kit.errors import BadRequest, Conflict, NotFound, ValidationFailed
 from v100.services.billing_engine.models import Meter, Plan
@@ -27,6 +28,7 @@ from v100.services.billing_engine.schemas import (
     EventResult,
     MeterCreate,
     PlanCreate,
+    PlanUpdate,
     UsageEventIn,
 )
 
@@ -35,21 +37,25 @@ _MAX_VALUE = Decimal(10) ** 26
 
 
 class CatalogueService:
+    """The operator's catalogue (ADR 0027): plans and meters are owned by
+    ``OPERATOR_TENANT_ID``; tenants read the published plans."""
+
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
         self.plans = PlanRepository(session)
         self.meters = MeterRepository(session)
 
-    async def create_plan(self, tenant_id: str, body: PlanCreate) -> Plan:
+    async def create_plan(self, body: PlanCreate) -> Plan:
         charge_meters = {charge.meter for charge in body.charges}
-        known = await self.meters.by_codes(tenant_id, charge_meters | set(body.included))
+        known = await self.meters.by_codes(OPERATOR_TENANT_ID, charge_meters | set(body.included))
         missing = sorted((charge_meters | set(body.included)) - set(known))
         if missing:
             raise ValidationFailed(f"Unknown meters: {', '.join(missing)}.")
         plan = Plan(
-            tenant_id=tenant_id,
+            tenant_id=OPERATOR_TENANT_ID,
             code=body.code,
             name=body.name,
+            status=body.status,
             interval=body.interval,
             base_price=body.base_price,
             currency=body.currency,
@@ -65,20 +71,34 @@ class CatalogueService:
             raise Conflict(f"A plan with code {body.code!r} exists.") from None
         return plan
 
-    async def list_plans(self, tenant_id: str, limit: int, cursor: str | None) -> Page[Plan]:
+    async def update_plan(self, plan_id: str, body: PlanUpdate) -> Plan:
+        plan = await self.get_plan(plan_id, published_only=False)
+        if body.name is not None:
+            plan.name = body.name
+        if body.status is not None:
+            plan.status = body.status
+        await self.session.flush()
+        return plan
+
+    async def list_plans(
+        self, limit: int, cursor: str | None, *, published_only: bool
+    ) -> Page[Plan]:
+        where = [Plan.status == "published"] if published_only else []
         try:
-            return await self.plans.list(tenant_id, limit=limit, cursor=cursor)
+            return await self.plans.list(
+                OPERATOR_TENANT_ID, limit=limit, cursor=cursor, where=where
+            )
         except InvalidCursorError as exc:
             raise BadRequest(str(exc)) from None
 
-    async def get_plan(self, tenant_id: str, plan_id: str) -> Plan:
-        plan = await self.plans.get(tenant_id, plan_id)
-        if plan is None:
+    async def get_plan(self, plan_id: str, *, published_only: bool) -> Plan:
+        plan = await self.plans.get(OPERATOR_TENANT_ID, plan_id)
+        if plan is None or (published_only and plan.status != "published"):
             raise NotFound("No such plan.")
         return plan
 
-    async def create_meter(self, tenant_id: str, body: MeterCreate) -> Meter:
-        meter = Meter(tenant_id=tenant_id, **body.model_dump())
+    async def create_meter(self, body: MeterCreate) -> Meter:
+        meter = Meter(tenant_id=OPERATOR_TENANT_ID, **body.model_dump())
         try:
             async with self.session.begin_nested():
                 await self.meters.add(meter)
@@ -168,7 +188,7 @@ class UsageService:
 
     async def ingest(self, tenant_id: str, events: Sequence[UsageEventIn]) -> list[EventResult]:
         """Record each new event once; the answer says, per event, what became of it."""
-        meters = await self.meters.by_codes(tenant_id, {event.meter for event in events})
+        meters = await self.meters.by_codes(OPERATOR_TENANT_ID, {event.meter for event in events})
         billed_through = await InvoiceRepository(self.session).billed_through(tenant_id)
         now = utcnow()
         results: list[EventResult | None] = [None] * len(events)
@@ -205,7 +225,7 @@ class UsageService:
         end: datetime,
         group_by: str | None,
     ) -> tuple[Meter, list[Aggregate]]:
-        meter = await self.meters.by_code(tenant_id, meter_code)
+        meter = await self.meters.by_code(OPERATOR_TENANT_ID, meter_code)
         if meter is None:
             raise NotFound(f"No meter {meter_code!r}.")
         if start.tzinfo is None or end.tzinfo is None:

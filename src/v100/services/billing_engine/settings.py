@@ -21,6 +21,13 @@ class BillingEngineSettings(ServiceSettings):
     stripe_api_base: str | None = None
     # Webhooks signed longer ago than this are refused (Stripe's SDK default).
     stripe_webhook_tolerance_seconds: int = Field(default=300, ge=1)
+    # Where Stripe Checkout (a card on file for a priced plan) sends the customer back; a path
+    # is taken from the platform's public URL (V100_PUBLIC_URL).
+    checkout_success_url: str = "/billing/subscription?checkout=success"
+    checkout_cancel_url: str = "/billing/subscription?checkout=cancel"
+
+    def public(self, url: str) -> str:
+        return self.platform.public_url.rstrip("/") + url if url.startswith("/") else url
 
     @property
     def stripe_sync(self) -> bool:

@@ -1,6 +1,7 @@
 """billing_engine's Stripe webhook, ``POST /v1/invoices/webhooks/stripe``: public at the service
 and at the gateway (Stripe authenticates it by its ``Stripe-Signature``, not by a token); each
-verified event moves an invoice's payment status once."""
+verified event moves an invoice's payment status once, or (a completed setup-mode Checkout
+Session) puts a card on file for the tenant's subscription."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Request
 
 from v100.kit.errors import BackendUnavailable
-from v100.kit.http import SessionDep
+from v100.kit.http import RuntimeDep, SessionDep
 from v100.services.billing_engine.providers.stripe import StripeInvoicing
 from v100.services.billing_engine.stripe_sync import handle_event
 
@@ -34,9 +35,11 @@ StripeDep = Annotated[StripeInvoicing, Depends(get_stripe)]
 async def stripe_webhook(
     request: Request,
     session: SessionDep,
+    runtime: RuntimeDep,
     stripe: StripeDep,
     signature: Annotated[str | None, Header(alias="Stripe-Signature")] = None,
 ) -> dict[str, object]:
-    """Stripe's invoice events (signed): paid, payment failed, voided, uncollectible."""
+    """Stripe's events (signed): invoices paid, payment failed, voided, uncollectible; a card
+    saved through Checkout (setup mode)."""
     event = stripe.verify(await request.body(), signature)
-    return {"received": True, "outcome": await handle_event(session, event)}
+    return {"received": True, "outcome": await handle_event(session, event, runtime.bus)}

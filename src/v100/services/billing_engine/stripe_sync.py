@@ -1,6 +1,8 @@
 """Stripe sync of issued invoices: the push (the tenant's Stripe Customer, found in our mapping or
 created once; the invoice with one item per line; finalization) run as a durable job after the
-invoice commits, and the webhook events that move an invoice's payment status.
+invoice commits, and the webhook events that move an invoice's payment status. Also the card on
+file a priced plan needs (ADR 0027): a Checkout Session in setup mode, whose completion starts
+an incomplete subscription.
 
 The push resumes where a crash left it: the Stripe invoice id is committed as soon as it exists,
 items carry their line id in metadata and are listed before adding, and every create has an
@@ -19,13 +21,25 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from v100.kit.db import TenantRepository, unit_of_work, utcnow
+from v100.kit.bus import Bus
+from v100.kit.db import TenantRepository, new_id, unit_of_work, utcnow
 from v100.kit.observability import get_logger
-from v100.services.billing_engine.models import Invoice, StripeCustomer, StripeEvent
-from v100.services.billing_engine.providers.stripe import RemoteInvoice, StripeInvoicing
-from v100.services.billing_engine.repository import InvoiceRepository
+from v100.services.billing_engine.models import (
+    Invoice,
+    StripeCustomer,
+    StripeEvent,
+    Subscription,
+)
+from v100.services.billing_engine.providers.stripe import (
+    RemoteInvoice,
+    SetupSession,
+    StripeInvoicing,
+)
+from v100.services.billing_engine.repository import InvoiceRepository, SubscriptionRepository
+from v100.services.billing_engine.settings import BillingEngineSettings
+from v100.services.billing_engine.subscriptions import SubscriptionService
 
-__all__ = ["EVENT_STATUS", "apply_status", "handle_event", "push_invoice"]
+__all__ = ["EVENT_STATUS", "apply_status", "handle_event", "open_card_setup", "push_invoice"]
 
 _log = get_logger("v100.billing_engine.stripe")
 
@@ -38,6 +52,8 @@ EVENT_STATUS: dict[str, str | None] = {
     "invoice.payment_failed": None,
     "invoice.finalized": "open",
 }
+# A Checkout Session completed: in setup mode, the tenant's card is on file.
+CARD_SAVED = "checkout.session.completed"
 # Where each status may go next; paid and void are final.
 _NEXT = {
     "open": {"paid", "void", "uncollectible"},
@@ -193,24 +209,82 @@ async def _find_invoice(session: AsyncSession, obj: dict[str, Any]) -> Invoice |
     return (await session.execute(statement)).scalar_one()
 
 
-async def handle_event(session: AsyncSession, event: dict[str, Any]) -> str:
+async def open_card_setup(
+    sessions: async_sessionmaker[AsyncSession],
+    stripe: StripeInvoicing,
+    settings: BillingEngineSettings,
+    tenant_id: str,
+    key: str | None,
+) -> SetupSession:
+    """A Checkout Session (setup mode) for the tenant's live subscription: the card saved
+    there lets a priced plan stand (``CARD_SAVED`` below). No transaction stays open across a
+    call to Stripe; the request's ``Idempotency-Key`` becomes Stripe's, which gives the same
+    session back for a retry (a call without one opens a new session; an abandoned one
+    expires at Stripe)."""
+    async with sessions() as session:
+        subscription, plan = await SubscriptionService(session).current(tenant_id)
+        found = await StripeCustomerRepository(session).for_tenant(tenant_id)
+    customer = found.stripe_customer_id if found else await _customer(sessions, stripe, tenant_id)
+    return await stripe.create_setup_session(
+        customer=customer,
+        currency=plan.currency,
+        subscription_id=subscription.id,
+        tenant_id=tenant_id,
+        success_url=settings.public(settings.checkout_success_url),
+        cancel_url=settings.public(settings.checkout_cancel_url),
+        idempotency_key=f"v100-setup-{subscription.id}-{key or new_id()}",
+    )
+
+
+async def _find_subscription(session: AsyncSession, obj: dict[str, Any]) -> Subscription | None:
+    metadata = obj.get("metadata") or {}
+    subscription = await session.get(Subscription, str(metadata.get("v100_subscription_id")))
+    if subscription is None or subscription.tenant_id != metadata.get("v100_tenant_id"):
+        return None
+    # Duplicates of one session's events queue up on this lock, then find the event stored.
+    return await SubscriptionRepository(session).lock(subscription)
+
+
+async def _card_saved(
+    session: AsyncSession, bus: Bus | None, obj: dict[str, Any], found: Subscription | None
+) -> str:
+    if obj.get("mode") != "setup":
+        return "ignored"  # billing's credit top-ups have their own webhook
+    if found is None:
+        return "unknown-subscription"
+    if obj.get("status") != "complete":
+        return "not-complete"
+    if found.status == "canceled":
+        return "canceled"
+    was = found.status
+    await SubscriptionService(session, bus).activate(found, "card")
+    return "activated" if was == "incomplete" else "card-on-file"
+
+
+async def handle_event(session: AsyncSession, event: dict[str, Any], bus: Bus | None = None) -> str:
     """Act on one verified event, once; what was done (also stored with the event id)."""
     event_id, event_type = str(event.get("id")), str(event.get("type"))
     obj: dict[str, Any] = (event.get("data") or {}).get("object") or {}
-    invoice = None
+    invoice = subscription = None
     if event_type in EVENT_STATUS and obj.get("object", "invoice") == "invoice":
         # Duplicates of one invoice's events queue up on this lock, then find the event stored.
         invoice = await _find_invoice(session, obj)
+    elif event_type == CARD_SAVED and obj.get("mode") == "setup":
+        subscription = await _find_subscription(session, obj)
     if await session.get(StripeEvent, event_id) is not None:
         return "duplicate"
-    outcome = _apply(event_type, obj, invoice)
+    if event_type == CARD_SAVED:
+        outcome = await _card_saved(session, bus, obj, subscription)
+    else:
+        outcome = _apply(event_type, obj, invoice)
+    owner = invoice or subscription
     try:
         async with session.begin_nested():
             session.add(
                 StripeEvent(
                     id=event_id,
                     type=event_type,
-                    tenant_id=invoice.tenant_id if invoice else None,
+                    tenant_id=owner.tenant_id if owner else None,
                     invoice_id=invoice.id if invoice else None,
                     outcome=outcome,
                 )

@@ -1,6 +1,7 @@
-"""Administration without HTTP, for ``v100 tenant create`` and ``v100 api-key create``: the same
-service layer and rules as the endpoints, run against the gateway's database after migrating
-it, so an operator can bootstrap the first tenant and key before anything is running."""
+"""Administration without HTTP, for ``v100 tenant create``, ``v100 api-key create`` and ``v100
+operator key ...``: the same service layer and rules as the endpoints, run against the gateway's
+database after migrating it, so an operator can bootstrap the first tenant and key before
+anything is running. The operator's own keys are made only here, on the host (ADR 0027)."""
 
 from __future__ import annotations
 
@@ -15,19 +16,27 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from v100.kit.db import create_engine, create_sessionmaker, migrate, unit_of_work
 from v100.kit.errors import BadRequest, NotFound
 from v100.services.gateway.app import DATABASE
-from v100.services.gateway.models import ApiKey, Tenant, User
+from v100.services.gateway.models import ApiKey, OperatorKey, Tenant, User
 from v100.services.gateway.repository import TenantRecordRepository, UserRepository
 from v100.services.gateway.schemas import ApiKeyCreate, SignupRequest
 from v100.services.gateway.service import (
     ApiKeyService,
     AuthService,
     Identity,
+    OperatorKeyService,
     normalize_email,
     user_principal,
 )
 from v100.services.gateway.settings import GatewaySettings
 
-__all__ = ["CreatedKey", "create_api_key", "create_tenant"]
+__all__ = [
+    "CreatedKey",
+    "create_api_key",
+    "create_operator_key",
+    "create_tenant",
+    "list_operator_keys",
+    "revoke_operator_key",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,3 +119,24 @@ async def create_api_key(
             expires_at=request.expires_at,
         )
         return CreatedKey(key=key, secret=secret, tenant=tenant, creator=creator)
+
+
+async def create_operator_key(
+    settings: GatewaySettings, *, name: str, scopes: Sequence[str]
+) -> tuple[OperatorKey, str]:
+    """An operator key and its secret (shown once)."""
+    name = name.strip()
+    if not 1 <= len(name) <= 100:
+        raise BadRequest("name: 1 to 100 characters.")
+    async with _gateway_session(settings) as session:
+        return await OperatorKeyService(session).create(name=name, scopes=scopes)
+
+
+async def list_operator_keys(settings: GatewaySettings) -> Sequence[OperatorKey]:
+    async with _gateway_session(settings) as session:
+        return await OperatorKeyService(session).list()
+
+
+async def revoke_operator_key(settings: GatewaySettings, key_id: str) -> OperatorKey:
+    async with _gateway_session(settings) as session:
+        return await OperatorKeyService(session).revoke(key_id)

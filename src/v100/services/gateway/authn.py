@@ -162,7 +162,7 @@ class Authenticator:
         if resolved.expires_at is not None and resolved.expires_at <= utcnow():
             raise Unauthorized("The API key has expired.")
         if principal.api_key_id is not None and cache.due_for_touch(principal.api_key_id):
-            self._record_use(runtime, principal.api_key_id)
+            self._record_use(runtime, principal)
         return principal
 
     def _remembered_standing(self, principal: Principal) -> Principal | None:
@@ -225,7 +225,7 @@ class Authenticator:
                 "The gateway's database did not answer.", retry_after=1
             ) from exc
 
-    def _record_use(self, runtime: Runtime, key_id: str) -> None:
+    def _record_use(self, runtime: Runtime, principal: Principal) -> None:
         sessions = runtime.sessions
         if sessions is None:
             return
@@ -236,9 +236,11 @@ class Authenticator:
             # needs no job queue, only to stay off the request's path.
             try:
                 async with unit_of_work(sessions) as session:
-                    await ApiKeyService(session, identity).record_use(key_id)
+                    await ApiKeyService(session, identity).record_use(principal)
             except Exception as exc:
-                _log.warning("could not record API key use", key_id=key_id, error=repr(exc))
+                _log.warning(
+                    "could not record API key use", key_id=principal.api_key_id, error=repr(exc)
+                )
 
         task = asyncio.create_task(record())
         self._touches.add(task)

@@ -25,10 +25,8 @@ from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-
 from v100.kit.auth import Principal
-from v100.kit.http import MAX_HEADER_COUNT, RequestContextMiddleware
+from v100.kit.http import MAX_HEADER_COUNT, GuardedHttpProtocol, RequestContextMiddleware
 from v100.kit.observability import get_logger
 from v100.services.gateway.authn import AuthenticationMiddleware
 from v100.services.gateway.compression import CompressionMiddleware, compressible_type
@@ -362,7 +360,7 @@ class _Answered:
 _ANSWERED: Any = _Answered()
 
 
-class HitPathProtocol(HttpToolsProtocol):
+class HitPathProtocol(GuardedHttpProtocol):
     """Used by the server when the app has ``state.hit_path`` (``kit.http.server_config``).
 
     It also arms the keep-alive timer once per idle spell rather than once per answer: uvicorn
@@ -438,6 +436,7 @@ class HitPathProtocol(HttpToolsProtocol):
             date = hit_path.default_lines(self.server_state.default_headers)
             answer = hit_path.answer(data, date)
             if answer is not None:
+                self._disarm_head_timer()  # a whole request, answered
                 self.cycle = _ANSWERED
                 self.transport.write(answer)
                 self.on_response_complete()

@@ -1,6 +1,6 @@
 """The gateway's tables: tenants, their users, refresh-token families (one per login, rotated on
-every refresh) and API keys. Secrets are never stored: passwords as Argon2id hashes, refresh
-tokens and API keys as SHA-256 digests."""
+every refresh), API keys and the operator's keys. Secrets are never stored: passwords as
+Argon2id hashes, refresh tokens and API keys as SHA-256 digests."""
 
 from datetime import datetime
 
@@ -86,5 +86,21 @@ class ApiKey(Base, TenantOwned, Timestamped):
         ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
     expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+
+class OperatorKey(Base, Timestamped):
+    """A key of the platform's operator, made on the host (``v100 operator key create``), never
+    through the API. It acts as ``kit.auth.OPERATOR_TENANT_ID`` with only ``operator:`` scopes
+    (ADR 0027)."""
+
+    __tablename__ = "operator_keys"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(DIGEST_LENGTH), unique=True)
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
     revoked_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]

@@ -11,7 +11,7 @@ from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from v100.kit.db import TenantRepository, utcnow
-from v100.services.gateway.models import ApiKey, RefreshToken, Tenant, User
+from v100.services.gateway.models import ApiKey, OperatorKey, RefreshToken, Tenant, User
 
 
 class TenantRecordRepository:
@@ -166,6 +166,36 @@ class ApiKeyRepository(TenantRepository[ApiKey]):
             key.revoked_at = when
         await self.session.flush()
         return keys
+
+
+class OperatorKeyRepository:
+    """The operator's keys: not tenant-owned, managed only from the host."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, key: OperatorKey) -> None:
+        self.session.add(key)
+        await self.session.flush()
+
+    async def by_hash(self, key_hash: str) -> OperatorKey | None:
+        statement = select(OperatorKey).where(OperatorKey.key_hash == key_hash)
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def get(self, key_id: str) -> OperatorKey | None:
+        return await self.session.get(OperatorKey, key_id)
+
+    async def all(self) -> Sequence[OperatorKey]:
+        statement = select(OperatorKey).order_by(OperatorKey.created_at, OperatorKey.id)
+        return (await self.session.execute(statement)).scalars().all()
+
+    async def touch(self, key_id: str, when: datetime) -> None:
+        await self.session.execute(
+            update(OperatorKey)
+            .where(OperatorKey.id == key_id)
+            .values(last_used_at=when)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def _rowcount(result: object) -> int:

@@ -11,7 +11,8 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from v100.kit.auth import Principal
+from v100.contracts.scopes import PLATFORM_SCOPES
+from v100.kit.auth import OPERATOR_TENANT_ID, Principal
 from v100.kit.db import InvalidCursorError, Page, new_id, session_hooks, utcnow
 from v100.kit.errors import (
     BadRequest,
@@ -31,9 +32,10 @@ from v100.services.gateway.credentials import (
     new_refresh_token,
 )
 from v100.services.gateway.keycache import ApiKeyCache, ResolvedKey
-from v100.services.gateway.models import ApiKey, RefreshToken, Tenant, User
+from v100.services.gateway.models import ApiKey, OperatorKey, RefreshToken, Tenant, User
 from v100.services.gateway.repository import (
     ApiKeyRepository,
+    OperatorKeyRepository,
     RefreshTokenRepository,
     TenantRecordRepository,
     UserRepository,
@@ -45,6 +47,7 @@ from v100.services.gateway.standing import MemberCache, Standing
 # narrow what an API key may do.
 USER_SCOPES = frozenset({"*"})
 MANAGERS = frozenset({"owner", "admin"})
+OPERATOR_SCOPES = tuple(scope for scope in PLATFORM_SCOPES if scope.startswith("operator:"))
 KEY_PREFIX_SHOWN = 12  # "v100_sk_" and four characters of the secret
 _log = get_logger("v100.gateway")
 
@@ -282,7 +285,7 @@ class ApiKeyService:
         scopes. A revoked key, or one whose creator left or was disabled, resolves to nobody."""
         found = await self.keys.resolve(key_hash)
         if found is None:
-            return ResolvedKey(None)
+            return await OperatorKeyService(self.session).resolve(key_hash)
         key, user, tenant = found
         if key.revoked_at is not None or user is None or user.disabled:
             return ResolvedKey(None, creator_id=key.created_by)
@@ -296,8 +299,63 @@ class ApiKeyService:
         )
         return ResolvedKey(principal, key.expires_at, creator_id=user.id)
 
-    async def record_use(self, key_id: str) -> None:
-        await self.keys.touch(key_id, utcnow())
+    async def record_use(self, principal: Principal) -> None:
+        assert principal.api_key_id is not None
+        if principal.tenant_id == OPERATOR_TENANT_ID:
+            await OperatorKeyRepository(self.session).touch(principal.api_key_id, utcnow())
+        else:
+            await self.keys.touch(principal.api_key_id, utcnow())
+
+
+class OperatorKeyService:
+    """The operator's keys (ADR 0027): made, listed and revoked on the host only. A key acts
+    as ``OPERATOR_TENANT_ID`` with its ``operator:`` scopes and nothing else."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.keys = OperatorKeyRepository(session)
+
+    async def create(self, *, name: str, scopes: Sequence[str]) -> tuple[OperatorKey, str]:
+        wrong = sorted(scope for scope in set(scopes) if scope not in OPERATOR_SCOPES)
+        if wrong or not scopes:
+            raise ValidationFailed(
+                f"An operator key carries operator scopes only ({', '.join(OPERATOR_SCOPES)})"
+                + (f", not {', '.join(wrong)}." if wrong else ".")
+            )
+        secret = new_api_key()
+        key = OperatorKey(
+            name=name,
+            prefix=secret[:KEY_PREFIX_SHOWN],
+            key_hash=digest(secret),
+            scopes=sorted(set(scopes)),
+        )
+        await self.keys.add(key)
+        return key, secret
+
+    async def list(self) -> Sequence[OperatorKey]:
+        return await self.keys.all()
+
+    async def revoke(self, key_id: str) -> OperatorKey:
+        """Idempotent. Every gateway replica stops accepting it within its key cache time."""
+        key = await self.keys.get(key_id)
+        if key is None:
+            raise NotFound(f"No operator key {key_id}.")
+        if key.revoked_at is None:
+            key.revoked_at = utcnow()
+            await self.session.flush()
+        return key
+
+    async def resolve(self, key_hash: str) -> ResolvedKey:
+        key = await self.keys.by_hash(key_hash)
+        if key is None or key.revoked_at is not None:
+            return ResolvedKey(None)
+        principal = Principal(
+            tenant_id=OPERATOR_TENANT_ID,
+            scopes=frozenset(key.scopes),
+            role="operator",
+            api_key_id=key.id,
+        )
+        return ResolvedKey(principal)
 
 
 class TenantService:

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
 
+from v100.kit.http import refusing_null
 from v100.kit.text import Line, Paragraphs
 
 __all__ = [
@@ -41,19 +42,6 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _refusing_null(*fields: str) -> Any:
-    """A PATCH body's check: these fields may be left out (kept as they are), not set to null."""
-
-    def check(cls: type[BaseModel], data: Any) -> Any:
-        if isinstance(data, dict):
-            nulls = [name for name in fields if name in data and data[name] is None]
-            if nulls:
-                raise ValueError(f"{', '.join(nulls)} cannot be null; leave a field out to keep it")
-        return data
-
-    return model_validator(mode="before")(check)
-
-
 class _Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -80,7 +68,7 @@ class ProjectUpdate(_Body):
     name: Name | None = None
     description: Annotated[Paragraphs, Field(max_length=5000)] | None = None
 
-    _name_kept = _refusing_null("name")
+    _name_kept = refusing_null("name")
 
 
 class ProjectOut(_Out):
@@ -193,7 +181,7 @@ class HighlightUpdate(_Body):
     title: Name | None = None
     score: Annotated[float, Field(ge=0, le=100)] | None = None
 
-    _times_kept = _refusing_null("start", "end")
+    _times_kept = refusing_null("start", "end")
 
 
 class HighlightOut(_Out):

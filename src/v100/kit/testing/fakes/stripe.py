@@ -187,12 +187,26 @@ class FakeStripe(StripeInvoicingResources):
                 code="parameter_invalid_string", param="mode",
             )  # fmt: skip
         items = params.get("line_items") or []
-        if not items:
+        if params["mode"] == "setup":
+            # Setup mode saves a payment method and charges nothing: no line items.
+            if items:
+                return _error(
+                    400, "invalid_request_error",
+                    "You cannot pass `line_items` in `setup` mode.",
+                    code="parameter_unknown", param="line_items",
+                )  # fmt: skip
+            if not params.get("currency") and not params.get("payment_method_types"):
+                return _error(
+                    400, "invalid_request_error",
+                    "Missing required param: currency.",
+                    code="parameter_missing", param="currency",
+                )  # fmt: skip
+        elif not items:
             return _error(
                 400, "invalid_request_error", "Missing required param: line_items.",
                 code="parameter_missing", param="line_items",
             )  # fmt: skip
-        total, currency = 0, None
+        total, currency = 0, params.get("currency")
         for index, item in enumerate(items):
             price = (item or {}).get("price_data") or {}
             try:
@@ -214,6 +228,7 @@ class FakeStripe(StripeInvoicingResources):
             "client_reference_id": params.get("client_reference_id"),
             "created": int(time.time()),
             "livemode": False,
+            "customer": params.get("customer"),
             "metadata": params.get("metadata") or {},
             "mode": params["mode"],
             "payment_status": "unpaid",
@@ -278,7 +293,11 @@ class FakeStripe(StripeInvoicingResources):
             return await client.post(self.webhook_url, content=payload, headers=headers)
 
     def pay(self, session_id: str) -> None:
-        self.sessions[session_id].update(status="complete", payment_status="paid")
+        # A setup session charges nothing: Stripe reports it complete with no payment due.
+        setup = self.sessions[session_id]["mode"] == "setup"
+        self.sessions[session_id].update(
+            status="complete", payment_status="no_payment_required" if setup else "paid"
+        )
 
     async def complete(self, session_id: str) -> httpx.Response:
         """The customer pays: the session completes and its event is delivered."""

@@ -1,5 +1,6 @@
 """Stripe through its official SDK (async client on httpx): the tenant's Customer, invoices with
-their invoice items, finalization, and webhook verification with ``stripe.Webhook``.
+their invoice items, finalization, Checkout in setup mode (a card on file for a priced plan),
+and webhook verification with ``stripe.Webhook``.
 
 Every create carries an ``Idempotency-Key`` derived from our own ids, so a retried job gets
 Stripe's first answer instead of a second object. Stripe forgets keys after 24 hours, so the
@@ -16,7 +17,7 @@ import stripe
 
 from v100.kit.errors import BadRequest, UpstreamUnavailable
 
-__all__ = ["InvalidWebhook", "RemoteInvoice", "StripeInvoicing", "StripeRefused"]
+__all__ = ["InvalidWebhook", "RemoteInvoice", "SetupSession", "StripeInvoicing", "StripeRefused"]
 
 
 class InvalidWebhook(BadRequest):
@@ -39,6 +40,12 @@ class RemoteInvoice:
     amount_due: int
     currency: str
     metadata: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class SetupSession:
+    id: str
+    url: str
 
 
 def _invoice(resource: Any) -> RemoteInvoice:
@@ -187,6 +194,36 @@ class StripeInvoicing:
         except stripe.StripeError as exc:
             raise _failure(exc, "finalize the invoice") from exc
         return _invoice(finalized)
+
+    async def create_setup_session(
+        self,
+        *,
+        customer: str,
+        currency: str,
+        subscription_id: str,
+        tenant_id: str,
+        success_url: str,
+        cancel_url: str,
+        idempotency_key: str,
+    ) -> SetupSession:
+        """A Checkout Session in setup mode: the customer saves a card, nothing is charged;
+        ``checkout.session.completed`` names the subscription in its metadata."""
+        params: dict[str, Any] = {
+            "mode": "setup",
+            "customer": customer,
+            "currency": currency.lower(),
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+            "metadata": {"v100_subscription_id": subscription_id, "v100_tenant_id": tenant_id},
+        }
+        try:
+            created = await self._client.v1.checkout.sessions.create_async(
+                params,  # type: ignore[arg-type]
+                {"idempotency_key": idempotency_key},
+            )
+        except stripe.StripeError as exc:
+            raise _failure(exc, "open a checkout session") from exc
+        return SetupSession(id=str(created.id), url=str(created.url))
 
     def verify(self, payload: bytes, signature: str | None) -> dict[str, Any]:
         """The event, once its signature and timestamp check out; InvalidWebhook otherwise."""
