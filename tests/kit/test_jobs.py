@@ -385,3 +385,30 @@ def test_worker_command_needs_the_job_stream(
     result = CliRunner().invoke(app, ["worker", "billing"])
     assert result.exit_code == 2
     assert "needs V100_REDIS_URL" in result.output
+
+
+async def test_an_outcome_the_database_refused_is_written_again(
+    job_backend: JobBackend, sessions: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLite under load answered "database is locked" to the success write: the job stayed
+    # running until its lease ran out and ran again (seen in CI). Now it is written again.
+    from sqlalchemy.exc import OperationalError
+
+    from v100.kit.jobs._store import JobStore
+
+    original, refused = JobStore.succeed, []
+
+    async def succeed_after_a_refusal(self: JobStore, job_id: str, token: str) -> bool:
+        if not refused:
+            refused.append(job_id)
+            raise OperationalError("UPDATE jobs", {}, Exception("database is locked"))
+        return await original(self, job_id, token)
+
+    monkeypatch.setattr(JobStore, "succeed", succeed_after_a_refusal)
+    async with running_queue(jobs, sessions, job_backend):
+        async with unit_of_work(sessions) as session:
+            job_id = await enqueue(session, record, "once")
+        job = await wait_for_job(sessions, job_id, within=10)
+    assert refused == [job_id]
+    assert (job.status, job.attempts) == (JobStatus.SUCCEEDED, 1)
+    assert await runs(sessions) == [(1, "once")]

@@ -35,6 +35,7 @@ __all__ = [
     "HttpVersionUnsupported",
     "InternalError",
     "MethodNotAllowed",
+    "NotConfigured",
     "NotFound",
     "PayloadTooLarge",
     "PaymentRequired",
@@ -201,6 +202,16 @@ class HttpVersionUnsupported(ProblemError):
 
 class InternalError(ProblemError):
     pass
+
+
+class NotConfigured(ProblemError):
+    """The installation lacks what this needs (an outside vendor's key): 501, since asking
+    again cannot help, and the gateway neither retries it nor counts it against the service's
+    health (a 503 tripped its breaker for every tenant)."""
+
+    status = 501
+    slug = "not-configured"
+    title = "Not configured on this installation"
 
 
 class UpstreamUnavailable(_RetryAfter):

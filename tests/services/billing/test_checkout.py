@@ -192,6 +192,9 @@ async def test_fake_stripe_speaks_stripes_errors(fake_stripe: tuple[FakeStripe, 
         assert gone.json()["error"]["code"] == "resource_missing"
 
 
-async def test_checkout_without_stripe_keys_is_503(billing: Billing) -> None:
+async def test_checkout_without_stripe_keys_is_501(billing: Billing) -> None:
+    # 501, not 503: asking again cannot help, and the gateway must not count it against
+    # billing's health (a burst of 503s opened its breaker for every tenant).
     response = await billing.post(new_tenant(), "/v1/checkout/sessions", {"pack": "small"})
-    assert response.status_code == 503
+    assert response.status_code == 501
+    assert response.json()["type"] == "/problems/not-configured"

@@ -116,9 +116,9 @@ async def test_a_priced_plan_waits_for_the_operators_grant(
     sub: dict[str, Any] = created.json()
     assert (sub["status"], sub["tier"], sub["payment"]) == ("incomplete", "free", "none")
     assert await _tier(tenant) == "free"
-    # Without Stripe there is nowhere to put a card: 503, and nothing changes.
+    # Without Stripe there is nowhere to put a card: 501, and nothing changes.
     answer = await tenant.post("/v1/subscriptions/current/checkout", None)
-    assert_problem(answer, 503, "backend-unavailable")
+    assert_problem(answer, 501, "not-configured")
 
     answer = await operator.post(
         "/v1/subscriptions/grants", {"tenant_id": tenant.id, "plan": "enterprise"}

@@ -270,7 +270,7 @@ async def test_without_a_stripe_key_invoices_stay_local(
         pushes = select(JOBS.c.id).where(JOBS.c.task == "billing_engine.push_invoice_to_stripe")
         assert (await session.execute(pushes)).all() == []
     response = await engine_app.http.post(WEBHOOK_PATH, content=b"{}")
-    assert_problem(response, 503, "backend-unavailable")
+    assert_problem(response, 501, "not-configured")
 
 
 async def test_the_fake_speaks_stripes_invoice_wire_format() -> None:

@@ -13,13 +13,14 @@ from v100.kit.http._deps import (
     requires,
 )
 from v100.kit.http._middleware import RequestContextMiddleware
-from v100.kit.http._problems import problem_response
+from v100.kit.http._problems import VENDOR_NOT_CONFIGURED, problem_response
 from v100.kit.http._protocol import GuardedHttpProtocol, HttpLimits
 from v100.kit.http._rules import MAX_HEADER_COUNT
 from v100.kit.http._server import server_config
 
 __all__ = [
     "MAX_HEADER_COUNT",
+    "VENDOR_NOT_CONFIGURED",
     "Authorized",
     "DatabaseSpec",
     "GuardedHttpProtocol",

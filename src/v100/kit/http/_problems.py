@@ -21,7 +21,18 @@ from v100.kit.errors import (
 )
 from v100.kit.observability import current_request_id
 
-__all__ = ["install_problem_handlers", "problem_response"]
+__all__ = ["VENDOR_NOT_CONFIGURED", "install_problem_handlers", "problem_response"]
+
+# ``responses=`` of a route that needs an outside vendor (Stripe, ...): without its key the
+# route answers 501 ``not-configured`` (kit.errors.NotConfigured), and the API description
+# says so.
+VENDOR_NOT_CONFIGURED: dict[int | str, dict[str, Any]] = {
+    501: {
+        "description": "The vendor this needs is not configured on this installation "
+        "(problem+json, /problems/not-configured).",
+        "content": {PROBLEM_CONTENT_TYPE: {}},
+    }
+}
 
 _BY_STATUS: dict[int, type[ProblemError]] = {
     cls.status: cls for cls in (BadRequest, NotFound, MethodNotAllowed, ValidationFailed)

@@ -5,6 +5,7 @@ backoff, failed with the error, or given back when the process shuts down mid-ru
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import traceback
 from collections.abc import Awaitable, Callable
@@ -22,6 +23,8 @@ from v100.kit.observability import get_logger
 __all__ = ["JobRunner"]
 
 _log = get_logger("v100.kit.jobs")
+# Pauses before writing a job's outcome again when the database refused it.
+_RECORD_PAUSES = (0.5, 2.0)
 
 # Called with (job id, task name, when) to send the job again once it is due.
 SendLater = Callable[[str, str, datetime], None]
@@ -86,7 +89,9 @@ class JobRunner:
                 # This process is shutting down: hand the job back, uncounted, and let the
                 # cancellation go on.
                 if not state.lost:
-                    await self._record(self._store.release(job_id, token), job_id, "release")
+                    await self._record(
+                        lambda: self._store.release(job_id, token), job_id, "release"
+                    )
                 raise
             if state.lost:
                 _log.info("job no longer ours; stopped", job_id=job_id, task=task.name)
@@ -97,7 +102,7 @@ class JobRunner:
             await self._failed(task, job, token, exc, traceback.format_exc())
         else:
             await self._stop(heartbeat, job)
-            await self._record(self._store.succeed(job_id, token), job_id, "success")
+            await self._record(lambda: self._store.succeed(job_id, token), job_id, "success")
         finally:
             # On every path, including a second cancellation while recording.
             await self._stop(heartbeat, job)
@@ -144,7 +149,7 @@ class JobRunner:
             _log.warning(
                 "job failed", job_id=job.id, task=task.name, attempt=job.attempt, error=repr(exc)
             )
-            await self._record(self._store.fail(job.id, token, error), job.id, "failure")
+            await self._record(lambda: self._store.fail(job.id, token, error), job.id, "failure")
             return
         delay = min(task.backoff * 2 ** (job.attempt - 1), task.max_backoff)
         # Jitter spreads the retries of jobs that failed together (a dependency went down).
@@ -158,19 +163,33 @@ class JobRunner:
             retry_in=round(delay, 3),
             error=repr(exc),
         )
-        retry = self._store.retry_at(job.id, token, run_after, error)
+        retry = functools.partial(self._store.retry_at, job.id, token, run_after, error)
         if await self._record(retry, job.id, "retry"):
             self._send_later(job.id, task.name, run_after)
 
     @staticmethod
-    async def _record(write: Awaitable[bool], job_id: str, what: str) -> bool:
-        # A lost write leaves the row running with no heartbeat: the sweeper takes it up after
-        # the lease, so the outcome is retried rather than lost (tasks are idempotent).
-        try:
-            owned = await write
-        except Exception as exc:
-            _log.error("job outcome not recorded", job_id=job_id, outcome=what, error=repr(exc))
-            return False
+    async def _record(write: Callable[[], Awaitable[bool]], job_id: str, what: str) -> bool:
+        # Written again after a moment when the database refuses (SQLite busy past its timeout
+        # under load): the work is done, and a lost outcome means running it all again. Given
+        # up on, the row stays running with no heartbeat and the sweeper takes it up after the
+        # lease, so the outcome is retried rather than lost (tasks are idempotent).
+        for pause in (*_RECORD_PAUSES, None):
+            try:
+                owned = await write()
+                break
+            except Exception as exc:
+                if pause is None:
+                    _log.error(
+                        "job outcome not recorded", job_id=job_id, outcome=what, error=repr(exc)
+                    )
+                    return False
+                _log.warning(
+                    "job outcome not recorded yet; trying again",
+                    job_id=job_id,
+                    outcome=what,
+                    error=repr(exc),
+                )
+                await asyncio.sleep(pause)
         if not owned:
             _log.info("job outcome dropped: the row moved on", job_id=job_id, outcome=what)
         return owned

@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.gc_freeze = asyncio.create_task(freeze())
 
     async def open_stripe(runtime: Runtime) -> None:
-        # Without keys, checkout answers 503 and the rest of billing works.
+        # Without keys, checkout answers 501 (not-configured) and the rest of billing works.
         app.state.stripe = None
         if settings.stripe_api_key and settings.stripe_webhook_secret:
             app.state.stripe = StripeCheckout(

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from starlette.responses import Response
 
 from v100.kit.auth import Principal
-from v100.kit.errors import BackendUnavailable, NotFound
-from v100.kit.http import Authorized
+from v100.kit.errors import NotConfigured, NotFound
+from v100.kit.http import VENDOR_NOT_CONFIGURED, Authorized
 from v100.services.billing.api import CreditsDep, IdempotencyKey, actor_of, idempotent
 from v100.services.billing.checkout import CheckoutService
 from v100.services.billing.models import CheckoutSession
@@ -33,7 +33,7 @@ checkout_router = APIRouter(prefix="/v1/checkout", tags=["checkout"])
 def get_stripe(request: Request) -> StripeCheckout:
     stripe: StripeCheckout | None = getattr(request.app.state, "stripe", None)
     if stripe is None:
-        raise BackendUnavailable("Stripe is not configured on this billing service.")
+        raise NotConfigured("Stripe is not configured on this billing service.")
     return stripe
 
 
@@ -53,7 +53,9 @@ def _out(row: CheckoutSession) -> CheckoutOut:
     )
 
 
-@checkout_router.post("/sessions", status_code=201, response_model=CheckoutOut)
+@checkout_router.post(
+    "/sessions", status_code=201, response_model=CheckoutOut, responses=VENDOR_NOT_CONFIGURED
+)
 async def create_checkout(
     body: CheckoutCreate,
     key: IdempotencyKey,
@@ -90,7 +92,7 @@ async def get_checkout(
     return _out(row)
 
 
-@checkout_router.post("/webhooks/stripe")
+@checkout_router.post("/webhooks/stripe", responses=VENDOR_NOT_CONFIGURED)
 async def stripe_webhook(
     request: Request,
     credits: CreditsDep,

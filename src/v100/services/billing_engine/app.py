@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def open_stripe(runtime: Runtime) -> None:
         # The jobs this process runs use the settings the app was built with.
         tasks.use_settings(settings)
-        # Without a key, invoices stay local and the webhook answers 503.
+        # Without a key, invoices stay local and the webhook answers 501 (not-configured).
         app.state.stripe = tasks.stripe_client(settings) if settings.stripe_sync else None
 
     async def close_stripe(runtime: Runtime) -> None:

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from v100.kit.auth import OPERATOR_TENANT_ID, Principal
-from v100.kit.http import Authorized, RuntimeDep, SessionDep
+from v100.kit.http import VENDOR_NOT_CONFIGURED, Authorized, RuntimeDep, SessionDep
 from v100.kit.idempotency import OptionalIdempotencyKey, idempotent
 from v100.services.billing_engine.models import Plan, Subscription
 from v100.services.billing_engine.revenue import RevenueShareService
@@ -95,7 +95,7 @@ async def grant_subscription(
     return await idempotent(session, OPERATOR_TENANT_ID, key, "grant", body, work)
 
 
-@subscriptions_router.post("/current/checkout", status_code=201)
+@subscriptions_router.post("/current/checkout", status_code=201, responses=VENDOR_NOT_CONFIGURED)
 async def checkout(
     principal: BillingWrite,
     runtime: RuntimeDep,
@@ -104,7 +104,7 @@ async def checkout(
 ) -> CheckoutOut:
     """A Stripe Checkout page (setup mode) where the tenant saves a card: an incomplete
     subscription starts once Stripe reports it done; a standing one may then move to dearer
-    plans. A retry with the same ``Idempotency-Key`` gets the same page. 503 without
+    plans. A retry with the same ``Idempotency-Key`` gets the same page. 501 without
     Stripe."""
     settings, sessions = runtime.settings, runtime.sessions
     assert isinstance(settings, BillingEngineSettings)

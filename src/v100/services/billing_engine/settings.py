@@ -15,7 +15,7 @@ class BillingEngineSettings(ServiceSettings):
     port: int = 8086
 
     stripe_api_key: SecretStr | None = None
-    # Verifies ``/v1/invoices/webhooks/stripe``; without it that endpoint answers 503.
+    # Verifies ``/v1/invoices/webhooks/stripe``; without it every event is refused (400).
     stripe_webhook_secret: SecretStr | None = None
     # Tests point this at the fake Stripe server; None keeps the SDK's default.
     stripe_api_base: str | None = None

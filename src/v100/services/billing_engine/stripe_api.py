@@ -9,8 +9,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request
 
-from v100.kit.errors import BackendUnavailable
-from v100.kit.http import RuntimeDep, SessionDep
+from v100.kit.errors import NotConfigured
+from v100.kit.http import VENDOR_NOT_CONFIGURED, RuntimeDep, SessionDep
 from v100.services.billing_engine.providers.stripe import StripeInvoicing
 from v100.services.billing_engine.stripe_sync import handle_event
 
@@ -24,14 +24,14 @@ stripe_router = APIRouter(tags=["invoices"])
 def get_stripe(request: Request) -> StripeInvoicing:
     stripe: StripeInvoicing | None = getattr(request.app.state, "stripe", None)
     if stripe is None:
-        raise BackendUnavailable("Stripe is not configured on this billing_engine.")
+        raise NotConfigured("Stripe is not configured on this billing_engine.")
     return stripe
 
 
 StripeDep = Annotated[StripeInvoicing, Depends(get_stripe)]
 
 
-@stripe_router.post(WEBHOOK_PATH)
+@stripe_router.post(WEBHOOK_PATH, responses=VENDOR_NOT_CONFIGURED)
 async def stripe_webhook(
     request: Request,
     session: SessionDep,

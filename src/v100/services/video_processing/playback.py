@@ -28,7 +28,9 @@ _CACHE = "private, max-age=60"
 _NOT_FOUND = "No such file for this playback URL."
 
 
-@playback_router.api_route("/{token}/{path:path}", methods=["GET", "HEAD"])
+# HEAD answers as GET does; listed once in the API description (one operation id).
+@playback_router.head("/{token}/{path:path}", include_in_schema=False)
+@playback_router.get("/{token}/{path:path}")
 async def play(
     token: str, path: str, request: Request, runtime: RuntimeDep, session: SessionDep
 ) -> Response:

@@ -1,0 +1,318 @@
+"""One factory per resource type the public API names by a path id: it makes the resource as
+tenant A (through the gateway where that is cheap, else as rows of the owning service, as its
+work would leave them) and gives the path's parameters, and the bodies a request to that path
+needs to reach its lookup. The cross-tenant matrix (test_cross_tenant.py) fails on any path with
+an id that has no factory here: a new service adds its own when it adds the route.
+
+``shared`` marks the platform's own catalogue (published plans, platform specs): every tenant
+reads it, so another tenant's GET answering 200 is right; writes still fail."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from platform_support import Platform, Tenant
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from v100.kit.db import unit_of_work
+from v100.services.billing.models import CheckoutSession
+from v100.services.billing_engine.invoicing import run_invoicing
+from v100.services.media_processor.models import MediaJob
+from v100.services.video_processing.models import Clip, Highlight, Video
+
+
+@dataclass
+class Made:
+    """A resource of tenant A: the path's parameters, and per method the body to send."""
+
+    params: dict[str, str]
+    bodies: dict[str, Any] = field(default_factory=dict)
+    content: dict[str, bytes] = field(default_factory=dict)  # raw bodies (PUT of bytes)
+    shared: bool = False
+    # For a shared resource: what another tenant's GET may see (nothing of A's).
+    check_shared: Callable[[Any], None] | None = None
+    # Named within each tenant (a PUT by name creates the caller's own): B's writes succeed on
+    # B's own, and whatever B is answered must pass this (nothing of A's).
+    namespaced: Callable[[Any], None] | None = None
+
+
+Factory = Callable[[Platform, Tenant], Awaitable[Made]]
+FACTORIES: dict[str, Factory] = {}
+# Paths whose every URL carries its own signed credential: no tenant credential is involved.
+SIGNED = ("/v1/videos/playback/{token}/{path}",)
+
+
+def factory(*paths: str) -> Callable[[Factory], Factory]:
+    def register(make: Factory) -> Factory:
+        for path in paths:
+            assert path not in FACTORIES, path
+            FACTORIES[path] = make
+        return make
+
+    return register
+
+
+def _sessions(platform: Platform, service: str) -> async_sessionmaker[AsyncSession]:
+    sessions = platform.apps[service].state.runtime.sessions
+    assert sessions is not None
+    return sessions
+
+
+async def _created(platform: Platform, tenant: Tenant, path: str, body: Any) -> dict[str, Any]:
+    answer = await platform.gateway.post(
+        path, json=body, headers={**tenant.headers, "Idempotency-Key": uuid.uuid4().hex}
+    )
+    assert answer.status_code in (200, 201, 202), f"{path}: {answer.text}"
+    made: dict[str, Any] = answer.json()
+    return made
+
+
+# --- gateway ------------------------------------------------------------------------------
+
+
+@factory("/v1/api-keys/{key_id}")
+async def api_key(platform: Platform, tenant: Tenant) -> Made:
+    key = await _created(platform, tenant, "/v1/api-keys", {"name": "a's", "scopes": ["*"]})
+    return Made({"key_id": key["id"]})
+
+
+@factory("/v1/tenants/current/members/{user_id}")
+async def member(platform: Platform, tenant: Tenant) -> Made:
+    body = {"email": f"m-{uuid.uuid4().hex[:8]}@example.com", "password": "x" * 16}
+    user = await _created(platform, tenant, "/v1/tenants/current/members", body)
+    return Made({"user_id": user["id"]}, bodies={"patch": {"role": "admin"}})
+
+
+# --- billing ------------------------------------------------------------------------------
+
+
+@factory(
+    "/v1/credits/holds/{hold_id}",
+    "/v1/credits/holds/{hold_id}/capture",
+    "/v1/credits/holds/{hold_id}/release",
+)
+async def hold(platform: Platform, tenant: Tenant) -> Made:
+    async with platform.direct("billing") as billing:
+        answer = await billing.post(
+            "/v1/credits/holds",
+            json={"amount": 5, "reason": "matrix"},
+            headers={
+                **platform.service_headers("billing", tenant.id),
+                "Idempotency-Key": uuid.uuid4().hex,
+            },
+        )
+    assert answer.status_code == 201, answer.text
+    return Made({"hold_id": answer.json()["id"]}, bodies={"post": {"amount": 1}})
+
+
+@factory("/v1/checkout/sessions/{checkout_id}")
+async def checkout_session(platform: Platform, tenant: Tenant) -> Made:
+    # No Stripe here: the row a completed top-up leaves.
+    async with unit_of_work(_sessions(platform, "billing")) as session:
+        row = CheckoutSession(
+            tenant_id=tenant.id, stripe_session_id=f"cs_test_{uuid.uuid4().hex}", pack="small",
+            credits=100, amount_total=500, currency="usd", status="open",
+        )  # fmt: skip
+        session.add(row)
+        await session.flush()
+        return Made({"checkout_id": row.id})
+
+
+# --- billing_engine -----------------------------------------------------------------------
+
+_CATALOGUE: dict[str, str] = {}
+
+
+async def _catalogue(platform: Platform) -> dict[str, str]:
+    """The operator's meter and plan, made once."""
+    if not _CATALOGUE or _CATALOGUE.get("gateway") != platform.urls["gateway"]:
+        _CATALOGUE.clear()
+        meter = {"code": "matrix_calls", "aggregation": "count"}
+        made = await platform.gateway.post(
+            "/v1/usage/meters", json=meter, headers=platform.operator
+        )
+        assert made.status_code == 201, made.text
+        plan = {"code": "matrix", "name": "Matrix", "interval": "monthly", "base_price": 900,
+                "currency": "USD", "tier": "pro", "included": {"matrix_calls": "10"},
+                "charges": [{"meter": "matrix_calls",
+                             "rate_card": {"type": "per_unit", "unit_price": "3"}}]}  # fmt: skip
+        made = await platform.gateway.post("/v1/plans", json=plan, headers=platform.operator)
+        assert made.status_code == 201, made.text
+        _CATALOGUE.update(gateway=platform.urls["gateway"], plan_id=made.json()["id"])
+    return _CATALOGUE
+
+
+@factory("/v1/plans/{plan_id}")
+async def plan(platform: Platform, tenant: Tenant) -> Made:
+    catalogue = await _catalogue(platform)
+    return Made(
+        {"plan_id": catalogue["plan_id"]}, bodies={"patch": {"status": "archived"}}, shared=True
+    )
+
+
+@factory("/v1/usage/meters/{code}/summary")
+async def meter_summary(platform: Platform, tenant: Tenant) -> Made:
+    # The meter is the operator's (every tenant reads its own usage of it); A's usage is not
+    # B's: B's summary must count none of A's events.
+    await _catalogue(platform)
+    now = datetime.now(UTC)
+    events = [{"id": f"a-{n}", "meter": "matrix_calls", "timestamp": now.isoformat()}
+              for n in range(3)]  # fmt: skip
+    async with platform.direct("billing_engine") as engine:
+        answer = await engine.post(
+            "/v1/usage/events",
+            json={"events": events},
+            headers=platform.service_headers("billing_engine", tenant.id),
+        )
+    assert answer.json()["accepted"] == 3, answer.text
+    window = {"from": (now - timedelta(hours=1)).isoformat(),
+              "to": (now + timedelta(hours=1)).isoformat()}  # fmt: skip
+
+    def nothing_of_a(summary: Any) -> None:
+        assert sum(group["event_count"] for group in summary["groups"]) == 0, summary
+
+    return Made(
+        {"code": "matrix_calls"}, bodies={"query": window}, shared=True, check_shared=nothing_of_a
+    )
+
+
+@factory(
+    "/v1/invoices/{invoice_id}",
+    "/v1/invoices/{invoice_id}.html",
+    "/v1/invoices/{invoice_id}.pdf",
+)
+async def invoice(platform: Platform, tenant: Tenant) -> Made:
+    await _catalogue(platform)
+    start = (datetime.now(UTC) - timedelta(days=40)).isoformat()
+    grant = {"tenant_id": tenant.id, "plan": "matrix", "start": start}
+    granted = await platform.gateway.post(
+        "/v1/subscriptions/grants", json=grant, headers=platform.operator
+    )
+    assert granted.status_code == 200, granted.text
+    await run_invoicing(_sessions(platform, "billing_engine"), datetime.now(UTC))
+    listed = await platform.gateway.get("/v1/invoices", headers=tenant.headers)
+    invoices = listed.json()["items"]
+    assert invoices, listed.text
+    return Made({"invoice_id": invoices[0]["id"]})
+
+
+@factory("/v1/revenue-shares/{share_id}/statements")
+async def revenue_share(platform: Platform, tenant: Tenant) -> Made:
+    body = {"tenant_id": tenant.id, "partner": "Reseller", "basis": "percent", "percent": "10"}
+    made = await platform.gateway.post("/v1/revenue-shares", json=body, headers=platform.operator)
+    assert made.status_code == 201, made.text
+    return Made({"share_id": made.json()["id"]})
+
+
+# --- video_processing ---------------------------------------------------------------------
+
+
+@factory("/v1/projects/{project_id}")
+async def project(platform: Platform, tenant: Tenant) -> Made:
+    made = await _created(platform, tenant, "/v1/projects", {"name": "A's project"})
+    return Made({"project_id": made["id"]}, bodies={"patch": {"name": "taken"}})
+
+
+async def _video(platform: Platform, tenant: Tenant) -> Video:
+    # A processed video's row (processing it needs FFmpeg and minutes, not what is tested).
+    async with unit_of_work(_sessions(platform, "video_processing")) as session:
+        video = Video(tenant_id=tenant.id, title="A's video", status="ready", duration=10.0,
+                      progress=100, ready_at=datetime.now(UTC))  # fmt: skip
+        session.add(video)
+        await session.flush()
+        return video
+
+
+@factory("/v1/videos/{video_id}", "/v1/videos/{video_id}/highlights")
+async def video(platform: Platform, tenant: Tenant) -> Made:
+    made = await _video(platform, tenant)
+    return Made(
+        {"video_id": made.id},
+        bodies={"patch": {"title": "taken"}, "post": {"start": 1.0, "end": 2.0}},
+    )
+
+
+@factory("/v1/videos/{video_id}/highlights/{highlight_id}")
+async def highlight(platform: Platform, tenant: Tenant) -> Made:
+    made = await _video(platform, tenant)
+    async with unit_of_work(_sessions(platform, "video_processing")) as session:
+        row = Highlight(tenant_id=tenant.id, video_id=made.id, start=1.0, end=3.0, title="A's")
+        session.add(row)
+        await session.flush()
+        return Made(
+            {"video_id": made.id, "highlight_id": row.id}, bodies={"patch": {"title": "taken"}}
+        )
+
+
+@factory("/v1/clips/{clip_id}")
+async def clip(platform: Platform, tenant: Tenant) -> Made:
+    made = await _video(platform, tenant)
+    async with unit_of_work(_sessions(platform, "video_processing")) as session:
+        row = Clip(tenant_id=tenant.id, video_id=made.id, start=1.0, end=3.0, status="errored")
+        session.add(row)
+        await session.flush()
+        return Made({"clip_id": row.id})
+
+
+@factory("/v1/uploads/{upload_id}", "/v1/uploads/{upload_id}/cancel")
+async def direct_upload(platform: Platform, tenant: Tenant) -> Made:
+    made = await _created(platform, tenant, "/v1/uploads", {})
+    return Made({"upload_id": made["id"]})
+
+
+# --- media_processor ----------------------------------------------------------------------
+
+
+@factory("/v1/media/specs/{platform}")
+async def platform_spec(platform: Platform, tenant: Tenant) -> Made:
+    return Made({"platform": "youtube"}, shared=True)
+
+
+@factory("/v1/media/inputs/{name}")
+async def media_input(platform: Platform, tenant: Tenant) -> Made:
+    name = f"a-input-{uuid.uuid4().hex[:8]}"
+    answer = await platform.gateway.put(
+        f"/v1/media/inputs/{name}",
+        content=b"A's bytes",
+        headers={**tenant.headers, "Content-Type": "application/octet-stream"},
+    )
+    assert answer.status_code in (200, 201), answer.text
+    a_digest = answer.json()["sha256"]
+
+    def not_a_s(found: Any) -> None:
+        assert found["sha256"] != a_digest, found
+
+    return Made({"name": name}, content={"put": b"B's bytes"}, namespaced=not_a_s)
+
+
+@factory("/v1/media/jobs/{job_id}")
+async def media_job(platform: Platform, tenant: Tenant) -> Made:
+    async with unit_of_work(_sessions(platform, "media_processor")) as session:
+        row = MediaJob(tenant_id=tenant.id, operation="thumbnail", params={}, input_name="x",
+                       input_key=f"tenants/{tenant.id}/inputs/x", status="failed")  # fmt: skip
+        session.add(row)
+        await session.flush()
+        return Made({"job_id": row.id})
+
+
+@factory(
+    "/v1/media/assemblies/{assembly_id}",
+    "/v1/media/assemblies/{assembly_id}/parts/{number}",
+    "/v1/media/assemblies/{assembly_id}/complete",
+)
+async def assembly(platform: Platform, tenant: Tenant) -> Made:
+    made = await _created(platform, tenant, "/v1/media/assemblies", {"parts": 2})
+    return Made({"assembly_id": made["id"], "number": "1"}, content={"put": b"part one"})
+
+
+# --- recording_processor ------------------------------------------------------------------
+
+
+@factory("/v1/recordings/{recording_id}", "/v1/recordings/{recording_id}/content")
+async def recording(platform: Platform, tenant: Tenant) -> Made:
+    made = await _created(platform, tenant, "/v1/recordings", {"title": "A's standup"})
+    return Made({"recording_id": made["id"]}, content={"put": b"\x1a\x45\xdf\xa3"})

@@ -1,0 +1,128 @@
+"""The whole platform on its embedded defaults, for the nets that walk every route: all 19
+services served on loopback (SQLite, local disk, the in-process bus and queues) behind the real
+gateway, whose merged OpenAPI document drives the nets. Rate limits are off: the nets send a few
+hundred requests as one tenant."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from v100.contracts.topology import SERVICES, ServiceInfo
+from v100.kit.auth import OPERATOR_TENANT_ID, Principal
+from v100.kit.settings import PlatformSettings
+from v100.kit.testing.http import auth_headers
+from v100.kit.testing.servers import serving
+from v100.services.gateway import admin
+from v100.services.gateway.limits import RateLimitSettings
+from v100.services.gateway.testing import (
+    CHEAP_ARGON2,
+    JWT_SECRET,
+    PASSWORD,
+    UNTHROTTLED,
+    unique_email,
+)
+
+SECRET = "nets-internal-secret-0123456789abcdef-0123"
+# What a platform service may put on its own calls for a tenant (never the operator's scopes).
+SERVICE_SCOPES = frozenset({"*", "service:credits", "service:usage"})
+
+
+@dataclass
+class Tenant:
+    """A signed-up owner, with an access token for the gateway."""
+
+    id: str
+    user_id: str
+    email: str
+    headers: dict[str, str]
+
+
+@dataclass
+class Platform:
+    gateway: httpx.AsyncClient
+    apps: dict[str, FastAPI]
+    urls: dict[str, str]
+    operator: dict[str, str]
+    tenants: list[Tenant] = field(default_factory=list)
+
+    async def signup(self, name: str) -> Tenant:
+        email = unique_email(name.split()[0].lower())
+        body = {"email": email, "password": PASSWORD, "tenant_name": name}
+        answer = await self.gateway.post("/v1/auth/signup", json=body)
+        assert answer.status_code == 201, answer.text
+        data = answer.json()
+        tenant = Tenant(
+            id=data["tenant"]["id"],
+            user_id=data["user"]["id"],
+            email=email,
+            headers={"Authorization": f"Bearer {data['access_token']}"},
+        )
+        self.tenants.append(tenant)
+        return tenant
+
+    def service_headers(self, service: str, tenant_id: str) -> dict[str, str]:
+        """An internal token as a platform service sends it to ``service`` for a tenant."""
+        principal = Principal(tenant_id=tenant_id, scopes=SERVICE_SCOPES)
+        return auth_headers(self.apps[service], principal)
+
+    def operator_headers(self, service: str) -> dict[str, str]:
+        principal = Principal(
+            tenant_id=OPERATOR_TENANT_ID, scopes=frozenset({"operator:billing"}), role="operator"
+        )
+        return auth_headers(self.apps[service], principal)
+
+    def direct(self, service: str) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.urls[service], trust_env=False, timeout=30)
+
+
+def owner_of(path: str) -> ServiceInfo:
+    """The service the gateway sends ``path`` to."""
+    for info in SERVICES:
+        if any(path == p or path.startswith(p.rstrip("/") + "/") for p in info.prefixes):
+            return info
+    raise LookupError(path)
+
+
+@asynccontextmanager
+async def embedded_platform(tmp_path: Path) -> AsyncIterator[Platform]:
+    def settings_of(name: str, **values: Any) -> Any:
+        module = importlib.import_module(f"v100.services.{name}.app")
+        platform = PlatformSettings(
+            var_dir=tmp_path / name, internal_token_secret=SECRET, run_schedules=False
+        )
+        return module, module.Settings(platform=platform, **values)
+
+    async with AsyncExitStack() as stack:
+        apps: dict[str, FastAPI] = {}
+        urls: dict[str, str] = {}
+        for info in SERVICES:
+            if info.name == "gateway":
+                continue
+            module, settings = settings_of(info.name)
+            apps[info.name] = module.create_app(settings)
+            urls[info.name] = await stack.enter_async_context(serving(apps[info.name], ready=True))
+        module, settings = settings_of(
+            "gateway",
+            jwt_secret=JWT_SECRET,
+            upstreams=urls,
+            rate_limits=RateLimitSettings(enabled=False),
+            **CHEAP_ARGON2,
+            **UNTHROTTLED,
+        )
+        apps["gateway"] = module.create_app(settings)
+        urls["gateway"] = await stack.enter_async_context(serving(apps["gateway"], ready=True))
+        _, secret = await admin.create_operator_key(
+            settings, name="nets", scopes=["operator:billing"]
+        )
+        gateway = await stack.enter_async_context(
+            httpx.AsyncClient(base_url=urls["gateway"], trust_env=False, timeout=60)
+        )
+        yield Platform(gateway=gateway, apps=apps, urls=urls, operator={"X-API-Key": secret})
