@@ -26,8 +26,15 @@ console = Console()
 
 
 def _load_app(name: str) -> Any:
+    """The service's app; a setting it cannot start without ends the command with its reason."""
+    from v100.kit.settings import MissingSecret
+
     module = importlib.import_module(f"v100.services.{name}.app")
-    return module.create_app()
+    try:
+        return module.create_app()
+    except MissingSecret as exc:
+        Console(stderr=True).print(f"{name}: {exc}", style="red", markup=False, highlight=False)
+        raise typer.Exit(2) from None
 
 
 class _QuietServer(uvicorn.Server):

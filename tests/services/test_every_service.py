@@ -121,7 +121,9 @@ async def test_service_runs_migrates_and_guards_its_routes(
     info: ServiceInfo, platform: PlatformSettings
 ) -> None:
     module = app_module(info.name)
-    settings = module.Settings(platform=platform)
+    # Distributed, the gateway's JWT secret must be set too (a generated one is refused).
+    extra = {"jwt_secret": SECRET + "-jwt"} if info.name == "gateway" else {}
+    settings = module.Settings(platform=platform, **extra)
     assert settings.port == info.port  # the package and the topology agree
     app = module.create_app(settings)
 

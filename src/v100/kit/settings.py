@@ -15,11 +15,26 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 __all__ = ["PlatformSettings", "ServiceSettings", "resolve_secret"]
 
 
-def resolve_secret(configured: SecretStr | None, fallback_file: Path) -> str:
-    """A configured secret, or one generated once into ``fallback_file`` (mode 0600) so every
-    process of an embedded install on this machine shares it."""
+class MissingSecret(ValueError):
+    """A secret that must be configured: distributed, a generated one would differ per host."""
+
+
+def resolve_secret(
+    configured: SecretStr | None, fallback_file: Path, *, variable: str, distributed: bool
+) -> str:
+    """A configured secret, or, embedded, one generated once into ``fallback_file`` (mode 0600)
+    so every process of the install on this machine shares it. Distributed (PostgreSQL or Redis
+    configured), the processes may run on several hosts, each of which would generate its own,
+    and they would refuse each other's tokens: ``variable`` must be set, or nothing starts."""
     if configured is not None:
         return configured.get_secret_value()
+    if distributed:
+        raise MissingSecret(
+            f"{variable} is not set. With PostgreSQL or Redis configured the platform runs "
+            "distributed, and every process must share this secret: set it to the same random "
+            f"value (48+ characters, e.g. `python -c 'import secrets; "
+            f"print(secrets.token_urlsafe(48))'`) everywhere."
+        )
     if not fallback_file.exists():
         fallback_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = fallback_file.with_suffix(f".tmp{os.getpid()}")
@@ -71,9 +86,19 @@ class PlatformSettings(BaseSettings):
     # Unset: logs go to stderr. ``v100 up`` on a terminal sends them here to keep its table clear.
     log_file: Path | None = None
 
+    @property
+    def distributed(self) -> bool:
+        """PostgreSQL or Redis configured: processes may run on several hosts."""
+        return self.redis_url is not None or self.database_url.startswith("postgresql")
+
     @cached_property
     def resolved_internal_token_secret(self) -> str:
-        return resolve_secret(self.internal_token_secret, self.var_dir / "internal-token.key")
+        return resolve_secret(
+            self.internal_token_secret,
+            self.var_dir / "internal-token.key",
+            variable="V100_INTERNAL_TOKEN_SECRET",
+            distributed=self.distributed,
+        )
 
     def resolved_storage_url(self) -> str:
         return self.storage_url.format(var_dir=self.var_dir)

@@ -136,4 +136,10 @@ class GatewaySettings(ServiceSettings):
 
     @cached_property
     def resolved_jwt_secret(self) -> str:
-        return resolve_secret(self.jwt_secret, self.platform.var_dir / "gateway-jwt.key")
+        return resolve_secret(
+            self.jwt_secret,
+            self.platform.var_dir / "gateway-jwt.key",
+            variable="V100_GATEWAY_JWT_SECRET",
+            distributed=self.platform.distributed
+            or self.resolved_database_url.startswith("postgresql"),
+        )
