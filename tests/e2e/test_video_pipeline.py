@@ -141,7 +141,7 @@ async def _wait_ready(stack: Stack, upload_id: str, within: float = 600.0) -> di
                 continue
             assert answer.status_code == 200, answer.text
             body = answer.json()
-            video = (body["data"] or [None])[0] if "data" in body else body
+            video = (body["items"] or [None])[0] if "items" in body else body
             if video is not None:
                 seen_progress.add(video["progress"])
                 if video["status"] in ("ready", "errored"):

@@ -47,7 +47,7 @@ async def test_projects_highlights_and_clips(
     assert video["project_id"] == project_id
     assert video["title"] == "Demo"
     listed = await vp.http.get("/v1/videos", params={"project_id": project_id}, headers=headers)
-    assert [v["id"] for v in listed.json()["data"]] == [video["id"]]
+    assert [v["id"] for v in listed.json()["items"]] == [video["id"]]
 
     highlight = await vp.http.post(
         f"/v1/videos/{video['id']}/highlights",

@@ -70,7 +70,7 @@ async def test_another_tenant_sees_nothing(vp: VideoApp, small_video: Path) -> N
     assert answer.headers["content-type"].startswith("application/problem+json")
     assert answer.json()["type"] == "/problems/video-not-found"
     listed = await vp.http.get("/v1/videos", headers=vp.headers(other))
-    assert listed.json()["data"] == []
+    assert listed.json()["items"] == []
     await vp.wait(owner, video["id"])
 
 

@@ -74,7 +74,7 @@ async def test_checksum_mismatch_and_overlong_body_keep_the_upload_resumable(
     listed = await vp.http.get(
         "/v1/videos", params={"upload_id": upload_id}, headers=vp.headers(tenant)
     )
-    assert listed.json()["data"] == []  # a video exists once its upload is complete
+    assert listed.json()["items"] == []  # a video exists once its upload is complete
 
     # Resumed with the right bytes: complete, and processed as any upload.
     rest = await patch(half, data[half:], **{"Upload-Checksum": _digest("md5", data[half:])})

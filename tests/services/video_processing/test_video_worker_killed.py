@@ -118,7 +118,7 @@ async def test_killed_mid_transcode_the_job_is_retried_and_completes(
                 assert patched.status_code == 204, patched.text
                 upload_id = location.rsplit("/", 1)[1]
                 found = await http.get("/v1/videos", params={"upload_id": upload_id})
-                video_id = found.json()["data"][0]["id"]
+                video_id = found.json()["items"][0]["id"]
                 # Wait until the ladder is being encoded, then kill the process and FFmpeg.
                 for _ in range(600):
                     video = (await http.get(f"/v1/videos/{video_id}")).json()

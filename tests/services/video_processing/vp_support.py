@@ -81,7 +81,7 @@ class VideoApp:
             "/v1/videos", params={"upload_id": upload_id}, headers=self.headers(tenant_id)
         )
         assert answer.status_code == 200, answer.text
-        data = answer.json()["data"]
+        data = answer.json()["items"]
         assert len(data) == 1, data
         return dict(data[0])
 

@@ -12,6 +12,7 @@ from v100.kit.http._deps import (
     SessionDep,
     requires,
 )
+from v100.kit.http._listing import Listing
 from v100.kit.http._middleware import RequestContextMiddleware
 from v100.kit.http._problems import VENDOR_NOT_CONFIGURED, problem_response
 from v100.kit.http._protocol import GuardedHttpProtocol, HttpLimits
@@ -25,6 +26,7 @@ __all__ = [
     "DatabaseSpec",
     "GuardedHttpProtocol",
     "HttpLimits",
+    "Listing",
     "PrincipalDep",
     "RequestContextMiddleware",
     "Runtime",

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 
+from v100.kit.http import Listing
 from v100.kit.text import Line
 
 __all__ = [
@@ -123,9 +124,7 @@ class TransactionOut(_Out):
     created_at: datetime
 
 
-class TransactionPage(BaseModel):
-    items: list[TransactionOut]
-    next_cursor: str | None
+TransactionPage = Listing[TransactionOut]
 
 
 class AuditOut(_Out):
@@ -139,9 +138,7 @@ class AuditOut(_Out):
     created_at: datetime
 
 
-class AuditPage(BaseModel):
-    items: list[AuditOut]
-    next_cursor: str | None
+AuditPage = Listing[AuditOut]
 
 
 class CheckoutCreate(_Body):

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from v100.kit.http import refusing_null
+from v100.kit.http import Listing, refusing_null
 from v100.kit.text import Line
 from v100.services.billing_engine import ratecards
 from v100.services.billing_engine.currencies import is_currency
@@ -166,9 +166,7 @@ class PlanOut(_Out):
     created_at: datetime
 
 
-class PlanPage(BaseModel):
-    items: list[PlanOut]
-    next_cursor: str | None
+PlanPage = Listing[PlanOut]
 
 
 # --- meters and usage ---------------------------------------------------------------------
@@ -358,9 +356,7 @@ class InvoiceOut(_Out):
     lines: list[InvoiceLineOut] = Field(default_factory=list)
 
 
-class InvoicePage(BaseModel):
-    items: list[InvoiceOut]
-    next_cursor: str | None
+InvoicePage = Listing[InvoiceOut]
 
 
 # --- revenue shares -----------------------------------------------------------------------

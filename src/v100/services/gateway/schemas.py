@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from v100.contracts.scopes import is_grantable
+from v100.kit.http import Listing
 from v100.kit.text import Line
 
 # NIST SP 800-63B asks for at least 8 characters and 15 for passwords used alone; 12 is the
@@ -127,9 +128,7 @@ class ApiKeyCreated(ApiKeyOut):
     key: str = Field(description="The secret. Shown only in this answer; store it now.")
 
 
-class ApiKeyPage(BaseModel):
-    items: list[ApiKeyOut]
-    next_cursor: str | None
+ApiKeyPage = Listing[ApiKeyOut]
 
 
 # --- tenants and members ------------------------------------------------------------------
@@ -152,9 +151,7 @@ class MemberUpdate(_Request):
         return self
 
 
-class MemberPage(BaseModel):
-    items: list[UserOut]
-    next_cursor: str | None
+MemberPage = Listing[UserOut]
 
 
 class MemberRemoved(BaseModel):

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from v100.kit.http import Listing
 from v100.kit.text import Line
 from v100.media.audio import MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, OPUS_SAMPLE_RATES
 
@@ -161,9 +162,7 @@ class JobOut(BaseModel):
     download: DownloadOut | None = None
 
 
-class JobPage(BaseModel):
-    items: list[JobOut]
-    next_cursor: str | None
+JobPage = Listing[JobOut]
 
 
 class AssemblyCreate(BaseModel):
@@ -173,7 +172,8 @@ class AssemblyCreate(BaseModel):
     parts: Annotated[int, Field(ge=1, le=10_000)]
     # The input the assembled file becomes (default ``assembly-<id>``).
     name: InputName | None = None
-    total_size: Annotated[int, Field(ge=1)] | None = None
+    # At most 5 TiB (S3's largest object).
+    total_size: Annotated[int, Field(ge=1, le=5 * 1024**4)] | None = None
     sha256: Sha256 | None = None
     content_type: Annotated[Line, Field(max_length=100)] | None = None
 

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from v100.contracts.events import RecordingStage, RecordingStatus
+from v100.kit.http import Listing
 from v100.kit.text import Line
 
 __all__ = ["DownloadOut", "RecordingCreate", "RecordingError", "RecordingOut", "RecordingPage"]
@@ -62,6 +63,4 @@ class RecordingOut(BaseModel):
     downloads: list[DownloadOut] | None = None
 
 
-class RecordingPage(BaseModel):
-    items: list[RecordingOut]
-    next_cursor: str | None
+RecordingPage = Listing[RecordingOut]

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from v100.kit.auth import Principal
 from v100.kit.db import InvalidCursorError
 from v100.kit.errors import BadRequest
-from v100.kit.http import Authorized, RuntimeDep, SessionDep
+from v100.kit.http import Authorized, Listing, RuntimeDep, SessionDep
 from v100.kit.idempotency import IdempotencyKey, OptionalIdempotencyKey, idempotent
 from v100.services.video_processing.links import Links
 from v100.services.video_processing.schemas import (
@@ -25,7 +25,6 @@ from v100.services.video_processing.schemas import (
     HighlightCreate,
     HighlightOut,
     HighlightUpdate,
-    Page,
     ProjectCreate,
     ProjectOut,
     ProjectUpdate,
@@ -71,7 +70,7 @@ LinksDep = Annotated[Links, Depends(get_links)]
 
 
 def _page(model: type[BaseModel], items: Sequence[BaseModel], next_cursor: str | None) -> BaseModel:
-    return Page[model](data=list(items), next_cursor=next_cursor)  # type: ignore[valid-type]
+    return Listing[model](items=list(items), next_cursor=next_cursor)  # type: ignore[valid-type]
 
 
 async def _guard_cursor(coro: Awaitable[T]) -> T:
@@ -100,7 +99,7 @@ async def create_project(
     return await idempotent(service.session, principal.tenant_id, key, "create_project", body, work)
 
 
-@projects_router.get("", response_model=Page[ProjectOut])
+@projects_router.get("", response_model=Listing[ProjectOut])
 async def list_projects(
     principal: VideosRead, service: ServiceDep, limit: Limit = 50, cursor: Cursor = None
 ) -> BaseModel:
@@ -152,7 +151,7 @@ async def import_video(
     return await idempotent(service.session, principal.tenant_id, key, "import_video", body, work)
 
 
-@videos_router.get("", response_model=Page[VideoOut])
+@videos_router.get("", response_model=Listing[VideoOut])
 async def list_videos(
     principal: VideosRead,
     service: ServiceDep,
@@ -219,7 +218,7 @@ async def create_highlight(
     return await idempotent(service.session, principal.tenant_id, key, operation, body, work)
 
 
-@videos_router.get("/{video_id}/highlights", response_model=Page[HighlightOut])
+@videos_router.get("/{video_id}/highlights", response_model=Listing[HighlightOut])
 async def list_highlights(
     video_id: str,
     principal: VideosRead,
@@ -285,7 +284,7 @@ async def create_clip(
     return await idempotent(service.session, principal.tenant_id, key, "create_clip", body, work)
 
 
-@clips_router.get("", response_model=Page[ClipOut])
+@clips_router.get("", response_model=Listing[ClipOut])
 async def list_clips(
     principal: VideosRead,
     service: ServiceDep,
@@ -336,7 +335,7 @@ async def create_direct_upload(
     )
 
 
-@uploads_router.get("", response_model=Page[DirectUploadOut])
+@uploads_router.get("", response_model=Listing[DirectUploadOut])
 async def list_direct_uploads(
     principal: VideosRead,
     service: ServiceDep,

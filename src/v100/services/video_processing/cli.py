@@ -99,8 +99,8 @@ def _follow(base: str, key: str, upload_id: str, poll: float, within: float) -> 
                 continue
             answer.raise_for_status()
             body = answer.json()
-            listed = "data" in body  # the lookup by upload id answers a page
-            video = (body["data"] or [None])[0] if listed else body
+            listed = "items" in body  # the lookup by upload id answers a page
+            video = (body["items"] or [None])[0] if listed else body
             if video is not None:
                 progress.update(task, completed=video["progress"], description=video["status"])
                 if video["status"] in _SETTLED:

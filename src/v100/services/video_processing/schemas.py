@@ -4,7 +4,7 @@ playback URLs), highlights, clips and direct uploads, and the pages that list th
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
 
@@ -21,7 +21,6 @@ __all__ = [
     "HighlightOut",
     "HighlightUpdate",
     "NewVideoSettings",
-    "Page",
     "PlaybackOut",
     "ProjectCreate",
     "ProjectOut",
@@ -35,7 +34,6 @@ __all__ = [
 Name = Annotated[Line, Field(min_length=1, max_length=200)]
 Seconds = Annotated[float, Field(ge=0, le=48 * 3600)]
 Platform = Literal["youtube", "tiktok", "instagram_reels", "linkedin", "x"]
-ItemT = TypeVar("ItemT")
 
 
 class _Body(BaseModel):
@@ -44,11 +42,6 @@ class _Body(BaseModel):
 
 class _Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
-
-
-class Page(BaseModel, Generic[ItemT]):
-    data: list[ItemT]
-    next_cursor: str | None
 
 
 class ErrorOut(BaseModel):
