@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from v100.kit.bus import Bus
 from v100.kit.db import new_id, session_hooks, utcnow
-from v100.kit.errors import Conflict, NotFound, ValidationFailed
+from v100.kit.errors import NotFound, ValidationFailed
+from v100.services.billing.errors import CaptureExceedsHold, HoldClosed, InsufficientCredits
 from v100.services.billing.events import announce_crossings
 from v100.services.billing.ledger import Leg, PostedEntry, TenantLedger
 from v100.services.billing.models import AuditRecord, CreditGrant, CreditHold
@@ -30,27 +31,9 @@ from v100.services.billing.settings import BillingSettings
 
 __all__ = [
     "Balance",
-    "CaptureExceedsHold",
     "CreditService",
     "Deduction",
-    "HoldClosed",
-    "InsufficientCredits",
 ]
-
-
-class InsufficientCredits(Conflict):
-    slug = "insufficient-credits"
-    title = "Insufficient credits"
-
-
-class CaptureExceedsHold(Conflict):
-    slug = "capture-exceeds-hold"
-    title = "Capture exceeds the hold"
-
-
-class HoldClosed(Conflict):
-    slug = "hold-closed"
-    title = "The hold is no longer open"
 
 
 @dataclass(frozen=True, slots=True)

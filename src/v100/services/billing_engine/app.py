@@ -9,13 +9,14 @@ from fastapi import FastAPI
 from v100.kit.http import DatabaseSpec, Runtime, create_service_app
 from v100.kit.jobs import job_hooks
 from v100.services.billing_engine import tasks
-from v100.services.billing_engine.api import plans_router, usage_router
-from v100.services.billing_engine.billing_api import revenue_shares_router, subscriptions_router
+from v100.services.billing_engine.catalogue_api import plans_router, usage_router
 from v100.services.billing_engine.invoices_api import invoices_router
 from v100.services.billing_engine.models import Base
 from v100.services.billing_engine.providers.stripe import StripeInvoicing
+from v100.services.billing_engine.revenue_api import revenue_shares_router
 from v100.services.billing_engine.settings import BillingEngineSettings as Settings
 from v100.services.billing_engine.stripe_api import WEBHOOK_PATH, stripe_router
+from v100.services.billing_engine.subscriptions_api import subscriptions_router
 
 DATABASE = DatabaseSpec(Base.metadata, Path(__file__).parent / "migrations")
 

@@ -25,7 +25,7 @@ from v100.services.video_processing.credits import (
 )
 from v100.services.video_processing.errors import ProcessingFailed
 from v100.services.video_processing.models import ClipMode, ClipStatus, VideoStatus
-from v100.services.video_processing.pipeline import media_error_type
+from v100.services.video_processing.processing import media_error_type
 from v100.services.video_processing.repository import (
     ClipRepository,
     RenditionRepository,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from v100.kit.fetch import FetchPolicy, UrlFetchFailed, UrlNotAllowed, UrlTooLarge, fetch_to_store
 from v100.kit.jobs import JobContext, PermanentJobError
 from v100.services.video_processing.models import VideoStatus
-from v100.services.video_processing.pipeline import fail_video, video_key
+from v100.services.video_processing.processing import fail_video, video_key
 from v100.services.video_processing.repository import VideoRepository
 from v100.services.video_processing.resources import Resources
 from v100.services.video_processing.service import VideoService

@@ -14,7 +14,7 @@ from v100.kit.http import RuntimeDep, SessionDep
 from v100.kit.storage import InvalidKey, ObjectNotFound, parse_range, validate_key
 from v100.services.video_processing.errors import VideoNotFound
 from v100.services.video_processing.models import VideoStatus
-from v100.services.video_processing.pipeline import content_type
+from v100.services.video_processing.processing import content_type
 from v100.services.video_processing.repository import ClipRepository, VideoRepository
 from v100.services.video_processing.tokens import UrlSigner
 

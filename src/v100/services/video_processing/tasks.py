@@ -28,7 +28,7 @@ jobs = JobRegistry("video_processing", requires=[media.require_ffmpeg])
 
 @jobs.task(max_attempts=3, backoff=5.0, timeout=6 * 3600)
 async def process_video(job: JobContext, video_id: str) -> None:
-    from v100.services.video_processing.pipeline import process_video as run
+    from v100.services.video_processing.processing import process_video as run
 
     await run(job, await runtime_resources.current(), video_id)
 
@@ -63,7 +63,7 @@ async def reconcile(job: JobContext) -> None:
     attempt) end ``errored``, their credit holds released; abandoned tus uploads expire."""
     from v100.services.video_processing import lifecycle
     from v100.services.video_processing.models import Clip, ClipStatus, Video, VideoStatus
-    from v100.services.video_processing.pipeline import release_hold
+    from v100.services.video_processing.processing import release_hold
     from v100.services.video_processing.repository import ClipRepository, VideoRepository
     from v100.services.video_processing.uploads import TUS
 

@@ -1,7 +1,7 @@
-"""The billing engine's subscription endpoints: ``/v1/subscriptions`` (including the internal
-``current/tier`` the gateway reads, the card on file a priced plan needs, and the operator's
-grants) and ``/v1/revenue-shares`` with their payout statements, which are the operator's.
-The invoices are in ``invoices_api.py``."""
+"""The billing engine's subscription endpoints, ``/v1/subscriptions``: subscribe, change, cancel,
+the internal ``current/tier`` the gateway reads, the card on file a priced plan needs, and the
+operator's grants. Plans and usage are in ``catalogue_api.py``, invoices in ``invoices_api.py``,
+revenue shares in ``revenue_api.py``."""
 
 from __future__ import annotations
 
@@ -15,16 +15,11 @@ from v100.kit.auth import OPERATOR_TENANT_ID, Principal
 from v100.kit.http import VENDOR_NOT_CONFIGURED, Authorized, RuntimeDep, SessionDep
 from v100.kit.idempotency import OptionalIdempotencyKey, idempotent
 from v100.services.billing_engine.models import Plan, Subscription
-from v100.services.billing_engine.revenue import RevenueShareService
 from v100.services.billing_engine.schemas import (
     CheckoutOut,
-    PayoutStatement,
     PlanChange,
     PlanChanged,
     ProrationOut,
-    RevenueShareCreate,
-    RevenueShareOut,
-    StatementEntryOut,
     SubscriptionCreate,
     SubscriptionGrant,
     SubscriptionOut,
@@ -39,7 +34,7 @@ BillingRead = Annotated[Principal, Depends(Authorized("billing:read"))]
 BillingWrite = Annotated[Principal, Depends(Authorized("billing:write"))]
 Operator = Annotated[Principal, Depends(Authorized("operator:billing"))]
 
-__all__ = ["revenue_shares_router", "subscriptions_router"]
+__all__ = ["subscriptions_router"]
 
 subscriptions_router = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions"])
 
@@ -170,39 +165,3 @@ async def cancel_subscription(
         return 200, _subscription(*await service.cancel_at_period_end(principal.tenant_id))
 
     return await idempotent(session, principal.tenant_id, key, "cancel", None, work)
-
-
-revenue_shares_router = APIRouter(prefix="/v1/revenue-shares", tags=["revenue shares"])
-
-
-@revenue_shares_router.post("", status_code=201, response_model=RevenueShareOut)
-async def create_revenue_share(
-    body: RevenueShareCreate,
-    principal: Operator,
-    session: SessionDep,
-    key: OptionalIdempotencyKey = None,
-) -> Response:
-    """Split a tenant's future invoices with a partner (percent, or a fixed amount per
-    event)."""
-
-    async def work() -> tuple[int, BaseModel]:
-        share = await RevenueShareService(session).create(body)
-        return 201, RevenueShareOut.model_validate(share)
-
-    return await idempotent(session, OPERATOR_TENANT_ID, key, "revenue_share", body, work)
-
-
-@revenue_shares_router.get("/{share_id}/statements")
-async def revenue_share_statement(
-    share_id: str, principal: Operator, session: SessionDep
-) -> PayoutStatement:
-    """The partner's payout statement: one entry per invoice, and totals per currency."""
-    share, entries = await RevenueShareService(session).statement(share_id)
-    totals: dict[str, int] = {}
-    for entry in entries:
-        totals[entry.currency] = totals.get(entry.currency, 0) + entry.amount
-    return PayoutStatement(
-        revenue_share=RevenueShareOut.model_validate(share),
-        entries=[StatementEntryOut.model_validate(e) for e in entries],
-        totals=totals,
-    )

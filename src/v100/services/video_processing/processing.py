@@ -41,7 +41,7 @@ __all__ = [
     "video_key",
 ]
 
-_log = get_logger("v100.video_processing.pipeline")
+_log = get_logger("v100.video_processing.processing")
 
 # Share of the progress bar each stage takes (they add up to 100).
 _WEIGHTS = {
