@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from v100.kit.db import session_hooks, utcnow
-from v100.kit.jobs._registry import JobTask
+from v100.kit.jobs._registry import JobTask, task_named
 from v100.kit.jobs._store import insert_job
 from v100.kit.observability import get_logger
 
@@ -24,7 +24,7 @@ _log = get_logger("v100.kit.jobs")
 
 async def enqueue(
     session: AsyncSession,
-    task: JobTask,
+    task: JobTask | str,
     *args: Any,
     dedupe_key: str | None = None,
     tenant_id: str | None = None,
@@ -32,6 +32,8 @@ async def enqueue(
     **kwargs: Any,
 ) -> str:
     """Queue ``task(job, *args, **kwargs)`` as part of ``session``'s unit of work; its id.
+    ``task`` is its name (``"<service>.<function>"``) where the caller is code the task itself
+    imports (a service's domain), so no import runs back from it to ``tasks.py``.
 
     The arguments are checked against the task's signature and must be JSON-serializable (pass
     ids, not objects). With ``dedupe_key``, a job that already holds the key (in any state, for
@@ -49,7 +51,7 @@ async def enqueue(
 async def enqueue_via(
     queue: JobQueue | None,
     session: AsyncSession,
-    task: JobTask,
+    task: JobTask | str,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     *,
@@ -59,6 +61,8 @@ async def enqueue_via(
 ) -> str:
     """``enqueue`` sending through ``queue`` (None: the queue running the task's registry in
     this process when the transaction commits)."""
+    if isinstance(task, str):
+        task = task_named(task)
     task.check_arguments(args, kwargs)
     if isinstance(delay, int | float):
         delay = timedelta(seconds=delay)

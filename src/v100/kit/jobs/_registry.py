@@ -62,6 +62,24 @@ class JobTask:
         return f"<JobTask {self.name}>"
 
 
+# Every task declared in this process, by name: services enqueue by name (``enqueue(session,
+# "video_processing.render_clip", ...)``), so the code that queues work never imports the
+# tasks module that runs it, and tasks.py may import the service freely (no import circles).
+_DECLARED: dict[str, JobTask] = {}
+
+
+def task_named(name: str) -> JobTask:
+    """The task declared under ``name`` in this process (its ``tasks.py`` imported)."""
+    declared = _DECLARED.get(name)
+    if declared is None:
+        service = name.partition(".")[0]
+        raise LookupError(
+            f"no job task {name!r} is declared in this process: is "
+            f"v100.services.{service}.tasks imported (the service's app imports it)?"
+        )
+    return declared
+
+
 class JobRegistry:
     """The tasks of one service, declared in its ``tasks.py`` before any queue exists; each
     task takes the ``JobContext`` first:
@@ -132,6 +150,7 @@ class JobRegistry:
                 interval=interval,
             )
             self._tasks[task_name] = declared
+            _DECLARED[task_name] = declared
             return declared
 
         return declare

@@ -17,7 +17,6 @@ from v100 import media
 from v100.kit.db import Page, new_id, session_hooks, unit_of_work, utcnow
 from v100.kit.jobs import enqueue
 from v100.kit.storage import ObjectStore
-from v100.services.media_processor import tasks
 from v100.services.media_processor.errors import (
     EmptyInput,
     InputNotFound,
@@ -170,7 +169,7 @@ class MediaService:
         )  # fmt: skip
         row.job_id = await enqueue(
             session,
-            tasks.run_media_job,
+            "media_processor.run_media_job",
             row.id,
             tenant_id=tenant_id,
             dedupe_key=f"media-job:{row.id}",

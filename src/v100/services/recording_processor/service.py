@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from v100.kit.db import Page, new_id, session_hooks, unit_of_work, utcnow
 from v100.kit.jobs import enqueue
 from v100.kit.storage import ObjectStore
-from v100.services.recording_processor import tasks
 from v100.services.recording_processor.errors import (
     EmptyRecording,
     RecordingNotFound,
@@ -213,7 +212,7 @@ class RecordingService:
             if done is not None:
                 job_id = await enqueue(
                     session,
-                    tasks.process_recording,
+                    "recording_processor.process_recording",
                     recording_id,
                     tenant_id=tenant_id,
                     dedupe_key=f"recording:{recording_id}",

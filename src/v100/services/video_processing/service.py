@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from v100.kit.bus import Bus
 from v100.kit.db import Page, utcnow
 from v100.kit.jobs import enqueue
-from v100.services.video_processing import lifecycle, tasks
+from v100.services.video_processing import lifecycle
 from v100.services.video_processing.errors import (
     ClipNotFound,
     DirectUploadNotFound,
@@ -125,7 +125,7 @@ class VideoService:
         video = await self.new_video(tenant_id, options)
         video.source_url = str(body.input_url)
         video.job_id = await enqueue(
-            self.session, tasks.import_video, video.id, tenant_id=tenant_id,
+            self.session, "video_processing.import_video", video.id, tenant_id=tenant_id,
             dedupe_key=f"import:{video.id}",
         )  # fmt: skip
         return video
@@ -136,7 +136,7 @@ class VideoService:
             return
         lifecycle.video_processing(self.session, self.bus, video, source_key)
         video.job_id = await enqueue(
-            self.session, tasks.process_video, video.id, tenant_id=video.tenant_id,
+            self.session, "video_processing.process_video", video.id, tenant_id=video.tenant_id,
             dedupe_key=f"process:{video.id}",
         )  # fmt: skip
 
@@ -180,7 +180,9 @@ class VideoService:
                 keys.append(clip.key)
         await self.session.delete(video)
         await self.session.flush()
-        await enqueue(self.session, tasks.delete_objects, prefixes, keys, tenant_id=tenant_id)
+        await enqueue(
+            self.session, "video_processing.delete_objects", prefixes, keys, tenant_id=tenant_id
+        )
 
     # --- highlights -------------------------------------------------------------------------
 
@@ -254,7 +256,7 @@ class VideoService:
         )
         await self.clips.add(clip)
         clip.job_id = await enqueue(
-            self.session, tasks.render_clip, clip.id, tenant_id=tenant_id,
+            self.session, "video_processing.render_clip", clip.id, tenant_id=tenant_id,
             dedupe_key=f"clip:{clip.id}",
         )  # fmt: skip
         return clip
@@ -276,7 +278,9 @@ class VideoService:
         await self.session.delete(clip)
         await self.session.flush()
         if keys:
-            await enqueue(self.session, tasks.delete_objects, [], keys, tenant_id=tenant_id)
+            await enqueue(
+                self.session, "video_processing.delete_objects", [], keys, tenant_id=tenant_id
+            )
 
     # --- direct uploads ---------------------------------------------------------------------
 

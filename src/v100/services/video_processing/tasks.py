@@ -9,7 +9,12 @@ from sqlalchemy import select
 from v100 import media
 from v100.kit.jobs import JobContext, JobRegistry, JobStatus, get_job
 from v100.kit.observability import get_logger
+from v100.services.video_processing import clipping, importing, lifecycle, processing
 from v100.services.video_processing import resources as runtime_resources
+from v100.services.video_processing.models import Clip, ClipStatus, Video, VideoStatus
+from v100.services.video_processing.processing import release_hold
+from v100.services.video_processing.repository import ClipRepository, VideoRepository
+from v100.services.video_processing.uploads import TUS
 
 __all__ = [
     "delete_objects",
@@ -28,23 +33,17 @@ jobs = JobRegistry("video_processing", requires=[media.require_ffmpeg])
 
 @jobs.task(max_attempts=3, backoff=5.0, timeout=6 * 3600)
 async def process_video(job: JobContext, video_id: str) -> None:
-    from v100.services.video_processing.processing import process_video as run
-
-    await run(job, await runtime_resources.current(), video_id)
+    await processing.process_video(job, await runtime_resources.current(), video_id)
 
 
 @jobs.task(max_attempts=3, backoff=5.0, timeout=3 * 3600)
 async def import_video(job: JobContext, video_id: str) -> None:
-    from v100.services.video_processing.importing import import_video as run
-
-    await run(job, await runtime_resources.current(), video_id)
+    await importing.import_video(job, await runtime_resources.current(), video_id)
 
 
 @jobs.task(max_attempts=3, backoff=5.0, timeout=3600)
 async def render_clip(job: JobContext, clip_id: str) -> None:
-    from v100.services.video_processing.clipping import render_clip as run
-
-    await run(job, await runtime_resources.current(), clip_id)
+    await clipping.render_clip(job, await runtime_resources.current(), clip_id)
 
 
 @jobs.task(max_attempts=5, backoff=10.0)
@@ -61,11 +60,6 @@ async def delete_objects(job: JobContext, prefixes: list[str], keys: list[str]) 
 async def reconcile(job: JobContext) -> None:
     """Videos and clips whose job ended without settling them (a runner lost on its last
     attempt) end ``errored``, their credit holds released; abandoned tus uploads expire."""
-    from v100.services.video_processing import lifecycle
-    from v100.services.video_processing.models import Clip, ClipStatus, Video, VideoStatus
-    from v100.services.video_processing.processing import release_hold
-    from v100.services.video_processing.repository import ClipRepository, VideoRepository
-    from v100.services.video_processing.uploads import TUS
 
     resources = await runtime_resources.current()
     ended = {JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.SUCCEEDED}
