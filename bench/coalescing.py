@@ -37,7 +37,7 @@ from fastapi.responses import JSONResponse
 from pydantic_settings import SettingsConfigDict
 
 from _support import api_key, free_port, stop
-from v100.kit.http import PrincipalDep, create_service_app
+from v100.kit.http import PrincipalDep, ServiceSpec, create_service_app
 from v100.kit.settings import PlatformSettings, ServiceSettings
 
 PYTHON = sys.executable
@@ -74,7 +74,9 @@ def serve_origin(port: int) -> None:
         return {"hits": hits[name]}
 
     platform = PlatformSettings(internal_token_secret=SECRET, log_level="WARNING")
-    app = create_service_app(OriginSettings(platform=platform), title="origin", routers=[router])
+    app = create_service_app(
+        ServiceSpec(OriginSettings(platform=platform), title="origin", routers=[router])
+    )
     uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
 
 

@@ -20,7 +20,13 @@ from pydantic_settings import SettingsConfigDict
 from v100.kit.auth import InternalTokens, Principal
 from v100.kit.db import TYPE_ANNOTATION_MAP, DeclarativeBase, service_metadata
 from v100.kit.errors import Conflict
-from v100.kit.http import DatabaseSpec, PrincipalDep, SessionDep, create_service_app
+from v100.kit.http import (
+    DatabaseSpec,
+    PrincipalDep,
+    ServiceSpec,
+    SessionDep,
+    create_service_app,
+)
 from v100.kit.settings import PlatformSettings, ServiceSettings
 from v100.kit.testing.http import auth_headers, running_app
 
@@ -75,10 +81,12 @@ async def client(tmp_path: Path) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClie
     )
     settings = SampleSettings(platform=platform)
     app = create_service_app(
-        settings,
-        title="sample",
-        routers=[router],
-        database=DatabaseSpec(Base.metadata, MIGRATIONS),
+        ServiceSpec(
+            settings,
+            title="sample",
+            routers=[router],
+            database=DatabaseSpec(Base.metadata, MIGRATIONS),
+        )
     )
     async with running_app(app) as http:
         yield app, http

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 from pydantic_settings import SettingsConfigDict
 
-from v100.kit.http import MAX_HEADER_COUNT, create_service_app
+from v100.kit.http import MAX_HEADER_COUNT, ServiceSpec, create_service_app
 from v100.kit.http._protocol import MAX_HEAD_BYTES
 from v100.kit.settings import PlatformSettings, ServiceSettings
 from v100.kit.testing.servers import serving
@@ -35,7 +35,7 @@ def server(tmp_path: Path) -> Callable[..., AbstractAsyncContextManager[Address]
     @asynccontextmanager
     async def start(**limits: Any) -> AsyncIterator[Address]:
         platform = PlatformSettings(var_dir=tmp_path, internal_token_secret="s" * 40, **limits)
-        app = create_service_app(LimitsSettings(platform=platform), title="limits")
+        app = create_service_app(ServiceSpec(LimitsSettings(platform=platform), title="limits"))
         async with serving(app) as url:
             parts = urlsplit(url)
             assert parts.hostname is not None

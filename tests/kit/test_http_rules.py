@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 from pydantic_settings import SettingsConfigDict
 
-from v100.kit.http import create_service_app
+from v100.kit.http import ServiceSpec, create_service_app
 from v100.kit.settings import PlatformSettings, ServiceSettings
 from v100.kit.testing.servers import serving
 
@@ -26,7 +26,7 @@ class RulesSettings(ServiceSettings):
 @pytest.fixture
 async def address(tmp_path: Path) -> AsyncIterator[tuple[str, int]]:
     platform = PlatformSettings(var_dir=tmp_path, internal_token_secret="s" * 40)
-    app = create_service_app(RulesSettings(platform=platform), title="rules")
+    app = create_service_app(ServiceSpec(RulesSettings(platform=platform), title="rules"))
     async with serving(app) as url:
         parts = urlsplit(url)
         assert parts.hostname is not None

@@ -44,8 +44,8 @@ from typer.testing import CliRunner
 
 from v100.kit.db import create_sessionmaker, schema_drift, unit_of_work
 from v100.kit.errors import Conflict
-from v100.kit.http import DatabaseSpec, SessionDep, create_service_app
-from v100.kit.jobs import JobContext, JobStatus, cancel_job, enqueue, get_job, job_hooks
+from v100.kit.http import Access, DatabaseSpec, ServiceSpec, SessionDep, create_service_app
+from v100.kit.jobs import JobContext, JobStatus, cancel_job, enqueue, get_job, running_jobs
 from v100.kit.settings import PlatformSettings, ServiceSettings
 from v100.kit.testing.db import migrated_engine
 from v100.kit.testing.http import running_app
@@ -310,15 +310,15 @@ async def test_a_service_app_sends_its_requests_jobs_after_commit(
         var_dir=tmp_path, redis_url=job_backend.redis_url, internal_token_secret="s" * 32
     )
     settings = SampleSettings(platform=platform, database_url=job_backend.database_url)
-    startup, shutdown = job_hooks(jobs, stream=job_backend.stream, **TEST_QUEUE_OPTIONS)
     app = create_service_app(
-        settings,
-        title="jobsample",
-        routers=[notes],
-        database=DatabaseSpec(metadata, MIGRATIONS),
-        internal_auth=False,
-        on_startup=[startup],
-        on_shutdown=[shutdown],
+        ServiceSpec(
+            settings,
+            title="jobsample",
+            routers=[notes],
+            database=DatabaseSpec(metadata, MIGRATIONS),
+            access=Access(internal_token=False),
+            components=[running_jobs(jobs, stream=job_backend.stream, **TEST_QUEUE_OPTIONS)],
+        )
     )
     # Distributed, the app only sends: a worker with its own engine (as a `v100 worker` process
     # would have) runs the jobs. Embedded, the app's queue runs them itself.

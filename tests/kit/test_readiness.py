@@ -14,7 +14,7 @@ import pytest
 from pydantic_settings import SettingsConfigDict
 
 from v100.kit.db import TYPE_ANNOTATION_MAP, DeclarativeBase, service_metadata
-from v100.kit.http import DatabaseSpec, create_service_app
+from v100.kit.http import DatabaseSpec, ServiceSpec, create_service_app
 from v100.kit.settings import PlatformSettings, ServiceSettings
 from v100.kit.testing.net import CuttableTcpProxy
 
@@ -57,7 +57,7 @@ def _app(tmp_path: Path, *, database_url: str | None = None, redis_url: str | No
     )
     settings = FlakySettings(platform=platform, database_url=database_url)
     return create_service_app(
-        settings, title="flaky", database=DatabaseSpec(Base.metadata, MIGRATIONS)
+        ServiceSpec(settings, title="flaky", database=DatabaseSpec(Base.metadata, MIGRATIONS))
     )
 
 

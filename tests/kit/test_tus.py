@@ -34,7 +34,7 @@ from tus_sample import (
 
 from v100.kit.auth import Principal
 from v100.kit.db import create_sessionmaker, schema_drift, unit_of_work, utcnow
-from v100.kit.http import DatabaseSpec, create_service_app
+from v100.kit.http import DatabaseSpec, ServiceSpec, StorageSpec, create_service_app
 from v100.kit.settings import PlatformSettings, ServiceSettings
 from v100.kit.storage import LocalDiskStore, ObjectStore, UploadNotFound
 from v100.kit.testing.db import migrated_engine
@@ -580,11 +580,13 @@ async def test_a_kit_service_mounts_it_with_the_runtime_and_the_caller(tmp_path:
     )
     uploads = TusServer(on_complete=record_completion)  # runtime backends, the token's caller
     app = create_service_app(
-        settings,
-        title="tussample",
-        database=DatabaseSpec(metadata, MIGRATIONS),
-        uses_storage=True,
-        body_limits={"/v1/uploads": uploads.settings.max_size},
+        ServiceSpec(
+            settings,
+            title="tussample",
+            database=DatabaseSpec(metadata, MIGRATIONS),
+            storage=StorageSpec(),
+            body_limits={"/v1/uploads": uploads.settings.max_size},
+        )
     )
     app.router.routes.extend(uploads.routes("/v1/uploads", scope="videos:write"))
     payload = os.urandom(6 * MiB)

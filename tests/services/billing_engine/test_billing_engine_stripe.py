@@ -34,6 +34,7 @@ from v100.kit.testing.jobs import wait_for_job
 from v100.kit.testing.servers import serving
 from v100.services.billing_engine import tasks
 from v100.services.billing_engine.invoicing import run_invoicing
+from v100.services.billing_engine.providers.stripe import StripeInvoicing
 from v100.services.billing_engine.stripe_api import WEBHOOK_PATH
 from v100.services.billing_engine.stripe_sync import push_invoice
 
@@ -145,7 +146,7 @@ async def test_a_push_resumes_after_stripe_forgot_the_keys(
     sessions = engine_app.app.state.runtime.sessions
     await run_invoicing(sessions, AFTER_PERIOD)  # Stripe off for this run: no job
     (listed,) = (await tenant.get("/v1/invoices")).json()["items"]
-    stripe = engine_app.app.state.stripe
+    stripe = engine_app.app.state.runtime.get(StripeInvoicing)
     # A first push died after the invoice and one item existed at Stripe: fail its 3rd item.
     original = stripe.add_item
     added = 0
@@ -258,7 +259,7 @@ async def test_refused_and_unknown_webhooks(synced: tuple[EngineApp, FakeStripe]
 async def test_without_a_stripe_key_invoices_stay_local(
     engine_app: EngineApp, tenant: Tenant
 ) -> None:
-    assert engine_app.app.state.stripe is None
+    assert engine_app.app.state.runtime.find(StripeInvoicing) is None
     await setup_subscription(engine_app, tenant)
     sessions = engine_app.app.state.runtime.sessions
     async with unit_of_work(sessions) as session:

@@ -21,7 +21,7 @@ from pydantic import create_model
 from pydantic_settings import SettingsConfigDict
 
 from v100.contracts.topology import SERVICES
-from v100.kit.http import PrincipalDep, Runtime, create_service_app
+from v100.kit.http import PrincipalDep, Runtime, ServiceSpec, create_service_app
 from v100.kit.settings import PlatformSettings, ServiceSettings
 from v100.kit.testing.servers import dead_url, serving
 from v100.services.gateway.app import create_app
@@ -188,20 +188,24 @@ def echo_service(
         """A path the gateway does not route here."""
         return {}
 
-    async def not_ready(runtime: Runtime) -> None:
+    @asynccontextmanager
+    async def not_ready(runtime: Runtime) -> AsyncIterator[None]:
         async def failing() -> None:
             raise ConnectionError("the fake backend is down")
 
         runtime.checks["fake"] = failing
+        yield
 
     platform = PlatformSettings(
         var_dir=var_dir, internal_token_secret=INTERNAL_SECRET, max_body_bytes=256 * 1024**2
     )
     app = create_service_app(
-        EchoSettings(platform=platform),
-        title=f"echo at {prefix}",
-        routers=[router, internal],
-        on_startup=[] if ready else [not_ready],
+        ServiceSpec(
+            EchoSettings(platform=platform),
+            title=f"echo at {prefix}",
+            routers=[router, internal],
+            components=[] if ready else [not_ready],
+        )
     )
     return app, log
 

@@ -5,6 +5,7 @@ headers stop at the gateway, and a service that is down or hangs gives a clear p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import time
 import tracemalloc
@@ -29,7 +30,7 @@ from starlette.middleware import Middleware
 from v100.contracts.topology import SERVICES
 from v100.kit.auth import InternalTokens, Principal
 from v100.kit.errors import UpstreamUnavailable
-from v100.kit.http import create_service_app
+from v100.kit.http import Access, Runtime, ServiceSpec, create_service_app
 from v100.kit.settings import PlatformSettings
 from v100.kit.testing.servers import dead_url, serving
 from v100.services.gateway.proxy import ProxyMiddleware
@@ -353,12 +354,22 @@ async def test_unauthenticated_scope_is_forwarded_without_credentials(tmp_path: 
             upstreams=all_upstreams(billing=url),
         )
         upstreams = Upstreams.from_settings(settings)
+
+        @contextlib.asynccontextmanager
+        async def pools(_runtime: Runtime) -> AsyncIterator[None]:
+            try:
+                yield
+            finally:
+                await upstreams.close()
+
         app: FastAPI = create_service_app(
-            settings,
-            title="bare proxy",
-            internal_auth=False,
-            middleware=[Middleware(ProxyMiddleware, upstreams=upstreams)],
-            on_shutdown=[upstreams.close],
+            ServiceSpec(
+                settings,
+                title="bare proxy",
+                access=Access(internal_token=False),
+                middleware=[Middleware(ProxyMiddleware, upstreams=upstreams)],
+                components=[pools],
+            )
         )
         forged = InternalTokens(INTERNAL_SECRET).mint(Principal(tenant_id="t-forged"))
         async with (

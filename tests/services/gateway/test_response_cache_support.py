@@ -22,7 +22,7 @@ from pydantic_settings import SettingsConfigDict
 
 from v100.contracts.topology import SERVICES
 from v100.kit.bus import Bus
-from v100.kit.http import PrincipalDep, create_service_app
+from v100.kit.http import PrincipalDep, ServiceSpec, create_service_app
 from v100.kit.settings import PlatformSettings, ServiceSettings
 from v100.kit.testing.servers import dead_url, serving
 from v100.services.gateway.app import create_app
@@ -97,7 +97,7 @@ def origin_app(platform: PlatformSettings, hits: Counter[str]) -> FastAPI:
         return JSONResponse(body, status_code=int(query.get("status", 200)), headers=headers)
 
     app: FastAPI = create_service_app(
-        OriginSettings(platform=platform), title="origin", routers=[router]
+        ServiceSpec(OriginSettings(platform=platform), title="origin", routers=[router])
     )
     return app
 

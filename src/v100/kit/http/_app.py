@@ -9,7 +9,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from fastapi import APIRouter, FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -36,14 +36,23 @@ from v100.kit.observability import HttpMetrics, configure_logging, get_logger
 from v100.kit.settings import ServiceSettings
 from v100.kit.storage import LocalDiskStore, ObjectStore, presigned_routes, storage_from_settings
 
-__all__ = ["DatabaseSpec", "Runtime", "create_service_app"]
+__all__ = [
+    "Access",
+    "Component",
+    "DatabaseSpec",
+    "Runtime",
+    "ServiceSpec",
+    "StorageSpec",
+    "create_service_app",
+]
 
 PUBLIC_PATHS = ("/health", "/ready", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect")
 ReadinessCheck = Callable[[], Awaitable[Any]]
-Hook = Callable[["Runtime"], Awaitable[None]]
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 _log = get_logger("v100.app")
+T = TypeVar("T")
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 
 
 @dataclass(frozen=True)
@@ -54,9 +63,33 @@ class DatabaseSpec:
     migrations_dir: Path
 
 
+@dataclass(frozen=True)
+class StorageSpec:
+    """The service keeps objects in the platform's store. ``presigned_path``: the local-disk
+    store's presigned links point there and are served there, without an internal token (the
+    signed link is the credential); S3 links point at S3."""
+
+    presigned_path: str | None = None
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who may call the service. Every path needs an internal token (the gateway's, or a
+    service's), except: ``public_paths`` (exact paths: endpoints that authenticate their
+    callers another way, such as a vendor's signed webhook) and ``public_prefixes`` (ending in
+    "/": URLs that carry a signed token of their own). ``internal_token=False`` (the gateway)
+    serves the public itself."""
+
+    internal_token: bool = True
+    public_paths: Sequence[str] = ()
+    public_prefixes: Sequence[str] = ()
+
+
 @dataclass
 class Runtime:
-    """What a running service holds open; reachable as ``request.app.state.runtime``."""
+    """What a running service holds open, built by the app's lifespan. Endpoints reach it through
+    typed dependencies (``SettingsOf``, ``Provided``: a service's ``deps.py``), never through
+    ``app.state``; a component hands what it opens to them with ``provide``."""
 
     settings: ServiceSettings
     tokens: InternalTokens
@@ -71,6 +104,31 @@ class Runtime:
     background: list[asyncio.Task[None]] = field(default_factory=list)
     # The local-disk store's presigned-link endpoint, when the app serves those links.
     presigned: Endpoint | None = None
+    _provided: dict[type, object] = field(default_factory=dict)
+
+    def provide(self, component: object) -> None:
+        """Make ``component`` what ``get(type(component))`` answers for as long as the service
+        runs (one object per type; a second is a wiring mistake)."""
+        kind = type(component)
+        if kind in self._provided:
+            raise RuntimeError(f"{self.settings.service}: a {kind.__name__} is provided twice")
+        self._provided[kind] = component
+
+    def get(self, kind: type[T]) -> T:
+        """The component of type ``kind``; a ``LookupError`` naming it when none was provided."""
+        component = self.find(kind)
+        if component is None:
+            raise LookupError(f"{self.settings.service} provides no {kind.__name__}")
+        return component
+
+    def find(self, kind: type[T]) -> T | None:
+        """The component of type ``kind``, or None (an optional vendor client not configured)."""
+        component = self._provided.get(kind)
+        if component is None:
+            return None
+        if not isinstance(component, kind):  # pragma: no cover - provide() keys by type
+            raise TypeError(f"{kind.__name__} is provided as a {type(component).__name__}")
+        return component
 
 
 async def _retry_until_done(
@@ -106,33 +164,39 @@ async def _check_all(checks: Mapping[str, ReadinessCheck]) -> dict[str, str]:
     return dict(zip(checks, results, strict=True))
 
 
-def create_service_app(
-    settings: ServiceSettings,
-    *,
-    title: str,
-    description: str = "",
-    routers: Sequence[APIRouter] = (),
-    database: DatabaseSpec | None = None,
-    uses_storage: bool = False,
-    internal_auth: bool = True,
-    body_limits: Mapping[str, int] | None = None,
-    middleware: Sequence[Middleware] = (),
-    on_startup: Sequence[Hook] = (),
-    on_shutdown: Sequence[Hook] = (),
-    default_docs: bool = True,
-    public_paths: Sequence[str] = (),
-    presigned_path: str | None = None,
-    public_prefixes: Sequence[str] = (),
-) -> FastAPI:
-    """Build a service's app. ``middleware`` runs innermost (inside the size limit and the
-    internal-token check), in the order given. ``default_docs=False`` leaves out FastAPI's
-    ``/openapi.json``, ``/docs`` and ``/redoc`` for an app that serves its own (the gateway).
-    ``public_paths`` (exact paths) skip the internal-token check: endpoints that authenticate
-    their callers another way, such as a vendor's signed webhook. ``presigned_path`` (with
-    ``uses_storage``): the local-disk store's presigned links point there and are served there,
-    without an internal token (the signed link is the credential); S3 links point at S3.
-    ``public_prefixes`` (ending in "/") skip the internal-token check for every path under
-    them: URLs that carry a signed token of their own."""
+# What a service opens beside the kit's backends (a job queue, a vendor client, resources its
+# jobs share): entered in order once those are open, after which the service runs; left in the
+# reverse order at shutdown. It hands what endpoints need to them with ``runtime.provide``.
+Component = Callable[["Runtime"], contextlib.AbstractAsyncContextManager[None]]
+
+
+@dataclass(frozen=True)
+class ServiceSpec(Generic[SettingsT]):
+    """Everything ``create_service_app`` builds a service from.
+
+    ``middleware`` runs innermost (inside the size limit and the internal-token check), in the
+    order given. ``body_limits`` maps a path prefix to its own request-body limit (the
+    platform's ``max_body_bytes`` elsewhere). ``own_docs``: the app serves its own
+    ``/openapi.json`` and ``/docs`` (the gateway, which merges every service's), so FastAPI's
+    are left out."""
+
+    settings: SettingsT
+    title: str
+    description: str = ""
+    routers: Sequence[APIRouter] = ()
+    database: DatabaseSpec | None = None
+    storage: StorageSpec | None = None
+    access: Access = Access()
+    body_limits: Mapping[str, int] = field(default_factory=dict)
+    middleware: Sequence[Middleware] = ()
+    components: Sequence[Component] = ()
+    own_docs: bool = False
+
+
+def create_service_app(spec: ServiceSpec[Any]) -> FastAPI:
+    """Build a service's app from its spec."""
+    settings, database, storage_spec = spec.settings, spec.database, spec.storage
+    presigned_path = None if storage_spec is None else storage_spec.presigned_path
     platform = settings.platform
     configure_logging(platform.log_level, json=platform.log_json, file=platform.log_file)
     tokens = InternalTokens(
@@ -174,7 +238,7 @@ def create_service_app(
                     _retry_until_done(runtime, "migration", run_migrations, runtime.migrated)
                 )
             )
-        if uses_storage:
+        if storage_spec is not None:
             storage = runtime.storage = storage_from_settings(
                 platform, presign_base_url=presigned_path or "/_objects"
             )
@@ -195,17 +259,17 @@ def create_service_app(
             )
         app.state.runtime = runtime
         try:
-            for hook in on_startup:
-                await hook(runtime)
-        except Exception as exc:
-            # Kept for `v100 up`, which shows why a service did not start (uvicorn only logs it).
-            app.state.startup_error = exc
-            raise
-        try:
-            yield
+            async with contextlib.AsyncExitStack() as components:
+                try:
+                    for component in spec.components:
+                        await components.enter_async_context(component(runtime))
+                except Exception as exc:
+                    # Kept for `v100 up`, which shows why a service did not start (uvicorn only
+                    # logs it).
+                    app.state.startup_error = exc
+                    raise
+                yield
         finally:
-            for hook in on_shutdown:
-                await hook(runtime)
             for task in runtime.background:
                 task.cancel()
             if runtime.background:
@@ -221,12 +285,12 @@ def create_service_app(
             await runtime.bus.close()
 
     app = FastAPI(
-        title=title,
-        description=description,
+        title=spec.title,
+        description=spec.description,
         lifespan=lifespan,
         version="1",
         # Without an OpenAPI URL FastAPI also leaves out /docs and /redoc.
-        openapi_url="/openapi.json" if default_docs else None,
+        openapi_url=None if spec.own_docs else "/openapi.json",
         # "/v1/projects/" is 404, not a redirect: a service's redirect names its own internal
         # address, and a client following it would send its credential there.
         redirect_slashes=False,
@@ -238,7 +302,7 @@ def create_service_app(
         health_headroom=platform.http_health_headroom,
     )
     install_problem_handlers(app)
-    for router in routers:
+    for router in spec.routers:
         app.include_router(router)
 
     if presigned_path is not None:
@@ -279,19 +343,22 @@ def create_service_app(
 
     # Added innermost first: auth sees only requests within the size limit; the request id
     # and metrics wrap everything.
-    for extra in reversed(middleware):
+    for extra in reversed(spec.middleware):
         app.add_middleware(extra.cls, *extra.args, **extra.kwargs)
-    if internal_auth:
+    access = spec.access
+    if access.internal_token:
         app.add_middleware(
             InternalAuthMiddleware,
             tokens=tokens,
-            public_paths=(*PUBLIC_PATHS, *public_paths),
+            public_paths=(*PUBLIC_PATHS, *access.public_paths),
             public_prefixes=(
-                *public_prefixes,
+                *access.public_prefixes,
                 *(() if presigned_path is None else (f"{presigned_path.rstrip('/')}/",)),
             ),
         )
-    app.add_middleware(BodyLimitMiddleware, max_bytes=platform.max_body_bytes, limits=body_limits)
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=platform.max_body_bytes, limits=spec.body_limits
+    )
     # Inside the request context (so refusals carry a request id), before anything else.
     app.add_middleware(HttpRulesMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)

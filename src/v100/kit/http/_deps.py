@@ -1,11 +1,12 @@
-"""FastAPI dependencies every service uses: the runtime, the caller (a Principal) with the scope
-its route needs (``Authorized``), and the request's session (one commit point; after-commit hooks
-enqueue jobs and publish events)."""
+"""FastAPI dependencies every service uses: the runtime, the service's own settings and
+components by type (``SettingsOf``, ``Provided``, ``ProvidedIfAny``: the aliases in a service's
+``deps.py``), the caller (a Principal) with the scope its route needs (``Authorized``), and the
+request's session (one commit point; after-commit hooks enqueue jobs and publish events)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Request, WebSocketException
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,16 +18,77 @@ from v100.kit import db as kit_db
 from v100.kit.auth import Principal
 from v100.kit.errors import BackendUnavailable, Unauthorized
 from v100.kit.http._app import Runtime
+from v100.kit.settings import ServiceSettings
 
 _WS_POLICY_VIOLATION = 1008
 
-__all__ = ["Authorized", "PrincipalDep", "RuntimeDep", "ScopedRoute", "SessionDep", "requires"]
+__all__ = [
+    "Authorized",
+    "PrincipalDep",
+    "Provided",
+    "ProvidedIfAny",
+    "RuntimeDep",
+    "ScopedRoute",
+    "SessionDep",
+    "SettingsOf",
+    "requires",
+    "runtime_of",
+]
+
+T = TypeVar("T")
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 
 
 # async on purpose: FastAPI runs a plain ``def`` dependency in the thread pool, a thread hop on
 # every request for what is an attribute read.
-async def get_runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
+async def get_runtime(connection: HTTPConnection) -> Runtime:
+    return runtime_of(connection)
+
+
+class SettingsOf(Generic[SettingsT]):
+    """The service's settings, as its own type (a service's ``deps.py``):
+
+        SettingsDep = Annotated[BillingSettings, Depends(SettingsOf(BillingSettings))]
+
+    A service built with other settings is a wiring mistake, answered with a TypeError."""
+
+    def __init__(self, kind: type[SettingsT]) -> None:
+        self.kind = kind
+
+    async def __call__(self, request: HTTPConnection) -> SettingsT:
+        settings = runtime_of(request).settings
+        if not isinstance(settings, self.kind):
+            raise TypeError(f"the app runs {type(settings).__name__}, not {self.kind.__name__}")
+        return settings
+
+
+class Provided(Generic[T]):
+    """The component of type ``kind`` a component of the service provided at start-up
+    (``runtime.provide``):
+
+        SignerDep = Annotated[UrlSigner, Depends(Provided(UrlSigner))]"""
+
+    def __init__(self, kind: type[T]) -> None:
+        self.kind = kind
+
+    async def __call__(self, request: HTTPConnection) -> T:
+        return runtime_of(request).get(self.kind)
+
+
+class ProvidedIfAny(Generic[T]):
+    """As ``Provided``, or None when nothing was provided (a vendor client left unconfigured)."""
+
+    def __init__(self, kind: type[T]) -> None:
+        self.kind = kind
+
+    async def __call__(self, request: HTTPConnection) -> T | None:
+        return runtime_of(request).find(self.kind)
+
+
+def runtime_of(connection: HTTPConnection) -> Runtime:
+    """The running service's runtime, for a plain Starlette endpoint (FastAPI's take
+    ``RuntimeDep``)."""
+    runtime: Runtime = connection.app.state.runtime
     return runtime
 
 
@@ -99,7 +161,7 @@ def requires(scope: str) -> Any:
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    runtime: Runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     if runtime.sessions is None:
         raise RuntimeError(f"{runtime.settings.service} has no database")
     if not runtime.migrated.is_set():

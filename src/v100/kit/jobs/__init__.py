@@ -26,12 +26,13 @@ A service wires it like this:
     def downgrade() -> None: drop_job_table()
 
     # app.py — embedded, the app runs its jobs; distributed, `v100 worker video_processing` does
-    startup, shutdown = job_hooks(tasks.jobs)
-    create_service_app(settings, ..., database=DATABASE, on_startup=[startup],
-                       on_shutdown=[shutdown])
+    create_service_app(ServiceSpec(settings, ..., database=DATABASE,
+                                   components=[running_jobs(tasks.jobs)]))
 
-    # service.py — in the request's unit of work: sent after commit, never on rollback
-    job_id = await enqueue(session, render_clip, clip.id, tenant_id=clip.tenant_id)
+    # service.py — in the request's unit of work: sent after commit, never on rollback; by name,
+    # so the service never imports its tasks (tasks.py imports the service)
+    job_id = await enqueue(session, "video_processing.render_clip", clip.id,
+                           tenant_id=clip.tenant_id)
 
 Delivery is at least once: a job whose runner dies is run again, so tasks must be idempotent.
 """
@@ -40,7 +41,7 @@ from __future__ import annotations
 
 from v100.kit.jobs._context import JobContext, PermanentJobError, current_job, report_progress
 from v100.kit.jobs._enqueue import enqueue
-from v100.kit.jobs._hooks import job_hooks
+from v100.kit.jobs._hooks import running_jobs
 from v100.kit.jobs._queue import JobQueue, SweepReport
 from v100.kit.jobs._registry import JobFunction, JobRegistry, JobTask
 from v100.kit.jobs._scheduler import JobScheduler
@@ -71,7 +72,7 @@ __all__ = [
     "current_job",
     "enqueue",
     "get_job",
-    "job_hooks",
     "report_progress",
     "run_worker",
+    "running_jobs",
 ]

@@ -1,11 +1,12 @@
-"""Wiring a service's jobs into the app factory: an ``on_startup`` hook that builds the queue on
-the service's sessions and starts it (start-up recovery included) once migrations have run, a
-``jobs`` readiness check, and the ``on_shutdown`` hook that closes it."""
+"""A service's jobs as a component of its app (``ServiceSpec.components``): at start-up it builds
+the queue on the service's sessions and starts it (start-up recovery included) once migrations
+have run, with a ``jobs`` readiness check; at shutdown it closes the queue."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from v100.kit.jobs._queue import JobQueue
@@ -15,26 +16,24 @@ from v100.kit.observability import get_logger
 if TYPE_CHECKING:
     from v100.kit.http import Runtime
 
-__all__ = ["job_hooks"]
+__all__ = ["running_jobs"]
 
 _log = get_logger("v100.kit.jobs")
 
-Hook = Callable[["Runtime"], Awaitable[None]]
 
+def running_jobs(
+    registry: JobRegistry, **options: Any
+) -> Callable[[Runtime], contextlib.AbstractAsyncContextManager[None]]:
+    """The component that runs ``registry``'s jobs:
 
-def job_hooks(registry: JobRegistry, **options: Any) -> tuple[Hook, Hook]:
-    """(on_startup, on_shutdown) for ``create_service_app``:
-
-        startup, shutdown = job_hooks(tasks.jobs)
-        create_service_app(settings, ..., database=DATABASE,
-                           on_startup=[startup], on_shutdown=[shutdown])
+        ServiceSpec(settings, ..., database=DATABASE, components=[running_jobs(tasks.jobs)])
 
     Embedded, the app runs its jobs (and their schedules) itself. Distributed, it only sends
     them (and sweeps); ``v100 worker <service>`` runs them. ``options`` go to ``JobQueue``.
     """
-    queues: list[JobQueue] = []
 
-    async def on_startup(runtime: Runtime) -> None:
+    @contextlib.asynccontextmanager
+    async def component(runtime: Runtime) -> AsyncIterator[None]:
         if runtime.sessions is None:
             raise RuntimeError(f"{registry.service}: jobs need the service's database")
         for check in registry.requires:
@@ -42,7 +41,6 @@ def job_hooks(registry: JobRegistry, **options: Any) -> tuple[Hook, Hook]:
         queue = JobQueue(
             registry, runtime.sessions, redis_url=runtime.settings.platform.redis_url, **options
         )
-        queues.append(queue)
         runtime.checks["jobs"] = queue.ping
 
         async def start_when_migrated() -> None:
@@ -57,9 +55,9 @@ def job_hooks(registry: JobRegistry, **options: Any) -> tuple[Hook, Hook]:
                 _log.exception("job queue did not start", service=registry.service)
 
         runtime.background.append(asyncio.create_task(start_when_migrated()))
+        try:
+            yield
+        finally:
+            await queue.close()
 
-    async def on_shutdown(_runtime: Runtime) -> None:
-        while queues:
-            await queues.pop().close()
-
-    return on_startup, on_shutdown
+    return component

@@ -95,7 +95,7 @@ class JobRegistry:
         async def close_day(job: JobContext) -> None: ...
 
     ``requires``: checks that must pass before any of these jobs can run (the FFmpeg the media
-    jobs call, say); the app's start-up (``job_hooks``) and ``run_worker`` await each first, so
+    jobs call, say); the app's start-up (``running_jobs``) and ``run_worker`` await each first, so
     a process that cannot run the jobs refuses to start, with the check's error.
     """
 

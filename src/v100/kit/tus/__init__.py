@@ -23,20 +23,21 @@ or a server restart. docs/uploads.md tells the whole story; a service wires it l
         # (then it runs again on the next HEAD or sweep), so make it idempotent on upload.id.
         video = await VideoRepository(session).add(Video(tenant_id=upload.tenant_id,
             id=upload.id, object_key=upload.object_key, name=upload.metadata.get("filename")))
-        await enqueue(session, tasks.probe_video, video.id, tenant_id=upload.tenant_id)
+        await enqueue(session, "video_processing.probe_video", video.id,
+                      tenant_id=upload.tenant_id)
 
     UPLOADS = TusServer(
         settings=TusSettings(max_size=settings.max_upload_bytes),
         pre_create=check,
         on_complete=completed,
         # authorize=principal_owner (default): the caller of the internal token owns it;
-        # sessions/store default to the kit.http runtime (database + uses_storage=True).
+        # sessions/store default to the kit.http runtime (its spec's database and storage).
     )
 
     # app.py — the routes sit under the public prefix; the gateway forwards /v1/uploads/...
     # unchanged, and Location is built from X-Forwarded-Proto/-Host (-Prefix) it sets.
-    app = create_service_app(settings, ..., database=DATABASE, uses_storage=True,
-                             body_limits={"/v1/uploads": UPLOADS.settings.max_size})
+    app = create_service_app(ServiceSpec(settings, ..., database=DATABASE, storage=StorageSpec(),
+                                         body_limits={"/v1/uploads": UPLOADS.settings.max_size}))
     app.router.routes.extend(UPLOADS.routes("/v1/uploads"))
 
     # tasks.py — expire abandoned uploads (parts, tail and record) on a schedule

@@ -16,7 +16,7 @@ from starlette.types import Receive, Scope, Send
 
 from v100.kit.auth import Principal
 from v100.kit.errors import BackendUnavailable, ProblemError, Unauthorized, UnsupportedMediaType
-from v100.kit.http import ScopedRoute, problem_response
+from v100.kit.http import ScopedRoute, problem_response, runtime_of
 from v100.kit.storage import ObjectStore
 from v100.kit.tus._errors import InvalidTusRequest, TusVersionUnsupported
 from v100.kit.tus._headers import encode_metadata, http_date, parse_checksum, parse_metadata
@@ -73,8 +73,8 @@ def principal_owner(request: Request) -> UploadOwner:
 
 
 def runtime_sessions(request: Request) -> async_sessionmaker[AsyncSession]:
-    """The database of a kit.http service (``request.app.state.runtime``), once migrated."""
-    runtime = request.app.state.runtime
+    """The database of a kit.http service, once migrated."""
+    runtime = runtime_of(request)
     if runtime.sessions is None:
         raise RuntimeError("this service has no database for kit_tus_uploads")
     if not runtime.migrated.is_set():
@@ -84,10 +84,10 @@ def runtime_sessions(request: Request) -> async_sessionmaker[AsyncSession]:
 
 
 def runtime_store(request: Request) -> ObjectStore:
-    """The object store of a kit.http service created with ``uses_storage=True``."""
-    store: ObjectStore | None = request.app.state.runtime.storage
+    """The object store of a kit.http service whose spec has a ``StorageSpec``."""
+    store = runtime_of(request).storage
     if store is None:
-        raise RuntimeError("this service has no object store (create_service_app uses_storage)")
+        raise RuntimeError("this service has no object store (ServiceSpec.storage)")
     return store
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from pydantic import AwareDatetime, BaseModel
@@ -15,8 +15,9 @@ from starlette.responses import JSONResponse, Response
 from v100.kit.auth import OPERATOR_TENANT_ID, Principal
 from v100.kit.db import InvalidCursorError, utcnow
 from v100.kit.errors import BackendUnavailable, BadRequest, ValidationFailed
-from v100.kit.http import Authorized, RuntimeDep, SessionDep
-from v100.services.billing.batching import DeductionBatcher, DeductionCall
+from v100.kit.http import Authorized, RuntimeDep
+from v100.services.billing.batching import DeductionCall
+from v100.services.billing.deps import CreditsDep, DeductionsDep
 from v100.services.billing.export import csv_requested, stream_csv
 from v100.services.billing.idempotency import StoredAnswer, fingerprint, recall, remember
 from v100.services.billing.repository import AuditRepository, HistoryFilter, JournalRepository
@@ -35,20 +36,12 @@ from v100.services.billing.schemas import (
     TransactionPage,
 )
 from v100.services.billing.service import CreditService
-from v100.services.billing.settings import BillingSettings
 
 CreditsRead = Annotated[Principal, Depends(Authorized("credits:read"))]
 ServiceCredits = Annotated[Principal, Depends(Authorized("service:credits"))]
 Operator = Annotated[Principal, Depends(Authorized("operator:billing"))]
 
-__all__ = [
-    "CreditsDep",
-    "IdempotencyKey",
-    "actor_of",
-    "credits_router",
-    "get_credits",
-    "idempotent",
-]
+__all__ = ["IdempotencyKey", "actor_of", "credits_router", "idempotent"]
 
 credits_router = APIRouter(prefix="/v1/credits", tags=["credits"])
 
@@ -57,13 +50,6 @@ IdempotencyKey = Annotated[
 ]
 Limit = Annotated[int, Query(ge=1, le=200)]
 Cursor = Annotated[str | None, Query(max_length=200)]
-
-
-async def get_credits(session: SessionDep, runtime: RuntimeDep) -> CreditService:
-    return CreditService(session, cast(BillingSettings, runtime.settings), runtime.bus)
-
-
-CreditsDep = Annotated[CreditService, Depends(get_credits)]
 
 
 def actor_of(principal: Principal) -> str:
@@ -195,16 +181,15 @@ async def release(
 
 @credits_router.post("/deductions", status_code=201, response_model=DeductionOut)
 async def deduct(
-    request: Request,
     body: DeductionRequest,
     key: IdempotencyKey,
     principal: ServiceCredits,
     runtime: RuntimeDep,
+    batcher: DeductionsDep,
 ) -> Response:
     """Charge credits at once."""
     if not runtime.migrated.is_set():
         raise BackendUnavailable("The database is not ready yet.", retry_after=1)
-    batcher: DeductionBatcher = request.app.state.deductions
     call = DeductionCall(
         tenant_id=principal.tenant_id,
         key=key,

@@ -12,12 +12,12 @@ from sqlalchemy import select
 from starlette.responses import Response
 
 from v100.kit.auth import Principal
-from v100.kit.errors import NotConfigured, NotFound
+from v100.kit.errors import NotFound
 from v100.kit.http import VENDOR_NOT_CONFIGURED, Authorized
-from v100.services.billing.api import CreditsDep, IdempotencyKey, actor_of, idempotent
+from v100.services.billing.api import IdempotencyKey, actor_of, idempotent
 from v100.services.billing.checkout import CheckoutService
+from v100.services.billing.deps import CreditsDep, StripeDep
 from v100.services.billing.models import CheckoutSession
-from v100.services.billing.providers.stripe import StripeCheckout
 from v100.services.billing.schemas import CheckoutCreate, CheckoutOut
 
 CreditsRead = Annotated[Principal, Depends(Authorized("credits:read"))]
@@ -28,16 +28,6 @@ __all__ = ["WEBHOOK_PATH", "checkout_router"]
 WEBHOOK_PATH = "/v1/checkout/webhooks/stripe"
 
 checkout_router = APIRouter(prefix="/v1/checkout", tags=["checkout"])
-
-
-def get_stripe(request: Request) -> StripeCheckout:
-    stripe: StripeCheckout | None = getattr(request.app.state, "stripe", None)
-    if stripe is None:
-        raise NotConfigured("Stripe is not configured on this billing service.")
-    return stripe
-
-
-StripeDep = Annotated[StripeCheckout, Depends(get_stripe)]
 
 
 def _out(row: CheckoutSession) -> CheckoutOut:

@@ -2,17 +2,18 @@
 invoicing run and the Stripe push on the job queue (run by the app embedded, by ``v100 worker``
 distributed), and Stripe's webhook when Stripe is configured."""
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from v100.kit.http import DatabaseSpec, Runtime, create_service_app
-from v100.kit.jobs import job_hooks
+from v100.kit.http import Access, DatabaseSpec, Runtime, ServiceSpec, create_service_app
+from v100.kit.jobs import running_jobs
 from v100.services.billing_engine import tasks
 from v100.services.billing_engine.catalogue_api import plans_router, usage_router
 from v100.services.billing_engine.invoices_api import invoices_router
 from v100.services.billing_engine.models import Base
-from v100.services.billing_engine.providers.stripe import StripeInvoicing
 from v100.services.billing_engine.revenue_api import revenue_shares_router
 from v100.services.billing_engine.settings import BillingEngineSettings as Settings
 from v100.services.billing_engine.stripe_api import WEBHOOK_PATH, stripe_router
@@ -23,35 +24,36 @@ DATABASE = DatabaseSpec(Base.metadata, Path(__file__).parent / "migrations")
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    startup, shutdown = job_hooks(tasks.jobs)
-    app: FastAPI
 
-    async def open_stripe(runtime: Runtime) -> None:
+    @contextlib.asynccontextmanager
+    async def stripe(runtime: Runtime) -> AsyncIterator[None]:
         # The jobs this process runs use the settings the app was built with.
         tasks.use_settings(settings)
         # Without a key, invoices stay local and the webhook answers 501 (not-configured).
-        app.state.stripe = tasks.stripe_client(settings) if settings.stripe_sync else None
+        client = tasks.stripe_client(settings) if settings.stripe_sync else None
+        if client is not None:
+            runtime.provide(client)
+        try:
+            yield
+        finally:
+            tasks.forget_settings(settings)
+            if client is not None:
+                await client.aclose()
 
-    async def close_stripe(runtime: Runtime) -> None:
-        tasks.forget_settings(settings)
-        stripe: StripeInvoicing | None = getattr(app.state, "stripe", None)
-        if stripe is not None:
-            await stripe.aclose()
-
-    app = create_service_app(
-        settings,
-        title="V100 billing_engine",
-        routers=[
-            plans_router,
-            usage_router,
-            subscriptions_router,
-            invoices_router,
-            revenue_shares_router,
-            stripe_router,
-        ],
-        database=DATABASE,
-        on_startup=[open_stripe, startup],
-        on_shutdown=[shutdown, close_stripe],
-        public_paths=[WEBHOOK_PATH],
+    return create_service_app(
+        ServiceSpec(
+            settings,
+            title="V100 billing_engine",
+            routers=[
+                plans_router,
+                usage_router,
+                subscriptions_router,
+                invoices_router,
+                revenue_shares_router,
+                stripe_router,
+            ],
+            database=DATABASE,
+            access=Access(public_paths=[WEBHOOK_PATH]),
+            components=[stripe, running_jobs(tasks.jobs)],
+        )
     )
-    return app

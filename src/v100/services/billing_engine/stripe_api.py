@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Header, Request
 
-from v100.kit.errors import NotConfigured
 from v100.kit.http import VENDOR_NOT_CONFIGURED, RuntimeDep, SessionDep
-from v100.services.billing_engine.providers.stripe import StripeInvoicing
+from v100.services.billing_engine.deps import StripeDep
 from v100.services.billing_engine.stripe_sync import handle_event
 
 __all__ = ["WEBHOOK_PATH", "stripe_router"]
@@ -19,16 +18,6 @@ __all__ = ["WEBHOOK_PATH", "stripe_router"]
 WEBHOOK_PATH = "/v1/invoices/webhooks/stripe"
 
 stripe_router = APIRouter(tags=["invoices"])
-
-
-def get_stripe(request: Request) -> StripeInvoicing:
-    stripe: StripeInvoicing | None = getattr(request.app.state, "stripe", None)
-    if stripe is None:
-        raise NotConfigured("Stripe is not configured on this billing_engine.")
-    return stripe
-
-
-StripeDep = Annotated[StripeInvoicing, Depends(get_stripe)]
 
 
 @stripe_router.post(WEBHOOK_PATH, responses=VENDOR_NOT_CONFIGURED)

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from v100.kit.auth import OPERATOR_TENANT_ID, Principal
 from v100.kit.http import VENDOR_NOT_CONFIGURED, Authorized, RuntimeDep, SessionDep
 from v100.kit.idempotency import OptionalIdempotencyKey, idempotent
+from v100.services.billing_engine.deps import SettingsDep, StripeDep
 from v100.services.billing_engine.models import Plan, Subscription
 from v100.services.billing_engine.schemas import (
     CheckoutOut,
@@ -25,8 +26,6 @@ from v100.services.billing_engine.schemas import (
     SubscriptionOut,
     TierOut,
 )
-from v100.services.billing_engine.settings import BillingEngineSettings
-from v100.services.billing_engine.stripe_api import StripeDep
 from v100.services.billing_engine.stripe_sync import open_card_setup
 from v100.services.billing_engine.subscriptions import SubscriptionService, tier_of
 
@@ -94,6 +93,7 @@ async def grant_subscription(
 async def checkout(
     principal: BillingWrite,
     runtime: RuntimeDep,
+    settings: SettingsDep,
     stripe: StripeDep,
     key: OptionalIdempotencyKey = None,
 ) -> CheckoutOut:
@@ -101,10 +101,8 @@ async def checkout(
     subscription starts once Stripe reports it done; a standing one may then move to dearer
     plans. A retry with the same ``Idempotency-Key`` gets the same page. 501 without
     Stripe."""
-    settings, sessions = runtime.settings, runtime.sessions
-    assert isinstance(settings, BillingEngineSettings)
-    assert sessions is not None
-    setup = await open_card_setup(sessions, stripe, settings, principal.tenant_id, key)
+    assert runtime.sessions is not None
+    setup = await open_card_setup(runtime.sessions, stripe, settings, principal.tenant_id, key)
     return CheckoutOut(url=setup.url, stripe_session_id=setup.id)
 
 

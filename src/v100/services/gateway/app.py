@@ -1,12 +1,14 @@
 """Builds the gateway app: its own identity endpoints, then authentication and the proxy to the
 other services for every public prefix."""
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI
 from starlette.middleware import Middleware
 
-from v100.kit.http import DatabaseSpec, create_service_app
+from v100.kit.http import Access, DatabaseSpec, Runtime, ServiceSpec, create_service_app
 from v100.services.gateway import openapi, status
 from v100.services.gateway.api import api_keys_router, auth_router, tenants_router
 from v100.services.gateway.auth_throttle import AuthRates, AuthThrottle
@@ -49,58 +51,69 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.refresh_per_address_per_minute,
         ),
     )
+
+    @contextlib.asynccontextmanager
+    async def traffic(runtime: Runtime) -> AsyncIterator[None]:
+        await upstreams.start(runtime)  # traffic metrics, active health checks
+        try:
+            yield
+        finally:
+            await authenticator.close()
+            await upstreams.close()
+
     app = create_service_app(
-        settings,
-        title="V100 gateway",
-        routers=[auth_router, api_keys_router, tenants_router, status.router, openapi.router],
-        database=DATABASE,
-        internal_auth=False,  # the gateway authenticates users and API keys itself
-        # In this order: authentication first, so what follows sees scope["state"]["principal"].
-        middleware=[
-            # Outermost: Server-Timing on every answer, CORS (preflights carry no credential),
-            # then compression of every answer.
-            Middleware(ServerTimingMiddleware, traffic=upstreams),
-            Middleware(
-                CorsMiddleware,
-                origins=settings.cors_origins,
-                max_age=settings.cors_max_age_seconds,
-                tus_paths=TUS_PATHS,
-            ),
-            *(
-                [
-                    Middleware(
-                        CompressionMiddleware,
-                        min_bytes=settings.compression_min_bytes,
-                        gzip_level=settings.compression_gzip_level,
-                        brotli_quality=settings.compression_brotli_quality,
-                        traffic=upstreams,
-                    )
-                ]
-                if settings.compression_enabled
-                else []
-            ),
-            Middleware(
-                AuthenticationMiddleware,
-                authenticator=authenticator,
-                public_paths=PUBLIC_PATHS | openapi.PUBLIC_PATHS,
-            ),
-            Middleware(ServerTimingMark),  # Server-Timing auth;dur= ends here
-            # Limits right after authentication, so they see the principal.
-            Middleware(RateLimitMiddleware, settings=settings, limiter=limiter),
-            # The response cache right before the proxy: it answers hits without it.
-            Middleware(ResponseCacheMiddleware, upstreams=upstreams, settings=settings),
-            Middleware(
-                ProxyMiddleware,
-                upstreams=upstreams,
-                websocket_max_message_bytes=settings.websocket_max_message_bytes,
-                proxies=proxies,
-            ),
-        ],
-        # Proxied bodies are limited by the service that reads them.
-        body_limits=dict.fromkeys(upstreams.prefixes, settings.proxied_max_body_bytes),
-        on_startup=[upstreams.start],  # traffic metrics, active health checks
-        on_shutdown=[authenticator.close, upstreams.close],
-        default_docs=False,  # openapi.router serves the merged document and /docs
+        ServiceSpec(
+            settings,
+            title="V100 gateway",
+            routers=[auth_router, api_keys_router, tenants_router, status.router, openapi.router],
+            database=DATABASE,
+            access=Access(internal_token=False),  # the gateway authenticates users and keys itself
+            # In this order: authentication first, so what follows sees scope["state"]["principal"].
+            middleware=[
+                # Outermost: Server-Timing on every answer, CORS (preflights carry no credential),
+                # then compression of every answer.
+                Middleware(ServerTimingMiddleware, traffic=upstreams),
+                Middleware(
+                    CorsMiddleware,
+                    origins=settings.cors_origins,
+                    max_age=settings.cors_max_age_seconds,
+                    tus_paths=TUS_PATHS,
+                ),
+                *(
+                    [
+                        Middleware(
+                            CompressionMiddleware,
+                            min_bytes=settings.compression_min_bytes,
+                            gzip_level=settings.compression_gzip_level,
+                            brotli_quality=settings.compression_brotli_quality,
+                            traffic=upstreams,
+                        )
+                    ]
+                    if settings.compression_enabled
+                    else []
+                ),
+                Middleware(
+                    AuthenticationMiddleware,
+                    authenticator=authenticator,
+                    public_paths=PUBLIC_PATHS | openapi.PUBLIC_PATHS,
+                ),
+                Middleware(ServerTimingMark),  # Server-Timing auth;dur= ends here
+                # Limits right after authentication, so they see the principal.
+                Middleware(RateLimitMiddleware, settings=settings, limiter=limiter),
+                # The response cache right before the proxy: it answers hits without it.
+                Middleware(ResponseCacheMiddleware, upstreams=upstreams, settings=settings),
+                Middleware(
+                    ProxyMiddleware,
+                    upstreams=upstreams,
+                    websocket_max_message_bytes=settings.websocket_max_message_bytes,
+                    proxies=proxies,
+                ),
+            ],
+            # Proxied bodies are limited by the service that reads them.
+            body_limits=dict.fromkeys(upstreams.prefixes, settings.proxied_max_body_bytes),
+            components=[traffic],
+            own_docs=True,  # openapi.router serves the merged document and /docs
+        )
     )
     app.state.identity = identity
     app.state.auth_throttle = throttle

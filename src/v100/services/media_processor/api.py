@@ -5,18 +5,18 @@ comes with the transcription issue."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, cast
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from pydantic import BaseModel
 
 from v100.kit.auth import Principal
 from v100.kit.db import InvalidCursorError
-from v100.kit.errors import BackendUnavailable, BadRequest
-from v100.kit.http import Authorized, RuntimeDep, SessionDep, requires
+from v100.kit.errors import BadRequest
+from v100.kit.http import Authorized, SessionDep, requires
 from v100.kit.idempotency import IdempotencyKey, idempotent
 from v100.media import PLATFORM_SPECS, PlatformSpec
-from v100.services.media_processor.assembly import AssemblyService
+from v100.services.media_processor.deps import AssembliesDep, ServiceDep
 from v100.services.media_processor.models import Assembly, MediaInput, MediaJob
 from v100.services.media_processor.schemas import (
     AssemblyCreate,
@@ -31,8 +31,7 @@ from v100.services.media_processor.schemas import (
     PlatformSpecOut,
     SpecList,
 )
-from v100.services.media_processor.service import Download, MediaService, platform_spec
-from v100.services.media_processor.settings import MediaProcessorSettings
+from v100.services.media_processor.service import Download, platform_spec
 
 MediaRead = Annotated[Principal, Depends(Authorized("media:read"))]
 MediaWrite = Annotated[Principal, Depends(Authorized("media:write"))]
@@ -46,23 +45,6 @@ Limit = Annotated[int, Query(ge=1, le=200)]
 Cursor = Annotated[str | None, Query(max_length=200)]
 _BINARY = {"content": {"application/octet-stream": {"schema": {"type": "string",
                                                                "format": "binary"}}}}  # fmt: skip
-
-
-def get_service(runtime: RuntimeDep) -> MediaService:
-    if runtime.sessions is None or runtime.storage is None:
-        raise BackendUnavailable("media_processor is not ready yet.", retry_after=1)
-    settings = cast(MediaProcessorSettings, runtime.settings)
-    return MediaService(runtime.sessions, runtime.storage, settings)
-
-
-def get_assemblies(service: Annotated[MediaService, Depends(get_service)]) -> AssemblyService:
-    return AssemblyService(
-        service.sessions, service.storage, ttl_seconds=service.settings.assembly_ttl_seconds
-    )
-
-
-ServiceDep = Annotated[MediaService, Depends(get_service)]
-AssembliesDep = Annotated[AssemblyService, Depends(get_assemblies)]
 
 
 def _spec_out(spec: PlatformSpec) -> PlatformSpecOut:

@@ -2,13 +2,15 @@
 /v1/media, its jobs, and the local-disk store's presigned download links under
 ``/v1/media/files/``."""
 
+import contextlib
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from v100.kit.http import DatabaseSpec, Runtime, create_service_app
-from v100.kit.jobs import job_hooks
+from v100.kit.http import DatabaseSpec, Runtime, ServiceSpec, StorageSpec, create_service_app
+from v100.kit.jobs import running_jobs
 from v100.services.media_processor import resources, tasks
 from v100.services.media_processor.api import PREFIX, media_router
 from v100.services.media_processor.models import Base
@@ -20,33 +22,34 @@ DATABASE = DatabaseSpec(Base.metadata, Path(__file__).parent / "migrations")
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     lease = settings.job_lease_seconds
-    start_jobs, stop_jobs = job_hooks(
-        tasks.jobs, lease_seconds=lease, sweep_interval=min(15.0, lease / 2)
-    )
-    installed: list[resources.Resources] = []
 
-    async def open_resources(runtime: Runtime) -> None:
+    @contextlib.asynccontextmanager
+    async def job_resources(runtime: Runtime) -> AsyncIterator[None]:
+        # What jobs run in this process work with: the app's own backends.
         assert runtime.storage is not None
-        installed.append(resources.install(settings, runtime.storage, runtime.bus))
-
-    async def close_resources(runtime: Runtime) -> None:
-        while installed:
-            await resources.uninstall(installed.pop())
+        installed = resources.install(settings, runtime.storage, runtime.bus)
+        try:
+            yield
+        finally:
+            await resources.uninstall(installed)
 
     return create_service_app(
-        settings,
-        title="V100 media_processor",
-        description="Platform specs, media jobs (transcode, loudness, resampling, audio, "
-        "thumbnails) and chunk assembly.",
-        routers=[media_router],
-        database=DATABASE,
-        uses_storage=True,
-        body_limits={
-            # Inputs are bounded by the service while they stream (max_input_bytes).
-            f"{PREFIX}/inputs/": sys.maxsize,
-            f"{PREFIX}/assemblies/": settings.max_part_bytes,
-        },
-        on_startup=[open_resources, start_jobs],
-        on_shutdown=[stop_jobs, close_resources],
-        presigned_path=resources.FILES_PATH,
+        ServiceSpec(
+            settings,
+            title="V100 media_processor",
+            description="Platform specs, media jobs (transcode, loudness, resampling, audio, "
+            "thumbnails) and chunk assembly.",
+            routers=[media_router],
+            database=DATABASE,
+            storage=StorageSpec(presigned_path=resources.FILES_PATH),
+            body_limits={
+                # Inputs are bounded by the service while they stream (max_input_bytes).
+                f"{PREFIX}/inputs/": sys.maxsize,
+                f"{PREFIX}/assemblies/": settings.max_part_bytes,
+            },
+            components=[
+                job_resources,
+                running_jobs(tasks.jobs, lease_seconds=lease, sweep_interval=min(15.0, lease / 2)),
+            ],
+        )
     )

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from v100.kit.http import DatabaseSpec, create_service_app
+from v100.kit.http import DatabaseSpec, ServiceSpec, create_service_app
 from v100.services.realtime.models import Base
 from v100.services.realtime.settings import RealtimeSettings as Settings
 
@@ -12,4 +12,10 @@ DATABASE = DatabaseSpec(Base.metadata, Path(__file__).parent / "migrations")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    return create_service_app(settings or Settings(), title="V100 realtime", database=DATABASE)
+    return create_service_app(
+        ServiceSpec(
+            settings or Settings(),
+            title="V100 realtime",
+            database=DATABASE,
+        )
+    )

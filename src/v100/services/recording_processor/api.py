@@ -4,7 +4,7 @@ them, and follow its progress over a WebSocket. Thin: parse, call ``RecordingSer
 
 from __future__ import annotations
 
-from typing import Annotated, cast
+from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, WebSocket
@@ -13,12 +13,12 @@ from starlette.responses import JSONResponse
 
 from v100.kit.auth import Principal
 from v100.kit.db import InvalidCursorError, unit_of_work
-from v100.kit.errors import BackendUnavailable, BadRequest, PayloadTooLarge, ValidationFailed
+from v100.kit.errors import BadRequest, PayloadTooLarge, ValidationFailed
 from v100.kit.http import Authorized, RuntimeDep, SessionDep
 from v100.kit.idempotency import IdempotencyKey, idempotent
+from v100.services.recording_processor.deps import ServiceDep, SettingsDep
 from v100.services.recording_processor.live import follow
 from v100.services.recording_processor.models import Recording
-from v100.services.recording_processor.progress import Announcer
 from v100.services.recording_processor.schemas import (
     DownloadOut,
     RecordingCreate,
@@ -27,7 +27,6 @@ from v100.services.recording_processor.schemas import (
     RecordingPage,
 )
 from v100.services.recording_processor.service import Download, RecordingService
-from v100.services.recording_processor.settings import RecordingProcessorSettings
 
 RecordingsRead = Annotated[Principal, Depends(Authorized("recordings:read"))]
 RecordingsWrite = Annotated[Principal, Depends(Authorized("recordings:write"))]
@@ -50,16 +49,6 @@ _CREATE_BODY = {
         },
     }
 }
-
-
-def get_service(runtime: RuntimeDep) -> RecordingService:
-    if runtime.sessions is None or runtime.storage is None:
-        raise BackendUnavailable("recording_processor is not ready yet.", retry_after=1)
-    settings = cast(RecordingProcessorSettings, runtime.settings)
-    return RecordingService(runtime.sessions, runtime.storage, Announcer(runtime.bus), settings)
-
-
-ServiceDep = Annotated[RecordingService, Depends(get_service)]
 
 
 def _out(recording: Recording, downloads: list[Download] | None = None) -> RecordingOut:
@@ -207,7 +196,11 @@ async def get_recording(
 
 @recordings_router.websocket("/{recording_id}/progress")
 async def recording_progress(
-    websocket: WebSocket, recording_id: str, principal: RecordingsRead
+    websocket: WebSocket,
+    recording_id: str,
+    principal: RecordingsRead,
+    runtime: RuntimeDep,
+    settings: SettingsDep,
 ) -> None:
     """Progress messages (stage, percent) until ready or errored; the first is the current state."""
-    await follow(websocket, principal, recording_id)
+    await follow(websocket, runtime, settings, principal, recording_id)

@@ -2,13 +2,15 @@
 processing jobs, and the local-disk store's presigned download links under
 ``/v1/recordings/files/``."""
 
+import contextlib
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from v100.kit.http import DatabaseSpec, Runtime, create_service_app
-from v100.kit.jobs import job_hooks
+from v100.kit.http import DatabaseSpec, Runtime, ServiceSpec, StorageSpec, create_service_app
+from v100.kit.jobs import running_jobs
 from v100.services.recording_processor import tasks
 from v100.services.recording_processor.api import PREFIX, recordings_router
 from v100.services.recording_processor.models import Base
@@ -27,26 +29,31 @@ _READ_BY_THE_SERVICE = sys.maxsize
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    start_jobs, stop_jobs = job_hooks(tasks.jobs, lease_seconds=settings.job_lease_seconds)
 
-    async def bind_jobs(runtime: Runtime) -> None:
+    @contextlib.asynccontextmanager
+    async def job_resources(runtime: Runtime) -> AsyncIterator[None]:
+        # What jobs run in this process work with: the app's own backends.
         assert runtime.sessions is not None
         assert runtime.storage is not None
         tasks.bind(runtime.sessions, Resources(settings, runtime.storage, runtime.bus))
-
-    async def unbind_jobs(runtime: Runtime) -> None:
-        if runtime.sessions is not None:
+        try:
+            yield
+        finally:
             tasks.unbind(runtime.sessions)
 
     return create_service_app(
-        settings,
-        title="V100 recording_processor",
-        description="Meeting recordings: streaming ingest, MP4 transcode, thumbnails, downloads.",
-        routers=[recordings_router],
-        database=DATABASE,
-        uses_storage=True,
-        body_limits={PREFIX: _READ_BY_THE_SERVICE},
-        on_startup=[bind_jobs, start_jobs],
-        on_shutdown=[stop_jobs, unbind_jobs],
-        presigned_path=PRESIGNED_PATH,
+        ServiceSpec(
+            settings,
+            title="V100 recording_processor",
+            description="Meeting recordings: streaming ingest, MP4 transcode, thumbnails, "
+            "downloads.",
+            routers=[recordings_router],
+            database=DATABASE,
+            storage=StorageSpec(presigned_path=PRESIGNED_PATH),
+            body_limits={PREFIX: _READ_BY_THE_SERVICE},
+            components=[
+                job_resources,
+                running_jobs(tasks.jobs, lease_seconds=settings.job_lease_seconds),
+            ],
+        )
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any, cast
+from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
@@ -42,9 +42,13 @@ async def _stored(runtime: Runtime, tenant_id: str, recording_id: str) -> Event 
     return event_of(tenant_id, snapshot(recording), RECORDING_PROGRESS)
 
 
-async def follow(websocket: WebSocket, principal: Principal, recording_id: str) -> None:
-    runtime: Runtime = websocket.app.state.runtime
-    settings = cast(RecordingProcessorSettings, runtime.settings)
+async def follow(
+    websocket: WebSocket,
+    runtime: Runtime,
+    settings: RecordingProcessorSettings,
+    principal: Principal,
+    recording_id: str,
+) -> None:
     try:
         async with runtime.bus.subscribe(recording_progress_channel(recording_id)) as channel:
             current = await _stored(runtime, principal.tenant_id, recording_id)

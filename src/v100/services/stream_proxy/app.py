@@ -4,7 +4,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from v100.kit.http import DatabaseSpec, create_service_app
+from v100.kit.http import DatabaseSpec, ServiceSpec, StorageSpec, create_service_app
 from v100.services.stream_proxy.models import Base
 from v100.services.stream_proxy.settings import StreamProxySettings as Settings
 
@@ -13,8 +13,11 @@ DATABASE = DatabaseSpec(Base.metadata, Path(__file__).parent / "migrations")
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     return create_service_app(
-        settings or Settings(),
-        title="V100 stream_proxy",
-        database=DATABASE,
-        uses_storage=True,  # it will keep media objects; readiness checks the store
+        ServiceSpec(
+            settings or Settings(),
+            title="V100 stream_proxy",
+            database=DATABASE,
+            # It will keep media objects; readiness checks the store.
+            storage=StorageSpec(),
+        )
     )

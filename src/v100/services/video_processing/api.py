@@ -5,18 +5,18 @@ uploads.py). Thin: parse, call ``VideoService``, shape the answer with ``Links``
 from __future__ import annotations
 
 from collections.abc import Awaitable, Sequence
-from typing import Annotated, Literal, TypeVar, cast
+from typing import Annotated, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 from starlette.responses import Response
 
 from v100.kit.auth import Principal
 from v100.kit.db import InvalidCursorError
 from v100.kit.errors import BadRequest
-from v100.kit.http import Authorized, Listing, RuntimeDep, SessionDep
+from v100.kit.http import Authorized, Listing
 from v100.kit.idempotency import IdempotencyKey, OptionalIdempotencyKey, idempotent
-from v100.services.video_processing.links import Links
+from v100.services.video_processing.deps import LinksDep, ServiceDep
 from v100.services.video_processing.schemas import (
     ClipCreate,
     ClipOut,
@@ -32,9 +32,6 @@ from v100.services.video_processing.schemas import (
     VideoOut,
     VideoUpdate,
 )
-from v100.services.video_processing.service import VideoService
-from v100.services.video_processing.settings import VideoProcessingSettings
-from v100.services.video_processing.tokens import UrlSigner
 
 VideosRead = Annotated[Principal, Depends(Authorized("videos:read"))]
 VideosWrite = Annotated[Principal, Depends(Authorized("videos:write"))]
@@ -49,24 +46,6 @@ uploads_router = APIRouter(prefix="/v1/uploads", tags=["uploads"])
 T = TypeVar("T")
 Limit = Annotated[int, Query(ge=1, le=200)]
 Cursor = Annotated[str | None, Query(max_length=200)]
-
-
-def _settings(runtime: RuntimeDep) -> VideoProcessingSettings:
-    return cast(VideoProcessingSettings, runtime.settings)
-
-
-def get_service(session: SessionDep, runtime: RuntimeDep) -> VideoService:
-    return VideoService(session, _settings(runtime), runtime.bus)
-
-
-def get_links(request: Request, runtime: RuntimeDep) -> Links:
-    settings = _settings(runtime)
-    signer = cast(UrlSigner, request.app.state.signer)
-    return Links(settings.public_base, signer, runtime.storage, settings)
-
-
-ServiceDep = Annotated[VideoService, Depends(get_service)]
-LinksDep = Annotated[Links, Depends(get_links)]
 
 
 def _page(model: type[BaseModel], items: Sequence[BaseModel], next_cursor: str | None) -> BaseModel:

@@ -1,12 +1,21 @@
 """Builds the video_processing app: the JSON API, the tus endpoints under /v1/uploads (before
 the JSON routes), signed playback, the local store's download links, and its jobs."""
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from v100.kit.http import DatabaseSpec, Runtime, create_service_app
-from v100.kit.jobs import job_hooks
+from v100.kit.http import (
+    Access,
+    DatabaseSpec,
+    Runtime,
+    ServiceSpec,
+    StorageSpec,
+    create_service_app,
+)
+from v100.kit.jobs import running_jobs
 from v100.services.video_processing import resources, tasks
 from v100.services.video_processing.api import (
     clips_router,
@@ -18,7 +27,7 @@ from v100.services.video_processing.models import Base
 from v100.services.video_processing.playback import playback_router
 from v100.services.video_processing.settings import VideoProcessingSettings as Settings
 from v100.services.video_processing.tokens import UrlSigner
-from v100.services.video_processing.uploads import direct_server, tus_routes
+from v100.services.video_processing.uploads import tus_routes
 
 DATABASE = DatabaseSpec(Base.metadata, Path(__file__).parent / "migrations")
 
@@ -26,35 +35,40 @@ DATABASE = DatabaseSpec(Base.metadata, Path(__file__).parent / "migrations")
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     lease = settings.job_lease_seconds
-    start_jobs, stop_jobs = job_hooks(
-        tasks.jobs, lease_seconds=lease, sweep_interval=min(15.0, lease / 2)
-    )
-    installed: list[resources.Resources] = []
 
-    async def open_resources(runtime: Runtime) -> None:
+    @contextlib.asynccontextmanager
+    async def job_resources(runtime: Runtime) -> AsyncIterator[None]:
+        # What jobs run in this process work with: the app's own backends.
         assert runtime.storage is not None
-        installed.append(resources.install(settings, runtime.storage, runtime.bus))
+        installed = resources.install(settings, runtime.storage, runtime.bus)
+        try:
+            yield
+        finally:
+            await resources.uninstall(installed)
 
-    async def close_resources(runtime: Runtime) -> None:
-        while installed:
-            await resources.uninstall(installed.pop())
+    @contextlib.asynccontextmanager
+    async def signer(runtime: Runtime) -> AsyncIterator[None]:
+        runtime.provide(UrlSigner(settings.platform.resolved_internal_token_secret))
+        yield
 
     app = create_service_app(
-        settings,
-        title="V100 video_processing",
-        description="Uploads (tus), projects, videos, renditions, highlights and clips.",
-        # The playback router first: /v1/videos/playback/... must not read as a video id.
-        routers=[playback_router, projects_router, videos_router, clips_router, uploads_router],
-        database=DATABASE,
-        uses_storage=True,
-        body_limits={"/v1/uploads": settings.max_chunk_bytes},
-        on_startup=[open_resources, start_jobs],
-        on_shutdown=[stop_jobs, close_resources],
-        presigned_path=resources.FILES_PATH,
-        public_prefixes=["/v1/uploads/direct/", "/v1/videos/playback/"],
+        ServiceSpec(
+            settings,
+            title="V100 video_processing",
+            description="Uploads (tus), projects, videos, renditions, highlights and clips.",
+            # The playback router first: /v1/videos/playback/... must not read as a video id.
+            routers=[playback_router, projects_router, videos_router, clips_router, uploads_router],
+            database=DATABASE,
+            storage=StorageSpec(presigned_path=resources.FILES_PATH),
+            access=Access(public_prefixes=["/v1/uploads/direct/", "/v1/videos/playback/"]),
+            body_limits={"/v1/uploads": settings.max_chunk_bytes},
+            components=[
+                signer,
+                job_resources,
+                running_jobs(tasks.jobs, lease_seconds=lease, sweep_interval=min(15.0, lease / 2)),
+            ],
+        )
     )
-    app.state.signer = UrlSigner(settings.platform.resolved_internal_token_secret)
-    app.state.direct_tus = direct_server(settings)
     # tus before the JSON routes: they share /v1/uploads (a tus POST carries Tus-Resumable).
     app.router.routes[0:0] = tus_routes(settings)
     return app

@@ -5,18 +5,16 @@ of a player carries the token without the playlists being rewritten."""
 
 from __future__ import annotations
 
-from typing import cast
-
 from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
 from v100.kit.http import RuntimeDep, SessionDep
 from v100.kit.storage import InvalidKey, ObjectNotFound, parse_range, validate_key
+from v100.services.video_processing.deps import SignerDep
 from v100.services.video_processing.errors import VideoNotFound
 from v100.services.video_processing.models import VideoStatus
 from v100.services.video_processing.processing import content_type
 from v100.services.video_processing.repository import ClipRepository, VideoRepository
-from v100.services.video_processing.tokens import UrlSigner
 
 __all__ = ["playback_router"]
 
@@ -32,10 +30,14 @@ _NOT_FOUND = "No such file for this playback URL."
 @playback_router.head("/{token}/{path:path}", include_in_schema=False)
 @playback_router.get("/{token}/{path:path}")
 async def play(
-    token: str, path: str, request: Request, runtime: RuntimeDep, session: SessionDep
+    token: str,
+    path: str,
+    request: Request,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    signer: SignerDep,
 ) -> Response:
     """Fetch a playlist, segment or image of a video with a signed playback URL."""
-    signer = cast(UrlSigner, request.app.state.signer)
     grant = signer.verify_playback(token)
     if grant.clip_id is not None:
         clip = await ClipRepository(session).get(grant.tenant_id, grant.clip_id)

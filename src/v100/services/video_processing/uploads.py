@@ -27,6 +27,7 @@ from v100.kit.tus import (
     runtime_sessions,
     runtime_store,
 )
+from v100.services.video_processing import deps
 from v100.services.video_processing import resources as runtime_resources
 from v100.services.video_processing.errors import DirectUploadUnusable
 from v100.services.video_processing.models import DirectUpload, DirectUploadStatus
@@ -38,7 +39,6 @@ from v100.services.video_processing.repository import (
 from v100.services.video_processing.schemas import NewVideoSettings
 from v100.services.video_processing.service import VideoService
 from v100.services.video_processing.settings import VideoProcessingSettings
-from v100.services.video_processing.tokens import UrlSigner
 
 __all__ = ["DIRECT_PATH", "TUS", "UPLOADS_PATH", "direct_server", "tus_routes"]
 
@@ -93,14 +93,9 @@ async def on_complete(session: AsyncSession, upload: TusUpload) -> None:
             direct.video_id = video.id
 
 
-def _signer(request: Request) -> UrlSigner:
-    signer: UrlSigner = request.app.state.signer
-    return signer
-
-
 async def _direct_owner(request: Request) -> UploadOwner:
     """``authorize`` of the direct-upload endpoint: the token in the path is the credential."""
-    grant = _signer(request).verify_direct_upload(request.path_params["token"])
+    grant = (await deps.signer(request)).verify_direct_upload(request.path_params["token"])
     owner = UploadOwner(tenant_id=grant.tenant_id, user_id=grant.direct_upload_id)
     upload_id = request.path_params.get("upload_id")
     sessions = runtime_sessions(request)
@@ -124,7 +119,7 @@ async def _direct_owner(request: Request) -> UploadOwner:
                 "This upload URL was used already, cancelled or has expired; ask for a new one."
             )
         return owner
-    server: TusServer = request.app.state.direct_tus
+    server = direct_server(await deps.settings(request))
     upload = await server.uploads(sessions, runtime_store(request)).get(upload_id, owner)
     if upload.user_id != grant.direct_upload_id:
         raise TusUploadNotFound(f"no upload {upload_id!r}")
