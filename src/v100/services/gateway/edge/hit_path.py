@@ -23,7 +23,7 @@ import os
 import re
 from dataclasses import dataclass
 from time import perf_counter
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from v100.kit.auth import Principal
 from v100.kit.http import MAX_HEADER_COUNT, GuardedHttpProtocol, Runtime
@@ -314,32 +314,14 @@ class _RequestIds:
 _request_ids = _RequestIds()
 
 
-class _Answered:
-    """Stands in for uvicorn's request cycle once the hit path has answered: complete, so the
-    parser callbacks that follow (``on_body``, ``on_message_complete``) ignore the request."""
-
-    response_complete = True
-    disconnected = False
-    keep_alive = True
-
-    class message_event:
-        @staticmethod
-        def set() -> None:
-            return None
-
-
-_ANSWERED: Any = _Answered()
-
-
 class HitPathProtocol(GuardedHttpProtocol):
     """The gateway's server protocol: ``create_app`` names ``HitPathProtocol.serving(hit_path)``
     at ``app.state.http_protocol`` (read by ``kit.http.server_config``).
 
-    It also arms the keep-alive timer once per idle spell rather than once per answer: uvicorn
-    arms a timer after every answer and cancels it when the next request arrives. Here the
-    timer stays armed while requests come and go; when it fires, it closes the connection only
-    if nothing arrived since its last answer ``timeout_keep_alive`` seconds ago, and otherwise
-    waits for the rest of that time, or for the answer of the request in progress."""
+    It also arms the keep-alive timer once per idle spell rather than once per answer
+    (``kit.http._uvicorn.UvicornProtocol``, where every use of uvicorn's internals lives)."""
+
+    keep_alive_per_idle_spell = True
 
     hit_path: ClassVar[HitPath | None] = None
 
@@ -348,74 +330,18 @@ class HitPathProtocol(GuardedHttpProtocol):
         """This protocol with ``hit_path`` (the server builds one protocol per connection)."""
         return type(cls.__name__, (cls,), {"hit_path": hit_path})
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._idle_since: float | None = None  # loop time of the last answer; None: busy
-        self._in_message = False  # the parser holds part of a request
-
-    def _unset_keepalive_if_required(self) -> None:
-        # uvicorn calls this when data arrives: the connection is no longer idle.
-        self._idle_since = None
-
-    def on_response_complete(self) -> None:
-        # uvicorn's, but for the keep-alive timer.
-        self.server_state.total_requests += 1
-        if self.transport.is_closing():
-            return
-        self.flow.resume_reading()
-        if self.pipeline:
-            cycle, app = self.pipeline.pop()
-            self._start_asgi_task(cycle, app)
-            return
-        self._idle_since = self.loop.time()
-        if self.timeout_keep_alive_task is None:
-            self.timeout_keep_alive_task = self.loop.call_later(
-                self.timeout_keep_alive, self.timeout_keep_alive_handler
-            )
-
-    def timeout_keep_alive_handler(self) -> None:
-        self.timeout_keep_alive_task = None
-        if self._idle_since is None:
-            return  # a request is in progress: its answer arms the timer again
-        left = self._idle_since + self.timeout_keep_alive - self.loop.time()
-        if left > 0:
-            self.timeout_keep_alive_task = self.loop.call_later(
-                left, self.timeout_keep_alive_handler
-            )
-            return
-        super().timeout_keep_alive_handler()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        super().connection_lost(exc)
-        if self.timeout_keep_alive_task is not None:
-            self.timeout_keep_alive_task.cancel()
-            self.timeout_keep_alive_task = None
-
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._in_message = True
-
-    def on_message_complete(self) -> None:
-        self._in_message = False
-        super().on_message_complete()
-
     def data_received(self, data: bytes) -> None:
         hit_path = self.hit_path
-        cycle = self.cycle
         if (
             hit_path is not None
-            and not self._in_message  # else these bytes continue the parser's message
-            and (cycle is None or cycle.response_complete)
-            and not self.pipeline
+            and self.between_requests  # else these bytes continue the parser's message
             and len(data) <= _MAX_REQUEST_BYTES
             and data.endswith(b"\r\n\r\n")
         ):
-            date = hit_path.default_lines(self.server_state.default_headers)
+            date = hit_path.default_lines(self.default_headers)
             answer = hit_path.answer(data, date)
             if answer is not None:
                 self._disarm_head_timer()  # a whole request, answered
-                self.cycle = _ANSWERED
-                self.transport.write(answer)
-                self.on_response_complete()
+                self.answered(answer)
                 return
         super().data_received(data)
