@@ -192,12 +192,10 @@ def merge_documents(
 async def _fetch(upstreams: Upstreams, upstream: Upstream) -> tuple[Document | None, str | None]:
     try:
         async with asyncio.timeout(_FETCH_TIMEOUT):
-            async with upstreams.session(upstream).get(
-                f"{upstream.base_url}/openapi.json", allow_redirects=False
-            ) as response:
-                if response.status != 200:
-                    return None, f"/openapi.json answered {response.status}"
-                document = orjson.loads(await response.read())
+            response = await upstreams.client(upstream).get(f"{upstream.base_url}/openapi.json")
+            if response.status_code != 200:
+                return None, f"/openapi.json answered {response.status_code}"
+            document = orjson.loads(response.content)
     except TimeoutError:
         return None, "timed out"
     except Exception as exc:

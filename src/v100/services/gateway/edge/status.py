@@ -87,11 +87,14 @@ async def _probe(
     }
     try:
         async with asyncio.timeout(wait_seconds):
-            async with upstreams.session(upstream).get(
-                url, headers=headers, allow_redirects=False
-            ) as response:
-                body = await response.content.read(_MAX_READY_BODY)
-                code = response.status
+            async with upstreams.client(upstream).stream("GET", url, headers=headers) as response:
+                code = response.status_code
+                read = bytearray()
+                async for chunk in response.aiter_raw():
+                    read += chunk
+                    if len(read) >= _MAX_READY_BODY:
+                        break
+                body = bytes(read[:_MAX_READY_BODY])
     except Exception as exc:
         reason = "timed out" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
         return ServiceStatus(

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated
 
-import aiohttp
+import httpx
 from fastapi import Depends, Request
 
 from v100.contracts.topology import SERVICES
@@ -42,8 +42,6 @@ __all__ = [
     "get_upstreams",
 ]
 
-# Headers aiohttp would add on its own; the proxy forwards only what the caller sent.
-_NO_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 _log = get_logger("v100.gateway.upstreams")
 GATEWAY = "gateway"  # in the topology too, and never routed to
 
@@ -75,7 +73,7 @@ class Upstream:
     tenants_in_flight: dict[str, int] = field(default_factory=dict, repr=False)
     retries_in_flight: int = 0
     healthy: bool | None = None  # by the active checks; None until the first verdict
-    _session: aiohttp.ClientSession | None = field(default=None, repr=False)
+    _client: httpx.AsyncClient | None = field(default=None, repr=False)
     _pool: UpstreamPool | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -266,37 +264,31 @@ class Upstreams:
             )
         return pool
 
-    def session(self, upstream: Upstream) -> aiohttp.ClientSession:
-        """An aiohttp pool for the gateway's own calls to the upstream (status, OpenAPI),
-        opened on first use (aiohttp needs the running loop); proxied requests use ``pool``."""
-        session = upstream._session
-        if session is None or session.closed:
-            connector = aiohttp.TCPConnector(
-                limit=self._max_connections,
-                keepalive_timeout=self._keepalive,
-                ttl_dns_cache=60,
+    def client(self, upstream: Upstream) -> httpx.AsyncClient:
+        """An httpx client for the gateway's own calls to the upstream (status, OpenAPI),
+        opened on first use; proxied requests use ``pool``. Never follows redirects, never
+        reads the environment's proxies, keeps no cookies between calls that matter."""
+        client = upstream._client
+        if client is None or client.is_closed:
+            client = httpx.AsyncClient(
+                limits=httpx.Limits(
+                    max_connections=self._max_connections,
+                    max_keepalive_connections=self._max_connections,
+                    keepalive_expiry=self._keepalive,
+                ),
+                # ``pool`` is the wait for a free connection: a saturated upstream answers
+                # quickly instead of queueing callers without bound.
+                timeout=httpx.Timeout(
+                    connect=self.connect_timeout,
+                    read=self.read_timeout,
+                    write=self.read_timeout,
+                    pool=self.connect_timeout * 2,
+                ),
+                follow_redirects=False,
+                trust_env=False,
             )
-            session = aiohttp.ClientSession(
-                connector=connector,
-                # Responses pass through byte for byte; a service's cookies never stick here.
-                auto_decompress=False,
-                cookie_jar=aiohttp.DummyCookieJar(),
-                skip_auto_headers=_NO_AUTO_HEADERS,
-                requote_redirect_url=False,
-                timeout=self.timeout(),
-            )
-            upstream._session = session
-        return session
-
-    def timeout(self, read: float | None = None) -> aiohttp.ClientTimeout:
-        return aiohttp.ClientTimeout(
-            total=None,
-            # ``connect`` includes waiting for a free connection of the pool: a saturated
-            # upstream answers 503 quickly instead of queueing callers without bound.
-            connect=self.connect_timeout * 2,
-            sock_connect=self.connect_timeout,
-            sock_read=read if read is not None else self.read_timeout,
-        )
+            upstream._client = client
+        return client
 
     async def start(self, runtime: Runtime) -> None:
         """An ``on_startup`` hook: metrics in the runtime's registry, and the active health
@@ -330,9 +322,9 @@ class Upstreams:
             pool, upstream._pool = upstream._pool, None
             if pool is not None:
                 pool.close()
-            session, upstream._session = upstream._session, None
-            if session is not None:
-                await session.close()
+            client, upstream._client = upstream._client, None
+            if client is not None:
+                await client.aclose()
 
 
 _heap_frozen = False

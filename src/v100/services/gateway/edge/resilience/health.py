@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import aiohttp
+import httpx
 
 from v100.kit.observability import get_logger
 
@@ -46,24 +46,25 @@ class HealthChecks:
 
     async def run(self) -> None:
         policy = self.policy
-        connector = aiohttp.TCPConnector(
-            limit=policy.concurrency,
-            # Kept alive across rounds only if rounds come faster than the upstream's 5 s.
-            keepalive_timeout=min(4.0, policy.interval_seconds / 2),
-        )
-        session = aiohttp.ClientSession(
-            connector=connector,
-            cookie_jar=aiohttp.DummyCookieJar(),
-            timeout=aiohttp.ClientTimeout(total=policy.timeout_seconds),
+        client = httpx.AsyncClient(
+            limits=httpx.Limits(
+                max_connections=policy.concurrency,
+                max_keepalive_connections=policy.concurrency,
+                # Kept alive across rounds only if rounds come faster than the upstream's 5 s.
+                keepalive_expiry=min(4.0, policy.interval_seconds / 2),
+            ),
+            timeout=httpx.Timeout(policy.timeout_seconds),
+            follow_redirects=False,
+            trust_env=False,
         )
         gate = asyncio.Semaphore(policy.concurrency)
         try:
-            await asyncio.gather(*(self._watch(session, gate, u) for u in self.upstreams))
+            await asyncio.gather(*(self._watch(client, gate, u) for u in self.upstreams))
         finally:
-            await session.close()
+            await client.aclose()
 
     async def _watch(
-        self, session: aiohttp.ClientSession, gate: asyncio.Semaphore, upstream: Upstream
+        self, client: httpx.AsyncClient, gate: asyncio.Semaphore, upstream: Upstream
     ) -> None:
         interval = self.policy.interval_seconds
         # Spread the services over the interval, and each round by ±10%, so the checks never
@@ -71,23 +72,22 @@ class HealthChecks:
         await asyncio.sleep(random.uniform(0, interval))
         while True:
             async with gate:
-                problem = await self.probe(session, upstream)
+                problem = await self.probe(client, upstream)
             self.observe(upstream, problem)
             await asyncio.sleep(interval * random.uniform(0.9, 1.1))
 
-    async def probe(self, session: aiohttp.ClientSession, upstream: Upstream) -> str | None:
-        """None if the service answered 2xx in time, else what went wrong."""
+    async def probe(self, client: httpx.AsyncClient, upstream: Upstream) -> str | None:
+        """None if the service answered 2xx in time (the whole answer, connecting included),
+        else what went wrong."""
         try:
-            async with session.get(
-                upstream.base_url + self.policy.path, allow_redirects=False
-            ) as response:
-                await response.read()
-                if 200 <= response.status < 300:
-                    return None
-                return f"{self.policy.path} answered {response.status}"
-        except TimeoutError:
+            async with asyncio.timeout(self.policy.timeout_seconds):
+                response = await client.get(upstream.base_url + self.policy.path)
+            if 200 <= response.status_code < 300:
+                return None
+            return f"{self.policy.path} answered {response.status_code}"
+        except (TimeoutError, httpx.TimeoutException):
             return f"no answer within {self.policy.timeout_seconds:g} s"
-        except (aiohttp.ClientError, OSError) as exc:
+        except (httpx.HTTPError, OSError) as exc:
             return f"{type(exc).__name__}: {exc}"[:200]
 
     def observe(self, upstream: Upstream, problem: str | None) -> None:
