@@ -31,10 +31,10 @@ import uvloop
 from aiohttp import web
 
 from _support import free_port, stop
-from v100.services.gateway.limits import Bucket, MemoryRateLimiter, Rate, RedisRateLimiter
-from v100.services.gateway.limits._gcra import Decision, RateLimiterBackend, evaluate
-from v100.services.gateway.limits._redis import RATE_SCRIPT
-from v100.services.gateway.limits._resp import PipelinedRedis
+from v100.services.gateway.edge.limits import Bucket, MemoryRateLimiter, Rate, RedisRateLimiter
+from v100.services.gateway.edge.limits._gcra import Decision, RateLimiterBackend, evaluate
+from v100.services.gateway.edge.limits._redis import RATE_SCRIPT
+from v100.services.gateway.edge.limits._resp import PipelinedRedis
 
 PYTHON = sys.executable
 V100 = str(Path(sys.executable).with_name("v100"))

@@ -308,7 +308,7 @@ def tenant_create(
     from rich.markup import escape
 
     from v100.kit.errors import ProblemError
-    from v100.services.gateway import admin
+    from v100.services.gateway.identity import admin
     from v100.services.gateway.settings import GatewaySettings
 
     try:
@@ -343,7 +343,7 @@ def api_key_create(
     from rich.markup import escape
 
     from v100.kit.errors import ProblemError
-    from v100.services.gateway import admin
+    from v100.services.gateway.identity import admin
     from v100.services.gateway.settings import GatewaySettings
 
     expires_at = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
@@ -384,8 +384,8 @@ def operator_key_create(
     from rich.markup import escape
 
     from v100.kit.errors import ProblemError
-    from v100.services.gateway import admin
-    from v100.services.gateway.service import OPERATOR_SCOPES
+    from v100.services.gateway.identity import admin
+    from v100.services.gateway.identity.service import OPERATOR_SCOPES
     from v100.services.gateway.settings import GatewaySettings
 
     try:
@@ -409,7 +409,7 @@ def operator_key_create(
 @operator_key_app.command("list")
 def operator_key_list() -> None:
     """List the operator's keys (never their secrets)."""
-    from v100.services.gateway import admin
+    from v100.services.gateway.identity import admin
     from v100.services.gateway.settings import GatewaySettings
 
     for key in asyncio.run(admin.list_operator_keys(GatewaySettings())):
@@ -424,7 +424,7 @@ def operator_key_revoke(key_id: Annotated[str, typer.Argument(help="The key's id
     from rich.markup import escape
 
     from v100.kit.errors import ProblemError
-    from v100.services.gateway import admin
+    from v100.services.gateway.identity import admin
     from v100.services.gateway.settings import GatewaySettings
 
     try:

@@ -41,8 +41,8 @@ from v100.services.billing.settings import BillingSettings
 from v100.services.billing_engine.app import create_app as create_billing_engine
 from v100.services.billing_engine.settings import BillingEngineSettings
 from v100.services.billing_engine.tasks import invoice_due_subscriptions
-from v100.services.gateway.admin import create_operator_key
 from v100.services.gateway.app import create_app as create_gateway
+from v100.services.gateway.identity.admin import create_operator_key
 from v100.services.gateway.settings import GatewaySettings
 from v100.services.gateway.testing import UNTHROTTLED
 

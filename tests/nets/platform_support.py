@@ -20,8 +20,8 @@ from v100.kit.auth import OPERATOR_TENANT_ID, Principal
 from v100.kit.settings import PlatformSettings
 from v100.kit.testing.http import auth_headers
 from v100.kit.testing.servers import serving
-from v100.services.gateway import admin
-from v100.services.gateway.limits import RateLimitSettings
+from v100.services.gateway.edge.limits import RateLimitSettings
+from v100.services.gateway.identity import admin
 from v100.services.gateway.testing import (
     CHEAP_ARGON2,
     JWT_SECRET,

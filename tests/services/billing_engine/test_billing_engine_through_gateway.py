@@ -30,8 +30,8 @@ from v100.services.billing_engine.app import create_app as create_billing_engine
 from v100.services.billing_engine.invoicing import run_invoicing
 from v100.services.billing_engine.settings import BillingEngineSettings
 from v100.services.billing_engine.stripe_api import WEBHOOK_PATH
-from v100.services.gateway.admin import create_operator_key
 from v100.services.gateway.app import create_app as create_gateway
+from v100.services.gateway.identity.admin import create_operator_key
 from v100.services.gateway.settings import GatewaySettings
 from v100.services.gateway.testing import UNTHROTTLED
 

@@ -21,7 +21,7 @@ from v100.kit.db import unit_of_work
 from v100.kit.http import Runtime
 from v100.kit.testing.http import running_app
 from v100.services.gateway.app import create_app
-from v100.services.gateway.models import ApiKey
+from v100.services.gateway.identity.models import ApiKey
 from v100.services.gateway.settings import GatewaySettings
 from v100.services.gateway.testing import (
     JWT_SECRET,

@@ -23,8 +23,8 @@ from v100.kit.errors import Unauthorized
 from v100.kit.http import Runtime
 from v100.kit.testing.http import running_app
 from v100.services.gateway.app import create_app
-from v100.services.gateway.credentials import USER_AUDIENCE, AccessTokens
-from v100.services.gateway.models import RefreshToken, User
+from v100.services.gateway.identity.credentials import USER_AUDIENCE, AccessTokens
+from v100.services.gateway.identity.models import RefreshToken, User
 from v100.services.gateway.testing import (
     INTERNAL_SECRET,
     JWT_SECRET,

@@ -18,7 +18,7 @@ import pytest
 from v100.kit.errors import BackendUnavailable
 from v100.kit.testing.http import running_app
 from v100.services.gateway.app import create_app
-from v100.services.gateway.credentials import PasswordHasher
+from v100.services.gateway.identity.credentials import PasswordHasher
 from v100.services.gateway.testing import (
     PASSWORD,
     Gateway,

@@ -14,7 +14,12 @@ import pytest
 from routing_support import all_upstreams, assert_problem, gateway_serving
 from traffic_support import eventually, metric, scripted_upstream
 
-from v100.services.gateway.breaker import BreakerPolicy, BreakerState, CircuitBreaker, Ticket
+from v100.services.gateway.edge.resilience.breaker import (
+    BreakerPolicy,
+    BreakerState,
+    CircuitBreaker,
+    Ticket,
+)
 
 
 class Clock:

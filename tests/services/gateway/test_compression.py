@@ -16,7 +16,7 @@ import pytest
 from routing_support import RunningGateway, all_upstreams, gateway_serving
 from traffic_support import DOCUMENT, ScriptedUpstream, scripted_upstream
 
-from v100.services.gateway.compression import accepted_codings, choose_coding
+from v100.services.gateway.edge.compression import accepted_codings, choose_coding
 
 
 @pytest.mark.parametrize(

@@ -8,10 +8,10 @@ import pytest
 from prometheus_client import generate_latest
 
 from v100.kit.observability import HttpMetrics
-from v100.services.gateway.hit_metrics import HitMetrics, Metrics
-from v100.services.gateway.limits import LimiterMetrics
-from v100.services.gateway.response_cache import CacheMetrics
-from v100.services.gateway.traffic_metrics import TrafficMetrics
+from v100.services.gateway.edge.cache import CacheMetrics
+from v100.services.gateway.edge.hit_metrics import HitMetrics, Metrics
+from v100.services.gateway.edge.limits import LimiterMetrics
+from v100.services.gateway.edge.traffic_metrics import TrafficMetrics
 
 ROUTE = "/v1/credits/*"
 # On bucket bounds, between them, past the last one (the +Inf bucket).

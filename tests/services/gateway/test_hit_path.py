@@ -29,7 +29,7 @@ from test_response_cache_support import (
 
 from v100.kit.http import server_config
 from v100.kit.testing import servers
-from v100.services.gateway.hit_path import HitPath
+from v100.services.gateway.edge.hit_path import HitPath
 from v100.services.gateway.testing import Gateway
 
 PUBLIC = "cc=public,max-age=60"

@@ -29,14 +29,14 @@ from websockets.exceptions import InvalidStatus
 
 from v100.kit.db import unit_of_work
 from v100.kit.testing.bus import BACKENDS, redis_url_or_skip
-from v100.services.gateway.limits import (
+from v100.services.gateway.edge.limits import (
     ConcurrencyRule,
     Quota,
     RateLimitSettings,
     RouteGroup,
     TierLimits,
 )
-from v100.services.gateway.models import Tenant
+from v100.services.gateway.identity.models import Tenant
 
 LIMIT_HEADERS = ("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset", "ratelimit-policy")
 

@@ -14,7 +14,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from v100.kit.testing.bus import BACKENDS, redis_url_or_skip
-from v100.services.gateway.limits import (
+from v100.services.gateway.edge.limits import (
     Bucket,
     FullBuckets,
     MemoryConcurrency,
@@ -23,9 +23,9 @@ from v100.services.gateway.limits import (
     RedisConcurrency,
     RedisRateLimiter,
 )
-from v100.services.gateway.limits._gcra import MICROS, RateLimiterBackend
-from v100.services.gateway.limits._redis import connect_limiter
-from v100.services.gateway.limits._resp import PipelinedRedis
+from v100.services.gateway.edge.limits._gcra import MICROS, RateLimiterBackend
+from v100.services.gateway.edge.limits._redis import connect_limiter
+from v100.services.gateway.edge.limits._resp import PipelinedRedis
 
 T0 = 1_800_000_000 * MICROS  # an epoch in microseconds near what Redis' TIME gives
 

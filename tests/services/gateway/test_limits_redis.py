@@ -23,7 +23,7 @@ from v100.kit.http import Runtime
 from v100.kit.observability import HttpMetrics
 from v100.kit.testing.bus import redis_url_or_skip
 from v100.kit.testing.net import CuttableTcpProxy
-from v100.services.gateway.limits import Bucket, Limiter, Quota, Rate
+from v100.services.gateway.edge.limits import Bucket, Limiter, Quota, Rate
 from v100.services.gateway.settings import GatewaySettings
 
 

@@ -17,7 +17,7 @@ import uvloop
 from redis.exceptions import NoScriptError, ResponseError
 
 from v100.kit.testing.bus import redis_url_or_skip
-from v100.services.gateway.limits._resp import PipelinedRedis, _Connection, encode
+from v100.services.gateway.edge.limits._resp import PipelinedRedis, _Connection, encode
 
 
 def test_commands_are_encoded_as_resp_arrays_of_bulk_strings() -> None:

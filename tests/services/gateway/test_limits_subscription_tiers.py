@@ -42,14 +42,14 @@ from v100.kit.testing.servers import serving
 from v100.services.billing_engine.app import create_app as create_billing_engine
 from v100.services.billing_engine.invoicing import run_invoicing
 from v100.services.billing_engine.settings import BillingEngineSettings
-from v100.services.gateway.admin import create_operator_key
-from v100.services.gateway.limits import (
+from v100.services.gateway.edge.limits import (
     Quota,
     RateLimitSettings,
     RouteGroup,
     SubscriptionTiers,
     TierLimits,
 )
+from v100.services.gateway.identity.admin import create_operator_key
 from v100.services.gateway.settings import GatewaySettings
 
 pytestmark = pytest.mark.time_sensitive

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from routing_support import RunningGateway, all_upstreams, echo_serving, gateway_serving
 
-from v100.services.gateway.openapi import merge_documents
-from v100.services.gateway.upstreams import Upstreams
+from v100.services.gateway.edge.openapi import merge_documents
+from v100.services.gateway.edge.proxy.upstreams import Upstreams
 
 
 def refs(node: Any) -> Iterator[str]:

@@ -22,8 +22,8 @@ from v100.kit.settings import PlatformSettings
 from v100.kit.testing.servers import dead_url, serving
 from v100.services.billing_engine.app import create_app as create_billing_engine
 from v100.services.billing_engine.settings import BillingEngineSettings
-from v100.services.gateway import admin
 from v100.services.gateway.app import create_app
+from v100.services.gateway.identity import admin
 from v100.services.gateway.settings import GatewaySettings
 from v100.services.gateway.testing import (
     INTERNAL_SECRET,
@@ -126,7 +126,7 @@ async def test_a_revoked_operator_key_stops_within_the_cache_time(platform: Gate
         assert answer.status_code == 200, answer.text
         assert time.monotonic() - revoked_at < 5, "still accepted 5 s after its revocation"
         await asyncio.sleep(0.1)
-    assert time.monotonic() - revoked_at <= platform.settings.api_key_cache_seconds + 1.0
+    assert time.monotonic() - revoked_at <= platform.settings.identity.api_key_cache_seconds + 1.0
 
 
 def test_v100_operator_key_commands(database_url: str, tmp_path: Path) -> None:

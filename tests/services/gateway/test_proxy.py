@@ -33,9 +33,9 @@ from v100.kit.errors import UpstreamUnavailable
 from v100.kit.http import Access, Runtime, ServiceSpec, create_service_app
 from v100.kit.settings import PlatformSettings
 from v100.kit.testing.servers import dead_url, serving
-from v100.services.gateway.proxy import ProxyMiddleware
+from v100.services.gateway.edge.proxy.middleware import ProxyMiddleware
+from v100.services.gateway.edge.proxy.upstreams import Upstreams
 from v100.services.gateway.settings import GatewaySettings
-from v100.services.gateway.upstreams import Upstreams
 
 
 def header_values(seen: dict[str, object], name: str) -> list[str]:

@@ -9,10 +9,10 @@ import pytest
 
 from v100.contracts.events import CACHE_INVALIDATE, CacheInvalidation, cache_invalidation_event
 from v100.kit.auth import Principal
-from v100.services.gateway.response_cache import CachedResponse, decide, etag_matches
-from v100.services.gateway.response_cache._entry import audience_of, node_of, path_nodes
-from v100.services.gateway.response_cache._l1 import MemoryTier, covered
-from v100.services.gateway.response_cache._policy import RequestView, normalized_query
+from v100.services.gateway.edge.cache import CachedResponse, decide, etag_matches
+from v100.services.gateway.edge.cache._entry import audience_of, node_of, path_nodes
+from v100.services.gateway.edge.cache._l1 import MemoryTier, covered
+from v100.services.gateway.edge.cache._policy import RequestView, normalized_query
 
 
 def headers(**values: str) -> list[tuple[bytes, bytes]]:

@@ -19,8 +19,8 @@ from v100.kit.db import create_engine, migrate, schema_drift, unit_of_work
 from v100.kit.http import Runtime
 from v100.kit.testing.http import running_app
 from v100.services.gateway.app import DATABASE, create_app
-from v100.services.gateway.models import User
-from v100.services.gateway.repository import UserRepository
+from v100.services.gateway.identity.models import User
+from v100.services.gateway.identity.repository import UserRepository
 from v100.services.gateway.testing import (
     JWT_SECRET,
     PASSWORD,

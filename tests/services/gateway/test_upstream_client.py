@@ -12,7 +12,7 @@ import pytest
 import uvloop
 
 from v100.kit.testing.servers import dead_url
-from v100.services.gateway.upstream_client import (
+from v100.services.gateway.edge.proxy.upstream_client import (
     UpstreamBroken,
     UpstreamConnectError,
     UpstreamPool,

@@ -16,7 +16,6 @@ from typing import Any
 
 import httptools
 import orjson
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from v100.kit.errors import (
     PROBLEM_CONTENT_TYPE,
@@ -26,6 +25,7 @@ from v100.kit.errors import (
     RequestTimeout,
 )
 from v100.kit.http._rules import MAX_HEADER_BYTES, MAX_HEADER_COUNT, MAX_HEADERS_TOTAL
+from v100.kit.http._uvicorn import UvicornProtocol
 
 __all__ = ["MAX_HEAD_BYTES", "GuardedHttpProtocol", "HttpLimits"]
 
@@ -54,7 +54,7 @@ class _Refusal(Exception):
         self.problem = problem
 
 
-class GuardedHttpProtocol(HttpToolsProtocol):
+class GuardedHttpProtocol(UvicornProtocol):
     """Used by ``kit.http.server_config`` for every app (the gateway's hit path subclasses it);
     the limits come from ``app.state.http_limits``."""
 
@@ -73,7 +73,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        open_now = len(self.connections)
+        open_now = self.open_connections
         if open_now > self.limits.max_connections + self.limits.health_headroom:
             self._refuse(
                 BackendUnavailable("The server is at its connection limit.", retry_after=1)
@@ -98,27 +98,13 @@ class GuardedHttpProtocol(HttpToolsProtocol):
                 self._refuse(HeadersTooLarge(f"A request head is at most {MAX_HEAD_BYTES} bytes."))
                 return
             self._arm_head_timer()
-        self._unset_keepalive_if_required()
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserCallbackError as exc:
-            if isinstance(exc.__context__, _Refusal):
-                self._refuse(exc.__context__.problem)
-            else:
-                self._invalid()
-        except httptools.HttpParserError:
-            self._invalid()
-        except httptools.HttpParserUpgrade:
-            if self._should_upgrade():
-                self.handle_websocket_upgrade()
-            else:
-                self._unsupported_upgrade_warning()
+        self.feed(data, self._callback_failed)
 
-    def _invalid(self) -> None:
-        # uvicorn's answer to what its parser refuses.
-        msg = "Invalid HTTP request received."
-        self.logger.warning(msg)
-        self.send_400_response(msg)
+    def _callback_failed(self, exc: httptools.HttpParserCallbackError) -> None:
+        if isinstance(exc.__context__, _Refusal):
+            self._refuse(exc.__context__.problem)
+        else:
+            self.answer_invalid()
 
     # -- parser callbacks --------------------------------------------------------------------
 
@@ -131,7 +117,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._disarm_head_timer()
-        if self._probes_only and self.url.split(b"?", 1)[0] not in _PROBES:
+        if self._probes_only and self.request_path not in _PROBES:
             raise _Refusal(
                 BackendUnavailable("The server is at its connection limit.", retry_after=1)
             )
@@ -165,7 +151,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self._refused or self.transport.is_closing():
             return
         self._refused = True
-        if self.cycle is not None and not self.cycle.response_complete:
+        if self.answering:
             self.transport.close()
             return
         body = orjson.dumps(problem.to_problem())

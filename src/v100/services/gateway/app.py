@@ -1,33 +1,45 @@
-"""Builds the gateway app: its own identity endpoints, then authentication and the proxy to the
-other services for every public prefix."""
+"""Builds the gateway app from its two rooms: identity (tenants, users, sessions, API keys: its
+endpoints and the authenticator) and the edge (authentication of every request, limits, the
+response cache, the proxy to the other services, compression, CORS, Server-Timing). Neither
+room imports the other; this module hands each the other's objects."""
 
 import contextlib
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 from fastapi import FastAPI
 from starlette.middleware import Middleware
 
-from v100.kit.http import Access, DatabaseSpec, Runtime, ServiceSpec, create_service_app
-from v100.services.gateway import openapi, status
-from v100.services.gateway.api import api_keys_router, auth_router, tenants_router
-from v100.services.gateway.auth_throttle import AuthRates, AuthThrottle
-from v100.services.gateway.authn import PUBLIC_PATHS, AuthenticationMiddleware, Authenticator
+from v100.kit.http import Access, Runtime, ServiceSpec, create_service_app
 from v100.services.gateway.clients import TrustedProxies
-from v100.services.gateway.compression import CompressionMiddleware
-from v100.services.gateway.cors import CorsMiddleware
-from v100.services.gateway.hit_path import HitPath, HitPathProtocol
-from v100.services.gateway.limits import Limiter, RateLimitMiddleware
-from v100.services.gateway.models import Base
-from v100.services.gateway.proxy import ProxyMiddleware
-from v100.services.gateway.response_cache import ResponseCacheMiddleware
-from v100.services.gateway.service import Identity
+from v100.services.gateway.edge import openapi, status
+from v100.services.gateway.edge.authentication import (
+    PUBLIC_PATHS,
+    PUBLIC_PREFIXES,
+    AuthenticationMiddleware,
+)
+from v100.services.gateway.edge.cache import EdgeCache, ResponseCacheMiddleware
+from v100.services.gateway.edge.compression import CompressionMiddleware
+from v100.services.gateway.edge.cors import CorsMiddleware
+from v100.services.gateway.edge.hit_path import HitPath, HitPathProtocol
+from v100.services.gateway.edge.limits import (
+    AttemptLimits,
+    Limiter,
+    RateLimitMiddleware,
+    RateLimits,
+    tier_source_for,
+)
+from v100.services.gateway.edge.proxy.middleware import ProxyMiddleware
+from v100.services.gateway.edge.proxy.upstreams import Upstreams
+from v100.services.gateway.edge.timing import ServerTimingMark, ServerTimingMiddleware
+from v100.services.gateway.identity import authn
+from v100.services.gateway.identity.api import api_keys_router, auth_router, tenants_router
+from v100.services.gateway.identity.auth_throttle import AuthRates, AuthThrottle
+from v100.services.gateway.identity.authn import Authenticator
+from v100.services.gateway.identity.database import DATABASE
+from v100.services.gateway.identity.service import Identity
 from v100.services.gateway.settings import GatewaySettings as Settings
-from v100.services.gateway.timing import ServerTimingMark, ServerTimingMiddleware
-from v100.services.gateway.upstreams import Upstreams
 
-DATABASE = DatabaseSpec(Base.metadata, Path(__file__).parent / "migrations")
-
+__all__ = ["DATABASE", "create_app"]
 
 # video_processing's tus endpoint (docs/uploads.md): its OPTIONS needs no credential.
 TUS_PATHS = ("/v1/uploads",)
@@ -35,27 +47,53 @@ TUS_PATHS = ("/v1/uploads",)
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    edge = settings.edge
     identity = Identity.from_settings(settings)
     authenticator = Authenticator(identity)
     upstreams = Upstreams.from_settings(settings)
-    proxies = TrustedProxies(settings.trusted_proxies)
+    proxies = TrustedProxies(edge.trusted_proxies)
     # One limiter for the tier limits and the password routes' limits.
-    limiter = Limiter(settings.rate_limits, settings.platform.redis_url)
+    limiter = Limiter(edge.rate_limits, settings.platform.redis_url)
+    tiers = tier_source_for(settings)
+    limits = RateLimits(edge.rate_limits, tiers, limiter)
+    cache = EdgeCache(upstreams, settings)
+    public_paths = PUBLIC_PATHS | authn.PUBLIC_PATHS | openapi.PUBLIC_PATHS
+    # Fresh cache hits are answered by the server's protocol itself (hit_path.py), with the
+    # very objects the middleware below uses.
+    hit_path = (
+        HitPath(
+            authenticator=authenticator,
+            public_paths=public_paths,
+            limits=limits,
+            cache=cache,
+            traffic=upstreams,
+            compression_min_bytes=edge.compression_min_bytes if edge.compression_enabled else None,
+        )
+        if edge.response_cache_hit_path
+        else None
+    )
+    rates = settings.identity
     throttle = AuthThrottle(
-        limiter,
+        AttemptLimits(limiter),
         proxies,
         AuthRates(
-            settings.login_per_address_per_minute,
-            settings.login_per_account_per_minute,
-            settings.signup_per_address_per_hour,
-            settings.refresh_per_address_per_minute,
+            rates.login_per_address_per_minute,
+            rates.login_per_account_per_minute,
+            rates.signup_per_address_per_hour,
+            rates.refresh_per_address_per_minute,
         ),
     )
 
     @contextlib.asynccontextmanager
-    async def traffic(runtime: Runtime) -> AsyncIterator[None]:
-        await upstreams.start(runtime)  # traffic metrics, active health checks
+    async def edge_running(runtime: Runtime) -> AsyncIterator[None]:
+        # Traffic metrics and active health checks; the limiter's and the cache's Redis,
+        # metrics and readiness; then the hit path, which folds all their metrics.
+        await upstreams.start(runtime)
         try:
+            await limits.start(runtime)
+            await cache.start(runtime)
+            if hit_path is not None:
+                await hit_path.start(runtime)
             yield
         finally:
             await authenticator.close()
@@ -67,7 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             title="V100 gateway",
             routers=[auth_router, api_keys_router, tenants_router, status.router, openapi.router],
             database=DATABASE,
-            access=Access(internal_token=False),  # the gateway authenticates users and keys itself
+            access=Access(internal_token=False),  # it authenticates users and keys itself
             # In this order: authentication first, so what follows sees scope["state"]["principal"].
             middleware=[
                 # Outermost: Server-Timing on every answer, CORS (preflights carry no credential),
@@ -75,51 +113,55 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 Middleware(ServerTimingMiddleware, traffic=upstreams),
                 Middleware(
                     CorsMiddleware,
-                    origins=settings.cors_origins,
-                    max_age=settings.cors_max_age_seconds,
+                    origins=edge.cors_origins,
+                    max_age=edge.cors_max_age_seconds,
                     tus_paths=TUS_PATHS,
                 ),
                 *(
                     [
                         Middleware(
                             CompressionMiddleware,
-                            min_bytes=settings.compression_min_bytes,
-                            gzip_level=settings.compression_gzip_level,
-                            brotli_quality=settings.compression_brotli_quality,
+                            min_bytes=edge.compression_min_bytes,
+                            gzip_level=edge.compression_gzip_level,
+                            brotli_quality=edge.compression_brotli_quality,
                             traffic=upstreams,
                         )
                     ]
-                    if settings.compression_enabled
+                    if edge.compression_enabled
                     else []
                 ),
                 Middleware(
                     AuthenticationMiddleware,
                     authenticator=authenticator,
-                    public_paths=PUBLIC_PATHS | openapi.PUBLIC_PATHS,
+                    public_paths=public_paths,
+                    public_prefixes=PUBLIC_PREFIXES,
                 ),
                 Middleware(ServerTimingMark),  # Server-Timing auth;dur= ends here
                 # Limits right after authentication, so they see the principal.
-                Middleware(RateLimitMiddleware, settings=settings, limiter=limiter),
+                Middleware(RateLimitMiddleware, limits=limits),
                 # The response cache right before the proxy: it answers hits without it.
-                Middleware(ResponseCacheMiddleware, upstreams=upstreams, settings=settings),
+                Middleware(ResponseCacheMiddleware, cache=cache),
                 Middleware(
                     ProxyMiddleware,
                     upstreams=upstreams,
-                    websocket_max_message_bytes=settings.websocket_max_message_bytes,
+                    websocket_max_message_bytes=edge.websocket_max_message_bytes,
                     proxies=proxies,
                 ),
             ],
             # Proxied bodies are limited by the service that reads them.
-            body_limits=dict.fromkeys(upstreams.prefixes, settings.proxied_max_body_bytes),
-            components=[traffic],
+            body_limits=dict.fromkeys(upstreams.prefixes, edge.proxied_max_body_bytes),
+            components=[edge_running],
             own_docs=True,  # openapi.router serves the merged document and /docs
         )
     )
     app.state.identity = identity
     app.state.auth_throttle = throttle
     app.state.upstreams = upstreams
-    # Fresh cache hits are answered by the server's protocol itself (hit_path.py).
-    if settings.response_cache_hit_path:
-        app.state.hit_path = HitPath(app)
-        app.state.http_protocol = HitPathProtocol
+    app.state.edge_settings = edge
+    # For operators and tests to look at; nothing of the gateway reads them back from here.
+    app.state.rate_limiter = limiter
+    app.state.tier_source = tiers
+    if hit_path is not None:
+        app.state.hit_path = hit_path
+        app.state.http_protocol = HitPathProtocol.serving(hit_path)
     return app

@@ -1,13 +1,44 @@
-"""The gateway's own settings (prefix ``V100_GATEWAY_``)."""
+"""The gateway's settings (prefix ``V100_GATEWAY_``): one section per room, ``identity``
+(identity/settings.py) and ``edge`` (edge/settings.py), composed here. Every variable keeps its
+flat name (``V100_GATEWAY_JWT_SECRET``, ``V100_GATEWAY_UPSTREAMS``, ``V100_GATEWAY_RATE_LIMITS``
+...), and so does every keyword: ``GatewaySettings(jwt_secret=..., upstreams=...)`` fills the
+section that owns the field."""
 
+from collections.abc import Mapping
 from functools import cached_property
-from typing import ClassVar
+from typing import Any, ClassVar, Self
 
-from pydantic import Field, SecretStr
-from pydantic_settings import SettingsConfigDict
+from pydantic import Field, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from v100.kit.settings import ServiceSettings, resolve_secret
-from v100.services.gateway.limits import RateLimitSettings
+from v100.services.gateway.edge.settings import EdgeSettings
+from v100.services.gateway.identity.settings import IdentitySettings
+
+__all__ = ["GatewaySettings"]
+
+_SECTIONS: dict[str, type[BaseSettings]] = {"identity": IdentitySettings, "edge": EdgeSettings}
+
+
+class _SectionsFromEnvironment(PydanticBaseSettingsSource):
+    """Each section's fields from their flat variables, as ``{"identity": {...}, "edge": {...}}``
+    (only the variables that are set, so defaults stay the sections' own)."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads whole sections
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name, section in _SECTIONS.items():
+            found = EnvSettingsSource(section)()
+            if found:
+                values[name] = found
+        return values
 
 
 class GatewaySettings(ServiceSettings):
@@ -15,129 +46,60 @@ class GatewaySettings(ServiceSettings):
     service: ClassVar[str] = "gateway"
     port: int = 4000
 
-    # --- identity: users, sessions, API keys -----------------------------------------------
-    # HS256 secret of user access tokens; deliberately not the internal-token secret, so the
-    # two kinds of token can never stand in for each other. Unset: generated once into
-    # ``<var_dir>/gateway-jwt.key``.
-    jwt_secret: SecretStr | None = None
-    access_token_ttl_seconds: int = Field(default=900, ge=60, le=86_400)
-    refresh_token_ttl_seconds: int = Field(default=30 * 86_400, ge=300, le=365 * 86_400)
-    # How long a resolved API key, and a signed-in member's standing (still a member, enabled,
-    # which role), are trusted in-process before they are read again: a revocation, removal,
-    # disabling or demotion on this replica applies at once, on another within this many
-    # seconds (standing.py).
-    api_key_cache_seconds: float = Field(default=5.0, ge=0, le=300)
-    member_cache_seconds: float = Field(default=5.0, ge=0, le=60)
-    # Password and refresh-token routes (auth_throttle.py): per client address, and for logins
-    # per account; over them 429 with Retry-After.
-    login_per_address_per_minute: int = Field(default=60, ge=1)
-    login_per_account_per_minute: int = Field(default=10, ge=1)
-    signup_per_address_per_hour: int = Field(default=20, ge=1)
-    refresh_per_address_per_minute: int = Field(default=120, ge=1)
-    # Password hashes waiting for a worker beyond this many are refused at once (503 with
-    # Retry-After) rather than making every login wait.
-    password_max_waiting: int = Field(default=32, ge=1)
-    # Argon2id cost (RFC 9106's second recommended option by default). Raising them rehashes
-    # each password at its owner's next login.
-    password_time_cost: int = Field(default=3, ge=1, le=20)
-    password_memory_kib: int = Field(default=64 * 1024, ge=8, le=4 * 1024 * 1024)
-    password_parallelism: int = Field(default=4, ge=1, le=64)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    edge: EdgeSettings = Field(default_factory=EdgeSettings)
 
-    # --- routing: the other services behind the gateway ------------------------------------
-    # Base URL per service name, over the topology's http://127.0.0.1:<port>, e.g.
-    # V100_GATEWAY_UPSTREAMS='{"billing": "http://10.0.0.5:8085"}'.
-    upstreams: dict[str, str] = Field(default_factory=dict)
-    upstream_connect_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
-    # Longest silence while waiting for an upstream's answer or its next bytes (not a cap on
-    # the whole answer: downloads and event streams go on while bytes keep coming).
-    upstream_read_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
-    upstream_max_connections: int = Field(default=256, ge=1, le=10_000)
-    # One tenant's most requests in flight to one service, as a share of the above: past it
-    # that tenant gets 429 (Retry-After) and the others keep the rest of the budget.
-    upstream_tenant_share: float = Field(default=0.25, gt=0, le=1)
-    # Request bodies up to this size are read whole before a connection to the service is
-    # taken, so a slow sender holds no upstream capacity; larger ones stream through.
-    proxy_buffer_body_bytes: int = Field(default=1024 * 1024, ge=0)
-    # Longest silence while a request body comes in: past it 408 and the connection closes.
-    proxy_body_idle_seconds: float = Field(default=15.0, gt=0, le=600)
-    # Below uvicorn's 5 s keep-alive, so an idle connection is dropped here before the
-    # upstream closes it under a new request.
-    upstream_keepalive_seconds: float = Field(default=4.0, ge=0, le=300)
-    # Proxied bodies are limited by the service that reads them (uploads are large), not by the
-    # platform's JSON-sized default.
-    proxied_max_body_bytes: int = Field(default=5 * 1024**3, ge=1024)
-    websocket_max_message_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
-    openapi_cache_seconds: float = Field(default=10.0, ge=0, le=3600)
-    status_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
-    # The operator's proxies in front of the gateway (IPs or CIDRs, e.g. ["10.0.0.0/8"]): only
-    # from them is X-Forwarded-For read, for the client's address (clients.py). Empty: the
-    # connection's peer is the client.
-    trusted_proxies: list[str] = Field(default_factory=list)
-    # Browser origins allowed to call the API (cors.py), e.g.
-    # V100_GATEWAY_CORS_ORIGINS='["https://app.example.com"]'. Empty: no cross-origin calls.
-    cors_origins: list[str] = Field(default_factory=list)
-    cors_max_age_seconds: int = Field(default=600, ge=0, le=86_400)
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            _SectionsFromEnvironment(settings_cls),
+            dotenv_settings,
+            file_secret_settings,
+        )
 
-    # --- traffic: rate limits and concurrency caps by billing tier (limits/_tiers.py) -------
-    # JSON, e.g. V100_GATEWAY_RATE_LIMITS='{"tiers": {...}, "route_groups": {...}}'; a field
-    # given replaces its default whole. Documented in docs/gateway-traffic.md.
-    rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_names_to_sections(cls, data: Any) -> Any:
+        """``jwt_secret=...`` (a keyword) goes to ``identity``, ``upstreams=...`` to ``edge``;
+        given both ways, the flat keyword wins over the section's variable."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for name, section in _SECTIONS.items():
+            flat = {key: data.pop(key) for key in list(data) if key in section.model_fields}
+            if not flat:
+                continue
+            given = data.get(name)
+            if isinstance(given, BaseSettings):
+                given = given.model_dump(exclude_unset=True)
+            data[name] = {**(given or {}), **flat}
+        return data
 
-    # --- traffic: the response cache (response_cache/; docs/gateway-traffic.md) ------------
-    response_cache_enabled: bool = True
-    # Fresh hits answered by the server protocol itself, before the middleware (hit_path.py).
-    response_cache_hit_path: bool = True
-    response_cache_l1_max_bytes: int = Field(default=64 * 1024**2, ge=64 * 1024)
-    # Larger answers are never stored: they stream through untouched.
-    response_cache_max_body_bytes: int = Field(default=1024**2, ge=0, le=64 * 1024**2)
-    # Caps the upstream's max-age / s-maxage.
-    response_cache_max_ttl_seconds: float = Field(default=3600.0, gt=0, le=7 * 86_400)
-    # Fill lock across replicas; a leader slower than this lets the waiters go upstream.
-    response_cache_lock_seconds: float = Field(default=10.0, gt=0, le=300)
-    # Longest a coalesced request waits for another's fetch before fetching itself.
-    response_cache_wait_seconds: float = Field(default=10.0, gt=0, le=300)
-    # A URL found not cacheable is fetched without coalescing this long (hit-for-miss).
-    response_cache_hit_for_miss_seconds: float = Field(default=30.0, ge=0, le=3600)
-    # The shared tier; unset: the platform's Redis (V100_REDIS_URL), none when embedded.
-    response_cache_redis_url: str | None = None
-    response_cache_redis_prefix: str = "v100:gateway:rc:"
-    # Redis answers within this or the tier is skipped until the probe finds it back.
-    response_cache_redis_timeout_seconds: float = Field(default=0.5, gt=0, le=10)
-    response_cache_redis_probe_seconds: float = Field(default=1.0, gt=0, le=60)
-
-    # --- traffic: breakers, health checks, retries, compression (docs/gateway-traffic.md) --
-    # Per upstream and per gateway process. Trips on a failure ratio over a sliding window
-    # (once it holds enough requests) or on failures in a row; then open, then half-open.
-    breaker_enabled: bool = True
-    breaker_failure_ratio: float = Field(default=0.5, gt=0, le=1)
-    breaker_window_seconds: float = Field(default=10.0, ge=1, le=600)
-    breaker_minimum_requests: int = Field(default=20, ge=1)
-    breaker_consecutive_failures: int = Field(default=5, ge=1)
-    # Doubled at each reopening from half-open, up to the max.
-    breaker_open_seconds: float = Field(default=5.0, gt=0, le=3600)
-    breaker_max_open_seconds: float = Field(default=60.0, gt=0, le=3600)
-    breaker_half_open_probes: int = Field(default=3, ge=1, le=100)
-    health_check_enabled: bool = True
-    health_check_interval_seconds: float = Field(default=5.0, gt=0, le=300)
-    health_check_timeout_seconds: float = Field(default=1.0, gt=0, le=60)
-    health_check_unhealthy_threshold: int = Field(default=2, ge=1, le=100)
-    health_check_healthy_threshold: int = Field(default=1, ge=1, le=100)
-    # Retries of idempotent requests after a connect error or a 502/503, before the answer
-    # started; 0 turns them off.
-    upstream_retries: int = Field(default=2, ge=0, le=5)
-    upstream_retry_backoff_seconds: float = Field(default=0.025, ge=0, le=5)
-    upstream_retry_budget_ratio: float = Field(default=0.2, ge=0, le=1)
-    upstream_retry_max_body_bytes: int = Field(default=64 * 1024, ge=0, le=16 * 1024**2)
-    compression_enabled: bool = True
-    # Smaller answers are sent as they are (compressing them saves less than it costs).
-    compression_min_bytes: int = Field(default=1024, ge=0)
-    compression_gzip_level: int = Field(default=6, ge=1, le=9)
-    compression_brotli_quality: int = Field(default=4, ge=0, le=11)
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """As pydantic's, with flat names in ``update`` going to their section, as keywords do
+        (``model_copy(update={"api_key_cache_seconds": 1})`` changes ``identity``)."""
+        if update:
+            update = dict(update)
+            for name, section in _SECTIONS.items():
+                flat = {key: update.pop(key) for key in list(update) if key in section.model_fields}
+                if flat:
+                    current = update.get(name, getattr(self, name))
+                    update[name] = current.model_copy(update=flat, deep=deep)
+        return super().model_copy(update=update, deep=deep)
 
     @cached_property
     def resolved_jwt_secret(self) -> str:
         return resolve_secret(
-            self.jwt_secret,
+            self.identity.jwt_secret,
             self.platform.var_dir / "gateway-jwt.key",
             variable="V100_GATEWAY_JWT_SECRET",
             distributed=self.platform.distributed

@@ -1,0 +1,236 @@
+"""Every dependence of the platform on uvicorn's private protocol internals, in one place.
+
+``GuardedHttpProtocol`` (every server) and the gateway's ``HitPathProtocol`` build on
+``UvicornProtocol`` and use only what it offers here; nothing else of the platform names a
+private attribute or method of uvicorn. ``UVICORN_INTERNALS`` lists what this module relies on
+(the methods, their parameters, the attributes), and ``COPIED`` the uvicorn methods whose body
+is copied here (by a digest of their source). ``tests/kit/test_uvicorn_internals.py`` checks
+both against the installed uvicorn and names ``WRITTEN_FOR`` when they no longer hold: then
+read uvicorn's changes to ``httptools_impl.py`` and adapt this module, and only this one."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, ClassVar
+
+import httptools
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+__all__ = [
+    "COPIED",
+    "UVICORN_ATTRIBUTES",
+    "UVICORN_INTERNALS",
+    "WRITTEN_FOR",
+    "UvicornProtocol",
+]
+
+# The uvicorn release this module was written against (and pinned in uv.lock).
+WRITTEN_FOR = "0.54.0"
+
+# Method of ``HttpToolsProtocol`` -> its parameters (without ``self``), as relied on here:
+# overridden (and called through ``super()``), or called.
+UVICORN_INTERNALS: dict[str, tuple[str, ...]] = {
+    "__init__": ("config", "server_state", "app_state", "_loop"),
+    "connection_made": ("transport",),
+    "connection_lost": ("exc",),
+    "data_received": ("data",),
+    "on_message_begin": (),
+    "on_header": ("name", "value"),
+    "on_headers_complete": (),
+    "on_message_complete": (),
+    "on_response_complete": (),
+    "timeout_keep_alive_handler": (),
+    "send_400_response": ("msg",),
+    "handle_websocket_upgrade": (),
+    "_unset_keepalive_if_required": (),
+    "_should_upgrade": (),
+    "_unsupported_upgrade_warning": (),
+    "_start_asgi_task": ("cycle", "app"),
+}
+# Instance attributes read or written here, by when they exist: after ``__init__``, after
+# ``connection_made``, and on a request's cycle (``RequestResponseCycle``).
+UVICORN_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "protocol": (
+        "config",
+        "loop",
+        "logger",
+        "parser",
+        "connections",
+        "server_state",
+        "pipeline",
+        "cycle",
+        "timeout_keep_alive",
+        "timeout_keep_alive_task",
+    ),
+    "connected": ("transport", "flow"),
+    "server_state": ("total_requests", "default_headers", "connections"),
+    "cycle": ("response_complete", "disconnected", "keep_alive", "message_event"),
+}
+# uvicorn methods whose body is copied into this module (changed where said): name -> SHA-256
+# of ``inspect.getsource`` of uvicorn's own, as it was when copied.
+COPIED: dict[str, str] = {
+    "on_response_complete": "64e254f28e389e7614f2c828176d639174e66aa9d814a4b06624ec86ec0a5b95",
+    "data_received": "010a7ae59a5d3b1a5e7326ce246878568629d126a076d8af5ba10cab040fae43",
+}
+
+
+class _Answered:
+    """Stands in for uvicorn's request cycle once a request was answered without one:
+    complete, so the parser callbacks that follow (``on_body``, ``on_message_complete``)
+    ignore the request."""
+
+    response_complete = True
+    disconnected = False
+    keep_alive = True
+
+    class message_event:
+        @staticmethod
+        def set() -> None:
+            return None
+
+
+_ANSWERED: Any = _Answered()
+
+
+class UvicornProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, seen through the few hooks the platform needs.
+
+    With ``keep_alive_per_idle_spell`` (the gateway's), the keep-alive timer is armed once per
+    idle spell rather than once per answer: uvicorn arms a timer after every answer and cancels
+    it when the next request arrives. Here the timer stays armed while requests come and go;
+    when it fires, it closes the connection only if nothing arrived since its last answer
+    ``timeout_keep_alive`` seconds ago, and otherwise waits for the rest of that time, or for
+    the answer of the request in progress."""
+
+    keep_alive_per_idle_spell: ClassVar[bool] = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._idle_since: float | None = None  # loop time of the last answer; None: busy
+        self.in_message = False  # the parser holds part of a request
+
+    # -- what subclasses read ------------------------------------------------------------------
+
+    @property
+    def open_connections(self) -> int:
+        return len(self.connections)
+
+    @property
+    def request_path(self) -> bytes:
+        """The request target's path, once its head is parsed (in ``on_headers_complete``)."""
+        return self.url.split(b"?", 1)[0]
+
+    @property
+    def answering(self) -> bool:
+        """An answer is being sent on this connection (its head may be out already)."""
+        return self.cycle is not None and not self.cycle.response_complete
+
+    @property
+    def between_requests(self) -> bool:
+        """Nothing of a request is held or in progress: the next bytes start a new one."""
+        cycle = self.cycle
+        return (
+            not self.in_message
+            and (cycle is None or cycle.response_complete)
+            and not self.pipeline
+        )
+
+    @property
+    def default_headers(self) -> list[tuple[bytes, bytes]]:
+        """The server's default headers (Date, and Server if on): a new list each second."""
+        headers: list[tuple[bytes, bytes]] = self.server_state.default_headers
+        return headers
+
+    # -- what subclasses call ------------------------------------------------------------------
+
+    def feed(self, data: bytes, on_callback_error: Any = None) -> None:
+        """uvicorn's ``data_received``: the bytes to the parser, with uvicorn's answers to
+        what it refuses. A parser callback that raised ends here as ``on_callback_error(exc)``
+        (uvicorn has none: its callbacks do not raise)."""
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:
+            if on_callback_error is None:
+                self.answer_invalid()
+            else:
+                on_callback_error(exc)
+        except httptools.HttpParserError:
+            self.answer_invalid()
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+
+    def answer_invalid(self) -> None:
+        # uvicorn's answer to what its parser refuses.
+        msg = "Invalid HTTP request received."
+        self.logger.warning(msg)
+        self.send_400_response(msg)
+
+    def answered(self, answer: bytes) -> None:
+        """``answer`` (one whole HTTP/1.1 answer) was made for the request in the bytes just
+        read, without the parser or an ASGI cycle: write it, and carry on as uvicorn does
+        after an answer."""
+        self.cycle = _ANSWERED
+        self.transport.write(answer)
+        self.on_response_complete()
+
+    # -- uvicorn's methods, extended ---------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.in_message = True
+
+    def on_message_complete(self) -> None:
+        self.in_message = False
+        super().on_message_complete()
+
+    def _unset_keepalive_if_required(self) -> None:
+        if not self.keep_alive_per_idle_spell:
+            super()._unset_keepalive_if_required()
+            return
+        # uvicorn calls this when data arrives: the connection is no longer idle.
+        self._idle_since = None
+
+    def on_response_complete(self) -> None:
+        if not self.keep_alive_per_idle_spell:
+            super().on_response_complete()
+            return
+        # uvicorn's (COPIED), but for the keep-alive timer.
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+            return
+        self._idle_since = self.loop.time()
+        if self.timeout_keep_alive_task is None:
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive, self.timeout_keep_alive_handler
+            )
+
+    def timeout_keep_alive_handler(self) -> None:
+        if not self.keep_alive_per_idle_spell:
+            super().timeout_keep_alive_handler()
+            return
+        self.timeout_keep_alive_task = None
+        if self._idle_since is None:
+            return  # a request is in progress: its answer arms the timer again
+        left = self._idle_since + self.timeout_keep_alive - self.loop.time()
+        if left > 0:
+            self.timeout_keep_alive_task = self.loop.call_later(
+                left, self.timeout_keep_alive_handler
+            )
+            return
+        super().timeout_keep_alive_handler()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        task: asyncio.TimerHandle | None = self.timeout_keep_alive_task
+        if task is not None:
+            task.cancel()
+            self.timeout_keep_alive_task = None

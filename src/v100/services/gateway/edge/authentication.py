@@ -1,0 +1,98 @@
+"""The edge's gate: an ASGI middleware that puts the caller's ``Principal`` at
+``scope["state"]["principal"]`` for every route that is not public, and answers 401
+problem+json (WebSockets: close 1008) to everyone else. Who the caller is, the identity room
+decides (``identity.authn.Authenticator``), handed in by ``app.py`` as an ``Authenticates``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from v100.kit.auth import Principal
+from v100.kit.errors import ProblemError
+from v100.kit.http import problem_response
+
+__all__ = ["PUBLIC_PATHS", "PUBLIC_PREFIXES", "Authenticates", "AuthenticationMiddleware"]
+
+# Paths any caller may reach without a credential (the identity room adds its own: signup,
+# login, refresh, logout).
+PUBLIC_PATHS = frozenset(
+    {
+        "/health",
+        "/ready",
+        "/metrics",
+        "/openapi.json",
+        "/docs",
+        "/docs/oauth2-redirect",
+        # Stripe authenticates it by its signature; billing verifies it (ADR 0011).
+        "/v1/checkout/webhooks/stripe",
+        # The same for billing_engine's invoice events (docs/billing.md).
+        "/v1/invoices/webhooks/stripe",
+    }
+)
+# Every path under these carries its own credential, a signed expiring token the service behind
+# verifies: video_processing's direct uploads, playback and download links (docs/video.md), and
+# the download links of recording_processor (docs/recordings.md) and media_processor
+# (docs/media-processor.md).
+PUBLIC_PREFIXES = (
+    "/v1/uploads/direct/",
+    "/v1/videos/playback/",
+    "/v1/videos/files/",
+    "/v1/recordings/files/",
+    "/v1/media/files/",
+)
+_WS_POLICY_VIOLATION = 1008
+_WS_TRY_AGAIN_LATER = 1013
+
+
+class Authenticates(Protocol):
+    """What the edge needs of the identity room's authenticator."""
+
+    async def authenticate(self, scope: Scope) -> Principal:
+        """The caller, or a ProblemError (401; 503 when the database does not answer)."""
+
+    def principal_now(self, headers: list[tuple[bytes, bytes]]) -> Principal | None:
+        """The caller when known without waiting; None for everything else (the full path
+        then asks ``authenticate``)."""
+
+
+class AuthenticationMiddleware:
+    """Puts the caller's Principal in ``scope["state"]["principal"]`` (``request.state.principal``
+    for routes, ``Authorized`` in endpoints) or answers for want of one."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        authenticator: Authenticates,
+        public_paths: Iterable[str] = PUBLIC_PATHS,
+        public_prefixes: Iterable[str] = PUBLIC_PREFIXES,
+    ) -> None:
+        self.app = app
+        self.authenticator = authenticator
+        self.public_paths = frozenset(public_paths)
+        self.public_prefixes = tuple(public_prefixes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] not in ("http", "websocket")
+            or scope["path"] in self.public_paths
+            or scope["path"].startswith(self.public_prefixes)
+        ):
+            await self.app(scope, receive, send)
+            return
+        try:
+            principal = await self.authenticator.authenticate(scope)
+        except ProblemError as error:
+            if scope["type"] == "websocket":
+                # Closing before accepting refuses the handshake (HTTP 403 on the wire).
+                code = _WS_POLICY_VIOLATION if error.status == 401 else _WS_TRY_AGAIN_LATER
+                await send({"type": "websocket.close", "code": code, "reason": error.title})
+                return
+            if error.status == 401:
+                error.headers["WWW-Authenticate"] = "Bearer"
+            await problem_response(error, scope.get("path"))(scope, receive, send)
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)
