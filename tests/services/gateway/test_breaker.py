@@ -14,6 +14,7 @@ import pytest
 from routing_support import all_upstreams, assert_problem, gateway_serving
 from traffic_support import eventually, metric, scripted_upstream
 
+from v100.services.gateway.edge.proxy.upstreams import Upstreams
 from v100.services.gateway.edge.resilience.breaker import (
     BreakerPolicy,
     BreakerState,
@@ -340,7 +341,7 @@ async def test_failing_health_checks_mark_the_service_down_until_they_pass(
     ):
         assert (await http.get("/v1/credits/x", headers=gateway.headers)).status_code == 200
         upstream.health_status = 503
-        billing = gateway.app.state.upstreams["billing"]
+        billing = gateway.app.state.runtime.get(Upstreams)["billing"]
         await eventually(lambda: billing.healthy is False)
         refused = await http.get("/v1/credits/x", headers=gateway.headers)
         status = (await http.get("/v1/status", headers=gateway.headers)).json()

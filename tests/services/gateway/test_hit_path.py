@@ -62,7 +62,7 @@ class Pair:
 
     @property
     def hit_path(self) -> HitPath:
-        hit_path: HitPath = self.fast.app.state.hit_path
+        hit_path: HitPath = self.fast.app.state.runtime.get(HitPath)
         return hit_path
 
 
@@ -351,7 +351,7 @@ async def test_over_the_limit_the_full_path_refuses(tmp_path: Path) -> None:
     ):
         who = await callers(gateway)
         url = f"{unique()}?{PUBLIC}"
-        hit_path: HitPath = gateway.app.state.hit_path
+        hit_path: HitPath = gateway.app.state.runtime.get(HitPath)
         async with gateway.client() as http:
             answers = [await http.get(url, headers=who["a"].headers) for _ in range(5)]
         assert [a.status_code for a in answers] == [200, 200, 200, 429, 429]
@@ -381,7 +381,7 @@ async def test_a_connection_closes_once_idle_for_the_keep_alive_timeout(
         key = who["a"].headers["X-API-Key"]
         async with gateway.client() as http:
             await http.get(url, headers=who["a"].headers)
-        hit_path: HitPath = gateway.app.state.hit_path
+        hit_path: HitPath = gateway.app.state.runtime.get(HitPath)
         answered = hit_path.answered
         reader, writer = await _connect(gateway)
         request = f"GET {url} HTTP/1.1\r\nHost: x\r\nX-API-Key: {key}\r\n\r\n".encode()

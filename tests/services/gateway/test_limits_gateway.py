@@ -32,6 +32,7 @@ from v100.kit.testing.bus import BACKENDS, redis_url_or_skip
 from v100.services.gateway.edge.limits import (
     ConcurrencyRule,
     Quota,
+    RateLimits,
     RateLimitSettings,
     RouteGroup,
     TierLimits,
@@ -125,7 +126,7 @@ async def test_exactly_the_limit_passes_then_429_with_retry_after(
         answers = [await http.get("/v1/credits/echo", headers=gateway.headers) for _ in range(7)]
     assert [a.status_code for a in answers] == [200] * 5 + [429] * 2
     assert len(log.requests) == 5  # refused requests never reach the service
-    limiter = gateway.app.state.rate_limiter
+    limiter = gateway.app.state.runtime.get(RateLimits).limiter
     assert (limiter.remote_rates is not None) == (backend == "redis")
     assert not limiter.degraded
     for answer in answers:

@@ -23,7 +23,7 @@ from v100.kit.http import Runtime
 from v100.kit.observability import HttpMetrics
 from v100.kit.testing.bus import redis_url_or_skip
 from v100.kit.testing.net import CuttableTcpProxy
-from v100.services.gateway.edge.limits import Bucket, Limiter, Quota, Rate
+from v100.services.gateway.edge.limits import Bucket, Limiter, Quota, Rate, RateLimits
 from v100.services.gateway.settings import GatewaySettings
 
 
@@ -82,7 +82,7 @@ async def test_redis_outage_falls_back_to_in_process_limits_and_recovers(
         ):
             path, key = "/v1/credits/echo", gateway.headers
             assert [(await http.get(path, headers=key)).status_code for _ in range(2)] == [200] * 2
-            limiter: Limiter = gateway.app.state.rate_limiter
+            limiter: Limiter = gateway.app.state.runtime.get(RateLimits).limiter
             pattern = f"v100:gateway:rl:{{{gateway.tenant_id}}}:credits:k:*"
             [bucket] = [k async for k in direct.scan_iter(match=pattern)]
             tat_before = await direct.get(bucket)

@@ -44,6 +44,7 @@ from v100.services.billing_engine.invoicing import run_invoicing
 from v100.services.billing_engine.settings import BillingEngineSettings
 from v100.services.gateway.edge.limits import (
     Quota,
+    RateLimits,
     RateLimitSettings,
     RouteGroup,
     SubscriptionTiers,
@@ -135,7 +136,7 @@ async def tier_becomes(
 ) -> None:
     """Waits (without spending the limits) until the gateway holds ``tier`` for the tenant:
     the change event arrives asynchronously."""
-    source = gateway.app.state.tier_source
+    source = gateway.app.state.runtime.get(RateLimits).tiers
     deadline = time.monotonic() + within
     while source.cached(tenant_id) != tier:
         assert time.monotonic() < deadline, f"still {source.cached(tenant_id)!r}, not {tier!r}"
@@ -282,7 +283,7 @@ async def test_a_change_whose_event_was_lost_applies_after_the_cache_time(
         cancel = await http.post("/v1/subscriptions/current/cancel", headers=gateway.headers)
         assert cancel.status_code == 200, cancel.text
         # Its cancel_scheduled event applied (the tier stays until the period ends).
-        source = gateway.app.state.tier_source
+        source = gateway.app.state.runtime.get(RateLimits).tiers
         deadline = time.monotonic() + 10
         while await metric(gateway, changes) == before or source._inflight:
             assert time.monotonic() < deadline, "the cancel_scheduled event was not applied"

@@ -86,6 +86,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def edge_running(runtime: Runtime) -> AsyncIterator[None]:
+        # What the endpoints are given (identity/deps.py, edge/deps.py) and what tests and
+        # operators look at.
+        for component in (identity, throttle, upstreams, edge, limits, cache):
+            runtime.provide(component)
+        runtime.provide(openapi.MergedDocument(edge.openapi_cache_seconds))
         # Traffic metrics and active health checks; the limiter's and the cache's Redis,
         # metrics and readiness; then the hit path, which folds all their metrics.
         await upstreams.start(runtime)
@@ -93,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await limits.start(runtime)
             await cache.start(runtime)
             if hit_path is not None:
+                runtime.provide(hit_path)
                 await hit_path.start(runtime)
             yield
         finally:
@@ -154,14 +160,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             own_docs=True,  # openapi.router serves the merged document and /docs
         )
     )
-    app.state.identity = identity
-    app.state.auth_throttle = throttle
-    app.state.upstreams = upstreams
-    app.state.edge_settings = edge
-    # For operators and tests to look at; nothing of the gateway reads them back from here.
-    app.state.rate_limiter = limiter
-    app.state.tier_source = tiers
     if hit_path is not None:
-        app.state.hit_path = hit_path
+        # The server's protocol (kit.http.server_config): it answers fresh hits itself.
         app.state.http_protocol = HitPathProtocol.serving(hit_path)
     return app

@@ -10,21 +10,22 @@ import copy
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 from starlette.responses import Response
 from swagger_ui_bundle import swagger_ui_path
 
 from v100.kit.errors import NotFound
+from v100.kit.http import Provided
 from v100.kit.observability import get_logger
-from v100.services.gateway.edge.proxy.upstreams import Upstream, Upstreams, UpstreamsDep
-from v100.services.gateway.edge.settings import EdgeSettingsDep
+from v100.services.gateway.edge.deps import UpstreamsDep
+from v100.services.gateway.edge.proxy.upstreams import Upstream, Upstreams
 
-__all__ = ["PUBLIC_PATHS", "merge_documents", "router"]
+__all__ = ["PUBLIC_PATHS", "MergedDocument", "merge_documents", "router"]
 
 router = APIRouter(include_in_schema=False)
 _log = get_logger("v100.openapi")
@@ -205,7 +206,7 @@ async def _fetch(upstreams: Upstreams, upstream: Upstream) -> tuple[Document | N
     return document, None
 
 
-class _MergedCache:
+class MergedDocument:
     """The serialized document, rebuilt at most once per TTL however many callers ask."""
 
     def __init__(self, ttl: float) -> None:
@@ -226,13 +227,12 @@ class _MergedCache:
 
 @router.get("/openapi.json")
 async def merged_openapi(
-    request: Request, upstreams: UpstreamsDep, edge: EdgeSettingsDep
+    request: Request,
+    upstreams: UpstreamsDep,
+    cache: Annotated[MergedDocument, Depends(Provided(MergedDocument))],
 ) -> Response:
     """The OpenAPI document of every public route of the platform."""
     app = request.app
-    cache: _MergedCache | None = getattr(app.state, "merged_openapi", None)
-    if cache is None:
-        cache = app.state.merged_openapi = _MergedCache(edge.openapi_cache_seconds)
 
     async def build() -> Document:
         routed = upstreams.routed()

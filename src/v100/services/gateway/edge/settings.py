@@ -4,16 +4,15 @@ health checks, retries, compression and CORS. Read from the gateway's flat varia
 composed into ``GatewaySettings.edge``. The edge's parts take an ``EdgeConfig``: these settings
 with the platform's beside them, which is what ``GatewaySettings`` is."""
 
-from typing import Annotated, Protocol
+from typing import Protocol
 
-from fastapi import Depends, Request
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from v100.kit.settings import PlatformSettings
 from v100.services.gateway.edge.limits import RateLimitSettings
 
-__all__ = ["EdgeConfig", "EdgeSettings", "EdgeSettingsDep"]
+__all__ = ["EdgeConfig", "EdgeSettings"]
 
 
 class EdgeSettings(BaseSettings):
@@ -120,11 +119,3 @@ class EdgeConfig(Protocol):
 
     @property
     def platform(self) -> PlatformSettings: ...
-
-
-def get_edge_settings(request: Request) -> EdgeSettings:
-    settings: EdgeSettings = request.app.state.edge_settings  # set by create_app
-    return settings
-
-
-EdgeSettingsDep = Annotated[EdgeSettings, Depends(get_edge_settings)]

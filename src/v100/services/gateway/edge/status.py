@@ -15,8 +15,8 @@ from pydantic import BaseModel, Field
 from v100.kit.auth import Principal
 from v100.kit.http import Authorized, Runtime, RuntimeDep
 from v100.kit.observability import current_request_id
-from v100.services.gateway.edge.proxy.upstreams import Upstream, Upstreams, UpstreamsDep
-from v100.services.gateway.edge.settings import EdgeSettingsDep
+from v100.services.gateway.edge.deps import EdgeSettingsDep, UpstreamsDep
+from v100.services.gateway.edge.proxy.upstreams import Upstream, Upstreams
 
 TenantsRead = Annotated[Principal, Depends(Authorized("tenants:read"))]
 

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from v100.kit.auth import Principal
 from v100.kit.http import Authorized, SessionDep, problem_response
 from v100.services.gateway.identity.auth_throttle import AuthThrottle
+from v100.services.gateway.identity.deps import IdentityDep, ThrottleDep
 from v100.services.gateway.identity.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -32,7 +33,6 @@ from v100.services.gateway.identity.schemas import (
 from v100.services.gateway.identity.service import (
     ApiKeyService,
     AuthService,
-    Identity,
     RefreshTokenReused,
     SignedIn,
     TenantService,
@@ -46,23 +46,10 @@ TenantsWrite = Annotated[Principal, Depends(Authorized("tenants:write"))]
 __all__ = ["api_keys_router", "auth_router", "tenants_router"]
 
 
-def get_identity(request: Request) -> Identity:
-    identity: Identity = request.app.state.identity
-    return identity
-
-
-def get_throttle(request: Request) -> AuthThrottle:
-    throttle: AuthThrottle = request.app.state.auth_throttle
-    return throttle
-
-
-def _address(request: Request) -> str:
-    throttle: AuthThrottle = request.app.state.auth_throttle
+def _address(request: Request, throttle: AuthThrottle) -> str:
     return throttle.proxies.client_address(request.scope)
 
 
-IdentityDep = Annotated[Identity, Depends(get_identity)]
-ThrottleDep = Annotated[AuthThrottle, Depends(get_throttle)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 Cursor = Annotated[str | None, Query(max_length=200)]
 
@@ -100,7 +87,7 @@ async def signup(
     throttle: ThrottleDep,
 ) -> TokenResponse:
     """Create a tenant and its owner, and sign the owner in."""
-    await throttle.signup(_address(request))
+    await throttle.signup(_address(request, throttle))
     service = AuthService(session, identity)
     return _tokens(await service.signup(body.email, body.password, body.tenant_name))
 
@@ -114,7 +101,7 @@ async def login(
     throttle: ThrottleDep,
 ) -> TokenResponse:
     """Sign in with email and password."""
-    await throttle.login(_address(request), body.email)
+    await throttle.login(_address(request, throttle), body.email)
     return _tokens(await AuthService(session, identity).login(body.email, body.password))
 
 
@@ -127,7 +114,7 @@ async def refresh(
     throttle: ThrottleDep,
 ) -> TokenResponse | Response:
     """Trade a refresh token for new tokens; the presented one is spent."""
-    await throttle.refresh(_address(request))
+    await throttle.refresh(_address(request, throttle))
     outcome = await AuthService(session, identity).refresh(body.refresh_token)
     if isinstance(outcome, RefreshTokenReused):
         # Returned, not raised: raising would roll back the family's revocation.

@@ -10,10 +10,8 @@ import gc
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated
 
 import httpx
-from fastapi import Depends, Request
 
 from v100.contracts.topology import SERVICES
 from v100.kit.auth import InternalTokens, Principal
@@ -38,8 +36,6 @@ __all__ = [
     "UpstreamFailed",
     "UpstreamTimeout",
     "Upstreams",
-    "UpstreamsDep",
-    "get_upstreams",
 ]
 
 _log = get_logger("v100.gateway.upstreams")
@@ -340,11 +336,3 @@ def _freeze_startup_heap() -> None:
         _heap_frozen = True
         gc.collect()
         gc.freeze()
-
-
-def get_upstreams(request: Request) -> Upstreams:
-    upstreams: Upstreams = request.app.state.upstreams
-    return upstreams
-
-
-UpstreamsDep = Annotated[Upstreams, Depends(get_upstreams)]
