@@ -89,6 +89,8 @@ class FetchPolicy:
     # None: any port.
     ports: tuple[int, ...] | None = None
     user_agent: str = "v100-fetch/1"
+    # False: only ``allow_cidrs`` may be reached (a test rig that must never leave loopback).
+    public: bool = True
     _networks: tuple[IPNetwork, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -123,8 +125,10 @@ def check_address(address: str | IPAddress, policy: FetchPolicy) -> IPAddress:
     ip = ipaddress.ip_address(address) if isinstance(address, str) else address
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped  # one rule for 127.0.0.1 and ::ffff:127.0.0.1
-    if policy.allows(ip) or _is_public(ip):
+    if policy.allows(ip) or (policy.public and _is_public(ip)):
         return ip
+    if not policy.public:
+        raise UrlNotAllowed(f"the URL's host resolves to {ip}, outside the allowed networks")
     raise UrlNotAllowed(f"the URL's host resolves to {ip}, which is not a public address")
 
 

@@ -54,6 +54,8 @@ class Receiver:
     url: str = ""
     received: list[Received] = field(default_factory=list)
     script: dict[str, list[Answer]] = field(default_factory=dict)
+    # Per path: decides the answer from the request (before the script is read).
+    deciders: dict[str, Callable[[Received], Answer | None]] = field(default_factory=dict)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     def endpoint(self, path: str = "/hook") -> str:
@@ -73,8 +75,11 @@ class Receiver:
                      asyncio.get_running_loop().time())
         )  # fmt: skip
         self.arrived.set()
-        answers = self.script.get(path) or [200]
-        answer = answers.pop(0) if len(answers) > 1 else answers[0]
+        decider = self.deciders.get(path)
+        answer = None if decider is None else decider(self.received[-1])
+        if answer is None:
+            answers = self.script.get(path) or [200]
+            answer = answers.pop(0) if len(answers) > 1 else answers[0]
         status, delay = answer if isinstance(answer, tuple) else (answer, 0.0)
         if delay:
             await asyncio.sleep(delay)

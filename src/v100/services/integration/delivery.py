@@ -25,11 +25,14 @@ _MAX_CLIENTS = 256
 
 
 def receiver_policy(settings: IntegrationSettings) -> FetchPolicy:
-    allowed = (*settings.receiver_allow_cidrs, *(_LOOPBACK if settings.allow_loopback_receivers
-                                                 else ()))  # fmt: skip
+    loopback = settings.allow_loopback_receivers or settings.receivers_loopback_only
+    allowed = (*settings.receiver_allow_cidrs, *(_LOOPBACK if loopback else ()))
+    if settings.receivers_loopback_only:
+        allowed = _LOOPBACK
     timeout = settings.attempt_timeout_seconds
     return FetchPolicy(
         allow_cidrs=allowed,
+        public=not settings.receivers_loopback_only,
         max_redirects=0,
         connect_timeout=min(5.0, timeout),
         read_timeout=timeout,

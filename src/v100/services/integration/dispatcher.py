@@ -98,6 +98,9 @@ class Dispatcher:
     def in_flight(self) -> int:
         return len(self._attempts)
 
+    def in_flight_to(self, endpoint_id: str) -> int:
+        return self._in_flight[endpoint_id]
+
     async def run(self) -> None:
         """Dispatch until cancelled; attempts in flight are then cancelled too (their leases
         run out and another pass, here or in another process, attempts them again)."""

@@ -1,6 +1,8 @@
 """Reading the platform's durable streams: one consumer per stream in the integration group
-(at-least-once; the message row's unique event id makes a redelivery a no-op), each event
-recorded with its deliveries in one transaction, then the dispatcher woken."""
+(at-least-once; the message row's unique event id makes a redelivery a no-op). Events are read
+in batches and a batch is recorded, with its deliveries, in one transaction, then acknowledged
+and the dispatcher woken; a batch that fails is recorded again one event at a time, so one bad
+event stays pending (and comes back) without holding up the others."""
 
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ from v100.services.integration.fanout import record_event
 __all__ = ["Intake"]
 
 _log = get_logger("v100.integration.intake")
+# Events recorded per transaction at most.
+_BATCH = 200
 
 
 class Intake:
@@ -48,12 +52,60 @@ class Intake:
         self.recorded = 0
 
     async def handle(self, message: Message) -> None:
+        await self.record([message])
+
+    async def record(self, messages: list[Message]) -> None:
+        """Record ``messages`` in one transaction."""
+        now = self.clock.now()
+        deliveries = 0
         async with unit_of_work(self.sessions) as session:
-            recorded = await record_event(session, message.event, self.clock.now())
-        if recorded is not None:
-            self.recorded += 1
-            if recorded[1]:
-                self.on_recorded()
+            for message in messages:
+                recorded = await record_event(session, message.event, now)
+                if recorded is not None:
+                    self.recorded += 1
+                    deliveries += recorded[1]
+        if deliveries:
+            self.on_recorded()
+
+    async def _consume(self, stream: str) -> None:
+        backoff = 0.05
+        while True:
+            try:
+                batch = await self.bus.read(
+                    stream, self.group, self.consumer, count=_BATCH, block_ms=1000
+                )
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():  # a cancel the client swallowed
+                    raise asyncio.CancelledError
+            except BackendUnavailable as exc:
+                _log.warning("event stream read failed", stream=stream, error=str(exc))
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+                continue
+            backoff = 0.05
+            if not batch:
+                continue
+            done = [message.id for message in batch]
+            try:
+                await self.record(batch)
+            except Exception:
+                done = []
+                for message in batch:
+                    try:
+                        await self.record([message])
+                    except Exception:
+                        _log.exception(
+                            "event not recorded; it comes back",
+                            stream=stream,
+                            event_type=message.event.type,
+                            delivery_count=message.delivery_count,
+                        )
+                        continue
+                    done.append(message.id)
+            try:
+                await self.bus.ack(stream, self.group, *done)
+            except BackendUnavailable as exc:  # recorded; a redelivery is a no-op
+                _log.warning("event ack failed", stream=stream, error=str(exc))
 
     async def ready(self) -> None:
         if not self.joined.is_set():
@@ -74,10 +126,7 @@ class Intake:
                 delay = min(delay * 2, 5.0)
         self.joined.set()
         consumers = [
-            asyncio.create_task(
-                self.bus.consume(stream, self.group, self.consumer, self.handle, count=50),
-                name=f"integration intake {stream}",
-            )
+            asyncio.create_task(self._consume(stream), name=f"integration intake {stream}")
             for stream in self.streams
         ]
         try:

@@ -20,6 +20,9 @@ class IntegrationSettings(ServiceSettings):
     # Development and tests only: lets endpoints point at 127.0.0.0/8 and ::1 (a receiver on
     # this machine). Off, a receiver must resolve to public addresses only, as URL imports.
     allow_loopback_receivers: bool = False
+    # Test rigs only: refuse every receiver outside loopback, so no test can send a delivery
+    # off this machine whatever URL it registers (implies allow_loopback_receivers).
+    receivers_loopback_only: bool = False
     # Networks a self-hoster's own receivers live in (CIDRs), allowed though not public.
     receiver_allow_cidrs: tuple[str, ...] = ()
     # Seconds before each attempt, counted from the failure before it (the first from the
