@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from v100.kit.db import new_id, unit_of_work
 from v100.services.billing.models import CheckoutSession
 from v100.services.billing_engine.invoicing import run_invoicing
-from v100.services.integration.models import Endpoint, Message
+from v100.services.integration.models import Endpoint, Message, StreamGroup
 from v100.services.integration.signing import new_secret
 from v100.services.media_processor.models import MediaJob
 from v100.services.video_processing.models import Clip, Highlight, Video
@@ -382,3 +382,25 @@ async def webhook_message(platform: Platform, tenant: Tenant) -> Made:
         session.add(row)
         await session.flush()
         return Made({"message_id": row.id})
+
+
+async def _stream_group(platform: Platform, tenant: Tenant) -> str:
+    async with unit_of_work(_sessions(platform, "integration")) as session:
+        row = StreamGroup(
+            tenant_id=tenant.id, name=f"a-{uuid.uuid4().hex[:8]}", event_types=[],
+            position=None, created_at=datetime.now(UTC),
+        )  # fmt: skip
+        session.add(row)
+        await session.flush()
+        return row.id
+
+
+@factory("/v1/events-stream/groups/{group_id}", "/v1/events-stream/groups/{group_id}/read")
+async def stream_group(platform: Platform, tenant: Tenant) -> Made:
+    return Made({"group_id": await _stream_group(platform, tenant)}, bodies={"post": {}})
+
+
+@factory("/v1/events-stream/groups/{group_id}/ack")
+async def stream_group_ack(platform: Platform, tenant: Tenant) -> Made:
+    made = await _stream_group(platform, tenant)
+    return Made({"group_id": made}, bodies={"post": {"ids": [str(uuid.uuid4())]}})

@@ -15,9 +15,11 @@ from v100.kit.http import DatabaseSpec, Runtime, ServiceSpec, create_service_app
 from v100.kit.observability import get_logger
 from v100.services.integration.clock import Clock
 from v100.services.integration.dispatcher import Dispatcher
+from v100.services.integration.events_api import events_router
 from v100.services.integration.intake import Intake
 from v100.services.integration.models import Base
 from v100.services.integration.settings import IntegrationSettings as Settings
+from v100.services.integration.streams import StreamSignal
 from v100.services.integration.webhooks_api import webhooks_router
 
 DATABASE = DatabaseSpec(Base.metadata, Path(__file__).parent / "migrations")
@@ -37,17 +39,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         assert runtime.sessions is not None
         clock = Clock()
         dispatcher = Dispatcher(runtime.sessions, settings, clock, runtime.bus)
+        signal = StreamSignal()
+
+        def recorded() -> None:
+            dispatcher.wake()
+            signal.notify()
+
         intake = Intake(
             runtime.bus,
             runtime.sessions,
             clock,
             group=settings.consumer_group,
             from_start=settings.consume_from_start,
-            on_recorded=dispatcher.wake,
+            on_recorded=recorded,
         )
         runtime.provide(clock)
         runtime.provide(dispatcher)
         runtime.provide(intake)
+        runtime.provide(signal)
         runtime.checks["intake"] = intake.ready
         loops = [
             asyncio.create_task(_after_migrations(runtime, dispatcher.run), name="dispatcher"),
@@ -66,8 +75,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ServiceSpec(
             settings,
             title="V100 integration",
-            description="Webhook endpoints with signed, retried, durable deliveries.",
-            routers=[webhooks_router],
+            description="Webhook endpoints with signed, retried, durable deliveries; the event "
+            "stream (poll, consumer groups, SSE, WebSocket, history).",
+            routers=[webhooks_router, events_router],
             database=DATABASE,
             components=[webhooks],
         )

@@ -15,7 +15,23 @@ from __future__ import annotations
 
 from v100.kit.errors import Conflict, NotFound, ValidationFailed
 
-__all__ = ["EndpointDisabled", "EndpointNotFound", "MessageNotFound", "ReplayRangeInvalid"]
+__all__ = [
+    "EndpointDisabled",
+    "EndpointNotFound",
+    "GroupExists",
+    "GroupNotFound",
+    "MessageNotFound",
+    "ReplayRangeInvalid",
+]
+
+
+class GroupNotFound(NotFound):
+    title = "No such consumer group"
+
+
+class GroupExists(Conflict):
+    slug = "group-exists"
+    title = "A consumer group with this name exists"
 
 
 class EndpointDisabled(Conflict):

@@ -57,14 +57,13 @@ class Intake:
     async def record(self, messages: list[Message]) -> None:
         """Record ``messages`` in one transaction."""
         now = self.clock.now()
-        deliveries = 0
+        recorded_any = False
         async with unit_of_work(self.sessions) as session:
             for message in messages:
-                recorded = await record_event(session, message.event, now)
-                if recorded is not None:
+                if await record_event(session, message.event, now) is not None:
                     self.recorded += 1
-                    deliveries += recorded[1]
-        if deliveries:
+                    recorded_any = True
+        if recorded_any:
             self.on_recorded()
 
     async def _consume(self, stream: str) -> None:

@@ -129,3 +129,34 @@ class Notification(Base, TenantOwned):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+
+
+class StreamGroup(Base, TenantOwned):
+    """A consumer group on the tenant's event stream: each event goes to one read of the group
+    and comes back to a later read until acknowledged, once its visibility timeout passed."""
+
+    __tablename__ = "stream_groups"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    name: Mapped[str] = mapped_column(String(100))
+    # Event-type patterns as endpoints have them; empty: every event.
+    event_types: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The last message handed to the group (None: before the first).
+    position: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    created_at: Mapped[datetime]
+
+
+class StreamLease(Base, TenantOwned):
+    """An event handed to a group and not acknowledged yet."""
+
+    __tablename__ = "stream_leases"
+    __table_args__ = (
+        UniqueConstraint("group_id", "message_id"),
+        Index("ix_stream_leases_group_id_visible_at", "group_id", "visible_at"),
+    )
+
+    group_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    message_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    # When it becomes visible to the group's reads again, unless acknowledged first.
+    visible_at: Mapped[datetime]
+    deliveries: Mapped[int] = mapped_column(Integer, default=1)

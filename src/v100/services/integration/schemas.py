@@ -13,6 +13,8 @@ from v100.kit.text import Line, Paragraphs
 from v100.services.integration.filters import PATTERN
 
 __all__ = [
+    "AckRequest",
+    "Acked",
     "AttemptOut",
     "AttemptPage",
     "DeadLetterPage",
@@ -24,6 +26,12 @@ __all__ = [
     "EndpointUpdate",
     "EventTypeOut",
     "EventTypePage",
+    "GroupCreate",
+    "GroupEventOut",
+    "GroupEventPage",
+    "GroupOut",
+    "GroupPage",
+    "GroupRead",
     "MessageOut",
     "MessagePage",
     "NotificationOut",
@@ -33,6 +41,8 @@ __all__ = [
     "ReplayRequest",
     "SecretOut",
     "SecretRotation",
+    "StreamEventOut",
+    "StreamEventPage",
     "TestEvent",
 ]
 
@@ -232,3 +242,60 @@ class EventTypeOut(BaseModel):
 
 
 EventTypePage = Listing[EventTypeOut]
+
+
+# -- the event stream ---------------------------------------------------------------------------
+
+
+class StreamEventOut(BaseModel):
+    # The stream position: pass it as ``cursor`` (or SSE's Last-Event-ID) to read on after it.
+    id: str
+    event_id: str
+    type: str
+    source: str
+    time: datetime
+    data: dict[str, Any]
+
+
+StreamEventPage = Listing[StreamEventOut]
+
+
+class GroupCreate(_In):
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")]
+    event_types: list[EventPattern] = Field(default_factory=list, max_length=100)
+    # earliest: every event still kept; latest: events from now on.
+    start: Literal["earliest", "latest"] = "latest"
+
+
+class GroupOut(BaseModel):
+    id: str
+    name: str
+    event_types: list[str]
+    created_at: datetime
+
+
+GroupPage = Listing[GroupOut]
+
+
+class GroupRead(_In):
+    limit: int = Field(default=10, ge=1, le=100)
+    # Seconds the events read stay hidden from other reads unless acknowledged (default: 30).
+    visibility_timeout: int | None = Field(default=None, ge=1, le=12 * 3600)
+
+
+class GroupEventOut(StreamEventOut):
+    # How many reads have had this event (more than 1: it was not acknowledged in time).
+    deliveries: int
+
+
+GroupEventPage = Listing[GroupEventOut]
+
+
+class AckRequest(_In):
+    ids: list[Annotated[str, Field(min_length=1, max_length=36)]] = Field(
+        min_length=1, max_length=500
+    )
+
+
+class Acked(BaseModel):
+    acknowledged: int

@@ -52,3 +52,13 @@ class IntegrationSettings(ServiceSettings):
     # A new consumer group starts at the oldest event the streams keep (so nothing published
     # before integration first ran is lost); False: only events published from then on.
     consume_from_start: bool = True
+    # The event stream serves messages recorded at least this long ago, so a transaction that
+    # commits late (another replica's) is never skipped by a cursor that moved past its id.
+    stream_settle_seconds: float = Field(default=0.5, ge=0, le=30)
+    # A consumer group's read hides an event this long (unless the read names another); not
+    # acknowledged by then, it comes back to a later read.
+    stream_visibility_timeout_seconds: int = Field(default=30, ge=1, le=12 * 3600)
+    # A subscriber (SSE, WebSocket) with nothing new looks again this often, and says it is
+    # alive (an SSE comment) every ``stream_heartbeat_seconds``.
+    stream_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    stream_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
