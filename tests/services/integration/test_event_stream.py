@@ -14,9 +14,10 @@ import websockets
 
 from v100.contracts.events import RECORDINGS_STREAM, VIDEO_STREAM
 from v100.kit.testing.servers import serving
+from v100.services.integration.retention import sweep
 
 from .conftest import Deploy
-from .integration_support import Deployment, eventually, new_tenant
+from .integration_support import Deployment, Receiver, eventually, new_tenant
 
 FAST_STREAM = {"stream_settle_seconds": 0.05, "stream_poll_seconds": 0.1}
 
@@ -148,3 +149,32 @@ async def _sse(
                 field, _, value = line.partition(": ")
                 current[field] = value
     return events
+
+
+async def test_messages_past_retention_are_removed_once_settled(
+    deploy: Deploy, receiver: Receiver
+) -> None:
+    receiver.on("/down", 500)
+    async with deploy(**FAST_STREAM, retry_schedule_seconds=(0, 3600)) as service:
+        up = await service.add_endpoint(receiver.endpoint("/up"), event_types=["video.*"])
+        await service.add_endpoint(receiver.endpoint("/down"), event_types=["recording.*"])
+        await _publish_three(service)
+        await eventually(lambda: _full(service, 3))
+        await eventually(lambda: _arrived(receiver, 3))
+        await eventually(lambda: _attempts(service, up["id"], 2))
+        sessions = service.app.state.runtime.sessions
+        later = service.clock.now() + timedelta(days=service.settings.retention_days, seconds=1)
+        # The recording's delivery is still retrying: its message stays until it settles.
+        assert await sweep(sessions, later) == 2
+        service.clock.advance(service.settings.retention_days * 86400 + 2)
+        remaining = await _poll(service)
+        assert [e["type"] for e in remaining["items"]] == ["recording.ready"]
+
+
+async def _attempts(service: Deployment, endpoint_id: str, count: int) -> bool:
+    log = await service.get(f"/v1/webhooks/endpoints/{endpoint_id}/attempts")
+    return len(log["items"]) >= count
+
+
+async def _arrived(receiver: Receiver, count: int) -> bool:
+    return len(receiver.received) >= count

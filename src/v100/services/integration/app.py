@@ -18,6 +18,7 @@ from v100.services.integration.dispatcher import Dispatcher
 from v100.services.integration.events_api import events_router
 from v100.services.integration.intake import Intake
 from v100.services.integration.models import Base
+from v100.services.integration.retention import sweep_hourly
 from v100.services.integration.settings import IntegrationSettings as Settings
 from v100.services.integration.streams import StreamSignal
 from v100.services.integration.webhooks_api import webhooks_router
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def webhooks(runtime: Runtime) -> AsyncIterator[None]:
         assert runtime.sessions is not None
+        sessions = runtime.sessions
         clock = Clock()
         dispatcher = Dispatcher(runtime.sessions, settings, clock, runtime.bus)
         signal = StreamSignal()
@@ -61,6 +63,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         loops = [
             asyncio.create_task(_after_migrations(runtime, dispatcher.run), name="dispatcher"),
             asyncio.create_task(_after_migrations(runtime, intake.run), name="intake"),
+            asyncio.create_task(
+                _after_migrations(
+                    runtime,
+                    lambda: sweep_hourly(sessions, clock, settings.retention_days),
+                ),
+                name="retention",
+            ),
         ]
         try:
             yield
