@@ -155,8 +155,8 @@ async def test_an_endpoint_failing_for_five_days_is_disabled(
         ops = await service.add_endpoint(receiver.endpoint("/ops"), event_types=["endpoint.*"])
         await service.publish(VIDEO_STREAM, "video.ready", {"id": "a"})
         await eventually(lambda: _received_at(receiver, "/down", 1))
-        endpoint = await service.get(f"/v1/webhooks/endpoints/{down['id']}")
-        assert endpoint["failing_since"] is not None
+        # The receiver answered; the outcome is recorded a moment later.
+        await eventually(lambda: _failing(service, down["id"]))
         service.clock.advance(hour + 1)
         service.dispatcher.wake()
         await eventually(lambda: _received_at(receiver, "/down", 2))
@@ -173,6 +173,11 @@ async def test_an_endpoint_failing_for_five_days_is_disabled(
         letters = await service.get("/v1/webhooks/dead-letters", endpoint_id=down["id"])
         assert len(letters["items"]) == 1
         assert ops["id"] != down["id"]
+
+
+async def _failing(service: Deployment, endpoint_id: str) -> bool:
+    endpoint = await service.get(f"/v1/webhooks/endpoints/{endpoint_id}")
+    return endpoint["failing_since"] is not None
 
 
 async def _recorded(service: Deployment, count: int) -> bool:
