@@ -18,9 +18,11 @@ from typing import Any
 from platform_support import Platform, Tenant
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from v100.kit.db import unit_of_work
+from v100.kit.db import new_id, unit_of_work
 from v100.services.billing.models import CheckoutSession
 from v100.services.billing_engine.invoicing import run_invoicing
+from v100.services.integration.models import Endpoint, Message, StreamGroup
+from v100.services.integration.signing import new_secret
 from v100.services.media_processor.models import MediaJob
 from v100.services.video_processing.models import Clip, Highlight, Video
 
@@ -316,3 +318,89 @@ async def assembly(platform: Platform, tenant: Tenant) -> Made:
 async def recording(platform: Platform, tenant: Tenant) -> Made:
     made = await _created(platform, tenant, "/v1/recordings", {"title": "A's standup"})
     return Made({"recording_id": made["id"]}, content={"put": b"\x1a\x45\xdf\xa3"})
+
+
+# --- integration --------------------------------------------------------------------------
+
+
+async def _webhook_endpoint(platform: Platform, tenant: Tenant) -> str:
+    # A row, disabled, so that none of A's events is ever sent to it during the run.
+    async with unit_of_work(_sessions(platform, "integration")) as session:
+        row = Endpoint(
+            tenant_id=tenant.id, url="http://127.0.0.1:9/a", description="a's", event_types=[],
+            enabled=False, disabled_reason="manual", headers={}, ordered=False,
+            secret=new_secret(),
+        )  # fmt: skip
+        session.add(row)
+        await session.flush()
+        return row.id
+
+
+_SINCE = {"since": "2026-01-01T00:00:00Z"}
+
+
+@factory(
+    "/v1/webhooks/endpoints/{endpoint_id}",
+    "/v1/webhooks/endpoints/{endpoint_id}/secret",
+    "/v1/webhooks/endpoints/{endpoint_id}/attempts",
+)
+async def webhook_endpoint(platform: Platform, tenant: Tenant) -> Made:
+    made = await _webhook_endpoint(platform, tenant)
+    return Made({"endpoint_id": made}, bodies={"patch": {"description": "b's"}})
+
+
+@factory(
+    "/v1/webhooks/endpoints/{endpoint_id}/replay", "/v1/webhooks/endpoints/{endpoint_id}/recover"
+)
+async def webhook_endpoint_range(platform: Platform, tenant: Tenant) -> Made:
+    made = await _webhook_endpoint(platform, tenant)
+    return Made({"endpoint_id": made}, bodies={"post": _SINCE})
+
+
+@factory(
+    "/v1/webhooks/endpoints/{endpoint_id}/test",
+    "/v1/webhooks/endpoints/{endpoint_id}/secret/rotate",
+)
+async def webhook_endpoint_action(platform: Platform, tenant: Tenant) -> Made:
+    made = await _webhook_endpoint(platform, tenant)
+    return Made({"endpoint_id": made}, bodies={"post": {}})
+
+
+@factory(
+    "/v1/webhooks/messages/{message_id}",
+    "/v1/webhooks/messages/{message_id}/attempts",
+    "/v1/webhooks/messages/{message_id}/replay",
+)
+async def webhook_message(platform: Platform, tenant: Tenant) -> Made:
+    now = datetime.now(UTC)
+    async with unit_of_work(_sessions(platform, "integration")) as session:
+        row = Message(
+            tenant_id=tenant.id, event_id=new_id(), event_type="video.ready", source="matrix",
+            resource_key="video:a", occurred_at=now, created_at=now,
+            payload='{"type":"video.ready","timestamp":"2026-01-01T00:00:00Z","data":{}}',
+        )  # fmt: skip
+        session.add(row)
+        await session.flush()
+        return Made({"message_id": row.id})
+
+
+async def _stream_group(platform: Platform, tenant: Tenant) -> str:
+    async with unit_of_work(_sessions(platform, "integration")) as session:
+        row = StreamGroup(
+            tenant_id=tenant.id, name=f"a-{uuid.uuid4().hex[:8]}", event_types=[],
+            position=None, created_at=datetime.now(UTC),
+        )  # fmt: skip
+        session.add(row)
+        await session.flush()
+        return row.id
+
+
+@factory("/v1/events-stream/groups/{group_id}", "/v1/events-stream/groups/{group_id}/read")
+async def stream_group(platform: Platform, tenant: Tenant) -> Made:
+    return Made({"group_id": await _stream_group(platform, tenant)}, bodies={"post": {}})
+
+
+@factory("/v1/events-stream/groups/{group_id}/ack")
+async def stream_group_ack(platform: Platform, tenant: Tenant) -> Made:
+    made = await _stream_group(platform, tenant)
+    return Made({"group_id": made}, bodies={"post": {"ids": [str(uuid.uuid4())]}})

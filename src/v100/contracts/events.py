@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -19,6 +20,11 @@ __all__ = [
     "CACHE_STREAM",
     "CLIP_ERRORED",
     "CLIP_READY",
+    "CREDITS_EXHAUSTED",
+    "CREDITS_LOW",
+    "CREDITS_STREAM",
+    "ENDPOINT_DISABLED",
+    "EVENT_CATALOGUE",
     "MEDIA_JOB_EVENT_TYPES",
     "MEDIA_JOB_FAILED",
     "MEDIA_JOB_PROGRESS",
@@ -31,6 +37,7 @@ __all__ = [
     "RECORDING_UPLOADED",
     "SUBSCRIPTIONS_STREAM",
     "SUBSCRIPTION_CHANGED",
+    "TENANT_EVENT_STREAMS",
     "VIDEO_ERRORED",
     "VIDEO_EVENT_TYPES",
     "VIDEO_PROGRESS",
@@ -39,8 +46,12 @@ __all__ = [
     "VIDEO_RENDITION_READY",
     "VIDEO_STREAM",
     "VIDEO_UPLOAD_COMPLETED",
+    "WEBHOOKS_STREAM",
     "CacheInvalidation",
     "ClipEventData",
+    "CreditsBalance",
+    "EndpointDisabled",
+    "EventKind",
     "MediaErrorInfo",
     "MediaJobEventData",
     "MediaJobProgress",
@@ -420,3 +431,97 @@ async def publish_media_job_progress(bus: Bus, progress: MediaJobProgress) -> No
         await bus.publish_ephemeral(
             media_progress_channel(progress.tenant_id), progress.model_dump_json()
         )
+
+
+# --- billing's credit balance -------------------------------------------------------------------
+
+# Durable (billing's ``events_stream`` setting names it; this is its default).
+CREDITS_STREAM = "credits"
+CREDITS_LOW = "credits.low"
+CREDITS_EXHAUSTED = "credits.exhausted"
+
+
+class CreditsBalance(BaseModel):
+    """``data`` of ``credits.low`` and ``credits.exhausted``: the available balance after the
+    crossing, the balance before it and the threshold in force."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    available: int
+    previous: int
+    threshold: int
+
+
+# --- integration's webhook endpoints ------------------------------------------------------------
+
+# Durable: operational events about a tenant's webhook endpoints.
+WEBHOOKS_STREAM = "webhooks"
+ENDPOINT_DISABLED = "endpoint.disabled"
+
+
+class EndpointDisabled(BaseModel):
+    """``data`` of ``endpoint.disabled``: an endpoint stopped receiving deliveries, because its
+    receiver answered 410 Gone (``gone``) or failed every attempt for the configured period
+    (``failing``). ``failing_since`` is when its failures began."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    endpoint_id: str
+    url: str
+    reason: Literal["gone", "failing"]
+    failing_since: str | None = None
+
+
+# --- the catalogue of tenant-facing events ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventKind:
+    """One event type a tenant can receive (by webhook and on the event stream): the stream it
+    travels on, what it means, and the model of its ``data``."""
+
+    event_type: str
+    stream: str
+    description: str
+    payload: type[BaseModel]
+
+
+_KINDS = (
+    EventKind(event_type=VIDEO_UPLOAD_COMPLETED, stream=VIDEO_STREAM, payload=VideoEventData,
+              description="A video's upload finished; processing starts."),
+    EventKind(event_type=VIDEO_RENDITION_READY, stream=VIDEO_STREAM, payload=VideoEventData,
+              description="One rendition of a video can be played."),
+    EventKind(event_type=VIDEO_READY, stream=VIDEO_STREAM, payload=VideoEventData,
+              description="A video is processed and playable."),
+    EventKind(event_type=VIDEO_ERRORED, stream=VIDEO_STREAM, payload=VideoEventData,
+              description="A video could not be processed."),
+    EventKind(event_type=CLIP_READY, stream=VIDEO_STREAM, payload=ClipEventData,
+              description="A clip is rendered."),
+    EventKind(event_type=CLIP_ERRORED, stream=VIDEO_STREAM, payload=ClipEventData,
+              description="A clip could not be rendered."),
+    EventKind(event_type=MEDIA_JOB_SUCCEEDED, stream=MEDIA_STREAM, payload=MediaJobEventData,
+              description="A media job finished."),
+    EventKind(event_type=MEDIA_JOB_FAILED, stream=MEDIA_STREAM, payload=MediaJobEventData,
+              description="A media job failed."),
+    EventKind(event_type=RECORDING_UPLOADED, stream=RECORDINGS_STREAM, payload=RecordingChanged,
+              description="A recording's content was received; processing is queued."),
+    EventKind(event_type=RECORDING_PROGRESS, stream=RECORDINGS_STREAM, payload=RecordingChanged,
+              description="A recording's processing entered a new stage."),
+    EventKind(event_type=RECORDING_READY, stream=RECORDINGS_STREAM, payload=RecordingChanged,
+              description="A recording's MP4 and thumbnail are ready."),
+    EventKind(event_type=RECORDING_ERRORED, stream=RECORDINGS_STREAM, payload=RecordingChanged,
+              description="A recording could not be processed."),
+    EventKind(event_type=CREDITS_LOW, stream=CREDITS_STREAM, payload=CreditsBalance,
+              description="The available credit balance fell below the threshold."),
+    EventKind(event_type=CREDITS_EXHAUSTED, stream=CREDITS_STREAM, payload=CreditsBalance,
+              description="The available credit balance reached zero."),
+    EventKind(event_type=SUBSCRIPTION_CHANGED, stream=SUBSCRIPTIONS_STREAM,
+              payload=SubscriptionChanged,
+              description="The subscription started, changed plan, renewed or ended."),
+    EventKind(event_type=ENDPOINT_DISABLED, stream=WEBHOOKS_STREAM, payload=EndpointDisabled,
+              description="A webhook endpoint was disabled (410 Gone, or failing for days)."),
+)  # fmt: skip
+EVENT_CATALOGUE: dict[str, EventKind] = {kind.event_type: kind for kind in _KINDS}
+# The durable streams whose events belong to tenants: the integration service turns every event
+# on them into webhooks and the event stream (the gateway's ``cache`` stream is internal).
+TENANT_EVENT_STREAMS: tuple[str, ...] = tuple(dict.fromkeys(kind.stream for kind in _KINDS))

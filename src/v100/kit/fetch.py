@@ -13,6 +13,11 @@ DNS-rebinding window), every redirect is checked again, and size and time are bo
 Failures are problems (kit.errors): ``UrlNotAllowed`` 400 (scheme, credentials, a refused
 address, also after a redirect), ``UrlTooLarge`` 413, ``UrlFetchFailed`` 502 (unreachable,
 timed out, too many redirects, a non-2xx answer).
+
+Sending to a URL a user gave us (a webhook receiver) follows the same rules, redirects never
+followed: ``await check_url(url, policy)`` when the URL is registered, and
+``await send_checked(client, "POST", url, policy, content=body)`` at each delivery (DNS may
+have changed since), which answers whatever status came back with a bounded excerpt of the body.
 """
 
 from __future__ import annotations
@@ -32,14 +37,17 @@ from v100.kit.errors import BadRequest, PayloadTooLarge, ProblemError
 from v100.kit.storage import ObjectStore, StoredObject
 
 __all__ = [
+    "CheckedResponse",
     "FetchPolicy",
     "FetchedResponse",
     "UrlFetchFailed",
     "UrlNotAllowed",
     "UrlTooLarge",
     "check_address",
+    "check_url",
     "fetch_to_store",
     "fetch_url",
+    "send_checked",
 ]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -81,6 +89,8 @@ class FetchPolicy:
     # None: any port.
     ports: tuple[int, ...] | None = None
     user_agent: str = "v100-fetch/1"
+    # False: only ``allow_cidrs`` may be reached (a test rig that must never leave loopback).
+    public: bool = True
     _networks: tuple[IPNetwork, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -115,8 +125,10 @@ def check_address(address: str | IPAddress, policy: FetchPolicy) -> IPAddress:
     ip = ipaddress.ip_address(address) if isinstance(address, str) else address
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped  # one rule for 127.0.0.1 and ::ffff:127.0.0.1
-    if policy.allows(ip) or _is_public(ip):
+    if policy.allows(ip) or (policy.public and _is_public(ip)):
         return ip
+    if not policy.public:
+        raise UrlNotAllowed(f"the URL's host resolves to {ip}, outside the allowed networks")
     raise UrlNotAllowed(f"the URL's host resolves to {ip}, which is not a public address")
 
 
@@ -257,6 +269,9 @@ async def _send(
     target: _Target,
     headers: Mapping[str, str] | None,
     policy: FetchPolicy,
+    *,
+    method: str = "GET",
+    content: bytes | None = None,
 ) -> httpx.Response:
     """Connect to the checked address while the request still names the host (Host header,
     TLS SNI and certificate check), so a second DNS answer can never be used."""
@@ -273,7 +288,9 @@ async def _send(
     extensions: dict[str, Any] = {}
     if url.scheme == "https":
         extensions["sni_hostname"] = host
-    request = client.build_request("GET", wire_url, headers=sent, extensions=extensions)
+    request = client.build_request(
+        method, wire_url, headers=sent, content=content, extensions=extensions
+    )
     try:
         return await client.send(request, stream=True)
     except httpx.TimeoutException as exc:
@@ -293,3 +310,69 @@ async def fetch_to_store(
     """Stream ``url`` into ``store`` under ``key`` (atomically: nothing is left on failure)."""
     async with fetch_url(url, policy) as response:
         return await store.put(key, response.iter_bytes(), content_type or response.content_type)
+
+
+async def check_url(url: str, policy: FetchPolicy | None = None) -> str:
+    """The URL, normalized, when a request may be sent to it now (scheme, no credentials, every
+    address its host resolves to allowed); ``UrlNotAllowed`` or ``UrlFetchFailed`` (does not
+    resolve) otherwise."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise UrlNotAllowed(f"not a URL: {exc}") from exc
+    await _resolve(parsed, policy or FetchPolicy())
+    return str(parsed)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedResponse:
+    """What a receiver answered: its status, headers and at most ``read_limit`` bytes of body
+    (``truncated`` when it sent more)."""
+
+    status_code: int
+    headers: httpx.Headers
+    body: bytes
+    truncated: bool
+
+
+async def send_checked(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    policy: FetchPolicy,
+    *,
+    headers: Mapping[str, str] | None = None,
+    content: bytes | None = None,
+    read_limit: int = 4096,
+) -> CheckedResponse:
+    """Send one request to ``url`` under ``policy``: the host resolved and checked now, the
+    connection made to the checked address, a redirect answered as it is (never followed), and
+    the whole exchange, body excerpt included, within ``policy.total_timeout``. ``client`` must
+    not follow redirects (``follow_redirects=False``); pool it per host, since a connection is
+    reused by address. Raises ``UrlNotAllowed``, or ``UrlFetchFailed`` for no answer in time or
+    a broken connection."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise UrlNotAllowed(f"not a URL: {exc}") from exc
+    try:
+        async with asyncio.timeout(policy.total_timeout):
+            target = await _resolve(parsed, policy)
+            response = await _send(client, target, headers, policy, method=method, content=content)
+            try:
+                body = bytearray()
+                truncated = False
+                async for chunk in response.aiter_raw():
+                    body += chunk
+                    if len(body) > read_limit:
+                        truncated = True
+                        break
+                return CheckedResponse(
+                    response.status_code, response.headers, bytes(body[:read_limit]), truncated
+                )
+            finally:
+                await response.aclose()
+    except TimeoutError:
+        raise UrlFetchFailed(f"no complete answer within {policy.total_timeout:g} s") from None
+    except httpx.HTTPError as exc:
+        raise UrlFetchFailed(f"the connection broke off: {type(exc).__name__}") from exc

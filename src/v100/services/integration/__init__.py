@@ -1,2 +1,2 @@
-"""integration (:3009): CRM connections, webhooks and their deliveries, the event stream, SMS.
-Its features arrive with a later issue; today it runs, migrates and reports health."""
+"""integration (:3009): webhook endpoints and their signed, retried, durable deliveries; the event
+stream; CRM connections and SMS (not built yet). docs/integration.md says what works today."""

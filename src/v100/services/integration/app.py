@@ -1,21 +1,93 @@
-"""Builds the integration app."""
+"""Builds the integration app: the webhooks API, and two loops every replica runs, the intake
+(the platform's durable streams into messages and deliveries) and the dispatcher (deliveries to
+receivers), both started once the database is migrated."""
 
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from v100.kit.http import DatabaseSpec, ServiceSpec, create_service_app
+from v100.kit.http import DatabaseSpec, Runtime, ServiceSpec, create_service_app
+from v100.kit.observability import get_logger
+from v100.services.integration.clock import Clock
+from v100.services.integration.dispatcher import Dispatcher
+from v100.services.integration.events_api import events_router
+from v100.services.integration.intake import Intake
 from v100.services.integration.models import Base
+from v100.services.integration.retention import sweep_hourly
 from v100.services.integration.settings import IntegrationSettings as Settings
+from v100.services.integration.streams import StreamSignal
+from v100.services.integration.webhooks_api import webhooks_router
 
 DATABASE = DatabaseSpec(Base.metadata, Path(__file__).parent / "migrations")
+_log = get_logger("v100.integration")
+
+
+async def _after_migrations(runtime: Runtime, loop: Callable[[], Awaitable[None]]) -> None:
+    await runtime.migrated.wait()
+    await loop()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @contextlib.asynccontextmanager
+    async def webhooks(runtime: Runtime) -> AsyncIterator[None]:
+        assert runtime.sessions is not None
+        sessions = runtime.sessions
+        clock = Clock()
+        dispatcher = Dispatcher(runtime.sessions, settings, clock, runtime.bus)
+        signal = StreamSignal()
+
+        def recorded() -> None:
+            dispatcher.wake()
+            signal.notify()
+
+        intake = Intake(
+            runtime.bus,
+            runtime.sessions,
+            clock,
+            group=settings.consumer_group,
+            from_start=settings.consume_from_start,
+            on_recorded=recorded,
+        )
+        runtime.provide(clock)
+        runtime.provide(dispatcher)
+        runtime.provide(intake)
+        runtime.provide(signal)
+        runtime.checks["intake"] = intake.ready
+        loops = [
+            asyncio.create_task(_after_migrations(runtime, dispatcher.run), name="dispatcher"),
+            asyncio.create_task(_after_migrations(runtime, intake.run), name="intake"),
+            asyncio.create_task(
+                _after_migrations(
+                    runtime,
+                    lambda: sweep_hourly(sessions, clock, settings.retention_days),
+                ),
+                name="retention",
+            ),
+        ]
+        try:
+            yield
+        finally:
+            for task in loops:
+                task.cancel()
+            _, stuck = await asyncio.wait(loops, timeout=10)
+            for task in stuck:
+                _log.warning("integration loop did not stop", task=task.get_name())
+
     return create_service_app(
         ServiceSpec(
-            settings or Settings(),
+            settings,
             title="V100 integration",
+            description="Webhook endpoints with signed, retried, durable deliveries; the event "
+            "stream (poll, consumer groups, SSE, WebSocket, history).",
+            routers=[webhooks_router, events_router],
             database=DATABASE,
+            components=[webhooks],
         )
     )

@@ -2,12 +2,63 @@
 
 from typing import ClassVar
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from v100.kit.settings import ServiceSettings
+
+# Svix's schedule: the first attempt at once, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h
+# after each failure (eight attempts over about 28 hours).
+SVIX_SCHEDULE: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
 
 
 class IntegrationSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="V100_INTEGRATION_", extra="ignore")
     service: ClassVar[str] = "integration"
     port: int = 3009
+
+    # Development and tests only: lets endpoints point at 127.0.0.0/8 and ::1 (a receiver on
+    # this machine). Off, a receiver must resolve to public addresses only, as URL imports.
+    allow_loopback_receivers: bool = False
+    # Test rigs only: refuse every receiver outside loopback, so no test can send a delivery
+    # off this machine whatever URL it registers (implies allow_loopback_receivers).
+    receivers_loopback_only: bool = False
+    # Networks a self-hoster's own receivers live in (CIDRs), allowed though not public.
+    receiver_allow_cidrs: tuple[str, ...] = ()
+    # Seconds before each attempt, counted from the failure before it (the first from the
+    # event); its length is the number of attempts. Each wait is jittered by +-jitter_ratio.
+    retry_schedule_seconds: tuple[float, ...] = Field(default=SVIX_SCHEDULE, min_length=1)
+    retry_jitter_ratio: float = Field(default=0.1, ge=0, le=0.5)
+    # A 2xx within this long counts as delivered; anything slower is a failed attempt.
+    attempt_timeout_seconds: float = Field(default=15.0, gt=0, le=60)
+    # An endpoint whose every attempt failed for this long is disabled (endpoint.disabled).
+    disable_after_failing_seconds: float = Field(default=5 * 24 * 3600, gt=0)
+    # During a secret rotation, the old secret still signs (beside the new one) this long.
+    secret_overlap_seconds: int = Field(default=24 * 3600, ge=0, le=7 * 24 * 3600)
+    # Attempts in flight at once in this process, and per endpoint: a slow or failing receiver
+    # holds at most its own share, never the whole process (no head-of-line blocking).
+    delivery_concurrency: int = Field(default=64, ge=1, le=4096)
+    endpoint_concurrency: int = Field(default=8, ge=1, le=256)
+    # How often the dispatcher looks for due deliveries when nothing woke it.
+    dispatch_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    # A claimed delivery whose process died is taken up again after this long.
+    delivery_lease_seconds: float = Field(default=60.0, ge=1)
+    # Bytes of a receiver's answer kept in the attempts log.
+    response_excerpt_bytes: int = Field(default=1024, ge=0, le=65536)
+    # The consumer group integration reads the platform's streams with.
+    consumer_group: str = "integration"
+    # Messages (and the event stream) are kept this long.
+    retention_days: int = Field(default=30, ge=1, le=3650)
+    # A new consumer group starts at the oldest event the streams keep (so nothing published
+    # before integration first ran is lost); False: only events published from then on.
+    consume_from_start: bool = True
+    # The event stream serves messages recorded at least this long ago, so a transaction that
+    # commits late (another replica's) is never skipped by a cursor that moved past its id.
+    stream_settle_seconds: float = Field(default=0.5, ge=0, le=30)
+    # A consumer group's read hides an event this long (unless the read names another); not
+    # acknowledged by then, it comes back to a later read.
+    stream_visibility_timeout_seconds: int = Field(default=30, ge=1, le=12 * 3600)
+    # A subscriber (SSE, WebSocket) with nothing new looks again this often, and says it is
+    # alive (an SSE comment) every ``stream_heartbeat_seconds``.
+    stream_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    stream_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
