@@ -160,3 +160,12 @@ async def eventually(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"not within {within} s (last answer: {value!r})")
         await asyncio.sleep(every)
+
+
+async def settled_as(service: object, message_id: str, want: str) -> list[str]:
+    """The endpoints of a message's deliveries once every one has the status ``want``."""
+    message = await service.get(f"/v1/webhooks/messages/{message_id}")  # type: ignore[attr-defined]
+    deliveries = message["deliveries"]
+    if deliveries and all(d["status"] == want for d in deliveries):
+        return [d["endpoint_id"] for d in deliveries]
+    return []

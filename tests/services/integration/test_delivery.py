@@ -12,7 +12,7 @@ from standardwebhooks.webhooks import Webhook
 from v100.contracts.events import RECORDINGS_STREAM, VIDEO_STREAM
 
 from .conftest import Deploy
-from .integration_support import Receiver, eventually
+from .integration_support import Receiver, eventually, settled_as
 
 
 async def test_an_event_is_delivered_signed_to_each_matching_endpoint(
@@ -41,7 +41,7 @@ async def test_an_event_is_delivered_signed_to_each_matching_endpoint(
         message = await service.get(f"/v1/webhooks/messages/{message_id}")
         assert message["event_id"] == event.id
         assert message["resource_key"] == "video:v1"
-        statuses = await eventually(lambda: _statuses(service, message_id, want="succeeded"))
+        statuses = await eventually(lambda: settled_as(service, message_id, want="succeeded"))
         assert sorted(statuses) == sorted([videos["id"], every["id"]])
         log = await service.get(f"/v1/webhooks/endpoints/{videos['id']}/attempts")
         (attempt,) = log["items"]
@@ -104,7 +104,7 @@ async def test_failures_are_retried_then_dead_lettered_then_recovered(
         assert queued == {"queued": 1}
         await eventually(lambda: _count(receiver, "/hook", want=4))
         assert receiver.received[-1].headers["webhook-id"] == letter["message_id"]
-        assert await eventually(lambda: _statuses(service, letter["message_id"], "succeeded"))
+        assert await eventually(lambda: settled_as(service, letter["message_id"], "succeeded"))
         assert (await service.get("/v1/webhooks/dead-letters"))["items"] == []
 
 
@@ -170,14 +170,6 @@ async def test_a_receiver_slower_than_the_timeout_fails_the_attempt(
 
 async def _count(receiver: Receiver, *paths: str, want: int) -> bool:
     return sum(len(receiver.at(p)) for p in paths) >= want
-
-
-async def _statuses(service: object, message_id: str, want: str) -> list[str]:
-    message = await service.get(f"/v1/webhooks/messages/{message_id}")  # type: ignore[attr-defined]
-    deliveries = message["deliveries"]
-    if deliveries and all(d["status"] == want for d in deliveries):
-        return [d["endpoint_id"] for d in deliveries]
-    return []
 
 
 async def _dead_letters(service: object) -> list[dict[str, object]]:
