@@ -41,6 +41,7 @@ UVICORN_INTERNALS: dict[str, tuple[str, ...]] = {
     "on_response_complete": (),
     "timeout_keep_alive_handler": (),
     "send_400_response": ("msg",),
+    "shutdown": (),
     "handle_websocket_upgrade": (),
     "_unset_keepalive_if_required": (),
     "_should_upgrade": (),
@@ -64,7 +65,7 @@ UVICORN_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     ),
     "connected": ("transport", "flow"),
     "server_state": ("total_requests", "default_headers", "connections"),
-    "cycle": ("response_complete", "disconnected", "keep_alive", "message_event"),
+    "cycle": ("response_complete", "disconnected", "keep_alive", "message_event", "transport"),
 }
 # uvicorn methods whose body is copied into this module (changed where said): name -> SHA-256
 # of ``inspect.getsource`` of uvicorn's own, as it was when copied.
@@ -72,6 +73,41 @@ COPIED: dict[str, str] = {
     "on_response_complete": "64e254f28e389e7614f2c828176d639174e66aa9d814a4b06624ec86ec0a5b95",
     "data_received": "010a7ae59a5d3b1a5e7326ce246878568629d126a076d8af5ba10cab040fae43",
 }
+
+
+class _CoalescedWrites:
+    """A request cycle's view of the connection's transport in which the writes made within
+    one turn of the event loop go out as one: uvicorn writes an answer's head when the app
+    sends ``http.response.start`` and its body at ``http.response.body``, two system calls
+    where one does (each write to a loopback peer that wakes it costs tens of microseconds
+    here). Flushed at the end of the turn, before a close; everything else is the
+    transport's."""
+
+    __slots__ = ("_loop", "_pending", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._pending:
+            self._loop.call_soon(self.flush)
+        self._pending.append(data)
+
+    def flush(self) -> None:
+        pending = self._pending
+        if pending:
+            self._pending = []
+            if not self._transport.is_closing():
+                self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 class _Answered:
@@ -103,6 +139,7 @@ class UvicornProtocol(HttpToolsProtocol):
     the answer of the request in progress."""
 
     keep_alive_per_idle_spell: ClassVar[bool] = False
+    coalesce_answer_writes: ClassVar[bool] = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -186,6 +223,18 @@ class UvicornProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         self.in_message = False
         super().on_message_complete()
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        if self.coalesce_answer_writes and self.cycle is not None:
+            self.cycle.transport = _CoalescedWrites(self.transport, self.loop)  # type: ignore[assignment]
+
+    def shutdown(self) -> None:
+        # uvicorn closes an idle connection at once: what the last answer left pending first.
+        transport = getattr(self.cycle, "transport", None)
+        if isinstance(transport, _CoalescedWrites):
+            transport.flush()
+        super().shutdown()
 
     def _unset_keepalive_if_required(self) -> None:
         if not self.keep_alive_per_idle_spell:

@@ -318,10 +318,12 @@ class HitPathProtocol(GuardedHttpProtocol):
     """The gateway's server protocol: ``create_app`` names ``HitPathProtocol.serving(hit_path)``
     at ``app.state.http_protocol`` (read by ``kit.http.server_config``).
 
-    It also arms the keep-alive timer once per idle spell rather than once per answer
+    It also arms the keep-alive timer once per idle spell rather than once per answer, and
+    sends an answer's head and body in one write when they come in one turn of the event loop
     (``kit.http._uvicorn.UvicornProtocol``, where every use of uvicorn's internals lives)."""
 
     keep_alive_per_idle_spell = True
+    coalesce_answer_writes = True
 
     hit_path: ClassVar[HitPath | None] = None
 

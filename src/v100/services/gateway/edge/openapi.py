@@ -193,7 +193,7 @@ def merge_documents(
 async def _fetch(upstreams: Upstreams, upstream: Upstream) -> tuple[Document | None, str | None]:
     try:
         async with asyncio.timeout(_FETCH_TIMEOUT):
-            response = await upstreams.client(upstream).get(f"{upstream.base_url}/openapi.json")
+            response = await upstreams.client.get(f"{upstream.base_url}/openapi.json")
             if response.status_code != 200:
                 return None, f"/openapi.json answered {response.status_code}"
             document = orjson.loads(response.content)

@@ -87,7 +87,7 @@ async def _probe(
     }
     try:
         async with asyncio.timeout(wait_seconds):
-            async with upstreams.client(upstream).stream("GET", url, headers=headers) as response:
+            async with upstreams.client.stream("GET", url, headers=headers) as response:
                 code = response.status_code
                 read = bytearray()
                 async for chunk in response.aiter_raw():

@@ -69,7 +69,6 @@ class Upstream:
     tenants_in_flight: dict[str, int] = field(default_factory=dict, repr=False)
     retries_in_flight: int = 0
     healthy: bool | None = None  # by the active checks; None until the first verdict
-    _client: httpx.AsyncClient | None = field(default=None, repr=False)
     _pool: UpstreamPool | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -164,6 +163,7 @@ class Upstreams:
         self.identity_upstream = identity_upstream
         self.metrics: TrafficMetrics | None = None
         self._health_task: asyncio.Task[None] | None = None
+        self._client: httpx.AsyncClient | None = None
         for upstream in self._upstreams.values():
             upstream.breaker.on_transition = self._on_transition
 
@@ -260,19 +260,20 @@ class Upstreams:
             )
         return pool
 
-    def client(self, upstream: Upstream) -> httpx.AsyncClient:
-        """An httpx client for the gateway's own calls to the upstream (status, OpenAPI),
-        opened on first use; proxied requests use ``pool``. Never follows redirects, never
-        reads the environment's proxies, keeps no cookies between calls that matter."""
-        client = upstream._client
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """One httpx client for the gateway's own calls to the upstreams (status, OpenAPI),
+        opened on first use (one TLS context, connections kept per service); proxied requests
+        use ``pool``. Never follows redirects, never reads the environment's proxies."""
+        client = self._client
         if client is None or client.is_closed:
-            client = httpx.AsyncClient(
+            client = self._client = httpx.AsyncClient(
                 limits=httpx.Limits(
                     max_connections=self._max_connections,
-                    max_keepalive_connections=self._max_connections,
+                    max_keepalive_connections=len(self._upstreams) * 2,
                     keepalive_expiry=self._keepalive,
                 ),
-                # ``pool`` is the wait for a free connection: a saturated upstream answers
+                # ``pool`` is the wait for a free connection: a saturated client answers
                 # quickly instead of queueing callers without bound.
                 timeout=httpx.Timeout(
                     connect=self.connect_timeout,
@@ -283,7 +284,6 @@ class Upstreams:
                 follow_redirects=False,
                 trust_env=False,
             )
-            upstream._client = client
         return client
 
     async def start(self, runtime: Runtime) -> None:
@@ -318,9 +318,9 @@ class Upstreams:
             pool, upstream._pool = upstream._pool, None
             if pool is not None:
                 pool.close()
-            client, upstream._client = upstream._client, None
-            if client is not None:
-                await client.aclose()
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
 
 
 _heap_frozen = False
