@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from platform_support import Platform, Tenant
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from v100.kit.db import unit_of_work
@@ -23,6 +22,8 @@ from v100.services.billing.models import CheckoutSession
 from v100.services.billing_engine.invoicing import run_invoicing
 from v100.services.media_processor.models import MediaJob
 from v100.services.video_processing.models import Clip, Highlight, Video
+
+from .support import Platform, Tenant
 
 
 @dataclass

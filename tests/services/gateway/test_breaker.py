@@ -11,10 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
-from routing_support import all_upstreams, assert_problem, gateway_serving
-from traffic_support import eventually, metric, scripted_upstream
 
 from v100.services.gateway.breaker import BreakerPolicy, BreakerState, CircuitBreaker, Ticket
+
+from .routing_support import all_upstreams, assert_problem, gateway_serving
+from .traffic_support import eventually, metric, scripted_upstream
 
 
 class Clock:

@@ -14,15 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-from routing_support import (
-    PASSWORD,
-    EchoLog,
-    RunningGateway,
-    all_upstreams,
-    assert_problem,
-    echo_serving,
-    gateway_serving,
-)
 from sqlalchemy import update
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
@@ -37,6 +28,16 @@ from v100.services.gateway.limits import (
     TierLimits,
 )
 from v100.services.gateway.models import Tenant
+
+from .routing_support import (
+    PASSWORD,
+    EchoLog,
+    RunningGateway,
+    all_upstreams,
+    assert_problem,
+    echo_serving,
+    gateway_serving,
+)
 
 LIMIT_HEADERS = ("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset", "ratelimit-policy")
 

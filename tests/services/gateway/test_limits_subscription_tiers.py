@@ -19,13 +19,6 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from routing_support import (
-    INTERNAL_SECRET,
-    RunningGateway,
-    all_upstreams,
-    echo_serving,
-    gateway_serving,
-)
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -51,6 +44,14 @@ from v100.services.gateway.limits import (
     TierLimits,
 )
 from v100.services.gateway.settings import GatewaySettings
+
+from .routing_support import (
+    INTERNAL_SECRET,
+    RunningGateway,
+    all_upstreams,
+    echo_serving,
+    gateway_serving,
+)
 
 pytestmark = pytest.mark.time_sensitive
 
