@@ -16,7 +16,20 @@ from typing import ClassVar
 
 import pytest
 from fastapi import APIRouter
-from jobs_sample import (
+from pydantic_settings import SettingsConfigDict
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from v100.kit.db import create_sessionmaker, schema_drift, unit_of_work
+from v100.kit.errors import Conflict
+from v100.kit.http import Access, DatabaseSpec, ServiceSpec, SessionDep, create_service_app
+from v100.kit.jobs import JobContext, JobStatus, cancel_job, enqueue, get_job, running_jobs
+from v100.kit.settings import PlatformSettings, ServiceSettings
+from v100.kit.testing.db import migrated_engine
+from v100.kit.testing.http import running_app
+from v100.kit.testing.jobs import TEST_QUEUE_OPTIONS, JobBackend, running_queue, wait_for_job
+
+from .jobs_sample import (
     MIGRATIONS,
     SERVICE,
     SendLog,
@@ -38,18 +51,6 @@ from jobs_sample import (
     unique,
     wait_until,
 )
-from pydantic_settings import SettingsConfigDict
-from sqlalchemy import select
-from typer.testing import CliRunner
-
-from v100.kit.db import create_sessionmaker, schema_drift, unit_of_work
-from v100.kit.errors import Conflict
-from v100.kit.http import Access, DatabaseSpec, ServiceSpec, SessionDep, create_service_app
-from v100.kit.jobs import JobContext, JobStatus, cancel_job, enqueue, get_job, running_jobs
-from v100.kit.settings import PlatformSettings, ServiceSettings
-from v100.kit.testing.db import migrated_engine
-from v100.kit.testing.http import running_app
-from v100.kit.testing.jobs import TEST_QUEUE_OPTIONS, JobBackend, running_queue, wait_for_job
 
 pytestmark = pytest.mark.time_sensitive
 

@@ -12,7 +12,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from jobs_sample import (
+from sqlalchemy import select, update
+from taskiq.scheduler.scheduled_task import ScheduledTask
+
+from v100.kit.db import create_sessionmaker, drop_database, unit_of_work
+from v100.kit.jobs import JobQueue, JobStatus
+from v100.kit.jobs._scheduler import tick_key
+from v100.kit.testing.bus import RedisServer
+from v100.kit.testing.db import fresh_postgres_url, migrated_engine, postgres_admin_url
+from v100.kit.testing.jobs import TEST_QUEUE_OPTIONS, JobBackend, running_queue, wait_for_job
+
+from .jobs_sample import (
     MIGRATIONS,
     SERVICE,
     Sessions,
@@ -32,15 +42,6 @@ from jobs_sample import (
     unique,
     wait_until,
 )
-from sqlalchemy import select, update
-from taskiq.scheduler.scheduled_task import ScheduledTask
-
-from v100.kit.db import create_sessionmaker, drop_database, unit_of_work
-from v100.kit.jobs import JobQueue, JobStatus
-from v100.kit.jobs._scheduler import tick_key
-from v100.kit.testing.bus import RedisServer
-from v100.kit.testing.db import fresh_postgres_url, migrated_engine, postgres_admin_url
-from v100.kit.testing.jobs import TEST_QUEUE_OPTIONS, JobBackend, running_queue, wait_for_job
 
 pytestmark = pytest.mark.time_sensitive
 

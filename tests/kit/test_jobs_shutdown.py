@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from jobs_sample import MIGRATIONS, SERVICE, Sessions, enqueue_committed, jobs, metadata, record
 from redis.asyncio import Redis
 
 from v100.kit.db import create_sessionmaker
@@ -18,6 +17,8 @@ from v100.kit.jobs import JobQueue, JobStatus
 from v100.kit.jobs._shutdown import STOP_TIMEOUT
 from v100.kit.testing.db import migrated_engine
 from v100.kit.testing.jobs import TEST_QUEUE_OPTIONS, JobBackend, running_queue, wait_for_job
+
+from .jobs_sample import MIGRATIONS, SERVICE, Sessions, enqueue_committed, jobs, metadata, record
 
 # Well under the bounds (STOP_TIMEOUT, the fixture's worker limit): stopping this fast shows
 # the task noticed it was to stop, rather than being given up on.

@@ -19,18 +19,6 @@ import httpx
 import pytest
 from pydantic_settings import SettingsConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from tus_sample import (
-    MIGRATIONS,
-    SERVICE,
-    TUS_HEADERS,
-    MiB,
-    completed,
-    make_app,
-    make_server,
-    metadata,
-    read_object,
-    record_completion,
-)
 
 from v100.kit.auth import Principal
 from v100.kit.db import create_sessionmaker, schema_drift, unit_of_work, utcnow
@@ -44,6 +32,19 @@ from v100.kit.tus import TusServer, TusSettings, UploadStatus
 from v100.kit.tus._errors import InvalidTusRequest
 from v100.kit.tus._headers import Checksum, parse_checksum, parse_metadata
 from v100.kit.tus._repository import get_upload
+
+from .tus_sample import (
+    MIGRATIONS,
+    SERVICE,
+    TUS_HEADERS,
+    MiB,
+    completed,
+    make_app,
+    make_server,
+    metadata,
+    read_object,
+    record_completion,
+)
 
 # about a minute: two backends, real servers, MiB-sized bodies
 pytestmark = [pytest.mark.slow, pytest.mark.time_sensitive]

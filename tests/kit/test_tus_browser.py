@@ -19,7 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import Route
-from tus_sample import (
+
+from v100.kit.db import create_sessionmaker
+from v100.kit.storage import ObjectStore
+from v100.kit.testing.db import migrated_engine
+from v100.kit.testing.servers import serving
+
+from .tus_sample import (
     MIGRATIONS,
     SERVICE,
     TUS_HEADERS,
@@ -31,11 +37,6 @@ from tus_sample import (
     metadata,
     read_object,
 )
-
-from v100.kit.db import create_sessionmaker
-from v100.kit.storage import ObjectStore
-from v100.kit.testing.db import migrated_engine
-from v100.kit.testing.servers import serving
 
 pytestmark = [
     pytest.mark.slow,

@@ -16,7 +16,16 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from tus_sample import (
+from tusclient import client as tus_client
+from tusclient.exceptions import TusCommunicationError, TusUploadFailed
+from tusclient.storage.filestorage import FileStorage
+
+from v100.kit.db import create_sessionmaker
+from v100.kit.testing.db import migrated_engine
+from v100.kit.testing.servers import serving
+from v100.kit.testing.storage import StoreFactory
+
+from .tus_sample import (
     MIGRATIONS,
     SERVICE,
     TUS_HEADERS,
@@ -28,14 +37,6 @@ from tus_sample import (
     metadata,
     read_object,
 )
-from tusclient import client as tus_client
-from tusclient.exceptions import TusCommunicationError, TusUploadFailed
-from tusclient.storage.filestorage import FileStorage
-
-from v100.kit.db import create_sessionmaker
-from v100.kit.testing.db import migrated_engine
-from v100.kit.testing.servers import serving
-from v100.kit.testing.storage import StoreFactory
 
 pytestmark = [
     pytest.mark.slow,

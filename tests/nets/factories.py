@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from platform_support import Platform, Tenant
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from v100.kit.db import new_id, unit_of_work
@@ -25,6 +24,8 @@ from v100.services.integration.models import Endpoint, Message, StreamGroup
 from v100.services.integration.signing import new_secret
 from v100.services.media_processor.models import MediaJob
 from v100.services.video_processing.models import Clip, Highlight, Video
+
+from .support import Platform, Tenant
 
 
 @dataclass

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from factories import FACTORIES, SIGNED, Made
-from platform_support import Platform, Tenant, embedded_platform, owner_of
+
+from .factories import FACTORIES, SIGNED, Made
+from .support import Platform, Tenant, embedded_platform, owner_of
 
 _METHODS = ("get", "post", "put", "patch", "delete")
 REFUSED = {403, 404}

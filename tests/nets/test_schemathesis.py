@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from platform_support import embedded_platform
+
+from .support import embedded_platform
 
 HOOKS = Path(__file__).with_name("schemathesis_hooks.py")
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from platform_support import embedded_platform
+from .support import embedded_platform
 
 
 async def test_a_videos_read_key_does_only_that(tmp_path: Path) -> None:

@@ -7,12 +7,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from billing_support import INTERNAL_SECRET, Billing
 
 from v100.kit.settings import PlatformSettings
 from v100.kit.testing.http import running_app
 from v100.services.billing.app import create_app
 from v100.services.billing.settings import BillingSettings
+
+from .support import INTERNAL_SECRET, Billing
 
 
 @pytest.fixture

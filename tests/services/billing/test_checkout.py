@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from billing_support import INTERNAL_SECRET, Billing, key, new_tenant
 from pydantic import SecretStr
 
 from v100.kit.settings import PlatformSettings
@@ -20,6 +19,8 @@ from v100.kit.testing.servers import serving
 from v100.services.billing.app import create_app
 from v100.services.billing.checkout_api import WEBHOOK_PATH
 from v100.services.billing.settings import BillingSettings
+
+from .support import INTERNAL_SECRET, Billing, key, new_tenant
 
 pytestmark = pytest.mark.time_sensitive
 

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from billing_support import Billing, new_tenant
 
 from v100.contracts.billing import (
     BillingClient,
@@ -16,6 +15,8 @@ from v100.contracts.billing import (
 )
 from v100.kit.auth import Principal
 from v100.kit.http import ServiceClient
+
+from .support import Billing, new_tenant
 
 
 @pytest.fixture

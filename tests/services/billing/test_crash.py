@@ -25,13 +25,14 @@ from typing import Any
 
 import httpx
 import pytest
-from billing_support import INTERNAL_SECRET, check_ledger, key, new_tenant
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from v100.kit.auth import InternalTokens, Principal
 from v100.kit.db import create_engine, create_sessionmaker, unit_of_work
 from v100.services.billing.models import CreditHold, IdempotencyRecord, JournalEntry
+
+from .support import INTERNAL_SECRET, check_ledger, key, new_tenant
 
 pytestmark = pytest.mark.slow
 

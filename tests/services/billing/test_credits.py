@@ -8,12 +8,13 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from billing_support import Billing, key, new_tenant
 
 from v100.kit.auth import OPERATOR_TENANT_ID, Principal
 from v100.kit.db import unit_of_work
 from v100.kit.testing.http import auth_headers
 from v100.services.billing.service import CreditService
+
+from .support import Billing, key, new_tenant
 
 pytestmark = pytest.mark.time_sensitive
 

@@ -7,13 +7,14 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from billing_support import Billing, key, new_tenant
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from v100.kit.db import unit_of_work
 from v100.kit.errors import Conflict
 from v100.services.billing.service import CreditService
+
+from .support import Billing, key, new_tenant
 
 pytestmark = pytest.mark.time_sensitive
 

@@ -8,10 +8,11 @@ import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from billing_support import Billing, events_for, new_tenant
 
 from v100.kit.db import unit_of_work
 from v100.services.billing.service import CreditService
+
+from .support import Billing, events_for, new_tenant
 
 pytestmark = pytest.mark.time_sensitive
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import asyncio
 
-from billing_support import Billing, check_ledger, key, new_tenant
-
 from v100.kit.testing.http import running_app
 from v100.services.billing.app import create_app
 from v100.services.billing.settings import BillingSettings
+
+from .support import Billing, check_ledger, key, new_tenant
 
 
 async def test_duplicates_split_across_replicas_charge_once(

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from billing_engine_support import INTERNAL_SECRET, WEBHOOK_SECRET, EngineApp, Tenant
 from pydantic import SecretStr
 
 from v100.kit.settings import PlatformSettings
@@ -19,6 +18,8 @@ from v100.kit.testing.servers import serving
 from v100.services.billing_engine.app import create_app
 from v100.services.billing_engine.settings import BillingEngineSettings
 from v100.services.billing_engine.stripe_api import WEBHOOK_PATH
+
+from .support import INTERNAL_SECRET, WEBHOOK_SECRET, EngineApp, Tenant
 
 
 @pytest.fixture

@@ -11,8 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-from routing_support import all_upstreams, assert_problem, gateway_serving
-from traffic_support import eventually, metric, scripted_upstream
 
 from v100.services.gateway.edge.proxy.upstreams import Upstreams
 from v100.services.gateway.edge.resilience.breaker import (
@@ -21,6 +19,9 @@ from v100.services.gateway.edge.resilience.breaker import (
     CircuitBreaker,
     Ticket,
 )
+
+from .routing_support import all_upstreams, assert_problem, gateway_serving
+from .traffic_support import eventually, metric, scripted_upstream
 
 
 class Clock:

@@ -13,10 +13,11 @@ from pathlib import Path
 import brotli
 import httpx
 import pytest
-from routing_support import RunningGateway, all_upstreams, gateway_serving
-from traffic_support import DOCUMENT, ScriptedUpstream, scripted_upstream
 
 from v100.services.gateway.edge.compression import accepted_codings, choose_coding
+
+from .routing_support import RunningGateway, all_upstreams, gateway_serving
+from .traffic_support import DOCUMENT, ScriptedUpstream, scripted_upstream
 
 
 @pytest.mark.parametrize(

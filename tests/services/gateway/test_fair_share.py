@@ -11,8 +11,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-from routing_support import all_upstreams, assert_problem, gateway_serving
-from traffic_support import eventually, scripted_upstream
+
+from .routing_support import all_upstreams, assert_problem, gateway_serving
+from .traffic_support import eventually, scripted_upstream
 
 QUIET = {"upstream_retries": 0, "health_check_enabled": False, "response_cache_enabled": False}
 

@@ -16,7 +16,13 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import uvicorn
-from test_response_cache_support import (
+
+from v100.kit.http import server_config
+from v100.kit.testing import servers
+from v100.services.gateway.edge.hit_path import HitPath
+from v100.services.gateway.testing import Gateway
+
+from .response_cache_support import (
     CachingGateway,
     Caller,
     Origin,
@@ -26,11 +32,6 @@ from test_response_cache_support import (
     origin_serving,
     unique,
 )
-
-from v100.kit.http import server_config
-from v100.kit.testing import servers
-from v100.services.gateway.edge.hit_path import HitPath
-from v100.services.gateway.testing import Gateway
 
 PUBLIC = "cc=public,max-age=60"
 # Values that differ between any two answers, whichever path gives them.

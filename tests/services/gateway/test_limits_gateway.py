@@ -14,15 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-from routing_support import (
-    PASSWORD,
-    EchoLog,
-    RunningGateway,
-    all_upstreams,
-    assert_problem,
-    echo_serving,
-    gateway_serving,
-)
 from sqlalchemy import update
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
@@ -38,6 +29,16 @@ from v100.services.gateway.edge.limits import (
     TierLimits,
 )
 from v100.services.gateway.identity.models import Tenant
+
+from .routing_support import (
+    PASSWORD,
+    EchoLog,
+    RunningGateway,
+    all_upstreams,
+    assert_problem,
+    echo_serving,
+    gateway_serving,
+)
 
 LIMIT_HEADERS = ("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset", "ratelimit-policy")
 

@@ -13,8 +13,6 @@ from urllib.parse import urlparse
 
 import pytest
 import redis.asyncio as aioredis
-from routing_support import all_upstreams, echo_serving, gateway_serving
-from test_limits_gateway import LIMIT_HEADERS, limited, limits
 
 from v100.kit.auth import InternalTokens
 from v100.kit.bus import MemoryBus
@@ -25,6 +23,9 @@ from v100.kit.testing.bus import redis_url_or_skip
 from v100.kit.testing.net import CuttableTcpProxy
 from v100.services.gateway.edge.limits import Bucket, Limiter, Quota, Rate, RateLimits
 from v100.services.gateway.settings import GatewaySettings
+
+from .routing_support import all_upstreams, echo_serving, gateway_serving
+from .test_limits_gateway import LIMIT_HEADERS, limited, limits
 
 
 def metric(text: str, name: str) -> float:

@@ -19,13 +19,6 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from routing_support import (
-    INTERNAL_SECRET,
-    RunningGateway,
-    all_upstreams,
-    echo_serving,
-    gateway_serving,
-)
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -52,6 +45,14 @@ from v100.services.gateway.edge.limits import (
 )
 from v100.services.gateway.identity.admin import create_operator_key
 from v100.services.gateway.settings import GatewaySettings
+
+from .routing_support import (
+    INTERNAL_SECRET,
+    RunningGateway,
+    all_upstreams,
+    echo_serving,
+    gateway_serving,
+)
 
 pytestmark = pytest.mark.time_sensitive
 

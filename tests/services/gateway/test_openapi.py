@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from routing_support import RunningGateway, all_upstreams, echo_serving, gateway_serving
 
 from v100.services.gateway.edge.openapi import merge_documents
 from v100.services.gateway.edge.proxy.upstreams import Upstreams
+
+from .routing_support import RunningGateway, all_upstreams, echo_serving, gateway_serving
 
 
 def refs(node: Any) -> Iterator[str]:

@@ -15,16 +15,6 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
-from routing_support import (
-    BLOCK,
-    INTERNAL_SECRET,
-    RunningGateway,
-    all_upstreams,
-    assert_problem,
-    echo_serving,
-    gateway_serving,
-    pattern_sha256,
-)
 from starlette.middleware import Middleware
 
 from v100.contracts.topology import SERVICES
@@ -36,6 +26,17 @@ from v100.kit.testing.servers import dead_url, serving
 from v100.services.gateway.edge.proxy.middleware import ProxyMiddleware
 from v100.services.gateway.edge.proxy.upstreams import Upstreams
 from v100.services.gateway.settings import GatewaySettings
+
+from .routing_support import (
+    BLOCK,
+    INTERNAL_SECRET,
+    RunningGateway,
+    all_upstreams,
+    assert_problem,
+    echo_serving,
+    gateway_serving,
+    pattern_sha256,
+)
 
 
 def header_values(seen: dict[str, object], name: str) -> list[str]:

@@ -15,7 +15,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_response_cache_support import (
+
+from v100.contracts.events import publish_cache_invalidation
+from v100.kit.testing.bus import BACKENDS, redis_url_or_skip
+
+from .response_cache_support import (
     ROUTE,
     CachingGateway,
     Caller,
@@ -29,9 +33,6 @@ from test_response_cache_support import (
     results,
     unique,
 )
-
-from v100.contracts.events import publish_cache_invalidation
-from v100.kit.testing.bus import BACKENDS, redis_url_or_skip
 
 PUBLIC = "cc=public,max-age=60"
 

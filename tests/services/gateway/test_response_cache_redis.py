@@ -15,7 +15,13 @@ from pathlib import Path
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from test_response_cache_support import (
+from yarl import URL
+
+from v100.contracts.events import publish_cache_invalidation
+from v100.kit.testing.bus import redis_url_or_skip
+from v100.kit.testing.net import CuttableTcpProxy
+
+from .response_cache_support import (
     CachingGateway,
     Caller,
     Origin,
@@ -27,11 +33,6 @@ from test_response_cache_support import (
     results,
     unique,
 )
-from yarl import URL
-
-from v100.contracts.events import publish_cache_invalidation
-from v100.kit.testing.bus import redis_url_or_skip
-from v100.kit.testing.net import CuttableTcpProxy
 
 PUBLIC = "cc=public,max-age=60"
 

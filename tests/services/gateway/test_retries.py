@@ -8,10 +8,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from routing_support import all_upstreams, assert_problem, gateway_serving
-from traffic_support import metric, scripted_upstream
 
 from v100.kit.testing.servers import dead_url
+
+from .routing_support import all_upstreams, assert_problem, gateway_serving
+from .traffic_support import metric, scripted_upstream
 
 QUIET = {"health_check_enabled": False, "upstream_retry_backoff_seconds": 0.001}
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from routing_support import all_upstreams, gateway_serving
-from traffic_support import metric, scripted_upstream, server_timing
+from .routing_support import all_upstreams, gateway_serving
+from .traffic_support import metric, scripted_upstream, server_timing
 
 
 async def test_every_answer_carries_the_gateways_own_time_apart_from_the_upstreams(

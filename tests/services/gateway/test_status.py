@@ -8,13 +8,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from routing_support import (
-    INTERNAL_SECRET,
-    all_upstreams,
-    assert_problem,
-    echo_serving,
-    gateway_serving,
-)
 from starlette.types import Receive, Scope, Send
 
 from v100.contracts.topology import SERVICES
@@ -22,6 +15,14 @@ from v100.kit.settings import PlatformSettings
 from v100.kit.testing.servers import serving
 from v100.services.billing.app import create_app as create_billing
 from v100.services.billing.settings import BillingSettings
+
+from .routing_support import (
+    INTERNAL_SECRET,
+    all_upstreams,
+    assert_problem,
+    echo_serving,
+    gateway_serving,
+)
 
 
 async def never_answers(scope: Scope, receive: Receive, send: Send) -> None:

@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from routing_support import EchoLog, RunningGateway, all_upstreams, echo_serving, gateway_serving
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from .routing_support import EchoLog, RunningGateway, all_upstreams, echo_serving, gateway_serving
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from mp_support import INTERNAL_SECRET, MediaApp
 
 from v100.kit.db import drop_database
 from v100.kit.settings import PlatformSettings
@@ -25,6 +24,8 @@ from v100.services.billing.app import create_app as create_billing
 from v100.services.billing.settings import BillingSettings
 from v100.services.media_processor.app import create_app
 from v100.services.media_processor.settings import MediaProcessorSettings
+
+from .support import INTERNAL_SECRET, MediaApp
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-from recording_support import INTERNAL_SECRET, Deployment
 
 from v100.kit.db import create_engine, create_sessionmaker, drop_database
 from v100.kit.jobs import run_worker
@@ -30,6 +29,8 @@ from v100.services.recording_processor import tasks
 from v100.services.recording_processor.app import create_app
 from v100.services.recording_processor.processing import Resources
 from v100.services.recording_processor.settings import RecordingProcessorSettings
+
+from .support import INTERNAL_SECRET, Deployment
 
 STACKS = ["embedded", "distributed"]
 

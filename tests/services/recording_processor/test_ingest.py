@@ -17,18 +17,19 @@ from pathlib import Path
 
 import pytest
 import websockets
-from recording_support import Deployment, new_tenant, put_until_answered
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from conftest import Deploy
 from v100.kit.auth import Principal
 from v100.kit.storage import LocalDiskStore, ObjectStore, S3Store
 from v100.kit.testing.http import auth_headers
 from v100.kit.testing.servers import serving
 from v100.media.testing import make_video
+
+from .conftest import Deploy
+from .support import Deployment, new_tenant, put_until_answered
 
 pytestmark = pytest.mark.slow
 

@@ -11,12 +11,13 @@ import pytest
 from sqlalchemy import column, table, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from conftest import Deploy
 from v100.kit.db import unit_of_work, utcnow
 from v100.kit.jobs import JOB_TABLE, JobContext, JobTask
 from v100.kit.storage import ObjectStore, UploadNotFound
 from v100.services.recording_processor import tasks
 from v100.services.recording_processor.models import Recording
+
+from .conftest import Deploy
 
 pytestmark = [pytest.mark.slow, pytest.mark.time_sensitive]
 

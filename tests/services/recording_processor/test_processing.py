@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from recording_support import chunked, messages_until_closed
 
-from conftest import Deploy
 from v100.media import probe
 from v100.media.testing import make_video
+
+from .conftest import Deploy
+from .support import chunked, messages_until_closed
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,6 @@ import httpx
 import orjson
 import pytest
 import websockets
-from recording_support import INTERNAL_SECRET, chunked
 
 from v100.contracts.topology import SERVICES
 from v100.kit.settings import PlatformSettings
@@ -23,6 +22,8 @@ from v100.services.gateway.settings import GatewaySettings
 from v100.services.gateway.testing import UNTHROTTLED
 from v100.services.recording_processor.app import create_app
 from v100.services.recording_processor.settings import RecordingProcessorSettings
+
+from .support import INTERNAL_SECRET, chunked
 
 pytestmark = pytest.mark.slow
 

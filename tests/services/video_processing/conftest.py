@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from vp_support import INTERNAL_SECRET, VideoApp
 
 from v100.kit.db import drop_database
 from v100.kit.settings import PlatformSettings
@@ -24,6 +23,8 @@ from v100.services.billing.app import create_app as create_billing
 from v100.services.billing.settings import BillingSettings
 from v100.services.video_processing.app import create_app
 from v100.services.video_processing.settings import VideoProcessingSettings
+
+from .support import INTERNAL_SECRET, VideoApp
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from vp_support import VideoApp, fetch, new_tenant
 
 from v100.contracts.billing import BillingClient
 from v100.kit.auth import Principal
@@ -21,6 +20,8 @@ from v100.kit.http import ServiceClient
 from v100.kit.testing.servers import serving
 from v100.media import measure_loudness
 from v100.media.testing import make_audio, make_video
+
+from .support import VideoApp, fetch, new_tenant
 
 pytestmark = pytest.mark.slow
 

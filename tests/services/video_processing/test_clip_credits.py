@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from vp_support import VideoApp, new_tenant
 
 from v100.kit.db import unit_of_work
 from v100.kit.jobs import JobContext, JobRecord, get_job
@@ -22,6 +21,8 @@ from v100.services.video_processing.app import create_app
 from v100.services.video_processing.clipping import billed_seconds, render_clip
 from v100.services.video_processing.models import Clip, Rendition
 from v100.services.video_processing.settings import VideoProcessingSettings
+
+from .support import VideoApp, new_tenant
 
 pytestmark = pytest.mark.slow  # a ready video per test, on both backends
 

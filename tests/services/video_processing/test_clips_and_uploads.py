@@ -11,10 +11,11 @@ from urllib.parse import urlsplit
 
 import av
 import pytest
-from vp_support import VideoApp, fetch, new_tenant
 
 from v100.kit.settings import PlatformSettings
 from v100.services.video_processing.settings import VideoProcessingSettings
+
+from .support import VideoApp, fetch, new_tenant
 
 pytestmark = pytest.mark.time_sensitive
 

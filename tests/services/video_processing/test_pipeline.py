@@ -11,7 +11,8 @@ from pathlib import Path
 
 import av
 import pytest
-from vp_support import VideoApp, download_hls, fetch, new_tenant
+
+from .support import VideoApp, download_hls, fetch, new_tenant
 
 
 async def test_upload_becomes_a_playable_ladder(

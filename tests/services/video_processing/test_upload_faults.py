@@ -14,7 +14,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from vp_support import VideoApp, new_tenant
+
+from .support import VideoApp, new_tenant
 
 pytestmark = pytest.mark.slow  # a video processed per backend
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from vp_support import VideoApp, new_tenant
 
 from v100.contracts.billing import BillingClient
 from v100.kit.auth import Principal
@@ -16,6 +15,8 @@ from v100.kit.testing.http import running_app
 from v100.kit.testing.servers import dead_url
 from v100.services.video_processing.app import create_app
 from v100.services.video_processing.settings import VideoProcessingSettings
+
+from .support import VideoApp, new_tenant
 
 
 async def _balance(vp: VideoApp, tenant: str) -> tuple[int, int]:

@@ -9,7 +9,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from billing_engine_support import EngineApp, Tenant, assert_problem
+
+from .support import EngineApp, Tenant, assert_problem
 
 pytestmark = pytest.mark.time_sensitive
 

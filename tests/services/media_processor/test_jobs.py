@@ -11,7 +11,6 @@ from pathlib import Path
 import av
 import orjson
 import pytest
-from mp_support import MediaApp, new_tenant
 
 from v100 import media
 from v100.contracts.events import (
@@ -22,6 +21,8 @@ from v100.contracts.events import (
 )
 from v100.kit.testing.http import running_app
 from v100.services.media_processor.app import create_app
+
+from .support import MediaApp, new_tenant
 
 pytestmark = pytest.mark.slow  # about 30 s on both backends
 

@@ -10,18 +10,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from billing_engine_support import (
-    EngineApp,
-    Tenant,
-    assert_problem,
-    create_catalogue,
-)
 from sqlalchemy import select
 
 from v100.kit.auth import OPERATOR_TENANT_ID
 from v100.kit.db import unit_of_work
 from v100.kit.testing.fakes.stripe import FakeStripe
 from v100.services.billing_engine.models import Plan, Subscription
+
+from .support import (
+    EngineApp,
+    Tenant,
+    assert_problem,
+    create_catalogue,
+)
 
 pytestmark = pytest.mark.time_sensitive
 

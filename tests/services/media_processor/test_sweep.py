@@ -3,7 +3,6 @@ runner died mid-way) ends ``failed`` with the queue's reason, announced; settled
 
 from __future__ import annotations
 
-from mp_support import MediaApp, new_tenant
 from sqlalchemy import column, table, update
 
 from v100.contracts.events import MEDIA_JOB_FAILED
@@ -11,6 +10,8 @@ from v100.kit.db import unit_of_work
 from v100.kit.jobs import JOB_TABLE, JobContext
 from v100.services.media_processor import tasks
 from v100.services.media_processor.models import MediaJob
+
+from .support import MediaApp, new_tenant
 
 JOBS = table(JOB_TABLE, column("id"), column("status"), column("last_error"))
 

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import av
 import pytest
-from mp_support import MediaApp, new_tenant
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -21,6 +20,8 @@ from v100.kit.testing.http import running_app
 from v100.kit.testing.servers import serving
 from v100.media.testing import make_audio, make_broken, make_video
 from v100.services.media_processor.app import create_app
+
+from .support import MediaApp, new_tenant
 
 pytestmark = pytest.mark.slow  # about 30 s on both backends
 

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from billing_engine_support import INTERNAL_SECRET
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -34,6 +33,8 @@ from v100.services.billing_engine.schemas import PlanCreate
 from v100.services.billing_engine.service import CatalogueService
 from v100.services.billing_engine.subscriptions import SubscriptionService, add_months
 from v100.services.billing_engine.tasks import invoice_due_subscriptions
+
+from .support import INTERNAL_SECRET
 
 pytestmark = pytest.mark.slow
 

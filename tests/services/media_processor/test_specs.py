@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from mp_support import MediaApp, new_tenant
-
 from v100.media import PLATFORM_SPECS
+
+from .support import MediaApp, new_tenant
 
 
 async def test_lists_every_platform_spec(mp: MediaApp) -> None:

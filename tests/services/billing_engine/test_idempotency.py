@@ -10,14 +10,6 @@ import uuid
 from typing import Any
 
 import pytest
-from billing_engine_support import (
-    SUBSCRIPTION_START,
-    EngineApp,
-    Tenant,
-    assert_problem,
-    card_on_file,
-    setup_subscription,
-)
 from sqlalchemy import func, select
 
 from v100.kit.auth import OPERATOR_TENANT_ID
@@ -27,6 +19,15 @@ from v100.services.billing_engine.models import (
     RevenueShare,
     Subscription,
     UsageEvent,
+)
+
+from .support import (
+    SUBSCRIPTION_START,
+    EngineApp,
+    Tenant,
+    assert_problem,
+    card_on_file,
+    setup_subscription,
 )
 
 pytestmark = pytest.mark.time_sensitive

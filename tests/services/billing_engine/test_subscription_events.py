@@ -11,11 +11,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from billing_engine_support import EngineApp, Tenant, assert_problem, subscribe
 
 from v100.contracts.events import SUBSCRIPTION_CHANGED, SUBSCRIPTIONS_STREAM, SubscriptionChanged
 from v100.kit.bus import Bus
 from v100.services.billing_engine.invoicing import run_invoicing
+
+from .support import EngineApp, Tenant, assert_problem, subscribe
 
 pytestmark = pytest.mark.time_sensitive
 

@@ -13,9 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
-from mp_support import MediaApp, new_tenant
 
 from v100.kit.storage import MIN_PART_SIZE
+
+from .support import MediaApp, new_tenant
 
 MiB = 1024 * 1024
 

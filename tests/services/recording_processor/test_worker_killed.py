@@ -14,10 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from recording_support import INTERNAL_SECRET, new_tenant
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from conftest import Deploy, Stack, environment, in_process_worker
 from v100.kit.auth import InternalTokens, Principal
 from v100.kit.jobs import JobRecord, JobStatus
 from v100.kit.testing.jobs import wait_for_job
@@ -25,6 +23,9 @@ from v100.kit.testing.servers import dead_url
 from v100.media import probe
 from v100.media.testing import make_video
 from v100.services.recording_processor.models import Recording
+
+from .conftest import Deploy, Stack, environment, in_process_worker
+from .support import INTERNAL_SECRET, new_tenant
 
 pytestmark = pytest.mark.slow
 

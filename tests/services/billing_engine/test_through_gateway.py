@@ -14,7 +14,6 @@ from pathlib import Path
 import httpx
 import pypdf
 import pytest
-from billing_engine_support import AFTER_PERIOD, INTERNAL_SECRET, SUBSCRIPTION_START
 from pydantic import SecretStr
 from sqlalchemy import select
 
@@ -34,6 +33,8 @@ from v100.services.gateway.app import create_app as create_gateway
 from v100.services.gateway.identity.admin import create_operator_key
 from v100.services.gateway.settings import GatewaySettings
 from v100.services.gateway.testing import UNTHROTTLED
+
+from .support import AFTER_PERIOD, INTERNAL_SECRET, SUBSCRIPTION_START
 
 pytestmark = pytest.mark.time_sensitive
 

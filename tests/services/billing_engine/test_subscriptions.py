@@ -8,9 +8,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from billing_engine_support import EngineApp, Tenant, assert_problem, card_on_file, subscribe
 
 from v100.services.billing_engine.subscriptions import add_interval, add_months, prorate
+
+from .support import EngineApp, Tenant, assert_problem, card_on_file, subscribe
 
 pytestmark = pytest.mark.time_sensitive
 

@@ -13,7 +13,6 @@ import uuid
 from datetime import datetime
 
 import pytest
-from mp_support import MediaApp, new_tenant
 from sqlalchemy import func, select
 
 from v100.kit.db import unit_of_work, utcnow
@@ -24,6 +23,8 @@ from v100.services.media_processor import tasks
 from v100.services.media_processor.app import create_app
 from v100.services.media_processor.models import Assembly, AssemblyPart
 from v100.services.media_processor.settings import MediaProcessorSettings
+
+from .support import MediaApp, new_tenant
 
 pytestmark = pytest.mark.time_sensitive
 

@@ -9,7 +9,16 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from billing_engine_support import (
+from sqlalchemy import func, select
+
+from v100.kit.db import unit_of_work
+from v100.kit.jobs import JobStatus, enqueue
+from v100.kit.testing.jobs import wait_for_job
+from v100.services.billing_engine.invoicing import run_invoicing
+from v100.services.billing_engine.models import Invoice
+from v100.services.billing_engine.tasks import invoice_due_subscriptions, jobs
+
+from .support import (
     AFTER_PERIOD,
     SUBSCRIPTION_START,
     EngineApp,
@@ -21,14 +30,6 @@ from billing_engine_support import (
     setup_subscription,
     subscribe,
 )
-from sqlalchemy import func, select
-
-from v100.kit.db import unit_of_work
-from v100.kit.jobs import JobStatus, enqueue
-from v100.kit.testing.jobs import wait_for_job
-from v100.services.billing_engine.invoicing import run_invoicing
-from v100.services.billing_engine.models import Invoice
-from v100.services.billing_engine.tasks import invoice_due_subscriptions, jobs
 
 pytestmark = pytest.mark.time_sensitive
 

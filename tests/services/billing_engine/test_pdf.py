@@ -8,7 +8,10 @@ import io
 
 import pypdf
 import pytest
-from billing_engine_support import (
+
+from v100.services.billing_engine.invoicing import run_invoicing
+
+from .support import (
     AFTER_PERIOD,
     EngineApp,
     Tenant,
@@ -16,8 +19,6 @@ from billing_engine_support import (
     report_usage,
     setup_subscription,
 )
-
-from v100.services.billing_engine.invoicing import run_invoicing
 
 pytestmark = pytest.mark.time_sensitive
 

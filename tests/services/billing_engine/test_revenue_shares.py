@@ -5,7 +5,10 @@ computed once per invoice (a rerun adds nothing). Shares and their statements ar
 from __future__ import annotations
 
 import pytest
-from billing_engine_support import (
+
+from v100.services.billing_engine.invoicing import run_invoicing
+
+from .support import (
     AFTER_PERIOD,
     SUBSCRIPTION_START,
     EngineApp,
@@ -15,8 +18,6 @@ from billing_engine_support import (
     setup_subscription,
     subscribe,
 )
-
-from v100.services.billing_engine.invoicing import run_invoicing
 
 pytestmark = pytest.mark.time_sensitive
 

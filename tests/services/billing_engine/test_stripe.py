@@ -12,18 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-from billing_engine_support import (
-    AFTER_PERIOD,
-    SUBSCRIPTION_START,
-    WEBHOOK_SECRET,
-    EngineApp,
-    Tenant,
-    assert_problem,
-    create_catalogue,
-    report_usage,
-    setup_subscription,
-    subscribe,
-)
 from sqlalchemy import select
 
 from v100.kit.db import unit_of_work
@@ -37,6 +25,19 @@ from v100.services.billing_engine.invoicing import run_invoicing
 from v100.services.billing_engine.providers.stripe import StripeInvoicing
 from v100.services.billing_engine.stripe_api import WEBHOOK_PATH
 from v100.services.billing_engine.stripe_sync import push_invoice
+
+from .support import (
+    AFTER_PERIOD,
+    SUBSCRIPTION_START,
+    WEBHOOK_SECRET,
+    EngineApp,
+    Tenant,
+    assert_problem,
+    create_catalogue,
+    report_usage,
+    setup_subscription,
+    subscribe,
+)
 
 pytestmark = pytest.mark.time_sensitive
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from billing_engine_support import EngineApp, Tenant, assert_problem
+
+from .support import EngineApp, Tenant, assert_problem
 
 pytestmark = pytest.mark.time_sensitive
 
