@@ -24,7 +24,7 @@ from v100.services.media_processor.operations import run_operation
 from v100.services.media_processor.repository import JobRepository
 from v100.services.media_processor.resources import Resources
 
-__all__ = ["error_of", "output_key", "run_media_job"]
+__all__ = ["MEDIA_ERRORS", "output_key", "run_media_job"]
 
 _log = get_logger("v100.media_processor.processing")
 _CHUNK = 1024 * 1024
@@ -37,20 +37,15 @@ def output_key(job: MediaJob, filename: str) -> str:
     return f"media/{job.tenant_id}/jobs/{job.id}/{filename}"
 
 
-def error_of(exc: media.MediaError) -> tuple[str, bool]:
-    """The slug a media error gives the job, and whether retrying cannot help."""
-    if isinstance(exc, media.EmptyMedia):
-        return "input-empty", True
-    if isinstance(exc, media.MediaTooLarge):
-        return "input-too-large", True
-    if isinstance(exc, media.UnsupportedMedia):
-        return "input-unsupported", True
-    if isinstance(exc, media.FFmpegTimedOut):
-        return "processing-failed", False
-    if isinstance(exc, media.FFmpegFailed):
-        # An error exit is about the input; a kill by a signal may not be.
-        return "input-unreadable", exc.returncode is not None and exc.returncode > 0
-    return "input-unreadable", True  # CorruptMedia
+# The slug a media error gives the job (docs/media-processor.md).
+MEDIA_ERRORS = media.MediaErrorCodes(
+    empty="input-empty",
+    unsupported="input-unsupported",
+    corrupt="input-unreadable",
+    too_large="input-too-large",
+    failed="input-unreadable",
+    timed_out="processing-failed",
+)
 
 
 @dataclass
@@ -131,8 +126,8 @@ async def run_media_job(job: JobContext, resources: Resources, media_job_id: str
         with tempfile.TemporaryDirectory(prefix=f"v100-media-{row.id}-") as scratch:
             await _run(job, resources, row, Path(scratch))
     except media.MediaError as exc:
-        slug, permanent = error_of(exc)
-        if not (permanent or job.is_last_attempt):
+        slug = MEDIA_ERRORS.code(exc)
+        if not (media.is_permanent(exc) or job.is_last_attempt):
             raise
         await _fail(job, resources, row, slug, exc.reason)
         raise PermanentJobError(f"{slug}: {exc.reason}") from exc

@@ -24,7 +24,7 @@ from v100.services.recording_processor.progress import Announcer, snapshot
 from v100.services.recording_processor.repository import RecordingRepository
 from v100.services.recording_processor.settings import RecordingProcessorSettings
 
-__all__ = ["Resources", "error_of", "process"]
+__all__ = ["MEDIA_ERRORS", "Resources", "process"]
 
 _log = get_logger("v100.recording_processor.processing")
 
@@ -45,20 +45,15 @@ class Resources:
     bus: Bus
 
 
-def error_of(exc: media.MediaError) -> tuple[str, bool]:
-    """The problem slug an error gives the recording, and whether retrying cannot help."""
-    if isinstance(exc, media.EmptyMedia):
-        return "recording-empty", True
-    if isinstance(exc, media.MediaTooLarge):
-        return "recording-picture-too-large", True
-    if isinstance(exc, media.UnsupportedMedia):
-        return "recording-unsupported", True
-    if isinstance(exc, media.FFmpegTimedOut):
-        return "recording-processing-failed", False
-    if isinstance(exc, media.FFmpegFailed):
-        # An error exit is about the input; a kill by signal (returncode < 0) may not be.
-        return "recording-unreadable", exc.returncode is not None and exc.returncode > 0
-    return "recording-unreadable", True  # CorruptMedia
+# The problem slug a media error gives the recording (docs/recordings.md).
+MEDIA_ERRORS = media.MediaErrorCodes(
+    empty="recording-empty",
+    unsupported="recording-unsupported",
+    corrupt="recording-unreadable",
+    too_large="recording-picture-too-large",
+    failed="recording-unreadable",
+    timed_out="recording-processing-failed",
+)
 
 
 class _Tracker:
@@ -132,8 +127,8 @@ async def process(job: JobContext, resources: Resources, recording_id: str) -> N
     try:
         await _run(job, resources, announcer, recording)
     except media.MediaError as exc:
-        slug, permanent = error_of(exc)
-        if not (permanent or job.is_last_attempt):
+        slug = MEDIA_ERRORS.code(exc)
+        if not (media.is_permanent(exc) or job.is_last_attempt):
             raise
         await _fail(job, announcer, recording, slug, exc.reason)
         raise PermanentJobError(f"{slug}: {exc.reason}") from exc

@@ -25,7 +25,7 @@ from v100.services.video_processing.credits import (
 )
 from v100.services.video_processing.errors import ProcessingFailed
 from v100.services.video_processing.models import ClipMode, ClipStatus, VideoStatus
-from v100.services.video_processing.processing import media_error_type
+from v100.services.video_processing.processing import MEDIA_ERRORS
 from v100.services.video_processing.repository import (
     ClipRepository,
     RenditionRepository,
@@ -78,7 +78,7 @@ async def render_clip(job: JobContext, resources: Resources, clip_id: str) -> No
     try:
         await _render(job, resources, snapshot)
     except media.MediaError as exc:
-        await fail_clip(job, resources, clip_id, media_error_type(exc), exc.reason)
+        await fail_clip(job, resources, clip_id, MEDIA_ERRORS.code(exc), exc.reason)
         raise PermanentJobError(exc.reason) from exc
     except ProcessingFailed as exc:
         await fail_clip(job, resources, clip_id, exc.error_type, exc.detail)

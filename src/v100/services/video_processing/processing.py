@@ -32,10 +32,10 @@ from v100.services.video_processing.repository import VideoRepository
 from v100.services.video_processing.resources import Resources
 
 __all__ = [
+    "MEDIA_ERRORS",
     "ProcessingFailed",
     "content_type",
     "fail_video",
-    "media_error_type",
     "process_video",
     "release_hold",
     "video_key",
@@ -57,20 +57,16 @@ _WEIGHTS = {
 }
 
 
-def media_error_type(error: media.MediaError) -> str:
-    """The stable ``error.type`` of a media failure (docs/video.md)."""
-    names = {
-        "EmptyMedia": "empty-input",
-        "UnsupportedMedia": "unsupported-input",
-        "CorruptMedia": "corrupt-input",
-        "MediaTooLarge": "input-too-large",
-        "FFmpegTimedOut": "processing-timed-out",
-        "FFmpegFailed": "processing-failed",
-    }
-    for cls in type(error).__mro__:
-        if cls.__name__ in names:
-            return names[cls.__name__]
-    return "invalid-input"
+# The stable ``error.type`` of a media failure (docs/video.md).
+MEDIA_ERRORS = media.MediaErrorCodes(
+    empty="empty-input",
+    unsupported="unsupported-input",
+    corrupt="corrupt-input",
+    too_large="input-too-large",
+    failed="processing-failed",
+    timed_out="processing-timed-out",
+    other="invalid-input",
+)
 
 
 class _Progress:
@@ -152,7 +148,7 @@ async def process_video(job: JobContext, resources: Resources, video_id: str) ->
         with tempfile.TemporaryDirectory(prefix=f"v100-video-{video_id}-") as scratch:
             await _process(job, resources, snapshot, Path(scratch))
     except media.MediaError as exc:
-        await fail_video(job, resources, video_id, media_error_type(exc), exc.reason)
+        await fail_video(job, resources, video_id, MEDIA_ERRORS.code(exc), exc.reason)
         raise PermanentJobError(exc.reason) from exc
     except ProcessingFailed as exc:
         await fail_video(job, resources, video_id, exc.error_type, exc.detail)
