@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from v100 import media
+from v100.contracts.credit_holds import credits_per_started_minute
 from v100.kit.db import utcnow
 from v100.kit.jobs import JobContext, PermanentJobError
 from v100.kit.observability import get_logger
@@ -150,7 +151,9 @@ async def _fail(
         hold_id = None if failed is None else failed.hold_id
     _log.info("media job failed", job_id=row.id, error=slug, detail=detail[:200])
     if hold_id is not None:
-        await credits.release(resources, row.tenant_id, row.id, hold_id)
+        await credits.TRANSCODE.release(
+            resources.billing, work_id=row.id, tenant_id=row.tenant_id, hold_id=hold_id
+        )
 
 
 async def _run(job: JobContext, resources: Resources, row: MediaJob, scratch: Path) -> None:
@@ -165,15 +168,8 @@ async def _run(job: JobContext, resources: Resources, row: MediaJob, scratch: Pa
     hold = _Hold()
 
     async def reserve(seconds: float) -> None:
-        hold.amount = credits.credits_for(seconds, settings.credits_per_minute)
-        hold.id = await credits.reserve(
-            job,
-            resources,
-            tenant_id=row.tenant_id,
-            media_job_id=row.id,
-            created_at=row.created_at,
-            amount=hold.amount,
-        )
+        hold.amount = credits_per_started_minute(seconds, settings.credits_per_minute)
+        hold.id = await credits.reserve(job, resources, row, hold.amount)
 
     out_dir = scratch / "out"
     out_dir.mkdir()
@@ -192,8 +188,8 @@ async def _run(job: JobContext, resources: Resources, row: MediaJob, scratch: Pa
     described = await media.probe(output.path) if output.content_type != "image/jpeg" else None
     key = output_key(row, output.path.name)
     stored = await storage.put(key, _chunks(output.path), output.content_type)
-    charged = await credits.capture(
-        resources, tenant_id=row.tenant_id, media_job_id=row.id, hold_id=hold.id,
+    charged = await credits.TRANSCODE.capture(
+        resources.billing, work_id=row.id, tenant_id=row.tenant_id, hold_id=hold.id,
         amount=hold.amount,
     )  # fmt: skip
     async with job.unit_of_work() as session:

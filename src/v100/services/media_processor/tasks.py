@@ -18,7 +18,7 @@ __all__ = ["expire_assemblies", "jobs", "run_media_job", "settle_abandoned"]
 jobs = JobRegistry("media_processor", requires=[media.require_ffmpeg])
 
 
-# Three attempts of at most 3 hours (credits.HOLD_LIFETIME outlives them).
+# Three attempts of at most 3 hours (credits.TRANSCODE's holds outlive them).
 @jobs.task(max_attempts=3, backoff=5.0, timeout=3 * 3600)
 async def run_media_job(job: JobContext, media_job_id: str) -> None:
     await processing.run_media_job(job, await runtime_resources.current(), media_job_id)
@@ -44,7 +44,9 @@ async def settle_abandoned(job: JobContext) -> None:
             if failed is not None and failed.hold_id is not None:
                 released.append((failed.tenant_id, failed.id, failed.hold_id))
     for tenant_id, media_job_id, hold_id in released:
-        await credits.release(resources, tenant_id, media_job_id, hold_id)
+        await credits.TRANSCODE.release(
+            resources.billing, work_id=media_job_id, tenant_id=tenant_id, hold_id=hold_id
+        )
 
 
 @jobs.task(interval=300, max_attempts=1)

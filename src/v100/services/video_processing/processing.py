@@ -12,11 +12,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from v100 import media
+from v100.contracts.credit_holds import credits_per_started_minute
 from v100.contracts.events import VideoProgress, publish_video_progress
 from v100.kit.jobs import JobContext, PermanentJobError
 from v100.kit.observability import get_logger
 from v100.services.video_processing import lifecycle
-from v100.services.video_processing.credits import capture, credits_for, release_hold, reserve
+from v100.services.video_processing.credits import reserve, video_holds
 from v100.services.video_processing.errors import ProcessingFailed
 from v100.services.video_processing.models import RenditionKind, VideoStatus
 from v100.services.video_processing.outputs import (
@@ -37,7 +38,6 @@ __all__ = [
     "content_type",
     "fail_video",
     "process_video",
-    "release_hold",
     "video_key",
 ]
 
@@ -181,7 +181,7 @@ async def _process(job: JobContext, resources: Resources, video: VideoJob, scrat
     source, info = await _prepare(job, video, source, info, scratch, progress)
     await progress.end("prepare")
 
-    amount = credits_for(info.duration, settings.credits_per_minute)
+    amount = credits_per_started_minute(info.duration, settings.credits_per_minute)
     hold_id = await reserve(job, resources, video, amount)
 
     outputs = scratch / "out"
@@ -311,7 +311,10 @@ async def _finish(
     job: JobContext, resources: Resources, snapshot: VideoJob, hold_id: str | None, amount: int
 ) -> None:
     """Capture the hold, then ready."""
-    charged = await capture(resources, snapshot, hold_id, amount)
+    charged = await video_holds(resources.settings).capture(
+        resources.billing, work_id=snapshot.id, tenant_id=snapshot.tenant_id, hold_id=hold_id,
+        amount=amount,
+    )  # fmt: skip
     async with job.unit_of_work() as session:
         video = await VideoRepository(session).locked(snapshot.id)
         if video is None or video.status != VideoStatus.PROCESSING:
@@ -335,4 +338,6 @@ async def fail_video(
         lifecycle.video_errored(session, resources.bus, video, error_type, detail)
     _log.info("video errored", video_id=video_id, error_type=error_type, detail=detail[:200])
     if hold_id is not None and tenant_id is not None:
-        await release_hold(resources, tenant_id, video_id, hold_id)
+        await video_holds(resources.settings).release(
+            resources.billing, work_id=video_id, tenant_id=tenant_id, hold_id=hold_id
+        )

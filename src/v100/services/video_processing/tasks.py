@@ -11,8 +11,8 @@ from v100.kit.jobs import JobContext, JobRegistry, JobStatus, get_job
 from v100.kit.observability import get_logger
 from v100.services.video_processing import clipping, importing, lifecycle, processing
 from v100.services.video_processing import resources as runtime_resources
+from v100.services.video_processing.credits import clip_holds, video_holds
 from v100.services.video_processing.models import Clip, ClipStatus, Video, VideoStatus
-from v100.services.video_processing.processing import release_hold
 from v100.services.video_processing.repository import ClipRepository, VideoRepository
 from v100.services.video_processing.uploads import TUS
 
@@ -97,10 +97,11 @@ async def reconcile(job: JobContext) -> None:
                 and clip.hold_id
             ):
                 released_clips.append((clip.tenant_id, clip.id, clip.hold_id))
-    for tenant_id, video_id, hold_id in released:
-        await release_hold(resources, tenant_id, video_id, hold_id)
-    for tenant_id, clip_id, hold_id in released_clips:
-        await release_hold(resources, tenant_id, clip_id, hold_id, kind="clip")
+    for holds, held in ((video_holds, released), (clip_holds, released_clips)):
+        for tenant_id, work_id, hold_id in held:
+            await holds(resources.settings).release(
+                resources.billing, work_id=work_id, tenant_id=tenant_id, hold_id=hold_id
+            )
     result = await TUS.uploads(job.sessions, resources.storage).sweep()
     if result.removed or result.finished or result.failed:
         _log.info(
