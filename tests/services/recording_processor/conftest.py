@@ -28,7 +28,6 @@ from v100.kit.testing.storage import s3_settings_or_skip
 from v100.media.testing import make_audio, make_video
 from v100.services.recording_processor import tasks
 from v100.services.recording_processor.app import create_app
-from v100.services.recording_processor.processing import Resources
 from v100.services.recording_processor.settings import RecordingProcessorSettings
 
 STACKS = ["embedded", "distributed"]
@@ -125,8 +124,7 @@ async def in_process_worker(
         return
     engine = create_engine(stack.database_url)
     sessions = create_sessionmaker(engine)
-    runtime = app.state.runtime
-    tasks.bind(sessions, Resources(settings, runtime.storage, runtime.bus))
+    # Its jobs use the app's store and bus (installed in this process by the app's start-up).
     stop = asyncio.Event()
     worker = asyncio.create_task(
         run_worker(
@@ -142,7 +140,6 @@ async def in_process_worker(
     finally:
         stop.set()
         await asyncio.wait({worker}, timeout=15)
-        tasks.unbind(sessions)
         await engine.dispose()
 
 

@@ -7,11 +7,12 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from v100.kit.http import DatabaseSpec, Runtime, create_service_app
+from v100.kit.http import DatabaseSpec, create_service_app
 from v100.kit.jobs import job_hooks
-from v100.services.media_processor import resources, tasks
+from v100.services.media_processor import tasks
 from v100.services.media_processor.api import PREFIX, media_router
 from v100.services.media_processor.models import Base
+from v100.services.media_processor.resources import FILES_PATH, RESOURCES
 from v100.services.media_processor.settings import MediaProcessorSettings as Settings
 
 DATABASE = DatabaseSpec(Base.metadata, Path(__file__).parent / "migrations")
@@ -23,15 +24,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     start_jobs, stop_jobs = job_hooks(
         tasks.jobs, lease_seconds=lease, sweep_interval=min(15.0, lease / 2)
     )
-    installed: list[resources.Resources] = []
-
-    async def open_resources(runtime: Runtime) -> None:
-        assert runtime.storage is not None
-        installed.append(resources.install(settings, runtime.storage, runtime.bus))
-
-    async def close_resources(runtime: Runtime) -> None:
-        while installed:
-            await resources.uninstall(installed.pop())
+    open_resources, close_resources = RESOURCES.hooks(settings)
 
     return create_service_app(
         settings,
@@ -48,5 +41,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         },
         on_startup=[open_resources, start_jobs],
         on_shutdown=[stop_jobs, close_resources],
-        presigned_path=resources.FILES_PATH,
+        presigned_path=FILES_PATH,
     )

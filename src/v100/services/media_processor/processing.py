@@ -5,10 +5,8 @@ error, never retried and never stuck. A retried run starts over (outputs go to f
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -17,7 +15,7 @@ from v100.contracts.credit_holds import credits_per_started_minute
 from v100.kit.db import utcnow
 from v100.kit.jobs import JobContext, PermanentJobError
 from v100.kit.observability import get_logger
-from v100.kit.storage import ObjectStore
+from v100.media.jobs import download, upload
 from v100.services.media_processor import credits, lifecycle
 from v100.services.media_processor.errors import JobFailed
 from v100.services.media_processor.models import JobStatus, MediaJob
@@ -28,7 +26,6 @@ from v100.services.media_processor.resources import Resources
 __all__ = ["MEDIA_ERRORS", "output_key", "run_media_job"]
 
 _log = get_logger("v100.media_processor.processing")
-_CHUNK = 1024 * 1024
 # Where the operation sits in the job's percent: fetching and probing before, storing after.
 _OPERATION_START, _OPERATION_END = 5, 95
 _STORE_EVERY = 1.0
@@ -82,18 +79,6 @@ class _Progress:
         if progress.percent is not None:
             span = _OPERATION_END - _OPERATION_START
             await self.at(_OPERATION_START + int(progress.percent * span / 100))
-
-
-async def _download(storage: ObjectStore, key: str, path: Path) -> None:
-    with path.open("wb") as file:
-        async for chunk in storage.open(key):
-            await asyncio.to_thread(file.write, chunk)
-
-
-async def _chunks(path: Path) -> AsyncIterator[bytes]:
-    with path.open("rb") as file:
-        while chunk := await asyncio.to_thread(file.read, _CHUNK):
-            yield chunk
 
 
 def _check_limits(info: media.MediaInfo, resources: Resources) -> None:
@@ -160,7 +145,7 @@ async def _run(job: JobContext, resources: Resources, row: MediaJob, scratch: Pa
     storage, settings = resources.storage, resources.settings
     progress = _Progress(job, resources, row)
     source = scratch / "input"
-    await _download(storage, row.input_key, source)
+    await download(storage, row.input_key, source)
     info = await media.probe(source)
     _check_limits(info, resources)
     await progress.at(_OPERATION_START)
@@ -187,7 +172,7 @@ async def _run(job: JobContext, resources: Resources, row: MediaJob, scratch: Pa
     await progress.at(_OPERATION_END)
     described = await media.probe(output.path) if output.content_type != "image/jpeg" else None
     key = output_key(row, output.path.name)
-    stored = await storage.put(key, _chunks(output.path), output.content_type)
+    stored = await upload(storage, output.path, key, output.content_type)
     charged = await credits.TRANSCODE.capture(
         resources.billing, work_id=row.id, tenant_id=row.tenant_id, hold_id=hold.id,
         amount=hold.amount,

@@ -7,17 +7,15 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from v100.kit.http import DatabaseSpec, Runtime, create_service_app
+from v100.kit.http import DatabaseSpec, create_service_app
 from v100.kit.jobs import job_hooks
 from v100.services.recording_processor import tasks
 from v100.services.recording_processor.api import PREFIX, recordings_router
 from v100.services.recording_processor.models import Base
-from v100.services.recording_processor.processing import Resources
+from v100.services.recording_processor.resources import FILES_PATH, RESOURCES
 from v100.services.recording_processor.settings import RecordingProcessorSettings as Settings
 
 DATABASE = DatabaseSpec(Base.metadata, Path(__file__).parent / "migrations")
-# Local-disk presigned links resolve here (through the gateway: its origin); S3 signs its own.
-PRESIGNED_PATH = f"{PREFIX}/files"
 # The generic body limit steps aside under the prefix: every body there is read by api.py with
 # its own bound (a recording: ``max_recording_bytes``, enforced by Content-Length up front and
 # while streaming; metadata: 64 KiB), so an oversized recording is answered by the service,
@@ -28,15 +26,7 @@ _READ_BY_THE_SERVICE = sys.maxsize
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     start_jobs, stop_jobs = job_hooks(tasks.jobs, lease_seconds=settings.job_lease_seconds)
-
-    async def bind_jobs(runtime: Runtime) -> None:
-        assert runtime.sessions is not None
-        assert runtime.storage is not None
-        tasks.bind(runtime.sessions, Resources(settings, runtime.storage, runtime.bus))
-
-    async def unbind_jobs(runtime: Runtime) -> None:
-        if runtime.sessions is not None:
-            tasks.unbind(runtime.sessions)
+    open_resources, close_resources = RESOURCES.hooks(settings)
 
     return create_service_app(
         settings,
@@ -46,7 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         database=DATABASE,
         uses_storage=True,
         body_limits={PREFIX: _READ_BY_THE_SERVICE},
-        on_startup=[bind_jobs, start_jobs],
-        on_shutdown=[stop_jobs, unbind_jobs],
-        presigned_path=PRESIGNED_PATH,
+        on_startup=[open_resources, start_jobs],
+        on_shutdown=[stop_jobs, close_resources],
+        presigned_path=FILES_PATH,
     )

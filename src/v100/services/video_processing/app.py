@@ -5,9 +5,9 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from v100.kit.http import DatabaseSpec, Runtime, create_service_app
+from v100.kit.http import DatabaseSpec, create_service_app
 from v100.kit.jobs import job_hooks
-from v100.services.video_processing import resources, tasks
+from v100.services.video_processing import tasks
 from v100.services.video_processing.api import (
     clips_router,
     projects_router,
@@ -16,6 +16,7 @@ from v100.services.video_processing.api import (
 )
 from v100.services.video_processing.models import Base
 from v100.services.video_processing.playback import playback_router
+from v100.services.video_processing.resources import FILES_PATH, RESOURCES
 from v100.services.video_processing.settings import VideoProcessingSettings as Settings
 from v100.services.video_processing.tokens import UrlSigner
 from v100.services.video_processing.uploads import direct_server, tus_routes
@@ -29,15 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     start_jobs, stop_jobs = job_hooks(
         tasks.jobs, lease_seconds=lease, sweep_interval=min(15.0, lease / 2)
     )
-    installed: list[resources.Resources] = []
-
-    async def open_resources(runtime: Runtime) -> None:
-        assert runtime.storage is not None
-        installed.append(resources.install(settings, runtime.storage, runtime.bus))
-
-    async def close_resources(runtime: Runtime) -> None:
-        while installed:
-            await resources.uninstall(installed.pop())
+    open_resources, close_resources = RESOURCES.hooks(settings)
 
     app = create_service_app(
         settings,
@@ -50,7 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body_limits={"/v1/uploads": settings.max_chunk_bytes},
         on_startup=[open_resources, start_jobs],
         on_shutdown=[stop_jobs, close_resources],
-        presigned_path=resources.FILES_PATH,
+        presigned_path=FILES_PATH,
         public_prefixes=["/v1/uploads/direct/", "/v1/videos/playback/"],
     )
     app.state.signer = UrlSigner(settings.platform.resolved_internal_token_secret)

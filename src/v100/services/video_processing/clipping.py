@@ -16,6 +16,7 @@ from v100 import media
 from v100.contracts.credit_holds import credits_per_started_minute
 from v100.kit.jobs import JobContext, PermanentJobError
 from v100.kit.observability import get_logger
+from v100.media.jobs import download, upload
 from v100.media.mp4 import spec_duration
 from v100.services.video_processing import lifecycle
 from v100.services.video_processing.credits import clip_holds
@@ -132,9 +133,7 @@ async def _render(job: JobContext, resources: Resources, clip: _ClipJob) -> None
     with tempfile.TemporaryDirectory(prefix=f"v100-clip-{clip.id}-") as scratch:
         work = Path(scratch)
         source = work / "source"
-        with source.open("wb") as out:
-            async for chunk in resources.storage.open(clip.source_key):
-                out.write(chunk)
+        await download(resources.storage, clip.source_key, source)
         info = await media.probe(source)
         dst = work / "clip.mp4"
 
@@ -149,8 +148,7 @@ async def _render(job: JobContext, resources: Resources, clip: _ClipJob) -> None
         )  # fmt: skip
         out_info = await media.probe(dst)
         key = clip_key(clip.id)
-        await resources.storage.put(key, dst.read_bytes(), "video/mp4")
-        size = dst.stat().st_size
+        size = (await upload(resources.storage, dst, key, "video/mp4")).size
     # What was delivered of the range asked for, never more than was held.
     delivered = max(0.0, cut.end - max(cut.start, clip.start))
     delivered_credits = credits_per_started_minute(delivered, settings.clip_credits_per_minute)

@@ -16,6 +16,7 @@ from v100.contracts.credit_holds import credits_per_started_minute
 from v100.contracts.events import VideoProgress, publish_video_progress
 from v100.kit.jobs import JobContext, PermanentJobError
 from v100.kit.observability import get_logger
+from v100.media.jobs import download, upload
 from v100.services.video_processing import lifecycle
 from v100.services.video_processing.credits import reserve, video_holds
 from v100.services.video_processing.errors import ProcessingFailed
@@ -23,10 +24,8 @@ from v100.services.video_processing.models import RenditionKind, VideoStatus
 from v100.services.video_processing.outputs import (
     VideoJob,
     content_type,
-    download,
     make_hls,
     store,
-    upload,
     video_key,
 )
 from v100.services.video_processing.repository import VideoRepository
@@ -220,9 +219,10 @@ async def _process(job: JobContext, resources: Resources, video: VideoJob, scrat
         if "storyboard" not in video.done:
             board = await media.storyboard(source, outputs / "storyboard", info)
             for sprite in board.sprites:
-                await upload(storage, sprite, video_key(video.id, f"storyboard/{sprite.name}"))
+                sprite_key = video_key(video.id, f"storyboard/{sprite.name}")
+                await upload(storage, sprite, sprite_key, content_type(sprite.name))
             vtt_key = video_key(video.id, "storyboard/storyboard.vtt")
-            await upload(storage, board.vtt, vtt_key)
+            await upload(storage, board.vtt, vtt_key, content_type(board.vtt.name))
             await store(
                 job, resources, video, RenditionKind.STORYBOARD, "storyboard",
                 board.sprites[0], f"storyboard/{board.sprites[0].name}",
