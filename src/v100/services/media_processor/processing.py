@@ -17,13 +17,13 @@ from v100.kit.jobs import JobContext, PermanentJobError
 from v100.kit.observability import get_logger
 from v100.media.jobs import download, upload
 from v100.services.media_processor import credits, lifecycle
-from v100.services.media_processor.errors import JobFailed
+from v100.services.media_processor.errors import MEDIA_ERRORS, JobFailed
 from v100.services.media_processor.models import JobStatus, MediaJob
 from v100.services.media_processor.operations import run_operation
 from v100.services.media_processor.repository import JobRepository
 from v100.services.media_processor.resources import Resources
 
-__all__ = ["MEDIA_ERRORS", "output_key", "run_media_job"]
+__all__ = ["output_key", "run_media_job"]
 
 _log = get_logger("v100.media_processor.processing")
 # Where the operation sits in the job's percent: fetching and probing before, storing after.
@@ -33,17 +33,6 @@ _STORE_EVERY = 1.0
 
 def output_key(job: MediaJob, filename: str) -> str:
     return f"media/{job.tenant_id}/jobs/{job.id}/{filename}"
-
-
-# The slug a media error gives the job (docs/media-processor.md).
-MEDIA_ERRORS = media.MediaErrorCodes(
-    empty="input-empty",
-    unsupported="input-unsupported",
-    corrupt="input-unreadable",
-    too_large="input-too-large",
-    failed="input-unreadable",
-    timed_out="processing-failed",
-)
 
 
 @dataclass

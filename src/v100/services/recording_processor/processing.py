@@ -14,13 +14,14 @@ from v100.kit.db import session_hooks, utcnow
 from v100.kit.jobs import JobContext, PermanentJobError
 from v100.kit.observability import get_logger
 from v100.media.jobs import download, upload
+from v100.services.recording_processor.errors import MEDIA_ERRORS
 from v100.services.recording_processor.lifecycle import mark_errored
 from v100.services.recording_processor.models import Recording
 from v100.services.recording_processor.progress import Announcer, snapshot
 from v100.services.recording_processor.repository import RecordingRepository
 from v100.services.recording_processor.resources import Resources
 
-__all__ = ["MEDIA_ERRORS", "process"]
+__all__ = ["process"]
 
 _log = get_logger("v100.recording_processor.processing")
 
@@ -29,17 +30,6 @@ _STAGE_START = {"probing": 0, "transcoding": 5, "thumbnail": 90, "storing": 95}
 _TRANSCODE_SPAN = _STAGE_START["thumbnail"] - _STAGE_START["transcoding"]
 # Stored progress is written at most this often (each percent step is published live).
 _STORE_EVERY = 1.0
-
-
-# The problem slug a media error gives the recording (docs/recordings.md).
-MEDIA_ERRORS = media.MediaErrorCodes(
-    empty="recording-empty",
-    unsupported="recording-unsupported",
-    corrupt="recording-unreadable",
-    too_large="recording-picture-too-large",
-    failed="recording-unreadable",
-    timed_out="recording-processing-failed",
-)
 
 
 class _Tracker:

@@ -20,9 +20,8 @@ from v100.media.jobs import download, upload
 from v100.media.mp4 import spec_duration
 from v100.services.video_processing import lifecycle
 from v100.services.video_processing.credits import clip_holds
-from v100.services.video_processing.errors import ProcessingFailed
+from v100.services.video_processing.errors import MEDIA_ERRORS, ProcessingFailed
 from v100.services.video_processing.models import ClipMode, ClipStatus, VideoStatus
-from v100.services.video_processing.processing import MEDIA_ERRORS
 from v100.services.video_processing.repository import (
     ClipRepository,
     RenditionRepository,

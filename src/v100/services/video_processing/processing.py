@@ -19,7 +19,7 @@ from v100.kit.observability import get_logger
 from v100.media.jobs import download, upload
 from v100.services.video_processing import lifecycle
 from v100.services.video_processing.credits import reserve, video_holds
-from v100.services.video_processing.errors import ProcessingFailed
+from v100.services.video_processing.errors import MEDIA_ERRORS, ProcessingFailed
 from v100.services.video_processing.models import RenditionKind, VideoStatus
 from v100.services.video_processing.outputs import (
     VideoJob,
@@ -32,7 +32,6 @@ from v100.services.video_processing.repository import VideoRepository
 from v100.services.video_processing.resources import Resources
 
 __all__ = [
-    "MEDIA_ERRORS",
     "ProcessingFailed",
     "content_type",
     "fail_video",
@@ -54,18 +53,6 @@ _WEIGHTS = {
     "storyboard": 5,
     "finish": 2,
 }
-
-
-# The stable ``error.type`` of a media failure (docs/video.md).
-MEDIA_ERRORS = media.MediaErrorCodes(
-    empty="empty-input",
-    unsupported="unsupported-input",
-    corrupt="corrupt-input",
-    too_large="input-too-large",
-    failed="processing-failed",
-    timed_out="processing-timed-out",
-    other="invalid-input",
-)
 
 
 class _Progress:
