@@ -161,12 +161,8 @@ async def list_videos(
     upload_id: Annotated[str | None, Query(max_length=36)] = None,
 ) -> BaseModel:
     """List videos, newest first; filter by project, status or tus upload id."""
-    if upload_id is not None:
-        video = await service.videos.by_upload(upload_id)
-        found = [video] if video is not None and video.tenant_id == principal.tenant_id else []
-        return _page(VideoOut, [await links.video(v) for v in found], None)
     page = await _guard_cursor(
-        service.list_videos(principal.tenant_id, limit, cursor, project_id, status)
+        service.list_videos(principal.tenant_id, limit, cursor, project_id, status, upload_id)
     )
     return _page(VideoOut, [await links.video(v) for v in page.items], page.next_cursor)
 
