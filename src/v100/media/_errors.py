@@ -103,17 +103,15 @@ class MediaErrorCodes:
     other: str | None = None
 
     def code(self, error: MediaError) -> str:
-        # Most specific first: FFmpegTimedOut is an FFmpegFailed.
-        if isinstance(error, EmptyMedia):
-            return self.empty
-        if isinstance(error, UnsupportedMedia):
-            return self.unsupported
-        if isinstance(error, CorruptMedia):
-            return self.corrupt
-        if isinstance(error, MediaTooLarge):
-            return self.too_large
-        if isinstance(error, FFmpegTimedOut):
-            return self.timed_out
-        if isinstance(error, FFmpegFailed):
-            return self.failed
-        return self.corrupt if self.other is None else self.other
+        kinds: tuple[tuple[type[MediaError], str], ...] = (
+            (EmptyMedia, self.empty),
+            (UnsupportedMedia, self.unsupported),
+            (CorruptMedia, self.corrupt),
+            (MediaTooLarge, self.too_large),
+            (FFmpegTimedOut, self.timed_out),  # before FFmpegFailed: it is one
+            (FFmpegFailed, self.failed),
+        )
+        for kind, code in kinds:
+            if isinstance(error, kind):
+                return code
+        return self.other or self.corrupt
