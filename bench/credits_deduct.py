@@ -38,6 +38,7 @@ from v100.kit.auth import InternalTokens, Principal
 from v100.kit.db import drop_database
 
 SECRET = "bench-internal-secret-0123456789abcdefghijkl"  # noqa: S105 - a local bench value
+SCOPES = frozenset({"service:credits", "credits:read"})
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -85,7 +86,10 @@ async def run(admin_url: str, calls: int, connections: int, replicas: int) -> in
     servers: list[subprocess.Popen[bytes]] = []
     tokens = InternalTokens(SECRET, 600)
     tenant = str(uuid.uuid4())
-    auth = {"Authorization": f"Bearer {tokens.mint(Principal(tenant_id=tenant, user_id='b'))}"}
+    # What a service spending credits presents (contracts.billing.spending_for), and the read
+    # scope for the balance.
+    spender = Principal(tenant_id=tenant, scopes=SCOPES, role="service")
+    auth = {"Authorization": f"Bearer {tokens.mint(spender)}"}
     try:
         connector = aiohttp.TCPConnector(limit=connections)
         async with aiohttp.ClientSession(connector=connector) as http:

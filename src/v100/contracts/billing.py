@@ -2,7 +2,7 @@
 release, deduct, balance) over ``kit.http.ServiceClient``, the models of its payloads, and the
 low-balance event types it publishes on the ``credits`` stream.
 
-    credits = BillingClient(ServiceClient("http://127.0.0.1:8085", runtime.tokens))
+    credits = connect_billing(settings.billing_url, settings.platform)  # aclose() when done
     hold = await credits.reserve(principal, 120, reason="transcode", reference=video_id,
                                  idempotency_key=f"transcode:{video_id}:hold")
     ...                                                   # do the work
@@ -21,8 +21,9 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict
 
-from v100.kit.auth import Principal
+from v100.kit.auth import InternalTokens, Principal
 from v100.kit.http import ServiceClient
+from v100.kit.settings import PlatformSettings
 
 __all__ = [
     "CREDITS_EXHAUSTED",
@@ -37,6 +38,7 @@ __all__ = [
     "CreditsCrossing",
     "Deduction",
     "InsufficientCredits",
+    "connect_billing",
     "spending_for",
 ]
 
@@ -125,6 +127,10 @@ class BillingClient:
     def __init__(self, client: ServiceClient) -> None:
         self._client = client
 
+    async def aclose(self) -> None:
+        """Close the connections (of a client made by ``connect_billing``)."""
+        await self._client.aclose()
+
     async def reserve(
         self,
         principal: Principal,
@@ -178,6 +184,17 @@ class BillingClient:
             path, principal=principal, json=body, headers={"Idempotency-Key": key}
         )
         return _answer(response)
+
+
+def connect_billing(
+    url: str, platform: PlatformSettings, *, timeout: float = 15.0
+) -> BillingClient:
+    """A client of billing at ``url`` that signs its calls with the platform's internal token
+    secret; it owns its connections (``aclose``)."""
+    tokens = InternalTokens(
+        platform.resolved_internal_token_secret, platform.internal_token_ttl_seconds
+    )
+    return BillingClient(ServiceClient(url, tokens, timeout=timeout))
 
 
 def _answer(response: httpx.Response) -> Any:

@@ -11,8 +11,10 @@ from v100.media._errors import (
     FFmpegTimedOut,
     FFmpegUnusable,
     MediaError,
+    MediaErrorCodes,
     MediaTooLarge,
     UnsupportedMedia,
+    is_permanent,
 )
 from v100.media._ffmpeg import (
     INPUT_DEMUXERS,
@@ -65,6 +67,7 @@ __all__ = [
     "HlsRendition",
     "Loudness",
     "MediaError",
+    "MediaErrorCodes",
     "MediaInfo",
     "MediaTooLarge",
     "PlatformSpec",
@@ -88,6 +91,7 @@ __all__ = [
     "hls_args",
     "input_args",
     "inspect_ffmpeg",
+    "is_permanent",
     "measure_loudness",
     "mp4_args",
     "normalize_loudness",

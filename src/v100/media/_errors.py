@@ -11,9 +11,14 @@ the resource (``video.errored``), so each carries a short, user-facing ``reason`
 
     FFmpegUnusable          the configured binary cannot run our jobs: a start-up error of the
                             service, never a job's (so not a MediaError)
+
+A job that meets one asks ``is_permanent`` whether a retry could help, and its service's
+``MediaErrorCodes`` which code its resource shows in ``error``.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 __all__ = [
     "CorruptMedia",
@@ -22,8 +27,10 @@ __all__ = [
     "FFmpegTimedOut",
     "FFmpegUnusable",
     "MediaError",
+    "MediaErrorCodes",
     "MediaTooLarge",
     "UnsupportedMedia",
+    "is_permanent",
 ]
 
 
@@ -67,3 +74,44 @@ class FFmpegUnusable(RuntimeError):
         super().__init__(message)
         self.path = path
         self.missing = missing
+
+
+def is_permanent(error: MediaError) -> bool:
+    """Whether running the job again cannot help: the input is at fault. A timed-out FFmpeg
+    may finish on a quieter machine, and one killed by a signal (``returncode`` < 0: the OOM
+    killer, a stopped worker) was not refusing the input; an error exit was."""
+    if isinstance(error, FFmpegTimedOut):
+        return False
+    if isinstance(error, FFmpegFailed):
+        return error.returncode is not None and error.returncode > 0
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class MediaErrorCodes:
+    """The stable codes a service's errored resource shows for each media failure (its
+    ``error.type`` or ``error`` slug, documented by the service)."""
+
+    empty: str
+    unsupported: str
+    corrupt: str
+    too_large: str
+    # An FFmpeg run that failed, and one that ran out of time.
+    failed: str
+    timed_out: str
+    # A MediaError of no kind above (None: ``corrupt``).
+    other: str | None = None
+
+    def code(self, error: MediaError) -> str:
+        kinds: tuple[tuple[type[MediaError], str], ...] = (
+            (EmptyMedia, self.empty),
+            (UnsupportedMedia, self.unsupported),
+            (CorruptMedia, self.corrupt),
+            (MediaTooLarge, self.too_large),
+            (FFmpegTimedOut, self.timed_out),  # before FFmpegFailed: it is one
+            (FFmpegFailed, self.failed),
+        )
+        for kind, code in kinds:
+            if isinstance(error, kind):
+                return code
+        return self.other or self.corrupt

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -13,7 +14,9 @@ from v100.contracts.billing import (
     InsufficientCredits,
     spending_for,
 )
+from v100.contracts.credit_holds import MAX_HOLD_LIFETIME, HoldTerms, hold_lifetime
 from v100.kit.auth import Principal
+from v100.kit.db import utcnow
 from v100.kit.http import ServiceClient
 
 from .support import Billing, new_tenant
@@ -58,3 +61,56 @@ async def test_reserve_capture_release_deduct_balance(client: BillingClient) -> 
         await client.capture(caller, hold.id, 10, idempotency_key="v1:capture-2")
     assert conflict.value.status == 409
     assert conflict.value.problem["type"] == "/problems/hold-closed"
+
+
+class WorkFailed(Exception):
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code, self.detail = code, detail
+
+
+SAMPLE = HoldTerms(
+    kind="sample",
+    reason="sample.work",
+    work="the sample",
+    lifetime=hold_lifetime(600, attempts=2),
+    failure=WorkFailed,
+)
+
+
+async def test_hold_terms_hold_capture_and_release_once_per_work(client: BillingClient) -> None:
+    """The flow media_processor and video_processing share (contracts.credit_holds): every
+    request is keyed by the work, so running it again is charged once."""
+    tenant, created = new_tenant(), utcnow()
+    hold = {"work_id": "w1", "tenant_id": tenant, "created_at": created, "amount": 3}
+    hold_id = await SAMPLE.reserve(client, **hold, last_attempt=False)
+    assert hold_id is not None
+    assert await SAMPLE.reserve(client, **hold, last_attempt=True) == hold_id  # a rerun
+    settle = {"work_id": "w1", "tenant_id": tenant, "hold_id": hold_id, "amount": 2}
+    assert await SAMPLE.capture(client, **settle) == 2
+    assert await SAMPLE.capture(client, **settle) == 2  # replayed, not charged again
+    other = await SAMPLE.reserve(
+        client, work_id="w2", tenant_id=tenant, created_at=created, amount=5, last_attempt=False
+    )
+    assert other is not None
+    await SAMPLE.release(client, work_id="w2", tenant_id=tenant, hold_id=other)
+    await SAMPLE.release(client, work_id="w2", tenant_id=tenant, hold_id=other)  # replayed
+    reader = Principal(tenant_id=tenant, scopes=frozenset({"credits:read"}))
+    balance = await client.balance(reader)
+    assert (balance.available, balance.held) == (998, 0)
+
+    with pytest.raises(WorkFailed) as refused:
+        await SAMPLE.reserve(
+            client, work_id="w3", tenant_id=tenant, created_at=created, amount=5000,
+            last_attempt=False,
+        )  # fmt: skip
+    assert refused.value.code == "insufficient-credits"
+    assert refused.value.detail == "the sample needs 5000 credits; 998 are available"
+    # Without billing (off, or free) nothing is held and nothing charged.
+    assert await SAMPLE.reserve(None, **hold, last_attempt=False) is None
+    assert await SAMPLE.capture(None, **settle) is None
+
+
+def test_a_hold_outlives_every_attempt_within_billings_bounds() -> None:
+    assert hold_lifetime(3 * 3600, attempts=3) == timedelta(hours=10)
+    assert hold_lifetime(6 * 3600, attempts=100) == MAX_HOLD_LIFETIME

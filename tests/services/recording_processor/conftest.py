@@ -27,7 +27,6 @@ from v100.kit.testing.storage import s3_settings_or_skip
 from v100.media.testing import make_audio, make_video
 from v100.services.recording_processor import tasks
 from v100.services.recording_processor.app import create_app
-from v100.services.recording_processor.processing import Resources
 from v100.services.recording_processor.settings import RecordingProcessorSettings
 
 from .support import INTERNAL_SECRET, Deployment
@@ -126,8 +125,7 @@ async def in_process_worker(
         return
     engine = create_engine(stack.database_url)
     sessions = create_sessionmaker(engine)
-    runtime = app.state.runtime
-    tasks.bind(sessions, Resources(settings, runtime.storage, runtime.bus))
+    # Its jobs use the app's store and bus (installed in this process by the app's start-up).
     stop = asyncio.Event()
     worker = asyncio.create_task(
         run_worker(
@@ -143,7 +141,6 @@ async def in_process_worker(
     finally:
         stop.set()
         await asyncio.wait({worker}, timeout=15)
-        tasks.unbind(sessions)
         await engine.dispose()
 
 

@@ -15,11 +15,11 @@ from v100.kit.db import unit_of_work
 from v100.kit.jobs import JobContext, JobRecord, get_job
 from v100.kit.testing.http import running_app
 from v100.media import PLATFORM_SPECS
-from v100.services.video_processing import resources as runtime_resources
 from v100.services.video_processing import tasks
 from v100.services.video_processing.app import create_app
 from v100.services.video_processing.clipping import billed_seconds, render_clip
 from v100.services.video_processing.models import Clip, Rendition
+from v100.services.video_processing.resources import RESOURCES
 from v100.services.video_processing.settings import VideoProcessingSettings
 
 from .support import VideoApp, new_tenant
@@ -102,7 +102,7 @@ async def test_a_retried_clip_is_charged_once(vp: VideoApp, small_video: Path) -
         row = await session.get(Clip, clip["id"])
         assert row is not None
         row.status, row.key, row.credits_charged = "processing", None, None
-    await render_clip(_context(vp, attempt=3), await runtime_resources.current(), clip["id"])
+    await render_clip(_context(vp, attempt=3), await RESOURCES.current(), clip["id"])
     again = await vp.wait_clip(tenant, clip["id"])
     assert again["status"] == "ready", again["error"]
     assert again["credits_charged"] == 1

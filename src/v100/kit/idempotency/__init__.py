@@ -13,17 +13,21 @@ A service wires it like this:
     def upgrade() -> None: create_idempotency_table()
     def downgrade() -> None: drop_idempotency_table()
 
-    # api.py — the request's unit of work does the work and stores the answer, or replays it
+    # api.py — the request's unit of work does the work and stores the answer, or replays it:
+    # the handler names the work (a coroutine, started only for a new key), how its result
+    # becomes the answer, and the status
     @router.post("", status_code=201, response_model=PlanOut)
     async def create_plan(body: PlanCreate, key: OptionalIdempotencyKey, ...) -> Response:
-        async def work() -> tuple[int, BaseModel]:
-            return 201, PlanOut.model_validate(await service.create_plan(...))
-        return await idempotent(session, principal.tenant_id, key, "create_plan", body, work)
+        return await idempotent(
+            session, principal.tenant_id, key, "create_plan", body,
+            service.create_plan(body), PlanOut.model_validate, status=201,
+        )
 
 ``idempotent`` claims the key before the work, so a concurrent duplicate waits for the first
 request's transaction and then replays its answer (PostgreSQL), or is told the key is in use.
 Failed calls (problems) store nothing: they changed nothing, so a retry runs again. A service
-that serializes its callers itself (billing's ledger lock) may use ``recall``/``remember``.
+whose calls serialize on a lock of their own (billing's ledger lock) passes it as ``lock``: it
+is taken first, and the answer is looked up and stored under it, with no claim.
 """
 
 from v100.kit.idempotency._http import (
@@ -40,7 +44,9 @@ from v100.kit.idempotency._store import (
     add_idempotency_table,
     fingerprint,
     recall,
+    recall_many,
     remember,
+    remember_many,
     run_once,
 )
 
@@ -55,7 +61,9 @@ __all__ = [
     "fingerprint",
     "idempotent",
     "recall",
+    "recall_many",
     "remember",
+    "remember_many",
     "replay_response",
     "run_once",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +35,9 @@ __all__ = [
     "add_idempotency_table",
     "fingerprint",
     "recall",
+    "recall_many",
     "remember",
+    "remember_many",
     "run_once",
 ]
 
@@ -129,6 +131,43 @@ async def remember(
             created_at=utcnow(),
         )
     )
+
+
+async def recall_many(
+    session: AsyncSession, tenant_id: str, keys: Collection[str]
+) -> dict[str, tuple[str, StoredAnswer]]:
+    """The fingerprint and stored answer of each of ``keys`` that has one, in one query: for a
+    caller that answers a batch of calls under its own lock (billing's group commit)."""
+    statement = select(
+        RECORDS.c.key, RECORDS.c.fingerprint, RECORDS.c.status_code, RECORDS.c.response
+    ).where(RECORDS.c.tenant_id == tenant_id, RECORDS.c.key.in_(keys))
+    return {
+        row.key: (row.fingerprint, StoredAnswer(row.status_code, row.response))
+        for row in await session.execute(statement)
+    }
+
+
+async def remember_many(
+    session: AsyncSession, tenant_id: str, answers: Sequence[tuple[str, str, StoredAnswer]]
+) -> None:
+    """Store several answers, each ``(key, fingerprint, answer)``, with one multi-row INSERT in
+    the session's transaction."""
+    if not answers:
+        return
+    now = utcnow()
+    rows = [
+        {
+            "id": new_id(),
+            "tenant_id": tenant_id,
+            "key": key,
+            "fingerprint": print_,
+            "status_code": answer.status_code,
+            "response": answer.body,
+            "created_at": now,
+        }
+        for key, print_, answer in answers
+    ]
+    await session.execute(insert(RECORDS), rows)
 
 
 async def run_once(

@@ -4,11 +4,12 @@ CSV). Thin: parse, call ``CreditService``, shape the answer; every POST is idemp
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
-from typing import Annotated, Any
+from functools import partial
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel
 from starlette.responses import JSONResponse, Response
 
@@ -16,10 +17,10 @@ from v100.kit.auth import OPERATOR_TENANT_ID, Principal
 from v100.kit.db import InvalidCursorError, utcnow
 from v100.kit.errors import BackendUnavailable, BadRequest, ValidationFailed
 from v100.kit.http import Authorized, RuntimeDep
+from v100.kit.idempotency import IdempotencyKey, fingerprint, idempotent
 from v100.services.billing.batching import DeductionCall
 from v100.services.billing.deps import CreditsDep, DeductionsDep
 from v100.services.billing.export import csv_requested, stream_csv
-from v100.services.billing.idempotency import StoredAnswer, fingerprint, recall, remember
 from v100.services.billing.repository import AuditRepository, HistoryFilter, JournalRepository
 from v100.services.billing.schemas import (
     AuditOut,
@@ -41,13 +42,11 @@ CreditsRead = Annotated[Principal, Depends(Authorized("credits:read"))]
 ServiceCredits = Annotated[Principal, Depends(Authorized("service:credits"))]
 Operator = Annotated[Principal, Depends(Authorized("operator:billing"))]
 
-__all__ = ["IdempotencyKey", "actor_of", "credits_router", "idempotent"]
+__all__ = ["actor_of", "credits_router", "idempotent_under_lock"]
 
 credits_router = APIRouter(prefix="/v1/credits", tags=["credits"])
 
-IdempotencyKey = Annotated[
-    str, Header(alias="Idempotency-Key", min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$")
-]
+T = TypeVar("T")
 Limit = Annotated[int, Query(ge=1, le=200)]
 Cursor = Annotated[str | None, Query(max_length=200)]
 
@@ -60,35 +59,27 @@ def actor_of(principal: Principal) -> str:
     return "service"
 
 
-async def idempotent(
+async def idempotent_under_lock(
     credits: CreditService,
     principal: Principal,
     key: str,
     operation: str,
     payload: BaseModel | None,
-    work: Callable[[], Awaitable[tuple[int, BaseModel]]],
+    work: Coroutine[Any, Any, T],
+    answer: Callable[[T], BaseModel],
     *,
-    lock: bool = True,
+    status: int = 200,
     tenant_id: str | None = None,
 ) -> JSONResponse:
-    """Run ``work`` once per key: under the tenant's lock, replay a stored answer or do the
-    work and store its answer in the same transaction. ``lock=False`` for work that does not
-    touch the ledger (the unique key constraint still stops a concurrent duplicate).
-    ``tenant_id``: the tenant acted on, when not the caller's (the operator's grants)."""
+    """``kit.idempotency.idempotent`` under the tenant's ledger lock, taken first: the stored
+    answer is read after it (a concurrent duplicate waits, then finds it) and no claim row is
+    needed. ``tenant_id``: the tenant acted on, when not the caller's (the operator's grants)."""
     tenant_id = tenant_id or principal.tenant_id
-    if lock:
-        await credits.open(tenant_id, actor=actor_of(principal))
-    body = payload.model_dump(mode="json") if payload is not None else {}
-    print_ = fingerprint(operation, body)
-    stored = await recall(credits.session, tenant_id, key, print_)
-    if stored is not None:
-        return JSONResponse(
-            stored.body, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"}
-        )
-    status, result = await work()
-    answer = StoredAnswer(status, result.model_dump(mode="json"))
-    await remember(credits.session, tenant_id, key, print_, answer)
-    return JSONResponse(answer.body, status_code=status)
+    lock = partial(credits.open, tenant_id, actor=actor_of(principal))
+    return await idempotent(
+        credits.session, tenant_id, key, operation, payload, work, answer,
+        status=status, lock=lock,
+    )  # fmt: skip
 
 
 @credits_router.post("/holds", status_code=201, response_model=HoldOut)
@@ -99,19 +90,17 @@ async def reserve(
     expires_at = body.expires_at
     if expires_at is None and body.expires_in_seconds is not None:
         expires_at = utcnow() + timedelta(seconds=body.expires_in_seconds)
-
-    async def work() -> tuple[int, BaseModel]:
-        hold = await credits.reserve(
-            principal.tenant_id,
-            body.amount,
-            reason=body.reason,
-            reference=body.reference,
-            expires_at=expires_at,
-            actor=actor_of(principal),
-        )
-        return 201, HoldOut.model_validate(hold)
-
-    return await idempotent(credits, principal, key, "reserve", body, work)
+    hold = credits.reserve(
+        principal.tenant_id,
+        body.amount,
+        reason=body.reason,
+        reference=body.reference,
+        expires_at=expires_at,
+        actor=actor_of(principal),
+    )
+    return await idempotent_under_lock(
+        credits, principal, key, "reserve", body, hold, HoldOut.model_validate, status=201
+    )
 
 
 @credits_router.post("/grants", status_code=201, response_model=GrantOut)
@@ -124,21 +113,20 @@ async def grant(
         raise ValidationFailed("expires_at must be in the future.")
     if body.tenant_id == OPERATOR_TENANT_ID:
         raise ValidationFailed("tenant_id names the operator, not a tenant.")
-
-    async def work() -> tuple[int, BaseModel]:
-        created = await credits.grant(
-            body.tenant_id,
-            body.amount,
-            category=body.category,
-            priority=body.priority,
-            expires_at=body.expires_at,
-            source="operator",
-            reference=body.reference,
-            actor=actor_of(principal),
-        )
-        return 201, GrantOut.model_validate(created)
-
-    return await idempotent(credits, principal, key, "grant", body, work, tenant_id=body.tenant_id)
+    created = credits.grant(
+        body.tenant_id,
+        body.amount,
+        category=body.category,
+        priority=body.priority,
+        expires_at=body.expires_at,
+        source="operator",
+        reference=body.reference,
+        actor=actor_of(principal),
+    )
+    return await idempotent_under_lock(
+        credits, principal, key, "grant", body, created, GrantOut.model_validate,
+        status=201, tenant_id=body.tenant_id,
+    )  # fmt: skip
 
 
 @credits_router.get("/holds/{hold_id}", response_model=HoldOut)
@@ -156,14 +144,11 @@ async def capture(
     credits: CreditsDep,
 ) -> Response:
     """Charge the actual amount of a hold (at most the amount held) and return the rest."""
-
-    async def work() -> tuple[int, BaseModel]:
-        hold = await credits.capture(
-            principal.tenant_id, hold_id, body.amount, actor=actor_of(principal)
-        )
-        return 200, HoldOut.model_validate(hold)
-
-    return await idempotent(credits, principal, key, f"capture:{hold_id}", body, work)
+    hold = credits.capture(principal.tenant_id, hold_id, body.amount, actor=actor_of(principal))
+    operation = f"capture:{hold_id}"
+    return await idempotent_under_lock(
+        credits, principal, key, operation, body, hold, HoldOut.model_validate
+    )
 
 
 @credits_router.post("/holds/{hold_id}/release", response_model=HoldOut)
@@ -171,12 +156,11 @@ async def release(
     hold_id: str, key: IdempotencyKey, principal: ServiceCredits, credits: CreditsDep
 ) -> Response:
     """Give a hold's credits back."""
-
-    async def work() -> tuple[int, BaseModel]:
-        hold = await credits.release(principal.tenant_id, hold_id, actor=actor_of(principal))
-        return 200, HoldOut.model_validate(hold)
-
-    return await idempotent(credits, principal, key, f"release:{hold_id}", None, work)
+    hold = credits.release(principal.tenant_id, hold_id, actor=actor_of(principal))
+    operation = f"release:{hold_id}"
+    return await idempotent_under_lock(
+        credits, principal, key, operation, None, hold, HoldOut.model_validate
+    )
 
 
 @credits_router.post("/deductions", status_code=201, response_model=DeductionOut)

@@ -15,13 +15,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from v100.kit.bus import Bus
-from v100.kit.db import new_id, unit_of_work, utcnow
-from v100.services.billing.idempotency import IdempotencyKeyReused, StoredAnswer
-from v100.services.billing.models import IdempotencyRecord
+from v100.kit.db import unit_of_work
+from v100.kit.idempotency import IdempotencyKeyReused, StoredAnswer, recall_many, remember_many
 from v100.services.billing.schemas import DeductionOut
 from v100.services.billing.service import CreditService, Deduction
 from v100.services.billing.settings import BillingSettings
@@ -106,18 +104,7 @@ class DeductionBatcher:
     ) -> list[tuple[StoredAnswer, bool] | BaseException]:
         # Answers stored by earlier batches (read under the ledger lock, so a duplicate that
         # another replica committed is seen here); the unique (tenant, key) is the backstop.
-        keys = {call.key for call in batch}
-        stored = {
-            row.key: (row.fingerprint, StoredAnswer(row.status_code, row.response))
-            for row in await session.execute(
-                select(
-                    IdempotencyRecord.key,
-                    IdempotencyRecord.fingerprint,
-                    IdempotencyRecord.status_code,
-                    IdempotencyRecord.response,
-                ).where(IdempotencyRecord.tenant_id == tenant_id, IdempotencyRecord.key.in_(keys))
-            )
-        }
+        stored = await recall_many(session, tenant_id, {call.key for call in batch})
         # First pass: replays and conflicts answer at once; one charge per fresh key.
         results: list[tuple[StoredAnswer, bool] | BaseException | None] = []
         first: dict[str, DeductionCall] = {}
@@ -141,26 +128,15 @@ class DeductionBatcher:
             [Deduction(c.amount, c.reason, c.reference, c.actor) for c in charges],
         )
         answers: dict[str, tuple[StoredAnswer, bool] | BaseException] = {}
-        records: list[dict[str, object]] = []
+        records: list[tuple[str, str, StoredAnswer]] = []
         for call, outcome in zip(charges, outcomes, strict=True):
             if isinstance(outcome, BaseException):  # refused: nothing written, nothing stored
                 answers[call.key] = outcome
                 continue
             answer = StoredAnswer(201, DeductionOut.model_validate(outcome).model_dump(mode="json"))
             answers[call.key] = (answer, False)
-            records.append(
-                {
-                    "id": new_id(),
-                    "tenant_id": tenant_id,
-                    "key": call.key,
-                    "fingerprint": call.fingerprint,
-                    "status_code": answer.status_code,
-                    "response": answer.body,
-                    "created_at": utcnow(),
-                }
-            )
-        if records:
-            await session.execute(insert(IdempotencyRecord), records)
+            records.append((call.key, call.fingerprint, answer))
+        await remember_many(session, tenant_id, records)
         finished: list[tuple[StoredAnswer, bool] | BaseException] = []
         for call, result in zip(batch, results, strict=True):
             if result is not None:

@@ -7,14 +7,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request
-from pydantic import BaseModel
 from sqlalchemy import select
 from starlette.responses import Response
 
 from v100.kit.auth import Principal
 from v100.kit.errors import NotFound
 from v100.kit.http import VENDOR_NOT_CONFIGURED, Authorized
-from v100.services.billing.api import IdempotencyKey, actor_of, idempotent
+from v100.kit.idempotency import IdempotencyKey, idempotent
+from v100.services.billing.api import actor_of
 from v100.services.billing.checkout import CheckoutService
 from v100.services.billing.deps import CreditsDep, StripeDep
 from v100.services.billing.models import CheckoutSession
@@ -54,14 +54,12 @@ async def create_checkout(
     stripe: StripeDep,
 ) -> Response:
     """Start a Stripe Checkout for a credit pack; pay at ``url``."""
-
-    async def work() -> tuple[int, BaseModel]:
-        row = await CheckoutService(credits, stripe).start(
-            principal.tenant_id, body.pack, key, actor_of(principal)
-        )
-        return 201, _out(row)
-
-    return await idempotent(credits, principal, key, "checkout", body, work, lock=False)
+    started = CheckoutService(credits, stripe).start(
+        principal.tenant_id, body.pack, key, actor_of(principal)
+    )
+    return await idempotent(
+        credits.session, principal.tenant_id, key, "checkout", body, started, _out, status=201
+    )
 
 
 @checkout_router.get("/sessions/{checkout_id}", response_model=CheckoutOut)

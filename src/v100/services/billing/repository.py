@@ -1,6 +1,6 @@
 """billing's queries: provisioning and locking a tenant's ledger accounts, grants in the order
-they are consumed, holds and entries due for expiry, stored idempotent answers, and the
-filtered, cursor-paginated history and audit log."""
+they are consumed, holds and entries due for expiry, and the filtered, cursor-paginated history
+and audit log (stored idempotent answers are kit.idempotency's)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from v100.services.billing.models import (
     AuditRecord,
     CreditGrant,
     CreditHold,
-    IdempotencyRecord,
     JournalEntry,
     LedgerAccount,
     Posting,
@@ -28,7 +27,6 @@ __all__ = [
     "GrantRepository",
     "HistoryFilter",
     "HoldRepository",
-    "IdempotencyRepository",
     "JournalRepository",
     "LedgerRepository",
 ]
@@ -191,14 +189,6 @@ class HoldRepository(TenantRepository[CreditHold]):
             .distinct()
         )
         return (await self.session.execute(statement)).scalars().all()
-
-
-class IdempotencyRepository(TenantRepository[IdempotencyRecord]):
-    model = IdempotencyRecord
-
-    async def find(self, tenant_id: str, key: str) -> IdempotencyRecord | None:
-        statement = self.select_for(tenant_id).where(IdempotencyRecord.key == key)
-        return (await self.session.execute(statement)).scalar_one_or_none()
 
 
 @dataclass(frozen=True, slots=True)

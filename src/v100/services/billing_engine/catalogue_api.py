@@ -12,13 +12,13 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel
 from starlette.responses import Response
 
 from v100.kit.auth import OPERATOR_TENANT_ID, Principal
 from v100.kit.http import Authorized, SessionDep
 from v100.kit.idempotency import OptionalIdempotencyKey, idempotent
 from v100.services.billing_engine.schemas import (
+    EventResult,
     MeterCreate,
     MeterOut,
     PlanCreate,
@@ -59,12 +59,11 @@ async def create_plan(
     key: OptionalIdempotencyKey = None,
 ) -> Response:
     """Create a plan of the operator's catalogue (published unless made as a draft)."""
-
-    async def work() -> tuple[int, BaseModel]:
-        plan = await CatalogueService(session).create_plan(body)
-        return 201, PlanOut.model_validate(plan)
-
-    return await idempotent(session, OPERATOR_TENANT_ID, key, "create_plan", body, work)
+    plan = CatalogueService(session).create_plan(body)
+    return await idempotent(
+        session, OPERATOR_TENANT_ID, key, "create_plan", body,
+        plan, PlanOut.model_validate, status=201,
+    )  # fmt: skip
 
 
 @plans_router.get("")
@@ -105,12 +104,20 @@ async def create_meter(
     key: OptionalIdempotencyKey = None,
 ) -> Response:
     """Create a meter: how usage events of one code add up."""
+    meter = CatalogueService(session).create_meter(body)
+    return await idempotent(
+        session, OPERATOR_TENANT_ID, key, "create_meter", body,
+        meter, MeterOut.model_validate, status=201,
+    )  # fmt: skip
 
-    async def work() -> tuple[int, BaseModel]:
-        meter = await CatalogueService(session).create_meter(body)
-        return 201, MeterOut.model_validate(meter)
 
-    return await idempotent(session, OPERATOR_TENANT_ID, key, "create_meter", body, work)
+def _usage_batch(results: list[EventResult]) -> UsageBatchResult:
+    return UsageBatchResult(
+        accepted=sum(r.status == "accepted" for r in results),
+        duplicates=sum(r.status == "duplicate" for r in results),
+        rejected=sum(r.status == "rejected" for r in results),
+        results=results,
+    )
 
 
 @usage_router.post("/events", response_model=UsageBatchResult)
@@ -122,18 +129,11 @@ async def ingest_events(
 ) -> Response:
     """Report usage events for the tenant the service acts for; each is accepted, a duplicate
     (its id was seen before) or rejected."""
-
-    async def work() -> tuple[int, BaseModel]:
-        results = await UsageService(session).ingest(principal.tenant_id, body.events)
-        return 200, UsageBatchResult(
-            accepted=sum(r.status == "accepted" for r in results),
-            duplicates=sum(r.status == "duplicate" for r in results),
-            rejected=sum(r.status == "rejected" for r in results),
-            results=results,
-        )
-
+    results = UsageService(session).ingest(principal.tenant_id, body.events)
     # With a key, a retried batch gets the first answer back (its ids are deduplicated anyway).
-    return await idempotent(session, principal.tenant_id, key, "usage_events", body, work)
+    return await idempotent(
+        session, principal.tenant_id, key, "usage_events", body, results, _usage_batch
+    )
 
 
 @usage_router.get("/meters/{code}/summary", response_model_by_alias=True)

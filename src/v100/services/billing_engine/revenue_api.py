@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel
 from starlette.responses import Response
 
 from v100.kit.auth import OPERATOR_TENANT_ID, Principal
@@ -36,12 +35,11 @@ async def create_revenue_share(
 ) -> Response:
     """Split a tenant's future invoices with a partner (percent, or a fixed amount per
     event)."""
-
-    async def work() -> tuple[int, BaseModel]:
-        share = await RevenueShareService(session).create(body)
-        return 201, RevenueShareOut.model_validate(share)
-
-    return await idempotent(session, OPERATOR_TENANT_ID, key, "revenue_share", body, work)
+    share = RevenueShareService(session).create(body)
+    return await idempotent(
+        session, OPERATOR_TENANT_ID, key, "revenue_share", body,
+        share, RevenueShareOut.model_validate, status=201,
+    )  # fmt: skip
 
 
 @revenue_shares_router.get("/{share_id}/statements")

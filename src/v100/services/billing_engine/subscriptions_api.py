@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel
 from starlette.responses import Response
 
 from v100.kit.auth import OPERATOR_TENANT_ID, Principal
@@ -27,7 +26,7 @@ from v100.services.billing_engine.schemas import (
     TierOut,
 )
 from v100.services.billing_engine.stripe_sync import open_card_setup
-from v100.services.billing_engine.subscriptions import SubscriptionService, tier_of
+from v100.services.billing_engine.subscriptions import Proration, SubscriptionService, tier_of
 
 BillingRead = Annotated[Principal, Depends(Authorized("billing:read"))]
 BillingWrite = Annotated[Principal, Depends(Authorized("billing:write"))]
@@ -38,7 +37,8 @@ __all__ = ["subscriptions_router"]
 subscriptions_router = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions"])
 
 
-def _subscription(subscription: Subscription, plan: Plan) -> SubscriptionOut:
+def _subscription(on_plan: tuple[Subscription, Plan]) -> SubscriptionOut:
+    subscription, plan = on_plan
     return SubscriptionOut(
         id=subscription.id,
         plan=plan.code,
@@ -53,6 +53,18 @@ def _subscription(subscription: Subscription, plan: Plan) -> SubscriptionOut:
     )
 
 
+def _plan_changed(changed: tuple[Subscription, Plan, Proration | None]) -> PlanChanged:
+    subscription, plan, proration = changed
+    return PlanChanged(
+        subscription=_subscription((subscription, plan)),
+        proration=None
+        if proration is None
+        else ProrationOut(
+            credit=proration.credit, charge=proration.charge, fraction=proration.fraction
+        ),
+    )
+
+
 @subscriptions_router.post("", status_code=201, response_model=SubscriptionOut)
 async def create_subscription(
     body: SubscriptionCreate,
@@ -64,12 +76,12 @@ async def create_subscription(
     """Subscribe the tenant to a published plan: one without a base price starts at once (its
     trial first, when it has one); a priced one is ``incomplete`` until a card is on file
     (``current/checkout``) or the operator grants it."""
-
-    async def work() -> tuple[int, BaseModel]:
-        service = SubscriptionService(session, runtime.bus)
-        return 201, _subscription(*await service.create(principal.tenant_id, body.plan, body.start))
-
-    return await idempotent(session, principal.tenant_id, key, "subscribe", body, work)
+    created = SubscriptionService(session, runtime.bus).create(
+        principal.tenant_id, body.plan, body.start
+    )
+    return await idempotent(
+        session, principal.tenant_id, key, "subscribe", body, created, _subscription, status=201
+    )
 
 
 @subscriptions_router.post("/grants", response_model=SubscriptionOut)
@@ -81,12 +93,8 @@ async def grant_subscription(
     key: OptionalIdempotencyKey = None,
 ) -> Response:
     """The operator puts a tenant on a plan without payment (a draft plan is a private one)."""
-
-    async def work() -> tuple[int, BaseModel]:
-        service = SubscriptionService(session, runtime.bus)
-        return 200, _subscription(*await service.grant(body.tenant_id, body.plan, body.start))
-
-    return await idempotent(session, OPERATOR_TENANT_ID, key, "grant", body, work)
+    granted = SubscriptionService(session, runtime.bus).grant(body.tenant_id, body.plan, body.start)
+    return await idempotent(session, OPERATOR_TENANT_ID, key, "grant", body, granted, _subscription)
 
 
 @subscriptions_router.post("/current/checkout", status_code=201, responses=VENDOR_NOT_CONFIGURED)
@@ -109,7 +117,7 @@ async def checkout(
 @subscriptions_router.get("/current")
 async def current_subscription(principal: BillingRead, session: SessionDep) -> SubscriptionOut:
     """The tenant's live subscription."""
-    return _subscription(*await SubscriptionService(session).current(principal.tenant_id))
+    return _subscription(await SubscriptionService(session).current(principal.tenant_id))
 
 
 @subscriptions_router.get("/current/tier")
@@ -132,21 +140,12 @@ async def change_plan(
     key: OptionalIdempotencyKey = None,
 ) -> Response:
     """Upgrade or downgrade, prorated to the second; the proration waits for the next invoice."""
-
-    async def work() -> tuple[int, BaseModel]:
-        subscription, plan, proration = await SubscriptionService(session, runtime.bus).change_plan(
-            principal.tenant_id, body.plan, body.proration_date
-        )
-        return 200, PlanChanged(
-            subscription=_subscription(subscription, plan),
-            proration=ProrationOut(
-                credit=proration.credit, charge=proration.charge, fraction=proration.fraction
-            )
-            if proration
-            else None,
-        )
-
-    return await idempotent(session, principal.tenant_id, key, "change_plan", body, work)
+    changed = SubscriptionService(session, runtime.bus).change_plan(
+        principal.tenant_id, body.plan, body.proration_date
+    )
+    return await idempotent(
+        session, principal.tenant_id, key, "change_plan", body, changed, _plan_changed
+    )
 
 
 @subscriptions_router.post("/current/cancel", response_model=SubscriptionOut)
@@ -157,9 +156,7 @@ async def cancel_subscription(
     key: OptionalIdempotencyKey = None,
 ) -> Response:
     """Cancel at the end of the current period (which is still invoiced)."""
-
-    async def work() -> tuple[int, BaseModel]:
-        service = SubscriptionService(session, runtime.bus)
-        return 200, _subscription(*await service.cancel_at_period_end(principal.tenant_id))
-
-    return await idempotent(session, principal.tenant_id, key, "cancel", None, work)
+    cancelled = SubscriptionService(session, runtime.bus).cancel_at_period_end(principal.tenant_id)
+    return await idempotent(
+        session, principal.tenant_id, key, "cancel", None, cancelled, _subscription
+    )

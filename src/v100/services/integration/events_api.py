@@ -11,7 +11,7 @@ from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Response, WebSocket
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.websockets import WebSocketDisconnect
 
@@ -188,14 +188,12 @@ async def create_group(
 ) -> JSONResponse:
     """A consumer group on the tenant's events (from the earliest kept, or from now on)."""
 
-    async def work() -> tuple[int, BaseModel]:
-        group = await streams.create_group(
-            session, principal.tenant_id, name=body.name, patterns=body.event_types,
-            start=body.start,
-        )  # fmt: skip
-        return 201, _group(group)
-
-    return await idempotent(session, principal.tenant_id, key, "create_group", body, work)
+    work = streams.create_group(
+        session, principal.tenant_id, name=body.name, patterns=body.event_types, start=body.start
+    )
+    return await idempotent(
+        session, principal.tenant_id, key, "create_group", body, work, _group, status=201
+    )
 
 
 @events_router.get("/groups", response_model=GroupPage)

@@ -75,6 +75,10 @@ def _delivery(delivery: Delivery) -> DeliveryOut:
     return DeliveryOut.model_validate(delivery, from_attributes=True)
 
 
+def _queued(queued: int) -> Queued:
+    return Queued(queued=queued)
+
+
 def _message(message: Message, deliveries: list[Delivery] | None = None) -> MessageOut:
     return MessageOut(
         id=message.id,
@@ -110,12 +114,13 @@ async def create_endpoint(
 ) -> JSONResponse:
     """Register a webhook endpoint; the answer carries its signing secret."""
 
-    async def work() -> tuple[int, BaseModel]:
-        endpoint = await service.create_endpoint(session, principal.tenant_id, body.model_dump())
-        out = _endpoint(endpoint).model_dump()
-        return 201, EndpointCreated(**out, secret=endpoint.secret)
+    def created(endpoint: Endpoint) -> BaseModel:
+        return EndpointCreated(**_endpoint(endpoint).model_dump(), secret=endpoint.secret)
 
-    return await idempotent(session, principal.tenant_id, key, "create_endpoint", body, work)
+    work = service.create_endpoint(session, principal.tenant_id, body.model_dump())
+    return await idempotent(
+        session, principal.tenant_id, key, "create_endpoint", body, work, created, status=201
+    )
 
 
 @webhooks_router.get("/endpoints", response_model=EndpointPage)
@@ -183,16 +188,14 @@ async def rotate_endpoint_secret(
     """A new secret; the old one keeps signing beside it for the overlap window."""
     body = body or SecretRotation()
 
-    async def work() -> tuple[int, BaseModel]:
-        endpoint = await service.rotate_secret(
-            session, principal.tenant_id, endpoint_id, body.overlap_seconds
-        )
-        return 200, SecretOut(
+    def secret(endpoint: Endpoint) -> BaseModel:
+        return SecretOut(
             key=endpoint.secret, previous_expires_at=endpoint.previous_secret_expires_at
         )
 
+    work = service.rotate_secret(session, principal.tenant_id, endpoint_id, body.overlap_seconds)
     operation = f"rotate_secret:{endpoint_id}"
-    return await idempotent(session, principal.tenant_id, key, operation, body, work)
+    return await idempotent(session, principal.tenant_id, key, operation, body, work, secret)
 
 
 @webhooks_router.post("/endpoints/{endpoint_id}/test", status_code=202, response_model=MessageOut)
@@ -207,15 +210,15 @@ async def send_test_event(
     """Send a test event to this endpoint (``webhook.test`` unless another type is named)."""
     body = body or TestEvent()
 
-    async def work() -> tuple[int, BaseModel]:
-        message = await service.send_test(
-            session, principal.tenant_id, endpoint_id, body.event_type
-        )
+    async def sent(message: Message) -> BaseModel:
         deliveries = await service.deliveries_of(session, principal.tenant_id, message.id)
-        return 202, _message(message, deliveries)
+        return _message(message, deliveries)
 
+    work = service.send_test(session, principal.tenant_id, endpoint_id, body.event_type)
     operation = f"send_test_event:{endpoint_id}"
-    return await idempotent(session, principal.tenant_id, key, operation, body, work)
+    return await idempotent(
+        session, principal.tenant_id, key, operation, body, work, sent, status=202
+    )
 
 
 @webhooks_router.post("/endpoints/{endpoint_id}/replay", status_code=202, response_model=Queued)
@@ -229,14 +232,11 @@ async def replay_endpoint_range(
 ) -> JSONResponse:
     """Send every message of a time range that the endpoint's filters match again."""
 
-    async def work() -> tuple[int, BaseModel]:
-        queued = await service.replay_range(
-            session, principal.tenant_id, endpoint_id, body.since, body.until
-        )
-        return 202, Queued(queued=queued)
-
+    work = service.replay_range(session, principal.tenant_id, endpoint_id, body.since, body.until)
     operation = f"replay_range:{endpoint_id}"
-    return await idempotent(session, principal.tenant_id, key, operation, body, work)
+    return await idempotent(
+        session, principal.tenant_id, key, operation, body, work, _queued, status=202
+    )
 
 
 @webhooks_router.post("/endpoints/{endpoint_id}/recover", status_code=202, response_model=Queued)
@@ -250,14 +250,11 @@ async def recover_endpoint(
 ) -> JSONResponse:
     """Send again every delivery to this endpoint that failed since a time (dead letters)."""
 
-    async def work() -> tuple[int, BaseModel]:
-        queued = await service.recover(
-            session, principal.tenant_id, endpoint_id, body.since, body.until
-        )
-        return 202, Queued(queued=queued)
-
+    work = service.recover(session, principal.tenant_id, endpoint_id, body.since, body.until)
     operation = f"recover:{endpoint_id}"
-    return await idempotent(session, principal.tenant_id, key, operation, body, work)
+    return await idempotent(
+        session, principal.tenant_id, key, operation, body, work, _queued, status=202
+    )
 
 
 @webhooks_router.get("/endpoints/{endpoint_id}/attempts", response_model=AttemptPage)
@@ -350,12 +347,11 @@ async def replay_message(
 ) -> JSONResponse:
     """Send a message again (same ``webhook-id``), to one endpoint or to all that had it."""
 
-    async def work() -> tuple[int, BaseModel]:
-        queued = await service.replay_message(session, principal.tenant_id, message_id, endpoint_id)
-        return 202, Queued(queued=queued)
-
+    work = service.replay_message(session, principal.tenant_id, message_id, endpoint_id)
     operation = f"replay_message:{message_id}:{endpoint_id}"
-    return await idempotent(session, principal.tenant_id, key, operation, None, work)
+    return await idempotent(
+        session, principal.tenant_id, key, operation, None, work, _queued, status=202
+    )
 
 
 # -- dead letters, notifications, the catalogue -------------------------------------------------

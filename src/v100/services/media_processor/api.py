@@ -8,7 +8,6 @@ import dataclasses
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
-from pydantic import BaseModel
 
 from v100.kit.auth import Principal
 from v100.kit.db import InvalidCursorError
@@ -158,16 +157,13 @@ async def create_job(
     session: SessionDep,
 ) -> object:
     """Queue a media job (transcode, normalize_audio, resample_audio, extract_audio, thumbnail)."""
-
-    async def work() -> tuple[int, BaseModel]:
-        params = body.model_dump(mode="json", exclude={"input", "operation"})
-        row = await service.create_job(
-            session, principal.tenant_id, operation=body.operation, input_name=body.input,
-            params=params,
-        )  # fmt: skip
-        return 202, _job_out(row)
-
-    return await idempotent(session, principal.tenant_id, key, "create_media_job", body, work)
+    queued = service.create_job(
+        session, principal.tenant_id, operation=body.operation, input_name=body.input,
+        params=body.model_dump(mode="json", exclude={"input", "operation"}),
+    )  # fmt: skip
+    return await idempotent(
+        session, principal.tenant_id, key, "create_media_job", body, queued, _job_out, status=202
+    )
 
 
 @media_router.get("/jobs", response_model=JobPage)
@@ -207,15 +203,14 @@ async def create_assembly(
     session: SessionDep,
 ) -> object:
     """Open a chunk assembly of ``parts`` parts (then PUT them, then complete it)."""
-
-    async def work() -> tuple[int, BaseModel]:
-        row = await assemblies.create(
-            session, principal.tenant_id, parts=body.parts, name=body.name,
-            total_size=body.total_size, sha256=body.sha256, content_type=body.content_type,
-        )  # fmt: skip
-        return 201, _assembly_out(row, [])
-
-    return await idempotent(session, principal.tenant_id, key, "create_assembly", body, work)
+    opened = assemblies.create(
+        session, principal.tenant_id, parts=body.parts, name=body.name,
+        total_size=body.total_size, sha256=body.sha256, content_type=body.content_type,
+    )  # fmt: skip
+    return await idempotent(
+        session, principal.tenant_id, key, "create_assembly", body,
+        opened, lambda row: _assembly_out(row, received=[]), status=201,
+    )  # fmt: skip
 
 
 @media_router.get("/assemblies/{assembly_id}", response_model=AssemblyOut)

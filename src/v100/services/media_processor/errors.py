@@ -19,9 +19,11 @@ docs/media-processor.md):
 
 from __future__ import annotations
 
+from v100 import media
 from v100.kit.errors import Conflict, NotFound, PayloadTooLarge, ProblemError, ValidationFailed
 
 __all__ = [
+    "MEDIA_ERRORS",
     "AssemblyExpired",
     "AssemblyMismatch",
     "AssemblyNotFound",
@@ -112,3 +114,10 @@ class JobFailed(Exception):
         super().__init__(f"{slug}: {detail}")
         self.slug = slug
         self.detail = detail
+
+
+# The slug a media error gives a failed job (its ``error``).
+MEDIA_ERRORS = media.MediaErrorCodes(
+    empty="input-empty", unsupported="input-unsupported", corrupt="input-unreadable",
+    too_large="input-too-large", failed="input-unreadable", timed_out="processing-failed",
+)  # fmt: skip

@@ -5,29 +5,27 @@ error, never retried and never stuck. A retried run starts over (outputs go to f
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from v100 import media
+from v100.contracts.credit_holds import credits_per_started_minute
 from v100.kit.db import utcnow
 from v100.kit.jobs import JobContext, PermanentJobError
 from v100.kit.observability import get_logger
-from v100.kit.storage import ObjectStore
+from v100.media.jobs import download, upload
 from v100.services.media_processor import credits, lifecycle
-from v100.services.media_processor.errors import JobFailed
+from v100.services.media_processor.errors import MEDIA_ERRORS, JobFailed
 from v100.services.media_processor.models import JobStatus, MediaJob
 from v100.services.media_processor.operations import run_operation
 from v100.services.media_processor.repository import JobRepository
 from v100.services.media_processor.resources import Resources
 
-__all__ = ["error_of", "output_key", "run_media_job"]
+__all__ = ["output_key", "run_media_job"]
 
 _log = get_logger("v100.media_processor.processing")
-_CHUNK = 1024 * 1024
 # Where the operation sits in the job's percent: fetching and probing before, storing after.
 _OPERATION_START, _OPERATION_END = 5, 95
 _STORE_EVERY = 1.0
@@ -35,22 +33,6 @@ _STORE_EVERY = 1.0
 
 def output_key(job: MediaJob, filename: str) -> str:
     return f"media/{job.tenant_id}/jobs/{job.id}/{filename}"
-
-
-def error_of(exc: media.MediaError) -> tuple[str, bool]:
-    """The slug a media error gives the job, and whether retrying cannot help."""
-    if isinstance(exc, media.EmptyMedia):
-        return "input-empty", True
-    if isinstance(exc, media.MediaTooLarge):
-        return "input-too-large", True
-    if isinstance(exc, media.UnsupportedMedia):
-        return "input-unsupported", True
-    if isinstance(exc, media.FFmpegTimedOut):
-        return "processing-failed", False
-    if isinstance(exc, media.FFmpegFailed):
-        # An error exit is about the input; a kill by a signal may not be.
-        return "input-unreadable", exc.returncode is not None and exc.returncode > 0
-    return "input-unreadable", True  # CorruptMedia
 
 
 @dataclass
@@ -88,18 +70,6 @@ class _Progress:
             await self.at(_OPERATION_START + int(progress.percent * span / 100))
 
 
-async def _download(storage: ObjectStore, key: str, path: Path) -> None:
-    with path.open("wb") as file:
-        async for chunk in storage.open(key):
-            await asyncio.to_thread(file.write, chunk)
-
-
-async def _chunks(path: Path) -> AsyncIterator[bytes]:
-    with path.open("rb") as file:
-        while chunk := await asyncio.to_thread(file.read, _CHUNK):
-            yield chunk
-
-
 def _check_limits(info: media.MediaInfo, resources: Resources) -> None:
     settings = resources.settings
     if info.duration > settings.max_source_seconds:
@@ -131,8 +101,8 @@ async def run_media_job(job: JobContext, resources: Resources, media_job_id: str
         with tempfile.TemporaryDirectory(prefix=f"v100-media-{row.id}-") as scratch:
             await _run(job, resources, row, Path(scratch))
     except media.MediaError as exc:
-        slug, permanent = error_of(exc)
-        if not (permanent or job.is_last_attempt):
+        slug = MEDIA_ERRORS.code(exc)
+        if not (media.is_permanent(exc) or job.is_last_attempt):
             raise
         await _fail(job, resources, row, slug, exc.reason)
         raise PermanentJobError(f"{slug}: {exc.reason}") from exc
@@ -155,14 +125,16 @@ async def _fail(
         hold_id = None if failed is None else failed.hold_id
     _log.info("media job failed", job_id=row.id, error=slug, detail=detail[:200])
     if hold_id is not None:
-        await credits.release(resources, row.tenant_id, row.id, hold_id)
+        await credits.TRANSCODE.release(
+            resources.billing, work_id=row.id, tenant_id=row.tenant_id, hold_id=hold_id
+        )
 
 
 async def _run(job: JobContext, resources: Resources, row: MediaJob, scratch: Path) -> None:
     storage, settings = resources.storage, resources.settings
     progress = _Progress(job, resources, row)
     source = scratch / "input"
-    await _download(storage, row.input_key, source)
+    await download(storage, row.input_key, source)
     info = await media.probe(source)
     _check_limits(info, resources)
     await progress.at(_OPERATION_START)
@@ -170,15 +142,8 @@ async def _run(job: JobContext, resources: Resources, row: MediaJob, scratch: Pa
     hold = _Hold()
 
     async def reserve(seconds: float) -> None:
-        hold.amount = credits.credits_for(seconds, settings.credits_per_minute)
-        hold.id = await credits.reserve(
-            job,
-            resources,
-            tenant_id=row.tenant_id,
-            media_job_id=row.id,
-            created_at=row.created_at,
-            amount=hold.amount,
-        )
+        hold.amount = credits_per_started_minute(seconds, settings.credits_per_minute)
+        hold.id = await credits.reserve(job, resources, row, hold.amount)
 
     out_dir = scratch / "out"
     out_dir.mkdir()
@@ -196,9 +161,9 @@ async def _run(job: JobContext, resources: Resources, row: MediaJob, scratch: Pa
     await progress.at(_OPERATION_END)
     described = await media.probe(output.path) if output.content_type != "image/jpeg" else None
     key = output_key(row, output.path.name)
-    stored = await storage.put(key, _chunks(output.path), output.content_type)
-    charged = await credits.capture(
-        resources, tenant_id=row.tenant_id, media_job_id=row.id, hold_id=hold.id,
+    stored = await upload(storage, output.path, key, output.content_type)
+    charged = await credits.TRANSCODE.capture(
+        resources.billing, work_id=row.id, tenant_id=row.tenant_id, hold_id=hold.id,
         amount=hold.amount,
     )  # fmt: skip
     async with job.unit_of_work() as session:

@@ -8,9 +8,9 @@ from __future__ import annotations
 from v100 import media
 from v100.kit.jobs import JobContext, JobRegistry, JobStatus, get_job
 from v100.services.media_processor import credits, lifecycle, processing
-from v100.services.media_processor import resources as runtime_resources
 from v100.services.media_processor.assembly import AssemblyService
 from v100.services.media_processor.repository import JobRepository
+from v100.services.media_processor.resources import RESOURCES
 
 __all__ = ["expire_assemblies", "jobs", "run_media_job", "settle_abandoned"]
 
@@ -18,10 +18,10 @@ __all__ = ["expire_assemblies", "jobs", "run_media_job", "settle_abandoned"]
 jobs = JobRegistry("media_processor", requires=[media.require_ffmpeg])
 
 
-# Three attempts of at most 3 hours (credits.HOLD_LIFETIME outlives them).
+# Three attempts of at most 3 hours (credits.TRANSCODE's holds outlive them).
 @jobs.task(max_attempts=3, backoff=5.0, timeout=3 * 3600)
 async def run_media_job(job: JobContext, media_job_id: str) -> None:
-    await processing.run_media_job(job, await runtime_resources.current(), media_job_id)
+    await processing.run_media_job(job, await RESOURCES.current(), media_job_id)
 
 
 @jobs.task(interval=60, max_attempts=1)
@@ -29,7 +29,7 @@ async def settle_abandoned(job: JobContext) -> None:
     """Fail the media jobs whose queue job failed or was cancelled without settling them (its
     last runner died), releasing their credit holds."""
 
-    resources = await runtime_resources.current()
+    resources = await RESOURCES.current()
     released: list[tuple[str, str, str]] = []
     async with job.unit_of_work() as session:
         for row in await JobRepository(session).unsettled():
@@ -44,7 +44,9 @@ async def settle_abandoned(job: JobContext) -> None:
             if failed is not None and failed.hold_id is not None:
                 released.append((failed.tenant_id, failed.id, failed.hold_id))
     for tenant_id, media_job_id, hold_id in released:
-        await credits.release(resources, tenant_id, media_job_id, hold_id)
+        await credits.TRANSCODE.release(
+            resources.billing, work_id=media_job_id, tenant_id=tenant_id, hold_id=hold_id
+        )
 
 
 @jobs.task(interval=300, max_attempts=1)
@@ -52,7 +54,7 @@ async def expire_assemblies(job: JobContext) -> None:
     """Expire the open chunk assemblies past their ``expires_at`` (settings.assembly_ttl_seconds
     after creation): marked ``expired``, their stored parts dropped."""
 
-    resources = await runtime_resources.current()
+    resources = await RESOURCES.current()
     service = AssemblyService(
         job.sessions, resources.storage, ttl_seconds=resources.settings.assembly_ttl_seconds
     )

@@ -120,16 +120,14 @@ async def create_recording(
         body = await _json_body(request)
 
     # Its own unit of work: the upload that may follow must not hold a transaction open.
+    operation = "create_recording_with_content" if raw else "create_recording"
     async with unit_of_work(service.sessions) as session:
-
-        async def work() -> tuple[int, RecordingOut]:
-            recording = await service.create(
-                session, principal.tenant_id, title=body.title, meeting_id=body.meeting_id
-            )
-            return 201, _out(recording)
-
-        operation = "create_recording_with_content" if raw else "create_recording"
-        created = await idempotent(session, principal.tenant_id, key, operation, body, work)
+        recording = service.create(
+            session, principal.tenant_id, title=body.title, meeting_id=body.meeting_id
+        )
+        created = await idempotent(
+            session, principal.tenant_id, key, operation, body, recording, _out, status=201
+        )
     if not raw:
         return created
     recording_id = orjson.loads(created.body)["id"]

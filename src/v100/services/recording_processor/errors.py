@@ -12,9 +12,11 @@ from processing) name the ``error`` of an errored recording."""
 
 from __future__ import annotations
 
+from v100 import media
 from v100.kit.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
 
 __all__ = [
+    "MEDIA_ERRORS",
     "EmptyRecording",
     "RecordingNotFound",
     "RecordingNotUploading",
@@ -45,3 +47,11 @@ class RecordingTooLarge(PayloadTooLarge):
 class EmptyRecording(ValidationFailed):
     slug = "recording-empty"
     title = "The recording has no content"
+
+
+# The problem slug a media error gives an errored recording.
+MEDIA_ERRORS = media.MediaErrorCodes(
+    empty="recording-empty", unsupported="recording-unsupported", corrupt="recording-unreadable",
+    too_large="recording-picture-too-large", failed="recording-unreadable",
+    timed_out="recording-processing-failed",
+)  # fmt: skip

@@ -5,26 +5,23 @@ recording and published live; bad input ends as an errored recording, never a st
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from v100 import media
-from v100.kit.bus import Bus
 from v100.kit.db import session_hooks, utcnow
 from v100.kit.jobs import JobContext, PermanentJobError
 from v100.kit.observability import get_logger
-from v100.kit.storage import ObjectStore
+from v100.media.jobs import download, upload
+from v100.services.recording_processor.errors import MEDIA_ERRORS
 from v100.services.recording_processor.lifecycle import mark_errored
 from v100.services.recording_processor.models import Recording
 from v100.services.recording_processor.progress import Announcer, snapshot
 from v100.services.recording_processor.repository import RecordingRepository
-from v100.services.recording_processor.settings import RecordingProcessorSettings
+from v100.services.recording_processor.resources import Resources
 
-__all__ = ["Resources", "error_of", "process"]
+__all__ = ["process"]
 
 _log = get_logger("v100.recording_processor.processing")
 
@@ -33,32 +30,6 @@ _STAGE_START = {"probing": 0, "transcoding": 5, "thumbnail": 90, "storing": 95}
 _TRANSCODE_SPAN = _STAGE_START["thumbnail"] - _STAGE_START["transcoding"]
 # Stored progress is written at most this often (each percent step is published live).
 _STORE_EVERY = 1.0
-_CHUNK = 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class Resources:
-    """What a processing job needs besides its database."""
-
-    settings: RecordingProcessorSettings
-    storage: ObjectStore
-    bus: Bus
-
-
-def error_of(exc: media.MediaError) -> tuple[str, bool]:
-    """The problem slug an error gives the recording, and whether retrying cannot help."""
-    if isinstance(exc, media.EmptyMedia):
-        return "recording-empty", True
-    if isinstance(exc, media.MediaTooLarge):
-        return "recording-picture-too-large", True
-    if isinstance(exc, media.UnsupportedMedia):
-        return "recording-unsupported", True
-    if isinstance(exc, media.FFmpegTimedOut):
-        return "recording-processing-failed", False
-    if isinstance(exc, media.FFmpegFailed):
-        # An error exit is about the input; a kill by signal (returncode < 0) may not be.
-        return "recording-unreadable", exc.returncode is not None and exc.returncode > 0
-    return "recording-unreadable", True  # CorruptMedia
 
 
 class _Tracker:
@@ -108,18 +79,6 @@ class _Tracker:
             )
 
 
-async def _download(storage: ObjectStore, key: str, path: Path) -> None:
-    with path.open("wb") as file:
-        async for chunk in storage.open(key):
-            await asyncio.to_thread(file.write, chunk)
-
-
-async def _chunks(path: Path) -> AsyncIterator[bytes]:
-    with path.open("rb") as file:
-        while chunk := await asyncio.to_thread(file.read, _CHUNK):
-            yield chunk
-
-
 async def process(job: JobContext, resources: Resources, recording_id: str) -> None:
     """The job's body; safe to run again (outputs go to fixed keys, the state moves once)."""
     tenant_id = job.tenant_id
@@ -132,8 +91,8 @@ async def process(job: JobContext, resources: Resources, recording_id: str) -> N
     try:
         await _run(job, resources, announcer, recording)
     except media.MediaError as exc:
-        slug, permanent = error_of(exc)
-        if not (permanent or job.is_last_attempt):
+        slug = MEDIA_ERRORS.code(exc)
+        if not (media.is_permanent(exc) or job.is_last_attempt):
             raise
         await _fail(job, announcer, recording, slug, exc.reason)
         raise PermanentJobError(f"{slug}: {exc.reason}") from exc
@@ -161,7 +120,7 @@ async def _run(
     with tempfile.TemporaryDirectory(prefix="v100-recording-") as scratch:
         await tracker.enter("probing")
         source = Path(scratch) / "source"
-        await _download(storage, recording.source_key, source)
+        await download(storage, recording.source_key, source)
         info = await media.probe(source)
         media.check_picture(info)  # 8K at most, per side
         audio_only = info.video is None
@@ -180,11 +139,11 @@ async def _run(
         await tracker.enter("storing")
         output_key = f"{prefix}/{output.name}"
         content_type = "audio/mp4" if audio_only else "video/mp4"
-        stored = await storage.put(output_key, _chunks(output), content_type)
+        stored = await upload(storage, output, output_key, content_type)
         thumbnail_key: str | None = None
         if thumbnail is not None:
             thumbnail_key = f"{prefix}/thumbnail.jpg"
-            await storage.put(thumbnail_key, _chunks(thumbnail), "image/jpeg")
+            await upload(storage, thumbnail, thumbnail_key, "image/jpeg")
     video = info.video
     async with job.unit_of_work() as session:
         done = await RecordingRepository(session).change(

@@ -70,12 +70,11 @@ async def create_project(
     key: OptionalIdempotencyKey = None,
 ) -> Response:
     """Create a project."""
-
-    async def work() -> tuple[int, BaseModel]:
-        project = await service.create_project(principal.tenant_id, body)
-        return 201, ProjectOut.model_validate(project)
-
-    return await idempotent(service.session, principal.tenant_id, key, "create_project", body, work)
+    project = service.create_project(principal.tenant_id, body)
+    return await idempotent(
+        service.session, principal.tenant_id, key, "create_project", body,
+        project, ProjectOut.model_validate, status=201,
+    )  # fmt: skip
 
 
 @projects_router.get("", response_model=Listing[ProjectOut])
@@ -122,12 +121,11 @@ async def import_video(
     key: OptionalIdempotencyKey = None,
 ) -> Response:
     """Import a video from a URL; it is fetched and processed in the background."""
-
-    async def work() -> tuple[int, BaseModel]:
-        video = await service.import_video(principal.tenant_id, body)
-        return 202, await links.video(video)
-
-    return await idempotent(service.session, principal.tenant_id, key, "import_video", body, work)
+    video = service.import_video(principal.tenant_id, body)
+    return await idempotent(
+        service.session, principal.tenant_id, key, "import_video", body,
+        video, links.video, status=202,
+    )  # fmt: skip
 
 
 @videos_router.get("", response_model=Listing[VideoOut])
@@ -142,12 +140,8 @@ async def list_videos(
     upload_id: Annotated[str | None, Query(max_length=36)] = None,
 ) -> BaseModel:
     """List videos, newest first; filter by project, status or tus upload id."""
-    if upload_id is not None:
-        video = await service.videos.by_upload(upload_id)
-        found = [video] if video is not None and video.tenant_id == principal.tenant_id else []
-        return _page(VideoOut, [await links.video(v) for v in found], None)
     page = await _guard_cursor(
-        service.list_videos(principal.tenant_id, limit, cursor, project_id, status)
+        service.list_videos(principal.tenant_id, limit, cursor, project_id, status, upload_id)
     )
     return _page(VideoOut, [await links.video(v) for v in page.items], page.next_cursor)
 
@@ -188,13 +182,11 @@ async def create_highlight(
     key: OptionalIdempotencyKey = None,
 ) -> Response:
     """Mark a highlight (a time range) on a video."""
-
-    async def work() -> tuple[int, BaseModel]:
-        highlight = await service.create_highlight(principal.tenant_id, video_id, body)
-        return 201, HighlightOut.model_validate(highlight)
-
-    operation = f"create_highlight:{video_id}"
-    return await idempotent(service.session, principal.tenant_id, key, operation, body, work)
+    highlight = service.create_highlight(principal.tenant_id, video_id, body)
+    return await idempotent(
+        service.session, principal.tenant_id, key, f"create_highlight:{video_id}", body,
+        highlight, HighlightOut.model_validate, status=201,
+    )  # fmt: skip
 
 
 @videos_router.get("/{video_id}/highlights", response_model=Listing[HighlightOut])
@@ -256,11 +248,11 @@ async def create_clip(
     key: OptionalIdempotencyKey = None,
 ) -> Response:
     """Cut a clip from a ready video; it renders in the background."""
-
-    async def work() -> tuple[int, BaseModel]:
-        return 202, await links.clip(await service.create_clip(principal.tenant_id, body))
-
-    return await idempotent(service.session, principal.tenant_id, key, "create_clip", body, work)
+    clip = service.create_clip(principal.tenant_id, body)
+    return await idempotent(
+        service.session, principal.tenant_id, key, "create_clip", body,
+        clip, links.clip, status=202,
+    )  # fmt: skip
 
 
 @clips_router.get("", response_model=Listing[ClipOut])
@@ -304,14 +296,11 @@ async def create_direct_upload(
     links: LinksDep,
 ) -> Response:
     """Get a tus URL a browser can upload one file to without an API key."""
-
-    async def work() -> tuple[int, BaseModel]:
-        upload = await service.create_direct_upload(principal.tenant_id, body)
-        return 201, links.direct_upload(upload)
-
+    upload = service.create_direct_upload(principal.tenant_id, body)
     return await idempotent(
-        service.session, principal.tenant_id, key, "create_direct_upload", body, work
-    )
+        service.session, principal.tenant_id, key, "create_direct_upload", body,
+        upload, links.direct_upload, status=201,
+    )  # fmt: skip
 
 
 @uploads_router.get("", response_model=Listing[DirectUploadOut])

@@ -16,7 +16,7 @@ from v100.kit.http import (
     create_service_app,
 )
 from v100.kit.jobs import running_jobs
-from v100.services.video_processing import resources, tasks
+from v100.services.video_processing import tasks
 from v100.services.video_processing.api import (
     clips_router,
     projects_router,
@@ -25,6 +25,7 @@ from v100.services.video_processing.api import (
 )
 from v100.services.video_processing.models import Base
 from v100.services.video_processing.playback import playback_router
+from v100.services.video_processing.resources import FILES_PATH, RESOURCES
 from v100.services.video_processing.settings import VideoProcessingSettings as Settings
 from v100.services.video_processing.tokens import UrlSigner
 from v100.services.video_processing.uploads import tus_routes
@@ -35,16 +36,6 @@ DATABASE = DatabaseSpec(Base.metadata, Path(__file__).parent / "migrations")
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     lease = settings.job_lease_seconds
-
-    @contextlib.asynccontextmanager
-    async def job_resources(runtime: Runtime) -> AsyncIterator[None]:
-        # What jobs run in this process work with: the app's own backends.
-        assert runtime.storage is not None
-        installed = resources.install(settings, runtime.storage, runtime.bus)
-        try:
-            yield
-        finally:
-            await resources.uninstall(installed)
 
     @contextlib.asynccontextmanager
     async def signer(runtime: Runtime) -> AsyncIterator[None]:
@@ -59,12 +50,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # The playback router first: /v1/videos/playback/... must not read as a video id.
             routers=[playback_router, projects_router, videos_router, clips_router, uploads_router],
             database=DATABASE,
-            storage=StorageSpec(presigned_path=resources.FILES_PATH),
+            storage=StorageSpec(presigned_path=FILES_PATH),
             access=Access(public_prefixes=["/v1/uploads/direct/", "/v1/videos/playback/"]),
             body_limits={"/v1/uploads": settings.max_chunk_bytes},
             components=[
                 signer,
-                job_resources,
+                RESOURCES.installed(settings),
                 running_jobs(tasks.jobs, lease_seconds=lease, sweep_interval=min(15.0, lease / 2)),
             ],
         )

@@ -13,19 +13,15 @@ from datetime import datetime
 from pathlib import Path
 
 from v100 import media
+from v100.contracts.credit_holds import credits_per_started_minute
 from v100.kit.jobs import JobContext, PermanentJobError
 from v100.kit.observability import get_logger
+from v100.media.jobs import download, upload
 from v100.media.mp4 import spec_duration
 from v100.services.video_processing import lifecycle
-from v100.services.video_processing.credits import (
-    capture_hold,
-    credits_for,
-    hold_credits,
-    release_hold,
-)
-from v100.services.video_processing.errors import ProcessingFailed
+from v100.services.video_processing.credits import clip_holds
+from v100.services.video_processing.errors import MEDIA_ERRORS, ProcessingFailed
 from v100.services.video_processing.models import ClipMode, ClipStatus, VideoStatus
-from v100.services.video_processing.processing import media_error_type
 from v100.services.video_processing.repository import (
     ClipRepository,
     RenditionRepository,
@@ -78,7 +74,7 @@ async def render_clip(job: JobContext, resources: Resources, clip_id: str) -> No
     try:
         await _render(job, resources, snapshot)
     except media.MediaError as exc:
-        await fail_clip(job, resources, clip_id, media_error_type(exc), exc.reason)
+        await fail_clip(job, resources, clip_id, MEDIA_ERRORS.code(exc), exc.reason)
         raise PermanentJobError(exc.reason) from exc
     except ProcessingFailed as exc:
         await fail_clip(job, resources, clip_id, exc.error_type, exc.detail)
@@ -113,7 +109,7 @@ async def _load(job: JobContext, resources: Resources, clip_id: str) -> _ClipJob
             mode=clip.mode,
             platform=clip.platform,
             hold_id=clip.hold_id,
-            amount=credits_for(seconds, resources.settings.clip_credits_per_minute),
+            amount=credits_per_started_minute(seconds, resources.settings.clip_credits_per_minute),
         )
 
 
@@ -122,10 +118,10 @@ async def _render(job: JobContext, resources: Resources, clip: _ClipJob) -> None
         raise ProcessingFailed("source-missing", "the video has no stored source")
     settings = resources.settings
     # Before any work: a retry sends the same request and gets the same hold.
-    hold_id = await hold_credits(
-        job, resources, kind="clip", resource_id=clip.id, tenant_id=clip.tenant_id,
-        created_at=clip.created_at, amount=clip.amount,
-        horizon_seconds=settings.clip_timeout_seconds * settings.clip_attempts,
+    holds = clip_holds(settings)
+    hold_id = await holds.reserve(
+        resources.billing, work_id=clip.id, tenant_id=clip.tenant_id,
+        created_at=clip.created_at, amount=clip.amount, last_attempt=job.is_last_attempt,
     )  # fmt: skip
     if hold_id is not None and hold_id != clip.hold_id:
         async with job.unit_of_work() as session:
@@ -136,9 +132,7 @@ async def _render(job: JobContext, resources: Resources, clip: _ClipJob) -> None
     with tempfile.TemporaryDirectory(prefix=f"v100-clip-{clip.id}-") as scratch:
         work = Path(scratch)
         source = work / "source"
-        with source.open("wb") as out:
-            async for chunk in resources.storage.open(clip.source_key):
-                out.write(chunk)
+        await download(resources.storage, clip.source_key, source)
         info = await media.probe(source)
         dst = work / "clip.mp4"
 
@@ -153,12 +147,15 @@ async def _render(job: JobContext, resources: Resources, clip: _ClipJob) -> None
         )  # fmt: skip
         out_info = await media.probe(dst)
         key = clip_key(clip.id)
-        await resources.storage.put(key, dst.read_bytes(), "video/mp4")
-        size = dst.stat().st_size
+        size = (await upload(resources.storage, dst, key, "video/mp4")).size
     # What was delivered of the range asked for, never more than was held.
     delivered = max(0.0, cut.end - max(cut.start, clip.start))
-    amount = min(clip.amount, credits_for(delivered, settings.clip_credits_per_minute))
-    charged = await capture_hold(resources, clip.tenant_id, clip.id, hold_id, amount, kind="clip")
+    delivered_credits = credits_per_started_minute(delivered, settings.clip_credits_per_minute)
+    amount = min(clip.amount, delivered_credits)
+    charged = await holds.capture(
+        resources.billing, work_id=clip.id, tenant_id=clip.tenant_id, hold_id=hold_id,
+        amount=amount,
+    )  # fmt: skip
     async with job.unit_of_work() as session:
         row = await ClipRepository(session).locked(clip.id)
         if row is None or row.status != ClipStatus.PROCESSING:
@@ -185,4 +182,6 @@ async def fail_clip(
         lifecycle.clip_errored(session, resources.bus, clip, error_type, detail)
     _log.info("clip errored", clip_id=clip_id, error_type=error_type)
     if hold_id is not None and tenant_id is not None:
-        await release_hold(resources, tenant_id, clip_id, hold_id, kind="clip")
+        await clip_holds(resources.settings).release(
+            resources.billing, work_id=clip_id, tenant_id=tenant_id, hold_id=hold_id
+        )

@@ -3,9 +3,11 @@ an errored video or clip carries in ``error.type``."""
 
 from __future__ import annotations
 
+from v100 import media
 from v100.kit.errors import Conflict, NotFound, ValidationFailed
 
 __all__ = [
+    "MEDIA_ERRORS",
     "ClipNotFound",
     "DirectUploadNotFound",
     "DirectUploadUnusable",
@@ -65,3 +67,11 @@ class ProcessingFailed(Exception):
         super().__init__(detail)
         self.error_type = error_type
         self.detail = detail
+
+
+# The ``error.type`` a media failure gives an errored video or clip.
+MEDIA_ERRORS = media.MediaErrorCodes(
+    empty="empty-input", unsupported="unsupported-input", corrupt="corrupt-input",
+    too_large="input-too-large", failed="processing-failed", timed_out="processing-timed-out",
+    other="invalid-input",
+)  # fmt: skip

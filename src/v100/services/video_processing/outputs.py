@@ -1,11 +1,10 @@
 """What the processing job makes and where it goes: object keys under ``videos/<id>/``, content
-types, streaming files to and from storage, the HLS ladder as renditions, and rendition rows
+types, the HLS ladder as renditions, and rendition rows
 (written only after their objects are stored, so a retry can trust them and skip the work)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 
 from v100 import media
 from v100.kit.jobs import JobContext, PermanentJobError
-from v100.kit.storage import ObjectStore
+from v100.media.jobs import upload
 from v100.services.video_processing import lifecycle
 from v100.services.video_processing.models import Rendition, RenditionKind, VideoStatus
 from v100.services.video_processing.repository import RenditionRepository, VideoRepository
@@ -22,12 +21,10 @@ from v100.services.video_processing.resources import Resources
 __all__ = [
     "VideoJob",
     "content_type",
-    "download",
     "file_size",
     "make_hls",
     "record",
     "store",
-    "upload",
     "video_key",
 ]
 
@@ -66,28 +63,6 @@ class VideoJob:
     done: set[str]
 
 
-async def download(
-    storage: ObjectStore, key: str, dst: Path, on_fraction: Callable[[float], Awaitable[None]]
-) -> None:
-    info = await storage.head(key)
-    written = 0
-    with dst.open("wb") as out:
-        async for chunk in storage.open(key):
-            out.write(chunk)
-            written += len(chunk)
-            if info.size:
-                await on_fraction(written / info.size)
-
-
-async def upload(storage: ObjectStore, path: Path, key: str) -> None:
-    async def chunks() -> Any:
-        with path.open("rb") as source:
-            while block := source.read(8 * 1024 * 1024):
-                yield block
-
-    await storage.put(key, chunks(), content_type(path.name))
-
-
 async def make_hls(
     job: JobContext,
     resources: Resources,
@@ -113,7 +88,8 @@ async def make_hls(
     size = 0
     for path in output.files:
         relative = path.relative_to(out_dir)
-        await upload(resources.storage, path, video_key(video.id, f"hls/{relative}"))
+        key = video_key(video.id, f"hls/{relative}")
+        await upload(resources.storage, path, key, content_type(path.name))
         size += await asyncio.to_thread(file_size, path)
     renditions = []
     for variant in output.variants:
@@ -166,7 +142,7 @@ async def store(
     extra: dict[str, Any] | None = None,
 ) -> None:
     key = video_key(video.id, relative_key)
-    await upload(resources.storage, path, key)
+    await upload(resources.storage, path, key, content_type(path.name))
     rendition = Rendition(
         tenant_id=video.tenant_id,
         video_id=video.id,

@@ -12,20 +12,20 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from v100 import media
+from v100.contracts.credit_holds import credits_per_started_minute
 from v100.contracts.events import VideoProgress, publish_video_progress
 from v100.kit.jobs import JobContext, PermanentJobError
 from v100.kit.observability import get_logger
+from v100.media.jobs import download, upload
 from v100.services.video_processing import lifecycle
-from v100.services.video_processing.credits import capture, credits_for, release_hold, reserve
-from v100.services.video_processing.errors import ProcessingFailed
+from v100.services.video_processing.credits import reserve, video_holds
+from v100.services.video_processing.errors import MEDIA_ERRORS, ProcessingFailed
 from v100.services.video_processing.models import RenditionKind, VideoStatus
 from v100.services.video_processing.outputs import (
     VideoJob,
     content_type,
-    download,
     make_hls,
     store,
-    upload,
     video_key,
 )
 from v100.services.video_processing.repository import VideoRepository
@@ -35,9 +35,7 @@ __all__ = [
     "ProcessingFailed",
     "content_type",
     "fail_video",
-    "media_error_type",
     "process_video",
-    "release_hold",
     "video_key",
 ]
 
@@ -55,22 +53,6 @@ _WEIGHTS = {
     "storyboard": 5,
     "finish": 2,
 }
-
-
-def media_error_type(error: media.MediaError) -> str:
-    """The stable ``error.type`` of a media failure (docs/video.md)."""
-    names = {
-        "EmptyMedia": "empty-input",
-        "UnsupportedMedia": "unsupported-input",
-        "CorruptMedia": "corrupt-input",
-        "MediaTooLarge": "input-too-large",
-        "FFmpegTimedOut": "processing-timed-out",
-        "FFmpegFailed": "processing-failed",
-    }
-    for cls in type(error).__mro__:
-        if cls.__name__ in names:
-            return names[cls.__name__]
-    return "invalid-input"
 
 
 class _Progress:
@@ -152,7 +134,7 @@ async def process_video(job: JobContext, resources: Resources, video_id: str) ->
         with tempfile.TemporaryDirectory(prefix=f"v100-video-{video_id}-") as scratch:
             await _process(job, resources, snapshot, Path(scratch))
     except media.MediaError as exc:
-        await fail_video(job, resources, video_id, media_error_type(exc), exc.reason)
+        await fail_video(job, resources, video_id, MEDIA_ERRORS.code(exc), exc.reason)
         raise PermanentJobError(exc.reason) from exc
     except ProcessingFailed as exc:
         await fail_video(job, resources, video_id, exc.error_type, exc.detail)
@@ -185,7 +167,7 @@ async def _process(job: JobContext, resources: Resources, video: VideoJob, scrat
     source, info = await _prepare(job, video, source, info, scratch, progress)
     await progress.end("prepare")
 
-    amount = credits_for(info.duration, settings.credits_per_minute)
+    amount = credits_per_started_minute(info.duration, settings.credits_per_minute)
     hold_id = await reserve(job, resources, video, amount)
 
     outputs = scratch / "out"
@@ -224,9 +206,10 @@ async def _process(job: JobContext, resources: Resources, video: VideoJob, scrat
         if "storyboard" not in video.done:
             board = await media.storyboard(source, outputs / "storyboard", info)
             for sprite in board.sprites:
-                await upload(storage, sprite, video_key(video.id, f"storyboard/{sprite.name}"))
+                sprite_key = video_key(video.id, f"storyboard/{sprite.name}")
+                await upload(storage, sprite, sprite_key, content_type(sprite.name))
             vtt_key = video_key(video.id, "storyboard/storyboard.vtt")
-            await upload(storage, board.vtt, vtt_key)
+            await upload(storage, board.vtt, vtt_key, content_type(board.vtt.name))
             await store(
                 job, resources, video, RenditionKind.STORYBOARD, "storyboard",
                 board.sprites[0], f"storyboard/{board.sprites[0].name}",
@@ -315,7 +298,10 @@ async def _finish(
     job: JobContext, resources: Resources, snapshot: VideoJob, hold_id: str | None, amount: int
 ) -> None:
     """Capture the hold, then ready."""
-    charged = await capture(resources, snapshot, hold_id, amount)
+    charged = await video_holds(resources.settings).capture(
+        resources.billing, work_id=snapshot.id, tenant_id=snapshot.tenant_id, hold_id=hold_id,
+        amount=amount,
+    )  # fmt: skip
     async with job.unit_of_work() as session:
         video = await VideoRepository(session).locked(snapshot.id)
         if video is None or video.status != VideoStatus.PROCESSING:
@@ -339,4 +325,6 @@ async def fail_video(
         lifecycle.video_errored(session, resources.bus, video, error_type, detail)
     _log.info("video errored", video_id=video_id, error_type=error_type, detail=detail[:200])
     if hold_id is not None and tenant_id is not None:
-        await release_hold(resources, tenant_id, video_id, hold_id)
+        await video_holds(resources.settings).release(
+            resources.billing, work_id=video_id, tenant_id=tenant_id, hold_id=hold_id
+        )

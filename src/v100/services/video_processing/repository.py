@@ -67,7 +67,13 @@ class VideoRepository(TenantRepository[Video]):
         return await self.session.get(Video, video_id)
 
     async def by_upload(self, upload_id: str) -> Video | None:
+        """The video a tus upload made, whoever's (the upload's completion hook)."""
         statement = select(Video).where(Video.upload_id == upload_id)
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def of_upload(self, tenant_id: str, upload_id: str) -> Video | None:
+        """The tenant's video made by a tus upload."""
+        statement = self.select_for(tenant_id).where(Video.upload_id == upload_id)
         return (await self.session.execute(statement)).scalar_one_or_none()
 
     async def processing(self) -> Sequence[Video]:

@@ -153,7 +153,13 @@ class VideoService:
         cursor: str | None,
         project_id: str | None = None,
         status: str | None = None,
+        upload_id: str | None = None,
     ) -> Page[Video]:
+        """The tenant's videos, newest first; by tus upload id, the one video it made (if any:
+        the other filters do not apply)."""
+        if upload_id is not None:
+            video = await self.videos.of_upload(tenant_id, upload_id)
+            return Page(items=[] if video is None else [video], next_cursor=None)
         return await self.videos.page(
             tenant_id, limit=limit, cursor=cursor, project_id=project_id, status=status
         )

@@ -10,10 +10,10 @@ from v100 import media
 from v100.kit.jobs import JobContext, JobRegistry, JobStatus, get_job
 from v100.kit.observability import get_logger
 from v100.services.video_processing import clipping, importing, lifecycle, processing
-from v100.services.video_processing import resources as runtime_resources
+from v100.services.video_processing.credits import clip_holds, video_holds
 from v100.services.video_processing.models import Clip, ClipStatus, Video, VideoStatus
-from v100.services.video_processing.processing import release_hold
 from v100.services.video_processing.repository import ClipRepository, VideoRepository
+from v100.services.video_processing.resources import RESOURCES
 from v100.services.video_processing.uploads import TUS
 
 __all__ = [
@@ -33,22 +33,22 @@ jobs = JobRegistry("video_processing", requires=[media.require_ffmpeg])
 
 @jobs.task(max_attempts=3, backoff=5.0, timeout=6 * 3600)
 async def process_video(job: JobContext, video_id: str) -> None:
-    await processing.process_video(job, await runtime_resources.current(), video_id)
+    await processing.process_video(job, await RESOURCES.current(), video_id)
 
 
 @jobs.task(max_attempts=3, backoff=5.0, timeout=3 * 3600)
 async def import_video(job: JobContext, video_id: str) -> None:
-    await importing.import_video(job, await runtime_resources.current(), video_id)
+    await importing.import_video(job, await RESOURCES.current(), video_id)
 
 
 @jobs.task(max_attempts=3, backoff=5.0, timeout=3600)
 async def render_clip(job: JobContext, clip_id: str) -> None:
-    await clipping.render_clip(job, await runtime_resources.current(), clip_id)
+    await clipping.render_clip(job, await RESOURCES.current(), clip_id)
 
 
 @jobs.task(max_attempts=5, backoff=10.0)
 async def delete_objects(job: JobContext, prefixes: list[str], keys: list[str]) -> None:
-    storage = (await runtime_resources.current()).storage
+    storage = (await RESOURCES.current()).storage
     for prefix in prefixes:
         async for info in storage.list(prefix):
             await storage.delete(info.key)
@@ -61,7 +61,7 @@ async def reconcile(job: JobContext) -> None:
     """Videos and clips whose job ended without settling them (a runner lost on its last
     attempt) end ``errored``, their credit holds released; abandoned tus uploads expire."""
 
-    resources = await runtime_resources.current()
+    resources = await RESOURCES.current()
     ended = {JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.SUCCEEDED}
     released: list[tuple[str, str, str]] = []
     released_clips: list[tuple[str, str, str]] = []
@@ -97,10 +97,11 @@ async def reconcile(job: JobContext) -> None:
                 and clip.hold_id
             ):
                 released_clips.append((clip.tenant_id, clip.id, clip.hold_id))
-    for tenant_id, video_id, hold_id in released:
-        await release_hold(resources, tenant_id, video_id, hold_id)
-    for tenant_id, clip_id, hold_id in released_clips:
-        await release_hold(resources, tenant_id, clip_id, hold_id, kind="clip")
+    for holds, held in ((video_holds, released), (clip_holds, released_clips)):
+        for tenant_id, work_id, hold_id in held:
+            await holds(resources.settings).release(
+                resources.billing, work_id=work_id, tenant_id=tenant_id, hold_id=hold_id
+            )
     result = await TUS.uploads(job.sessions, resources.storage).sweep()
     if result.removed or result.finished or result.failed:
         _log.info(

@@ -28,7 +28,6 @@ from v100.kit.tus import (
     runtime_store,
 )
 from v100.services.video_processing import deps
-from v100.services.video_processing import resources as runtime_resources
 from v100.services.video_processing.errors import DirectUploadUnusable
 from v100.services.video_processing.models import DirectUpload, DirectUploadStatus
 from v100.services.video_processing.repository import (
@@ -36,6 +35,7 @@ from v100.services.video_processing.repository import (
     ProjectRepository,
     VideoRepository,
 )
+from v100.services.video_processing.resources import RESOURCES
 from v100.services.video_processing.schemas import NewVideoSettings
 from v100.services.video_processing.service import VideoService
 from v100.services.video_processing.settings import VideoProcessingSettings
@@ -76,7 +76,7 @@ async def on_complete(session: AsyncSession, upload: TusUpload) -> None:
     videos = VideoRepository(session)
     if await videos.by_upload(upload.id) is not None:
         return
-    resources = await runtime_resources.current()
+    resources = await RESOURCES.current()
     options = await _options_from(session, upload)
     # A project deleted (or never there) must not leave the upload unfinished forever.
     project_id = options.project_id

@@ -1,6 +1,5 @@
-"""Stripe through its official SDK: Checkout Sessions for credit packs (the SDK's async client
-on httpx, so the event loop never blocks) and webhook verification with
-``stripe.Webhook.construct_event`` (signature and timestamp tolerance)."""
+"""Stripe for billing: Checkout Sessions for credit packs, on the platform's one Stripe set-up
+(``kit.stripe``: the SDK's async client, retries, webhook verification)."""
 
 from __future__ import annotations
 
@@ -9,14 +8,10 @@ from typing import Any
 
 import stripe
 
-from v100.kit.errors import BadRequest, UpstreamUnavailable
+from v100.kit.errors import UpstreamUnavailable
+from v100.kit.stripe import StripeConnection
 
-__all__ = ["CheckoutSession", "InvalidWebhook", "StripeCheckout"]
-
-
-class InvalidWebhook(BadRequest):
-    slug = "invalid-webhook"
-    title = "Webhook signature verification failed"
+__all__ = ["CheckoutSession", "StripeCheckout"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,28 +38,8 @@ def _session(resource: Any) -> CheckoutSession:
     )
 
 
-class StripeCheckout:
-    def __init__(
-        self,
-        api_key: str,
-        webhook_secret: str,
-        *,
-        api_base: str | None = None,
-        tolerance_seconds: int = 300,
-    ) -> None:
-        base = {"api": api_base} if api_base else None
-        self._http = stripe.HTTPXClient()
-        self._client = stripe.StripeClient(
-            api_key,
-            base_addresses=base,  # type: ignore[arg-type]
-            http_client=self._http,
-            max_network_retries=2,
-        )
-        self._webhook_secret = webhook_secret
-        self._tolerance = tolerance_seconds
-
-    async def aclose(self) -> None:
-        await self._http.close_async()  # type: ignore[no-untyped-call]
+class StripeCheckout(StripeConnection):
+    """Checkout Sessions for credit packs."""
 
     async def create_session(
         self,
@@ -113,18 +88,3 @@ class StripeCheckout:
         except stripe.StripeError as exc:
             raise UpstreamUnavailable("Stripe did not give the session.", retry_after=5) from exc
         return _session(session)
-
-    def verify(self, payload: bytes, signature: str | None) -> dict[str, Any]:
-        """The event, once its signature and timestamp check out; InvalidWebhook otherwise."""
-        if not signature:
-            raise InvalidWebhook("No Stripe-Signature header.")
-        try:
-            event = stripe.Webhook.construct_event(
-                payload, signature, self._webhook_secret, tolerance=self._tolerance
-            )
-        except stripe.SignatureVerificationError as exc:
-            raise InvalidWebhook(str(exc.user_message or "Bad signature.")) from exc
-        except ValueError as exc:
-            raise InvalidWebhook("The payload is not JSON.") from exc
-        result: dict[str, Any] = event.to_dict()
-        return result

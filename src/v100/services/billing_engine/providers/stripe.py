@@ -1,6 +1,6 @@
-"""Stripe through its official SDK (async client on httpx): the tenant's Customer, invoices with
-their invoice items, finalization, Checkout in setup mode (a card on file for a priced plan),
-and webhook verification with ``stripe.Webhook``.
+"""Stripe for billing_engine, on the platform's one Stripe set-up (``kit.stripe``: the SDK's
+async client, retries, webhook verification): the tenant's Customer, invoices with their
+invoice items, finalization, Checkout in setup mode (a card on file for a priced plan).
 
 Every create carries an ``Idempotency-Key`` derived from our own ids, so a retried job gets
 Stripe's first answer instead of a second object. Stripe forgets keys after 24 hours, so the
@@ -15,14 +15,10 @@ from typing import Any
 
 import stripe
 
-from v100.kit.errors import BadRequest, UpstreamUnavailable
+from v100.kit.errors import UpstreamUnavailable
+from v100.kit.stripe import StripeConnection
 
-__all__ = ["InvalidWebhook", "RemoteInvoice", "SetupSession", "StripeInvoicing", "StripeRefused"]
-
-
-class InvalidWebhook(BadRequest):
-    slug = "invalid-webhook"
-    title = "Webhook signature verification failed"
+__all__ = ["RemoteInvoice", "SetupSession", "StripeInvoicing", "StripeRefused"]
 
 
 class StripeRefused(UpstreamUnavailable):
@@ -67,28 +63,8 @@ def _failure(exc: stripe.StripeError, what: str) -> UpstreamUnavailable:
     return StripeRefused(f"Stripe refused to {what}: {exc.user_message}")
 
 
-class StripeInvoicing:
-    def __init__(
-        self,
-        api_key: str,
-        webhook_secret: str | None = None,
-        *,
-        api_base: str | None = None,
-        tolerance_seconds: int = 300,
-    ) -> None:
-        base = {"api": api_base} if api_base else None
-        self._http = stripe.HTTPXClient()
-        self._client = stripe.StripeClient(
-            api_key,
-            base_addresses=base,  # type: ignore[arg-type]
-            http_client=self._http,
-            max_network_retries=2,
-        )
-        self._webhook_secret = webhook_secret
-        self._tolerance = tolerance_seconds
-
-    async def aclose(self) -> None:
-        await self._http.close_async()  # type: ignore[no-untyped-call]
+class StripeInvoicing(StripeConnection):
+    """Customers, invoices and their items, and card set-up sessions."""
 
     async def create_customer(self, tenant_id: str, *, idempotency_key: str) -> str:
         params: dict[str, Any] = {
@@ -224,20 +200,3 @@ class StripeInvoicing:
         except stripe.StripeError as exc:
             raise _failure(exc, "open a checkout session") from exc
         return SetupSession(id=str(created.id), url=str(created.url))
-
-    def verify(self, payload: bytes, signature: str | None) -> dict[str, Any]:
-        """The event, once its signature and timestamp check out; InvalidWebhook otherwise."""
-        if self._webhook_secret is None:
-            raise InvalidWebhook("No webhook secret is configured.")
-        if not signature:
-            raise InvalidWebhook("No Stripe-Signature header.")
-        try:
-            event = stripe.Webhook.construct_event(
-                payload, signature, self._webhook_secret, tolerance=self._tolerance
-            )
-        except stripe.SignatureVerificationError as exc:
-            raise InvalidWebhook(str(exc.user_message or "Bad signature.")) from exc
-        except ValueError as exc:
-            raise InvalidWebhook("The payload is not JSON.") from exc
-        result: dict[str, Any] = event.to_dict()
-        return result
