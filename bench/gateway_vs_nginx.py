@@ -363,6 +363,8 @@ def profile(pid: int, url: str, key: str, seconds: int, connections: int, out: P
 
 
 _BUCKETS = [  # (label, substring of a frame "function (file:line)"), first match from the leaf up
+    ("gateway protocol: writes to the caller, task", "kit/http/_uvicorn.py"),
+    ("proxied path (proxied_path.py)", "gateway/edge/proxied_path.py"),
     ("response cache", "gateway/edge/cache/"),
     ("rate limits", "gateway/edge/limits/"),
     ("authentication (API key)", "gateway/identity/authn.py"),

@@ -28,13 +28,15 @@ from v100.kit.http._listing import Listing
 from v100.kit.http._middleware import RequestContextMiddleware
 from v100.kit.http._problems import VENDOR_NOT_CONFIGURED, problem_response
 from v100.kit.http._protocol import GuardedHttpProtocol, HttpLimits
-from v100.kit.http._rules import MAX_HEADER_COUNT
+from v100.kit.http._rules import MAX_HEADER_COUNT, broken_rule
 from v100.kit.http._server import server_config
+from v100.kit.http._uvicorn import AnswerCycle
 
 __all__ = [
     "MAX_HEADER_COUNT",
     "VENDOR_NOT_CONFIGURED",
     "Access",
+    "AnswerCycle",
     "Authorized",
     "Component",
     "DatabaseSpec",
@@ -53,6 +55,7 @@ __all__ = [
     "SessionDep",
     "SettingsOf",
     "StorageSpec",
+    "broken_rule",
     "create_service_app",
     "problem_response",
     "refusing_null",

@@ -86,6 +86,11 @@ class GuardedHttpProtocol(UvicornProtocol):
         self._disarm_head_timer()
         super().connection_lost(exc)
 
+    @property
+    def serving_all(self) -> bool:
+        """Requests may be answered as usual: not refused, nor over the connection limit."""
+        return not self._refused and not self._probes_only
+
     # -- bytes -------------------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:

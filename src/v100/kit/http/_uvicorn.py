@@ -11,6 +11,7 @@ read uvicorn's changes to ``httptools_impl.py`` and adapt this module, and only 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine
 from typing import Any, ClassVar
 
 import httptools
@@ -21,6 +22,7 @@ __all__ = [
     "UVICORN_ATTRIBUTES",
     "UVICORN_INTERNALS",
     "WRITTEN_FOR",
+    "AnswerCycle",
     "UvicornProtocol",
 ]
 
@@ -62,8 +64,9 @@ UVICORN_ATTRIBUTES: dict[str, tuple[str, ...]] = {
         "cycle",
         "timeout_keep_alive",
         "timeout_keep_alive_task",
+        "tasks",
     ),
-    "connected": ("transport", "flow"),
+    "connected": ("transport", "flow", "client", "scheme"),
     "server_state": ("total_requests", "default_headers", "connections"),
     "cycle": ("response_complete", "disconnected", "keep_alive", "message_event", "transport"),
 }
@@ -128,6 +131,63 @@ class _Answered:
 _ANSWERED: Any = _Answered()
 
 
+class AnswerCycle:
+    """Stands in for uvicorn's request cycle while a request read whole is answered by a task
+    of the platform's own (``UvicornProtocol.answer_in_task``): what uvicorn reads of a cycle
+    (``response_complete``, ``disconnected``, ``keep_alive``, ``message_event``) plus the
+    writes, the caller's disconnect and the end of the answer, as uvicorn's cycle does them."""
+
+    __slots__ = ("_gone", "_protocol", "disconnected", "keep_alive", "response_complete")
+
+    def __init__(self, protocol: UvicornProtocol) -> None:
+        self._protocol = protocol
+        self._gone: asyncio.Future[None] | None = None
+        self.response_complete = False
+        self.disconnected = False
+        self.keep_alive = True
+
+    @property
+    def message_event(self) -> AnswerCycle:
+        return self  # uvicorn calls ``message_event.set()`` when the connection is lost
+
+    def set(self) -> None:
+        gone = self._gone
+        if self.disconnected and gone is not None and not gone.done():
+            gone.set_result(None)
+
+    async def disconnect(self) -> None:
+        """Returns once the caller has gone away."""
+        if self.disconnected:
+            return
+        if self._gone is None:
+            self._gone = self._protocol.loop.create_future()
+        await self._gone
+
+    def write(self, data: bytes) -> None:
+        transport = self._protocol.transport
+        if not self.disconnected and not transport.is_closing():
+            transport.write(data)
+
+    async def drain(self) -> None:
+        """uvicorn's flow control before a write (a caller that reads slowly)."""
+        flow = self._protocol.flow
+        if flow.write_paused and not self.disconnected:
+            await flow.drain()
+
+    def abort(self) -> None:
+        """The answer broke off after its head: the connection closes (as uvicorn does)."""
+        self.response_complete = True
+        self._protocol.transport.close()
+
+    def finish(self) -> None:
+        """The answer is complete: the connection goes on as after uvicorn's answers."""
+        self.response_complete = True
+        protocol = self._protocol
+        if not self.keep_alive:
+            protocol.transport.close()
+        protocol.on_response_complete()
+
+
 class UvicornProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, seen through the few hooks the platform needs.
 
@@ -167,10 +227,19 @@ class UvicornProtocol(HttpToolsProtocol):
         """Nothing of a request is held or in progress: the next bytes start a new one."""
         cycle = self.cycle
         return (
-            not self.in_message
-            and (cycle is None or cycle.response_complete)
-            and not self.pipeline
+            not self.in_message and (cycle is None or cycle.response_complete) and not self.pipeline
         )
+
+    @property
+    def peer(self) -> tuple[str, int] | None:
+        """The caller's address and port, as uvicorn puts it in a request's scope."""
+        client: tuple[str, int] | None = self.client
+        return client
+
+    @property
+    def url_scheme(self) -> str:
+        """``http`` or ``https``, as uvicorn puts it in a request's scope."""
+        return "https" if self.scheme == "https" else "http"
 
     @property
     def default_headers(self) -> list[tuple[bytes, bytes]]:
@@ -213,6 +282,17 @@ class UvicornProtocol(HttpToolsProtocol):
         self.cycle = _ANSWERED
         self.transport.write(answer)
         self.on_response_complete()
+
+    def answer_in_task(self, answer: Callable[[AnswerCycle], Coroutine[Any, Any, None]]) -> None:
+        """The request in the bytes just read is answered by ``answer`` (a coroutine function
+        given this request's ``AnswerCycle``), run as a task of the server's, without the
+        parser or an ASGI cycle: as ``answered``, for answers that take waiting."""
+        self._unset_keepalive_if_required()  # busy: the keep-alive timer must not close it
+        cycle = AnswerCycle(self)
+        self.cycle = cycle  # type: ignore[assignment]
+        task = self.loop.create_task(answer(cycle))
+        task.add_done_callback(self.tasks.discard)
+        self.tasks.add(task)
 
     # -- uvicorn's methods, extended ---------------------------------------------------------
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 from starlette.middleware import Middleware
+from starlette.types import Receive, Scope, Send
 
 from v100.kit.http import Access, Runtime, ServiceSpec, create_service_app
 from v100.services.gateway.clients import TrustedProxies
@@ -28,6 +29,7 @@ from v100.services.gateway.edge.limits import (
     RateLimits,
     tier_source_for,
 )
+from v100.services.gateway.edge.proxied_path import ProxiedPath
 from v100.services.gateway.edge.proxy.middleware import ProxyMiddleware
 from v100.services.gateway.edge.proxy.upstreams import Upstreams
 from v100.services.gateway.edge.timing import ServerTimingMark, ServerTimingMiddleware
@@ -72,6 +74,36 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if edge.response_cache_hit_path
         else None
     )
+    # Plain proxied requests are taken by the server's protocol too (proxied_path.py), with
+    # the same objects and a proxy and compression built as the middleware's are.
+    proxied_path = (
+        ProxiedPath(
+            authenticator=authenticator,
+            public_paths=public_paths,
+            public_prefixes=PUBLIC_PREFIXES,
+            limits=limits,
+            cache=cache,
+            upstreams=upstreams,
+            proxy=ProxyMiddleware(
+                _not_routed,
+                upstreams=upstreams,
+                websocket_max_message_bytes=edge.websocket_max_message_bytes,
+                proxies=proxies,
+            ),
+            compression=CompressionMiddleware(
+                _not_routed,
+                min_bytes=edge.compression_min_bytes,
+                gzip_level=edge.compression_gzip_level,
+                brotli_quality=edge.compression_brotli_quality,
+                traffic=upstreams,
+            )
+            if edge.compression_enabled
+            else None,
+            max_body_bytes=edge.proxied_max_body_bytes,
+        )
+        if edge.proxy_lean_path
+        else None
+    )
     rates = settings.identity
     throttle = AuthThrottle(
         AttemptLimits(limiter),
@@ -100,6 +132,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if hit_path is not None:
                 runtime.provide(hit_path)
                 await hit_path.start(runtime)
+            if proxied_path is not None:
+                runtime.provide(proxied_path)
+                await proxied_path.start(runtime)
             yield
         finally:
             await authenticator.close()
@@ -160,7 +195,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             own_docs=True,  # openapi.router serves the merged document and /docs
         )
     )
-    if hit_path is not None:
-        # The server's protocol (kit.http.server_config): it answers fresh hits itself.
-        app.state.http_protocol = HitPathProtocol.serving(hit_path)
+    if hit_path is not None or proxied_path is not None:
+        # The server's protocol (kit.http.server_config): it answers fresh hits and takes
+        # plain proxied requests itself.
+        app.state.http_protocol = HitPathProtocol.serving(hit_path, proxied_path)
     return app
+
+
+async def _not_routed(scope: Scope, receive: Receive, send: Send) -> None:
+    # The proxied path's proxy and compression are only given requests they handle.
+    raise AssertionError(f"not a proxied request: {scope.get('path')}")

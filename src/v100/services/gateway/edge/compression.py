@@ -233,8 +233,11 @@ class CompressionMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        answer = _Answer(self, send, self.accepted(scope), head=scope["method"] == "HEAD")
-        await self.app(scope, receive, answer.send)
+        await self.app(scope, receive, self.compressing(scope, send))
+
+    def compressing(self, scope: Scope, send: Send) -> Send:
+        """``send`` with this middleware's work on the answer (the proxied path's too)."""
+        return _Answer(self, send, self.accepted(scope), head=scope["method"] == "HEAD").send
 
 
 _PASS, _HOLD, _STREAM = 0, 1, 2

@@ -18,8 +18,9 @@ from v100.services.gateway.edge.traffic_metrics import TrafficMetrics
 
 __all__ = ["HitMetrics", "Metrics"]
 
-# method, route group, status, and the limiter's tier and route group (None: limits off).
-_Key = tuple[str, str, int, str | None, str | None]
+# method, route group, status, the limiter's tier and route group (None: limits off), and the
+# response cache's result ("hit", "miss"; None: the cache had no part in the answer).
+_Key = tuple[str, str, int, str | None, str | None, str | None]
 # Where the full path records the same: what ``HitMetrics`` folds into.
 Metrics = tuple[HttpMetrics, TrafficMetrics | None, CacheMetrics | None, LimiterMetrics | None]
 
@@ -73,11 +74,13 @@ class HitMetrics:
         group: str | None,
         elapsed: float,
         processing: float,
+        cache: str | None = "hit",
     ) -> None:
         """One answer: ``tier`` and ``group`` are those the limiter allowed it in (None with
         limits off), ``elapsed`` the time to its end (the request duration), ``processing`` the
-        time to its start (the gateway's processing time)."""
-        key = (method, route, status, tier, group)
+        time to its start (the gateway's processing time), ``cache`` what the response cache
+        counts it as (None: nothing)."""
+        key = (method, route, status, tier, group, cache)
         tally = self._tallies.get(key)
         if tally is None:
             tally = self._tallies[key] = self._tally(key)
@@ -92,7 +95,7 @@ class HitMetrics:
 
     def _tally(self, key: _Key) -> _Tally:
         http, traffic, _, _ = self._metrics()
-        method, route, status, _, _ = key
+        method, route, status, _, _, _ = key
         _, latency = http.children(method, route, status)
         return _Tally(latency, traffic.processing(route) if traffic is not None else None)
 
@@ -101,13 +104,13 @@ class HitMetrics:
         if not tallies:
             return
         http, traffic, cache, limits = self._metrics()
-        for (method, route, status, tier, group), tally in tallies.items():
+        for (method, route, status, tier, group, result), tally in tallies.items():
             requests, latency = http.children(method, route, status)
             requests.inc(tally.answers)
             tally.latency.add_to(latency)
             if tally.processing is not None and traffic is not None:
                 tally.processing.add_to(traffic.processing(route))
-            if cache is not None:
-                cache.count(route, "hit", tally.answers)
+            if cache is not None and result is not None:
+                cache.count(route, result, tally.answers)
             if limits is not None and tier is not None and group is not None:
                 limits.count(tier, group, "allowed", tally.answers)

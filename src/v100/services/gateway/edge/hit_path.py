@@ -17,11 +17,10 @@ third of what it did at first (docs/adr/0018-gateway-hit-path.md has the figures
 from __future__ import annotations
 
 import http
-import itertools
 import logging
-import os
 import re
 from dataclasses import dataclass
+from functools import partial
 from time import perf_counter
 from typing import ClassVar
 
@@ -38,12 +37,13 @@ from v100.services.gateway.edge.cache import (
 from v100.services.gateway.edge.compression import compressible_type
 from v100.services.gateway.edge.hit_metrics import HitMetrics, Metrics
 from v100.services.gateway.edge.limits import Plan, RateLimits
+from v100.services.gateway.edge.proxied_path import MAX_READ_BYTES, ProxiedPath
 from v100.services.gateway.edge.proxy.upstreams import Route
+from v100.services.gateway.edge.request_ids import REQUEST_ID, request_ids
 from v100.services.gateway.edge.timing import HasTrafficMetrics
 
 __all__ = ["HitPath", "HitPathProtocol"]
 
-_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
 _STATUS_LINES = {
     s.value: b"HTTP/1.1 %d %s\r\n" % (s.value, s.phrase.encode()) for s in http.HTTPStatus
 }
@@ -203,7 +203,7 @@ class HitPath:
                 lines,
                 rate_limit,
                 timings,
-                known.request_id or _request_ids.next(),
+                known.request_id or request_ids.next(),
                 b"\r\n\r\n",
                 body,
             )
@@ -258,7 +258,7 @@ class HitPath:
             if name in _BODY_HEADERS or name == b"origin":
                 return None  # a body; or a browser's cross-origin call, which CORS answers
             if name == b"x-request-id" and request_id is None:
-                request_id = value if _REQUEST_ID.match(value) else None
+                request_id = value if REQUEST_ID.match(value) else None
             elif name == b"accept-encoding":
                 accept_encoding = True
             headers.append((name, value))
@@ -294,26 +294,6 @@ class _Request:
     plan: Plan | None = None  # with limits on, None: a concurrency cap (the full path's)
 
 
-class _RequestIds:
-    """Request ids for answers whose caller sent none: 32 hex characters like ``uuid4().hex``,
-    a random per-process prefix and a counter, so unique without a system call per request
-    (``os.urandom`` costs one). A forked child draws a prefix of its own."""
-
-    def __init__(self) -> None:
-        self._restart()
-        os.register_at_fork(after_in_child=self._restart)
-
-    def _restart(self) -> None:
-        self._prefix = os.urandom(8).hex().encode()
-        self._counter = itertools.count()
-
-    def next(self) -> bytes:
-        return b"%s%016x" % (self._prefix, next(self._counter))
-
-
-_request_ids = _RequestIds()
-
-
 class HitPathProtocol(GuardedHttpProtocol):
     """The gateway's server protocol: ``create_app`` names ``HitPathProtocol.serving(hit_path)``
     at ``app.state.http_protocol`` (read by ``kit.http.server_config``).
@@ -326,24 +306,37 @@ class HitPathProtocol(GuardedHttpProtocol):
     coalesce_answer_writes = True
 
     hit_path: ClassVar[HitPath | None] = None
+    proxied_path: ClassVar[ProxiedPath | None] = None
 
     @classmethod
-    def serving(cls, hit_path: HitPath) -> type[HitPathProtocol]:
-        """This protocol with ``hit_path`` (the server builds one protocol per connection)."""
-        return type(cls.__name__, (cls,), {"hit_path": hit_path})
+    def serving(
+        cls, hit_path: HitPath | None, proxied_path: ProxiedPath | None = None
+    ) -> type[HitPathProtocol]:
+        """This protocol with ``hit_path`` and ``proxied_path`` (the server builds one
+        protocol per connection)."""
+        return type(cls.__name__, (cls,), {"hit_path": hit_path, "proxied_path": proxied_path})
 
     def data_received(self, data: bytes) -> None:
-        hit_path = self.hit_path
-        if (
-            hit_path is not None
-            and self.between_requests  # else these bytes continue the parser's message
-            and len(data) <= _MAX_REQUEST_BYTES
-            and data.endswith(b"\r\n\r\n")
-        ):
-            date = hit_path.default_lines(self.default_headers)
-            answer = hit_path.answer(data, date)
-            if answer is not None:
-                self._disarm_head_timer()  # a whole request, answered
-                self.answered(answer)
-                return
+        # Only at a request's start (else these bytes continue the parser's message: a
+        # request smuggled in a header or body), and never on a refused connection.
+        if self.between_requests and self.serving_all:
+            hit_path = self.hit_path
+            if (
+                hit_path is not None
+                and len(data) <= _MAX_REQUEST_BYTES
+                and data.endswith(b"\r\n\r\n")
+            ):
+                date = hit_path.default_lines(self.default_headers)
+                answer = hit_path.answer(data, date)
+                if answer is not None:
+                    self._disarm_head_timer()  # a whole request, answered
+                    self.answered(answer)
+                    return
+            proxied = self.proxied_path
+            if proxied is not None and len(data) <= MAX_READ_BYTES:
+                call = proxied.take(data, self.peer, self.url_scheme, self.default_headers)
+                if call is not None:
+                    self._disarm_head_timer()  # a whole request, taken
+                    self.answer_in_task(partial(proxied.answer, call))
+                    return
         super().data_received(data)

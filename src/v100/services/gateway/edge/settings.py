@@ -62,6 +62,8 @@ class EdgeSettings(BaseSettings):
     response_cache_enabled: bool = True
     # Fresh hits answered by the server protocol itself, before the middleware (hit_path.py).
     response_cache_hit_path: bool = True
+    # Plain proxied requests taken by the server protocol itself (proxied_path.py).
+    proxy_lean_path: bool = True
     response_cache_l1_max_bytes: int = Field(default=64 * 1024**2, ge=64 * 1024)
     # Larger answers are never stored: they stream through untouched.
     response_cache_max_body_bytes: int = Field(default=1024**2, ge=0, le=64 * 1024**2)

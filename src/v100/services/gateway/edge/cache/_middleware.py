@@ -179,6 +179,11 @@ class EdgeCache:
         None (the full path then looks further). Nothing is counted here."""
         return self.cache.fresh_in_memory(key, headers)
 
+    def not_cacheable_now(self, key: RequestKey) -> bool:
+        """Whether ``_handle`` would find ``key`` marked not cacheable in memory (hit-for-miss)
+        and so forward the request at once, keeping the answer only if it became cacheable."""
+        return self.cache.l1.get(("p", key.parts), peek=True)[0] is not None
+
     def land(self, flight_key: object, flight: Flight, entry: CachedResponse | None) -> None:
         """Hand ``entry`` (None: go to the upstream yourselves) to the flight's waiters, and
         let later requests start their own."""

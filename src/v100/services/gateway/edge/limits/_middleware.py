@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -144,6 +145,30 @@ class RateLimits:
             return None
         rate, remaining, reset_us = binding
         return _LINES % (rate.burst, remaining, -(-reset_us // MICROS), plan.policy)
+
+    def admit_headers_now(self, plan: Plan) -> list[tuple[bytes, bytes]] | None:
+        """``admit_now`` as the header fields ``__call__`` adds (the proxied path edits them
+        into an answer's headers, as ``__call__`` does); None when the full path must decide."""
+        binding = self.limiter.admit_now(plan.buckets)
+        if binding is None:
+            return None
+        rate, remaining, reset_us = binding
+        return [
+            (b"ratelimit-limit", b"%d" % rate.burst),
+            (b"ratelimit-remaining", b"%d" % remaining),
+            (b"ratelimit-reset", b"%d" % -(-reset_us // MICROS)),
+            (b"ratelimit-policy", plan.policy),
+        ]
+
+    @staticmethod
+    def with_admitted(
+        headers: Iterable[tuple[bytes, bytes]], admitted: list[tuple[bytes, bytes]]
+    ) -> list[tuple[bytes, bytes]]:
+        """An answer's headers as ``__call__`` passes them on: a service's own ``RateLimit-*``
+        dropped, the gateway's (``admitted``, then the limiter's Server-Timing) appended."""
+        out = [(name, value) for name, value in headers if name.lower() not in _OURS]
+        out.extend(admitted)
+        return out
 
     def with_tier(self, principal: Principal, tier: str) -> Principal:
         """``principal`` with ``tier``. An API key's principal is one object for as long as the

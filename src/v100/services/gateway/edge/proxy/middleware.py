@@ -160,7 +160,7 @@ class ProxyMiddleware:
         scope["route"] = route
         authorization = self._authorization(scope)
         if kind == "http":
-            await self._forward_http(scope, receive, send, route, authorization)
+            await self.forward_http(scope, receive, send, route, authorization)
         else:
             await relay_websocket(
                 scope,
@@ -183,9 +183,11 @@ class ProxyMiddleware:
         tokens: InternalTokens = scope["app"].state.runtime.tokens
         return self.upstreams.bearer(tokens, principal)
 
-    async def _forward_http(
+    async def forward_http(
         self, scope: Scope, receive: Receive, send: Send, route: Route, authorization: str | None
     ) -> None:
+        """One HTTP request to ``route``'s service (also the proxied path's, proxied_path.py):
+        its body, breaker, in-flight caps, retries, the answer relayed to ``send``."""
         upstream = route.upstream
         upstreams = self.upstreams
         # A small body is read whole first, so a caller that sends it slowly holds no
@@ -280,7 +282,7 @@ class ProxyMiddleware:
         policy = upstreams.retries
         method: str = scope["method"]
         idle = upstreams.body_idle_seconds
-        # A body not read by ``_forward_http`` streams through (and is never sent twice).
+        # A body not read by ``forward_http`` streams through (and is never sent twice).
         streamed = held is None and _has_body(scope)
         retryable = (
             not streamed

@@ -40,4 +40,3 @@ class RetryPolicy:
         """Seconds to wait before retry ``attempt`` (from 1): full jitter (AWS's "exponential
         backoff and jitter"), so retries of many callers spread."""
         return random.uniform(0, self.backoff_seconds * 2 ** (attempt - 1))
-
