@@ -138,12 +138,15 @@ async def test_a_silent_server_times_out_and_the_next_call_reconnects(
 async def test_a_busy_connection_is_not_mistaken_for_a_dead_one(
     client: PipelinedRedis, redis_prefix: str
 ) -> None:
-    busy = PipelinedRedis(redis_url_or_skip(), timeout=0.05)
+    busy = PipelinedRedis(redis_url_or_skip(), timeout=0.25)
     key = f"{redis_prefix}busy"
     try:
-        # Far more work than fits in 50 ms, queued at once: answers keep coming, nothing is cut.
+        # Far more work than fits in 250 ms, queued at once: answers keep coming, nothing is cut.
+        # (50 ms was within the scheduling pauses of a loaded machine: a real silence.)
+        started = asyncio.get_running_loop().time()
         answers = await asyncio.gather(*(busy.execute("INCR", key) for _ in range(20_000)))
         assert answers[-1] == 20_000
+        assert asyncio.get_running_loop().time() - started > 0.25  # longer than the timeout
     finally:
         await busy.aclose()
 
