@@ -19,11 +19,10 @@ import pytest
 from v100.kit.db import create_engine, create_sessionmaker, drop_database
 from v100.kit.jobs import run_worker
 from v100.kit.settings import PlatformSettings
-from v100.kit.storage import S3Store
 from v100.kit.testing.bus import redis_url_or_skip
 from v100.kit.testing.db import POSTGRES_URL_ENV, fresh_postgres_url, postgres_admin_url
 from v100.kit.testing.servers import serving
-from v100.kit.testing.storage import s3_settings_or_skip
+from v100.kit.testing.storage import empty_s3_prefix, s3_settings_or_skip
 from v100.media.testing import make_audio, make_video
 from v100.services.recording_processor import tasks
 from v100.services.recording_processor.app import create_app
@@ -70,16 +69,7 @@ async def stack(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         yield Stack("distributed", platform, database_url, prefix)
     finally:
         await drop_database(database_url)
-        store = S3Store(
-            s3["bucket"],
-            prefix=prefix,
-            endpoint_url=s3["endpoint_url"],
-            access_key_id=s3["access_key_id"],
-            secret_access_key=s3["secret_access_key"],
-        )
-        async with store:
-            async for info in store.list():
-                await store.delete(info.key)
+        await empty_s3_prefix(prefix)
 
 
 def settings_for(stack: Stack, tmp_path: Path, **overrides: Any) -> RecordingProcessorSettings:

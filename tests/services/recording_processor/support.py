@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from v100.contracts.events import RECORDINGS_STREAM
 from v100.kit.auth import Principal
 from v100.kit.bus import Event
+from v100.kit.testing.bus import published
 from v100.kit.testing.http import auth_headers
 from v100.services.recording_processor.settings import RecordingProcessorSettings
 
@@ -100,14 +101,11 @@ class Deployment:
             yield connection
 
     async def events(self, recording_id: str) -> list[Event]:
-        """Durable events published so far about one recording (a fresh group reads all)."""
+        """Durable events published so far about one recording."""
         bus = self.app.state.runtime.bus
-        group = f"test-{uuid.uuid4().hex}"
-        found: list[Event] = []
-        while messages := await bus.read(RECORDINGS_STREAM, group, "c", count=500):
-            found += [m.event for m in messages if m.event.data.get("recording_id") == recording_id]
-            await bus.ack(RECORDINGS_STREAM, group, *(m.id for m in messages))
-        return found
+        return await published(
+            bus, RECORDINGS_STREAM, lambda event: event.data.get("recording_id") == recording_id
+        )
 
 
 async def messages_until_closed(

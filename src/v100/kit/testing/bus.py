@@ -1,15 +1,15 @@
 """Fixtures for the bus and the cache: ``bus`` and ``cache`` run each test on the in-process
 backend and, when ``V100_TEST_REDIS_URL`` is set, on real Redis under a key prefix of the test's
-own (deleted afterwards); ``redis_server`` is a private Redis a test may stop and restart."""
+own (deleted afterwards); ``redis_server`` is a private Redis a test may stop and restart;
+``published`` reads back what a service has published on a stream."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import shutil
-import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,14 +17,16 @@ import redis
 from redis.exceptions import RedisError
 
 from v100.kit._redis import connect
-from v100.kit.bus import Bus, MemoryBus, RedisBus
+from v100.kit.bus import Bus, Event, MemoryBus, RedisBus
 from v100.kit.cache import Cache, MemoryCache, RedisCache
+from v100.kit.testing.net import free_port
 
 __all__ = [
     "BACKENDS",
     "RedisServer",
     "bus",
     "cache",
+    "published",
     "redis_prefix",
     "redis_server",
     "redis_url_or_skip",
@@ -85,11 +87,17 @@ async def cache(request: pytest.FixtureRequest) -> AsyncIterator[Cache]:
     await remote.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+async def published(
+    bus: Bus, stream: str, where: Callable[[Event], bool] = lambda event: True
+) -> list[Event]:
+    """The events on ``stream`` so far that ``where`` accepts, in order: read by a consumer
+    group of this call's own, which starts from the beginning of the stream."""
+    group = f"test-{uuid.uuid4().hex}"
+    found: list[Event] = []
+    while messages := await bus.read(stream, group, "c", count=500):
+        found += [message.event for message in messages if where(message.event)]
+        await bus.ack(stream, group, *(message.id for message in messages))
+    return found
 
 
 class RedisServer:
@@ -99,7 +107,7 @@ class RedisServer:
     def __init__(self, binary: str, directory: Path) -> None:
         self._binary = binary
         self._directory = directory
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._process: asyncio.subprocess.Process | None = None
 

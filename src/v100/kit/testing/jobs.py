@@ -1,7 +1,8 @@
 """Job fixtures: ``job_backend`` runs a test embedded (in-memory broker, SQLite) and distributed
 (a Redis stream of the test's own, a fresh PostgreSQL database) when both servers are given;
 ``running_queue`` runs a registry's queue (and, distributed, an in-process worker) for a test;
-``wait_for_job`` polls a job row until it settles."""
+``wait_for_job`` polls a job row until it settles; ``job_attempts`` reads how often a task's one
+job was started, from a database another process wrote."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from v100.kit.db import drop_database
+from v100.kit.db import create_engine, drop_database
 from v100.kit.jobs import JobQueue, JobRecord, JobRegistry, JobStatus, get_job
 from v100.kit.testing.bus import redis_url_or_skip
 from v100.kit.testing.db import POSTGRES_URL_ENV, fresh_postgres_url, postgres_admin_url
@@ -24,6 +26,7 @@ from v100.kit.testing.db import POSTGRES_URL_ENV, fresh_postgres_url, postgres_a
 __all__ = [
     "JOB_BACKENDS",
     "JobBackend",
+    "job_attempts",
     "job_backend",
     "running_queue",
     "wait_for_job",
@@ -140,3 +143,17 @@ async def wait_for_job(
             return job
         await asyncio.sleep(0.02)
     raise AssertionError(f"job {job_id} did not reach {sorted(statuses)} in {within} s: {job}")
+
+
+async def job_attempts(database_url: str, task: str) -> int:
+    """How many times the one job of ``task`` in ``database_url`` was started (its ``attempts``);
+    fails when there is not exactly one such job."""
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            query = text("SELECT attempts FROM kit_jobs WHERE task = :task")
+            rows = (await connection.execute(query, {"task": task})).all()
+    finally:
+        await engine.dispose()
+    assert len(rows) == 1, f"{len(rows)} jobs of {task}"
+    return int(rows[0].attempts)

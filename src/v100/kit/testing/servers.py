@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
@@ -14,6 +13,7 @@ import httpx
 import uvicorn
 
 from v100.kit.http import server_config
+from v100.kit.testing.net import free_port
 
 __all__ = ["dead_url", "serving", "wait_ready"]
 
@@ -69,10 +69,7 @@ async def serving(
 
 def dead_url() -> str:
     """A loopback URL that refuses connections (a port just released by the OS)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 async def wait_ready(url: str, *, within: float = 30.0) -> None:
