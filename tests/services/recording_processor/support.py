@@ -1,6 +1,7 @@
 """Helpers for recording_processor's tests: a deployment of the service on one backend stack
 (embedded: SQLite, local disk, in-process bus and jobs; distributed: PostgreSQL, S3, Redis and
-a worker), served by uvicorn on loopback, with calls for its HTTP API and its WebSocket."""
+a worker), called through ASGI or served by uvicorn on loopback, with calls for its HTTP API
+and its WebSocket."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 import orjson
@@ -86,14 +87,20 @@ class Deployment:
             await asyncio.sleep(0.1)
 
     async def download(self, url: str) -> httpx.Response:
-        """GET a presigned link as a browser would: no API key, no internal token."""
+        """GET a presigned link as a browser would: no API key, no internal token (this
+        service's own links through its client, which sends none of itself; S3's over
+        loopback)."""
+        target = urljoin(self.url, url)
+        if urlsplit(target).netloc == urlsplit(self.url).netloc:
+            return await self.http.get(target)
         async with httpx.AsyncClient(trust_env=False, timeout=30) as client:
-            return await client.get(urljoin(self.url, url))
+            return await client.get(target)
 
     @asynccontextmanager
     async def progress(
         self, recording_id: str, tenant: str | None = None
     ) -> AsyncIterator[websockets.ClientConnection]:
+        assert self.url.startswith("http://127.0.0.1"), "WebSockets need deploy(socket=True)"
         ws_url = self.url.replace("http://", "ws://") + f"/v1/recordings/{recording_id}/progress"
         async with websockets.connect(
             ws_url, additional_headers=self.headers(tenant), open_timeout=10

@@ -1,7 +1,8 @@
 """Fixtures for the bus and the cache: ``bus`` and ``cache`` run each test on the in-process
 backend and, when ``V100_TEST_REDIS_URL`` is set, on real Redis under a key prefix of the test's
 own (deleted afterwards); ``redis_server`` is a private Redis a test may stop and restart;
-``published`` reads back what a service has published on a stream."""
+``published`` reads back what a service has published on a stream; ``private_redis`` is one
+for a deployment whose streams must be its own."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -26,6 +28,7 @@ __all__ = [
     "RedisServer",
     "bus",
     "cache",
+    "private_redis",
     "published",
     "redis_prefix",
     "redis_server",
@@ -143,13 +146,25 @@ class RedisServer:
         self._process = None
 
 
-@pytest.fixture
-async def redis_server(tmp_path: Path) -> AsyncIterator[RedisServer]:
+@asynccontextmanager
+async def private_redis(directory: Path) -> AsyncIterator[RedisServer]:
+    """A started ``RedisServer`` of the caller's own (its files in ``directory``), killed at the
+    end: streams, consumer groups and keys no other test, and no other suite run on the same
+    machine, can touch (the shared server is shared by all of them)."""
     redis_url_or_skip()  # real-server tests run where the real server is provided
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server is not installed (scripts/services/redis.sh start)")
-    server = RedisServer(binary, tmp_path)
+    await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
+    server = RedisServer(binary, directory)
     await server.start()
-    yield server
-    await server.stop()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+async def redis_server(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    async with private_redis(tmp_path) as server:
+        yield server
