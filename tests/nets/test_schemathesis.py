@@ -17,6 +17,7 @@ HOOKS = Path(__file__).with_name("schemathesis_hooks.py")
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)  # the run is bounded at 80 s; the platform starts in a few
 async def test_generated_requests_get_no_undocumented_server_error(tmp_path: Path) -> None:
     async with embedded_platform(tmp_path) as platform:

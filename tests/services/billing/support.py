@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from v100.kit.auth import Principal
 from v100.kit.bus import Event
 from v100.kit.db import unit_of_work
+from v100.kit.testing.bus import published
 from v100.kit.testing.http import auth_headers
 from v100.services.billing.models import CreditGrant, Posting
 from v100.services.billing.repository import LedgerRepository
@@ -117,11 +118,6 @@ async def check_ledger(
 
 
 async def events_for(app: FastAPI, tenant_id: str, stream: str = "credits") -> list[Event]:
-    """The events published so far for one tenant (a fresh consumer group reads from start)."""
+    """The events published so far for one tenant."""
     bus = app.state.runtime.bus
-    group = f"test-{uuid.uuid4().hex}"
-    found: list[Event] = []
-    while messages := await bus.read(stream, group, "c", count=100):
-        found += [m.event for m in messages if m.event.tenant_id == tenant_id]
-        await bus.ack(stream, group, *(m.id for m in messages))
-    return found
+    return await published(bus, stream, lambda event: event.tenant_id == tenant_id)

@@ -13,9 +13,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -30,6 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from v100.kit.auth import InternalTokens, Principal
 from v100.kit.db import create_engine, create_sessionmaker, unit_of_work
+from v100.kit.testing.net import free_port
+from v100.kit.testing.processes import V100Process
 from v100.services.billing.models import CreditHold, IdempotencyRecord, JournalEntry
 
 from .support import INTERNAL_SECRET, check_ledger, key, new_tenant
@@ -41,20 +40,13 @@ HOLD = 10
 CHARGES = 40  # plain deductions (the batched path), half of them sent as answers stop
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class AnswerSwallowingProxy:
     """A TCP forwarder on 127.0.0.1 that can stop passing the server's bytes back to the client
     (requests still go through): work gets done and committed, its answer is lost."""
 
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
-        self.port = _free_port()
+        self.port = free_port()
         self.muted = False
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -94,76 +86,24 @@ class AnswerSwallowingProxy:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-@dataclass
-class BillingProcess:
-    """``v100 serve billing`` as its own process, on a database that outlives it."""
-
-    database_url: str
-    var_dir: Path
-    port: int = field(default_factory=_free_port)
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self) -> None:
-        env = os.environ | {
-            "V100_BILLING_DATABASE_URL": self.database_url,
-            "V100_INTERNAL_TOKEN_SECRET": INTERNAL_SECRET,
-            "V100_VAR_DIR": str(self.var_dir),
-            "V100_LOG_LEVEL": "WARNING",
-        }
-        env.pop("V100_REDIS_URL", None)  # the in-process bus: this test is about the database
-        log = (self.var_dir / "billing.log").open("ab")
-        self.process = subprocess.Popen(  # noqa: ASYNC220 - returns at once
-            [sys.executable, "-m", "v100.cli", "serve", "billing", "--port", str(self.port)],
-            env=env,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )
-        log.close()
-        deadline = time.monotonic() + 60
-        async with httpx.AsyncClient(trust_env=False, timeout=2) as http:
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise AssertionError(f"billing exited: {self.log()[-3000:]}")
-                try:
-                    if (await http.get(f"{self.base_url}/ready")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise AssertionError(f"billing not ready within 60 s: {self.log()[-3000:]}")
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown path runs, whatever was in flight is cut where it stood."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-
-    def log(self) -> str:
-        path = self.var_dir / "billing.log"
-        return path.read_text(errors="replace") if path.exists() else ""
-
-
 @pytest.fixture
-async def billing_process(database_url: str, tmp_path: Path) -> AsyncIterator[BillingProcess]:
-    server = BillingProcess(database_url, tmp_path)
+async def billing_process(database_url: str, tmp_path: Path) -> AsyncIterator[V100Process]:
+    """``v100 serve billing`` as its own process, on a database that outlives it; started by
+    the test, stopped (SIGINT) at the end if still running."""
+    env = os.environ | {
+        "V100_BILLING_DATABASE_URL": database_url,
+        "V100_INTERNAL_TOKEN_SECRET": INTERNAL_SECRET,
+        "V100_VAR_DIR": str(tmp_path),
+        "V100_LOG_LEVEL": "WARNING",
+    }
+    env.pop("V100_REDIS_URL", None)  # the in-process bus: this test is about the database
+    server = V100Process(
+        "serve", "billing", env=env, log=tmp_path / "billing.log", stop_signal=signal.SIGINT
+    )
     try:
         yield server
     finally:
-        server.stop()
+        await server.stop()
 
 
 @dataclass
@@ -273,7 +213,7 @@ async def _entries(sessions: async_sessionmaker[AsyncSession], tenant: str) -> C
 
 
 async def test_a_killed_service_loses_and_doubles_nothing(
-    billing_process: BillingProcess, database_url: str
+    billing_process: V100Process, database_url: str
 ) -> None:
     tenant = new_tenant()
     token = InternalTokens(INTERNAL_SECRET, 600).mint(
@@ -329,7 +269,7 @@ async def test_a_killed_service_loses_and_doubles_nothing(
                     break
                 assert time.monotonic() < deadline, f"nothing committed after the mute: {kinds}"
             in_flight = sent["capture"] + sent["release"]
-            billing_process.kill()
+            await billing_process.kill()
             await asyncio.gather(*runs)
     finally:
         await engine.dispose()
@@ -341,7 +281,7 @@ async def test_a_killed_service_loses_and_doubles_nothing(
     # Same database, new process; every job retried from its start with its same keys.
     await billing_process.start()
     async with httpx.AsyncClient(
-        base_url=billing_process.base_url, headers=headers, limits=limits, trust_env=False,
+        base_url=billing_process.url, headers=headers, limits=limits, trust_env=False,
         timeout=30,
     ) as http:  # fmt: skip
         await asyncio.gather(

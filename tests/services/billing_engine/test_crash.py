@@ -11,15 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -27,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from v100.kit.db import create_engine, create_sessionmaker, migrate, unit_of_work
 from v100.kit.jobs import JobStatus, enqueue
 from v100.kit.testing.jobs import wait_for_job
+from v100.kit.testing.processes import V100Process
 from v100.services.billing_engine.app import DATABASE
 from v100.services.billing_engine.models import Invoice, Subscription
 from v100.services.billing_engine.schemas import PlanCreate
@@ -43,16 +41,8 @@ PERIOD_START = (datetime.now(UTC) - timedelta(days=40)).replace(
     hour=0, minute=0, second=0, microsecond=0
 )
 NEXT_PERIOD = add_months(PERIOD_START, 1)
-V100 = Path(sys.executable).with_name("v100")
 
 Sessions = async_sessionmaker[AsyncSession]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def _tail(log: Path) -> str:
@@ -63,7 +53,6 @@ def _tail(log: Path) -> str:
 async def service(database_url: str, var_dir: Path, log: Path) -> AsyncIterator[str]:
     """``v100 serve billing_engine`` as a process of its own (embedded jobs, no Redis); its
     base URL once it answers /health. Killed with SIGKILL at the end if still alive."""
-    port = _free_port()
     env = {
         key: value
         for key, value in os.environ.items()
@@ -74,29 +63,12 @@ async def service(database_url: str, var_dir: Path, log: Path) -> AsyncIterator[
         "V100_INTERNAL_TOKEN_SECRET": INTERNAL_SECRET,
         "V100_BILLING_ENGINE_DATABASE_URL": database_url,
     }
-    with log.open("a") as out:
-        process = await asyncio.create_subprocess_exec(
-            str(V100), "serve", "billing_engine", "--port", str(port),
-            env=env, stdout=out, stderr=out,
-        )  # fmt: skip
-    base_url = f"http://127.0.0.1:{port}"
+    served = V100Process("serve", "billing_engine", env=env, log=log)
     try:
-        async with httpx.AsyncClient(base_url=base_url) as client:
-            deadline = time.monotonic() + 60
-            while True:
-                if process.returncode is not None:
-                    raise AssertionError(f"the service exited: {_tail(log)}")
-                with contextlib.suppress(httpx.TransportError):
-                    if (await client.get("/health")).status_code == 200:
-                        break
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"the service did not start: {_tail(log)}")
-                await asyncio.sleep(0.05)
-        yield base_url
+        await served.start(ready="/health")
+        yield served.url
     finally:
-        if process.returncode is None:
-            process.kill()
-        await process.wait()
+        await served.kill()
 
 
 async def _count(sessions: Sessions) -> int:

@@ -19,7 +19,6 @@ from v100.kit.jobs import JobRecord, JobStatus, enqueue
 from v100.kit.jobs._table import JOBS
 from v100.kit.testing.fakes.stripe import FakeStripe
 from v100.kit.testing.jobs import wait_for_job
-from v100.kit.testing.servers import serving
 from v100.services.billing_engine import tasks
 from v100.services.billing_engine.invoicing import run_invoicing
 from v100.services.billing_engine.providers.stripe import StripeInvoicing
@@ -278,7 +277,8 @@ async def test_without_a_stripe_key_invoices_stay_local(
 async def test_the_fake_speaks_stripes_invoice_wire_format() -> None:
     fake = FakeStripe(webhook_secret=WEBHOOK_SECRET)
     auth = {"Authorization": "Bearer sk_test_x"}
-    async with serving(fake.app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+    transport = httpx.ASGITransport(app=fake.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://stripe") as client:
         missing = await client.post("/v1/invoices", data={"customer": "cus_nope"}, headers=auth)
         assert missing.status_code == 404
         assert missing.json()["error"]["code"] == "resource_missing"

@@ -5,85 +5,31 @@ FFmpeg's lavfi sources once per session."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from v100.kit.db import drop_database
-from v100.kit.settings import PlatformSettings
-from v100.kit.storage import S3Store
-from v100.kit.testing.db import fresh_postgres_url, postgres_admin_url
+from tests.support.billed import BACKENDS, Backend, SharedBilling, billed_backend
 from v100.kit.testing.http import running_app
-from v100.kit.testing.servers import serving
-from v100.kit.testing.storage import s3_settings_or_skip
 from v100.media.testing import make_audio, make_video
-from v100.services.billing.app import create_app as create_billing
-from v100.services.billing.settings import BillingSettings
 from v100.services.media_processor.app import create_app
 from v100.services.media_processor.settings import MediaProcessorSettings
 
 from .support import INTERNAL_SECRET, MediaApp
 
 
-@dataclass(frozen=True)
-class Backend:
-    name: str
-    platform: PlatformSettings
-    billing_database_url: str
-
-
-@pytest.fixture(params=["embedded", "distributed"])
+@pytest.fixture(params=BACKENDS)
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
     """SQLite + local disk, or PostgreSQL + S3 (skipped when those servers are not given)."""
-    if request.param == "embedded":
-        platform = PlatformSettings(
-            var_dir=tmp_path,
-            internal_token_secret=INTERNAL_SECRET,
-            database_url=f"sqlite+aiosqlite:///{tmp_path}/{{service}}.db",
-            storage_url=f"file://{tmp_path}/objects",
-        )
-        yield Backend("embedded", platform, f"sqlite+aiosqlite:///{tmp_path}/billing.db")
-        return
-    admin = postgres_admin_url()
-    if admin is None:
-        pytest.skip("V100_TEST_POSTGRES_URL is not set")
-    s3 = s3_settings_or_skip()
-    urls = {name: fresh_postgres_url(admin) for name in ("media_processor", "billing")}
-    prefix = f"v100test-{uuid.uuid4().hex[:12]}"
-    platform = PlatformSettings(
-        var_dir=tmp_path,
-        internal_token_secret=INTERNAL_SECRET,
-        database_url=urls["media_processor"],
-        storage_url=f"s3://{s3['bucket']}/{prefix}",
-        s3_endpoint_url=s3["endpoint_url"],
-        s3_access_key_id=s3["access_key_id"],
-        s3_secret_access_key=s3["secret_access_key"],
-    )
-    try:
-        yield Backend("distributed", platform, urls["billing"])
-    finally:
-        for url in urls.values():
-            await drop_database(url)
-        store = S3Store(
-            s3["bucket"],
-            prefix=prefix,
-            endpoint_url=s3["endpoint_url"],
-            access_key_id=s3["access_key_id"],
-            secret_access_key=s3["secret_access_key"],
-        )
-        async with store:
-            async for info in store.list():
-                await store.delete(info.key)
+    async with billed_backend(request.param, INTERNAL_SECRET, tmp_path) as b:
+        yield b
 
 
 @pytest.fixture
-async def billing_url(backend: Backend) -> AsyncIterator[str]:
-    settings = BillingSettings(platform=backend.platform, database_url=backend.billing_database_url)
-    async with serving(create_billing(settings), ready=True) as url:
-        yield url
+def billing_url(backend: Backend, shared_billing: SharedBilling) -> str:
+    """The session's billing app on this backend: tenants are the test's own."""
+    return shared_billing.url(backend)
 
 
 @pytest.fixture

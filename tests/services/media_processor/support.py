@@ -13,20 +13,16 @@ from urllib.parse import urlsplit
 import httpx
 from fastapi import FastAPI
 
-from v100.contracts.billing import BillingClient
+from tests.support.billed import balance, tenant_principal
+from tests.support.billed import new_tenant as new_tenant
 from v100.contracts.events import MEDIA_STREAM
-from v100.kit.auth import Principal
 from v100.kit.bus import Event
-from v100.kit.http import ServiceClient
+from v100.kit.testing.bus import published
 from v100.kit.testing.http import auth_headers
 from v100.services.media_processor.settings import MediaProcessorSettings
 
 INTERNAL_SECRET = "internal-secret-for-media-tests-0123456789"
 SETTLED = ("succeeded", "failed")
-
-
-def new_tenant() -> str:
-    return str(uuid.uuid4())
 
 
 @dataclass
@@ -38,9 +34,7 @@ class MediaApp:
 
     def headers(self, tenant_id: str, **extra: str) -> dict[str, str]:
         return {
-            **auth_headers(
-                self.app, Principal(tenant_id=tenant_id, user_id="u1", scopes=frozenset({"*"}))
-            ),
+            **auth_headers(self.app, tenant_principal(tenant_id)),
             **extra,
         }
 
@@ -95,21 +89,9 @@ class MediaApp:
         return answer.content
 
     async def events(self, job_id: str) -> list[Event]:
-        """Durable events published so far about one job (a fresh group reads all)."""
+        """Durable events published so far about one job."""
         bus = self.app.state.runtime.bus
-        group = f"test-{uuid.uuid4().hex}"
-        found: list[Event] = []
-        while messages := await bus.read(MEDIA_STREAM, group, "c", count=500):
-            found += [m.event for m in messages if m.event.data.get("id") == job_id]
-            await bus.ack(MEDIA_STREAM, group, *(m.id for m in messages))
-        return found
+        return await published(bus, MEDIA_STREAM, lambda event: event.data.get("id") == job_id)
 
     async def balance(self, tenant_id: str) -> tuple[int, int]:
-        client = ServiceClient(self.billing, self.app.state.runtime.tokens)
-        try:
-            answer = await BillingClient(client).balance(
-                Principal(tenant_id=tenant_id, user_id="u1", scopes=frozenset({"*"}))
-            )
-        finally:
-            await client.aclose()
-        return answer.available, answer.held
+        return await balance(self.billing, self.app.state.runtime.tokens, tenant_id)

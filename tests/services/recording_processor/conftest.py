@@ -19,11 +19,11 @@ import pytest
 from v100.kit.db import create_engine, create_sessionmaker, drop_database
 from v100.kit.jobs import run_worker
 from v100.kit.settings import PlatformSettings
-from v100.kit.storage import S3Store
-from v100.kit.testing.bus import redis_url_or_skip
+from v100.kit.testing.bus import private_redis
 from v100.kit.testing.db import POSTGRES_URL_ENV, fresh_postgres_url, postgres_admin_url
+from v100.kit.testing.http import running_app
 from v100.kit.testing.servers import serving
-from v100.kit.testing.storage import s3_settings_or_skip
+from v100.kit.testing.storage import empty_s3_prefix, s3_settings_or_skip
 from v100.media.testing import make_audio, make_video
 from v100.services.recording_processor import tasks
 from v100.services.recording_processor.app import create_app
@@ -51,34 +51,28 @@ async def stack(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     if request.param == "embedded":
         yield Stack("embedded", {}, f"sqlite+aiosqlite:///{tmp_path}/recording_processor.db")
         return
-    redis_url = redis_url_or_skip()
     s3 = s3_settings_or_skip()
     admin_url = postgres_admin_url()
     if admin_url is None:
         pytest.skip(f"{POSTGRES_URL_ENV} is not set (scripts/services/postgres.sh start)")
-    prefix = f"v100test-{uuid.uuid4().hex[:12]}"
-    database_url = fresh_postgres_url(admin_url)
-    platform = {
-        "redis_url": redis_url,
-        "storage_url": f"s3://{s3['bucket']}/{prefix}",
-        "s3_endpoint_url": s3["endpoint_url"],
-        "s3_access_key_id": s3["access_key_id"],
-        "s3_secret_access_key": s3["secret_access_key"],
-    }
-    try:
-        yield Stack("distributed", platform, database_url, prefix)
-    finally:
-        await drop_database(database_url)
-        store = S3Store(
-            s3["bucket"],
-            prefix=prefix,
-            endpoint_url=s3["endpoint_url"],
-            access_key_id=s3["access_key_id"],
-            secret_access_key=s3["secret_access_key"],
-        )
-        async with store:
-            async for info in store.list():
-                await store.delete(info.key)
+    # A Redis of its own: the service's job stream has a fixed name, which two deployments on
+    # one server (another test, another run on this machine) would share, each taking the
+    # other's jobs (left for the sweep to send again, seconds later).
+    async with private_redis(tmp_path / "redis") as redis:
+        prefix = f"v100test-{uuid.uuid4().hex[:12]}"
+        database_url = fresh_postgres_url(admin_url)
+        platform = {
+            "redis_url": redis.url,
+            "storage_url": f"s3://{s3['bucket']}/{prefix}",
+            "s3_endpoint_url": s3["endpoint_url"],
+            "s3_access_key_id": s3["access_key_id"],
+            "s3_secret_access_key": s3["secret_access_key"],
+        }
+        try:
+            yield Stack("distributed", platform, database_url, prefix)
+        finally:
+            await drop_database(database_url)
+            await empty_s3_prefix(prefix)
 
 
 def settings_for(stack: Stack, tmp_path: Path, **overrides: Any) -> RecordingProcessorSettings:
@@ -95,16 +89,23 @@ Deploy = Callable[..., contextlib.AbstractAsyncContextManager[Deployment]]
 
 @pytest.fixture
 def deploy(stack: Stack, tmp_path: Path) -> Deploy:
-    """``async with deploy(**settings) as service:`` the service on this test's stack."""
+    """``async with deploy(**settings) as service:`` the service on this test's stack, called
+    in process through ASGI; ``socket=True`` serves it with uvicorn on loopback instead, for
+    what needs a connection (WebSockets, raw HTTP/1.1 written by the test)."""
 
     @contextlib.asynccontextmanager
-    async def run(*, worker: bool = True, **overrides: Any) -> AsyncIterator[Deployment]:
+    async def run(
+        *, worker: bool = True, socket: bool = False, **overrides: Any
+    ) -> AsyncIterator[Deployment]:
         settings = settings_for(stack, tmp_path, **overrides)
         app = create_app(settings)
-        async with serving(app) as url, httpx.AsyncClient(base_url=url, timeout=60) as http:
-            await _until_ready(http)
+        async with _reachable(app, socket=socket) as http:
             deployment = Deployment(
-                app=app, url=url, http=http, settings=settings, stack=stack.name
+                app=app,
+                url=str(http.base_url).rstrip("/"),
+                http=http,
+                settings=settings,
+                stack=stack.name,
             )
             if not worker:
                 yield deployment
@@ -113,6 +114,18 @@ def deploy(stack: Stack, tmp_path: Path) -> Deploy:
                 yield deployment
 
     return run
+
+
+@contextlib.asynccontextmanager
+async def _reachable(app: Any, *, socket: bool) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the started app (its /ready answered): over loopback to uvicorn serving it
+    (``socket``), or through an in-process ASGI transport."""
+    if not socket:
+        async with running_app(app) as http:
+            yield http
+        return
+    async with serving(app, ready=True) as url, httpx.AsyncClient(base_url=url, timeout=60) as http:
+        yield http
 
 
 @contextlib.asynccontextmanager
@@ -155,14 +168,6 @@ def environment(stack: Stack, tmp_path: Path, **service: str) -> dict[str, str]:
     env.update({f"V100_{name.upper()}": str(value) for name, value in stack.platform.items()})
     env.update({f"V100_RECORDING_PROCESSOR_{k.upper()}": v for k, v in service.items()})
     return env
-
-
-async def _until_ready(http: httpx.AsyncClient, within: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while (response := await http.get("/ready")).status_code != 200:
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError(f"not ready after {within} s: {response.text}")
-        await asyncio.sleep(0.05)
 
 
 # -- media (made once per session by FFmpeg's lavfi sources) ----------------------------------

@@ -1,6 +1,7 @@
 """Helpers for recording_processor's tests: a deployment of the service on one backend stack
 (embedded: SQLite, local disk, in-process bus and jobs; distributed: PostgreSQL, S3, Redis and
-a worker), served by uvicorn on loopback, with calls for its HTTP API and its WebSocket."""
+a worker), called through ASGI or served by uvicorn on loopback, with calls for its HTTP API
+and its WebSocket."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 import orjson
@@ -20,6 +21,7 @@ from fastapi import FastAPI
 from v100.contracts.events import RECORDINGS_STREAM
 from v100.kit.auth import Principal
 from v100.kit.bus import Event
+from v100.kit.testing.bus import published
 from v100.kit.testing.http import auth_headers
 from v100.services.recording_processor.settings import RecordingProcessorSettings
 
@@ -85,14 +87,20 @@ class Deployment:
             await asyncio.sleep(0.1)
 
     async def download(self, url: str) -> httpx.Response:
-        """GET a presigned link as a browser would: no API key, no internal token."""
+        """GET a presigned link as a browser would: no API key, no internal token (this
+        service's own links through its client, which sends none of itself; S3's over
+        loopback)."""
+        target = urljoin(self.url, url)
+        if urlsplit(target).netloc == urlsplit(self.url).netloc:
+            return await self.http.get(target)
         async with httpx.AsyncClient(trust_env=False, timeout=30) as client:
-            return await client.get(urljoin(self.url, url))
+            return await client.get(target)
 
     @asynccontextmanager
     async def progress(
         self, recording_id: str, tenant: str | None = None
     ) -> AsyncIterator[websockets.ClientConnection]:
+        assert self.url.startswith("http://127.0.0.1"), "WebSockets need deploy(socket=True)"
         ws_url = self.url.replace("http://", "ws://") + f"/v1/recordings/{recording_id}/progress"
         async with websockets.connect(
             ws_url, additional_headers=self.headers(tenant), open_timeout=10
@@ -100,14 +108,11 @@ class Deployment:
             yield connection
 
     async def events(self, recording_id: str) -> list[Event]:
-        """Durable events published so far about one recording (a fresh group reads all)."""
+        """Durable events published so far about one recording."""
         bus = self.app.state.runtime.bus
-        group = f"test-{uuid.uuid4().hex}"
-        found: list[Event] = []
-        while messages := await bus.read(RECORDINGS_STREAM, group, "c", count=500):
-            found += [m.event for m in messages if m.event.data.get("recording_id") == recording_id]
-            await bus.ack(RECORDINGS_STREAM, group, *(m.id for m in messages))
-        return found
+        return await published(
+            bus, RECORDINGS_STREAM, lambda event: event.data.get("recording_id") == recording_id
+        )
 
 
 async def messages_until_closed(

@@ -89,7 +89,7 @@ async def test_a_chunked_body_past_the_limit_is_cut_off_and_nothing_is_kept(
     limit = 12 * MiB
     # Past the limit, the client gets out at most what the kernel buffers: the body is longer.
     most_sent = limit + _loopback_buffers() + 2 * MiB
-    async with deploy(max_recording_bytes=limit, part_size=5 * MiB) as service:
+    async with deploy(socket=True, max_recording_bytes=limit, part_size=5 * MiB) as service:
         recording_id = (await service.create())["id"]
         headers = {**service.headers(), "Content-Type": "video/webm"}
         chunks = most_sent // MiB + 8
@@ -158,7 +158,7 @@ async def test_bad_webm_ends_as_an_errored_recording_not_a_stuck_job(
     deploy: Deploy, webm: bytes, tmp_path: Path, name: str, expected: str
 ) -> None:
     data = BAD_WEBM[name](webm, tmp_path)
-    async with deploy() as service:
+    async with deploy(socket=True) as service:
         recording_id = (await service.create())["id"]
         async with service.progress(recording_id) as live:
             assert (await service.put_content(recording_id, data)).status_code == 202
@@ -227,7 +227,7 @@ async def test_a_playlist_naming_a_local_file_and_other_hosts_is_refused_unread(
 
 
 async def test_another_tenants_recording_does_not_exist(deploy: Deploy, webm: bytes) -> None:
-    async with deploy() as service:
+    async with deploy(socket=True) as service:
         recording_id = (await service.create())["id"]
         stranger = new_tenant()
         assert (await service.get(recording_id, tenant=stranger)).status_code == 404
@@ -241,7 +241,7 @@ async def test_another_tenants_recording_does_not_exist(deploy: Deploy, webm: by
 
 
 async def test_the_progress_websocket_needs_an_internal_token(deploy: Deploy) -> None:
-    async with deploy() as service:
+    async with deploy(socket=True) as service:
         recording_id = (await service.create())["id"]
         url = service.url.replace("http://", "ws://") + f"/v1/recordings/{recording_id}/progress"
         with pytest.raises(websockets.InvalidStatus):
@@ -250,7 +250,7 @@ async def test_the_progress_websocket_needs_an_internal_token(deploy: Deploy) ->
 
 
 async def test_the_progress_websocket_needs_recordings_read(deploy: Deploy) -> None:
-    async with deploy() as service:
+    async with deploy(socket=True) as service:
         recording_id = (await service.create())["id"]
         url = service.url.replace("http://", "ws://") + f"/v1/recordings/{recording_id}/progress"
         lacking = Principal(tenant_id=service.tenant, scopes=frozenset({"videos:read"}))
@@ -296,7 +296,7 @@ async def test_content_is_taken_once(deploy: Deploy, webm: bytes) -> None:
 @pytest.mark.slow
 async def test_memory_stays_near_two_parts_for_a_large_recording(deploy: Deploy) -> None:
     """A 96 MiB body streams through with well under its size in memory."""
-    async with deploy(part_size=5 * MiB) as service:
+    async with deploy(socket=True, part_size=5 * MiB) as service:
         recording_id = (await service.create())["id"]
         block = os.urandom(256 * 1024)
 
@@ -319,7 +319,7 @@ async def test_memory_stays_near_two_parts_for_a_large_recording(deploy: Deploy)
 async def test_a_body_that_breaks_off_leaves_the_recording_to_be_sent_again(
     deploy: Deploy, webm: bytes
 ) -> None:
-    async with deploy(part_size=5 * MiB) as service:
+    async with deploy(socket=True, part_size=5 * MiB) as service:
         recording_id = (await service.create())["id"]
         host, _, port = service.url.removeprefix("http://").partition(":")
         _, writer = await asyncio.open_connection(host, int(port))

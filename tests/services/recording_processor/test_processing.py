@@ -28,7 +28,7 @@ async def _probe_bytes(data: bytes, path: Path) -> Any:
 async def test_a_webm_recording_becomes_an_mp4_with_a_thumbnail_and_live_progress(
     deploy: Deploy, webm: bytes, tmp_path: Path
 ) -> None:
-    async with deploy() as service:
+    async with deploy(socket=True) as service:
         created = await service.create("Weekly sync", meeting_id="m-1")
         assert created["status"] == "uploading"
         assert created["upload_url"] == f"/v1/recordings/{created['id']}/content"
@@ -89,7 +89,7 @@ async def test_a_webm_recording_becomes_an_mp4_with_a_thumbnail_and_live_progres
 
 
 async def test_a_late_client_starts_from_the_current_state(deploy: Deploy, webm: bytes) -> None:
-    async with deploy() as service:
+    async with deploy(socket=True) as service:
         recording_id = (await service.create())["id"]
         assert (await service.put_content(recording_id, webm)).status_code == 202
         await service.wait_settled(recording_id)

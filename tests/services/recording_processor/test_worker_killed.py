@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -19,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from v100.kit.auth import InternalTokens, Principal
 from v100.kit.jobs import JobRecord, JobStatus
 from v100.kit.testing.jobs import wait_for_job
-from v100.kit.testing.servers import dead_url
+from v100.kit.testing.processes import V100Process
 from v100.media import probe
 from v100.media.testing import make_video
 from v100.services.recording_processor.models import Recording
@@ -29,30 +25,12 @@ from .support import INTERNAL_SECRET, new_tenant
 
 pytestmark = pytest.mark.slow
 
-V100 = str(Path(sys.executable).with_name("v100"))
-
 
 @pytest.fixture(scope="module")
 def long_webm(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     """Long enough that its transcode takes seconds on these cores."""
     path = tmp_path_factory.mktemp("long") / "long.webm"
     return make_video(path, seconds=16, width=640, height=360).read_bytes()
-
-
-@asynccontextmanager
-async def process(args: list[str], env: dict[str, str], log: Path) -> AsyncIterator[int]:
-    """A ``v100`` process in its own session (so FFmpeg dies with it); yields its pid."""
-    with log.open("w") as output:
-        child = await asyncio.create_subprocess_exec(
-            V100, *args, env={**os.environ, **env}, stdout=output, stderr=output,
-            start_new_session=True,
-        )  # fmt: skip
-        try:
-            yield child.pid
-        finally:
-            if child.returncode is None:
-                os.killpg(child.pid, signal.SIGKILL)
-            await child.wait()
 
 
 async def wait_for_transcoding(
@@ -85,25 +63,24 @@ async def test_a_worker_killed_mid_transcode_is_retried_to_a_complete_mp4(
         async with deploy(worker=False, job_lease_seconds=2) as service:
             recording_id = await _upload(service.http, headers, long_webm)
             path = f"/v1/recordings/{recording_id}"
-            env = environment(stack, tmp_path)
-            async with process(
-                ["worker", "recording_processor", "--concurrency", "1"], env, log
-            ) as pid:
+            env = os.environ | environment(stack, tmp_path)
+            worker = V100Process(
+                "worker", "recording_processor", "--concurrency", "1", env=env, log=log
+            )
+            async with worker:
                 await wait_for_transcoding(service.http, path, headers, log)
-                os.killpg(pid, signal.SIGKILL)
+                await worker.kill()
             async with in_process_worker(stack, service.app, service.settings, lease_seconds=2):
                 body = await _settled(service.http, path, headers)
                 job = await _finished_job(service.app.state.runtime.sessions, recording_id)
     else:
-        port = dead_url().rsplit(":", 1)[1]
-        env = environment(stack, tmp_path, job_lease_seconds="2")
-        async with process(["serve", "recording_processor", "--port", port], env, log) as pid:
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
-                await _ready(http, log)
+        env = os.environ | environment(stack, tmp_path, job_lease_seconds="2")
+        async with V100Process("serve", "recording_processor", env=env, log=log) as served:
+            async with httpx.AsyncClient(base_url=served.url, timeout=60) as http:
                 recording_id = await _upload(http, headers, long_webm)
                 path = f"/v1/recordings/{recording_id}"
                 await wait_for_transcoding(http, path, headers, log)
-            os.killpg(pid, signal.SIGKILL)
+            await served.kill()
         # The next start of the service finds the dead run and does the job again.
         async with deploy(job_lease_seconds=2) as service:
             body = await _settled(service.http, path, headers)
@@ -135,19 +112,6 @@ async def _upload(http: httpx.AsyncClient, headers: dict[str, str], data: bytes)
     )
     assert put.status_code == 202, put.text
     return recording_id
-
-
-async def _ready(http: httpx.AsyncClient, log: Path) -> None:
-    deadline = asyncio.get_running_loop().time() + 60
-    while asyncio.get_running_loop().time() < deadline:
-        try:
-            if (await http.get("/ready")).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.1)
-    tail = (await asyncio.to_thread(log.read_text))[-3000:]
-    raise AssertionError(f"v100 serve did not get ready: {tail}")
 
 
 async def _finished_job(sessions: async_sessionmaker[AsyncSession], recording_id: str) -> JobRecord:

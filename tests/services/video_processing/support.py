@@ -5,7 +5,6 @@ ladder back through the signed playback URLs."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,18 +13,13 @@ from urllib.parse import urlsplit
 import httpx
 from fastapi import FastAPI
 
-from v100.contracts.billing import BillingClient
-from v100.kit.auth import Principal
-from v100.kit.http import ServiceClient
+from tests.support.billed import balance, tenant_principal
+from tests.support.billed import new_tenant as new_tenant
 from v100.kit.testing.http import auth_headers
 from v100.services.video_processing.settings import VideoProcessingSettings
 
 INTERNAL_SECRET = "internal-secret-for-video-tests-0123456789"
 SETTLED = ("ready", "errored")
-
-
-def new_tenant() -> str:
-    return str(uuid.uuid4())
 
 
 @dataclass
@@ -37,9 +31,7 @@ class VideoApp:
 
     def headers(self, tenant_id: str, **extra: str) -> dict[str, str]:
         return {
-            **auth_headers(
-                self.app, Principal(tenant_id=tenant_id, user_id="u1", scopes=frozenset({"*"}))
-            ),
+            **auth_headers(self.app, tenant_principal(tenant_id)),
             **extra,
         }
 
@@ -99,14 +91,7 @@ class VideoApp:
 
     async def balance(self, tenant_id: str) -> tuple[int, int]:
         """The tenant's (available, held) credits, from the real billing app."""
-        client = ServiceClient(self.billing, self.app.state.runtime.tokens)
-        try:
-            answer = await BillingClient(client).balance(
-                Principal(tenant_id=tenant_id, user_id="u1", scopes=frozenset({"*"}))
-            )
-        finally:
-            await client.aclose()
-        return answer.available, answer.held
+        return await balance(self.billing, self.app.state.runtime.tokens, tenant_id)
 
     async def wait_clip(self, tenant_id: str, clip_id: str, within: float = 60.0) -> dict[str, Any]:
         deadline = asyncio.get_running_loop().time() + within

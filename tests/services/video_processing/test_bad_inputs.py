@@ -14,9 +14,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from v100.contracts.billing import BillingClient
-from v100.kit.auth import Principal
-from v100.kit.http import ServiceClient
 from v100.kit.testing.servers import serving
 from v100.media import measure_loudness
 from v100.media.testing import make_audio, make_video
@@ -50,22 +47,11 @@ BAD = {
 }
 
 
-async def _balance(vp: VideoApp, tenant: str) -> tuple[int, int]:
-    client = ServiceClient(vp.billing, vp.app.state.runtime.tokens)
-    try:
-        balance = await BillingClient(client).balance(
-            Principal(tenant_id=tenant, user_id="u1", scopes=frozenset({"*"}))
-        )
-    finally:
-        await client.aclose()
-    return balance.available, balance.held
-
-
 @pytest.mark.parametrize("case", sorted(BAD))
 async def test_bad_input_ends_errored_and_free(vp: VideoApp, case: str, tmp_path: Path) -> None:
     make, expected_type = BAD[case]
     tenant = new_tenant()
-    before = await _balance(vp, tenant)
+    before = await vp.balance(tenant)
     upload_id = await vp.tus_upload(tenant, make(tmp_path))
     video = await vp.wait(tenant, (await vp.video_of_upload(tenant, upload_id))["id"])
     assert video["status"] == "errored"
@@ -78,7 +64,7 @@ async def test_bad_input_ends_errored_and_free(vp: VideoApp, case: str, tmp_path
         assert error["type"].endswith("-input"), error
     assert video["renditions"] == [] or case == "truncated"
     assert video["playback"] is None
-    assert await _balance(vp, tenant) == before  # nothing held, nothing charged
+    assert await vp.balance(tenant) == before  # nothing held, nothing charged
 
 
 async def test_a_playlist_naming_another_host_is_refused_and_never_fetched(
@@ -94,7 +80,7 @@ async def test_a_playlist_naming_another_host_is_refused_and_never_fetched(
         return Response(segment, media_type="video/mp2t")
 
     tenant = new_tenant()
-    before = await _balance(vp, tenant)
+    before = await vp.balance(tenant)
     async with serving(Starlette(routes=[Route("/{name}", serve)])) as origin:
         playlist = (
             "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:3\n"
@@ -106,7 +92,7 @@ async def test_a_playlist_naming_another_host_is_refused_and_never_fetched(
     assert video["error"]["type"] == "unsupported-input", video["error"]
     assert video["renditions"] == []
     assert hits == []
-    assert await _balance(vp, tenant) == before
+    assert await vp.balance(tenant) == before
 
 
 async def test_rotated_variable_rate_and_audio_only_become_ready(

@@ -8,9 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from v100.contracts.billing import BillingClient
-from v100.kit.auth import Principal
-from v100.kit.http import ServiceClient
 from v100.kit.testing.http import running_app
 from v100.kit.testing.servers import dead_url
 from v100.services.video_processing.app import create_app
@@ -19,25 +16,14 @@ from v100.services.video_processing.settings import VideoProcessingSettings
 from .support import VideoApp, new_tenant
 
 
-async def _balance(vp: VideoApp, tenant: str) -> tuple[int, int]:
-    client = ServiceClient(vp.billing, vp.app.state.runtime.tokens)
-    try:
-        balance = await BillingClient(client).balance(
-            Principal(tenant_id=tenant, user_id="u1", scopes=frozenset({"*"}))
-        )
-    finally:
-        await client.aclose()
-    return balance.available, balance.held
-
-
 async def test_ready_video_is_charged_once(vp: VideoApp, small_video: Path) -> None:
     tenant = new_tenant()
-    available, _ = await _balance(vp, tenant)
+    available, _ = await vp.balance(tenant)
     upload_id = await vp.tus_upload(tenant, small_video)
     video = await vp.wait(tenant, (await vp.video_of_upload(tenant, upload_id))["id"])
     assert video["status"] == "ready"
     assert video["credits_charged"] == 1  # 3 s: one started minute
-    assert await _balance(vp, tenant) == (available - 1, 0)
+    assert await vp.balance(tenant) == (available - 1, 0)
 
 
 async def test_refused_hold_errors_the_video_before_encoding(
@@ -53,7 +39,7 @@ async def test_refused_hold_errors_the_video_before_encoding(
         assert video["status"] == "errored"
         assert video["error"]["type"] == "insufficient-credits"
         assert video["renditions"] == []
-        assert (await _balance(vp, tenant))[1] == 0
+        assert (await vp.balance(tenant))[1] == 0
 
 
 @pytest.mark.slow

@@ -1,15 +1,17 @@
 """Fixtures for the bus and the cache: ``bus`` and ``cache`` run each test on the in-process
 backend and, when ``V100_TEST_REDIS_URL`` is set, on real Redis under a key prefix of the test's
-own (deleted afterwards); ``redis_server`` is a private Redis a test may stop and restart."""
+own (deleted afterwards); ``redis_server`` is a private Redis a test may stop and restart;
+``published`` reads back what a service has published on a stream; ``private_redis`` is one
+for a deployment whose streams must be its own."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import shutil
-import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -17,14 +19,17 @@ import redis
 from redis.exceptions import RedisError
 
 from v100.kit._redis import connect
-from v100.kit.bus import Bus, MemoryBus, RedisBus
+from v100.kit.bus import Bus, Event, MemoryBus, RedisBus
 from v100.kit.cache import Cache, MemoryCache, RedisCache
+from v100.kit.testing.net import free_port
 
 __all__ = [
     "BACKENDS",
     "RedisServer",
     "bus",
     "cache",
+    "private_redis",
+    "published",
     "redis_prefix",
     "redis_server",
     "redis_url_or_skip",
@@ -85,11 +90,17 @@ async def cache(request: pytest.FixtureRequest) -> AsyncIterator[Cache]:
     await remote.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+async def published(
+    bus: Bus, stream: str, where: Callable[[Event], bool] = lambda event: True
+) -> list[Event]:
+    """The events on ``stream`` so far that ``where`` accepts, in order: read by a consumer
+    group of this call's own, which starts from the beginning of the stream."""
+    group = f"test-{uuid.uuid4().hex}"
+    found: list[Event] = []
+    while messages := await bus.read(stream, group, "c", count=500):
+        found += [message.event for message in messages if where(message.event)]
+        await bus.ack(stream, group, *(message.id for message in messages))
+    return found
 
 
 class RedisServer:
@@ -99,7 +110,7 @@ class RedisServer:
     def __init__(self, binary: str, directory: Path) -> None:
         self._binary = binary
         self._directory = directory
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._process: asyncio.subprocess.Process | None = None
 
@@ -135,13 +146,25 @@ class RedisServer:
         self._process = None
 
 
-@pytest.fixture
-async def redis_server(tmp_path: Path) -> AsyncIterator[RedisServer]:
+@asynccontextmanager
+async def private_redis(directory: Path) -> AsyncIterator[RedisServer]:
+    """A started ``RedisServer`` of the caller's own (its files in ``directory``), killed at the
+    end: streams, consumer groups and keys no other test, and no other suite run on the same
+    machine, can touch (the shared server is shared by all of them)."""
     redis_url_or_skip()  # real-server tests run where the real server is provided
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server is not installed (scripts/services/redis.sh start)")
-    server = RedisServer(binary, tmp_path)
+    await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
+    server = RedisServer(binary, directory)
     await server.start()
-    yield server
-    await server.stop()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+async def redis_server(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    async with private_redis(tmp_path) as server:
+        yield server

@@ -1,5 +1,6 @@
-"""A TCP forwarder on 127.0.0.1 that a test can cut and restore, to take a real database or Redis
-"down" for one app without stopping the server other tests share."""
+"""Loopback for tests: ``free_port``, and a TCP forwarder on 127.0.0.1 that a test can cut and
+restore, to take a real database or Redis "down" for one app without stopping the server other
+tests share."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import asyncio
 import contextlib
 import socket
 
-__all__ = ["CuttableTcpProxy"]
+__all__ = ["CuttableTcpProxy", "free_port"]
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port nothing listens on now (the OS just released it)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -20,7 +22,7 @@ def _free_port() -> int:
 class CuttableTcpProxy:
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
-        self.port = _free_port()
+        self.port = free_port()
         self._server: asyncio.Server | None = None
         self._pipes: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()

@@ -1,21 +1,23 @@
 """Real servers on loopback for tests: an ASGI app served by uvicorn in the test's own event loop
-on a free port of 127.0.0.1 (the way ``v100 up`` serves it), waiting for a service's ``/ready``,
-and an address where nothing listens, for a service that is down."""
+on a free port of 127.0.0.1 (the way ``v100 up`` serves it), waiting for a service's ``/ready``;
+the same in a thread of its own, for a collaborator that outlives one test's event loop
+(``serving_in_thread``); and an address where nothing listens, for a service that is down."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal
 
 import httpx
 import uvicorn
 
 from v100.kit.http import server_config
+from v100.kit.testing.net import free_port
 
-__all__ = ["dead_url", "serving", "wait_ready"]
+__all__ = ["dead_url", "serving", "serving_in_thread", "wait_ready"]
 
 
 class _InProcessServer(uvicorn.Server):
@@ -67,12 +69,51 @@ async def serving(
             await asyncio.wait_for(task, timeout=10)
 
 
+@contextlib.contextmanager
+def serving_in_thread(
+    app: Any, *, ready: bool = False, startup_timeout: float = 30.0
+) -> Iterator[str]:
+    """``serving`` in a thread with an event loop of its own, until the block ends: for a
+    collaborator that many tests share (a session-scoped fixture), which a test's event loop,
+    gone at the test's end, cannot host. Its URL."""
+    started = threading.Event()
+    state: dict[str, Any] = {}
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        state["stop"] = (asyncio.get_running_loop(), stop)
+        async with serving(app, ready=ready, startup_timeout=startup_timeout) as url:
+            state["url"] = url
+            started.set()
+            await stop.wait()
+
+    def run() -> None:
+        try:
+            asyncio.run(serve())
+        except BaseException as error:  # handed to the caller's thread
+            state["error"] = error
+        finally:
+            started.set()
+
+    thread = threading.Thread(target=run, name=f"serving {type(app).__name__}", daemon=True)
+    thread.start()
+    try:
+        if not started.wait(startup_timeout + 10):
+            raise TimeoutError(f"not serving after {startup_timeout} s")
+        if "error" in state:
+            raise RuntimeError("the server's thread failed") from state["error"]
+        yield state["url"]
+    finally:
+        if "stop" in state:
+            loop, stop = state["stop"]
+            with contextlib.suppress(RuntimeError):  # its loop already closed
+                loop.call_soon_threadsafe(stop.set)
+        thread.join(20)
+
+
 def dead_url() -> str:
     """A loopback URL that refuses connections (a port just released by the OS)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 async def wait_ready(url: str, *, within: float = 30.0) -> None:

@@ -1,6 +1,7 @@
 """Fixtures for object storage: ``storage`` runs a test on local disk (under ``tmp_path``) and,
 when ``V100_TEST_S3_*`` is set (scripts/services/seaweedfs.sh start), on real S3 under a key
-prefix of the test's own, emptied afterwards. ``storage_http`` fetches presigned URLs."""
+prefix of the test's own, emptied afterwards (``empty_s3_prefix``). ``storage_http`` fetches
+presigned URLs."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from v100.kit.storage import MIN_PART_SIZE, LocalDiskStore, ObjectStore, S3Store
 __all__ = [
     "STORAGE_BACKENDS",
     "StoreFactory",
+    "empty_s3_prefix",
     "s3_settings_or_skip",
     "storage",
     "storage_backend",
@@ -84,8 +86,23 @@ async def storage_factory(storage_backend: str, tmp_path: Path) -> AsyncIterator
 
     yield make
     if storage_backend == "s3":
-        cleaner = make()
-        assert isinstance(cleaner, S3Store)
+        await empty_s3_prefix(prefix)
+    for store in made:
+        await store.close()
+
+
+async def empty_s3_prefix(prefix: str) -> None:
+    """Delete every object under ``prefix`` in the test bucket and abort the multipart uploads
+    left unfinished there: what a test that used S3 leaves behind."""
+    s3 = s3_settings_or_skip()
+    cleaner = S3Store(
+        s3["bucket"],
+        prefix=prefix,
+        endpoint_url=s3["endpoint_url"],
+        access_key_id=s3["access_key_id"],
+        secret_access_key=s3["secret_access_key"],
+    )
+    try:
         async for info in cleaner.list():
             await cleaner.delete(info.key)
         client = await cleaner._client()
@@ -94,8 +111,8 @@ async def storage_factory(storage_backend: str, tmp_path: Path) -> AsyncIterator
             await client.abort_multipart_upload(
                 Bucket=cleaner.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
             )
-    for store in made:
-        await store.close()
+    finally:
+        await cleaner.close()
 
 
 @pytest.fixture
