@@ -27,9 +27,10 @@ bash scripts/tools/browser.sh install
 source .cache/ci/browser.env
 
 # Two workers, each taking whole test files (tests isolate themselves: a database, a Redis
-# prefix and an S3 prefix of their own, free ports; test_up.py's fixed ports stay in one file).
-# About 10 minutes instead of 18 on 2 cores; `-n 0` after the script's name runs them serially.
-# The slowest tests are listed at the end, to keep the suite under its ~20 minute budget.
+# prefix or a Redis of their own, an S3 prefix of their own, free ports; test_up.py's fixed
+# ports stay in one file); files with slow tests are handed out first (tests/conftest.py).
+# `-n 0` after the script's name runs them serially. The slowest tests are listed at the end:
+# where the time goes, and the figures, are in docs/testing.md ("How long the suite takes").
 .venv/bin/pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=25 "$@"
 
 # A run with arguments is a developer's subset: the extra passes below are for the whole suite.

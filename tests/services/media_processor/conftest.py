@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.billed import BACKENDS, Backend, SharedBilling, billed_backend
+from tests.support.billed import Backend
 from v100.kit.testing.http import running_app
 from v100.media.testing import make_audio, make_video
 from v100.services.media_processor.app import create_app
@@ -19,17 +19,11 @@ from v100.services.media_processor.settings import MediaProcessorSettings
 from .support import INTERNAL_SECRET, MediaApp
 
 
-@pytest.fixture(params=BACKENDS)
-async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
-    """SQLite + local disk, or PostgreSQL + S3 (skipped when those servers are not given)."""
-    async with billed_backend(request.param, INTERNAL_SECRET, tmp_path) as b:
-        yield b
-
-
 @pytest.fixture
-def billing_url(backend: Backend, shared_billing: SharedBilling) -> str:
-    """The session's billing app on this backend: tenants are the test's own."""
-    return shared_billing.url(backend)
+def internal_secret() -> str:
+    """The secret of this package's service: ``backend`` (tests/services/conftest.py) and the
+    session's billing app use it."""
+    return INTERNAL_SECRET
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.billed import BACKENDS, Backend, SharedBilling, billed_backend
+from tests.support.billed import Backend
 from v100.kit.testing.http import running_app
 from v100.media.testing import make_video
 from v100.services.video_processing.app import create_app
@@ -18,17 +18,11 @@ from v100.services.video_processing.settings import VideoProcessingSettings
 from .support import INTERNAL_SECRET, VideoApp
 
 
-@pytest.fixture(params=BACKENDS)
-async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
-    """SQLite + local disk, or PostgreSQL + S3 (skipped when those servers are not given)."""
-    async with billed_backend(request.param, INTERNAL_SECRET, tmp_path) as b:
-        yield b
-
-
 @pytest.fixture
-def billing_url(backend: Backend, shared_billing: SharedBilling) -> str:
-    """The session's billing app on this backend: tenants are the test's own."""
-    return shared_billing.url(backend)
+def internal_secret() -> str:
+    """The secret of this package's service: ``backend`` (tests/services/conftest.py) and the
+    session's billing app use it."""
+    return INTERNAL_SECRET
 
 
 @pytest.fixture
