@@ -5,6 +5,7 @@ The next start finds the deliveries whose lease ran out and sends them again, ea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -37,7 +38,8 @@ async def process(args: list[str], env: dict[str, str], log: Path) -> AsyncItera
         try:
             yield child.pid
         finally:
-            if child.returncode is None:
+            # Killed already by the test, maybe not yet reaped: the group may be gone.
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.pid, signal.SIGKILL)
             await child.wait()
 
