@@ -15,9 +15,8 @@ address, also after a redirect), ``UrlTooLarge`` 413, ``UrlFetchFailed`` 502 (un
 timed out, too many redirects, a non-2xx answer).
 
 Sending to a URL a user gave us (a webhook receiver) follows the same rules, redirects never
-followed: ``await check_url(url, policy)`` when the URL is registered, and
-``await send_checked(client, "POST", url, policy, content=body)`` at each delivery (DNS may
-have changed since), which answers whatever status came back with a bounded excerpt of the body.
+followed: ``await check_url(url, policy)`` when the URL is registered, and ``kit.outbound`` at
+each delivery (DNS may have changed since).
 """
 
 from __future__ import annotations
@@ -37,7 +36,6 @@ from v100.kit.errors import BadRequest, PayloadTooLarge, ProblemError
 from v100.kit.storage import ObjectStore, StoredObject
 
 __all__ = [
-    "CheckedResponse",
     "FetchPolicy",
     "FetchedResponse",
     "UrlFetchFailed",
@@ -47,7 +45,6 @@ __all__ = [
     "check_url",
     "fetch_to_store",
     "fetch_url",
-    "send_checked",
 ]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -151,18 +148,26 @@ async def _resolve(url: httpx.URL, policy: FetchPolicy) -> _Target:
     if policy.ports is not None and port not in policy.ports:
         raise UrlNotAllowed(f"port {port} is not allowed")
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
-        )
-    except (socket.gaierror, UnicodeError) as exc:
-        raise UrlFetchFailed(f"the URL's host {host!r} does not resolve") from exc
-    addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+        # An address written in the URL needs no lookup (nor a trip to the resolver's threads).
+        addresses: list[IPAddress] = [ipaddress.ip_address(host)]
+    except ValueError:
+        addresses = await _lookup(host, port)
     if not addresses:
         raise UrlFetchFailed(f"the URL's host {host!r} does not resolve")
     # Every address must pass: a name with one public and one private record is refused,
     # whichever the connection would have picked.
     checked = [check_address(address, policy) for address in addresses]
     return _Target(url, checked[0], port)
+
+
+async def _lookup(host: str, port: int) -> list[IPAddress]:
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+        )
+    except (socket.gaierror, UnicodeError) as exc:
+        raise UrlFetchFailed(f"the URL's host {host!r} does not resolve") from exc
+    return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
 
 
 @dataclass(slots=True)
@@ -322,57 +327,3 @@ async def check_url(url: str, policy: FetchPolicy | None = None) -> str:
         raise UrlNotAllowed(f"not a URL: {exc}") from exc
     await _resolve(parsed, policy or FetchPolicy())
     return str(parsed)
-
-
-@dataclass(frozen=True, slots=True)
-class CheckedResponse:
-    """What a receiver answered: its status, headers and at most ``read_limit`` bytes of body
-    (``truncated`` when it sent more)."""
-
-    status_code: int
-    headers: httpx.Headers
-    body: bytes
-    truncated: bool
-
-
-async def send_checked(
-    client: httpx.AsyncClient,
-    method: str,
-    url: str,
-    policy: FetchPolicy,
-    *,
-    headers: Mapping[str, str] | None = None,
-    content: bytes | None = None,
-    read_limit: int = 4096,
-) -> CheckedResponse:
-    """Send one request to ``url`` under ``policy``: the host resolved and checked now, the
-    connection made to the checked address, a redirect answered as it is (never followed), and
-    the whole exchange, body excerpt included, within ``policy.total_timeout``. ``client`` must
-    not follow redirects (``follow_redirects=False``); pool it per host, since a connection is
-    reused by address. Raises ``UrlNotAllowed``, or ``UrlFetchFailed`` for no answer in time or
-    a broken connection."""
-    try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError) as exc:
-        raise UrlNotAllowed(f"not a URL: {exc}") from exc
-    try:
-        async with asyncio.timeout(policy.total_timeout):
-            target = await _resolve(parsed, policy)
-            response = await _send(client, target, headers, policy, method=method, content=content)
-            try:
-                body = bytearray()
-                truncated = False
-                async for chunk in response.aiter_raw():
-                    body += chunk
-                    if len(body) > read_limit:
-                        truncated = True
-                        break
-                return CheckedResponse(
-                    response.status_code, response.headers, bytes(body[:read_limit]), truncated
-                )
-            finally:
-                await response.aclose()
-    except TimeoutError:
-        raise UrlFetchFailed(f"no complete answer within {policy.total_timeout:g} s") from None
-    except httpx.HTTPError as exc:
-        raise UrlFetchFailed(f"the connection broke off: {type(exc).__name__}") from exc

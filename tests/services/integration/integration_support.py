@@ -24,6 +24,7 @@ from v100.kit.testing.http import auth_headers
 from v100.kit.testing.servers import serving
 from v100.services.integration.clock import Clock
 from v100.services.integration.dispatcher import Dispatcher
+from v100.services.integration.intake import Intake
 from v100.services.integration.settings import IntegrationSettings
 
 INTERNAL_SECRET = "internal-secret-for-integration-tests-0123456789"
@@ -136,6 +137,15 @@ class Deployment:
         await self.app.state.runtime.bus.publish(stream, event)
         return event
 
+    async def publish_recorded(self, stream: str, event_type: str, data: dict[str, Any],
+                               **fields: Any) -> Event:  # fmt: skip
+        """Publish, then wait until the intake recorded the event."""
+        intake = self.app.state.runtime.get(Intake)
+        before = intake.recorded
+        event = await self.publish(stream, event_type, data, **fields)
+        await eventually(lambda: _true(intake.recorded > before))
+        return event
+
     async def get(self, path: str, tenant: str | None = None, **params: Any) -> Any:
         answer = await self.http.get(path, headers=self.headers(tenant), params=params)
         assert answer.status_code == 200, answer.text
@@ -146,6 +156,10 @@ class Deployment:
         answer = await self.http.post(path, json=body, headers=self.creating(tenant))
         assert answer.status_code == status, answer.text
         return answer.json()
+
+
+async def _true(value: bool) -> bool:
+    return value
 
 
 async def eventually(

@@ -8,6 +8,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from v100.contracts.events import VIDEO_STREAM
+from v100.kit.fetch import FetchPolicy
 
 from .conftest import Deploy
 from .integration_support import Receiver, eventually, new_tenant
@@ -131,7 +132,7 @@ async def test_a_receiver_address_is_checked_again_at_delivery(
     async with deploy(retry_schedule_seconds=(0,)) as service:
         await service.add_endpoint(receiver.endpoint())
         # As if the name now resolved elsewhere: loopback is no longer allowed when sending.
-        service.dispatcher.policy = type(service.dispatcher.policy)(user_agent="t")
+        service.dispatcher.sender.policy = FetchPolicy(user_agent="t")
         await service.publish(VIDEO_STREAM, "video.ready", {"id": "v"})
         letters = await eventually(lambda: _items(service, "/v1/webhooks/dead-letters"))
         assert "url-not-allowed" in letters[0]["last_error"]

@@ -23,9 +23,11 @@ FAST_STREAM = {"stream_settle_seconds": 0.05, "stream_poll_seconds": 0.1}
 
 
 async def _publish_three(service: Deployment) -> None:
-    await service.publish(VIDEO_STREAM, "video.upload.completed", {"id": "v"})
-    await service.publish(RECORDINGS_STREAM, "recording.ready", {"recording_id": "r"})
-    await service.publish(VIDEO_STREAM, "video.ready", {"id": "v"})
+    """Three events from two streams, each recorded before the next is published: the stream's
+    order is the order integration recorded them in, and the streams are read side by side."""
+    await service.publish_recorded(VIDEO_STREAM, "video.upload.completed", {"id": "v"})
+    await service.publish_recorded(RECORDINGS_STREAM, "recording.ready", {"recording_id": "r"})
+    await service.publish_recorded(VIDEO_STREAM, "video.ready", {"id": "v"})
 
 
 async def _poll(service: Deployment, **params: Any) -> dict[str, Any]:

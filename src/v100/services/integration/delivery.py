@@ -6,22 +6,19 @@ attempt timeout is a success; anything else, or no answer, a failure."""
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
-import httpx
-
 from v100.kit.errors import ProblemError
-from v100.kit.fetch import FetchPolicy, send_checked
+from v100.kit.fetch import FetchPolicy
+from v100.kit.outbound import OutboundSender
 from v100.services.integration.settings import IntegrationSettings
 from v100.services.integration.signing import signed_headers
 
-__all__ = ["AttemptResult", "ReceiverClients", "receiver_policy", "secrets_in_force", "send"]
+__all__ = ["AttemptResult", "receiver_policy", "receiver_sender", "secrets_in_force", "send"]
 
 USER_AGENT = "v100-webhooks/1"
 _LOOPBACK = ("127.0.0.0/8", "::1/128")
-_MAX_CLIENTS = 256
 
 
 def receiver_policy(settings: IntegrationSettings) -> FetchPolicy:
@@ -41,44 +38,14 @@ def receiver_policy(settings: IntegrationSettings) -> FetchPolicy:
     )
 
 
-class ReceiverClients:
-    """Pooled HTTP clients, one per receiver host: connections are reused between attempts, and
-    a TLS connection is never shared between two names on one address (its SNI is the name)."""
-
-    def __init__(self, settings: IntegrationSettings) -> None:
-        self._settings = settings
-        self._clients: OrderedDict[tuple[str, str, int | None], httpx.AsyncClient] = OrderedDict()
-        # Closed at shutdown, not at eviction: an attempt in flight may still be using one.
-        self._evicted: list[httpx.AsyncClient] = []
-
-    def for_url(self, url: str) -> httpx.AsyncClient:
-        parsed = httpx.URL(url)
-        key = (parsed.scheme, parsed.host, parsed.port)
-        client = self._clients.get(key)
-        if client is not None:
-            self._clients.move_to_end(key)
-            return client
-        timeout = self._settings.attempt_timeout_seconds
-        client = httpx.AsyncClient(
-            trust_env=False,
-            follow_redirects=False,
-            timeout=httpx.Timeout(timeout, connect=min(5.0, timeout)),
-            limits=httpx.Limits(
-                max_connections=self._settings.endpoint_concurrency * 2,
-                max_keepalive_connections=self._settings.endpoint_concurrency,
-            ),
-        )
-        self._clients[key] = client
-        if len(self._clients) > _MAX_CLIENTS:
-            _, oldest = self._clients.popitem(last=False)
-            self._evicted.append(oldest)
-        return client
-
-    async def aclose(self) -> None:
-        for client in [*self._clients.values(), *self._evicted]:
-            await client.aclose()
-        self._clients.clear()
-        self._evicted.clear()
+def receiver_sender(settings: IntegrationSettings) -> OutboundSender:
+    """One pooled sender for every receiver: ``endpoint_concurrency`` connections to a host at
+    most (so its attempts never wait for a connection), ``delivery_concurrency`` in all."""
+    return OutboundSender(
+        receiver_policy(settings),
+        per_host=settings.endpoint_concurrency,
+        total=settings.delivery_concurrency,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +66,7 @@ def secrets_in_force(
 
 
 async def send(
-    clients: ReceiverClients,
-    policy: FetchPolicy,
+    sender: OutboundSender,
     *,
     url: str,
     message_id: str,
@@ -118,14 +84,8 @@ async def send(
     }
     started = time.monotonic()
     try:
-        answer = await send_checked(
-            clients.for_url(url),
-            "POST",
-            url,
-            policy,
-            headers=headers,
-            content=body,
-            read_limit=excerpt_bytes,
+        answer = await sender.send(
+            "POST", url, headers=headers, content=body, read_limit=excerpt_bytes
         )
     except ProblemError as exc:
         elapsed = int((time.monotonic() - started) * 1000)

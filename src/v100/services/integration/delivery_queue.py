@@ -7,17 +7,43 @@ being delivered under a lease that ran out (its dispatcher died mid-attempt)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import cast
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from v100.services.integration.models import Delivery, Endpoint, Message
 
-__all__ = ["ClaimedDelivery", "DeliveryQueue"]
+__all__ = ["ClaimedDelivery", "DeliveryQueue", "Settlement"]
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """What an attempt's outcome writes on its delivery (``delivered_at``/``failed_at``: None
+    keeps the value there)."""
+
+    id: str
+    token: str
+    status: str
+    next_attempt_at: datetime | None
+    delivered_at: datetime | None
+    failed_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,19 +163,42 @@ class DeliveryQueue:
             for delivery, payload in rows.all()
         ]
 
-    async def settle(self, delivery_id: str, token: str, **values: Any) -> bool:
-        """Write an attempt's outcome, if the claim is still this token's."""
-        result = await self.session.execute(
-            update(Delivery)
+    async def settle(self, outcomes: Sequence[Settlement], marker: str) -> set[str]:
+        """Write attempts' outcomes, each only if its claim is still its token's; the ids of
+        those written. One batched update whatever the count: the rows it changes are stamped
+        with ``marker`` (unique to this call), read back, and their lease cleared."""
+        # The table, not the mapped class: an update with a list of parameters on the class
+        # would be the ORM's bulk update by primary key, which takes no other criteria.
+        table = cast(Table, Delivery.__table__)
+        statement = (
+            update(table)
             .where(
-                Delivery.id == delivery_id,
-                Delivery.lease_token == token,
-                Delivery.status == "delivering",
+                table.c.id == bindparam("s_id"),
+                table.c.lease_token == bindparam("s_token"),
+                table.c.status == "delivering",
             )
-            .values(lease_token=None, lease_until=None, **values)
-            .execution_options(synchronize_session=False)
+            .values(
+                status=bindparam("s_status"),
+                next_attempt_at=bindparam("s_next_attempt_at"),
+                delivered_at=func.coalesce(bindparam("s_delivered_at"), table.c.delivered_at),
+                failed_at=func.coalesce(bindparam("s_failed_at"), table.c.failed_at),
+                last_status_code=bindparam("s_last_status_code"),
+                last_error=bindparam("s_last_error"),
+                updated_at=bindparam("s_updated_at"),
+                lease_token=marker,
+                lease_until=None,
+            )
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        params = [
+            {f"s_{name}": value for name, value in asdict(outcome).items()} for outcome in outcomes
+        ]
+        await self.session.execute(statement, params)
+        stamped = select(table.c.id).where(table.c.lease_token == marker)
+        written = set((await self.session.execute(stamped)).scalars().all())
+        await self.session.execute(
+            update(table).where(table.c.lease_token == marker).values(lease_token=None)
+        )
+        return written
 
     async def fail_open(self, endpoint_id: str, now: datetime, error: str) -> int:
         """Dead-letter the deliveries of a disabled or deleted endpoint that are waiting (not

@@ -25,7 +25,7 @@ DispatcherDep = Annotated[Dispatcher, Depends(Provided(Dispatcher))]
 async def get_service(
     settings: SettingsDep, clock: ClockDep, dispatcher: DispatcherDep
 ) -> WebhookService:
-    return WebhookService(settings, dispatcher.policy, clock, dispatcher.wake)
+    return WebhookService(settings, dispatcher.sender.policy, clock, dispatcher.wake)
 
 
 ServiceDep = Annotated[WebhookService, Depends(get_service)]

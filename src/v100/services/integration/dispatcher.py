@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,15 +23,13 @@ from v100.kit.db import new_id, unit_of_work
 from v100.kit.observability import get_logger
 from v100.services.integration.clock import Clock
 from v100.services.integration.delivery import (
-    AttemptResult,
-    ReceiverClients,
-    receiver_policy,
+    receiver_sender,
     secrets_in_force,
     send,
 )
 from v100.services.integration.delivery_queue import ClaimedDelivery, DeliveryQueue
-from v100.services.integration.health import record_failure, record_success
-from v100.services.integration.models import Attempt, Endpoint
+from v100.services.integration.models import Endpoint
+from v100.services.integration.outcomes import Outcomes
 from v100.services.integration.settings import IntegrationSettings
 
 __all__ = ["Dispatcher"]
@@ -82,13 +79,13 @@ class Dispatcher:
         self.settings = settings
         self.clock = clock
         self.bus = bus
-        self.clients = ReceiverClients(settings)
-        self.policy = receiver_policy(settings)
+        self.sender = receiver_sender(settings)
         self._in_flight: Counter[str] = Counter()
         self._attempts: set[asyncio.Task[None]] = set()
         self._buckets: dict[str, _Bucket] = {}
         self._woken = asyncio.Event()
         self._start = 0
+        self.outcomes = Outcomes(sessions, settings, clock, bus, on_written=lambda _: self.wake())
 
     def wake(self) -> None:
         """Something may be due now (a new message, a finished attempt, a replay)."""
@@ -103,7 +100,9 @@ class Dispatcher:
 
     async def run(self) -> None:
         """Dispatch until cancelled; attempts in flight are then cancelled too (their leases
-        run out and another pass, here or in another process, attempts them again)."""
+        run out and another pass, here or in another process, attempts them again), and the
+        outcomes already known are written."""
+        writer = asyncio.create_task(self.outcomes.run(), name="webhook outcomes")
         try:
             while True:
                 self._woken.clear()
@@ -117,7 +116,9 @@ class Dispatcher:
                 task.cancel()
             if self._attempts:
                 await asyncio.wait(self._attempts, timeout=5)
-            await self.clients.aclose()
+            writer.cancel()
+            await asyncio.wait([writer], timeout=10)
+            await self.sender.aclose()
 
     async def _idle(self) -> None:
         await asyncio.sleep(_MIN_PASS_INTERVAL)
@@ -126,35 +127,50 @@ class Dispatcher:
                 await self._woken.wait()
 
     async def dispatch_once(self) -> int:
-        """One pass: claim what is due, within every share; how many attempts it started."""
+        """One pass, one transaction: claim what is due, within every share; how many attempts
+        it started."""
         free = self.settings.delivery_concurrency - len(self._attempts)
         if free <= 0:
             return 0
         now = self.clock.now()
+        lease_until = now + timedelta(seconds=self.settings.delivery_lease_seconds)
+        claims: list[tuple[Endpoint, list[ClaimedDelivery]]] = []
         async with unit_of_work(self.sessions) as session:
             queue = DeliveryQueue(session)
             due = await queue.due_endpoints(now, _DUE_ENDPOINTS_PER_PASS)
             endpoints = await queue.endpoints(due) if due else {}
+            serving = []
             for endpoint_id in due:
                 endpoint = endpoints.get(endpoint_id)
                 if endpoint is None or not endpoint.enabled:
                     await queue.fail_open(endpoint_id, now, "endpoint-disabled")
-        if not due:
-            return 0
-        # Start each pass at another endpoint, so the list's head has no standing advantage.
-        self._start = (self._start + 1) % len(due)
-        started = 0
-        for endpoint_id in due[self._start :] + due[: self._start]:
-            endpoint = endpoints.get(endpoint_id)
-            if endpoint is None or not endpoint.enabled:
-                continue
-            count = min(free - started, self._share(endpoint))
-            if count <= 0:
-                continue
-            started += await self._claim_and_start(endpoint, now, count)
-            if started >= free:
-                break
-        return started
+                else:
+                    serving.append(endpoint)
+            if not serving:
+                return 0
+            # Start each pass at another endpoint, so the list's head has no standing advantage.
+            self._start = (self._start + 1) % len(serving)
+            claimed_count = 0
+            for endpoint in serving[self._start :] + serving[: self._start]:
+                count = min(free - claimed_count, self._share(endpoint))
+                if count <= 0:
+                    continue
+                claimed = await queue.claim(
+                    endpoint.id,
+                    now,
+                    count,
+                    ordered=endpoint.ordered,
+                    token=new_id(),
+                    lease_until=lease_until,
+                )
+                if claimed:
+                    claims.append((endpoint, claimed))
+                    claimed_count += len(claimed)
+                if claimed_count >= free:
+                    break
+        for endpoint, claimed in claims:
+            self._start_attempts(endpoint, claimed, now)
+        return sum(len(claimed) for _, claimed in claims)
 
     def _share(self, endpoint: Endpoint) -> int:
         share = self.settings.endpoint_concurrency - self._in_flight[endpoint.id]
@@ -166,18 +182,10 @@ class Dispatcher:
             share = min(share, bucket.available())
         return share
 
-    async def _claim_and_start(self, endpoint: Endpoint, now: datetime, count: int) -> int:
-        lease_until = now + timedelta(seconds=self.settings.delivery_lease_seconds)
-        async with unit_of_work(self.sessions) as session:
-            claimed = await DeliveryQueue(session).claim(
-                endpoint.id,
-                now,
-                count,
-                ordered=endpoint.ordered,
-                token=new_id(),
-                lease_until=lease_until,
-            )
-        if endpoint.rate_limit is not None and claimed:
+    def _start_attempts(
+        self, endpoint: Endpoint, claimed: list[ClaimedDelivery], now: datetime
+    ) -> None:
+        if endpoint.rate_limit is not None:
             self._buckets[endpoint.id].take(len(claimed))
         target = _Target(
             url=endpoint.url,
@@ -194,13 +202,11 @@ class Dispatcher:
             task = asyncio.create_task(self._attempt(delivery, target))
             self._attempts.add(task)
             task.add_done_callback(self._attempts.discard)
-        return len(claimed)
 
     async def _attempt(self, delivery: ClaimedDelivery, target: _Target) -> None:
         try:
             result = await send(
-                self.clients,
-                self.policy,
+                self.sender,
                 url=target.url,
                 message_id=delivery.message_id,
                 payload=delivery.payload,
@@ -209,73 +215,12 @@ class Dispatcher:
                 now=self.clock.now(),
                 excerpt_bytes=self.settings.response_excerpt_bytes,
             )
-            await self._record(delivery, result)
         except Exception as exc:  # the lease runs out and the delivery is attempted again
-            _log.warning("delivery attempt not recorded", delivery_id=delivery.id, error=repr(exc))
+            _log.warning("delivery attempt failed to run", delivery_id=delivery.id, error=repr(exc))
+        else:
+            self.outcomes.add(delivery, result)
         finally:
             self._in_flight[delivery.endpoint_id] -= 1
             if self._in_flight[delivery.endpoint_id] <= 0:
                 del self._in_flight[delivery.endpoint_id]
             self.wake()
-
-    def _retry_delay(self, attempt: int) -> float | None:
-        """Seconds before the attempt after ``attempt``, jittered; None after the last one."""
-        schedule = self.settings.retry_schedule_seconds
-        if attempt >= len(schedule):
-            return None
-        ratio = self.settings.retry_jitter_ratio
-        return schedule[attempt] * random.uniform(1 - ratio, 1 + ratio)
-
-    async def _record(self, delivery: ClaimedDelivery, result: AttemptResult) -> None:
-        now = self.clock.now()
-        gone = result.status_code == 410
-        common = {
-            "last_status_code": result.status_code,
-            "last_error": result.error,
-            "updated_at": now,
-        }
-        next_attempt_at = None
-        if result.succeeded:
-            values = {"status": "succeeded", "delivered_at": now, "next_attempt_at": None}
-        else:
-            delay = None if gone else self._retry_delay(delivery.attempt)
-            if delay is None:
-                values = {"status": "failed", "failed_at": now, "next_attempt_at": None}
-            else:
-                next_attempt_at = now + timedelta(seconds=delay)
-                values = {"status": "pending", "next_attempt_at": next_attempt_at}
-        async with unit_of_work(self.sessions) as session:
-            if not await DeliveryQueue(session).settle(
-                delivery.id, delivery.token, **values, **common
-            ):
-                # The lease ran out and another pass took the delivery over: its outcome counts.
-                return
-            session.add(
-                Attempt(
-                    id=new_id(),
-                    tenant_id=delivery.tenant_id,
-                    delivery_id=delivery.id,
-                    message_id=delivery.message_id,
-                    endpoint_id=delivery.endpoint_id,
-                    event_type=delivery.event_type,
-                    attempt=delivery.attempt,
-                    outcome="succeeded" if result.succeeded else "failed",
-                    status_code=result.status_code,
-                    duration_ms=result.duration_ms,
-                    response_excerpt=result.excerpt,
-                    error=result.error,
-                    next_attempt_at=next_attempt_at,
-                    created_at=now,
-                )
-            )
-            if result.succeeded:
-                await record_success(session, delivery.endpoint_id)
-            else:
-                await record_failure(
-                    session,
-                    self.bus,
-                    delivery.endpoint_id,
-                    now,
-                    gone=gone,
-                    disable_after_seconds=self.settings.disable_after_failing_seconds,
-                )

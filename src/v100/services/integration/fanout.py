@@ -1,22 +1,25 @@
 """From a platform event to webhooks: the event is stored once as a message (its body fixed
 byte for byte, its id the ``webhook-id`` of every attempt), and a pending delivery is added for
-each enabled endpoint of its tenant whose filters match, all in one transaction."""
+each enabled endpoint of its tenant whose filters match, all in one transaction (a batch of
+events in a few statements)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 import orjson
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from v100.kit.bus import Event
 from v100.kit.db import new_id
 from v100.services.integration.filters import matches
 from v100.services.integration.models import Delivery, Endpoint, Message
-from v100.services.integration.repository import EndpointRepository, MessageRepository, insert_new
+from v100.services.integration.repository import EndpointRepository, insert_new, insert_new_many
 
-__all__ = ["add_deliveries", "record_event", "resource_key", "webhook_body"]
+__all__ = ["add_deliveries", "record_events", "resource_key", "webhook_body"]
 
 # The data field naming the resource an event is about, first found wins.
 _RESOURCE_FIELDS = ("recording_id", "subscription_id", "endpoint_id", "id")
@@ -39,21 +42,65 @@ def webhook_body(event: Event) -> str:
     ).decode()
 
 
-async def record_event(
+async def record_events(
     session: AsyncSession,
-    event: Event,
+    events: Sequence[Event],
     now: datetime,
     *,
     endpoints: Sequence[Endpoint] | None = None,
-) -> tuple[Message, int] | None:
-    """Store ``event`` of its tenant as a message with its deliveries: (message, deliveries
-    added), or None when it belongs to no tenant or was recorded before (a redelivery).
-    ``endpoints``: deliver to these (a test event), not to the tenant's matching ones."""
-    if event.tenant_id is None:
-        return None
-    message_id = new_id()
+) -> list[str]:
+    """Store each of ``events`` that belongs to a tenant and was not recorded before (a
+    redelivery) as a message, with a delivery to each enabled endpoint of its tenant whose
+    filters match: the new messages' ids. A few statements whatever the count: the messages in
+    one insert, the deliveries in one batch. ``endpoints``: deliver to these (a test event), not
+    to the tenant's matching ones."""
+    values = [_message_values(event, now) for event in events if event.tenant_id is not None]
+    if not values:
+        return []
+    rows = {row["id"]: row for row in values}
+    recorded = await insert_new_many(session, Message, values, ("tenant_id", "event_id"))
+    fresh = [rows[message_id] for message_id in recorded]
+    enabled: dict[str, Sequence[Endpoint]] = {}
+    deliveries: list[dict[str, object]] = []
+    for message in fresh:
+        tenant_id = message["tenant_id"]
+        if endpoints is not None:
+            wanted: Iterable[Endpoint] = endpoints
+        else:
+            if tenant_id not in enabled:
+                enabled[tenant_id] = await EndpointRepository(session).enabled(tenant_id)
+            wanted = (
+                e for e in enabled[tenant_id] if matches(e.event_types, message["event_type"])
+            )
+        deliveries += (_delivery_values(message, endpoint.id, now) for endpoint in wanted)
+    if deliveries:
+        # The messages are new in this transaction: none of them has a delivery yet.
+        await session.execute(insert(Delivery), deliveries)
+    return [message["id"] for message in fresh]
+
+
+async def add_deliveries(
+    session: AsyncSession, message: Message, endpoints: Iterable[Endpoint], now: datetime
+) -> int:
+    """A pending delivery of ``message`` to each endpoint that has none yet; how many."""
     values = {
-        "id": message_id,
+        "id": message.id,
+        "tenant_id": message.tenant_id,
+        "resource_key": message.resource_key,
+        "occurred_at": message.occurred_at,
+        "event_type": message.event_type,
+    }
+    added = 0
+    for endpoint in endpoints:
+        row = _delivery_values(values, endpoint.id, now)
+        if await insert_new(session, Delivery, row, ("message_id", "endpoint_id")):
+            added += 1
+    return added
+
+
+def _message_values(event: Event, now: datetime) -> dict[str, Any]:
+    return {
+        "id": new_id(),
         "tenant_id": event.tenant_id,
         "event_id": event.id,
         "event_type": event.type,
@@ -63,39 +110,20 @@ async def record_event(
         "payload": webhook_body(event),
         "created_at": now,
     }
-    if not await insert_new(session, Message, values, ("tenant_id", "event_id")):
-        return None
-    message = await MessageRepository(session).get(event.tenant_id, message_id)
-    assert message is not None
-    if endpoints is None:
-        enabled = await EndpointRepository(session).enabled(event.tenant_id)
-        wanted = [e for e in enabled if matches(e.event_types, event.type)]
-    else:
-        wanted = list(endpoints)
-    added = await add_deliveries(session, message, wanted, now)
-    return message, added
 
 
-async def add_deliveries(
-    session: AsyncSession, message: Message, endpoints: Iterable[Endpoint], now: datetime
-) -> int:
-    """A pending delivery of ``message`` to each endpoint that has none yet; how many."""
-    added = 0
-    for endpoint in endpoints:
-        values = {
-            "id": new_id(),
-            "tenant_id": message.tenant_id,
-            "message_id": message.id,
-            "endpoint_id": endpoint.id,
-            "status": "pending",
-            "attempts": 0,
-            "next_attempt_at": now,
-            "resource_key": message.resource_key,
-            "occurred_at": message.occurred_at,
-            "event_type": message.event_type,
-            "created_at": now,
-            "updated_at": now,
-        }
-        if await insert_new(session, Delivery, values, ("message_id", "endpoint_id")):
-            added += 1
-    return added
+def _delivery_values(message: dict[str, Any], endpoint_id: str, now: datetime) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "tenant_id": message["tenant_id"],
+        "message_id": message["id"],
+        "endpoint_id": endpoint_id,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "resource_key": message["resource_key"],
+        "occurred_at": message["occurred_at"],
+        "event_type": message["event_type"],
+        "created_at": now,
+        "updated_at": now,
+    }

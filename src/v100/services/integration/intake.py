@@ -18,7 +18,7 @@ from v100.kit.db import new_id, unit_of_work
 from v100.kit.errors import BackendUnavailable
 from v100.kit.observability import get_logger
 from v100.services.integration.clock import Clock
-from v100.services.integration.fanout import record_event
+from v100.services.integration.fanout import record_events
 
 __all__ = ["Intake"]
 
@@ -56,14 +56,12 @@ class Intake:
 
     async def record(self, messages: list[Message]) -> None:
         """Record ``messages`` in one transaction."""
-        now = self.clock.now()
-        recorded_any = False
         async with unit_of_work(self.sessions) as session:
-            for message in messages:
-                if await record_event(session, message.event, now) is not None:
-                    self.recorded += 1
-                    recorded_any = True
-        if recorded_any:
+            recorded = await record_events(
+                session, [message.event for message in messages], self.clock.now()
+            )
+        self.recorded += len(recorded)
+        if recorded:
             self.on_recorded()
 
     async def _consume(self, stream: str) -> None:

@@ -28,6 +28,7 @@ __all__ = [
     "MessageRepository",
     "NotificationRepository",
     "insert_new",
+    "insert_new_many",
 ]
 
 
@@ -41,6 +42,30 @@ async def insert_new(
     statement = maker(model).values(**values).on_conflict_do_nothing(index_elements=list(keys))
     result = await session.execute(statement)
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def insert_new_many(
+    session: AsyncSession,
+    model: type[Any],
+    rows: Sequence[dict[str, Any]],
+    keys: Sequence[str],
+    *,
+    chunk: int = 200,
+) -> list[str]:
+    """Insert the rows whose ``keys`` are not taken yet (by an earlier row, or one before them
+    in ``rows``), ``chunk`` rows to a statement; the ids of those inserted."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    maker = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    inserted: list[str] = []
+    for start in range(0, len(rows), chunk):
+        statement = (
+            maker(model)
+            .values(list(rows[start : start + chunk]))
+            .on_conflict_do_nothing(index_elements=list(keys))
+            .returning(model.id)
+        )
+        inserted += (await session.execute(statement)).scalars().all()
+    return inserted
 
 
 def _range(

@@ -22,7 +22,7 @@ from v100.services.integration.errors import (
     MessageNotFound,
     ReplayRangeInvalid,
 )
-from v100.services.integration.fanout import add_deliveries, record_event
+from v100.services.integration.fanout import add_deliveries, record_events
 from v100.services.integration.filters import matches
 from v100.services.integration.models import Attempt, Delivery, Endpoint, Message, Notification
 from v100.services.integration.repository import (
@@ -152,10 +152,9 @@ class WebhookService:
             time=now,
             data={"endpoint_id": endpoint.id, "test": True},
         )
-        recorded = await record_event(session, event, now, endpoints=[endpoint])
-        assert recorded is not None  # a fresh event id is never recorded before
+        (message_id,) = await record_events(session, [event], now, endpoints=[endpoint])
         self._wake_after_commit(session)
-        return recorded[0]
+        return await self.message(session, tenant_id, message_id)
 
     async def replay_message(
         self, session: AsyncSession, tenant_id: str, message_id: str, endpoint_id: str | None
