@@ -41,12 +41,14 @@ from v100.kit.db import (
     migrate,
     new_id,
     new_revision,
+    not_interrupted,
     ping,
     schema_drift,
     service_metadata,
     session_hooks,
     unit_of_work,
     version_table,
+    writers_turn,
 )
 from v100.kit.testing.db import fresh_postgres_url, migrated_engine, postgres_admin_url
 
@@ -420,6 +422,53 @@ async def test_after_commit_hooks_run_after_commit_and_never_on_rollback(
         await failing_request()
     assert events == []
     assert await count_committed() == 1
+
+
+async def test_writers_take_turns_on_sqlite_and_not_on_postgres(engine: AsyncEngine) -> None:
+    sessions = create_sessionmaker(engine)
+    inside = 0
+    most = 0
+
+    async def write(n: int) -> None:
+        nonlocal inside, most
+        async with writers_turn(sessions), unit_of_work(sessions) as session:
+            inside += 1
+            most = max(most, inside)
+            await NoteRepository(session).add(Note(tenant_id=TENANT_A, body=f"n{n}"))
+            await asyncio.sleep(0.02)  # the loop runs others while this one holds the lock
+            inside -= 1
+
+    await asyncio.gather(*(write(n) for n in range(6)))
+    async with sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Note)) == 6
+    assert most == (1 if engine.dialect.name == "sqlite" else 6)
+
+
+async def test_a_cancelled_loop_lets_its_transaction_finish(engine: AsyncEngine) -> None:
+    sessions = create_sessionmaker(engine)
+    started = asyncio.Event()
+
+    async def write() -> None:
+        async with unit_of_work(sessions) as session:
+            await NoteRepository(session).add(Note(tenant_id=TENANT_A, body="kept"))
+            started.set()
+            await asyncio.sleep(0.2)
+
+    async def loop() -> None:
+        await not_interrupted(write())
+
+    task = asyncio.create_task(loop())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # The cancel came mid-transaction; the transaction still committed, and the database is
+    # free for the next writer at once.
+    async with asyncio.timeout(2), unit_of_work(sessions) as session:
+        await NoteRepository(session).add(Note(tenant_id=TENANT_A, body="next"))
+    async with sessions() as session:
+        bodies = set((await session.execute(select(Note.body))).scalars())
+    assert bodies == {"kept", "next"}
 
 
 # --- engines ------------------------------------------------------------------------------

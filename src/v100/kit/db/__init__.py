@@ -55,7 +55,14 @@ from v100.kit.db._model import (
 )
 from v100.kit.db._provision import drop_database, ensure_database
 from v100.kit.db._repository import InvalidCursorError, Page, TenantRepository
-from v100.kit.db._unit_of_work import AfterCommit, SessionHooks, session_hooks, unit_of_work
+from v100.kit.db._unit_of_work import (
+    AfterCommit,
+    SessionHooks,
+    not_interrupted,
+    session_hooks,
+    unit_of_work,
+    writers_turn,
+)
 
 __all__ = [
     "ID_LENGTH",
@@ -87,6 +94,7 @@ __all__ = [
     "migrate",
     "new_id",
     "new_revision",
+    "not_interrupted",
     "ping",
     "schema_drift",
     "service_metadata",
@@ -95,4 +103,5 @@ __all__ = [
     "unit_of_work",
     "utcnow",
     "version_table",
+    "writers_turn",
 ]

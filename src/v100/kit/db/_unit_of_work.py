@@ -4,14 +4,26 @@ when it raises, and only after a successful commit runs what the work asked to h
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-__all__ = ["AfterCommit", "SessionHooks", "session_hooks", "unit_of_work"]
+__all__ = [
+    "AfterCommit",
+    "SessionHooks",
+    "not_interrupted",
+    "session_hooks",
+    "unit_of_work",
+    "writers_turn",
+]
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +63,49 @@ def session_hooks(session: AsyncSession) -> SessionHooks:
         hooks = SessionHooks()
         session.info[_HOOKS_KEY] = hooks
     return hooks
+
+
+async def not_interrupted(work: Coroutine[Any, Any, T], *, within: float = 10.0) -> T:
+    """Run ``work`` (a unit of work, typically) to its end even if the caller is cancelled
+    meanwhile: the cancellation is raised once ``work`` finished, or after ``within`` seconds.
+
+    A loop cancelled at shutdown would otherwise be stopped between its transaction's
+    statements, and on SQLite the abandoned connection keeps the write lock until it is
+    collected, so whatever else writes at shutdown waits for the lock and fails.
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task], timeout=within)
+        raise
+
+
+_TURNS: weakref.WeakKeyDictionary[AsyncEngine, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+@asynccontextmanager
+async def writers_turn(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[None]:
+    """Wait for this process's turn to write, on SQLite; at once elsewhere.
+
+    SQLite lets one connection write at a time. Loops that write in bursts (a dispatcher, an
+    outcome writer, an intake) would otherwise collide on the file's lock, and the loser sleeps
+    in SQLite's busy handler, and fails after its timeout when the event loop is too busy to let
+    the winner finish its transaction. Taking turns on an asyncio lock queues them in the loop
+    instead, without a timeout. PostgreSQL locks rows, so its writers never wait here.
+
+        async with writers_turn(sessions), unit_of_work(sessions) as session:
+            ...
+    """
+    engine = sessionmaker.kw.get("bind")
+    if not isinstance(engine, AsyncEngine) or engine.dialect.name != "sqlite":
+        yield
+        return
+    turn = _TURNS.get(engine)
+    if turn is None:
+        turn = _TURNS[engine] = asyncio.Lock()
+    async with turn:
+        yield
 
 
 @asynccontextmanager

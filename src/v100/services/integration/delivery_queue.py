@@ -106,29 +106,41 @@ class DeliveryQueue:
         rows = await self.session.execute(select(Endpoint).where(Endpoint.id.in_(ids)))
         return {endpoint.id: endpoint for endpoint in rows.scalars().all()}
 
-    async def claim(
-        self,
-        endpoint_id: str,
-        now: datetime,
-        count: int,
-        *,
-        ordered: bool,
-        token: str,
-        lease_until: datetime,
-    ) -> list[ClaimedDelivery]:
-        """Take up to ``count`` due deliveries of one endpoint, oldest event first (for an
-        ordered endpoint, only the earliest open one of each resource)."""
-        candidates = (
-            select(Delivery.id)
-            .where(Delivery.endpoint_id == endpoint_id, _due(now))
-            .order_by(Delivery.occurred_at, Delivery.id)
-            .limit(count)
-        )
+    async def due_ranked(
+        self, now: datetime, endpoint_ids: Sequence[str], ordered: Sequence[str], most: int
+    ) -> dict[str, list[str]]:
+        """Up to ``most`` due deliveries of each endpoint, oldest event first: endpoint ->
+        delivery ids (for an ``ordered`` endpoint, only the earliest open one of each
+        resource). One query whatever the number of endpoints."""
+        due = [Delivery.endpoint_id.in_(endpoint_ids), _due(now)]
         if ordered:
-            candidates = candidates.where(
-                or_(Delivery.resource_key.is_(None), _head_of_its_resource())
+            due.append(
+                or_(
+                    Delivery.endpoint_id.not_in(ordered),
+                    Delivery.resource_key.is_(None),
+                    _head_of_its_resource(),
+                )
             )
-        ids = list((await self.session.execute(candidates)).scalars().all())
+        rank = func.row_number().over(
+            partition_by=Delivery.endpoint_id, order_by=(Delivery.occurred_at, Delivery.id)
+        )
+        ranked = select(Delivery.id, Delivery.endpoint_id, rank.label("rank")).where(*due)
+        inner = ranked.subquery()
+        statement = (
+            select(inner.c.id, inner.c.endpoint_id)
+            .where(inner.c.rank <= most)
+            .order_by(inner.c.endpoint_id, inner.c.rank)
+        )
+        found: dict[str, list[str]] = {}
+        for delivery_id, endpoint_id in (await self.session.execute(statement)).all():
+            found.setdefault(endpoint_id, []).append(delivery_id)
+        return found
+
+    async def claim(
+        self, ids: Sequence[str], now: datetime, *, token: str, lease_until: datetime
+    ) -> list[ClaimedDelivery]:
+        """Take those of ``ids`` still due (another dispatcher may have taken some since they
+        were found) under the lease ``token``, with their messages' bodies."""
         if not ids:
             return []
         await self.session.execute(
@@ -146,7 +158,7 @@ class DeliveryQueue:
         rows = await self.session.execute(
             select(Delivery, Message.payload)
             .join(Message, Message.id == Delivery.message_id)
-            .where(Delivery.lease_token == token, Delivery.id.in_(ids))
+            .where(Delivery.lease_token == token)
             .order_by(Delivery.occurred_at, Delivery.id)
         )
         return [

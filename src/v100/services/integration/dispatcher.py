@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from v100.kit.bus import Bus
-from v100.kit.db import new_id, unit_of_work
+from v100.kit.db import new_id, not_interrupted, unit_of_work, writers_turn
 from v100.kit.observability import get_logger
 from v100.services.integration.clock import Clock
 from v100.services.integration.delivery import (
@@ -107,7 +107,7 @@ class Dispatcher:
             while True:
                 self._woken.clear()
                 try:
-                    await self.dispatch_once()
+                    await not_interrupted(self.dispatch_once())
                 except Exception as exc:  # the database may be back next pass
                     _log.warning("dispatch pass failed", error=repr(exc))
                 await self._idle()
@@ -127,15 +127,14 @@ class Dispatcher:
                 await self._woken.wait()
 
     async def dispatch_once(self) -> int:
-        """One pass, one transaction: claim what is due, within every share; how many attempts
-        it started."""
+        """One pass, one transaction of a few statements: claim what is due, within every
+        share; how many attempts it started."""
         free = self.settings.delivery_concurrency - len(self._attempts)
         if free <= 0:
             return 0
         now = self.clock.now()
         lease_until = now + timedelta(seconds=self.settings.delivery_lease_seconds)
-        claims: list[tuple[Endpoint, list[ClaimedDelivery]]] = []
-        async with unit_of_work(self.sessions) as session:
+        async with writers_turn(self.sessions), unit_of_work(self.sessions) as session:
             queue = DeliveryQueue(session)
             due = await queue.due_endpoints(now, _DUE_ENDPOINTS_PER_PASS)
             endpoints = await queue.endpoints(due) if due else {}
@@ -146,31 +145,24 @@ class Dispatcher:
                     await queue.fail_open(endpoint_id, now, "endpoint-disabled")
                 else:
                     serving.append(endpoint)
-            if not serving:
+            shares = {e.id: share for e in serving if (share := self._share(e)) > 0}
+            if not shares:
                 return 0
+            ordered = [e.id for e in serving if e.ordered and e.id in shares]
+            found = await queue.due_ranked(now, list(shares), ordered, max(shares.values()))
             # Start each pass at another endpoint, so the list's head has no standing advantage.
             self._start = (self._start + 1) % len(serving)
-            claimed_count = 0
+            taken: list[str] = []
             for endpoint in serving[self._start :] + serving[: self._start]:
-                count = min(free - claimed_count, self._share(endpoint))
-                if count <= 0:
-                    continue
-                claimed = await queue.claim(
-                    endpoint.id,
-                    now,
-                    count,
-                    ordered=endpoint.ordered,
-                    token=new_id(),
-                    lease_until=lease_until,
-                )
-                if claimed:
-                    claims.append((endpoint, claimed))
-                    claimed_count += len(claimed)
-                if claimed_count >= free:
-                    break
-        for endpoint, claimed in claims:
-            self._start_attempts(endpoint, claimed, now)
-        return sum(len(claimed) for _, claimed in claims)
+                room = min(shares.get(endpoint.id, 0), free - len(taken))
+                taken += found.get(endpoint.id, [])[:room]
+            claimed = await queue.claim(taken, now, token=new_id(), lease_until=lease_until)
+        by_endpoint: dict[str, list[ClaimedDelivery]] = {}
+        for delivery in claimed:
+            by_endpoint.setdefault(delivery.endpoint_id, []).append(delivery)
+        for endpoint_id, deliveries in by_endpoint.items():
+            self._start_attempts(endpoints[endpoint_id], deliveries, now)
+        return len(claimed)
 
     def _share(self, endpoint: Endpoint) -> int:
         share = self.settings.endpoint_concurrency - self._in_flight[endpoint.id]

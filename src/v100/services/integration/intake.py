@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from v100.contracts.events import TENANT_EVENT_STREAMS
 from v100.kit.bus import Bus, Message
-from v100.kit.db import new_id, unit_of_work
+from v100.kit.db import new_id, not_interrupted, unit_of_work, writers_turn
 from v100.kit.errors import BackendUnavailable
 from v100.kit.observability import get_logger
 from v100.services.integration.clock import Clock
@@ -56,7 +56,7 @@ class Intake:
 
     async def record(self, messages: list[Message]) -> None:
         """Record ``messages`` in one transaction."""
-        async with unit_of_work(self.sessions) as session:
+        async with writers_turn(self.sessions), unit_of_work(self.sessions) as session:
             recorded = await record_events(
                 session, [message.event for message in messages], self.clock.now()
             )
@@ -84,7 +84,7 @@ class Intake:
                 continue
             done = [message.id for message in batch]
             try:
-                await self.record(batch)
+                await not_interrupted(self.record(batch))
             except Exception:
                 done = []
                 for message in batch:

@@ -20,7 +20,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from v100.kit.bus import Bus
-from v100.kit.db import new_id, unit_of_work
+from v100.kit.db import new_id, not_interrupted, unit_of_work, writers_turn
 from v100.kit.observability import get_logger
 from v100.services.integration.clock import Clock
 from v100.services.integration.delivery import AttemptResult
@@ -70,10 +70,10 @@ class Outcomes:
         try:
             while True:
                 await self._queued.wait()
-                await self.write_queued()
+                await not_interrupted(self.write_queued())
         finally:
             if self._queue:
-                await asyncio.shield(self.write_queued())
+                await not_interrupted(self.write_queued())
 
     async def write_queued(self) -> None:
         while self._queue:
@@ -96,7 +96,7 @@ class Outcomes:
 
     async def _write(self, batch: list[_Outcome]) -> None:
         settlements = [self._settled(outcome) for outcome in batch]
-        async with unit_of_work(self.sessions) as session:
+        async with writers_turn(self.sessions), unit_of_work(self.sessions) as session:
             # A delivery whose lease ran out and which another pass took over is not written:
             # the new claim's outcome counts.
             written = await DeliveryQueue(session).settle(settlements, marker=new_id())
