@@ -80,7 +80,12 @@ class OAuthApp:
         except httpx.HTTPError as exc:
             raise VendorError(0, f"the token endpoint did not answer ({exc!r})") from exc
         if "access_token" not in token:
-            raise VendorError(502, "the token endpoint answered without an access token")
+            # HubSpot answers a bad code or refresh token as {"status": "BAD_...", "message"}.
+            status = str(token.get("status") or "")
+            message = str(token.get("message") or "the token endpoint sent no access token")
+            if status.startswith("BAD_"):
+                raise VendorGrantRefused(400, message, status)
+            raise VendorError(502, message, status)
         return dict(token)
 
     def token_set(self, answer: dict[str, Any], now: datetime, **extra: Any) -> TokenSet:
