@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from v100.kit.sealing import SealError, Sealer
+from v100.kit.sealing import Sealer, SealError
 from v100.kit.settings import PlatformSettings
 
 

@@ -113,7 +113,9 @@ class Sealer:
         try:
             plain = key.aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], context.encode())
         except InvalidTag as exc:
-            raise SealError("the sealed value does not open (tampered, or another context)") from exc
+            raise SealError(
+                "the sealed value does not open (tampered, or another context)"
+            ) from exc
         return plain.decode()
 
     def stale(self, sealed: str) -> bool:

@@ -40,8 +40,10 @@ async def test_a_contact_syncs_both_ways(deploy: Deploy, hubspot: tuple[FakeHubS
     ada = fake.add_contact(email="ada@example.com", firstname="Ada", lastname="Lovelace")
     async with deploy(**hubspot_settings(fake, url)) as service:
         connection = await connect(service, fake, "hubspot")
-        assert connection["vendor"] == "hubspot" and connection["account_id"] == "4242"
-        assert "access_token" not in connection and "refresh_token" not in connection
+        assert connection["vendor"] == "hubspot"
+        assert connection["account_id"] == "4242"
+        assert "access_token" not in connection
+        assert "refresh_token" not in connection
         ended = await sync_now(service, connection["id"])
         assert ended["sync_status"] == "idle", ended
 
@@ -66,16 +68,19 @@ async def test_a_contact_syncs_both_ways(deploy: Deploy, hubspot: tuple[FakeHubS
         await pause(service, connection["id"], False)
         await sync_now(service, connection["id"])
         grace = fake.contact_by_email("grace@example.com")
-        assert grace is not None and (grace["firstname"], grace["lastname"]) == ("Grace", "Hopper")
+        assert grace is not None
+        assert (grace["firstname"], grace["lastname"]) == ("Grace", "Hopper")
         assert fake.contacts[ada]["properties"]["phone"] == "+44 20 7946 0000"
         mine = await service.get(f"/v1/crm/contacts/{created.json()['id']}")
-        assert mine["pending_push"] is False and mine["remote_id"] == grace["hs_object_id"]
+        assert mine["pending_push"] is False
+        assert mine["remote_id"] == grace["hs_object_id"]
 
         # HubSpot -> V100 again: an edit in HubSpot, pulled by the change cursor.
         fake.change_contact(ada, firstname="Augusta Ada")
         await sync_now(service, connection["id"])
         again = await service.get(f"/v1/crm/contacts/{pulled['id']}")
-        assert again["first_name"] == "Augusta Ada" and again["phone"] == "+44 20 7946 0000"
+        assert again["first_name"] == "Augusta Ada"
+        assert again["phone"] == "+44 20 7946 0000"
 
         log = await decisions(service, connection["id"])
         kinds = [(d["kind"], d["reason"]) for d in reversed(log)]
@@ -101,8 +106,11 @@ async def test_both_sides_changed_the_later_change_wins_and_is_logged(
 
         # V100 first, HubSpot later: HubSpot's value wins on both sides.
         await pause(service, connection["id"])
-        await service.http.patch(f"/v1/crm/contacts/{contact['id']}",
-                                 json={"first_name": "Local"}, headers=service.headers())
+        await service.http.patch(
+            f"/v1/crm/contacts/{contact['id']}",
+            json={"first_name": "Local"},
+            headers=service.headers(),
+        )
         await asyncio.sleep(0.01)
         fake.change_contact(remote, firstname="Remote")
         await pause(service, connection["id"], False)
@@ -110,7 +118,8 @@ async def test_both_sides_changed_the_later_change_wins_and_is_logged(
         assert (await service.get(f"/v1/crm/contacts/{contact['id']}"))["first_name"] == "Remote"
         assert fake.contacts[remote]["properties"]["firstname"] == "Remote"
         [conflict] = await decisions(service, connection["id"], kind="conflict")
-        assert conflict["winner"] == "remote" and conflict["contact_id"] == contact["id"]
+        assert conflict["winner"] == "remote"
+        assert conflict["contact_id"] == contact["id"]
         assert conflict["fields"] == {"first_name": {"local": "Local", "remote": "Remote"}}
         assert conflict["local_modified_at"] < conflict["remote_modified_at"]
 
@@ -118,8 +127,11 @@ async def test_both_sides_changed_the_later_change_wins_and_is_logged(
         await pause(service, connection["id"])
         fake.change_contact(remote, lastname="Remote-Wu")
         await asyncio.sleep(0.01)
-        await service.http.patch(f"/v1/crm/contacts/{contact['id']}",
-                                 json={"last_name": "Local-Wu"}, headers=service.headers())
+        await service.http.patch(
+            f"/v1/crm/contacts/{contact['id']}",
+            json={"last_name": "Local-Wu"},
+            headers=service.headers(),
+        )
         await pause(service, connection["id"], False)
         await sync_now(service, connection["id"])
         assert fake.contacts[remote]["properties"]["lastname"] == "Local-Wu"
@@ -143,8 +155,10 @@ async def test_tokens_are_sealed_and_refreshed_ahead_of_expiry_and_on_401(
             row = (await session.execute(select(CrmConnection))).scalar_one()
             stored = (row.access_token, row.refresh_token or "")
         for token in [*fake.auth.access_tokens, *fake.auth.refresh_tokens]:
-            assert token not in stored[0] and token not in stored[1]
-        assert stored[0].startswith("v1.") and stored[1].startswith("v1.")
+            assert token not in stored[0]
+            assert token not in stored[1]
+        assert stored[0].startswith("v1.")
+        assert stored[1].startswith("v1.")
 
         # 1,800 s tokens: with 250 s left (under the 300 s ahead), the next sync refreshes first.
         service.clock.advance(1800 - 250)
@@ -168,7 +182,8 @@ async def test_tokens_are_sealed_and_refreshed_ahead_of_expiry_and_on_401(
         assert refused.json()["type"] == "/problems/reauthorization-required"
         # Authorizing again renews the same connection (same hub).
         renewed = await connect(service, fake, "hubspot")
-        assert renewed["id"] == connection["id"] and renewed["status"] == "active"
+        assert renewed["id"] == connection["id"]
+        assert renewed["status"] == "active"
 
 
 async def test_a_rate_limit_is_waited_out_when_short(
@@ -239,12 +254,21 @@ async def test_platform_events_become_meetings_on_the_contact(
     async with deploy(**hubspot_settings(fake, url)) as service:
         connection = await connect(service, fake, "hubspot", activity_event_types=["video.ready"])
         await sync_now(service, connection["id"])
-        await service.publish(VIDEO_STREAM, "video.ready",
-                              {"id": "vid_1", "status": "ready", "passthrough": "Kay@example.com"})
-        await service.publish(VIDEO_STREAM, "video.errored",
-                              {"id": "vid_2", "status": "errored", "passthrough": "kay@example.com"})
-        await service.publish(VIDEO_STREAM, "video.ready",
-                              {"id": "vid_3", "status": "ready", "passthrough": "nobody@example.com"})
+        await service.publish(
+            VIDEO_STREAM,
+            "video.ready",
+            {"id": "vid_1", "status": "ready", "passthrough": "Kay@example.com"},
+        )
+        await service.publish(
+            VIDEO_STREAM,
+            "video.errored",
+            {"id": "vid_2", "status": "errored", "passthrough": "kay@example.com"},
+        )
+        await service.publish(
+            VIDEO_STREAM,
+            "video.ready",
+            {"id": "vid_3", "status": "ready", "passthrough": "nobody@example.com"},
+        )
 
         async def recorded() -> bool:
             page = await service.get("/v1/webhooks/messages")

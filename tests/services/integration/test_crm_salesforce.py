@@ -50,12 +50,16 @@ async def test_contacts_sync_both_ways_through_paged_soql(
             headers=service.creating(),
         )
         assert created.status_code == 201, created.text
-        await service.http.patch(f"/v1/crm/contacts/{first['id']}",
-                                 json={"phone": "+1 415 555 0100"}, headers=service.headers())
+        await service.http.patch(
+            f"/v1/crm/contacts/{first['id']}",
+            json={"phone": "+1 415 555 0100"},
+            headers=service.headers(),
+        )
         await pause(service, connection["id"], False)
         await sync_now(service, connection["id"])
         nia = fake.contact_by_email("new@example.com")
-        assert nia is not None and (nia["FirstName"], nia["LastName"]) == ("Nia", "Okafor")
+        assert nia is not None
+        assert (nia["FirstName"], nia["LastName"]) == ("Nia", "Okafor")
         assert fake.contacts[made[0]]["Phone"] == "+1 415 555 0100"
 
         await asyncio.sleep(0.01)
@@ -145,7 +149,8 @@ async def test_recording_events_become_tasks_on_the_contact(
         await eventually(recorded)
         await sync_now(service, connection["id"])
         [task] = fake.tasks.values()
-        assert task["WhoId"] == who and task["Status"] == "Completed"
+        assert task["WhoId"] == who
+        assert task["Status"] == "Completed"
         assert task["Subject"] == "Meeting recording ready: rec_1"
         [activity] = (await service.get(
             f"/v1/crm/connections/{connection['id']}/activities"))["items"]  # fmt: skip

@@ -109,10 +109,17 @@ class FakeHubSpot:
         token = request.path_params["token"]
         if self.auth.check(f"Bearer {token}") is not None:
             return _error(404, "Token not found", "OBJECT_NOT_FOUND")
-        return JSONResponse({"token": token, "user": "owner@example.com", "hub_id": self.hub_id,
-                             "app_id": 1, "scopes": ["crm.objects.contacts.read"],
-                             "token_type": "access",
-                             "expires_in": int(self.auth.access_tokens[token] - self.auth.now())})
+        return JSONResponse(
+            {
+                "token": token,
+                "user": "owner@example.com",
+                "hub_id": self.hub_id,
+                "app_id": 1,
+                "scopes": ["crm.objects.contacts.read"],
+                "token_type": "access",
+                "expires_in": int(self.auth.access_tokens[token] - self.auth.now()),
+            }
+        )
 
     # -- the API -------------------------------------------------------------------------------
 
@@ -209,9 +216,12 @@ class FakeHubSpot:
             for condition in group.get("filters") or []:
                 rows = [r for r in rows if _holds(r, condition)]
         for sort in reversed(body.get("sorts") or []):
-            name = sort["propertyName"]
-            rows.sort(key=lambda r, n=name: (_value(r, n), int(r["id"])),
-                      reverse=sort.get("direction") == "DESCENDING")  # fmt: skip
+            name = str(sort["propertyName"])
+
+            def order(record: dict[str, Any], name: str = name) -> tuple[str, int]:
+                return _value(record, name), int(record["id"])
+
+            rows.sort(key=order, reverse=sort.get("direction") == "DESCENDING")
         start = int(body.get("after") or 0)
         page = rows[start : start + limit]
         answer: dict[str, Any] = {
@@ -255,14 +265,22 @@ def _millis(value: str) -> int:
 
 
 def _holds(record: dict[str, Any], condition: dict[str, Any]) -> bool:
-    name, operator, wanted = condition["propertyName"], condition["operator"], condition.get("value")
+    name, operator, wanted = (
+        condition["propertyName"],
+        condition["operator"],
+        condition.get("value"),
+    )
     have = record["properties"].get(name)
     if name in ("lastmodifieddate", "hs_lastmodifieddate", "createdate"):
         # Date properties compare as epoch milliseconds.
-        left, right = (_millis(have) if have else 0), int(wanted)
+        left, right = (_millis(have) if have else 0), int(str(wanted))
     else:
         left, right = str(have or ""), str(wanted)  # type: ignore[assignment]
     return {
-        "EQ": left == right, "NEQ": left != right, "GT": left > right, "GTE": left >= right,
-        "LT": left < right, "LTE": left <= right,
+        "EQ": left == right,
+        "NEQ": left != right,
+        "GT": left > right,
+        "GTE": left >= right,
+        "LT": left < right,
+        "LTE": left <= right,
     }[operator]

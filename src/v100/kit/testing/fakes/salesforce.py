@@ -99,7 +99,7 @@ class FakeSalesforce:
 
     def _store(self, fields: dict[str, Any]) -> dict[str, Any]:
         contact_id = self._new_id("003")
-        record = {"Id": contact_id, **{name: None for name in _CONTACT_FIELDS}, **fields,
+        record = {"Id": contact_id, **dict.fromkeys(_CONTACT_FIELDS), **fields,
                   "LastModifiedDate": _stamp(self.auth.now_datetime())}  # fmt: skip
         self.contacts[contact_id] = record
         return record
@@ -114,9 +114,13 @@ class FakeSalesforce:
                                 status_code=400)  # fmt: skip
         issued = self.auth.redeem(form)
         if isinstance(issued, str):
-            description = {"bad_code": "invalid authorization code",
-                           "bad_refresh": "expired access/refresh token"}.get(issued, issued)
-            error = "unsupported_grant_type" if issued == "unsupported_grant_type" else "invalid_grant"
+            description = {
+                "bad_code": "invalid authorization code",
+                "bad_refresh": "expired access/refresh token",
+            }.get(issued, issued)
+            error = (
+                "unsupported_grant_type" if issued == "unsupported_grant_type" else "invalid_grant"
+            )
             return JSONResponse({"error": error, "error_description": description},
                                 status_code=400)  # fmt: skip
         access, refresh = issued

@@ -5,7 +5,7 @@ the sync log. Thin: parse, authorize, call ``CrmService``, shape."""
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel
@@ -51,7 +51,9 @@ crm_router = APIRouter(prefix="/v1/crm", tags=["crm"])
 Limit = Annotated[int, Query(ge=1, le=200)]
 Cursor = Annotated[str | None, Query(max_length=200)]
 T = TypeVar("T")
-_UNAVAILABLE = {502: {"description": "The CRM did not answer (problem+json)."}}
+_UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    502: {"description": "The CRM did not answer (problem+json)."}
+}
 
 
 async def _paged(fetch: Awaitable[Page[T]]) -> Page[T]:

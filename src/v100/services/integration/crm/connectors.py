@@ -42,7 +42,9 @@ class Connectors:
                 timeout=timeout,
                 default_lifetime_seconds=settings.salesforce_session_seconds,
             )
-            self._vendors["salesforce"] = Salesforce(oauth, settings.salesforce_api_version, timeout)
+            self._vendors["salesforce"] = Salesforce(
+                oauth, settings.salesforce_api_version, timeout
+            )
 
     def get(self, vendor: str) -> CrmVendor:
         found = self._vendors.get(vendor)

@@ -55,10 +55,9 @@ class OAuthApp:
 
     async def exchange(self, code: str, redirect_uri: str, now: datetime) -> dict[str, Any]:
         async with self._client(redirect_uri) as client:
-            answer = await self._call(
+            return await self._call(
                 client.fetch_token(self.token_endpoint, code=code, grant_type="authorization_code")
             )
-        return answer
 
     async def refresh(self, refresh_token: str) -> dict[str, Any]:
         async with self._client() as client:

@@ -181,7 +181,11 @@ class ActivityRepository(TenantRepository[CrmActivity]):
         statement = self.select_for(tenant_id).where(
             CrmActivity.connection_id == connection_id, CrmActivity.status == "pending"
         )
-        return (await self.session.execute(statement.order_by(CrmActivity.id).limit(limit))).scalars().all()
+        return (
+            (await self.session.execute(statement.order_by(CrmActivity.id).limit(limit)))
+            .scalars()
+            .all()
+        )
 
     async def page(
         self, tenant_id: str, connection_id: str, *, status: str | None, limit: int,
@@ -219,4 +223,8 @@ class EventRepository(TenantRepository[Message]):
         statement = self.select_for(tenant_id).where(Message.created_at <= settled_before)
         if after_id is not None:
             statement = statement.where(Message.id > after_id)
-        return (await self.session.execute(statement.order_by(Message.id).limit(limit))).scalars().all()
+        return (
+            (await self.session.execute(statement.order_by(Message.id).limit(limit)))
+            .scalars()
+            .all()
+        )

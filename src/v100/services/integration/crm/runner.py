@@ -5,6 +5,7 @@ them a few at a time, and sleeps until the next poll or until the API wakes it."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -45,10 +46,8 @@ class CrmSyncLoop:
                 await self.run_due()
             except Exception:  # the loop outlives a bad pass (the database away a moment)
                 _log.exception("crm sync pass failed")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._woken.wait(), self.settings.crm_sync_poll_seconds)
-            except TimeoutError:
-                pass
             self._woken.clear()
 
     async def run_due(self) -> dict[str, str]:

@@ -35,7 +35,9 @@ _SELECT = "SELECT Id, Email, FirstName, LastName, Phone, LastModifiedDate FROM C
 
 def soql_datetime(value: datetime) -> str:
     """A SOQL dateTime literal (unquoted, UTC)."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return (
+        value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    )
 
 
 def parse_datetime(value: str) -> datetime:

@@ -112,7 +112,9 @@ class CrmService:
         except VendorGrantRefused as exc:
             raise AuthorizationDenied(f"{vendor} refused the code: {exc.message}") from exc
         except VendorError as exc:
-            raise VendorUnavailable(f"{vendor} failed to exchange the code ({exc.status}).") from exc
+            raise VendorUnavailable(
+                f"{vendor} failed to exchange the code ({exc.status})."
+            ) from exc
         async with unit_of_work(sessions) as session:
             connections = ConnectionRepository(session)
             connection = await connections.of_account(tenant_id, vendor, tokens.account_id)

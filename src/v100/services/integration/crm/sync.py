@@ -169,9 +169,7 @@ class ConnectionSync:
             await self._finish(run, status, error, wait)
         return status
 
-    async def _finish(
-        self, run: _Run, status: str, error: str | None, wait: float | None
-    ) -> None:
+    async def _finish(self, run: _Run, status: str, error: str | None, wait: float | None) -> None:
         now = self.clock.now()
         interval = timedelta(seconds=self.settings.crm_sync_interval_seconds)
         async with unit_of_work(self.sessions) as session:
@@ -225,7 +223,9 @@ class ConnectionSync:
             connection.token_expires_at = tokens.expires_at
             if tokens.instance_url:
                 connection.instance_url = tokens.instance_url
-        run.access = VendorAccess(tokens.access_token, tokens.instance_url or run.access.instance_url)
+        run.access = VendorAccess(
+            tokens.access_token, tokens.instance_url or run.access.instance_url
+        )
         run.expires_at = tokens.expires_at
         run.refreshed = True
 
@@ -264,7 +264,8 @@ class ConnectionSync:
         limit = self.settings.crm_page_size
         while True:
             result = await self._call(
-                run, lambda access: run.vendor.changed_contacts(access, since, page, limit)
+                run,
+                lambda access, at=page: run.vendor.changed_contacts(access, since, at, limit),  # type: ignore[misc]
             )
             async with unit_of_work(self.sessions) as session:
                 connection = await self._held(session, run)
@@ -302,7 +303,10 @@ class ConnectionSync:
                          reason="new in the CRM", fields=dict(remote.fields),
                          remote_modified_at=remote.modified_at)  # fmt: skip
             return
-        if contact.remote_modified_at is not None and remote.modified_at <= contact.remote_modified_at:
+        if (
+            contact.remote_modified_at is not None
+            and remote.modified_at <= contact.remote_modified_at
+        ):
             return  # seen already (the cursor re-reads its boundary)
         local = {name: getattr(contact, name) for name in CONTACT_FIELDS}
         changed = {n: {"local": local[n], "remote": remote.fields.get(n)}
@@ -438,7 +442,9 @@ class ConnectionSync:
                 connection = await self._held(session, run)
                 patterns = list(connection.activity_event_types)
                 messages = await EventRepository(session).after(
-                    run.tenant_id, connection.activities_cursor, self.clock.now() - settle,
+                    run.tenant_id,
+                    connection.activities_cursor,
+                    self.clock.now() - settle,
                     self.settings.crm_page_size,
                 )
                 if not messages:

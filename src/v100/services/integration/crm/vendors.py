@@ -114,7 +114,9 @@ class CrmVendor(Protocol):
         """Contacts modified at or after ``since`` (all when None), oldest change first."""
         ...
 
-    async def create_contact(self, access: VendorAccess, fields: ContactFields) -> RemoteContact: ...
+    async def create_contact(
+        self, access: VendorAccess, fields: ContactFields
+    ) -> RemoteContact: ...
 
     async def update_contact(
         self, access: VendorAccess, remote_id: str, fields: ContactFields
