@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from v100.kit.db import new_id, unit_of_work
 from v100.services.billing.models import CheckoutSession
 from v100.services.billing_engine.invoicing import run_invoicing
+from v100.services.integration.crm.models import CrmConnection, CrmContact
 from v100.services.integration.models import Endpoint, Message, StreamGroup
 from v100.services.integration.signing import new_secret
 from v100.services.media_processor.models import MediaJob
@@ -405,3 +406,46 @@ async def stream_group(platform: Platform, tenant: Tenant) -> Made:
 async def stream_group_ack(platform: Platform, tenant: Tenant) -> Made:
     made = await _stream_group(platform, tenant)
     return Made({"group_id": made}, bodies={"post": {"ids": [str(uuid.uuid4())]}})
+
+
+async def _crm_connection(platform: Platform, tenant: Tenant) -> str:
+    # A row with its sync paused, so the loop never calls a vendor for it during the run.
+    async with unit_of_work(_sessions(platform, "integration")) as session:
+        row = CrmConnection(
+            tenant_id=tenant.id, vendor="hubspot", account_id=f"a-{uuid.uuid4().hex[:8]}",
+            status="active", access_token="v1.none.none", refresh_token=None,
+            activity_event_types=[], sync_enabled=False, sync_status="idle",
+        )  # fmt: skip
+        session.add(row)
+        await session.flush()
+        return row.id
+
+
+@factory(
+    "/v1/crm/connections/{connection_id}",
+    "/v1/crm/connections/{connection_id}/sync",
+    "/v1/crm/connections/{connection_id}/sync-log",
+    "/v1/crm/connections/{connection_id}/activities",
+)
+async def crm_connection(platform: Platform, tenant: Tenant) -> Made:
+    made = await _crm_connection(platform, tenant)
+    return Made({"connection_id": made}, bodies={"patch": {"sync_enabled": False}, "post": {}})
+
+
+@factory("/v1/crm/connections/{connection_id}/contacts")
+async def crm_connection_contacts(platform: Platform, tenant: Tenant) -> Made:
+    made = await _crm_connection(platform, tenant)
+    return Made({"connection_id": made}, bodies={"post": {"email": "b@example.com"}})
+
+
+@factory("/v1/crm/contacts/{contact_id}")
+async def crm_contact(platform: Platform, tenant: Tenant) -> Made:
+    connection_id = await _crm_connection(platform, tenant)
+    async with unit_of_work(_sessions(platform, "integration")) as session:
+        row = CrmContact(
+            tenant_id=tenant.id, connection_id=connection_id, remote_id=None,
+            email="a@example.com", first_name="A", pending_push=False,
+        )  # fmt: skip
+        session.add(row)
+        await session.flush()
+        return Made({"contact_id": row.id}, bodies={"patch": {"first_name": "b"}})

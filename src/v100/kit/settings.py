@@ -68,6 +68,11 @@ class PlatformSettings(BaseSettings):
     # verifies them). Unset: generated once into ``<var_dir>/internal-token.key``.
     internal_token_secret: SecretStr | None = None
     internal_token_ttl_seconds: int = Field(default=60, ge=5, le=3600)
+    # Seals secrets kept at rest (vendors' OAuth tokens: ``kit.sealing``). Unset: a key derived
+    # from the internal token secret. To rotate, set a new one and move the old one to
+    # ``sealing_retired_keys`` (a JSON list), which still open what they sealed.
+    sealing_key: SecretStr | None = None
+    sealing_retired_keys: tuple[SecretStr, ...] = ()
     # Where callers reach the platform (the gateway, or the proxy in front of it): every URL an
     # answer names (tus Location, direct-upload and signed links) starts with it. A caller's
     # Host or X-Forwarded-* never decides it.

@@ -11,9 +11,11 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from v100.kit.http import DatabaseSpec, Runtime, ServiceSpec, create_service_app
+from v100.kit.http import Access, DatabaseSpec, Runtime, ServiceSpec, create_service_app
 from v100.kit.observability import get_logger
 from v100.services.integration.clock import Clock
+from v100.services.integration.crm.api import CALLBACK_PATH, crm_router
+from v100.services.integration.crm.component import crm_component
 from v100.services.integration.dispatcher import Dispatcher
 from v100.services.integration.events_api import events_router
 from v100.services.integration.intake import Intake
@@ -85,9 +87,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings,
             title="V100 integration",
             description="Webhook endpoints with signed, retried, durable deliveries; the event "
-            "stream (poll, consumer groups, SSE, WebSocket, history).",
-            routers=[webhooks_router, events_router],
+            "stream (poll, consumer groups, SSE, WebSocket, history); CRM connections (HubSpot, "
+            "Salesforce) with two-way contact and activity sync.",
+            routers=[webhooks_router, events_router, crm_router],
             database=DATABASE,
-            components=[webhooks],
+            # The OAuth callback is the CRM sending the user's browser back: its state is the
+            # credential (crm/service.py).
+            access=Access(public_paths=[CALLBACK_PATH]),
+            components=[webhooks, crm_component(settings)],
         )
     )

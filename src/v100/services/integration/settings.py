@@ -2,7 +2,7 @@
 
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from v100.kit.settings import ServiceSettings
@@ -62,3 +62,43 @@ class IntegrationSettings(ServiceSettings):
     # alive (an SSE comment) every ``stream_heartbeat_seconds``.
     stream_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     stream_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
+
+    # -- CRM (docs/integration.md, "CRM") --------------------------------------------------
+    # A connection's contacts and activities are synced this often (and at once on demand).
+    crm_sync_interval_seconds: float = Field(default=300.0, gt=0, le=86400)
+    # How often the sync loop looks for connections due when nothing woke it.
+    crm_sync_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    # A sync claimed by a process that died is taken up again after this long.
+    crm_sync_lease_seconds: float = Field(default=300.0, ge=1)
+    # An access token with less than this left is refreshed before it is used.
+    crm_refresh_ahead_seconds: float = Field(default=300.0, ge=0, le=3600)
+    # An OAuth ``state`` (one authorization attempt) is good once, for this long.
+    crm_state_ttl_seconds: int = Field(default=600, ge=30, le=3600)
+    # A vendor's "slow down" (HubSpot 429, Salesforce REQUEST_LIMIT_EXCEEDED) is waited out up
+    # to this many times, each wait at most crm_max_wait_seconds; past that the sync stops
+    # where its cursor stands and resumes once the vendor's wait is over.
+    crm_rate_limit_retries: int = Field(default=3, ge=0, le=10)
+    crm_max_wait_seconds: float = Field(default=10.0, ge=0, le=300)
+    # Each request to a vendor must answer within this long.
+    crm_request_timeout_seconds: float = Field(default=20.0, gt=0, le=120)
+    # Records asked for per page of a pull (HubSpot's search takes at most 200).
+    crm_page_size: int = Field(default=100, ge=1, le=200)
+    # HubSpot's OAuth app (unset: connecting HubSpot answers 501) and where its API lives.
+    hubspot_client_id: str | None = None
+    hubspot_client_secret: SecretStr | None = None
+    hubspot_authorize_url: str = "https://app.hubspot.com/oauth/authorize"
+    hubspot_api_url: str = "https://api.hubapi.com"
+    hubspot_scopes: tuple[str, ...] = (
+        "crm.objects.contacts.read",
+        "crm.objects.contacts.write",
+        "oauth",
+    )
+    # Salesforce's connected app (unset: connecting Salesforce answers 501); its login host
+    # serves authorize and token; the API is at the ``instance_url`` the token answer names.
+    salesforce_client_id: str | None = None
+    salesforce_client_secret: SecretStr | None = None
+    salesforce_login_url: str = "https://login.salesforce.com"
+    salesforce_api_version: str = "v60.0"
+    # Salesforce's token answer has no lifetime (the org's session timeout decides): assume
+    # this one, so tokens are refreshed ahead of it too (and on any 401).
+    salesforce_session_seconds: int = Field(default=7200, ge=300, le=86400)

@@ -30,6 +30,9 @@ PUBLIC_PATHS = frozenset(
         "/v1/checkout/webhooks/stripe",
         # The same for billing_engine's invoice events (docs/billing.md).
         "/v1/invoices/webhooks/stripe",
+        # A CRM sends the user's browser back here; integration authenticates it by the
+        # single-use OAuth state (docs/integration.md, "CRM").
+        "/v1/crm/oauth/callback",
     }
 )
 # Every path under these carries its own credential, a signed expiring token the service behind
