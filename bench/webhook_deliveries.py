@@ -1,6 +1,7 @@
 """Webhook deliveries per second with 10% of endpoints failing, and the delay from an event's
 commit to its first delivery attempt (p50, p99), embedded (SQLite, in-process bus) or, with
-V100_BENCH_POSTGRES_URL and V100_BENCH_REDIS_URL set, on PostgreSQL and Redis. Everything runs on
+V100_BENCH_POSTGRES_URL (a server's admin URL: each run makes its own database and drops it)
+and V100_BENCH_REDIS_URL set, on PostgreSQL and Redis. Everything runs on
 127.0.0.1: the integration app in this process, a receiver served by uvicorn beside it.
 
 Two runs, each on a fresh database: a burst (``--events`` published at once, drained as fast
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import tempfile
@@ -33,7 +35,9 @@ from starlette.routing import Route
 from v100.contracts.events import VIDEO_STREAM
 from v100.kit.auth import Principal
 from v100.kit.bus import Event
+from v100.kit.db import drop_database
 from v100.kit.settings import PlatformSettings
+from v100.kit.testing.db import fresh_postgres_url
 from v100.kit.testing.http import auth_headers, running_app
 from v100.kit.testing.servers import serving
 from v100.services.integration.app import create_app
@@ -60,47 +64,64 @@ async def run(events: int, endpoints: int, rate: float | None) -> list[tuple[flo
         return Response(status_code=status)
 
     receiver = Starlette(routes=[Route("/{path:path}", receive, methods=["POST"])])
-    with tempfile.TemporaryDirectory() as scratch:
-        platform = PlatformSettings(
-            var_dir=Path(scratch),
-            internal_token_secret=SECRET,
-            redis_url=REDIS,
-            log_level="WARNING",
-        )
-        settings = IntegrationSettings(
-            platform=platform,
-            database_url=POSTGRES or f"sqlite+aiosqlite:///{scratch}/integration.db",
-            allow_loopback_receivers=True,
-            consume_from_start=False,
-            consumer_group=f"bench-{uuid.uuid4().hex[:8]}",
-            retry_schedule_seconds=(0, 3600),  # failures wait: the run measures first attempts
-        )
-        app = create_app(settings)
-        tenant = str(uuid.uuid4())
-        async with serving(receiver, lifespan="off") as url, running_app(app) as http:
-            headers = auth_headers(
-                app, Principal(tenant_id=tenant, user_id="b", scopes=frozenset({"*"}))
-            )
-            for n in range(endpoints):
-                path = f"/fail{n}" if n < max(1, endpoints // 10) else f"/ok{n}"
-                made = await http.post(
-                    "/v1/webhooks/endpoints", json={"url": url + path},
-                    headers={**headers, "Idempotency-Key": uuid.uuid4().hex},
-                )  # fmt: skip
-                assert made.status_code == 201, made.text
-            bus = app.state.runtime.bus
-            started = time.monotonic()
-            for n in range(events):
-                if rate is not None:
-                    await asyncio.sleep(max(0.0, started + n / rate - time.monotonic()))
-                event = Event(type="video.ready", source="bench", tenant_id=tenant,
-                              data={"id": f"v{n}", "status": "ready"})  # fmt: skip
-                await bus.publish(VIDEO_STREAM, event)
-            try:
-                await asyncio.wait_for(all_in.wait(), 600)
-            except TimeoutError:
-                print(f"only {len(arrivals)} of {expected} first attempts arrived within 600 s")
+    database_url = fresh_postgres_url(POSTGRES, prefix="v100_bench") if POSTGRES else None
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            await _run_in(scratch, database_url, receiver, events, endpoints, rate, all_in)
+    finally:
+        if database_url:
+            await drop_database(database_url)
+    if len(arrivals) < expected:
+        print(f"only {len(arrivals)} of {expected} first attempts arrived within 600 s")
     return arrivals
+
+
+async def _run_in(
+    scratch: str,
+    database_url: str | None,
+    receiver: Starlette,
+    events: int,
+    endpoints: int,
+    rate: float | None,
+    all_in: asyncio.Event,
+) -> None:
+    platform = PlatformSettings(
+        var_dir=Path(scratch),
+        internal_token_secret=SECRET,
+        redis_url=REDIS,
+        log_level="WARNING",
+    )
+    settings = IntegrationSettings(
+        platform=platform,
+        database_url=database_url or f"sqlite+aiosqlite:///{scratch}/integration.db",
+        allow_loopback_receivers=True,
+        consume_from_start=False,
+        consumer_group=f"bench-{uuid.uuid4().hex[:8]}",
+        retry_schedule_seconds=(0, 3600),  # failures wait: the run measures first attempts
+    )
+    app = create_app(settings)
+    tenant = str(uuid.uuid4())
+    async with serving(receiver, lifespan="off") as url, running_app(app) as http:
+        headers = auth_headers(
+            app, Principal(tenant_id=tenant, user_id="b", scopes=frozenset({"*"}))
+        )
+        for n in range(endpoints):
+            path = f"/fail{n}" if n < max(1, endpoints // 10) else f"/ok{n}"
+            made = await http.post(
+                "/v1/webhooks/endpoints", json={"url": url + path},
+                headers={**headers, "Idempotency-Key": uuid.uuid4().hex},
+            )  # fmt: skip
+            assert made.status_code == 201, made.text
+        bus = app.state.runtime.bus
+        started = time.monotonic()
+        for n in range(events):
+            if rate is not None:
+                await asyncio.sleep(max(0.0, started + n / rate - time.monotonic()))
+            event = Event(type="video.ready", source="bench", tenant_id=tenant,
+                          data={"id": f"v{n}", "status": "ready"})  # fmt: skip
+            await bus.publish(VIDEO_STREAM, event)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(all_in.wait(), 600)
 
 
 def delays(arrivals: list[tuple[float, str, int]]) -> tuple[float, float]:
