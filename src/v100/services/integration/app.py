@@ -11,7 +11,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from v100.kit.http import DatabaseSpec, Runtime, ServiceSpec, create_service_app
+from v100.kit.http import Access, DatabaseSpec, Runtime, ServiceSpec, create_service_app
 from v100.kit.observability import get_logger
 from v100.services.integration.clock import Clock
 from v100.services.integration.dispatcher import Dispatcher
@@ -20,6 +20,9 @@ from v100.services.integration.intake import Intake
 from v100.services.integration.models import Base
 from v100.services.integration.retention import sweep_hourly
 from v100.services.integration.settings import IntegrationSettings as Settings
+from v100.services.integration.sms.api import sms_router
+from v100.services.integration.sms.callbacks import PUBLIC_PATHS as SMS_PUBLIC_PATHS
+from v100.services.integration.sms.outbox import running_outbox
 from v100.services.integration.streams import StreamSignal
 from v100.services.integration.webhooks_api import webhooks_router
 
@@ -86,8 +89,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             title="V100 integration",
             description="Webhook endpoints with signed, retried, durable deliveries; the event "
             "stream (poll, consumer groups, SSE, WebSocket, history).",
-            routers=[webhooks_router, events_router],
+            routers=[webhooks_router, events_router, sms_router],
             database=DATABASE,
-            components=[webhooks],
+            components=[webhooks, running_outbox(settings)],
+            access=Access(public_paths=SMS_PUBLIC_PATHS),
         )
     )
