@@ -99,6 +99,9 @@ class FakeTwilio:
     callback_client: httpx.AsyncClient | None = None
     # Post the status callbacks of each message by itself (off: tests post them one by one).
     auto_callbacks: bool = True
+    # Seconds the API waits before answering a create (a slow Twilio; its callbacks may then
+    # come before its answer, as they can).
+    create_delay: float = 0.0
     # Recipient -> how its messages end: delivered (default), undelivered or failed.
     outcomes: dict[str, str] = field(default_factory=dict)
     # Numbers refused with 21211 (besides anything that is not E.164).
@@ -206,6 +209,8 @@ class FakeTwilio:
         self.messages[sid] = message
         if callback:
             self.status_callbacks[sid] = callback
+        if self.create_delay:
+            await asyncio.sleep(self.create_delay)
         if callback and self.auto_callbacks:
             task = asyncio.create_task(self._lifecycle(sid, callback))
             self._posting.add(task)

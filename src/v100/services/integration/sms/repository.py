@@ -98,15 +98,17 @@ class MessageRepository(TenantRepository[SmsMessage]):
         self, message_id: str, sid: str, submitted_at: datetime | None = None
     ) -> None:
         """Keep Twilio's SID of the message (and when Twilio took it), unless kept already."""
-        values: dict[str, Any] = {"twilio_sid": sid}
-        if submitted_at is not None:
-            values["submitted_at"] = submitted_at
-        await self.session.execute(
-            update(SmsMessage)
-            .where(SmsMessage.id == message_id, SmsMessage.twilio_sid.is_(None))
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
+        kept = [("twilio_sid", sid), ("submitted_at", submitted_at)]
+        for name, value in kept:
+            if value is None:
+                continue
+            column = getattr(SmsMessage, name)
+            await self.session.execute(
+                update(SmsMessage)
+                .where(SmsMessage.id == message_id, column.is_(None))
+                .values({name: value})
+                .execution_options(synchronize_session=False)
+            )
 
     async def due(self, now: datetime, limit: int) -> Sequence[str]:
         """Messages the outbox should hand to Twilio now: open ones whose time came, and ones
