@@ -40,6 +40,8 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("gateway", "/v1/auth/logout"): "the refresh token in the body is the credential",
     ("billing", "/v1/checkout/webhooks/stripe"): "Stripe's signature is the credential",
     ("billing_engine", "/v1/invoices/webhooks/stripe"): "Stripe's signature is the credential",
+    ("integration", "/v1/sms/callbacks/status"): "Twilio's X-Twilio-Signature is the credential",
+    ("integration", "/v1/sms/callbacks/inbound"): "Twilio's X-Twilio-Signature is the credential",
 }
 # Mounted apps and path prefixes whose every URL carries a signed, expiring token of its own.
 SIGNED_PREFIXES = (

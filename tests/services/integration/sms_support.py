@@ -23,7 +23,9 @@ RECIPIENT = "+14155550100"
 
 
 @asynccontextmanager
-async def sms_service(deploy: Deploy, **overrides: Any) -> AsyncIterator[tuple[Deployment, FakeTwilio]]:
+async def sms_service(
+    deploy: Deploy, **overrides: Any
+) -> AsyncIterator[tuple[Deployment, FakeTwilio]]:
     fake = FakeTwilio()
     async with serving(fake.app, lifespan="off") as url:
         settings = {
@@ -44,9 +46,7 @@ async def sms_service(deploy: Deploy, **overrides: Any) -> AsyncIterator[tuple[D
 async def add_sender(service: Deployment, tenant: str | None = None, **body: Any) -> dict[str, Any]:
     if "phone_number" not in body and "messaging_service_sid" not in body:
         body["phone_number"] = SENDER
-    answer = await service.http.post(
-        "/v1/sms/senders", json=body, headers=service.creating(tenant)
-    )
+    answer = await service.http.post("/v1/sms/senders", json=body, headers=service.creating(tenant))
     assert answer.status_code == 201, answer.text
     return dict(answer.json())
 

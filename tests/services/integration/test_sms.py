@@ -108,7 +108,9 @@ async def test_a_callback_without_a_valid_signature_is_refused_and_changes_nothi
             assert answer.json()["type"] == "/problems/invalid-signature"
         # A parameter changed after signing.
         signature = twilio.sign(url, {**params, "MessageStatus": "sent"})
-        answer = await service.http.post(url, data=params, headers={"X-Twilio-Signature": signature})
+        answer = await service.http.post(
+            url, data=params, headers={"X-Twilio-Signature": signature}
+        )
         assert answer.status_code == 403
         assert (await message(service, made["id"]))["status"] == "queued"
 
@@ -414,7 +416,9 @@ async def test_senders_are_the_tenants_own_and_numbers_are_checked(deploy: Deplo
             f"/v1/sms/senders/{first['id']}", json={"default": True}, headers=service.headers()
         )
         assert moved.json()["default"] is True
-        gone = await service.http.delete(f"/v1/sms/senders/{first['id']}", headers=service.headers())
+        gone = await service.http.delete(
+            f"/v1/sms/senders/{first['id']}", headers=service.headers()
+        )
         assert gone.status_code == 204
         assert (await service.get(f"/v1/sms/senders/{second['id']}"))["default"] is True
         made = await send(service)

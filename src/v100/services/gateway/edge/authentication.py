@@ -30,6 +30,10 @@ PUBLIC_PATHS = frozenset(
         "/v1/checkout/webhooks/stripe",
         # The same for billing_engine's invoice events (docs/billing.md).
         "/v1/invoices/webhooks/stripe",
+        # Twilio authenticates these by X-Twilio-Signature; integration verifies it
+        # (docs/integration.md, "SMS").
+        "/v1/sms/callbacks/status",
+        "/v1/sms/callbacks/inbound",
     }
 )
 # Every path under these carries its own credential, a signed expiring token the service behind
