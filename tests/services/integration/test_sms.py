@@ -416,6 +416,11 @@ async def test_senders_are_the_tenants_own_and_numbers_are_checked(deploy: Deplo
             f"/v1/sms/senders/{first['id']}", json={"default": True}, headers=service.headers()
         )
         assert moved.json()["default"] is True
+        for body in ({"description": None}, {"default": False}, {"phone_number": "+14155550111"}):
+            refused = await service.http.patch(
+                f"/v1/sms/senders/{first['id']}", json=body, headers=service.headers()
+            )
+            assert refused.status_code == 422, (body, refused.text)
         gone = await service.http.delete(
             f"/v1/sms/senders/{first['id']}", headers=service.headers()
         )
@@ -426,7 +431,7 @@ async def test_senders_are_the_tenants_own_and_numbers_are_checked(deploy: Deplo
 
 
 async def test_another_tenants_message_is_not_found(deploy: Deploy) -> None:
-    async with sms_service(deploy) as (service, _):
+    async with sms_service(deploy) as (service, twilio):
         await add_sender(service)
         made = await send(service, send_at=(utcnow() + timedelta(days=1)).isoformat())
         stranger = new_tenant()
@@ -437,6 +442,10 @@ async def test_another_tenants_message_is_not_found(deploy: Deploy) -> None:
             assert answer.status_code == 404, answer.text
         assert (await service.get("/v1/sms/messages", tenant=stranger))["items"] == []
         assert (await message(service, made["id"]))["status"] == "scheduled"
+        # Opt-outs are listed to the tenant whose sender was texted, and to no other.
+        await twilio.inbound(INBOUND_URL, from_=RECIPIENT, to=SENDER, body="STOP")
+        assert len((await service.get("/v1/sms/opt-outs"))["items"]) == 1
+        assert (await service.get("/v1/sms/opt-outs", tenant=stranger))["items"] == []
 
 
 async def test_without_a_twilio_account_sending_answers_not_configured(deploy: Deploy) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from v100.kit.http import Listing
+from v100.kit.http import Listing, refusing_null
 from v100.kit.text import Line, Paragraphs
 
 __all__ = [
@@ -65,6 +65,8 @@ class SenderUpdate(BaseModel):
     # Only true: the default moves to this sender (another sender is made the default to move it
     # away).
     default: Literal[True] | None = None
+
+    _kept = refusing_null("description", "default")
 
 
 class SenderOut(BaseModel):
