@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+import pytest
 from sqlalchemy import update
 
 from v100.kit.db import unit_of_work, utcnow
@@ -29,6 +30,9 @@ from .sms_support import (
     settled_at,
     sms_service,
 )
+
+# Scheduled sends and leases are times: run again with the clock moved (docs/testing.md).
+pytestmark = pytest.mark.time_sensitive
 
 
 async def test_a_message_is_sent_through_twilio_and_its_callbacks_deliver_it(
