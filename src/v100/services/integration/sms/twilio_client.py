@@ -62,8 +62,10 @@ class TwilioMessaging:
         self._client = Client(account_sid, auth_token, http_client=self._http)
         if api_base_url:
             # The API domain's base URL (``https://api.twilio.com``) is a plain attribute of the
-            # SDK's Domain; with no region or edge set the SDK uses it as is.
+            # SDK's Domain; with no region or edge set the SDK uses it as is. (The SDK reads
+            # TWILIO_REGION and TWILIO_EDGE from the environment: they would rewrite its host.)
             self._client.api.base_url = api_base_url.rstrip("/")
+            self._client.region = self._client.edge = None
         self._validator = RequestValidator(auth_token)
 
     async def aclose(self) -> None:
