@@ -127,10 +127,19 @@ async def test_a_429_is_retried_and_the_message_then_goes_out(deploy: Deploy) ->
     async with sms_service(deploy) as (service, twilio):
         await add_sender(service)
         twilio.fail_next(2, status=429)
+        # Slow to answer: its callbacks come first, and they too clear the 429 left behind.
+        twilio.create_delay = 0.3
         made = await send(service)
+
+        async def retried() -> dict[str, object] | None:
+            found = await message(service, made["id"])
+            return found if found["error_code"] == 20429 else None
+
+        assert "Too Many Requests" in str((await eventually(retried))["error_message"])
         delivered = await settled_at(service, made["id"], "delivered")
         assert delivered["attempts"] == 3
         assert delivered["error_code"] is None
+        assert delivered["error_message"] is None
         assert len(twilio.sent()) == 1  # the two 429s were refused before a message was made
         assert len(twilio.messages) == 1
 

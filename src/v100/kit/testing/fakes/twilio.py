@@ -209,12 +209,12 @@ class FakeTwilio:
         self.messages[sid] = message
         if callback:
             self.status_callbacks[sid] = callback
-        if self.create_delay:
-            await asyncio.sleep(self.create_delay)
         if callback and self.auto_callbacks:
             task = asyncio.create_task(self._lifecycle(sid, callback))
             self._posting.add(task)
             task.add_done_callback(self._posting.discard)
+        if self.create_delay:
+            await asyncio.sleep(self.create_delay)  # the callbacks may well come first
         return JSONResponse(message, status_code=201)
 
     async def _fetch(self, request: Request) -> JSONResponse:

@@ -35,6 +35,7 @@ _TWILIO: dict[str, str] = {
     "sent": "sent", "delivered": "delivered", "read": "delivered",
     "undelivered": "undelivered", "failed": "failed", "canceled": "canceled",
 }  # fmt: skip
+_ON_ITS_WAY = ("queued", "sent", "delivered")
 _STAMPS = {
     "delivered": "delivered_at", "undelivered": "failed_at", "failed": "failed_at",
     "canceled": "canceled_at",
@@ -69,6 +70,10 @@ async def move(
     if status not in ("submitting",):
         changes.setdefault("lease_token", None)
         changes.setdefault("lease_until", None)
+    if status in _ON_ITS_WAY:
+        # Twilio has it: what a try before this one ran into (a 429) is history.
+        changes.setdefault("error_code", None)
+        changes.setdefault("error_message", None)
     allowed = from_statuses if from_statuses is not None else earlier_than(status)
     won = await MessageRepository(session).move(
         message_id, allowed, changes, lease_token=lease_token

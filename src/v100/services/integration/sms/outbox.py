@@ -141,7 +141,6 @@ class Outbox:
             moved = await move(
                 session, self.bus, message_id, "queued", now, from_statuses=["submitting"],
                 lease_token=token, twilio_sid=submitted.sid[:34], submitted_at=now,
-                error_code=None, error_message=None,
             )  # fmt: skip
             if moved is None:
                 # A status callback got here first and moved it on; keep the SID.
