@@ -23,6 +23,7 @@ from v100.services.billing_engine.invoicing import run_invoicing
 from v100.services.integration.crm.models import CrmConnection, CrmContact
 from v100.services.integration.models import Endpoint, Message, StreamGroup
 from v100.services.integration.signing import new_secret
+from v100.services.integration.sms.models import SmsMessage
 from v100.services.media_processor.models import MediaJob
 from v100.services.video_processing.models import Clip, Highlight, Video
 
@@ -449,3 +450,28 @@ async def crm_contact(platform: Platform, tenant: Tenant) -> Made:
         session.add(row)
         await session.flush()
         return Made({"contact_id": row.id}, bodies={"patch": {"first_name": "b"}})
+
+
+# --- integration's SMS ------------------------------------------------------------------------
+
+
+@factory("/v1/sms/senders/{sender_id}")
+async def sms_sender(platform: Platform, tenant: Tenant) -> Made:
+    # A number no other run registered: numbers are unique across tenants.
+    number = "+1415" + str(uuid.uuid4().int)[:7]
+    made = await _created(platform, tenant, "/v1/sms/senders", {"phone_number": number})
+    return Made({"sender_id": made["id"]}, bodies={"patch": {"description": "b's"}})
+
+
+@factory("/v1/sms/messages/{message_id}", "/v1/sms/messages/{message_id}/cancel")
+async def sms_message(platform: Platform, tenant: Tenant) -> Made:
+    # A row (the nets run without a Twilio account), scheduled a year out: never sent.
+    later = datetime.now(UTC) + timedelta(days=365)
+    async with unit_of_work(_sessions(platform, "integration")) as session:
+        row = SmsMessage(
+            tenant_id=tenant.id, from_number="+14155550199", to="+14155550100", body="a's",
+            status="scheduled", send_at=later, next_attempt_at=later, attempts=0,
+        )  # fmt: skip
+        session.add(row)
+        await session.flush()
+        return Made({"message_id": row.id}, bodies={"post": {}})

@@ -43,6 +43,8 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("integration", "/v1/crm/oauth/callback"): (
         "the CRM sends the browser back: the single-use, expiring OAuth state is the credential"
     ),
+    ("integration", "/v1/sms/callbacks/status"): "Twilio's X-Twilio-Signature is the credential",
+    ("integration", "/v1/sms/callbacks/inbound"): "Twilio's X-Twilio-Signature is the credential",
 }
 # Mounted apps and path prefixes whose every URL carries a signed, expiring token of its own.
 SIGNED_PREFIXES = (

@@ -35,6 +35,16 @@ __all__ = [
     "RECORDING_PROGRESS",
     "RECORDING_READY",
     "RECORDING_UPLOADED",
+    "SMS_CANCELED",
+    "SMS_DELIVERED",
+    "SMS_FAILED",
+    "SMS_OPTED_IN",
+    "SMS_OPTED_OUT",
+    "SMS_QUEUED",
+    "SMS_SENT",
+    "SMS_STATUS_EVENTS",
+    "SMS_STREAM",
+    "SMS_UNDELIVERED",
     "SUBSCRIPTIONS_STREAM",
     "SUBSCRIPTION_CHANGED",
     "TENANT_EVENT_STREAMS",
@@ -59,6 +69,8 @@ __all__ = [
     "RecordingStage",
     "RecordingStatus",
     "RenditionInfo",
+    "SmsMessageChanged",
+    "SmsOptOutChanged",
     "SubscriptionChange",
     "SubscriptionChanged",
     "VideoEventData",
@@ -472,6 +484,59 @@ class EndpointDisabled(BaseModel):
     failing_since: str | None = None
 
 
+# --- integration's SMS --------------------------------------------------------------------------
+
+# Durable: each change of an SMS message's status, and each opt-out or opt-in (docs/integration.md).
+SMS_STREAM = "sms"
+SMS_QUEUED = "sms.queued"
+SMS_SENT = "sms.sent"
+SMS_DELIVERED = "sms.delivered"
+SMS_UNDELIVERED = "sms.undelivered"
+SMS_FAILED = "sms.failed"
+SMS_CANCELED = "sms.canceled"
+SMS_OPTED_OUT = "sms.opted_out"
+SMS_OPTED_IN = "sms.opted_in"
+# The message statuses that have an event, ``sms.<status>``.
+SMS_STATUS_EVENTS: dict[str, str] = {
+    "queued": SMS_QUEUED,
+    "sent": SMS_SENT,
+    "delivered": SMS_DELIVERED,
+    "undelivered": SMS_UNDELIVERED,
+    "failed": SMS_FAILED,
+    "canceled": SMS_CANCELED,
+}
+
+
+class SmsMessageChanged(BaseModel):
+    """``data`` of ``sms.<status>``: where a message stands. ``error_code`` is Twilio's
+    (21211 invalid number, 21610 unsubscribed recipient, 30003 unreachable handset, ...)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: str
+    status: Literal["queued", "sent", "delivered", "undelivered", "failed", "canceled"]
+    to: str
+    from_number: str | None = None
+    messaging_service_sid: str | None = None
+    sender_id: str | None = None
+    reference: str | None = None
+    twilio_sid: str | None = None
+    error_code: int | None = None
+    error_message: str | None = None
+
+
+class SmsOptOutChanged(BaseModel):
+    """``data`` of ``sms.opted_out`` and ``sms.opted_in``: a recipient texted a keyword (STOP,
+    START, ...) to one of the tenant's senders, or Twilio refused a send as unsubscribed."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    phone_number: str
+    sender_address: str
+    sender_id: str | None = None
+    keyword: str
+
+
 # --- the catalogue of tenant-facing events ------------------------------------------------------
 
 
@@ -520,6 +585,22 @@ _KINDS = (
               description="The subscription started, changed plan, renewed or ended."),
     EventKind(event_type=ENDPOINT_DISABLED, stream=WEBHOOKS_STREAM, payload=EndpointDisabled,
               description="A webhook endpoint was disabled (410 Gone, or failing for days)."),
+    EventKind(event_type=SMS_QUEUED, stream=SMS_STREAM, payload=SmsMessageChanged,
+              description="Twilio accepted an SMS for sending."),
+    EventKind(event_type=SMS_SENT, stream=SMS_STREAM, payload=SmsMessageChanged,
+              description="An SMS left Twilio for the carrier."),
+    EventKind(event_type=SMS_DELIVERED, stream=SMS_STREAM, payload=SmsMessageChanged,
+              description="The carrier confirmed an SMS reached the handset."),
+    EventKind(event_type=SMS_UNDELIVERED, stream=SMS_STREAM, payload=SmsMessageChanged,
+              description="The carrier could not deliver an SMS."),
+    EventKind(event_type=SMS_FAILED, stream=SMS_STREAM, payload=SmsMessageChanged,
+              description="An SMS could not be sent (refused by Twilio, or retries ran out)."),
+    EventKind(event_type=SMS_CANCELED, stream=SMS_STREAM, payload=SmsMessageChanged,
+              description="A scheduled SMS was canceled before it was sent."),
+    EventKind(event_type=SMS_OPTED_OUT, stream=SMS_STREAM, payload=SmsOptOutChanged,
+              description="A recipient opted out of a sender's messages (STOP)."),
+    EventKind(event_type=SMS_OPTED_IN, stream=SMS_STREAM, payload=SmsOptOutChanged,
+              description="A recipient opted back in to a sender's messages (START)."),
 )  # fmt: skip
 EVENT_CATALOGUE: dict[str, EventKind] = {kind.event_type: kind for kind in _KINDS}
 # The durable streams whose events belong to tenants: the integration service turns every event

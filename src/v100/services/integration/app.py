@@ -22,6 +22,9 @@ from v100.services.integration.intake import Intake
 from v100.services.integration.models import Base
 from v100.services.integration.retention import sweep_hourly
 from v100.services.integration.settings import IntegrationSettings as Settings
+from v100.services.integration.sms.api import sms_router
+from v100.services.integration.sms.callbacks import PUBLIC_PATHS as SMS_PUBLIC_PATHS
+from v100.services.integration.sms.outbox import running_outbox
 from v100.services.integration.streams import StreamSignal
 from v100.services.integration.webhooks_api import webhooks_router
 
@@ -88,12 +91,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             title="V100 integration",
             description="Webhook endpoints with signed, retried, durable deliveries; the event "
             "stream (poll, consumer groups, SSE, WebSocket, history); CRM connections (HubSpot, "
-            "Salesforce) with two-way contact and activity sync.",
-            routers=[webhooks_router, events_router, crm_router],
+            "Salesforce) with two-way contact and activity sync; SMS through Twilio.",
+            routers=[webhooks_router, events_router, crm_router, sms_router],
             database=DATABASE,
             # The OAuth callback is the CRM sending the user's browser back: its state is the
-            # credential (crm/service.py).
-            access=Access(public_paths=[CALLBACK_PATH]),
-            components=[webhooks, crm_component(settings)],
+            # credential (crm/service.py). The SMS callbacks are signed by Twilio.
+            access=Access(public_paths=[CALLBACK_PATH, *SMS_PUBLIC_PATHS]),
+            components=[webhooks, crm_component(settings), running_outbox(settings)],
         )
     )

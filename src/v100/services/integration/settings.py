@@ -102,3 +102,33 @@ class IntegrationSettings(ServiceSettings):
     # Salesforce's token answer has no lifetime (the org's session timeout decides): assume
     # this one, so tokens are refreshed ahead of it too (and on any 401).
     salesforce_session_seconds: int = Field(default=7200, ge=300, le=86400)
+    # -- SMS through Twilio (docs/integration.md, "SMS") --------------------------------------
+    # The platform's Twilio account; SMS routes answer 501 not-configured without both.
+    twilio_account_sid: str | None = Field(default=None, pattern=r"^AC[0-9a-fA-F]{32}$")
+    twilio_auth_token: SecretStr | None = None
+    # Where the SDK sends its REST calls (None: Twilio's own); tests point it at a local fake.
+    twilio_api_base_url: str | None = None
+    # The public base URL Twilio posts status callbacks and inbound messages to, and the URL
+    # their signatures are checked against (None: the platform's public_url, the gateway).
+    sms_public_url: str | None = None
+    # Seconds before each try to hand a message to Twilio, after a 429, a 5xx or no answer
+    # (the first at once); its length is the number of tries.
+    sms_retry_schedule_seconds: tuple[float, ...] = Field(
+        default=(0, 5, 30, 120, 600), min_length=1
+    )
+    # A message being handed to Twilio by a process that died is tried again after this long.
+    sms_send_lease_seconds: float = Field(default=60.0, ge=1)
+    # How often the outbox looks for due messages (scheduled sends, retries) when not woken.
+    sms_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    # One REST call to Twilio takes at most this long.
+    twilio_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
+    # Messages handed to Twilio at once by this process.
+    sms_concurrency: int = Field(default=8, ge=1, le=256)
+
+    @property
+    def sms_configured(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token)
+
+    @property
+    def sms_base_url(self) -> str:
+        return (self.sms_public_url or self.platform.public_url).rstrip("/")

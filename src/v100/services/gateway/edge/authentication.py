@@ -33,6 +33,10 @@ PUBLIC_PATHS = frozenset(
         # A CRM sends the user's browser back here; integration authenticates it by the
         # single-use OAuth state (docs/integration.md, "CRM").
         "/v1/crm/oauth/callback",
+        # Twilio authenticates these by X-Twilio-Signature; integration verifies it
+        # (docs/integration.md, "SMS").
+        "/v1/sms/callbacks/status",
+        "/v1/sms/callbacks/inbound",
     }
 )
 # Every path under these carries its own credential, a signed expiring token the service behind
