@@ -143,7 +143,7 @@ class Deployment:
         intake = self.app.state.runtime.get(Intake)
         before = intake.recorded
         event = await self.publish(stream, event_type, data, **fields)
-        await eventually(lambda: _true(intake.recorded > before))
+        await eventually(lambda: holds(intake.recorded > before))
         return event
 
     async def get(self, path: str, tenant: str | None = None, **params: Any) -> Any:
@@ -158,7 +158,8 @@ class Deployment:
         return answer.json()
 
 
-async def _true(value: bool) -> bool:
+async def holds(value: bool) -> bool:
+    """``value`` as an awaitable, for ``eventually(lambda: holds(x == y))``."""
     return value
 
 

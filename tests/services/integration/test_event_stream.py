@@ -15,9 +15,11 @@ import websockets
 from v100.contracts.events import RECORDINGS_STREAM, VIDEO_STREAM
 from v100.kit.testing.servers import serving
 from v100.services.integration.retention import sweep
+from v100.services.integration.stream_hub import StreamHub
+from v100.services.integration.streams import StreamService
 
 from .conftest import Deploy
-from .integration_support import Deployment, Receiver, eventually, new_tenant
+from .integration_support import Deployment, Receiver, eventually, holds, new_tenant
 
 FAST_STREAM = {"stream_settle_seconds": 0.05, "stream_poll_seconds": 0.1}
 
@@ -180,3 +182,34 @@ async def _attempts(service: Deployment, endpoint_id: str, count: int) -> bool:
 
 async def _arrived(receiver: Receiver, count: int) -> bool:
     return len(receiver.received) >= count
+
+
+async def test_a_subscriber_too_slow_for_its_buffer_catches_up_without_a_gap(
+    deploy: Deploy,
+) -> None:
+    async with deploy(**FAST_STREAM, stream_subscriber_buffer=3) as service:
+        hub = service.app.state.runtime.get(StreamHub)
+        streams = StreamService(
+            service.app.state.runtime.sessions, service.settings, service.clock, hub
+        )
+        follow = streams.follow(service.tenant, after=None, patterns=["video.*"])
+        first = asyncio.ensure_future(anext(follow))
+        await eventually(lambda: holds(hub.subscribers == 1))
+        await service.publish_recorded(VIDEO_STREAM, "video.ready", {"id": "v0"})
+        assert (await asyncio.wait_for(first, 10)).event_type == "video.ready"
+        # Twenty more while the subscriber reads nothing: its buffer of three overflows.
+        for n in range(1, 21):
+            await service.publish(VIDEO_STREAM, "video.ready", {"id": f"v{n}"})
+        await eventually(lambda: _recorded_all(service, 21))
+        await asyncio.sleep(service.settings.stream_settle_seconds + 0.3)
+        rest = [await asyncio.wait_for(anext(follow), 10) for _ in range(20)]
+        await follow.aclose()
+        assert [orjson.loads(m.payload)["data"]["id"] for m in rest if m is not None] == [
+            f"v{n}" for n in range(1, 21)
+        ]
+        assert hub.subscribers == 0
+
+
+async def _recorded_all(service: Deployment, count: int) -> bool:
+    page = await service.get("/v1/webhooks/messages", limit=100)
+    return len(page["items"]) >= count

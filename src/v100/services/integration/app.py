@@ -25,7 +25,7 @@ from v100.services.integration.settings import IntegrationSettings as Settings
 from v100.services.integration.sms.api import sms_router
 from v100.services.integration.sms.callbacks import PUBLIC_PATHS as SMS_PUBLIC_PATHS
 from v100.services.integration.sms.outbox import running_outbox
-from v100.services.integration.streams import StreamSignal
+from v100.services.integration.stream_hub import StreamHub
 from v100.services.integration.webhooks_api import webhooks_router
 
 DATABASE = DatabaseSpec(Base.metadata, Path(__file__).parent / "migrations")
@@ -46,11 +46,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sessions = runtime.sessions
         clock = Clock()
         dispatcher = Dispatcher(runtime.sessions, settings, clock, runtime.bus)
-        signal = StreamSignal()
+        hub = StreamHub(runtime.sessions, settings, clock)
 
         def recorded() -> None:
             dispatcher.wake()
-            signal.notify()
+            hub.notify()
 
         intake = Intake(
             runtime.bus,
@@ -63,11 +63,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runtime.provide(clock)
         runtime.provide(dispatcher)
         runtime.provide(intake)
-        runtime.provide(signal)
+        runtime.provide(hub)
         runtime.checks["intake"] = intake.ready
         loops = [
             asyncio.create_task(_after_migrations(runtime, dispatcher.run), name="dispatcher"),
             asyncio.create_task(_after_migrations(runtime, intake.run), name="intake"),
+            asyncio.create_task(_after_migrations(runtime, hub.run), name="stream hub"),
             asyncio.create_task(
                 _after_migrations(
                     runtime,

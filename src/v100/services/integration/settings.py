@@ -62,6 +62,9 @@ class IntegrationSettings(ServiceSettings):
     # alive (an SSE comment) every ``stream_heartbeat_seconds``.
     stream_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     stream_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
+    # Events held for a subscriber that reads slower than they come; past that it catches up
+    # from the database (from its last event), so a slow reader costs memory only this far.
+    stream_subscriber_buffer: int = Field(default=1000, ge=1, le=100_000)
 
     # -- CRM (docs/integration.md, "CRM") --------------------------------------------------
     # A connection's contacts and activities are synced this often (and at once on demand).

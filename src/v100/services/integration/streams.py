@@ -1,8 +1,8 @@
 """The tenant's event stream, read from the messages table (every event recorded by the intake):
 ``poll`` after a cursor (a message id), ``history`` over a time range, consumer ``groups`` whose
 reads hide each event for a visibility timeout until it is acknowledged, and ``follow`` for the
-live subscribers (SSE, WebSocket), which poll after their cursor and wake when the intake
-records something. Type filters take the patterns endpoints take (``video.*``)."""
+live subscribers (SSE, WebSocket), which catch up from their cursor and then take what the
+process's ``StreamHub`` hands out. Type filters take the patterns endpoints take (``video.*``)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ from v100.services.integration.errors import GroupExists, GroupNotFound
 from v100.services.integration.models import Message, StreamGroup, StreamLease
 from v100.services.integration.repository import insert_new
 from v100.services.integration.settings import IntegrationSettings
+from v100.services.integration.stream_hub import StreamHub
 
-__all__ = ["GroupNotFound", "GroupRead", "StreamService", "StreamSignal", "type_filter"]
+__all__ = ["GroupNotFound", "GroupRead", "StreamService", "type_filter"]
 
 
 def type_filter(patterns: Sequence[str]) -> list[ColumnElement[bool]]:
@@ -36,26 +37,6 @@ def type_filter(patterns: Sequence[str]) -> list[ColumnElement[bool]]:
     return [or_(*clauses)]
 
 
-class StreamSignal:
-    """Wakes every live subscriber of this process when the intake recorded events."""
-
-    def __init__(self) -> None:
-        self._event = asyncio.Event()
-        self.subscribers = 0
-
-    def notify(self) -> None:
-        self._event.set()
-        self._event = asyncio.Event()
-
-    async def wait(self, within: float) -> None:
-        event = self._event
-        try:
-            async with asyncio.timeout(within):
-                await event.wait()
-        except TimeoutError:
-            pass
-
-
 @dataclass(frozen=True, slots=True)
 class GroupRead:
     message: Message
@@ -68,12 +49,12 @@ class StreamService:
         sessions: async_sessionmaker[AsyncSession],
         settings: IntegrationSettings,
         clock: Clock,
-        signal: StreamSignal,
+        hub: StreamHub,
     ) -> None:
         self.sessions = sessions
         self.settings = settings
         self.clock = clock
-        self.signal = signal
+        self.hub = hub
 
     def _settled(self) -> datetime:
         return self.clock.now() - timedelta(seconds=self.settings.stream_settle_seconds)
@@ -86,8 +67,9 @@ class StreamService:
         after: str | None,
         patterns: Sequence[str],
         limit: int,
+        up_to: str | None = None,
     ) -> list[Message]:
-        """Up to ``limit`` events after the cursor, oldest first."""
+        """Up to ``limit`` events after the cursor (and at most ``up_to``), oldest first."""
         statement = select(Message).where(
             Message.tenant_id == tenant_id,
             Message.created_at <= self._settled(),
@@ -95,38 +77,48 @@ class StreamService:
         )
         if after is not None:
             statement = statement.where(Message.id > after)
+        if up_to is not None:
+            statement = statement.where(Message.id <= up_to)
         statement = statement.order_by(Message.id).limit(limit)
         return list((await session.execute(statement)).scalars().all())
 
     async def follow(
         self, tenant_id: str, *, after: str | None, patterns: Sequence[str]
     ) -> AsyncGenerator[Message | None, None]:
-        """Events after the cursor as they come, forever; None when nothing came for a while
-        (a subscriber sends its heartbeat then)."""
-        self.signal.subscribers += 1
-        try:
-            quiet = 0.0
-            while True:
-                async with unit_of_work(self.sessions) as session:
-                    batch = await self.poll(
-                        session, tenant_id, after=after, patterns=patterns, limit=100
-                    )
-                for message in batch:
-                    after = message.id
-                    yield message
-                if batch:
-                    quiet = 0.0
-                    continue
-                wait = self.settings.stream_poll_seconds
-                await self.signal.wait(wait)
-                # Settled events appear a moment after the intake's signal.
-                await asyncio.sleep(min(self.settings.stream_settle_seconds, wait))
-                quiet += wait
-                if quiet >= self.settings.stream_heartbeat_seconds:
-                    quiet = 0.0
-                    yield None
-        finally:
-            self.signal.subscribers -= 1
+        """Events after the cursor as they come, forever: first those in the database, then
+        what the hub hands out (with no cursor, only the latter: events from now on); None
+        when nothing came for ``stream_heartbeat_seconds`` (a subscriber sends its heartbeat
+        then)."""
+        while True:
+            subscription = self.hub.subscribe(tenant_id, patterns)
+            try:
+                start = await self.hub.start_of(subscription)
+                # No cursor: events from now on (the past is at /history and by poll).
+                after = start if after is None else after
+                while after < start:
+                    async with self.hub.catching_up, unit_of_work(self.sessions) as session:
+                        batch = await self.poll(
+                            session, tenant_id, after=after, patterns=patterns, limit=100,
+                            up_to=start,
+                        )  # fmt: skip
+                    for message in batch:
+                        after = message.id
+                        yield message
+                    if len(batch) < 100:
+                        break
+                while not subscription.behind:
+                    try:
+                        async with asyncio.timeout(self.settings.stream_heartbeat_seconds):
+                            message = await subscription.queue.get()
+                    except TimeoutError:
+                        yield None
+                        continue
+                    if message.id > after:
+                        after = message.id
+                        yield message
+            finally:
+                self.hub.unsubscribe(subscription)
+            # Too far behind: what the queue lost is read from the database again.
 
     # -- consumer groups ---------------------------------------------------------------------
 
