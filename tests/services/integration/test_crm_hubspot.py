@@ -6,6 +6,7 @@ cursor with nothing lost, and platform events logged as meetings on the contact.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -277,8 +278,12 @@ async def test_platform_events_become_meetings_on_the_contact(
         await eventually(recorded)
         await sync_now(service, connection["id"])
         [meeting] = fake.meetings.values()
-        assert meeting["associations"] == [remote]
+        assert fake.meeting_contacts[meeting["id"]] == [remote]
         assert meeting["properties"]["hs_meeting_title"] == "Video ready: vid_1"
+        assert meeting["properties"]["hs_meeting_outcome"] == "COMPLETED"
+        # HubSpot's datetime format: UTC with milliseconds.
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z",
+                            meeting["properties"]["hs_timestamp"])  # fmt: skip
         page = await service.get(f"/v1/crm/connections/{connection['id']}/activities")
         statuses = sorted((a["status"], a["contact_email"]) for a in page["items"])
         assert statuses == [("logged", "kay@example.com"), ("skipped", "nobody@example.com")]
