@@ -367,7 +367,7 @@ class ConnectionSync:
         fields: dict[str, str | None],
     ) -> None:  # fmt: skip
         created = remote_id is None
-        linked = False
+        took_existing = False
         try:
             if remote_id is None:
                 try:
@@ -380,7 +380,7 @@ class ConnectionSync:
                     # The CRM has this e-mail already (made there, and not yet in what its
                     # search answered): link that record and update it.
                     existing = exc.existing_id
-                    linked = True
+                    took_existing = True
                     remote = await self._call(
                         run, lambda access: run.vendor.update_contact(access, existing, fields)
                     )
@@ -415,12 +415,13 @@ class ConnectionSync:
                     contact.remote_id = remote.remote_id
                     contact.remote_modified_at = remote.modified_at
             reason = "updated in the CRM"
-            if linked:
+            if took_existing:
                 reason = "linked to the CRM's contact with this e-mail, updated"
             elif created:
                 reason = "created in the CRM"
             self._decide(session, run, contact_id=contact_id, remote_id=remote.remote_id,
-                         kind="pushed", winner="local", reason=reason, fields=dict(fields), local_modified_at=read_at,
+                         kind="pushed", winner="local", reason=reason, fields=dict(fields),
+                         local_modified_at=read_at,
                          remote_modified_at=remote.modified_at)  # fmt: skip
 
     # -- activities ----------------------------------------------------------------------------
