@@ -6,6 +6,7 @@ cursor with nothing lost, and platform events logged as meetings on the contact.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -92,6 +93,55 @@ async def test_a_contact_syncs_both_ways(deploy: Deploy, hubspot: tuple[FakeHubS
         ], kinds
         # Our own pushes, read back by the next pull, are not taken for HubSpot's changes.
         assert not [d for d in log if d["kind"] == "conflict"]
+
+
+async def test_a_new_contact_whose_email_hubspot_has_links_that_record_and_updates_it(
+    deploy: Deploy, hubspot: tuple[FakeHubSpot, str]
+) -> None:
+    fake, url = hubspot
+    async with deploy(**hubspot_settings(fake, url)) as service:
+        connection = await connect(service, fake, "hubspot")
+        await sync_now(service, connection["id"])
+        await pause(service, connection["id"])
+        # Made in HubSpot a moment ago: its search does not find it yet, so the pull cannot
+        # link it, and creating it in HubSpot answers 409 CONFLICT with the existing id.
+        existing = fake.add_contact(
+            email="dup@example.com", firstname="Old", lastname="Name", indexed=False
+        )
+        created = await service.http.post(
+            f"/v1/crm/connections/{connection['id']}/contacts",
+            json={"email": "Dup@Example.com", "first_name": "New", "last_name": "Name",
+                  "phone": "+1 202 555 0147"},
+            headers=service.creating(),
+        )  # fmt: skip
+        assert created.status_code == 201, created.text
+        await pause(service, connection["id"], False)
+        ended = await sync_now(service, connection["id"])
+        assert ended["sync_status"] == "idle", ended
+
+        # The create was refused, and the existing record updated instead of a second one made.
+        calls = [call for call in fake.requests if "/contacts" in call[1]]
+        assert ("POST", "/crm/v3/objects/contacts") in calls
+        assert ("PATCH", f"/crm/v3/objects/contacts/{existing}") in calls
+        assert calls.index(("POST", "/crm/v3/objects/contacts")) < calls.index(
+            ("PATCH", f"/crm/v3/objects/contacts/{existing}")
+        )
+        assert len(fake.contacts) == 1
+        record = fake.contacts[existing]["properties"]
+        assert (record["firstname"], record["phone"]) == ("New", "+1 202 555 0147")
+        mine = await service.get(f"/v1/crm/contacts/{created.json()['id']}")
+        assert (mine["remote_id"], mine["pending_push"]) == (existing, False)
+        [pushed] = await decisions(service, connection["id"], kind="pushed")
+        assert pushed["remote_id"] == existing
+        assert pushed["reason"] == "linked to the CRM's contact with this e-mail, updated"
+
+        # Once HubSpot's search finds it, the pull reads our own update back: not a change.
+        fake.index()
+        await sync_now(service, connection["id"])
+        rows = await contacts(service, connection["id"])
+        assert [(r["remote_id"], r["first_name"]) for r in rows] == [(existing, "New")]
+        assert not await decisions(service, connection["id"], kind="pulled")
+        assert not await decisions(service, connection["id"], kind="conflict")
 
 
 async def test_both_sides_changed_the_later_change_wins_and_is_logged(
@@ -277,8 +327,12 @@ async def test_platform_events_become_meetings_on_the_contact(
         await eventually(recorded)
         await sync_now(service, connection["id"])
         [meeting] = fake.meetings.values()
-        assert meeting["associations"] == [remote]
+        assert fake.meeting_contacts[meeting["id"]] == [remote]
         assert meeting["properties"]["hs_meeting_title"] == "Video ready: vid_1"
+        assert meeting["properties"]["hs_meeting_outcome"] == "COMPLETED"
+        # HubSpot's datetime format: UTC with milliseconds.
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z",
+                            meeting["properties"]["hs_timestamp"])  # fmt: skip
         page = await service.get(f"/v1/crm/connections/{connection['id']}/activities")
         statuses = sorted((a["status"], a["contact_email"]) for a in page["items"])
         assert statuses == [("logged", "kay@example.com"), ("skipped", "nobody@example.com")]

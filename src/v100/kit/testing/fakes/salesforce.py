@@ -2,11 +2,14 @@
 wire format: the OAuth 2 web-server flow (``POST /services/oauth2/token``, form-encoded; the
 answer names ``instance_url`` and the identity ``id``, has no ``expires_in``, and a refresh
 answer no new refresh token; errors ``{"error", "error_description"}``), SOQL queries on
-Contact (``GET /services/data/vXX.X/query?q=``, ``WHERE LastModifiedDate >= <dateTime>``,
+Contact (``GET /services/data/vXX.X/query?q=``, ``WHERE LastModifiedDate >= <dateTime>`` with
+the literal unquoted in one of SOQL's documented formats, else 400 ``MALFORMED_QUERY``;
 ``ORDER BY LastModifiedDate``, pages by ``nextRecordsUrl``/``done``), the Contact sObject (create
-201, read, update 204; ``LastName`` required) and Tasks (``WhoId``); errors are a JSON list
-``[{"message", "errorCode"}]``: ``INVALID_SESSION_ID`` (401), ``REQUEST_LIMIT_EXCEEDED`` (403),
-``REQUIRED_FIELD_MISSING`` (400), ``NOT_FOUND`` (404).
+201 ``{"id", "success", "errors"}``, read, update 204; ``LastName`` required) and Tasks
+(``WhoId``, ``ActivityDate`` a date, ``Status`` from its picklist); errors are a JSON list
+``[{"message", "errorCode", "fields"}]``: ``INVALID_SESSION_ID`` (401),
+``REQUEST_LIMIT_EXCEEDED`` (403), ``REQUIRED_FIELD_MISSING`` (400), ``NOT_FOUND`` (404). Where
+each format is documented: docs/adr/0033-crm-sync.md, "Wire formats checked against".
 
     fake = FakeSalesforce()
     async with serving(fake.app) as base_url:
@@ -20,7 +23,7 @@ import itertools
 import re
 import secrets
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from starlette.applications import Starlette
@@ -35,6 +38,11 @@ __all__ = ["FakeSalesforce"]
 VERSION = "v60.0"
 _DATA = f"/services/data/{VERSION}"
 _SINCE = re.compile(r"WHERE\s+LastModifiedDate\s*>=\s*(\S+)", re.IGNORECASE)
+# SOQL's dateTime literals: YYYY-MM-DDThh:mm:ss followed by Z, +hh:mm or -hh:mm; no quotes and
+# no fraction of a second.
+_SOQL_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(Z|[+-]\d{2}:\d{2})$")
+_TASK_STATUSES = ("Not Started", "In Progress", "Completed", "Waiting on someone else", "Deferred")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _SELECT = re.compile(r"^SELECT\s+(.+?)\s+FROM\s+Contact\b", re.IGNORECASE)
 _CONTACT_FIELDS = ("Email", "FirstName", "LastName", "Phone")
 
@@ -47,8 +55,13 @@ def _parse_stamp(value: str) -> datetime:
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
 
 
-def _errors(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse([{"message": message, "errorCode": code, **extra}], status_code=status)
+def _oauth_error(error: str, description: str) -> JSONResponse:
+    return JSONResponse({"error": error, "error_description": description}, status_code=400)
+
+
+def _errors(status: int, code: str, message: str, fields: list[str] | None = None) -> JSONResponse:
+    body = [{"message": message, "errorCode": code, "fields": fields or []}]
+    return JSONResponse(body, status_code=status)
 
 
 @dataclass
@@ -108,21 +121,17 @@ class FakeSalesforce:
 
     async def _token(self, request: Request) -> JSONResponse:
         form = await form_of(request)
+        if form.get("client_id") != self.client_id:
+            return _oauth_error("invalid_client_id", "client identifier invalid")
         if not self.auth.client_ok(form):
-            return JSONResponse({"error": "invalid_client_id",
-                                 "error_description": "client identifier invalid"},
-                                status_code=400)  # fmt: skip
+            return _oauth_error("invalid_client", "invalid client credentials")
         issued = self.auth.redeem(form)
         if isinstance(issued, str):
-            description = {
-                "bad_code": "invalid authorization code",
-                "bad_refresh": "expired access/refresh token",
-            }.get(issued, issued)
-            error = (
-                "unsupported_grant_type" if issued == "unsupported_grant_type" else "invalid_grant"
-            )
-            return JSONResponse({"error": error, "error_description": description},
-                                status_code=400)  # fmt: skip
+            error, description = {
+                "bad_code": ("invalid_grant", "invalid authorization code"),
+                "bad_refresh": ("invalid_grant", "expired access/refresh token"),
+            }.get(issued, ("unsupported_grant_type", "grant type not supported"))
+            return _oauth_error(error, description)
         access, refresh = issued
         answer = {
             "access_token": f"{self.org_id}!{access}",
@@ -183,7 +192,12 @@ class FakeSalesforce:
         rows = list(self.contacts.values())
         since = _SINCE.search(soql)
         if since is not None:
-            bound = datetime.fromisoformat(since.group(1).replace("Z", "+00:00"))
+            literal = since.group(1)
+            if not _SOQL_DATETIME.match(literal):
+                return _errors(400, "MALFORMED_QUERY", f"value of filter criterion for field "
+                               f"'LastModifiedDate' must be of type dateTime and should not be "
+                               f"enclosed in quotes: {literal}")  # fmt: skip
+            bound = datetime.fromisoformat(literal.replace("Z", "+00:00"))
             rows = [r for r in rows if _parse_stamp(r["LastModifiedDate"]) >= bound]
         if "ORDER BY LASTMODIFIEDDATE" in soql.upper():
             rows.sort(key=lambda r: (_parse_stamp(r["LastModifiedDate"]), r["Id"]))
@@ -219,7 +233,7 @@ class FakeSalesforce:
             return body
         if not body.get("LastName"):
             return _errors(400, "REQUIRED_FIELD_MISSING", "Required fields are missing: [LastName]",
-                           fields=["LastName"])  # fmt: skip
+                           ["LastName"])  # fmt: skip
         record = self._store(body)
         return JSONResponse({"id": record["Id"], "success": True, "errors": []}, status_code=201)
 
@@ -237,7 +251,7 @@ class FakeSalesforce:
             return body
         if "LastName" in body and not body["LastName"]:
             return _errors(400, "REQUIRED_FIELD_MISSING", "Required fields are missing: [LastName]",
-                           fields=["LastName"])  # fmt: skip
+                           ["LastName"])  # fmt: skip
         self.change_contact(record["Id"], **body)
         return Response(status_code=204)
 
@@ -249,8 +263,15 @@ class FakeSalesforce:
             return body
         if body.get("WhoId") not in self.contacts:
             return _errors(400, "INVALID_CROSS_REFERENCE_KEY",
-                           "invalid cross reference id", fields=["WhoId"])  # fmt: skip
+                           "invalid cross reference id", ["WhoId"])  # fmt: skip
+        if "ActivityDate" in body and not _DATE.match(str(body["ActivityDate"])):
+            return _errors(400, "JSON_PARSER_ERROR", "Cannot deserialize instance of date from "
+                           f"VALUE_STRING value {body['ActivityDate']}")  # fmt: skip
+        if body.get("Status", "Not Started") not in _TASK_STATUSES:
+            return _errors(400, "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                           f"Status: bad value for restricted picklist field: {body['Status']}",
+                           ["Status"])  # fmt: skip
         task_id = self._new_id("00T")
         self.tasks[task_id] = {"Id": task_id, **body,
-                               "CreatedDate": _stamp(datetime.now(UTC))}  # fmt: skip
+                               "CreatedDate": _stamp(self.auth.now_datetime())}  # fmt: skip
         return JSONResponse({"id": task_id, "success": True, "errors": []}, status_code=201)

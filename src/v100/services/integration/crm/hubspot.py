@@ -1,12 +1,13 @@
 """HubSpot through its documented REST API: OAuth 2 (``/oauth/v1/token``), CRM v3 contacts
 (search on ``lastmodifieddate`` with ``after`` paging, create, update) and meetings associated
-with a contact. Errors are ``{"status": "error", "message", "correlationId", "category"}``; 429
-carries ``Retry-After``."""
+with a contact. Errors are ``{"status": "error", "message", "correlationId", "category"}``; a
+429 has ``errorType``/``policyName`` instead of ``category``, and ``Retry-After`` when HubSpot
+sends it (else the sync backs off by doubling). Where each format is documented: ADR 0033."""
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -26,7 +27,7 @@ from v100.services.integration.crm.vendors import (
     VendorUnauthorized,
 )
 
-__all__ = ["HubSpot"]
+__all__ = ["HubSpot", "hubspot_datetime"]
 
 # Our field -> HubSpot's contact property.
 PROPERTIES = {"email": "email", "first_name": "firstname", "last_name": "lastname",
@@ -34,6 +35,13 @@ PROPERTIES = {"email": "email", "first_name": "firstname", "last_name": "lastnam
 # HubSpot's association type "meeting to contact" (HUBSPOT_DEFINED).
 MEETING_TO_CONTACT = 200
 _EXISTING_ID = re.compile(r"Existing ID:\s*(\d+)")
+
+
+def hubspot_datetime(value: datetime) -> str:
+    """A datetime property value as HubSpot writes them: UTC, milliseconds,
+    ``2019-10-30T03:30:17.883Z``."""
+    moment = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def _time(value: str) -> datetime:
@@ -114,7 +122,7 @@ class HubSpot:
     ) -> str:
         body = {
             "properties": {
-                "hs_timestamp": note.occurred_at.isoformat().replace("+00:00", "Z"),
+                "hs_timestamp": hubspot_datetime(note.occurred_at),
                 "hs_meeting_title": note.subject,
                 "hs_meeting_body": note.body,
                 "hs_meeting_outcome": "COMPLETED",

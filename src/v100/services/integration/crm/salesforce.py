@@ -1,8 +1,9 @@
 """Salesforce through its documented REST API: OAuth 2 web-server flow (``/services/oauth2/``,
 the API host is the token answer's ``instance_url``), SOQL on ``LastModifiedDate`` paged by
 ``nextRecordsUrl``, the Contact sObject (create 201, update 204) and Tasks on a contact
-(``WhoId``). Errors are a JSON list ``[{"message", "errorCode"}]``: ``INVALID_SESSION_ID``
-(401), ``REQUEST_LIMIT_EXCEEDED`` (403)."""
+(``WhoId``). Errors are a JSON list ``[{"message", "errorCode", "fields"}]``:
+``INVALID_SESSION_ID`` (401), ``REQUEST_LIMIT_EXCEEDED`` (403). Where each format is
+documented: ADR 0033."""
 
 from __future__ import annotations
 
@@ -34,10 +35,12 @@ _SELECT = "SELECT Id, Email, FirstName, LastName, Phone, LastModifiedDate FROM C
 
 
 def soql_datetime(value: datetime) -> str:
-    """A SOQL dateTime literal (unquoted, UTC)."""
-    return (
-        value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-    )
+    """A SOQL dateTime literal: unquoted, UTC, ``YYYY-MM-DDThh:mm:ssZ`` (SOQL's documented
+    formats have no fraction of a second). The fraction is dropped, so a ``>=`` bound made from
+    it is at or before ``value``: the cursor stays inclusive, and the records of its boundary
+    second read again are recognised as seen."""
+    moment = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_datetime(value: str) -> datetime:

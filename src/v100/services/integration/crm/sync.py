@@ -367,6 +367,7 @@ class ConnectionSync:
         fields: dict[str, str | None],
     ) -> None:  # fmt: skip
         created = remote_id is None
+        took_existing = False
         try:
             if remote_id is None:
                 try:
@@ -376,7 +377,10 @@ class ConnectionSync:
                 except VendorConflict as exc:
                     if exc.existing_id is None:
                         raise
+                    # The CRM has this e-mail already (made there, and not yet in what its
+                    # search answered): link that record and update it.
                     existing = exc.existing_id
+                    took_existing = True
                     remote = await self._call(
                         run, lambda access: run.vendor.update_contact(access, existing, fields)
                     )
@@ -410,10 +414,14 @@ class ConnectionSync:
                 if contact is not None:
                     contact.remote_id = remote.remote_id
                     contact.remote_modified_at = remote.modified_at
+            reason = "updated in the CRM"
+            if took_existing:
+                reason = "linked to the CRM's contact with this e-mail, updated"
+            elif created:
+                reason = "created in the CRM"
             self._decide(session, run, contact_id=contact_id, remote_id=remote.remote_id,
-                         kind="pushed", winner="local",
-                         reason="created in the CRM" if created else "updated in the CRM",
-                         fields=dict(fields), local_modified_at=read_at,
+                         kind="pushed", winner="local", reason=reason, fields=dict(fields),
+                         local_modified_at=read_at,
                          remote_modified_at=remote.modified_at)  # fmt: skip
 
     # -- activities ----------------------------------------------------------------------------
