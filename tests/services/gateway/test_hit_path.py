@@ -339,7 +339,7 @@ async def test_the_remembered_requests_stay_within_their_bound(pair: Pair) -> No
     writer.close()
     remembered = pair.hit_path._requests
     assert sent > 4 * 1024 * 1024
-    assert 0 < sum(map(len, remembered)) == pair.hit_path._requests_bytes <= 4 * 1024 * 1024
+    assert 0 < sum(map(len, remembered)) == remembered.held_bytes <= 4 * 1024 * 1024
 
 
 async def test_over_the_limit_the_full_path_refuses(tmp_path: Path) -> None:

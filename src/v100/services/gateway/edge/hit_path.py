@@ -39,6 +39,7 @@ from v100.services.gateway.edge.hit_metrics import HitMetrics, Metrics
 from v100.services.gateway.edge.limits import Plan, RateLimits
 from v100.services.gateway.edge.proxied_path import MAX_READ_BYTES, ProxiedPath
 from v100.services.gateway.edge.proxy.upstreams import Route
+from v100.services.gateway.edge.remembered import Remembered
 from v100.services.gateway.edge.request_ids import REQUEST_ID, request_ids
 from v100.services.gateway.edge.timing import HasTrafficMetrics
 
@@ -59,9 +60,6 @@ _WHOLE_REQUEST = re.compile(
 )
 # Reads longer than this are never taken for a hit (nor remembered).
 _MAX_REQUEST_BYTES = 8192
-# Bytes of distinct requests remembered; past it the memory starts over (about 10,000 typical
-# API requests; a bound on memory whatever the requests).
-_REMEMBERED_BYTES = 4 * 1024 * 1024
 # Fields whose handling is the parser's and uvicorn's (connection management, 100-continue),
 # but for ``Connection: keep-alive``, which HTTP/1.1 implies.
 _PARSER_HEADERS = frozenset({b"connection", b"upgrade", b"expect"})
@@ -103,8 +101,7 @@ class HitPath:
         self.answered = 0  # requests answered here, not by the full path
         self.http_metrics: HttpMetrics | None = None
         self.metrics = HitMetrics(self._metrics)
-        self._requests: dict[bytes, _Request | None] = {}
-        self._requests_bytes = 0
+        self._requests: Remembered[_Request | None] = Remembered(self._parse)
         self._defaults: list[tuple[bytes, bytes]] | None = None
         self._default_lines = b""
 
@@ -144,10 +141,7 @@ class HitPath:
         limits, cache = self.limits, self.cache
         if not cache.ready_now:
             return None
-        try:
-            known = self._requests[request]
-        except KeyError:
-            known = self._read(request)
+        known = self._requests[request]
         if known is None:
             return None
         principal = self.authenticator.principal_now(known.headers)
@@ -221,18 +215,6 @@ class HitPath:
                 ms=round(elapsed * 1000, 2),
             )
         return answer
-
-    def _read(self, request: bytes) -> _Request | None:
-        """What ``request``'s bytes alone decide, kept for the next time the same bytes come
-        (a client repeats its requests byte for byte); None when they alone send the request
-        to the full path."""
-        known = self._requests
-        if self._requests_bytes + len(request) > _REMEMBERED_BYTES:
-            known.clear()  # rare; reading again is cheap
-            self._requests_bytes = 0
-        known[request] = read = self._parse(request)
-        self._requests_bytes += len(request)
-        return read
 
     def _parse(self, request: bytes) -> _Request | None:
         whole = _WHOLE_REQUEST.fullmatch(request)

@@ -36,6 +36,7 @@ from v100.services.gateway.edge.hit_metrics import HitMetrics, Metrics
 from v100.services.gateway.edge.limits import Plan, RateLimits
 from v100.services.gateway.edge.proxy.middleware import ProxyMiddleware
 from v100.services.gateway.edge.proxy.upstreams import Route, Upstreams
+from v100.services.gateway.edge.remembered import Remembered
 from v100.services.gateway.edge.request_ids import REQUEST_ID, request_ids
 from v100.services.gateway.edge.timing import RequestTiming
 
@@ -50,7 +51,6 @@ _WHOLE_HEAD = re.compile(
 # Reads longer than this are the parser's (a body larger than one read of the socket).
 MAX_READ_BYTES = 65536
 _MAX_HEAD_BYTES = 8192
-_REMEMBERED_BYTES = 4 * 1024 * 1024
 # Connection management and 100-continue are the parser's and uvicorn's (but for
 # ``Connection: keep-alive``, which HTTP/1.1 implies); chunked bodies too; a browser's
 # cross-origin call is CORS's.
@@ -133,8 +133,7 @@ class ProxiedPath:
         self.http_metrics: HttpMetrics | None = None
         self.tokens: InternalTokens | None = None
         self.metrics = HitMetrics(self._metrics)
-        self._requests: dict[bytes, _Request | None] = {}
-        self._requests_bytes = 0
+        self._requests: Remembered[_Request | None] = Remembered(self._parse)
         self._defaults: list[tuple[bytes, bytes]] | None = None
         self._default_lines = b""
 
@@ -174,10 +173,7 @@ class ProxiedPath:
         if end < 4 or end > _MAX_HEAD_BYTES:
             return None
         head = data if end == len(data) else data[:end]
-        try:
-            known = self._requests[head]
-        except KeyError:
-            known = self._read(head)
+        known = self._requests[head]
         if known is None or len(data) - end != known.length:
             return None  # the parser's: a body not whole in this read, or more after it
         principal = self.authenticator.principal_now(known.headers)
@@ -231,15 +227,6 @@ class ProxiedPath:
             self._defaults = defaults
             self._default_lines = b"".join(n + b": " + v + b"\r\n" for n, v in defaults)
         return self._default_lines
-
-    def _read(self, head: bytes) -> _Request | None:
-        known = self._requests
-        if self._requests_bytes + len(head) > _REMEMBERED_BYTES:
-            known.clear()  # rare; reading again is cheap
-            self._requests_bytes = 0
-        known[head] = read = self._parse(head)
-        self._requests_bytes += len(head)
-        return read
 
     def _parse(self, head: bytes) -> _Request | None:
         whole = _WHOLE_HEAD.fullmatch(head)
