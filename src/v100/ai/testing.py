@@ -27,9 +27,11 @@ def make_speech(
     words_per_minute: int = 150,
     silence_before: float = 0.0,
     silence_after: float = 0.0,
+    sample_rate: int | None = None,
 ) -> Path:
     """``text`` spoken by espeak-ng's ``voice``, in the container named by ``path``'s suffix
-    (.wav, .ogg, .mp3, .m4a...), with optional digital silence around it."""
+    (.wav, .ogg, .mp3, .m4a...), with optional digital silence around it; ``sample_rate``
+    resamples espeak-ng's 22.05 kHz (16000 leaves decoders nothing to resample)."""
     binary = espeak_ng()
     if binary is None:
         raise RuntimeError("espeak-ng is not installed (Debian package espeak-ng)")
@@ -50,6 +52,8 @@ def make_speech(
         args = ["-i", str(raw)]
         if filters:
             args += ["-af", ",".join(filters)]
+        if sample_rate:
+            args += ["-ar", str(sample_rate)]
         _ffmpeg(*args, str(path))
     return path
 
