@@ -3,7 +3,7 @@ own start, end and confidence, the detected language and the audio's duration.""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -46,7 +46,6 @@ class Transcript:
     duration: float  # seconds of audio given
     speech_duration: float = 0.0  # seconds the VAD kept and the model decoded
     backend: str = ""
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def text(self) -> str:
