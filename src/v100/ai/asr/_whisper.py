@@ -1,0 +1,202 @@
+"""The local backend: faster-whisper (CTranslate2, int8 on the CPU) with the Whisper base
+weights from their packages. Silero VAD (``v100.ai.vad``) finds the speech first; only those
+regions are decoded, and the times are mapped back onto the original audio, so silence gives
+an empty transcript rather than invented text (faster-whisper#506, #843)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from v100.ai.asr._transcript import AudioSource, Transcript, TranscriptSegment, Word
+from v100.ai.asr._weights import whisper_base_dir
+from v100.ai.audio import SAMPLE_RATE, Pcm, load_pcm
+from v100.ai.vad import SpeechRegion, VadSettings, speech_regions
+
+__all__ = ["DECODE_OPTIONS", "LanguageDetection", "LocalWhisper", "default_model_cache"]
+
+# How we decode. The benchmark calls faster-whisper directly with these same options.
+DECODE_OPTIONS: dict[str, Any] = {
+    "beam_size": 5,
+    "word_timestamps": True,
+    "condition_on_previous_text": True,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LanguageDetection:
+    language: str
+    probability: float
+    # The runners-up, best first (Whisper knows 99 languages).
+    candidates: tuple[tuple[str, float], ...]
+
+
+def default_model_cache() -> Path:
+    """``<V100_VAR_DIR>/models``: the platform's var dir, where joined weights are kept."""
+    from v100.kit.settings import PlatformSettings
+
+    return PlatformSettings().var_dir / "models"
+
+
+def _cpu_threads() -> int:
+    # CTranslate2's intra-op threads: every core this process may use, at most 4 (base gains
+    # little past that); 2 on these machines.
+    return max(1, min(4, len(os.sched_getaffinity(0))))
+
+
+class LocalWhisper:
+    """Whisper base, int8, on the CPU. The model loads on first use (about 1 s, 200 MB of
+    memory); ``transcribe`` blocks, ``transcribe_async`` runs it on this backend's own thread so
+    the event loop goes on and two requests queue rather than fight for the same cores."""
+
+    name = "local-whisper"
+
+    def __init__(
+        self,
+        *,
+        cache_dir: Path | None = None,
+        cpu_threads: int | None = None,
+        vad: VadSettings | None = None,
+    ) -> None:
+        self._cache_dir = cache_dir
+        self._cpu_threads = cpu_threads or _cpu_threads()
+        self._vad = vad or VadSettings()
+        self._model: Any = None
+        self._lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="whisper")
+
+    # --- loading -------------------------------------------------------------------------
+
+    def model(self) -> Any:
+        """The faster-whisper ``WhisperModel``, loaded once (thread-safe)."""
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    self._model = self._load()
+        return self._model
+
+    def _load(self) -> Any:
+        # Never reach a hub: the weights come from the packages, joined on this disk.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from faster_whisper import WhisperModel
+
+        directory = whisper_base_dir(self._cache_dir or default_model_cache())
+        return WhisperModel(
+            str(directory),
+            device="cpu",
+            compute_type="int8",
+            cpu_threads=self._cpu_threads,
+            num_workers=1,
+            local_files_only=True,
+        )
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    # --- transcription -------------------------------------------------------------------
+
+    def transcribe(self, audio: AudioSource, language: str | None = None) -> Transcript:
+        pcm = _as_pcm(audio)
+        duration = pcm.size / SAMPLE_RATE
+        regions = speech_regions(pcm, self._vad)
+        if not regions:
+            return Transcript(
+                segments=(),
+                language=language,
+                language_probability=1.0 if language else None,
+                duration=duration,
+                speech_duration=0.0,
+                backend=self.name,
+            )
+        speech = np.concatenate([pcm[r.start : r.end] for r in regions])
+        from faster_whisper.transcribe import restore_speech_timestamps
+
+        segments, info = self.model().transcribe(
+            speech, language=language, vad_filter=False, **DECODE_OPTIONS
+        )
+        chunks = [{"start": r.start, "end": r.end} for r in regions]
+        restored = restore_speech_timestamps(segments, chunks, SAMPLE_RATE)
+        return Transcript(
+            segments=tuple(_segment(segment, duration) for segment in restored),
+            language=info.language,
+            language_probability=float(info.language_probability),
+            duration=duration,
+            speech_duration=speech.size / SAMPLE_RATE,
+            backend=self.name,
+        )
+
+    async def transcribe_async(self, audio: AudioSource, language: str | None = None) -> Transcript:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.transcribe, audio, language)
+
+    # --- language ------------------------------------------------------------------------
+
+    def detect_language(self, audio: AudioSource) -> LanguageDetection | None:
+        """Whisper's own detector on the first 30 s of speech; None when there is none."""
+        pcm = _as_pcm(audio)
+        regions: list[SpeechRegion] = speech_regions(pcm, self._vad)
+        if not regions:
+            return None
+        speech = np.concatenate([pcm[r.start : r.end] for r in regions])
+        language, probability, ranked = self.model().detect_language(audio=speech)
+        return LanguageDetection(
+            language=str(language),
+            probability=float(probability),
+            candidates=tuple((str(code), float(p)) for code, p in ranked[:5]),
+        )
+
+    async def detect_language_async(self, audio: AudioSource) -> LanguageDetection | None:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.detect_language, audio)
+
+
+def _as_pcm(audio: AudioSource) -> Pcm:
+    if isinstance(audio, str | Path):
+        return load_pcm(audio)
+    pcm = np.asarray(audio, dtype=np.float32)
+    if pcm.ndim != 1:
+        raise ValueError("PCM must be one channel: a 1-D array of 16 kHz float32 samples")
+    return np.ascontiguousarray(pcm)
+
+
+def _segment(segment: Any, duration: float) -> TranscriptSegment:
+    start = _clamp(segment.start, 0.0, duration)
+    end = _clamp(segment.end, start, duration)
+    words = tuple(_word(word, start, end) for word in (segment.words or ()))
+    return TranscriptSegment(
+        text=str(segment.text).strip(),
+        start=start,
+        end=end,
+        words=words,
+        avg_logprob=float(segment.avg_logprob),
+        no_speech_prob=float(segment.no_speech_prob),
+    )
+
+
+def _word(word: Any, seg_start: float, seg_end: float) -> Word:
+    """A word whose alignment failed (no time, or a time outside its segment) carries the
+    segment's timing and says so, rather than having none."""
+    start, end = word.start, word.end
+    aligned = bool(
+        start is not None and end is not None and seg_start - 0.5 <= start <= end <= seg_end + 0.5
+    )
+    if not aligned:
+        start, end = seg_start, seg_end
+    return Word(
+        text=str(word.word).strip(),
+        start=_clamp(float(start), seg_start, seg_end),
+        end=_clamp(float(end), seg_start, seg_end),
+        probability=float(word.probability),
+        aligned=aligned,
+    )
+
+
+def _clamp(value: float, low: float, high: float) -> float:
+    return min(max(float(value), low), high)
