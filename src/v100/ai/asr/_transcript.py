@@ -24,6 +24,8 @@ class Word:
     # False when the aligner gave the word no timing of its own and it carries its segment's
     # (seen with numbers: whisperX#559). Every word has a start and an end either way.
     aligned: bool = True
+    # Who spoke it (0, 1, ...), when the backend or a diarization step told; None otherwise.
+    speaker: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,7 @@ class TranscriptSegment:
     words: tuple[Word, ...]
     avg_logprob: float
     no_speech_prob: float
+    speaker: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
