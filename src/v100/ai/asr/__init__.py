@@ -1,7 +1,29 @@
-"""Speech to text: the ``Transcriber`` interface and its ``Transcript``, and the local
-Whisper backend (``LocalWhisper``). Heavy imports (faster-whisper, CTranslate2) happen on
-first use of a model, not on import."""
+"""Speech to text: the ``Transcriber`` interface and its ``Transcript``, the local Whisper
+backend (``LocalWhisper``) and Deepgram's (``DeepgramTranscriber``, and ``DeepgramLiveSession``
+for live streams). Heavy imports (faster-whisper, CTranslate2) happen on first use of a model,
+not on import."""
 
+from v100.ai.asr._deepgram import (
+    DEEPGRAM_API_URL,
+    DeepgramAuthError,
+    DeepgramBadRequest,
+    DeepgramError,
+    DeepgramOptions,
+    DeepgramPaymentRequired,
+    DeepgramRateLimited,
+    DeepgramStreamClosed,
+    DeepgramTranscriber,
+    DeepgramUnavailable,
+)
+from v100.ai.asr._deepgram_live import (
+    DEEPGRAM_LIVE_URL,
+    DeepgramLiveSession,
+    LiveEvent,
+    LiveMetadata,
+    LiveResult,
+    LiveSpeechStarted,
+    LiveUtteranceEnd,
+)
 from v100.ai.asr._transcript import AudioSource, Transcriber, Transcript, TranscriptSegment, Word
 from v100.ai.asr._weights import ModelFilesMissing, locate_whisper_base, whisper_base_dir
 from v100.ai.asr._whisper import (
@@ -13,8 +35,25 @@ from v100.ai.asr._whisper import (
 
 __all__ = [
     "DECODE_OPTIONS",
+    "DEEPGRAM_API_URL",
+    "DEEPGRAM_LIVE_URL",
     "AudioSource",
+    "DeepgramAuthError",
+    "DeepgramBadRequest",
+    "DeepgramError",
+    "DeepgramLiveSession",
+    "DeepgramOptions",
+    "DeepgramPaymentRequired",
+    "DeepgramRateLimited",
+    "DeepgramStreamClosed",
+    "DeepgramTranscriber",
+    "DeepgramUnavailable",
     "LanguageDetection",
+    "LiveEvent",
+    "LiveMetadata",
+    "LiveResult",
+    "LiveSpeechStarted",
+    "LiveUtteranceEnd",
     "LocalWhisper",
     "ModelFilesMissing",
     "Transcriber",
