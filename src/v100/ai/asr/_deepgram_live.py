@@ -88,9 +88,11 @@ class LiveMetadata:
 
 LiveEvent = LiveResult | LiveUtteranceEnd | LiveSpeechStarted | LiveMetadata
 
-# Why the server closed, in words a caller can act on, by the code in its close reason.
+# Why the server closed, in words a caller can act on, by the code its close reason names
+# (the reason reads "... See https://dpgr.am/net0001").
 _REASONS = {
     "NET-0001": "no audio or KeepAlive reached Deepgram within its timeout",
+    "NET-0000": "Deepgram produced no response within its timeout",
     "DATA-0000": "Deepgram could not decode the audio (check encoding and sample_rate)",
 }
 
@@ -330,9 +332,10 @@ class DeepgramLiveSession:
 
 
 def _closed(code: int | None, reason: str) -> DeepgramStreamClosed:
-    why = next((text for key, text in _REASONS.items() if key in reason), None)
-    message = f"Deepgram closed the stream (code {code})"
-    message += f": {why}" if why else ""
+    plain = reason.upper().replace("-", "")
+    known = next((key for key in _REASONS if key.replace("-", "") in plain), None)
+    message = f"Deepgram closed the stream (code {code}{', ' + known if known else ''})"
+    message += f": {_REASONS[known]}" if known else ""
     message += f" [{reason}]" if reason else ""
     return DeepgramStreamClosed(message, code=code, reason=reason)
 

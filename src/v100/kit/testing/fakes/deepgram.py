@@ -112,6 +112,7 @@ class FakeDeepgram:
     # URL -> the bytes Deepgram would fetch there (the fake fetches nothing itself).
     remote: dict[str, bytes] = field(default_factory=dict)
     requests: list[ListenRequest] = field(default_factory=list)
+    attempts: int = 0  # every POST, the simulated failures included
     streams: list[LiveStream] = field(default_factory=list)
     _failures: list[int] = field(default_factory=list)
 
@@ -155,6 +156,7 @@ class FakeDeepgram:
 
     async def _listen(self, request: Request) -> JSONResponse:
         request_id = str(uuid.uuid4())
+        self.attempts += 1
         if self._failures:
             status = self._failures.pop(0)
             if status == 429:
