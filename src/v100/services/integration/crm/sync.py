@@ -187,9 +187,11 @@ class ConnectionSync:
                 connection.next_sync_at = now + interval
             if status == "idle":
                 connection.last_synced_at = now
-            # A sync asked for while this one ran goes again at once.
+            # A sync asked for while this one ran goes again at once, and the connection
+            # says so (not idle: what was asked for has not run yet).
             if connection.sync_status == "queued" and status == "idle":
                 connection.next_sync_at = now
+                status = "queued"
             connection.sync_status = "failed" if status == "reauthorize" else status
             connection.last_error = error
             connection.lease_token = None
@@ -303,11 +305,16 @@ class ConnectionSync:
                          reason="new in the CRM", fields=dict(remote.fields),
                          remote_modified_at=remote.modified_at)  # fmt: skip
             return
-        if (
-            contact.remote_modified_at is not None
-            and remote.modified_at <= contact.remote_modified_at
+        held = contact.remote_modified_at
+        if held is not None and (
+            remote.modified_at < held or (remote.modified_at == held and contact.pending_push)
         ):
-            return  # seen already (the cursor re-reads its boundary)
+            # Older than what we hold; or the same time, which is the cursor re-reading its
+            # boundary while our own change waits to be pushed (the push decides then).
+            return
+        # The same time and nothing of ours pending: the boundary again, or a second change
+        # within the CRM's clock tick (Salesforce keeps whole seconds in practice). The
+        # fields tell which, below.
         local = {name: getattr(contact, name) for name in CONTACT_FIELDS}
         changed = {n: {"local": local[n], "remote": remote.fields.get(n)}
                    for n in CONTACT_FIELDS if local[n] != remote.fields.get(n)}  # fmt: skip
