@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["LanguageGuess", "identify_language"]
+__all__ = ["LanguageGuess", "identify_language", "rank_languages"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,3 +43,14 @@ def identify_language(text: str, *, among: list[str] | None = None) -> LanguageG
         finally:
             identifier.set_languages(None)
     return LanguageGuess(language=str(language), probability=float(probability))
+
+
+def rank_languages(text: str, *, top: int = 5) -> list[LanguageGuess]:
+    """The ``top`` most likely languages of ``text``, best first (the first is what
+    ``identify_language`` answers); empty when it has no letters to go on."""
+    if not any(ch.isalpha() for ch in text):
+        return []
+    identifier = _get_identifier()
+    with _lock:
+        ranked = identifier.rank(text)[:top]
+    return [LanguageGuess(language=str(code), probability=float(p)) for code, p in ranked]

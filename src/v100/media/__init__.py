@@ -1,6 +1,7 @@
 """The FFmpeg-backed media library: choosing FFmpeg and checking it can run our operations
 (``ffmpeg_path``, ``require_ffmpeg``), running it safely (``run_ffmpeg``, ``input_args``),
-probing files (``probe``), and the operations services compose into jobs.
+probing files (``probe``), and the operations services compose into jobs (captions:
+``captions``, ``burn_in``).
 Heavy imports (PyAV) happen on first use."""
 
 from v100.media._encoding import DEFAULT_MAX_PIXELS, check_picture
@@ -32,6 +33,8 @@ from v100.media._requirements import (
     inspect_ffmpeg,
     require_ffmpeg,
 )
+from v100.media.burn_in import CaptionStyle, burn_captions
+from v100.media.captions import CaptionLimits, Cue, build_cues
 from v100.media.clips import Clip, cut_clip
 from v100.media.hls import (
     DEFAULT_LADDER,
@@ -56,8 +59,11 @@ __all__ = [
     "MIN_FFMPEG_VERSION",
     "PLATFORM_SPECS",
     "AudioStreamInfo",
+    "CaptionLimits",
+    "CaptionStyle",
     "Clip",
     "CorruptMedia",
+    "Cue",
     "EmptyMedia",
     "FFmpegBuild",
     "FFmpegFailed",
@@ -78,7 +84,9 @@ __all__ = [
     "TrimRange",
     "UnsupportedMedia",
     "VideoStreamInfo",
+    "build_cues",
     "bundled_ffmpeg",
+    "burn_captions",
     "check_against",
     "check_ffmpeg",
     "check_picture",

@@ -44,10 +44,12 @@ def mp4_args(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     start: float | None = None,
     duration: float | None = None,
+    overlay: str | None = None,
 ) -> list[str]:
     """The FFmpeg arguments ``encode_mp4`` runs (after the runner's own flags). ``start`` and
     ``duration`` cut a range, decoding from the keyframe before ``start`` and dropping frames
-    up to it, so the cut is frame-exact."""
+    up to it, so the cut is frame-exact. ``overlay`` is a filter drawn on the finished picture
+    (burnt-in captions)."""
     args = input_args(src, seek=start)
     if info.video is not None:
         video = require_video(info, max_pixels=max_pixels)
@@ -60,6 +62,8 @@ def mp4_args(
             fit=fit,
             min_side=spec.min_side if spec else None,
         )
+        if overlay is not None:
+            chain = f"{chain},{overlay}"
         args += ["-map", "0:v:0", "-vf", chain]
         args += ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-profile:v", "high"]
         args += ["-pix_fmt", "yuv420p", "-fps_mode", "cfr"]

@@ -26,9 +26,19 @@ def internal_secret() -> str:
     return INTERNAL_SECRET
 
 
+@pytest.fixture(scope="session")
+def whisper_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Whisper's weights joined once per session (about 145 MB), not once per app."""
+    return tmp_path_factory.mktemp("whisper-models")
+
+
 @pytest.fixture
-def mp_settings(backend: Backend, billing_url: str) -> MediaProcessorSettings:
-    return MediaProcessorSettings(platform=backend.platform, billing_url=billing_url)
+def mp_settings(
+    backend: Backend, billing_url: str, whisper_model_dir: Path
+) -> MediaProcessorSettings:
+    return MediaProcessorSettings(
+        platform=backend.platform, billing_url=billing_url, whisper_model_dir=whisper_model_dir
+    )
 
 
 @pytest.fixture

@@ -1,44 +1,57 @@
 """media_processor's endpoints under ``/v1/media``: platform specs, inputs (streamed PUT), media
-jobs and chunk assemblies. Thin: parse, call the services, shape the answer. ``/v1/captions``
-comes with the transcription issue."""
+jobs, chunk assemblies and language detection; under ``/v1/captions``: caption files from a
+transcript and burn-in jobs. Thin: parse, call the services, shape the answer."""
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 
 from v100.kit.auth import Principal
 from v100.kit.db import InvalidCursorError
 from v100.kit.errors import BadRequest
 from v100.kit.http import Authorized, SessionDep, requires
 from v100.kit.idempotency import IdempotencyKey, idempotent
-from v100.media import PLATFORM_SPECS, PlatformSpec
-from v100.services.media_processor.deps import AssembliesDep, ServiceDep
+from v100.media import PLATFORM_SPECS, CaptionLimits, PlatformSpec
+from v100.services.media_processor.deps import AssembliesDep, ServiceDep, WhisperDep
 from v100.services.media_processor.models import Assembly, MediaInput, MediaJob
 from v100.services.media_processor.schemas import (
     AssemblyCreate,
     AssemblyOut,
+    BurnInCreate,
+    CaptionLimitsIn,
+    CaptionsCreate,
     DownloadOut,
     InputOut,
     JobCreate,
     JobError,
     JobOut,
     JobPage,
+    LanguageCandidate,
+    LanguageDetectionCreate,
+    LanguageDetectionOut,
     PartOut,
     PlatformSpecOut,
     SpecList,
 )
-from v100.services.media_processor.service import Download, platform_spec
+from v100.services.media_processor.service import (
+    CAPTION_TYPES,
+    Download,
+    captions_file,
+    platform_spec,
+)
 
 MediaRead = Annotated[Principal, Depends(Authorized("media:read"))]
 MediaWrite = Annotated[Principal, Depends(Authorized("media:write"))]
 
-__all__ = ["PREFIX", "media_router"]
+__all__ = ["CAPTIONS_PREFIX", "PREFIX", "captions_router", "media_router"]
 
 PREFIX = "/v1/media"
+CAPTIONS_PREFIX = "/v1/captions"
 media_router = APIRouter(prefix=PREFIX, tags=["media"])
+captions_router = APIRouter(prefix=CAPTIONS_PREFIX, tags=["captions"])
 
 Limit = Annotated[int, Query(ge=1, le=200)]
 Cursor = Annotated[str | None, Query(max_length=200)]
@@ -66,7 +79,8 @@ def _job_out(row: MediaJob, download: Download | None = None) -> JobOut:
         id=row.id,
         operation=row.operation,
         input=row.input_name,
-        params=row.params,
+        # A burn-in's transcript is not repeated in every answer.
+        params={k: v for k, v in row.params.items() if k != "transcript"},
         status=row.status,
         percent=row.percent,
         error=error,
@@ -245,3 +259,70 @@ async def complete_assembly(
 ) -> AssemblyOut:
     """Join the parts into the input (409 listing missing parts; 422 on a size/sha256 mismatch)."""
     return _assembly_out(await assemblies.complete(principal.tenant_id, assembly_id))
+
+
+# -- language detection -----------------------------------------------------------------------
+
+
+@media_router.post("/language-detection", response_model=LanguageDetectionOut)
+async def detect_language(
+    body: LanguageDetectionCreate, principal: MediaRead, service: ServiceDep, whisper: WhisperDep
+) -> LanguageDetectionOut:
+    """The language of a text (py3langid) or of the speech in an audio or video input
+    (Whisper's detector)."""
+    found = await service.detect_language(
+        principal.tenant_id, whisper, text=body.text, input_name=body.input
+    )
+    return LanguageDetectionOut(
+        language=found.language,
+        probability=found.probability,
+        alternatives=[LanguageCandidate(language=c, probability=p) for c, p in found.alternatives],
+        source=found.source,
+        detector=found.detector,
+        analysed_seconds=found.analysed_seconds,
+    )
+
+
+# -- captions ---------------------------------------------------------------------------------
+
+
+def _limits(body: CaptionLimitsIn) -> CaptionLimits:
+    return CaptionLimits(**body.model_dump())
+
+
+_CAPTION_FILES = {
+    "content": {
+        "application/x-subrip": {"schema": {"type": "string"}},
+        "text/vtt": {"schema": {"type": "string"}},
+        "application/json": {"schema": {"type": "object"}},
+    }
+}
+
+
+@captions_router.post("", response_class=Response, responses={200: _CAPTION_FILES})
+async def make_captions(body: CaptionsCreate, principal: MediaRead) -> Response:
+    """Captions of a transcript as SRT, WebVTT or JSON cues."""
+    text = captions_file(
+        body.transcript, body.format, _limits(body.limits), speaker_labels=body.speaker_labels
+    )
+    media_type = CAPTION_TYPES[body.format]
+    charset = "" if body.format == "json" else "; charset=utf-8"
+    return Response(text, media_type=f"{media_type}{charset}")
+
+
+@captions_router.post("/burn-in", status_code=202, response_model=JobOut)
+async def burn_in(
+    body: BurnInCreate,
+    key: IdempotencyKey,
+    principal: MediaWrite,
+    service: ServiceDep,
+    session: SessionDep,
+) -> object:
+    """Queue a media job that burns the transcript's captions into a video input (an MP4 out)."""
+    queued = service.create_job(
+        session, principal.tenant_id, operation="burn_captions", input_name=body.input,
+        params=body.model_dump(mode="json", exclude={"input"}),
+    )  # fmt: skip
+    return await idempotent(
+        session, principal.tenant_id, key, "burn_in_captions", body, queued, _job_out, status=202
+    )

@@ -1,5 +1,6 @@
-"""Builds the media_processor app: platform specs, inputs, media jobs and chunk assemblies under
-/v1/media, its jobs, and the local-disk store's presigned download links under
+"""Builds the media_processor app: platform specs, inputs, media jobs, chunk assemblies and
+language detection under /v1/media, captions under /v1/captions, its jobs, the process's
+Whisper model, and the local-disk store's presigned download links under
 ``/v1/media/files/``."""
 
 import sys
@@ -10,7 +11,8 @@ from fastapi import FastAPI
 from v100.kit.http import DatabaseSpec, ServiceSpec, StorageSpec, create_service_app
 from v100.kit.jobs import running_jobs
 from v100.services.media_processor import tasks
-from v100.services.media_processor.api import PREFIX, media_router
+from v100.services.media_processor.api import PREFIX, captions_router, media_router
+from v100.services.media_processor.language import speech_models
 from v100.services.media_processor.models import Base
 from v100.services.media_processor.resources import FILES_PATH, RESOURCES
 from v100.services.media_processor.settings import MediaProcessorSettings as Settings
@@ -26,8 +28,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings,
             title="V100 media_processor",
             description="Platform specs, media jobs (transcode, loudness, resampling, audio, "
-            "thumbnails) and chunk assembly.",
-            routers=[media_router],
+            "thumbnails, burnt-in captions), chunk assembly, captions and language detection.",
+            routers=[media_router, captions_router],
             database=DATABASE,
             storage=StorageSpec(presigned_path=FILES_PATH),
             body_limits={
@@ -37,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             },
             components=[
                 RESOURCES.installed(settings),
+                speech_models(settings),
                 running_jobs(tasks.jobs, lease_seconds=lease, sweep_interval=min(15.0, lease / 2)),
             ],
         )

@@ -1,5 +1,5 @@
-"""What media_processor's endpoints are given, typed: its settings, its ``MediaService`` and the
-``AssemblyService`` for chunked uploads."""
+"""What media_processor's endpoints are given, typed: its settings, its ``MediaService``, the
+``AssemblyService`` for chunked uploads and the process's Whisper model (language detection)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ from typing import Annotated
 
 from fastapi import Depends
 
+from v100.ai.asr import LocalWhisper
 from v100.kit.errors import BackendUnavailable
-from v100.kit.http import RuntimeDep, SettingsOf
+from v100.kit.http import Provided, RuntimeDep, SettingsOf
 from v100.services.media_processor.assembly import AssemblyService
 from v100.services.media_processor.service import MediaService
 from v100.services.media_processor.settings import MediaProcessorSettings
 
-__all__ = ["AssembliesDep", "ServiceDep", "SettingsDep"]
+__all__ = ["AssembliesDep", "ServiceDep", "SettingsDep", "WhisperDep"]
 
 SettingsDep = Annotated[MediaProcessorSettings, Depends(SettingsOf(MediaProcessorSettings))]
 
@@ -34,3 +35,6 @@ async def get_assemblies(service: ServiceDep) -> AssemblyService:
 
 
 AssembliesDep = Annotated[AssemblyService, Depends(get_assemblies)]
+
+# One per process, loaded on first use (language.speech_models).
+WhisperDep = Annotated[LocalWhisper, Depends(Provided(LocalWhisper))]

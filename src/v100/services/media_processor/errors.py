@@ -14,6 +14,9 @@ docs/media-processor.md):
     PartOutOfRange         422  assembly-part-out-of-range
     PartTooSmall           422  assembly-part-too-small  (a part before the last under 5 MiB)
     AssemblyMismatch       422  assembly-mismatch        (size or sha256; nothing is kept)
+    InputUnreadable        422  media-input-unreadable   (language detection: not media we read,
+                                                          no audio, damaged data)
+    LanguageUndetermined   422  language-undetermined    (no letters in the text; no speech)
 
 ``JobFailed`` is not raised over HTTP: it carries the slug a failed job shows in ``error``."""
 
@@ -31,7 +34,9 @@ __all__ = [
     "EmptyInput",
     "InputNotFound",
     "InputTooLarge",
+    "InputUnreadable",
     "JobFailed",
+    "LanguageUndetermined",
     "MediaJobNotFound",
     "PartInFlight",
     "PartOutOfRange",
@@ -105,6 +110,16 @@ class PartTooSmall(ValidationFailed):
 class AssemblyMismatch(ValidationFailed):
     slug = "assembly-mismatch"
     title = "The assembled file is not the one declared"
+
+
+class InputUnreadable(ValidationFailed):
+    slug = "media-input-unreadable"
+    title = "The input is not audio or video that can be read"
+
+
+class LanguageUndetermined(ValidationFailed):
+    slug = "language-undetermined"
+    title = "No language could be determined"
 
 
 class JobFailed(Exception):

@@ -1,6 +1,7 @@
-"""The five operations a media job runs on a probed local input, each writing one output file:
+"""The operations a media job runs on a probed local input, each writing one output file:
 transcode to a platform spec (checked against that spec afterwards), EBU R128 loudness
-normalization, audio resampling, audio extraction and a thumbnail. No storage, no database."""
+normalization, audio resampling, audio extraction, a thumbnail, and captions burnt into the
+picture. No storage, no database."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from v100 import media
+from v100.contracts.transcripts import TranscriptDocument
 from v100.media.audio import resample_audio
+from v100.media.captions import render_srt
 from v100.media.mp4 import spec_duration
 from v100.services.media_processor.errors import JobFailed
 
@@ -111,4 +114,34 @@ async def run_operation(
         at = float(params.get("at", 5.0))
         await media.poster(source, dst, info, at=at, width=params.get("width"))
         return Output(dst, "image/jpeg", {"at": round(media.poster_time(info, at), 3)})
+    if operation == "burn_captions":
+        return await _burn_captions(params, source, info, out_dir, stem, on_progress, reserve)
     raise ValueError(f"unknown operation {operation!r}")
+
+
+async def _burn_captions(
+    params: dict[str, Any],
+    source: Path,
+    info: media.MediaInfo,
+    out_dir: Path,
+    stem: str,
+    on_progress: media.ProgressCallback,
+    reserve: Reserve,
+) -> Output:
+    """The transcript's cues as an SRT file drawn on the picture (an encode: credits held for
+    the input's length first, as a transcode's)."""
+    if info.video is None:
+        raise JobFailed("input-no-video", "the input has no video stream to burn captions into")
+    transcript = TranscriptDocument.model_validate(params["transcript"])
+    labels = bool(params.get("speaker_labels", False))
+    cues = media.build_cues(transcript, media.CaptionLimits(**params["limits"]),
+                            speaker_labels=labels)  # fmt: skip
+    subtitles = out_dir.parent / "captions.srt"
+    subtitles.write_text(render_srt(cues, speaker_labels=labels), encoding="utf-8")
+    await reserve(info.duration)
+    dst = out_dir / f"{stem}-captioned.mp4"
+    await media.burn_captions(
+        source, dst, info, subtitles, style=media.CaptionStyle(**params["style"]),
+        on_progress=on_progress,
+    )  # fmt: skip
+    return Output(dst, "video/mp4", {"cues": len(cues)})

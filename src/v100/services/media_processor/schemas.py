@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from v100.contracts.transcripts import TranscriptDocument
 from v100.kit.http import Listing
 from v100.kit.text import Line
 from v100.media.audio import MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, OPUS_SAMPLE_RATES
@@ -15,12 +16,19 @@ from v100.media.audio import MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, OPU
 __all__ = [
     "AssemblyCreate",
     "AssemblyOut",
+    "BurnInCreate",
+    "CaptionLimitsIn",
+    "CaptionStyleIn",
+    "CaptionsCreate",
     "DownloadOut",
     "InputOut",
     "JobCreate",
     "JobError",
     "JobOut",
     "JobPage",
+    "LanguageCandidate",
+    "LanguageDetectionCreate",
+    "LanguageDetectionOut",
     "PartOut",
     "PlatformSpecOut",
     "SpecList",
@@ -199,3 +207,100 @@ class AssemblyOut(BaseModel):
     completed_at: datetime | None
     # An open assembly not completed by then expires (its parts are dropped).
     expires_at: datetime | None
+
+
+# -- captions ---------------------------------------------------------------------------------
+
+
+class CaptionLimitsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Characters on one line (a label "[Speaker 1] " counts on the first).
+    max_chars_per_line: Annotated[int, Field(ge=10, le=200)] = 42
+    max_lines: Annotated[int, Field(ge=1, le=4)] = 2
+    # Seconds one cue stays on screen at most, and at least when the next cue leaves time.
+    max_duration: Annotated[float, Field(ge=1, le=30)] = 7.0
+    min_duration: Annotated[float, Field(ge=0, le=10)] = 1.0
+    # A pause between words this long or longer starts a new cue.
+    max_gap: Annotated[float, Field(gt=0, le=30)] = 1.5
+
+    @model_validator(mode="after")
+    def _min_below_max(self) -> CaptionLimitsIn:
+        if self.min_duration > self.max_duration:
+            raise ValueError("min_duration is longer than max_duration")
+        return self
+
+
+class CaptionsCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    transcript: TranscriptDocument
+    format: Literal["srt", "vtt", "json"] = "srt"
+    limits: CaptionLimitsIn = Field(default_factory=CaptionLimitsIn)
+    # "[Speaker 1] " in SRT, a voice tag <v Speaker 1> in WebVTT, ``label`` in JSON.
+    speaker_labels: bool = False
+
+
+class CaptionStyleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Text height in pixels of the picture (default: 5% of its height).
+    font_size: Annotated[float, Field(ge=4, le=400)] | None = None
+    colour: Annotated[str, Field(pattern=r"^#[0-9A-Fa-f]{6}$")] = "#FFFFFF"
+    outline_colour: Annotated[str, Field(pattern=r"^#[0-9A-Fa-f]{6}$")] = "#000000"
+    # Outline width in pixels (0: none).
+    outline: Annotated[float, Field(ge=0, le=40)] = 2.0
+    position: Literal["bottom", "middle", "top"] = "bottom"
+    # Pixels between the text and the bottom (or top) edge (default: 5% of the height).
+    margin: Annotated[float, Field(ge=0, le=2000)] | None = None
+    bold: bool = False
+
+
+class BurnInCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # The video to caption: an input of this tenant (PUT /v1/media/inputs/{name} or an
+    # assembly), such as a rendition or a clip.
+    input: InputName
+    transcript: TranscriptDocument
+    style: CaptionStyleIn = Field(default_factory=CaptionStyleIn)
+    limits: CaptionLimitsIn = Field(default_factory=CaptionLimitsIn)
+    speaker_labels: bool = False
+
+
+# -- language detection -----------------------------------------------------------------------
+
+
+class LanguageDetectionCreate(BaseModel):
+    """Either ``text`` (py3langid) or ``input`` (an audio or video input: Whisper's detector
+    on the speech of its first minutes)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: Annotated[str, Field(min_length=1, max_length=100_000)] | None = None
+    input: InputName | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> LanguageDetectionCreate:
+        if (self.text is None) == (self.input is None):
+            raise ValueError("give either text or input")
+        return self
+
+
+class LanguageCandidate(BaseModel):
+    language: str
+    probability: float
+
+
+class LanguageDetectionOut(BaseModel):
+    # ISO 639-1 code ("en") and its probability, 0..1.
+    language: str
+    probability: float
+    # The runners-up, most likely first.
+    alternatives: list[LanguageCandidate]
+    source: Literal["text", "audio"]
+    # The model that decided: "py3langid" or "whisper-base".
+    detector: str
+    # Audio only: the seconds from the start of the media that were decoded and searched for
+    # speech (Whisper's detector reads the first 30 s of the speech found in them).
+    analysed_seconds: float | None = None

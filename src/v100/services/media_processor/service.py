@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -14,9 +15,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from v100 import media
+from v100.ai.asr import LocalWhisper
+from v100.contracts.transcripts import TranscriptDocument
 from v100.kit.db import Page, new_id, session_hooks, unit_of_work, utcnow
 from v100.kit.jobs import enqueue
 from v100.kit.storage import ObjectStore
+from v100.media import captions
 from v100.services.media_processor.errors import (
     EmptyInput,
     InputNotFound,
@@ -24,11 +28,30 @@ from v100.services.media_processor.errors import (
     MediaJobNotFound,
     PlatformNotFound,
 )
+from v100.services.media_processor.language import (
+    LanguageFound,
+    detect_in_media,
+    detect_in_text,
+)
 from v100.services.media_processor.models import JobStatus, MediaInput, MediaJob
 from v100.services.media_processor.repository import InputRepository, JobRepository
 from v100.services.media_processor.settings import MediaProcessorSettings
 
-__all__ = ["Download", "MediaService", "platform_spec", "register_input"]
+__all__ = [
+    "CAPTION_TYPES",
+    "Download",
+    "MediaService",
+    "captions_file",
+    "platform_spec",
+    "register_input",
+]
+
+# The media type each caption format is answered with.
+CAPTION_TYPES = {
+    "srt": "application/x-subrip",
+    "vtt": "text/vtt",
+    "json": "application/json",
+}
 
 
 def platform_spec(name: str) -> media.PlatformSpec:
@@ -37,6 +60,23 @@ def platform_spec(name: str) -> media.PlatformSpec:
         known = ", ".join(media.PLATFORM_SPECS)
         raise PlatformNotFound(f"No spec for platform {name!r}; known: {known}.")
     return spec
+
+
+def captions_file(
+    transcript: TranscriptDocument,
+    file_format: str,
+    limits: captions.CaptionLimits,
+    *,
+    speaker_labels: bool,
+) -> str:
+    """The transcript's captions as an SRT, WebVTT or JSON (``{"cues": [...]}``) text."""
+    cues = captions.build_cues(transcript, limits, speaker_labels=speaker_labels)
+    if file_format == "srt":
+        return captions.render_srt(cues, speaker_labels=speaker_labels)
+    if file_format == "vtt":
+        return captions.render_vtt(cues, speaker_labels=speaker_labels)
+    cue_list = captions.cues_json(cues, speaker_labels=speaker_labels)
+    return json.dumps({"cues": cue_list, "language": transcript.language}, ensure_ascii=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +216,18 @@ class MediaService:
         )
         await session.flush()
         return row
+
+    async def detect_language(
+        self, tenant_id: str, whisper: LocalWhisper, *, text: str | None, input_name: str | None
+    ) -> LanguageFound:
+        """The language of ``text``, or of the speech in the input ``input_name``."""
+        if text is not None:
+            return detect_in_text(text)
+        assert input_name is not None
+        async with self.sessions() as session:
+            key = (await self.get_input(session, tenant_id, input_name)).key
+        seconds = self.settings.language_detection_seconds
+        return await detect_in_media(self.storage, key, whisper, seconds=seconds)
 
     async def get_job(self, session: AsyncSession, tenant_id: str, job_id: str) -> MediaJob:
         row = await JobRepository(session).get(tenant_id, job_id)

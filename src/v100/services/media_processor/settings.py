@@ -1,5 +1,6 @@
 """media_processor's own settings (prefix ``V100_MEDIA_PROCESSOR_``)."""
 
+from pathlib import Path
 from typing import ClassVar
 
 from pydantic import Field
@@ -35,5 +36,10 @@ class MediaProcessorSettings(ServiceSettings):
     billing_url: str = service_info("billing").url
     credits_per_minute: int = Field(default=1, ge=0)
     billing_enabled: bool = True
+    # Language detection of an audio or video input decodes at most this many seconds from
+    # its start (Whisper's detector reads the first 30 s of the speech found in them).
+    language_detection_seconds: float = Field(default=120.0, ge=30.0, le=3600.0)
+    # Where the Whisper weights are joined from their packages (default ``<var_dir>/models``).
+    whisper_model_dir: Path | None = None
     # A job whose runner stops heartbeating this long is run again (a killed worker).
     job_lease_seconds: float = Field(default=60.0, ge=1.0, le=3600.0)
