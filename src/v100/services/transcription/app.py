@@ -15,7 +15,7 @@ from v100.services.transcription import tasks
 from v100.services.transcription.api import FILES, transcripts_router
 from v100.services.transcription.backends import BACKENDS
 from v100.services.transcription.models import Base
-from v100.services.transcription.resources import FILES_PATH, RESOURCES
+from v100.services.transcription.resources import RESOURCES
 from v100.services.transcription.settings import TranscriptionSettings as Settings
 
 DATABASE = DatabaseSpec(Base.metadata, Path(__file__).parent / "migrations")
@@ -41,7 +41,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "timestamps and the detected language; local Whisper by default.",
             routers=[transcripts_router],
             database=DATABASE,
-            storage=StorageSpec(presigned_path=FILES_PATH),
+            # Uploads and fetched sources are kept while their job needs them; no links out.
+            storage=StorageSpec(),
             # Uploads are bounded by the service while they stream (max_source_bytes).
             body_limits={FILES: sys.maxsize},
             components=[

@@ -8,10 +8,11 @@ from __future__ import annotations
 from v100.media.jobs import JobResources, ResourceSlot
 from v100.services.transcription.settings import TranscriptionSettings
 
-__all__ = ["FILES_PATH", "RESOURCES", "Resources"]
+__all__ = ["RESOURCES", "Resources"]
 
-# Where the local-disk store's presigned links would be served (transcription hands none out).
-FILES_PATH = "/v1/transcripts/files"
+# transcription hands out no presigned links (no route serves them); a store opened by a worker
+# still needs a base for its local-disk links.
+_UNSERVED_LINKS = "/v1/transcripts/links"
 
 Resources = JobResources[TranscriptionSettings]
 
@@ -21,4 +22,6 @@ def _billing_url(settings: TranscriptionSettings) -> str | None:
     return settings.billing_url if charged else None
 
 
-RESOURCES = ResourceSlot(TranscriptionSettings, presigned_path=FILES_PATH, billing_url=_billing_url)
+RESOURCES = ResourceSlot(
+    TranscriptionSettings, presigned_path=_UNSERVED_LINKS, billing_url=_billing_url
+)

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from v100.kit.db import Page, new_id, session_hooks
 from v100.kit.errors import NotConfigured
-from v100.kit.fetch import FetchPolicy, check_url
+from v100.kit.fetch import FetchPolicy, UrlFetchFailed, check_url
 from v100.kit.jobs import enqueue
 from v100.kit.storage import ObjectStore
 from v100.services.transcription.backends import BACKENDS
@@ -88,9 +88,14 @@ class TranscriptService:
         backend: str | None,
     ) -> Transcript:
         """A transcript of the file at ``url``: checked now (a private address is refused at
-        once), fetched by the job (checked again there, and at every redirect)."""
+        once), fetched by the job (checked again there, and at every redirect). A host that
+        does not resolve now is left to the job: DNS may answer on a retry, and if it never
+        does the transcript fails ``url-fetch-failed``."""
         chosen = self.backend_for(tenant_id, backend)
-        checked = await check_url(url, fetch_policy(self.settings))
+        try:
+            checked = await check_url(url, fetch_policy(self.settings))
+        except UrlFetchFailed:
+            checked = url
         row = Transcript(
             id=new_id(), tenant_id=tenant_id, source_kind=SourceKind.URL, source_url=checked,
             language_requested=_language(language), backend=chosen,
