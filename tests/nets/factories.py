@@ -25,6 +25,7 @@ from v100.services.integration.models import Endpoint, Message, StreamGroup
 from v100.services.integration.signing import new_secret
 from v100.services.integration.sms.models import SmsMessage
 from v100.services.media_processor.models import MediaJob
+from v100.services.transcription.models import Transcript
 from v100.services.video_processing.models import Clip, Highlight, Video
 
 from .support import Platform, Tenant
@@ -321,6 +322,20 @@ async def assembly(platform: Platform, tenant: Tenant) -> Made:
 async def recording(platform: Platform, tenant: Tenant) -> Made:
     made = await _created(platform, tenant, "/v1/recordings", {"title": "A's standup"})
     return Made({"recording_id": made["id"]}, content={"put": b"\x1a\x45\xdf\xa3"})
+
+
+# --- transcription ------------------------------------------------------------------------
+
+
+@factory("/v1/transcripts/{transcript_id}")
+async def transcript(platform: Platform, tenant: Tenant) -> Made:
+    # A row as a finished job leaves it: no job runs a model during the run.
+    async with unit_of_work(_sessions(platform, "transcription")) as session:
+        row = Transcript(tenant_id=tenant.id, status="completed", source_kind="upload",
+                         backend="local", duration=1.0, document={"duration": 1.0})  # fmt: skip
+        session.add(row)
+        await session.flush()
+        return Made({"transcript_id": row.id})
 
 
 # --- integration --------------------------------------------------------------------------

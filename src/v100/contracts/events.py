@@ -48,6 +48,10 @@ __all__ = [
     "SUBSCRIPTIONS_STREAM",
     "SUBSCRIPTION_CHANGED",
     "TENANT_EVENT_STREAMS",
+    "TRANSCRIPTS_STREAM",
+    "TRANSCRIPT_COMPLETED",
+    "TRANSCRIPT_EVENT_TYPES",
+    "TRANSCRIPT_FAILED",
     "VIDEO_ERRORED",
     "VIDEO_EVENT_TYPES",
     "VIDEO_PROGRESS",
@@ -73,6 +77,7 @@ __all__ = [
     "SmsOptOutChanged",
     "SubscriptionChange",
     "SubscriptionChanged",
+    "TranscriptEventData",
     "VideoEventData",
     "VideoProgress",
     "cache_invalidation_event",
@@ -81,6 +86,7 @@ __all__ = [
     "publish_media_job_event",
     "publish_media_job_progress",
     "publish_subscription_changed",
+    "publish_transcript_event",
     "publish_video_event",
     "publish_video_progress",
     "recording_progress_channel",
@@ -445,6 +451,56 @@ async def publish_media_job_progress(bus: Bus, progress: MediaJobProgress) -> No
         )
 
 
+# --- transcription's transcripts ---------------------------------------------------------------
+
+# Durable: a transcript settled (completed or failed).
+TRANSCRIPTS_STREAM = "transcripts"
+TRANSCRIPT_COMPLETED = "transcript.completed"
+TRANSCRIPT_FAILED = "transcript.failed"
+TRANSCRIPT_EVENT_TYPES = frozenset({TRANSCRIPT_COMPLETED, TRANSCRIPT_FAILED})
+
+
+class TranscriptEventData(BaseModel):
+    """``data`` of ``transcript.completed`` and ``transcript.failed``: the transcript's summary
+    (read ``GET /v1/transcripts/{id}`` for its words and segments)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: str
+    status: Literal["completed", "failed"]
+    source: Literal["url", "upload", "video"]
+    backend: str
+    language: str | None = None
+    language_probability: float | None = None
+    duration: float | None = None
+    word_count: int | None = None
+    credits_charged: int | None = None
+    error: MediaErrorInfo | None = None
+
+
+async def publish_transcript_event(
+    bus: Bus, event_type: str, *, tenant_id: str, payload: TranscriptEventData
+) -> bool:
+    """Announce that a transcript settled; call it after the change is committed. Best effort:
+    an unreachable bus is logged and answered False (the transcript shows its status anyway)."""
+    if event_type not in TRANSCRIPT_EVENT_TYPES:
+        raise ValueError(f"not a transcript event type: {event_type!r}")
+    event = Event(
+        type=event_type,
+        source="transcription",
+        tenant_id=tenant_id,
+        data=payload.model_dump(mode="json", exclude_none=True),
+    )
+    try:
+        await bus.publish(TRANSCRIPTS_STREAM, event)
+    except BackendUnavailable as exc:
+        _log.warning(
+            "transcript event not published", type=event_type, id=payload.id, error=str(exc)
+        )
+        return False
+    return True
+
+
 # --- billing's credit balance -------------------------------------------------------------------
 
 # Durable (billing's ``events_stream`` setting names it; this is its default).
@@ -568,6 +624,11 @@ _KINDS = (
               description="A media job finished."),
     EventKind(event_type=MEDIA_JOB_FAILED, stream=MEDIA_STREAM, payload=MediaJobEventData,
               description="A media job failed."),
+    EventKind(event_type=TRANSCRIPT_COMPLETED, stream=TRANSCRIPTS_STREAM,
+              payload=TranscriptEventData,
+              description="A transcript is ready: its text, words and language can be read."),
+    EventKind(event_type=TRANSCRIPT_FAILED, stream=TRANSCRIPTS_STREAM, payload=TranscriptEventData,
+              description="A transcript could not be made (bad media, a refused URL, credits)."),
     EventKind(event_type=RECORDING_UPLOADED, stream=RECORDINGS_STREAM, payload=RecordingChanged,
               description="A recording's content was received; processing is queued."),
     EventKind(event_type=RECORDING_PROGRESS, stream=RECORDINGS_STREAM, payload=RecordingChanged,

@@ -1,2 +1,2 @@
-"""transcription (:3003): transcripts and live streaming transcription sessions.
-Its features arrive with a later issue; today it runs, migrates and reports health."""
+"""transcription (:3003): transcripts of audio and video files, uploaded or at a URL, with word
+timestamps and the detected language (local Whisper by default); live sessions come later."""

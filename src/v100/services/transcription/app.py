@@ -1,23 +1,54 @@
-"""Builds the transcription app."""
+"""Builds the transcription app: transcripts under /v1/transcripts (from a URL or an uploaded
+file, transcribed by a job with the chosen backend), its jobs, and the backends' models closed
+at shutdown."""
 
+import contextlib
+import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from v100.kit.http import DatabaseSpec, ServiceSpec, StorageSpec, create_service_app
+from v100.kit.http import DatabaseSpec, Runtime, ServiceSpec, StorageSpec, create_service_app
+from v100.kit.jobs import running_jobs
+from v100.services.transcription import tasks
+from v100.services.transcription.api import FILES, transcripts_router
+from v100.services.transcription.backends import BACKENDS
 from v100.services.transcription.models import Base
+from v100.services.transcription.resources import RESOURCES
 from v100.services.transcription.settings import TranscriptionSettings as Settings
 
 DATABASE = DatabaseSpec(Base.metadata, Path(__file__).parent / "migrations")
 
 
+@contextlib.asynccontextmanager
+async def _backends(runtime: Runtime) -> AsyncIterator[None]:
+    """The transcribers made in this process (their models, their threads) go with the app."""
+    try:
+        yield
+    finally:
+        BACKENDS.close()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    lease = settings.job_lease_seconds
     return create_service_app(
         ServiceSpec(
-            settings or Settings(),
+            settings,
             title="V100 transcription",
+            description="Transcripts of audio and video files (uploaded or at a URL) with word "
+            "timestamps and the detected language; local Whisper by default.",
+            routers=[transcripts_router],
             database=DATABASE,
-            # It will keep media objects; readiness checks the store.
+            # Uploads and fetched sources are kept while their job needs them; no links out.
             storage=StorageSpec(),
+            # Uploads are bounded by the service while they stream (max_source_bytes).
+            body_limits={FILES: sys.maxsize},
+            components=[
+                _backends,
+                RESOURCES.installed(settings),
+                running_jobs(tasks.jobs, lease_seconds=lease, sweep_interval=min(15.0, lease / 2)),
+            ],
         )
     )

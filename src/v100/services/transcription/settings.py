@@ -1,13 +1,39 @@
 """transcription's own settings (prefix ``V100_TRANSCRIPTION_``)."""
 
+from pathlib import Path
 from typing import ClassVar
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from v100.contracts.topology import service_info
 from v100.kit.settings import ServiceSettings
+
+MiB = 1024 * 1024
 
 
 class TranscriptionSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="V100_TRANSCRIPTION_", extra="ignore")
     service: ClassVar[str] = "transcription"
     port: int = 3003
+
+    # The largest file a transcript takes, uploaded (413 while it streams in) or fetched from
+    # a URL (the transcript fails ``url-too-large``).
+    max_source_bytes: int = Field(default=2 * 1024 * MiB, ge=1)
+    # Longer audio is refused (the transcript fails ``source-too-long``) before credits are held.
+    max_audio_seconds: float = Field(default=4 * 3600.0, gt=0)
+    # Networks a URL source may reach although they are not public (a self-hoster's own media
+    # server; loopback in tests). Empty: only public addresses.
+    url_allow_cidrs: list[str] = Field(default_factory=list)
+    # The backend used when a request names none: a name from ``backends.BACKENDS``.
+    default_backend: str = "local"
+    # Per-tenant default backend (tenant id -> backend name), set by the operator.
+    tenant_backends: dict[str, str] = Field(default_factory=dict)
+    # Where the local backend's joined model weights are kept (None: <V100_VAR_DIR>/models).
+    model_dir: Path | None = None
+    # Billing: transcripts hold credits per started minute of audio (docs/transcription.md).
+    billing_url: str = service_info("billing").url
+    credits_per_minute: int = Field(default=1, ge=0)
+    billing_enabled: bool = True
+    # A job whose runner stops heartbeating this long is run again (a killed worker).
+    job_lease_seconds: float = Field(default=120.0, ge=1.0, le=3600.0)

@@ -1,0 +1,94 @@
+"""transcription's request and response bodies: a transcript's creation (a URL source; an
+upload's options) and the transcript as the API shows it, with the platform's transcript
+document (``contracts.transcripts``) once completed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, UrlConstraints
+
+from v100.contracts.transcripts import TranscriptDocument
+from v100.kit.http import Listing
+
+__all__ = [
+    "BackendName",
+    "Language",
+    "TranscriptCreate",
+    "TranscriptError",
+    "TranscriptOptions",
+    "TranscriptOut",
+    "TranscriptPage",
+    "TranscriptSource",
+    "UrlSource",
+]
+
+# A language code Whisper knows ("en", "haw"), or "auto" to detect it.
+Language = Annotated[str, Field(pattern=r"^(auto|[a-z]{2,3})$")]
+BackendName = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_-]*$")]
+HttpUrl = Annotated[AnyHttpUrl, UrlConstraints(max_length=2048)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TranscriptOptions(_Body):
+    """How to transcribe: ``language`` (None or "auto": detected) and ``backend`` (None: the
+    tenant's, else the service's default, "local")."""
+
+    language: Language | None = None
+    backend: BackendName | None = None
+
+
+class UrlSource(_Body):
+    """An audio or video file at a public http(s) URL, fetched by the job (SSRF rules)."""
+
+    url: HttpUrl
+
+
+class TranscriptCreate(TranscriptOptions):
+    """``POST /v1/transcripts``: transcribe the file at ``source.url``."""
+
+    source: UrlSource
+
+
+class TranscriptSource(BaseModel):
+    kind: Literal["url", "upload"]
+    url: str | None = None
+    name: str | None = None
+    content_type: str | None = None
+    size: int | None = None
+
+
+class TranscriptError(BaseModel):
+    type: str
+    detail: str | None
+
+
+class TranscriptOut(BaseModel):
+    """A transcript: ``status`` moves queued -> processing -> completed | failed. Once
+    completed, ``text`` and ``document`` (segments of words, each with its start, end and
+    confidence) are set; a list shows neither."""
+
+    id: str
+    status: Literal["queued", "processing", "completed", "failed"]
+    source: TranscriptSource
+    backend: str
+    language_requested: str | None
+    language: str | None
+    language_probability: float | None
+    duration: float | None
+    speech_duration: float | None
+    word_count: int | None
+    text: str | None = None
+    document: TranscriptDocument | None = None
+    credits_charged: int | None
+    error: TranscriptError | None
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+
+
+TranscriptPage = Listing[TranscriptOut]

@@ -1,0 +1,198 @@
+"""transcription's domain: choosing a transcript's backend, creating transcripts from a URL or
+from a file streamed into object storage (the size limit enforced while it arrives), queueing
+their job, reading, listing and deleting them. No HTTP objects in here."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from v100.kit.db import Page, new_id, session_hooks
+from v100.kit.errors import NotConfigured
+from v100.kit.fetch import FetchPolicy, UrlFetchFailed, check_url
+from v100.kit.jobs import enqueue
+from v100.kit.storage import ObjectStore
+from v100.services.transcription.backends import BACKENDS
+from v100.services.transcription.errors import (
+    BackendUnknown,
+    EmptySource,
+    SourceTooLarge,
+    TranscriptNotFound,
+)
+from v100.services.transcription.models import SourceKind, Transcript, TranscriptStatus
+from v100.services.transcription.repository import TranscriptRepository
+from v100.services.transcription.settings import TranscriptionSettings
+
+__all__ = ["StoredUpload", "TranscriptService", "fetch_policy", "upload_key"]
+
+JOB = "transcription.transcribe"
+
+
+def fetch_policy(settings: TranscriptionSettings) -> FetchPolicy:
+    """How a URL source is fetched: public addresses only (plus the configured networks)."""
+    return FetchPolicy(
+        max_bytes=settings.max_source_bytes, allow_cidrs=tuple(settings.url_allow_cidrs)
+    )
+
+
+def upload_key(tenant_id: str, upload_id: str) -> str:
+    return f"transcripts/{tenant_id}/sources/{upload_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredUpload:
+    key: str
+    size: int
+    sha256: str
+    content_type: str | None
+
+
+class TranscriptService:
+    """One instance per request or job: the sessions, the store and the settings."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        storage: ObjectStore,
+        settings: TranscriptionSettings,
+    ) -> None:
+        self.sessions = sessions
+        self.storage = storage
+        self.settings = settings
+
+    # -- choices ------------------------------------------------------------------------------
+
+    def backend_for(self, tenant_id: str, asked: str | None) -> str:
+        """The backend a new transcript uses; refused when unknown or not configured here."""
+        name = BACKENDS.choose(self.settings, tenant_id, asked)
+        if not BACKENDS.knows(name):
+            raise BackendUnknown(
+                f"No transcription backend is named {name!r}; known: {', '.join(BACKENDS.names())}."
+            )
+        if not BACKENDS.configured(name, self.settings):
+            raise NotConfigured(f"The {name!r} transcription backend is not configured here.")
+        return name
+
+    # -- creation (in the request's unit of work) -------------------------------------------
+
+    async def create_from_url(
+        self,
+        session: AsyncSession,
+        tenant_id: str,
+        *,
+        url: str,
+        language: str | None,
+        backend: str | None,
+    ) -> Transcript:
+        """A transcript of the file at ``url``: checked now (a private address is refused at
+        once), fetched by the job (checked again there, and at every redirect). A host that
+        does not resolve now is left to the job: DNS may answer on a retry, and if it never
+        does the transcript fails ``url-fetch-failed``."""
+        chosen = self.backend_for(tenant_id, backend)
+        try:
+            checked = await check_url(url, fetch_policy(self.settings))
+        except UrlFetchFailed:
+            checked = url
+        row = Transcript(
+            id=new_id(), tenant_id=tenant_id, source_kind=SourceKind.URL, source_url=checked,
+            language_requested=_language(language), backend=chosen,
+        )  # fmt: skip
+        return await self._queue(session, row)
+
+    async def create_from_upload(
+        self,
+        session: AsyncSession,
+        tenant_id: str,
+        upload: StoredUpload,
+        *,
+        name: str | None,
+        language: str | None,
+        backend: str,
+    ) -> Transcript:
+        row = Transcript(
+            id=new_id(), tenant_id=tenant_id, source_kind=SourceKind.UPLOAD, source_name=name,
+            source_key=upload.key, source_size=upload.size,
+            source_content_type=upload.content_type, language_requested=_language(language),
+            backend=backend,
+        )  # fmt: skip
+        return await self._queue(session, row)
+
+    async def _queue(self, session: AsyncSession, row: Transcript) -> Transcript:
+        row.status = TranscriptStatus.QUEUED
+        await TranscriptRepository(session).add(row)
+        row.job_id = await enqueue(
+            session, JOB, row.id, tenant_id=row.tenant_id, dedupe_key=f"transcript:{row.id}"
+        )
+        await session.flush()
+        return row
+
+    async def store_upload(
+        self,
+        tenant_id: str,
+        body: AsyncIterator[bytes],
+        *,
+        declared_length: int | None,
+        content_type: str | None,
+    ) -> StoredUpload:
+        """Stream an uploaded file into storage: over ``max_source_bytes`` (declared or found)
+        is ``SourceTooLarge``, nothing at all ``EmptySource``; nothing is kept on a refusal."""
+        limit = self.settings.max_source_bytes
+        if declared_length is not None and declared_length > limit:
+            raise SourceTooLarge(f"A file takes at most {limit} bytes; this one declares "
+                                 f"{declared_length}.")  # fmt: skip
+        digest = hashlib.sha256()
+        received = 0
+
+        async def bounded() -> AsyncIterator[bytes]:
+            nonlocal received
+            async for chunk in body:
+                received += len(chunk)
+                if received > limit:
+                    raise SourceTooLarge(f"A file takes at most {limit} bytes.")
+                digest.update(chunk)
+                yield chunk
+
+        key = upload_key(tenant_id, new_id())
+        stored = await self.storage.put(key, bounded(), content_type)
+        if stored.size == 0:
+            await self.storage.delete(key)
+            raise EmptySource("The request body is empty: send the audio or video file itself.")
+        return StoredUpload(key, stored.size, digest.hexdigest(), content_type)
+
+    # -- reads and deletion -----------------------------------------------------------------
+
+    async def get(self, session: AsyncSession, tenant_id: str, transcript_id: str) -> Transcript:
+        row = await TranscriptRepository(session).get(tenant_id, transcript_id)
+        if row is None:
+            raise TranscriptNotFound(f"Transcript {transcript_id} does not exist.")
+        return row
+
+    async def page(
+        self,
+        session: AsyncSession,
+        tenant_id: str,
+        *,
+        status: str | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[Transcript]:
+        return await TranscriptRepository(session).page(
+            tenant_id, status=status, limit=limit, cursor=cursor
+        )
+
+    async def delete(self, session: AsyncSession, tenant_id: str, transcript_id: str) -> None:
+        """Forget the transcript and drop its stored source (after commit). A job still running
+        finds no row and stops; its hold is released when it tries to settle."""
+        row = await self.get(session, tenant_id, transcript_id)
+        key = row.source_key
+        await session.delete(row)
+        if key is not None:
+            storage = self.storage
+            session_hooks(session).after_commit(lambda: storage.delete(key))
+
+
+def _language(language: str | None) -> str | None:
+    return None if language in (None, "auto") else language

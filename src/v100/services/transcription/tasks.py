@@ -1,0 +1,40 @@
+"""transcription's background jobs (kit.jobs; state in this service's ``kit_jobs`` table):
+transcribing one transcript (retried on a dead worker or a passing failure, never on bad
+input) and the minute sweep that fails any transcript whose queue job ended without settling
+it (its last runner died), releasing its credit hold."""
+
+from __future__ import annotations
+
+from v100 import media
+from v100.kit.jobs import JobContext, JobRegistry, JobStatus, get_job
+from v100.services.transcription import processing
+from v100.services.transcription.repository import TranscriptRepository
+from v100.services.transcription.resources import RESOURCES
+
+__all__ = ["jobs", "settle_abandoned", "transcribe"]
+
+# Decoding runs FFmpeg: a process with an unusable one refuses to start.
+jobs = JobRegistry("transcription", requires=[media.require_ffmpeg])
+
+
+# Three attempts of at most 3 hours (credits.TRANSCRIBE's holds outlive them).
+@jobs.task(max_attempts=3, backoff=5.0, timeout=3 * 3600)
+async def transcribe(job: JobContext, transcript_id: str) -> None:
+    await processing.transcribe(job, await RESOURCES.current(), transcript_id)
+
+
+@jobs.task(interval=60, max_attempts=1)
+async def settle_abandoned(job: JobContext) -> None:
+    """Fail the transcripts whose queue job failed or was cancelled without settling them."""
+    resources = await RESOURCES.current()
+    abandoned: list[tuple[str, str]] = []
+    async with job.unit_of_work() as session:
+        for row in await TranscriptRepository(session).unsettled():
+            assert row.job_id is not None
+            record = await get_job(session, row.job_id)
+            if record is None or record.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
+                continue
+            detail = f"Transcription stopped ({record.status}): {record.last_error or 'no reason'}"
+            abandoned.append((row.id, detail))
+    for transcript_id, detail in abandoned:
+        await processing.fail(job, resources, transcript_id, "transcription-failed", detail)

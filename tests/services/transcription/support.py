@@ -1,0 +1,94 @@
+"""Helpers for transcription's tests: a running app, tenant headers, creating transcripts over
+HTTP (a URL, or the file itself), waiting for one to settle, the durable events published about
+one, and the tenant's balance at the real billing app."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from tests.support.billed import balance, tenant_principal
+from tests.support.billed import new_tenant as new_tenant
+from v100.contracts.events import TRANSCRIPTS_STREAM
+from v100.kit.bus import Event
+from v100.kit.testing.bus import published
+from v100.kit.testing.http import auth_headers
+from v100.services.transcription.settings import TranscriptionSettings
+
+INTERNAL_SECRET = "internal-secret-for-transcription-tests-0123456789"
+SETTLED = ("completed", "failed")
+
+
+@dataclass
+class TranscriptionApp:
+    app: FastAPI
+    http: httpx.AsyncClient
+    settings: TranscriptionSettings
+    billing: str
+
+    def headers(self, tenant_id: str, **extra: str) -> dict[str, str]:
+        return {**auth_headers(self.app, tenant_principal(tenant_id)), **extra}
+
+    async def upload(
+        self,
+        tenant_id: str,
+        data: bytes,
+        *,
+        content_type: str = "audio/wav",
+        key: str | None = None,
+        **params: str,
+    ) -> httpx.Response:
+        return await self.http.post(
+            "/v1/transcripts/files",
+            content=data,
+            params=params,
+            headers=self.headers(
+                tenant_id,
+                **{"Content-Type": content_type, "Idempotency-Key": key or uuid.uuid4().hex},
+            ),
+        )
+
+    async def from_url(
+        self, tenant_id: str, body: dict[str, Any], key: str | None = None
+    ) -> httpx.Response:
+        return await self.http.post(
+            "/v1/transcripts",
+            json=body,
+            headers=self.headers(tenant_id, **{"Idempotency-Key": key or uuid.uuid4().hex}),
+        )
+
+    async def wait(
+        self, tenant_id: str, transcript_id: str, within: float = 180.0
+    ) -> dict[str, Any]:
+        deadline = asyncio.get_running_loop().time() + within
+        while True:
+            answer = await self.http.get(
+                f"/v1/transcripts/{transcript_id}", headers=self.headers(tenant_id)
+            )
+            assert answer.status_code == 200, answer.text
+            transcript = dict(answer.json())
+            if transcript["status"] in SETTLED:
+                return transcript
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"transcript still {transcript['status']}")
+            await asyncio.sleep(0.1)
+
+    async def transcribe(self, tenant_id: str, data: bytes, **params: str) -> dict[str, Any]:
+        created = await self.upload(tenant_id, data, **params)
+        assert created.status_code == 202, created.text
+        return await self.wait(tenant_id, created.json()["id"])
+
+    async def events(self, transcript_id: str) -> list[Event]:
+        """Durable events published so far about one transcript."""
+        bus = self.app.state.runtime.bus
+        return await published(
+            bus, TRANSCRIPTS_STREAM, lambda event: event.data.get("id") == transcript_id
+        )
+
+    async def balance(self, tenant_id: str) -> tuple[int, int]:
+        return await balance(self.billing, self.app.state.runtime.tokens, tenant_id)
