@@ -5,19 +5,26 @@ captured per started minute, events, idempotency and tenancy."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from v100.ai.asr import pcm_to_wav
+from v100.ai.audio import load_pcm
 from v100.ai.testing import word_error_rate
 from v100.contracts.events import TRANSCRIPT_COMPLETED, TRANSCRIPT_FAILED
+from v100.kit.testing.fakes.deepgram import FakeDeepgram, SpokenWord
 from v100.kit.testing.http import running_app
 from v100.kit.testing.servers import serving
 from v100.services.transcription.app import create_app
+from v100.services.transcription.settings import TranscriptionSettings
 
 from .conftest import SPOKEN
 from .support import TranscriptionApp, new_tenant
@@ -179,3 +186,46 @@ async def test_create_is_idempotent_and_transcripts_belong_to_their_tenant(
     assert deleted.status_code == 204
     gone = await ts.http.get(f"/v1/transcripts/{transcript_id}", headers=ts.headers(tenant))
     assert gone.status_code == 404
+
+
+async def test_the_deepgram_backend_answers_through_the_same_transcript(
+    ts_settings: TranscriptionSettings, speech: bytes, tmp_path: Path
+) -> None:
+    """``backend=deepgram`` with a key configured: the audio goes to (a local fake of) Deepgram,
+    whose words and speakers come back in the same document; without a key, 501."""
+    source = tmp_path / "speech.wav"
+    source.write_bytes(speech)
+    pcm = await asyncio.to_thread(load_pcm, source)
+    said = [SpokenWord("Hello,", 1.0, 1.4, speaker=0), SpokenWord("world.", 1.5, 1.9, speaker=1)]
+    fake = FakeDeepgram(api_key="dg-test-key")
+    fake.register(pcm_to_wav(pcm), said)
+    async with serving(fake.app, lifespan="off") as url:
+        settings = ts_settings.model_copy(
+            update={"deepgram_api_key": SecretStr("dg-test-key"), "deepgram_api_url": url}
+        )
+        app = create_app(settings)
+        async with running_app(app) as http:
+            ts = TranscriptionApp(
+                app=app, http=http, settings=settings, billing=settings.billing_url
+            )
+            tenant = new_tenant()
+            created = await ts.upload(tenant, speech, backend="deepgram")
+            assert created.status_code == 202, created.text
+            done = await ts.wait(tenant, created.json()["id"])
+    assert done["status"] == "completed", done
+    words = [w for s in done["document"]["segments"] for w in s["words"]]
+    assert [(w["word"], w["start"], w["speaker"]) for w in words] == [
+        ("Hello,", 1.0, 0),
+        ("world.", 1.5, 1),
+    ]
+    assert fake.requests[-1].params["model"] == "nova-2"
+    assert fake.requests[-1].authorization == "Token dg-test-key"
+
+
+async def test_the_deepgram_backend_without_a_key_is_not_configured(
+    ts: TranscriptionApp, speech: bytes
+) -> None:
+    tenant = new_tenant()
+    answer = await ts.upload(tenant, speech, backend="deepgram")
+    assert answer.status_code == 501, answer.text
+    assert answer.json()["type"].endswith("not-configured")

@@ -14,6 +14,7 @@ from v100.ai.asr._deepgram import (
     DeepgramStreamClosed,
     DeepgramTranscriber,
     DeepgramUnavailable,
+    pcm_to_wav,
 )
 from v100.ai.asr._deepgram_live import (
     DEEPGRAM_LIVE_URL,
@@ -62,5 +63,6 @@ __all__ = [
     "Word",
     "default_model_cache",
     "locate_whisper_base",
+    "pcm_to_wav",
     "whisper_base_dir",
 ]

@@ -2,8 +2,6 @@
 making a ``v100.ai.asr.Transcriber`` from the service's settings the first time it is used (the
 model loads on its first transcription, off the event loop), then kept for the process.
 
-    BACKENDS.register("deepgram", lambda settings: Deepgram(...) if settings.deepgram_key else None)
-
 A factory answering None means the backend is not configured here (the POST answers 501
 ``not-configured``). Which backend a transcript uses: the request's ``backend``, else the
 tenant's (``settings.tenant_backends``), else ``settings.default_backend`` ("local")."""
@@ -13,12 +11,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from v100.ai.asr import LocalWhisper, Transcriber
+from v100.ai.asr import DeepgramTranscriber, LocalWhisper, Transcriber
 from v100.services.transcription.settings import TranscriptionSettings
 
-__all__ = ["BACKENDS", "LOCAL", "TranscriberRegistry"]
+__all__ = ["BACKENDS", "DEEPGRAM", "LOCAL", "TranscriberRegistry"]
 
 LOCAL = "local"
+DEEPGRAM = "deepgram"
 
 Factory = Callable[[TranscriptionSettings], Transcriber | None]
 
@@ -70,5 +69,13 @@ def _local(settings: TranscriptionSettings) -> Transcriber:
     return LocalWhisper(cache_dir=settings.model_dir or settings.platform.var_dir / "models")
 
 
+def _deepgram(settings: TranscriptionSettings) -> Transcriber | None:
+    if settings.deepgram_api_key is None:
+        return None
+    key = settings.deepgram_api_key.get_secret_value()
+    return DeepgramTranscriber(key, base_url=settings.deepgram_api_url)
+
+
 BACKENDS = TranscriberRegistry()
 BACKENDS.register(LOCAL, _local)
+BACKENDS.register(DEEPGRAM, _deepgram)

@@ -3,9 +3,10 @@
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from v100.ai.asr import DEEPGRAM_API_URL
 from v100.contracts.topology import service_info
 from v100.kit.settings import ServiceSettings
 
@@ -31,6 +32,10 @@ class TranscriptionSettings(ServiceSettings):
     tenant_backends: dict[str, str] = Field(default_factory=dict)
     # Where the local backend's joined model weights are kept (None: <V100_VAR_DIR>/models).
     model_dir: Path | None = None
+    # Deepgram (backend "deepgram", nova-2): unset, that backend answers 501 not-configured.
+    deepgram_api_key: SecretStr | None = None
+    # Where Deepgram's API is (tests point it at a local fake).
+    deepgram_api_url: str = DEEPGRAM_API_URL
     # Billing: transcripts hold credits per started minute of audio (docs/transcription.md).
     billing_url: str = service_info("billing").url
     credits_per_minute: int = Field(default=1, ge=0)
