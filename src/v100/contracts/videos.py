@@ -131,9 +131,9 @@ class VideosClient:
         return VideoAudio.model_validate(_answer(response))
 
     @contextlib.asynccontextmanager
-    async def audio_content(self, tenant_id: str, video_id: str) -> AsyncIterator[
-        AsyncIterator[bytes]
-    ]:
+    async def audio_content(
+        self, tenant_id: str, video_id: str
+    ) -> AsyncIterator[AsyncIterator[bytes]]:
         """The audio's bytes as they arrive (never held whole); refused as ``audio`` is."""
         path = AUDIO_PATH.format(video_id=video_id) + "/content"
         async with self._client.stream("GET", path, principal=working_for(tenant_id)) as answer:
