@@ -29,7 +29,7 @@ from v100.kit.db import drop_database
 from v100.kit.testing.bus import published
 from v100.kit.testing.db import fresh_postgres_url, postgres_admin_url
 from v100.kit.testing.http import auth_headers, running_app
-from v100.kit.testing.servers import serving
+from v100.kit.testing.servers import dead_url, serving
 from v100.media.testing import make_video
 from v100.services.transcription.app import create_app
 from v100.services.transcription.auto import AutoTranscripts
@@ -290,3 +290,27 @@ async def test_a_video_deleted_before_its_job_runs_fails_the_transcript_clearly(
     assert video["id"] in done["error"]["detail"]
     assert done["credits_charged"] is None
     assert (await ts.balance(tenant))[1] == 0
+
+
+async def test_a_rerun_reads_the_stored_copy_not_the_video_again(
+    stack: Stack, speaking_video: Path
+) -> None:
+    """Billing away for every attempt: each run decodes the audio and is refused the hold; the
+    video's audio was read from video_processing by the first run only."""
+    tenant = new_tenant()
+    video = await stack.ready_video(tenant, speaking_video)
+    settings = stack.ts.settings.model_copy(update={"billing_url": dead_url()})
+    app = create_app(settings)
+    async with running_app(app) as http:
+        ts = TranscriptionApp(app=app, http=http, settings=settings, billing=settings.billing_url)
+        created = await ts.from_url(tenant, {"source": {"video_id": video["id"]}})
+        assert created.status_code == 202, created.text
+        done = await ts.wait(tenant, created.json()["id"], within=120)
+    assert done["status"] == "failed", done
+    assert done["error"]["type"] == "/problems/billing-unavailable"
+    reads = stack.vp.app.state.runtime.metrics.registry.get_sample_value(
+        "v100_http_requests_total",
+        {"service": "video_processing", "method": "GET",
+         "route": "/v1/videos/{video_id}/audio/content", "status": "200"},
+    )  # fmt: skip
+    assert reads == 1
