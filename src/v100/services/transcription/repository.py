@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, true, update
 
 from v100.kit.db import Page, TenantRepository, utcnow
 from v100.services.transcription.models import TenantSettings, Transcript, TranscriptStatus
@@ -37,7 +37,7 @@ class TranscriptRepository(TenantRepository[Transcript]):
     async def automatic_for(self, tenant_id: str, video_id: str) -> Transcript | None:
         """The video's automatic transcript, if it has one."""
         statement = self.select_for(tenant_id).where(
-            Transcript.source_video_id == video_id, Transcript.automatic.is_(True)
+            Transcript.source_video_id == video_id, Transcript.automatic == true()
         )
         return (await self.session.execute(statement)).scalar_one_or_none()
 
