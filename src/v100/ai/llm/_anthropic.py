@@ -150,7 +150,8 @@ def _error(exc: Exception) -> LLMError:
 class AnthropicChat:
     """``AnthropicChat(key, base_url=None, max_retries=2, timeout=600, default_max_tokens=4096)``:
     ``default_max_tokens`` is sent when the options leave ``max_tokens`` unset (Anthropic
-    requires one)."""
+    requires one). The SDK (2.x) sends the key as ``Authorization: Bearer`` and
+    ``anthropic-version: 2026-10-21``."""
 
     provider = _PROVIDER
 
@@ -183,7 +184,10 @@ class AnthropicChat:
         if system:
             params["system"] = system
         if options.temperature is not None:
-            params["temperature"] = options.temperature
+            # Gone from the SDK's signature since 1.0: current models take no sampling
+            # parameters and Anthropic refuses them (a 400, ``LLMBadRequest``); a model that
+            # still honours one gets it this way, as the SDK's migration guide says.
+            params["extra_body"] = {"temperature": options.temperature}
         if options.stop:
             params["stop_sequences"] = list(options.stop)
         if tools:
