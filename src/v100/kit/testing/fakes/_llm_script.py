@@ -16,11 +16,11 @@ from typing import Any
 
 __all__ = [
     "UNSCRIPTED",
-    "ChatRequest",
     "ScriptedCall",
     "ScriptedFailure",
     "ScriptedReply",
     "TokenCounter",
+    "VendorRequest",
     "VendorScript",
 ]
 
@@ -30,11 +30,15 @@ UNSCRIPTED = (
 
 
 @dataclass(frozen=True)
-class ChatRequest:
+class VendorRequest:
     path: str
     headers: Mapping[str, str]  # lower-case names
     query: Mapping[str, str]
     body: dict[str, Any]
+
+    @property
+    def authorization(self) -> str:
+        return self.headers.get("authorization", "")
 
 
 @dataclass(frozen=True)
@@ -52,9 +56,9 @@ class ScriptedCall:
     signature: bytes | None = None
 
     def __post_init__(self) -> None:
-        if self.chunks is not None and not isinstance(self.arguments, str):
-            if json.loads("".join(self.chunks)) != self.arguments:
-                raise ValueError("a scripted call's chunks must join into its arguments")
+        given = self.chunks is not None and not isinstance(self.arguments, str)
+        if given and json.loads("".join(self.chunks or ())) != self.arguments:
+            raise ValueError("a scripted call's chunks must join into its arguments")
 
     @property
     def text(self) -> str:
@@ -116,11 +120,12 @@ class TokenCounter:
         return sum(self._encoding.count(text) for text in texts if text)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class VendorScript:
-    """The queue of scripted replies and failures, and the requests received; the fakes' base."""
+    """The queue of scripted replies and failures, and the requests received; the fakes' base
+    (its fields are keywords, so a fake's own come first: ``AnthropicFake("sk-...")``)."""
 
-    requests: list[ChatRequest] = field(default_factory=list)
+    requests: list[VendorRequest] = field(default_factory=list)
     _replies: list[ScriptedReply] = field(default_factory=list)
     _failures: list[ScriptedFailure] = field(default_factory=list)
     _tokens: TokenCounter = field(default_factory=TokenCounter)
@@ -157,7 +162,7 @@ class VendorScript:
         (``retry_after`` seconds, fractions allowed, for 429 and 5xx)."""
         self._failures.extend([ScriptedFailure(status, retry_after)] * count)
 
-    def _record(self, request: ChatRequest) -> ScriptedFailure | None:
+    def _record(self, request: VendorRequest) -> ScriptedFailure | None:
         self.requests.append(request)
         return self._failures.pop(0) if self._failures else None
 

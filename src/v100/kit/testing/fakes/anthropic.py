@@ -41,13 +41,13 @@ from starlette.routing import Route
 
 from v100.kit.testing.fakes._llm_script import (
     UNSCRIPTED,
-    ChatRequest,
     ScriptedCall,
     ScriptedReply,
+    VendorRequest,
     VendorScript,
 )
 
-__all__ = ["AnthropicFake", "ChatRequest", "ScriptedCall"]
+__all__ = ["AnthropicFake", "ScriptedCall", "VendorRequest"]
 
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -165,7 +165,7 @@ class AnthropicFake(VendorScript):
             return _error(400, "There was an issue with the request body: invalid JSON")
         headers = {k.lower(): v for k, v in request.headers.items()}
         failure = self._record(
-            ChatRequest("/v1/messages", headers, dict(request.query_params), body)
+            VendorRequest("/v1/messages", headers, dict(request.query_params), body)
         )
         if failure is not None:
             return _error(
