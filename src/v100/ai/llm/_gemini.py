@@ -8,10 +8,11 @@ results go back as ``function_response`` parts. Gemini ends a reply that calls t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from v100.ai.llm._errors import (
     LLMAuthError,
@@ -322,28 +323,31 @@ class GeminiChat:
             chunks = await self._client.aio.models.generate_content_stream(
                 model=options.model, contents=contents, config=config
             )
-            async for chunk in chunks:
-                model = chunk.model_version or model
-                usage = _usage(chunk.usage_metadata) or usage
-                if not chunk.candidates:
-                    feedback = chunk.prompt_feedback
-                    if feedback and feedback.block_reason:
-                        vendor = feedback.block_reason.value
-                        yield Finish("content_filter", usage, model, vendor)
-                        return
-                    continue
-                candidate = chunk.candidates[0]
-                for part in (candidate.content.parts if candidate.content else None) or ():
-                    if part.function_call:
-                        call = _call(part)
-                        yield ToolCallStart(count, call.id, call.name)
-                        yield ToolCallDelta(count, call.arguments)
-                        yield ToolCallEnd(count, call)
-                        count += 1
-                    elif part.text and not part.thought:
-                        yield TextDelta(part.text)
-                if candidate.finish_reason:
-                    vendor = candidate.finish_reason.value
+            # The SDK's stream is an async generator: closing it (a stream left early)
+            # frees its connection.
+            async with contextlib.aclosing(cast("AsyncGenerator[Any, None]", chunks)):
+                async for chunk in chunks:
+                    model = chunk.model_version or model
+                    usage = _usage(chunk.usage_metadata) or usage
+                    if not chunk.candidates:
+                        feedback = chunk.prompt_feedback
+                        if feedback and feedback.block_reason:
+                            vendor = feedback.block_reason.value
+                            yield Finish("content_filter", usage, model, vendor)
+                            return
+                        continue
+                    candidate = chunk.candidates[0]
+                    for part in (candidate.content.parts if candidate.content else None) or ():
+                        if part.function_call:
+                            call = _call(part)
+                            yield ToolCallStart(count, call.id, call.name)
+                            yield ToolCallDelta(count, call.arguments)
+                            yield ToolCallEnd(count, call)
+                            count += 1
+                        elif part.text and not part.thought:
+                            yield TextDelta(part.text)
+                    if candidate.finish_reason:
+                        vendor = candidate.finish_reason.value
         except (errors.APIError, errors.UnknownApiResponseError, httpx.HTTPError) as exc:
             raise _error(exc) from exc
         if vendor is None:

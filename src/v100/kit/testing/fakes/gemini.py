@@ -86,6 +86,45 @@ def _signature_key(name: str, args: Any) -> str:
     return name + json.dumps(args, sort_keys=True)
 
 
+def _answer(
+    model: str,
+    reply: ScriptedReply,
+    texts: tuple[str, ...],
+    calls: tuple[ScriptedCall, ...],
+    usage: tuple[int, int],
+    response_id: str,
+    last: bool = True,
+) -> dict[str, Any]:
+    """One answer (or stream chunk); the last carries the finish and the whole usage."""
+    parts: list[dict[str, Any]] = []
+    if texts:
+        parts.append({"text": "".join(texts)})
+    for call in calls:
+        function_call: dict[str, Any] = {"name": call.name, "args": json.loads(call.text)}
+        if call.id is not None:
+            function_call["id"] = call.id
+        part: dict[str, Any] = {"functionCall": function_call}
+        if call.signature is not None:
+            part["thoughtSignature"] = base64.b64encode(call.signature).decode()
+        parts.append(part)
+    candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
+    metadata: dict[str, Any] = {"promptTokenCount": usage[0], "totalTokenCount": usage[0]}
+    if last:
+        candidate["finishReason"] = reply.finish or "STOP"
+        metadata = {
+            "promptTokenCount": usage[0],
+            "candidatesTokenCount": usage[1],
+            "totalTokenCount": usage[0] + usage[1],
+            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": usage[0]}],
+        }
+    return {
+        "candidates": [candidate],
+        "usageMetadata": metadata,
+        "modelVersion": model,
+        "responseId": response_id,
+    }
+
+
 @dataclass
 class GeminiFake(VendorScript):
     api_key: str = "gm-test"
@@ -201,47 +240,12 @@ class GeminiFake(VendorScript):
                 key_of_call = _signature_key(call.name, json.loads(call.text))
                 self._signatures[key_of_call] = base64.b64encode(call.signature).decode()
         if method == "generateContent":
-            return JSONResponse(self._answer(model, reply, reply.deltas, reply.calls, usage, True))
+            return JSONResponse(
+                _answer(model, reply, reply.deltas, reply.calls, usage, secrets.token_urlsafe(16))
+            )
         if query.get("alt") != "sse":
             return _error(400, "The fake streams only with alt=sse, as the SDK asks.")
         return StreamingResponse(self._stream(model, reply, usage), media_type="text/event-stream")
-
-    def _answer(
-        self,
-        model: str,
-        reply: ScriptedReply,
-        texts: tuple[str, ...],
-        calls: tuple[ScriptedCall, ...],
-        usage: tuple[int, int],
-        last: bool,
-    ) -> dict[str, Any]:
-        parts: list[dict[str, Any]] = []
-        if texts:
-            parts.append({"text": "".join(texts)})
-        for call in calls:
-            function_call: dict[str, Any] = {"name": call.name, "args": json.loads(call.text)}
-            if call.id is not None:
-                function_call["id"] = call.id
-            part: dict[str, Any] = {"functionCall": function_call}
-            if call.signature is not None:
-                part["thoughtSignature"] = base64.b64encode(call.signature).decode()
-            parts.append(part)
-        candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
-        metadata: dict[str, Any] = {"promptTokenCount": usage[0], "totalTokenCount": usage[0]}
-        if last:
-            candidate["finishReason"] = reply.finish or "STOP"
-            metadata = {
-                "promptTokenCount": usage[0],
-                "candidatesTokenCount": usage[1],
-                "totalTokenCount": usage[0] + usage[1],
-                "promptTokensDetails": [{"modality": "TEXT", "tokenCount": usage[0]}],
-            }
-        return {
-            "candidates": [candidate],
-            "usageMetadata": metadata,
-            "modelVersion": model,
-            "responseId": secrets.token_urlsafe(16),
-        }
 
     def _stream(self, model: str, reply: ScriptedReply, usage: tuple[int, int]) -> Iterator[bytes]:
         pieces: list[tuple[tuple[str, ...], tuple[ScriptedCall, ...]]] = [
@@ -249,9 +253,10 @@ class GeminiFake(VendorScript):
         ]
         pieces.extend(((), (call,)) for call in reply.calls)
         pieces = pieces or [((), ())]
+        response_id = secrets.token_urlsafe(16)  # one id for every chunk of the stream
         for number, (texts, calls) in enumerate(pieces):
             if number == reply.cut_after:
                 return
             last = number == len(pieces) - 1
-            answer = self._answer(model, reply, texts, calls, usage, last)
+            answer = _answer(model, reply, texts, calls, usage, response_id, last)
             yield f"data: {json.dumps(answer)}\r\n\r\n".encode()
