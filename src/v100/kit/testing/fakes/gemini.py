@@ -26,7 +26,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -247,7 +247,9 @@ class GeminiFake(VendorScript):
             return _error(400, "The fake streams only with alt=sse, as the SDK asks.")
         return StreamingResponse(self._stream(model, reply, usage), media_type="text/event-stream")
 
-    def _stream(self, model: str, reply: ScriptedReply, usage: tuple[int, int]) -> Iterator[bytes]:
+    async def _stream(
+        self, model: str, reply: ScriptedReply, usage: tuple[int, int]
+    ) -> AsyncIterator[bytes]:
         pieces: list[tuple[tuple[str, ...], tuple[ScriptedCall, ...]]] = [
             ((text,), ()) for text in reply.deltas
         ]

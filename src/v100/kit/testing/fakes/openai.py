@@ -29,7 +29,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,7 +99,8 @@ def _seeded_vector(text: str, dimension: int) -> np.ndarray:
     return vector / np.linalg.norm(vector)
 
 
-def _sse(payloads: Iterator[str]) -> Iterator[bytes]:
+async def _sse(payloads: Iterator[str]) -> AsyncIterator[bytes]:
+    # Async, so Starlette sends each chunk from the loop rather than a worker thread.
     for payload in payloads:
         yield f"data: {payload}\n\n".encode()
 
