@@ -7,8 +7,9 @@ text delta and to the end of the stream, and their differences. Run by hand, not
     .venv/bin/python bench/llm_stream_overhead.py [--runs 200] [--deltas 50]
 
 Each reply is ``--deltas`` text deltas then a tool call whose arguments come in 8 fragments.
-Runs alternate (raw, ours, raw, ...) on the same SDK client, so drifting load on shared cores
-hits both alike; the fake serves from the same event loop, alike for both."""
+Runs alternate on the same SDK client (raw then ours, then ours then raw...), so drifting load
+on shared cores and any first-of-a-pair effect hit both alike; the fake serves from the same
+event loop, alike for both."""
 
 from __future__ import annotations
 
@@ -125,8 +126,10 @@ async def _vendor(
             _script(fake, deltas)
             await raw()
         timings: dict[str, list[Timing]] = {"raw": [], "ours": []}
+        sides = [("raw", raw), ("ours", ours)]
         for _ in range(runs):
-            for side, run in (("raw", raw), ("ours", ours)):
+            sides.reverse()  # each side goes first every other run
+            for side, run in sides:
                 _script(fake, deltas)
                 timings[side].append(await run())
         await provider.aclose()
