@@ -3,9 +3,11 @@ into the ``Reply`` that ``complete`` would have given.
 
 Every provider's stream keeps the same order, whatever its vendor does on the wire: text deltas
 (never empty) and tool calls, each as ``ToolCallStart`` (its ``index`` among this reply's calls,
-counted from 0, its id and name), ``ToolCallDelta`` fragments of its arguments' JSON text and
-``ToolCallEnd`` with the whole call; then exactly one ``Finish``, last. A stream that ends
-before its finish raises ``LLMUnavailable``: a cut reply is never passed off as a whole one."""
+counted from 0, its id and name), ``ToolCallDelta`` fragments of its arguments' JSON text (joined,
+they are the call's ``arguments``) and ``ToolCallEnd`` with the whole call; then exactly one
+``Finish``, last. So OpenAI's chunks can be written from these events whatever the vendor. A
+stream that ends before its finish raises ``LLMUnavailable``: a cut reply is never passed off as
+a whole one."""
 
 from __future__ import annotations
 
