@@ -256,7 +256,11 @@ class AnthropicChat:
                         delta = event.delta
                         if delta.type == "text_delta" and delta.text:
                             yield TextDelta(delta.text)
-                        elif delta.type == "input_json_delta" and delta.partial_json:
+                        elif (
+                            delta.type == "input_json_delta"
+                            and delta.partial_json
+                            and event.index in open_calls
+                        ):
                             index, _, _, fragments, _ = open_calls[event.index]
                             fragments.append(delta.partial_json)
                             yield ToolCallDelta(index, delta.partial_json)
