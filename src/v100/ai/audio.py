@@ -25,6 +25,9 @@ Pcm = npt.NDArray[np.float32]
 
 # FFmpeg's words for an input that has no audio we can read, as opposed to damaged data.
 _NO_AUDIO = ("does not contain any stream", "matches no streams", "Output file is empty")
+# ... and for a file that is no container we read: not media at all, or a format outside the
+# whitelist (a playlist, subtitles, an image sequence).
+_NOT_MEDIA = ("Invalid data found", "Format not on whitelist")
 _STDERR_TAIL = 64 * 1024
 
 
@@ -101,13 +104,14 @@ def decode_pcm(source: str | Path, out: str | Path, *, max_seconds: float | None
         "pcm_f32le",
         str(out),
     ]
+    out.unlink(missing_ok=True)  # what is there after FFmpeg is what it wrote
     done = subprocess.run(command, capture_output=True, check=False)  # noqa: S603
     stderr = done.stderr[-_STDERR_TAIL:].decode("utf-8", "replace")
     size = out.stat().st_size // 4 if out.exists() else 0
     if done.returncode != 0:
         if any(marker in stderr for marker in _NO_AUDIO):
             raise UnsupportedMedia("the file has no audio stream")
-        if "Invalid data found" in stderr and not size:
+        if any(marker in stderr for marker in _NOT_MEDIA) and not size:
             raise UnsupportedMedia("not an audio or video file we can read")
         raise CorruptMedia("the audio cannot be decoded")
     if size == 0:

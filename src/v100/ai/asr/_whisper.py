@@ -40,7 +40,7 @@ DECODE_OPTIONS: dict[str, Any] = {
 # goes in batches of whole regions, a region longer than this cut at its quietest 32 ms near
 # the limit (docs/ai.md has the figures).
 BATCH_SECONDS = 300.0
-# How far before the limit that quiet point is looked for.
+# How far before the limit that quiet point is looked for (at most half the limit).
 _CUT_SEARCH_SECONDS = 10.0
 # Whisper's language detector reads the first 30 s of speech.
 _DETECT_SECONDS = 30.0
@@ -80,10 +80,12 @@ class LocalWhisper:
         cache_dir: Path | None = None,
         cpu_threads: int | None = None,
         vad: VadSettings | None = None,
+        batch_seconds: float = BATCH_SECONDS,
     ) -> None:
         self._cache_dir = cache_dir
         self._cpu_threads = cpu_threads or _cpu_threads()
         self._vad = vad or VadSettings()
+        self._batch = int(batch_seconds * SAMPLE_RATE)
         self._model: Any = None
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="whisper")
@@ -138,7 +140,7 @@ class LocalWhisper:
         segments: list[TranscriptSegment] = []
         probability: float | None = None
         speech_samples = 0
-        for batch in _batches(pcm, regions, int(BATCH_SECONDS * SAMPLE_RATE)):
+        for batch in _batches(pcm, regions, self._batch):
             speech = np.concatenate([pcm[r.start : r.end] for r in batch])
             speech_samples += speech.size
             found, info = model.transcribe(
@@ -224,7 +226,7 @@ def _batches(
 
 def _pieces(pcm: PcmSource, regions: list[SpeechRegion], limit: int) -> Iterator[SpeechRegion]:
     window = 512
-    search = int(_CUT_SEARCH_SECONDS * SAMPLE_RATE)
+    search = min(int(_CUT_SEARCH_SECONDS * SAMPLE_RATE), limit // 2)
     for region in regions:
         start = region.start
         while region.end - start > limit:
