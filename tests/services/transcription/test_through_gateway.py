@@ -7,7 +7,6 @@ on a loopback port, on both backends, with the session's real billing app."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,7 +22,7 @@ from v100.kit.settings import PlatformSettings
 from v100.kit.testing.servers import dead_url, serving
 from v100.services.gateway.app import create_app as create_gateway
 from v100.services.gateway.settings import GatewaySettings
-from v100.services.gateway.testing import UNTHROTTLED
+from v100.services.gateway.testing import CHEAP_ARGON2, JWT_SECRET, UNTHROTTLED, Gateway
 from v100.services.transcription.app import create_app
 from v100.services.transcription.settings import TranscriptionSettings
 
@@ -33,46 +32,23 @@ from .support import INTERNAL_SECRET, SETTLED
 pytestmark = pytest.mark.slow
 
 
-async def _signup(http: httpx.AsyncClient, name: str) -> tuple[str, str]:
-    """A new tenant: (its id, a bearer token of its owner)."""
-    signup = await http.post(
-        "/v1/auth/signup",
-        json={"email": f"{name}-{uuid.uuid4().hex[:8]}@example.com",
-              "password": "correct horse battery staple", "tenant_name": name},
-    )  # fmt: skip
-    assert signup.status_code == 201, signup.text
-    body = signup.json()
-    return body["tenant"]["id"], body["access_token"]
-
-
-async def _api_key(http: httpx.AsyncClient, token: str, scopes: list[str]) -> str:
-    key = await http.post(
-        "/v1/api-keys",
-        json={"name": "transcripts", "scopes": scopes},
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    assert key.status_code == 201, key.text
-    return str(key.json()["key"])
-
-
 @asynccontextmanager
-async def gateway_in_front_of(service_url: str, var_dir: Path) -> AsyncIterator[str]:
-    """The real gateway routing /v1/transcripts to ``service_url``; its URL once ready."""
-    nowhere = dead_url()
-    upstreams = {i.name: nowhere for i in SERVICES if i.name != "gateway"}
+async def gateway_in_front_of(service_url: str, var_dir: Path) -> AsyncIterator[Gateway]:
+    """The real gateway routing /v1/transcripts to ``service_url`` (every other service
+    nowhere), sharing the service's internal secret; once ready."""
+    upstreams = {i.name: dead_url() for i in SERVICES if i.name != "gateway"}
     upstreams["transcription"] = service_url
     settings = GatewaySettings(
         platform=PlatformSettings(var_dir=var_dir, internal_token_secret=INTERNAL_SECRET),
         database_url=f"sqlite+aiosqlite:///{var_dir}/gateway.db",
-        jwt_secret="gateway-jwt-secret-for-transcription-tests-01",
-        password_time_cost=1,
-        password_memory_kib=1024,
-        password_parallelism=1,
-        upstreams=upstreams,
-        **UNTHROTTLED,
-    )
-    async with serving(create_gateway(settings), ready=True) as url:
-        yield url
+        jwt_secret=JWT_SECRET, upstreams=upstreams, **CHEAP_ARGON2, **UNTHROTTLED,
+    )  # fmt: skip
+    app = create_gateway(settings)
+    async with (
+        serving(app, ready=True) as url,
+        httpx.AsyncClient(base_url=url, timeout=60, trust_env=False) as http,
+    ):
+        yield Gateway(app=app, http=http, settings=settings)
 
 
 async def _settled(http: httpx.AsyncClient, path: str, key: str) -> dict[str, Any]:
@@ -92,12 +68,13 @@ async def test_a_transcript_through_the_gateway_with_api_keys(
     (tmp_path / "gateway").mkdir()
     async with (
         serving(create_app(ts_settings), ready=True) as service_url,
-        gateway_in_front_of(service_url, tmp_path / "gateway") as url,
-        httpx.AsyncClient(base_url=url, timeout=60, trust_env=False) as http,
+        gateway_in_front_of(service_url, tmp_path / "gateway") as gateway,
     ):
-        tenant, token = await _signup(http, "Transcripts")
-        writer = await _api_key(http, token, ["transcripts:write", "transcripts:read"])
-        reader = await _api_key(http, token, ["transcripts:read"])
+        http = gateway.http
+        owner = await gateway.signup(tenant_name="Transcripts")
+        tenant = owner.tenant_id
+        writer = (await gateway.create_key(owner.headers, ["transcripts:write"]))["key"]
+        reader = (await gateway.create_key(owner.headers, ["transcripts:read"]))["key"]
         available, _ = await balance(ts_settings.billing_url, tokens, tenant)
 
         created = await http.post(
@@ -134,8 +111,8 @@ async def test_a_transcript_through_the_gateway_with_api_keys(
         assert loopback.headers["content-type"].startswith("application/problem+json")
         assert loopback.json()["type"].endswith("/url-not-allowed")
 
-        _, other_token = await _signup(http, "Others")
-        other = await _api_key(http, other_token, ["transcripts:read"])
+        others = await gateway.signup(tenant_name="Others")
+        other = (await gateway.create_key(others.headers, ["transcripts:read"]))["key"]
         hidden = await http.get(path, headers={"X-API-Key": other})
         assert hidden.status_code == 404, hidden.text
         theirs = await http.get("/v1/transcripts", headers={"X-API-Key": other})
