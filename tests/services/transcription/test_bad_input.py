@@ -23,11 +23,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from v100.contracts.events import TRANSCRIPT_COMPLETED, TRANSCRIPT_FAILED
-from v100.kit.testing.http import running_app
 from v100.kit.testing.servers import serving
 from v100.media._ffmpeg import ffmpeg_path
 from v100.media.testing import make_video
-from v100.services.transcription.app import create_app
 
 from .support import TranscriptionApp, new_tenant
 
@@ -164,10 +162,7 @@ async def test_too_long_fails_before_credits_are_held(ts: TranscriptionApp, tmp_
            "-i", "anullsrc=r=44100:cl=mono:d=115", "-filter_complex",
            "[0][1]concat=n=2:v=0:a=1", "-ac", "1", "-c:a", "libmp3lame", "-q:a", "0",
            "-write_xing", "0", str(vbr))  # fmt: skip
-    settings = ts.settings.model_copy(update={"max_audio_seconds": 60.0})
-    app = create_app(settings)
-    async with running_app(app) as http:
-        short = TranscriptionApp(app=app, http=http, settings=settings, billing=ts.billing)
+    async with ts.changed(max_audio_seconds=60.0) as short:
         tenant = new_tenant()
         available, _ = await short.balance(tenant)
         stated = await short.transcribe(tenant, long.read_bytes(), name="ten-minutes.ogg")
@@ -219,8 +214,6 @@ async def test_urls_at_loopback_or_redirected_there(ts: TranscriptionApp, speech
     async def talk(request: Request) -> Response:
         return Response(speech, media_type="audio/wav")
 
-    settings = ts.settings.model_copy(update={"url_allow_cidrs": ["127.0.0.2/32"]})
-    app = create_app(settings)
     async with (
         serving(Starlette(routes=[Route("/talk.wav", talk)])) as loopback,
         redirector(
@@ -230,9 +223,8 @@ async def test_urls_at_loopback_or_redirected_there(ts: TranscriptionApp, speech
                 "/to-metadata": "http://169.254.169.254/latest/meta-data/",
             },
         ) as origin,  # fmt: skip
-        running_app(app) as http,
+        ts.changed(url_allow_cidrs=["127.0.0.2/32"]) as allowed,
     ):
-        allowed = TranscriptionApp(app=app, http=http, settings=settings, billing=ts.billing)
         for path in ("/to-loopback", "/to-metadata"):
             created = await allowed.from_url(tenant, {"source": {"url": f"{origin}{path}"}})
             assert created.status_code == 202, created.text
