@@ -36,7 +36,7 @@ DECODE_OPTIONS: dict[str, Any] = {
 }
 
 # Speech given to the model in one call, at most. faster-whisper computes the features of all
-# it is given at once (about 50 MB of transient memory per minute of speech), so longer speech
+# it is given at once (about 60 MB of transient memory per minute of speech), so longer speech
 # goes in batches of whole regions, a region longer than this cut at its quietest 32 ms near
 # the limit (docs/ai.md has the figures).
 BATCH_SECONDS = 300.0
