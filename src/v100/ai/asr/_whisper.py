@@ -137,6 +137,7 @@ class LocalWhisper:
                 backend=self.name,
             )
         model = self.model()
+        named = language
         segments: list[TranscriptSegment] = []
         probability: float | None = None
         speech_samples = 0
@@ -150,6 +151,8 @@ class LocalWhisper:
             segments.extend(_segment(timeline.restore(segment), duration) for segment in found)
             if probability is None:  # the first batch names the language for the rest
                 language, probability = info.language, float(info.language_probability)
+        if not segments and named is None:  # what the VAD let through held no words
+            language, probability = None, None
         return Transcript(
             segments=tuple(segments),
             language=language,
