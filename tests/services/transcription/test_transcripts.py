@@ -131,13 +131,10 @@ async def test_a_url_source_is_fetched_when_its_network_is_allowed(
     async def talk(request: Request) -> Response:
         return Response(speech, media_type="audio/wav")
 
-    settings = ts.settings.model_copy(update={"url_allow_cidrs": ["127.0.0.0/8"]})
-    app = create_app(settings)
     async with (
         serving(Starlette(routes=[Route("/talk.wav", talk)])) as origin,
-        running_app(app) as http,
+        ts.changed(url_allow_cidrs=["127.0.0.0/8"]) as allowed,
     ):
-        allowed = TranscriptionApp(app=app, http=http, settings=settings, billing=ts.billing)
         tenant = new_tenant()
         created = await allowed.from_url(
             tenant, {"source": {"url": f"{origin}/talk.wav"}, "language": "en"}
