@@ -1,5 +1,6 @@
 """Builds the ai_orchestration app: the tenants' provider keys and agents with their versions
-under /v1/agents, conversations with an agent, and the resources its endpoints and jobs share
+under /v1/agents, conversations with an agent, OpenAI-compatible chat at
+/v1/chat/completions, and the resources its endpoints and jobs share
 (keys, chat model clients, billing, token budgets), closed at shutdown."""
 
 from pathlib import Path
@@ -8,6 +9,7 @@ from fastapi import FastAPI
 
 from v100.kit.http import DatabaseSpec, ServiceSpec, create_service_app
 from v100.services.ai_orchestration.api import agents_router, providers_router
+from v100.services.ai_orchestration.chat_api import chat_router
 from v100.services.ai_orchestration.conversations_api import conversations_router
 from v100.services.ai_orchestration.models import Base
 from v100.services.ai_orchestration.resources import RESOURCES
@@ -24,7 +26,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             title="V100 ai_orchestration",
             description="Agents with immutable versions, the tenants' provider keys, "
             "conversations, the Training Sandbox and an OpenAI-compatible chat endpoint.",
-            routers=[providers_router, agents_router, conversations_router],
+            routers=[providers_router, agents_router, conversations_router, chat_router],
             database=DATABASE,
             components=[RESOURCES.installed(settings)],
         )

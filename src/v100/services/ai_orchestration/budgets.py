@@ -51,11 +51,17 @@ class TokenBudgets:
         minute = int(now // _WINDOW)
         taken: list[Budget] = []
         for budget in budgets:
+            if tokens > budget.limit:
+                raise TokensExhausted(
+                    f"Request too large: {budget.what} may use {budget.limit} tokens a minute, "
+                    f"and this call may use {tokens} (its prompt and max_tokens); lower "
+                    f"max_tokens or shorten the conversation."
+                )
+        for budget in budgets:
             used = await self._add(f"{budget.key}:{minute}", tokens)
             taken.append(budget)
-            if used > budget.limit and used - tokens > 0:
-                # Over, and not a lone call larger than the whole budget in an empty minute
-                # (refused for ever otherwise): give back what was taken, and refuse.
+            if used > budget.limit:
+                # Give back what was taken, and refuse.
                 for back in taken:
                     await self._add(f"{back.key}:{minute}", -tokens)
                 wait = math.ceil((minute + 1) * _WINDOW - now)

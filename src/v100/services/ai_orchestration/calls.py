@@ -2,8 +2,9 @@
 OpenAI-compatible endpoint, a conversation's turn): before it, the estimate (the prompt's
 tokens counted with cl100k, plus the reply's bound) is taken from the caller's and the tenant's
 tokens-per-minute budgets and its credits are held (``contracts.credit_holds``, keys
-``chat:<call id>:hold|capture|release``); after it, the vendor's usage is captured and the
-budgets are given back what was not used; a failed call releases its hold.
+``chat:<call id>:hold|capture|release``); after it, the vendor's usage is captured (what it
+counted beyond the hold deducted, ``chat:<call id>:excess``) and the budgets are given back
+what was not used; a failed call releases its hold.
 
 A call whose stream is left early (the client went away) is charged for what was read and
 written until then: the prompt and the text received, counted. The vendor's errors become
@@ -14,9 +15,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+
+import httpx
 
 from v100.ai.chunking import count_tokens
 from v100.ai.llm import (
@@ -35,10 +38,12 @@ from v100.ai.llm import (
     ToolCallDelta,
     Usage,
 )
+from v100.contracts.billing import BillingError, spending_for
 from v100.contracts.credit_holds import HoldTerms
 from v100.kit.auth import Principal
 from v100.kit.db import new_id, not_interrupted, utcnow
-from v100.kit.errors import BadRequest
+from v100.kit.errors import BadRequest, UpstreamUnavailable
+from v100.kit.observability import get_logger
 from v100.services.ai_orchestration.budgets import Budget
 from v100.services.ai_orchestration.errors import ChatFailed
 from v100.services.ai_orchestration.keys import Credential
@@ -55,6 +60,7 @@ CHAT = HoldTerms(
     lifetime=timedelta(hours=2),
     failure=lambda code, detail: ChatFailed(code, detail),
 )
+_log = get_logger("v100.ai_orchestration.calls")
 # What a message costs besides its text (role and framing), as OpenAI counts it.
 _PER_MESSAGE = 4
 
@@ -81,6 +87,7 @@ class Call:
     estimate: int
     prompt: int
     hold_id: str | None
+    held: int
     rates: TokenRates
     # Once settled: the usage charged and the credits captured.
     usage: Usage | None = None
@@ -186,12 +193,13 @@ class ChatCalls:
         minute = await self.resources.budgets.take(budgets, estimate)
         call = Call(
             id=call_id or new_id(), tenant_id=principal.tenant_id, budgets=budgets,
-            minute=minute, estimate=estimate, prompt=prompt, hold_id=None,
+            minute=minute, estimate=estimate, prompt=prompt, hold_id=None, held=0,
             rates=target.credential.rates,
         )  # fmt: skip
         amount = credits_for(
             Usage(prompt, options.max_tokens or self.settings.default_max_tokens), call.rates
         )
+        call.held = amount
         try:
             call.hold_id = await CHAT.reserve(
                 self.resources.billing, work_id=call.id, tenant_id=call.tenant_id,
@@ -220,10 +228,22 @@ class ChatCalls:
                 billing, work_id=call.id, tenant_id=call.tenant_id, hold_id=call.hold_id
             )
             return
-        call.credits = await CHAT.capture(
+        amount = credits_for(usage, call.rates)
+        captured = await CHAT.capture(
             billing, work_id=call.id, tenant_id=call.tenant_id, hold_id=call.hold_id,
-            amount=credits_for(usage, call.rates),
+            amount=min(amount, call.held),
         )  # fmt: skip
+        call.credits = captured
+        if amount > call.held and billing is not None:
+            # The vendor counted more of the prompt than cl100k did: the rest is deducted.
+            try:
+                await billing.deduct(
+                    spending_for(call.tenant_id), amount - call.held, reason=CHAT.reason,
+                    reference=call.id, idempotency_key=CHAT.key(call.id, "excess"),
+                )  # fmt: skip
+                call.credits = (captured or 0) + amount - call.held
+            except (BillingError, UpstreamUnavailable, httpx.HTTPError) as exc:
+                _log.warning("excess not deducted", call=call.id, error=repr(exc))
 
     async def complete(
         self,
@@ -256,7 +276,7 @@ class ChatCalls:
         options: ChatOptions,
         tools: Sequence[Tool],
         call: Call,
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent, None]:
         """The reply's events, paid for once the stream ends (``call`` from ``begin``)."""
         written: list[str] = []
         usage: Usage | None = None
