@@ -14,6 +14,7 @@ from v100.services.ai_orchestration.calls import ChatCalls
 from v100.services.ai_orchestration.conversations import ConversationService
 from v100.services.ai_orchestration.keys import ProviderKeys
 from v100.services.ai_orchestration.resources import Resources
+from v100.services.ai_orchestration.sandbox import Sandbox
 from v100.services.ai_orchestration.service import AgentService
 from v100.services.ai_orchestration.settings import AiOrchestrationSettings
 
@@ -23,6 +24,7 @@ __all__ = [
     "ConversationsDep",
     "KeysDep",
     "ResourcesDep",
+    "SandboxDep",
     "SessionsDep",
     "SettingsDep",
 ]
@@ -64,3 +66,10 @@ async def get_conversations(
 
 
 ConversationsDep = Annotated[ConversationService, Depends(get_conversations)]
+
+
+async def get_sandbox(agents: AgentsDep) -> Sandbox:
+    return Sandbox(agents)
+
+
+SandboxDep = Annotated[Sandbox, Depends(get_sandbox)]

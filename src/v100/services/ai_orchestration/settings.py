@@ -59,9 +59,8 @@ class AiOrchestrationSettings(ServiceSettings):
     # tenant, across every chat route; None: no such limit. The gateway limits requests.
     tokens_per_minute_per_user: int | None = Field(default=200_000, ge=1)
     tokens_per_minute_per_tenant: int | None = Field(default=1_000_000, ge=1)
-    # A test run's job: how long one attempt may take, and its lease (a dead runner's job is
-    # run again after this long without a heartbeat).
-    test_run_timeout_seconds: float = Field(default=1800.0, ge=10, le=6 * 3600)
+    # A test run's job: a runner that stops heartbeating this long is presumed dead, and its
+    # job is run again (the cases it recorded are not answered twice).
     job_lease_seconds: float = Field(default=120.0, ge=1.0, le=3600.0)
     # The vendor SDK's timeout for one call, and its retries of 429 and 5xx before we answer.
     provider_timeout_seconds: float = Field(default=600.0, gt=0, le=3600)
