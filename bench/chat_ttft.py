@@ -14,7 +14,7 @@ on shared cores hits both alike. Every server runs in this process, on this even
 gateway, ai_orchestration, billing, the fake): their work competes with the client's, as on a
 busy one-box install. Run by hand, not in CI:
 
-    .venv/bin/python bench/chat_ttft.py [--runs 100] [--delay 0.05]
+    .venv/bin/python bench/chat_ttft.py [--runs 100] [--delay 0.05] [--no-billing]
 """
 
 from __future__ import annotations
@@ -88,6 +88,8 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--delay", type=float, default=0.05)
+    # Without billing: the credit hold's share of what is added (its ledger write).
+    parser.add_argument("--no-billing", action="store_true")
     args = parser.parse_args()
     fake = AnthropicFake(api_key=KEY, first_token_delay=args.delay)
     with tempfile.TemporaryDirectory(prefix="v100-bench-") as scratch:
@@ -103,6 +105,7 @@ async def main() -> None:
             settings = AiOrchestrationSettings(
                 platform=platform, billing_url=billing, anthropic_api_key=SecretStr(KEY),
                 anthropic_base_url=vendor, provider_max_retries=0,
+                billing_enabled=not args.no_billing,
             )  # fmt: skip
             async with serving(create_orchestration(settings), ready=True) as orchestration:
                 gateway_settings = gateway_settings_for(
