@@ -237,6 +237,16 @@ async def test_token_budgets_and_credits_refuse_in_openai_words(ao: Orchestra) -
         _error(answer, 429, "insufficient_quota")
         assert answer.headers["x-should-retry"] == "false"
         assert len(ao.fakes.openai.requests) == 1  # only the call that fitted
+        # Streamed, the hold is taken beside the vendor's first token: refused, the call is
+        # stopped before any byte, with its status, and nothing stays held.
+        ao.fakes.openai.reply(["never ", "sent"], usage=(5, 5))
+        async with http.stream(
+            "POST", "/v1/chat/completions", headers=headers,
+            json={"model": "gpt-4o", "messages": hi, "max_tokens": 200_000, "stream": True},
+        ) as streamed:  # fmt: skip
+            await streamed.aread()
+        _error(streamed, 429, "insufficient_quota")
+        assert (await ao.balance(tenant))[1] == 0
 
 
 @pytest.mark.parametrize("operator_keys", [False])

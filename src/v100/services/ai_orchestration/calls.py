@@ -13,6 +13,8 @@ request, 502 for the key)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import math
 from collections.abc import AsyncGenerator, Sequence
@@ -89,6 +91,8 @@ class Call:
     hold_id: str | None
     held: int
     rates: TokenRates
+    # The hold under way (a stream starts the vendor's call beside it).
+    holding: asyncio.Task[str | None] | None = None
     # Once settled: the usage charged and the credits captured.
     usage: Usage | None = None
     credits: int | None = None
@@ -184,8 +188,11 @@ class ChatCalls:
         principal: Principal,
         *,
         call_id: str | None = None,
+        wait_for_hold: bool = True,
     ) -> Call:
-        """Take the estimate from the budgets and hold its credits (refusals raise)."""
+        """Take the estimate from the budgets and hold its credits (refusals raise). Without
+        ``wait_for_hold`` the hold is left under way (``call.holding``): the caller awaits it
+        beside the vendor's first token, and settling waits for it."""
         assert target.credential is not None
         prompt = estimate_prompt(messages, tools)
         estimate = prompt + (options.max_tokens or self.settings.default_max_tokens)
@@ -196,19 +203,24 @@ class ChatCalls:
             minute=minute, estimate=estimate, prompt=prompt, hold_id=None, held=0,
             rates=target.credential.rates,
         )  # fmt: skip
-        amount = credits_for(
+        call.held = credits_for(
             Usage(prompt, options.max_tokens or self.settings.default_max_tokens), call.rates
         )
-        call.held = amount
-        try:
-            call.hold_id = await CHAT.reserve(
-                self.resources.billing, work_id=call.id, tenant_id=call.tenant_id,
-                created_at=utcnow(), amount=amount, last_attempt=True,
-            )  # fmt: skip
-        except BaseException:
-            await self.resources.budgets.settle(budgets, minute, estimate, 0)
-            raise
+        call.holding = asyncio.get_running_loop().create_task(self._hold(call))
+        if wait_for_hold:
+            try:
+                await call.holding
+            except BaseException:
+                await self.finish(call, None)
+                raise
         return call
+
+    async def _hold(self, call: Call) -> str | None:
+        call.hold_id = await CHAT.reserve(
+            self.resources.billing, work_id=call.id, tenant_id=call.tenant_id,
+            created_at=utcnow(), amount=call.held, last_attempt=True,
+        )  # fmt: skip
+        return call.hold_id
 
     async def finish(self, call: Call, usage: Usage | None) -> None:
         """Capture what ``usage`` costs (release the hold when it is None: nothing answered),
@@ -217,6 +229,10 @@ class ChatCalls:
 
     async def _settle(self, call: Call, usage: Usage | None) -> None:
         billing = self.resources.billing
+        if call.holding is not None:
+            # Whether a hold was made is known only once it is done; a refused one holds nothing.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(call.holding)
         used = 0 if usage is None else usage.total_tokens
         await self.resources.budgets.settle(call.budgets, call.minute, call.estimate, used)
         call.usage = usage

@@ -9,6 +9,7 @@ temperature for Anthropic, turns the neutral messages cannot carry."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -130,13 +131,25 @@ class ChatService:
         if prepared.no_llm is not None:
             return _answered(prepared.no_llm, prepared.target.model)
         call: Call = await self.calls.begin(
-            prepared.target, prepared.messages, prepared.options, prepared.tools, principal
-        )
+            prepared.target, prepared.messages, prepared.options, prepared.tools, principal,
+            wait_for_hold=False,
+        )  # fmt: skip
         events = self.calls.stream(
             prepared.target, prepared.messages, prepared.options, prepared.tools, call
         )
+        # The vendor's first token and the credit hold at once: billing's round trip is not
+        # added to the time to first token. A refused hold stops the call before any byte.
+        first_event = asyncio.get_running_loop().create_task(anext(events))
+        assert call.holding is not None
         try:
-            first = await anext(events)
+            await call.holding
+        except BaseException:
+            first_event.cancel()
+            await asyncio.wait([first_event])
+            await events.aclose()
+            raise
+        try:
+            first = await first_event
         except BaseException:
             await events.aclose()
             raise
