@@ -534,3 +534,103 @@ async def sms_message(platform: Platform, tenant: Tenant) -> Made:
         session.add(row)
         await session.flush()
         return Made({"message_id": row.id}, bodies={"post": {}})
+
+
+# --- ai_orchestration -------------------------------------------------------------------------
+
+
+@factory("/v1/agents/providers/{provider}")
+async def provider_key(platform: Platform, tenant: Tenant) -> Made:
+    # Named within each tenant: B's PUT sets B's own key, B's DELETE removes it.
+    answer = await platform.gateway.put(
+        "/v1/agents/providers/openai", json={"api_key": "sk-a-secret-aaaa"}, headers=tenant.headers
+    )
+    assert answer.status_code == 200, answer.text
+
+    def nothing_of_a(body: Any) -> None:
+        assert body.get("key_hint") != "…aaaa", body
+
+    return Made(
+        {"provider": "openai"},
+        bodies={"put": {"api_key": "sk-b-secret-bbbb"}},
+        namespaced=nothing_of_a,
+    )
+
+
+async def _agent(platform: Platform, tenant: Tenant) -> str:
+    made = await _created(platform, tenant, "/v1/agents", {"name": "a's agent"})
+    return str(made["id"])
+
+
+@factory("/v1/agents/{agent_id}", "/v1/agents/{agent_id}/versions")
+async def agent(platform: Platform, tenant: Tenant) -> Made:
+    return Made({"agent_id": await _agent(platform, tenant)}, bodies={"patch": {"name": "b's"}})
+
+
+@factory("/v1/agents/{agent_id}/versions/{version}")
+async def agent_version(platform: Platform, tenant: Tenant) -> Made:
+    return Made({"agent_id": await _agent(platform, tenant), "version": "1"})
+
+
+@factory("/v1/agents/{agent_id}/conversations")
+async def agent_conversations(platform: Platform, tenant: Tenant) -> Made:
+    return Made({"agent_id": await _agent(platform, tenant)}, bodies={"post": {}})
+
+
+@factory(
+    "/v1/agents/{agent_id}/conversations/{conversation_id}",
+    "/v1/agents/{agent_id}/conversations/{conversation_id}/messages",
+)
+async def conversation(platform: Platform, tenant: Tenant) -> Made:
+    agent_id = await _agent(platform, tenant)
+    made = await _created(platform, tenant, f"/v1/agents/{agent_id}/conversations", {})
+    return Made(
+        {"agent_id": agent_id, "conversation_id": made["id"]},
+        bodies={"post": {"content": "b's message"}},
+    )
+
+
+_CASES = [{"prompt": "a's question", "expected_facts": ["a's fact"]}]
+
+
+async def _test_set(platform: Platform, tenant: Tenant) -> str:
+    made = await _created(
+        platform, tenant, "/v1/agents/test-sets", {"name": "a's", "cases": _CASES}
+    )
+    return str(made["id"])
+
+
+@factory("/v1/agents/test-sets/{test_set_id}")
+async def sandbox_set(platform: Platform, tenant: Tenant) -> Made:
+    return Made({"test_set_id": await _test_set(platform, tenant)})
+
+
+@factory("/v1/agents/{agent_id}/test-runs")
+async def agent_sandbox_runs(platform: Platform, tenant: Tenant) -> Made:
+    # B's attempt names A's set: refused at the agent (A's), before the set is looked up.
+    set_id = await _test_set(platform, tenant)
+    return Made(
+        {"agent_id": await _agent(platform, tenant)}, bodies={"post": {"test_set_id": set_id}}
+    )
+
+
+async def _test_run(platform: Platform, tenant: Tenant) -> tuple[str, str]:
+    # The nets' platform has no LLM key: the run answers each case that none is configured.
+    agent_id = await _agent(platform, tenant)
+    set_id = await _test_set(platform, tenant)
+    made = await _created(
+        platform, tenant, f"/v1/agents/{agent_id}/test-runs", {"test_set_id": set_id}
+    )
+    return agent_id, str(made["id"])
+
+
+@factory("/v1/agents/{agent_id}/test-runs/{run_id}")
+async def sandbox_run(platform: Platform, tenant: Tenant) -> Made:
+    agent_id, run_id = await _test_run(platform, tenant)
+    return Made({"agent_id": agent_id, "run_id": run_id})
+
+
+@factory("/v1/agents/{agent_id}/test-runs/{run_id}/compare/{other_run_id}")
+async def sandbox_comparison(platform: Platform, tenant: Tenant) -> Made:
+    agent_id, run_id = await _test_run(platform, tenant)
+    return Made({"agent_id": agent_id, "run_id": run_id, "other_run_id": run_id})

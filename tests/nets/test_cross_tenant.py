@@ -56,8 +56,9 @@ async def _as_b(platform: Platform, b: Tenant, path: str, method: str, made: Mad
                 elif made.check_shared is not None:
                     made.check_shared(answer.json())
                 continue
-            if made.namespaced is not None and answer.status_code in (200, 201):
-                made.namespaced(answer.json())  # B's own, under the same name
+            if made.namespaced is not None and answer.status_code in (200, 201, 204):
+                if answer.status_code != 204:
+                    made.namespaced(answer.json())  # B's own, under the same name
                 continue
             if answer.status_code not in REFUSED:
                 wrong.append(

@@ -28,6 +28,7 @@ events named as their ``type``: ``message_start``, ``content_block_start``, ``pi
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 from collections.abc import AsyncIterator
@@ -154,6 +155,9 @@ def _check_turns(messages: Any) -> str | None:
 class AnthropicFake(VendorScript):
     api_key: str = "sk-ant-test"
     context_window: int = 200_000
+    # Seconds a stream waits before its first delta, as a model thinks before its first token
+    # (bench/chat_ttft.py gives a fixed one, so what the platform adds can be told apart).
+    first_token_delay: float = 0.0
 
     def __post_init__(self) -> None:
         self.app = Starlette(routes=[Route("/v1/messages", self._messages, methods=["POST"])])
@@ -308,7 +312,11 @@ class AnthropicFake(VendorScript):
             }
         )
         events.append({"type": "message_stop"})
+        waited = self.first_token_delay <= 0
         for number, event in enumerate(events):
+            if not waited and event["type"] == "content_block_delta":
+                await asyncio.sleep(self.first_token_delay)
+                waited = True
             if number == reply.cut_after:
                 return
             if number == reply.overloaded_after:

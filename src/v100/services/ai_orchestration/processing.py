@@ -1,0 +1,159 @@
+"""What a test run's job does: mark the run running; hold credits for every case still to answer
+(its prompt and the agent's instructions counted with cl100k, plus the reply's bound), keyed by
+the run (``agent-test-run:<id>:hold|capture|release``), so a rerun is charged once; answer each
+case with the agent's version (``complete``), check its facts and record it, skipping the cases
+a killed attempt already recorded; then capture what the vendor counted and end completed.
+Without any key for the provider each case is answered that no LLM is configured, at no cost
+(and fails its facts). A refusal (credits, the vendor refusing the key or a request) ends the
+run ``failed`` with the hold released; a vendor that does not answer is retried by the job, and
+ends the run ``provider-unavailable`` on the last attempt."""
+
+from __future__ import annotations
+
+from v100.ai.llm import LLMError, LLMRefused, Message, Usage
+from v100.contracts.credit_holds import HoldTerms, hold_lifetime
+from v100.kit.db import utcnow
+from v100.kit.jobs import JobContext
+from v100.services.ai_orchestration.calls import ChatCalls, credits_for, estimate_prompt
+from v100.services.ai_orchestration.facts import check_facts
+from v100.services.ai_orchestration.models import TestResult
+from v100.services.ai_orchestration.no_llm import ANSWERED_BY, no_llm_answer
+from v100.services.ai_orchestration.repository import (
+    AgentVersionRepository,
+    TestResultRepository,
+    TestRunRepository,
+    TestSetRepository,
+)
+from v100.services.ai_orchestration.resources import Resources
+from v100.services.ai_orchestration.targets import agent_target
+
+__all__ = ["TEST_RUN", "TestRunFailed", "fail", "run_test"]
+
+
+class TestRunFailed(Exception):
+    """Ends a run ``failed`` with ``slug`` and ``detail`` (never retried)."""
+
+    __test__ = False
+
+    def __init__(self, slug: str, detail: str) -> None:
+        super().__init__(f"{slug}: {detail}")
+        self.slug = slug
+        self.detail = detail
+
+
+# tasks.py: three attempts of at most the configured timeout (30 minutes by default).
+TEST_RUN = HoldTerms(
+    kind="agent-test-run",
+    reason="ai.test_run",
+    work="the test run",
+    lifetime=hold_lifetime(1800, attempts=3),
+    failure=TestRunFailed,
+)
+
+
+async def run_test(job: JobContext, resources: Resources, run_id: str) -> None:
+    async with job.unit_of_work() as session:
+        runs = TestRunRepository(session)
+        run = await runs.by_id(run_id)
+        if run is None or run.status in ("completed", "failed"):
+            return
+        await runs.change(run_id, expect_status=("queued", "running"), status="running")
+        tenant_id = run.tenant_id
+        version = await AgentVersionRepository(session).of(
+            tenant_id, run.agent_id, run.agent_version
+        )
+        test_set = await TestSetRepository(session).get(tenant_id, run.test_set_id)
+        if version is None or test_set is None:
+            return  # deleted meanwhile: the run went with it
+        done = {result.position for result in await TestResultRepository(session).of_run(run_id)}
+        target = await agent_target(resources.keys, session, tenant_id, version)
+        hold_id, created_at = run.hold_id, run.created_at
+    system = [Message.system(version.instructions)] if version.instructions else []
+    todo = [(i, case) for i, case in enumerate(test_set.cases) if i not in done]
+    bound = target.max_tokens or resources.settings.default_max_tokens
+    rates = target.credential.rates if target.credential is not None else None
+
+    if target.credential is not None and rates is not None and hold_id is None:
+        estimate = Usage(
+            sum(estimate_prompt([*system, Message.user(c["prompt"])], ()) for _, c in todo),
+            bound * len(todo),
+        )
+        hold_id = await TEST_RUN.reserve(
+            resources.billing, work_id=run_id, tenant_id=tenant_id, created_at=created_at,
+            amount=credits_for(estimate, rates), last_attempt=job.is_last_attempt,
+        )  # fmt: skip
+        async with job.unit_of_work() as session:
+            await TestRunRepository(session).change(
+                run_id, expect_status=("running",), hold_id=hold_id
+            )
+
+    calls = ChatCalls(resources)
+    for position, case in todo:
+        prompt = str(case["prompt"])
+        usage = Usage(0, 0)
+        if target.credential is None:
+            answer, answered_by = (
+                no_llm_answer(version.provider, version.model, version.knowledge_base_ids),
+                ANSWERED_BY,
+            )
+        else:
+            try:
+                reply = await calls.model(target).complete(
+                    [*system, Message.user(prompt)], calls.options(target), ()
+                )
+            except LLMRefused as exc:
+                raise TestRunFailed("provider-refused", str(exc)[:400]) from exc
+            except LLMError as exc:
+                if job.is_last_attempt:
+                    raise TestRunFailed("provider-unavailable", str(exc)[:400]) from exc
+                raise
+            answer, answered_by = reply.text, "llm"
+            usage = reply.usage or Usage(estimate_prompt([Message.user(prompt)], ()), 0)
+        found, missing = check_facts(answer, case["expected_facts"])
+        async with job.unit_of_work() as session:
+            session.add(
+                TestResult(
+                    tenant_id=tenant_id, run_id=run_id, position=position, prompt=prompt,
+                    answer=answer, answered_by=answered_by, passed=not missing,
+                    found_facts=found, missing_facts=missing,
+                    input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+                    created_at=utcnow(),
+                )
+            )  # fmt: skip
+        await job.report_progress(int(100 * (len(done) + 1) / max(1, len(test_set.cases))))
+        done.add(position)
+
+    async with job.unit_of_work() as session:
+        results = await TestResultRepository(session).of_run(run_id)
+    total = Usage(sum(r.input_tokens for r in results), sum(r.output_tokens for r in results))
+    credits = None
+    if rates is not None and hold_id is not None:
+        credits = await TEST_RUN.capture(
+            resources.billing, work_id=run_id, tenant_id=tenant_id, hold_id=hold_id,
+            amount=credits_for(total, rates),
+        )  # fmt: skip
+    async with job.unit_of_work() as session:
+        await TestRunRepository(session).change(
+            run_id, expect_status=("running",), status="completed",
+            passed=sum(r.passed for r in results), failed=sum(not r.passed for r in results),
+            input_tokens=total.input_tokens, output_tokens=total.output_tokens,
+            credits=credits, finished_at=utcnow(),
+        )  # fmt: skip
+
+
+async def fail(job: JobContext, resources: Resources, run_id: str, slug: str, detail: str) -> None:
+    """End the run failed and give its hold back."""
+    async with job.unit_of_work() as session:
+        runs = TestRunRepository(session)
+        run = await runs.by_id(run_id)
+        if run is None:
+            return
+        await runs.change(
+            run_id, expect_status=("queued", "running"), status="failed", error=slug,
+            error_detail=detail[:500], finished_at=utcnow(),
+        )  # fmt: skip
+        hold_id, tenant_id = run.hold_id, run.tenant_id
+    if hold_id is not None:
+        await TEST_RUN.release(
+            resources.billing, work_id=run_id, tenant_id=tenant_id, hold_id=hold_id
+        )

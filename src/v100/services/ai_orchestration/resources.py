@@ -1,0 +1,90 @@
+"""What ai_orchestration's requests and jobs work with besides their database session: its
+settings, the tenants' keys (and the sealer that opens them), the chat model clients, billing's
+client while tokens cost credits, and the token budgets. The app opens them at start-up and
+hands them to its endpoints (``Provided(Resources)``) and to the jobs it runs; a
+``v100 worker ai_orchestration`` process opens its own from the environment on first use."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from v100.contracts.billing import BillingClient, connect_billing
+from v100.kit.http import Component, Runtime
+from v100.kit.sealing import Sealer
+from v100.services.ai_orchestration.budgets import TokenBudgets
+from v100.services.ai_orchestration.chat_models import ChatModels
+from v100.services.ai_orchestration.keys import ProviderKeys
+from v100.services.ai_orchestration.settings import AiOrchestrationSettings
+
+__all__ = ["RESOURCES", "ResourceSlot", "Resources"]
+
+
+@dataclass
+class Resources:
+    settings: AiOrchestrationSettings
+    keys: ProviderKeys
+    models: ChatModels
+    budgets: TokenBudgets
+    # None: tokens cost nothing here (billing off).
+    billing: BillingClient | None
+
+    @classmethod
+    def open(cls, settings: AiOrchestrationSettings) -> Resources:
+        billing = (
+            connect_billing(settings.billing_url, settings.platform)
+            if settings.billing_enabled
+            else None
+        )
+        return cls(
+            settings=settings,
+            keys=ProviderKeys(settings, Sealer.from_settings(settings.platform)),
+            models=ChatModels(settings),
+            budgets=TokenBudgets(settings.platform.redis_url),
+            billing=billing,
+        )
+
+    async def close(self) -> None:
+        await self.models.aclose()
+        await self.budgets.aclose()
+        if self.billing is not None:
+            await self.billing.aclose()
+
+
+class ResourceSlot:
+    """The process's resources: the app's, installed at start-up, or (a worker process) ones
+    opened from the environment the first time a job asks."""
+
+    def __init__(self) -> None:
+        self._installed: Resources | None = None
+        self._lock = asyncio.Lock()
+
+    def installed(self, settings: AiOrchestrationSettings) -> Component:
+        """The app's component: opened at start-up, provided to endpoints, closed at shutdown."""
+
+        @contextlib.asynccontextmanager
+        async def component(runtime: Runtime) -> AsyncIterator[None]:
+            resources = Resources.open(settings)
+            self._installed = resources
+            runtime.provide(resources)
+            try:
+                yield
+            finally:
+                if self._installed is resources:
+                    self._installed = None
+                await resources.close()
+
+        return component
+
+    async def current(self) -> Resources:
+        if self._installed is not None:
+            return self._installed
+        async with self._lock:
+            if self._installed is None:
+                self._installed = Resources.open(AiOrchestrationSettings())
+            return self._installed
+
+
+RESOURCES = ResourceSlot()
