@@ -2,9 +2,9 @@
 ``quicktok``, the same ids as tiktoken's, with its tables inside the package), along the
 document's own structure: a chunk never spans two sections (blocks under different headings)
 nor two pages (so a citation names one page), packs whole paragraphs where they fit, else whole
-sentences, and only cuts inside a sentence longer than a chunk. Consecutive chunks of a section overlap by whole sentences, up to
-``overlap`` tokens, so a fact cut at a boundary is still whole in one of them. Every chunk keeps
-where it came from: its heading path, its page, its position.
+sentences, and only cuts inside a sentence longer than a chunk. Consecutive chunks of a section
+overlap by whole sentences, up to ``overlap`` tokens, so a fact cut at a boundary is still whole
+in one of them. Every chunk keeps where it came from: its heading path, its page, its position.
 
     blocks = [Block("Intro...", headings=("Guide",)), Block("More...", ("Guide", "Setup"), page=2)]
     for chunk in chunk_blocks(blocks, ChunkingOptions(max_tokens=200, overlap=40)):
