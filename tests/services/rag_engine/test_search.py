@@ -40,8 +40,9 @@ async def test_every_mode_finds_the_passage_that_answers(rag: RagApp) -> None:
     tenant = new_tenant()
     base, ids = await library(rag, tenant)
     for mode in ("vector", "fulltext", "hybrid"):
-        answer = await rag.search(tenant, {"query": "How long does delivery take?",
-                                           "knowledge_base_ids": [base], "mode": mode, "k": 3})  # fmt: skip
+        body = {"query": "How long does delivery take?", "knowledge_base_ids": [base],
+                "mode": mode, "k": 3}  # fmt: skip
+        answer = await rag.search(tenant, body)
         assert answer.status_code == 200, answer.text
         found = answer.json()
         assert found["mode"] == mode
