@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import JSONResponse, Response
 
 from v100.kit.auth import Principal
-from v100.kit.db import InvalidCursorError, unit_of_work
+from v100.kit.db import InvalidCursorError, unit_of_work, writers_turn
 from v100.kit.errors import BadRequest
 from v100.kit.http import VENDOR_NOT_CONFIGURED, Authorized, SessionDep
 from v100.kit.idempotency import IdempotencyKey, idempotent
@@ -173,7 +173,7 @@ async def _ingest(
 ) -> JSONResponse:
     created = kept = False
     try:
-        async with unit_of_work(service.sessions) as session:
+        async with writers_turn(service.sessions), unit_of_work(service.sessions) as session:
 
             async def create() -> Document:
                 nonlocal created

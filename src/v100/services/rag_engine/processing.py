@@ -13,6 +13,7 @@ import asyncio
 
 from v100.ai.chunking import Chunk, ChunkingOptions, chunk_blocks
 from v100.ai.embeddings import EmbeddingRefused
+from v100.kit.db import writers_turn
 from v100.kit.jobs import JobContext, PermanentJobError
 from v100.kit.observability import get_logger
 from v100.kit.storage import ObjectNotFound
@@ -119,7 +120,8 @@ async def _run(job: JobContext, resources: Resources, row: Document) -> None:
         )
         for chunk, vector in zip(chunks, embedded.vectors, strict=True)
     ]
-    async with job.unit_of_work() as session:
+    # The largest write: on SQLite, in this process's turn (kit.db.writers_turn).
+    async with writers_turn(job.sessions), job.unit_of_work() as session:
         ready = await lifecycle.mark_ready(
             session, resources.bus, row.id, row.revision, chunk_count=len(chunks),
             token_count=tokens, credits_charged=charged, source_key=None,
