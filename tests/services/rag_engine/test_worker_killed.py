@@ -27,8 +27,10 @@ from .support import INTERNAL_SECRET, new_tenant
 
 pytestmark = [pytest.mark.slow, pytest.mark.real_clock]
 
-WORDS = ["river", "stone", "lantern", "orchard", "meadow", "harbor", "candle", "willow",
-         "thunder", "garden", "violet", "silver", "mountain", "cedar", "falcon", "autumn"]  # fmt: skip
+WORDS = [
+    "river", "stone", "lantern", "orchard", "meadow", "harbor", "candle", "willow",
+    "thunder", "garden", "violet", "silver", "mountain", "cedar", "falcon", "autumn",
+]  # fmt: skip
 
 
 def long_text(paragraphs: int = 300) -> str:
