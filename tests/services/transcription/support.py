@@ -1,11 +1,14 @@
-"""Helpers for transcription's tests: a running app, tenant headers, creating transcripts over
-HTTP (a URL, or the file itself), waiting for one to settle, the durable events published about
-one, and the tenant's balance at the real billing app."""
+"""Helpers for transcription's tests: a running app (and another with settings changed),
+tenant headers, creating transcripts over HTTP (a URL, or the file itself), waiting for one to
+settle, the durable events published about one, and the tenant's balance at the real billing
+app."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +20,8 @@ from tests.support.billed import new_tenant as new_tenant
 from v100.contracts.events import TRANSCRIPTS_STREAM
 from v100.kit.bus import Event
 from v100.kit.testing.bus import published
-from v100.kit.testing.http import auth_headers
+from v100.kit.testing.http import auth_headers, running_app
+from v100.services.transcription.app import create_app
 from v100.services.transcription.settings import TranscriptionSettings
 
 INTERNAL_SECRET = "internal-secret-for-transcription-tests-0123456789"
@@ -30,6 +34,14 @@ class TranscriptionApp:
     http: httpx.AsyncClient
     settings: TranscriptionSettings
     billing: str
+
+    @asynccontextmanager
+    async def changed(self, **settings: Any) -> AsyncIterator[TranscriptionApp]:
+        """Another app on the same backend and billing, with these settings changed."""
+        changed = self.settings.model_copy(update=settings)
+        app = create_app(changed)
+        async with running_app(app) as http:
+            yield TranscriptionApp(app=app, http=http, settings=changed, billing=self.billing)
 
     def headers(self, tenant_id: str, **extra: str) -> dict[str, str]:
         return {**auth_headers(self.app, tenant_principal(tenant_id)), **extra}

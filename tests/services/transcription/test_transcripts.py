@@ -40,8 +40,9 @@ async def test_speech_is_transcribed_with_word_timings_language_credits_and_an_e
     done = await ts.transcribe(tenant, speech, name="standup.wav")
 
     assert done["status"] == "completed", done
-    assert done["source"] == {"kind": "upload", "url": None, "name": "standup.wav",
-                              "content_type": "audio/wav", "size": len(speech)}  # fmt: skip
+    assert done["source"] == {"kind": "upload", "url": None, "video_id": None,
+                              "name": "standup.wav", "content_type": "audio/wav",
+                              "size": len(speech)}  # fmt: skip
     assert done["backend"] == "local"
     assert word_error_rate(SPOKEN, done["text"]) <= 0.15, done["text"]
     assert done["language"] == "en"
@@ -130,13 +131,10 @@ async def test_a_url_source_is_fetched_when_its_network_is_allowed(
     async def talk(request: Request) -> Response:
         return Response(speech, media_type="audio/wav")
 
-    settings = ts.settings.model_copy(update={"url_allow_cidrs": ["127.0.0.0/8"]})
-    app = create_app(settings)
     async with (
         serving(Starlette(routes=[Route("/talk.wav", talk)])) as origin,
-        running_app(app) as http,
+        ts.changed(url_allow_cidrs=["127.0.0.0/8"]) as allowed,
     ):
-        allowed = TranscriptionApp(app=app, http=http, settings=settings, billing=ts.billing)
         tenant = new_tenant()
         created = await allowed.from_url(
             tenant, {"source": {"url": f"{origin}/talk.wav"}, "language": "en"}

@@ -18,9 +18,10 @@ import io
 import math
 import mimetypes
 import random
+import struct
 import time
 import wave
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ import httpx
 import numpy as np
 
 from v100.ai.asr._transcript import AudioSource, Transcript, TranscriptSegment, Word
-from v100.ai.audio import SAMPLE_RATE, Pcm
+from v100.ai.audio import SAMPLE_RATE, Pcm, PcmFile
 
 __all__ = [
     "DEEPGRAM_API_URL",
@@ -147,44 +148,71 @@ def pcm16(pcm: Pcm) -> bytes:
     return (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
 
 
+def _wav_header(frames: int, sample_rate: int = SAMPLE_RATE) -> bytes:
+    """The 44-byte header of a 16-bit mono WAV file of ``frames`` samples."""
+    data = frames * 2
+    return struct.pack(
+        "<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + data, b"WAVE", b"fmt ", 16, 1, 1, sample_rate,
+        sample_rate * 2, 2, 16, b"data", data,
+    )  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class _Upload:
-    """One request body: a file streamed from disk (read again on each retry), or bytes."""
+    """One request body: a file streamed from disk (read again on each retry), decoded samples
+    on disk streamed as a 16-bit WAV (a slice at a time), or bytes."""
 
     content_type: str
     path: Path | None = None
+    pcm: PcmFile | None = None
     data: bytes | None = None
     json: dict[str, str] | None = None
 
     def length(self) -> int | None:
         if self.path is not None:
             return self.path.stat().st_size
+        if self.pcm is not None:
+            return 44 + 2 * self.pcm.size
         return None if self.data is None else len(self.data)
 
+    def _blocks(self) -> Generator[bytes] | None:
+        """The body a block at a time, read when asked (None: no streamed body)."""
+        if self.path is not None:
+            path = self.path
+
+            def from_file() -> Generator[bytes]:
+                with path.open("rb") as source:
+                    while block := source.read(_CHUNK):
+                        yield block
+
+            return from_file()
+        if self.pcm is not None:
+            pcm, step = self.pcm, _CHUNK // 2
+
+            def from_pcm() -> Generator[bytes]:
+                yield _wav_header(pcm.size)
+                for start in range(0, pcm.size, step):
+                    yield pcm16(pcm[start : start + step])
+
+            return from_pcm()
+        return None
+
     def sync_body(self) -> bytes | Iterator[bytes] | None:
-        if self.path is None:
-            return self.data
-        path = self.path
-
-        def chunks() -> Iterator[bytes]:
-            with path.open("rb") as source:
-                while block := source.read(_CHUNK):
-                    yield block
-
-        return chunks()
+        blocks = self._blocks()
+        return self.data if blocks is None else blocks
 
     def async_body(self) -> bytes | AsyncIterator[bytes] | None:
-        if self.path is None:
+        blocks = self._blocks()
+        if blocks is None:
             return self.data
-        path = self.path
+        stream = blocks
 
         async def chunks() -> AsyncIterator[bytes]:
-            source = await asyncio.to_thread(path.open, "rb")
             try:
-                while block := await asyncio.to_thread(source.read, _CHUNK):
+                while block := await asyncio.to_thread(next, stream, b""):
                     yield block
             finally:
-                await asyncio.to_thread(source.close)
+                await asyncio.to_thread(stream.close)
 
         return chunks()
 
@@ -198,6 +226,8 @@ def _upload(audio: AudioSource) -> _Upload:
         # Deepgram reads the container itself; the type only has to be audio or video.
         kind = guessed if guessed and guessed.split("/")[0] in ("audio", "video") else None
         return _Upload(kind or "application/octet-stream", path=path)
+    if isinstance(audio, PcmFile):
+        return _Upload("audio/wav", pcm=audio)
     return _Upload("audio/wav", data=pcm_to_wav(np.asarray(audio, dtype=np.float32)))
 
 

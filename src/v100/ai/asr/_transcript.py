@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from v100.ai.audio import Pcm
+from v100.ai.audio import Pcm, PcmFile
 
 __all__ = ["AudioSource", "Transcriber", "Transcript", "TranscriptSegment", "Word"]
 
-# A path to any audio or video file FFmpeg reads, or 16 kHz mono float32 PCM.
-AudioSource = str | Path | Pcm
+# A path to any audio or video file FFmpeg reads, or 16 kHz mono float32 PCM (in memory, or
+# decoded to disk by ``v100.ai.audio.decode_pcm``).
+AudioSource = str | Path | Pcm | PcmFile
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,13 +1,19 @@
 """The local backend: faster-whisper (CTranslate2, int8 on the CPU) with the Whisper base
 weights from their packages. Silero VAD (``v100.ai.vad``) finds the speech first; only those
 regions are decoded, and the times are mapped back onto the original audio, so silence gives
-an empty transcript rather than invented text (faster-whisper#506, #843)."""
+an empty transcript rather than invented text (faster-whisper#506, #843). A file is decoded to
+disk (``v100.ai.audio.decode_pcm``) and read a slice at a time, and the speech goes to the
+model a few minutes at a time, so a 3-hour file takes no more memory than a 5-minute one."""
 
 from __future__ import annotations
 
 import asyncio
+import bisect
+import contextlib
 import os
+import tempfile
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +23,7 @@ import numpy as np
 
 from v100.ai.asr._transcript import AudioSource, Transcript, TranscriptSegment, Word
 from v100.ai.asr._weights import whisper_base_dir
-from v100.ai.audio import SAMPLE_RATE, Pcm, load_pcm
+from v100.ai.audio import SAMPLE_RATE, PcmFile, PcmSource, decode_pcm
 from v100.ai.vad import SpeechRegion, VadSettings, speech_regions
 
 __all__ = ["DECODE_OPTIONS", "LanguageDetection", "LocalWhisper", "default_model_cache"]
@@ -28,6 +34,16 @@ DECODE_OPTIONS: dict[str, Any] = {
     "word_timestamps": True,
     "condition_on_previous_text": True,
 }
+
+# Speech given to the model in one call, at most. faster-whisper computes the features of all
+# it is given at once (about 60 MB of transient memory per minute of speech), so longer speech
+# goes in batches of whole regions, a region longer than this cut at its quietest 32 ms near
+# the limit (docs/ai.md has the figures).
+BATCH_SECONDS = 300.0
+# How far before the limit that quiet point is looked for (at most half the limit).
+_CUT_SEARCH_SECONDS = 10.0
+# Whisper's language detector reads the first 30 s of speech.
+_DETECT_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +80,12 @@ class LocalWhisper:
         cache_dir: Path | None = None,
         cpu_threads: int | None = None,
         vad: VadSettings | None = None,
+        batch_seconds: float = BATCH_SECONDS,
     ) -> None:
         self._cache_dir = cache_dir
         self._cpu_threads = cpu_threads or _cpu_threads()
         self._vad = vad or VadSettings()
+        self._batch = int(batch_seconds * SAMPLE_RATE)
         self._model: Any = None
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="whisper")
@@ -103,7 +121,10 @@ class LocalWhisper:
     # --- transcription -------------------------------------------------------------------
 
     def transcribe(self, audio: AudioSource, language: str | None = None) -> Transcript:
-        pcm = _as_pcm(audio)
+        with _readable(audio) as pcm:
+            return self._transcribe(pcm, language)
+
+    def _transcribe(self, pcm: PcmSource, language: str | None) -> Transcript:
         duration = pcm.size / SAMPLE_RATE
         regions = speech_regions(pcm, self._vad)
         if not regions:
@@ -115,20 +136,29 @@ class LocalWhisper:
                 speech_duration=0.0,
                 backend=self.name,
             )
-        speech = np.concatenate([pcm[r.start : r.end] for r in regions])
-        from faster_whisper.transcribe import restore_speech_timestamps
-
-        segments, info = self.model().transcribe(
-            speech, language=language, vad_filter=False, **DECODE_OPTIONS
-        )
-        chunks = [{"start": r.start, "end": r.end} for r in regions]
-        restored = restore_speech_timestamps(segments, chunks, SAMPLE_RATE)
+        model = self.model()
+        named = language
+        segments: list[TranscriptSegment] = []
+        probability: float | None = None
+        speech_samples = 0
+        for batch in _batches(pcm, regions, self._batch):
+            speech = np.concatenate([pcm[r.start : r.end] for r in batch])
+            speech_samples += speech.size
+            found, info = model.transcribe(
+                speech, language=language, vad_filter=False, **DECODE_OPTIONS
+            )
+            timeline = _Timeline(batch)
+            segments.extend(_segment(timeline.restore(segment), duration) for segment in found)
+            if probability is None:  # the first batch names the language for the rest
+                language, probability = info.language, float(info.language_probability)
+        if not segments and named is None:  # what the VAD let through held no words
+            language, probability = None, None
         return Transcript(
-            segments=tuple(_segment(segment, duration) for segment in restored),
-            language=info.language,
-            language_probability=float(info.language_probability),
+            segments=tuple(segments),
+            language=language,
+            language_probability=probability,
             duration=duration,
-            speech_duration=speech.size / SAMPLE_RATE,
+            speech_duration=speech_samples / SAMPLE_RATE,
             backend=self.name,
         )
 
@@ -140,12 +170,18 @@ class LocalWhisper:
 
     def detect_language(self, audio: AudioSource) -> LanguageDetection | None:
         """Whisper's own detector on the first 30 s of speech; None when there is none."""
-        pcm = _as_pcm(audio)
-        regions: list[SpeechRegion] = speech_regions(pcm, self._vad)
-        if not regions:
+        with _readable(audio) as pcm:
+            regions: list[SpeechRegion] = speech_regions(pcm, self._vad)
+            wanted = int(_DETECT_SECONDS * SAMPLE_RATE)
+            pieces, size = [], 0
+            for region in regions:
+                if size >= wanted:
+                    break
+                pieces.append(pcm[region.start : min(region.end, region.start + wanted - size)])
+                size += pieces[-1].size
+        if not pieces:
             return None
-        speech = np.concatenate([pcm[r.start : r.end] for r in regions])
-        language, probability, ranked = self.model().detect_language(audio=speech)
+        language, probability, ranked = self.model().detect_language(audio=np.concatenate(pieces))
         return LanguageDetection(
             language=str(language),
             probability=float(probability),
@@ -157,13 +193,101 @@ class LocalWhisper:
         return await loop.run_in_executor(self._executor, self.detect_language, audio)
 
 
-def _as_pcm(audio: AudioSource) -> Pcm:
-    if isinstance(audio, str | Path):
-        return load_pcm(audio)
-    pcm = np.asarray(audio, dtype=np.float32)
-    if pcm.ndim != 1:
-        raise ValueError("PCM must be one channel: a 1-D array of 16 kHz float32 samples")
-    return np.ascontiguousarray(pcm)
+@contextlib.contextmanager
+def _readable(audio: AudioSource) -> Iterator[PcmSource]:
+    """Samples to read: an array or a ``PcmFile`` as given, a media file decoded to a
+    temporary ``PcmFile`` (removed after)."""
+    if isinstance(audio, PcmFile):
+        yield audio
+    elif isinstance(audio, str | Path):
+        with tempfile.TemporaryDirectory(prefix="v100-asr-") as scratch:
+            yield decode_pcm(audio, Path(scratch) / "pcm.f32")
+    else:
+        pcm = np.asarray(audio, dtype=np.float32)
+        if pcm.ndim != 1:
+            raise ValueError("PCM must be one channel: a 1-D array of 16 kHz float32 samples")
+        yield np.ascontiguousarray(pcm)
+
+
+def _batches(
+    pcm: PcmSource, regions: list[SpeechRegion], limit: int
+) -> Iterator[list[SpeechRegion]]:
+    """Consecutive regions grouped into batches of at most ``limit`` samples; a region longer
+    than that is first cut into pieces (each at its quietest window near the limit)."""
+    batch: list[SpeechRegion] = []
+    size = 0
+    for piece in _pieces(pcm, regions, limit):
+        length = piece.end - piece.start
+        if batch and size + length > limit:
+            yield batch
+            batch, size = [], 0
+        batch.append(piece)
+        size += length
+    if batch:
+        yield batch
+
+
+def _pieces(pcm: PcmSource, regions: list[SpeechRegion], limit: int) -> Iterator[SpeechRegion]:
+    window = 512
+    search = min(int(_CUT_SEARCH_SECONDS * SAMPLE_RATE), limit // 2)
+    for region in regions:
+        start = region.start
+        while region.end - start > limit:
+            # The quietest 32 ms window (least energy) in the last seconds before the limit.
+            near = pcm[start + limit - search : start + limit]
+            frames = near[: near.size // window * window].reshape(-1, window)
+            quietest = int(np.argmin(np.einsum("ij,ij->i", frames, frames)))
+            cut = start + limit - search + quietest * window + window // 2
+            yield SpeechRegion(start, cut)
+            start = cut
+        yield SpeechRegion(start, region.end)
+
+
+class _Timeline:
+    """Regions given to the model back to back, and the way from a time in that speech back to
+    the original audio. faster-whisper's ``restore_speech_timestamps`` puts a word in the
+    region of its middle; a word the aligner stretches over the join of two regions (the first
+    word after a pause often is) then lands in the wrong one, minutes or hours away from where
+    it was said. Here such a word goes where its neighbours in the segment are."""
+
+    def __init__(self, regions: list[SpeechRegion]) -> None:
+        self.starts: list[float] = []  # each region's start and end in the speech given
+        self.ends: list[float] = []
+        self.shifts: list[float] = []  # what to add to go back to the original audio
+        at = 0.0
+        for region in regions:
+            length = (region.end - region.start) / SAMPLE_RATE
+            self.starts.append(at)
+            self.ends.append(at + length)
+            self.shifts.append(region.start_s - at)
+            at += length
+
+    def region_of(self, time: float) -> int:
+        return min(bisect.bisect_right(self.ends, time), len(self.ends) - 1)
+
+    def original(self, time: float, region: int) -> float:
+        inside = min(max(time, self.starts[region]), self.ends[region])
+        return round(inside + self.shifts[region], 3)
+
+    def restore(self, segment: Any) -> Any:
+        """``segment`` (faster-whisper's) with its words' and its own times on the original."""
+        words = list(segment.words or ())
+        if not words:
+            segment.start = self.original(segment.start, self.region_of(segment.start))
+            segment.end = self.original(segment.end, self.region_of(segment.start))
+            return segment
+        middles = [self.region_of((word.start + word.end) / 2) for word in words]
+        for i, word in enumerate(words):
+            first, last = self.region_of(word.start), self.region_of(max(word.start, word.end))
+            region = middles[i]
+            if first != last:  # over a join: beside its neighbours, when they agree
+                beside = {middles[j] for j in (i - 1, i + 1) if 0 <= j < len(words)}
+                if len(beside) == 1:
+                    region = min(max(beside.pop(), first), last)
+            word.start = self.original(word.start, region)
+            word.end = self.original(word.end, region)
+        segment.start, segment.end = words[0].start, words[-1].end
+        return segment
 
 
 def _segment(segment: Any, duration: float) -> TranscriptSegment:
