@@ -25,6 +25,7 @@ from v100.services.integration.models import Endpoint, Message, StreamGroup
 from v100.services.integration.signing import new_secret
 from v100.services.integration.sms.models import SmsMessage
 from v100.services.media_processor.models import MediaJob
+from v100.services.rag_engine.models import Collection, Document
 from v100.services.transcription.models import Transcript
 from v100.services.video_processing.models import CaptionTrack, Clip, Highlight, Rendition, Video
 
@@ -380,6 +381,28 @@ async def transcript(platform: Platform, tenant: Tenant) -> Made:
         session.add(row)
         await session.flush()
         return Made({"transcript_id": row.id})
+
+
+# --- rag_engine ---------------------------------------------------------------------------
+
+
+@factory("/v1/documents/{document_id}")
+async def document(platform: Platform, tenant: Tenant) -> Made:
+    # Rows as a failed ingestion leaves them: no job embeds anything during the run.
+    async with unit_of_work(_sessions(platform, "rag_engine")) as session:
+        collection = Collection(tenant_id=tenant.id, knowledge_base_id="a-kb",
+                                embedding_model="minilm-l6-v2-int8", dimension=384)  # fmt: skip
+        session.add(collection)
+        await session.flush()
+        row = Document(
+            tenant_id=tenant.id, collection_id=collection.id, knowledge_base_id="a-kb",
+            format="text", source_kind="content", source_size=1, content_hash="0" * 64,
+            attributes={}, status="failed", revision=1, revised_at=datetime.now(UTC),
+            error="document-empty",
+        )  # fmt: skip
+        session.add(row)
+        await session.flush()
+        return Made({"document_id": row.id})
 
 
 # --- integration --------------------------------------------------------------------------

@@ -46,6 +46,7 @@ STORES_OBJECTS = {
     "recording_processor",
     "stream_proxy",
     "transcription",
+    "rag_engine",
     "avatar",
 }
 ALICE = Principal(tenant_id="t-1", user_id="u-1", scopes=frozenset({"*"}))

@@ -1,10 +1,10 @@
 """Cutting a document into chunks for retrieval, by tokens (cl100k or o200k counts from
 ``quicktok``, the same ids as tiktoken's, with its tables inside the package), along the
-document's own structure: a chunk never spans two sections (blocks under different headings),
-packs whole paragraphs where they fit, else whole sentences, and only cuts inside a sentence
-longer than a chunk. Consecutive chunks of a section overlap by whole sentences, up to
-``overlap`` tokens, so a fact cut at a boundary is still whole in one of them. Every chunk keeps
-where it came from: its heading path, its page, its position.
+document's own structure: a chunk never spans two sections (blocks under different headings)
+nor two pages (so a citation names one page), packs whole paragraphs where they fit, else whole
+sentences, and only cuts inside a sentence longer than a chunk. Consecutive chunks of a section
+overlap by whole sentences, up to ``overlap`` tokens, so a fact cut at a boundary is still whole
+in one of them. Every chunk keeps where it came from: its heading path, its page, its position.
 
     blocks = [Block("Intro...", headings=("Guide",)), Block("More...", ("Guide", "Setup"), page=2)]
     for chunk in chunk_blocks(blocks, ChunkingOptions(max_tokens=200, overlap=40)):
@@ -44,7 +44,7 @@ class Chunk:
     tokens: int
     position: int  # 0, 1, ... in document order
     headings: tuple[str, ...]
-    page: int | None  # the page the chunk starts on
+    page: int | None  # the page the chunk is on
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,16 +97,18 @@ def chunk_blocks(blocks: Iterable[Block], options: ChunkingOptions | None = None
 def _sections(
     blocks: Iterable[Block], options: ChunkingOptions
 ) -> Iterator[tuple[tuple[str, ...], list[_Piece]]]:
-    """Consecutive blocks under the same headings, as pieces no longer than a chunk."""
+    """Consecutive blocks under the same headings on the same page, as pieces no longer than
+    a chunk."""
     headings: tuple[str, ...] | None = None
+    page: int | None = None
     pieces: list[_Piece] = []
     paragraph = 0
     for block in blocks:
-        if block.headings != headings:
+        if block.headings != headings or block.page != page:
             if pieces:
                 assert headings is not None
                 yield headings, pieces
-            headings, pieces = block.headings, []
+            headings, page, pieces = block.headings, block.page, []
         for text in _PARAGRAPH_BREAK.split(block.text):
             sentences = split_sentences(" ".join(text.split()))
             if not sentences:

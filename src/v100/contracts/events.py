@@ -23,6 +23,10 @@ __all__ = [
     "CREDITS_EXHAUSTED",
     "CREDITS_LOW",
     "CREDITS_STREAM",
+    "DOCUMENTS_STREAM",
+    "DOCUMENT_EVENT_TYPES",
+    "DOCUMENT_FAILED",
+    "DOCUMENT_READY",
     "ENDPOINT_DISABLED",
     "EVENT_CATALOGUE",
     "MEDIA_JOB_EVENT_TYPES",
@@ -64,6 +68,7 @@ __all__ = [
     "CacheInvalidation",
     "ClipEventData",
     "CreditsBalance",
+    "DocumentEventData",
     "EndpointDisabled",
     "EventKind",
     "MediaErrorInfo",
@@ -83,6 +88,7 @@ __all__ = [
     "cache_invalidation_event",
     "media_progress_channel",
     "publish_cache_invalidation",
+    "publish_document_event",
     "publish_media_job_event",
     "publish_media_job_progress",
     "publish_subscription_changed",
@@ -505,6 +511,56 @@ async def publish_transcript_event(
     return True
 
 
+# --- rag_engine's documents --------------------------------------------------------------------
+
+# Durable: a document's ingestion settled (ready to search, or failed).
+DOCUMENTS_STREAM = "documents"
+DOCUMENT_READY = "document.ready"
+DOCUMENT_FAILED = "document.failed"
+DOCUMENT_EVENT_TYPES = frozenset({DOCUMENT_READY, DOCUMENT_FAILED})
+
+
+class DocumentEventData(BaseModel):
+    """``data`` of ``document.ready`` and ``document.failed``: the document's summary (read
+    ``GET /v1/documents/{id}`` for the rest). ``revision`` counts its versions: 2 and more is a
+    re-ingestion of changed content."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: str
+    knowledge_base_id: str
+    status: Literal["ready", "failed"]
+    revision: int
+    format: Literal["text", "markdown", "html", "pdf"]
+    title: str | None = None
+    external_id: str | None = None
+    chunk_count: int | None = None
+    token_count: int | None = None
+    credits_charged: int | None = None
+    error: MediaErrorInfo | None = None
+
+
+async def publish_document_event(
+    bus: Bus, event_type: str, *, tenant_id: str, payload: DocumentEventData
+) -> bool:
+    """Announce that a document settled; call it after the change is committed. Best effort:
+    an unreachable bus is logged and answered False (the document shows its status anyway)."""
+    if event_type not in DOCUMENT_EVENT_TYPES:
+        raise ValueError(f"not a document event type: {event_type!r}")
+    event = Event(
+        type=event_type,
+        source="rag_engine",
+        tenant_id=tenant_id,
+        data=payload.model_dump(mode="json", exclude_none=True),
+    )
+    try:
+        await bus.publish(DOCUMENTS_STREAM, event)
+    except BackendUnavailable as exc:
+        _log.warning("document event not published", type=event_type, id=payload.id, error=str(exc))
+        return False
+    return True
+
+
 # --- billing's credit balance -------------------------------------------------------------------
 
 # Durable (billing's ``events_stream`` setting names it; this is its default).
@@ -633,6 +689,10 @@ _KINDS = (
               description="A transcript is ready: its text, words and language can be read."),
     EventKind(event_type=TRANSCRIPT_FAILED, stream=TRANSCRIPTS_STREAM, payload=TranscriptEventData,
               description="A transcript could not be made (bad media, a refused URL, credits)."),
+    EventKind(event_type=DOCUMENT_READY, stream=DOCUMENTS_STREAM, payload=DocumentEventData,
+              description="A document is ingested: its passages can be searched."),
+    EventKind(event_type=DOCUMENT_FAILED, stream=DOCUMENTS_STREAM, payload=DocumentEventData,
+              description="A document could not be ingested (unreadable, empty, credits)."),
     EventKind(event_type=RECORDING_UPLOADED, stream=RECORDINGS_STREAM, payload=RecordingChanged,
               description="A recording's content was received; processing is queued."),
     EventKind(event_type=RECORDING_PROGRESS, stream=RECORDINGS_STREAM, payload=RecordingChanged,

@@ -35,6 +35,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from v100.kit.db._engine import create_engine, create_sessionmaker, is_sqlite, ping, sqlite_file
 from v100.kit.db._ids import new_id, utcnow
 from v100.kit.db._migrations import (
+    backend_only,
     check_at_head,
     current_revision,
     head_revisions,
@@ -81,6 +82,7 @@ __all__ = [
     "Timestamped",
     "UTCDateTime",
     "async_sessionmaker",
+    "backend_only",
     "check_at_head",
     "create_engine",
     "create_sessionmaker",

@@ -29,6 +29,7 @@ from v100.kit.db._model import UTCDateTime
 from v100.kit.db._provision import ensure_database
 
 __all__ = [
+    "backend_only",
     "check_at_head",
     "current_revision",
     "head_revisions",
@@ -172,6 +173,65 @@ def _is_service_table(
     return include_name
 
 
+def backend_only(
+    metadata: MetaData, *, columns: Iterable[str] = (), indexes: Iterable[str] = ()
+) -> None:
+    """Name what migrations make with raw SQL for one backend and the models cannot declare (a
+    pgvector column, a generated ``tsvector``, an index made at run time), so that
+    ``schema_drift`` and autogenerate leave them alone: columns as ``table.column``, indexes by
+    name, a trailing ``*`` for a prefix. SQLite's virtual tables and their shadow tables
+    (``<virtual>_*``) are always left alone."""
+    named = metadata.info.setdefault("backend_only", {"columns": set(), "indexes": set()})
+    named["columns"].update(columns)
+    named["indexes"].update(indexes)
+
+
+def _named(patterns: Iterable[str], name: str) -> bool:
+    return any(
+        name.startswith(pattern[:-1]) if pattern.endswith("*") else name == pattern
+        for pattern in patterns
+    )
+
+
+def _virtual_tables(connection: Connection) -> tuple[str, ...]:
+    if connection.dialect.name != "sqlite":
+        return ()
+    statement = text(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%'"
+    )
+    return tuple(connection.execute(statement).scalars())
+
+
+def _compared(
+    connection: Connection, service: str, metadata: MetaData
+) -> tuple[Callable[..., bool], Callable[..., bool]]:
+    """Alembic's filters for a comparison: this service's tables, without what
+    ``backend_only`` names, nor virtual tables and their shadows."""
+    own_table = _is_service_table(service)
+    virtual = _virtual_tables(connection)
+    named = metadata.info.get("backend_only", {"columns": set(), "indexes": set()})
+
+    def include_name(name: str | None, type_: str, parent: Any) -> bool:
+        if (
+            type_ == "table"
+            and name is not None
+            and (name in virtual or any(name.startswith(f"{table}_") for table in virtual))
+        ):
+            return False
+        return own_table(name, type_, parent)
+
+    def include_object(obj: Any, name: str | None, type_: str, *_: Any) -> bool:
+        if name is None:
+            return True
+        if type_ == "column":
+            return not _named(named["columns"], f"{obj.table.name}.{name}")
+        if type_ == "index":
+            return not _named(named["indexes"], name)
+        return True
+
+    return include_name, include_object
+
+
 def _render_item(type_: str, obj: Any, _autogen_context: AutogenContext) -> str | Literal[False]:
     # Migrations stay plain SQLAlchemy: they must not break when kit types move or change.
     if type_ == "type" and isinstance(obj, UTCDateTime):
@@ -187,13 +247,15 @@ async def schema_drift(engine: AsyncEngine, service: str, metadata: MetaData) ->
 
 
 def _schema_drift(connection: Connection, service: str, metadata: MetaData) -> list[Any]:
+    include_name, include_object = _compared(connection, service, metadata)
     context = MigrationContext.configure(
         connection,
         opts={
             "version_table": version_table(service),
             "target_metadata": metadata,
-            "include_name": _is_service_table(service),
             "compare_type": True,
+            "include_name": include_name,
+            "include_object": include_object,
         },
     )
     return list(compare_metadata(context, metadata))
@@ -256,6 +318,7 @@ def _autogenerate(
         "depends_on": None,
     }
     revision_context = RevisionContext(config, script, command_args)
+    include_name, include_object = _compared(connection, service, metadata)
 
     def collect(revision: Any, context: MigrationContext) -> Iterable[Any]:
         revision_context.run_autogenerate(revision, context)
@@ -272,8 +335,9 @@ def _autogenerate(
             connection=connection,
             target_metadata=metadata,
             version_table=version_table(service),
-            include_name=_is_service_table(service),
             render_item=_render_item,
+            include_name=include_name,
+            include_object=include_object,
             compare_type=True,
         )
         with env.begin_transaction():

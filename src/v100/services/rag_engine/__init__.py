@@ -1,2 +1,2 @@
-"""rag_engine (:3011): documents, chunks, embeddings, semantic search and grounded answers.
-Its features arrive with a later issue; today it runs, migrates and reports health."""
+"""rag_engine (:3011): documents ingested into knowledge bases (chunks, embeddings), searched by
+vector, full text or both, and questions answered from them with citations."""

@@ -1,0 +1,92 @@
+"""The one interface both backends implement (``VectorStore``). A store holds no
+connection of its own: every call runs in the caller's session, so passages are written in the
+same transaction as the caller's rows (a document turns ready and searchable at one commit)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from v100.kit.vectors._fusion import reciprocal_rank_fusion
+from v100.kit.vectors._model import VectorEntry, VectorHit, VectorScope
+
+__all__ = ["HYBRID_DEPTH", "MAX_K", "VectorStore", "check_k"]
+
+# The most passages one search returns.
+MAX_K = 200
+# Hybrid search fuses this many of each list (at least k): deeper lists let a passage ranked
+# well by one method and modestly by the other rise.
+HYBRID_DEPTH = 50
+
+Vector = npt.NDArray[np.float32]
+
+
+class VectorStore(ABC):
+    """Passages with their vectors, per tenant and collection, searched by vector (cosine),
+    by full text, or both fused by reciprocal rank."""
+
+    backend: str
+
+    @abstractmethod
+    async def prepare(self, session: AsyncSession, dimension: int) -> None:
+        """Make the index (PostgreSQL) or table (SQLite) for vectors of ``dimension``; nothing
+        when it exists. Called before the first vector of a new dimension is added."""
+
+    @abstractmethod
+    async def add(
+        self,
+        session: AsyncSession,
+        tenant_id: str,
+        collection_id: str,
+        dimension: int,
+        entries: Sequence[VectorEntry],
+    ) -> None:
+        """Store ``entries`` (vectors of ``dimension``) in the collection."""
+
+    @abstractmethod
+    async def remove(
+        self,
+        session: AsyncSession,
+        tenant_id: str,
+        collection_id: str,
+        document_ids: Sequence[str] | None = None,
+    ) -> int:
+        """Remove the documents' passages (None: the whole collection's); how many went."""
+
+    @abstractmethod
+    async def count(
+        self, session: AsyncSession, tenant_id: str, collection_id: str, document_id: str | None
+    ) -> int:
+        """How many passages the collection (or one of its documents) holds."""
+
+    @abstractmethod
+    async def nearest(
+        self, session: AsyncSession, scope: VectorScope, vector: Vector, k: int
+    ) -> list[VectorHit]:
+        """The ``k`` passages closest to ``vector`` by cosine, best first. A filter narrows
+        what is searched, never what is returned: k rows whenever k match."""
+
+    @abstractmethod
+    async def matching(
+        self, session: AsyncSession, scope: VectorScope, text: str, k: int
+    ) -> list[VectorHit]:
+        """The ``k`` passages that best match the words of ``text``, best first."""
+
+    async def hybrid(
+        self, session: AsyncSession, scope: VectorScope, vector: Vector, text: str, k: int
+    ) -> list[VectorHit]:
+        """Both lists, fused by reciprocal rank."""
+        depth = min(MAX_K, max(k, HYBRID_DEPTH))
+        by_vector = await self.nearest(session, scope, vector, depth)
+        by_text = await self.matching(session, scope, text, depth)
+        return reciprocal_rank_fusion(by_vector, by_text, k)
+
+
+def check_k(k: int) -> int:
+    if not 1 <= k <= MAX_K:
+        raise ValueError(f"k is between 1 and {MAX_K}, not {k}")
+    return k

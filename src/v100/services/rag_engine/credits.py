@@ -1,0 +1,50 @@
+"""How a document pays for its embeddings (ADR 0015; the flow is ``contracts.credit_holds``, as
+transcription's): one hold per revision once its chunks are made, per started 1,000 tokens
+(cl100k counts of the chunks: what is sent to the model), captured after the embeddings,
+released on failure; keyed by the document and revision, so a retried run is charged once and
+an unchanged re-ingestion (no revision) is not charged at all."""
+
+from __future__ import annotations
+
+import math
+
+from v100.contracts.credit_holds import HoldTerms, hold_lifetime
+from v100.kit.jobs import JobContext
+from v100.services.rag_engine.errors import DocumentFailed
+from v100.services.rag_engine.models import Document
+from v100.services.rag_engine.repository import DocumentRepository
+from v100.services.rag_engine.resources import Resources
+
+__all__ = ["EMBED", "credits_for_tokens", "reserve", "work_id"]
+
+# The job's limits (tasks.py: three attempts of at most an hour): the hold outlives them all.
+EMBED = HoldTerms(
+    kind="document",
+    reason="rag.embed",
+    work="embedding the document",
+    lifetime=hold_lifetime(3600, attempts=3),
+    failure=DocumentFailed,
+)
+
+
+def credits_for_tokens(tokens: int, per_1k: int) -> int:
+    """Credits for embedding ``tokens``: every started 1,000 costs ``per_1k``."""
+    return max(1, math.ceil(tokens / 1000)) * per_1k
+
+
+def work_id(row: Document) -> str:
+    return f"{row.id}:{row.revision}"
+
+
+async def reserve(job: JobContext, resources: Resources, row: Document, amount: int) -> str | None:
+    """Hold ``amount`` before embedding and keep the hold's id on the document's row."""
+    hold_id = await EMBED.reserve(
+        resources.billing, work_id=work_id(row), tenant_id=row.tenant_id,
+        created_at=row.revised_at, amount=amount, last_attempt=job.is_last_attempt,
+    )  # fmt: skip
+    if hold_id is not None:
+        async with job.unit_of_work() as session:
+            stored = await DocumentRepository(session).by_id(row.id)
+            if stored is not None and stored.revision == row.revision:
+                stored.hold_id = hold_id
+    return hold_id

@@ -1,0 +1,105 @@
+"""rag_engine's domain for finding passages: the tenant's knowledge bases named in a request
+(another tenant's ids find nothing), their collections' one vector space (the query embedded
+by their model), and the kit's vector store searched by vector, full text or both fused. No
+HTTP objects in here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from v100.ai.embeddings import Embedder
+from v100.kit.errors import NotConfigured
+from v100.kit.vectors import AttributeValue, VectorHit, VectorScope, vector_store
+from v100.services.rag_engine.embedders import EMBEDDERS
+from v100.services.rag_engine.errors import MixedEmbeddingModels
+from v100.services.rag_engine.repository import CollectionRepository, DocumentRepository
+from v100.services.rag_engine.settings import RagEngineSettings
+
+__all__ = ["Found", "Mode", "Retrieval", "Searcher"]
+
+Mode = Literal["vector", "fulltext", "hybrid"]
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A passage found, with the knowledge base and document title it belongs to."""
+
+    hit: VectorHit
+    knowledge_base_id: str
+    document_title: str | None
+
+    @property
+    def headings(self) -> list[str]:
+        return list(self.hit.attributes.get("_headings") or [])
+
+    @property
+    def page(self) -> int | None:
+        page = self.hit.attributes.get("_page")
+        return page if isinstance(page, int) else None
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return {k: v for k, v in self.hit.attributes.items() if not k.startswith("_")}
+
+
+@dataclass(frozen=True, slots=True)
+class Retrieval:
+    found: list[Found]
+    # The knowledge bases' model, which embedded the query (None: nothing to search).
+    embedder: Embedder | None
+
+
+class Searcher:
+    def __init__(self, settings: RagEngineSettings) -> None:
+        self.settings = settings
+
+    async def search(
+        self,
+        session: AsyncSession,
+        tenant_id: str,
+        *,
+        query: str,
+        knowledge_base_ids: Sequence[str],
+        k: int,
+        mode: Mode,
+        where: Mapping[str, AttributeValue],
+    ) -> Retrieval:
+        collections = await CollectionRepository(session).by_knowledge_bases(
+            tenant_id, knowledge_base_ids
+        )
+        if not collections:
+            return Retrieval([], None)
+        spaces = {(c.embedding_model, c.dimension) for c in collections}
+        if len(spaces) > 1:
+            raise MixedEmbeddingModels(
+                "These knowledge bases were embedded by different models ("
+                + ", ".join(sorted(model for model, _ in spaces))
+                + "): search them one model at a time."
+            )
+        ((model_id, dimension),) = spaces
+        embedder = EMBEDDERS.get(model_id, self.settings)
+        if embedder is None:
+            raise NotConfigured(f"The knowledge bases' model {model_id!r} is not configured here.")
+        scope = VectorScope(tenant_id, [c.id for c in collections], dimension, where=where)
+        store = vector_store(session)
+        if mode == "fulltext":
+            hits = await store.matching(session, scope, query, k)
+        else:
+            vector = (await embedder.embed([query])).vectors[0]
+            if mode == "vector":
+                hits = await store.nearest(session, scope, vector, k)
+            else:
+                hits = await store.hybrid(session, scope, vector, query, k)
+        knowledge_bases = {c.id: c.knowledge_base_id for c in collections}
+        titles = await DocumentRepository(session).titles(
+            tenant_id, sorted({hit.document_id for hit in hits})
+        )
+        found = [
+            Found(hit, knowledge_bases[hit.collection_id], titles.get(hit.document_id))
+            for hit in hits
+        ]
+        return Retrieval(found, embedder)

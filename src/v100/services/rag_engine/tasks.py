@@ -1,0 +1,39 @@
+"""rag_engine's background jobs (kit.jobs; state in this service's ``kit_jobs`` table):
+ingesting one revision of a document (retried on a dead worker or a passing failure, never on
+bad input) and the minute sweep that fails any document whose queue job ended without settling
+it (its last runner died), releasing its credit hold."""
+
+from __future__ import annotations
+
+from v100.kit.jobs import JobContext, JobRegistry, JobStatus, get_job
+from v100.services.rag_engine import processing
+from v100.services.rag_engine.models import Document
+from v100.services.rag_engine.repository import DocumentRepository
+from v100.services.rag_engine.resources import RESOURCES
+
+__all__ = ["ingest", "jobs", "settle_abandoned"]
+
+jobs = JobRegistry("rag_engine")
+
+
+# Three attempts of at most an hour (credits.EMBED's holds outlive them).
+@jobs.task(max_attempts=3, backoff=5.0, timeout=3600)
+async def ingest(job: JobContext, document_id: str, revision: int) -> None:
+    await processing.ingest(job, await RESOURCES.current(), document_id, revision)
+
+
+@jobs.task(interval=60, max_attempts=1)
+async def settle_abandoned(job: JobContext) -> None:
+    """Fail the documents whose queue job failed or was cancelled without settling them."""
+    resources = await RESOURCES.current()
+    abandoned: list[tuple[Document, str]] = []
+    async with job.unit_of_work() as session:
+        for row in await DocumentRepository(session).unsettled():
+            assert row.job_id is not None
+            record = await get_job(session, row.job_id)
+            if record is None or record.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
+                continue
+            detail = f"Ingestion stopped ({record.status}): {record.last_error or 'no reason'}"
+            abandoned.append((row, detail))
+    for row, detail in abandoned:
+        await processing.fail(job, resources, row, "ingestion-failed", detail)

@@ -1,0 +1,289 @@
+"""kit.vectors on both backends (pgvector on PostgreSQL, sqlite-vec and FTS5 on SQLite), built
+by real migrations: nearest order equals the exact cosine order, filters still give k rows,
+full text and hybrid rank, removal leaves nothing, tenants and collections stay apart, a new
+dimension is prepared at run time, and the schema matches what the models declare."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import MetaData, text
+
+from v100.kit.db import (
+    AsyncEngine,
+    create_sessionmaker,
+    schema_drift,
+    service_metadata,
+    unit_of_work,
+)
+from v100.kit.testing.db import migrated_engine
+from v100.kit.vectors import (
+    VectorEntry,
+    VectorScope,
+    add_vector_tables,
+    query_terms,
+    reciprocal_rank_fusion,
+    vector_store,
+)
+
+SERVICE = "vectors_sample"
+MIGRATIONS = Path(__file__).parent / "migrations_vectors"
+TENANT, OTHER = "tenant-a", "tenant-b"
+
+
+def sample_metadata() -> MetaData:
+    metadata = service_metadata(SERVICE)
+    add_vector_tables(metadata)
+    return metadata
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    metadata = sample_metadata()
+    async with migrated_engine(SERVICE, database_url, MIGRATIONS, metadata) as made:
+        yield made
+
+
+def unit(*values: float) -> np.ndarray:
+    vector = np.asarray(values, dtype=np.float32)
+    return (vector / np.linalg.norm(vector)).astype(np.float32)
+
+
+def random_units(count: int, dimension: int, seed: int) -> np.ndarray:
+    rows = np.random.default_rng(seed).standard_normal((count, dimension)).astype(np.float32)
+    return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+
+
+async def add(
+    engine: AsyncEngine,
+    tenant: str,
+    collection: str,
+    vectors: np.ndarray,
+    *,
+    document: str = "doc-1",
+    texts: list[str] | None = None,
+    attributes: list[dict[str, object]] | None = None,
+) -> None:
+    sessions = create_sessionmaker(engine)
+    entries = [
+        VectorEntry(
+            document_id=document,
+            position=index,
+            text=(texts or [])[index] if texts else f"passage {index}",
+            vector=vector,
+            attributes=(attributes or [])[index] if attributes else {"n": index},
+        )
+        for index, vector in enumerate(vectors)
+    ]
+    async with unit_of_work(sessions) as session:
+        await vector_store(session).add(session, tenant, collection, vectors.shape[1], entries)
+
+
+async def test_nearest_order_is_the_exact_cosine_order(engine: AsyncEngine) -> None:
+    vectors = random_units(60, 4, seed=1)
+    await add(engine, TENANT, "c1", vectors)
+    query = random_units(1, 4, seed=2)[0]
+    exact = np.argsort(-(vectors @ query), kind="stable")[:10]
+    async with unit_of_work(create_sessionmaker(engine)) as session:
+        hits = await vector_store(session).nearest(
+            session, VectorScope(TENANT, ["c1"], 4), query, 10
+        )
+    assert [hit.position for hit in hits] == exact.tolist()
+    similarities = vectors[exact] @ query
+    assert [hit.score for hit in hits] == pytest.approx(similarities.tolist(), abs=1e-5)
+    assert hits[0].attributes == {"n": int(exact[0])}
+    assert hits[0].document_id == "doc-1"
+    assert hits[0].collection_id == "c1"
+
+
+async def test_a_selective_filter_still_returns_k_rows(engine: AsyncEngine) -> None:
+    # 400 rows, 10 of which pass the filter, all far from the query: an index scan that stops
+    # at its candidate list would find none of them (pgvector#719, #785).
+    vectors = random_units(400, 4, seed=3)
+    query = unit(1, 0, 0, 0)
+    far = np.argsort(vectors @ query)[:10]
+    attributes: list[dict[str, object]] = [{"kind": "plain"} for _ in range(400)]
+    for index in far:
+        attributes[int(index)] = {"kind": "rare", "lang": "en"}
+    await add(engine, TENANT, "c1", vectors, attributes=attributes)
+    async with unit_of_work(create_sessionmaker(engine)) as session:
+        store = vector_store(session)
+        if engine.dialect.name == "postgresql":
+            # A table this small would be scanned whole: make the planner take the HNSW index,
+            # whose candidate list (ef_search 100) holds none of the 10 rows that pass.
+            await session.execute(text("SET LOCAL enable_seqscan = off"))
+            plan = await session.execute(text(
+                "EXPLAIN SELECT id FROM kit_vectors WHERE dimension = 4 "
+                "ORDER BY embedding::vector(4) <=> '[1,0,0,0]' LIMIT 5"
+            ))  # fmt: skip
+            assert "ix_kit_vectors_hnsw_4" in "\n".join(plan.scalars())
+        scope = VectorScope(TENANT, ["c1"], 4, where={"kind": "rare"})
+        hits = await store.nearest(session, scope, query, 5)
+        both = VectorScope(TENANT, ["c1"], 4, where={"kind": "rare", "lang": "en"})
+        all_rare = await store.nearest(session, both, query, 50)
+        none = await store.nearest(session, VectorScope(TENANT, ["c1"], 4, where={"kind": "x"}),
+                                   query, 5)  # fmt: skip
+    expected = sorted(far.tolist(), key=lambda i: -float(vectors[i] @ query))
+    assert [hit.position for hit in hits] == expected[:5]
+    assert sorted(hit.position for hit in all_rare) == sorted(far.tolist())
+    assert none == []
+
+
+async def test_collections_and_tenants_stay_apart(engine: AsyncEngine) -> None:
+    await add(engine, TENANT, "c1", random_units(5, 4, seed=4), texts=["alpha"] * 5)
+    await add(engine, TENANT, "c2", random_units(5, 4, seed=5), texts=["alpha"] * 5)
+    await add(engine, OTHER, "c3", random_units(5, 4, seed=6), texts=["alpha"] * 5)
+    query = random_units(1, 4, seed=7)[0]
+    async with unit_of_work(create_sessionmaker(engine)) as session:
+        store = vector_store(session)
+        one = await store.nearest(session, VectorScope(TENANT, ["c1"], 4), query, 20)
+        two = await store.nearest(session, VectorScope(TENANT, ["c1", "c2"], 4), query, 20)
+        # Another tenant's collection named by id finds nothing.
+        stolen = await store.nearest(session, VectorScope(TENANT, ["c3"], 4), query, 20)
+        stolen_text = await store.matching(session, VectorScope(TENANT, ["c3"], 4), "alpha", 20)
+        texts = await store.matching(session, VectorScope(TENANT, ["c1", "c2"], 4), "alpha", 20)
+    assert {hit.collection_id for hit in one} == {"c1"}
+    assert len(one) == 5
+    assert {hit.collection_id for hit in two} == {"c1", "c2"}
+    assert len(two) == 10
+    scores = [hit.score for hit in two]
+    assert scores == sorted(scores, reverse=True)
+    assert stolen == []
+    assert stolen_text == []
+    assert len(texts) == 10
+
+
+async def test_full_text_ranks_passages_by_their_words(engine: AsyncEngine) -> None:
+    texts = [
+        "The refund policy allows returns within thirty days of purchase.",
+        "Our office is closed on public holidays.",
+        "Refunds for damaged goods are paid to the original card.",
+        "Shipping takes three to five working days.",
+    ]
+    await add(engine, TENANT, "c1", random_units(4, 4, seed=8), texts=texts)
+    async with unit_of_work(create_sessionmaker(engine)) as session:
+        store = vector_store(session)
+        scope = VectorScope(TENANT, ["c1"], 4)
+        hits = await store.matching(
+            session, scope, "What is the refund policy for damaged goods?", 4
+        )
+        nothing = await store.matching(session, scope, "what is the", 4)
+        quoted = await store.matching(session, scope, 'refund" OR "x AND ( NEAR', 4)
+    # Stemming: "refund" also matches "Refunds"; the passage with more of the words is first.
+    assert {hit.position for hit in hits} == {0, 2}
+    assert hits[0].score >= hits[1].score
+    assert nothing == []
+    assert {hit.position for hit in quoted} == {0, 2}  # query syntax is never interpreted
+
+
+async def test_hybrid_fuses_both_lists(engine: AsyncEngine) -> None:
+    texts = ["apple pie recipe", "car engine repair", "apple orchard in autumn", "pie crust"]
+    vectors = np.stack([unit(1, 0, 0, 0), unit(0, 1, 0, 0), unit(1, 1, 0, 0), unit(0, 0, 1, 0)])
+    await add(engine, TENANT, "c1", vectors, texts=texts)
+    query = unit(1, 0.9, 0, 0)
+    async with unit_of_work(create_sessionmaker(engine)) as session:
+        store = vector_store(session)
+        scope = VectorScope(TENANT, ["c1"], 4)
+        by_vector = await store.nearest(session, scope, query, 4)
+        by_text = await store.matching(session, scope, "apple pie", 4)
+        fused = await store.hybrid(session, scope, query, "apple pie", 3)
+    assert fused == reciprocal_rank_fusion(by_vector, by_text, 3)
+    assert len(fused) == 3
+    # Found by both lists beats found by one: "car engine" (vector only) is not in the top 2.
+    assert all(hit.vector_rank and hit.fulltext_rank for hit in fused[:2])
+    assert {hit.position for hit in fused[:2]} == {0, 2}
+    assert fused[0].score >= fused[1].score >= fused[2].score
+
+
+async def test_removal_leaves_nothing_behind(engine: AsyncEngine) -> None:
+    await add(engine, TENANT, "c1", random_units(6, 4, seed=9), document="d1",
+              texts=["zebra"] * 6)  # fmt: skip
+    await add(engine, TENANT, "c1", random_units(4, 4, seed=10), document="d2",
+              texts=["zebra"] * 4)  # fmt: skip
+    query = random_units(1, 4, seed=11)[0]
+    sessions = create_sessionmaker(engine)
+    async with unit_of_work(sessions) as session:
+        store = vector_store(session)
+        assert await store.remove(session, OTHER, "c1", ["d1"]) == 0  # not the other tenant's
+        assert await store.remove(session, TENANT, "c1", ["d1"]) == 6
+    async with unit_of_work(sessions) as session:
+        store = vector_store(session)
+        scope = VectorScope(TENANT, ["c1"], 4)
+        assert await store.count(session, TENANT, "c1", "d1") == 0
+        assert await store.count(session, TENANT, "c1", None) == 4
+        assert {hit.document_id for hit in await store.nearest(session, scope, query, 20)} == {"d2"}
+        assert {hit.document_id for hit in await store.matching(session, scope, "zebra", 20)} == {
+            "d2"
+        }
+        assert await store.remove(session, TENANT, "c1") == 4
+    async with unit_of_work(sessions) as session:
+        store = vector_store(session)
+        assert await store.nearest(session, VectorScope(TENANT, ["c1"], 4), query, 5) == []
+        assert await store.matching(session, VectorScope(TENANT, ["c1"], 4), "zebra", 5) == []
+
+
+async def test_a_rolled_back_add_leaves_nothing(engine: AsyncEngine) -> None:
+    sessions = create_sessionmaker(engine)
+
+    async def add_then_fail() -> None:
+        async with unit_of_work(sessions) as session:
+            entry = VectorEntry("d1", 0, "walrus", unit(1, 0, 0, 0))
+            await vector_store(session).add(session, TENANT, "c1", 4, [entry])
+            raise RuntimeError("the caller's work failed")
+
+    with pytest.raises(RuntimeError):
+        await add_then_fail()
+    async with unit_of_work(sessions) as session:
+        store = vector_store(session)
+        assert await store.count(session, TENANT, "c1", None) == 0
+        assert await store.matching(session, VectorScope(TENANT, ["c1"], 4), "walrus", 5) == []
+
+
+async def test_a_new_dimension_is_prepared_at_run_time(engine: AsyncEngine) -> None:
+    sessions = create_sessionmaker(engine)
+    async with unit_of_work(sessions) as session:
+        store = vector_store(session)
+        await store.prepare(session, 8)
+        await store.prepare(session, 8)  # nothing the second time
+    vectors = random_units(20, 8, seed=12)
+    await add(engine, TENANT, "c8", vectors)
+    await add(engine, TENANT, "c4", random_units(20, 4, seed=13))
+    query = vectors[3]
+    async with unit_of_work(sessions) as session:
+        hits = await vector_store(session).nearest(
+            session, VectorScope(TENANT, ["c8"], 8), query, 3
+        )
+    assert hits[0].position == 3
+    assert hits[0].score == pytest.approx(1.0, abs=1e-5)
+    async with unit_of_work(sessions) as session:
+        store = vector_store(session)
+        with pytest.raises(ValueError, match="dimensions"):
+            await store.nearest(session, VectorScope(TENANT, ["c8"], 0), query, 3)
+
+
+async def test_bad_scopes_and_vectors_are_refused(engine: AsyncEngine) -> None:
+    with pytest.raises(ValueError, match="attribute"):
+        VectorScope(TENANT, ["c1"], 4, where={'a"]': "x"})
+    with pytest.raises(ValueError, match="scalar"):
+        VectorScope(TENANT, ["c1"], 4, where={"a": ["x"]})  # type: ignore[dict-item]
+    async with unit_of_work(create_sessionmaker(engine)) as session:
+        store = vector_store(session)
+        with pytest.raises(ValueError, match="4-d"):
+            await store.add(session, TENANT, "c1", 4, [VectorEntry("d", 0, "x", unit(1, 0, 0))])
+        with pytest.raises(ValueError, match="k is between"):
+            await store.nearest(session, VectorScope(TENANT, ["c1"], 4), unit(1, 0, 0, 0), 0)
+
+
+async def test_the_migration_builds_what_the_metadata_declares(engine: AsyncEngine) -> None:
+    assert await schema_drift(engine, SERVICE, sample_metadata()) == []
+
+
+def test_query_terms() -> None:
+    assert query_terms("What is the refund policy, and the REFUND window?") == [
+        "refund", "policy", "window",
+    ]  # fmt: skip
+    assert query_terms('"); DROP TABLE x; --') == ["drop", "table", "x"]
+    assert len(query_terms(" ".join(f"w{i}" for i in range(100)))) == 64
