@@ -10,7 +10,6 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlencode
@@ -29,64 +28,19 @@ from v100.ai.asr._deepgram import (
     DeepgramUnavailable,
     pcm16,
 )
+from v100.ai.asr._live import (
+    LiveEvent,
+    LiveMetadata,
+    LiveResult,
+    LiveSpeechStarted,
+    LiveUtteranceEnd,
+)
 from v100.ai.asr._transcript import Word
 from v100.ai.audio import SAMPLE_RATE
 
-__all__ = [
-    "DEEPGRAM_LIVE_URL",
-    "DeepgramLiveSession",
-    "LiveEvent",
-    "LiveMetadata",
-    "LiveResult",
-    "LiveSpeechStarted",
-    "LiveUtteranceEnd",
-]
+__all__ = ["DEEPGRAM_LIVE_URL", "DeepgramLiveSession"]
 
 DEEPGRAM_LIVE_URL = "wss://api.deepgram.com"
-
-
-@dataclass(frozen=True, slots=True)
-class LiveResult:
-    """A ``Results`` message: interim (``is_final`` False, may still change), final for its
-    span of audio, and ``speech_final`` when the speaker paused (endpointing)."""
-
-    transcript: str
-    confidence: float
-    words: tuple[Word, ...]
-    start: float  # seconds from the start of the stream
-    duration: float
-    is_final: bool
-    speech_final: bool
-    from_finalize: bool = False
-    channel: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class LiveUtteranceEnd:
-    """``UtteranceEnd``: no word for ``utterance_end_ms`` after the word ending at
-    ``last_word_end``."""
-
-    last_word_end: float
-    channel: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class LiveSpeechStarted:
-    timestamp: float
-    channel: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class LiveMetadata:
-    """The summary Deepgram sends last, after ``CloseStream``."""
-
-    request_id: str
-    duration: float
-    channels: int
-    sha256: str | None = None
-
-
-LiveEvent = LiveResult | LiveUtteranceEnd | LiveSpeechStarted | LiveMetadata
 
 # Why the server closed, in words a caller can act on, by the code its close reason names
 # (the reason reads "... See https://dpgr.am/net0001").
