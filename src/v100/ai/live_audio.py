@@ -2,7 +2,9 @@
 mono ``linear16``. In: raw ``linear16`` at any rate with interleaved channels (mixed down), or
 Opus in an Ogg or WebM container (what browsers' MediaRecorder and FFmpeg's libopus write),
 demuxed and decoded by PyAV on a thread of the stream's own, fed by a pipe, so the event loop
-never waits on FFmpeg and output comes page by page, not at the end."""
+never waits on FFmpeg and output comes page by page, not at the end. A ``MARK`` can be put in
+the output after everything fed so far (a live session's ``Finalize``), and the feeder can
+wait while too much decoded audio is still unread (``room``)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import asyncio
 import contextlib
 import io
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Literal
 
 import av
@@ -18,9 +20,16 @@ import numpy as np
 
 from v100.ai.audio import SAMPLE_RATE
 
-__all__ = ["LiveAudioDecoder", "LiveEncoding", "UndecodableAudio"]
+__all__ = ["MARK", "LiveAudioDecoder", "LiveEncoding", "Mark", "UndecodableAudio"]
 
 LiveEncoding = Literal["linear16", "opus"]
+
+
+class Mark:
+    """A point in the decoded output: everything fed before it has come out before it."""
+
+
+MARK = Mark()
 
 # The containers Opus may come in, by their first bytes, and FFmpeg's demuxer for each.
 _CONTAINERS = {b"OggS": "ogg", b"\x1a\x45\xdf\xa3": "matroska"}
@@ -36,13 +45,20 @@ class _Pipe(io.RawIOBase):
     """Bytes fed from the event loop, read by the demuxer's thread (blocking until more come;
     end of file once the feeding ends)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_idle: Callable[[], None]) -> None:
         self._buffer = bytearray()
         self._ended = False
         self._ready = threading.Condition()
+        self._on_idle = on_idle  # called (on the reader's thread) when it starts waiting
+        self.waiting = False  # the reader has read everything and waits for more
 
     def readable(self) -> bool:
         return True
+
+    @property
+    def idle(self) -> bool:
+        with self._ready:
+            return (self.waiting and not self._buffer) or self._ended
 
     def feed(self, data: bytes) -> None:
         with self._ready:
@@ -59,7 +75,11 @@ class _Pipe(io.RawIOBase):
     def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
         with self._ready:
             while not self._buffer and not self._ended:
+                if not self.waiting:
+                    self.waiting = True
+                    self._on_idle()
                 self._ready.wait()
+            self.waiting = False
             count = min(len(target), len(self._buffer))
             target[:count] = self._buffer[:count]
             del self._buffer[:count]
@@ -70,16 +90,28 @@ class LiveAudioDecoder:
     """``feed`` bytes as they arrive (never blocks), ``end`` when the stream ends; ``pcm()``
     yields 16 kHz mono ``linear16`` as it is decoded, ending after ``end`` (or raising
     ``UndecodableAudio``). ``abort`` drops what is still to decode. Make it on the event loop
-    that reads ``pcm()``."""
+    that reads ``pcm()``. ``room()`` waits while more than ``backlog`` bytes of output are
+    unread (5 s of audio)."""
 
-    def __init__(self, encoding: LiveEncoding, *, sample_rate: int, channels: int) -> None:
+    def __init__(
+        self,
+        encoding: LiveEncoding,
+        *,
+        sample_rate: int,
+        channels: int,
+        backlog: int = 5 * SAMPLE_RATE * 2,
+    ) -> None:
         if channels < 1 or sample_rate < 1:
             raise ValueError("channels and sample_rate must be positive")
         self.encoding = encoding
         self.sample_rate = sample_rate
         self.channels = channels
         self._loop = asyncio.get_running_loop()
-        self._out: asyncio.Queue[bytes | UndecodableAudio | None] = asyncio.Queue()
+        self._out: asyncio.Queue[bytes | Mark | UndecodableAudio | None] = asyncio.Queue()
+        self._unread = 0  # bytes of output in ``_out``
+        self._backlog = backlog
+        self._room = asyncio.Event()
+        self._room.set()
         self._ended = False
         # linear16: a sample split across two frames waits here for its other bytes.
         self._carry = b""
@@ -88,6 +120,7 @@ class LiveAudioDecoder:
             self._resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
         # opus: the demuxer's pipe and thread, started by the first bytes.
         self._pipe: _Pipe | None = None
+        self._idle = asyncio.Event()  # set when the demuxer has read all it was fed
         self._head = b""
         self._thread: threading.Thread | None = None
 
@@ -109,7 +142,7 @@ class LiveAudioDecoder:
         if self.encoding == "linear16":
             if self._resampler is not None:
                 self._put(_frames_bytes(self._resampler.resample(None)))
-            self._out.put_nowait(None)
+            self._put(None)
         elif self._pipe is not None:
             self._pipe.end()  # the thread decodes the rest, then says the end
         elif self._head:
@@ -123,21 +156,46 @@ class LiveAudioDecoder:
         if self._pipe is not None:
             self._pipe.end()
         self._out.put_nowait(None)
+        self._room.set()
+
+    async def mark(self) -> None:
+        """Put ``MARK`` in the output once everything fed so far is decoded (Opus: what its
+        pages complete; a page still arriving comes after)."""
+        if self._pipe is not None:
+            self._idle.clear()
+            if not self._pipe.idle:
+                await self._idle.wait()
+            await asyncio.sleep(0)  # let the thread's last outputs, already scheduled, land
+        self._out.put_nowait(MARK)
+
+    async def room(self) -> None:
+        """Wait while too much decoded audio is unread (the feeder then stops reading its
+        socket, and the sender slows down)."""
+        await self._room.wait()
 
     # --- output --------------------------------------------------------------------------
 
-    async def pcm(self) -> AsyncIterator[bytes]:
+    async def pcm(self) -> AsyncIterator[bytes | Mark]:
         while True:
             item = await self._out.get()
             if item is None:
                 return
             if isinstance(item, UndecodableAudio):
                 raise item
+            if isinstance(item, bytes):
+                self._unread -= len(item)
+                if self._unread <= self._backlog:
+                    self._room.set()
             yield item
 
-    def _put(self, data: bytes) -> None:
-        if data:
-            self._out.put_nowait(data)
+    def _put(self, item: bytes | Mark | UndecodableAudio | None) -> None:
+        if isinstance(item, bytes):
+            if not item:
+                return
+            self._unread += len(item)
+            if self._unread > self._backlog:
+                self._room.clear()
+        self._out.put_nowait(item)
 
     # --- linear16 --------------------------------------------------------------------------
 
@@ -175,7 +233,7 @@ class LiveAudioDecoder:
                 "Opus audio comes in an Ogg or WebM container: these bytes are neither"
             ))  # fmt: skip
             return
-        self._pipe = _Pipe()
+        self._pipe = _Pipe(on_idle=self._idle_from_thread)
         self._pipe.feed(self._head)
         self._head = b""
         self._thread = threading.Thread(
@@ -206,11 +264,15 @@ class LiveAudioDecoder:
             pipe.end()  # a failure stops feeding too
             self._from_thread(outcome)
 
+    def _idle_from_thread(self) -> None:
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._idle.set)
+
     def _from_thread(self, item: bytes | UndecodableAudio | None) -> None:
         if isinstance(item, bytes) and not item:
             return
         with contextlib.suppress(RuntimeError):  # the loop has closed: nobody reads any more
-            self._loop.call_soon_threadsafe(self._out.put_nowait, item)
+            self._loop.call_soon_threadsafe(self._put, item)
 
 
 def _frames_bytes(frames: list[av.AudioFrame]) -> bytes:

@@ -468,7 +468,7 @@ class TranscriptEventData(BaseModel):
 
     id: str
     status: Literal["completed", "failed"]
-    source: Literal["url", "upload", "video"]
+    source: Literal["url", "upload", "video", "live"]
     backend: str
     language: str | None = None
     language_probability: float | None = None

@@ -143,6 +143,9 @@ class DeepgramLiveSession:
             # Deepgram sends UtteranceEnd only with interim results on.
             params["utterance_end_ms"] = str(utterance_end_ms)
         self.url = base_url.rstrip("/") + "/v1/listen?" + urlencode(params)
+        # Live results carry no detected language: the named one, or None.
+        self.language = language
+        self.language_probability = 1.0 if language else None
         self._key = api_key
         self._keepalive_every = keepalive_every
         self._open_timeout = open_timeout

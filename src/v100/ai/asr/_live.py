@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -69,12 +70,23 @@ LiveEvent = LiveResult | LiveUtteranceEnd | LiveSpeechStarted | LiveMetadata
 
 @runtime_checkable
 class LiveSession(Protocol):
-    """One live stream of 16 kHz mono audio. ``send_audio`` takes ``linear16`` bytes or
-    float32 samples; ``events()`` yields what the backend says until the stream ends (and
-    raises if the backend ended it); ``finalize`` makes the audio heard so far final now;
-    ``close`` flushes the last results and ends ``events()``."""
+    """One live stream of 16 kHz mono audio, opened by ``async with``. ``send_audio`` takes
+    ``linear16`` bytes or float32 samples; ``events()`` yields what the backend says until the
+    stream ends (and raises if the backend ended it); ``finalize`` makes the audio heard so far
+    final now;
+    ``close`` flushes the last results and ends ``events()``. ``language`` is the one the
+    stream is heard in (named, or detected by then; None when unknown)."""
 
     finals: list[LiveResult]
+    language: str | None
+    language_probability: float | None
+
+    async def __aenter__(self) -> LiveSession: ...
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None: ...  # fmt: skip
 
     async def send_audio(self, audio: bytes | np.ndarray[Any, Any]) -> None: ...
 

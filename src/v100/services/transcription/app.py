@@ -1,6 +1,7 @@
 """Builds the transcription app: transcripts under /v1/transcripts (from a URL or an uploaded
-file, transcribed by a job with the chosen backend), its jobs, and the backends' models closed
-at shutdown."""
+file, transcribed by a job with the chosen backend), live sessions under
+/v1/transcription-sessions (their WebSocket), its jobs, and the backends' models closed at
+shutdown."""
 
 import contextlib
 import sys
@@ -14,6 +15,8 @@ from v100.kit.jobs import running_jobs
 from v100.services.transcription import tasks
 from v100.services.transcription.api import FILES, transcripts_router
 from v100.services.transcription.backends import BACKENDS
+from v100.services.transcription.live_api import sessions_router
+from v100.services.transcription.live_backends import LIVE_MODEL
 from v100.services.transcription.models import Base
 from v100.services.transcription.resources import RESOURCES
 from v100.services.transcription.settings import TranscriptionSettings as Settings
@@ -28,6 +31,7 @@ async def _backends(runtime: Runtime) -> AsyncIterator[None]:
         yield
     finally:
         BACKENDS.close()
+        LIVE_MODEL.close()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -38,8 +42,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings,
             title="V100 transcription",
             description="Transcripts of audio and video files (uploaded or at a URL) with word "
-            "timestamps and the detected language; local Whisper by default.",
-            routers=[transcripts_router],
+            "timestamps and the detected language, and live sessions over WebSocket; local "
+            "Whisper by default.",
+            routers=[transcripts_router, sessions_router],
             database=DATABASE,
             # Uploads and fetched sources are kept while their job needs them; no links out.
             storage=StorageSpec(),

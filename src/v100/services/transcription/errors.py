@@ -6,22 +6,31 @@ docs/transcription.md):
     SourceTooLarge            413  transcript-source-too-large  (an upload over the limit)
     EmptySource               422  transcript-source-empty      (an upload with no bytes)
     (kit.fetch) UrlNotAllowed 400  url-not-allowed              (a URL to a private address)
+    SessionNotFound           404  not-found
+    SessionNotStreamable      409  session-not-streamable       (streamed once, ended, expired)
+    TooManySessions           429  too-many-live-sessions       (the tenant's open sessions)
+    SessionOptionsInvalid     422  session-options-invalid
 
 ``TranscriptFailed`` is not raised over HTTP: it carries the slug a failed transcript shows in
 ``error`` (the media codes below, ``source-too-long``, ``url-*``, ``insufficient-credits``,
 ``billing-refused``, ``billing-unavailable``, ``backend-not-configured``,
-``transcription-failed``)."""
+``transcription-failed``); ``LiveSessionFailed`` the same for a live session."""
 
 from __future__ import annotations
 
 from v100 import media
-from v100.kit.errors import NotFound, PayloadTooLarge, ValidationFailed
+from v100.kit.errors import Conflict, NotFound, PayloadTooLarge, RateLimited, ValidationFailed
 
 __all__ = [
     "MEDIA_ERRORS",
     "BackendUnknown",
     "EmptySource",
+    "LiveSessionFailed",
+    "SessionNotFound",
+    "SessionNotStreamable",
+    "SessionOptionsInvalid",
     "SourceTooLarge",
+    "TooManySessions",
     "TranscriptFailed",
     "TranscriptNotFound",
 ]
@@ -60,3 +69,36 @@ MEDIA_ERRORS = media.MediaErrorCodes(
     empty="source-empty", unsupported="source-unsupported", corrupt="source-unreadable",
     too_large="source-unreadable", failed="source-unreadable", timed_out="transcription-failed",
 )  # fmt: skip
+
+
+# --- live sessions ---------------------------------------------------------------------------
+
+
+class SessionNotFound(NotFound):
+    title = "No such transcription session"
+
+
+class SessionNotStreamable(Conflict):
+    """The WebSocket of a session that streamed already, ended, or waited too long."""
+
+    slug = "session-not-streamable"
+    title = "This session cannot stream"
+
+
+class TooManySessions(RateLimited):
+    slug = "too-many-live-sessions"
+    title = "Too many live sessions"
+
+
+class SessionOptionsInvalid(ValidationFailed):
+    slug = "session-options-invalid"
+    title = "These session options do not go together"
+
+
+class LiveSessionFailed(Exception):
+    """Ends a live session with ``slug`` and ``detail`` (a refused credit hold)."""
+
+    def __init__(self, slug: str, detail: str) -> None:
+        super().__init__(f"{slug}: {detail}")
+        self.slug = slug
+        self.detail = detail

@@ -55,11 +55,13 @@ class TranscriptCreate(TranscriptOptions):
 
 
 class TranscriptSource(BaseModel):
-    kind: Literal["url", "upload"]
+    kind: Literal["url", "upload", "live"]
     url: str | None = None
     name: str | None = None
     content_type: str | None = None
     size: int | None = None
+    # A live transcript's session (``GET /v1/transcription-sessions/{id}``).
+    session_id: str | None = None
 
 
 class TranscriptError(BaseModel):
