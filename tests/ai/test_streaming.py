@@ -71,6 +71,7 @@ async def test_speech_in_real_time_gives_interim_then_final_results_with_the_wor
     whisper: LocalWhisper, dialogue: tuple[np.ndarray, list[Utterance]]
 ) -> None:
     pcm, spoken = dialogue
+    await whisper.load_async()  # loading (seconds on a busy machine) would hold interims back
     async with LocalLiveSession(whisper, StreamingOptions(language="en")) as session:
         assert isinstance(session, LiveSession)
         events = await _stream(session, pcm)

@@ -12,7 +12,7 @@ import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import websockets
 from pydantic import SecretStr
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import InvalidStatus
 
 from v100.ai.asr import pcm_to_wav
 from v100.ai.audio import SAMPLE_RATE
@@ -32,7 +32,14 @@ from v100.kit.testing.servers import serving
 from v100.services.transcription.app import create_app
 from v100.services.transcription.settings import TranscriptionSettings
 
-from .support import TranscriptionApp, new_tenant
+from .support import (
+    Conversation,
+    TranscriptionApp,
+    linear16,
+    listen,
+    new_tenant,
+    send_audio,
+)
 
 pytestmark = pytest.mark.slow  # the model loads once per app
 
@@ -40,7 +47,6 @@ TEXTS = [
     "The quick brown fox jumps over the lazy dog.",
     "We meet every morning to plan the work of the day.",
 ]
-CHUNK = SAMPLE_RATE // 10  # samples: 100 ms
 
 
 @pytest.fixture(scope="module")
@@ -48,34 +54,6 @@ def dialogue(tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, list
     if espeak_ng() is None:
         pytest.skip("espeak-ng is not installed (Debian package espeak-ng)")
     return make_utterances(tmp_path_factory.mktemp("live-speech"), TEXTS, pause=1.5)
-
-
-def linear16(pcm: np.ndarray) -> bytes:
-    return (np.clip(pcm, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
-
-
-@dataclass
-class Conversation:
-    """What a WebSocket said until the server closed it."""
-
-    messages: list[dict[str, Any]] = field(default_factory=list)
-    code: int | None = None
-    reason: str = ""
-
-    def of(self, kind: str) -> list[dict[str, Any]]:
-        return [m for m in self.messages if m["type"] == kind]
-
-    @property
-    def finals(self) -> list[dict[str, Any]]:
-        return [m for m in self.of("Results") if m["is_final"]]
-
-    @staticmethod
-    def text(result: dict[str, Any]) -> str:
-        return str(result["channel"]["alternatives"][0]["transcript"])
-
-    @staticmethod
-    def words(result: dict[str, Any]) -> list[dict[str, Any]]:
-        return list(result["channel"]["alternatives"][0]["words"])
 
 
 @dataclass
@@ -116,26 +94,6 @@ class LiveApp(TranscriptionApp):
             open_timeout=30, close_timeout=30, max_size=None,
         ) as socket:  # fmt: skip
             yield socket
-
-
-async def listen(socket: websockets.ClientConnection, into: Conversation) -> None:
-    """Every message until the server closes the socket."""
-    try:
-        async for raw in socket:
-            into.messages.append(json.loads(raw))
-    except ConnectionClosed:
-        pass
-    into.code, into.reason = socket.close_code, socket.close_reason or ""
-
-
-async def send_audio(
-    socket: websockets.ClientConnection, data: bytes, *, pace: float | None = 1.0,
-    step: int = 2 * CHUNK,
-) -> None:  # fmt: skip
-    """``data`` in ``step``-byte frames, at ``pace`` times real time for 16 kHz linear16."""
-    for offset in range(0, len(data), step):
-        await socket.send(data[offset : offset + step])
-        await asyncio.sleep(step / (2 * SAMPLE_RATE) / pace if pace else 0)
 
 
 async def wait_settled(live: LiveApp, tenant: str, session_id: str) -> dict[str, Any]:
@@ -191,10 +149,13 @@ async def test_speech_streamed_live_gives_interim_then_final_results_and_a_trans
     }  # fmt: skip
 
     heard = Conversation()
+    # The model loads as the first stream of the process opens: silence meanwhile, so the
+    # speech's interim results do not wait for it.
+    lead = np.zeros(3 * SAMPLE_RATE, dtype=np.float32)
     async with live.connect(tenant, created) as socket:
         listener = asyncio.create_task(listen(socket, heard))
         streaming = await live.session(tenant, created["id"])
-        await send_audio(socket, linear16(pcm))
+        await send_audio(socket, linear16(np.concatenate([lead, pcm])))
         await socket.send(json.dumps({"type": "CloseStream"}))
         await listener
     assert streaming["status"] == "streaming"
@@ -209,8 +170,8 @@ async def test_speech_streamed_live_gives_interim_then_final_results_and_a_trans
         assert result["speech_final"] is True
         assert word_error_rate(utterance.text, Conversation.text(result)) <= 0.25
         words = Conversation.words(result)
-        assert words[0]["start"] == pytest.approx(utterance.start, abs=0.4)
-        assert words[-1]["end"] == pytest.approx(utterance.end, abs=0.4)
+        assert words[0]["start"] == pytest.approx(3.0 + utterance.start, abs=0.4)
+        assert words[-1]["end"] == pytest.approx(3.0 + utterance.end, abs=0.4)
         assert set(words[0]) == {"word", "start", "end", "confidence", "punctuated_word"}
     first_final = heard.messages.index(finals[0])
     interims = [m for m in heard.messages[:first_final] if m["type"] == "Results"]
@@ -220,7 +181,8 @@ async def test_speech_streamed_live_gives_interim_then_final_results_and_a_trans
     assert [m["last_word_end"] for m in ends] == [Conversation.words(r)[-1]["end"] for r in finals]
     metadata = heard.messages[-1]
     assert metadata["request_id"] == created["id"]
-    assert metadata["duration"] == pytest.approx(pcm.size / SAMPLE_RATE, abs=0.01)
+    seconds = 3.0 + pcm.size / SAMPLE_RATE
+    assert metadata["duration"] == pytest.approx(seconds, abs=0.01)
     assert metadata["channels"] == 1
 
     session = await wait_settled(live, tenant, created["id"])
@@ -228,8 +190,8 @@ async def test_speech_streamed_live_gives_interim_then_final_results_and_a_trans
     assert session["ended"] == {"reason": "close-stream", "detail": "The client closed the stream.",
                                 "close_code": 1000}  # fmt: skip
     assert session["error"] is None
-    assert session["audio_seconds"] == pytest.approx(pcm.size / SAMPLE_RATE, abs=0.01)
-    assert session["bytes_received"] == 2 * pcm.size
+    assert session["audio_seconds"] == pytest.approx(seconds, abs=0.01)
+    assert session["bytes_received"] == 2 * (lead.size + pcm.size)
     assert session["final_results"] == 2
     assert session["interim_results"] >= 1
     assert session["final_latency"]["median_ms"] > 0

@@ -114,7 +114,7 @@ _WAKE = "wake"  # a decoding failed: the worker stops
 
 class LocalLiveSession:
     """A live stream on ``LocalWhisper`` (see the module's docstring), used like
-    ``DeepgramLiveSession``: ``async with`` (the model loads first, off the loop),
+    ``DeepgramLiveSession``: ``async with`` (the model starts loading, on its thread),
     ``send_audio``, ``events()``, ``finalize``; leaving the block flushes the last results.
     ``send_audio`` waits when ``backlog`` chunks are still to be heard (the caller slows
     down rather than the memory growing)."""
@@ -133,6 +133,7 @@ class LocalLiveSession:
         self._inbox: asyncio.Queue[Pcm | str] = asyncio.Queue(maxsize=backlog)
         self._events: asyncio.Queue[LiveEvent | None] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
+        self._loading: asyncio.Task[None] | None = None
         self._chain: asyncio.Task[None] | None = None  # the last decoding asked for
         self.error: BaseException | None = None
         self.finals: list[LiveResult] = []
@@ -158,7 +159,8 @@ class LocalLiveSession:
     # --- the caller's side ---------------------------------------------------------------
 
     async def __aenter__(self) -> LocalLiveSession:
-        await self._whisper.load_async()
+        # The model loads on its thread now; the first decoding queues behind it.
+        self._loading = asyncio.create_task(self._whisper.load_async(), name="live-local-load")
         self._worker = asyncio.create_task(self._run(), name="live-local")
         return self
 
@@ -229,7 +231,9 @@ class LocalLiveSession:
                     break
             if self._chain is not None:
                 await self._chain
-        except Exception as exc:  # the VAD failed: the stream cannot go on
+            if self._loading is not None:
+                await self._loading  # a model that cannot load says so here
+        except Exception as exc:  # the VAD or the model failed: the stream cannot go on
             self.error = exc
         finally:
             self._events.put_nowait(None)

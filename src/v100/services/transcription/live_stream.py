@@ -1,9 +1,9 @@
 """A live session's WebSocket, from handshake to close (ADR 0038).
 
-Before accepting: the session is claimed (created -> streaming: a session streams once), its
-first minute of credits held and its backend opened; a refusal answers the handshake with a
-problem+json status (404, 409, 402, 503...). Then four tasks run until the first of them ends
-the stream:
+Before accepting: the session is claimed (created -> streaming: a session streams once) and its
+first minute of credits held; a refusal answers the handshake with a problem+json status (404,
+409, 402, 503). Then its backend opens (a failure closes 1011 ``backend-failed``), and four
+tasks run until the first of them ends the stream:
 
 - the receiver reads frames: binary frames are audio (fed to the decoder; an empty one is
   the old way to say CloseStream), text frames are control messages (``KeepAlive``,
@@ -424,6 +424,9 @@ async def _stream(
             refusal = UpstreamUnavailable(exc.detail, retry_after=5)
         await _deny(websocket, refusal)
         return
+    # Accepted before the backend opens (Deepgram's handshake, the model's first load): a
+    # gateway in front waits a couple of seconds at most for the upgrade.
+    await websocket.accept()
     backend = open_live(row.backend, settings, options)
     try:
         if backend is None:
@@ -434,13 +437,13 @@ async def _stream(
         await holds.settle(0.0)
         detail = f"The {row.backend} backend could not open the stream: {exc}"[:400]
         await live_settle.refused(runtime, row, "backend-failed", detail)
-        await _deny(websocket, UpstreamUnavailable(detail, retry_after=5))
+        with contextlib.suppress(Exception):
+            await websocket.close(INTERNAL, f"backend-failed: {detail}"[:123])
         return
     decoder = LiveAudioDecoder(
         options.encoding, sample_rate=options.sample_rate or SAMPLE_RATE,
         channels=options.channels or 1,
     )  # fmt: skip
-    await websocket.accept()
     stream = _Stream(websocket, runtime, settings, row, backend, decoder, holds)
     # A server shutting down cancels this: the sweep fails the session ``abandoned`` later.
     ending = await stream.run()
