@@ -338,9 +338,7 @@ async def transcript(platform: Platform, tenant: Tenant) -> Made:
         return Made({"transcript_id": row.id})
 
 
-@factory(
-    "/v1/transcription-sessions/{session_id}", "/v1/transcription-sessions/{session_id}/stop"
-)
+@factory("/v1/transcription-sessions/{session_id}", "/v1/transcription-sessions/{session_id}/stop")
 async def transcription_session(platform: Platform, tenant: Tenant) -> Made:
     # Made, never connected: its WebSocket (not in the OpenAPI) is covered by the service's
     # own tenancy test.
