@@ -255,12 +255,17 @@ async def test_keepalive_holds_an_idle_stream_open_and_nothing_at_all_closes_it(
     async with live.connect(tenant, kept) as socket:
         listener = asyncio.create_task(listen(socket, kept_heard))
         await socket.send(linear16(np.zeros(SAMPLE_RATE // 2, dtype=np.float32)))
+        await socket.send(json.dumps({"type": "Finalize"}))
         for _ in range(10):  # 3 s of no audio, three times the idle timeout
             await socket.send(json.dumps({"type": "KeepAlive"}))
             await asyncio.sleep(0.3)
         await socket.send(json.dumps({"type": "CloseStream"}))
         await listener
     assert kept_heard.code == 1000, kept_heard.reason
+    flushed = kept_heard.of("Results")  # Finalize, with nothing spoken: an empty final
+    assert [(m["is_final"], m["from_finalize"], m["duration"]) for m in flushed] == [
+        (True, True, 0.5)
+    ]
     closed = await wait_settled(live, tenant, kept["id"])
     assert closed["ended"]["reason"] == "close-stream"
 

@@ -309,8 +309,8 @@ class LocalLiveSession:
 
     def _flush(self, *, always: bool) -> None:
         """Finalize (``always``: a result even when nothing is open) or close."""
-        if self._speaking or always:
-            self._final(self._heard, speech_final=False, from_finalize=always, empty=always)
+        if self._speaking or always:  # up to every sample received, not only whole windows
+            self._final(self._audio.end, speech_final=False, from_finalize=always, empty=always)
 
     # --- decoding --------------------------------------------------------------------------
 

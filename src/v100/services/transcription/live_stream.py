@@ -426,7 +426,13 @@ async def _stream(
         return
     # Accepted before the backend opens (Deepgram's handshake, the model's first load): a
     # gateway in front waits a couple of seconds at most for the upgrade.
-    await websocket.accept()
+    try:
+        await websocket.accept()
+    except Exception:  # the caller left during the handshake
+        await holds.settle(0.0)
+        await live_settle.refused(runtime, row, "disconnected", "The client left before the "
+                                  "WebSocket was accepted.")  # fmt: skip
+        return
     backend = open_live(row.backend, settings, options)
     try:
         if backend is None:
