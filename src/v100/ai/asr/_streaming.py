@@ -354,6 +354,8 @@ class LocalLiveSession:
         options = self.options
         if not (options.interim_results and self._speaking) or self._interim_running:
             return
+        if self._silence_from is not None:  # a pause has begun: its final may be next
+            return
         if self._whisper.busy:  # finals first: an interim result never queues
             return
         if self._heard - self._interim_at < self._seconds(options.interim_every):
