@@ -7,21 +7,15 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 import websockets
 
+from tests.support.gateway import gateway_in_front_of
 from v100.ai.testing import espeak_ng, make_utterances, word_error_rate
-from v100.contracts.topology import SERVICES
-from v100.kit.settings import PlatformSettings
-from v100.kit.testing.servers import dead_url, serving
-from v100.services.gateway.app import create_app as create_gateway
-from v100.services.gateway.settings import GatewaySettings
-from v100.services.gateway.testing import UNTHROTTLED
+from v100.kit.testing.servers import serving
 from v100.services.transcription.app import create_app
 from v100.services.transcription.settings import TranscriptionSettings
 
@@ -32,41 +26,6 @@ pytestmark = pytest.mark.slow
 TEXT = "Please bring your laptop and a printed copy of the report."
 
 
-@asynccontextmanager
-async def gateway_in_front_of(service_url: str, var_dir: Path) -> AsyncIterator[tuple[str, str]]:
-    """The real gateway routing transcription to ``service_url``; (its URL, an API key)."""
-    nowhere = dead_url()
-    upstreams = {i.name: nowhere for i in SERVICES if i.name != "gateway"}
-    upstreams["transcription"] = service_url
-    settings = GatewaySettings(
-        platform=PlatformSettings(var_dir=var_dir, internal_token_secret=INTERNAL_SECRET),
-        database_url=f"sqlite+aiosqlite:///{var_dir}/gateway.db",
-        jwt_secret="gateway-jwt-secret-for-live-session-tests-01",
-        password_time_cost=1,
-        password_memory_kib=1024,
-        password_parallelism=1,
-        upstreams=upstreams,
-        **UNTHROTTLED,
-    )
-    async with serving(create_gateway(settings), ready=True) as url, httpx.AsyncClient(
-        base_url=url, timeout=60
-    ) as http:  # fmt: skip
-        signup = await http.post(
-            "/v1/auth/signup",
-            json={"email": f"live-{uuid.uuid4().hex[:8]}@example.com",
-                  "password": "correct horse battery staple", "tenant_name": "Live"},
-        )  # fmt: skip
-        assert signup.status_code == 201, signup.text
-        token = signup.json()["access_token"]
-        key = await http.post(
-            "/v1/api-keys",
-            json={"name": "captioner", "scopes": ["transcripts:read", "transcripts:write"]},
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        assert key.status_code == 201, key.text
-        yield url, key.json()["key"]
-
-
 async def test_a_live_session_through_the_gateway(
     ts_settings: TranscriptionSettings, tmp_path: Path
 ) -> None:
@@ -75,7 +34,13 @@ async def test_a_live_session_through_the_gateway(
     pcm, spoken = make_utterances(tmp_path / "speech", [TEXT], pause=1.0)
     async with (
         serving(create_app(ts_settings), ready=True) as service_url,
-        gateway_in_front_of(service_url, tmp_path / "gateway") as (url, api_key),
+        gateway_in_front_of(
+            "transcription",
+            service_url,
+            tmp_path / "gateway",
+            internal_secret=INTERNAL_SECRET,
+            scopes=["transcripts:read", "transcripts:write"],
+        ) as (url, api_key),  # fmt: skip
         httpx.AsyncClient(base_url=url, timeout=60) as http,
     ):
         headers = {"X-API-Key": api_key}

@@ -34,6 +34,7 @@ from v100.ai.asr._live import (
     LiveResult,
     LiveSpeechStarted,
     LiveUtteranceEnd,
+    drain,
 )
 from v100.ai.asr._transcript import Word
 from v100.ai.audio import SAMPLE_RATE
@@ -271,17 +272,10 @@ class DeepgramLiveSession:
         finally:
             self._events.put_nowait(None)
 
-    async def events(self) -> AsyncIterator[LiveEvent]:
+    def events(self) -> AsyncIterator[LiveEvent]:
         """What Deepgram sends, in order, until the stream ends; ``DeepgramStreamClosed``
         if the server ended it (not after our ``CloseStream``)."""
-        while True:
-            event = await self._events.get()
-            if event is None:
-                self._events.put_nowait(None)  # later readers see the end too
-                if self.closed is not None:
-                    raise self.closed
-                return
-            yield event
+        return drain(self._events, lambda: self.closed)
 
     def transcript(self) -> str:
         """The text of every final result so far."""

@@ -5,7 +5,8 @@ Deepgram client offer: audio in, events out, ``Finalize`` and a closing flush.""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
@@ -21,6 +22,7 @@ __all__ = [
     "LiveSession",
     "LiveSpeechStarted",
     "LiveUtteranceEnd",
+    "drain",
 ]
 
 
@@ -97,3 +99,19 @@ class LiveSession(Protocol):
     def events(self) -> AsyncIterator[LiveEvent]: ...
 
     def transcript(self) -> str: ...
+
+
+async def drain(
+    queue: asyncio.Queue[LiveEvent | None], failure: Callable[[], BaseException | None]
+) -> AsyncIterator[LiveEvent]:
+    """A session's events from its queue until the None that ends them (left there, so later
+    readers end too); then ``failure()``, if any, is raised."""
+    while True:
+        event = await queue.get()
+        if event is None:
+            queue.put_nowait(None)
+            error = failure()
+            if error is not None:
+                raise error
+            return
+        yield event

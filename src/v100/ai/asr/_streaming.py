@@ -33,6 +33,7 @@ from v100.ai.asr._live import (
     LiveResult,
     LiveSpeechStarted,
     LiveUtteranceEnd,
+    drain,
 )
 from v100.ai.asr._transcript import Transcript, Word
 from v100.ai.asr._whisper import LocalWhisper
@@ -192,17 +193,10 @@ class LocalLiveSession:
             await self._inbox.put(_CLOSE)
         await asyncio.shield(self._worker)
 
-    async def events(self) -> AsyncIterator[LiveEvent]:
+    def events(self) -> AsyncIterator[LiveEvent]:
         """Results, ``SpeechStarted`` and ``UtteranceEnd`` until the session closes; the
         decoding error if one ended it."""
-        while True:
-            event = await self._events.get()
-            if event is None:
-                self._events.put_nowait(None)  # later readers see the end too
-                if self.error is not None:
-                    raise self.error
-                return
-            yield event
+        return drain(self._events, lambda: self.error)
 
     def transcript(self) -> str:
         return " ".join(r.transcript for r in self.finals if r.transcript).strip()

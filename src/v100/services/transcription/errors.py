@@ -14,7 +14,7 @@ docs/transcription.md):
 ``TranscriptFailed`` is not raised over HTTP: it carries the slug a failed transcript shows in
 ``error`` (the media codes below, ``source-too-long``, ``url-*``, ``insufficient-credits``,
 ``billing-refused``, ``billing-unavailable``, ``backend-not-configured``,
-``transcription-failed``); ``LiveSessionFailed`` the same for a live session."""
+``transcription-failed``), and why a live session's credit hold was refused."""
 
 from __future__ import annotations
 
@@ -25,7 +25,6 @@ __all__ = [
     "MEDIA_ERRORS",
     "BackendUnknown",
     "EmptySource",
-    "LiveSessionFailed",
     "SessionNotFound",
     "SessionNotStreamable",
     "SessionOptionsInvalid",
@@ -56,7 +55,8 @@ class EmptySource(ValidationFailed):
 
 
 class TranscriptFailed(Exception):
-    """Ends a transcript ``failed`` with ``slug`` and ``detail`` (never retried)."""
+    """Ends a transcript ``failed`` with ``slug`` and ``detail`` (never retried); a live
+    session's stream the same way (a refused credit hold)."""
 
     def __init__(self, slug: str, detail: str) -> None:
         super().__init__(f"{slug}: {detail}")
@@ -93,12 +93,3 @@ class TooManySessions(RateLimited):
 class SessionOptionsInvalid(ValidationFailed):
     slug = "session-options-invalid"
     title = "These session options do not go together"
-
-
-class LiveSessionFailed(Exception):
-    """Ends a live session with ``slug`` and ``detail`` (a refused credit hold)."""
-
-    def __init__(self, slug: str, detail: str) -> None:
-        super().__init__(f"{slug}: {detail}")
-        self.slug = slug
-        self.detail = detail

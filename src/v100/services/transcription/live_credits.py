@@ -16,7 +16,7 @@ from v100.contracts.billing import BillingClient
 from v100.contracts.credit_holds import HoldTerms, hold_lifetime
 from v100.kit.db import utcnow
 from v100.kit.observability import get_logger
-from v100.services.transcription.errors import LiveSessionFailed
+from v100.services.transcription.errors import TranscriptFailed
 from v100.services.transcription.settings import TranscriptionSettings
 
 __all__ = ["MinuteHolds", "SaveHold", "live_terms"]
@@ -32,7 +32,7 @@ def live_terms(settings: TranscriptionSettings) -> HoldTerms:
         reason="transcription.live",
         work="the live session",
         lifetime=hold_lifetime(settings.live_max_session_seconds, attempts=1),
-        failure=LiveSessionFailed,
+        failure=TranscriptFailed,
     )
 
 
@@ -68,7 +68,7 @@ class MinuteHolds:
         return f"{self._session_id}-{minute}"
 
     async def open(self) -> None:
-        """Hold the first minute; ``LiveSessionFailed`` when billing refuses."""
+        """Hold the first minute; ``TranscriptFailed`` when billing refuses."""
         await self._hold_next()
 
     async def cover(self, audio_seconds: float) -> None:

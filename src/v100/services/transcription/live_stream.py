@@ -46,7 +46,7 @@ from v100.kit.errors import BackendUnavailable, PaymentRequired, ProblemError, U
 from v100.kit.http import Runtime, problem_response
 from v100.kit.observability import get_logger
 from v100.services.transcription import live_settle
-from v100.services.transcription.errors import LiveSessionFailed
+from v100.services.transcription.errors import TranscriptFailed
 from v100.services.transcription.live_backends import open_live
 from v100.services.transcription.live_credits import MinuteHolds, live_terms
 from v100.services.transcription.live_messages import (
@@ -256,7 +256,7 @@ class _Stream:
         except UndecodableAudio as exc:
             self.end(Ending("audio-undecodable", f"The audio cannot be decoded as "
                             f"{self.options.encoding}: {exc}", BAD_DATA, failed=True))  # fmt: skip
-        except LiveSessionFailed as exc:
+        except TranscriptFailed as exc:
             self.end(Ending(exc.slug, exc.detail, POLICY, flush=False))
 
     # --- the backend's events to the caller --------------------------------------------------
@@ -417,7 +417,7 @@ async def _stream(
     options = SessionOptions.model_validate(row.options)
     try:
         await holds.open()
-    except LiveSessionFailed as exc:
+    except TranscriptFailed as exc:
         await live_settle.refused(runtime, row, exc.slug, exc.detail)
         refusal: ProblemError = PaymentRequired(exc.detail)
         if exc.slug == "billing-unavailable":
