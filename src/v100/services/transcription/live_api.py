@@ -5,17 +5,17 @@ its WebSocket), read, list and stop them, and the WebSocket itself
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Depends, Query, WebSocket
+from fastapi import APIRouter, WebSocket
 from starlette.responses import JSONResponse
 
-from v100.kit.auth import Principal
 from v100.kit.db import InvalidCursorError
 from v100.kit.errors import BadRequest
-from v100.kit.http import Authorized, RuntimeDep, SessionDep
+from v100.kit.http import RuntimeDep, SessionDep
 from v100.kit.idempotency import IdempotencyKey, idempotent
 from v100.services.transcription import live_stream
+from v100.services.transcription.api import Cursor, Limit, TranscriptsRead, TranscriptsWrite
 from v100.services.transcription.deps import LiveServiceDep, SettingsDep
 from v100.services.transcription.live_schemas import (
     LatencyOut,
@@ -31,14 +31,8 @@ from v100.services.transcription.settings import TranscriptionSettings
 
 __all__ = ["SESSIONS", "sessions_router"]
 
-TranscriptsRead = Annotated[Principal, Depends(Authorized("transcripts:read"))]
-TranscriptsWrite = Annotated[Principal, Depends(Authorized("transcripts:write"))]
-
 SESSIONS = "/v1/transcription-sessions"
 sessions_router = APIRouter(prefix=SESSIONS, tags=["transcription sessions"])
-
-Limit = Annotated[int, Query(ge=1, le=200)]
-Cursor = Annotated[str | None, Query(max_length=200)]
 
 
 def _stream_url(settings: TranscriptionSettings, path: str) -> str:
