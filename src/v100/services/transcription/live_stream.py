@@ -318,19 +318,34 @@ class _Stream:
             subscription = None
         try:
             while True:
-                if subscription is not None:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(anext(subscription), every)
-                        self.end(Ending("stopped", "Stopped through the API.", NORMAL))
-                        return
-                else:
+                asked = False
+                if subscription is None:
                     await asyncio.sleep(every)
+                else:
+                    try:
+                        await asyncio.wait_for(anext(subscription), every)
+                        asked = True
+                    except TimeoutError:
+                        pass
+                    except Exception as exc:  # the bus went away: the row's flag remains
+                        _log.warning("stop channel lost", session_id=self.row.id, error=repr(exc))
+                        with contextlib.suppress(Exception):
+                            await subscription.close()
+                        subscription = None
+                if asked:
+                    self.end(Ending("stopped", "Stopped through the API.", NORMAL))
+                    return
                 if time.monotonic() - self.started > self.settings.live_max_session_seconds:
                     self.end(Ending("too-long", "The session was open for "
                                     f"{self.settings.live_max_session_seconds:.0f} s, the most "
                                     "a session stays open.", POLICY))  # fmt: skip
                     return
-                if await self._heartbeat():
+                try:
+                    stop = await self._heartbeat()
+                except Exception as exc:  # the database blinked: the stream goes on
+                    _log.warning("live heartbeat failed", session_id=self.row.id, error=repr(exc))
+                    stop = False
+                if stop:
                     self.end(Ending("stopped", "Stopped through the API.", NORMAL))
                     return
         finally:
