@@ -1,6 +1,6 @@
 """Live sessions' endpoints under ``/v1/transcription-sessions``: make one (its options; 201 with
 its WebSocket), read, list and stop them, and the WebSocket itself
-(``/{id}/stream``: audio in, Deepgram-shaped results out; live_stream.py). Thin: parse, call
+(``/{id}/stream``: audio in, Deepgram-shaped results out; live_socket.py). Thin: parse, call
 ``LiveSessionService``, shape."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from v100.kit.db import InvalidCursorError
 from v100.kit.errors import BadRequest
 from v100.kit.http import RuntimeDep, SessionDep
 from v100.kit.idempotency import IdempotencyKey, idempotent
-from v100.services.transcription import live_stream
+from v100.services.transcription import live_socket
 from v100.services.transcription.api import Cursor, Limit, TranscriptsRead, TranscriptsWrite
 from v100.services.transcription.deps import LiveServiceDep, SettingsDep
 from v100.services.transcription.live_schemas import (
@@ -142,4 +142,4 @@ async def stream_session(
     settings: SettingsDep,
 ) -> None:
     """Audio in (binary frames; KeepAlive, Finalize, CloseStream as text), results out."""
-    await live_stream.serve(websocket, runtime, settings, principal, session_id)
+    await live_socket.serve(websocket, runtime, settings, principal, session_id)
