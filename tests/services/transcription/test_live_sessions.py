@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import websockets
 from pydantic import SecretStr
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from v100.ai.asr import pcm_to_wav
 from v100.ai.audio import SAMPLE_RATE
@@ -372,6 +372,42 @@ async def test_audio_that_cannot_be_decoded_fails_the_session_with_the_reason(
     assert session["status"] == "failed"
     assert session["error"]["type"] == "/problems/audio-undecodable"
     assert session["credits_charged"] == 0
+
+
+async def test_every_started_minute_is_charged_and_the_audio_is_bounded(
+    live_settings: TranscriptionSettings,
+) -> None:
+    settings = live_settings.model_copy(update={"max_audio_seconds": 70.0})
+    async with live_app(settings) as live:
+        tenant = new_tenant()
+        available, _ = await live.balance(tenant)
+        # 61 s of silence, sent at once: the second minute is held as the audio enters it.
+        created = await live.create(tenant)
+        heard = Conversation()
+        async with live.connect(tenant, created) as socket:
+            listener = asyncio.create_task(listen(socket, heard))
+            await send_audio(socket, bytes(2 * 61 * SAMPLE_RATE), pace=None, step=64_000)
+            await socket.send(json.dumps({"type": "CloseStream"}))
+            await listener
+        session = await wait_settled(live, tenant, created["id"])
+        assert session["audio_seconds"] == pytest.approx(61.0)
+        assert session["credits_charged"] == 2
+        assert await live.balance(tenant) == (available - 2, 0)
+
+        # Past max_audio_seconds the stream ends, keeping (and charging) what came before.
+        bounded = await live.create(tenant)
+        heard = Conversation()
+        async with live.connect(tenant, bounded) as socket:
+            listener = asyncio.create_task(listen(socket, heard))
+            with contextlib.suppress(ConnectionClosed):
+                await send_audio(socket, bytes(2 * 80 * SAMPLE_RATE), pace=None, step=64_000)
+            await listener
+        assert heard.code == 1008
+        assert heard.reason.startswith("too-long")
+        session = await wait_settled(live, tenant, bounded["id"])
+        assert session["ended"]["reason"] == "too-long"
+        assert session["audio_seconds"] <= 70.0
+        assert session["credits_charged"] == 2
 
 
 # --- the deepgram backend ---------------------------------------------------------------------
