@@ -7,12 +7,12 @@ Then its backend opens (a failure closes 1011 ``backend-failed``), the stream ru
 from __future__ import annotations
 
 import contextlib
-from typing import Any
 
 from starlette.websockets import WebSocket
 
 from v100.ai.audio import SAMPLE_RATE
 from v100.ai.live_audio import LiveAudioDecoder
+from v100.contracts.billing import BillingClient
 from v100.kit.auth import Principal
 from v100.kit.db import unit_of_work
 from v100.kit.errors import BackendUnavailable, PaymentRequired, ProblemError, UpstreamUnavailable
@@ -82,7 +82,7 @@ async def _stream(
     websocket: WebSocket,
     runtime: Runtime,
     settings: TranscriptionSettings,
-    billing: Any,
+    billing: BillingClient | None,
     row: SessionRow,
 ) -> None:
     assert runtime.sessions is not None
