@@ -294,8 +294,8 @@ class LocalLiveSession:
         the utterance stays open."""
         recent = min(len(self._probabilities), int(self._seconds(3.0)) // self._window)
         tail = self._probabilities[-recent:]
-        quietest = len(self._probabilities) - recent + int(np.argmin(tail))
-        cut = self._start + max(1, quietest) * self._window
+        quietest = max(1, len(self._probabilities) - recent + int(np.argmin(tail)))
+        cut = self._start + quietest * self._window
         kept = self._probabilities[quietest:]
         self._final(cut, speech_final=False)
         self._open(cut)
