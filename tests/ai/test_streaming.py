@@ -162,3 +162,23 @@ async def test_closing_flushes_speech_that_never_paused(
     assert not results[0].speech_final
     assert not results[0].from_finalize
     assert word_error_rate(TEXTS[0], results[0].transcript) <= 0.25
+
+
+async def test_an_utterance_longer_than_the_limit_is_cut_at_a_quiet_point(
+    whisper: LocalWhisper, dialogue: tuple[np.ndarray, list[Utterance]]
+) -> None:
+    pcm, spoken = dialogue
+    first = pcm[: round((spoken[0].end + 1.0) * SAMPLE_RATE)]  # about 3 s of speech, a pause
+    options = StreamingOptions(language="en", interim_results=False, max_utterance=2.5)
+    async with LocalLiveSession(whisper, options) as session:
+        await session.send_audio(first)  # at once: audio runs ahead of the decoding
+    events = [event async for event in session.events()]
+    finals = [e for e in events if isinstance(e, LiveResult) and e.words]
+    assert len(finals) == 2, [r.transcript for r in finals]
+    assert [r.speech_final for r in finals] == [False, True]
+    assert finals[1].start == pytest.approx(finals[0].start + finals[0].duration)
+    assert finals[0].start + finals[0].duration <= spoken[0].start + 2.6
+    assert word_error_rate(TEXTS[0], session.transcript()) <= 0.3, session.transcript()
+    # The speech went on after the cut: one UtteranceEnd, after the last word.
+    ends = [e for e in events if isinstance(e, LiveUtteranceEnd)]
+    assert [e.last_word_end for e in ends] == [finals[1].words[-1].end]

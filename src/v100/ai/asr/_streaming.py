@@ -154,8 +154,12 @@ class LocalLiveSession:
         self._interim_at = 0
         self._interim_running = False
         self._interim_asked = False  # for the open utterance
-        # The end of the last final word, until its UtteranceEnd is said.
+        # The end of the last final word, until its UtteranceEnd is said; where each run of
+        # speech windows began (audio runs ahead of decoding when it comes faster than real
+        # time, so the gap is read from these rather than from where the stream is now).
         self._last_word_end: float | None = None
+        self._runs: list[int] = []
+        self._voiced = False
 
     # --- the caller's side ---------------------------------------------------------------
 
@@ -248,7 +252,11 @@ class LocalLiveSession:
         options, window = self.options, self._window
         start = self._heard
         self._heard += window
-        if probability >= options.threshold:
+        voiced = probability >= options.threshold
+        if voiced and not self._voiced and options.utterance_end_ms is not None:
+            self._runs.append(start)
+        self._voiced = voiced
+        if voiced:
             self._silence_from = None
             if not self._speaking:
                 self._open(start)
@@ -276,7 +284,8 @@ class LocalLiveSession:
         gap, last = self.options.utterance_end_ms, self._last_word_end
         if gap is None or last is None:
             return
-        quiet_until = self._start if self._speaking else self._heard
+        after = [start for start in self._runs if start / SAMPLE_RATE > last]
+        quiet_until = after[0] if after else self._heard
         if quiet_until / SAMPLE_RATE - last >= gap / 1000:
             self._emit(LiveUtteranceEnd(last_word_end=last))
             self._last_word_end = None
@@ -290,9 +299,9 @@ class LocalLiveSession:
         self._interim_asked = False
 
     def _cut(self) -> None:
-        """A final result up to the quietest window of the utterance's last 3 s; the rest of
-        the utterance stays open."""
-        recent = min(len(self._probabilities), int(self._seconds(3.0)) // self._window)
+        """A final result up to the quietest window of the utterance's last 3 s (its second
+        half, at most); the rest of the utterance stays open."""
+        recent = min(len(self._probabilities) // 2, self._seconds(3.0) // self._window)
         tail = self._probabilities[-recent:]
         quietest = max(1, len(self._probabilities) - recent + int(np.argmin(tail)))
         cut = self._start + quietest * self._window
@@ -326,6 +335,7 @@ class LocalLiveSession:
         self._silence_from = None
         self._final_until = end
         if pcm is None and not empty:
+            self._runs = [start for start in self._runs if start > end]  # a blip: forgotten
             return
 
         def emit(transcript: Transcript | None) -> None:
@@ -334,6 +344,9 @@ class LocalLiveSession:
                 speech_final=speech_final, from_finalize=from_finalize,
             )  # fmt: skip
             self.finals.append(result)
+            # Runs of speech before this result's last word (or its end) matter no more.
+            heard_until = end if not result.words else result.words[-1].end * SAMPLE_RATE
+            self._runs = [start for start in self._runs if start > heard_until]
             if transcript is not None and result.words:
                 self.speech_seconds += transcript.duration
                 self._detected(transcript)
