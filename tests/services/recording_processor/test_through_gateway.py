@@ -3,10 +3,6 @@ WebM in, follow its progress on the WebSocket the gateway relays, and find it re
 
 from __future__ import annotations
 
-import asyncio
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -14,58 +10,15 @@ import orjson
 import pytest
 import websockets
 
-from v100.contracts.topology import SERVICES
+from tests.support.gateway import gateway_in_front_of
 from v100.kit.settings import PlatformSettings
-from v100.kit.testing.servers import dead_url, serving
-from v100.services.gateway.app import create_app as create_gateway
-from v100.services.gateway.settings import GatewaySettings
-from v100.services.gateway.testing import UNTHROTTLED
+from v100.kit.testing.servers import serving
 from v100.services.recording_processor.app import create_app
 from v100.services.recording_processor.settings import RecordingProcessorSettings
 
 from .support import INTERNAL_SECRET, chunked
 
 pytestmark = pytest.mark.slow
-
-
-@asynccontextmanager
-async def gateway_in_front_of(recordings_url: str, var_dir: Path) -> AsyncIterator[tuple[str, str]]:
-    """The real gateway routing /v1/recordings to ``recordings_url``; (its URL, an API key)."""
-    nowhere = dead_url()
-    upstreams = {i.name: nowhere for i in SERVICES if i.name != "gateway"}
-    upstreams["recording_processor"] = recordings_url
-    settings = GatewaySettings(
-        platform=PlatformSettings(var_dir=var_dir, internal_token_secret=INTERNAL_SECRET),
-        database_url=f"sqlite+aiosqlite:///{var_dir}/gateway.db",
-        jwt_secret="gateway-jwt-secret-for-recording-tests-0123",
-        password_time_cost=1,
-        password_memory_kib=1024,
-        password_parallelism=1,
-        upstreams=upstreams,
-        **UNTHROTTLED,
-    )
-    async with serving(create_gateway(settings)) as url, httpx.AsyncClient(base_url=url) as http:
-        for _ in range(600):
-            if (await http.get("/ready")).status_code == 200:
-                break
-            await asyncio.sleep(0.05)
-        signup = await http.post(
-            "/v1/auth/signup",
-            json={
-                "email": f"host-{uuid.uuid4().hex[:8]}@example.com",
-                "password": "correct horse battery staple",
-                "tenant_name": "Recordings",
-            },
-        )
-        assert signup.status_code == 201, signup.text
-        token = signup.json()["access_token"]
-        key = await http.post(
-            "/v1/api-keys",
-            json={"name": "recorder", "scopes": ["*"]},
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        assert key.status_code == 201, key.text
-        yield url, key.json()["key"]
 
 
 async def test_a_recording_through_the_gateway_with_live_progress(
@@ -77,7 +30,12 @@ async def test_a_recording_through_the_gateway_with_live_progress(
     )
     async with (
         serving(create_app(settings)) as service_url,
-        gateway_in_front_of(service_url, tmp_path / "gateway") as (url, api_key),
+        gateway_in_front_of(
+            "recording_processor",
+            service_url,
+            tmp_path / "gateway",
+            internal_secret=INTERNAL_SECRET,
+        ) as (url, api_key),  # fmt: skip
         httpx.AsyncClient(base_url=url, timeout=60) as http,
     ):
         headers = {"X-API-Key": api_key}

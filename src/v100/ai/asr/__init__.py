@@ -1,7 +1,8 @@
 """Speech to text: the ``Transcriber`` interface and its ``Transcript``, the local Whisper
-backend (``LocalWhisper``) and Deepgram's (``DeepgramTranscriber``, and ``DeepgramLiveSession``
-for live streams). Heavy imports (faster-whisper, CTranslate2) happen on first use of a model,
-not on import."""
+backend (``LocalWhisper``) and Deepgram's (``DeepgramTranscriber``); live streams behind one
+``LiveSession`` interface: ``LocalLiveSession`` (the local streaming engine) and
+``DeepgramLiveSession``. Heavy imports (faster-whisper, CTranslate2) happen on first use of a
+model, not on import."""
 
 from v100.ai.asr._deepgram import (
     DEEPGRAM_API_URL,
@@ -16,14 +17,20 @@ from v100.ai.asr._deepgram import (
     DeepgramUnavailable,
     pcm_to_wav,
 )
-from v100.ai.asr._deepgram_live import (
-    DEEPGRAM_LIVE_URL,
-    DeepgramLiveSession,
+from v100.ai.asr._deepgram_live import DEEPGRAM_LIVE_URL, DeepgramLiveSession
+from v100.ai.asr._live import (
     LiveEvent,
     LiveMetadata,
     LiveResult,
+    LiveSession,
     LiveSpeechStarted,
     LiveUtteranceEnd,
+)
+from v100.ai.asr._streaming import (
+    FINAL_OPTIONS,
+    INTERIM_OPTIONS,
+    LocalLiveSession,
+    StreamingOptions,
 )
 from v100.ai.asr._transcript import AudioSource, Transcriber, Transcript, TranscriptSegment, Word
 from v100.ai.asr._weights import ModelFilesMissing, locate_whisper_base, whisper_base_dir
@@ -38,6 +45,8 @@ __all__ = [
     "DECODE_OPTIONS",
     "DEEPGRAM_API_URL",
     "DEEPGRAM_LIVE_URL",
+    "FINAL_OPTIONS",
+    "INTERIM_OPTIONS",
     "AudioSource",
     "DeepgramAuthError",
     "DeepgramBadRequest",
@@ -53,10 +62,13 @@ __all__ = [
     "LiveEvent",
     "LiveMetadata",
     "LiveResult",
+    "LiveSession",
     "LiveSpeechStarted",
     "LiveUtteranceEnd",
+    "LocalLiveSession",
     "LocalWhisper",
     "ModelFilesMissing",
+    "StreamingOptions",
     "Transcriber",
     "Transcript",
     "TranscriptSegment",

@@ -10,7 +10,6 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlencode
@@ -29,64 +28,20 @@ from v100.ai.asr._deepgram import (
     DeepgramUnavailable,
     pcm16,
 )
+from v100.ai.asr._live import (
+    LiveEvent,
+    LiveMetadata,
+    LiveResult,
+    LiveSpeechStarted,
+    LiveUtteranceEnd,
+    drain,
+)
 from v100.ai.asr._transcript import Word
 from v100.ai.audio import SAMPLE_RATE
 
-__all__ = [
-    "DEEPGRAM_LIVE_URL",
-    "DeepgramLiveSession",
-    "LiveEvent",
-    "LiveMetadata",
-    "LiveResult",
-    "LiveSpeechStarted",
-    "LiveUtteranceEnd",
-]
+__all__ = ["DEEPGRAM_LIVE_URL", "DeepgramLiveSession"]
 
 DEEPGRAM_LIVE_URL = "wss://api.deepgram.com"
-
-
-@dataclass(frozen=True, slots=True)
-class LiveResult:
-    """A ``Results`` message: interim (``is_final`` False, may still change), final for its
-    span of audio, and ``speech_final`` when the speaker paused (endpointing)."""
-
-    transcript: str
-    confidence: float
-    words: tuple[Word, ...]
-    start: float  # seconds from the start of the stream
-    duration: float
-    is_final: bool
-    speech_final: bool
-    from_finalize: bool = False
-    channel: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class LiveUtteranceEnd:
-    """``UtteranceEnd``: no word for ``utterance_end_ms`` after the word ending at
-    ``last_word_end``."""
-
-    last_word_end: float
-    channel: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class LiveSpeechStarted:
-    timestamp: float
-    channel: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class LiveMetadata:
-    """The summary Deepgram sends last, after ``CloseStream``."""
-
-    request_id: str
-    duration: float
-    channels: int
-    sha256: str | None = None
-
-
-LiveEvent = LiveResult | LiveUtteranceEnd | LiveSpeechStarted | LiveMetadata
 
 # Why the server closed, in words a caller can act on, by the code its close reason names
 # (the reason reads "... See https://dpgr.am/net0001").
@@ -189,6 +144,9 @@ class DeepgramLiveSession:
             # Deepgram sends UtteranceEnd only with interim results on.
             params["utterance_end_ms"] = str(utterance_end_ms)
         self.url = base_url.rstrip("/") + "/v1/listen?" + urlencode(params)
+        # Live results carry no detected language: the named one, or None.
+        self.language = language
+        self.language_probability = 1.0 if language else None
         self._key = api_key
         self._keepalive_every = keepalive_every
         self._open_timeout = open_timeout
@@ -314,17 +272,10 @@ class DeepgramLiveSession:
         finally:
             self._events.put_nowait(None)
 
-    async def events(self) -> AsyncIterator[LiveEvent]:
+    def events(self) -> AsyncIterator[LiveEvent]:
         """What Deepgram sends, in order, until the stream ends; ``DeepgramStreamClosed``
         if the server ended it (not after our ``CloseStream``)."""
-        while True:
-            event = await self._events.get()
-            if event is None:
-                self._events.put_nowait(None)  # later readers see the end too
-                if self.closed is not None:
-                    raise self.closed
-                return
-            yield event
+        return drain(self._events, lambda: self.closed)
 
     def transcript(self) -> str:
         """The text of every final result so far."""

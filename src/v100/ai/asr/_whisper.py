@@ -13,20 +13,22 @@ import contextlib
 import os
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from v100.ai.asr._transcript import AudioSource, Transcript, TranscriptSegment, Word
 from v100.ai.asr._weights import whisper_base_dir
-from v100.ai.audio import SAMPLE_RATE, PcmFile, PcmSource, decode_pcm
+from v100.ai.audio import SAMPLE_RATE, Pcm, PcmFile, PcmSource, decode_pcm
 from v100.ai.vad import SpeechRegion, VadSettings, speech_regions
 
 __all__ = ["DECODE_OPTIONS", "LanguageDetection", "LocalWhisper", "default_model_cache"]
+
+T = TypeVar("T")
 
 # How we decode. The benchmark calls faster-whisper directly with these same options.
 DECODE_OPTIONS: dict[str, Any] = {
@@ -89,6 +91,8 @@ class LocalWhisper:
         self._model: Any = None
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="whisper")
+        self._queued = 0  # calls given to the thread and not finished yet
+        self._queued_lock = threading.Lock()  # not ``_lock``: loading holds that for a second
 
     # --- loading -------------------------------------------------------------------------
 
@@ -99,6 +103,11 @@ class LocalWhisper:
                 if self._model is None:
                     self._model = self._load()
         return self._model
+
+    async def load_async(self) -> None:
+        """Load the model now, on this backend's thread (a live session does it before its
+        first words, so they do not wait for it)."""
+        await self._on_thread(self.model)
 
     def _load(self) -> Any:
         # Never reach a hub: the weights come from the packages, joined on this disk.
@@ -163,8 +172,48 @@ class LocalWhisper:
         )
 
     async def transcribe_async(self, audio: AudioSource, language: str | None = None) -> Transcript:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.transcribe, audio, language)
+        return await self._on_thread(lambda: self.transcribe(audio, language))
+
+    def decode(self, pcm: Pcm, language: str | None = None, **options: Any) -> Transcript:
+        """``pcm`` decoded as it is, with no VAD first: for a caller that found the speech
+        itself (the live engine). ``options`` are faster-whisper's, over ``DECODE_OPTIONS``.
+        Times are from the start of ``pcm``."""
+        pcm = _one_channel(pcm)
+        duration = pcm.size / SAMPLE_RATE
+        segments, info = self.model().transcribe(
+            pcm, language=language, vad_filter=False, **{**DECODE_OPTIONS, **options}
+        )
+        return Transcript(
+            segments=tuple(_segment(segment, duration) for segment in segments),
+            language=info.language,
+            language_probability=float(info.language_probability),
+            duration=duration,
+            speech_duration=duration,
+            backend=self.name,
+        )
+
+    async def decode_async(
+        self, pcm: Pcm, language: str | None = None, **options: Any
+    ) -> Transcript:
+        return await self._on_thread(lambda: self.decode(pcm, language, **options))
+
+    @property
+    def busy(self) -> bool:
+        """Whether this backend's thread has work queued or running (from the event loop)."""
+        return self._queued > 0
+
+    async def _on_thread(self, call: Callable[[], T]) -> T:
+        """``call`` on this backend's own thread; ``busy`` until it has finished there (a
+        caller that stops waiting does not stop the thread)."""
+        with self._queued_lock:
+            self._queued += 1
+        future = self._executor.submit(call)
+        future.add_done_callback(self._finished)
+        return await asyncio.wrap_future(future)
+
+    def _finished(self, _: object) -> None:
+        with self._queued_lock:
+            self._queued -= 1
 
     # --- language ------------------------------------------------------------------------
 
@@ -189,8 +238,7 @@ class LocalWhisper:
         )
 
     async def detect_language_async(self, audio: AudioSource) -> LanguageDetection | None:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.detect_language, audio)
+        return await self._on_thread(lambda: self.detect_language(audio))
 
 
 @contextlib.contextmanager
@@ -203,10 +251,14 @@ def _readable(audio: AudioSource) -> Iterator[PcmSource]:
         with tempfile.TemporaryDirectory(prefix="v100-asr-") as scratch:
             yield decode_pcm(audio, Path(scratch) / "pcm.f32")
     else:
-        pcm = np.asarray(audio, dtype=np.float32)
-        if pcm.ndim != 1:
-            raise ValueError("PCM must be one channel: a 1-D array of 16 kHz float32 samples")
-        yield np.ascontiguousarray(pcm)
+        yield _one_channel(audio)
+
+
+def _one_channel(audio: Pcm) -> Pcm:
+    pcm = np.asarray(audio, dtype=np.float32)
+    if pcm.ndim != 1:
+        raise ValueError("PCM must be one channel: a 1-D array of 16 kHz float32 samples")
+    return np.ascontiguousarray(pcm)
 
 
 def _batches(

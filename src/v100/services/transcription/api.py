@@ -73,6 +73,7 @@ def _out(row: Transcript, *, full: bool = True) -> TranscriptOut:
             name=row.source_name,
             content_type=row.source_content_type,
             size=row.source_size,
+            session_id=row.source_session_id,
         ),
         backend=row.backend,
         automatic=row.automatic,

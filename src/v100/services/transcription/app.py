@@ -1,7 +1,8 @@
 """Builds the transcription app: transcripts under /v1/transcripts (from a URL, a stored video or
-an uploaded file, transcribed by a job with the chosen backend), the tenant's settings under
-/v1/transcription, automatic transcripts of ready videos (a consumer of the video stream), its
-jobs, and the backends' models closed at shutdown."""
+an uploaded file, transcribed by a job with the chosen backend), live sessions under
+/v1/transcription-sessions (their WebSocket), the tenant's settings under /v1/transcription,
+automatic transcripts of ready videos (a consumer of the video stream), its jobs, and the
+backends' models closed at shutdown."""
 
 import contextlib
 import sys
@@ -16,6 +17,8 @@ from v100.services.transcription import tasks
 from v100.services.transcription.api import FILES, transcripts_router
 from v100.services.transcription.auto import automatic_transcripts
 from v100.services.transcription.backends import BACKENDS
+from v100.services.transcription.live_api import sessions_router
+from v100.services.transcription.live_backends import LIVE_MODEL
 from v100.services.transcription.models import Base
 from v100.services.transcription.resources import RESOURCES
 from v100.services.transcription.settings import TranscriptionSettings as Settings
@@ -31,6 +34,7 @@ async def _backends(runtime: Runtime) -> AsyncIterator[None]:
         yield
     finally:
         BACKENDS.close()
+        LIVE_MODEL.close()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -41,8 +45,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings,
             title="V100 transcription",
             description="Transcripts of audio and video files (uploaded or at a URL) with word "
-            "timestamps and the detected language; local Whisper by default.",
-            routers=[transcripts_router, settings_router],
+            "timestamps and the detected language, and live sessions over WebSocket; local "
+            "Whisper by default.",
+            routers=[transcripts_router, settings_router, sessions_router],
             database=DATABASE,
             # Uploads and fetched sources are kept while their job needs them; no links out.
             storage=StorageSpec(),

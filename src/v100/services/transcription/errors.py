@@ -9,23 +9,32 @@ docs/transcription.md):
     VideoNotReady             409  video-not-ready
     VideoHasNoAudio           409  video-has-no-audio
     (kit.fetch) UrlNotAllowed 400  url-not-allowed              (a URL to a private address)
+    SessionNotFound           404  not-found
+    SessionNotStreamable      409  session-not-streamable       (streamed once, ended, expired)
+    TooManySessions           429  too-many-live-sessions       (the tenant's open sessions)
+    SessionOptionsInvalid     422  session-options-invalid
 
 ``TranscriptFailed`` is not raised over HTTP: it carries the slug a failed transcript shows in
 ``error`` (the media codes below, ``source-too-long``, ``url-*``, ``insufficient-credits``,
 ``billing-refused``, ``billing-unavailable``, ``backend-not-configured``, ``video-deleted``,
-``video-unavailable``, ``transcription-failed``)."""
+``video-unavailable``, ``transcription-failed``), and why a live session's credit hold was
+refused."""
 
 from __future__ import annotations
 
 from v100 import media
 from v100.contracts import videos
-from v100.kit.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
+from v100.kit.errors import Conflict, NotFound, PayloadTooLarge, RateLimited, ValidationFailed
 
 __all__ = [
     "MEDIA_ERRORS",
     "BackendUnknown",
     "EmptySource",
+    "SessionNotFound",
+    "SessionNotStreamable",
+    "SessionOptionsInvalid",
     "SourceTooLarge",
+    "TooManySessions",
     "TranscriptFailed",
     "TranscriptNotFound",
     "VideoHasNoAudio",
@@ -69,7 +78,8 @@ class VideoHasNoAudio(Conflict):
 
 
 class TranscriptFailed(Exception):
-    """Ends a transcript ``failed`` with ``slug`` and ``detail`` (never retried)."""
+    """Ends a transcript ``failed`` with ``slug`` and ``detail`` (never retried); a live
+    session's stream the same way (a refused credit hold)."""
 
     def __init__(self, slug: str, detail: str) -> None:
         super().__init__(f"{slug}: {detail}")
@@ -82,3 +92,27 @@ MEDIA_ERRORS = media.MediaErrorCodes(
     empty="source-empty", unsupported="source-unsupported", corrupt="source-unreadable",
     too_large="source-unreadable", failed="source-unreadable", timed_out="transcription-failed",
 )  # fmt: skip
+
+
+# --- live sessions ---------------------------------------------------------------------------
+
+
+class SessionNotFound(NotFound):
+    title = "No such transcription session"
+
+
+class SessionNotStreamable(Conflict):
+    """The WebSocket of a session that streamed already, ended, or waited too long."""
+
+    slug = "session-not-streamable"
+    title = "This session cannot stream"
+
+
+class TooManySessions(RateLimited):
+    slug = "too-many-live-sessions"
+    title = "Too many live sessions"
+
+
+class SessionOptionsInvalid(ValidationFailed):
+    slug = "session-options-invalid"
+    title = "These session options do not go together"

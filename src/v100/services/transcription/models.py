@@ -1,6 +1,7 @@
 """transcription's tables: transcripts (their source, state, the finished document and what
-they cost), each tenant's transcription settings (automatic transcripts of its videos), the
-kit's job table and the stored answers of idempotent POSTs."""
+they cost), each tenant's transcription settings (automatic transcripts of its videos), live
+sessions (their options, state, what they heard and why they ended), the kit's job table and
+the stored answers of idempotent POSTs."""
 
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ class SourceKind(StrEnum):
     URL = "url"
     UPLOAD = "upload"
     VIDEO = "video"  # a video the tenant stored in video_processing
+    LIVE = "live"
 
 
 class Transcript(Base, TenantOwned, Timestamped):
@@ -87,6 +89,8 @@ class Transcript(Base, TenantOwned, Timestamped):
     error_detail: Mapped[str | None] = mapped_column(String(500))
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
+    # The live session whose final results this transcript stores (source kind "live").
+    source_session_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
 
 
 # At most one automatic transcript per video: a video.ready delivered twice makes one.
@@ -112,3 +116,49 @@ class TenantSettings(Base, TenantOwned, Timestamped):
     # Those transcripts' language (None: detected) and backend (None: the tenant's default).
     auto_language: Mapped[str | None] = mapped_column(String(16))
     auto_backend: Mapped[str | None] = mapped_column(String(32))
+
+
+class SessionStatus(StrEnum):
+    """created -> streaming -> closed | failed; created -> closed (stopped, or never connected)."""
+
+    CREATED = "created"
+    STREAMING = "streaming"
+    CLOSED = "closed"
+    FAILED = "failed"
+
+
+class LiveSession(Base, TenantOwned, Timestamped):
+    """A live transcription session: made by a POST, streamed once over its WebSocket."""
+
+    __tablename__ = "transcription_sessions"
+
+    status: Mapped[str] = mapped_column(String(16), default=SessionStatus.CREATED, index=True)
+    backend: Mapped[str] = mapped_column(String(32))
+    # The options as resolved at creation (live_schemas.SessionOptionsOut as JSON).
+    options: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    # What the stream carried, written while it runs (every heartbeat) and when it ends.
+    audio_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    bytes_received: Mapped[int] = mapped_column(BigInteger, default=0)
+    final_results: Mapped[int] = mapped_column(Integer, default=0)
+    interim_results: Mapped[int] = mapped_column(Integer, default=0)
+    # Delay from the end of an utterance's last word (its audio's arrival) to its final result.
+    latency_median_ms: Mapped[float | None] = mapped_column(Float)
+    latency_p90_ms: Mapped[float | None] = mapped_column(Float)
+
+    # Credits: the hold of the minute being streamed, minutes held so far, what was charged.
+    hold_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    held_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    credits_charged: Mapped[int | None] = mapped_column(Integer)
+
+    # How it ended: a slug (close-stream, stopped, idle-timeout, disconnected, ...), a sentence,
+    # the WebSocket close code sent; the stored transcript of what was heard.
+    end_reason: Mapped[str | None] = mapped_column(String(32))
+    end_detail: Mapped[str | None] = mapped_column(String(500))
+    close_code: Mapped[int | None] = mapped_column(Integer)
+    transcript_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+
+    stop_requested_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]

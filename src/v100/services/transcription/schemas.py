@@ -65,12 +65,14 @@ class TranscriptCreate(TranscriptOptions):
 
 
 class TranscriptSource(BaseModel):
-    kind: Literal["url", "upload", "video"]
+    kind: Literal["url", "upload", "video", "live"]
     url: str | None = None
     video_id: str | None = None
     name: str | None = None
     content_type: str | None = None
     size: int | None = None
+    # A live transcript's session (``GET /v1/transcription-sessions/{id}``).
+    session_id: str | None = None
 
 
 class TranscriptError(BaseModel):

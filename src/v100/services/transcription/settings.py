@@ -45,3 +45,23 @@ class TranscriptionSettings(ServiceSettings):
     billing_enabled: bool = True
     # A job whose runner stops heartbeating this long is run again (a killed worker).
     job_lease_seconds: float = Field(default=120.0, ge=1.0, le=3600.0)
+
+    # Live sessions (/v1/transcription-sessions, docs/transcription.md "Live sessions").
+    # A stream with no audio and no KeepAlive for this long is closed (a session may ask for
+    # another, at most ``live_max_idle_timeout``).
+    live_idle_timeout: float = Field(default=10.0, ge=1.0, le=300.0)
+    live_max_idle_timeout: float = Field(default=60.0, ge=1.0, le=300.0)
+    # Sessions a tenant may have open at once (created and not yet connected, or streaming).
+    live_max_sessions_per_tenant: int = Field(default=4, ge=1, le=1000)
+    # Streams one process serves at once (the local model decodes on one thread).
+    live_max_streams: int = Field(default=16, ge=1, le=10_000)
+    # A created session must connect within this long, or it is closed ``never-connected``.
+    live_connect_within: float = Field(default=300.0, ge=1.0, le=86_400.0)
+    # The longest a stream stays open, KeepAlive or not (its audio is also bounded by
+    # ``max_audio_seconds``).
+    live_max_session_seconds: float = Field(default=4 * 3600.0, ge=1.0, le=7 * 86_400.0)
+    # How often a stream writes its progress (and notices a stop asked on another instance);
+    # a streaming session silent for ten of these is failed ``abandoned`` by the sweep.
+    live_heartbeat_seconds: float = Field(default=2.0, ge=0.1, le=60.0)
+    # How long POST .../stop waits for the stream to end before it answers.
+    live_stop_wait_seconds: float = Field(default=10.0, ge=0.0, le=60.0)

@@ -1,18 +1,19 @@
 """transcription's background jobs (kit.jobs; state in this service's ``kit_jobs`` table):
 transcribing one transcript (retried on a dead worker or a passing failure, never on bad
-input), attaching an automatic transcript's captions to its video, and the minute sweep that
+input), attaching an automatic transcript's captions to its video, the minute sweep that
 fails any transcript whose queue job ended without settling it (its last runner died),
-releasing its credit hold."""
+releasing its credit hold, and the minute sweep of live sessions never connected or whose
+stream's process died (live_settle.sweep)."""
 
 from __future__ import annotations
 
 from v100 import media
 from v100.kit.jobs import JobContext, JobRegistry, JobStatus, get_job
-from v100.services.transcription import captions, processing
+from v100.services.transcription import captions, live_settle, processing
 from v100.services.transcription.repository import TranscriptRepository
 from v100.services.transcription.resources import RESOURCES
 
-__all__ = ["attach_captions", "jobs", "settle_abandoned", "transcribe"]
+__all__ = ["attach_captions", "jobs", "settle_abandoned", "settle_abandoned_sessions", "transcribe"]
 
 # Decoding runs FFmpeg: a process with an unusable one refuses to start.
 jobs = JobRegistry("transcription", requires=[media.require_ffmpeg])
@@ -45,3 +46,9 @@ async def settle_abandoned(job: JobContext) -> None:
             abandoned.append((row.id, detail))
     for transcript_id, detail in abandoned:
         await processing.fail(job, resources, transcript_id, "transcription-failed", detail)
+
+
+@jobs.task(interval=60, max_attempts=1)
+async def settle_abandoned_sessions(job: JobContext) -> None:
+    """Close live sessions never connected in time; fail those whose stream went silent."""
+    await live_settle.sweep(job, await RESOURCES.current())
