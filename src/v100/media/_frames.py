@@ -25,7 +25,7 @@ from v100.media._ffmpeg import INPUT_DEMUXERS, ffmpeg_path, input_args
 __all__ = ["FrameScan", "PickedFrame", "analysis_size", "pick_frames", "scan_frames"]
 
 # About 96x54 luma pixels: enough to tell shots apart, cheap to compare many times per frame.
-_ANALYSIS_PIXELS = 96 * 54
+_ANALYSIS_PIXELS = 64 * 36
 _OPEN_OPTIONS = {"protocol_whitelist": "file", "format_whitelist": INPUT_DEMUXERS}
 _FRAME_LINE = re.compile(r"\] frame:(\d+)\s+pts:\S+\s+pts_time:(\S+)")
 _VALUE_LINE = re.compile(r"\] lavfi\.scd\.(mafd|score)=([0-9.]+)")

@@ -1,9 +1,10 @@
-"""Per-frame measurements that scene detection decides on, computed from small frames held in
-a ring buffer (memory stays flat however long the video): how far each frame is from the one
-before, whether the picture before a jump comes back within a few frames (a flash), whether a
-frame is a blend of the frames some distance before and after it (a dissolve or a fade), and
-its brightness (fades through black). Differences are mean absolute differences over all
-pixels as a percentage of full scale, the unit of ``scdet`` and of the detection threshold."""
+"""Per-frame measurements that scene detection decides on, computed from small frames in
+blocks (numpy over a few hundred frames at a time) while only the frames still needed are
+held, so memory stays flat however long the video: how far each frame is from the one before,
+whether the picture before a jump comes back within a few frames (a flash), whether a frame is
+a blend of the frames some distance before and after it (a dissolve or a fade), and its
+brightness (fades through black). Differences are mean absolute differences over all pixels
+as a percentage of full scale, the unit of ``scdet`` and of the detection threshold."""
 
 from __future__ import annotations
 
@@ -15,112 +16,135 @@ import numpy.typing as npt
 
 __all__ = ["SceneFeatures", "blend_scales"]
 
-Vector = npt.NDArray[np.float32]
+Block = npt.NDArray[np.float32]
+Floats = npt.NDArray[np.float64]
 _TO_PERCENT = 100.0 / 255.0
-# Luma at or below which a pixel counts as black (video range starts at 16).
+# Luma above which a pixel is not black (video range starts at 16).
 _BLACK_LUMA = 40
+_BLOCK = 32
 
 
 def blend_scales(fps: float) -> tuple[int, ...]:
-    """Half-widths in frames of the windows a blend is looked for in: about 0.2, 0.4, 0.8 and
-    1.6 s, so transitions from a few frames to about three seconds are seen whole by one."""
+    """Half-widths in frames of the windows a blend is looked for in: about 0.2, 0.4, 0.8, 1.6
+    and 2.4 s, so transitions from a few frames to about three seconds are seen in a window
+    half as long again as they are."""
     rate = fps if fps > 0 else 25.0
-    return tuple(sorted({max(2, round(rate * seconds)) for seconds in (0.2, 0.4, 0.8, 1.6)}))
+    return tuple(
+        sorted({max(2, round(rate * seconds)) for seconds in (0.2, 0.4, 0.8, 1.6, 2.4)})
+    )
 
 
 @dataclass(slots=True)
 class SceneFeatures:
     """Fed frames in order with ``push`` (the luma plane's size given as ``luma``), then
-    ``finish``; the lists then hold one value per frame (NaN where a window runs off the
-    video)."""
+    ``finish``; ``values`` then holds one array per measurement, one value per frame (NaN
+    where a window runs off the video, inf where no frame was there to compare):
+
+    - ``jump``: d(n, n-1);
+    - ``back_after``: min over k in 1..flash_frames of d(n-1, n+k), the picture before n
+      comes back; ``back_before``: min of d(n, n-1-k), the picture at n was there just before;
+    - per scale w, ``span/w``: d(n-w, n+w); ``weight/w``: the a of the blend
+      (1-a)*f[n-w] + a*f[n+w] nearest f[n]; ``residual/w``: d(n, that blend);
+    - ``brightness``: mean luma (0-255); ``lit``: the share of luma pixels brighter than black.
+    """
 
     luma: int
     scales: tuple[int, ...]
     flash_frames: int
-    # d(n, n-1).
-    jump: list[float] = field(default_factory=list)
-    # min over k in 1..flash_frames of d(n-1, n+k): the picture before n comes back.
-    back_after: list[float] = field(default_factory=list)
-    # min over k in 1..flash_frames of d(n, n-1-k): the picture at n was there just before.
-    back_before: list[float] = field(default_factory=list)
-    # Per scale w: d(n-w, n+w); the blend weight a of n ~ (1-a)*f[n-w] + a*f[n+w]; and what the
-    # blend leaves unexplained, d(n, blend).
-    span: dict[int, list[float]] = field(default_factory=dict)
-    weight: dict[int, list[float]] = field(default_factory=dict)
-    residual: dict[int, list[float]] = field(default_factory=dict)
-    # Mean luma (0-255) and the share of luma pixels brighter than black.
-    brightness: list[float] = field(default_factory=list)
-    lit: list[float] = field(default_factory=list)
-    _ring: list[Vector] = field(default_factory=list)
-    _received: int = 0
-
-    def __post_init__(self) -> None:
-        for w in self.scales:
-            self.span[w], self.weight[w], self.residual[w] = [], [], []
+    values: dict[str, Floats] = field(default_factory=dict)
+    _parts: dict[str, list[Floats]] = field(default_factory=dict)
+    _pending: list[npt.NDArray[np.uint8]] = field(default_factory=list)
+    _held: Block | None = None
+    _base: int = 0  # index of the first held frame
+    _next: int = 0  # the next frame to measure
 
     @property
     def _lag(self) -> int:
-        return max(max(self.scales), self.flash_frames)
-
-    @property
-    def _capacity(self) -> int:
-        return 2 * self._lag + 2
+        return max(max(self.scales), self.flash_frames + 1)
 
     def push(self, frame: npt.NDArray[np.uint8]) -> None:
-        vector = frame.astype(np.float32)
-        luma = vector[: self.luma]
-        self.brightness.append(float(luma.mean()))
-        self.lit.append(float(np.count_nonzero(luma > _BLACK_LUMA)) / self.luma)
-        if len(self._ring) < self._capacity:
-            self._ring.append(vector)
-        else:
-            self._ring[self._received % self._capacity] = vector
-        self._received += 1
-        ready = self._received - 1 - self._lag
-        if ready >= 0:
-            self._measure(ready)
+        self._pending.append(frame)
+        if len(self._pending) >= _BLOCK:
+            self._advance(final=False)
 
     def finish(self) -> None:
-        for n in range(max(0, self._received - self._lag), self._received):
-            self._measure(n)
+        self._advance(final=True)
+        self.values = {k: np.concatenate(v) if v else np.zeros(0) for k, v in self._parts.items()}
 
-    def _frame(self, n: int) -> Vector | None:
-        if 0 <= n < self._received and n > self._received - 1 - self._capacity:
-            return self._ring[n % self._capacity]
-        return None
+    def _add(self, name: str, values: Floats) -> None:
+        self._parts.setdefault(name, []).append(values)
 
-    def _measure(self, n: int) -> None:
-        here, before = self._frame(n), self._frame(n - 1)
-        assert here is not None
-        self.jump.append(_distance(here, before) if before is not None else 0.0)
-        after_k = [self._frame(n + k) for k in range(1, self.flash_frames + 1)]
-        earlier_k = [self._frame(n - 1 - k) for k in range(1, self.flash_frames + 1)]
-        self.back_after.append(
-            min((_distance(before, f) for f in after_k if f is not None), default=math.inf)
-            if before is not None
-            else math.inf
-        )
-        self.back_before.append(
-            min((_distance(here, f) for f in earlier_k if f is not None), default=math.inf)
-        )
+    def _advance(self, *, final: bool) -> None:
+        if self._pending:
+            fresh = np.stack(self._pending).astype(np.float32)
+            self._pending = []
+            luma = fresh[:, : self.luma]
+            self._add("brightness", luma.mean(axis=1, dtype=np.float64))
+            self._add("lit", np.count_nonzero(luma > _BLACK_LUMA, axis=1) / self.luma)
+            self._held = fresh if self._held is None else np.concatenate([self._held, fresh])
+        if self._held is None:
+            return
+        received = self._base + len(self._held)
+        upto = received if final else received - self._lag
+        if upto > self._next:
+            self._measure(self._next, upto, received)
+            self._next = upto
+        keep_from = max(self._base, self._next - self._lag - 1)
+        self._held = self._held[keep_from - self._base :]
+        self._base = keep_from
+
+    def _measure(self, first: int, upto: int, received: int) -> None:
+        """Measurements of frames first..upto-1, every frame they look at being held."""
+        count = upto - first
+
+        def rows(*offsets: int) -> slice:
+            """The targets (rows from ``first``) whose frames n+offset all exist."""
+            lo = max(first, *(-o for o in offsets))
+            hi = min(upto, *(received - o for o in offsets))
+            return slice(lo - first, max(lo, hi) - first)
+
+        def at(targets: slice, offset: int) -> Block:
+            """Frames n+offset for the targets."""
+            assert self._held is not None
+            start = first + targets.start + offset - self._base
+            return self._held[start : start + targets.stop - targets.start]
+
+        here = at(slice(0, count), 0)
+        jump = np.zeros(count)
+        targets = rows(-1)
+        jump[targets] = _distance(here[targets], at(targets, -1))
+        self._add("jump", jump)
+        back_after = np.full(count, math.inf)
+        back_before = np.full(count, math.inf)
+        for k in range(1, self.flash_frames + 1):
+            targets = rows(-1, k)
+            back_after[targets] = np.minimum(
+                back_after[targets], _distance(at(targets, -1), at(targets, k))
+            )
+            targets = rows(-1 - k)
+            back_before[targets] = np.minimum(
+                back_before[targets], _distance(here[targets], at(targets, -1 - k))
+            )
+        self._add("back_after", back_after)
+        self._add("back_before", back_before)
         for w in self.scales:
-            start, end = self._frame(n - w), self._frame(n + w)
-            if start is None or end is None:
-                self.span[w].append(math.nan)
-                self.weight[w].append(math.nan)
-                self.residual[w].append(math.nan)
-                continue
+            span, weight, residual = (np.full(count, math.nan) for _ in range(3))
+            targets = rows(-w, w)
+            start, end, middle = at(targets, -w), at(targets, w), here[targets]
             change = end - start
-            energy = float(np.dot(change, change))
-            self.span[w].append(float(np.abs(change).mean()) * _TO_PERCENT)
-            if energy <= 0:
-                self.weight[w].append(math.nan)
-                self.residual[w].append(math.nan)
-                continue
-            a = float(np.dot(here - start, change)) / energy
-            self.weight[w].append(a)
-            self.residual[w].append(_distance(here, start + a * change))
+            energy = np.einsum("ij,ij->i", change, change, dtype=np.float64)
+            a = np.einsum("ij,ij->i", middle - start, change, dtype=np.float64)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                a = np.where(energy > 0, a / energy, math.nan)
+            span[targets] = np.abs(change).mean(axis=1, dtype=np.float64) * _TO_PERCENT
+            weight[targets] = a
+            blend = start + a[:, None].astype(np.float32) * change
+            residual[targets] = _distance(middle, blend)
+            self._add(f"span/{w}", span)
+            self._add(f"weight/{w}", weight)
+            self._add(f"residual/{w}", residual)
 
 
-def _distance(a: Vector, b: Vector) -> float:
-    return float(np.abs(a - b).mean()) * _TO_PERCENT
+def _distance(a: Block, b: Block) -> Floats:
+    distances: Floats = np.abs(a - b).mean(axis=1, dtype=np.float64) * _TO_PERCENT
+    return distances

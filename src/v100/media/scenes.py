@@ -32,21 +32,29 @@ __all__ = [
 TransitionKind = Literal["cut", "fade", "dissolve"]
 # How much the picture must change at a boundary: the mean absolute difference across it, as a
 # percentage of full scale (scdet's unit), measured on the small analysis frames.
-DEFAULT_SCENE_THRESHOLD = 8.0
+DEFAULT_SCENE_THRESHOLD = 5.0
 # A jump whose earlier picture is back within this time, closer than _FLASH_RATIO of the jump
 # itself, is a flash (or a glitch), not a cut.
 _FLASH_SECONDS = 0.2
 _FLASH_RATIO = 0.5
+# A cut stands out from the steps around it (fast motion moves every frame a lot): its step
+# is at least _CUT_CONTRAST times the median of the _CUT_NEIGHBOURS steps either side (taken
+# as at least _STILL, the noise of a still picture).
+_CUT_CONTRAST = 2.5
+_CUT_NEIGHBOURS = 6
+_STILL = 0.3
 # Black: mean luma at most this, with at most _LIT_SHARE of the pixels brighter than black.
 _BLACK_MEAN = 28.0
 _LIT_SHARE = 0.02
 # A fade's ramp: each frame at least this much brighter (mean luma) than the next one darker.
 _RAMP_STEP = 0.5
 # A dissolve frame: the blend of the frames a window before and after it explains it all but
-# this share of the change across the window, with a weight between these bounds; and no
-# single step inside the window carries more than _STEP_SHARE of that change.
-_RESIDUAL_SHARE = 0.3
+# this share of the change across the window, with a weight between these bounds that climbs
+# by _MIN_CLIMB or more over half a window; and no single step inside the window carries more
+# than _STEP_SHARE of that change.
+_RESIDUAL_SHARE = 0.45
 _WEIGHT_RANGE = (0.3, 0.7)
+_MIN_CLIMB = 0.3
 _STEP_SHARE = 0.5
 
 
@@ -148,16 +156,17 @@ class _Measured:
 
     @classmethod
     def of(cls, features: SceneFeatures, scores: list[float]) -> _Measured:
-        brightness = np.array(features.brightness)
+        v = features.values
+        scales = features.scales
         return cls(
-            jump=np.array(features.jump),
-            back=np.minimum(np.array(features.back_after), np.array(features.back_before)),
+            jump=v["jump"],
+            back=np.minimum(v["back_after"], v["back_before"]),
             score=np.array(scores),
-            dark=(brightness <= _BLACK_MEAN) & (np.array(features.lit) <= _LIT_SHARE),
-            brightness=brightness,
-            span={w: np.array(v) for w, v in features.span.items()},
-            weight={w: np.array(v) for w, v in features.weight.items()},
-            residual={w: np.array(v) for w, v in features.residual.items()},
+            dark=(v["brightness"] <= _BLACK_MEAN) & (v["lit"] <= _LIT_SHARE),
+            brightness=v["brightness"],
+            span={w: v[f"span/{w}"] for w in scales},
+            weight={w: v[f"weight/{w}"] for w in scales},
+            residual={w: v[f"residual/{w}"] for w in scales},
         )
 
     def change_at(self, frame: int) -> float:
@@ -207,42 +216,72 @@ def _fades(m: _Measured, count: int) -> list[_Found]:
 
 
 def _dissolves(m: _Measured, threshold: float, fades: list[_Found]) -> list[_Found]:
-    """Runs of frames that are blends, at any window size, of the pictures around them; the
-    boundary is where the blend is half-way, read at the largest window that saw it."""
+    """Runs of frames that are blends of the pictures a window before and after them, where
+    the blend weight climbs across the window (in steady motion every frame is "half-way"
+    between its neighbours, and the weight stays flat); the boundary is where the weight
+    crosses one half, read at the window where it climbs most steeply."""
     count = len(m.jump)
     blocked = np.zeros(count, dtype=bool)
     for fade in fades:
         blocked[fade.start : fade.end + 1] = True
     flagged: dict[int, npt.NDArray[np.bool_]] = {}
+    climbs: dict[int, Floats] = {}
     for w, span in m.span.items():
+        climbs[w] = _climb(m.weight[w], max(1, w // 2))
         with np.errstate(invalid="ignore"):
             candidate = (
                 (span >= threshold)
                 & (m.residual[w] <= _RESIDUAL_SHARE * span)
                 & (m.weight[w] >= _WEIGHT_RANGE[0])
                 & (m.weight[w] <= _WEIGHT_RANGE[1])
+                & (climbs[w] >= _MIN_CLIMB)
             )
-        steps = _window_max(m.jump, w)
-        candidate &= steps <= _STEP_SHARE * np.nan_to_num(span)
+        candidate &= _window_max(m.jump, w) <= _STEP_SHARE * np.nan_to_num(span)
         candidate &= ~_window_any(blocked, w)
         flagged[w] = candidate
     anywhere = np.zeros(count, dtype=bool)
     for candidate in flagged.values():
         anywhere |= candidate
     found = []
-    for first, last in _runs(anywhere):
-        widest = max(w for w, c in flagged.items() if c[first : last + 1].any())
-        frames = np.flatnonzero(flagged[widest][first : last + 1]) + first
-        middle = int(frames[np.argmin(np.abs(m.weight[widest][frames] - 0.5))])
+    for first, last in _runs(anywhere, gap=2 * min(m.span)):
+        steepest = max(
+            (w for w, c in flagged.items() if c[first : last + 1].any()),
+            key=lambda w: np.nanmax(np.where(flagged[w][first : last + 1], climbs[w][first : last + 1], np.nan)),
+        )
+        frames = np.flatnonzero(flagged[steepest][first : last + 1]) + first
+        nearest = int(frames[np.argmin(np.abs(m.weight[steepest][frames] - 0.5))])
+        reach = (max(0, first - steepest // 2), min(count - 1, last + steepest // 2))
+        middle = _half_way(m.weight[steepest], nearest, reach)
         score = float(max(np.nanmax(m.span[w][first : last + 1]) for w in flagged))
-        start, end = _extent(m.weight[widest], frames, middle, widest)
+        start, end = _extent(m, middle)
         found.append(_Found(middle, "dissolve", score, start, end))
     return found
 
 
+def _climb(weight: Floats, half: int) -> Floats:
+    """weight[n + half] - weight[n - half] (NaN off the ends)."""
+    climb = np.full(len(weight), np.nan)
+    if len(weight) > 2 * half:
+        climb[half:-half] = weight[2 * half :] - weight[: -2 * half]
+    return climb
+
+
+def _half_way(weight: Floats, near: int, reach: tuple[int, int]) -> int:
+    """The first frame at or after the blend's half-way point next to ``near``, within
+    ``reach`` (first, last)."""
+    if weight[near] >= 0.5:
+        while near > reach[0] and weight[near - 1] >= 0.5:
+            near -= 1
+        return near
+    while near < reach[1] and weight[near + 1] < 0.5:
+        near += 1
+    return min(near + 1, reach[1])
+
+
 def _cuts(m: _Measured, threshold: float, gradual: list[_Found]) -> list[_Found]:
-    """Frames whose scdet score reaches the threshold, outside gradual transitions, whose
-    earlier picture does not come straight back (a flash)."""
+    """Frames whose scdet score reaches the threshold, outside gradual transitions, standing
+    out from the motion around them, whose earlier picture does not come straight back (a
+    flash)."""
     covered = np.zeros(len(m.score), dtype=bool)
     for transition in gradual:
         covered[max(0, transition.start - 1) : transition.end + 2] = True
@@ -252,6 +291,9 @@ def _cuts(m: _Measured, threshold: float, gradual: list[_Found]) -> list[_Found]
         if frame == 0 or covered[frame]:
             continue
         if m.back[frame] <= _FLASH_RATIO * m.jump[frame]:
+            continue
+        around = np.concatenate([m.jump[max(1, frame - _CUT_NEIGHBOURS) : frame], m.jump[frame + 1 : frame + 1 + _CUT_NEIGHBOURS]])
+        if len(around) and m.jump[frame] < _CUT_CONTRAST * max(float(np.median(around)), _STILL):
             continue
         found.append(_Found(frame, "cut", float(m.score[frame]), frame, frame))
     return found
@@ -300,25 +342,27 @@ def _window_any(values: npt.NDArray[np.bool_], w: int) -> npt.NDArray[np.bool_]:
     return result
 
 
-def _runs(flags: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:
-    """(first, last) of each run of True, runs one frame apart joined."""
+def _runs(flags: npt.NDArray[np.bool_], *, gap: int = 1) -> list[tuple[int, int]]:
+    """(first, last) of each run of True, runs at most ``gap`` frames apart joined."""
     runs: list[tuple[int, int]] = []
     for n in np.flatnonzero(flags):
         frame = int(n)
-        if runs and frame - runs[-1][1] <= 2:
+        if runs and frame - runs[-1][1] <= gap + 1:
             runs[-1] = (runs[-1][0], frame)
         else:
             runs.append((frame, frame))
     return runs
 
 
-def _extent(weight: Floats, frames: npt.NDArray[np.intp], middle: int, widest: int) -> tuple[int, int]:
-    """The frames a dissolve occupies. In a window wider than the dissolve the blend weight
-    climbs from 0 to 1 across it, so its slope over the flagged frames gives the length."""
+def _extent(m: _Measured, middle: int) -> tuple[int, int]:
+    """The frames a dissolve of length L occupies. The change across a window of 2w frames
+    centred on it grows as 2w/L until the window holds it whole, so the narrowest window's
+    share of the widest one's change gives L."""
+    narrowest, widest = min(m.span), max(m.span)
+    whole = m.change_at(middle)
+    part = float(m.span[narrowest][middle])
     length = 2.0 * widest
-    if len(frames) >= 2:
-        slope = float(np.polyfit(frames, weight[frames], 1)[0])
-        if slope > 0:
-            length = min(max(2.0, 1.0 / slope), 4.0 * widest)
+    if whole > 0 and part > 0:
+        length = min(max(2.0, 2.0 * narrowest * whole / part), 2.0 * widest)
     half = round(length / 2)
     return max(1, middle - half), middle + half - 1
