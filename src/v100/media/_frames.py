@@ -69,6 +69,8 @@ def scan_frames(
     command = [
         ffmpeg_path(),
         *("-hide_banner", "-nostdin", "-nostats", "-loglevel", "info"),
+        # The deblocking filter smooths block edges that a 64x36 copy averages away anyway.
+        *("-skip_loop_filter", "all"),
         *input_args(src),
         *("-map", "0:v:0", "-an", "-sn", "-dn", "-fps_mode", "passthrough"),
         *("-vf", chain, "-f", "rawvideo", "-pix_fmt", "yuv420p", "pipe:1"),

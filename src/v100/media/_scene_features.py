@@ -22,6 +22,8 @@ _TO_PERCENT = 100.0 / 255.0
 # Luma above which a pixel is not black (video range starts at 16).
 _BLACK_LUMA = 40
 _BLOCK = 32
+_JUMP_SHARE = 0.9
+_SPAN_SHARE = 0.5
 
 
 def blend_scales(fps: float) -> tuple[int, ...]:
@@ -51,6 +53,10 @@ class SceneFeatures:
     luma: int
     scales: tuple[int, ...]
     flash_frames: int
+    # Only where a change of this size is possible are the costlier measurements made: the
+    # flash checks where a frame steps by nearly as much, the blends where the window spans
+    # half as much (NaN and inf elsewhere).
+    threshold: float
     values: dict[str, Floats] = field(default_factory=dict)
     _parts: dict[str, list[Floats]] = field(default_factory=dict)
     _pending: list[npt.NDArray[np.uint8]] = field(default_factory=list)
@@ -109,6 +115,11 @@ class SceneFeatures:
             start = first + targets.start + offset - self._base
             return self._held[start : start + targets.stop - targets.start]
 
+        def at_rows(chosen: npt.NDArray[np.intp], offset: int) -> Block:
+            """Frames n+offset for the chosen targets (rows from ``first``)."""
+            assert self._held is not None
+            return self._held[chosen + first + offset - self._base]
+
         here = at(slice(0, count), 0)
         jump = np.zeros(count)
         targets = rows(-1)
@@ -116,33 +127,41 @@ class SceneFeatures:
         self._add("jump", jump)
         back_after = np.full(count, math.inf)
         back_before = np.full(count, math.inf)
+        steps = np.flatnonzero(jump >= _JUMP_SHARE * self.threshold)
         for k in range(1, self.flash_frames + 1):
-            targets = rows(-1, k)
-            back_after[targets] = np.minimum(
-                back_after[targets], _distance(at(targets, -1), at(targets, k))
-            )
-            targets = rows(-1 - k)
-            back_before[targets] = np.minimum(
-                back_before[targets], _distance(here[targets], at(targets, -1 - k))
-            )
+            chosen = _within(steps, rows(-1, k))
+            if len(chosen):
+                distance = _distance(at_rows(chosen, -1), at_rows(chosen, k))
+                back_after[chosen] = np.minimum(back_after[chosen], distance)
+            chosen = _within(steps, rows(-1 - k))
+            if len(chosen):
+                distance = _distance(here[chosen], at_rows(chosen, -1 - k))
+                back_before[chosen] = np.minimum(back_before[chosen], distance)
         self._add("back_after", back_after)
         self._add("back_before", back_before)
         for w in self.scales:
             span, weight, residual = (np.full(count, math.nan) for _ in range(3))
             targets = rows(-w, w)
-            start, end, middle = at(targets, -w), at(targets, w), here[targets]
-            change = end - start
-            energy = np.einsum("ij,ij->i", change, change, dtype=np.float64)
-            a = np.einsum("ij,ij->i", middle - start, change, dtype=np.float64)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                a = np.where(energy > 0, a / energy, math.nan)
-            span[targets] = np.abs(change).mean(axis=1, dtype=np.float64) * _TO_PERCENT
-            weight[targets] = a
-            blend = start + a[:, None].astype(np.float32) * change
-            residual[targets] = _distance(middle, blend)
+            span[targets] = _distance(at(targets, w), at(targets, -w))
+            with np.errstate(invalid="ignore"):
+                chosen = np.flatnonzero(span >= _SPAN_SHARE * self.threshold)
+            if len(chosen):
+                start, end, middle = at_rows(chosen, -w), at_rows(chosen, w), here[chosen]
+                change = end - start
+                energy = np.einsum("ij,ij->i", change, change, dtype=np.float64)
+                a = np.einsum("ij,ij->i", middle - start, change, dtype=np.float64)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    a = np.where(energy > 0, a / energy, math.nan)
+                weight[chosen] = a
+                residual[chosen] = _distance(middle, start + a[:, None].astype(np.float32) * change)
             self._add(f"span/{w}", span)
             self._add(f"weight/{w}", weight)
             self._add(f"residual/{w}", residual)
+
+
+def _within(chosen: npt.NDArray[np.intp], targets: slice) -> npt.NDArray[np.intp]:
+    kept: npt.NDArray[np.intp] = chosen[(chosen >= targets.start) & (chosen < targets.stop)]
+    return kept
 
 
 def _distance(a: Block, b: Block) -> Floats:

@@ -1,7 +1,8 @@
 """Face tracks through a video: faces found on frames sampled a few times a second
 (``FaceDetector``), joined from sample to sample by the overlap (IoU) of each track's box,
-moved on by its last velocity, with the box it finds there. A track survives ``max_missed``
-samples without a face (a turned head, a blink of the detector) and ends at a scene boundary;
+moved on by its last velocity; where a track's frontal face is not found, the profile
+cascade looks where it was heading (a turned head). A track survives ``max_missed`` samples
+without a face (a blink of the detector, a hand) and ends at a scene boundary;
 ids are stable, numbered in order of first appearance. Active speakers (which track talks)
 need the audio and come with the analysis service. Synchronous and CPU-bound."""
 
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from v100.media._encoding import DEFAULT_MAX_PIXELS, require_video
-from v100.media._frames import pick_frames
+from v100.media._frames import Pixels, pick_frames
 from v100.media.faces import FaceBox, FaceDetector, iou
 from v100.media.probe import MediaInfo
 
@@ -92,6 +93,7 @@ def track_faces(
             cut_at += 1
         faces = [b.scaled(factor) for b in detector.detect(picked.pixels)]
         matched = _match(active, faces, min_iou)
+        matched += _turned(detector, picked.pixels, active, matched, factor, min_iou)
         for track, face in matched:
             track.faces.append(TrackedFace(picked.index, picked.time, face))
             track.missed = 0
@@ -111,6 +113,29 @@ def track_faces(
         track.id = number
         track.missed = 0
     return kept
+
+
+def _turned(
+    detector: FaceDetector,
+    gray: Pixels,
+    active: list[FaceTrack],
+    matched: list[tuple[FaceTrack, FaceBox]],
+    factor: float,
+    min_iou: float,
+) -> list[tuple[FaceTrack, FaceBox]]:
+    """Tracks the frontal detector lost on this sample, found again in profile where they
+    were heading."""
+    seen = {id(track) for track, _ in matched}
+    found = []
+    for track in active:
+        if id(track) in seen:
+            continue
+        expected = track.expected()
+        turned = detector.profiles(gray, expected.scaled(1 / factor))
+        best = max((b.scaled(factor) for b in turned), key=lambda b: iou(expected, b), default=None)
+        if best is not None and iou(expected, best) >= min_iou:
+            found.append((track, best))
+    return found
 
 
 def _match(

@@ -1,7 +1,7 @@
 """Faces in a picture with OpenCV's Haar cascades (shipped inside opencv-python-headless 4.x,
-DESIGN.md section 8): the frontal cascade, and the profile one (both ways: it knows left-facing
-profiles only) where the frontal found nothing; overlapping finds merged by non-maximum
-suppression. A ``FaceDetector`` holds its cascades: one per thread (OpenCV's classifier keeps
+DESIGN.md section 8): the frontal cascade over the whole picture, and the profile one (both
+ways: it knows faces looking one way only) around a face a track just lost; overlapping finds
+merged by non-maximum suppression. A ``FaceDetector`` holds its cascades: one per thread (OpenCV's classifier keeps
 scratch state)."""
 
 from __future__ import annotations
@@ -68,47 +68,52 @@ def _inside(a: FaceBox, b: FaceBox) -> bool:
 
 
 class FaceDetector:
-    """``detect`` finds faces at least ``min_size`` of the picture's shorter side tall.
-    ``min_neighbors`` is how many overlapping windows must agree (higher: fewer, surer
-    faces)."""
+    """``detect`` finds frontal faces at least ``min_size`` of the picture's shorter side
+    tall; ``profiles`` looks for a face turned sideways (either way) around a box, where a
+    track lost its frontal face. ``min_neighbors`` is how many overlapping windows must agree
+    (higher: fewer, surer faces); ``scale_factor`` the step between window sizes (lower:
+    finer, slower)."""
 
     def __init__(
         self,
         *,
-        profile: bool = True,
         min_size: float = 0.08,
-        scale_factor: float = 1.1,
+        scale_factor: float = 1.15,
         min_neighbors: int = 5,
     ) -> None:
         import cv2  # heavy import, on first use
 
-        folder = cv2.data.haarcascades  # type: ignore[attr-defined]
+        folder = cv2.data.haarcascades
         self._frontal = cv2.CascadeClassifier(folder + "haarcascade_frontalface_default.xml")
-        self._profile = (
-            cv2.CascadeClassifier(folder + "haarcascade_profileface.xml") if profile else None
-        )
-        if self._frontal.empty() or (self._profile is not None and self._profile.empty()):
+        self._profile = cv2.CascadeClassifier(folder + "haarcascade_profileface.xml")
+        if self._frontal.empty() or self._profile.empty():
             raise RuntimeError(f"OpenCV's face cascades are missing from {folder}")
         self._min_size = min_size
         self._scale_factor = scale_factor
         self._min_neighbors = min_neighbors
 
     def detect(self, gray: Pixels) -> list[FaceBox]:
-        """Faces in a gray picture, in its pixels."""
-        import cv2
-
-        equalized = cv2.equalizeHist(gray)
+        """Frontal faces in a gray picture, in its pixels."""
         side = max(20, round(self._min_size * min(gray.shape[:2])))
-        found = self._run(self._frontal, equalized, side, "frontal")
-        if not found and self._profile is not None:
-            found = self._run(self._profile, equalized, side, "profile")
-            width = gray.shape[1]
-            mirrored = self._run(self._profile, np.ascontiguousarray(equalized[:, ::-1]), side, "profile")
-            found += [
-                FaceBox(width - b.x - b.width, b.y, b.width, b.height, b.score, b.view)
-                for b in mirrored
-            ]
-        return suppress(found)
+        return suppress(self._run(self._frontal, gray, side, "frontal"))
+
+    def profiles(self, gray: Pixels, near: FaceBox) -> list[FaceBox]:
+        """Faces in profile (looking left or right) within twice ``near``'s size around it."""
+        height, width = gray.shape[:2]
+        left, top = max(0, near.x - near.width // 2), max(0, near.y - near.height // 2)
+        right = min(width, near.x + near.width + near.width // 2)
+        bottom = min(height, near.y + near.height + near.height // 2)
+        if right - left < 24 or bottom - top < 24:
+            return []
+        region = np.ascontiguousarray(gray[top:bottom, left:right])
+        side = max(20, round(0.6 * min(near.width, near.height)))
+        found = self._run(self._profile, region, side, "profile")
+        flipped = self._run(self._profile, np.ascontiguousarray(region[:, ::-1]), side, "profile")
+        found += [
+            FaceBox(region.shape[1] - b.x - b.width, b.y, b.width, b.height, b.score, b.view)
+            for b in flipped
+        ]
+        return suppress([FaceBox(b.x + left, b.y + top, b.width, b.height, b.score, b.view) for b in found])
 
     def _run(self, cascade: Any, gray: Pixels, side: int, view: str) -> list[FaceBox]:
         boxes, _, weights = cascade.detectMultiScale3(

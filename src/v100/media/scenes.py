@@ -113,6 +113,7 @@ def detect_scenes(
         luma=size[0] * size[1],
         scales=blend_scales(rate),
         flash_frames=max(1, round(_FLASH_SECONDS * rate)),
+        threshold=threshold,
     )
     scan, frames = scan_frames(
         src, size, timeout=timeout if timeout is not None else run_timeout(info.duration, per_second=2)

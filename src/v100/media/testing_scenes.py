@@ -59,10 +59,12 @@ def make_shots(
     height: int = 180,
     fps: int = 25,
     crf: int = 23,
+    preset: str = "ultrafast",
 ) -> list[TrueBoundary]:
-    """Write the shots joined by ``joins`` (one fewer than the shots) to ``path`` (H.264) and
-    return the true boundaries. Shot lengths are whole frames; each transition takes its
-    length out of the two shots it joins."""
+    """Write the shots joined by ``joins`` (one fewer than the shots) to ``path`` (H.264 at
+    x264's ``preset``: the platform's own encodes use veryfast) and return the true
+    boundaries. Shot lengths are whole frames; each transition takes its length out of the two
+    shots it joins."""
     if len(joins) != len(shots) - 1:
         raise ValueError("one join between each two shots")
     args: list[str] = []
@@ -106,7 +108,7 @@ def make_shots(
         graph.append(f"[{current}]{_flashes(flashes)}[flashed]")
         current = "flashed"
     args += ["-filter_complex", ";".join(graph), "-map", f"[{current}]"]
-    args += ["-c:v", "libx264", "-preset", "ultrafast", "-crf", str(crf), "-pix_fmt", "yuv420p"]
+    args += ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p"]
     _ffmpeg(*args, "-frames:v", str(length), str(path))
     return truth
 
