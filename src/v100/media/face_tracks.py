@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from v100.media._encoding import DEFAULT_MAX_PIXELS, require_video
-from v100.media._frames import Pixels, pick_frames
+from v100.media._frames import PickedFrame, pick_frames
 from v100.media.faces import FaceBox, FaceDetector, iou
 from v100.media.probe import MediaInfo
 
@@ -42,19 +42,20 @@ class FaceTrack:
     def end(self) -> float:
         return self.faces[-1].time
 
-    def expected(self) -> FaceBox:
-        """Where the face should be on the next sample: its last box moved by its last step."""
-        last = self.faces[-1].box
+    def expected(self, frame: int) -> FaceBox:
+        """Where the face should be at ``frame``: its last box moved on at its last speed."""
+        last = self.faces[-1]
         if len(self.faces) < 2:
-            return last
-        before = self.faces[-2].box
+            return last.box
+        before = self.faces[-2]
+        share = (frame - last.frame) / max(1, last.frame - before.frame)
         return FaceBox(
-            2 * last.x - before.x,
-            2 * last.y - before.y,
-            last.width,
-            last.height,
-            last.score,
-            last.view,
+            round(last.box.x + (last.box.x - before.box.x) * share),
+            round(last.box.y + (last.box.y - before.box.y) * share),
+            last.box.width,
+            last.box.height,
+            last.box.score,
+            last.box.view,
         )
 
 
@@ -92,8 +93,8 @@ def track_faces(
             active = []
             cut_at += 1
         faces = [b.scaled(factor) for b in detector.detect(picked.pixels)]
-        matched = _match(active, faces, min_iou)
-        matched += _turned(detector, picked.pixels, active, matched, factor, min_iou)
+        matched = _match(active, faces, picked.index, min_iou)
+        matched += _turned(detector, picked, active, matched, factor, min_iou)
         for track, face in matched:
             track.faces.append(TrackedFace(picked.index, picked.time, face))
             track.missed = 0
@@ -117,7 +118,7 @@ def track_faces(
 
 def _turned(
     detector: FaceDetector,
-    gray: Pixels,
+    picked: PickedFrame,
     active: list[FaceTrack],
     matched: list[tuple[FaceTrack, FaceBox]],
     factor: float,
@@ -130,8 +131,8 @@ def _turned(
     for track in active:
         if id(track) in seen:
             continue
-        expected = track.expected()
-        turned = detector.profiles(gray, expected.scaled(1 / factor))
+        expected = track.expected(picked.index)
+        turned = detector.profiles(picked.pixels, expected.scaled(1 / factor))
         best = max((b.scaled(factor) for b in turned), key=lambda b: iou(expected, b), default=None)
         if best is not None and iou(expected, best) >= min_iou:
             found.append((track, best))
@@ -139,12 +140,12 @@ def _turned(
 
 
 def _match(
-    tracks: list[FaceTrack], faces: list[FaceBox], min_iou: float
+    tracks: list[FaceTrack], faces: list[FaceBox], frame: int, min_iou: float
 ) -> list[tuple[FaceTrack, FaceBox]]:
     """Greedy pairing, most overlapping first; each track and face used once."""
     pairs = sorted(
         (
-            (iou(track.expected(), face), t, f)
+            (iou(track.expected(frame), face), t, f)
             for t, track in enumerate(tracks)
             for f, face in enumerate(faces)
         ),

@@ -247,16 +247,23 @@ def _dissolves(m: _Measured, threshold: float, fades: list[_Found]) -> list[_Fou
     for first, last in _runs(anywhere, gap=2 * min(m.span)):
         steepest = max(
             (w for w, c in flagged.items() if c[first : last + 1].any()),
-            key=lambda w: np.nanmax(np.where(flagged[w][first : last + 1], climbs[w][first : last + 1], np.nan)),
+            key=lambda w: _largest(
+                np.where(flagged[w][first : last + 1], climbs[w][first : last + 1], np.nan)
+            ),
         )
         frames = np.flatnonzero(flagged[steepest][first : last + 1]) + first
         nearest = int(frames[np.argmin(np.abs(m.weight[steepest][frames] - 0.5))])
         reach = (max(0, first - steepest // 2), min(count - 1, last + steepest // 2))
         middle = _half_way(m.weight[steepest], nearest, reach)
-        score = float(max(np.nanmax(m.span[w][first : last + 1]) for w in flagged))
+        score = max(_largest(m.span[w][first : last + 1]) for w in flagged)
         start, end = _extent(m, middle)
         found.append(_Found(middle, "dissolve", score, start, end))
     return found
+
+
+def _largest(values: Floats) -> float:
+    finite = values[np.isfinite(values)]
+    return float(finite.max()) if len(finite) else 0.0
 
 
 def _climb(weight: Floats, half: int) -> Floats:
