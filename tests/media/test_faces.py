@@ -5,6 +5,7 @@ tracks with stable ids, surviving a short blind spell, ending at a cut."""
 from __future__ import annotations
 
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -12,9 +13,20 @@ import numpy as np
 import pytest
 
 from v100.media import detect_scenes, ffmpeg_path, probe_sync
-from v100.media.face_tracks import track_faces
+from v100.media.face_tracks import FaceTrack
 from v100.media.faces import FaceBox, FaceDetector, iou, suppress
 from v100.media.testing_faces import Placement, compose, make_face_video, placement_at
+from v100.media.video_signals import picture_signals
+
+
+def _tracks(source: Path, *, cuts: bool = True) -> list[FaceTrack]:
+    """Face tracks sampled 4 times a second, ending at scene cuts (or not)."""
+    info = probe_sync(source)
+    detection = detect_scenes(source, info)
+    if not cuts:
+        detection = replace(detection, boundaries=[])
+    signals = picture_signals(source, info, detection, keyframes=False, face_sample_rate=4)
+    return signals.face_tracks
 
 
 def _box(truth: tuple[int, int, int, int]) -> FaceBox:
@@ -63,8 +75,7 @@ def test_non_maximum_suppression() -> None:
 def test_a_moving_face_is_one_track(tmp_path: Path) -> None:
     move = (Placement(20, 40, 80), Placement(380, 90, 80))
     source = make_face_video(tmp_path / "f.mp4", [move], seconds=4, background="smptebars")
-    info = probe_sync(source)
-    tracks = track_faces(source, info, sample_rate=4)
+    tracks = _tracks(source)
     assert len(tracks) == 1
     (track,) = tracks
     assert track.id == 1
@@ -81,7 +92,8 @@ def test_two_faces_two_ids_through_a_blind_spell(tmp_path: Path) -> None:
     source = make_face_video(
         tmp_path / "two.mp4", [left, right], seconds=4, background="testsrc2", hidden=(1.6, 2.0)
     )
-    tracks = track_faces(source, probe_sync(source), sample_rate=4)
+    # The grey spell reads as two cuts (0.4 s of another picture): tracks kept across them.
+    tracks = _tracks(source, cuts=False)
     assert [t.id for t in tracks] == [1, 2]
     for track, move in zip(sorted(tracks, key=lambda t: t.faces[0].box.x), (left, right), strict=True):
         assert track.start < 0.3 and track.end > 3.5  # carried over two samples without faces
@@ -101,9 +113,7 @@ def test_tracks_end_at_a_cut(tmp_path: Path) -> None:
          "[0:v][1:v]concat=n=2:v=1:a=0", "-c:v", "libx264", "-preset", "ultrafast", str(joined)],
         check=True,
     )  # fmt: skip
-    info = probe_sync(joined)
-    cuts = [b.frame for b in detect_scenes(joined, info).boundaries]
-    assert cuts == [50]
-    tracks = track_faces(joined, info, sample_rate=4, boundaries=cuts)
+    assert [b.frame for b in detect_scenes(joined, probe_sync(joined)).boundaries] == [50]
+    tracks = _tracks(joined)
     assert [(t.id, t.start < 2, t.end > 2) for t in tracks] == [(1, True, False), (2, False, True)]
-    assert len(track_faces(joined, info, sample_rate=4)) == 1  # the same face, the same place
+    assert len(_tracks(joined, cuts=False)) == 1  # the same face, the same place

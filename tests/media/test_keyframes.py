@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from v100.media import detect_scenes, ffmpeg_path, probe_sync
-from v100.media.keyframes import pick_keyframes
+from v100.media.keyframes import Keyframe
+from v100.media.video_signals import picture_signals
 from v100.media.testing import make_video
 from v100.media.testing_scenes import Join, Shot, make_shots
 
@@ -29,6 +30,12 @@ def _blurred_then_sharp(path: Path) -> Path:
     return path
 
 
+def _keyframes(source: Path, **options: object) -> list[Keyframe]:
+    info = probe_sync(source)
+    detection = detect_scenes(source, info)
+    return picture_signals(source, info, detection, faces=False, **options).keyframes  # type: ignore[arg-type]
+
+
 def _decode(data: bytes) -> np.ndarray:
     picture = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     assert picture is not None
@@ -37,9 +44,8 @@ def _decode(data: bytes) -> np.ndarray:
 
 def test_the_sharpest_frame_of_each_scene(tmp_path: Path) -> None:
     source = _blurred_then_sharp(tmp_path / "v.mp4")
-    detection = detect_scenes(source, probe_sync(source))
-    assert [b.frame for b in detection.boundaries] == [50]
-    keyframes = pick_keyframes(source, detection)
+    assert [b.frame for b in detect_scenes(source, probe_sync(source)).boundaries] == [50]
+    keyframes = _keyframes(source)
     assert [k.scene for k in keyframes] == [0, 1]
     first, second = keyframes
     assert 30 <= first.frame < 50  # not the blurred opening
@@ -54,19 +60,17 @@ def test_the_sharpest_frame_of_each_scene(tmp_path: Path) -> None:
 def test_webp_and_a_smaller_picture(tmp_path: Path) -> None:
     source = tmp_path / "v.mp4"
     make_shots(source, [Shot("testsrc2", 1)], [], width=640, height=360)
-    detection = detect_scenes(source, probe_sync(source))
-    (keyframe,) = pick_keyframes(source, detection, image_format="webp", max_width=200)
+    (keyframe,) = _keyframes(source, image_format="webp", max_width=200)
     assert keyframe.image[:4] == b"RIFF" and keyframe.image[8:12] == b"WEBP"
     assert (keyframe.width, keyframe.height) == (200, 112)
     assert _decode(keyframe.image).shape[:2] == (112, 200)
     with pytest.raises(ValueError, match="quality"):
-        pick_keyframes(source, detection, quality=0)
+        _keyframes(source, quality=0)
 
 
 def test_upright_for_a_rotated_source(tmp_path: Path) -> None:
     source = make_video(tmp_path / "r.mp4", seconds=1, width=320, height=180, rotation=90, audio=False)
-    detection = detect_scenes(source, probe_sync(source))
-    (keyframe,) = pick_keyframes(source, detection)
+    (keyframe,) = _keyframes(source)
     assert (keyframe.width, keyframe.height) == (180, 320)
     # The same picture FFmpeg shows (it turns the picture by the display matrix itself).
     shown = subprocess.run(

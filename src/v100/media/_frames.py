@@ -147,7 +147,7 @@ def _read_stderr(stream: IO[bytes], scan: FrameScan, tail: list[str]) -> None:
 class PickedFrame:
     index: int
     time: float
-    # Upright, as displayed: (height, width, 3) RGB, or (height, width) for gray.
+    # Upright, as displayed: (height, width, 3) RGB (or gray (height, width) once converted).
     pixels: Pixels
 
 
@@ -156,12 +156,9 @@ def pick_frames(
     wanted: Callable[[int], bool],
     *,
     max_width: int | None = None,
-    gray: bool = False,
-    stop_after: int | None = None,
 ) -> Iterator[PickedFrame]:
-    """The frames whose index ``wanted`` accepts, no wider than ``max_width`` (aspect kept),
-    RGB or gray, turned upright by the stream's display matrix. Decoding stops after frame
-    ``stop_after``."""
+    """The frames whose index ``wanted`` accepts, RGB, no wider than ``max_width`` (aspect
+    kept), turned upright by the stream's display matrix."""
     import av  # heavy import, on first use
 
     try:
@@ -175,7 +172,7 @@ def pick_frames(
             raise UnsupportedMedia("the file has no video stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        yield from _decode(container, stream, wanted, max_width, gray, stop_after)
+        yield from _decode(container, stream, wanted, max_width)
     except av.error.FFmpegError as error:
         raise CorruptMedia(f"could not decode the video: {error.strerror}") from None
     finally:
@@ -187,13 +184,9 @@ def _decode(
     stream: Any,
     wanted: Callable[[int], bool],
     max_width: int | None,
-    gray: bool,
-    stop_after: int | None,
 ) -> Iterator[PickedFrame]:
     first: float | None = None
     for index, frame in enumerate(container.decode(stream)):
-        if stop_after is not None and index > stop_after:
-            return
         stamp = float(frame.time) if frame.time is not None else 0.0
         if first is None:
             first = stamp
@@ -206,7 +199,7 @@ def _decode(
             if shown > max_width:
                 scale = max_width / shown
                 width, height = max(2, round(width * scale)), max(2, round(height * scale))
-        pixels = frame.to_ndarray(width=width, height=height, format="gray" if gray else "rgb24")
+        pixels = frame.to_ndarray(width=width, height=height, format="rgb24")
         if turns:
             pixels = np.ascontiguousarray(np.rot90(pixels, turns))
         yield PickedFrame(index=index, time=round(stamp - first, 6), pixels=pixels)

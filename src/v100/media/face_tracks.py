@@ -4,20 +4,20 @@ moved on by its last velocity; where a track's frontal face is not found, the pr
 cascade looks where it was heading (a turned head). A track survives ``max_missed`` samples
 without a face (a blink of the detector, a hand) and ends at a scene boundary;
 ids are stable, numbered in order of first appearance. Active speakers (which track talks)
-need the audio and come with the analysis service. Synchronous and CPU-bound."""
+need the audio and come with the analysis service. ``FaceTracker`` is fed the frames of a
+decoding pass (``video_signals.picture_signals``); synchronous and CPU-bound."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from v100.media._encoding import DEFAULT_MAX_PIXELS, require_video
-from v100.media._frames import PickedFrame, pick_frames
+from v100.media._frames import PickedFrame
 from v100.media.faces import FaceBox, FaceDetector, iou
 from v100.media.probe import MediaInfo
 
-__all__ = ["FaceTrack", "TrackedFace", "track_faces"]
+__all__ = ["FaceTrack", "FaceTracker", "TrackedFace"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,61 +59,76 @@ class FaceTrack:
         )
 
 
-def track_faces(
-    src: str | Path,
-    info: MediaInfo,
-    *,
-    sample_rate: float = 2.0,
-    max_width: int = 640,
-    boundaries: Sequence[int] = (),
-    max_missed: int = 2,
-    min_iou: float = 0.2,
-    min_faces: int = 2,
-    detector: FaceDetector | None = None,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-) -> list[FaceTrack]:
-    """Tracks of the faces seen on ``sample_rate`` frames a second, detected on pictures no
-    wider than ``max_width``. Tracks end at the frames in ``boundaries`` (scene starts);
-    tracks seen on fewer than ``min_faces`` samples are dropped as stray finds."""
-    video = require_video(info, max_pixels=max_pixels)
-    if sample_rate <= 0:
-        raise ValueError("sample_rate must be positive")
-    rate = video.frame_rate if video.frame_rate > 0 else 25.0
-    step = max(1, round(rate / sample_rate))
-    cuts = sorted(boundaries)
-    detector = detector or FaceDetector()
-    factor = max(1.0, video.display_width / max_width)
-    active: list[FaceTrack] = []
-    done: list[FaceTrack] = []
-    next_id = 1
-    cut_at = 0
-    for picked in pick_frames(src, lambda n: n % step == 0, max_width=max_width, gray=True):
-        while cut_at < len(cuts) and cuts[cut_at] <= picked.index:
-            done += active
-            active = []
-            cut_at += 1
-        faces = [b.scaled(factor) for b in detector.detect(picked.pixels)]
-        matched = _match(active, faces, picked.index, min_iou)
-        matched += _turned(detector, picked, active, matched, factor, min_iou)
+class FaceTracker:
+    """Fed sampled frames in order (``wanted`` says which), ``tracks`` gives the result. Faces
+    are looked for on ``sample_rate`` frames a second; tracks end at the frames in
+    ``boundaries`` (scene starts); tracks seen on fewer than ``min_faces`` samples are
+    dropped as stray finds."""
+
+    def __init__(
+        self,
+        info: MediaInfo,
+        *,
+        sample_rate: float = 2.0,
+        boundaries: Sequence[int] = (),
+        max_missed: int = 2,
+        min_iou: float = 0.2,
+        min_faces: int = 2,
+        detector: FaceDetector | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> None:
+        video = require_video(info, max_pixels=max_pixels)
+        if sample_rate <= 0:
+            raise ValueError("sample_rate must be positive")
+        rate = video.frame_rate if video.frame_rate > 0 else 25.0
+        self._step = max(1, round(rate / sample_rate))
+        self._width = video.display_width
+        self._cuts = sorted(boundaries)
+        self._cut_at = 0
+        self._max_missed = max_missed
+        self._min_iou = min_iou
+        self._min_faces = min_faces
+        self._detector = detector or FaceDetector()
+        self._active: list[FaceTrack] = []
+        self._done: list[FaceTrack] = []
+        self._next_id = 1
+
+    def wanted(self, index: int) -> bool:
+        return index % self._step == 0
+
+    def add(self, picked: PickedFrame) -> None:
+        """A sampled frame, gray, upright, at any size (boxes are scaled to the video's)."""
+        while self._cut_at < len(self._cuts) and self._cuts[self._cut_at] <= picked.index:
+            self._done += self._active
+            self._active = []
+            self._cut_at += 1
+        factor = self._width / picked.pixels.shape[1]
+        faces = [b.scaled(factor) for b in self._detector.detect(picked.pixels)]
+        matched = _match(self._active, faces, picked.index, self._min_iou)
+        matched += _turned(self._detector, picked, self._active, matched, factor, self._min_iou)
         for track, face in matched:
             track.faces.append(TrackedFace(picked.index, picked.time, face))
             track.missed = 0
         taken = {id(face) for _, face in matched}
         seen = {id(track) for track, _ in matched}
-        for track in active:
+        for track in self._active:
             if id(track) not in seen:
                 track.missed += 1
-        done += [t for t in active if t.missed > max_missed]
-        active = [t for t in active if t.missed <= max_missed]
+        self._done += [t for t in self._active if t.missed > self._max_missed]
+        self._active = [t for t in self._active if t.missed <= self._max_missed]
         for face in faces:
             if id(face) not in taken:
-                active.append(FaceTrack(next_id, [TrackedFace(picked.index, picked.time, face)]))
-                next_id += 1
-    kept = sorted((t for t in done + active if len(t.faces) >= min_faces), key=lambda t: t.id)
-    for number, track in enumerate(kept, start=1):
-        track.id = number
-        track.missed = 0
-    return kept
+                first = TrackedFace(picked.index, picked.time, face)
+                self._active.append(FaceTrack(self._next_id, [first]))
+                self._next_id += 1
+
+    def tracks(self) -> list[FaceTrack]:
+        """The tracks so far, numbered from 1 in order of first appearance."""
+        found = [t for t in self._done + self._active if len(t.faces) >= self._min_faces]
+        return [
+            FaceTrack(number, list(track.faces))
+            for number, track in enumerate(sorted(found, key=lambda t: t.id), start=1)
+        ]
 
 
 def _turned(

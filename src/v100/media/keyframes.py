@@ -1,20 +1,20 @@
 """One representative picture per scene: of a few frames spread over the scene's steady part
 (its transitions left out), the sharpest by the variance of the Laplacian, so a blurred or
 half-faded first frame does not stand for the scene; returned as JPEG or WebP bytes.
-Synchronous and CPU-bound: services run it in a worker thread or process."""
+``KeyframePicker`` is fed the frames of a decoding pass (``video_signals.picture_signals``);
+synchronous and CPU-bound."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from v100.media._frames import Pixels, pick_frames
+from v100.media._frames import PickedFrame, Pixels
 from v100.media.scenes import SceneDetection
 
-__all__ = ["Keyframe", "KeyframeFormat", "pick_keyframes", "sharpness"]
+__all__ = ["Keyframe", "KeyframeFormat", "KeyframePicker", "sharpness"]
 
 KeyframeFormat = Literal["jpeg", "webp"]
 
@@ -38,47 +38,56 @@ def sharpness(gray: Pixels) -> float:
     return float(cv2.Laplacian(gray, cv2.CV_64F).var())
 
 
-def pick_keyframes(
-    src: str | Path,
-    detection: SceneDetection,
-    *,
-    candidates: int = 8,
-    max_width: int = 640,
-    image_format: KeyframeFormat = "jpeg",
-    quality: int = 85,
-) -> list[Keyframe]:
-    """The sharpest of up to ``candidates`` evenly spread frames of each scene, scaled to
-    ``max_width`` at most, encoded at ``quality`` (1-100)."""
-    import cv2
+class KeyframePicker:
+    """Weighs up to ``candidates`` evenly spread frames of each scene (``wanted`` says which;
+    fed in order with ``offer``) and keeps the sharpest; ``keyframes`` encodes them at
+    ``quality`` (1-100)."""
 
-    if candidates < 1:
-        raise ValueError("candidates must be at least 1")
-    if not 1 <= quality <= 100:
-        raise ValueError("quality must be 1-100")
-    owner: dict[int, int] = {}
-    for scene, frames in enumerate(_candidates(detection, candidates)):
-        owner.update(dict.fromkeys(frames, scene))
-    best: dict[int, tuple[float, int, float, Pixels]] = {}
-    for picked in pick_frames(src, owner.__contains__, max_width=max_width, stop_after=max(owner)):
-        scene = owner[picked.index]
+    def __init__(
+        self,
+        detection: SceneDetection,
+        *,
+        candidates: int = 8,
+        image_format: KeyframeFormat = "jpeg",
+        quality: int = 85,
+    ) -> None:
+        if candidates < 1:
+            raise ValueError("candidates must be at least 1")
+        if not 1 <= quality <= 100:
+            raise ValueError("quality must be 1-100")
+        self._owner: dict[int, int] = {}
+        for scene, frames in enumerate(_candidates(detection, candidates)):
+            self._owner.update(dict.fromkeys(frames, scene))
+        self._format: KeyframeFormat = image_format
+        self._quality = quality
+        self._best: dict[int, tuple[float, PickedFrame]] = {}
+
+    def wanted(self, index: int) -> bool:
+        return index in self._owner
+
+    def offer(self, picked: PickedFrame) -> None:
+        """A candidate frame, RGB, upright, at the size the keyframe should have."""
+        import cv2
+
+        scene = self._owner[picked.index]
         score = sharpness(cv2.cvtColor(picked.pixels, cv2.COLOR_RGB2GRAY))
-        if scene not in best or score > best[scene][0]:
-            best[scene] = (score, picked.index, picked.time, picked.pixels)
-    keyframes = []
-    for scene, (score, frame, time, rgb) in sorted(best.items()):
-        keyframes.append(
+        if scene not in self._best or score > self._best[scene][0]:
+            self._best[scene] = (score, picked)
+
+    def keyframes(self) -> list[Keyframe]:
+        return [
             Keyframe(
                 scene=scene,
-                frame=frame,
-                time=time,
+                frame=picked.index,
+                time=picked.time,
                 sharpness=round(score, 2),
-                image=_encode(rgb, image_format, quality),
-                format=image_format,
-                width=int(rgb.shape[1]),
-                height=int(rgb.shape[0]),
+                image=_encode(picked.pixels, self._format, self._quality),
+                format=self._format,
+                width=int(picked.pixels.shape[1]),
+                height=int(picked.pixels.shape[0]),
             )
-        )
-    return keyframes
+            for scene, (score, picked) in sorted(self._best.items())
+        ]
 
 
 def _candidates(detection: SceneDetection, count: int) -> list[list[int]]:
