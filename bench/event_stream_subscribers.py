@@ -116,9 +116,7 @@ async def measure(count: int) -> None:
                 held_rss = rss_mib(server.pid)
                 cpu_before, wall_before = cpu_seconds(server.pid), time.monotonic()
                 await asyncio.sleep(5.0)
-                idle_cpu = (cpu_seconds(server.pid) - cpu_before) / (
-                    time.monotonic() - wall_before
-                )
+                idle_cpu = (cpu_seconds(server.pid) - cpu_before) / (time.monotonic() - wall_before)
                 sent = time.monotonic()
                 async with http.post(
                     f"/v1/webhooks/endpoints/{endpoint}/test",

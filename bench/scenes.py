@@ -10,7 +10,8 @@ hand, not in CI:
 PySceneDetect is not a dependency of the project: it runs in a virtual environment of its own,
 made once with
 
-    python3 -m venv /work/bench-venv && /work/bench-venv/bin/pip install scenedetect opencv-python-headless
+    python3 -m venv /work/bench-venv
+    /work/bench-venv/bin/pip install scenedetect opencv-python-headless
 
 and named by ``--scenedetect-python`` (or ``V100_BENCH_SCENEDETECT_PYTHON``); without it the
 benchmark measures ours alone. A flash counts against a detector when it reports a boundary on
@@ -24,7 +25,6 @@ import os
 import resource
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -51,7 +51,9 @@ def _make_clips(scratch: Path) -> list[Clip]:
     from v100.media.testing_scenes import Flash, Join, Shot, make_shots
 
     images = {}
-    for name in ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field", "colorwheel", "retina"):  # fmt: skip
+    names = ["astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry",
+             "hubble_deep_field", "colorwheel", "retina"]  # fmt: skip
+    for name in names:
         images[name] = scratch / f"{name}.png"
         skimage.io.imsave(images[name], getattr(skimage.data, name)(), check_contrast=False)
 
@@ -65,52 +67,135 @@ def _make_clips(scratch: Path) -> list[Clip]:
     cellauto = "cellauto=rule=110:scroll=1"
     specs: dict[str, tuple[list[Shot], list[Join], tuple[Flash, ...]]] = {
         "cuts": (
-            [src("testsrc2", 3), img("astronaut", 2.5), src("smptebars", 2), img("coffee", 3),
-             src("mandelbrot", 2.5), img("chelsea", 2), src("color=c=teal", 1.5),
-             img("rocket", 3), src(life, 2.5), img("immunohistochemistry", 2),
-             src("testsrc", 2), img("hubble_deep_field", 3), src(cellauto, 2)],
+            [
+                src("testsrc2", 3),
+                img("astronaut", 2.5),
+                src("smptebars", 2),
+                img("coffee", 3),
+                src("mandelbrot", 2.5),
+                img("chelsea", 2),
+                src("color=c=teal", 1.5),
+                img("rocket", 3),
+                src(life, 2.5),
+                img("immunohistochemistry", 2),
+                src("testsrc", 2),
+                img("hubble_deep_field", 3),
+                src(cellauto, 2),
+            ],
             [Join("cut")] * 12,
             (),
         ),
         "fades": (
-            [img("astronaut", 3), src("testsrc2", 3), img("coffee", 3), src("mandelbrot", 3),
-             img("rocket", 3), src("smptebars", 3), img("chelsea", 3), src("rgbtestsrc", 3)],
-            [Join("fade", 1.0), Join("fade_hold", 0.4), Join("fade", 0.6), Join("fade_hold", 1.0),
-             Join("fade", 2.0), Join("fade_hold", 0.2), Join("fade", 1.0)],
+            [
+                img("astronaut", 3),
+                src("testsrc2", 3),
+                img("coffee", 3),
+                src("mandelbrot", 3),
+                img("rocket", 3),
+                src("smptebars", 3),
+                img("chelsea", 3),
+                src("rgbtestsrc", 3),
+            ],
+            [
+                Join("fade", 1.0),
+                Join("fade_hold", 0.4),
+                Join("fade", 0.6),
+                Join("fade_hold", 1.0),
+                Join("fade", 2.0),
+                Join("fade_hold", 0.2),
+                Join("fade", 1.0),
+            ],
             (),
         ),
         "dissolves": (
-            [img("astronaut", 3), src("testsrc2", 3), img("coffee", 3), src("mandelbrot", 3),
-             img("rocket", 4), img("chelsea", 3), src("smptebars", 3), img("retina", 3),
-             src(life, 3)],
-            [Join("dissolve", 1.0), Join("dissolve", 0.5), Join("dissolve", 2.0),
-             Join("dissolve", 1.0), Join("dissolve", 0.4), Join("dissolve", 1.5),
-             Join("dissolve", 1.0), Join("dissolve", 0.8)],
+            [
+                img("astronaut", 3),
+                src("testsrc2", 3),
+                img("coffee", 3),
+                src("mandelbrot", 3),
+                img("rocket", 4),
+                img("chelsea", 3),
+                src("smptebars", 3),
+                img("retina", 3),
+                src(life, 3),
+            ],
+            [
+                Join("dissolve", 1.0),
+                Join("dissolve", 0.5),
+                Join("dissolve", 2.0),
+                Join("dissolve", 1.0),
+                Join("dissolve", 0.4),
+                Join("dissolve", 1.5),
+                Join("dissolve", 1.0),
+                Join("dissolve", 0.8),
+            ],
             (),
         ),
         "flashes": (
-            [img("astronaut", 5), img("coffee", 5), src("testsrc2", 5), img("rocket", 5),
-             img("chelsea", 5)],
+            [
+                img("astronaut", 5),
+                img("coffee", 5),
+                src("testsrc2", 5),
+                img("rocket", 5),
+                img("chelsea", 5),
+            ],
             [Join("cut")] * 4,
-            (Flash(20, 1, "bright"), Flash(60, 2, "white"), Flash(90, 1, "white"),
-             Flash(150, 3, "bright"), Flash(190, 1, "bright"), Flash(230, 2, "white"),
-             Flash(290, 1, "bright"), Flash(330, 3, "white"), Flash(400, 2, "bright"),
-             Flash(440, 1, "white"), Flash(480, 3, "bright"), Flash(560, 1, "white"),
-             Flash(600, 2, "bright")),
+            (
+                Flash(20, 1, "bright"),
+                Flash(60, 2, "white"),
+                Flash(90, 1, "white"),
+                Flash(150, 3, "bright"),
+                Flash(190, 1, "bright"),
+                Flash(230, 2, "white"),
+                Flash(290, 1, "bright"),
+                Flash(330, 3, "white"),
+                Flash(400, 2, "bright"),
+                Flash(440, 1, "white"),
+                Flash(480, 3, "bright"),
+                Flash(560, 1, "white"),
+                Flash(600, 2, "bright"),
+            ),
         ),
         "mixed": (
-            [img("coffee", 3), src("testsrc2", 2.5), img("hubble_deep_field", 3),
-             src("smptebars", 2), img("astronaut", 3), src(life, 3), img("colorwheel", 2.5),
-             src("mandelbrot", 3), img("rocket", 3), src("testsrc", 2.5)],
-            [Join("dissolve", 0.6), Join("cut"), Join("fade", 0.8), Join("cut"),
-             Join("dissolve", 1.2), Join("fade_hold", 0.5), Join("cut"), Join("dissolve", 1.0),
-             Join("cut")],
-            (Flash(40, 1, "white"), Flash(170, 2, "bright"), Flash(330, 1, "bright"),
-             Flash(520, 2, "white")),
+            [
+                img("coffee", 3),
+                src("testsrc2", 2.5),
+                img("hubble_deep_field", 3),
+                src("smptebars", 2),
+                img("astronaut", 3),
+                src(life, 3),
+                img("colorwheel", 2.5),
+                src("mandelbrot", 3),
+                img("rocket", 3),
+                src("testsrc", 2.5),
+            ],
+            [
+                Join("dissolve", 0.6),
+                Join("cut"),
+                Join("fade", 0.8),
+                Join("cut"),
+                Join("dissolve", 1.2),
+                Join("fade_hold", 0.5),
+                Join("cut"),
+                Join("dissolve", 1.0),
+                Join("cut"),
+            ],
+            (
+                Flash(40, 1, "white"),
+                Flash(170, 2, "bright"),
+                Flash(330, 1, "bright"),
+                Flash(520, 2, "white"),
+            ),
         ),
         "motion": (
-            [src(life, 4), src(cellauto, 4), src("mandelbrot", 4), img("hubble_deep_field", 4),
-             src("life=ratio=0.5:mold=2", 4), img("retina", 4)],
+            [
+                src(life, 4),
+                src(cellauto, 4),
+                src("mandelbrot", 4),
+                img("hubble_deep_field", 4),
+                src("life=ratio=0.5:mold=2", 4),
+                img("retina", 4),
+            ],
             [Join("cut")] * 5,
             (),
         ),
@@ -169,7 +254,8 @@ def _child(paths: list[str], runs: int) -> dict[str, Any]:
     from scenedetect import AdaptiveDetector, ContentDetector, SceneManager, open_video
 
     results: dict[str, Any] = {}
-    for label, make in (("ContentDetector", ContentDetector), ("AdaptiveDetector", AdaptiveDetector)):  # fmt: skip
+    detectors = {"ContentDetector": ContentDetector, "AdaptiveDetector": AdaptiveDetector}
+    for label, make in detectors.items():
         found: dict[str, list[int]] = {}
         seconds, cpu = [], []
         for _ in range(runs):
@@ -270,7 +356,8 @@ def _report(
     cores = len(os.sched_getaffinity(0))
     print(
         f"{len(clips)} clips, {frames} frames ({frames / FPS:.0f} s) at {WIDTH}x{HEIGHT} "
-        f"{FPS} fps (H.264, x264 veryfast), {truths} true boundaries, {flashes} flashes; made in {made:.1f} s; "
+        f"{FPS} fps (H.264, x264 veryfast), {truths} true boundaries, {flashes} flashes; "
+        f"made in {made:.1f} s; "
         f"{cores} cores, load average {os.getloadavg()[0]:.1f}; tolerance {TOLERANCE} frame"
         + (f"; PySceneDetect {theirs_version}" if theirs_version else "")
     )

@@ -101,9 +101,7 @@ async def test_a_contact_syncs_both_ways_with_hubspot_through_the_gateway(
             httpx.AsyncClient(base_url=gateway, trust_env=False, timeout=30)
         )
         # The user's browser: no API key, no token, no cookie of V100's.
-        browser = await running.enter_async_context(
-            httpx.AsyncClient(trust_env=False, timeout=30)
-        )
+        browser = await running.enter_async_context(httpx.AsyncClient(trust_env=False, timeout=30))
         signup = await http.post(
             "/v1/auth/signup",
             json={"email": "crm@example.com", "password": PASSWORD, "tenant_name": "Crm"},

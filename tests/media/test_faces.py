@@ -69,7 +69,8 @@ def test_non_maximum_suppression() -> None:
     inner = FaceBox(110, 110, 25, 25, 4.0, "profile")
     apart = FaceBox(300, 100, 50, 50, 1.0, "frontal")
     assert suppress([shifted, inner, apart, strong]) == [strong, apart]
-    assert iou(strong, strong) == 1.0 and iou(strong, apart) == 0.0
+    assert iou(strong, strong) == 1.0
+    assert iou(strong, apart) == 0.0
 
 
 def test_a_moving_face_is_one_track(tmp_path: Path) -> None:
@@ -83,7 +84,8 @@ def test_a_moving_face_is_one_track(tmp_path: Path) -> None:
     for face in track.faces:
         expected = placement_at(move, face.time, 4).box()
         assert iou(face.box, _box(expected)) >= 0.5
-    assert track.start < 0.3 and track.end > 3.5
+    assert track.start < 0.3
+    assert track.end > 3.5
 
 
 def test_two_faces_two_ids_through_a_blind_spell(tmp_path: Path) -> None:
@@ -95,8 +97,11 @@ def test_two_faces_two_ids_through_a_blind_spell(tmp_path: Path) -> None:
     # The grey spell reads as two cuts (0.4 s of another picture): tracks kept across them.
     tracks = _tracks(source, cuts=False)
     assert [t.id for t in tracks] == [1, 2]
-    for track, move in zip(sorted(tracks, key=lambda t: t.faces[0].box.x), (left, right), strict=True):
-        assert track.start < 0.3 and track.end > 3.5  # carried over two samples without faces
+    for track, move in zip(
+        sorted(tracks, key=lambda t: t.faces[0].box.x), (left, right), strict=True
+    ):
+        assert track.start < 0.3
+        assert track.end > 3.5  # carried over two samples without faces
         assert not any(1.6 < f.time < 2.0 for f in track.faces)
         assert all(
             iou(f.box, _box(placement_at(move, f.time, 4).box())) >= 0.5 for f in track.faces

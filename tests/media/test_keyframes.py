@@ -13,9 +13,9 @@ import pytest
 
 from v100.media import detect_scenes, ffmpeg_path, probe_sync
 from v100.media.keyframes import Keyframe
-from v100.media.video_signals import picture_signals
 from v100.media.testing import make_video
 from v100.media.testing_scenes import Join, Shot, make_shots
+from v100.media.video_signals import picture_signals
 
 
 def _blurred_then_sharp(path: Path) -> Path:
@@ -53,7 +53,8 @@ def test_the_sharpest_frame_of_each_scene(tmp_path: Path) -> None:
     assert first.time == pytest.approx(first.frame / 25, abs=1e-3)
     assert first.sharpness > 0
     for keyframe in keyframes:
-        assert keyframe.image[:3] == b"\xff\xd8\xff" and keyframe.format == "jpeg"
+        assert keyframe.image[:3] == b"\xff\xd8\xff"
+        assert keyframe.format == "jpeg"
         assert _decode(keyframe.image).shape[:2] == (keyframe.height, keyframe.width) == (180, 320)
 
 
@@ -61,7 +62,8 @@ def test_webp_and_a_smaller_picture(tmp_path: Path) -> None:
     source = tmp_path / "v.mp4"
     make_shots(source, [Shot("testsrc2", 1)], [], width=640, height=360)
     (keyframe,) = _keyframes(source, image_format="webp", max_width=200)
-    assert keyframe.image[:4] == b"RIFF" and keyframe.image[8:12] == b"WEBP"
+    assert keyframe.image[:4] == b"RIFF"
+    assert keyframe.image[8:12] == b"WEBP"
     assert (keyframe.width, keyframe.height) == (200, 112)
     assert _decode(keyframe.image).shape[:2] == (112, 200)
     with pytest.raises(ValueError, match="quality"):
@@ -69,7 +71,9 @@ def test_webp_and_a_smaller_picture(tmp_path: Path) -> None:
 
 
 def test_upright_for_a_rotated_source(tmp_path: Path) -> None:
-    source = make_video(tmp_path / "r.mp4", seconds=1, width=320, height=180, rotation=90, audio=False)
+    source = make_video(
+        tmp_path / "r.mp4", seconds=1, width=320, height=180, rotation=90, audio=False
+    )
     (keyframe,) = _keyframes(source)
     assert (keyframe.width, keyframe.height) == (180, 320)
     # The same picture FFmpeg shows (it turns the picture by the display matrix itself).

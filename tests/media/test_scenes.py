@@ -5,6 +5,7 @@ scenes covering the video, refused and damaged input."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -51,7 +52,12 @@ def test_flashes_are_not_cuts(tmp_path: Path) -> None:
 def test_fades_through_black_and_dissolves(tmp_path: Path) -> None:
     shots = [Shot("smptebars", 2), Shot("testsrc2", 2), Shot("rgbtestsrc", 2),
              Shot("color=c=orange", 2), Shot("testsrc", 2)]  # fmt: skip
-    joins = [Join("fade", 1.0), Join("dissolve", 1.0), Join("fade_hold", 0.4), Join("dissolve", 0.6)]
+    joins = [
+        Join("fade", 1.0),
+        Join("dissolve", 1.0),
+        Join("fade_hold", 0.4),
+        Join("dissolve", 0.6),
+    ]
     truth = make_shots(tmp_path / "g.mp4", shots, joins)
     found = detect_scenes(tmp_path / "g.mp4", probe_sync(tmp_path / "g.mp4"))
     assert _near([b.frame for b in found.boundaries], truth)
@@ -63,7 +69,8 @@ def test_fades_through_black_and_dissolves(tmp_path: Path) -> None:
 def test_a_fade_in_at_the_start_and_out_at_the_end_is_no_boundary(tmp_path: Path) -> None:
     source = tmp_path / "edges.mp4"
     # Black, in from black, smptebars, out to black, black: one scene.
-    make_shots(source, [Shot("color=c=black", 0.6), Shot("smptebars", 2.0), Shot("color=c=black", 0.6)],
+    black = Shot("color=c=black", 0.6)
+    make_shots(source, [black, Shot("smptebars", 2.0), black],
                [Join("dissolve", 0.5), Join("dissolve", 0.5)])  # fmt: skip
     found = detect_scenes(source, probe_sync(source))
     assert found.boundaries == []
@@ -77,13 +84,16 @@ def test_threshold_per_call_and_scenes_cover_the_video(tmp_path: Path) -> None:
     info = probe_sync(source)
     found = detect_scenes(source, info)
     assert [b.frame for b in found.boundaries] == [t.frame for t in truth]
-    assert found.frame_count == 75 and found.frame_rate == 25
+    assert found.frame_count == 75
+    assert found.frame_rate == 25
     scenes = found.scenes
     assert [(s.start_frame, s.end_frame) for s in scenes] == [(0, 25), (25, 50), (50, 75)]
-    assert scenes[0].start == 0 and scenes[-1].end == pytest.approx(info.duration)
-    assert all(a.end == b.start for a, b in zip(scenes, scenes[1:], strict=False))
+    assert scenes[0].start == 0
+    assert scenes[-1].end == pytest.approx(info.duration)
+    assert all(a.end == b.start for a, b in itertools.pairwise(scenes))
     strict = detect_scenes(source, info, threshold=95)
-    assert strict.boundaries == [] and strict.threshold == 95
+    assert strict.boundaries == []
+    assert strict.threshold == 95
     with pytest.raises(ValueError, match="threshold"):
         detect_scenes(source, info, threshold=0)
 

@@ -22,7 +22,7 @@ import numpy.typing as npt
 from v100.media._errors import CorruptMedia, FFmpegFailed, UnsupportedMedia
 from v100.media._ffmpeg import INPUT_DEMUXERS, ffmpeg_path, input_args
 
-__all__ = ["FrameScan", "PickedFrame", "analysis_size", "pick_frames", "scan_frames"]
+__all__ = ["FrameScan", "PickedFrame", "analysis_size", "gray", "pick_frames", "scan_frames"]
 
 # About 96x54 luma pixels: enough to tell shots apart, cheap to compare many times per frame.
 _ANALYSIS_PIXELS = 64 * 36
@@ -85,7 +85,8 @@ def _frames(
     process = subprocess.Popen(  # noqa: S603 - our binary, arguments built above
         command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout is not None
+    assert process.stderr is not None
     tail: list[str] = []
     reader = threading.Thread(target=_read_stderr, args=(process.stderr, scan, tail), daemon=True)
     reader.start()
@@ -203,3 +204,11 @@ def _decode(
         if turns:
             pixels = np.ascontiguousarray(np.rot90(pixels, turns))
         yield PickedFrame(index=index, time=round(stamp - first, 6), pixels=pixels)
+
+
+def gray(rgb: Pixels) -> Pixels:
+    """The luma of an RGB picture."""
+    import cv2
+
+    luma: Pixels = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.uint8, copy=False)
+    return luma

@@ -31,9 +31,7 @@ def blend_scales(fps: float) -> tuple[int, ...]:
     and 2.4 s, so transitions from a few frames to about three seconds are seen in a window
     half as long again as they are."""
     rate = fps if fps > 0 else 25.0
-    return tuple(
-        sorted({max(2, round(rate * seconds)) for seconds in (0.2, 0.4, 0.8, 1.6, 2.4)})
-    )
+    return tuple(sorted({max(2, round(rate * seconds)) for seconds in (0.2, 0.4, 0.8, 1.6, 2.4)}))
 
 
 @dataclass(slots=True)

@@ -1,8 +1,8 @@
 """Faces in a picture with OpenCV's Haar cascades (shipped inside opencv-python-headless 4.x,
 DESIGN.md section 8): the frontal cascade over the whole picture, and the profile one (both
 ways: it knows faces looking one way only) around a face a track just lost; overlapping finds
-merged by non-maximum suppression. A ``FaceDetector`` holds its cascades: one per thread (OpenCV's classifier keeps
-scratch state)."""
+merged by non-maximum suppression. A ``FaceDetector`` holds its cascades: one per thread
+(OpenCV's classifier keeps scratch state)."""
 
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ class FaceDetector:
     ) -> None:
         import cv2  # heavy import, on first use
 
-        folder = cv2.data.haarcascades
+        folder: str = cv2.data.haarcascades  # type: ignore[attr-defined]  # not in cv2's stubs
         self._frontal = cv2.CascadeClassifier(folder + "haarcascade_frontalface_default.xml")
         self._profile = cv2.CascadeClassifier(folder + "haarcascade_profileface.xml")
         if self._frontal.empty() or self._profile.empty():
@@ -113,7 +113,9 @@ class FaceDetector:
             FaceBox(region.shape[1] - b.x - b.width, b.y, b.width, b.height, b.score, b.view)
             for b in flipped
         ]
-        return suppress([FaceBox(b.x + left, b.y + top, b.width, b.height, b.score, b.view) for b in found])
+        return suppress(
+            [FaceBox(b.x + left, b.y + top, b.width, b.height, b.score, b.view) for b in found]
+        )
 
     def _run(self, cascade: Any, gray: Pixels, side: int, view: str) -> list[FaceBox]:
         boxes, _, weights = cascade.detectMultiScale3(

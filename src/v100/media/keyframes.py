@@ -11,7 +11,7 @@ from typing import Literal
 
 import numpy as np
 
-from v100.media._frames import PickedFrame, Pixels
+from v100.media._frames import PickedFrame, Pixels, gray
 from v100.media.scenes import SceneDetection
 
 __all__ = ["Keyframe", "KeyframeFormat", "KeyframePicker", "sharpness"]
@@ -67,10 +67,8 @@ class KeyframePicker:
 
     def offer(self, picked: PickedFrame) -> None:
         """A candidate frame, RGB, upright, at the size the keyframe should have."""
-        import cv2
-
         scene = self._owner[picked.index]
-        score = sharpness(cv2.cvtColor(picked.pixels, cv2.COLOR_RGB2GRAY))
+        score = sharpness(gray(picked.pixels))
         if scene not in self._best or score > self._best[scene][0]:
             self._best[scene] = (score, picked)
 
@@ -105,7 +103,7 @@ def _candidates(detection: SceneDetection, count: int) -> list[list[int]]:
         if last < first:
             first = last = (scene.start_frame + scene.end_frame - 1) // 2
         steps = np.linspace(first, last, num=min(count, last - first + 1))
-        chosen.append(sorted({int(round(s)) for s in steps}))
+        chosen.append(sorted({round(s) for s in steps}))
     return chosen
 
 

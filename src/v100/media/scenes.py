@@ -116,7 +116,9 @@ def detect_scenes(
         threshold=threshold,
     )
     scan, frames = scan_frames(
-        src, size, timeout=timeout if timeout is not None else run_timeout(info.duration, per_second=2)
+        src,
+        size,
+        timeout=timeout if timeout is not None else run_timeout(info.duration, per_second=2),
     )
     for frame in frames:
         features.push(frame)
@@ -300,7 +302,12 @@ def _cuts(m: _Measured, threshold: float, gradual: list[_Found]) -> list[_Found]
             continue
         if m.back[frame] <= _FLASH_RATIO * m.jump[frame]:
             continue
-        around = np.concatenate([m.jump[max(1, frame - _CUT_NEIGHBOURS) : frame], m.jump[frame + 1 : frame + 1 + _CUT_NEIGHBOURS]])
+        around = np.concatenate(
+            [
+                m.jump[max(1, frame - _CUT_NEIGHBOURS) : frame],
+                m.jump[frame + 1 : frame + 1 + _CUT_NEIGHBOURS],
+            ]
+        )
         if len(around) and m.jump[frame] < _CUT_CONTRAST * max(float(np.median(around)), _STILL):
             continue
         found.append(_Found(frame, "cut", float(m.score[frame]), frame, frame))
@@ -340,13 +347,14 @@ def _window_max(values: Floats, w: int) -> Floats:
     """For each n, the largest of values[n-w+1 .. n+w] (the steps inside the window)."""
     padded = np.concatenate([np.zeros(w), values, np.zeros(w)])
     windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * w)
-    return windows.max(axis=1)[1 : len(values) + 1]
+    largest: Floats = windows.max(axis=1)[1 : len(values) + 1]
+    return largest
 
 
 def _window_any(values: npt.NDArray[np.bool_], w: int) -> npt.NDArray[np.bool_]:
     padded = np.concatenate([np.zeros(w, dtype=bool), values, np.zeros(w, dtype=bool)])
     windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * w + 1)
-    result: npt.NDArray[np.bool_] = windows.any(axis=1)
+    result: npt.NDArray[np.bool_] = np.asarray(windows.any(axis=1), dtype=bool)
     return result
 
 

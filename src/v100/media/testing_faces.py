@@ -27,7 +27,8 @@ def head(*, mirrored: bool = False) -> Pixels:
     """The astronaut's head and shoulders (256 tall, 224 wide, RGB)."""
     import skimage.data
 
-    picture: Pixels = skimage.data.astronaut()[slice(*_HEAD_ROWS), slice(*_HEAD_COLS)]
+    astronaut: Pixels = skimage.data.astronaut()  # type: ignore[no-untyped-call]
+    picture = astronaut[slice(*_HEAD_ROWS), slice(*_HEAD_COLS)]
     return np.ascontiguousarray(picture[:, ::-1] if mirrored else picture)
 
 
@@ -102,7 +103,14 @@ def make_face_video(
     import cv2
 
     path = Path(path)
-    args = ["-f", "lavfi", "-t", f"{seconds}", "-i", f"{background}=size={width}x{height}:rate={fps}"]
+    args = [
+        "-f",
+        "lavfi",
+        "-t",
+        f"{seconds}",
+        "-i",
+        f"{background}=size={width}x{height}:rate={fps}",
+    ]
     chains = []
     label = "0:v"
     for i, (start, end) in enumerate(moves, start=1):

@@ -85,7 +85,10 @@ def make_shots(
         elif join.kind == "fade_hold":
             # Out to black over span, black for span, in from black over span.
             black = f"k{i}"
-            graph.append(f"color=c=black:size={width}x{height}:rate={fps}:d={span / fps:.6f},settb=1/{fps}[{black}]")
+            graph.append(
+                f"color=c=black:size={width}x{height}:rate={fps}:d={span / fps:.6f},"
+                f"settb=1/{fps}[{black}]"
+            )
             start = length - span
             graph.append(f"[{current}]fade=t=out:s={start}:n={span}[o{i}]")
             graph.append(f"[{nxt}]fade=t=in:s=0:n={span}[n{i}]")

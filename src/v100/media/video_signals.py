@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from v100.media._encoding import DEFAULT_MAX_PIXELS, require_video
-from v100.media._frames import PickedFrame, pick_frames
+from v100.media._frames import PickedFrame, gray, pick_frames
 from v100.media.face_tracks import FaceTrack, FaceTracker
 from v100.media.keyframes import Keyframe, KeyframeFormat, KeyframePicker
 from v100.media.probe import MediaInfo
@@ -40,10 +40,10 @@ def picture_signals(
     """Keyframes (the sharpest of each scene of ``detection``, ``max_width`` wide at most)
     and face tracks (faces looked for ``face_sample_rate`` times a second on the same
     pictures, tracks ending at the scene boundaries), either left out on request."""
-    import cv2  # heavy import, on first use
-
     require_video(info, max_pixels=max_pixels)
-    picker = KeyframePicker(detection, image_format=image_format, quality=quality) if keyframes else None
+    picker = (
+        KeyframePicker(detection, image_format=image_format, quality=quality) if keyframes else None
+    )
     tracker = (
         FaceTracker(
             info,
@@ -65,8 +65,7 @@ def picture_signals(
         if picker is not None and picker.wanted(picked.index):
             picker.offer(picked)
         if tracker is not None and tracker.wanted(picked.index):
-            gray = cv2.cvtColor(picked.pixels, cv2.COLOR_RGB2GRAY)
-            tracker.add(PickedFrame(picked.index, picked.time, gray))
+            tracker.add(PickedFrame(picked.index, picked.time, gray(picked.pixels)))
     return PictureSignals(
         keyframes=picker.keyframes() if picker is not None else [],
         face_tracks=tracker.tracks() if tracker is not None else [],
