@@ -58,7 +58,7 @@ def _frames(count: int, seed: int = 16) -> list[tuple[np.ndarray, list[tuple[int
         for _ in range(int(rng.integers(0, 4))):
             face = int(rng.integers(24, 181))
             scale = face / 96
-            width, height = round(224 * scale), round(256 * scale)
+            width = round(224 * scale)
             for _ in range(20):  # a free spot, or none
                 x = int(rng.integers(-round(40 * scale), max(1, WIDTH - width + round(40 * scale))))
                 y = int(rng.integers(-round(30 * scale), max(1, HEIGHT - round(160 * scale))))

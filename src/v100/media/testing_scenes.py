@@ -19,8 +19,9 @@ JoinKind = Literal["cut", "fade", "dissolve", "fade_hold"]
 
 @dataclass(frozen=True, slots=True)
 class Shot:
-    # A lavfi source ("testsrc2", "smptebars", "mandelbrot", "color=c=teal", "life=ratio=0.3")
-    # or "image:<path>": the picture panned across, as a camera would.
+    # A lavfi source ("testsrc2", "smptebars", "mandelbrot", "color=c=teal", "life=ratio=0.3"),
+    # "image:<path>" (the picture panned across, as a camera would) or "video:<path>" (its
+    # start, scaled to the frame).
     source: str
     seconds: float
 
@@ -125,6 +126,8 @@ def _input(shot: Shot, width: int, height: int, fps: int) -> list[str]:
     if shot.source.startswith("image:"):
         image = shot.source.removeprefix("image:")
         return ["-loop", "1", "-framerate", str(fps), "-t", seconds, "-i", image]
+    if shot.source.startswith("video:"):
+        return ["-t", seconds, "-i", shot.source.removeprefix("video:")]
     separator = ":" if "=" in shot.source else "="
     options = f"size={width}x{height}:rate={fps}"
     return ["-t", seconds, "-f", "lavfi", "-i", f"{shot.source}{separator}{options}"]
@@ -138,6 +141,8 @@ def _picture(shot: Shot, width: int, height: int, fps: int) -> str:
             f"scale={wide}:{tall},crop={width}:{height}:"
             f"x='(iw-ow)*t/{max(shot.seconds, 0.1):.3f}':y='(ih-oh)/2',setsar=1,fps={fps}"
         )
+    if shot.source.startswith("video:"):
+        return f"scale={width}:{height},fps={fps},setsar=1,format=yuv420p"
     return "setsar=1,format=yuv420p"
 
 
