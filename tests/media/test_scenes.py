@@ -13,6 +13,7 @@ import pytest
 from v100.media import (
     CorruptMedia,
     FFmpegFailed,
+    FFmpegTimedOut,
     UnsupportedMedia,
     detect_scenes,
     probe_sync,
@@ -120,6 +121,8 @@ def test_refused_and_damaged_input(tmp_path: Path) -> None:
     broken = make_broken(tmp_path / "b.mp4", "corrupt_middle")
     damaged = detect_scenes(broken, probe_sync(broken))  # FFmpeg decodes around the damage
     assert damaged.frame_count > 0
+    with pytest.raises(FFmpegTimedOut):
+        detect_scenes(source, info, timeout=0.01)
     source.write_bytes(source.read_bytes()[:2000])  # the header of a file that is no more
     with pytest.raises((CorruptMedia, FFmpegFailed)):
         detect_scenes(source, info)

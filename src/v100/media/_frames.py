@@ -19,7 +19,7 @@ from typing import IO, Any
 import numpy as np
 import numpy.typing as npt
 
-from v100.media._errors import CorruptMedia, FFmpegFailed, UnsupportedMedia
+from v100.media._errors import CorruptMedia, FFmpegFailed, FFmpegTimedOut, UnsupportedMedia
 from v100.media._ffmpeg import INPUT_DEMUXERS, ffmpeg_path, input_args
 
 __all__ = ["FrameScan", "PickedFrame", "analysis_size", "gray", "pick_frames", "scan_frames"]
@@ -57,8 +57,8 @@ def scan_frames(
 ) -> tuple[FrameScan, Iterator[Pixels]]:
     """Every frame of the first video stream, displayed upright and shrunk to ``size``, as
     planar YUV 4:2:0 bytes (luma first), with ``scdet``'s scores in the returned
-    ``FrameScan``. ``FFmpegFailed`` when FFmpeg refuses the file; ``FFmpegTimedOut`` is left to
-    the caller's bound on the whole job (``timeout`` kills a stuck decoder)."""
+    ``FrameScan``. ``FFmpegFailed`` when FFmpeg refuses the file, ``FFmpegTimedOut`` when it
+    runs past ``timeout`` seconds (the process is killed)."""
     width, height = size
     frame_bytes = width * height * 3 // 2
     chain = (
@@ -90,7 +90,13 @@ def _frames(
     tail: list[str] = []
     reader = threading.Thread(target=_read_stderr, args=(process.stderr, scan, tail), daemon=True)
     reader.start()
-    timer = threading.Timer(timeout, process.kill) if timeout else None
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        process.kill()
+
+    timer = threading.Timer(timeout, expire) if timeout else None
     if timer is not None:
         timer.start()
     count = 0
@@ -110,6 +116,10 @@ def _frames(
             process.wait()
         process.stdout.close()
     stderr = "".join(tail)
+    if expired.is_set():
+        raise FFmpegTimedOut(
+            f"ffmpeg did not finish within {timeout:g} s", returncode=None, stderr=stderr
+        )
     if returncode != 0:
         last = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit {returncode}"
         raise FFmpegFailed(f"ffmpeg failed: {last}", returncode=returncode, stderr=stderr)
