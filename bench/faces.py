@@ -24,8 +24,9 @@ import cv2
 import numpy as np
 import skimage.data
 
-from v100.media import detect_scenes, probe_sync
+from v100.media import probe_sync
 from v100.media.faces import FaceBox, FaceDetector, iou
+from v100.media.scenes import detect_scenes
 from v100.media.testing_faces import Placement, compose, make_face_video, placement_at
 from v100.media.video_signals import picture_signals
 

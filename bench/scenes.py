@@ -223,7 +223,8 @@ def _frame_count(path: Path) -> int:
 
 
 def _ours(clips: list[Clip], runs: int) -> dict[str, Any]:
-    from v100.media import detect_scenes, probe_sync
+    from v100.media import probe_sync
+    from v100.media.scenes import detect_scenes
 
     found: dict[str, list[int]] = {}
     seconds: list[float] = []

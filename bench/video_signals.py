@@ -23,7 +23,8 @@ from typing import Any
 import skimage.data
 import skimage.io
 
-from v100.media import detect_scenes, ffmpeg_path, probe_sync
+from v100.media import ffmpeg_path, probe_sync
+from v100.media.scenes import detect_scenes
 from v100.media.testing_faces import Placement, make_face_video
 from v100.media.testing_scenes import Join, Shot, make_shots
 from v100.media.video_signals import picture_signals

@@ -12,9 +12,10 @@ import cv2
 import numpy as np
 import pytest
 
-from v100.media import detect_scenes, ffmpeg_path, probe_sync
+from v100.media import ffmpeg_path, probe_sync
 from v100.media.face_tracks import FaceTrack
 from v100.media.faces import FaceBox, FaceDetector, iou, suppress
+from v100.media.scenes import detect_scenes
 from v100.media.testing_faces import Placement, compose, make_face_video, placement_at
 from v100.media.video_signals import picture_signals
 

@@ -18,7 +18,6 @@ import pytest
 from v100.media import (
     PLATFORM_SPECS,
     cut_clip,
-    detect_scenes,
     detect_trim,
     encode_hls,
     encode_mp4,
@@ -32,6 +31,7 @@ from v100.media import (
 )
 from v100.media._requirements import REQUIRED, Requirements
 from v100.media.audio import AUDIO_FORMATS, resample_audio
+from v100.media.scenes import detect_scenes
 from v100.media.testing import make_audio, make_video
 
 # FFmpeg's guess of the muxer from an output's suffix, where we pass no -f.

@@ -11,8 +11,9 @@ import cv2
 import numpy as np
 import pytest
 
-from v100.media import detect_scenes, ffmpeg_path, probe_sync
+from v100.media import ffmpeg_path, probe_sync
 from v100.media.keyframes import Keyframe
+from v100.media.scenes import detect_scenes
 from v100.media.testing import make_video
 from v100.media.testing_scenes import Join, Shot, make_shots
 from v100.media.video_signals import picture_signals

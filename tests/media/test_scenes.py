@@ -15,9 +15,9 @@ from v100.media import (
     FFmpegFailed,
     FFmpegTimedOut,
     UnsupportedMedia,
-    detect_scenes,
     probe_sync,
 )
+from v100.media.scenes import detect_scenes
 from v100.media.testing import make_audio, make_broken
 from v100.media.testing_scenes import Flash, Join, Shot, TrueBoundary, make_shots
 

@@ -1,7 +1,7 @@
 """The FFmpeg-backed media library: choosing FFmpeg and checking it can run our operations
 (``ffmpeg_path``, ``require_ffmpeg``), running it safely (``run_ffmpeg``, ``input_args``),
-probing files (``probe``), the operations services compose into jobs (captions:
-``captions``, ``burn_in``), and the video signals analyses read (``scenes``).
+probing files (``probe``), and the operations services compose into jobs (captions:
+``captions``, ``burn_in``).
 Heavy imports (PyAV) happen on first use."""
 
 from v100.media._encoding import DEFAULT_MAX_PIXELS, check_picture
@@ -49,21 +49,12 @@ from v100.media.loudness import Loudness, measure_loudness, normalize_loudness
 from v100.media.mp4 import encode_mp4, extract_audio, mp4_args
 from v100.media.platforms import PLATFORM_SPECS, PlatformSpec, check_against
 from v100.media.probe import AudioStreamInfo, MediaInfo, VideoStreamInfo, probe, probe_sync
-from v100.media.scenes import (
-    DEFAULT_SCENE_THRESHOLD,
-    Scene,
-    SceneBoundary,
-    SceneDetection,
-    TransitionKind,
-    detect_scenes,
-)
 from v100.media.thumbnails import Storyboard, poster, poster_time, storyboard
 from v100.media.trim import TrimRange, detect_trim
 
 __all__ = [
     "DEFAULT_LADDER",
     "DEFAULT_MAX_PIXELS",
-    "DEFAULT_SCENE_THRESHOLD",
     "INPUT_DEMUXERS",
     "MIN_FFMPEG_VERSION",
     "PLATFORM_SPECS",
@@ -89,11 +80,7 @@ __all__ = [
     "Progress",
     "ProgressCallback",
     "Rung",
-    "Scene",
-    "SceneBoundary",
-    "SceneDetection",
     "Storyboard",
-    "TransitionKind",
     "TrimRange",
     "UnsupportedMedia",
     "VideoStreamInfo",
@@ -104,7 +91,6 @@ __all__ = [
     "check_ffmpeg",
     "check_picture",
     "cut_clip",
-    "detect_scenes",
     "detect_trim",
     "encode_hls",
     "encode_mp4",
