@@ -243,6 +243,20 @@ def _ours(clips: list[Clip], runs: int) -> dict[str, Any]:
     return {"found": found, "seconds": seconds, "cpu_seconds": cpu}
 
 
+def _decode_only(clips: list[Clip]) -> tuple[float, float]:
+    """Wall and CPU seconds FFmpeg takes just to decode the clips: the floor of any detector
+    that looks at every frame."""
+    from v100.media import ffmpeg_path
+
+    started, started_cpu = time.perf_counter(), _cpu(children=True)
+    for clip in clips:
+        subprocess.run(
+            [ffmpeg_path(), "-v", "error", "-nostdin", "-i", str(clip.path), "-f", "null", "-"],
+            check=True,
+        )
+    return time.perf_counter() - started, _cpu(children=True) - started_cpu
+
+
 def _cpu(*, children: bool = False) -> float:
     """CPU seconds of this process (all its threads), and of its finished children."""
     spent = time.process_time()
@@ -341,6 +355,7 @@ def main() -> None:
         clips = _make_clips(scratch)
         made = time.perf_counter() - started
         results = {"v100 detect_scenes": _ours(clips, args.runs)}
+        floor = _decode_only(clips)
         theirs_version = None
         if Path(args.scenedetect_python).exists():
             command = [args.scenedetect_python, __file__, "--runs", str(args.runs),
@@ -353,6 +368,14 @@ def main() -> None:
         else:
             print(f"(no PySceneDetect: {args.scenedetect_python} not found)")
     _report(clips, results, made, theirs_version)
+    wall, cpu = floor
+    cells = ", ".join(
+        f"{label} {statistics.median(r['cpu_seconds']) / cpu:.2f}x" for label, r in results.items()
+    )
+    print(
+        f"decoding alone (ffmpeg -f null): wall {wall:.2f} s, CPU {cpu:.2f} s; "
+        f"CPU over decoding alone: {cells}"
+    )
 
 
 def _report(
