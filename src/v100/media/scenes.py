@@ -60,8 +60,8 @@ _STEP_SHARE = 0.5
 
 @dataclass(frozen=True, slots=True)
 class SceneBoundary:
-    # The first frame of the new scene (a fade's: the middle of its black, a dissolve's: its
-    # half-way frame) and its time in seconds from the first frame.
+    # The first frame of the new scene (a fade's: its darkest frame, the middle one of a held
+    # black; a dissolve's: its half-way frame) and its time in seconds from the first frame.
     frame: int
     time: float
     kind: TransitionKind
