@@ -67,6 +67,21 @@ def test_fades_through_black_and_dissolves(tmp_path: Path) -> None:
         assert boundary.start_frame < boundary.frame <= boundary.end_frame
 
 
+def test_a_flash_in_the_black_of_a_fade_is_one_fade(tmp_path: Path) -> None:
+    source = tmp_path / "flash-in-fade.mp4"
+    # Out over 15 frames (25-39), black 40-54 with two flashed frames at 44-45, in from 55.
+    truth = make_shots(
+        source,
+        [Shot("smptebars", 1.6), Shot("testsrc2", 1.6)],
+        [Join("fade_hold", 0.6)],
+        flashes=(Flash(44, 2, "bright"),),
+    )
+    found = detect_scenes(source, probe_sync(source))
+    assert truth[0].frame == 47
+    assert _near([b.frame for b in found.boundaries], truth)
+    assert [b.kind for b in found.boundaries] == ["fade"]
+
+
 def test_a_fade_in_at_the_start_and_out_at_the_end_is_no_boundary(tmp_path: Path) -> None:
     source = tmp_path / "edges.mp4"
     # Black, in from black, smptebars, out to black, black: one scene.

@@ -125,7 +125,7 @@ def detect_scenes(
     features.finish()
     count = len(scan.times)
     measured = _Measured.of(features, scan.scores)
-    fades = _fades(measured, count)
+    fades = _fades(measured, count, features.flash_frames)
     dissolves = _dissolves(measured, threshold, fades)
     cuts = _cuts(measured, threshold, [*fades, *dissolves])
     found = [b for b in fades if b.score >= threshold] + dissolves + cuts
@@ -187,10 +187,11 @@ class _Found:
     end: int
 
 
-def _fades(m: _Measured, count: int) -> list[_Found]:
-    """Every run of black frames with the brightness ramps either side of it; the ones with
-    pictures on both sides become boundaries (the others, a fade in at the start or out at the
-    end, still hold other detections off), placed in the middle of the black."""
+def _fades(m: _Measured, count: int, bridge: int) -> list[_Found]:
+    """Every run of black frames (a flash of up to ``bridge`` frames inside it bridged) with
+    the brightness ramps either side of it; the ones with pictures on both sides become
+    boundaries (the others, a fade in at the start or out at the end, still hold other
+    detections off), placed at the darkest frame."""
     found = []
     n = 0
     while n < count:
@@ -198,19 +199,23 @@ def _fades(m: _Measured, count: int) -> list[_Found]:
             n += 1
             continue
         first = n
-        while n + 1 < count and m.dark[n + 1]:
-            n += 1
+        while True:
+            while n + 1 < count and m.dark[n + 1]:
+                n += 1
+            again = np.flatnonzero(m.dark[n + 2 : n + 2 + bridge])
+            if not len(again):
+                break
+            n += 2 + int(again[0])
         last = n
         start, end = first, last
         while start > 0 and m.brightness[start - 1] > m.brightness[start] + _RAMP_STEP:
             start -= 1
         while end + 1 < count and m.brightness[end + 1] > m.brightness[end] + _RAMP_STEP:
             end += 1
-        # The darkest frame; the middle one when several are as dark (black held).
-        darkest = np.flatnonzero(
-            m.brightness[first : last + 1] <= m.brightness[first : last + 1].min() + 1.0
-        )
-        middle = first + int(darkest[len(darkest) // 2])
+        # The darkest frame; the middle of those as dark when black is held.
+        levels = np.where(m.dark[first : last + 1], m.brightness[first : last + 1], np.inf)
+        darkest = np.flatnonzero(levels <= levels.min() + 1.0)
+        middle = first + (int(darkest[0]) + int(darkest[-1]) + 1) // 2
         inside = first > 0 and last < count - 1
         score = m.change_at(middle) if inside else 0.0
         found.append(_Found(middle, "fade", score, start, end))
