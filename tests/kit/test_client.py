@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from v100.kit.auth import InternalTokens, Principal
@@ -100,3 +100,33 @@ async def test_a_service_that_does_not_answer_is_an_upstream_problem() -> None:
         await client.aclose()
     assert caught.value.status == 503
     assert caught.value.headers["Retry-After"] == "1"
+
+
+async def test_a_streamed_answer_is_read_as_it_arrives_after_the_same_retries() -> None:
+    """``stream``: retried like ``get`` until an answer begins, its body then read in pieces
+    (a large file is never held whole), the caller's identity on it."""
+    calls: list[str] = []
+
+    async def body(request: Request) -> Response:
+        calls.append(request.headers["authorization"])
+        if len(calls) == 1:
+            return JSONResponse({"error": "busy"}, status_code=503)
+
+        async def pieces() -> AsyncIterator[bytes]:
+            for _ in range(8):
+                yield b"x" * 65536
+
+        return StreamingResponse(pieces(), media_type="application/octet-stream")
+
+    app = Starlette(routes=[Route("/v1/file", body)])
+    async with serving(app, lifespan="off") as url:
+        client = ServiceClient(url, TOKENS, max_attempts=3, backoff_base=0.001)
+        try:
+            async with client.stream("GET", "/v1/file", principal=ALICE) as answer:
+                assert answer.status_code == 200
+                sizes = [len(chunk) async for chunk in answer.aiter_bytes()]
+        finally:
+            await client.aclose()
+    assert sum(sizes) == 8 * 65536
+    assert len(calls) == 2
+    assert TOKENS.verify(calls[-1].removeprefix("Bearer ")).tenant_id == "t-1"

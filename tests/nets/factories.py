@@ -26,7 +26,7 @@ from v100.services.integration.signing import new_secret
 from v100.services.integration.sms.models import SmsMessage
 from v100.services.media_processor.models import MediaJob
 from v100.services.transcription.models import Transcript
-from v100.services.video_processing.models import Clip, Highlight, Video
+from v100.services.video_processing.models import CaptionTrack, Clip, Highlight, Rendition, Video
 
 from .support import Platform, Tenant
 
@@ -233,13 +233,57 @@ async def _video(platform: Platform, tenant: Tenant) -> Video:
         return video
 
 
-@factory("/v1/videos/{video_id}", "/v1/videos/{video_id}/highlights")
+@factory(
+    "/v1/videos/{video_id}",
+    "/v1/videos/{video_id}/highlights",
+    "/v1/videos/{video_id}/captions",
+)
 async def video(platform: Platform, tenant: Tenant) -> Made:
     made = await _video(platform, tenant)
     return Made(
         {"video_id": made.id},
         bodies={"patch": {"title": "taken"}, "post": {"start": 1.0, "end": 2.0}},
     )
+
+
+async def _stored(platform: Platform, key: str, data: bytes, content_type: str) -> None:
+    storage = platform.apps["video_processing"].state.runtime.storage
+    await storage.put(key, data, content_type)
+
+
+@factory("/v1/videos/{video_id}/audio", "/v1/videos/{video_id}/audio/content")
+async def video_audio(platform: Platform, tenant: Tenant) -> Made:
+    # Read by platform services only (service:videos): A's own service call still reads it.
+    made = await _video(platform, tenant)
+    key = f"videos/{made.id}/audio.m4a"
+    await _stored(platform, key, b"A's audio", "audio/mp4")
+    async with unit_of_work(_sessions(platform, "video_processing")) as session:
+        session.add(Rendition(tenant_id=tenant.id, video_id=made.id, kind="m4a", name="m4a",
+                              key=key, content_type="audio/mp4", size=9))  # fmt: skip
+    return Made({"video_id": made.id})
+
+
+@factory("/v1/videos/{video_id}/captions/{language}")
+async def caption_track_attach(platform: Platform, tenant: Tenant) -> Made:
+    made = await _video(platform, tenant)
+    document = {"duration": 10.0, "text": "B's words", "segments": []}
+    return Made(
+        {"video_id": made.id, "language": "en"},
+        bodies={"put": {"transcript_id": "b-transcript", "document": document}},
+    )
+
+
+@factory("/v1/videos/{video_id}/captions/{language}.{extension}")
+async def caption_track(platform: Platform, tenant: Tenant) -> Made:
+    made = await _video(platform, tenant)
+    vtt, srt = f"videos/{made.id}/hls/subtitles/en.vtt", f"videos/{made.id}/captions/en.srt"
+    await _stored(platform, vtt, b"WEBVTT\n", "text/vtt")
+    await _stored(platform, srt, b"", "application/x-subrip")
+    async with unit_of_work(_sessions(platform, "video_processing")) as session:
+        track = CaptionTrack(tenant_id=tenant.id, video_id=made.id, language="en",
+                             name="en (generated)", cues=0, vtt_key=vtt, srt_key=srt)  # fmt: skip
+        session.add(track)
+    return Made({"video_id": made.id, "language": "en", "extension": "vtt"})
 
 
 @factory("/v1/videos/{video_id}/highlights/{highlight_id}")

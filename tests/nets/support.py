@@ -32,7 +32,7 @@ from v100.services.gateway.testing import (
 
 SECRET = "nets-internal-secret-0123456789abcdef-0123"
 # What a platform service may put on its own calls for a tenant (never the operator's scopes).
-SERVICE_SCOPES = frozenset({"*", "service:credits", "service:usage"})
+SERVICE_SCOPES = frozenset({"*", "service:credits", "service:usage", "service:videos"})
 
 
 @dataclass
@@ -107,7 +107,11 @@ async def embedded_platform(tmp_path: Path) -> AsyncIterator[Platform]:
             if info.name == "gateway":
                 continue
             # No webhook a fuzzed endpoint URL names may leave this machine.
-            extra = {"receivers_loopback_only": True} if info.name == "integration" else {}
+            extra: dict[str, Any] = {}
+            if info.name == "integration":
+                extra = {"receivers_loopback_only": True}
+            elif info.name == "transcription":  # it reads stored videos from video_processing
+                extra = {"video_processing_url": urls["video_processing"]}
             module, settings = settings_of(info.name, **extra)
             apps[info.name] = module.create_app(settings)
             urls[info.name] = await stack.enter_async_context(serving(apps[info.name], ready=True))

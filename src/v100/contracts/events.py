@@ -469,6 +469,10 @@ class TranscriptEventData(BaseModel):
     id: str
     status: Literal["completed", "failed"]
     source: Literal["url", "upload", "video"]
+    # A stored video's transcript: the video's id, and whether the tenant's automatic
+    # transcription made it (its captions are then attached to the video).
+    video_id: str | None = None
+    automatic: bool = False
     backend: str
     language: str | None = None
     language_probability: float | None = None

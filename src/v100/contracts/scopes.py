@@ -60,6 +60,8 @@ PLATFORM_SCOPES: dict[str, str] = {
     "service:credits": "reserve, capture and release credit holds and deduct credits for work "
     "a service did (billing)",
     "service:usage": "report metered usage for a tenant (billing_engine)",
+    "service:videos": "read a tenant's stored video's audio and attach generated caption tracks "
+    "to it (video_processing)",
     "operator:billing": "publish plans with tiers, meters, rate cards, revenue-share "
     "agreements, and grant credits",
 }

@@ -73,7 +73,7 @@ SERVICES: tuple[ServiceInfo, ...] = (
     ServiceInfo(
         "transcription",
         3003,
-        ("/v1/transcripts", "/v1/transcription-sessions"),
+        ("/v1/transcripts", "/v1/transcription-sessions", "/v1/transcription"),
         summary="transcripts, live sessions",
     ),
     ServiceInfo(

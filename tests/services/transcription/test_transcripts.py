@@ -40,8 +40,9 @@ async def test_speech_is_transcribed_with_word_timings_language_credits_and_an_e
     done = await ts.transcribe(tenant, speech, name="standup.wav")
 
     assert done["status"] == "completed", done
-    assert done["source"] == {"kind": "upload", "url": None, "name": "standup.wav",
-                              "content_type": "audio/wav", "size": len(speech)}  # fmt: skip
+    assert done["source"] == {"kind": "upload", "url": None, "video_id": None,
+                              "name": "standup.wav", "content_type": "audio/wav",
+                              "size": len(speech)}  # fmt: skip
     assert done["backend"] == "local"
     assert word_error_rate(SPOKEN, done["text"]) <= 0.15, done["text"]
     assert done["language"] == "en"

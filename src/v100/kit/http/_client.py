@@ -1,12 +1,14 @@
 """The client services use to call each other: the caller's identity as a fresh internal token,
 the request id passed along, timeouts on every call, and bounded retries with full jitter for
-calls that are safe to repeat (idempotent methods, or any call carrying an Idempotency-Key)."""
+calls that are safe to repeat (idempotent methods, or any call carrying an Idempotency-Key).
+``stream`` is the same call with the answer's body read as it arrives (a large file)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import httpx
@@ -63,6 +65,36 @@ class ServiceClient:
         headers: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
+        return await self._call(method, path, principal, headers, stream=False, **kwargs)
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        principal: Principal,
+        headers: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[httpx.Response]:
+        """``request``, with the answer's body left unread: read it with ``aiter_bytes`` inside
+        the block, which closes the answer. Retries end once an answer has begun."""
+        response = await self._call(method, path, principal, headers, stream=True, **kwargs)
+        try:
+            yield response
+        finally:
+            await response.aclose()
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        principal: Principal,
+        headers: Mapping[str, str] | None,
+        *,
+        stream: bool,
+        **kwargs: Any,
+    ) -> httpx.Response:
         method = method.upper()
         merged = dict(headers or {})
         merged["Authorization"] = f"Bearer {self._tokens.mint(principal)}"
@@ -75,7 +107,8 @@ class ServiceClient:
             if attempt:
                 await asyncio.sleep(self._delay(attempt))
             try:
-                response = await self._http.request(method, path, headers=merged, **kwargs)
+                request = self._http.build_request(method, path, headers=merged, **kwargs)
+                response = await self._http.send(request, stream=stream)
             except (
                 httpx.ConnectError,
                 httpx.ConnectTimeout,

@@ -1,6 +1,7 @@
-"""transcription's endpoints under ``/v1/transcripts``: create a transcript from a URL (JSON) or
-from the file itself (``POST /v1/transcripts/files``, the raw body streamed into storage), read
-one with its document, list them, delete one. Thin: parse, call ``TranscriptService``, shape."""
+"""transcription's endpoints under ``/v1/transcripts``: create a transcript from a URL or a
+stored video (JSON) or from the file itself (``POST /v1/transcripts/files``, the raw body
+streamed into storage), read one with its document, list them, delete one. Thin: parse, call
+``TranscriptService``, shape."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from v100.services.transcription.schemas import (
     TranscriptOut,
     TranscriptPage,
     TranscriptSource,
+    UrlSource,
 )
 
 __all__ = ["PREFIX", "transcripts_router"]
@@ -67,11 +69,13 @@ def _out(row: Transcript, *, full: bool = True) -> TranscriptOut:
         source=TranscriptSource(
             kind=row.source_kind,
             url=row.source_url,
+            video_id=row.source_video_id,
             name=row.source_name,
             content_type=row.source_content_type,
             size=row.source_size,
         ),
         backend=row.backend,
+        automatic=row.automatic,
         language_requested=row.language_requested,
         language=row.language,
         language_probability=row.language_probability,
@@ -88,7 +92,12 @@ def _out(row: Transcript, *, full: bool = True) -> TranscriptOut:
     )
 
 
-@transcripts_router.post("", status_code=202, response_model=TranscriptOut)
+@transcripts_router.post(
+    "",
+    status_code=202,
+    response_model=TranscriptOut,
+    responses={503: {"description": "video_processing did not answer about a video source"}},
+)
 async def create_transcript(
     body: TranscriptCreate,
     key: IdempotencyKey,
@@ -96,11 +105,19 @@ async def create_transcript(
     service: ServiceDep,
     session: SessionDep,
 ) -> JSONResponse:
-    """Transcribe the audio or video file at a URL (fetched by a job; 202, then poll)."""
-    queued = service.create_from_url(
-        session, principal.tenant_id, url=str(body.source.url), language=body.language,
-        backend=body.backend,
-    )  # fmt: skip
+    """Transcribe the audio or video file at a URL, or a stored video once it is ready (the
+    job fetches it; 202, then poll)."""
+    source = body.source
+    if isinstance(source, UrlSource):
+        queued = service.create_from_url(
+            session, principal.tenant_id, url=str(source.url), language=body.language,
+            backend=body.backend,
+        )  # fmt: skip
+    else:
+        queued = service.create_from_video(
+            session, principal.tenant_id, video_id=source.video_id, language=body.language,
+            backend=body.backend,
+        )  # fmt: skip
     return await idempotent(
         session, principal.tenant_id, key, "create_transcript", body, queued, _out, status=202
     )

@@ -1,6 +1,7 @@
-"""Builds the transcription app: transcripts under /v1/transcripts (from a URL or an uploaded
-file, transcribed by a job with the chosen backend), its jobs, and the backends' models closed
-at shutdown."""
+"""Builds the transcription app: transcripts under /v1/transcripts (from a URL, a stored video or
+an uploaded file, transcribed by a job with the chosen backend), the tenant's settings under
+/v1/transcription, automatic transcripts of ready videos (a consumer of the video stream), its
+jobs, and the backends' models closed at shutdown."""
 
 import contextlib
 import sys
@@ -13,10 +14,12 @@ from v100.kit.http import DatabaseSpec, Runtime, ServiceSpec, StorageSpec, creat
 from v100.kit.jobs import running_jobs
 from v100.services.transcription import tasks
 from v100.services.transcription.api import FILES, transcripts_router
+from v100.services.transcription.auto import automatic_transcripts
 from v100.services.transcription.backends import BACKENDS
 from v100.services.transcription.models import Base
 from v100.services.transcription.resources import RESOURCES
 from v100.services.transcription.settings import TranscriptionSettings as Settings
+from v100.services.transcription.settings_api import settings_router
 
 DATABASE = DatabaseSpec(Base.metadata, Path(__file__).parent / "migrations")
 
@@ -39,7 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             title="V100 transcription",
             description="Transcripts of audio and video files (uploaded or at a URL) with word "
             "timestamps and the detected language; local Whisper by default.",
-            routers=[transcripts_router],
+            routers=[transcripts_router, settings_router],
             database=DATABASE,
             # Uploads and fetched sources are kept while their job needs them; no links out.
             storage=StorageSpec(),
@@ -48,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             components=[
                 _backends,
                 RESOURCES.installed(settings),
+                automatic_transcripts(settings),
                 running_jobs(tasks.jobs, lease_seconds=lease, sweep_interval=min(15.0, lease / 2)),
             ],
         )

@@ -5,17 +5,21 @@ docs/transcription.md):
     BackendUnknown            422  transcript-backend-unknown
     SourceTooLarge            413  transcript-source-too-large  (an upload over the limit)
     EmptySource               422  transcript-source-empty      (an upload with no bytes)
+    VideoNotFound             404  video-not-found              (a video source, at once)
+    VideoNotReady             409  video-not-ready
+    VideoHasNoAudio           409  video-has-no-audio
     (kit.fetch) UrlNotAllowed 400  url-not-allowed              (a URL to a private address)
 
 ``TranscriptFailed`` is not raised over HTTP: it carries the slug a failed transcript shows in
 ``error`` (the media codes below, ``source-too-long``, ``url-*``, ``insufficient-credits``,
-``billing-refused``, ``billing-unavailable``, ``backend-not-configured``,
-``transcription-failed``)."""
+``billing-refused``, ``billing-unavailable``, ``backend-not-configured``, ``video-deleted``,
+``video-unavailable``, ``transcription-failed``)."""
 
 from __future__ import annotations
 
 from v100 import media
-from v100.kit.errors import NotFound, PayloadTooLarge, ValidationFailed
+from v100.contracts import videos
+from v100.kit.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
 
 __all__ = [
     "MEDIA_ERRORS",
@@ -24,6 +28,9 @@ __all__ = [
     "SourceTooLarge",
     "TranscriptFailed",
     "TranscriptNotFound",
+    "VideoHasNoAudio",
+    "VideoNotFound",
+    "VideoNotReady",
 ]
 
 
@@ -44,6 +51,21 @@ class SourceTooLarge(PayloadTooLarge):
 class EmptySource(ValidationFailed):
     slug = "transcript-source-empty"
     title = "The file is empty"
+
+
+class VideoNotFound(NotFound):
+    slug = "video-not-found"
+    title = "No such video"
+
+
+class VideoNotReady(Conflict):
+    slug = videos.NOT_READY
+    title = "The video is not ready"
+
+
+class VideoHasNoAudio(Conflict):
+    slug = videos.NO_AUDIO
+    title = "The video has no audio track"
 
 
 class TranscriptFailed(Exception):

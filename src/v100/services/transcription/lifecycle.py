@@ -6,7 +6,7 @@
 
 Each move is a conditional update (it names the states it leaves) in the caller's unit of work;
 ``transcript.completed`` / ``transcript.failed`` go out on the ``transcripts`` stream after
-commit."""
+commit. An automatic transcript's completion also queues the captions of its video."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from v100.contracts.events import (
 )
 from v100.kit.bus import Bus
 from v100.kit.db import session_hooks, utcnow
+from v100.services.transcription import captions
 from v100.services.transcription.models import Transcript, TranscriptStatus
 from v100.services.transcription.repository import TranscriptRepository
 
@@ -39,6 +40,8 @@ def event_data(row: Transcript) -> TranscriptEventData:
         id=row.id,
         status=row.status,
         source=row.source_kind,
+        video_id=row.source_video_id,
+        automatic=row.automatic,
         backend=row.backend,
         language=row.language,
         language_probability=row.language_probability,
@@ -96,4 +99,5 @@ async def mark_completed(
     )
     if changed is not None:
         _announce(session, bus, changed, TRANSCRIPT_COMPLETED)
+        await captions.queue(session, changed)
     return changed

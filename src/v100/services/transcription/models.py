@@ -1,5 +1,6 @@
 """transcription's tables: transcripts (their source, state, the finished document and what
-they cost), the kit's job table and the stored answers of idempotent POSTs."""
+they cost), each tenant's transcription settings (automatic transcripts of its videos), the
+kit's job table and the stored answers of idempotent POSTs."""
 
 from __future__ import annotations
 
@@ -7,7 +8,17 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Float, Integer, String
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    true,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from v100.kit.db import ID_LENGTH, TYPE_ANNOTATION_MAP, TenantOwned, Timestamped, service_metadata
@@ -36,6 +47,7 @@ class TranscriptStatus(StrEnum):
 class SourceKind(StrEnum):
     URL = "url"
     UPLOAD = "upload"
+    VIDEO = "video"  # a video the tenant stored in video_processing
 
 
 class Transcript(Base, TenantOwned, Timestamped):
@@ -50,6 +62,10 @@ class Transcript(Base, TenantOwned, Timestamped):
     # Where the source is kept while the job needs it (an upload; a fetched URL).
     source_key: Mapped[str | None] = mapped_column(String(1024))
     source_size: Mapped[int | None] = mapped_column(BigInteger)
+    # A stored video's id (its audio is fetched by the job); made by the tenant's automatic
+    # transcription (one per video: the partial unique index below), then captions the video.
+    source_video_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    automatic: Mapped[bool] = mapped_column(Boolean, default=False)
     # What the caller asked: a language code, or None to detect it; the backend's name.
     language_requested: Mapped[str | None] = mapped_column(String(16))
     backend: Mapped[str] = mapped_column(String(32))
@@ -71,3 +87,28 @@ class Transcript(Base, TenantOwned, Timestamped):
     error_detail: Mapped[str | None] = mapped_column(String(500))
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
+
+
+# At most one automatic transcript per video: a video.ready delivered twice makes one.
+Index(
+    "uq_transcripts_automatic_video",
+    Transcript.tenant_id,
+    Transcript.source_video_id,
+    unique=True,
+    sqlite_where=Transcript.automatic == true(),
+    postgresql_where=Transcript.automatic == true(),
+)
+
+
+class TenantSettings(Base, TenantOwned, Timestamped):
+    """A tenant's transcription settings (``/v1/transcription/settings``): one row per tenant,
+    absent until first set (the defaults apply)."""
+
+    __tablename__ = "tenant_settings"
+    __table_args__ = (UniqueConstraint("tenant_id"),)
+
+    # Transcribe every video of the tenant that becomes ready (then caption it).
+    auto_transcribe_videos: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Those transcripts' language (None: detected) and backend (None: the tenant's default).
+    auto_language: Mapped[str | None] = mapped_column(String(16))
+    auto_backend: Mapped[str | None] = mapped_column(String(32))

@@ -1,10 +1,12 @@
-"""Transcribing one transcript: fetch the source (a URL, under the SSRF rules) or take the
-upload, decode it to 16 kHz PCM (``v100.ai.load_pcm``), check its length, hold credits per
-started minute, run the transcript's backend off the event loop, store the document, capture
-the credits and settle. Bad input (unreadable media, a refused URL, too long, no credits) ends
-the transcript ``failed`` with a clear error, never retried and never stuck; a passing failure
-(an unreachable URL or billing) is retried. A rerun after a killed worker starts over from the
-stored source and is charged once (the hold's keys derive from the transcript)."""
+"""Transcribing one transcript: fetch the source (a URL, under the SSRF rules, or a stored
+video's audio from video_processing) or take the upload, decode it to 16 kHz PCM
+(``v100.ai.load_pcm``), check its length, hold credits per started minute, run the
+transcript's backend off the event loop, store the document, capture the credits and settle.
+Bad input (unreadable media, a refused URL, a deleted video, too long, no credits) ends the
+transcript ``failed`` with a clear error, never retried and never stuck; a passing failure
+(an unreachable URL, video_processing or billing) is retried. A rerun after a killed worker
+starts over from the stored source and is charged once (the hold's keys derive from the
+transcript)."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from v100.kit.fetch import UrlFetchFailed, UrlNotAllowed, UrlTooLarge, fetch_to_
 from v100.kit.jobs import JobContext, PermanentJobError
 from v100.kit.observability import get_logger
 from v100.media.jobs import download
-from v100.services.transcription import credits, lifecycle
+from v100.services.transcription import credits, lifecycle, videos
 from v100.services.transcription.backends import BACKENDS
 from v100.services.transcription.document import to_document
 from v100.services.transcription.errors import MEDIA_ERRORS, TranscriptFailed
@@ -77,11 +79,26 @@ async def fail(
 
 
 async def _source(job: JobContext, resources: Resources, row: Transcript) -> str:
-    """The stored source's key: the upload, or the URL fetched into storage once."""
+    """The stored source's key: the upload, or the URL or stored video's audio fetched into
+    storage once."""
     if row.source_key is not None:
         return row.source_key
-    assert row.source_url is not None
     key = upload_key(row.tenant_id, row.id)
+    if row.source_video_id is not None:
+        await videos.fetch_audio(job, resources, row, key)
+    else:
+        await _fetch_url(job, resources, row, key)
+    async with job.unit_of_work() as session:
+        stored = await TranscriptRepository(session).by_id(row.id)
+        if stored is None:  # deleted while it was fetched
+            await resources.storage.delete(key)
+            raise TranscriptFailed("transcript-deleted", "the transcript was deleted")
+        stored.source_key = key
+    return key
+
+
+async def _fetch_url(job: JobContext, resources: Resources, row: Transcript, key: str) -> None:
+    assert row.source_url is not None
     try:
         await fetch_to_store(
             row.source_url, resources.storage, key, fetch_policy(resources.settings)
@@ -92,13 +109,6 @@ async def _source(job: JobContext, resources: Resources, row: Transcript) -> str
         if job.is_last_attempt:
             raise TranscriptFailed(exc.slug, exc.detail or exc.title) from exc
         raise
-    async with job.unit_of_work() as session:
-        stored = await TranscriptRepository(session).by_id(row.id)
-        if stored is None:  # deleted while it was fetched
-            await resources.storage.delete(key)
-            raise TranscriptFailed("transcript-deleted", "the transcript was deleted")
-        stored.source_key = key
-    return key
 
 
 async def _run(job: JobContext, resources: Resources, row: Transcript, scratch: Path) -> None:

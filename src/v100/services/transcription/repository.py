@@ -1,18 +1,19 @@
 """transcription's queries: one transcript of a tenant, a page of them, any tenant's transcript
-for its own job, and the conditional update that moves a transcript through its states without
-racing another run (it names the states it expects and reports whether it won)."""
+for its own job, a video's automatic transcript, the conditional update that moves a transcript
+through its states without racing another run (it names the states it expects and reports
+whether it won), and a tenant's settings."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, true, update
 
 from v100.kit.db import Page, TenantRepository, utcnow
-from v100.services.transcription.models import Transcript, TranscriptStatus
+from v100.services.transcription.models import TenantSettings, Transcript, TranscriptStatus
 
-__all__ = ["TranscriptRepository"]
+__all__ = ["TenantSettingsRepository", "TranscriptRepository"]
 
 
 class TranscriptRepository(TenantRepository[Transcript]):
@@ -30,6 +31,13 @@ class TranscriptRepository(TenantRepository[Transcript]):
             select(Transcript)
             .where(Transcript.id == transcript_id)
             .execution_options(populate_existing=True)
+        )
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def automatic_for(self, tenant_id: str, video_id: str) -> Transcript | None:
+        """The video's automatic transcript, if it has one."""
+        statement = self.select_for(tenant_id).where(
+            Transcript.source_video_id == video_id, Transcript.automatic == true()
         )
         return (await self.session.execute(statement)).scalar_one_or_none()
 
@@ -62,3 +70,11 @@ class TranscriptRepository(TenantRepository[Transcript]):
             .limit(limit)
         )
         return (await self.session.execute(statement)).scalars().all()
+
+
+class TenantSettingsRepository(TenantRepository[TenantSettings]):
+    model = TenantSettings
+
+    async def of_tenant(self, tenant_id: str) -> TenantSettings | None:
+        statement = self.select_for(tenant_id)
+        return (await self.session.execute(statement)).scalar_one_or_none()

@@ -1,6 +1,6 @@
-"""transcription's request and response bodies: a transcript's creation (a URL source; an
-upload's options) and the transcript as the API shows it, with the platform's transcript
-document (``contracts.transcripts``) once completed."""
+"""transcription's request and response bodies: a transcript's creation (a URL or a stored
+video source; an upload's options), the transcript as the API shows it, with the platform's
+transcript document (``contracts.transcripts``) once completed, and the tenant's settings."""
 
 from __future__ import annotations
 
@@ -21,7 +21,10 @@ __all__ = [
     "TranscriptOut",
     "TranscriptPage",
     "TranscriptSource",
+    "TranscriptionSettingsIn",
+    "TranscriptionSettingsOut",
     "UrlSource",
+    "VideoSource",
 ]
 
 # A language code Whisper knows ("en", "haw"), or "auto" to detect it.
@@ -48,15 +51,23 @@ class UrlSource(_Body):
     url: HttpUrl
 
 
-class TranscriptCreate(TranscriptOptions):
-    """``POST /v1/transcripts``: transcribe the file at ``source.url``."""
+class VideoSource(_Body):
+    """A video the tenant stored (``/v1/videos``), once it is ready: its audio is transcribed."""
 
-    source: UrlSource
+    video_id: str = Field(min_length=1, max_length=36)
+
+
+class TranscriptCreate(TranscriptOptions):
+    """``POST /v1/transcripts``: transcribe the file at ``source.url``, or the stored video
+    ``source.video_id``."""
+
+    source: UrlSource | VideoSource
 
 
 class TranscriptSource(BaseModel):
-    kind: Literal["url", "upload"]
+    kind: Literal["url", "upload", "video"]
     url: str | None = None
+    video_id: str | None = None
     name: str | None = None
     content_type: str | None = None
     size: int | None = None
@@ -76,6 +87,8 @@ class TranscriptOut(BaseModel):
     status: Literal["queued", "processing", "completed", "failed"]
     source: TranscriptSource
     backend: str
+    # Made by the tenant's automatic transcription of its videos (then captioning the video).
+    automatic: bool = False
     language_requested: str | None
     language: str | None
     language_probability: float | None
@@ -92,3 +105,21 @@ class TranscriptOut(BaseModel):
 
 
 TranscriptPage = Listing[TranscriptOut]
+
+
+class TranscriptionSettingsIn(_Body):
+    """``PUT /v1/transcription/settings``: the whole of the tenant's settings (an omitted field
+    takes its default). ``auto_transcribe_videos``: every video of the tenant that becomes
+    ready is transcribed, with ``auto_language`` (None or "auto": detected) and
+    ``auto_backend`` (None: the tenant's default), and captioned."""
+
+    auto_transcribe_videos: bool = False
+    auto_language: Language | None = None
+    auto_backend: BackendName | None = None
+
+
+class TranscriptionSettingsOut(BaseModel):
+    auto_transcribe_videos: bool
+    auto_language: str | None
+    auto_backend: str | None
+    updated_at: datetime | None

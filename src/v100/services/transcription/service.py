@@ -1,6 +1,7 @@
-"""transcription's domain: choosing a transcript's backend, creating transcripts from a URL or
-from a file streamed into object storage (the size limit enforced while it arrives), queueing
-their job, reading, listing and deleting them. No HTTP objects in here."""
+"""transcription's domain: choosing a transcript's backend, creating transcripts from a URL, a
+stored video (checked with video_processing at once) or a file streamed into object storage
+(the size limit enforced while it arrives), a video's automatic transcript, queueing their job,
+reading, listing and deleting them; the tenant's settings. No HTTP objects in here."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from v100.kit.errors import NotConfigured
 from v100.kit.fetch import FetchPolicy, UrlFetchFailed, check_url
 from v100.kit.jobs import enqueue
 from v100.kit.storage import ObjectStore
+from v100.services.transcription import videos
 from v100.services.transcription.backends import BACKENDS
 from v100.services.transcription.errors import (
     BackendUnknown,
@@ -22,8 +24,13 @@ from v100.services.transcription.errors import (
     SourceTooLarge,
     TranscriptNotFound,
 )
-from v100.services.transcription.models import SourceKind, Transcript, TranscriptStatus
-from v100.services.transcription.repository import TranscriptRepository
+from v100.services.transcription.models import (
+    SourceKind,
+    TenantSettings,
+    Transcript,
+    TranscriptStatus,
+)
+from v100.services.transcription.repository import TenantSettingsRepository, TranscriptRepository
 from v100.services.transcription.settings import TranscriptionSettings
 
 __all__ = ["StoredUpload", "TranscriptService", "fetch_policy", "upload_key"]
@@ -99,6 +106,41 @@ class TranscriptService:
         row = Transcript(
             id=new_id(), tenant_id=tenant_id, source_kind=SourceKind.URL, source_url=checked,
             language_requested=_language(language), backend=chosen,
+        )  # fmt: skip
+        return await self._queue(session, row)
+
+    async def create_from_video(
+        self,
+        session: AsyncSession,
+        tenant_id: str,
+        *,
+        video_id: str,
+        language: str | None,
+        backend: str | None,
+    ) -> Transcript:
+        """A transcript of the tenant's stored video: video_processing is asked now (unknown or
+        another tenant's: 404; not ready, or without audio: 409); the job fetches its audio."""
+        chosen = self.backend_for(tenant_id, backend)
+        await videos.check_video(self.settings, tenant_id, video_id)
+        row = Transcript(
+            id=new_id(), tenant_id=tenant_id, source_kind=SourceKind.VIDEO,
+            source_video_id=video_id, language_requested=_language(language), backend=chosen,
+        )  # fmt: skip
+        return await self._queue(session, row)
+
+    async def create_automatic(
+        self, session: AsyncSession, tenant_id: str, video_id: str, settings: TenantSettings
+    ) -> Transcript | None:
+        """The video's automatic transcript with the tenant's ``settings``, unless it has one
+        already (None). Its backend is not checked here: one that is not configured fails the
+        transcript, which the tenant sees."""
+        if await TranscriptRepository(session).automatic_for(tenant_id, video_id) is not None:
+            return None
+        row = Transcript(
+            id=new_id(), tenant_id=tenant_id, source_kind=SourceKind.VIDEO,
+            source_video_id=video_id, automatic=True,
+            language_requested=_language(settings.auto_language),
+            backend=BACKENDS.choose(self.settings, tenant_id, settings.auto_backend),
         )  # fmt: skip
         return await self._queue(session, row)
 
@@ -192,6 +234,35 @@ class TranscriptService:
         if key is not None:
             storage = self.storage
             session_hooks(session).after_commit(lambda: storage.delete(key))
+
+    # -- the tenant's settings ---------------------------------------------------------------
+
+    async def tenant_settings(self, session: AsyncSession, tenant_id: str) -> TenantSettings:
+        """The tenant's settings; the defaults (not stored) until first set."""
+        row = await TenantSettingsRepository(session).of_tenant(tenant_id)
+        return row or TenantSettings(tenant_id=tenant_id, auto_transcribe_videos=False)
+
+    async def set_tenant_settings(
+        self,
+        session: AsyncSession,
+        tenant_id: str,
+        *,
+        auto_transcribe_videos: bool,
+        auto_language: str | None,
+        auto_backend: str | None,
+    ) -> TenantSettings:
+        """Replace the tenant's settings; a backend must be known and configured here."""
+        if auto_backend is not None:
+            self.backend_for(tenant_id, auto_backend)
+        row = await TenantSettingsRepository(session).of_tenant(tenant_id)
+        if row is None:
+            row = TenantSettings(tenant_id=tenant_id)
+            session.add(row)
+        row.auto_transcribe_videos = auto_transcribe_videos
+        row.auto_language = _language(auto_language)
+        row.auto_backend = auto_backend
+        await session.flush()
+        return row
 
 
 def _language(language: str | None) -> str | None:

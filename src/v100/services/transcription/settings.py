@@ -36,6 +36,9 @@ class TranscriptionSettings(ServiceSettings):
     deepgram_api_key: SecretStr | None = None
     # Where Deepgram's API is (tests point it at a local fake).
     deepgram_api_url: str = DEEPGRAM_API_URL
+    # Where video_processing is: a stored video's audio is read from it, and the captions of a
+    # video's automatic transcript are attached to it (contracts/videos.py).
+    video_processing_url: str = service_info("video_processing").url
     # Billing: transcripts hold credits per started minute of audio (docs/transcription.md).
     billing_url: str = service_info("billing").url
     credits_per_minute: int = Field(default=1, ge=0)

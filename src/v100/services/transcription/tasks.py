@@ -1,17 +1,18 @@
 """transcription's background jobs (kit.jobs; state in this service's ``kit_jobs`` table):
 transcribing one transcript (retried on a dead worker or a passing failure, never on bad
-input) and the minute sweep that fails any transcript whose queue job ended without settling
-it (its last runner died), releasing its credit hold."""
+input), attaching an automatic transcript's captions to its video, and the minute sweep that
+fails any transcript whose queue job ended without settling it (its last runner died),
+releasing its credit hold."""
 
 from __future__ import annotations
 
 from v100 import media
 from v100.kit.jobs import JobContext, JobRegistry, JobStatus, get_job
-from v100.services.transcription import processing
+from v100.services.transcription import captions, processing
 from v100.services.transcription.repository import TranscriptRepository
 from v100.services.transcription.resources import RESOURCES
 
-__all__ = ["jobs", "settle_abandoned", "transcribe"]
+__all__ = ["attach_captions", "jobs", "settle_abandoned", "transcribe"]
 
 # Decoding runs FFmpeg: a process with an unusable one refuses to start.
 jobs = JobRegistry("transcription", requires=[media.require_ffmpeg])
@@ -21,6 +22,12 @@ jobs = JobRegistry("transcription", requires=[media.require_ffmpeg])
 @jobs.task(max_attempts=3, backoff=5.0, timeout=3 * 3600)
 async def transcribe(job: JobContext, transcript_id: str) -> None:
     await processing.transcribe(job, await RESOURCES.current(), transcript_id)
+
+
+# video_processing may be away for a while (a restart): five tries over a few minutes.
+@jobs.task(max_attempts=5, backoff=10.0, timeout=300)
+async def attach_captions(job: JobContext, transcript_id: str) -> None:
+    await captions.attach(job, await RESOURCES.current(), transcript_id)
 
 
 @jobs.task(interval=60, max_attempts=1)

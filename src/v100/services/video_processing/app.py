@@ -1,5 +1,6 @@
-"""Builds the video_processing app: the JSON API, the tus endpoints under /v1/uploads (before
-the JSON routes), signed playback, the local store's download links, and its jobs."""
+"""Builds the video_processing app: the JSON API, caption tracks, the routes of the platform's
+other services (service:videos), the tus endpoints under /v1/uploads (before the JSON routes),
+signed playback, the local store's download links, and its jobs."""
 
 import contextlib
 from collections.abc import AsyncIterator
@@ -23,6 +24,8 @@ from v100.services.video_processing.api import (
     uploads_router,
     videos_router,
 )
+from v100.services.video_processing.captions_api import captions_router
+from v100.services.video_processing.internal_api import internal_router
 from v100.services.video_processing.models import Base
 from v100.services.video_processing.playback import playback_router
 from v100.services.video_processing.resources import FILES_PATH, RESOURCES
@@ -48,7 +51,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             title="V100 video_processing",
             description="Uploads (tus), projects, videos, renditions, highlights and clips.",
             # The playback router first: /v1/videos/playback/... must not read as a video id.
-            routers=[playback_router, projects_router, videos_router, clips_router, uploads_router],
+            routers=[
+                playback_router,
+                projects_router,
+                videos_router,
+                captions_router,
+                internal_router,
+                clips_router,
+                uploads_router,
+            ],
             database=DATABASE,
             storage=StorageSpec(presigned_path=FILES_PATH),
             access=Access(public_prefixes=["/v1/uploads/direct/", "/v1/videos/playback/"]),

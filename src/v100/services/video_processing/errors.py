@@ -4,10 +4,12 @@ an errored video or clip carries in ``error.type``."""
 from __future__ import annotations
 
 from v100 import media
+from v100.contracts import videos
 from v100.kit.errors import Conflict, NotFound, ValidationFailed
 
 __all__ = [
     "MEDIA_ERRORS",
+    "CaptionTrackNotFound",
     "ClipNotFound",
     "DirectUploadNotFound",
     "DirectUploadUnusable",
@@ -15,6 +17,7 @@ __all__ = [
     "InvalidTimeRange",
     "ProcessingFailed",
     "ProjectNotFound",
+    "VideoHasNoAudio",
     "VideoNotFound",
     "VideoNotReady",
 ]
@@ -51,8 +54,18 @@ class DirectUploadUnusable(Conflict):
 
 
 class VideoNotReady(Conflict):
-    slug = "video-not-ready"
+    slug = videos.NOT_READY
     title = "The video is not ready"
+
+
+class VideoHasNoAudio(Conflict):
+    slug = videos.NO_AUDIO
+    title = "The video has no audio track"
+
+
+class CaptionTrackNotFound(NotFound):
+    slug = "caption-track-not-found"
+    title = "Caption track not found"
 
 
 class InvalidTimeRange(ValidationFailed):

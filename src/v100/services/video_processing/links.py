@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from v100.kit.storage import ObjectStore
 from v100.services.video_processing import lifecycle
 from v100.services.video_processing.models import (
+    CaptionTrack,
     Clip,
     ClipStatus,
     DirectUpload,
@@ -20,6 +21,7 @@ from v100.services.video_processing.models import (
     VideoStatus,
 )
 from v100.services.video_processing.schemas import (
+    CaptionTrackOut,
     ClipOut,
     DirectUploadOut,
     ErrorOut,
@@ -176,6 +178,20 @@ class Links:
             download_url=url,
             error=error,
             created_at=clip.created_at,
+        )
+
+    def caption_track(self, track: CaptionTrack) -> CaptionTrackOut:
+        files = f"{self.base}/v1/videos/{track.video_id}/captions/{track.language}"
+        return CaptionTrackOut(
+            language=track.language,
+            name=track.name,
+            source=track.source,
+            transcript_id=track.transcript_id,
+            cues=track.cues,
+            vtt_url=f"{files}.vtt",
+            srt_url=f"{files}.srt",
+            created_at=track.created_at,
+            updated_at=track.updated_at,
         )
 
     def direct_upload(self, upload: DirectUpload) -> DirectUploadOut:

@@ -28,6 +28,8 @@ from v100.kit.tus import add_tus_table
 
 __all__ = [
     "Base",
+    "CaptionSource",
+    "CaptionTrack",
     "Clip",
     "ClipMode",
     "ClipStatus",
@@ -78,6 +80,10 @@ class ClipStatus(StrEnum):
 class ClipMode(StrEnum):
     ACCURATE = "accurate"  # re-encoded: starts and ends on the exact frame
     FAST = "fast"  # stream copy from the keyframe at or before the start
+
+
+class CaptionSource(StrEnum):
+    GENERATED = "generated"  # from the video's automatic transcript (Mux's ``generated_vod``)
 
 
 class DirectUploadStatus(StrEnum):
@@ -213,3 +219,23 @@ class DirectUpload(Base, TenantOwned, Timestamped):
     # Bound when the browser creates its tus upload: the token admits only this upload after.
     upload_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), unique=True)
     video_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+
+
+class CaptionTrack(Base, TenantOwned, Timestamped):
+    """A video's text track in one language: WebVTT (also its HLS subtitle rendition) and SRT,
+    made once from a transcript document and stored under ``videos/<id>/``."""
+
+    __tablename__ = "caption_tracks"
+    __table_args__ = (UniqueConstraint("video_id", "language"),)
+
+    video_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("videos.id", ondelete="CASCADE"), index=True
+    )
+    language: Mapped[str] = mapped_column(String(16))
+    # What players list ("en (generated)").
+    name: Mapped[str] = mapped_column(String(100))
+    source: Mapped[str] = mapped_column(String(16), default=CaptionSource.GENERATED)
+    transcript_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    cues: Mapped[int] = mapped_column(Integer)
+    vtt_key: Mapped[str] = mapped_column(String(1024))
+    srt_key: Mapped[str] = mapped_column(String(1024))

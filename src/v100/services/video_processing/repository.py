@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from v100.kit.db import Page, TenantRepository
+from v100.kit.db import Page, TenantRepository, utcnow
 from v100.services.video_processing.models import (
+    CaptionTrack,
     Clip,
     DirectUpload,
     Highlight,
@@ -20,6 +21,7 @@ from v100.services.video_processing.models import (
 )
 
 __all__ = [
+    "CaptionTrackRepository",
     "ClipRepository",
     "DirectUploadRepository",
     "HighlightRepository",
@@ -156,3 +158,35 @@ class DirectUploadRepository(TenantRepository[DirectUpload]):
     async def by_tus_upload(self, upload_id: str) -> DirectUpload | None:
         statement = select(DirectUpload).where(DirectUpload.upload_id == upload_id)
         return (await self.session.execute(statement)).scalar_one_or_none()
+
+
+class CaptionTrackRepository(TenantRepository[CaptionTrack]):
+    model = CaptionTrack
+
+    async def of_video(self, video_id: str) -> Sequence[CaptionTrack]:
+        """The video's tracks by language (its caller has checked the video's tenant)."""
+        statement = (
+            select(CaptionTrack)
+            .where(CaptionTrack.video_id == video_id)
+            .order_by(CaptionTrack.language)
+        )
+        return (await self.session.execute(statement)).scalars().all()
+
+    async def named(self, video_id: str, language: str) -> CaptionTrack | None:
+        statement = select(CaptionTrack).where(
+            CaptionTrack.video_id == video_id, CaptionTrack.language == language
+        )
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def replace(self, track: CaptionTrack) -> CaptionTrack:
+        """Insert, or overwrite the video's track in the same language."""
+        existing = await self.named(track.video_id, track.language)
+        if existing is None:
+            self.session.add(track)
+            await self.session.flush()
+            return track
+        for column in ("name", "source", "transcript_id", "cues", "vtt_key", "srt_key"):
+            setattr(existing, column, getattr(track, column))
+        existing.updated_at = utcnow()
+        await self.session.flush()
+        return existing

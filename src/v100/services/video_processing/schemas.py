@@ -12,6 +12,7 @@ from v100.kit.http import refusing_null
 from v100.kit.text import Line, Paragraphs
 
 __all__ = [
+    "CaptionTrackOut",
     "ClipCreate",
     "ClipOut",
     "DirectUploadCreate",
@@ -147,6 +148,22 @@ class VideoOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     ready_at: datetime | None
+
+
+class CaptionTrackOut(BaseModel):
+    """A video's text track in one language (``source: generated``: made from the video's
+    automatic transcript); its files at ``vtt_url`` and ``srt_url`` (the API key's scope
+    ``videos:read``), and in the video's HLS master playlist as a subtitle rendition."""
+
+    language: str
+    name: str
+    source: Literal["generated"]
+    transcript_id: str | None
+    cues: int
+    vtt_url: str
+    srt_url: str
+    created_at: datetime
+    updated_at: datetime
 
 
 # --- highlights ---------------------------------------------------------------------------------

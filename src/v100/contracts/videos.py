@@ -1,0 +1,179 @@
+"""What other services use of video_processing: a typed async client, over
+``kit.http.ServiceClient``, for a tenant's stored video's audio (described, then streamed: the
+M4A rendition, cut from the very timeline the video plays) and for attaching a caption track
+made from a transcript to the video. The calls carry the platform scope ``service:videos``,
+which no tenant credential can hold; the tenant is the token's, so another tenant's video is
+404 like an unknown one.
+
+    videos = connect_videos(settings.video_processing_url, settings.platform)  # aclose() after
+    audio = await videos.audio(tenant_id, video_id)   # VideoMissing / VideoNotReady / ...NoAudio
+    async with videos.audio_content(tenant_id, video_id) as chunks:
+        await storage.put(key, chunks, audio.content_type)
+    await videos.put_captions(tenant_id, video_id, "en", CaptionTrackIn(transcript_id=...,
+                                                                         document=document))
+
+Refusals raise ``VideoMissing`` (404: unknown, another tenant's, deleted), ``VideoNotReady``
+(409 ``video-not-ready``), ``VideoHasNoAudio`` (409 ``video-has-no-audio``) or
+``VideosError``; no answer at all raises the kit's ``UpstreamUnavailable``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict
+
+from v100.contracts.transcripts import TranscriptDocument
+from v100.kit.auth import InternalTokens, Principal
+from v100.kit.http import ServiceClient
+from v100.kit.settings import PlatformSettings
+
+__all__ = [
+    "AUDIO_PATH",
+    "CAPTIONS_PATH",
+    "NOT_READY",
+    "NO_AUDIO",
+    "VIDEOS_SCOPES",
+    "CaptionTrackIn",
+    "CaptionTrackInfo",
+    "VideoAudio",
+    "VideoHasNoAudio",
+    "VideoMissing",
+    "VideoNotReady",
+    "VideosClient",
+    "VideosError",
+    "connect_videos",
+    "working_for",
+]
+
+VIDEOS_SCOPES = frozenset({"service:videos"})
+AUDIO_PATH = "/v1/videos/{video_id}/audio"
+CAPTIONS_PATH = "/v1/videos/{video_id}/captions/{language}"
+# The problem slugs a refusal carries (video_processing raises them, this client reads them).
+NOT_READY = "video-not-ready"
+NO_AUDIO = "video-has-no-audio"
+_CHUNK = 1024 * 1024
+
+
+def working_for(tenant_id: str) -> Principal:
+    """The identity of a service's call about ``tenant_id``'s videos: no user, no key,
+    ``service:videos`` only."""
+    return Principal(tenant_id=tenant_id, scopes=VIDEOS_SCOPES, role="service")
+
+
+class VideoAudio(BaseModel):
+    """``GET /v1/videos/{id}/audio``: what ``audio_content`` streams."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    video_id: str
+    duration: float | None
+    content_type: str
+    size: int | None
+
+
+class CaptionTrackIn(BaseModel):
+    """``PUT /v1/videos/{id}/captions/{language}``: the track made from this transcript."""
+
+    model_config = ConfigDict(extra="forbid")
+    transcript_id: str
+    document: TranscriptDocument
+
+
+class CaptionTrackInfo(BaseModel):
+    """A video's caption track as video_processing answers it."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    language: str
+    name: str
+    source: str
+    transcript_id: str | None
+    cues: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class VideosError(Exception):
+    """video_processing refused a call; ``problem`` is its RFC 9457 body."""
+
+    def __init__(self, status: int, problem: dict[str, Any]) -> None:
+        super().__init__(f"{status} {problem.get('type')}: {problem.get('detail')}")
+        self.status = status
+        self.problem = problem
+
+
+class VideoMissing(VideosError):
+    """No such video for this tenant (unknown, another tenant's, or deleted)."""
+
+
+class VideoNotReady(VideosError):
+    """The video is still uploading or processing, or errored."""
+
+
+class VideoHasNoAudio(VideosError):
+    """The video is ready but has no audio track."""
+
+
+class VideosClient:
+    def __init__(self, client: ServiceClient) -> None:
+        self._client = client
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def audio(self, tenant_id: str, video_id: str) -> VideoAudio:
+        """The video's audio, described; a refusal when it has none to give yet."""
+        path = AUDIO_PATH.format(video_id=video_id)
+        response = await self._client.get(path, principal=working_for(tenant_id))
+        return VideoAudio.model_validate(_answer(response))
+
+    @contextlib.asynccontextmanager
+    async def audio_content(
+        self, tenant_id: str, video_id: str
+    ) -> AsyncIterator[AsyncIterator[bytes]]:
+        """The audio's bytes as they arrive (never held whole); refused as ``audio`` is."""
+        path = AUDIO_PATH.format(video_id=video_id) + "/content"
+        async with self._client.stream("GET", path, principal=working_for(tenant_id)) as answer:
+            if answer.status_code != 200:
+                await answer.aread()
+                _answer(answer)
+            yield answer.aiter_bytes(_CHUNK)
+
+    async def put_captions(
+        self, tenant_id: str, video_id: str, language: str, track: CaptionTrackIn
+    ) -> CaptionTrackInfo:
+        """Attach (or replace) the video's caption track in ``language``."""
+        path = CAPTIONS_PATH.format(video_id=video_id, language=language)
+        response = await self._client.request(
+            "PUT", path, principal=working_for(tenant_id), json=track.model_dump(mode="json")
+        )
+        return CaptionTrackInfo.model_validate(_answer(response))
+
+
+def connect_videos(url: str, platform: PlatformSettings, *, timeout: float = 30.0) -> VideosClient:
+    """A client of video_processing at ``url`` that signs its calls with the platform's internal
+    token secret; it owns its connections (``aclose``)."""
+    tokens = InternalTokens(
+        platform.resolved_internal_token_secret, platform.internal_token_ttl_seconds
+    )
+    return VideosClient(ServiceClient(url, tokens, timeout=timeout))
+
+
+def _answer(response: httpx.Response) -> Any:
+    if response.status_code < 400:
+        return response.json()
+    try:
+        problem: dict[str, Any] = response.json()
+    except ValueError:
+        problem = {"status": response.status_code, "detail": response.text[:200]}
+    kind = str(problem.get("type", ""))
+    if response.status_code == 404:
+        raise VideoMissing(404, problem)
+    if kind.endswith(f"/{NOT_READY}"):
+        raise VideoNotReady(response.status_code, problem)
+    if kind.endswith(f"/{NO_AUDIO}"):
+        raise VideoHasNoAudio(response.status_code, problem)
+    raise VideosError(response.status_code, problem)

@@ -1,0 +1,70 @@
+"""video_processing's routes for the platform's other services, under the scope
+``service:videos`` that no tenant credential can hold (``contracts/videos.py`` is their
+client; the tenant is the internal token's): a ready video's audio, described and streamed, for
+transcription; and attaching a caption track made from a transcript to a video."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
+from starlette.responses import StreamingResponse
+
+from v100.contracts.videos import CaptionTrackIn, CaptionTrackInfo, VideoAudio
+from v100.kit.auth import Principal
+from v100.kit.http import Authorized
+from v100.services.video_processing.deps import CaptionsDep
+
+__all__ = ["internal_router"]
+
+ServiceVideos = Annotated[Principal, Depends(Authorized("service:videos"))]
+Language = Annotated[str, Path(pattern=r"^[a-z]{2,3}$", description="ISO 639 code: en, haw")]
+
+internal_router = APIRouter(prefix="/v1/videos", tags=["videos (platform services)"])
+
+
+@internal_router.get("/{video_id}/audio", response_model=VideoAudio)
+async def describe_audio(
+    video_id: str, principal: ServiceVideos, captions: CaptionsDep
+) -> VideoAudio:
+    """A ready video's audio track (its M4A rendition), for a platform service to transcribe."""
+    video, rendition = await captions.audio(principal.tenant_id, video_id)
+    return VideoAudio(
+        video_id=video.id,
+        duration=rendition.duration if rendition.duration is not None else video.duration,
+        content_type=rendition.content_type,
+        size=rendition.size,
+    )
+
+
+@internal_router.get(
+    "/{video_id}/audio/content",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"audio/mp4": {"schema": {"type": "string", "format": "binary"}}}}},
+)
+async def audio_content(
+    video_id: str, principal: ServiceVideos, captions: CaptionsDep
+) -> StreamingResponse:
+    """The bytes of a ready video's audio track, streamed from storage."""
+    _, rendition = await captions.audio(principal.tenant_id, video_id)
+    headers = {} if rendition.size is None else {"Content-Length": str(rendition.size)}
+    return StreamingResponse(
+        captions.storage.open(rendition.key), media_type=rendition.content_type, headers=headers
+    )
+
+
+@internal_router.put("/{video_id}/captions/{language}", response_model=CaptionTrackInfo)
+async def attach_captions(
+    video_id: str,
+    language: Language,
+    body: CaptionTrackIn,
+    principal: ServiceVideos,
+    captions: CaptionsDep,
+) -> CaptionTrackInfo:
+    """Make (or remake) the video's caption track in ``language`` from a transcript."""
+    track = await captions.attach(principal.tenant_id, video_id, language, body)
+    return CaptionTrackInfo(
+        language=track.language, name=track.name, source=track.source,
+        transcript_id=track.transcript_id, cues=track.cues, created_at=track.created_at,
+        updated_at=track.updated_at,
+    )  # fmt: skip
