@@ -64,6 +64,16 @@ def test_nothing_on_an_empty_picture(detector: FaceDetector) -> None:
     assert detector.detect(np.full((360, 640), 128, np.uint8)) == []
 
 
+def test_profiles_look_around_a_lost_face_only(detector: FaceDetector) -> None:
+    # No package ships a face in profile: this checks the search region, not the cascade.
+    blank = np.full((360, 640), 128, np.uint8)
+    assert detector.profiles(blank, FaceBox(600, 320, 80, 80, 0.0, "frontal")) == []
+    assert detector.profiles(blank, FaceBox(0, 0, 10, 10, 0.0, "frontal")) == []  # too small
+    frame, (truth,) = compose(np.full((360, 640, 3), 100, np.uint8), [Placement(200, 60, 100)])
+    far = FaceBox(truth[0] + 300, truth[1], truth[2], truth[3], 0.0, "frontal")
+    assert detector.profiles(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), far) == []
+
+
 def test_non_maximum_suppression() -> None:
     strong = FaceBox(100, 100, 50, 50, 5.0, "frontal")
     shifted = FaceBox(105, 104, 50, 50, 3.0, "frontal")
