@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
+import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from v100.media import (
 )
 from v100.media._requirements import REQUIRED, Requirements
 from v100.media.audio import AUDIO_FORMATS, resample_audio
+from v100.media.scenes import detect_scenes
 from v100.media.testing import make_audio, make_video
 
 # FFmpeg's guess of the muxer from an output's suffix, where we pass no -f.
@@ -66,6 +68,16 @@ async def _record_operations(tmp_path: Path) -> list[list[str]]:
         await normalize_loudness(video, tmp_path / "n.mp4", video_info)
         for suffix in AUDIO_FORMATS:
             await resample_audio(tone, tmp_path / f"r{suffix}", tone_info, sample_rate=16_000)
+    # Scene detection runs FFmpeg synchronously (in a worker thread or process).
+    real_popen = subprocess.Popen
+
+    def recording_popen(command: list[str], *args: Any, **kwargs: Any) -> Any:
+        commands.append(list(command))
+        return real_popen(command, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(subprocess, "Popen", recording_popen)
+        detect_scenes(video, video_info)
     return commands
 
 
@@ -141,7 +153,7 @@ def _uncovered(commands: Sequence[list[str]], required: Requirements) -> set[str
 @pytest.mark.timeout(300)
 async def test_the_check_asks_for_everything_the_operations_pass(tmp_path: Path) -> None:
     commands = await _record_operations(tmp_path)
-    assert len(commands) == 23  # one per operation run above (a two-pass loudness: two)
+    assert len(commands) == 24  # one per operation run above (a two-pass loudness: two)
     assert _uncovered(commands, REQUIRED) == set()
     # The filtergraphs were read, not skipped: every filter REQUIRED lists is in them.
     seen = {
@@ -161,7 +173,7 @@ def test_the_recorder_would_notice_something_new() -> None:
         "-i",
         "in.mp4",
         "-vf",
-        "[0:v:0]scale=96:-2:flags=lanczos,drawtext=text='a\\,b':x=1,setsar=1[v]",
+        "[0:v:0]scale=96:-2:interl=1,drawtext=text='a\\,b':x=1,setsar=1[v]",
         "-c:v",
         "libsvtav1",
         "-shortest",
@@ -170,7 +182,7 @@ def test_the_recorder_would_notice_something_new() -> None:
         "out.mkv",
     ]
     assert _uncovered([command], REQUIRED) == {
-        "scale option flags",
+        "scale option interl",
         "filter drawtext",
         "encoder libsvtav1",
         "option -shortest",

@@ -65,7 +65,8 @@ REQUIRED = Requirements(
         *("fps_mode", "force_key_frames", "frames", "q", "profile"),
     ),
     format_options=("protocol_whitelist", "format_whitelist", "avoid_negative_ts"),
-    codec_options=("b", "maxrate", "bufsize", "g", "keyint_min", "flags"),
+    # Encoders' options, and the decoder's skip_loop_filter (the small scan of scenes).
+    codec_options=("b", "maxrate", "bufsize", "g", "keyint_min", "flags", "skip_loop_filter"),
     filters=MappingProxyType(
         {
             "loudnorm": (
@@ -75,7 +76,10 @@ REQUIRED = Requirements(
             "aresample": ("async", "first_pts"),
             "silencedetect": ("n", "d"),
             "blackdetect": ("d", "pix_th"),
-            "scale": ("force_original_aspect_ratio", "force_divisible_by"),
+            "scale": ("force_original_aspect_ratio", "force_divisible_by", "flags"),
+            # Scene detection: scdet's per-frame scores, printed by metadata.
+            "scdet": ("threshold",),
+            "metadata": ("mode",),
             "trim": ("end_frame",),
             # Given positional arguments only (sizes, expressions, rates).
             **dict.fromkeys(_POSITIONAL_ONLY, ()),
@@ -99,6 +103,7 @@ REQUIRED = Requirements(
                 *("master_pl_name", "var_stream_map"),
             ),
             "image2": ("update", "start_number"),
+            "rawvideo": (),  # frames piped to scene detection
             **dict.fromkeys(("null", "wav", "flac", "opus", "ogg", "webm", "mp3"), ()),
         }
     ),
@@ -171,7 +176,7 @@ def missing_from(build: FFmpegBuild, required: Requirements = REQUIRED) -> list[
     missing += [f"option -{name}" for name in required.options if name not in build.options]
     contexts = (
         ("AVFormatContext", required.format_options, "input/output option"),
-        ("AVCodecContext", required.codec_options, "encoding option"),
+        ("AVCodecContext", required.codec_options, "codec option"),
     )
     for context, names, what in contexts:
         known = build.class_options(context)

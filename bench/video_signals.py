@@ -1,0 +1,119 @@
+"""The picture side of a video analysis on a 10-minute 720p video (issue 16's figure: the
+whole analysis without transcription under 0.5x real time on these 2 cores): scenes
+(``detect_scenes``), then keyframes and face tracks in one more decoding pass
+(``picture_signals``), with the wall and CPU time of each. The video is made here with FFmpeg:
+a one-minute reel (two faces moving over a test card, test patterns, still pictures panned
+across, a cellular automaton; joined by cuts, fades and dissolves) played ten times. Run by
+hand, not in CI:
+
+    .venv/bin/python bench/video_signals.py [--minutes 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import skimage.data
+import skimage.io
+
+from v100.media import ffmpeg_path, probe_sync
+from v100.media.scenes import detect_scenes
+from v100.media.testing_faces import Placement, make_face_video
+from v100.media.testing_scenes import Join, Shot, make_shots
+from v100.media.video_signals import picture_signals
+
+WIDTH, HEIGHT, FPS = 1280, 720, 25
+TARGET = 0.5  # of real time, for the whole analysis without transcription
+
+
+def _reel(scratch: Path) -> tuple[Path, int]:
+    """One minute of 720p and the number of boundaries in it."""
+    images = {}
+    for name in ("coffee", "rocket"):
+        images[name] = scratch / f"{name}.png"
+        skimage.io.imsave(images[name], getattr(skimage.data, name)(), check_contrast=False)
+    talk = make_face_video(
+        scratch / "talk.mp4",
+        [(Placement(200, 120, 200), Placement(320, 140, 200)),
+         (Placement(900, 200, 160, mirrored=True), Placement(820, 180, 160, mirrored=True))],
+        seconds=16, width=WIDTH, height=HEIGHT, fps=FPS, background="testsrc2",
+    )  # fmt: skip
+    shots = [Shot(f"video:{talk}", 15), Shot("testsrc2", 8), Shot(f"image:{images['coffee']}", 7),
+             Shot("life=ratio=0.3:mold=10", 6), Shot("smptebars", 5),
+             Shot(f"image:{images['rocket']}", 8), Shot(f"video:{talk}", 13)]  # fmt: skip
+    joins = [Join("cut"), Join("dissolve", 1.0), Join("cut"), Join("fade", 1.0), Join("cut"),
+             Join("dissolve", 0.6)]  # fmt: skip
+    reel = scratch / "reel.mp4"
+    make_shots(reel, shots, joins, width=WIDTH, height=HEIGHT, fps=FPS, preset="veryfast")
+    return reel, len(joins)
+
+
+def _repeat(reel: Path, times: int, scratch: Path) -> Path:
+    listing = scratch / "list.txt"
+    listing.write_text("".join(f"file '{reel}'\n" for _ in range(times)))
+    video = scratch / "video.mp4"
+    subprocess.run(
+        [ffmpeg_path(), "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(listing),
+         "-c", "copy", str(video)],
+        check=True,
+    )  # fmt: skip
+    return video
+
+
+def _cpu() -> float:
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def _timed(step: Any) -> tuple[Any, float, float]:
+    started, started_cpu = time.perf_counter(), _cpu()
+    result = step()
+    return result, time.perf_counter() - started, _cpu() - started_cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--minutes", type=int, default=10)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="signals-bench-") as scratch_name:
+        scratch = Path(scratch_name)
+        started = time.perf_counter()
+        reel, per_reel = _reel(scratch)
+        video = _repeat(reel, args.minutes, scratch)
+        made = time.perf_counter() - started
+        info = probe_sync(video)
+        detection, scenes_s, scenes_cpu = _timed(lambda: detect_scenes(video, info))
+        signals, pictures_s, pictures_cpu = _timed(lambda: picture_signals(video, info, detection))
+    total = scenes_s + pictures_s
+    ratio = total / info.duration
+    print(
+        f"{info.duration:.0f} s of {WIDTH}x{HEIGHT} at {FPS} fps (H.264 veryfast, "
+        f"{info.size / 1e6:.0f} MB), made in {made:.0f} s; {len(os.sched_getaffinity(0))} "
+        f"cores, load average {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"scenes:                {scenes_s:6.1f} s wall, {scenes_cpu:6.1f} s CPU "
+        f"({detection.frame_count / scenes_s:.0f} frames/s): {len(detection.boundaries)} "
+        f"boundaries ({args.minutes * per_reel} made, {args.minutes - 1} joins between reels "
+        f"also cut)"
+    )
+    print(
+        f"keyframes + faces:     {pictures_s:6.1f} s wall, {pictures_cpu:6.1f} s CPU: "
+        f"{len(signals.keyframes)} keyframes, {len(signals.face_tracks)} face tracks"
+    )
+    verdict = "met" if ratio < TARGET else "MISSED"
+    print(
+        f"total:                 {total:6.1f} s wall, {scenes_cpu + pictures_cpu:6.1f} s CPU = "
+        f"{ratio:.2f}x real time (target < {TARGET}x: {verdict})"
+    )
+
+
+if __name__ == "__main__":
+    main()

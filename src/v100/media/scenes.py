@@ -1,0 +1,389 @@
+"""Scene boundaries of a video: hard cuts from FFmpeg's ``scdet`` scores, camera flashes told
+apart from cuts (the picture before the jump comes back within a few frames), fades through
+black (a run of black frames and the brightness ramps around it) and dissolves (frames that are
+blends of the pictures before and after them), in one decoding pass over small frames.
+``detect_scenes`` is synchronous and CPU-bound: services run it in a worker thread or process.
+ADR 0043 gives the reasons and the measured comparison with PySceneDetect."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from v100.media._encoding import DEFAULT_MAX_PIXELS, require_video, run_timeout
+from v100.media._frames import analysis_size, scan_frames
+from v100.media._scene_features import SceneFeatures, blend_scales
+from v100.media.probe import MediaInfo
+
+__all__ = [
+    "DEFAULT_SCENE_THRESHOLD",
+    "Scene",
+    "SceneBoundary",
+    "SceneDetection",
+    "TransitionKind",
+    "detect_scenes",
+]
+
+TransitionKind = Literal["cut", "fade", "dissolve"]
+# How much the picture must change at a boundary: the mean absolute difference across it, as a
+# percentage of full scale (scdet's unit), measured on the small analysis frames.
+DEFAULT_SCENE_THRESHOLD = 5.0
+# A jump whose earlier picture is back within this time, closer than _FLASH_RATIO of the jump
+# itself, is a flash (or a glitch), not a cut.
+_FLASH_SECONDS = 0.2
+_FLASH_RATIO = 0.5
+# A cut stands out from the steps around it (fast motion moves every frame a lot): its step
+# is at least _CUT_CONTRAST times the median of the _CUT_NEIGHBOURS steps either side (taken
+# as at least _STILL, the noise of a still picture).
+_CUT_CONTRAST = 2.5
+_CUT_NEIGHBOURS = 6
+_STILL = 0.3
+# Black: mean luma at most this, with at most _LIT_SHARE of the pixels brighter than black.
+_BLACK_MEAN = 28.0
+_LIT_SHARE = 0.02
+# A fade's ramp: each frame at least this much brighter (mean luma) than the next one darker.
+_RAMP_STEP = 0.5
+# A dissolve frame: the blend of the frames a window before and after it explains it all but
+# this share of the change across the window, with a weight between these bounds that climbs
+# by _MIN_CLIMB or more over half a window; and no single step inside the window carries more
+# than _STEP_SHARE of that change.
+_RESIDUAL_SHARE = 0.45
+_WEIGHT_RANGE = (0.3, 0.7)
+_MIN_CLIMB = 0.3
+_STEP_SHARE = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class SceneBoundary:
+    # The first frame of the new scene (a fade's: its darkest frame, the middle one of a held
+    # black; a dissolve's: its half-way frame) and its time in seconds from the first frame.
+    frame: int
+    time: float
+    kind: TransitionKind
+    # The change across the boundary, in the threshold's unit.
+    score: float
+    # The frames the transition occupies (a cut: ``frame`` alone).
+    start_frame: int
+    end_frame: int
+
+
+@dataclass(frozen=True, slots=True)
+class Scene:
+    index: int
+    start_frame: int
+    # Exclusive: the next scene's first frame (or the frame count).
+    end_frame: int
+    start: float
+    end: float
+
+
+@dataclass(frozen=True, slots=True)
+class SceneDetection:
+    boundaries: list[SceneBoundary]
+    scenes: list[Scene]
+    frame_count: int
+    frame_rate: float
+    threshold: float
+
+
+def detect_scenes(
+    src: str | Path,
+    info: MediaInfo,
+    *,
+    threshold: float = DEFAULT_SCENE_THRESHOLD,
+    min_scene_length: float = 0.4,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    timeout: float | None = None,
+) -> SceneDetection:
+    """Cuts, fades and dissolves where the picture changes by ``threshold`` or more (lower
+    finds more), at least ``min_scene_length`` seconds apart (of two closer ones, the stronger
+    stays). A fade to or from black at the very start or end is no boundary: there is no scene
+    on its other side."""
+    if threshold <= 0:
+        raise ValueError("threshold must be positive")
+    video = require_video(info, max_pixels=max_pixels)
+    size = analysis_size(video.display_width, video.display_height)
+    rate = video.frame_rate if video.frame_rate > 0 else 25.0
+    features = SceneFeatures(
+        luma=size[0] * size[1],
+        scales=blend_scales(rate),
+        flash_frames=max(1, round(_FLASH_SECONDS * rate)),
+        threshold=threshold,
+    )
+    scan, frames = scan_frames(
+        src,
+        size,
+        timeout=timeout if timeout is not None else run_timeout(info.duration, per_second=2),
+    )
+    for frame in frames:
+        features.push(frame)
+    features.finish()
+    count = len(scan.times)
+    measured = _Measured.of(features, scan.scores)
+    fades = _fades(measured, count, features.flash_frames)
+    dissolves = _dissolves(measured, threshold, fades)
+    cuts = _cuts(measured, threshold, [*fades, *dissolves])
+    found = [b for b in fades if b.score >= threshold] + dissolves + cuts
+    kept = _spaced(sorted(found, key=lambda b: b.frame), max(1, round(min_scene_length * rate)))
+    boundaries = [
+        SceneBoundary(b.frame, scan.times[b.frame], b.kind, round(b.score, 2), b.start, b.end)
+        for b in kept
+    ]
+    return SceneDetection(
+        boundaries=boundaries,
+        scenes=_scenes(boundaries, scan.times, count, info.duration),
+        frame_count=count,
+        frame_rate=rate,
+        threshold=threshold,
+    )
+
+
+Floats = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class _Measured:
+    jump: Floats
+    back: Floats
+    score: Floats
+    dark: npt.NDArray[np.bool_]
+    brightness: Floats
+    span: dict[int, Floats]
+    weight: dict[int, Floats]
+    residual: dict[int, Floats]
+
+    @classmethod
+    def of(cls, features: SceneFeatures, scores: list[float]) -> _Measured:
+        v = features.values
+        scales = features.scales
+        return cls(
+            jump=v["jump"],
+            back=np.minimum(v["back_after"], v["back_before"]),
+            score=np.array(scores),
+            dark=(v["brightness"] <= _BLACK_MEAN) & (v["lit"] <= _LIT_SHARE),
+            brightness=v["brightness"],
+            span={w: v[f"span/{w}"] for w in scales},
+            weight={w: v[f"weight/{w}"] for w in scales},
+            residual={w: v[f"residual/{w}"] for w in scales},
+        )
+
+    def change_at(self, frame: int) -> float:
+        """The largest change across any window centred on ``frame``."""
+        values = [v[frame] for v in self.span.values() if not math.isnan(v[frame])]
+        return float(max(values, default=0.0))
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    frame: int
+    kind: TransitionKind
+    score: float
+    start: int
+    end: int
+
+
+def _fades(m: _Measured, count: int, bridge: int) -> list[_Found]:
+    """Every run of black frames (a flash of up to ``bridge`` frames inside it bridged) with
+    the brightness ramps either side of it; the ones with pictures on both sides become
+    boundaries (the others, a fade in at the start or out at the end, still hold other
+    detections off), placed at the darkest frame."""
+    found = []
+    n = 0
+    while n < count:
+        if not m.dark[n]:
+            n += 1
+            continue
+        first = n
+        while True:
+            while n + 1 < count and m.dark[n + 1]:
+                n += 1
+            again = np.flatnonzero(m.dark[n + 2 : n + 2 + bridge])
+            if not len(again):
+                break
+            n += 2 + int(again[0])
+        last = n
+        start, end = first, last
+        while start > 0 and m.brightness[start - 1] > m.brightness[start] + _RAMP_STEP:
+            start -= 1
+        while end + 1 < count and m.brightness[end + 1] > m.brightness[end] + _RAMP_STEP:
+            end += 1
+        # The darkest frame; the middle of those as dark when black is held.
+        levels = np.where(m.dark[first : last + 1], m.brightness[first : last + 1], np.inf)
+        darkest = np.flatnonzero(levels <= levels.min() + 1.0)
+        middle = first + (int(darkest[0]) + int(darkest[-1]) + 1) // 2
+        inside = first > 0 and last < count - 1
+        score = m.change_at(middle) if inside else 0.0
+        found.append(_Found(middle, "fade", score, start, end))
+        n += 1
+    return found
+
+
+def _dissolves(m: _Measured, threshold: float, fades: list[_Found]) -> list[_Found]:
+    """Runs of frames that are blends of the pictures a window before and after them, where
+    the blend weight climbs across the window (in steady motion every frame is "half-way"
+    between its neighbours, and the weight stays flat); the boundary is where the weight
+    crosses one half, read at the window where it climbs most steeply."""
+    count = len(m.jump)
+    blocked = np.zeros(count, dtype=bool)
+    for fade in fades:
+        blocked[fade.start : fade.end + 1] = True
+    flagged: dict[int, npt.NDArray[np.bool_]] = {}
+    climbs: dict[int, Floats] = {}
+    for w, span in m.span.items():
+        climbs[w] = _climb(m.weight[w], max(1, w // 2))
+        with np.errstate(invalid="ignore"):
+            candidate = (
+                (span >= threshold)
+                & (m.residual[w] <= _RESIDUAL_SHARE * span)
+                & (m.weight[w] >= _WEIGHT_RANGE[0])
+                & (m.weight[w] <= _WEIGHT_RANGE[1])
+                & (climbs[w] >= _MIN_CLIMB)
+            )
+        candidate &= _window_max(m.jump, w) <= _STEP_SHARE * np.nan_to_num(span)
+        candidate &= ~_window_any(blocked, w)
+        flagged[w] = candidate
+    anywhere = np.zeros(count, dtype=bool)
+    for candidate in flagged.values():
+        anywhere |= candidate
+    found = []
+    for first, last in _runs(anywhere, gap=2 * min(m.span)):
+        steepest = max(
+            (w for w, c in flagged.items() if c[first : last + 1].any()),
+            key=lambda w: _largest(
+                np.where(flagged[w][first : last + 1], climbs[w][first : last + 1], np.nan)
+            ),
+        )
+        frames = np.flatnonzero(flagged[steepest][first : last + 1]) + first
+        nearest = int(frames[np.argmin(np.abs(m.weight[steepest][frames] - 0.5))])
+        reach = (max(0, first - steepest // 2), min(count - 1, last + steepest // 2))
+        middle = _half_way(m.weight[steepest], nearest, reach)
+        score = max(_largest(m.span[w][first : last + 1]) for w in flagged)
+        start, end = _extent(m, middle)
+        found.append(_Found(middle, "dissolve", score, start, end))
+    return found
+
+
+def _largest(values: Floats) -> float:
+    finite = values[np.isfinite(values)]
+    return float(finite.max()) if len(finite) else 0.0
+
+
+def _climb(weight: Floats, half: int) -> Floats:
+    """weight[n + half] - weight[n - half] (NaN off the ends)."""
+    climb = np.full(len(weight), np.nan)
+    if len(weight) > 2 * half:
+        climb[half:-half] = weight[2 * half :] - weight[: -2 * half]
+    return climb
+
+
+def _half_way(weight: Floats, near: int, reach: tuple[int, int]) -> int:
+    """The first frame at or after the blend's half-way point next to ``near``, within
+    ``reach`` (first, last)."""
+    if weight[near] >= 0.5:
+        while near > reach[0] and weight[near - 1] >= 0.5:
+            near -= 1
+        return near
+    while near < reach[1] and weight[near + 1] < 0.5:
+        near += 1
+    return min(near + 1, reach[1])
+
+
+def _cuts(m: _Measured, threshold: float, gradual: list[_Found]) -> list[_Found]:
+    """Frames whose scdet score reaches the threshold, outside gradual transitions, standing
+    out from the motion around them, whose earlier picture does not come straight back (a
+    flash)."""
+    covered = np.zeros(len(m.score), dtype=bool)
+    for transition in gradual:
+        covered[max(0, transition.start - 1) : transition.end + 2] = True
+    found = []
+    for n in np.flatnonzero(m.score >= threshold):
+        frame = int(n)
+        if frame == 0 or covered[frame]:
+            continue
+        if m.back[frame] <= _FLASH_RATIO * m.jump[frame]:
+            continue
+        around = np.concatenate(
+            [
+                m.jump[max(1, frame - _CUT_NEIGHBOURS) : frame],
+                m.jump[frame + 1 : frame + 1 + _CUT_NEIGHBOURS],
+            ]
+        )
+        if len(around) and m.jump[frame] < _CUT_CONTRAST * max(float(np.median(around)), _STILL):
+            continue
+        found.append(_Found(frame, "cut", float(m.score[frame]), frame, frame))
+    return found
+
+
+def _spaced(found: list[_Found], min_frames: int) -> list[_Found]:
+    """Boundaries at least ``min_frames`` apart: of two closer ones, the stronger."""
+    kept: list[_Found] = []
+    for boundary in found:
+        if kept and boundary.frame - kept[-1].frame < min_frames:
+            if boundary.score > kept[-1].score:
+                kept[-1] = boundary
+            continue
+        kept.append(boundary)
+    return kept
+
+
+def _scenes(
+    boundaries: list[SceneBoundary], times: list[float], count: int, duration: float
+) -> list[Scene]:
+    starts = [0, *(b.frame for b in boundaries)]
+    ends = [*(b.frame for b in boundaries), count]
+    return [
+        Scene(
+            index=i,
+            start_frame=start,
+            end_frame=end,
+            start=times[start],
+            end=times[end] if end < count else round(max(duration, times[-1]), 6),
+        )
+        for i, (start, end) in enumerate(zip(starts, ends, strict=True))
+    ]
+
+
+def _window_max(values: Floats, w: int) -> Floats:
+    """For each n, the largest of values[n-w+1 .. n+w] (the steps inside the window)."""
+    padded = np.concatenate([np.zeros(w), values, np.zeros(w)])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * w)
+    largest: Floats = windows.max(axis=1)[1 : len(values) + 1]
+    return largest
+
+
+def _window_any(values: npt.NDArray[np.bool_], w: int) -> npt.NDArray[np.bool_]:
+    padded = np.concatenate([np.zeros(w, dtype=bool), values, np.zeros(w, dtype=bool)])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * w + 1)
+    result: npt.NDArray[np.bool_] = np.asarray(windows.any(axis=1), dtype=bool)
+    return result
+
+
+def _runs(flags: npt.NDArray[np.bool_], *, gap: int = 1) -> list[tuple[int, int]]:
+    """(first, last) of each run of True, runs at most ``gap`` frames apart joined."""
+    runs: list[tuple[int, int]] = []
+    for n in np.flatnonzero(flags):
+        frame = int(n)
+        if runs and frame - runs[-1][1] <= gap + 1:
+            runs[-1] = (runs[-1][0], frame)
+        else:
+            runs.append((frame, frame))
+    return runs
+
+
+def _extent(m: _Measured, middle: int) -> tuple[int, int]:
+    """The frames a dissolve of length L occupies. The change across a window of 2w frames
+    centred on it grows as 2w/L until the window holds it whole, so the narrowest window's
+    share of the widest one's change gives L."""
+    narrowest, widest = min(m.span), max(m.span)
+    whole = m.change_at(middle)
+    part = float(m.span[narrowest][middle])
+    length = 2.0 * widest
+    if whole > 0 and part > 0:
+        length = min(max(2.0, 2.0 * narrowest * whole / part), 2.0 * widest)
+    half = round(length / 2)
+    return max(1, middle - half), middle + half - 1
