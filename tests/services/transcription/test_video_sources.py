@@ -125,7 +125,8 @@ async def test_a_stored_video_is_transcribed_from_its_audio(
 
     assert done["status"] == "completed", done
     assert done["source"] == {"kind": "video", "url": None, "video_id": video["id"],
-                              "name": None, "content_type": None, "size": None}  # fmt: skip
+                              "name": None, "content_type": None, "size": None,
+                              "session_id": None}  # fmt: skip
     assert done["automatic"] is False
     assert word_error_rate(SPOKEN, done["text"]) <= 0.15, done["text"]
     words = [w for segment in done["document"]["segments"] for w in segment["words"]]
