@@ -20,18 +20,21 @@ def cluster_speakers(
     anchors: npt.NDArray[np.bool_],
     *,
     threshold: float,
-    min_share: float,
+    min_size: int,
     max_clustered: int,
 ) -> Labels:
     """One label per embedding (rows L2-normed). The ``anchors`` (all rows when none is one)
     are clustered: two groups whose mean pairwise cosine distance is below ``threshold`` are
-    one speaker, and a cluster holding less than ``min_share`` of them is dropped. Past
-    ``max_clustered`` anchors (pairwise distances grow with the square) an even sample of them
-    is clustered. Every row then takes the speaker whose centroid is nearest."""
+    one speaker, and a cluster of fewer than ``min_size`` anchors is not a speaker of its own
+    (the largest cluster always is). Past ``max_clustered`` anchors (pairwise distances grow
+    with the square) an even sample of them is clustered, sizes counted in proportion. Every
+    row then takes the speaker whose centroid is nearest."""
     if len(embeddings) == 0:
         return np.zeros(0, dtype=np.int64)
     chosen = np.flatnonzero(anchors) if anchors.any() else np.arange(len(embeddings))
+    scale = 1.0
     if chosen.size > max_clustered:
+        scale = chosen.size / max_clustered
         chosen = chosen[np.linspace(0, chosen.size - 1, max_clustered).round().astype(np.int64)]
     sample = embeddings[chosen]
     if chosen.size < 2:
@@ -41,8 +44,8 @@ def cluster_speakers(
 
         tree = linkage(sample.astype(np.float64), method="average", metric="cosine")
         found = fcluster(tree, t=threshold, criterion="distance").astype(np.int64) - 1
-    sizes = np.bincount(found)
-    kept = sizes >= max(1.0, min_share * chosen.size)
+    sizes = np.bincount(found) * scale
+    kept = sizes >= min_size
     kept[np.argmax(sizes)] = True
     centroids = _centroids(sample, found)[kept]
     labels: Labels = np.argmax(embeddings @ centroids.T, axis=1).astype(np.int64)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import math
 import os
 import threading
 import warnings
@@ -52,8 +53,9 @@ class DiarizationSettings:
     context: int = 3
     # Cosine distance under which two groups of windows are one voice (average linkage).
     threshold: float = 0.25
-    # Clusters holding less than this share of the windows are not speakers of their own.
-    min_share: float = 0.05
+    # A voice heard for less than this (in windows' hops) is not a speaker of its own: a
+    # cluster that small is a cough, a laugh, windows across a change of speaker.
+    min_speech: float = 3.0
     # A run shorter than this against another speaker's speech joins it.
     min_turn: float = 0.6
     max_clustered: int = 3000
@@ -117,7 +119,8 @@ class LocalDiarizer:
         size = _window_samples(settings.window)
         anchors = np.array([end - start == size for start, end in windows])
         labels = cluster_speakers(
-            embeddings, anchors, threshold=settings.threshold, min_share=settings.min_share,
+            embeddings, anchors, threshold=settings.threshold,
+            min_size=math.ceil(settings.min_speech / settings.hop),
             max_clustered=settings.max_clustered,
         )  # fmt: skip
         turns = speaker_turns(regions, windows, labels, min_turn=settings.min_turn)
