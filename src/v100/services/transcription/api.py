@@ -72,6 +72,7 @@ def _out(row: Transcript, *, full: bool = True) -> TranscriptOut:
             size=row.source_size,
         ),
         backend=row.backend,
+        diarize=row.diarize,
         language_requested=row.language_requested,
         language=row.language,
         language_probability=row.language_probability,
@@ -99,7 +100,7 @@ async def create_transcript(
     """Transcribe the audio or video file at a URL (fetched by a job; 202, then poll)."""
     queued = service.create_from_url(
         session, principal.tenant_id, url=str(body.source.url), language=body.language,
-        backend=body.backend,
+        backend=body.backend, diarize=body.diarize,
     )  # fmt: skip
     return await idempotent(
         session, principal.tenant_id, key, "create_transcript", body, queued, _out, status=202
@@ -121,11 +122,13 @@ async def upload_transcript(
     service: ServiceDep,
     language: Annotated[Language | None, Query()] = None,
     backend: Annotated[BackendName | None, Query()] = None,
+    diarize: Annotated[bool | None, Query()] = None,
     name: Annotated[str | None, Query(min_length=1, max_length=200, pattern=_NAME)] = None,
 ) -> JSONResponse:
     """Transcribe the audio or video file sent as the request body (202, then poll)."""
-    options = TranscriptOptions(language=language, backend=backend)
+    options = TranscriptOptions(language=language, backend=backend, diarize=diarize)
     chosen = service.backend_for(principal.tenant_id, backend)
+    speakers = service.diarize_for(chosen, diarize)
     upload = await service.store_upload(
         principal.tenant_id, request.stream(), declared_length=_declared_length(request),
         content_type=request.headers.get("content-type"),
@@ -140,7 +143,7 @@ async def upload_transcript(
                 created = True
                 return await service.create_from_upload(
                     session, principal.tenant_id, upload, name=name,
-                    language=options.language, backend=chosen,
+                    language=options.language, backend=chosen, diarize=speakers,
                 )  # fmt: skip
 
             answer = await idempotent(

@@ -10,7 +10,7 @@ docs/transcription.md):
 ``TranscriptFailed`` is not raised over HTTP: it carries the slug a failed transcript shows in
 ``error`` (the media codes below, ``source-too-long``, ``url-*``, ``insufficient-credits``,
 ``billing-refused``, ``billing-unavailable``, ``backend-not-configured``,
-``transcription-failed``)."""
+``diarization-not-configured``, ``transcription-failed``)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Float, Integer, String
+from sqlalchemy import JSON, BigInteger, Boolean, Float, Integer, String, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from v100.kit.db import ID_LENGTH, TYPE_ANNOTATION_MAP, TenantOwned, Timestamped, service_metadata
@@ -53,6 +53,8 @@ class Transcript(Base, TenantOwned, Timestamped):
     # What the caller asked: a language code, or None to detect it; the backend's name.
     language_requested: Mapped[str | None] = mapped_column(String(16))
     backend: Mapped[str] = mapped_column(String(32))
+    # Whether speakers are found (decided at creation from the request's ``diarize``).
+    diarize: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     job_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     hold_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))

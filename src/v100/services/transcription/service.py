@@ -25,6 +25,7 @@ from v100.services.transcription.errors import (
 from v100.services.transcription.models import SourceKind, Transcript, TranscriptStatus
 from v100.services.transcription.repository import TranscriptRepository
 from v100.services.transcription.settings import TranscriptionSettings
+from v100.services.transcription.speakers import DIARIZER, finds_own_speakers
 
 __all__ = ["StoredUpload", "TranscriptService", "fetch_policy", "upload_key"]
 
@@ -76,6 +77,23 @@ class TranscriptService:
             raise NotConfigured(f"The {name!r} transcription backend is not configured here.")
         return name
 
+    def diarize_for(self, backend: str, asked: bool | None) -> bool:
+        """Whether a new transcript with ``backend`` finds speakers: not when asked not to;
+        with a backend that finds them itself (Deepgram) or the local diarizer where this
+        installation has it; asked for with neither, 501."""
+        if asked is False:
+            return False
+        if finds_own_speakers(BACKENDS.get(backend, self.settings)):
+            return True
+        if DIARIZER.get(self.settings) is not None:
+            return True
+        if asked:
+            raise NotConfigured(
+                f"Speaker diarization is not available with the {backend!r} backend here: the "
+                "installation lacks the diarization extra, or turned local diarization off."
+            )
+        return False
+
     # -- creation (in the request's unit of work) -------------------------------------------
 
     async def create_from_url(
@@ -86,19 +104,21 @@ class TranscriptService:
         url: str,
         language: str | None,
         backend: str | None,
+        diarize: bool | None,
     ) -> Transcript:
         """A transcript of the file at ``url``: checked now (a private address is refused at
         once), fetched by the job (checked again there, and at every redirect). A host that
         does not resolve now is left to the job: DNS may answer on a retry, and if it never
         does the transcript fails ``url-fetch-failed``."""
         chosen = self.backend_for(tenant_id, backend)
+        speakers = self.diarize_for(chosen, diarize)
         try:
             checked = await check_url(url, fetch_policy(self.settings))
         except UrlFetchFailed:
             checked = url
         row = Transcript(
             id=new_id(), tenant_id=tenant_id, source_kind=SourceKind.URL, source_url=checked,
-            language_requested=_language(language), backend=chosen,
+            language_requested=_language(language), backend=chosen, diarize=speakers,
         )  # fmt: skip
         return await self._queue(session, row)
 
@@ -111,12 +131,15 @@ class TranscriptService:
         name: str | None,
         language: str | None,
         backend: str,
+        diarize: bool,
     ) -> Transcript:
+        """``backend`` and ``diarize`` as decided (``backend_for``, ``diarize_for``) before
+        the upload was stored."""
         row = Transcript(
             id=new_id(), tenant_id=tenant_id, source_kind=SourceKind.UPLOAD, source_name=name,
             source_key=upload.key, source_size=upload.size,
             source_content_type=upload.content_type, language_requested=_language(language),
-            backend=backend,
+            backend=backend, diarize=diarize,
         )  # fmt: skip
         return await self._queue(session, row)
 
