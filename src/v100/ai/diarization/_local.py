@@ -93,8 +93,10 @@ class LocalDiarizer:
 
     def _load(self) -> Any:
         with warnings.catch_warnings():
-            # webrtcvad (imported by resemblyzer) imports the deprecated pkg_resources.
+            # resemblyzer's own imports: webrtcvad's of the deprecated pkg_resources, and its
+            # of binary_dilation from scipy.ndimage.morphology (deprecated by SciPy 1.8).
             warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning)
+            warnings.filterwarnings("ignore", "Please import `binary_dilation`", DeprecationWarning)
             import torch
             from resemblyzer import VoiceEncoder
 
