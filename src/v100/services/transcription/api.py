@@ -4,7 +4,7 @@ one with its document, list them, delete one. Thin: parse, call ``TranscriptServ
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import JSONResponse, Response
@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, Response
 from v100.contracts.transcripts import TranscriptDocument
 from v100.kit.auth import Principal
 from v100.kit.db import InvalidCursorError, unit_of_work
-from v100.kit.errors import BadRequest
+from v100.kit.errors import PROBLEM_CONTENT_TYPE, BadRequest
 from v100.kit.http import Authorized, SessionDep
 from v100.kit.idempotency import IdempotencyKey, idempotent
 from v100.services.transcription.deps import ServiceDep
@@ -54,6 +54,16 @@ _FILE_BODY = {
 }
 
 
+# A backend with no key here (Deepgram), or ``diarize: true`` where speakers cannot be found.
+_NOT_CONFIGURED: dict[int | str, dict[str, Any]] = {
+    501: {
+        "description": "The backend, or the speaker diarization asked for, is not configured "
+        "on this installation (problem+json, /problems/not-configured).",
+        "content": {PROBLEM_CONTENT_TYPE: {}},
+    }
+}
+
+
 def _out(row: Transcript, *, full: bool = True) -> TranscriptOut:
     error = None
     if row.error is not None:
@@ -89,7 +99,9 @@ def _out(row: Transcript, *, full: bool = True) -> TranscriptOut:
     )
 
 
-@transcripts_router.post("", status_code=202, response_model=TranscriptOut)
+@transcripts_router.post(
+    "", status_code=202, response_model=TranscriptOut, responses=_NOT_CONFIGURED
+)
 async def create_transcript(
     body: TranscriptCreate,
     key: IdempotencyKey,
@@ -113,7 +125,11 @@ def _declared_length(request: Request) -> int | None:
 
 
 @transcripts_router.post(
-    "/files", status_code=202, response_model=TranscriptOut, openapi_extra=_FILE_BODY
+    "/files",
+    status_code=202,
+    response_model=TranscriptOut,
+    responses=_NOT_CONFIGURED,
+    openapi_extra=_FILE_BODY,
 )
 async def upload_transcript(
     request: Request,
