@@ -208,7 +208,7 @@ def main() -> None:
                     "time_per_audio_second": round(
                         statistics.median(result["seconds"]) / duration, 4
                     ),
-                    "by_threshold": {t: f"{n} speakers, {a:.1%}" for t, (n, a) in swept.items()},
+                    "by_threshold": {t: f"{n} found, {a:.1%}" for t, (n, a) in swept.items()},
                 }
             )
         whisper.close()
