@@ -116,7 +116,7 @@ class LocalDiarizer:
         windows, groups = _windows(regions, settings)
         if not windows:
             return Diarization((), duration)
-        embeddings = self._embed(_normalised(pcm, regions), windows)
+        embeddings = self._embed(pcm, windows, _gain(pcm, regions))
         embeddings = in_context(embeddings, groups, settings.context)
         size = _window_samples(settings.window)
         anchors = np.array([end - start == size for start, end in windows])
@@ -132,8 +132,10 @@ class LocalDiarizer:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self.diarize, pcm)
 
-    def _embed(self, pcm: Pcm, windows: list[tuple[int, int]]) -> np.ndarray:
-        """One L2-normed 256-d embedding per window; windows of one length share a pass."""
+    def _embed(self, pcm: Pcm, windows: list[tuple[int, int]], gain: np.float32) -> np.ndarray:
+        """One L2-normed 256-d embedding per window (its samples times ``gain``); windows of
+        one length share a pass. Only a batch of windows is copied at a time: a 3-hour
+        recording is not held twice."""
         encoder = self.encoder()  # first: it imports resemblyzer with its warning silenced
         import torch
         from resemblyzer.audio import wav_to_mel_spectrogram
@@ -148,7 +150,9 @@ class LocalDiarizer:
                     batch = members[first : first + _BATCH]
                     mels = np.stack(
                         [
-                            wav_to_mel_spectrogram(pcm[windows[i][0] : windows[i][1]])[:frames]
+                            wav_to_mel_spectrogram(pcm[windows[i][0] : windows[i][1]] * gain)[
+                                :frames
+                            ]
                             for i in batch
                         ]
                     )
@@ -187,12 +191,10 @@ def _window_samples(seconds: float) -> int:
     return int(seconds * SAMPLE_RATE) // _FRAME * _FRAME
 
 
-def _normalised(pcm: Pcm, regions: list[SpeechRegion]) -> Pcm:
-    """Speech brought up to -30 dBFS (never down), as resemblyzer's own preprocessing does:
-    its mel spectrograms are not logarithmic, so loudness matters to the encoder."""
-    speech = np.concatenate([pcm[r.start : r.end] for r in regions])
-    rms = float(np.sqrt(np.mean(np.square(speech, dtype=np.float64))))
-    if rms <= 0:
-        return pcm
-    gain = 10 ** (-30 / 20) / rms
-    return pcm * np.float32(gain) if gain > 1 else pcm
+def _gain(pcm: Pcm, regions: list[SpeechRegion]) -> np.float32:
+    """What brings the speech up to -30 dBFS (never down), as resemblyzer's own preprocessing
+    does: its mel spectrograms are not logarithmic, so loudness matters to the encoder."""
+    energy = sum(float(np.dot(pcm[r.start : r.end], pcm[r.start : r.end])) for r in regions)
+    samples = sum(r.end - r.start for r in regions)
+    rms = (energy / samples) ** 0.5 if samples else 0.0
+    return np.float32(max(1.0, 10 ** (-30 / 20) / rms) if rms > 0 else 1.0)
