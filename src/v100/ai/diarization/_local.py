@@ -136,7 +136,7 @@ class LocalDiarizer:
         """One L2-normed 256-d embedding per window (its samples times ``gain``); windows of
         one length share a pass. Only a batch of windows is copied at a time: a 3-hour
         recording is not held twice."""
-        encoder = self.encoder()  # first: it imports resemblyzer with its warning silenced
+        encoder = self.encoder()  # first: it imports resemblyzer with its warnings silenced
         import torch
         from resemblyzer.audio import wav_to_mel_spectrogram
 
