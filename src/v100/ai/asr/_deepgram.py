@@ -22,7 +22,7 @@ import struct
 import time
 import wave
 from collections.abc import AsyncIterator, Generator, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -264,23 +264,37 @@ class DeepgramTranscriber:
 
     # --- the Transcriber protocol ------------------------------------------------------
 
-    def transcribe(self, audio: AudioSource, language: str | None = None) -> Transcript:
-        return self._sync(_upload(audio), language)
+    # ``diarize`` (True/False) overrides ``options.diarize`` for one call: speakers or not.
 
-    async def transcribe_async(self, audio: AudioSource, language: str | None = None) -> Transcript:
+    def transcribe(
+        self, audio: AudioSource, language: str | None = None, *, diarize: bool | None = None
+    ) -> Transcript:
+        return self._sync(_upload(audio), self._options(diarize), language)
+
+    async def transcribe_async(
+        self, audio: AudioSource, language: str | None = None, *, diarize: bool | None = None
+    ) -> Transcript:
         upload = await asyncio.to_thread(_upload, audio)  # encoding a long array is CPU work
-        return await self._async(upload, language)
+        return await self._async(upload, self._options(diarize), language)
 
-    async def transcribe_url_async(self, url: str, language: str | None = None) -> Transcript:
+    async def transcribe_url_async(
+        self, url: str, language: str | None = None, *, diarize: bool | None = None
+    ) -> Transcript:
         """Deepgram fetches ``url`` itself (``{"url": ...}``): the caller vets the URL first."""
-        return await self._async(_Upload("application/json", json={"url": url}), language)
+        upload = _Upload("application/json", json={"url": url})
+        return await self._async(upload, self._options(diarize), language)
+
+    def _options(self, diarize: bool | None) -> DeepgramOptions:
+        return self.options if diarize is None else replace(self.options, diarize=diarize)
 
     # --- sending -----------------------------------------------------------------------
 
-    def _request(self, upload: _Upload, language: str | None, *, is_async: bool) -> dict[str, Any]:
+    def _request(
+        self, upload: _Upload, options: DeepgramOptions, language: str | None, *, is_async: bool
+    ) -> dict[str, Any]:
         """The keyword arguments of one POST (a fresh body each time: a retry reads again)."""
         headers = {"Authorization": f"Token {self._key}"}
-        request: dict[str, Any] = {"params": self.options.query(language), "headers": headers}
+        request: dict[str, Any] = {"params": options.query(language), "headers": headers}
         if upload.json is not None:
             request["json"] = upload.json
             return request
@@ -290,12 +304,12 @@ class DeepgramTranscriber:
         request["content"] = upload.async_body() if is_async else upload.sync_body()
         return request
 
-    def _sync(self, upload: _Upload, language: str | None) -> Transcript:
+    def _sync(self, upload: _Upload, options: DeepgramOptions, language: str | None) -> Transcript:
         with httpx.Client(timeout=self._timeout, trust_env=False) as client:
             for attempt in range(self._retries + 1):
                 try:
                     answer = client.post(
-                        self._url, **self._request(upload, language, is_async=False)
+                        self._url, **self._request(upload, options, language, is_async=False)
                     )
                 except httpx.TransportError as exc:
                     if attempt == self._retries:
@@ -308,12 +322,14 @@ class DeepgramTranscriber:
                 return self._result(answer, language)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _async(self, upload: _Upload, language: str | None) -> Transcript:
+    async def _async(
+        self, upload: _Upload, options: DeepgramOptions, language: str | None
+    ) -> Transcript:
         async with httpx.AsyncClient(timeout=self._timeout, trust_env=False) as client:
             for attempt in range(self._retries + 1):
                 try:
                     answer = await client.post(
-                        self._url, **self._request(upload, language, is_async=True)
+                        self._url, **self._request(upload, options, language, is_async=True)
                     )
                 except httpx.TransportError as exc:
                     if attempt == self._retries:

@@ -5,7 +5,7 @@ streamed into storage), read one with its document, list them, delete one. Thin:
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import JSONResponse, Response
@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 from v100.contracts.transcripts import TranscriptDocument
 from v100.kit.auth import Principal
 from v100.kit.db import InvalidCursorError, unit_of_work
-from v100.kit.errors import BadRequest
+from v100.kit.errors import PROBLEM_CONTENT_TYPE, BadRequest
 from v100.kit.http import Authorized, SessionDep
 from v100.kit.idempotency import IdempotencyKey, idempotent
 from v100.services.transcription.deps import ServiceDep
@@ -56,6 +56,16 @@ _FILE_BODY = {
 }
 
 
+# A backend with no key here (Deepgram), or ``diarize: true`` where speakers cannot be found.
+_NOT_CONFIGURED: dict[int | str, dict[str, Any]] = {
+    501: {
+        "description": "The backend, or the speaker diarization asked for, is not configured "
+        "on this installation (problem+json, /problems/not-configured).",
+        "content": {PROBLEM_CONTENT_TYPE: {}},
+    }
+}
+
+
 def _out(row: Transcript, *, full: bool = True) -> TranscriptOut:
     error = None
     if row.error is not None:
@@ -77,6 +87,7 @@ def _out(row: Transcript, *, full: bool = True) -> TranscriptOut:
         ),
         backend=row.backend,
         automatic=row.automatic,
+        diarize=row.diarize,
         language_requested=row.language_requested,
         language=row.language,
         language_probability=row.language_probability,
@@ -97,7 +108,10 @@ def _out(row: Transcript, *, full: bool = True) -> TranscriptOut:
     "",
     status_code=202,
     response_model=TranscriptOut,
-    responses={503: {"description": "video_processing did not answer about a video source"}},
+    responses={
+        **_NOT_CONFIGURED,
+        503: {"description": "video_processing did not answer about a video source"},
+    },
 )
 async def create_transcript(
     body: TranscriptCreate,
@@ -112,12 +126,12 @@ async def create_transcript(
     if isinstance(source, UrlSource):
         queued = service.create_from_url(
             session, principal.tenant_id, url=str(source.url), language=body.language,
-            backend=body.backend,
+            backend=body.backend, diarize=body.diarize,
         )  # fmt: skip
     else:
         queued = service.create_from_video(
             session, principal.tenant_id, video_id=source.video_id, language=body.language,
-            backend=body.backend,
+            backend=body.backend, diarize=body.diarize,
         )  # fmt: skip
     return await idempotent(
         session, principal.tenant_id, key, "create_transcript", body, queued, _out, status=202
@@ -130,7 +144,11 @@ def _declared_length(request: Request) -> int | None:
 
 
 @transcripts_router.post(
-    "/files", status_code=202, response_model=TranscriptOut, openapi_extra=_FILE_BODY
+    "/files",
+    status_code=202,
+    response_model=TranscriptOut,
+    responses=_NOT_CONFIGURED,
+    openapi_extra=_FILE_BODY,
 )
 async def upload_transcript(
     request: Request,
@@ -139,11 +157,13 @@ async def upload_transcript(
     service: ServiceDep,
     language: Annotated[Language | None, Query()] = None,
     backend: Annotated[BackendName | None, Query()] = None,
+    diarize: Annotated[bool | None, Query()] = None,
     name: Annotated[str | None, Query(min_length=1, max_length=200, pattern=_NAME)] = None,
 ) -> JSONResponse:
     """Transcribe the audio or video file sent as the request body (202, then poll)."""
-    options = TranscriptOptions(language=language, backend=backend)
+    options = TranscriptOptions(language=language, backend=backend, diarize=diarize)
     chosen = service.backend_for(principal.tenant_id, backend)
+    speakers = service.diarize_for(chosen, diarize)
     upload = await service.store_upload(
         principal.tenant_id, request.stream(), declared_length=_declared_length(request),
         content_type=request.headers.get("content-type"),
@@ -158,7 +178,7 @@ async def upload_transcript(
                 created = True
                 return await service.create_from_upload(
                     session, principal.tenant_id, upload, name=name,
-                    language=options.language, backend=chosen,
+                    language=options.language, backend=chosen, diarize=speakers,
                 )  # fmt: skip
 
             answer = await idempotent(

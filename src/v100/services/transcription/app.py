@@ -23,18 +23,21 @@ from v100.services.transcription.models import Base
 from v100.services.transcription.resources import RESOURCES
 from v100.services.transcription.settings import TranscriptionSettings as Settings
 from v100.services.transcription.settings_api import settings_router
+from v100.services.transcription.speakers import DIARIZER
 
 DATABASE = DatabaseSpec(Base.metadata, Path(__file__).parent / "migrations")
 
 
 @contextlib.asynccontextmanager
 async def _backends(runtime: Runtime) -> AsyncIterator[None]:
-    """The transcribers made in this process (their models, their threads) go with the app."""
+    """The transcribers and the diarizer made in this process (their models, their threads) go
+    with the app."""
     try:
         yield
     finally:
         BACKENDS.close()
         LIVE_MODEL.close()
+        DIARIZER.close()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

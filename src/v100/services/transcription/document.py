@@ -1,6 +1,7 @@
 """A backend's ``v100.ai.asr.Transcript`` as the platform's transcript document
 (``contracts.transcripts.TranscriptDocument``): words stripped of Whisper's leading space, every
-word with its start, end and confidence, times within the audio."""
+word with its start, end, confidence and speaker, times within the audio; the same words as
+utterances and paragraphs (``grouping``), whichever backend heard them."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from v100.contracts.transcripts import (
     TranscriptSegmentDoc,
     TranscriptWordDoc,
 )
+from v100.services.transcription.grouping import paragraphs, utterances
 
 __all__ = ["to_document"]
 
@@ -49,6 +51,8 @@ def _segment(segment: TranscriptSegment, duration: float) -> TranscriptSegmentDo
 
 def to_document(transcript: Transcript) -> TranscriptDocument:
     duration = max(0.0, transcript.duration)
+    segments = [_segment(segment, duration) for segment in transcript.segments]
+    words = [word for segment in segments for word in segment.words]
     return TranscriptDocument(
         language=transcript.language,
         language_probability=(
@@ -58,5 +62,7 @@ def to_document(transcript: Transcript) -> TranscriptDocument:
         ),
         duration=duration,
         text=transcript.text,
-        segments=[_segment(segment, duration) for segment in transcript.segments],
+        segments=segments,
+        utterances=utterances(words, transcript.language),
+        paragraphs=paragraphs(words, transcript.language),
     )

@@ -16,9 +16,9 @@ docs/transcription.md):
 
 ``TranscriptFailed`` is not raised over HTTP: it carries the slug a failed transcript shows in
 ``error`` (the media codes below, ``source-too-long``, ``url-*``, ``insufficient-credits``,
-``billing-refused``, ``billing-unavailable``, ``backend-not-configured``, ``video-deleted``,
-``video-unavailable``, ``transcription-failed``), and why a live session's credit hold was
-refused."""
+``billing-refused``, ``billing-unavailable``, ``backend-not-configured``,
+``diarization-not-configured``, ``video-deleted``, ``video-unavailable``,
+``transcription-failed``), and why a live session's credit hold was refused."""
 
 from __future__ import annotations
 

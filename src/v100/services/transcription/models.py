@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    false,
     true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -71,6 +72,8 @@ class Transcript(Base, TenantOwned, Timestamped):
     # What the caller asked: a language code, or None to detect it; the backend's name.
     language_requested: Mapped[str | None] = mapped_column(String(16))
     backend: Mapped[str] = mapped_column(String(32))
+    # Whether speakers are found (decided at creation from the request's ``diarize``).
+    diarize: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     job_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     hold_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))

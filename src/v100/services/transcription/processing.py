@@ -21,7 +21,7 @@ from v100.kit.fetch import UrlFetchFailed, UrlNotAllowed, UrlTooLarge, fetch_to_
 from v100.kit.jobs import JobContext, PermanentJobError
 from v100.kit.observability import get_logger
 from v100.media.jobs import download
-from v100.services.transcription import credits, lifecycle, videos
+from v100.services.transcription import credits, lifecycle, speakers, videos
 from v100.services.transcription.backends import BACKENDS
 from v100.services.transcription.document import to_document
 from v100.services.transcription.errors import MEDIA_ERRORS, TranscriptFailed
@@ -135,7 +135,10 @@ async def _run(job: JobContext, resources: Resources, row: Transcript, scratch: 
     hold_id = await credits.reserve(job, resources, row, amount)
     await job.report_progress(20)
     try:
-        transcript = await transcriber.transcribe_async(pcm, language=row.language_requested)
+        transcript = await speakers.transcribe(
+            transcriber, pcm, language=row.language_requested, diarize=row.diarize,
+            settings=settings,
+        )  # fmt: skip
     except ValueError as exc:  # a language the backend does not know
         raise TranscriptFailed("transcription-refused", str(exc)[:300]) from exc
     await job.report_progress(90)

@@ -38,11 +38,18 @@ class _Body(BaseModel):
 
 
 class TranscriptOptions(_Body):
-    """How to transcribe: ``language`` (None or "auto": detected) and ``backend`` (None: the
-    tenant's, else the service's default, "local")."""
+    """How to transcribe: ``language`` (None or "auto": detected), ``backend`` (None: the
+    tenant's, else the service's default, "local") and ``diarize`` (speakers: None finds them
+    where the backend can, true requires them, false finds none)."""
 
     language: Language | None = None
     backend: BackendName | None = None
+    diarize: bool | None = Field(
+        default=None,
+        description="Find who spoke each word. null (default): where the backend can (Deepgram "
+        "always; local when this installation has the diarization extra); true: required "
+        "(501 not-configured where it cannot be done); false: no speakers.",
+    )
 
 
 class UrlSource(_Body):
@@ -82,13 +89,15 @@ class TranscriptError(BaseModel):
 
 class TranscriptOut(BaseModel):
     """A transcript: ``status`` moves queued -> processing -> completed | failed. Once
-    completed, ``text`` and ``document`` (segments of words, each with its start, end and
-    confidence) are set; a list shows neither."""
+    completed, ``text`` and ``document`` (segments of words, each with its start, end,
+    confidence and speaker; utterances; paragraphs) are set; a list shows neither."""
 
     id: str
     status: Literal["queued", "processing", "completed", "failed"]
     source: TranscriptSource
     backend: str
+    # Whether speakers are found (the request's ``diarize`` as decided at creation).
+    diarize: bool
     # Made by the tenant's automatic transcription of its videos (then captioning the video).
     automatic: bool = False
     language_requested: str | None

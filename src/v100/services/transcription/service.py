@@ -32,6 +32,7 @@ from v100.services.transcription.models import (
 )
 from v100.services.transcription.repository import TenantSettingsRepository, TranscriptRepository
 from v100.services.transcription.settings import TranscriptionSettings
+from v100.services.transcription.speakers import DIARIZER, finds_own_speakers
 
 __all__ = ["StoredUpload", "TranscriptService", "fetch_policy", "upload_key"]
 
@@ -83,6 +84,23 @@ class TranscriptService:
             raise NotConfigured(f"The {name!r} transcription backend is not configured here.")
         return name
 
+    def diarize_for(self, backend: str, asked: bool | None) -> bool:
+        """Whether a new transcript with ``backend`` finds speakers: not when asked not to;
+        with a backend that finds them itself (Deepgram) or the local diarizer where this
+        installation has it; asked for with neither, 501."""
+        if asked is False:
+            return False
+        if finds_own_speakers(BACKENDS.get(backend, self.settings)):
+            return True
+        if DIARIZER.get(self.settings) is not None:
+            return True
+        if asked:
+            raise NotConfigured(
+                f"Speaker diarization is not available with the {backend!r} backend here: the "
+                "installation lacks the diarization extra, or turned local diarization off."
+            )
+        return False
+
     # -- creation (in the request's unit of work) -------------------------------------------
 
     async def create_from_url(
@@ -93,19 +111,21 @@ class TranscriptService:
         url: str,
         language: str | None,
         backend: str | None,
+        diarize: bool | None,
     ) -> Transcript:
         """A transcript of the file at ``url``: checked now (a private address is refused at
         once), fetched by the job (checked again there, and at every redirect). A host that
         does not resolve now is left to the job: DNS may answer on a retry, and if it never
         does the transcript fails ``url-fetch-failed``."""
         chosen = self.backend_for(tenant_id, backend)
+        speakers = self.diarize_for(chosen, diarize)
         try:
             checked = await check_url(url, fetch_policy(self.settings))
         except UrlFetchFailed:
             checked = url
         row = Transcript(
             id=new_id(), tenant_id=tenant_id, source_kind=SourceKind.URL, source_url=checked,
-            language_requested=_language(language), backend=chosen,
+            language_requested=_language(language), backend=chosen, diarize=speakers,
         )  # fmt: skip
         return await self._queue(session, row)
 
@@ -117,14 +137,17 @@ class TranscriptService:
         video_id: str,
         language: str | None,
         backend: str | None,
+        diarize: bool | None,
     ) -> Transcript:
         """A transcript of the tenant's stored video: video_processing is asked now (unknown or
         another tenant's: 404; not ready, or without audio: 409); the job fetches its audio."""
         chosen = self.backend_for(tenant_id, backend)
+        speakers = self.diarize_for(chosen, diarize)
         await videos.check_video(self.settings, tenant_id, video_id)
         row = Transcript(
             id=new_id(), tenant_id=tenant_id, source_kind=SourceKind.VIDEO,
             source_video_id=video_id, language_requested=_language(language), backend=chosen,
+            diarize=speakers,
         )  # fmt: skip
         return await self._queue(session, row)
 
@@ -132,15 +155,17 @@ class TranscriptService:
         self, session: AsyncSession, tenant_id: str, video_id: str, settings: TenantSettings
     ) -> Transcript | None:
         """The video's automatic transcript with the tenant's ``settings``, unless it has one
-        already (None). Its backend is not checked here: one that is not configured fails the
-        transcript, which the tenant sees."""
+        already (None), with speakers where the backend or this installation can find them.
+        Its backend is not checked here: one that is not configured fails the transcript,
+        which the tenant sees."""
         if await TranscriptRepository(session).automatic_for(tenant_id, video_id) is not None:
             return None
+        backend = BACKENDS.choose(self.settings, tenant_id, settings.auto_backend)
         row = Transcript(
             id=new_id(), tenant_id=tenant_id, source_kind=SourceKind.VIDEO,
             source_video_id=video_id, automatic=True,
-            language_requested=_language(settings.auto_language),
-            backend=BACKENDS.choose(self.settings, tenant_id, settings.auto_backend),
+            language_requested=_language(settings.auto_language), backend=backend,
+            diarize=self.diarize_for(backend, None),
         )  # fmt: skip
         return await self._queue(session, row)
 
@@ -153,12 +178,15 @@ class TranscriptService:
         name: str | None,
         language: str | None,
         backend: str,
+        diarize: bool,
     ) -> Transcript:
+        """``backend`` and ``diarize`` as decided (``backend_for``, ``diarize_for``) before
+        the upload was stored."""
         row = Transcript(
             id=new_id(), tenant_id=tenant_id, source_kind=SourceKind.UPLOAD, source_name=name,
             source_key=upload.key, source_size=upload.size,
             source_content_type=upload.content_type, language_requested=_language(language),
-            backend=backend,
+            backend=backend, diarize=diarize,
         )  # fmt: skip
         return await self._queue(session, row)
 

@@ -32,6 +32,9 @@ class TranscriptionSettings(ServiceSettings):
     tenant_backends: dict[str, str] = Field(default_factory=dict)
     # Where the local backend's joined model weights are kept (None: <V100_VAR_DIR>/models).
     model_dir: Path | None = None
+    # Find speakers with the local diarizer (the ``diarization`` extra: resemblyzer on torch)
+    # where it is installed. False: only a backend that finds them itself (Deepgram) does.
+    local_diarization: bool = True
     # Deepgram (backend "deepgram", nova-2): unset, that backend answers 501 not-configured.
     deepgram_api_key: SecretStr | None = None
     # Where Deepgram's API is (tests point it at a local fake).
