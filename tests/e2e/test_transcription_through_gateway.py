@@ -26,6 +26,7 @@ from tusclient import client as tus_client
 from tests.support.speech import make_speaking_video
 from v100.ai.asr import pcm_to_wav
 from v100.ai.audio import load_pcm
+from v100.ai.diarization import diarization_available
 from v100.ai.testing import word_error_rate
 from v100.kit.settings import PlatformSettings
 from v100.kit.testing.fakes.deepgram import FakeDeepgram, SpokenWord
@@ -201,8 +202,14 @@ async def test_a_spoken_video_is_transcribed_captioned_and_burnt_in_with_no_vend
     assert words
     for word in words:
         assert 0.0 <= word["start"] <= word["end"] <= document["duration"]
-        assert "speaker" in word  # None unless diarization ran
     assert words[0]["start"] == pytest.approx(0.5, abs=0.5)
+    # Speakers where this installation has the diarization extra (one voice: one speaker), and
+    # the same words as utterances and paragraphs.
+    assert transcript["diarize"] is diarization_available()
+    expected_speaker = 0 if diarization_available() else None
+    assert {word["speaker"] for word in words} == {expected_speaker}
+    assert sum(u["num_words"] for u in document["utterances"]) == len(words)
+    assert document["paragraphs"]
 
     # The video's own caption track, as its tenant downloads it and as players get it.
     captions = f"/v1/videos/{video_id}/captions"
