@@ -276,9 +276,12 @@ async def test_a_hanging_service_gives_504_within_the_read_timeout_and_opens_it(
     for answer in timed_out:
         assert_problem(answer, 504, "upstream-timeout")
     assert 0.3 <= elapsed < 0.55  # side by side, each ended by the read timeout
+    # Refused by the open breaker, never forwarded (a forwarded call would hang to a 504 and
+    # count a third call). The time is only a sanity bound: on two cores shared with the
+    # speech models of another xdist worker, an immediate answer once took 0.52 s.
     assert_problem(refused, 503, "upstream-unavailable")
-    assert refused_in < 0.2
     assert upstream.calls["/v1/credits/x"] == 2
+    assert refused_in < 1.5
 
 
 async def test_a_saturated_service_is_refused_at_once_not_queued(
