@@ -493,19 +493,38 @@ async def publish_transcript_event(
 ) -> bool:
     """Announce that a transcript settled; call it after the change is committed. Best effort:
     an unreachable bus is logged and answered False (the transcript shows its status anyway)."""
-    if event_type not in TRANSCRIPT_EVENT_TYPES:
-        raise ValueError(f"not a transcript event type: {event_type!r}")
+    return await _publish_settled(
+        bus, TRANSCRIPTS_STREAM, TRANSCRIPT_EVENT_TYPES, "transcription", event_type,
+        tenant_id=tenant_id, payload_id=payload.id, data=payload,
+    )  # fmt: skip
+
+
+async def _publish_settled(
+    bus: Bus,
+    stream: str,
+    allowed: frozenset[str],
+    source: str,
+    event_type: str,
+    *,
+    tenant_id: str,
+    payload_id: str,
+    data: BaseModel,
+) -> bool:
+    """One durable event about a resource that settled, published best effort: an unreachable
+    bus is logged and answered False (the resource shows its status anyway)."""
+    if event_type not in allowed:
+        raise ValueError(f"not a {stream} event type: {event_type!r}")
     event = Event(
         type=event_type,
-        source="transcription",
+        source=source,
         tenant_id=tenant_id,
-        data=payload.model_dump(mode="json", exclude_none=True),
+        data=data.model_dump(mode="json", exclude_none=True),
     )
     try:
-        await bus.publish(TRANSCRIPTS_STREAM, event)
+        await bus.publish(stream, event)
     except BackendUnavailable as exc:
         _log.warning(
-            "transcript event not published", type=event_type, id=payload.id, error=str(exc)
+            f"{stream} event not published", type=event_type, id=payload_id, error=str(exc)
         )
         return False
     return True
@@ -545,20 +564,10 @@ async def publish_document_event(
 ) -> bool:
     """Announce that a document settled; call it after the change is committed. Best effort:
     an unreachable bus is logged and answered False (the document shows its status anyway)."""
-    if event_type not in DOCUMENT_EVENT_TYPES:
-        raise ValueError(f"not a document event type: {event_type!r}")
-    event = Event(
-        type=event_type,
-        source="rag_engine",
-        tenant_id=tenant_id,
-        data=payload.model_dump(mode="json", exclude_none=True),
-    )
-    try:
-        await bus.publish(DOCUMENTS_STREAM, event)
-    except BackendUnavailable as exc:
-        _log.warning("document event not published", type=event_type, id=payload.id, error=str(exc))
-        return False
-    return True
+    return await _publish_settled(
+        bus, DOCUMENTS_STREAM, DOCUMENT_EVENT_TYPES, "rag_engine", event_type,
+        tenant_id=tenant_id, payload_id=payload.id, data=payload,
+    )  # fmt: skip
 
 
 # --- billing's credit balance -------------------------------------------------------------------
