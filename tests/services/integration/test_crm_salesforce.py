@@ -125,7 +125,21 @@ async def test_an_expired_session_is_refreshed_and_a_refused_record_is_logged(
         assert failed["contact_id"] == nameless.json()["id"]
         assert fake.contact_by_email("nameless@example.com") is None
         still = await service.get(f"/v1/crm/contacts/{nameless.json()['id']}")
-        assert still["pending_push"] is True  # sent again once it has a last name
+        assert (still["pending_push"], still["push_refused"]) == (True, True)
+
+        # Not sent (nor logged) again until it changes; sent once it has a last name.
+        await sync_now(service, connection["id"])
+        assert len(await decisions(service, connection["id"], kind="failed")) == 1
+        await service.http.patch(
+            f"/v1/crm/contacts/{nameless.json()['id']}", json={"last_name": "Named"},
+            headers=service.headers(),
+        )  # fmt: skip
+        await sync_now(service, connection["id"])
+        named = fake.contact_by_email("nameless@example.com")
+        assert named is not None
+        assert named["LastName"] == "Named"
+        now = await service.get(f"/v1/crm/contacts/{nameless.json()['id']}")
+        assert (now["pending_push"], now["push_refused"]) == (False, False)
 
 
 async def test_recording_events_become_tasks_on_the_contact(

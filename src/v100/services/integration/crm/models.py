@@ -101,7 +101,14 @@ class CrmContact(Base, TenantOwned, Timestamped):
     # The CRM's last-modified time of the record as last seen.
     remote_modified_at: Mapped[datetime | None]
     pending_push: Mapped[bool] = mapped_column(default=False)
+    # The ``local_modified_at`` of a change the CRM refused (a required field missing, a bad
+    # value): not sent again until the contact changes, so one refusal is logged once.
+    refused_change_at: Mapped[datetime | None]
     synced_at: Mapped[datetime | None]
+
+    @property
+    def push_refused(self) -> bool:
+        return self.pending_push and self.refused_change_at == self.local_modified_at
 
 
 class CrmActivity(Base, TenantOwned, Timestamped):

@@ -140,7 +140,12 @@ class ContactRepository(TenantRepository[CrmContact]):
         self, tenant_id: str, connection_id: str, after_id: str | None, limit: int
     ) -> Sequence[CrmContact]:
         statement = self.select_for(tenant_id).where(
-            CrmContact.connection_id == connection_id, CrmContact.pending_push.is_(True)
+            CrmContact.connection_id == connection_id,
+            CrmContact.pending_push.is_(True),
+            or_(
+                CrmContact.refused_change_at.is_(None),
+                CrmContact.refused_change_at != CrmContact.local_modified_at,
+            ),
         )
         if after_id is not None:
             statement = statement.where(CrmContact.id > after_id)
@@ -156,10 +161,11 @@ class ContactRepository(TenantRepository[CrmContact]):
             where.append(CrmContact.email == email)
         return await self.list(tenant_id, limit=limit, cursor=cursor, where=where)
 
-    async def pushed(
+    async def settle_push(
         self, tenant_id: str, contact_id: str, read_at: datetime | None, values: dict[str, Any]
     ) -> bool:
-        """Record a push, unless the contact was changed again through the API meanwhile."""
+        """Record what a push came to (sent, or refused by the CRM), unless the contact was
+        changed again through the API meanwhile."""
         statement = update(CrmContact).where(
             CrmContact.tenant_id == tenant_id, CrmContact.id == contact_id
         )

@@ -117,6 +117,8 @@ class ContactOut(BaseModel):
     phone: str | None
     # Changed through V100 and not yet in the CRM.
     pending_push: bool
+    # The CRM refused this change (see the sync log): sent again once the contact changes.
+    push_refused: bool
     local_modified_at: datetime | None
     remote_modified_at: datetime | None
     synced_at: datetime | None

@@ -402,6 +402,10 @@ class ConnectionSync:
             if exc.status in (0, 500, 502, 503, 504):
                 raise  # the vendor is away: the whole run stops and is retried
             async with unit_of_work(self.sessions) as session:
+                # Not sent again until it changes: the CRM would refuse it again.
+                await ContactRepository(session).settle_push(
+                    run.tenant_id, contact_id, read_at, {"refused_change_at": read_at}
+                )
                 self._decide(session, run, contact_id=contact_id, remote_id=remote_id,
                              kind="failed", winner="local",
                              reason=f"the CRM refused the contact: {exc}"[:500],
@@ -410,7 +414,7 @@ class ConnectionSync:
         async with unit_of_work(self.sessions) as session:
             await self._held(session, run)
             now = self.clock.now()
-            won = await ContactRepository(session).pushed(
+            won = await ContactRepository(session).settle_push(
                 run.tenant_id, contact_id, read_at,
                 {"remote_id": remote.remote_id, "remote_modified_at": remote.modified_at,
                  "pending_push": False, "synced_at": now},
