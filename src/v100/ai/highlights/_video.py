@@ -1,0 +1,137 @@
+"""One video as the factors read it, prepared once for all its candidates: the transcript's
+word table and sentences, the cuts in order, each curve's values sorted (so a span can be
+placed against the whole video: "louder than 80% of it"), the time faces are on screen, and
+the terms the clips should be about."""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from v100.ai.highlights._inputs import Curve, FaceSpan, SpeechSpan, VideoSignals
+from v100.ai.highlights._lexicon import STOPWORDS, normalise, stem
+from v100.ai.highlights._transcript import Sentence, WordTable
+
+__all__ = ["CurveReader", "Terms", "Video"]
+
+# Without keywords, relevance is to the video's own most frequent content terms.
+_MAIN_TERMS = 8
+
+
+class CurveReader:
+    def __init__(self, curve: Curve) -> None:
+        self.curve = curve
+        values = np.asarray(curve.values, dtype=np.float64)
+        self._sorted = np.sort(values)
+        self._sums = np.concatenate([[0.0], np.cumsum(values)])
+
+    def mean(self, start: float, end: float) -> float | None:
+        """The mean over the samples that ``[start, end)`` touches; None when it touches none."""
+        curve = self.curve
+        first = max(0, math.floor((start - curve.start) / curve.step))
+        last = min(len(curve.values), math.ceil((end - curve.start) / curve.step))
+        if last <= first:
+            return None
+        return float((self._sums[last] - self._sums[first]) / (last - first))
+
+    def share_below(self, value: float) -> float:
+        """The share of the whole video's samples below ``value`` (ties count half)."""
+        below = np.searchsorted(self._sorted, value, side="left")
+        upto = np.searchsorted(self._sorted, value, side="right")
+        return float((below + upto) / 2 / max(1, len(self._sorted)))
+
+
+@dataclass(frozen=True, slots=True)
+class Terms:
+    """What relevance looks for: each term as a phrase of stems, and where each phrase starts
+    in the word table (sorted)."""
+
+    labels: tuple[str, ...]
+    hits: tuple[tuple[int, ...], ...]
+    requested: bool
+
+    def count(self, first: int, end: int) -> list[int]:
+        return [bisect.bisect_left(h, end) - bisect.bisect_left(h, first) for h in self.hits]
+
+
+def _terms(table: WordTable, keywords: Sequence[str]) -> Terms:
+    if keywords:
+        labels = tuple(dict.fromkeys(k.strip() for k in keywords if k.strip()))
+        phrases = [tuple(stem(normalise(w)) for w in label.split()) for label in labels]
+    else:
+        counts = Counter(
+            s for s, raw in zip(table.stems, table.raw, strict=True)
+            if len(s) > 2 and normalise(raw) not in STOPWORDS and not s.isdigit()
+        )  # fmt: skip
+        common = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        phrases = [(term,) for term, n in common[:_MAIN_TERMS] if n >= 2]
+        labels = tuple(phrase[0] for phrase in phrases)
+    stems = table.stems
+    hits = tuple(
+        tuple(
+            i for i in range(len(stems) - len(phrase) + 1)
+            if phrase and tuple(stems[i : i + len(phrase)]) == phrase
+        )
+        for phrase in phrases
+    )  # fmt: skip
+    return Terms(labels, hits, requested=bool(keywords))
+
+
+def _union(spans: Sequence[FaceSpan | SpeechSpan]) -> list[tuple[float, float]]:
+    merged: list[tuple[float, float]] = []
+    for start, end in sorted((span.start, span.end) for span in spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _covered(union: list[tuple[float, float]], start: float, end: float) -> float:
+    return sum(max(0.0, min(end, b) - max(start, a)) for a, b in union if a < end)
+
+
+class Video:
+    def __init__(
+        self,
+        sentences: Sequence[Sentence],
+        table: WordTable,
+        signals: VideoSignals,
+        keywords: Sequence[str],
+    ) -> None:
+        self.sentences = sentences
+        self.table = table
+        self.signals = signals
+        self.cuts: list[float] = sorted(c.time for c in signals.cuts or ())
+        self.loudness = CurveReader(signals.loudness) if signals.loudness else None
+        self.motion = CurveReader(signals.motion) if signals.motion else None
+        self.faces = sorted(signals.faces or (), key=lambda s: (s.start, s.end, s.track_id))
+        self._face_union = _union(self.faces)
+        self._speech_union = _union(signals.speech or ())
+        self.terms = _terms(table, keywords)
+
+    def cuts_inside(self, start: float, end: float) -> int:
+        """Cuts strictly inside the span (not the ones it opens or closes on)."""
+        return bisect.bisect_left(self.cuts, end) - bisect.bisect_right(self.cuts, start)
+
+    def face_time(self, start: float, end: float) -> tuple[float, float]:
+        """Seconds of ``[start, end)`` with a face on screen, and the faces' mean size then
+        (weighted by their time)."""
+        covered = _covered(self._face_union, start, end)
+        weight = size = 0.0
+        for span in self.faces:
+            if span.start >= end:
+                break
+            overlap = min(end, span.end) - max(start, span.start)
+            if overlap > 0:
+                weight += overlap
+                size += overlap * span.size
+        return covered, (size / weight if weight else 0.0)
+
+    def speech_time(self, start: float, end: float) -> float:
+        return _covered(self._speech_union, start, end)
