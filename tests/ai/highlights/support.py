@@ -6,6 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from v100.ai.asr import Transcript, TranscriptSegment, Word
+from v100.ai.highlights import Factor, HighlightRequest, HighlightSettings, VideoSignals
+from v100.ai.highlights._candidates import candidates
+from v100.ai.highlights._factors import score_factors
+from v100.ai.highlights._transcript import read_transcript
+from v100.ai.highlights._video import Video
 from v100.contracts.transcripts import TranscriptDocument
 from v100.services.transcription.document import to_document
 
@@ -44,3 +49,22 @@ def spoken(
 
 def sentence_times(document: TranscriptDocument) -> list[tuple[float, float]]:
     return [(s.start, s.end) for p in document.paragraphs for s in p.sentences]
+
+
+def whole_clip_factors(
+    document: TranscriptDocument,
+    signals: VideoSignals | None = None,
+    keywords: Sequence[str] = (),
+    settings: HighlightSettings | None = None,
+) -> dict[str, Factor]:
+    """The six factors of the clip that runs over the whole transcript, by name."""
+    settings = settings or HighlightSettings()
+    signals = signals or VideoSignals(duration=document.duration)
+    sentences, table = read_transcript(document)
+    video = Video(sentences, table, signals, keywords)
+    request = HighlightRequest(count=1, min_duration=0.1, max_duration=document.duration)
+    clips = candidates(sentences, video.cuts, signals.duration, request, settings)
+    whole = next(
+        c for c in clips if c.first_sentence == 0 and c.last_sentence == len(sentences) - 1
+    )
+    return {factor.name: factor for factor in score_factors(video, whole, settings)}

@@ -6,7 +6,6 @@ not fitted: a factor is a ranking aid, not a measured probability of going viral
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -172,7 +171,10 @@ def narrative(video: Video, c: Candidate) -> Factor:
         parts.append("ends on an open question")
     else:
         score += 0.1
-    if c.last_sentence > c.first_sentence:
+    breaks = last.paragraph - first.paragraph
+    if breaks:
+        parts.append(_n(breaks, "paragraph break") + " inside")
+    else:
         score += 0.1
     parts.append(_n(c.last_sentence - c.first_sentence + 1, "whole sentence"))
     return Factor("narrative", _clamp(score), _join(parts, ""))
@@ -211,18 +213,24 @@ def relevance(video: Video, c: Candidate) -> Factor:
         return Factor("relevance", 0.0, "no keywords asked and no term the video repeats")
     counts = terms.count(c.first_word, c.end_word)
     matched = [label for label, n in zip(terms.labels, counts, strict=True) if n]
-    coverage = len(matched) / len(terms.labels)
-    frequency = 1 - math.exp(-sum(counts) / 3)
-    score = 0.6 * coverage + 0.4 * frequency
-    said = f"({', '.join(matched[:4]) or 'none'}), {_n(sum(counts), 'mention')}"
+    mentions = sum(counts)
+    per_100 = mentions * 100 / max(1, c.end_word - c.first_word)
+    density = min(1.0, per_100 / 5)
+    said = f"({', '.join(matched[:4]) or 'none'}), {per_100:.1f} mentions per 100 words"
     if terms.requested:
-        reason = f"{len(matched)} of {len(terms.labels)} keywords {said}"
-    else:
-        reason = (
-            f"no keywords asked: {len(matched)} of the video's {len(terms.labels)} main terms "
-            + said
+        coverage = len(matched) / len(terms.labels)
+        return Factor(
+            "relevance",
+            _clamp(0.6 * coverage + 0.4 * density),
+            f"{len(matched)} of {len(terms.labels)} keywords {said}",
         )
-    return Factor("relevance", _clamp(score), reason)
+    # Without keywords, how much the clip dwells on what the whole video keeps coming back
+    # to; not how many of those terms it reaches, which any long clip would.
+    return Factor(
+        "relevance",
+        _clamp(density),
+        f"no keywords asked: {len(matched)} of the video's main terms {said}",
+    )
 
 
 def score_factors(video: Video, c: Candidate, settings: HighlightSettings) -> tuple[Factor, ...]:
