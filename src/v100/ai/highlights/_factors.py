@@ -84,7 +84,10 @@ def hook(video: Video, c: Candidate, settings: HighlightSettings) -> Factor:
     if delay > 1.0:
         score -= 0.2
         parts.append(f"{delay:.1f} s before the first word")
-    if video.loudness and (level := video.loudness.mean(c.start, c.start + settings.hook_seconds)):
+    level = (
+        video.loudness.median(c.start, c.start + settings.hook_seconds) if video.loudness else None
+    )
+    if video.loudness is not None and level is not None:
         share = video.loudness.share_below(level)
         score += 0.1 * (share - 0.5)
         parts.append(f"louder than {share:.0%} of the video")
@@ -114,7 +117,7 @@ def emotion(video: Video, c: Candidate) -> Factor:
                         (stress, "intensifier"), (shout, "shouted word")):  # fmt: skip
             if n:
                 parts.append(_n(n, what))
-    level = video.loudness.mean(c.start, c.end) if video.loudness else None
+    level = video.loudness.median(c.start, c.end) if video.loudness else None
     if video.loudness is None or level is None:
         return Factor("emotion", _clamp(text), _join(parts, "calm words") + "; no loudness curve")
     share = video.loudness.share_below(level)
@@ -196,7 +199,7 @@ def visual(video: Video, c: Candidate) -> Factor:
         per_10s = inside * 10 / max(c.duration, 1e-6)
         measures.append((0.3, min(1.0, per_10s / 2)))
         parts.append(f"{_n(inside, 'cut')} ({per_10s:.1f} per 10 s)")
-    level = video.motion.mean(c.start, c.end) if video.motion else None
+    level = video.motion.median(c.start, c.end) if video.motion else None
     if video.motion is not None and level is not None:
         share = video.motion.share_below(level)
         measures.append((0.3, share))

@@ -64,7 +64,7 @@ class WordTable:
 def _features(word: str, opens_sentence: bool) -> list[int]:
     norm = normalise(word)
     letters = norm.replace("'", "")
-    is_number = letters.isdigit() or any(ch.isdigit() for ch in letters) or norm in NUMBER_WORDS
+    is_number = any(ch.isdigit() for ch in word) or "%" in word or norm in NUMBER_WORDS
     shout = len(letters) >= 2 and letters.isalpha() and word.strip("!?.,;:\"'").isupper()
     return [
         1,

@@ -26,18 +26,19 @@ _MAIN_TERMS = 8
 class CurveReader:
     def __init__(self, curve: Curve) -> None:
         self.curve = curve
-        values = np.asarray(curve.values, dtype=np.float64)
-        self._sorted = np.sort(values)
-        self._sums = np.concatenate([[0.0], np.cumsum(values)])
+        self._values = np.asarray(curve.values, dtype=np.float64)
+        self._sorted = np.sort(self._values)
 
-    def mean(self, start: float, end: float) -> float | None:
-        """The mean over the samples that ``[start, end)`` touches; None when it touches none."""
+    def median(self, start: float, end: float) -> float | None:
+        """The median of the samples that ``[start, end)`` touches (a pause's silence inside
+        a clip does not drag it down as it would a mean of decibels); None when it touches
+        none."""
         curve = self.curve
         first = max(0, math.floor((start - curve.start) / curve.step))
         last = min(len(curve.values), math.ceil((end - curve.start) / curve.step))
         if last <= first:
             return None
-        return float((self._sums[last] - self._sums[first]) / (last - first))
+        return float(np.median(self._values[first:last]))
 
     def share_below(self, value: float) -> float:
         """The share of the whole video's samples below ``value`` (ties count half)."""
