@@ -81,7 +81,8 @@ def find_highlights(
     settings: HighlightSettings | None = None,
 ) -> list[Highlight]:
     """Up to ``request.count`` clips that do not overlap, best first. Synchronous and
-    CPU-bound (about a millisecond per candidate): run it off the event loop."""
+    CPU-bound (about 0.2 ms of CPU per candidate; a 48-minute talk has some 7,600): run it
+    off the event loop."""
     settings = settings or HighlightSettings()
     sentences, table = read_transcript(transcript)
     video = Video(sentences, table, signals, request.keywords)

@@ -83,18 +83,31 @@ def _terms(table: WordTable, keywords: Sequence[str]) -> Terms:
     return Terms(labels, hits, requested=bool(keywords))
 
 
-def _union(spans: Sequence[FaceSpan | SpeechSpan]) -> list[tuple[float, float]]:
-    merged: list[tuple[float, float]] = []
-    for start, end in sorted((span.start, span.end) for span in spans):
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
-    return merged
+class _Coverage:
+    """The union of some spans, for how much of any window they cover (two bisections)."""
 
+    def __init__(self, spans: Sequence[FaceSpan | SpeechSpan]) -> None:
+        merged: list[list[float]] = []
+        for start, end in sorted((span.start, span.end) for span in spans):
+            if merged and start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
+        self._starts = [start for start, _ in merged]
+        self._ends = [end for _, end in merged]
+        # Covered time before each merged span starts.
+        self._before = [0.0]
+        for start, end in merged:
+            self._before.append(self._before[-1] + end - start)
 
-def _covered(union: list[tuple[float, float]], start: float, end: float) -> float:
-    return sum(max(0.0, min(end, b) - max(start, a)) for a, b in union if a < end)
+    def _until(self, time: float) -> float:
+        i = bisect.bisect_right(self._starts, time) - 1
+        if i < 0:
+            return 0.0
+        return self._before[i] + min(time, self._ends[i]) - self._starts[i]
+
+    def covered(self, start: float, end: float) -> float:
+        return max(0.0, self._until(end) - self._until(start))
 
 
 class Video:
@@ -112,8 +125,10 @@ class Video:
         self.loudness = CurveReader(signals.loudness) if signals.loudness else None
         self.motion = CurveReader(signals.motion) if signals.motion else None
         self.faces = sorted(signals.faces or (), key=lambda s: (s.start, s.end, s.track_id))
-        self._face_union = _union(self.faces)
-        self._speech_union = _union(signals.speech or ())
+        self._face_starts = [span.start for span in self.faces]
+        self._longest_face = max((span.end - span.start for span in self.faces), default=0.0)
+        self._face_cover = _Coverage(self.faces)
+        self._speech_cover = _Coverage(signals.speech or ())
         self.terms = _terms(table, keywords)
 
     def cuts_inside(self, start: float, end: float) -> int:
@@ -123,9 +138,11 @@ class Video:
     def face_time(self, start: float, end: float) -> tuple[float, float]:
         """Seconds of ``[start, end)`` with a face on screen, and the faces' mean size then
         (weighted by their time)."""
-        covered = _covered(self._face_union, start, end)
+        covered = self._face_cover.covered(start, end)
         weight = size = 0.0
-        for span in self.faces:
+        # Only spans that start late enough to reach ``start`` can overlap it.
+        first = bisect.bisect_left(self._face_starts, start - self._longest_face)
+        for span in self.faces[first:]:
             if span.start >= end:
                 break
             overlap = min(end, span.end) - max(start, span.start)
@@ -135,4 +152,4 @@ class Video:
         return covered, (size / weight if weight else 0.0)
 
     def speech_time(self, start: float, end: float) -> float:
-        return _covered(self._speech_union, start, end)
+        return self._speech_cover.covered(start, end)
