@@ -19,6 +19,7 @@ from v100.ai.highlights import (
     VideoSignals,
     find_highlights,
 )
+from v100.ai.highlights._video import _Coverage
 
 from .support import spoken, whole_clip_factors
 
@@ -174,3 +175,13 @@ def test_the_same_input_gives_the_same_list_and_ties_go_to_the_earlier_clip() ->
     plain = find_highlights(document, VideoSignals(duration=d), request)
     assert [h.score for h in plain] == [plain[0].score] * 3
     assert [h.start for h in plain] == sorted(h.start for h in plain)
+
+
+def test_face_and_speech_time_counts_overlapping_spans_once() -> None:
+    spans = [FaceSpan(1, 0.0, 2.0, 0.2), FaceSpan(2, 1.0, 3.0, 0.4), FaceSpan(3, 10.0, 12.0, 0.2)]
+    cover = _Coverage(spans)
+    assert cover.covered(0.0, 20.0) == pytest.approx(5.0)
+    assert cover.covered(0.5, 1.5) == pytest.approx(1.0)
+    assert cover.covered(2.5, 11.0) == pytest.approx(1.5)
+    assert cover.covered(4.0, 9.0) == 0.0
+    assert _Coverage([SpeechSpan(1.0, 2.0)]).covered(0.0, 0.5) == 0.0
