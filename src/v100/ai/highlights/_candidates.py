@@ -41,7 +41,8 @@ def _opening(
     i = bisect.bisect_right(cuts, sentence) - 1
     if i >= 0 and silence_from <= cuts[i] and sentence - cuts[i] <= settings.cut_snap:
         return cuts[i], True
-    return max(silence_from, sentence - settings.lead, 0.0), False
+    # Never after the first word, even where the aligner overlaps two sentences.
+    return min(sentence, max(silence_from, sentence - settings.lead, 0.0)), False
 
 
 def _closing(
