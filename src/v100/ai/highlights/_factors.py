@@ -13,7 +13,6 @@ from v100.ai.highlights._candidates import Candidate
 from v100.ai.highlights._lexicon import (
     HOOK_WORDS,
     OPENING_FILLERS,
-    QUESTION_OPENERS,
     WEAK_OPENERS,
     normalise,
 )
@@ -22,7 +21,8 @@ from v100.ai.highlights._video import Video
 
 __all__ = ["Factor", "score_factors"]
 
-_WH = frozenset({"what", "why", "how", "who", "where", "when"}) & QUESTION_OPENERS
+# A first word that makes the opening a question even without its "?".
+_WH = frozenset({"what", "why", "how", "who", "where", "when"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,6 @@ __all__ = [
     "INTENSIFIERS",
     "NUMBER_WORDS",
     "OPENING_FILLERS",
-    "QUESTION_OPENERS",
     "STOPWORDS",
     "WEAK_OPENERS",
     "YOU",
@@ -32,10 +31,6 @@ OPENING_FILLERS = FILLERS | {"so", "well", "okay", "ok", "alright", "anyway", "y
 WEAK_OPENERS = frozenset(
     {"and", "but", "or", "because", "so", "then", "also", "which", "it", "this", "that",
      "these", "those", "they", "he", "she", "them", "him", "her", "there"}
-)  # fmt: skip
-QUESTION_OPENERS = frozenset(
-    {"what", "why", "how", "who", "when", "where", "which", "ever", "have", "did", "do",
-     "does", "can", "could", "would", "should", "is", "are", "will"}
 )  # fmt: skip
 YOU = frozenset({"you", "your", "you're", "yours", "yourself", "you've", "you'll", "you'd"})
 # Words that promise something: a secret, a mistake, a surprise, a superlative.
