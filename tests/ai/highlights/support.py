@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from v100.ai.asr import Transcript, TranscriptSegment, Word
+from v100.ai.asr import Transcript, TranscriptSegment, Word, to_document
 from v100.ai.highlights import Factor, HighlightRequest, HighlightSettings, VideoSignals
 from v100.ai.highlights._candidates import candidates
 from v100.ai.highlights._factors import score_factors
 from v100.ai.highlights._transcript import read_transcript
 from v100.ai.highlights._video import Video
 from v100.contracts.transcripts import TranscriptDocument
-from v100.services.transcription.document import to_document
 
 # A pause this long starts a new paragraph (the grouping's is 1.5 s).
 PARAGRAPH_GAP = 2.0

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from v100.ai.asr import LocalWhisper
+from v100.ai.asr import LocalWhisper, to_document
 from v100.ai.audio import SAMPLE_RATE
 from v100.ai.highlights import (
     Curve,
@@ -23,7 +23,6 @@ from v100.ai.highlights import (
 )
 from v100.ai.testing import make_utterances
 from v100.ai.vad import speech_regions
-from v100.services.transcription.document import to_document
 
 from .support import sentence_times
 
