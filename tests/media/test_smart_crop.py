@@ -5,6 +5,7 @@ fits the picture, and stands in the middle without faces."""
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Callable
 
@@ -19,7 +20,12 @@ FPS = 30.0
 
 
 def track(
-    track_id: int, place: Callable[[float], tuple[float, float]], *, start=0.0, end=10.0, size=120
+    track_id: int,
+    place: Callable[[float], tuple[float, float]],
+    *,
+    start: float = 0.0,
+    end: float = 10.0,
+    size: int = 120,
 ) -> FaceTrack:
     """A face ``size`` px tall centred at ``place(t)``, sampled every 0.5 s."""
     faces = []
@@ -30,6 +36,10 @@ def track(
         faces.append(TrackedFace(round(t * 25), t, box))
         t += 0.5
     return FaceTrack(track_id, faces)
+
+
+def still(x: float, y: float) -> Callable[[float], tuple[float, float]]:
+    return lambda t: (x, y)
 
 
 def windows(path: CropPath) -> list[tuple[float, int, int]]:
@@ -51,8 +61,9 @@ def test_no_faces_is_a_centre_crop() -> None:
     assert shot.window_at(3.0).centre == (W / 2, H / 2)
 
 
-@pytest.mark.parametrize(("aspect", "size"), [("9:16", (404, 720)), ("1:1", (720, 720)),
-                                              ("4:5", (576, 720))])  # fmt: skip
+@pytest.mark.parametrize(
+    ("aspect", "size"), [("9:16", (404, 720)), ("1:1", (720, 720)), ("4:5", (576, 720))]
+)
 def test_window_sizes(aspect: str, size: tuple[int, int]) -> None:
     face = track(1, lambda t: (640, 300))
     [shot] = plan_crop([face], width=W, height=H, aspect=aspect, start=0, end=4).shots
@@ -77,7 +88,8 @@ def test_follows_a_moving_face_smoothly() -> None:
         centre = 200 + 100 * t
         # The whole face is always in the window, and well inside it (within the dead zone
         # and the lag) until the window nears the picture's edge (at 9 s).
-        assert x <= centre - 60 and centre + 60 <= x + 404, (t, x, centre)
+        assert x <= centre - 60, (t, x, centre)
+        assert centre + 60 <= x + 404, (t, x, centre)
         if t < 8:
             assert x + 404 * 0.3 <= centre <= x + 404 * 0.7, (t, x, centre)
         if previous is not None:
@@ -104,8 +116,9 @@ def test_a_change_of_speaker_is_a_cut() -> None:
     left = track(1, lambda t: (250, 300))
     right = track(2, lambda t: (1030, 300))
     turns = [(0.0, 4.0, 1), (4.0, 8.0, 2)]
-    path = plan_crop([left, right], width=W, height=H, aspect="9:16", start=0, end=8,
-                     speakers=turns)  # fmt: skip
+    path = plan_crop(
+        [left, right], width=W, height=H, aspect="9:16", start=0, end=8, speakers=turns
+    )
     assert [(s.layout, s.tracks) for s in path.shots] == [("follow", (1,)), ("follow", (2,))]
     assert path.shots[0].end == pytest.approx(4.0)
     centres = [(t, path.shot_at(t).window_at(t).centre[0]) for t, _, _ in windows(path)]
@@ -120,8 +133,9 @@ def test_pauses_hold_the_last_speaker_and_short_turns_are_absorbed() -> None:
     right = track(2, lambda t: (1030, 300))
     # A pause from 3 to 4 s, and a 0.4 s interjection by the right speaker at 6 s.
     turns = [(0.0, 3.0, 1), (4.0, 6.0, 1), (6.0, 6.4, 2), (6.4, 9.0, 1)]
-    path = plan_crop([left, right], width=W, height=H, aspect="9:16", start=0, end=9,
-                     speakers=turns)  # fmt: skip
+    path = plan_crop(
+        [left, right], width=W, height=H, aspect="9:16", start=0, end=9, speakers=turns
+    )
     assert [(s.layout, s.tracks) for s in path.shots] == [("follow", (1,))]
 
 
@@ -136,11 +150,20 @@ def test_two_faces_apart_are_split_or_fitted() -> None:
     for pane, (cx, cy) in ((top, (250, 300)), (bottom, (1030, 320))):
         # Each pane is twice as wide as the 9:16 frame's aspect, holds its face, 3 faces tall.
         assert pane.width / pane.height == pytest.approx(9 / 8, abs=0.02)
-        assert pane.x < cx - 60 and cx + 60 < pane.x + pane.width
-        assert pane.y < cy - 60 and cy + 60 < pane.y + pane.height
+        assert pane.x < cx - 60
+        assert cx + 60 < pane.x + pane.width
+        assert pane.y < cy - 60
+        assert cy + 60 < pane.y + pane.height
         assert pane.height == 360
-    fitted = plan_crop([left, right], width=W, height=H, aspect="9:16", start=0, end=6,
-                       settings=CropSettings(two_faces="fit"))  # fmt: skip
+    fitted = plan_crop(
+        [left, right],
+        width=W,
+        height=H,
+        aspect="9:16",
+        start=0,
+        end=6,
+        settings=CropSettings(two_faces="fit"),
+    )
     assert [s.layout for s in fitted.shots] == ["fit"]
 
 
@@ -153,7 +176,7 @@ def test_two_faces_close_together_share_one_window() -> None:
 
 
 def test_three_faces_apart_are_fitted() -> None:
-    faces = [track(i, lambda t, x=x: (x, 300)) for i, x in ((1, 150), (2, 640), (3, 1130))]
+    faces = [track(i, still(x, 300)) for i, x in ((1, 150), (2, 640), (3, 1130))]
     path = plan_crop(faces, width=W, height=H, aspect="4:5", start=0, end=4)
     assert [s.layout for s in path.shots] == ["fit"]
 
@@ -173,4 +196,5 @@ def test_a_portrait_source_pans_vertically_for_a_square() -> None:
     [shot] = path.shots
     assert shot.size == (720, 720)
     ys = [y for _, _, y in windows(path)]
-    assert ys[0] < ys[-1] and all(b >= a for a, b in zip(ys, ys[1:], strict=False))
+    assert ys[0] < ys[-1]
+    assert all(b >= a for a, b in itertools.pairwise(ys))
