@@ -51,6 +51,18 @@ def difference(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
 
 
+def off_plan(picture: np.ndarray, source: Path, t: float, window: Window) -> float:
+    """How far an output frame is from the source cropped at ``window``, allowing the
+    window two pixels either way (crop puts 4:2:0 pictures on even columns, and FFmpeg 5.1
+    rounds a moving window's position differently from 9.0)."""
+    size = (picture.shape[1], picture.shape[0])
+    return min(
+        difference(picture, cropped(source, t, dataclasses.replace(window, x=window.x + dx), size))
+        for dx in (-2, 0, 2)
+        if 0 <= window.x + dx <= 640 - window.width
+    )
+
+
 async def planned(source: Path, aspect: str, **kwargs: object) -> tuple[MediaInfo, CropPath]:
     info = await probe(source)
     tracks = picture_signals(source, info, detect_scenes(source, info), keyframes=False)
@@ -87,7 +99,7 @@ async def test_the_crop_follows_a_moving_face(tmp_path: Path) -> None:
     for t in (0.5, 2.0, 3.5):
         picture = frame_at(clip.path, t)
         # The output is the source cropped where the plan says ...
-        assert difference(picture, cropped(source, t, shot.window_at(t), (360, 640))) < 6
+        assert off_plan(picture, source, t, shot.window_at(t)) < 6
         # ... and the face is in it, near the middle.
         [face] = detector.detect(cv2.cvtColor(picture, cv2.COLOR_RGB2GRAY))
         assert 60 < face.x + face.width / 2 < 300, (t, face)
@@ -124,8 +136,8 @@ async def test_a_change_of_speaker_cuts_between_them(tmp_path: Path) -> None:
     # The last frame before the cut shows the first speaker, the next one the second.
     for t, window, other in ((1.96, first, second), (2.0, second, first)):
         picture = frame_at(clip.path, t)
-        right_crop = difference(picture, cropped(source, t, window, (360, 640)))
-        wrong_crop = difference(picture, cropped(source, t, other, (360, 640)))
+        right_crop = off_plan(picture, source, t, window)
+        wrong_crop = off_plan(picture, source, t, other)
         assert right_crop < 6, (t, right_crop)
         assert wrong_crop > 3 * right_crop, (t, right_crop, wrong_crop)
 
