@@ -198,3 +198,13 @@ def test_a_portrait_source_pans_vertically_for_a_square() -> None:
     ys = [y for _, _, y in windows(path)]
     assert ys[0] < ys[-1]
     assert all(b >= a for a, b in itertools.pairwise(ys))
+
+
+def test_a_face_is_not_held_across_a_scene_cut() -> None:
+    before = track(1, still(250, 300), end=3.5)
+    after = track(2, still(1030, 300), start=4.0, end=8.0)
+    path = plan_crop([before, after], width=W, height=H, aspect="9:16", start=0, end=8,
+                     cuts=[4.0])  # fmt: skip
+    assert [(s.layout, s.tracks) for s in path.shots] == [("follow", (1,)), ("follow", (2,))]
+    assert path.shots[1].start == pytest.approx(4.0)
+    assert path.shot_at(4.0).window_at(4.0).centre[0] == pytest.approx(1030, abs=1)

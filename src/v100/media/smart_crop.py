@@ -167,19 +167,21 @@ def plan_crop(
     start: float,
     end: float,
     speakers: Sequence[SpeakerTurn] | None = None,
+    cuts: Sequence[float] = (),
     frame_rate: float = 30.0,
     settings: CropSettings | None = None,
 ) -> CropPath:
     """The crop of ``[start, end)`` seconds of a ``width`` x ``height`` picture for
     ``aspect``. With ``speakers`` the window follows whoever talks (holding the last speaker
-    through pauses); without, it shows every face it can. The camera is simulated at
+    through pauses); without, it shows every face it can. ``cuts`` are the source's scene
+    boundaries (seconds): a face is never held across one. The camera is simulated at
     ``frame_rate`` and kept as the fewest points that stay within a pixel of it."""
     settings = settings or CropSettings()
     if end <= start:
         raise ValueError(f"the range {start:g}..{end:g} s is empty")
     aw, ah = parse_aspect(aspect)
     size = _window_size(width, height, aw / ah)
-    faces = _Faces(tracks, hold=settings.hold)
+    faces = _Faces(tracks, hold=settings.hold, cuts=cuts)
     decisions = _decide(faces, speakers, size, width, height, start, end, settings)
     runs = _absorb_short(_runs(decisions, start, end), settings.min_shot)
     shots = []
@@ -205,30 +207,36 @@ def _window_size(width: int, height: int, aspect: float) -> tuple[int, int]:
 
 class _Faces:
     """Each track's face box at any time: straight lines between its samples, held for
-    ``hold`` seconds after its last one and half a sample interval before its first."""
+    ``hold`` seconds after its last one and half a sample interval before its first, never
+    across a scene cut."""
 
-    def __init__(self, tracks: Sequence[FaceTrack], *, hold: float) -> None:
+    def __init__(self, tracks: Sequence[FaceTrack], *, hold: float, cuts: Sequence[float]) -> None:
         self._tracks = {t.id: t for t in tracks if t.faces}
         gaps = [
-            b.time - a.time
-            for t in self._tracks.values()
-            for a, b in itertools.pairwise(t.faces)
+            b.time - a.time for t in self._tracks.values() for a, b in itertools.pairwise(t.faces)
         ]
         lead = sorted(gaps)[len(gaps) // 2] / 2 if gaps else 0.25
-        self._lead, self._hold = lead, hold
+        cuts = sorted(cuts)
+        self._spans: dict[int, tuple[float, float]] = {}
+        for i, track in self._tracks.items():
+            before = bisect.bisect_right(cuts, track.start)
+            after = bisect.bisect_right(cuts, track.end)
+            first = max(track.start - lead, cuts[before - 1] if before else -math.inf)
+            last = min(track.end + hold, cuts[after] if after < len(cuts) else math.inf)
+            self._spans[i] = (first, last)
         self._times = {i: [f.time for f in t.faces] for i, t in self._tracks.items()}
 
+    def _shown(self, track_id: int, t: float) -> bool:
+        first, last = self._spans[track_id]
+        return first <= t < last or t == first
+
     def visible(self, t: float) -> list[int]:
-        return [
-            i
-            for i, track in self._tracks.items()
-            if track.start - self._lead <= t <= track.end + self._hold
-        ]
+        return [i for i in self._tracks if self._shown(i, t)]
 
     def box(self, track_id: int, t: float) -> tuple[float, float, float, float] | None:
         """(x, y, width, height) of the track's face at ``t``, None when it is not visible."""
         track = self._tracks.get(track_id)
-        if track is None or not (track.start - self._lead <= t <= track.end + self._hold):
+        if track is None or not self._shown(track_id, t):
             return None
         times = self._times[track_id]
         i = bisect.bisect_right(times, t)
