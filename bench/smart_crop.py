@@ -9,7 +9,9 @@ analysis would. Run by hand, not in CI:
 
 Plans (each for the whole video, 9:16):
 
-- ``follow``: the walking face (the speaker timeline names it throughout);
+- ``still``: the still face (the speaker timeline names it throughout): how still the window
+  stays on the Haar boxes' own noise;
+- ``follow``: the walking face (likewise);
 - ``turns``: speakers alternating every 4 s (every turn a cut);
 - ``split``: no speakers, both faces (too far apart for one window: two panes);
 - ``fit``: the same with ``two_faces="fit"`` (blurred background).
@@ -179,6 +181,7 @@ async def main() -> None:
         common = {"width": WIDTH, "height": HEIGHT, "aspect": "9:16", "start": 0.0,
                   "end": info.duration, "frame_rate": FPS}  # fmt: skip
         plans = {
+            "still": {"speakers": [(0.0, seconds, still.id)]},
             "follow": {"speakers": [(0.0, seconds, walker.id)]},
             "turns": {"speakers": turns},
             "split": {},
@@ -201,7 +204,8 @@ async def main() -> None:
                 f"{figures['pieces']:6}  {took:7.1f}"
             )
         spec = CLIP_SPECS["tiktok"]
-        walls: dict[str, list[float]] = {name: [] for name in [*plans, "centre, by hand"]}
+        rendered = ["follow", "turns", "split", "fit", "centre, by hand"]
+        walls: dict[str, list[float]] = {name: [] for name in rendered}
         cpus: dict[str, list[float]] = {name: [] for name in walls}
         for _ in range(options.runs):
             for name in walls:

@@ -161,7 +161,7 @@ async def test_two_faces_apart_are_stacked_and_silence_is_trimmed(tmp_path: Path
     faces = FaceDetector().detect(cv2.cvtColor(picture, cv2.COLOR_RGB2GRAY))
     halves = sorted(face.y + face.height / 2 > 320 for face in faces)
     assert halves == [False, True], faces  # one face in each pane
-    top = cropped(source, 1.5, shot.panes[0], (360, 320))
+    top = cropped(source, 1.5, shot.pans[0].window_at(1.5), (360, 320))
     assert difference(picture[:320], top) < 6
 
 

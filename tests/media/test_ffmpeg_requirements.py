@@ -34,7 +34,7 @@ from v100.media._requirements import REQUIRED, Requirements
 from v100.media.audio import AUDIO_FORMATS, resample_audio
 from v100.media.clip_render import render_clip
 from v100.media.scenes import detect_scenes
-from v100.media.smart_crop import CropPath, CropShot, Window
+from v100.media.smart_crop import CropPath, CropShot, Pan
 from v100.media.testing import make_audio, make_video
 
 # FFmpeg's guess of the muxer from an output's suffix, where we pass no -f.
@@ -44,8 +44,9 @@ _FILTER_OPTIONS = {"-af", "-vf", "-filter_complex"}
 
 # A 96x64 clip's plan with a shot of each kind: a window panning, two panes, the fitted frame.
 _EVERY_LAYOUT = CropPath(96, 64, (9, 16), 0.0, 1.5, (
-    CropShot(0.0, 0.5, "follow", (1,), (36, 64), ((0.0, 0, 0), (0.5, 60, 0))),
-    CropShot(0.5, 1.0, "split", (1, 2), panes=(Window(0, 0, 36, 32), Window(60, 32, 36, 32))),
+    CropShot(0.0, 0.5, "follow", (1,), (Pan(36, 64, ((0.0, 0, 0), (0.5, 60, 0))),)),
+    CropShot(0.5, 1.0, "split", (1, 2), (Pan(36, 32, ((0.5, 0, 0),)),
+                                         Pan(36, 32, ((0.5, 60, 32), (1.0, 50, 30))))),
     CropShot(1.0, 1.5, "fit", (1, 2)),
 ))  # fmt: skip
 _ONE_WORD = TranscriptDocument.model_validate({"duration": 1.5, "segments": [

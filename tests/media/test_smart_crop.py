@@ -57,7 +57,7 @@ def test_no_faces_is_a_centre_crop() -> None:
     path = plan_crop([], width=W, height=H, aspect="9:16", start=2.0, end=6.0)
     [shot] = path.shots
     assert shot.layout == "centre"
-    assert shot.size == (404, 720)
+    assert (shot.pans[0].width, shot.pans[0].height) == (404, 720)
     assert shot.window_at(3.0).centre == (W / 2, H / 2)
 
 
@@ -67,7 +67,7 @@ def test_no_faces_is_a_centre_crop() -> None:
 def test_window_sizes(aspect: str, size: tuple[int, int]) -> None:
     face = track(1, lambda t: (640, 300))
     [shot] = plan_crop([face], width=W, height=H, aspect=aspect, start=0, end=4).shots
-    assert shot.size == size
+    assert (shot.pans[0].width, shot.pans[0].height) == size
 
 
 def test_unknown_aspect() -> None:
@@ -100,7 +100,7 @@ def test_follows_a_moving_face_smoothly() -> None:
     assert min(steps) >= 0
     assert windows(path)[-1][1] - windows(path)[0][1] > 800
     # A handful of straight pieces, not a point per frame.
-    assert len(shot.points) < 20
+    assert len(shot.pans[0].points) < 20
 
 
 def test_a_still_face_with_wobbly_boxes_keeps_the_window_still() -> None:
@@ -108,7 +108,7 @@ def test_a_still_face_with_wobbly_boxes_keeps_the_window_still() -> None:
     face = track(1, lambda t: (700 + wobble.uniform(-20, 20), 320 + wobble.uniform(-10, 10)))
     path = plan_crop([face], width=W, height=H, aspect="1:1", start=0, end=10)
     [shot] = path.shots
-    assert {(x, y) for _, x, y in windows(path)} == {(shot.points[0][1], shot.points[0][2])}
+    assert {(x, y) for _, x, y in windows(path)} == {shot.pans[0].points[0][1:]}
     assert abs(shot.window_at(5).centre[0] - 700) < 25
 
 
@@ -146,7 +146,7 @@ def test_two_faces_apart_are_split_or_fitted() -> None:
     [shot] = path.shots
     assert shot.layout == "split"
     assert shot.tracks == (1, 2)  # the left face on top
-    top, bottom = shot.panes
+    top, bottom = (pan.window_at(3.0) for pan in shot.pans)
     for pane, (cx, cy) in ((top, (250, 300)), (bottom, (1030, 320))):
         # Each pane is twice as wide as the 9:16 frame's aspect, holds its face, 3 faces tall.
         assert pane.width / pane.height == pytest.approx(9 / 8, abs=0.02)
@@ -190,11 +190,24 @@ def test_a_face_that_leaves_ends_in_a_cut_to_the_centre() -> None:
     assert path.shot_at(6).window_at(6).centre[0] == W / 2
 
 
+def test_split_panes_follow_their_faces() -> None:
+    still_face = track(1, still(150, 300))
+    walker = track(2, lambda t: (700 + 50 * t, 300))
+    [shot] = plan_crop([still_face, walker], width=W, height=H, aspect="9:16", start=0,
+                       end=10).shots  # fmt: skip
+    assert shot.layout == "split"
+    top, bottom = shot.pans
+    assert len({p[1:] for p in top.points}) == 1  # the still face's pane stands still
+    for t in (1.0, 5.0, 9.0):
+        pane = bottom.window_at(t)
+        assert pane.x + 60 < 700 + 50 * t < pane.x + pane.width - 60, (t, pane)
+
+
 def test_a_portrait_source_pans_vertically_for_a_square() -> None:
     face = track(1, lambda t: (360, 300 + 60 * t), end=8)
     path = plan_crop([face], width=720, height=1280, aspect="1:1", start=0, end=8)
     [shot] = path.shots
-    assert shot.size == (720, 720)
+    assert (shot.pans[0].width, shot.pans[0].height) == (720, 720)
     ys = [y for _, _, y in windows(path)]
     assert ys[0] < ys[-1]
     assert all(b >= a for a, b in itertools.pairwise(ys))

@@ -1,8 +1,8 @@
 """A ``CropPath`` as one FFmpeg filter graph (ADR 0050): the clip's frames, made constant
 rate, are split into one branch per shot; each branch keeps its shot's frames (``trim`` by
 frame number, so a cut lands on an exact frame) and lays them out (a ``crop`` whose ``x`` and
-``y`` are the camera's straight pieces as expressions of the time, two crops stacked, or the
-whole picture fitted); ``concat`` joins the branches back into one stream, which a caption
+``y`` are the camera's straight pieces as expressions of the time, two such crops stacked, or
+the whole picture fitted); ``concat`` joins the branches back into one stream, which a caption
 overlay may finish. One decode, one encode, no intermediate files."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import itertools
 from collections.abc import Sequence
 
 from v100.media._encoding import even, rate_value
-from v100.media.smart_crop import CropPath, CropShot, Window
+from v100.media.smart_crop import CropPath, CropShot, Pan
 
 __all__ = ["crop_graph"]
 
@@ -80,14 +80,14 @@ def _layout(
 ) -> str:
     width, height = frame
     if shot.layout in ("follow", "centre"):
-        crop = _moving_crop(shot, offset)
+        crop = _moving_crop(shot.pans[0], offset)
         return f"{head},{crop},scale={width}:{height},setsar=1[v{name}]"
     if shot.layout == "split":
         top_height = even(height / 2)
         heights = (top_height, height - top_height)
         panes = [
-            f"[p{name}{k}]{_still_crop(pane)},scale={width}:{h},setsar=1[q{name}{k}]"
-            for k, (pane, h) in enumerate(zip(shot.panes, heights, strict=True))
+            f"[p{name}{k}]{_moving_crop(pan, offset)},scale={width}:{h},setsar=1[q{name}{k}]"
+            for k, (pan, h) in enumerate(zip(shot.pans, heights, strict=True))
         ]
         return ";".join(
             [f"{head},split=2[p{name}0][p{name}1]", *panes, f"[q{name}0][q{name}1]vstack[v{name}]"]
@@ -112,18 +112,13 @@ def _layout(
     )
 
 
-def _still_crop(window: Window) -> str:
-    return f"crop={window.width}:{window.height}:{window.x}:{window.y}"
-
-
-def _moving_crop(shot: CropShot, offset: float) -> str:
+def _moving_crop(pan: Pan, offset: float) -> str:
     """``crop`` with ``x`` and ``y`` as expressions of ``t`` (seconds since the segment's first
     frame, which is ``offset`` in the source): the start value plus, for each straight piece,
     its change times how far through it ``t`` is."""
-    width, height = shot.size
-    x = _expression([(t - offset, px) for t, px, _ in shot.points])
-    y = _expression([(t - offset, py) for t, _, py in shot.points])
-    return f"crop={width}:{height}:'{x}':'{y}'"
+    x = _expression([(t - offset, px) for t, px, _ in pan.points])
+    y = _expression([(t - offset, py) for t, _, py in pan.points])
+    return f"crop={pan.width}:{pan.height}:'{x}':'{y}'"
 
 
 def _expression(points: Sequence[tuple[float, int]]) -> str:

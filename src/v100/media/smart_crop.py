@@ -33,6 +33,7 @@ __all__ = [
     "CropSettings",
     "CropShot",
     "Layout",
+    "Pan",
     "SpeakerTurn",
     "Window",
     "parse_aspect",
@@ -98,23 +99,15 @@ class Window:
 
 
 @dataclass(frozen=True, slots=True)
-class CropShot:
-    start: float
-    end: float
-    layout: Layout
-    # The face tracks it shows (split: top pane's first).
-    tracks: tuple[int, ...]
-    # follow and centre: the window's size and its top-left corner at times, (t, x, y),
-    # straight lines between them, held before the first and after the last.
-    size: tuple[int, int] = (0, 0)
-    points: tuple[tuple[float, int, int], ...] = ()
-    # split: the top and bottom panes' windows.
-    panes: tuple[Window, ...] = ()
+class Pan:
+    """A window of one size moving in straight pieces: its top-left corner at times,
+    ``(t, x, y)``, lines between them, held before the first and after the last."""
+
+    width: int
+    height: int
+    points: tuple[tuple[float, int, int], ...]
 
     def window_at(self, t: float) -> Window:
-        """The follow or centre window at ``t`` seconds."""
-        if not self.points:
-            raise ValueError(f"a {self.layout} shot has no single window")
         times = [p[0] for p in self.points]
         i = bisect.bisect_right(times, t)
         if i == 0:
@@ -125,7 +118,24 @@ class CropShot:
             (t0, x0, y0), (t1, x1, y1) = self.points[i - 1], self.points[i]
             share = (t - t0) / (t1 - t0) if t1 > t0 else 1.0
             x, y = round(x0 + (x1 - x0) * share), round(y0 + (y1 - y0) * share)
-        return Window(x, y, *self.size)
+        return Window(x, y, self.width, self.height)
+
+
+@dataclass(frozen=True, slots=True)
+class CropShot:
+    start: float
+    end: float
+    layout: Layout
+    # The face tracks it shows (split: the top pane's first).
+    tracks: tuple[int, ...]
+    # follow and centre: one window; split: the top and the bottom pane's; fit: none.
+    pans: tuple[Pan, ...] = ()
+
+    def window_at(self, t: float) -> Window:
+        """The follow or centre window at ``t`` seconds."""
+        if self.layout not in ("follow", "centre"):
+            raise ValueError(f"a {self.layout} shot has no single window")
+        return self.pans[0].window_at(t)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,14 +197,17 @@ def plan_crop(
     shots = []
     for run in runs:
         layout, ids = run.decision.layout, run.decision.tracks
+        pans: tuple[Pan, ...]
         if layout in ("follow", "centre"):
-            points = _camera(faces, ids, run, size, width, height, frame_rate, settings)
-            shots.append(CropShot(run.start, run.end, layout, ids, size, points))
+            pans = (_camera(faces, ids, run, size, width, height, frame_rate, settings),)
         elif layout == "split":
-            panes = _panes(faces, ids, run, width, height, aw / ah, settings)
-            shots.append(CropShot(run.start, run.end, layout, ids, panes=panes))
+            pane = _pane_size(faces, ids, run, width, height, aw / ah, settings)
+            pans = tuple(
+                _camera(faces, (i,), run, pane, width, height, frame_rate, settings) for i in ids
+            )
         else:
-            shots.append(CropShot(run.start, run.end, layout, ids))
+            pans = ()
+        shots.append(CropShot(run.start, run.end, layout, ids, pans))
     return CropPath(width, height, (aw, ah), start, end, tuple(shots))
 
 
@@ -370,7 +383,7 @@ def _camera(
     height: int,
     frame_rate: float,
     settings: CropSettings,
-) -> tuple[tuple[float, int, int], ...]:
+) -> Pan:
     """The window's corner, frame by frame, kept as the fewest straight pieces."""
     cw, ch = size
     frames = max(1, math.ceil((run.end - run.start) * frame_rate - 1e-9))
@@ -390,7 +403,8 @@ def _camera(
         wanted_y.append(min(max(y, 0.0), float(height - ch)))
     xs = _follow(wanted_x, cw, width - cw, frame_rate, settings)
     ys = _follow(wanted_y, ch, height - ch, frame_rate, settings)
-    return _simplify([(t, round(x), round(y)) for t, x, y in zip(times, xs, ys, strict=True)])
+    points = [(t, round(x), round(y)) for t, x, y in zip(times, xs, ys, strict=True)]
+    return Pan(cw, ch, _simplify(points))
 
 
 def _follow(
@@ -441,7 +455,7 @@ def _simplify(points: list[tuple[float, int, int]]) -> tuple[tuple[float, int, i
     return tuple(points[i] for i in sorted(keep))
 
 
-def _panes(
+def _pane_size(
     faces: _Faces,
     ids: tuple[int, ...],
     run: _Run,
@@ -449,21 +463,16 @@ def _panes(
     height: int,
     aspect: float,
     settings: CropSettings,
-) -> tuple[Window, ...]:
-    """One still window per face, each of half the frame's aspect (twice as wide), the face
-    where it stood in the middle of the shot, ``pane_faces`` face heights tall."""
+) -> tuple[int, int]:
+    """A split pane: twice as wide as the frame's aspect (each is half the frame),
+    ``pane_faces`` times the faces' median height tall, within the picture."""
     pane_aspect = aspect * 2
-    panes = []
-    middle = (run.start + run.end) / 2
-    for track_id in ids:
-        box = faces.box(track_id, middle) or faces.box(track_id, run.start)
-        if box is None:
-            box = (width / 2, height / 2, 0.0, 0.0)
-        x, y, w, h = box
-        ph = min(float(height), max(h * settings.pane_faces, 16.0), width / pane_aspect)
-        pw = ph * pane_aspect
-        pw, ph = 2 * math.floor(pw / 2), 2 * math.floor(ph / 2)
-        left = min(max(x + w / 2 - pw / 2, 0.0), float(width - pw))
-        top = min(max(y + h / 2 - ph * _FACE_LEVEL, 0.0), float(height - ph))
-        panes.append(Window(round(left), round(top), pw, ph))
-    return tuple(panes)
+    heights = sorted(
+        box[3]
+        for i in ids
+        for n in range(9)
+        if (box := faces.box(i, run.start + (run.end - run.start) * n / 8)) is not None
+    )
+    face = heights[len(heights) // 2] if heights else height / settings.pane_faces
+    ph = min(float(height), max(face * settings.pane_faces, 16.0), width / pane_aspect)
+    return 2 * math.floor(ph * pane_aspect / 2), 2 * math.floor(ph / 2)
