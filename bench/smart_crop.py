@@ -16,12 +16,12 @@ Plans (each for the whole video, 9:16):
 - ``split``: no speakers, both faces (too far apart for one window: two panes);
 - ``fit``: the same with ``two_faces="fit"`` (blurred background).
 
-Figures: the share of frames whose window holds the followed face whole (true boxes from
-``placement_at``), the largest step of the window between frames (px, against the speed limit),
-reversals of direction (jitter), the window's straight pieces, the planning time; then render
-wall and CPU time (FFmpeg's, from the children's resource usage) for each layout and for a
-static centre crop to the same frame typed by hand, alternating, medians and ratios, and the
-real-time factor."""
+Figures: the share of frames whose window (for a split, the walker's pane) holds the followed
+face whole (true boxes from ``placement_at``), the largest step of the window between frames
+(px, against the speed limit), reversals of direction (jitter), the straight pieces of the
+windows' paths, the planning time; then render wall and CPU time (FFmpeg's, from the
+children's resource usage) for each layout and for a static centre crop to the same frame
+typed by hand, alternating, medians and ratios, and the real-time factor."""
 
 from __future__ import annotations
 
@@ -33,13 +33,15 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from v100.media import ffmpeg_path, probe
 from v100.media.clip_render import render_clip
 from v100.media.platforms import CLIP_SPECS
 from v100.media.scenes import detect_scenes
-from v100.media.smart_crop import CropPath, CropSettings, plan_crop
+from v100.media.smart_crop import CropPath, CropSettings, Pan, plan_crop
 from v100.media.testing_faces import Placement, make_face_video, placement_at
 from v100.media.video_signals import picture_signals
 
@@ -117,38 +119,41 @@ def still_box() -> tuple[int, int, int, int]:
     return STILL[0].box()
 
 
-def window_figures(path: CropPath, seconds: float, follows: str) -> dict[str, float]:
-    """Share of frames holding the followed face, largest step, reversals, pieces."""
-    held = frames = reversals = 0
-    largest = 0
-    previous: int | None = None
-    direction = 0
-    pieces = 0
-    for shot in path.shots:
-        pieces += max(0, len(shot.points) - 1)
+@dataclass(frozen=True)
+class Figures:
+    held: float
+    largest_step: int
+    reversals: int
+    pieces: int
+
+
+def window_figures(path: CropPath, seconds: float, followed: Callable[[float], str]) -> Figures:
+    """Share of frames whose window (a split's walker pane) holds the face ``followed(t)``
+    names ("walker" or "still") whole, the largest step between frames, reversals of
+    direction, and the straight pieces of every pan."""
+    held = frames = reversals = largest = direction = 0
+    previous: tuple[Pan, int] | None = None
+    pieces = sum(len(pan.points) - 1 for shot in path.shots for pan in shot.pans)
     for n in range(round(seconds * FPS)):
         t = n / FPS
         shot = path.shot_at(t)
-        if shot.layout not in ("follow", "centre"):
+        if shot.layout == "fit":
             continue
-        window = shot.window_at(t)
-        walking = follows == "walker" or (follows == "turns" and int(t // 4) % 2 == 1)
+        walking = followed(t) == "walker"
+        # The still face is on the left: a split puts it on top.
+        pan = shot.pans[1 if walking else 0] if shot.layout == "split" else shot.pans[0]
+        window = pan.window_at(t)
         x, _, w, _ = walker_box(t, seconds) if walking else still_box()
         frames += 1
         held += window.x <= x and x + w <= window.x + window.width
-        if previous is not None and shot is path.shot_at((n - 1) / FPS):
-            step = window.x - previous
+        if previous is not None and previous[0] is pan:
+            step = window.x - previous[1]
             largest = max(largest, abs(step))
             if step and direction and (step > 0) != (direction > 0):
                 reversals += 1
             direction = step or direction
-        previous = window.x
-    return {
-        "held": held / frames if frames else float("nan"),
-        "largest_step": largest,
-        "reversals": reversals,
-        "pieces": pieces,
-    }
+        previous = (pan, window.x)
+    return Figures(held / frames if frames else float("nan"), largest, reversals, pieces)
 
 
 async def main() -> None:
@@ -187,6 +192,13 @@ async def main() -> None:
             "split": {},
             "fit": {"settings": CropSettings(two_faces="fit")},
         }
+        followed: dict[str, Callable[[float], str]] = {
+            "still": lambda t: "still",
+            "follow": lambda t: "walker",
+            "turns": lambda t: "walker" if int(t // 4) % 2 else "still",
+            "split": lambda t: "walker",
+            "fit": lambda t: "walker",
+        }
         paths: dict[str, CropPath] = {}
         print(
             "\nplan    shots  layouts                held  largest step  reversals  pieces  plan ms"
@@ -196,12 +208,12 @@ async def main() -> None:
             started = time.perf_counter()
             paths[name] = plan_crop(tracks, **common, **extra)  # type: ignore[arg-type]
             took = (time.perf_counter() - started) * 1000
-            figures = window_figures(paths[name], seconds, {"follow": "walker"}.get(name, name))
+            figures = window_figures(paths[name], seconds, followed[name])
             layouts = ",".join(sorted({s.layout for s in paths[name].shots}))
             print(
-                f"{name:7} {len(paths[name].shots):5}  {layouts:20} {figures['held']:6.3f}  "
-                f"{figures['largest_step']:5.1f} (max {limit:.1f})  {figures['reversals']:9}  "
-                f"{figures['pieces']:6}  {took:7.1f}"
+                f"{name:7} {len(paths[name].shots):5}  {layouts:20} {figures.held:6.3f}  "
+                f"{figures.largest_step:5.1f} (max {limit:.1f})  {figures.reversals:9}  "
+                f"{figures.pieces:6}  {took:7.1f}"
             )
         spec = CLIP_SPECS["tiktok"]
         rendered = ["follow", "turns", "split", "fit", "centre, by hand"]
