@@ -233,6 +233,11 @@ def test_a_clip_document_keeps_the_words_of_its_range() -> None:
         ("inside", pytest.approx(0.5), pytest.approx(1.0)),
     ]
     assert clipped.duration == 2.0
+    untimed = TranscriptDocument.model_validate({"duration": 6.0, "segments": [
+        {"text": "no word times", "start": 2.5, "end": 3.5},
+        {"text": "elsewhere", "start": 5.0, "end": 6.0}]})  # fmt: skip
+    [segment] = clip_document(untimed, 2.0, 4.0).segments
+    assert (segment.text, segment.start, segment.end) == ("no word times", 0.5, 1.5)
 
 
 async def test_a_tiktok_clip_trimmed_to_its_words(tmp_path: Path) -> None:
@@ -310,6 +315,9 @@ async def test_ranges_outside_the_plan_and_audio_alone_are_refused(tmp_path: Pat
         )
     with pytest.raises(ValueError, match="empty"):
         await render_clip(source, tmp_path / "c.mp4", info, start=1, end=1, crop=path, spec=SMALL)
+    with pytest.raises(ValueError, match="background"):
+        await render_clip(source, tmp_path / "c.mp4", info, start=0.5, end=1.5, crop=path,
+                          spec=SMALL, trim=False, background="white")  # type: ignore[arg-type]  # fmt: skip
     audio_only = dataclasses.replace(info, video=None)
     with pytest.raises(UnsupportedMedia):
         await render_clip(
