@@ -64,8 +64,10 @@ def off_plan(picture: np.ndarray, source: Path, t: float, window: Window) -> flo
 
 
 async def planned(source: Path, aspect: str, **kwargs: object) -> tuple[MediaInfo, CropPath]:
+    """The plan an analysis would make: face tracks and scene cuts from the signals."""
     info = await probe(source)
-    tracks = picture_signals(source, info, detect_scenes(source, info), keyframes=False)
+    scenes = detect_scenes(source, info)
+    tracks = picture_signals(source, info, scenes, keyframes=False)
     assert info.video is not None
     path = plan_crop(
         tracks.face_tracks,
@@ -74,6 +76,7 @@ async def planned(source: Path, aspect: str, **kwargs: object) -> tuple[MediaInf
         aspect=aspect,
         start=0.0,
         end=info.duration,
+        cuts=[boundary.time for boundary in scenes.boundaries],
         frame_rate=info.video.frame_rate,
         **kwargs,
     )
