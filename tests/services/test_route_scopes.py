@@ -45,6 +45,9 @@ PUBLIC: dict[tuple[str, str], str] = {
     ),
     ("integration", "/v1/sms/callbacks/status"): "Twilio's X-Twilio-Signature is the credential",
     ("integration", "/v1/sms/callbacks/inbound"): "Twilio's X-Twilio-Signature is the credential",
+    ("meeting_signaling", "/v1/signaling/rooms/{meeting_id}"): (
+        "WebSocket: the meeting token in its first message (join) is the credential"
+    ),
 }
 # Mounted apps and path prefixes whose every URL carries a signed, expiring token of its own.
 SIGNED_PREFIXES = (

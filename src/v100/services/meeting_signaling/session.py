@@ -160,7 +160,7 @@ async def _admit(
         },
         "peers": [peer_view(member, p) for sid, p in members.items() if sid != member.session_id],
         "ice_servers": ice_servers(settings, token.participant_id, switchboard.clock()),
-        "seq": last_seq,
+        "last_seq": last_seq,
         "ping_interval_ms": int(settings.ping_interval_seconds * 1000),
         "grace_ms": int(settings.grace_seconds * 1000),
         "limits": {

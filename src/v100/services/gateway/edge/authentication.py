@@ -49,6 +49,9 @@ PUBLIC_PREFIXES = (
     "/v1/videos/files/",
     "/v1/recordings/files/",
     "/v1/media/files/",
+    # A signaling socket's credential is the meeting token in its first message (browsers
+    # cannot set headers on a WebSocket); meeting_signaling verifies it (docs/meeting-signaling.md).
+    "/v1/signaling/rooms/",
 )
 _WS_POLICY_VIOLATION = 1008
 _WS_TRY_AGAIN_LATER = 1013
