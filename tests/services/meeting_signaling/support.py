@@ -84,7 +84,6 @@ class Peer:
             join |= {"session_id": session_id, "last_seq": last_seq}
         await peer.send(join)
         peer.joined = await peer.next("joined")
-        peer.last_seq = max(peer.last_seq, peer.joined["last_seq"])
         return peer
 
     async def send(self, message: dict[str, Any]) -> None:
@@ -128,6 +127,8 @@ class Peer:
                 message = json.loads(raw)
                 if message["type"] == "ping" and self.answer_pings:
                     await self.send({"type": "pong", "id": message["id"]})
+                if message["type"] == "joined":  # what the replay after it starts from
+                    self.last_seq = message["last_seq"]
                 if "seq" in message:
                     assert message["seq"] > self.last_seq, (message, self.last_seq)
                     self.last_seq = message["seq"]
