@@ -147,7 +147,8 @@ async def _admit(
             return None
     connection.start()
     members = await directory.members(room)
-    last_seq = replay[-1][0] if replay else (join.last_seq if resumed else 0)
+    # The replay that follows the answer starts after the last message the client handled.
+    last_seq = join.last_seq if resumed else 0
     answer = {
         "type": "joined",
         "session_id": member.session_id,
@@ -171,7 +172,7 @@ async def _admit(
     connection.send(orjson.dumps(answer).decode())
     for seq, body in replay:
         connection.send(numbered(seq, body))
-    connection.open_up(last_seq)
+    connection.open_up(replay[-1][0] if replay else last_seq)
     if resumed is not None:
         reconnected = {"type": "peer.reconnected", "session_id": member.session_id}
         await switchboard.tell_room(room, member, lambda _: reconnected)
