@@ -52,7 +52,7 @@ def _switchboard(settings: Settings) -> Component:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    return create_service_app(
+    app = create_service_app(
         ServiceSpec(
             settings,
             title="V100 meeting_signaling",
@@ -64,3 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             components=[_switchboard(settings)],
         )
     )
+    # Thousands of sockets of small JSON messages: no permessage-deflate (its two zlib streams
+    # would be about 50 KB a socket; docs/meeting-signaling.md, "Figures").
+    app.state.websocket_compression = False
+    return app
