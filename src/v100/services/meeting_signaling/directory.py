@@ -61,6 +61,10 @@ class Directory(ABC):
         """The room's members by session id."""
 
     @abstractmethod
+    async def member(self, room: str, session_id: str) -> Member | None:
+        """One member of the room, if it is one."""
+
+    @abstractmethod
     async def add(self, room: str, member: Member, max_peers: int) -> bool:
         """Add a new session; False when the room already holds ``max_peers``."""
 

@@ -31,6 +31,9 @@ class MemoryDirectory(Directory):
     async def members(self, room: str) -> dict[str, Member]:
         return dict(self._state.rooms.get(room, {}))
 
+    async def member(self, room: str, session_id: str) -> Member | None:
+        return self._state.rooms.get(room, {}).get(session_id)
+
     async def add(self, room: str, member: Member, max_peers: int) -> bool:
         members = self._state.rooms.setdefault(room, {})
         if len(members) >= max_peers:

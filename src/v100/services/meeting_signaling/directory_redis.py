@@ -19,6 +19,9 @@ _PREFIX = "v100:meeting_signaling:"
 # holds a socket in any more, or an outbox of a session whose room was lost with Redis).
 _IDLE_TTL = 24 * 3600
 
+# Connections to Redis a replica uses for the directory; a burst of joins waits for one.
+_POOL_SIZE = 32
+
 _ADD = """
 if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
@@ -54,7 +57,7 @@ def _text(value: bytes | str) -> str:
 
 class RedisDirectory(Directory):
     def __init__(self, url: str, outbox_size: int, beat_ttl_seconds: int) -> None:
-        self._redis = connect(url)
+        self._redis = connect(url, pool_size=_POOL_SIZE)
         self._outbox_size = outbox_size
         self._beat_ttl = beat_ttl_seconds
         self._add: Any = self._redis.register_script(_ADD)
@@ -70,6 +73,11 @@ class RedisDirectory(Directory):
         async with unavailable("signaling directory"):
             entries = await self._redis.hgetall(self._room(room))
         return {_text(key): Member.decode(value) for key, value in entries.items()}
+
+    async def member(self, room: str, session_id: str) -> Member | None:
+        async with unavailable("signaling directory"):
+            entry = await self._redis.hget(self._room(room), session_id)
+        return None if entry is None else Member.decode(entry)
 
     async def add(self, room: str, member: Member, max_peers: int) -> bool:
         async with unavailable("signaling directory"):

@@ -98,11 +98,7 @@ async def serve(
         await _close(websocket, CLOSE_FORBIDDEN, "The meeting token grants no join.")
         return
     room = room_key(token.tenant_id, token.meeting_id, token.room)
-    try:
-        await switchboard.enter(room)
-    except BackendUnavailable:
-        await _close(websocket, _TRY_AGAIN_LATER, "signaling is unavailable; try again")
-        return
+    switchboard.enter(room)
     try:
         connection = await _admit(websocket, switchboard, token, join, room)
         if connection is not None:
@@ -111,7 +107,7 @@ async def serve(
         _log.warning("signaling: a backend failed", error=str(exc))
         await _close(websocket, _TRY_AGAIN_LATER, "signaling is unavailable; resume")
     finally:
-        await switchboard.exit(room)
+        switchboard.exit(room)
 
 
 async def _admit(
@@ -124,7 +120,7 @@ async def _admit(
     resumed: Member | None = None
     replay: list[tuple[int, str]] = []
     if join.session_id is not None:
-        old = (await directory.members(room)).get(join.session_id)
+        old = await directory.member(room, join.session_id)
         if old is not None and old.participant_id == token.participant_id:
             ends = switchboard.expires_at(old, await directory.beats([old.replica]))
             if ends is not None and switchboard.clock() >= ends:
@@ -211,7 +207,7 @@ async def _resume(
         return None, []
     if previous is not None:
         previous.shut(CLOSE_REPLACED, "replaced: the session resumed on another socket")
-    await switchboard.take_over(room, old)
+    await switchboard.take_over(old)
     try:
         replay = await directory.since(old.session_id, join.last_seq)
     except Gap:
@@ -293,7 +289,7 @@ async def _handle(connection: Connection, switchboard: Switchboard, message: Any
     if isinstance(message, Join):
         raise ProtocolError("already-joined", "This socket has joined already.")
     me = connection.member
-    peer = (await switchboard.directory.members(connection.room)).get(message.to)
+    peer = await switchboard.directory.member(connection.room, message.to)
     if peer is None or message.to == me.session_id:
         raise ProtocolError("peer-not-found", f"No peer {message.to!r} in this room.")
     relayed = {"type": message.type, "from": me.session_id,

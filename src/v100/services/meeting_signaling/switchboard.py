@@ -1,9 +1,10 @@
-"""This replica's share of the signaling rooms: the sockets it holds, one pub/sub subscription
-per room it holds a socket in (``meeting_signaling.room.<key>`` on the bus: in-process embedded,
-Redis distributed), and the sending of numbered messages: each goes into its recipient's outbox
-first (directory.py), then straight to a local socket, or through the room's channel to the
-replica holding it. A background loop pings every socket and, for each room held, ends the
-sessions whose grace ran out (their socket dropped, or their replica stopped beating)."""
+"""This replica's share of the signaling rooms: the sockets it holds, and the sending of numbered
+messages: each goes into its recipient's outbox first (directory.py), then straight to a local
+socket, or through the pub/sub channel of the replica holding it
+(``meeting_signaling.replica.<id>`` on the bus: in-process embedded, Redis distributed; one
+subscription per replica, not per room: ADR 0052). Background loops ping every socket and, for
+each room held here, end the sessions whose grace ran out (their socket dropped, or their
+replica stopped beating)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -45,13 +45,6 @@ def peer_view(me: Member | None, peer: Member) -> dict[str, Any]:
     return view
 
 
-@dataclass(slots=True)
-class _Room:
-    subscription: Subscription
-    reader: asyncio.Task[None]
-    sockets: int = 0
-
-
 class Switchboard:
     def __init__(
         self,
@@ -66,48 +59,30 @@ class Switchboard:
         self.clock = clock
         self.replica = uuid.uuid4().hex
         self.local: dict[str, Connection] = {}
-        self._rooms: dict[str, _Room] = {}
-        self._entering: dict[str, asyncio.Lock] = {}
+        self._rooms: dict[str, int] = {}  # room -> sockets held here
 
     @staticmethod
-    def _channel(room: str) -> str:
-        return f"meeting_signaling.room.{room}"
+    def _channel(replica: str) -> str:
+        return f"meeting_signaling.replica.{replica}"
 
-    # -- rooms this replica holds sockets in -------------------------------------------------
+    # -- rooms this replica holds sockets in (swept here) ----------------------------------
 
-    async def enter(self, room: str) -> None:
-        """Hold one more socket in ``room``: subscribed before anything is read or announced."""
-        lock = self._entering.setdefault(room, asyncio.Lock())
-        async with lock:
-            held = self._rooms.get(room)
-            if held is None:
-                subscription = self.bus.subscribe(self._channel(room))
-                await subscription.open()
-                reader = asyncio.create_task(self._read(room, subscription))
-                held = self._rooms[room] = _Room(subscription, reader)
-            held.sockets += 1
+    def enter(self, room: str) -> None:
+        self._rooms[room] = self._rooms.get(room, 0) + 1
 
-    async def exit(self, room: str) -> None:
-        held = self._rooms.get(room)
-        if held is None:
-            return
-        held.sockets -= 1
-        if held.sockets > 0:
-            return
-        del self._rooms[room]
-        self._entering.pop(room, None)
-        held.reader.cancel()
-        await held.subscription.close()
-        with contextlib.suppress(asyncio.CancelledError):
-            await held.reader
+    def exit(self, room: str) -> None:
+        held = self._rooms.get(room, 0) - 1
+        if held > 0:
+            self._rooms[room] = held
+        else:
+            self._rooms.pop(room, None)
 
-    async def _read(self, room: str, subscription: Subscription) -> None:
+    async def _read(self, subscription: Subscription) -> None:
         async for payload in subscription:
             try:
                 envelope = orjson.loads(payload)
-                if envelope["from"] == self.replica:
-                    continue
                 if envelope["kind"] == "deliver":
+                    room = envelope["room"]
                     for sid, (seq, body) in envelope["to"].items():
                         connection = self.local.get(sid)
                         if connection is not None and connection.room == room:
@@ -115,7 +90,7 @@ class Switchboard:
                 elif envelope["kind"] == "takeover":
                     self._taken_over(envelope["session_id"], envelope["conn"])
             except Exception:
-                _log.exception("signaling: a room message could not be handled", room=room)
+                _log.exception("signaling: a message from another replica was not handled")
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -126,16 +101,16 @@ class Switchboard:
             return
         bodies = [(member, orjson.dumps(message).decode()) for member, message in messages]
         seqs = await self.directory.append([(m.session_id, body) for m, body in bodies])
-        remote: dict[str, tuple[int, str]] = {}
+        remote: dict[str, dict[str, tuple[int, str]]] = {}  # replica -> its recipients
         for (member, body), seq in zip(bodies, seqs, strict=True):
             connection = self.local.get(member.session_id)
             if connection is not None and connection.room == room:
                 connection.deliver(seq, body)
             elif member.replica != self.replica and member.away_since is None:
-                remote[member.session_id] = (seq, body)
-        if remote:
-            envelope = {"kind": "deliver", "from": self.replica, "to": remote}
-            await self.bus.publish_ephemeral(self._channel(room), orjson.dumps(envelope))
+                remote.setdefault(member.replica, {})[member.session_id] = (seq, body)
+        for replica, recipients in remote.items():
+            envelope = {"kind": "deliver", "room": room, "to": recipients}
+            await self.bus.publish_ephemeral(self._channel(replica), orjson.dumps(envelope))
 
     async def tell_room(
         self, room: str, about: Member, message: Callable[[Member], dict[str, Any]]
@@ -146,15 +121,12 @@ class Switchboard:
             room, [(m, message(m)) for sid, m in members.items() if sid != about.session_id]
         )
 
-    async def take_over(self, room: str, old: Member) -> None:
+    async def take_over(self, old: Member) -> None:
         """The session was resumed on a new socket: its old one, wherever it is, closes."""
         self._taken_over(old.session_id, old.conn)
         if old.replica != self.replica:
-            envelope = {
-                "kind": "takeover", "from": self.replica, "session_id": old.session_id,
-                "conn": old.conn,
-            }  # fmt: skip
-            await self.bus.publish_ephemeral(self._channel(room), orjson.dumps(envelope))
+            envelope = {"kind": "takeover", "session_id": old.session_id, "conn": old.conn}
+            await self.bus.publish_ephemeral(self._channel(old.replica), orjson.dumps(envelope))
 
     def _taken_over(self, session_id: str, conn: str) -> None:
         connection = self.local.get(session_id)
@@ -235,7 +207,10 @@ class Switchboard:
         """Beat, sweep and ping while the service runs; at shutdown close every socket 1012
         (its client resumes on another replica)."""
         await self.directory.beat(self.replica, self.clock(), [])
+        subscription = self.bus.subscribe(self._channel(self.replica))
+        await subscription.open()
         loops = [
+            asyncio.create_task(self._read(subscription)),
             asyncio.create_task(self._every(self.settings.sweep_interval_seconds, self.sweep)),
             asyncio.create_task(self._every(self.settings.ping_interval_seconds, self.ping_all)),
         ]
@@ -244,6 +219,7 @@ class Switchboard:
         finally:
             for loop in loops:
                 loop.cancel()
+            await subscription.close()
             for connection in list(self.local.values()):
                 connection.shut(_SERVICE_RESTART, "service restart: resume on another replica")
             await asyncio.sleep(0.1)
