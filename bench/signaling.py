@@ -97,7 +97,6 @@ class Client:
 
 
 async def started(redis_url: str | None, scratch: str) -> tuple[Any, str]:
-    log = open(os.environ.get("SIGNALING_BENCH_LOG", os.devnull), "ab")  # noqa: SIM115
     port = free_port()
     env = {
         **os.environ,
@@ -111,7 +110,7 @@ async def started(redis_url: str | None, scratch: str) -> tuple[Any, str]:
         env["V100_REDIS_URL"] = redis_url
     server = await asyncio.create_subprocess_exec(
         V100, "serve", "meeting_signaling", "--port", str(port), env=env,
-        stdout=log, stderr=log,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         start_new_session=True,
     )  # fmt: skip
     url = f"ws://127.0.0.1:{port}/v1/signaling/rooms/"
@@ -184,10 +183,12 @@ async def latency(count: int, seconds: float, rate: float, redis_url: str | None
             await server.wait()
     delays = sorted((arrived[m] - t) * 1000 for m, t in sent.items() if m in arrived)
     p99 = delays[max(0, int(len(delays) * 0.99) - 1)]
+    where = "Redis" if redis_url else "embedded"
     print(f"relay, {count} sockets in {count // ROOM_SIZE} rooms, {rate:.0f} offers/s for "
-          f"{seconds:.0f} s ({'Redis' if redis_url else 'embedded'}): {len(delays)}/{len(sent)} "
+          f"{seconds:.0f} s ({where}): {len(delays)}/{len(sent)} "
           f"arrived, p50 {statistics.median(delays):.2f} ms, p99 {p99:.2f} ms "
-          f"({p99 / 20:.2f}x the 20 ms target), max {delays[-1]:.1f} ms; load {load()}")  # fmt: skip
+          f"({p99 / 20:.2f}x the 20 ms target), max {delays[-1]:.1f} ms; "
+          f"load {load()}")  # fmt: skip
 
 
 async def main(options: argparse.Namespace) -> None:

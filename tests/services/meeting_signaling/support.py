@@ -138,6 +138,4 @@ class Peer:
         finally:
             received = self.socket.protocol.close_rcvd
             if not self.closed.done():
-                self.closed.set_result(
-                    (received.code, received.reason) if received else (None, "")
-                )
+                self.closed.set_result((received.code, received.reason) if received else (None, ""))

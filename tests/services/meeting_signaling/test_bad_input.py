@@ -40,7 +40,8 @@ async def test_tokens_that_do_not_open_the_room(signaling: Signaling) -> None:
     meeting = uuid.uuid4().hex
     async with signaling(join_timeout_seconds=0.5) as rooms:
         url = rooms + meeting
-        forged = mint(meeting, secret_tokens=MeetingTokens("another-installation-secret-0123456789"))
+        elsewhere = MeetingTokens("another-installation-secret-0123456789")
+        forged = mint(meeting, secret_tokens=elsewhere)
         assert await _refused(url, _join(forged)) == (4401, "The meeting token is not valid.")
         expired = mint(meeting, expires_in=-5)
         assert await _refused(url, _join(expired)) == (4401, "The meeting token has expired.")
@@ -137,14 +138,16 @@ async def test_nothing_crosses_rooms_or_tenants(signaling: Signaling) -> None:
         # are other rooms: neither sees Ada, nor can reach her.
         eve = await Peer.join(url, mint(meeting, tenant_id="tenant-b"))
         breakout = await Peer.join(url, mint(meeting, tenant_id="tenant-a", room="breakout-1"))
-        assert eve.joined["peers"] == [] and breakout.joined["peers"] == []
+        assert eve.joined["peers"] == []
+        assert breakout.joined["peers"] == []
         for outsider in (eve, breakout):
             await outsider.send({"type": "offer", "to": ada.session_id, "sdp": SDP})
             assert (await outsider.next("error"))["code"] == "peer-not-found"
             # Not even a resume under her session id: it is a new join.
             again = await Peer.join(url, outsider_token := mint(meeting, tenant_id="tenant-b"),
                                     session_id=ada.session_id)  # fmt: skip
-            assert again.joined["resumed"] is False and again.session_id != ada.session_id
+            assert again.joined["resumed"] is False
+            assert again.session_id != ada.session_id
             assert outsider_token
             await again.close()
         await ada.silent(0.5)

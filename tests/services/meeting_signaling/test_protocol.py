@@ -30,7 +30,8 @@ async def test_two_peers_negotiate_through_the_room(signaling: Signaling) -> Non
         bob = await Peer.join(url, mint(meeting, "bob"))
         # Bob joined later: he is the polite side towards Ada, and she the impolite one.
         [seen] = bob.joined["peers"]
-        assert seen["session_id"] == ada.session_id and seen["polite"] is True
+        assert seen["session_id"] == ada.session_id
+        assert seen["polite"] is True
         joined = await ada.next("peer.joined")
         assert joined["peer"]["session_id"] == bob.session_id
         assert joined["peer"]["participant_id"] == "bob"
@@ -42,7 +43,8 @@ async def test_two_peers_negotiate_through_the_room(signaling: Signaling) -> Non
         assert offer == {"seq": 2, "type": "offer", "from": bob.session_id, "sdp": SDP}
         await ada.send({"type": "answer", "to": bob.session_id, "sdp": SDP})
         answer = await bob.next("answer")
-        assert answer["from"] == ada.session_id and answer["sdp"] == SDP
+        assert answer["from"] == ada.session_id
+        assert answer["sdp"] == SDP
         await ada.send({"type": "candidate", "to": bob.session_id, "candidate": CANDIDATE})
         candidate = await bob.next("candidate")
         assert candidate["candidate"] == CANDIDATE
@@ -53,7 +55,8 @@ async def test_two_peers_negotiate_through_the_room(signaling: Signaling) -> Non
 
         await bob.leave()
         left = await ada.next("peer.left")
-        assert left["session_id"] == bob.session_id and left["reason"] == "left"
+        assert left["session_id"] == bob.session_id
+        assert left["reason"] == "left"
         await ada.close()
 
 

@@ -61,16 +61,19 @@ async def test_a_replica_killed_mid_meeting(tmp_path: Path) -> None:
         await bob.silent(0.3)
 
         again = await Peer.join(on_second, ada_token, session_id=ada.session_id, last_seq=handled)
-        assert again.joined["resumed"] is True and again.session_id == ada.session_id
+        assert again.joined["resumed"] is True
+        assert again.session_id == ada.session_id
         missed = await again.next()
-        assert missed["type"] == "candidate" and missed["seq"] == handled + 1
+        assert missed["type"] == "candidate"
+        assert missed["seq"] == handled + 1
         assert (await bob.next())["type"] == "peer.reconnected"
         await bob.send({"type": "ice-restart", "to": again.session_id})
         assert (await again.next("ice-restart"))["from"] == bob.session_id
 
         # Carol never comes back: once the dead replica stopped beating and her grace ran out.
         left = await bob.next("peer.left", within=20)
-        assert left["session_id"] == carol.session_id and left["reason"] == "timeout"
+        assert left["session_id"] == carol.session_id
+        assert left["reason"] == "timeout"
         # (The grace counts from its last heartbeat, up to one sweep interval before the kill.)
         assert 3.5 <= time.monotonic() - killed_at < 15
         assert (await again.next("peer.left"))["session_id"] == carol.session_id

@@ -40,7 +40,8 @@ async def test_signaling_through_the_gateway(tmp_path: Path) -> None:
             await socket.send(json.dumps({"type": "join", "token": mint(meeting, expires_in=-1)}))
             with pytest.raises(websockets.ConnectionClosed) as closed:
                 await socket.recv()
-        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 4401
         # Another prefix of the gateway still wants a credential.
         with pytest.raises(websockets.InvalidStatus):
             async with websockets.connect(

@@ -55,6 +55,8 @@ async def test_two_webrtc_peers_open_a_data_channel(signaling: Signaling) -> Non
                     channel.send(f"re: {message}")
 
             channel = bob_pc.createDataChannel("chat")
+            channel_open = asyncio.Event()
+            channel.on("open", channel_open.set)
 
             @channel.on("message")
             def _reply(message: str) -> None:
@@ -73,8 +75,7 @@ async def test_two_webrtc_peers_open_a_data_channel(signaling: Signaling) -> Non
             assert (await bob.next("end-of-candidates"))["from"] == ada.session_id
             await answering
             async with asyncio.timeout(30):
-                while channel.readyState != "open":
-                    await asyncio.sleep(0.05)
+                await channel_open.wait()
                 await opened.wait()
             channel.send("hello")
             async with asyncio.timeout(10):
@@ -83,7 +84,8 @@ async def test_two_webrtc_peers_open_a_data_channel(signaling: Signaling) -> Non
             assert ada_pc.iceConnectionState in ("connected", "completed")
             for sdp in (answer["sdp"], bob_pc.localDescription.sdp):
                 candidates = [line for line in sdp.splitlines() if line.startswith("a=candidate")]
-                assert candidates and all(" 127.0.0.1 " in line for line in candidates)
+                assert candidates
+                assert all(" 127.0.0.1 " in line for line in candidates)
             for peer in (ada, bob):
                 await peer.close()
     finally:
