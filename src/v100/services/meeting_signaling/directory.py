@@ -82,6 +82,11 @@ class Directory(ABC):
         """Add each ``(session id, message)`` to that session's outbox; their ``seq``."""
 
     @abstractmethod
+    async def relay(self, room: str, session_id: str, message: str) -> tuple[Member, int] | None:
+        """Add ``message`` to the outbox of ``session_id`` if it is a member of ``room`` (one
+        step, one round trip on Redis): the member and the message's ``seq``, or None."""
+
+    @abstractmethod
     async def since(self, session_id: str, last_seq: int) -> list[tuple[int, str]]:
         """The session's messages after ``last_seq``, in order; ``Gap`` if some were trimmed."""
 

@@ -73,6 +73,13 @@ class MemoryDirectory(Directory):
             seqs.append(seq)
         return seqs
 
+    async def relay(self, room: str, session_id: str, message: str) -> tuple[Member, int] | None:
+        member = self._state.rooms.get(room, {}).get(session_id)
+        if member is None:
+            return None
+        [seq] = await self.append([(session_id, message)])
+        return member, seq
+
     async def since(self, session_id: str, last_seq: int) -> list[tuple[int, str]]:
         box = self._state.outboxes.get(session_id) or deque()
         if box and box[0][0] > last_seq + 1:

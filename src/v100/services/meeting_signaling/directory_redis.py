@@ -41,14 +41,22 @@ redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('DEL', KEYS[2], KEYS[3])
 return 1
 """
-_APPEND = """
+_NUMBERED = """
 local seq = redis.call('INCR', KEYS[1])
 redis.call('RPUSH', KEYS[2], seq .. ' ' .. ARGV[1])
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
-return seq
 """
+_APPEND = _NUMBERED + "return seq"
+_RELAY = (
+    """
+local member = redis.call('HGET', KEYS[3], ARGV[4])
+if not member then return false end
+"""
+    + _NUMBERED
+    + "return {member, seq}"
+)
 
 
 def _text(value: bytes | str) -> str:
@@ -64,6 +72,7 @@ class RedisDirectory(Directory):
         self._swap: Any = self._redis.register_script(_SWAP)
         self._remove: Any = self._redis.register_script(_REMOVE)
         self._append: Any = self._redis.register_script(_APPEND)
+        self._relay: Any = self._redis.register_script(_RELAY)
 
     @staticmethod
     def _room(room: str) -> str:
@@ -116,6 +125,17 @@ class RedisDirectory(Directory):
         async with unavailable("signaling directory"), pipe:
             seqs = await pipe.execute()
         return [int(seq) for seq in seqs]
+
+    async def relay(self, room: str, session_id: str, message: str) -> tuple[Member, int] | None:
+        keys = [f"{_PREFIX}seq:{session_id}", f"{_PREFIX}out:{session_id}", self._room(room)]
+        async with unavailable("signaling directory"):
+            found = await self._relay(
+                keys=keys, args=[message, self._outbox_size, _IDLE_TTL, session_id]
+            )
+        if not found:
+            return None
+        entry, seq = found
+        return Member.decode(entry), int(seq)
 
     async def since(self, session_id: str, last_seq: int) -> list[tuple[int, str]]:
         async with unavailable("signaling directory"):

@@ -289,9 +289,9 @@ async def _handle(connection: Connection, switchboard: Switchboard, message: Any
     if isinstance(message, Join):
         raise ProtocolError("already-joined", "This socket has joined already.")
     me = connection.member
-    peer = await switchboard.directory.member(connection.room, message.to)
-    if peer is None or message.to == me.session_id:
-        raise ProtocolError("peer-not-found", f"No peer {message.to!r} in this room.")
     relayed = {"type": message.type, "from": me.session_id,
                **message.model_dump(exclude={"type", "to"}, exclude_none=True)}  # fmt: skip
-    await switchboard.send(connection.room, [(peer, relayed)])
+    if message.to == me.session_id or not await switchboard.relay(
+        connection.room, message.to, relayed
+    ):
+        raise ProtocolError("peer-not-found", f"No peer {message.to!r} in this room.")

@@ -101,8 +101,24 @@ class Switchboard:
             return
         bodies = [(member, orjson.dumps(message).decode()) for member, message in messages]
         seqs = await self.directory.append([(m.session_id, body) for m, body in bodies])
+        await self._hand_over(
+            room, [(m, body, seq) for (m, body), seq in zip(bodies, seqs, strict=True)]
+        )
+
+    async def relay(self, room: str, to: str, message: dict[str, Any]) -> bool:
+        """``send`` to one session, checked to be a member of ``room`` in the same step;
+        False when it is not."""
+        body = orjson.dumps(message).decode()
+        found = await self.directory.relay(room, to, body)
+        if found is None:
+            return False
+        member, seq = found
+        await self._hand_over(room, [(member, body, seq)])
+        return True
+
+    async def _hand_over(self, room: str, numbered: Sequence[tuple[Member, str, int]]) -> None:
         remote: dict[str, dict[str, tuple[int, str]]] = {}  # replica -> its recipients
-        for (member, body), seq in zip(bodies, seqs, strict=True):
+        for member, body, seq in numbered:
             connection = self.local.get(member.session_id)
             if connection is not None and connection.room == room:
                 connection.deliver(seq, body)
