@@ -82,32 +82,48 @@ async def serve(
     websocket: WebSocket, switchboard: Switchboard, tokens: MeetingTokens, meeting_id: str
 ) -> None:
     await websocket.accept()
-    settings = switchboard.settings
-    join = await _first_join(websocket, settings.join_timeout_seconds)
+    try:
+        connection = await _opened(websocket, switchboard, tokens, meeting_id)
+        if connection is None:
+            return
+        try:
+            await _converse(connection, switchboard)
+        finally:
+            switchboard.exit(connection.room)
+    except BackendUnavailable as exc:
+        _log.warning("signaling: a backend failed", error=str(exc))
+        await _close(websocket, _TRY_AGAIN_LATER, "signaling is unavailable; resume")
+
+
+async def _opened(
+    websocket: WebSocket, switchboard: Switchboard, tokens: MeetingTokens, meeting_id: str
+) -> Connection | None:
+    """The joined socket, or None once it was refused and closed. (The join and its token are
+    not kept past this: they would be held for the socket's whole life.)"""
+    join = await _first_join(websocket, switchboard.settings.join_timeout_seconds)
     if join is None:
-        return
+        return None
     try:
         token = tokens.verify(join.token)
     except MeetingTokenInvalid as exc:
         await _close(websocket, CLOSE_UNAUTHORIZED, str(exc))
-        return
+        return None
     if token.meeting_id != meeting_id:
         await _close(websocket, CLOSE_FORBIDDEN, "The meeting token is for another meeting.")
-        return
+        return None
     if not token.grants.join:
         await _close(websocket, CLOSE_FORBIDDEN, "The meeting token grants no join.")
-        return
+        return None
     room = room_key(token.tenant_id, token.meeting_id, token.room)
     switchboard.enter(room)
     try:
         connection = await _admit(websocket, switchboard, token, join, room)
-        if connection is not None:
-            await _converse(connection, switchboard)
-    except BackendUnavailable as exc:
-        _log.warning("signaling: a backend failed", error=str(exc))
-        await _close(websocket, _TRY_AGAIN_LATER, "signaling is unavailable; resume")
-    finally:
+    except BaseException:
         switchboard.exit(room)
+        raise
+    if connection is None:
+        switchboard.exit(room)
+    return connection
 
 
 async def _admit(
