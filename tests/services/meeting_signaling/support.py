@@ -1,6 +1,7 @@
 """What meeting_signaling's tests share: meeting tokens minted as the meeting service mints
 them, and ``Peer``, a websockets client speaking the protocol (it answers the server's pings
-by itself unless told not to, and keeps the last ``seq`` it handled for a resume)."""
+by itself unless told not to, keeps them apart from the room's messages, and keeps the last
+``seq`` it handled for a resume)."""
 
 from __future__ import annotations
 
@@ -58,6 +59,7 @@ class Peer:
         self.joined: dict[str, Any] = {}
         self.last_seq = 0
         self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.pings: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.closed: asyncio.Future[tuple[int | None, str]] = (
             asyncio.get_running_loop().create_future()
         )
@@ -90,10 +92,12 @@ class Peer:
         await self.socket.send(json.dumps(message))
 
     async def next(self, kind: str | None = None, within: float = 10.0) -> dict[str, Any]:
-        """The next message (of type ``kind``: others before it are skipped)."""
+        """The next message (of type ``kind``: others before it are skipped). The server's
+        pings are apart: ``next("ping")``."""
+        queue = self.pings if kind == "ping" else self.inbox
         async with asyncio.timeout(within):
             while True:
-                message = await self.inbox.get()
+                message = await queue.get()
                 if kind is None or message["type"] == kind:
                     return message
 
@@ -125,8 +129,11 @@ class Peer:
         try:
             async for raw in self.socket:
                 message = json.loads(raw)
-                if message["type"] == "ping" and self.answer_pings:
-                    await self.send({"type": "pong", "id": message["id"]})
+                if message["type"] == "ping":  # liveness, beside the room's traffic
+                    if self.answer_pings:
+                        await self.send({"type": "pong", "id": message["id"]})
+                    await self.pings.put(message)
+                    continue
                 if message["type"] == "joined":  # what the replay after it starts from
                     self.last_seq = message["last_seq"]
                 if "seq" in message:

@@ -28,6 +28,7 @@ __all__ = ["Switchboard", "peer_view"]
 
 _log = get_logger("v100.meeting_signaling")
 _SERVICE_RESTART = 1012
+_PING_SLICES = 10
 
 
 def peer_view(me: Member | None, peer: Member) -> dict[str, Any]:
@@ -60,6 +61,7 @@ class Switchboard:
         self.replica = uuid.uuid4().hex
         self.local: dict[str, Connection] = {}
         self._rooms: dict[str, int] = {}  # room -> sockets held here
+        self._ping_round = 0
 
     @staticmethod
     def _channel(replica: str) -> str:
@@ -192,10 +194,16 @@ class Switchboard:
                 if ends is not None and now >= ends:
                     await self.end(room, member, "timeout")
 
-    def ping_all(self) -> None:
-        """Ping every ready socket; close those that left ``missed_pings`` unanswered."""
+    def ping_slice(self) -> None:
+        """Ping one slice of the ready sockets (each socket once per ``ping_interval_seconds``,
+        spread over the interval rather than all at once: thousands of pings in one burst
+        would delay the relays queued behind them); close those that left ``missed_pings``
+        unanswered."""
+        self._ping_round = (self._ping_round + 1) % _PING_SLICES
         for connection in list(self.local.values()):
             if not connection.ready or connection.closing is not None:
+                continue
+            if hash(connection.session_id) % _PING_SLICES != self._ping_round:
                 continue
             if connection.unanswered >= self.settings.missed_pings:
                 connection.shut(CLOSE_PING_TIMEOUT, "ping timeout")
@@ -228,7 +236,9 @@ class Switchboard:
         loops = [
             asyncio.create_task(self._read(subscription)),
             asyncio.create_task(self._every(self.settings.sweep_interval_seconds, self.sweep)),
-            asyncio.create_task(self._every(self.settings.ping_interval_seconds, self.ping_all)),
+            asyncio.create_task(
+                self._every(self.settings.ping_interval_seconds / _PING_SLICES, self.ping_slice)
+            ),
         ]
         try:
             yield self
