@@ -7,11 +7,19 @@ socket is still open replaces it."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from .conftest import Signaling
+from v100.kit.testing.servers import serving
+from v100.services.meeting_signaling.app import create_app
+from v100.services.meeting_signaling.directory import Member, room_key
+from v100.services.meeting_signaling.switchboard import Switchboard
+
+from .conftest import Signaling, settings_for
 from .support import CANDIDATE, SDP, Peer, mint
 
 pytestmark = pytest.mark.time_sensitive
@@ -109,3 +117,29 @@ async def test_a_resume_replaces_a_socket_still_open(signaling: Signaling) -> No
         await bob.silent(0.3)  # no peer.disconnected from the replaced socket
         for peer in (again, bob):
             await peer.close()
+
+
+async def test_a_session_left_without_a_socket_is_ended(
+    platform: dict[str, Any], tmp_path: Path
+) -> None:
+    """An admission that failed half-way (a backend error) leaves the session named as held
+    by this replica with no socket: the sweep starts its grace, and the room hears it left."""
+    meeting = uuid.uuid4().hex
+    app = create_app(
+        settings_for(platform, tmp_path, grace_seconds=0.5, sweep_interval_seconds=0.1)
+    )
+    async with serving(app, ready=True) as url:
+        rooms = url.replace("http://", "ws://") + "/v1/signaling/rooms/"
+        bob = await Peer.join(rooms + meeting, mint(meeting, "bob"))
+        switchboard = app.state.runtime.get(Switchboard)
+        ghost = Member(
+            session_id="ghost", participant_id="ghost", name="Ghost", role="participant",
+            joined_at=time.time(), replica=switchboard.replica, conn="none",
+        )  # fmt: skip
+        room = room_key("tenant-a", meeting, "main")
+        assert await switchboard.directory.add(room, ghost, 10)
+        left = await bob.next("peer.left", within=5)
+        assert left["session_id"] == "ghost"
+        assert left["reason"] == "timeout"
+        assert await switchboard.directory.member(room, "ghost") is None
+        await bob.close()

@@ -120,6 +120,7 @@ async def _opened(
         connection = await _admit(websocket, switchboard, token, join, room)
     except BaseException:
         switchboard.exit(room)
+        await switchboard.forget(websocket)
         raise
     if connection is None:
         switchboard.exit(room)

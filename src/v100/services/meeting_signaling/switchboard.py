@@ -79,6 +79,13 @@ class Switchboard:
         else:
             self._rooms.pop(room, None)
 
+    async def forget(self, websocket: object) -> None:
+        """Drop the socket an admission failed half-way through (a backend error)."""
+        for sid, connection in list(self.local.items()):
+            if connection.websocket is websocket:
+                del self.local[sid]
+                await connection.stop()
+
     async def _read(self, subscription: Subscription) -> None:
         async for payload in subscription:
             try:
@@ -171,6 +178,12 @@ class Switchboard:
     def _stale_after(self) -> float:
         return max(3 * self.settings.sweep_interval_seconds, 2.0)
 
+    def _ghost(self, member: Member) -> bool:
+        if member.replica != self.replica or member.away_since is not None:
+            return False
+        connection = self.local.get(member.session_id)
+        return connection is None or connection.member.conn != member.conn
+
     async def end(self, room: str, member: Member, reason: str) -> bool:
         """Remove the session and tell the room it left (once, whoever gets there first)."""
         if not await self.directory.remove(room, member):
@@ -190,6 +203,11 @@ class Switchboard:
             beats = await self.directory.beats(sorted({m.replica for m in members.values()}))
             now = self.clock()
             for member in members.values():
+                if self._ghost(member):
+                    # Named as held here, with no socket here (an admission that failed half
+                    # way): away from now, so its grace runs like any dropped socket's.
+                    await self.directory.swap(room, member.conn, member.away(now))
+                    continue
                 ends = self.expires_at(member, beats)
                 if ends is not None and now >= ends:
                     await self.end(room, member, "timeout")
