@@ -73,6 +73,9 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("meeting", "/v1/meetings/{meeting_id}/room/breakouts/close"): _MEETING_TOKEN,
     ("meeting", "/v1/meetings/{meeting_id}/room/recordings"): _MEETING_TOKEN,
     ("meeting", "/v1/meetings/{meeting_id}/room/recordings/{recording_id}/stop"): _MEETING_TOKEN,
+    ("meeting_signaling", "/v1/signaling/rooms/{meeting_id}"): (
+        "WebSocket: the meeting token in its first message (join) is the credential"
+    ),
 }
 # Mounted apps and path prefixes whose every URL carries a signed, expiring token of its own.
 SIGNED_PREFIXES = (

@@ -50,6 +50,9 @@ PUBLIC_PREFIXES = (
     "/v1/videos/files/",
     "/v1/recordings/files/",
     "/v1/media/files/",
+    # A signaling socket's credential is the meeting token in its first message (browsers
+    # cannot set headers on a WebSocket); meeting_signaling verifies it (docs/meeting-signaling.md).
+    "/v1/signaling/rooms/",
 )
 # A participant's meeting token is the credential of its meeting's room routes,
 # ``/v1/meetings/{id}/room...`` (docs/adr/0051).
