@@ -6,6 +6,9 @@
     FormatUnsupported       415  document-format-unsupported  (a file type not read here)
     MixedEmbeddingModels    422  knowledge-bases-mixed-models (one search, two vector spaces)
     (kit) NotConfigured     501  not-configured               (OpenAI embeddings, no key)
+    AnswerFailed            by code: 402 insufficient-credits, 403 billing-refused,
+                            503 billing-unavailable, 502 provider-refused (the LLM vendor
+                            refused the key or the request), 503 provider-unavailable
 
 ``DocumentFailed`` is not raised over HTTP: it carries the slug a failed document shows in
 ``error`` (``document-empty``, ``document-unreadable``, ``document-not-utf8``,
@@ -18,11 +21,13 @@ from __future__ import annotations
 from v100.kit.errors import (
     NotFound,
     PayloadTooLarge,
+    ProblemError,
     UnsupportedMediaType,
     ValidationFailed,
 )
 
 __all__ = [
+    "AnswerFailed",
     "DocumentFailed",
     "DocumentNotFound",
     "DocumentTooLarge",
@@ -63,3 +68,23 @@ class DocumentFailed(Exception):
         super().__init__(f"{slug}: {detail}")
         self.slug = slug
         self.detail = detail
+
+
+_ANSWER_FAILURES = {
+    "insufficient-credits": (402, "Not enough credits"),
+    "billing-refused": (403, "Billing refused the hold"),
+    "billing-unavailable": (503, "Billing is unavailable"),
+    "provider-refused": (502, "The model provider refused the request"),
+    "provider-unavailable": (503, "The model provider is unavailable"),
+}
+
+
+class AnswerFailed(ProblemError):
+    """An answer the LLM could not write, or that could not be paid for: ``code`` is its
+    slug (the credit hold's refusals and the provider's)."""
+
+    def __init__(self, code: str, detail: str, *, retry_after: float | None = None) -> None:
+        headers = {} if retry_after is None else {"Retry-After": str(max(1, round(retry_after)))}
+        super().__init__(detail, headers=headers)
+        self.slug = code
+        self.status, self.title = _ANSWER_FAILURES.get(code, (502, "The answer failed"))

@@ -42,8 +42,20 @@ class Found:
         return page if isinstance(page, int) else None
 
     @property
+    def start_seconds(self) -> float | None:
+        return _seconds(self.hit.attributes.get("_start"))
+
+    @property
+    def end_seconds(self) -> float | None:
+        return _seconds(self.hit.attributes.get("_end"))
+
+    @property
     def metadata(self) -> dict[str, Any]:
         return {k: v for k, v in self.hit.attributes.items() if not k.startswith("_")}
+
+
+def _seconds(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 @dataclass(frozen=True, slots=True)

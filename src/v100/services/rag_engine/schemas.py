@@ -133,6 +133,9 @@ class Passage(BaseModel):
     page: int | None
     text: str
     metadata: dict[str, str | bool | int | float]
+    # A transcript's passage: where it is in the recording, in seconds.
+    start_seconds: float | None = None
+    end_seconds: float | None = None
     score: float
     vector_rank: int | None
     fulltext_rank: int | None
@@ -150,22 +153,33 @@ class RagRequest(_Body):
     knowledge_base_ids: KnowledgeBaseIds
     k: Annotated[int, Field(ge=1, le=20)] = 5
     filter: Metadata = Field(default_factory=dict)
+    # Answer as Server-Sent Events (docs/rag-engine.md: passages, delta, citations, done, error).
+    stream: bool = False
 
 
 class Citation(BaseModel):
-    """``[number]`` in the answer: the passage it refers to and the words taken from it."""
+    """``[number]`` in the answer: the passage it refers to, where that is (document, heading
+    path, page, a transcript's seconds) and, in an extractive answer, the words quoted from it
+    (None when an LLM wrote the answer)."""
 
     number: int
     document_id: str
     knowledge_base_id: str
+    document_title: str | None
     position: int
-    quote: str
+    heading_path: list[str]
+    page: int | None
+    start_seconds: float | None
+    end_seconds: float | None
+    quote: str | None
 
 
 class RagAnswer(BaseModel):
     """``answer`` cites ``passages`` by number; None when nothing in them answers the
     question. ``llm``: the model that wrote the answer, None when no LLM is configured (the
-    answer is then quoted sentences, as ``note`` says)."""
+    answer is then quoted sentences, as ``note`` says). ``invented_citations``: numbers the
+    model cited that name no passage (taken out of the text). ``credits_charged``: what the
+    LLM's tokens cost (None when nothing was charged)."""
 
     question: str
     answer: str | None
@@ -173,3 +187,5 @@ class RagAnswer(BaseModel):
     passages: list[Passage]
     llm: str | None
     note: str
+    invented_citations: list[int] = Field(default_factory=list)
+    credits_charged: int | None = None
