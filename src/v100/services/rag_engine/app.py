@@ -1,6 +1,6 @@
 """Builds the rag_engine app: documents under /v1/documents (from JSON content or an uploaded
-file, ingested by a job), /v1/search and /v1/rag, its jobs, and the embedding and chat models
-closed at shutdown."""
+file, ingested by a job), /v1/search and /v1/rag, re-embeddings for the platform's services
+(/v1/reembeddings), its jobs, and the embedding and chat models closed at shutdown."""
 
 import contextlib
 from collections.abc import AsyncIterator
@@ -15,6 +15,7 @@ from v100.services.rag_engine.chat_model import CHAT_MODELS
 from v100.services.rag_engine.documents_api import BODY_LIMITS, documents_router
 from v100.services.rag_engine.embedders import EMBEDDERS
 from v100.services.rag_engine.models import Base
+from v100.services.rag_engine.reembedding_api import reembedding_router
 from v100.services.rag_engine.resources import RESOURCES
 from v100.services.rag_engine.search_api import search_router
 from v100.services.rag_engine.settings import RagEngineSettings as Settings
@@ -42,7 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             title="V100 rag_engine",
             description="Documents ingested into knowledge bases (text, Markdown, HTML, PDF), "
             "searched by vector, full text or both, and questions answered with citations.",
-            routers=[documents_router, search_router],
+            routers=[documents_router, search_router, reembedding_router],
             database=DATABASE,
             # Sources are kept while their job needs them; no links out.
             storage=StorageSpec(),

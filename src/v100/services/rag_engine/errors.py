@@ -5,6 +5,11 @@
     EmptyDocument           422  document-empty               (an upload with no bytes)
     FormatUnsupported       415  document-format-unsupported  (a file type not read here)
     MixedEmbeddingModels    422  knowledge-bases-mixed-models (one search, two vector spaces)
+    KnowledgeBaseNotFound   404  not-found                    (re-embedding: no such collection)
+    ReembeddingNotFound     404  not-found
+    EmbeddingModelUnavailable 422 embedding-model-unavailable (re-embedding into a model not
+                                                                run here, or the one it has)
+    ReembeddingConflict     409  reembedding-in-progress
     (kit) NotConfigured     501  not-configured               (OpenAI embeddings, no key)
     AnswerFailed            by code: 402 insufficient-credits, 403 billing-refused,
                             503 billing-unavailable, 502 provider-refused (the LLM vendor
@@ -19,6 +24,7 @@
 from __future__ import annotations
 
 from v100.kit.errors import (
+    Conflict,
     NotFound,
     PayloadTooLarge,
     ProblemError,
@@ -31,9 +37,14 @@ __all__ = [
     "DocumentFailed",
     "DocumentNotFound",
     "DocumentTooLarge",
+    "EmbeddingModelUnavailable",
     "EmptyDocument",
     "FormatUnsupported",
+    "KnowledgeBaseNotFound",
     "MixedEmbeddingModels",
+    "ReembeddingConflict",
+    "ReembeddingFailed",
+    "ReembeddingNotFound",
 ]
 
 
@@ -88,3 +99,31 @@ class AnswerFailed(ProblemError):
         super().__init__(detail, headers=headers)
         self.slug = code
         self.status, self.title = _ANSWER_FAILURES.get(code, (502, "The answer failed"))
+
+
+class KnowledgeBaseNotFound(NotFound):
+    title = "No such knowledge base"
+
+
+class ReembeddingNotFound(NotFound):
+    title = "No such re-embedding"
+
+
+class EmbeddingModelUnavailable(ValidationFailed):
+    slug = "embedding-model-unavailable"
+    title = "That embedding model cannot be used here"
+
+
+class ReembeddingConflict(Conflict):
+    slug = "reembedding-in-progress"
+    title = "The knowledge base is being re-embedded already"
+
+
+class ReembeddingFailed(Exception):
+    """Ends a re-embedding ``failed`` with ``slug`` and ``detail`` (never retried); the
+    knowledge base keeps its model."""
+
+    def __init__(self, slug: str, detail: str) -> None:
+        super().__init__(f"{slug}: {detail}")
+        self.slug = slug
+        self.detail = detail

@@ -4,8 +4,10 @@ tokens, embed the chunks with the knowledge base's model, then, in one commit, r
 document's passages with the new ones and mark it ready (so it is searchable at once, and a
 re-ingestion never leaves it half-indexed). Bad input ends the document ``failed`` with a clear
 error, never retried and never stuck; a passing failure (billing, the embedding vendor) is
-retried. A rerun after a killed worker starts over from the stored source and is charged once
-(the hold's keys derive from the document and revision)."""
+retried, and so is a run that finds its knowledge base switched to another model by a
+re-embedding before it could store its vectors. A rerun after a killed worker starts over from
+the stored source and is charged once (the hold's keys derive from the document and
+revision)."""
 
 from __future__ import annotations
 
@@ -26,9 +28,14 @@ from v100.services.rag_engine.parsing import Parsed, parse
 from v100.services.rag_engine.repository import CollectionRepository
 from v100.services.rag_engine.resources import Resources
 
-__all__ = ["fail", "ingest", "passage_attributes"]
+__all__ = ["ModelSwitched", "fail", "ingest", "passage_attributes"]
 
 _log = get_logger("v100.rag_engine.processing")
+
+
+class ModelSwitched(Exception):
+    """The knowledge base was re-embedded into another model while this run embedded: the
+    job is run again (nothing was written)."""
 
 
 async def ingest(job: JobContext, resources: Resources, document_id: str, revision: int) -> None:
@@ -127,9 +134,16 @@ async def _run(job: JobContext, resources: Resources, row: Document) -> None:
             token_count=tokens, credits_charged=charged, source_key=None,
         )  # fmt: skip
         if ready is not None:
+            # A re-embedding may have switched the knowledge base's model meanwhile: these
+            # vectors are of the old one, so the run is made again (retried) with the new.
+            now = await CollectionRepository(session).locked(row.collection_id)
+            if now is None or now.embedding_model != collection.embedding_model:
+                raise ModelSwitched(
+                    f"the knowledge base's model is now {now and now.embedding_model}"
+                )
             store = vector_store(session)
-            await store.remove(session, row.tenant_id, collection.id, [row.id])
-            await store.add(session, row.tenant_id, collection.id, collection.dimension, entries)
+            await store.remove(session, row.tenant_id, now.vectors_id, [row.id])
+            await store.add(session, row.tenant_id, now.vectors_id, now.dimension, entries)
     if ready is not None:
         await resources.storage.delete(row.source_key)
     _log.info("document ready", document_id=row.id, chunks=len(chunks), tokens=tokens)

@@ -96,7 +96,7 @@ class Searcher:
         embedder = EMBEDDERS.get(model_id, self.settings)
         if embedder is None:
             raise NotConfigured(f"The knowledge bases' model {model_id!r} is not configured here.")
-        scope = VectorScope(tenant_id, [c.id for c in collections], dimension, where=where)
+        scope = VectorScope(tenant_id, [c.vectors_id for c in collections], dimension, where=where)
         store = vector_store(session)
         if mode == "fulltext":
             hits = await store.matching(session, scope, query, k)
@@ -106,7 +106,7 @@ class Searcher:
                 hits = await store.nearest(session, scope, vector, k)
             else:
                 hits = await store.hybrid(session, scope, vector, query, k)
-        knowledge_bases = {c.id: c.knowledge_base_id for c in collections}
+        knowledge_bases = {c.vectors_id: c.knowledge_base_id for c in collections}
         titles = await DocumentRepository(session).titles(
             tenant_id, sorted({hit.document_id for hit in hits})
         )

@@ -219,7 +219,9 @@ class DocumentService:
         """Forget the document and every passage of it (in this commit), and drop its stored
         source after it. A job still running finds no row and stores nothing."""
         row = await self.get(session, tenant_id, document_id)
-        await vector_store(session).remove(session, tenant_id, row.collection_id, [row.id])
+        collection = await CollectionRepository(session).locked(row.collection_id)
+        space = row.collection_id if collection is None else collection.vectors_id
+        await vector_store(session).remove(session, tenant_id, space, [row.id])
         key = row.source_key
         await session.delete(row)
         if key is not None:
