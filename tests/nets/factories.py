@@ -372,7 +372,7 @@ async def recording(platform: Platform, tenant: Tenant) -> Made:
 # --- transcription ------------------------------------------------------------------------
 
 
-@factory("/v1/transcripts/{transcript_id}")
+@factory("/v1/transcripts/{transcript_id}", "/v1/transcripts/{transcript_id}/finished")
 async def transcript(platform: Platform, tenant: Tenant) -> Made:
     # A row as a finished job leaves it: no job runs a model during the run.
     async with unit_of_work(_sessions(platform, "transcription")) as session:

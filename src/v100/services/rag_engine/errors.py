@@ -10,6 +10,8 @@
     EmbeddingModelUnavailable 422 embedding-model-unavailable (re-embedding into a model not
                                                                 run here, or the one it has)
     ReembeddingConflict     409  reembedding-in-progress
+    TranscriptNotFound      404  not-found                    (a transcript source: no such one)
+    TranscriptNotFinished   409  transcript-not-finished      (queued, processing or failed)
     (kit) NotConfigured     501  not-configured               (OpenAI embeddings, no key)
     AnswerFailed            by code: 402 insufficient-credits, 403 billing-refused,
                             503 billing-unavailable, 502 provider-refused (the LLM vendor
@@ -45,6 +47,8 @@ __all__ = [
     "ReembeddingConflict",
     "ReembeddingFailed",
     "ReembeddingNotFound",
+    "TranscriptNotFinished",
+    "TranscriptNotFound",
 ]
 
 
@@ -127,3 +131,12 @@ class ReembeddingFailed(Exception):
         super().__init__(f"{slug}: {detail}")
         self.slug = slug
         self.detail = detail
+
+
+class TranscriptNotFound(NotFound):
+    title = "No such transcript"
+
+
+class TranscriptNotFinished(Conflict):
+    slug = "transcript-not-finished"
+    title = "The transcript is not finished"

@@ -47,6 +47,7 @@ class SourceFormat(StrEnum):
     MARKDOWN = "markdown"
     HTML = "html"
     PDF = "pdf"
+    TRANSCRIPT = "transcript"
 
 
 class Collection(Base, TenantOwned, Timestamped):
@@ -114,7 +115,9 @@ class Document(Base, TenantOwned, Timestamped):
     external_id: Mapped[str | None] = mapped_column(String(200))
     title: Mapped[str | None] = mapped_column(String(200))
     format: Mapped[str] = mapped_column(String(16))
-    source_kind: Mapped[str] = mapped_column(String(16))  # "content" | "upload"
+    source_kind: Mapped[str] = mapped_column(String(16))  # "content" | "upload" | "transcript"
+    # A transcript's id at transcription (source kind "transcript").
+    source_transcript_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     source_name: Mapped[str | None] = mapped_column(String(200))
     content_type: Mapped[str | None] = mapped_column(String(100))
     # Where the source is kept until its job has read it.

@@ -76,10 +76,15 @@ async def fail(
         await resources.storage.delete(failed.source_key)
 
 
-def passage_attributes(row: Document, chunk: Chunk) -> dict[str, object]:
+def passage_attributes(
+    row: Document, chunk: Chunk, seconds: tuple[float, float] | None = None
+) -> dict[str, object]:
     """What a passage carries: the document's own metadata (which searches filter on) and,
-    under reserved keys, where in the document it is."""
-    return {**row.attributes, "_headings": list(chunk.headings), "_page": chunk.page}
+    under reserved keys, where in the document it is (a transcript's: its seconds too)."""
+    attributes = {**row.attributes, "_headings": list(chunk.headings), "_page": chunk.page}
+    if seconds is not None:
+        attributes["_start"], attributes["_end"] = seconds
+    return attributes
 
 
 async def _run(job: JobContext, resources: Resources, row: Document) -> None:
@@ -121,11 +126,14 @@ async def _run(job: JobContext, resources: Resources, row: Document) -> None:
         resources.billing, work_id=credits.work_id(embedding), tenant_id=row.tenant_id,
         hold_id=hold_id, amount=amount,
     )  # fmt: skip
+    seconds = parsed.timeline.spans(chunks) if parsed.timeline else [None] * len(chunks)
+    attributes = [
+        passage_attributes(embedding, chunk, span)
+        for chunk, span in zip(chunks, seconds, strict=True)
+    ]
     entries = [
-        VectorEntry(
-            row.id, chunk.position, chunk.text, vector, passage_attributes(embedding, chunk)
-        )
-        for chunk, vector in zip(chunks, embedded.vectors, strict=True)
+        VectorEntry(row.id, chunk.position, chunk.text, vector, carried)
+        for chunk, vector, carried in zip(chunks, embedded.vectors, attributes, strict=True)
     ]
     # The largest write: on SQLite, in this process's turn (kit.db.writers_turn).
     async with writers_turn(job.sessions), job.unit_of_work() as session:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from v100.kit.http import Listing
 from v100.kit.text import Line, Paragraphs
@@ -28,6 +28,7 @@ __all__ = [
     "SearchRequest",
     "SearchResults",
     "Title",
+    "TranscriptRef",
 ]
 
 # A knowledge base's id, as ai_orchestration (or the tenant) names it.
@@ -55,24 +56,43 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class TranscriptRef(_Body):
+    """A completed transcript of the transcription service, by its id."""
+
+    transcript_id: Annotated[
+        str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$")
+    ]
+
+
 class DocumentCreate(_Body):
-    """``POST /v1/documents``: ``content`` in ``format`` into the knowledge base. The same
-    ``external_id`` again replaces the document when its content or metadata changed, and is
-    no work when they did not; without one, the same content is the same document."""
+    """``POST /v1/documents``: ``content`` in ``format``, or a ``source`` (a completed
+    transcript: its passages keep their seconds in the recording), into the knowledge base.
+    The same ``external_id`` again replaces the document when its content or metadata changed,
+    and is no work when they did not; without one, the same content is the same document."""
 
     knowledge_base_id: KnowledgeBaseId
-    content: Annotated[Paragraphs, Field(min_length=1, max_length=20_000_000)]
+    content: Annotated[Paragraphs, Field(min_length=1, max_length=20_000_000)] | None = None
+    source: TranscriptRef | None = None
     format: Literal["text", "markdown", "html"] = "text"
     title: Title | None = None
     external_id: ExternalId | None = None
     metadata: Metadata = Field(default_factory=dict)
 
+    @model_validator(mode="after")
+    def _one_source(self) -> DocumentCreate:
+        if (self.content is None) == (self.source is None):
+            raise ValueError("give either content or source, not both or neither")
+        if self.source is not None and "format" in self.model_fields_set:
+            raise ValueError("a transcript is read as a transcript: leave format out")
+        return self
+
 
 class DocumentSource(BaseModel):
-    kind: Literal["content", "upload"]
+    kind: Literal["content", "upload", "transcript"]
     name: str | None
     content_type: str | None
     size: int
+    transcript_id: str | None = None  # kind "transcript": the transcript it was read from
 
 
 class DocumentError(BaseModel):
@@ -88,7 +108,7 @@ class DocumentOut(BaseModel):
     knowledge_base_id: str
     external_id: str | None
     title: str | None
-    format: Literal["text", "markdown", "html", "pdf"]
+    format: Literal["text", "markdown", "html", "pdf", "transcript"]
     source: DocumentSource
     metadata: dict[str, str | bool | int | float]
     status: Literal["queued", "parsing", "embedding", "ready", "failed"]

@@ -34,6 +34,8 @@ class RagEngineSettings(ServiceSettings):
     openai_embedding_model: str = "text-embedding-3-small"
     # Shortened vectors (text-embedding-3 models); None: the model's own dimension.
     openai_embedding_dimensions: int | None = Field(default=None, ge=1, le=2000)
+    # Where transcription is (a transcript as a source: its completed document).
+    transcription_url: str = service_info("transcription").url
     # Billing: embedding a document holds credits per started 1,000 tokens (docs/rag-engine.md).
     billing_url: str = service_info("billing").url
     credits_per_1k_tokens: int = Field(default=1, ge=0)

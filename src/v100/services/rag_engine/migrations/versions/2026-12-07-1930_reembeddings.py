@@ -1,4 +1,5 @@
-"""re-embeddings: a collection's vector space, and the re-embeddings into another model
+"""re-embeddings and transcripts: a collection's vector space, the re-embeddings into another
+model, and a document's source transcript
 
 Revision ID: rag_engine0003r
 Revises: rag_engine0002
@@ -18,6 +19,9 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column("collections", sa.Column("space_id", sa.String(length=36), nullable=True))
+    op.add_column(
+        "documents", sa.Column("source_transcript_id", sa.String(length=36), nullable=True)
+    )
     op.create_table(
         "reembeddings",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -51,5 +55,7 @@ def downgrade() -> None:
     for column in ("collection_id", "status", "tenant_id"):
         op.drop_index(op.f(f"ix_reembeddings_{column}"), table_name="reembeddings")
     op.drop_table("reembeddings")
+    with op.batch_alter_table("documents") as batch:
+        batch.drop_column("source_transcript_id")
     with op.batch_alter_table("collections") as batch:
         batch.drop_column("space_id")
