@@ -89,6 +89,13 @@ class VectorStore(ABC):
         return [_stored(row) for row in rows]
 
     @abstractmethod
+    async def vectors(
+        self, session: AsyncSession, dimension: int, ids: Sequence[int]
+    ) -> dict[int, Vector]:
+        """The stored vectors of passages the caller found (their ``VectorHit.id``), for a
+        re-ranking that compares passages with each other."""
+
+    @abstractmethod
     async def nearest(
         self, session: AsyncSession, scope: VectorScope, vector: Vector, k: int
     ) -> list[VectorHit]:

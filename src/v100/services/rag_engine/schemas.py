@@ -137,12 +137,15 @@ class SearchRequest(_Body):
     k: Annotated[int, Field(ge=1, le=50)] = 10
     mode: Literal["vector", "fulltext", "hybrid"] = "hybrid"
     filter: Metadata = Field(default_factory=dict)
+    # Re-rank the candidates by MMR on their embeddings (docs/rag-engine.md, "Re-ranking").
+    rerank: bool = False
 
 
 class Passage(BaseModel):
     """A passage (chunk) of a document: where it is (heading path, page, position) and how it
     ranked. ``score``: cosine similarity (vector), text rank (fulltext) or fused reciprocal
-    rank (hybrid); ``vector_rank`` / ``fulltext_rank``: its place in each list (hybrid)."""
+    rank (hybrid); ``vector_rank`` / ``fulltext_rank``: its place in each list (hybrid);
+    ``rerank_score`` when re-ranked."""
 
     number: int
     document_id: str
@@ -159,6 +162,9 @@ class Passage(BaseModel):
     score: float
     vector_rank: int | None
     fulltext_rank: int | None
+    # With ``rerank``: its relevance to the question (cosine plus a nudge for shared words);
+    # the order is MMR's, which also weighs how much it repeats the passages before it.
+    rerank_score: float | None = None
 
 
 class SearchResults(BaseModel):
@@ -173,6 +179,7 @@ class RagRequest(_Body):
     knowledge_base_ids: KnowledgeBaseIds
     k: Annotated[int, Field(ge=1, le=20)] = 5
     filter: Metadata = Field(default_factory=dict)
+    rerank: bool = False
     # Answer as Server-Sent Events (docs/rag-engine.md: passages, delta, citations, done, error).
     stream: bool = False
 

@@ -71,7 +71,7 @@ def _passage(number: int, item: Found) -> Passage:
         position=item.hit.position, heading_path=item.headings, page=item.page,
         text=item.hit.text, metadata=item.metadata, start_seconds=item.start_seconds,
         end_seconds=item.end_seconds, score=item.hit.score, vector_rank=item.hit.vector_rank,
-        fulltext_rank=item.hit.fulltext_rank,
+        fulltext_rank=item.hit.fulltext_rank, rerank_score=item.rerank_score,
     )  # fmt: skip
 
 
@@ -103,6 +103,7 @@ async def search(
     retrieval = await searcher.search(
         session, principal.tenant_id, query=body.query,
         knowledge_base_ids=body.knowledge_base_ids, k=body.k, mode=body.mode, where=body.filter,
+        rerank=body.rerank,
     )  # fmt: skip
     return SearchResults(mode=body.mode, passages=_passages(retrieval.found))
 
@@ -121,6 +122,7 @@ async def answer(
     retrieval = await searcher.search(
         session, principal.tenant_id, query=body.question,
         knowledge_base_ids=body.knowledge_base_ids, k=body.k, mode="hybrid", where=body.filter,
+        rerank=body.rerank,
     )  # fmt: skip
     await session.commit()  # the read is done: no transaction stays open while the LLM writes
     passages = _passages(retrieval.found)

@@ -54,5 +54,9 @@ class RagEngineSettings(ServiceSettings):
     # Credits per 1,000 tokens of an answer: read (the question and passages) and written.
     llm_credits_per_1k_input: float = Field(default=1.0, ge=0, le=10_000)
     llm_credits_per_1k_output: float = Field(default=4.0, ge=0, le=10_000)
+    # Re-ranking (``"rerank": true``): how many candidates are re-ranked by MMR on their
+    # embeddings, and its balance between relevance (1.0) and novelty (0.0).
+    rerank_candidates: int = Field(default=30, ge=1, le=200)
+    rerank_balance: float = Field(default=0.7, ge=0.0, le=1.0)
     # A job whose runner stops heartbeating this long is run again (a killed worker).
     job_lease_seconds: float = Field(default=120.0, ge=1.0, le=3600.0)
