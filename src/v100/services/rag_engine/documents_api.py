@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from pathlib import PurePosixPath
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import JSONResponse, Response
@@ -91,8 +91,16 @@ def document_out(row: Document) -> DocumentOut:
     )  # fmt: skip
 
 
+_TRANSCRIPT_SOURCE: dict[int | str, dict[str, Any]] = {
+    **VENDOR_NOT_CONFIGURED,
+    404: {"description": "No such transcript (a transcript source)"},
+    409: {"description": "The transcript is not finished"},
+    503: {"description": "transcription did not answer about a transcript source"},
+}
+
+
 @documents_router.post(
-    "", status_code=202, response_model=DocumentOut, responses=VENDOR_NOT_CONFIGURED
+    "", status_code=202, response_model=DocumentOut, responses=_TRANSCRIPT_SOURCE
 )
 async def create_document(
     body: DocumentCreate,

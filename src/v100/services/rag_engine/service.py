@@ -17,11 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from v100.contracts.transcription import (
     FinishedTranscript,
+    TranscriptionError,
     TranscriptMissing,
     TranscriptNotFinished,
     connect_transcripts,
 )
 from v100.kit.db import Page, new_id, session_hooks, utcnow
+from v100.kit.errors import UpstreamUnavailable
 from v100.kit.jobs import enqueue
 from v100.kit.storage import ObjectStore
 from v100.kit.vectors import vector_store
@@ -129,7 +131,8 @@ class DocumentService:
 
     async def read_transcript(self, tenant_id: str, transcript_id: str) -> FinishedTranscript:
         """A completed transcript of the tenant, from transcription: 404 when there is no
-        such one, 409 when it is not completed."""
+        such one, 409 when it is not completed, 503 when transcription does not answer (or
+        answers anything else)."""
         client = connect_transcripts(self.settings.transcription_url, self.settings.platform)
         try:
             return await client.finished(tenant_id, transcript_id)
@@ -137,6 +140,8 @@ class DocumentService:
             raise errors.TranscriptNotFound(f"Transcript {transcript_id} does not exist.") from None
         except TranscriptNotFinished as exc:
             raise errors.TranscriptNotFinished(str(exc.problem.get("detail") or "")) from None
+        except TranscriptionError as exc:  # not this caller's doing: as if it did not answer
+            raise UpstreamUnavailable(f"transcription answered {exc.status}.") from exc
         finally:
             await client.aclose()
 
