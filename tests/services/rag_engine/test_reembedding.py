@@ -2,8 +2,9 @@
 MiniLM, re-embedded into OpenAI's (the local fake of its API) through ``contracts.rag`` under
 the platform scope ``service:rag``: the job copies every passage into a new space, switches the
 knowledge base in one commit (its searches then embed queries with OpenAI, its old vectors
-gone), and is charged like an ingestion. A failed re-embedding leaves the old model searching;
-a tenant's own credential cannot ask; bad requests are problems."""
+gone), and is charged like an ingestion; a document ingested meanwhile ends in the new model. A
+failed re-embedding leaves the old model searching; a tenant's own credential cannot ask; bad
+requests are problems."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from v100.kit.testing.http import running_app
 from v100.kit.testing.servers import serving
 from v100.kit.vectors import vector_store
 from v100.services.rag_engine.app import create_app
+from v100.services.rag_engine.embedders import EMBEDDERS
 from v100.services.rag_engine.repository import CollectionRepository
 from v100.services.rag_engine.settings import RagEngineSettings
 
@@ -157,3 +159,59 @@ async def test_bad_reembeddings_are_refused(both: tuple[RagApp, RagClient]) -> N
         headers=rag.headers(tenant),
     )  # fmt: skip
     assert asked.status_code == 403, asked.text
+
+
+async def test_a_document_ingested_during_the_reembedding_ends_in_the_new_model(
+    rag_settings: RagEngineSettings, openai: tuple[OpenAIFake, str]
+) -> None:
+    """A knowledge base on OpenAI's model is moved to MiniLM while a document's embedding is
+    held up at OpenAI (a 429 with Retry-After): whichever commits first, the document ends up
+    searchable in the new space, embedded by MiniLM, and nothing is left in the old one."""
+    fake, url = openai
+    settings = rag_settings.model_copy(update={
+        "embedding_backend": "openai", "openai_api_key": SecretStr("sk-test"),
+        "openai_base_url": url,
+    })  # fmt: skip
+    app = create_app(settings)
+    async with running_app(app) as http, serving(app, lifespan="off") as served:
+        rag, client = (
+            RagApp(app=app, http=http, settings=settings),
+            connect_rag(served, settings.platform),
+        )
+        try:
+            tenant, base = new_tenant(), f"kb-{uuid.uuid4().hex[:6]}"
+            first = await rag.add(tenant, {"knowledge_base_id": base, "content": PASSAGE})
+            assert first["status"] == "ready", first
+            warm = await rag.search(tenant, {"query": "warm", "knowledge_base_ids": ["none"]})
+            assert warm.status_code == 200
+            minilm = EMBEDDERS.get("minilm-l6-v2-int8", settings)
+            assert minilm is not None
+            await minilm.embed(["the model loaded before the race"])
+
+            fake.fail_next(1, status=429, retry_after=6.0)
+            late = await rag.create(tenant, {"knowledge_base_id": base,
+                                             "content": "Otters use stones as tools."})  # fmt: skip
+            assert late.status_code == 202
+            await asyncio.sleep(0.5)  # its job is waiting on OpenAI's Retry-After
+            started = await client.reembed(tenant, base, "minilm-l6-v2-int8")
+            finished = await settled(client, tenant, started)
+            assert finished.status == "done", finished
+            done = await rag.wait(tenant, late.json()["id"])
+            assert done["status"] == "ready", done
+
+            asked = {"query": "Which animal uses tools?", "knowledge_base_ids": [base],
+                     "mode": "vector"}  # fmt: skip
+            found = await rag.search(tenant, asked)
+            texts = [p["text"] for p in found.json()["passages"]]
+            assert set(texts) == {PASSAGE, "Otters use stones as tools."}
+            async with app.state.runtime.sessions() as session:
+                collection = await CollectionRepository(session).by_knowledge_base(tenant, base)
+                assert collection is not None
+                assert (collection.embedding_model, collection.dimension) == (
+                    "minilm-l6-v2-int8", 384,
+                )  # fmt: skip
+                store = vector_store(session)
+                assert await store.count(session, tenant, collection.vectors_id, None) == 2
+                assert await store.count(session, tenant, collection.id, None) == 0
+        finally:
+            await client.aclose()
