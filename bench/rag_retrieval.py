@@ -2,8 +2,8 @@
 real HTTP API, jobs and stores: a document set the benchmark writes itself (product sheets of
 made-up devices, one fact per section, plus filler text), questions each with its one known
 answer passage, then recall@5, nDCG@10 and MRR for vector, full-text and hybrid search (hybrid
-must beat both), and ingestion throughput in chunks/s (parse, chunk, embed, store). Run by
-hand, not in CI:
+must beat both) and for vector and hybrid re-ranked by MMR, and ingestion throughput in chunks/s
+(parse, chunk, embed, store). Run by hand, not in CI:
 
     .venv/bin/python bench/rag_retrieval.py [--backend sqlite|postgres] [--products 40]
 
@@ -40,6 +40,10 @@ SECRET = "rag-retrieval-bench-secret-0123456789abcdef"  # noqa: S105 (a local te
 TENANT = Principal(tenant_id=str(uuid.uuid4()), user_id="bench", scopes=frozenset({"*"}))
 KB = "bench-kb"
 MODES = ("vector", "fulltext", "hybrid")
+# Each row measured: its label, the search mode, and whether the candidates are re-ranked (MMR
+# on the stored embeddings, docs/rag-engine.md "Re-ranking").
+RUNS = (*((mode, mode, False) for mode in MODES), ("vector+rerank", "vector", True),
+        ("hybrid+rerank", "hybrid", True))  # fmt: skip
 
 # (section, passage, question): {name} the device, {n} a number, {city}, {mail}.
 SECTIONS = [
@@ -235,14 +239,15 @@ async def _measure(settings: RagEngineSettings, products: int, backend: str) -> 
               f"(parse, chunk, embed with MiniLM int8, store; {os.cpu_count()} cores)")  # fmt: skip
 
         by_id = {value: key for key, value in ids.items()}
-        results: dict[str, dict[str, list[float]]] = {m: {} for m in MODES}
-        latencies: dict[str, list[float]] = {m: [] for m in MODES}
-        for mode in MODES:
+        results: dict[str, dict[str, list[float]]] = {label: {} for label, _, _ in RUNS}
+        latencies: dict[str, list[float]] = {label: [] for label, _, _ in RUNS}
+        for label, mode, rerank in RUNS:
             for question in questions:
                 began = time.perf_counter()
-                body = {"query": question.text, "knowledge_base_ids": [KB], "k": 10, "mode": mode}
+                body = {"query": question.text, "knowledge_base_ids": [KB], "k": 10, "mode": mode,
+                        "rerank": rerank}  # fmt: skip
                 answer = await http.post("/v1/search", headers=headers(), json=body)
-                latencies[mode].append(time.perf_counter() - began)
+                latencies[label].append(time.perf_counter() - began)
                 assert answer.status_code == 200, answer.text
                 rank = next(
                     (p["number"] for p in answer.json()["passages"]
@@ -251,7 +256,7 @@ async def _measure(settings: RagEngineSettings, products: int, backend: str) -> 
                     None,
                 )  # fmt: skip
                 for kind in (question.kind, "all"):
-                    bucket = results[mode].setdefault(kind, [])
+                    bucket = results[label].setdefault(kind, [])
                     bucket.extend([float(rank is not None and rank <= 5), ndcg_at(rank, 10),
                                    0.0 if rank is None else 1.0 / rank])  # fmt: skip
 
@@ -260,23 +265,27 @@ async def _measure(settings: RagEngineSettings, products: int, backend: str) -> 
     counts["all"] = len(questions)
     print(f"\n{len(questions)} questions, one known answer passage each "
           f"({', '.join(f'{k}: {n}' for k, n in counts.items() if k != 'all')})")  # fmt: skip
-    print(f"{'mode':<9} {'kind':<12} {'recall@5':>9} {'nDCG@10':>8} {'MRR':>6}")
+    print(f"{'mode':<14} {'kind':<12} {'recall@5':>9} {'nDCG@10':>8} {'MRR':>6}")
     summary: dict[str, tuple[float, float]] = {}
-    for mode in MODES:
+    for label, _, _ in RUNS:
         for kind in kinds:
-            values = results[mode][kind]
+            values = results[label][kind]
             recall, ndcg, mrr = (statistics.fmean(values[i::3]) for i in range(3))
-            print(f"{mode:<9} {kind:<12} {recall:>9.3f} {ndcg:>8.3f} {mrr:>6.3f}")
+            print(f"{label:<14} {kind:<12} {recall:>9.3f} {ndcg:>8.3f} {mrr:>6.3f}")
             if kind == "all":
-                summary[mode] = (recall, ndcg)
+                summary[label] = (recall, ndcg)
     hybrid = summary["hybrid"]
     for other in ("vector", "fulltext"):
         print(f"hybrid / {other}: recall@5 x{hybrid[0] / summary[other][0]:.2f}, "
               f"nDCG@10 x{hybrid[1] / summary[other][1]:.2f}")  # fmt: skip
-    for mode in MODES:
-        ordered = sorted(latencies[mode])
+    for base in ("vector", "hybrid"):
+        ranked = summary[f"{base}+rerank"]
+        print(f"{base}+rerank / {base}: recall@5 x{ranked[0] / summary[base][0]:.2f}, "
+              f"nDCG@10 x{ranked[1] / summary[base][1]:.2f}")  # fmt: skip
+    for label, _, _ in RUNS:
+        ordered = sorted(latencies[label])
         p95 = ordered[int(0.95 * (len(ordered) - 1))]
-        print(f"{mode} search through the API: median {statistics.median(ordered) * 1000:.1f} "
+        print(f"{label} search through the API: median {statistics.median(ordered) * 1000:.1f} "
               f"ms, p95 {p95 * 1000:.1f} ms")  # fmt: skip
     beats = all(hybrid[i] > summary[o][i] for o in ("vector", "fulltext") for i in (0, 1))
     print("hybrid beats both on recall@5 and nDCG@10:", "yes" if beats else "NO")

@@ -1,7 +1,8 @@
 """kit.vectors on both backends (pgvector on PostgreSQL, sqlite-vec and FTS5 on SQLite), built
 by real migrations: nearest order equals the exact cosine order, filters still give k rows,
-full text and hybrid rank, removal leaves nothing, tenants and collections stay apart, a new
-dimension is prepared at run time, and the schema matches what the models declare."""
+full text and hybrid rank, stored passages and vectors are read back, removal leaves nothing,
+tenants and collections stay apart, a new dimension is prepared at run time, and the schema
+matches what the models declare."""
 
 from __future__ import annotations
 
@@ -223,6 +224,27 @@ async def test_removal_leaves_nothing_behind(engine: AsyncEngine) -> None:
         store = vector_store(session)
         assert await store.nearest(session, VectorScope(TENANT, ["c1"], 4), query, 5) == []
         assert await store.matching(session, VectorScope(TENANT, ["c1"], 4), "zebra", 5) == []
+
+
+async def test_stored_passages_and_vectors_are_read_back(engine: AsyncEngine) -> None:
+    vectors = random_units(5, 4, seed=12)
+    await add(engine, TENANT, "c1", vectors[:3], document="d1")
+    await add(engine, TENANT, "c1", vectors[3:], document="d2")
+    await add(engine, OTHER, "c1", random_units(2, 4, seed=13), document="d1")
+    async with unit_of_work(create_sessionmaker(engine)) as session:
+        store = vector_store(session)
+        passages = await store.passages(session, TENANT, "c1")
+        assert [(p.document_id, p.position) for p in passages] == [
+            ("d1", 0), ("d1", 1), ("d1", 2), ("d2", 0), ("d2", 1),
+        ]  # fmt: skip
+        assert passages[1].attributes == {"n": 1}
+        assert passages[1].text == "passage 1"
+        only = await store.passages(session, TENANT, "c1", ["d2"])
+        assert [p.id for p in only] == [p.id for p in passages[3:]]
+        read = await store.vectors(session, 4, [p.id for p in passages])
+        for index, passage in enumerate(passages):
+            assert read[passage.id] == pytest.approx(vectors[index], abs=1e-6)
+        assert await store.vectors(session, 4, []) == {}
 
 
 async def test_a_rolled_back_add_leaves_nothing(engine: AsyncEngine) -> None:

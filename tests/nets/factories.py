@@ -25,7 +25,7 @@ from v100.services.integration.models import Endpoint, Message, StreamGroup
 from v100.services.integration.signing import new_secret
 from v100.services.integration.sms.models import SmsMessage
 from v100.services.media_processor.models import MediaJob
-from v100.services.rag_engine.models import Collection, Document
+from v100.services.rag_engine.models import Collection, Document, Reembedding
 from v100.services.transcription.models import Transcript
 from v100.services.video_processing.models import CaptionTrack, Clip, Highlight, Rendition, Video
 
@@ -405,7 +405,7 @@ async def recording(platform: Platform, tenant: Tenant) -> Made:
 # --- transcription ------------------------------------------------------------------------
 
 
-@factory("/v1/transcripts/{transcript_id}")
+@factory("/v1/transcripts/{transcript_id}", "/v1/transcripts/{transcript_id}/finished")
 async def transcript(platform: Platform, tenant: Tenant) -> Made:
     # A row as a finished job leaves it: no job runs a model during the run.
     async with unit_of_work(_sessions(platform, "transcription")) as session:
@@ -436,6 +436,21 @@ async def document(platform: Platform, tenant: Tenant) -> Made:
         session.add(row)
         await session.flush()
         return Made({"document_id": row.id})
+
+
+@factory("/v1/reembeddings/{reembedding_id}")
+async def reembedding(platform: Platform, tenant: Tenant) -> Made:
+    # Read by platform services only (service:rag): a failed one's row, no job runs.
+    async with unit_of_work(_sessions(platform, "rag_engine")) as session:
+        row = Reembedding(
+            tenant_id=tenant.id, collection_id=new_id(), knowledge_base_id="a-kb",
+            from_model="minilm-l6-v2-int8", to_model="openai/text-embedding-3-small",
+            dimension=1536, space_id=new_id(), status="failed", embedded_count=0,
+            error="embedding-refused",
+        )  # fmt: skip
+        session.add(row)
+        await session.flush()
+        return Made({"reembedding_id": row.id})
 
 
 @factory("/v1/transcription-sessions/{session_id}", "/v1/transcription-sessions/{session_id}/stop")

@@ -32,7 +32,16 @@ from v100.services.gateway.testing import (
 
 SECRET = "nets-internal-secret-0123456789abcdef-0123"
 # What a platform service may put on its own calls for a tenant (never the operator's scopes).
-SERVICE_SCOPES = frozenset({"*", "service:credits", "service:usage", "service:videos"})
+SERVICE_SCOPES = frozenset(
+    {
+        "*",
+        "service:credits",
+        "service:usage",
+        "service:videos",
+        "service:rag",
+        "service:transcripts",
+    }
+)
 
 
 @dataclass
@@ -103,7 +112,8 @@ async def embedded_platform(tmp_path: Path) -> AsyncIterator[Platform]:
     async with AsyncExitStack() as stack:
         apps: dict[str, FastAPI] = {}
         urls: dict[str, str] = {}
-        for info in SERVICES:
+        # rag_engine reads transcripts from transcription: it starts once transcription serves.
+        for info in sorted(SERVICES, key=lambda service: service.name == "rag_engine"):
             if info.name == "gateway":
                 continue
             # No webhook a fuzzed endpoint URL names may leave this machine.
@@ -112,6 +122,8 @@ async def embedded_platform(tmp_path: Path) -> AsyncIterator[Platform]:
                 extra = {"receivers_loopback_only": True}
             elif info.name == "transcription":  # it reads stored videos from video_processing
                 extra = {"video_processing_url": urls["video_processing"]}
+            elif info.name == "rag_engine":
+                extra = {"transcription_url": urls["transcription"]}
             module, settings = settings_of(info.name, **extra)
             apps[info.name] = module.create_app(settings)
             urls[info.name] = await stack.enter_async_context(serving(apps[info.name], ready=True))

@@ -569,7 +569,7 @@ class DocumentEventData(BaseModel):
     knowledge_base_id: str
     status: Literal["ready", "failed"]
     revision: int
-    format: Literal["text", "markdown", "html", "pdf"]
+    format: Literal["text", "markdown", "html", "pdf", "transcript"]
     title: str | None = None
     external_id: str | None = None
     chunk_count: int | None = None

@@ -63,7 +63,7 @@ SERVICES: tuple[ServiceInfo, ...] = (
     ServiceInfo(
         "rag_engine",
         3011,
-        ("/v1/documents", "/v1/search", "/v1/rag"),
+        ("/v1/documents", "/v1/search", "/v1/rag", "/v1/reembeddings"),
         summary="documents, embeddings, retrieval",
     ),
     ServiceInfo("meeting", 3005, ("/v1/meetings",), summary="meetings and participants"),

@@ -65,7 +65,7 @@ async def test_markdown_is_ingested_with_heading_paths_credits_and_an_event(rag:
     assert done["title"] == "Field guide"
     assert done["format"] == "markdown"
     assert done["source"] == {"kind": "content", "name": None, "content_type": "text/plain",
-                              "size": len(GUIDE.encode())}  # fmt: skip
+                              "size": len(GUIDE.encode()), "transcript_id": None}  # fmt: skip
     assert done["metadata"] == {"lang": "en"}
     assert done["chunk_count"] >= 3  # one per section at least
     assert 30 < done["token_count"] < 200

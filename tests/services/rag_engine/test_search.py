@@ -147,3 +147,23 @@ async def test_bad_searches_are_refused(rag: RagApp, body: dict[str, object]) ->
     assert answer.headers["content-type"] == "application/problem+json"
     asked = await rag.ask(new_tenant(), {"question": "", "knowledge_base_ids": ["kb"]})
     assert asked.status_code == 422
+
+
+async def test_reranked_results_carry_their_relevance(rag: RagApp) -> None:
+    tenant = new_tenant()
+    base, ids = await library(rag, tenant)
+    for mode in ("vector", "fulltext", "hybrid"):
+        answer = await rag.search(tenant, {"query": "How long does delivery take?",
+                                           "knowledge_base_ids": [base], "mode": mode, "k": 2,
+                                           "rerank": True})  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        passages = answer.json()["passages"]
+        # Full text finds only the passage with the word; the others take the two nearest.
+        assert len(passages) == (1 if mode == "fulltext" else 2), mode
+        assert passages[0]["document_id"] == ids["Shipping"], mode
+        assert [p["number"] for p in passages] == list(range(1, len(passages) + 1))
+        scores = [p["rerank_score"] for p in passages]
+        assert None not in scores
+        assert scores[0] == max(scores)  # MMR takes the most relevant first
+    plain = await rag.search(tenant, {"query": "delivery", "knowledge_base_ids": [base]})
+    assert all(p["rerank_score"] is None for p in plain.json()["passages"])

@@ -16,6 +16,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 # Registers pgvector's types with SQLAlchemy's PostgreSQL reflection (schema comparisons).
 import pgvector.sqlalchemy  # noqa: F401
 from sqlalchemy import text
@@ -120,6 +122,19 @@ class PgVectorStore(VectorStore):
             "document_id = :document)"
         )
         return int(await session.scalar(text(statement), params) or 0)
+
+    async def vectors(
+        self, session: AsyncSession, dimension: int, ids: Sequence[int]
+    ) -> dict[int, Vector]:
+        if not ids:
+            return {}
+        statement = text(
+            "SELECT id, CAST(embedding AS text) AS embedding FROM kit_vectors "
+            "WHERE id = ANY(:ids) AND dimension = :dimension"
+        )
+        params = {"ids": [int(i) for i in ids], "dimension": dimension}
+        rows = (await session.execute(statement, params)).all()
+        return {int(row.id): np.array(json.loads(row.embedding), dtype=np.float32) for row in rows}
 
     async def nearest(
         self, session: AsyncSession, scope: VectorScope, vector: Vector, k: int

@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 from sqlalchemy import BindParameter, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -144,6 +145,18 @@ class SqliteVecStore(VectorStore):
             "collection_id = :collection AND (:document IS NULL OR document_id = :document)"
         )
         return int(await session.scalar(text(statement), params) or 0)
+
+    async def vectors(
+        self, session: AsyncSession, dimension: int, ids: Sequence[int]
+    ) -> dict[int, Vector]:
+        if not ids:
+            return {}
+        statement = text(
+            f"SELECT rowid, embedding FROM {vec_table(dimension)} "  # noqa: S608
+            "WHERE rowid IN :ids"
+        ).bindparams(bindparam("ids", expanding=True))
+        rows = (await session.execute(statement, {"ids": [int(i) for i in ids]})).all()
+        return {int(row[0]): np.frombuffer(row[1], dtype="<f4").astype(np.float32) for row in rows}
 
     async def nearest(
         self, session: AsyncSession, scope: VectorScope, vector: Vector, k: int

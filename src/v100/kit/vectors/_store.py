@@ -4,11 +4,14 @@ same transaction as the caller's rows (a document turns ready and searchable at 
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from v100.kit.vectors._fusion import reciprocal_rank_fusion
@@ -63,6 +66,35 @@ class VectorStore(ABC):
     ) -> int:
         """How many passages the collection (or one of its documents) holds."""
 
+    async def passages(
+        self,
+        session: AsyncSession,
+        tenant_id: str,
+        collection_id: str,
+        document_ids: Sequence[str] | None = None,
+    ) -> list[VectorHit]:
+        """The collection's passages (or its documents'), by document and position, without
+        their vectors (``score`` 0): what a caller copies into another vector space."""
+        where = "tenant_id = :tenant AND collection_id = :collection"
+        params: dict[str, Any] = {"tenant": tenant_id, "collection": collection_id}
+        statement = "SELECT id, collection_id, document_id, position, text, attributes FROM "
+        statement += f"kit_vectors WHERE {where}"
+        if document_ids is not None:
+            statement += " AND document_id IN :documents"
+            params["documents"] = list(document_ids)
+        query = text(statement + " ORDER BY document_id, position, id")
+        if document_ids is not None:
+            query = query.bindparams(bindparam("documents", expanding=True))
+        rows = (await session.execute(query, params)).all()
+        return [_stored(row) for row in rows]
+
+    @abstractmethod
+    async def vectors(
+        self, session: AsyncSession, dimension: int, ids: Sequence[int]
+    ) -> dict[int, Vector]:
+        """The stored vectors of passages the caller found (their ``VectorHit.id``), for a
+        re-ranking that compares passages with each other."""
+
     @abstractmethod
     async def nearest(
         self, session: AsyncSession, scope: VectorScope, vector: Vector, k: int
@@ -84,6 +116,16 @@ class VectorStore(ABC):
         by_vector = await self.nearest(session, scope, vector, depth)
         by_text = await self.matching(session, scope, text, depth)
         return reciprocal_rank_fusion(by_vector, by_text, k)
+
+
+def _stored(row: Any) -> VectorHit:
+    attributes = row.attributes
+    if isinstance(attributes, str):  # SQLite's JSON comes back as text
+        attributes = json.loads(attributes)
+    return VectorHit(
+        id=int(row.id), collection_id=row.collection_id, document_id=row.document_id,
+        position=int(row.position), text=row.text, attributes=attributes, score=0.0,
+    )  # fmt: skip
 
 
 def check_k(k: int) -> int:

@@ -1,25 +1,21 @@
-"""Answers to a question from the passages retrieved for it, with numbered citations.
-
-``AnswerWriter`` is the seam: the LLM synthesis (``v100.ai.llm``, its own issue) plugs in as a
-writer that is given the same numbered passages and returns text citing them. With no LLM
-configured, ``ExtractiveWriter`` answers honestly: it quotes the sentences of the passages that
-best match the question (by the knowledge base's own embeddings, with a nudge for sharing the
-question's words), each followed by the number of the passage it comes from, and says that no
-LLM is configured. It never writes a word that is not in a passage; when no sentence is close
-enough to the question, there is no answer."""
+"""Answers to a question from the passages retrieved for it, with numbered citations, when no LLM
+is configured (an LLM's answers are ``synthesis``'s). ``ExtractiveWriter`` answers honestly: it
+quotes the sentences of the passages that best match the question (by the knowledge base's own
+embeddings, with a nudge for sharing the question's words), each followed by the number of the
+passage it comes from, and says that no LLM is configured. It never writes a word that is not in
+a passage; when no sentence is close enough to the question, there is no answer."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from v100.ai.chunking import split_sentences
 from v100.ai.embeddings import Embedder
 from v100.kit.vectors import query_terms
 from v100.services.rag_engine.retrieval import Found
 
-__all__ = ["NO_LLM_NOTE", "AnswerWriter", "Citation", "ExtractiveWriter", "WrittenAnswer"]
+__all__ = ["NO_LLM_NOTE", "Citation", "ExtractiveWriter", "WrittenAnswer"]
 
 NO_LLM_NOTE = (
     "No LLM is configured: the answer quotes the passages that best match the question, "
@@ -37,12 +33,8 @@ class Citation:
 class WrittenAnswer:
     text: str | None  # None: nothing in the passages answers the question
     citations: list[Citation]
-    llm: str | None  # the model that wrote it; None when the text is quoted
+    llm: str | None  # always None: the text is quoted
     note: str
-
-
-class AnswerWriter(Protocol):
-    async def write(self, question: str, passages: Sequence[Found]) -> WrittenAnswer: ...
 
 
 class ExtractiveWriter:

@@ -2,20 +2,26 @@
 transcription's): one hold per revision once its chunks are made, per started 1,000 tokens
 (cl100k counts of the chunks: what is sent to the model), captured after the embeddings,
 released on failure; keyed by the document and revision, so a retried run is charged once and
-an unchanged re-ingestion (no revision) is not charged at all."""
+an unchanged re-ingestion (no revision) is not charged at all.
+
+An LLM answer (``ANSWER``) holds what its prompt (counted with cl100k) and its longest reply
+would cost before the call, keys ``rag-answer:<id>:hold|capture|release``, and captures what
+the vendor counted (at most the hold) once it ends; a failed call releases it."""
 
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 
+from v100.ai.llm import Usage
 from v100.contracts.credit_holds import HoldTerms, hold_lifetime
 from v100.kit.jobs import JobContext
-from v100.services.rag_engine.errors import DocumentFailed
+from v100.services.rag_engine.errors import AnswerFailed, DocumentFailed
 from v100.services.rag_engine.models import Document
 from v100.services.rag_engine.repository import DocumentRepository
 from v100.services.rag_engine.resources import Resources
 
-__all__ = ["EMBED", "credits_for_tokens", "reserve", "work_id"]
+__all__ = ["ANSWER", "EMBED", "credits_for_answer", "credits_for_tokens", "reserve", "work_id"]
 
 # The job's limits (tasks.py: three attempts of at most an hour): the hold outlives them all.
 EMBED = HoldTerms(
@@ -25,6 +31,21 @@ EMBED = HoldTerms(
     lifetime=hold_lifetime(3600, attempts=3),
     failure=DocumentFailed,
 )
+
+# One call, answered while the request waits: its hold outlives the longest answer.
+ANSWER = HoldTerms(
+    kind="rag-answer",
+    reason="rag.answer",
+    work="the answer",
+    lifetime=timedelta(hours=2),
+    failure=AnswerFailed,
+)
+
+
+def credits_for_answer(usage: Usage, per_1k_input: float, per_1k_output: float) -> int:
+    """Credits for an answer's tokens: rounded up, at least 1 when anything is charged."""
+    cost = (usage.input_tokens * per_1k_input + usage.output_tokens * per_1k_output) / 1000
+    return 0 if cost <= 0 else max(1, math.ceil(cost - 1e-9))
 
 
 def credits_for_tokens(tokens: int, per_1k: int) -> int:

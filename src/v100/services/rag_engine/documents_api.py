@@ -1,14 +1,15 @@
 """rag_engine's endpoints under ``/v1/documents``: add a document from JSON content (text,
-Markdown, HTML) or from the file itself (``POST /v1/documents/files``: PDF, Markdown, HTML or
-text, the raw body streamed into storage), read one, list them, delete one with every passage.
-Thin: parse, call ``DocumentService``, shape."""
+Markdown, HTML) or a completed transcript (``{"source": {"transcript_id": ...}}``) or from the
+file itself (``POST /v1/documents/files``: PDF, Markdown, HTML or text, the raw body streamed
+into storage), read one, list them, delete one with every passage. Thin: parse, call
+``DocumentService``, shape."""
 
 from __future__ import annotations
 
 import dataclasses
 import sys
 from pathlib import PurePosixPath
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import JSONResponse, Response
@@ -81,7 +82,8 @@ def document_out(row: Document) -> DocumentOut:
         id=row.id, knowledge_base_id=row.knowledge_base_id, external_id=row.external_id,
         title=row.title, format=row.format,
         source=DocumentSource(kind=row.source_kind, name=row.source_name,
-                              content_type=row.content_type, size=row.source_size),
+                              content_type=row.content_type, size=row.source_size,
+                              transcript_id=row.source_transcript_id),
         metadata=row.attributes, status=row.status, revision=row.revision,
         page_count=row.page_count, chunk_count=row.chunk_count, token_count=row.token_count,
         credits_charged=row.credits_charged, error=error, created_at=row.created_at,
@@ -89,8 +91,16 @@ def document_out(row: Document) -> DocumentOut:
     )  # fmt: skip
 
 
+_TRANSCRIPT_SOURCE: dict[int | str, dict[str, Any]] = {
+    **VENDOR_NOT_CONFIGURED,
+    404: {"description": "No such transcript (a transcript source)"},
+    409: {"description": "The transcript is not finished"},
+    503: {"description": "transcription did not answer about a transcript source"},
+}
+
+
 @documents_router.post(
-    "", status_code=202, response_model=DocumentOut, responses=VENDOR_NOT_CONFIGURED
+    "", status_code=202, response_model=DocumentOut, responses=_TRANSCRIPT_SOURCE
 )
 async def create_document(
     body: DocumentCreate,
@@ -98,12 +108,26 @@ async def create_document(
     principal: RagWrite,
     service: ServiceDep,
 ) -> JSONResponse:
-    """Add text, Markdown or HTML to a knowledge base (ingested by a job; 202, then poll)."""
-    source = await service.store_content(principal.tenant_id, body.content)
-    what = Ingestion(
-        knowledge_base_id=body.knowledge_base_id, format=body.format, source_kind="content",
-        title=body.title, external_id=body.external_id, attributes=body.metadata,
-    )  # fmt: skip
+    """Add text, Markdown, HTML or a completed transcript to a knowledge base (ingested by a
+    job; 202, then poll)."""
+    if body.source is not None:
+        finished = await service.read_transcript(principal.tenant_id, body.source.transcript_id)
+        source = await service.store_content(
+            principal.tenant_id, finished.document.model_dump_json().encode(), "application/json"
+        )
+        what = Ingestion(
+            knowledge_base_id=body.knowledge_base_id, format=SourceFormat.TRANSCRIPT,
+            source_kind="transcript", title=body.title or finished.title,
+            external_id=body.external_id, source_name=finished.title,
+            attributes=body.metadata, transcript_id=finished.transcript_id,
+        )  # fmt: skip
+    else:
+        assert body.content is not None
+        source = await service.store_content(principal.tenant_id, body.content)
+        what = Ingestion(
+            knowledge_base_id=body.knowledge_base_id, format=body.format, source_kind="content",
+            title=body.title, external_id=body.external_id, attributes=body.metadata,
+        )  # fmt: skip
     return await _ingest(service, principal.tenant_id, key, "create_document", body, what, source)
 
 

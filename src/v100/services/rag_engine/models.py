@@ -1,6 +1,7 @@
 """rag_engine's tables: a collection per knowledge base (its embedding model and dimension,
 ADR 0041), documents (their source, state and what they cost), the passages with their vectors
-(``kit_vectors``, ADR 0042), the kit's job table and the stored answers of idempotent POSTs."""
+(``kit_vectors``, ADR 0042), re-embeddings into another model (ADR 0047), the kit's job table
+and the stored answers of idempotent POSTs."""
 
 from __future__ import annotations
 
@@ -46,6 +47,7 @@ class SourceFormat(StrEnum):
     MARKDOWN = "markdown"
     HTML = "html"
     PDF = "pdf"
+    TRANSCRIPT = "transcript"
 
 
 class Collection(Base, TenantOwned, Timestamped):
@@ -58,6 +60,49 @@ class Collection(Base, TenantOwned, Timestamped):
     knowledge_base_id: Mapped[str] = mapped_column(String(KNOWLEDGE_BASE_ID_LENGTH))
     embedding_model: Mapped[str] = mapped_column(String(100))
     dimension: Mapped[int] = mapped_column(Integer)
+    # The vector space its passages are in (``kit_vectors.collection_id``): None is the
+    # collection's own id; a re-embedding writes a new space beside it and switches to it.
+    space_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+
+    @property
+    def vectors_id(self) -> str:
+        return self.space_id or self.id
+
+
+class ReembeddingStatus(StrEnum):
+    """queued -> running -> done | failed; done switched the collection to the new model,
+    failed left it on the old one."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class Reembedding(Base, TenantOwned, Timestamped):
+    """A knowledge base's passages embedded again by another model, into a new vector space
+    beside the old one (searched until the switch)."""
+
+    __tablename__ = "reembeddings"
+
+    collection_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
+    knowledge_base_id: Mapped[str] = mapped_column(String(KNOWLEDGE_BASE_ID_LENGTH))
+    from_model: Mapped[str] = mapped_column(String(100))
+    to_model: Mapped[str] = mapped_column(String(100))
+    dimension: Mapped[int] = mapped_column(Integer)
+    # The new vector space (``kit_vectors.collection_id`` of the new vectors).
+    space_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    status: Mapped[str] = mapped_column(String(16), default=ReembeddingStatus.QUEUED, index=True)
+    passage_count: Mapped[int | None] = mapped_column(Integer)
+    embedded_count: Mapped[int] = mapped_column(Integer, default=0)
+    token_count: Mapped[int | None] = mapped_column(Integer)
+    job_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    hold_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    credits_charged: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(64))
+    error_detail: Mapped[str | None] = mapped_column(String(500))
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
 
 
 class Document(Base, TenantOwned, Timestamped):
@@ -70,7 +115,9 @@ class Document(Base, TenantOwned, Timestamped):
     external_id: Mapped[str | None] = mapped_column(String(200))
     title: Mapped[str | None] = mapped_column(String(200))
     format: Mapped[str] = mapped_column(String(16))
-    source_kind: Mapped[str] = mapped_column(String(16))  # "content" | "upload"
+    source_kind: Mapped[str] = mapped_column(String(16))  # "content" | "upload" | "transcript"
+    # A transcript's id at transcription (source kind "transcript").
+    source_transcript_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     source_name: Mapped[str | None] = mapped_column(String(200))
     content_type: Mapped[str | None] = mapped_column(String(100))
     # Where the source is kept until its job has read it.

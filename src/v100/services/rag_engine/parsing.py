@@ -1,8 +1,10 @@
 """Turning a document's bytes into ``v100.ai.chunking.Block`` runs of text, each with its heading
 path and page: Markdown (ATX and setext headings, fenced code kept as text, link targets
 dropped), HTML (the standard library's parser: headings h1-h6, block elements as paragraphs,
-script/style/template and comments dropped), PDF (pypdf, one block per page) and plain text.
-Unreadable input raises ``DocumentFailed`` with the slug the document shows."""
+script/style/template and comments dropped), PDF (pypdf, one block per page), plain text and
+transcripts (their paragraphs, with the timeline that gives each chunk its seconds:
+``transcript_source``). Unreadable input raises ``DocumentFailed`` with the slug the document
+shows."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from html.parser import HTMLParser
 from v100.ai.chunking import Block
 from v100.services.rag_engine.errors import DocumentFailed
 from v100.services.rag_engine.models import SourceFormat
+from v100.services.rag_engine.transcript_source import Timeline, transcript_blocks
 
 __all__ = ["Parsed", "parse"]
 
@@ -29,11 +32,18 @@ class Parsed:
     blocks: list[Block]
     title: str | None  # the document's first heading (or HTML <title>)
     pages: int | None  # a PDF's page count
+    timeline: Timeline | None = None  # a transcript's: the seconds each chunk spans
 
 
 def parse(data: bytes, source_format: str) -> Parsed:
     if source_format == SourceFormat.PDF:
         return _pdf(data)
+    if source_format == SourceFormat.TRANSCRIPT:
+        try:
+            blocks, timeline = transcript_blocks(data)
+        except ValueError as exc:
+            raise DocumentFailed("document-unreadable", str(exc)) from exc
+        return Parsed(blocks, None, None, timeline)
     text = _decoded(data)
     if source_format == SourceFormat.MARKDOWN:
         return _markdown(text)

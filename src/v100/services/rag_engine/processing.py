@@ -4,8 +4,10 @@ tokens, embed the chunks with the knowledge base's model, then, in one commit, r
 document's passages with the new ones and mark it ready (so it is searchable at once, and a
 re-ingestion never leaves it half-indexed). Bad input ends the document ``failed`` with a clear
 error, never retried and never stuck; a passing failure (billing, the embedding vendor) is
-retried. A rerun after a killed worker starts over from the stored source and is charged once
-(the hold's keys derive from the document and revision)."""
+retried, and so is a run that finds its knowledge base switched to another model by a
+re-embedding before it could store its vectors. A rerun after a killed worker starts over from
+the stored source and is charged once (the hold's keys derive from the document and
+revision)."""
 
 from __future__ import annotations
 
@@ -26,9 +28,14 @@ from v100.services.rag_engine.parsing import Parsed, parse
 from v100.services.rag_engine.repository import CollectionRepository
 from v100.services.rag_engine.resources import Resources
 
-__all__ = ["fail", "ingest", "passage_attributes"]
+__all__ = ["ModelSwitched", "fail", "ingest", "passage_attributes"]
 
 _log = get_logger("v100.rag_engine.processing")
+
+
+class ModelSwitched(Exception):
+    """The knowledge base was re-embedded into another model while this run embedded: the
+    job is run again (nothing was written)."""
 
 
 async def ingest(job: JobContext, resources: Resources, document_id: str, revision: int) -> None:
@@ -69,10 +76,15 @@ async def fail(
         await resources.storage.delete(failed.source_key)
 
 
-def passage_attributes(row: Document, chunk: Chunk) -> dict[str, object]:
+def passage_attributes(
+    row: Document, chunk: Chunk, seconds: tuple[float, float] | None = None
+) -> dict[str, object]:
     """What a passage carries: the document's own metadata (which searches filter on) and,
-    under reserved keys, where in the document it is."""
-    return {**row.attributes, "_headings": list(chunk.headings), "_page": chunk.page}
+    under reserved keys, where in the document it is (a transcript's: its seconds too)."""
+    attributes = {**row.attributes, "_headings": list(chunk.headings), "_page": chunk.page}
+    if seconds is not None:
+        attributes["_start"], attributes["_end"] = seconds
+    return attributes
 
 
 async def _run(job: JobContext, resources: Resources, row: Document) -> None:
@@ -114,11 +126,14 @@ async def _run(job: JobContext, resources: Resources, row: Document) -> None:
         resources.billing, work_id=credits.work_id(embedding), tenant_id=row.tenant_id,
         hold_id=hold_id, amount=amount,
     )  # fmt: skip
+    seconds = parsed.timeline.spans(chunks) if parsed.timeline else [None] * len(chunks)
+    attributes = [
+        passage_attributes(embedding, chunk, span)
+        for chunk, span in zip(chunks, seconds, strict=True)
+    ]
     entries = [
-        VectorEntry(
-            row.id, chunk.position, chunk.text, vector, passage_attributes(embedding, chunk)
-        )
-        for chunk, vector in zip(chunks, embedded.vectors, strict=True)
+        VectorEntry(row.id, chunk.position, chunk.text, vector, carried)
+        for chunk, vector, carried in zip(chunks, embedded.vectors, attributes, strict=True)
     ]
     # The largest write: on SQLite, in this process's turn (kit.db.writers_turn).
     async with writers_turn(job.sessions), job.unit_of_work() as session:
@@ -127,9 +142,16 @@ async def _run(job: JobContext, resources: Resources, row: Document) -> None:
             token_count=tokens, credits_charged=charged, source_key=None,
         )  # fmt: skip
         if ready is not None:
+            # A re-embedding may have switched the knowledge base's model meanwhile: these
+            # vectors are of the old one, so the run is made again (retried) with the new.
+            now = await CollectionRepository(session).locked(row.collection_id)
+            if now is None or now.embedding_model != collection.embedding_model:
+                raise ModelSwitched(
+                    f"the knowledge base's model is now {now and now.embedding_model}"
+                )
             store = vector_store(session)
-            await store.remove(session, row.tenant_id, collection.id, [row.id])
-            await store.add(session, row.tenant_id, collection.id, collection.dimension, entries)
+            await store.remove(session, row.tenant_id, now.vectors_id, [row.id])
+            await store.add(session, row.tenant_id, now.vectors_id, now.dimension, entries)
     if ready is not None:
         await resources.storage.delete(row.source_key)
     _log.info("document ready", document_id=row.id, chunks=len(chunks), tokens=tokens)

@@ -37,6 +37,17 @@ class CollectionRepository(TenantRepository[Collection]):
         """Any tenant's collection (for a document's own job)."""
         return await self.session.get(Collection, collection_id)
 
+    async def locked(self, collection_id: str) -> Collection | None:
+        """The collection as it is now, its row locked to the end of the transaction: vectors
+        written into its space and a re-embedding's switch of that space go one at a time."""
+        statement = (
+            select(Collection)
+            .where(Collection.id == collection_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
 
 class DocumentRepository(TenantRepository[Document]):
     model = Document

@@ -1,7 +1,7 @@
 """rag_engine's job resources (``v100.media.jobs``): its settings, the object store (documents'
-sources until their job has read them), the bus and billing's client while embeddings cost
-credits. The app installs its own at start-up; a ``v100 worker rag_engine`` process opens them
-from the environment on first use."""
+sources until their job has read them), the bus and billing's client while embeddings or
+answers cost credits. The app installs its own at start-up; a ``v100 worker rag_engine``
+process opens them from the environment on first use."""
 
 from __future__ import annotations
 
@@ -18,7 +18,12 @@ Resources = JobResources[RagEngineSettings]
 
 
 def _billing_url(settings: RagEngineSettings) -> str | None:
-    charged = settings.billing_enabled and settings.credits_per_1k_tokens > 0
+    rates = (
+        settings.credits_per_1k_tokens,
+        settings.llm_credits_per_1k_input,
+        settings.llm_credits_per_1k_output,
+    )
+    charged = settings.billing_enabled and any(rate > 0 for rate in rates)
     return settings.billing_url if charged else None
 
 

@@ -1,7 +1,7 @@
 """rag_engine's domain for finding passages: the tenant's knowledge bases named in a request
 (another tenant's ids find nothing), their collections' one vector space (the query embedded
-by their model), and the kit's vector store searched by vector, full text or both fused. No
-HTTP objects in here."""
+by their model), and the kit's vector store searched by vector, full text or both fused, then
+optionally re-ranked (``reranking``: MMR on the stored embeddings). No HTTP objects in here."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from v100.kit.vectors import AttributeValue, VectorHit, VectorScope, vector_stor
 from v100.services.rag_engine.embedders import EMBEDDERS
 from v100.services.rag_engine.errors import MixedEmbeddingModels
 from v100.services.rag_engine.repository import CollectionRepository, DocumentRepository
+from v100.services.rag_engine.reranking import Vector, mmr
 from v100.services.rag_engine.settings import RagEngineSettings
 
 __all__ = ["Found", "Mode", "Retrieval", "Searcher"]
@@ -31,6 +32,7 @@ class Found:
     hit: VectorHit
     knowledge_base_id: str
     document_title: str | None
+    rerank_score: float | None = None
 
     @property
     def headings(self) -> list[str]:
@@ -42,8 +44,25 @@ class Found:
         return page if isinstance(page, int) else None
 
     @property
+    def start_seconds(self) -> float | None:
+        return _seconds(self.hit.attributes.get("_start"))
+
+    @property
+    def end_seconds(self) -> float | None:
+        return _seconds(self.hit.attributes.get("_end"))
+
+    @property
     def metadata(self) -> dict[str, Any]:
         return {k: v for k, v in self.hit.attributes.items() if not k.startswith("_")}
+
+
+async def _embedded(embedder: Embedder, query: str) -> Vector:
+    vector: Vector = (await embedder.embed([query])).vectors[0]
+    return vector
+
+
+def _seconds(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +86,7 @@ class Searcher:
         k: int,
         mode: Mode,
         where: Mapping[str, AttributeValue],
+        rerank: bool = False,
     ) -> Retrieval:
         collections = await CollectionRepository(session).by_knowledge_bases(
             tenant_id, knowledge_base_ids
@@ -84,22 +104,30 @@ class Searcher:
         embedder = EMBEDDERS.get(model_id, self.settings)
         if embedder is None:
             raise NotConfigured(f"The knowledge bases' model {model_id!r} is not configured here.")
-        scope = VectorScope(tenant_id, [c.id for c in collections], dimension, where=where)
+        scope = VectorScope(tenant_id, [c.vectors_id for c in collections], dimension, where=where)
         store = vector_store(session)
+        depth = max(k, self.settings.rerank_candidates) if rerank else k
+        vector = None if mode == "fulltext" and not rerank else await _embedded(embedder, query)
         if mode == "fulltext":
-            hits = await store.matching(session, scope, query, k)
+            hits = await store.matching(session, scope, query, depth)
+        elif mode == "vector":
+            assert vector is not None
+            hits = await store.nearest(session, scope, vector, depth)
         else:
-            vector = (await embedder.embed([query])).vectors[0]
-            if mode == "vector":
-                hits = await store.nearest(session, scope, vector, k)
-            else:
-                hits = await store.hybrid(session, scope, vector, query, k)
-        knowledge_bases = {c.id: c.knowledge_base_id for c in collections}
+            assert vector is not None
+            hits = await store.hybrid(session, scope, vector, query, depth)
+        scores: list[float | None] = [None] * len(hits)
+        if rerank and hits:
+            assert vector is not None
+            stored = await store.vectors(session, dimension, [hit.id for hit in hits])
+            ranked = mmr(query, vector, hits, stored, k, self.settings.rerank_balance)
+            hits, scores = [hit for hit, _ in ranked], [score for _, score in ranked]
+        knowledge_bases = {c.vectors_id: c.knowledge_base_id for c in collections}
         titles = await DocumentRepository(session).titles(
             tenant_id, sorted({hit.document_id for hit in hits})
         )
         found = [
-            Found(hit, knowledge_bases[hit.collection_id], titles.get(hit.document_id))
-            for hit in hits
+            Found(hit, knowledge_bases[hit.collection_id], titles.get(hit.document_id), score)
+            for hit, score in zip(hits, scores, strict=True)
         ]
         return Retrieval(found, embedder)

@@ -1,8 +1,8 @@
-"""rag_engine's domain for documents: the knowledge base's collection (made on its first
-document, with the model new knowledge bases get), sources streamed into object storage under
-the size limit, creating a document or a new revision of one (the same content again is no
-work), queueing its ingestion job, reading, listing and deleting documents (every passage with
-them). No HTTP objects in here."""
+"""rag_engine's domain for documents: the knowledge base's collection (made on its first document,
+with the model new knowledge bases get), sources streamed into object storage under the size
+limit (or a completed transcript read from transcription), creating a document or a new revision
+of one (the same content again is no work), queueing its ingestion job, reading, listing and
+deleting documents (every passage with them). No HTTP objects in here."""
 
 from __future__ import annotations
 
@@ -15,10 +15,19 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from v100.contracts.transcription import (
+    FinishedTranscript,
+    TranscriptionError,
+    TranscriptMissing,
+    TranscriptNotFinished,
+    connect_transcripts,
+)
 from v100.kit.db import Page, new_id, session_hooks, utcnow
+from v100.kit.errors import UpstreamUnavailable
 from v100.kit.jobs import enqueue
 from v100.kit.storage import ObjectStore
 from v100.kit.vectors import vector_store
+from v100.services.rag_engine import errors
 from v100.services.rag_engine.embedders import EMBEDDERS
 from v100.services.rag_engine.errors import DocumentNotFound, DocumentTooLarge, EmptyDocument
 from v100.services.rag_engine.models import Collection, Document, DocumentStatus
@@ -48,11 +57,12 @@ class Ingestion:
 
     knowledge_base_id: str
     format: str
-    source_kind: str  # "content" | "upload"
+    source_kind: str  # "content" | "upload" | "transcript"
     title: str | None = None
     external_id: str | None = None
     source_name: str | None = None
     attributes: Mapping[str, Any] | None = None
+    transcript_id: str | None = None
 
 
 class DocumentService:
@@ -70,8 +80,10 @@ class DocumentService:
 
     # -- sources ----------------------------------------------------------------------------
 
-    async def store_content(self, tenant_id: str, content: str) -> StoredSource:
-        data = content.encode()
+    async def store_content(
+        self, tenant_id: str, content: str | bytes, content_type: str = "text/plain"
+    ) -> StoredSource:
+        data = content.encode() if isinstance(content, str) else content
         limit = self.settings.max_document_bytes
         if len(data) > limit:
             raise DocumentTooLarge(f"A document takes at most {limit} bytes; this one has "
@@ -81,7 +93,7 @@ class DocumentService:
             yield data
 
         return await self.store_upload(
-            tenant_id, body(), declared_length=len(data), content_type="text/plain"
+            tenant_id, body(), declared_length=len(data), content_type=content_type
         )
 
     async def store_upload(
@@ -116,6 +128,22 @@ class DocumentService:
             await self.storage.delete(key)
             raise EmptyDocument("The document is empty: send its content.")
         return StoredSource(key, stored.size, digest.hexdigest(), content_type)
+
+    async def read_transcript(self, tenant_id: str, transcript_id: str) -> FinishedTranscript:
+        """A completed transcript of the tenant, from transcription: 404 when there is no
+        such one, 409 when it is not completed, 503 when transcription does not answer (or
+        answers anything else)."""
+        client = connect_transcripts(self.settings.transcription_url, self.settings.platform)
+        try:
+            return await client.finished(tenant_id, transcript_id)
+        except TranscriptMissing:
+            raise errors.TranscriptNotFound(f"Transcript {transcript_id} does not exist.") from None
+        except TranscriptNotFinished as exc:
+            raise errors.TranscriptNotFinished(str(exc.problem.get("detail") or "")) from None
+        except TranscriptionError as exc:  # not this caller's doing: as if it did not answer
+            raise UpstreamUnavailable(f"transcription answered {exc.status}.") from exc
+        finally:
+            await client.aclose()
 
     # -- collections ------------------------------------------------------------------------
 
@@ -178,6 +206,7 @@ class DocumentService:
         row.format = what.format
         row.source_kind = what.source_kind
         row.source_name = what.source_name
+        row.source_transcript_id = what.transcript_id
         row.content_type = source.content_type
         row.source_key = source.key
         row.source_size = source.size
@@ -219,7 +248,9 @@ class DocumentService:
         """Forget the document and every passage of it (in this commit), and drop its stored
         source after it. A job still running finds no row and stores nothing."""
         row = await self.get(session, tenant_id, document_id)
-        await vector_store(session).remove(session, tenant_id, row.collection_id, [row.id])
+        collection = await CollectionRepository(session).locked(row.collection_id)
+        space = row.collection_id if collection is None else collection.vectors_id
+        await vector_store(session).remove(session, tenant_id, space, [row.id])
         key = row.source_key
         await session.delete(row)
         if key is not None:

@@ -34,9 +34,29 @@ class RagEngineSettings(ServiceSettings):
     openai_embedding_model: str = "text-embedding-3-small"
     # Shortened vectors (text-embedding-3 models); None: the model's own dimension.
     openai_embedding_dimensions: int | None = Field(default=None, ge=1, le=2000)
+    # Where transcription is (a transcript as a source: its completed document).
+    transcription_url: str = service_info("transcription").url
     # Billing: embedding a document holds credits per started 1,000 tokens (docs/rag-engine.md).
     billing_url: str = service_info("billing").url
     credits_per_1k_tokens: int = Field(default=1, ge=0)
     billing_enabled: bool = True
+    # The LLM that writes answers (``/v1/rag``) from the passages, with numbered citations:
+    # the operator's own provider and key (tenants' keys stay sealed in ai_orchestration,
+    # ADR 0047). None: answers are extractive (quoted sentences) and say so.
+    llm_provider: Literal["anthropic", "openai", "gemini"] | None = None
+    llm_api_key: SecretStr | None = None
+    # Where the provider's API is (an OpenAI-compatible server; tests point it at a fake).
+    llm_base_url: str | None = None
+    llm_model: str | None = None  # None: the provider's default (``DEFAULT_MODELS``)
+    llm_max_tokens: int = Field(default=1024, ge=16, le=32_000)
+    llm_timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
+    llm_max_retries: int = Field(default=2, ge=0, le=10)
+    # Credits per 1,000 tokens of an answer: read (the question and passages) and written.
+    llm_credits_per_1k_input: float = Field(default=1.0, ge=0, le=10_000)
+    llm_credits_per_1k_output: float = Field(default=4.0, ge=0, le=10_000)
+    # Re-ranking (``"rerank": true``): how many candidates are re-ranked by MMR on their
+    # embeddings, and its balance between relevance (1.0) and novelty (0.0).
+    rerank_candidates: int = Field(default=30, ge=1, le=200)
+    rerank_balance: float = Field(default=0.7, ge=0.0, le=1.0)
     # A job whose runner stops heartbeating this long is run again (a killed worker).
     job_lease_seconds: float = Field(default=120.0, ge=1.0, le=3600.0)

@@ -8,6 +8,7 @@ docs/transcription.md):
     VideoNotFound             404  video-not-found              (a video source, at once)
     VideoNotReady             409  video-not-ready
     VideoHasNoAudio           409  video-has-no-audio
+    TranscriptNotFinished     409  transcript-not-finished      (service:transcripts: no document)
     (kit.fetch) UrlNotAllowed 400  url-not-allowed              (a URL to a private address)
     SessionNotFound           404  not-found
     SessionNotStreamable      409  session-not-streamable       (streamed once, ended, expired)
@@ -23,7 +24,7 @@ docs/transcription.md):
 from __future__ import annotations
 
 from v100 import media
-from v100.contracts import videos
+from v100.contracts import transcription, videos
 from v100.kit.errors import Conflict, NotFound, PayloadTooLarge, RateLimited, ValidationFailed
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "SourceTooLarge",
     "TooManySessions",
     "TranscriptFailed",
+    "TranscriptNotFinished",
     "TranscriptNotFound",
     "VideoHasNoAudio",
     "VideoNotFound",
@@ -116,3 +118,8 @@ class TooManySessions(RateLimited):
 class SessionOptionsInvalid(ValidationFailed):
     slug = "session-options-invalid"
     title = "These session options do not go together"
+
+
+class TranscriptNotFinished(Conflict):
+    slug = transcription.NOT_FINISHED
+    title = "The transcript is not finished"

@@ -1,0 +1,120 @@
+"""What other services use of transcription: a typed async client, over
+``kit.http.ServiceClient``, for a tenant's finished transcript (its ``TranscriptDocument``:
+words with times, segments, paragraphs). The call carries the platform scope
+``service:transcripts``, which no tenant credential can hold; the tenant is the token's, so
+another tenant's transcript is 404 like an unknown one.
+
+    transcripts = connect_transcripts(settings.transcription_url, settings.platform)
+    finished = await transcripts.finished(tenant_id, transcript_id)  # aclose() after
+    finished.document.paragraphs, finished.title, finished.language
+
+Refusals raise ``TranscriptMissing`` (404: unknown, another tenant's, deleted),
+``TranscriptNotFinished`` (409 ``transcript-not-finished``: queued, processing or failed) or
+``TranscriptionError``; no answer at all raises the kit's ``UpstreamUnavailable``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict
+
+from v100.contracts.transcripts import TranscriptDocument
+from v100.kit.auth import InternalTokens, Principal
+from v100.kit.http import ServiceClient
+from v100.kit.settings import PlatformSettings
+
+__all__ = [
+    "FINISHED_PATH",
+    "NOT_FINISHED",
+    "TRANSCRIPTS_SCOPES",
+    "FinishedTranscript",
+    "TranscriptMissing",
+    "TranscriptNotFinished",
+    "TranscriptionError",
+    "TranscriptsClient",
+    "connect_transcripts",
+    "working_for",
+]
+
+TRANSCRIPTS_SCOPES = frozenset({"service:transcripts"})
+FINISHED_PATH = "/v1/transcripts/{transcript_id}/finished"
+# The problem slug of a transcript that is not completed (transcription raises it).
+NOT_FINISHED = "transcript-not-finished"
+
+
+def working_for(tenant_id: str) -> Principal:
+    """The identity of a service's call about ``tenant_id``'s transcripts."""
+    return Principal(tenant_id=tenant_id, scopes=TRANSCRIPTS_SCOPES, role="service")
+
+
+class FinishedTranscript(BaseModel):
+    """``GET /v1/transcripts/{id}/finished``: a completed transcript's document, with what
+    names it (the source file's name, the language heard, the duration)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    transcript_id: str
+    title: str | None
+    language: str | None
+    duration: float | None
+    source_video_id: str | None
+    completed_at: datetime | None
+    document: TranscriptDocument
+
+
+class TranscriptionError(Exception):
+    """transcription refused a call; ``problem`` is its RFC 9457 body."""
+
+    def __init__(self, status: int, problem: dict[str, Any]) -> None:
+        super().__init__(f"{status} {problem.get('type')}: {problem.get('detail')}")
+        self.status = status
+        self.problem = problem
+
+
+class TranscriptMissing(TranscriptionError):
+    """No such transcript for this tenant (unknown, another tenant's, or deleted)."""
+
+
+class TranscriptNotFinished(TranscriptionError):
+    """The transcript is queued, processing, or failed: it has no document."""
+
+
+class TranscriptsClient:
+    def __init__(self, client: ServiceClient) -> None:
+        self._client = client
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def finished(self, tenant_id: str, transcript_id: str) -> FinishedTranscript:
+        """A completed transcript's document; a refusal when it has none."""
+        path = FINISHED_PATH.format(transcript_id=transcript_id)
+        response = await self._client.get(path, principal=working_for(tenant_id))
+        return FinishedTranscript.model_validate(_answer(response))
+
+
+def connect_transcripts(
+    url: str, platform: PlatformSettings, *, timeout: float = 30.0
+) -> TranscriptsClient:
+    """A client of transcription at ``url`` that signs its calls with the platform's internal
+    token secret; it owns its connections (``aclose``)."""
+    tokens = InternalTokens(
+        platform.resolved_internal_token_secret, platform.internal_token_ttl_seconds
+    )
+    return TranscriptsClient(ServiceClient(url, tokens, timeout=timeout))
+
+
+def _answer(response: httpx.Response) -> Any:
+    if response.status_code < 400:
+        return response.json()
+    try:
+        problem: dict[str, Any] = response.json()
+    except ValueError:
+        problem = {"status": response.status_code, "detail": response.text[:200]}
+    if response.status_code == 404:
+        raise TranscriptMissing(404, problem)
+    if str(problem.get("type", "")).endswith(f"/{NOT_FINISHED}"):
+        raise TranscriptNotFinished(response.status_code, problem)
+    raise TranscriptionError(response.status_code, problem)
