@@ -16,7 +16,7 @@ import pytest
 
 from tests.support.billed import Backend
 from v100.ai.asr import Transcript as Heard
-from v100.ai.asr import TranscriptSegment, Word
+from v100.ai.asr import TranscriptSegment, Word, to_document
 from v100.kit.db import drop_database, unit_of_work
 from v100.kit.testing.db import fresh_postgres_url, postgres_admin_url
 from v100.kit.testing.http import auth_headers, running_app
@@ -24,7 +24,6 @@ from v100.kit.testing.servers import serving
 from v100.services.rag_engine.app import create_app
 from v100.services.rag_engine.settings import RagEngineSettings
 from v100.services.transcription.app import create_app as create_transcription
-from v100.services.transcription.document import to_document
 from v100.services.transcription.models import Transcript
 from v100.services.transcription.settings import TranscriptionSettings
 
