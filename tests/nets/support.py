@@ -32,7 +32,9 @@ from v100.services.gateway.testing import (
 
 SECRET = "nets-internal-secret-0123456789abcdef-0123"
 # What a platform service may put on its own calls for a tenant (never the operator's scopes).
-SERVICE_SCOPES = frozenset({"*", "service:credits", "service:usage", "service:videos"})
+SERVICE_SCOPES = frozenset(
+    {"*", "service:credits", "service:usage", "service:videos", "service:rag"}
+)
 
 
 @dataclass

@@ -62,6 +62,8 @@ PLATFORM_SCOPES: dict[str, str] = {
     "service:usage": "report metered usage for a tenant (billing_engine)",
     "service:videos": "read a tenant's stored video's audio and attach generated caption tracks "
     "to it (video_processing)",
+    "service:rag": "make and drop a tenant's knowledge base collections, add, read and delete "
+    "their documents, search and ask them (rag_engine)",
     "operator:billing": "publish plans with tiers, meters, rate cards, revenue-share "
     "agreements, and grant credits",
 }

@@ -25,7 +25,7 @@ from v100.services.rag_engine.schemas import (
 
 __all__ = ["search_router"]
 
-RagRead = Annotated[Principal, Depends(Authorized("rag:read"))]
+RagRead = Annotated[Principal, Depends(Authorized("rag:read", "service:rag"))]
 
 search_router = APIRouter(tags=["search"])
 
