@@ -1,8 +1,9 @@
 """What ai_orchestration's requests and jobs work with besides their database session: its
 settings, the tenants' keys (and the sealer that opens them), the chat model clients, billing's
-client while tokens cost credits, and the token budgets. The app opens them at start-up and
-hands them to its endpoints (``Provided(Resources)``) and to the jobs it runs; a
-``v100 worker ai_orchestration`` process opens its own from the environment on first use."""
+client while tokens cost credits, the token budgets and rag_engine's client (knowledge bases).
+The app opens them at start-up and hands them to its endpoints (``Provided(Resources)``) and to
+the jobs it runs; a ``v100 worker ai_orchestration`` process opens its own from the environment
+on first use."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from v100.contracts.billing import BillingClient, connect_billing
+from v100.contracts.rag import RagClient, connect_rag
 from v100.kit.http import Component, Runtime
 from v100.kit.sealing import Sealer
 from v100.services.ai_orchestration.budgets import TokenBudgets
@@ -30,6 +32,7 @@ class Resources:
     budgets: TokenBudgets
     # None: tokens cost nothing here (billing off).
     billing: BillingClient | None
+    rag: RagClient
 
     @classmethod
     def open(cls, settings: AiOrchestrationSettings) -> Resources:
@@ -44,11 +47,13 @@ class Resources:
             models=ChatModels(settings),
             budgets=TokenBudgets(settings.platform.redis_url),
             billing=billing,
+            rag=connect_rag(settings.rag_engine_url, settings.platform),
         )
 
     async def close(self) -> None:
         await self.models.aclose()
         await self.budgets.aclose()
+        await self.rag.aclose()
         if self.billing is not None:
             await self.billing.aclose()
 
