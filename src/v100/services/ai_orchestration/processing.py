@@ -3,8 +3,11 @@
 the run (``agent-test-run:<id>:hold|capture|release``), so a rerun is charged once; answer each
 case with the agent's version (``complete``), check its facts and record it, skipping the cases
 a killed attempt already recorded; then capture what the vendor counted and end completed.
-Without any key for the provider each case is answered that no LLM is configured, at no cost
-(and fails its facts). A refusal (credits, the vendor refusing the key or a request) ends the
+An agent's knowledge-base search runs in the tool loop (its rounds summed into the case's
+tokens; platform_api tools are not offered, a run has no caller whose authority they would
+use). Without any key for the provider each case is answered that no LLM is configured, at no
+cost, after an extractive answer from the agent's knowledge bases when it has any (whose
+quotes may state the facts). A refusal (credits, the vendor refusing the key or a request) ends the
 run ``failed`` with the hold released; a vendor that does not answer is retried by the job, and
 ends the run ``provider-unavailable`` on the last attempt."""
 
@@ -17,7 +20,7 @@ from v100.kit.jobs import JobContext
 from v100.services.ai_orchestration.calls import ChatCalls, credits_for, estimate_prompt
 from v100.services.ai_orchestration.facts import check_facts
 from v100.services.ai_orchestration.models import TestResult
-from v100.services.ai_orchestration.no_llm import ANSWERED_BY, no_llm_answer
+from v100.services.ai_orchestration.no_llm import ANSWERED_BY, no_llm_reply
 from v100.services.ai_orchestration.repository import (
     AgentVersionRepository,
     TestResultRepository,
@@ -26,6 +29,8 @@ from v100.services.ai_orchestration.repository import (
 )
 from v100.services.ai_orchestration.resources import Resources
 from v100.services.ai_orchestration.targets import agent_target
+from v100.services.ai_orchestration.tool_loop import added, answer_with_tools
+from v100.services.ai_orchestration.tools import AgentTools
 
 __all__ = ["TEST_RUN", "TestRunFailed", "fail", "run_test"]
 
@@ -92,23 +97,30 @@ async def run_test(job: JobContext, resources: Resources, run_id: str) -> None:
         prompt = str(case["prompt"])
         usage = Usage(0, 0)
         if target.credential is None:
-            answer, answered_by = (
-                no_llm_answer(version.provider, version.model, version.knowledge_base_ids),
-                ANSWERED_BY,
-            )
+            answer = await no_llm_reply(
+                resources.rag, tenant_id, version.provider, version.model,
+                version.knowledge_base_ids, prompt,
+            )  # fmt: skip
+            answered_by = ANSWERED_BY
         else:
+            tools = AgentTools(resources, version, None)
             try:
-                reply = await calls.model(target).complete(
-                    [*system, Message.user(prompt)], calls.options(target), ()
-                )
+                replies = await answer_with_tools(
+                    calls.model(target).complete, [*system, Message.user(prompt)],
+                    calls.options(target), tools.tools, tools,
+                    resources.settings.max_tool_rounds,
+                )  # fmt: skip
             except LLMRefused as exc:
                 raise TestRunFailed("provider-refused", str(exc)[:400]) from exc
             except LLMError as exc:
                 if job.is_last_attempt:
                     raise TestRunFailed("provider-unavailable", str(exc)[:400]) from exc
                 raise
-            answer, answered_by = reply.text, "llm"
-            usage = reply.usage or Usage(estimate_prompt([Message.user(prompt)], ()), 0)
+            answer, answered_by = replies[-1].text, "llm"
+            for reply in replies:
+                usage = added(usage, reply.usage) or usage
+            if usage.total_tokens == 0:
+                usage = Usage(estimate_prompt([Message.user(prompt)], ()), 0)
         found, missing = check_facts(answer, case["expected_facts"])
         async with job.unit_of_work() as session:
             session.add(

@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from v100.contracts.billing import BillingClient, connect_billing
 from v100.contracts.rag import RagClient, connect_rag
-from v100.kit.http import Component, Runtime
+from v100.kit.auth import InternalTokens
+from v100.kit.http import Component, Runtime, ServiceClient
 from v100.kit.sealing import Sealer
 from v100.services.ai_orchestration.budgets import TokenBudgets
 from v100.services.ai_orchestration.chat_models import ChatModels
@@ -33,6 +34,8 @@ class Resources:
     # None: tokens cost nothing here (billing off).
     billing: BillingClient | None
     rag: RagClient
+    # The platform_api tools' clients, by service, made on first use.
+    platform_clients: dict[str, ServiceClient] = field(default_factory=dict)
 
     @classmethod
     def open(cls, settings: AiOrchestrationSettings) -> Resources:
@@ -50,7 +53,21 @@ class Resources:
             rag=connect_rag(settings.rag_engine_url, settings.platform),
         )
 
+    def platform_client(self, service: str) -> ServiceClient:
+        """A client of ``service`` for the agents' platform_api tools (calls signed as the
+        caller, as the gateway signs them)."""
+        if service not in self.platform_clients:
+            platform = self.settings.platform
+            tokens = InternalTokens(
+                platform.resolved_internal_token_secret, platform.internal_token_ttl_seconds
+            )
+            url = self.settings.platform_urls[service]
+            self.platform_clients[service] = ServiceClient(url, tokens, timeout=30.0)
+        return self.platform_clients[service]
+
     async def close(self) -> None:
+        for client in self.platform_clients.values():
+            await client.aclose()
         await self.models.aclose()
         await self.budgets.aclose()
         await self.rag.aclose()

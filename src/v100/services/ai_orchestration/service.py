@@ -52,7 +52,7 @@ class AgentService:
         values["tools"] = values["tools"] or []
         values["knowledge_base_ids"] = values["knowledge_base_ids"] or []
         _check(values)
-        await check_knowledge_bases(session, tenant_id, values["knowledge_base_ids"])
+        await check_knowledge_bases(session, tenant_id, values["knowledge_base_ids"] or [])
         agent = await AgentRepository(session).add(
             Agent(tenant_id=tenant_id, name=values["name"], version=1)
         )
@@ -78,7 +78,7 @@ class AgentService:
             return agent, current
         _check(values)
         if values["knowledge_base_ids"] != current.knowledge_base_ids:
-            await check_knowledge_bases(session, tenant_id, values["knowledge_base_ids"])
+            await check_knowledge_bases(session, tenant_id, values["knowledge_base_ids"] or [])
         agent.version += 1
         agent.name = values["name"]
         agent.updated_at = utcnow()

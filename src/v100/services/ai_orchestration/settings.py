@@ -54,6 +54,12 @@ class AiOrchestrationSettings(ServiceSettings):
     billing_url: str = service_info("billing").url
     # Where knowledge bases' documents and passages live (``contracts.rag``, scope service:rag).
     rag_engine_url: str = service_info("rag_engine").url
+    # Where an agent's platform_api tools read, by service (called as the caller, docs).
+    platform_urls: dict[str, str] = Field(
+        default_factory=lambda: {
+            name: service_info(name).url for name in ("video_processing", "transcription")
+        }
+    )
     billing_enabled: bool = True
     operator_key_rates: TokenRates = TokenRates()
     tenant_key_rates: TokenRates = TokenRates(input=0, output=0)
