@@ -18,6 +18,8 @@ import pytest
 
 from tests.services.rag_engine.support import make_pdf
 from tests.support.billed import Backend
+from v100.kit.db import drop_database
+from v100.kit.testing.db import fresh_postgres_url, postgres_admin_url
 from v100.kit.testing.fakes.anthropic import ScriptedCall
 from v100.kit.testing.servers import serving
 from v100.services.gateway.testing import assert_problem
@@ -37,9 +39,21 @@ REFUNDS = (
 
 @pytest.fixture
 async def rag_engine_url(backend: Backend, billing_url: str) -> AsyncIterator[str]:
-    settings = RagEngineSettings(platform=backend.platform, billing_url=billing_url)
-    async with serving(create_rag(settings), ready=True) as url:
-        yield url
+    """A real rag_engine on a database of its own on the backend (its S3 prefix shared)."""
+    database_url = f"sqlite+aiosqlite:///{backend.platform.var_dir}/rag_engine.db"
+    if backend.name != "embedded":
+        admin = postgres_admin_url()
+        assert admin is not None  # a distributed backend is skipped without it
+        database_url = fresh_postgres_url(admin)
+    settings = RagEngineSettings(
+        platform=backend.platform, database_url=database_url, billing_url=billing_url
+    )
+    try:
+        async with serving(create_rag(settings), ready=True) as url:
+            yield url
+    finally:
+        if backend.name != "embedded":
+            await drop_database(database_url)
 
 
 async def _kb(ao: Orchestra, tenant: str, **body: Any) -> dict[str, Any]:
