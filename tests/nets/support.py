@@ -105,7 +105,8 @@ async def embedded_platform(tmp_path: Path) -> AsyncIterator[Platform]:
     async with AsyncExitStack() as stack:
         apps: dict[str, FastAPI] = {}
         urls: dict[str, str] = {}
-        for info in SERVICES:
+        # ai_orchestration last: it names rag_engine and the platform_api tools' services.
+        for info in sorted(SERVICES, key=lambda info: info.name == "ai_orchestration"):
             if info.name == "gateway":
                 continue
             # No webhook a fuzzed endpoint URL names may leave this machine.
@@ -114,8 +115,16 @@ async def embedded_platform(tmp_path: Path) -> AsyncIterator[Platform]:
                 extra = {"receivers_loopback_only": True}
             elif info.name == "transcription":  # it reads stored videos from video_processing
                 extra = {"video_processing_url": urls["video_processing"]}
+            elif info.name == "ai_orchestration":  # knowledge bases are rag_engine's
+                extra = {
+                    "rag_engine_url": urls["rag_engine"],
+                    "platform_urls": {n: urls[n] for n in ("video_processing", "transcription")},
+                }
             module, settings = settings_of(info.name, **extra)
             apps[info.name] = module.create_app(settings)
+            # Made now, not when the gateway asks for it: all of them at once, on this one
+            # loop of a loaded machine, outlast the gateway's fetch timeout.
+            apps[info.name].openapi()
             urls[info.name] = await stack.enter_async_context(serving(apps[info.name], ready=True))
         module, settings = settings_of(
             "gateway",
