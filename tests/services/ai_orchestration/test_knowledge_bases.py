@@ -268,3 +268,41 @@ async def test_without_an_llm_the_answer_quotes_the_knowledge_bases(ao: Orchestr
     assert (state["status"], state["passed"]) == ("completed", 1), state
     assert state["results"][0]["answered_by"] == "no-llm"
     assert document["id"]
+
+
+async def test_a_test_run_searches_and_pays_for_every_round(ao: Orchestra) -> None:
+    tenant = new_tenant()
+    kb = await _kb(ao, tenant)
+    await _add(ao, tenant, kb["id"], content=REFUNDS, format="markdown")
+    agent = await ao.create_agent(
+        tenant, knowledge_base_ids=[kb["id"]], tools=[{"type": "knowledge_base_search"}]
+    )
+    available, _ = await ao.balance(tenant)
+    ao.fakes.anthropic.reply(
+        tool_calls=[ScriptedCall("knowledge_base_search", {"query": "refund"})],
+        usage=(3000, 500),
+    )
+    ao.fakes.anthropic.reply("Within thirty days [1].", usage=(3000, 500))
+    test_set = await ao.http.post(
+        "/v1/agents/test-sets",
+        json={"name": "FAQ", "cases": [{"prompt": "Refund window?",
+                                        "expected_facts": ["thirty days"]}]},
+        headers=ao.headers(tenant, **{"Idempotency-Key": uuid.uuid4().hex}),
+    )  # fmt: skip
+    run = await ao.http.post(
+        f"/v1/agents/{agent['id']}/test-runs", json={"test_set_id": test_set.json()["id"]},
+        headers=ao.headers(tenant, **{"Idempotency-Key": uuid.uuid4().hex}),
+    )  # fmt: skip
+    for _ in range(600):
+        state = (await ao.http.get(f"/v1/agents/{agent['id']}/test-runs/{run.json()['id']}",
+                                   headers=ao.headers(tenant))).json()  # fmt: skip
+        if state["status"] in ("completed", "failed"):
+            break
+        await asyncio.sleep(0.05)
+    assert (state["status"], state["passed"]) == ("completed", 1), state
+    assert (state["input_tokens"], state["output_tokens"]) == (6000, 1000)
+    # 6,000 read (6 credits) and 1,000 written (4): more than the hold of one call per case,
+    # the rest deducted.
+    assert state["credits"] == 10
+    assert await ao.balance(tenant) == (available - 10, 0)
+    assert "thirty days of purchase" in json.dumps(ao.fakes.anthropic.requests[-1].body)

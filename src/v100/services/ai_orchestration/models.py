@@ -160,6 +160,8 @@ class TestRun(Base, TenantOwned, Timestamped):
     error_detail: Mapped[str | None] = mapped_column(String(500))
     job_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     hold_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    # The credits held (what the capture may take; tool rounds beyond it are deducted).
+    held: Mapped[int | None] = mapped_column(Integer)
     input_tokens: Mapped[int] = mapped_column(Integer, default=0)
     output_tokens: Mapped[int] = mapped_column(Integer, default=0)
     credits: Mapped[int | None] = mapped_column(Integer)

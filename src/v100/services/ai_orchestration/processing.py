@@ -2,18 +2,20 @@
 (its prompt and the agent's instructions counted with cl100k, plus the reply's bound), keyed by
 the run (``agent-test-run:<id>:hold|capture|release``), so a rerun is charged once; answer each
 case with the agent's version (``complete``), check its facts and record it, skipping the cases
-a killed attempt already recorded; then capture what the vendor counted and end completed.
-An agent's knowledge-base search runs in the tool loop (its rounds summed into the case's
-tokens; platform_api tools are not offered, a run has no caller whose authority they would
-use). Without any key for the provider each case is answered that no LLM is configured, at no
-cost, after an extractive answer from the agent's knowledge bases when it has any (whose
-quotes may state the facts). A refusal (credits, the vendor refusing the key or a request) ends the
-run ``failed`` with the hold released; a vendor that does not answer is retried by the job, and
-ends the run ``provider-unavailable`` on the last attempt."""
+a killed attempt already recorded; then capture what the vendor counted (what tool rounds cost
+beyond the hold deducted, ``agent-test-run:<id>:excess``) and end completed. An agent's
+knowledge-base search runs in the tool loop (its rounds summed into the case's tokens;
+platform_api tools are not offered, a run has no caller whose authority they would use). Without
+any key for the provider each case is answered that no LLM is configured, at no cost, after an
+extractive answer from the agent's knowledge bases when it has any (whose quotes may state the
+facts). A refusal (credits, the vendor refusing the key or a request) ends the run ``failed``
+with the hold released; a vendor that does not answer is retried by the job, and ends the run
+``provider-unavailable`` on the last attempt."""
 
 from __future__ import annotations
 
 from v100.ai.llm import LLMError, LLMRefused, Message, Usage
+from v100.contracts.billing import spending_for
 from v100.contracts.credit_holds import HoldTerms, hold_lifetime
 from v100.kit.db import utcnow
 from v100.kit.jobs import JobContext
@@ -72,7 +74,7 @@ async def run_test(job: JobContext, resources: Resources, run_id: str) -> None:
             return  # deleted meanwhile: the run went with it
         done = {result.position for result in await TestResultRepository(session).of_run(run_id)}
         target = await agent_target(resources.keys, session, tenant_id, version)
-        hold_id, created_at = run.hold_id, run.created_at
+        hold_id, held, created_at = run.hold_id, run.held, run.created_at
     system = [Message.system(version.instructions)] if version.instructions else []
     todo = [(i, case) for i, case in enumerate(test_set.cases) if i not in done]
     bound = target.max_tokens or resources.settings.default_max_tokens
@@ -83,13 +85,14 @@ async def run_test(job: JobContext, resources: Resources, run_id: str) -> None:
             sum(estimate_prompt([*system, Message.user(c["prompt"])], ()) for _, c in todo),
             bound * len(todo),
         )
+        held = credits_for(estimate, rates)
         hold_id = await TEST_RUN.reserve(
             resources.billing, work_id=run_id, tenant_id=tenant_id, created_at=created_at,
-            amount=credits_for(estimate, rates), last_attempt=job.is_last_attempt,
+            amount=held, last_attempt=job.is_last_attempt,
         )  # fmt: skip
         async with job.unit_of_work() as session:
             await TestRunRepository(session).change(
-                run_id, expect_status=("running",), hold_id=hold_id
+                run_id, expect_status=("running",), hold_id=hold_id, held=held
             )
 
     calls = ChatCalls(resources)
@@ -140,10 +143,18 @@ async def run_test(job: JobContext, resources: Resources, run_id: str) -> None:
     total = Usage(sum(r.input_tokens for r in results), sum(r.output_tokens for r in results))
     credits = None
     if rates is not None and hold_id is not None:
+        amount = credits_for(total, rates)
         credits = await TEST_RUN.capture(
             resources.billing, work_id=run_id, tenant_id=tenant_id, hold_id=hold_id,
-            amount=credits_for(total, rates),
+            amount=amount if held is None else min(amount, held),
         )  # fmt: skip
+        if credits is not None and amount > credits and resources.billing is not None:
+            # Tool rounds cost more than the hold (one call per case): the rest is deducted.
+            await resources.billing.deduct(
+                spending_for(tenant_id), amount - credits, reason=TEST_RUN.reason,
+                reference=run_id, idempotency_key=TEST_RUN.key(run_id, "excess"),
+            )  # fmt: skip
+            credits = amount
     async with job.unit_of_work() as session:
         await TestRunRepository(session).change(
             run_id, expect_status=("running",), status="completed",

@@ -1,4 +1,4 @@
-"""knowledge bases; the tools an assistant turn called
+"""knowledge bases; the tools an assistant turn called; a test run's credits held
 
 Revision ID: ai_orchestration0003
 Revises: ai_orchestration0002
@@ -34,9 +34,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("conversation_messages") as batch:
         batch.add_column(sa.Column("tool_calls", sa.JSON(), nullable=True))
+    with op.batch_alter_table("test_runs") as batch:
+        batch.add_column(sa.Column("held", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("test_runs") as batch:
+        batch.drop_column("held")
     with op.batch_alter_table("conversation_messages") as batch:
         batch.drop_column("tool_calls")
     op.drop_index(op.f("ix_knowledge_bases_tenant_id"), table_name="knowledge_bases")
