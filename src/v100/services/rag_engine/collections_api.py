@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from v100.contracts.rag import CollectionIn, CollectionInfo
 from v100.kit.auth import Principal
+from v100.kit.db import unit_of_work, writers_turn
 from v100.kit.http import VENDOR_NOT_CONFIGURED, Authorized, SessionDep
 from v100.services.rag_engine import collections
 from v100.services.rag_engine.deps import ServiceDep, SettingsDep
@@ -50,14 +51,16 @@ async def make_collection(
     body: CollectionIn,
     principal: ServiceRag,
     settings: SettingsDep,
-    session: SessionDep,
+    service: ServiceDep,
 ) -> CollectionInfo:
     """Make a knowledge base's collection with its embedding model (the same again: as it is;
     another model: 409 ``collection-model-differs``)."""
-    made, documents = await collections.make(
-        session, settings, principal.tenant_id, knowledge_base_id, body.embedding_model
-    )
-    return _info(made, documents)
+    # On SQLite, in turn with the ingestion jobs' writes (kit.db.writers_turn).
+    async with writers_turn(service.sessions), unit_of_work(service.sessions) as session:
+        made, documents = await collections.make(
+            session, settings, principal.tenant_id, knowledge_base_id, body.embedding_model
+        )
+        return _info(made, documents)
 
 
 @collections_router.get("/{knowledge_base_id}", response_model=CollectionInfo)
@@ -78,9 +81,9 @@ async def drop_collection(
     knowledge_base_id: KnowledgeBaseId,
     principal: ServiceRag,
     service: ServiceDep,
-    session: SessionDep,
 ) -> Response:
     """Drop a knowledge base's collection with every document and passage of it (204 also
     when there was none: the knowledge base is gone either way)."""
-    await collections.drop(session, service.storage, principal.tenant_id, knowledge_base_id)
+    async with writers_turn(service.sessions), unit_of_work(service.sessions) as session:
+        await collections.drop(session, service.storage, principal.tenant_id, knowledge_base_id)
     return Response(status_code=204)
