@@ -24,6 +24,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 
 from v100.kit.auth import InternalTokens, Principal
+from v100.kit.errors import UpstreamUnavailable
 from v100.kit.http import ServiceClient
 from v100.kit.settings import PlatformSettings
 
@@ -210,16 +211,22 @@ class RagClient:
         idempotency_key: str,
     ) -> DocumentInfo:
         """``POST /v1/documents/files``: the file streamed through as it arrives, never held
-        whole (so a call whose bytes were sent is not sent again: a retry of it fails)."""
+        whole (so bytes already sent are not sent again: a lost connection is
+        ``UpstreamUnavailable``, for the caller to send the file again)."""
         headers = {"Idempotency-Key": idempotency_key}
         if content_type is not None:
             headers["Content-Type"] = content_type
         if content_length is not None:
             headers["Content-Length"] = str(content_length)
-        response = await self._client.post(
-            "/v1/documents/files", principal=working_for(tenant_id), content=content,
-            params=dict(params), headers=headers,
-        )  # fmt: skip
+        try:
+            response = await self._client.post(
+                "/v1/documents/files", principal=working_for(tenant_id), content=_Once(content),
+                params=dict(params), headers=headers,
+            )  # fmt: skip
+        except _AlreadySent:  # a retry of bytes already sent: they cannot be again
+            raise UpstreamUnavailable(
+                "rag_engine did not take the file; send it again.", retry_after=1
+            ) from None
         return DocumentInfo.model_validate(_answer(response))
 
     async def documents(
@@ -273,6 +280,25 @@ class RagClient:
         body = {"question": question, "knowledge_base_ids": list(knowledge_base_ids), "k": k}
         response = await self._client.post("/v1/rag", principal=working_for(tenant_id), json=body)
         return RagAnswer.model_validate(_answer(response))
+
+
+class _AlreadySent(Exception):
+    """A retry asked for a file's bytes again; they were read once, as they arrived."""
+
+
+class _Once:
+    """The file's bytes for one attempt only: a retry that would read them again (and send an
+    empty body: the source is spent) is stopped instead."""
+
+    def __init__(self, source: AsyncIterator[bytes]) -> None:
+        self._source = source
+        self._read = False
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        if self._read:
+            raise _AlreadySent()
+        self._read = True
+        return self._source
 
 
 def connect_rag(url: str, platform: PlatformSettings, *, timeout: float = 60.0) -> RagClient:

@@ -2,15 +2,22 @@
 ``contracts.rag`` client on a real server): a collection made up front with its model (the same
 again answers it as it is, an unknown model is 422, another model 409), documents added and
 searched with the platform scope, and a drop that takes every document and passage with it; a
-tenant's own credential cannot reach these routes."""
+tenant's own credential cannot reach these routes; a relayed file is never sent twice."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from v100.contracts.rag import RagError, connect_rag
+from v100.kit.errors import UpstreamUnavailable
+from v100.kit.settings import PlatformSettings
 from v100.kit.testing.servers import serving
 from v100.services.rag_engine.app import create_app
 from v100.services.rag_engine.settings import RagEngineSettings
@@ -66,3 +73,32 @@ async def test_a_collection_is_made_up_front_and_dropped_with_its_passages(
             assert remade.documents == 0
         finally:
             await client.aclose()
+
+
+async def test_a_relayed_file_is_not_sent_twice() -> None:
+    """rag_engine unavailable after reading the bytes: the client's retry cannot send them
+    again, so the caller is told to (503), never sends an empty body."""
+    received: list[bytes] = []
+
+    async def unavailable(request: Request) -> Response:
+        received.append(await request.body())
+        return Response(status_code=503)
+
+    app = Starlette(routes=[Route("/v1/documents/files", unavailable, methods=["POST"])])
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"# Title\n\n"
+        yield b"Words."
+
+    async with serving(app, lifespan="off") as url:
+        platform = PlatformSettings(internal_token_secret="x" * 48)
+        client = connect_rag(url, platform)
+        try:
+            with pytest.raises(UpstreamUnavailable):
+                await client.upload_document(
+                    "t1", chunks(), content_type="text/markdown", content_length=None,
+                    params={"knowledge_base_id": "kb"}, idempotency_key="k1",
+                )  # fmt: skip
+        finally:
+            await client.aclose()
+    assert received == [b"# Title\n\nWords."]
