@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from v100.kit.db import new_id, unit_of_work
@@ -616,6 +617,59 @@ async def sms_message(platform: Platform, tenant: Tenant) -> Made:
 
 
 # --- ai_orchestration -------------------------------------------------------------------------
+
+
+async def _knowledge_base(platform: Platform, tenant: Tenant) -> str:
+    made = await _created(platform, tenant, "/v1/knowledge-bases", {"name": "a's knowledge"})
+    return str(made["id"])
+
+
+async def _kb_document(platform: Platform, tenant: Tenant, kb_id: str) -> str:
+    # Rows of rag_engine in the knowledge base's collection, as a failed ingestion leaves them.
+    async with unit_of_work(_sessions(platform, "rag_engine")) as session:
+        collection = (
+            await session.execute(
+                select(Collection).where(
+                    Collection.tenant_id == tenant.id, Collection.knowledge_base_id == kb_id
+                )
+            )
+        ).scalar_one()
+        row = Document(
+            tenant_id=tenant.id, collection_id=collection.id, knowledge_base_id=kb_id,
+            format="text", source_kind="content", source_size=1, content_hash="1" * 64,
+            attributes={}, status="failed", revision=1, revised_at=datetime.now(UTC),
+            error="document-empty",
+        )  # fmt: skip
+        session.add(row)
+        await session.flush()
+        return row.id
+
+
+@factory("/v1/knowledge-bases/{kb_id}", "/v1/knowledge-bases/{kb_id}/documents")
+async def knowledge_base(platform: Platform, tenant: Tenant) -> Made:
+    return Made(
+        {"kb_id": await _knowledge_base(platform, tenant)},
+        bodies={"patch": {"name": "b's"}, "post": {"content": "b's words"}},
+    )
+
+
+@factory("/v1/knowledge-bases/{kb_id}/documents/{document_id}")
+async def knowledge_base_document(platform: Platform, tenant: Tenant) -> Made:
+    kb_id = await _knowledge_base(platform, tenant)
+    return Made({"kb_id": kb_id, "document_id": await _kb_document(platform, tenant, kb_id)})
+
+
+@factory("/v1/documents/collections/{knowledge_base_id}")
+async def knowledge_base_collection(platform: Platform, tenant: Tenant) -> Made:
+    # Platform services only (service:rag), named within each tenant: B's PUT makes B's own
+    # (empty) collection under the same id, B's DELETE drops B's own.
+    kb_id = await _knowledge_base(platform, tenant)
+    await _kb_document(platform, tenant, kb_id)
+
+    def nothing_of_a(body: Any) -> None:
+        assert body["documents"] == 0, body
+
+    return Made({"knowledge_base_id": kb_id}, bodies={"put": {}}, namespaced=nothing_of_a)
 
 
 @factory("/v1/agents/providers/{provider}")

@@ -112,8 +112,10 @@ async def embedded_platform(tmp_path: Path) -> AsyncIterator[Platform]:
     async with AsyncExitStack() as stack:
         apps: dict[str, FastAPI] = {}
         urls: dict[str, str] = {}
-        # rag_engine reads transcripts from transcription: it starts once transcription serves.
-        for info in sorted(SERVICES, key=lambda service: service.name == "rag_engine"):
+        # rag_engine reads transcripts from transcription, so it starts after it; ai_orchestration
+        # last: it names rag_engine and the platform_api tools' services.
+        order = {"rag_engine": 1, "ai_orchestration": 2}
+        for info in sorted(SERVICES, key=lambda info: order.get(info.name, 0)):
             if info.name == "gateway":
                 continue
             # No webhook a fuzzed endpoint URL names may leave this machine.
@@ -124,8 +126,16 @@ async def embedded_platform(tmp_path: Path) -> AsyncIterator[Platform]:
                 extra = {"video_processing_url": urls["video_processing"]}
             elif info.name == "rag_engine":
                 extra = {"transcription_url": urls["transcription"]}
+            elif info.name == "ai_orchestration":  # knowledge bases are rag_engine's
+                extra = {
+                    "rag_engine_url": urls["rag_engine"],
+                    "platform_urls": {n: urls[n] for n in ("video_processing", "transcription")},
+                }
             module, settings = settings_of(info.name, **extra)
             apps[info.name] = module.create_app(settings)
+            # Made now, not when the gateway asks for it: all of them at once, on this one
+            # loop of a loaded machine, outlast the gateway's fetch timeout.
+            apps[info.name].openapi()
             urls[info.name] = await stack.enter_async_context(serving(apps[info.name], ready=True))
         module, settings = settings_of(
             "gateway",

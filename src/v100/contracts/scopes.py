@@ -62,8 +62,9 @@ PLATFORM_SCOPES: dict[str, str] = {
     "service:usage": "report metered usage for a tenant (billing_engine)",
     "service:videos": "read a tenant's stored video's audio and attach generated caption tracks "
     "to it (video_processing)",
-    "service:rag": "re-embed a tenant's knowledge base into another embedding model and follow "
-    "it (rag_engine)",
+    "service:rag": "make and drop a tenant's knowledge base collections, add, read and delete "
+    "their documents, search and ask them, re-embed them into another embedding model "
+    "(rag_engine)",
     "service:transcripts": "read a tenant's finished transcript (transcription)",
     "operator:billing": "publish plans with tiers, meters, rate cards, revenue-share "
     "agreements, and grant credits",

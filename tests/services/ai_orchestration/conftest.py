@@ -15,7 +15,7 @@ from v100.kit.testing.fakes.anthropic import AnthropicFake
 from v100.kit.testing.fakes.gemini import GeminiFake
 from v100.kit.testing.fakes.openai import OpenAIFake
 from v100.kit.testing.http import running_app
-from v100.kit.testing.servers import serving
+from v100.kit.testing.servers import dead_url, serving
 from v100.services.ai_orchestration.app import create_app
 from v100.services.ai_orchestration.settings import AiOrchestrationSettings
 
@@ -50,8 +50,15 @@ def operator_keys() -> bool:
 
 
 @pytest.fixture
+def rag_engine_url() -> str:
+    """Where rag_engine answers: nowhere, unless a test module serves a real one
+    (``test_knowledge_bases.py``)."""
+    return dead_url()
+
+
+@pytest.fixture
 def ao_settings(
-    backend: Backend, billing_url: str, fakes: Fakes, operator_keys: bool
+    backend: Backend, billing_url: str, fakes: Fakes, operator_keys: bool, rag_engine_url: str
 ) -> AiOrchestrationSettings:
     keys: dict[str, object] = {}
     if operator_keys:
@@ -63,6 +70,7 @@ def ao_settings(
     return AiOrchestrationSettings(
         platform=backend.platform,
         billing_url=billing_url,
+        rag_engine_url=rag_engine_url,
         anthropic_base_url=fakes.urls["anthropic"],
         openai_base_url=fakes.urls["openai"],
         gemini_base_url=fakes.urls["gemini"],

@@ -24,7 +24,7 @@ async def test_every_change_is_a_new_version(ao: Orchestra) -> None:
 
     changed = await ao.http.patch(
         f"/v1/agents/{agent['id']}",
-        json={"instructions": "Be very brief.", "knowledge_base_ids": ["kb-docs"]},
+        json={"instructions": "Be very brief."},
         headers=headers,
     )
     assert changed.status_code == 200, changed.text
@@ -85,7 +85,7 @@ async def test_tools_and_bodies_are_checked(ao: Orchestra) -> None:
         {"type": "knowledge_base_search"},
         {"type": "platform_api", "operations": ["videos.list", "transcripts.get"]},
     ]
-    agent = await ao.create_agent(tenant, tools=tools, knowledge_base_ids=["kb-1"])
+    agent = await ao.create_agent(tenant, tools=tools)
     assert agent["tools"] == tools
     headers = {**ao.headers(tenant), "Idempotency-Key": uuid.uuid4().hex}
     for bad in (
@@ -99,6 +99,17 @@ async def test_tools_and_bodies_are_checked(ao: Orchestra) -> None:
     ):
         answer = await ao.http.post("/v1/agents", json=bad, headers=headers)
         assert_problem(answer, 422, "validation-failed")
+    # A knowledge base the tenant does not have (tests/.../test_knowledge_bases.py: its own).
+    unknown = await ao.http.post(
+        "/v1/agents", json={"name": "x", "knowledge_base_ids": [str(uuid.uuid4())]},
+        headers={**ao.headers(tenant), "Idempotency-Key": uuid.uuid4().hex},
+    )  # fmt: skip
+    assert_problem(unknown, 422, "knowledge-base-not-found")
+    moved = await ao.http.patch(
+        f"/v1/agents/{agent['id']}", json={"knowledge_base_ids": ["kb-docs"]},
+        headers=ao.headers(tenant),
+    )  # fmt: skip
+    assert_problem(moved, 422, "knowledge-base-not-found")
     null_name = await ao.http.patch(
         f"/v1/agents/{agent['id']}", json={"name": None}, headers=ao.headers(tenant)
     )

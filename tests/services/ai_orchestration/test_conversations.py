@@ -144,7 +144,7 @@ async def test_vendor_failures_are_problems_and_cost_nothing(ao: Orchestra) -> N
 @pytest.mark.parametrize("operator_keys", [False])
 async def test_without_any_key_the_agent_says_no_llm_is_configured(ao: Orchestra) -> None:
     tenant = new_tenant()
-    agent = await ao.create_agent(tenant, knowledge_base_ids=["kb-handbook"])
+    agent = await ao.create_agent(tenant)
     conversation = await _conversation(ao, tenant, agent["id"])
     available, _ = await ao.balance(tenant)
     status, turn = await _send(ao, tenant, agent["id"], conversation, "What is our refund policy?")

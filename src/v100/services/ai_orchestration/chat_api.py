@@ -136,7 +136,7 @@ async def create_chat_completion(
 ) -> Response:
     """Chat with an agent or a model, OpenAI-compatible (whole or streamed)."""
     chat = ChatService(sessions, agents, calls)
-    prepared = await chat.prepare(body, principal.tenant_id)
+    prepared = await chat.prepare(body, principal)
     completion_id = new_completion_id()
     headers = {"X-V100-Answered-By": "no-llm" if prepared.no_llm is not None else "llm"}
     if not body.stream:

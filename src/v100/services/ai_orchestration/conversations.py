@@ -3,26 +3,30 @@ or one named), kept for the whole conversation; a turn sends the version's instr
 conversation's last messages and the new one, and stores the message and the answer together
 with who answered, the model, the tokens and the credits. No transaction is open while the model
 answers (a SQLite writer would hold the database): the history is read in one unit of work, the
-turn stored in another. With no key for the version's provider the answer says that no LLM is
-configured (``no_llm.py``) and costs nothing."""
+turn stored in another. An agent with tools runs them in the tool loop (``tool_loop.py``), each
+round a call paid for, and the answer records every tool call. With no key for the version's
+provider the answer says that no LLM is configured (``no_llm.py``), after an extractive answer
+from its knowledge bases when it has any, and costs nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from v100.ai.llm import Message
+from v100.ai.llm import ChatOptions, Message, Reply, Tool
 from v100.kit.auth import Principal
 from v100.kit.db import Page, unit_of_work, utcnow
 from v100.services.ai_orchestration.calls import ChatCalls
 from v100.services.ai_orchestration.errors import ConversationNotFound
 from v100.services.ai_orchestration.models import Conversation, ConversationMessage
-from v100.services.ai_orchestration.no_llm import ANSWERED_BY, no_llm_answer
+from v100.services.ai_orchestration.no_llm import ANSWERED_BY, no_llm_reply
 from v100.services.ai_orchestration.repository import ConversationRepository, MessageRepository
 from v100.services.ai_orchestration.service import AgentService
 from v100.services.ai_orchestration.targets import agent_target
+from v100.services.ai_orchestration.tool_loop import added, answer_with_tools
+from v100.services.ai_orchestration.tools import AgentTools
 
 __all__ = ["ConversationService", "Turn"]
 
@@ -141,23 +145,42 @@ class ConversationService:
             agent_version=version.version, provider=version.provider, model=version.model,
         )  # fmt: skip
         if target.credential is None:
-            reply.content = no_llm_answer(
-                version.provider, version.model, version.knowledge_base_ids
-            )
+            reply.content = await no_llm_reply(
+                self.calls.resources.rag, tenant_id, version.provider, version.model,
+                version.knowledge_base_ids, content,
+            )  # fmt: skip
             reply.answered_by = ANSWERED_BY
             reply.finish_reason = "stop"
         else:
-            answer, call = await self.calls.complete(
-                target, messages, self.calls.options(target), (), principal
-            )
+            tools = AgentTools(self.calls.resources, version, principal)
+            credits: list[int | None] = []
+            usage = None
+
+            async def call(
+                sent: Sequence[Message], options: ChatOptions, offered: Sequence[Tool]
+            ) -> Reply:
+                nonlocal usage
+                answer, made = await self.calls.complete(target, sent, options, offered,
+                                                         principal)  # fmt: skip
+                usage = added(usage, made.usage)
+                credits.append(made.credits)
+                return answer
+
+            replies = await answer_with_tools(
+                call, messages, self.calls.options(target), tools.tools, tools,
+                self.calls.settings.max_tool_rounds,
+            )  # fmt: skip
+            answer = replies[-1]
             reply.content = answer.text
             reply.answered_by = "llm"
             reply.model = answer.model or version.model
             reply.finish_reason = answer.finish_reason
-            if call.usage is not None:
-                reply.input_tokens = call.usage.input_tokens
-                reply.output_tokens = call.usage.output_tokens
-            reply.credits = call.credits
+            if usage is not None:
+                reply.input_tokens = usage.input_tokens
+                reply.output_tokens = usage.output_tokens
+            known = [c for c in credits if c is not None]
+            reply.credits = sum(known) if known else None
+            reply.tool_calls = [r.as_json() for r in tools.records] or None
 
         async with unit_of_work(self.sessions) as session:
             conversation = await self.get(session, tenant_id, agent_id, conversation_id)

@@ -13,6 +13,7 @@ from v100.kit.http import Provided, RuntimeDep, SettingsOf
 from v100.services.ai_orchestration.calls import ChatCalls
 from v100.services.ai_orchestration.conversations import ConversationService
 from v100.services.ai_orchestration.keys import ProviderKeys
+from v100.services.ai_orchestration.knowledge_bases import KnowledgeBases
 from v100.services.ai_orchestration.resources import Resources
 from v100.services.ai_orchestration.sandbox import Sandbox
 from v100.services.ai_orchestration.service import AgentService
@@ -23,6 +24,7 @@ __all__ = [
     "CallsDep",
     "ConversationsDep",
     "KeysDep",
+    "KnowledgeBasesDep",
     "ResourcesDep",
     "SandboxDep",
     "SessionsDep",
@@ -54,7 +56,12 @@ async def get_calls(resources: ResourcesDep) -> ChatCalls:
     return ChatCalls(resources)
 
 
+async def get_knowledge_bases(resources: ResourcesDep) -> KnowledgeBases:
+    return KnowledgeBases(resources.rag)
+
+
 KeysDep = Annotated[ProviderKeys, Depends(get_keys)]
+KnowledgeBasesDep = Annotated[KnowledgeBases, Depends(get_knowledge_bases)]
 AgentsDep = Annotated[AgentService, Depends(get_agents)]
 CallsDep = Annotated[ChatCalls, Depends(get_calls)]
 

@@ -5,6 +5,10 @@ shape instead (``openai_format.error_body``, ADR 0044).
     AgentNotFound            404  not-found
     AgentVersionNotFound     404  not-found
     ConversationNotFound     404  not-found
+    KnowledgeBaseNotFound    404  not-found
+    DocumentNotFound         404  not-found                (not a document of this knowledge base)
+    UnknownKnowledgeBases    422  knowledge-base-not-found (an agent names one the tenant lacks)
+    RagRefused               rag_engine's own status and type (a document it refused, ...)
     TestSetNotFound          404  not-found
     TestRunNotFound          404  not-found
     ProviderKeyNotFound      404  not-found
@@ -30,13 +34,17 @@ __all__ = [
     "AgentVersionNotFound",
     "ChatFailed",
     "ConversationNotFound",
+    "DocumentNotFound",
+    "KnowledgeBaseNotFound",
     "ModelNotFound",
     "ProviderKeyNotFound",
+    "RagRefused",
     "RunsNotComparable",
     "TemperatureNotSupported",
     "TestRunNotFound",
     "TestSetNotFound",
     "TokensExhausted",
+    "UnknownKnowledgeBases",
 ]
 
 
@@ -50,6 +58,31 @@ class AgentVersionNotFound(NotFound):
 
 class ConversationNotFound(NotFound):
     title = "No such conversation"
+
+
+class KnowledgeBaseNotFound(NotFound):
+    title = "No such knowledge base"
+
+
+class DocumentNotFound(NotFound):
+    title = "No such document in this knowledge base"
+
+
+class UnknownKnowledgeBases(ValidationFailed):
+    slug = "knowledge-base-not-found"
+    title = "The agent names a knowledge base that does not exist"
+
+
+class RagRefused(ProblemError):
+    """rag_engine refused a call made for the tenant: its status and problem, passed on (a
+    document too large, a format not read, ...)."""
+
+    def __init__(self, status: int, problem: dict[str, object]) -> None:
+        extra = {k: v for k, v in problem.items() if k in ("errors",)}
+        super().__init__(str(problem.get("detail") or ""), extra=extra)
+        self.status = status
+        self.slug = str(problem.get("type", "/problems/internal")).rsplit("/", 1)[-1]
+        self.title = str(problem.get("title") or "The document service refused the request")
 
 
 class TestSetNotFound(NotFound):

@@ -5,7 +5,9 @@ key for the provider, else the operator's (settings), else none.
 
 A tenant's OpenAI-compatible ``base_url`` (a self-hosted server) is held to ``kit.fetch``'s
 rules when it is set and again before every call: http/https, no credentials in it, and every
-address its host resolves to public unless ``provider_url_allow_cidrs`` allows it."""
+address its host resolves to public unless ``provider_url_allow_cidrs`` allows it. A tenant's
+Anthropic or Gemini key is used where the installation reaches that vendor
+(``anthropic_base_url``, ``gemini_base_url``: its proxy, or the vendor's own API)."""
 
 from __future__ import annotations
 
@@ -132,6 +134,11 @@ class ProviderKeys:
             if base_url is not None:
                 # Again now: what the host resolves to may have changed since it was set.
                 base_url = await self.checked_base_url(base_url)
+            elif provider != "openai":
+                # Anthropic and Gemini are reached where the installation reaches them (its
+                # proxy, or the vendor's API); an OpenAI key without a base URL goes to
+                # OpenAI itself, never to the operator's own OpenAI-compatible server.
+                base_url = self._operator_url(provider)
             return Credential(provider, key, base_url, "tenant", self.settings.tenant_key_rates)
         operator = self._operator_key(provider)
         if operator is None:

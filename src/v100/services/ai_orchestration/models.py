@@ -1,6 +1,7 @@
-"""ai_orchestration's tables: the tenants' provider keys (sealed), agents and their immutable
-versions, conversations and their messages, the Training Sandbox's test sets, runs and results,
-the kit's job table and the stored answers of idempotent POSTs."""
+"""ai_orchestration's tables: the tenants' provider keys (sealed), knowledge bases (their passages
+are rag_engine's collection of the same id), agents and their immutable versions, conversations
+and their messages, the Training Sandbox's test sets, runs and results, the kit's job table and
+the stored answers of idempotent POSTs."""
 
 from __future__ import annotations
 
@@ -40,6 +41,18 @@ class ProviderKey(Base, TenantOwned, Timestamped):
     # OpenAI-compatible servers only: where the key is used (checked against SSRF when set
     # and at every connection).
     base_url: Mapped[str | None] = mapped_column(String(2048))
+
+
+class KnowledgeBase(Base, TenantOwned, Timestamped):
+    """A knowledge base: its documents and passages live in rag_engine's collection of the same
+    id, made with ``embedding_model`` when the knowledge base is (ADR 0041, ADR 0046)."""
+
+    __tablename__ = "knowledge_bases"
+
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    embedding_model: Mapped[str] = mapped_column(String(100))
+    dimension: Mapped[int] = mapped_column(Integer)
 
 
 class Agent(Base, TenantOwned, Timestamped):
@@ -104,6 +117,9 @@ class ConversationMessage(Base, TenantOwned):
     input_tokens: Mapped[int | None] = mapped_column(Integer)
     output_tokens: Mapped[int | None] = mapped_column(Integer)
     credits: Mapped[int | None] = mapped_column(Integer)
+    # The agent's tools the answer called, in order: [{"name", "arguments", "result" | "error"}]
+    # (``tools.ToolRecord``); None for a user turn or an answer that called none.
+    tool_calls: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     created_at: Mapped[datetime]
 
 
@@ -144,6 +160,8 @@ class TestRun(Base, TenantOwned, Timestamped):
     error_detail: Mapped[str | None] = mapped_column(String(500))
     job_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     hold_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    # The credits held (what the capture may take; tool rounds beyond it are deducted).
+    held: Mapped[int | None] = mapped_column(Integer)
     input_tokens: Mapped[int] = mapped_column(Integer, default=0)
     output_tokens: Mapped[int] = mapped_column(Integer, default=0)
     credits: Mapped[int | None] = mapped_column(Integer)

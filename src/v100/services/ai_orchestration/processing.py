@@ -2,22 +2,27 @@
 (its prompt and the agent's instructions counted with cl100k, plus the reply's bound), keyed by
 the run (``agent-test-run:<id>:hold|capture|release``), so a rerun is charged once; answer each
 case with the agent's version (``complete``), check its facts and record it, skipping the cases
-a killed attempt already recorded; then capture what the vendor counted and end completed.
-Without any key for the provider each case is answered that no LLM is configured, at no cost
-(and fails its facts). A refusal (credits, the vendor refusing the key or a request) ends the
-run ``failed`` with the hold released; a vendor that does not answer is retried by the job, and
-ends the run ``provider-unavailable`` on the last attempt."""
+a killed attempt already recorded; then capture what the vendor counted (what tool rounds cost
+beyond the hold deducted, ``agent-test-run:<id>:excess``) and end completed. An agent's
+knowledge-base search runs in the tool loop (its rounds summed into the case's tokens;
+platform_api tools are not offered, a run has no caller whose authority they would use). Without
+any key for the provider each case is answered that no LLM is configured, at no cost, after an
+extractive answer from the agent's knowledge bases when it has any (whose quotes may state the
+facts). A refusal (credits, the vendor refusing the key or a request) ends the run ``failed``
+with the hold released; a vendor that does not answer is retried by the job, and ends the run
+``provider-unavailable`` on the last attempt."""
 
 from __future__ import annotations
 
 from v100.ai.llm import LLMError, LLMRefused, Message, Usage
+from v100.contracts.billing import spending_for
 from v100.contracts.credit_holds import HoldTerms, hold_lifetime
 from v100.kit.db import utcnow
 from v100.kit.jobs import JobContext
 from v100.services.ai_orchestration.calls import ChatCalls, credits_for, estimate_prompt
 from v100.services.ai_orchestration.facts import check_facts
 from v100.services.ai_orchestration.models import TestResult
-from v100.services.ai_orchestration.no_llm import ANSWERED_BY, no_llm_answer
+from v100.services.ai_orchestration.no_llm import ANSWERED_BY, no_llm_reply
 from v100.services.ai_orchestration.repository import (
     AgentVersionRepository,
     TestResultRepository,
@@ -26,6 +31,8 @@ from v100.services.ai_orchestration.repository import (
 )
 from v100.services.ai_orchestration.resources import Resources
 from v100.services.ai_orchestration.targets import agent_target
+from v100.services.ai_orchestration.tool_loop import added, answer_with_tools
+from v100.services.ai_orchestration.tools import AgentTools
 
 __all__ = ["TEST_RUN", "TestRunFailed", "fail", "run_test"]
 
@@ -67,7 +74,7 @@ async def run_test(job: JobContext, resources: Resources, run_id: str) -> None:
             return  # deleted meanwhile: the run went with it
         done = {result.position for result in await TestResultRepository(session).of_run(run_id)}
         target = await agent_target(resources.keys, session, tenant_id, version)
-        hold_id, created_at = run.hold_id, run.created_at
+        hold_id, held, created_at = run.hold_id, run.held, run.created_at
     system = [Message.system(version.instructions)] if version.instructions else []
     todo = [(i, case) for i, case in enumerate(test_set.cases) if i not in done]
     bound = target.max_tokens or resources.settings.default_max_tokens
@@ -78,13 +85,14 @@ async def run_test(job: JobContext, resources: Resources, run_id: str) -> None:
             sum(estimate_prompt([*system, Message.user(c["prompt"])], ()) for _, c in todo),
             bound * len(todo),
         )
+        held = credits_for(estimate, rates)
         hold_id = await TEST_RUN.reserve(
             resources.billing, work_id=run_id, tenant_id=tenant_id, created_at=created_at,
-            amount=credits_for(estimate, rates), last_attempt=job.is_last_attempt,
+            amount=held, last_attempt=job.is_last_attempt,
         )  # fmt: skip
         async with job.unit_of_work() as session:
             await TestRunRepository(session).change(
-                run_id, expect_status=("running",), hold_id=hold_id
+                run_id, expect_status=("running",), hold_id=hold_id, held=held
             )
 
     calls = ChatCalls(resources)
@@ -92,23 +100,30 @@ async def run_test(job: JobContext, resources: Resources, run_id: str) -> None:
         prompt = str(case["prompt"])
         usage = Usage(0, 0)
         if target.credential is None:
-            answer, answered_by = (
-                no_llm_answer(version.provider, version.model, version.knowledge_base_ids),
-                ANSWERED_BY,
-            )
+            answer = await no_llm_reply(
+                resources.rag, tenant_id, version.provider, version.model,
+                version.knowledge_base_ids, prompt,
+            )  # fmt: skip
+            answered_by = ANSWERED_BY
         else:
+            tools = AgentTools(resources, version, None)
             try:
-                reply = await calls.model(target).complete(
-                    [*system, Message.user(prompt)], calls.options(target), ()
-                )
+                replies = await answer_with_tools(
+                    calls.model(target).complete, [*system, Message.user(prompt)],
+                    calls.options(target), tools.tools, tools,
+                    resources.settings.max_tool_rounds,
+                )  # fmt: skip
             except LLMRefused as exc:
                 raise TestRunFailed("provider-refused", str(exc)[:400]) from exc
             except LLMError as exc:
                 if job.is_last_attempt:
                     raise TestRunFailed("provider-unavailable", str(exc)[:400]) from exc
                 raise
-            answer, answered_by = reply.text, "llm"
-            usage = reply.usage or Usage(estimate_prompt([Message.user(prompt)], ()), 0)
+            answer, answered_by = replies[-1].text, "llm"
+            for reply in replies:
+                usage = added(usage, reply.usage) or usage
+            if usage.total_tokens == 0:
+                usage = Usage(estimate_prompt([Message.user(prompt)], ()), 0)
         found, missing = check_facts(answer, case["expected_facts"])
         async with job.unit_of_work() as session:
             session.add(
@@ -128,10 +143,18 @@ async def run_test(job: JobContext, resources: Resources, run_id: str) -> None:
     total = Usage(sum(r.input_tokens for r in results), sum(r.output_tokens for r in results))
     credits = None
     if rates is not None and hold_id is not None:
+        amount = credits_for(total, rates)
         credits = await TEST_RUN.capture(
             resources.billing, work_id=run_id, tenant_id=tenant_id, hold_id=hold_id,
-            amount=credits_for(total, rates),
+            amount=amount if held is None else min(amount, held),
         )  # fmt: skip
+        if credits is not None and amount > credits and resources.billing is not None:
+            # Tool rounds cost more than the hold (one call per case): the rest is deducted.
+            await resources.billing.deduct(
+                spending_for(tenant_id), amount - credits, reason=TEST_RUN.reason,
+                reference=run_id, idempotency_key=TEST_RUN.key(run_id, "excess"),
+            )  # fmt: skip
+            credits = amount
     async with job.unit_of_work() as session:
         await TestRunRepository(session).change(
             run_id, expect_status=("running",), status="completed",

@@ -1,4 +1,5 @@
-"""ai_orchestration's queries, every one filtered by tenant: provider keys by provider, agents
+"""ai_orchestration's queries, every one filtered by tenant: provider keys by provider,
+knowledge bases, agents
 and their versions, conversations and their messages in order, test sets, runs and their
 results, and the conditional updates that move a test run through its states."""
 
@@ -15,6 +16,7 @@ from v100.services.ai_orchestration.models import (
     AgentVersion,
     Conversation,
     ConversationMessage,
+    KnowledgeBase,
     ProviderKey,
     TestResult,
     TestRun,
@@ -25,6 +27,7 @@ __all__ = [
     "AgentRepository",
     "AgentVersionRepository",
     "ConversationRepository",
+    "KnowledgeBaseRepository",
     "MessageRepository",
     "ProviderKeyRepository",
     "TestResultRepository",
@@ -42,6 +45,10 @@ class ProviderKeyRepository(TenantRepository[ProviderKey]):
 
     async def all(self, tenant_id: str) -> Sequence[ProviderKey]:
         return (await self.session.execute(self.select_for(tenant_id))).scalars().all()
+
+
+class KnowledgeBaseRepository(TenantRepository[KnowledgeBase]):
+    model = KnowledgeBase
 
 
 class AgentRepository(TenantRepository[Agent]):

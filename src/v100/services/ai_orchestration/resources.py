@@ -1,18 +1,21 @@
 """What ai_orchestration's requests and jobs work with besides their database session: its
 settings, the tenants' keys (and the sealer that opens them), the chat model clients, billing's
-client while tokens cost credits, and the token budgets. The app opens them at start-up and
-hands them to its endpoints (``Provided(Resources)``) and to the jobs it runs; a
-``v100 worker ai_orchestration`` process opens its own from the environment on first use."""
+client while tokens cost credits, the token budgets and rag_engine's client (knowledge bases).
+The app opens them at start-up and hands them to its endpoints (``Provided(Resources)``) and to
+the jobs it runs; a ``v100 worker ai_orchestration`` process opens its own from the environment
+on first use."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from v100.contracts.billing import BillingClient, connect_billing
-from v100.kit.http import Component, Runtime
+from v100.contracts.rag import RagClient, connect_rag
+from v100.kit.auth import InternalTokens
+from v100.kit.http import Component, Runtime, ServiceClient
 from v100.kit.sealing import Sealer
 from v100.services.ai_orchestration.budgets import TokenBudgets
 from v100.services.ai_orchestration.chat_models import ChatModels
@@ -30,6 +33,9 @@ class Resources:
     budgets: TokenBudgets
     # None: tokens cost nothing here (billing off).
     billing: BillingClient | None
+    rag: RagClient
+    # The platform_api tools' clients, by service, made on first use.
+    platform_clients: dict[str, ServiceClient] = field(default_factory=dict)
 
     @classmethod
     def open(cls, settings: AiOrchestrationSettings) -> Resources:
@@ -44,11 +50,27 @@ class Resources:
             models=ChatModels(settings),
             budgets=TokenBudgets(settings.platform.redis_url),
             billing=billing,
+            rag=connect_rag(settings.rag_engine_url, settings.platform),
         )
 
+    def platform_client(self, service: str) -> ServiceClient:
+        """A client of ``service`` for the agents' platform_api tools (calls signed as the
+        caller, as the gateway signs them)."""
+        if service not in self.platform_clients:
+            platform = self.settings.platform
+            tokens = InternalTokens(
+                platform.resolved_internal_token_secret, platform.internal_token_ttl_seconds
+            )
+            url = self.settings.platform_urls[service]
+            self.platform_clients[service] = ServiceClient(url, tokens, timeout=30.0)
+        return self.platform_clients[service]
+
     async def close(self) -> None:
+        for client in self.platform_clients.values():
+            await client.aclose()
         await self.models.aclose()
         await self.budgets.aclose()
+        await self.rag.aclose()
         if self.billing is not None:
             await self.billing.aclose()
 

@@ -200,6 +200,16 @@ class MessageCreate(_Body):
     content: Annotated[Paragraphs, Field(min_length=1, max_length=100_000)]
 
 
+class ToolCallOut(BaseModel):
+    """A tool call of an answer: the tool, the arguments the model wrote (JSON text), and its
+    answer or its error."""
+
+    name: str
+    arguments: str
+    result: str | None
+    error: str | None
+
+
 class MessageOut(BaseModel):
     id: str
     conversation_id: str
@@ -215,6 +225,8 @@ class MessageOut(BaseModel):
     input_tokens: int | None
     output_tokens: int | None
     credits: int | None
+    # The agent's tools this answer called, in order (None: none).
+    tool_calls: list[ToolCallOut] | None
     created_at: datetime
 
 

@@ -17,6 +17,7 @@ from v100.services.ai_orchestration.errors import (
     AgentVersionNotFound,
     TemperatureNotSupported,
 )
+from v100.services.ai_orchestration.knowledge_bases import check_knowledge_bases
 from v100.services.ai_orchestration.models import Agent, AgentVersion
 from v100.services.ai_orchestration.repository import AgentRepository, AgentVersionRepository
 from v100.services.ai_orchestration.settings import AiOrchestrationSettings
@@ -51,6 +52,7 @@ class AgentService:
         values["tools"] = values["tools"] or []
         values["knowledge_base_ids"] = values["knowledge_base_ids"] or []
         _check(values)
+        await check_knowledge_bases(session, tenant_id, values["knowledge_base_ids"] or [])
         agent = await AgentRepository(session).add(
             Agent(tenant_id=tenant_id, name=values["name"], version=1)
         )
@@ -75,6 +77,8 @@ class AgentService:
         if all(values[name] == getattr(current, name) for name in _FIELDS):
             return agent, current
         _check(values)
+        if values["knowledge_base_ids"] != current.knowledge_base_ids:
+            await check_knowledge_bases(session, tenant_id, values["knowledge_base_ids"] or [])
         agent.version += 1
         agent.name = values["name"]
         agent.updated_at = utcnow()

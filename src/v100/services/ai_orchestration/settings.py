@@ -52,6 +52,14 @@ class AiOrchestrationSettings(ServiceSettings):
     # own key the vendor bills the tenant, and the platform charges ``tenant_key_rates`` (none
     # by default).
     billing_url: str = service_info("billing").url
+    # Where knowledge bases' documents and passages live (``contracts.rag``, scope service:rag).
+    rag_engine_url: str = service_info("rag_engine").url
+    # Where an agent's platform_api tools read, by service (called as the caller, docs).
+    platform_urls: dict[str, str] = Field(
+        default_factory=lambda: {
+            name: service_info(name).url for name in ("video_processing", "transcription")
+        }
+    )
     billing_enabled: bool = True
     operator_key_rates: TokenRates = TokenRates()
     tenant_key_rates: TokenRates = TokenRates(input=0, output=0)
@@ -65,3 +73,7 @@ class AiOrchestrationSettings(ServiceSettings):
     # The vendor SDK's timeout for one call, and its retries of 429 and 5xx before we answer.
     provider_timeout_seconds: float = Field(default=600.0, gt=0, le=3600)
     provider_max_retries: int = Field(default=2, ge=0, le=10)
+    # The agent's tool loop: the model's rounds of tool calls in one answer before it must
+    # answer without tools, and the passages one knowledge-base search gives it.
+    max_tool_rounds: int = Field(default=5, ge=1, le=20)
+    search_passages: int = Field(default=5, ge=1, le=20)

@@ -1,5 +1,6 @@
-"""Builds the rag_engine app: documents under /v1/documents (from JSON content or an uploaded
-file, ingested by a job), /v1/search and /v1/rag, re-embeddings for the platform's services
+"""Builds the rag_engine app: knowledge bases' collections for ai_orchestration
+(service:rag), documents under /v1/documents (from JSON content or an uploaded file, ingested
+by a job), /v1/search and /v1/rag, re-embeddings for the platform's services
 (/v1/reembeddings), its jobs, and the embedding and chat models closed at shutdown."""
 
 import contextlib
@@ -12,6 +13,7 @@ from v100.kit.http import DatabaseSpec, Runtime, ServiceSpec, StorageSpec, creat
 from v100.kit.jobs import running_jobs
 from v100.services.rag_engine import tasks
 from v100.services.rag_engine.chat_model import CHAT_MODELS
+from v100.services.rag_engine.collections_api import collections_router
 from v100.services.rag_engine.documents_api import BODY_LIMITS, documents_router
 from v100.services.rag_engine.embedders import EMBEDDERS
 from v100.services.rag_engine.models import Base
@@ -43,7 +45,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             title="V100 rag_engine",
             description="Documents ingested into knowledge bases (text, Markdown, HTML, PDF), "
             "searched by vector, full text or both, and questions answered with citations.",
-            routers=[documents_router, search_router, reembedding_router],
+            # The collections' fixed path before the documents' /{document_id}.
+            routers=[collections_router, documents_router, search_router, reembedding_router],
             database=DATABASE,
             # Sources are kept while their job needs them; no links out.
             storage=StorageSpec(),

@@ -36,8 +36,8 @@ from v100.services.rag_engine.service import Ingestion, StoredSource
 
 __all__ = ["FILES", "PREFIX", "document_out", "documents_router"]
 
-RagRead = Annotated[Principal, Depends(Authorized("rag:read"))]
-RagWrite = Annotated[Principal, Depends(Authorized("rag:write"))]
+RagRead = Annotated[Principal, Depends(Authorized("rag:read", "service:rag"))]
+RagWrite = Annotated[Principal, Depends(Authorized("rag:write", "service:rag"))]
 
 PREFIX = "/v1/documents"
 FILES = f"{PREFIX}/files"

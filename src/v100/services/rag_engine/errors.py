@@ -1,6 +1,7 @@
 """rag_engine's problems (RFC 9457 types under ``/problems/``, listed in docs/rag-engine.md):
 
     DocumentNotFound        404  not-found
+    CollectionNotFound      404  not-found                    (no such knowledge base collection)
     DocumentTooLarge        413  document-too-large           (a file or content over the limit)
     EmptyDocument           422  document-empty               (an upload with no bytes)
     FormatUnsupported       415  document-format-unsupported  (a file type not read here)
@@ -36,6 +37,7 @@ from v100.kit.errors import (
 
 __all__ = [
     "AnswerFailed",
+    "CollectionNotFound",
     "DocumentFailed",
     "DocumentNotFound",
     "DocumentTooLarge",
@@ -54,6 +56,10 @@ __all__ = [
 
 class DocumentNotFound(NotFound):
     title = "No such document"
+
+
+class CollectionNotFound(NotFound):
+    title = "No such collection"
 
 
 class DocumentTooLarge(PayloadTooLarge):

@@ -33,7 +33,7 @@ from v100.services.rag_engine.synthesis import Answering, Synthesizer, Written
 
 __all__ = ["search_router"]
 
-RagRead = Annotated[Principal, Depends(Authorized("rag:read"))]
+RagRead = Annotated[Principal, Depends(Authorized("rag:read", "service:rag"))]
 _log = get_logger("v100.rag_engine.search_api")
 
 search_router = APIRouter(tags=["search"])
