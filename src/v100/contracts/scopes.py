@@ -62,6 +62,8 @@ PLATFORM_SCOPES: dict[str, str] = {
     "service:usage": "report metered usage for a tenant (billing_engine)",
     "service:videos": "read a tenant's stored video's audio and attach generated caption tracks "
     "to it (video_processing)",
+    "service:transcripts": "read a tenant's stored video's transcript, asking for one when it "
+    "has none (transcription)",
     "operator:billing": "publish plans with tiers, meters, rate cards, revenue-share "
     "agreements, and grant credits",
 }

@@ -16,6 +16,7 @@ Synchronous and CPU-bound: services run it in a worker thread or process."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -54,7 +55,7 @@ def interpolated_box(track: FaceTrack, frame: int) -> FaceBox | None:
     faces = track.faces
     if not faces or frame < faces[0].frame or frame > faces[-1].frame:
         return None
-    for before, after in zip(faces, faces[1:], strict=False):
+    for before, after in itertools.pairwise(faces):
         if before.frame <= frame <= after.frame:
             share = (frame - before.frame) / max(1, after.frame - before.frame)
             a, b = before.box, after.box

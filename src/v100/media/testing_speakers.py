@@ -82,9 +82,7 @@ def make_talking_video(
         (scratch / "audio.f32").write_bytes(pcm.astype("<f4").tobytes())
         per_frame = _RATE // fps
         frames = pcm.size // per_frame
-        loudness = np.sqrt(
-            (pcm[: frames * per_frame].reshape(frames, per_frame) ** 2).mean(axis=1)
-        )
+        loudness = np.sqrt((pcm[: frames * per_frame].reshape(frames, per_frame) ** 2).mean(axis=1))
         peak = float(loudness.max()) or 1.0
         command = [
             ffmpeg_path(), "-hide_banner", "-nostdin", "-y", "-loglevel", "error",

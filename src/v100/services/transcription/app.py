@@ -1,7 +1,8 @@
 """Builds the transcription app: transcripts under /v1/transcripts (from a URL, a stored video or
 an uploaded file, transcribed by a job with the chosen backend), live sessions under
 /v1/transcription-sessions (their WebSocket), the tenant's settings under /v1/transcription,
-automatic transcripts of ready videos (a consumer of the video stream), its jobs, and the
+automatic transcripts of ready videos (a consumer of the video stream), a stored video's
+transcript for other services (service:transcripts), its jobs, and the
 backends' models closed at shutdown."""
 
 import contextlib
@@ -17,6 +18,7 @@ from v100.services.transcription import tasks
 from v100.services.transcription.api import FILES, transcripts_router
 from v100.services.transcription.auto import automatic_transcripts
 from v100.services.transcription.backends import BACKENDS
+from v100.services.transcription.internal_api import internal_router
 from v100.services.transcription.live_api import sessions_router
 from v100.services.transcription.live_backends import LIVE_MODEL
 from v100.services.transcription.models import Base
@@ -50,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             description="Transcripts of audio and video files (uploaded or at a URL) with word "
             "timestamps and the detected language, and live sessions over WebSocket; local "
             "Whisper by default.",
-            routers=[transcripts_router, settings_router, sessions_router],
+            routers=[internal_router, transcripts_router, settings_router, sessions_router],
             database=DATABASE,
             # Uploads and fetched sources are kept while their job needs them; no links out.
             storage=StorageSpec(),

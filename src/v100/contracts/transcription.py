@@ -1,0 +1,104 @@
+"""What other services use of transcription: a typed async client, over
+``kit.http.ServiceClient``, for the transcript of a tenant's stored video ("the finished
+transcript of video V, or ask for one"). The calls carry the platform scope
+``service:transcripts``, which no tenant credential can hold; the tenant is the token's, so
+another tenant's video is 404 like an unknown one.
+
+    transcripts = connect_transcription(settings.transcription_url, settings.platform)
+    found = await transcripts.video_transcript(tenant_id, video_id)  # asks for one if none
+    if found.status == "completed": found.document                   # a TranscriptDocument
+
+``video_transcript`` answers the video's newest transcript that has not failed (completed, or
+still queued or processing), and when it has none, the one it has just asked for (the
+tenant's default backend); with only failed ones, the newest failed one (it does not ask
+again). Refusals raise ``TranscriptionError`` (``status`` and the RFC 9457 ``problem``: 404
+``video-not-found``, 409 ``video-not-ready`` or ``video-has-no-audio``); no answer at all raises
+the kit's ``UpstreamUnavailable``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import httpx
+from pydantic import BaseModel, ConfigDict
+
+from v100.contracts.transcripts import TranscriptDocument
+from v100.kit.auth import InternalTokens, Principal
+from v100.kit.http import ServiceClient
+from v100.kit.settings import PlatformSettings
+
+__all__ = [
+    "TRANSCRIPTS_SCOPES",
+    "VIDEO_TRANSCRIPT_PATH",
+    "TranscriptionClient",
+    "TranscriptionError",
+    "VideoTranscript",
+    "connect_transcription",
+]
+
+TRANSCRIPTS_SCOPES = frozenset({"service:transcripts"})
+VIDEO_TRANSCRIPT_PATH = "/v1/transcripts/videos/{video_id}"
+
+
+def _working_for(tenant_id: str) -> Principal:
+    return Principal(tenant_id=tenant_id, scopes=TRANSCRIPTS_SCOPES, role="service")
+
+
+class VideoTranscript(BaseModel):
+    """``POST /v1/transcripts/videos/{video_id}``: the video's transcript as it stands."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    transcript_id: str
+    video_id: str
+    status: Literal["queued", "processing", "completed", "failed"]
+    language: str | None = None
+    # Once completed.
+    document: TranscriptDocument | None = None
+    # Once failed: the problem slug and why.
+    error: str | None = None
+    error_detail: str | None = None
+
+
+class TranscriptionError(Exception):
+    """transcription refused a call; ``problem`` is its RFC 9457 body."""
+
+    def __init__(self, status: int, problem: dict[str, Any]) -> None:
+        super().__init__(f"{status} {problem.get('type')}: {problem.get('detail')}")
+        self.status = status
+        self.problem = problem
+
+
+class TranscriptionClient:
+    def __init__(self, client: ServiceClient) -> None:
+        self._client = client
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def video_transcript(self, tenant_id: str, video_id: str) -> VideoTranscript:
+        """The video's transcript, asked for when it has none."""
+        path = VIDEO_TRANSCRIPT_PATH.format(video_id=video_id)
+        response = await self._client.request("POST", path, principal=_working_for(tenant_id))
+        return VideoTranscript.model_validate(_answer(response))
+
+
+def connect_transcription(
+    url: str, platform: PlatformSettings, *, timeout: float = 30.0
+) -> TranscriptionClient:
+    """A client of transcription at ``url`` that signs its calls with the platform's internal
+    token secret; it owns its connections (``aclose``)."""
+    tokens = InternalTokens(
+        platform.resolved_internal_token_secret, platform.internal_token_ttl_seconds
+    )
+    return TranscriptionClient(ServiceClient(url, tokens, timeout=timeout))
+
+
+def _answer(response: httpx.Response) -> Any:
+    if response.status_code < 400:
+        return response.json()
+    try:
+        problem: dict[str, Any] = response.json()
+    except ValueError:
+        problem = {"status": response.status_code, "detail": response.text[:200]}
+    raise TranscriptionError(response.status_code, problem)
