@@ -96,7 +96,9 @@ class StageResultRepository(TenantRepository[StageResult]):
         return (await self.session.execute(statement)).scalar_one_or_none()
 
     async def remove_all(self, analysis_id: str) -> None:
-        await self.session.execute(delete(StageResult).where(StageResult.analysis_id == analysis_id))
+        await self.session.execute(
+            delete(StageResult).where(StageResult.analysis_id == analysis_id)
+        )
 
 
 class TenantSettingsRepository(TenantRepository[TenantSettings]):
