@@ -42,13 +42,14 @@ PUBLIC_PATHS = frozenset(
 # Every path under these carries its own credential, a signed expiring token the service behind
 # verifies: video_processing's direct uploads, playback and download links (docs/video.md), and
 # the download links of recording_processor (docs/recordings.md) and media_processor
-# (docs/media-processor.md).
+# (docs/media-processor.md), and video_analysis's keyframe images (docs/video-analysis.md).
 PUBLIC_PREFIXES = (
     "/v1/uploads/direct/",
     "/v1/videos/playback/",
     "/v1/videos/files/",
     "/v1/recordings/files/",
     "/v1/media/files/",
+    "/v1/analyses/files/",
 )
 _WS_POLICY_VIOLATION = 1008
 _WS_TRY_AGAIN_LATER = 1013
