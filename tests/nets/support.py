@@ -32,7 +32,9 @@ from v100.services.gateway.testing import (
 
 SECRET = "nets-internal-secret-0123456789abcdef-0123"
 # What a platform service may put on its own calls for a tenant (never the operator's scopes).
-SERVICE_SCOPES = frozenset({"*", "service:credits", "service:usage", "service:videos"})
+SERVICE_SCOPES = frozenset(
+    {"*", "service:credits", "service:usage", "service:videos", "service:transcripts"}
+)
 
 
 @dataclass
@@ -110,7 +112,7 @@ async def embedded_platform(tmp_path: Path) -> AsyncIterator[Platform]:
             extra: dict[str, Any] = {}
             if info.name == "integration":
                 extra = {"receivers_loopback_only": True}
-            elif info.name == "transcription":  # it reads stored videos from video_processing
+            elif info.name in ("transcription", "video_analysis"):  # they read stored videos
                 extra = {"video_processing_url": urls["video_processing"]}
             module, settings = settings_of(info.name, **extra)
             apps[info.name] = module.create_app(settings)
