@@ -56,9 +56,12 @@ def make_talking_video(
     width: int = 640,
     height: int = 360,
     fps: int = 25,
+    mouth: float = 1.0,
 ) -> TalkingVideo:
-    """``lines`` (a recording, the index of the head saying it) one after another, ``gap``
-    seconds of silence before each and after the last; H.264 and AAC in MP4."""
+    """``lines`` (a recording, the index of the head saying it; -1 a voice off screen) one
+    after another, ``gap`` seconds of silence before each and after the last; ``mouth`` scales
+    how wide a mouth opens (1: a tenth of the face's height at the loudest); H.264 and AAC in
+    MP4."""
     import cv2
 
     path = Path(path)
@@ -99,7 +102,7 @@ def make_talking_video(
             for number, (x, y, w, h) in enumerate(boxes):
                 openness = min(1.0, 2.0 * float(loudness[index]) / peak) if number == head else 0.0
                 centre = (x + w // 2, y + round(0.8 * h))
-                axes = (max(1, round(0.17 * w)), max(1, round(0.1 * h * openness)))
+                axes = (max(1, round(0.17 * w)), max(1, round(0.1 * h * openness * mouth)))
                 if openness > 0.05:
                     cv2.ellipse(frame, centre, axes, 0, 0, 360, (60, 20, 25), -1)
             encoder.stdin.write(frame.tobytes())
