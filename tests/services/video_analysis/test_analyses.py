@@ -7,11 +7,14 @@ only."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from typing import Any
 
+import orjson
 import pytest
 
-from v100.contracts.events import ANALYSIS_COMPLETED
+from v100.contracts.events import ANALYSIS_COMPLETED, analysis_progress_channel
 
 from .support import INTRO_SECONDS, Stack, Talk, new_tenant
 
@@ -38,7 +41,23 @@ async def test_a_talking_heads_video_is_analysed(stack: Stack, talk: Talk) -> No
     again = await va.create(tenant, {"video_id": video["id"], "stages": stages}, key=key)
     assert again.json()["id"] == analysis["id"]
 
-    done = await va.wait(tenant, analysis["id"])
+    bus = va.app.state.runtime.bus
+    async with bus.subscribe(analysis_progress_channel(analysis["id"])) as live:
+        done = await va.wait(tenant, analysis["id"])
+        seen: list[dict[str, Any]] = []
+
+        async def follow() -> None:
+            async for payload in live:
+                seen.append(orjson.loads(payload))
+                if seen[-1]["status"] in ("completed", "failed"):
+                    return
+
+        await asyncio.wait_for(follow(), 10)
+    # Live progress, stage by stage (the first steps may precede the subscription).
+    assert {step["stage"] for step in seen} >= {"keyframes", "speech", "signals", None}
+    assert seen[-1]["percent"] == 100
+    assert seen[-1]["stages"] == dict.fromkeys(stages[:-1], 100) | {"transcript": 0}
+    assert [step["percent"] for step in seen] == sorted(step["percent"] for step in seen)
     assert done["status"] == "completed", done
     assert done["percent"] == 100
     assert done["duration"] == pytest.approx(talk.duration, abs=0.2)
