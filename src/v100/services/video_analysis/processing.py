@@ -49,9 +49,11 @@ async def analyse(job: JobContext, resources: Resources, analysis_id: str) -> No
         return  # settled by an earlier run, deleted, or failed by the sweep
     try:
         with tempfile.TemporaryDirectory(prefix=f"v100-analysis-{row.id}-") as scratch:
-            await _Run(job, resources, row, Path(scratch)).run()
-    except _Gone:
-        await _drop_objects(resources, row)
+            run = _Run(job, resources, row, Path(scratch))
+            try:
+                await run.run()
+            except _Gone:
+                await run.drop_objects()
     except media.MediaError as exc:
         slug = MEDIA_ERRORS.code(exc)
         if not (media.is_permanent(exc) or job.is_last_attempt):
@@ -88,13 +90,6 @@ async def fail(
         await resources.storage.delete(failed.source_key)
 
 
-async def _drop_objects(resources: Resources, row: Analysis) -> None:
-    """What a deleted analysis's run stored after the DELETE had cleaned up."""
-    if row.source_key is not None:
-        await resources.storage.delete(row.source_key)
-    await resources.storage.delete(f"{analysis_prefix(row.tenant_id, row.id)}video.mp4")
-
-
 class _Run:
     """One run of one analysis: its row as the run knows it, the video on local disk, the
     results stored so far."""
@@ -109,6 +104,8 @@ class _Run:
         self.info: MediaInfo | None = None
         self.results: dict[str, dict[str, Any]] = {}
         self.progress: dict[str, Any] = dict(row.progress)
+        # Objects this run stored (the fetched video, keyframe images).
+        self.written: list[str] = []
 
     async def run(self) -> None:
         async with self.job.unit_of_work() as session:
@@ -130,6 +127,12 @@ class _Run:
                 continue
             await self._store(stage, data)
         await self._complete()
+
+    async def drop_objects(self) -> None:
+        """What this run stored for an analysis deleted meanwhile (the DELETE cleaned up what
+        was recorded before it)."""
+        for key in self.written:
+            await self.resources.storage.delete(key)
 
     # -- the video ---------------------------------------------------------------------------
 
@@ -160,6 +163,7 @@ class _Run:
     async def _fetch(self) -> str:
         key = f"{analysis_prefix(self.row.tenant_id, self.row.id)}video.mp4"
         await video_source.fetch_video(self.job, self.resources, self.row, key)
+        self.written.append(key)
         await self._update(source_key=key)
         return key
 
@@ -262,6 +266,7 @@ class _Run:
             content_type = f"image/{keyframe.format}"
             key = f"{prefix}keyframes/{keyframe.scene:05d}.{extension}"
             await self.resources.storage.put(key, keyframe.image, content_type)
+            self.written.append(key)
             items.append(
                 {"scene": keyframe.scene, "frame": keyframe.frame, "time": keyframe.time,
                  "sharpness": round(keyframe.sharpness, 2), "width": keyframe.width,
