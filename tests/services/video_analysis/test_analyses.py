@@ -13,12 +13,18 @@ from typing import Any
 
 import orjson
 import pytest
+from sqlalchemy import column, select, table
 
 from v100.contracts.events import ANALYSIS_COMPLETED, analysis_progress_channel
+from v100.kit.db import unit_of_work
+from v100.kit.jobs import JOB_TABLE
 
 from .support import INTRO_SECONDS, Stack, Talk, new_tenant
 
 pytestmark = pytest.mark.slow
+
+JOBS = table(JOB_TABLE, column("status"), column("task"))
+TASK = "video_analysis.analyse"
 
 
 def _overlap(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -176,3 +182,34 @@ async def test_the_scene_threshold_comes_from_the_request_or_the_tenant(
     scenes = (await va.get(tenant, f"/v1/analyses/{done['id']}/scenes")).json()
     assert scenes["threshold"] == 30
     await va.wait(tenant, by_tenant["id"])
+
+
+async def test_an_analysis_deleted_while_it_runs_stops(stack: Stack, talk: Talk) -> None:
+    va, tenant = stack.va, new_tenant()
+    video = await stack.ready_video(tenant, talk.path)
+    created = await va.create(tenant, {"video_id": video["id"]})
+    analysis_id = created.json()["id"]
+    for _ in range(600):
+        running = (await va.get(tenant, f"/v1/analyses/{analysis_id}")).json()
+        if running["progress"]["scenes"]["status"] == "completed":
+            break
+        await asyncio.sleep(0.05)
+    assert running["status"] == "running", running
+    deleted = await va.http.delete(f"/v1/analyses/{analysis_id}", headers=va.headers(tenant))
+    assert deleted.status_code == 204
+    # The job notices at its next step and ends quietly: no event, no row comes back.
+    sessions = va.app.state.runtime.sessions
+    records: list[str] = []
+    for _ in range(600):
+        async with unit_of_work(sessions) as session:
+            records = list(
+                (await session.execute(select(JOBS.c.status).where(JOBS.c.task == TASK)))
+                .scalars()
+                .all()
+            )
+        if records and all(status == "succeeded" for status in records):
+            break
+        await asyncio.sleep(0.1)
+    assert records == ["succeeded"]
+    assert (await va.get(tenant, f"/v1/analyses/{analysis_id}")).status_code == 404
+    assert await va.events(analysis_id) == []
