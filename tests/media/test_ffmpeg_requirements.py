@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from v100.contracts.transcripts import TranscriptDocument
 from v100.media import (
     PLATFORM_SPECS,
     cut_clip,
@@ -31,12 +32,26 @@ from v100.media import (
 )
 from v100.media._requirements import REQUIRED, Requirements
 from v100.media.audio import AUDIO_FORMATS, resample_audio
+from v100.media.clip_render import render_clip
 from v100.media.scenes import detect_scenes
+from v100.media.smart_crop import CropPath, CropShot, Pan
 from v100.media.testing import make_audio, make_video
 
 # FFmpeg's guess of the muxer from an output's suffix, where we pass no -f.
 _GUESSED = {".m4a": "ipod", ".jpg": "image2", ".mp4": "mp4", ".mov": "mov", ".mkv": "matroska"}
 _FILTER_OPTIONS = {"-af", "-vf", "-filter_complex"}
+
+
+# A 96x64 clip's plan with a shot of each kind: a window panning, two panes, the fitted frame.
+_EVERY_LAYOUT = CropPath(96, 64, (9, 16), 0.0, 1.5, (
+    CropShot(0.0, 0.5, "follow", (1,), (Pan(36, 64, ((0.0, 0, 0), (0.5, 60, 0))),)),
+    CropShot(0.5, 1.0, "split", (1, 2), (Pan(36, 32, ((0.5, 0, 0),)),
+                                         Pan(36, 32, ((0.5, 60, 32), (1.0, 50, 30))))),
+    CropShot(1.0, 1.5, "fit", (1, 2)),
+))  # fmt: skip
+_ONE_WORD = TranscriptDocument.model_validate({"duration": 1.5, "segments": [
+    {"text": "Hi", "start": 0.1, "end": 1.4,
+     "words": [{"word": "Hi", "start": 0.1, "end": 1.4, "confidence": 1.0}]}]})  # fmt: skip
 
 
 async def _record_operations(tmp_path: Path) -> list[list[str]]:
@@ -62,6 +77,9 @@ async def _record_operations(tmp_path: Path) -> list[list[str]]:
         await detect_trim(video, video_info)
         await cut_clip(video, tmp_path / "c.mp4", video_info, start=0.2, end=1.0, mode="fast")
         await cut_clip(video, tmp_path / "k.mp4", video_info, start=0.2, end=1.0, mode="accurate")
+        await render_clip(video, tmp_path / "r.mp4", video_info, start=0.0, end=1.5,
+                          crop=_EVERY_LAYOUT, spec=PLATFORM_SPECS["tiktok"],
+                          transcript=_ONE_WORD)  # fmt: skip
         measured = await measure_loudness(tone, info=tone_info)
         for suffix in (".m4a", ".wav", ".flac", ".opus", ".ogg", ".webm", ".mp3"):
             await normalize_loudness(tone, tmp_path / f"n{suffix}", tone_info, measured=measured)
@@ -153,7 +171,7 @@ def _uncovered(commands: Sequence[list[str]], required: Requirements) -> set[str
 @pytest.mark.timeout(300)
 async def test_the_check_asks_for_everything_the_operations_pass(tmp_path: Path) -> None:
     commands = await _record_operations(tmp_path)
-    assert len(commands) == 24  # one per operation run above (a two-pass loudness: two)
+    assert len(commands) == 25  # one per operation run above (a two-pass loudness: two)
     assert _uncovered(commands, REQUIRED) == set()
     # The filtergraphs were read, not skipped: every filter REQUIRED lists is in them.
     seen = {

@@ -33,6 +33,20 @@ async def test_video_trims_only_where_silent_and_black(tmp_path: Path) -> None:
     assert trim.end == pytest.approx(5.0, abs=0.05)
 
 
+async def test_a_range_judged_on_its_silences_alone(tmp_path: Path) -> None:
+    # Silent 0-1.5 s and 4-6 s, the picture never black: a clip's range 0.5-5.5 s keeps
+    # 1.5-4 s when the picture is left out of it, and all of it when the picture counts.
+    source = make_video(tmp_path / "v.mp4", seconds=6, silence_before=1.5, silence_after=2.0)
+    info = await probe(source)
+    trim = await detect_trim(source, info, start=0.5, end=5.5, picture=False)
+    assert trim.start == pytest.approx(1.5, abs=0.05)
+    assert trim.end == pytest.approx(4.0, abs=0.05)
+    kept = await detect_trim(source, info, start=0.5, end=5.5)
+    assert (kept.start, kept.end) == (0.5, 5.5)
+    with pytest.raises(ValueError, match="empty"):
+        await detect_trim(source, info, start=3.0, end=2.0)
+
+
 async def test_black_picture_with_sound_is_kept(tmp_path: Path) -> None:
     source = make_video(tmp_path / "v.mp4", seconds=4, black_before=1.0, black_after=1.0)
     info = await probe(source)

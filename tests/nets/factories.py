@@ -51,7 +51,22 @@ class Made:
 Factory = Callable[[Platform, Tenant], Awaitable[Made]]
 FACTORIES: dict[str, Factory] = {}
 # Paths whose every URL carries its own signed credential: no tenant credential is involved.
-SIGNED = ("/v1/videos/playback/{token}/{path}",)
+# The meeting room's routes take a participant's meeting token, not a tenant's credential;
+# tests/services/meeting checks that a token reaches no other meeting (ADR 0051).
+SIGNED = (
+    "/v1/videos/playback/{token}/{path}",
+    *(
+        f"/v1/meetings/{{meeting_id}}/room{tail}"
+        for tail in (
+            "", "/join", "/leave", "/waiting/{participant_id}/admit",
+            "/waiting/{participant_id}/deny", "/waiting/admit-all", "/lock", "/unlock", "/end",
+            "/participants/{participant_id}/mute", "/participants/{participant_id}/remove",
+            "/participants/{participant_id}/move", "/breakouts", "/breakouts/assign",
+            "/breakouts/broadcast", "/breakouts/close", "/recordings",
+            "/recordings/{recording_id}/stop",
+        )
+    ),
+)  # fmt: skip
 
 
 def factory(*paths: str) -> Callable[[Factory], Factory]:
@@ -371,6 +386,24 @@ async def media_job(platform: Platform, tenant: Tenant) -> Made:
 async def assembly(platform: Platform, tenant: Tenant) -> Made:
     made = await _created(platform, tenant, "/v1/media/assemblies", {"parts": 2})
     return Made({"assembly_id": made["id"], "number": "1"}, content={"put": b"part one"})
+
+
+# --- meeting ---------------------------------------------------------------------------------
+
+
+@factory(
+    "/v1/meetings/{meeting_id}",
+    "/v1/meetings/{meeting_id}/end",
+    "/v1/meetings/{meeting_id}/tokens",
+    "/v1/meetings/{meeting_id}/participants",
+    "/v1/meetings/{meeting_id}/recordings",
+)
+async def meeting(platform: Platform, tenant: Tenant) -> Made:
+    made = await _created(platform, tenant, "/v1/meetings", {"title": "A's sync"})
+    return Made(
+        {"meeting_id": made["id"]},
+        bodies={"patch": {"title": "B was here"}, "post": {"name": "B"}},
+    )
 
 
 # --- recording_processor ------------------------------------------------------------------

@@ -24,6 +24,7 @@ from v100.kit.settings import PlatformSettings
 SECRET = "route-scopes-test-secret-0123456789abcdef"
 DOCS = Path(__file__).parents[2] / "docs" / "api.md"
 
+_MEETING_TOKEN = "a participant's meeting token is the credential; meeting checks it (ADR 0051)"
 # Reviewed: each of these authenticates its caller another way, or is for probes.
 PUBLIC: dict[tuple[str, str], str] = {
     ("*", "/health"): "liveness probe",
@@ -45,6 +46,36 @@ PUBLIC: dict[tuple[str, str], str] = {
     ),
     ("integration", "/v1/sms/callbacks/status"): "Twilio's X-Twilio-Signature is the credential",
     ("integration", "/v1/sms/callbacks/inbound"): "Twilio's X-Twilio-Signature is the credential",
+    ("meeting", "/v1/meetings/{meeting_id}/room"): _MEETING_TOKEN,
+    ("meeting", "/v1/meetings/{meeting_id}/room/join"): _MEETING_TOKEN,
+    ("meeting", "/v1/meetings/{meeting_id}/room/leave"): _MEETING_TOKEN,
+    ("meeting", "/v1/meetings/{meeting_id}/room/waiting/{participant_id}/admit"): _MEETING_TOKEN,
+    ("meeting", "/v1/meetings/{meeting_id}/room/waiting/{participant_id}/deny"): _MEETING_TOKEN,
+    ("meeting", "/v1/meetings/{meeting_id}/room/waiting/admit-all"): _MEETING_TOKEN,
+    ("meeting", "/v1/meetings/{meeting_id}/room/lock"): _MEETING_TOKEN,
+    ("meeting", "/v1/meetings/{meeting_id}/room/unlock"): _MEETING_TOKEN,
+    ("meeting", "/v1/meetings/{meeting_id}/room/end"): _MEETING_TOKEN,
+    (
+        "meeting",
+        "/v1/meetings/{meeting_id}/room/participants/{participant_id}/mute",
+    ): _MEETING_TOKEN,
+    (
+        "meeting",
+        "/v1/meetings/{meeting_id}/room/participants/{participant_id}/remove",
+    ): _MEETING_TOKEN,
+    (
+        "meeting",
+        "/v1/meetings/{meeting_id}/room/participants/{participant_id}/move",
+    ): _MEETING_TOKEN,
+    ("meeting", "/v1/meetings/{meeting_id}/room/breakouts"): _MEETING_TOKEN,
+    ("meeting", "/v1/meetings/{meeting_id}/room/breakouts/assign"): _MEETING_TOKEN,
+    ("meeting", "/v1/meetings/{meeting_id}/room/breakouts/broadcast"): _MEETING_TOKEN,
+    ("meeting", "/v1/meetings/{meeting_id}/room/breakouts/close"): _MEETING_TOKEN,
+    ("meeting", "/v1/meetings/{meeting_id}/room/recordings"): _MEETING_TOKEN,
+    ("meeting", "/v1/meetings/{meeting_id}/room/recordings/{recording_id}/stop"): _MEETING_TOKEN,
+    ("meeting_signaling", "/v1/signaling/rooms/{meeting_id}"): (
+        "WebSocket: the meeting token in its first message (join) is the credential"
+    ),
 }
 # Mounted apps and path prefixes whose every URL carries a signed, expiring token of its own.
 SIGNED_PREFIXES = (

@@ -34,6 +34,22 @@ __all__ = [
     "MEDIA_JOB_PROGRESS",
     "MEDIA_JOB_SUCCEEDED",
     "MEDIA_STREAM",
+    "MEETINGS_STREAM",
+    "MEETING_BROADCAST",
+    "MEETING_DURABLE_EVENT_TYPES",
+    "MEETING_ENDED",
+    "MEETING_LOCKED",
+    "MEETING_PARTICIPANT_ADMITTED",
+    "MEETING_PARTICIPANT_DENIED",
+    "MEETING_PARTICIPANT_JOINED",
+    "MEETING_PARTICIPANT_LEFT",
+    "MEETING_PARTICIPANT_MOVED",
+    "MEETING_PARTICIPANT_MUTE_REQUESTED",
+    "MEETING_PARTICIPANT_WAITING",
+    "MEETING_RECORDING_STARTED",
+    "MEETING_RECORDING_STOPPED",
+    "MEETING_STARTED",
+    "MEETING_UNLOCKED",
     "RECORDINGS_STREAM",
     "RECORDING_ERRORED",
     "RECORDING_PROGRESS",
@@ -76,6 +92,8 @@ __all__ = [
     "MediaErrorInfo",
     "MediaJobEventData",
     "MediaJobProgress",
+    "MeetingEventData",
+    "MeetingParticipantInfo",
     "RecordingChanged",
     "RecordingStage",
     "RecordingStatus",
@@ -90,6 +108,7 @@ __all__ = [
     "analysis_progress_channel",
     "cache_invalidation_event",
     "media_progress_channel",
+    "meeting_live_channel",
     "publish_analysis_event",
     "publish_analysis_progress",
     "publish_cache_invalidation",
@@ -732,6 +751,75 @@ class SmsOptOutChanged(BaseModel):
     keyword: str
 
 
+# --- meeting's meetings -------------------------------------------------------------------------
+
+# Durable: a meeting started or ended, a participant joined, left, was admitted from or denied at
+# the waiting room or moved between rooms, a recording started or stopped. Every meeting event,
+# these and the live-only ones below, also goes as the same envelope to the meeting's ephemeral
+# channel ``meeting_live_channel(meeting_id)`` (for the realtime service and live pages).
+MEETINGS_STREAM = "meetings"
+MEETING_STARTED = "meeting.started"
+MEETING_ENDED = "meeting.ended"
+MEETING_PARTICIPANT_JOINED = "meeting.participant.joined"
+MEETING_PARTICIPANT_LEFT = "meeting.participant.left"
+MEETING_PARTICIPANT_ADMITTED = "meeting.participant.admitted"
+MEETING_PARTICIPANT_DENIED = "meeting.participant.denied"
+MEETING_PARTICIPANT_MOVED = "meeting.participant.moved"
+MEETING_RECORDING_STARTED = "meeting.recording.started"
+MEETING_RECORDING_STOPPED = "meeting.recording.stopped"
+MEETING_DURABLE_EVENT_TYPES = frozenset(
+    {MEETING_STARTED, MEETING_ENDED, MEETING_PARTICIPANT_JOINED, MEETING_PARTICIPANT_LEFT,
+     MEETING_PARTICIPANT_ADMITTED, MEETING_PARTICIPANT_DENIED, MEETING_PARTICIPANT_MOVED,
+     MEETING_RECORDING_STARTED, MEETING_RECORDING_STOPPED}
+)  # fmt: skip
+# Live only (the ephemeral channel): someone knocked at the waiting room, a host asked someone to
+# mute, a message to every breakout room, the meeting was locked or unlocked.
+MEETING_PARTICIPANT_WAITING = "meeting.participant.waiting"
+MEETING_PARTICIPANT_MUTE_REQUESTED = "meeting.participant.mute_requested"
+MEETING_BROADCAST = "meeting.broadcast"
+MEETING_LOCKED = "meeting.locked"
+MEETING_UNLOCKED = "meeting.unlocked"
+
+
+class MeetingParticipantInfo(BaseModel):
+    """A participant as meeting events name it."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: str
+    name: str
+    role: Literal["host", "co-host", "participant", "viewer"]
+    status: Literal["invited", "waiting", "joined", "left", "denied", "removed"]
+    # "main" or a breakout room's id.
+    room: str
+
+
+class MeetingEventData(BaseModel):
+    """``data`` of every ``meeting.*`` event. ``sequence`` counts the meeting's events from 1 in
+    the order their changes were committed: a consumer orders by it, and a gap tells it that it
+    missed one (durable and live-only events share the counter, so the durable stream alone has
+    gaps where live-only events went by). ``status`` is the meeting's after the change."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    meeting_id: str
+    sequence: int = Field(ge=1)
+    status: Literal["scheduled", "live", "ended"]
+    participant: MeetingParticipantInfo | None = None
+    # moved: the room the participant left; left: "left", "removed" or "ended".
+    from_room: str | None = None
+    reason: str | None = None
+    recording_id: str | None = None
+    # broadcast: the text; mute_requested: "audio" or "video".
+    message: str | None = None
+    kind: str | None = None
+
+
+def meeting_live_channel(meeting_id: str) -> str:
+    """The ephemeral pub/sub channel of one meeting's events."""
+    return f"meetings.live.{meeting_id}"
+
+
 # --- the catalogue of tenant-facing events ------------------------------------------------------
 
 
@@ -784,6 +872,28 @@ _KINDS = (
               description="A recording's MP4 and thumbnail are ready."),
     EventKind(event_type=RECORDING_ERRORED, stream=RECORDINGS_STREAM, payload=RecordingChanged,
               description="A recording could not be processed."),
+    EventKind(event_type=MEETING_STARTED, stream=MEETINGS_STREAM, payload=MeetingEventData,
+              description="A meeting went live (made instant, or its first participant joined)."),
+    EventKind(event_type=MEETING_ENDED, stream=MEETINGS_STREAM, payload=MeetingEventData,
+              description="A meeting ended; everyone in it left."),
+    EventKind(event_type=MEETING_PARTICIPANT_JOINED, stream=MEETINGS_STREAM,
+              payload=MeetingEventData, description="A participant entered a meeting."),
+    EventKind(event_type=MEETING_PARTICIPANT_LEFT, stream=MEETINGS_STREAM,
+              payload=MeetingEventData,
+              description="A participant left a meeting (or was removed, or the meeting ended)."),
+    EventKind(event_type=MEETING_PARTICIPANT_ADMITTED, stream=MEETINGS_STREAM,
+              payload=MeetingEventData,
+              description="A host admitted a participant from the waiting room."),
+    EventKind(event_type=MEETING_PARTICIPANT_DENIED, stream=MEETINGS_STREAM,
+              payload=MeetingEventData,
+              description="A host turned a participant away from the waiting room."),
+    EventKind(event_type=MEETING_PARTICIPANT_MOVED, stream=MEETINGS_STREAM,
+              payload=MeetingEventData,
+              description="A participant moved between the main room and a breakout room."),
+    EventKind(event_type=MEETING_RECORDING_STARTED, stream=MEETINGS_STREAM,
+              payload=MeetingEventData, description="A meeting's recording started."),
+    EventKind(event_type=MEETING_RECORDING_STOPPED, stream=MEETINGS_STREAM,
+              payload=MeetingEventData, description="A meeting's recording stopped."),
     EventKind(event_type=CREDITS_LOW, stream=CREDITS_STREAM, payload=CreditsBalance,
               description="The available credit balance fell below the threshold."),
     EventKind(event_type=CREDITS_EXHAUSTED, stream=CREDITS_STREAM, payload=CreditsBalance,

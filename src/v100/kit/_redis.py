@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -35,19 +36,26 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def connect(url: str) -> aioredis.Redis:
+def connect(url: str, *, pool_size: int | None = None) -> aioredis.Redis:
     """A pooled client. Pooled connections left broken by a restarted server fail once and are
     replaced by the retry; a server that stays down fails fast (about 0.1 s) instead of stalling
-    the caller through redis-py's default multi-second backoff."""
-    return aioredis.Redis.from_url(
-        url,
-        decode_responses=False,
+    the caller through redis-py's default multi-second backoff. ``pool_size``: at most that many
+    connections, a caller past it waiting for one to come back (redis-py's default pool holds
+    100 and fails the 101st concurrent command with "Too many connections")."""
+    options: dict[str, Any] = {
+        "decode_responses": False,
         # redis-py 8 defaults to RESP3; the bus parses the RESP2 reply shapes, pinned here.
-        protocol=2,
-        socket_timeout=SOCKET_TIMEOUT_SECONDS,
-        socket_connect_timeout=2.0,
-        retry=Retry(ExponentialBackoff(cap=0.1, base=0.02), retries=2),
+        "protocol": 2,
+        "socket_timeout": SOCKET_TIMEOUT_SECONDS,
+        "socket_connect_timeout": 2.0,
+        "retry": Retry(ExponentialBackoff(cap=0.1, base=0.02), retries=2),
+    }
+    if pool_size is None:
+        return aioredis.Redis.from_url(url, **options)
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=pool_size, timeout=SOCKET_TIMEOUT_SECONDS, **options
     )
+    return aioredis.Redis(connection_pool=pool)
 
 
 @asynccontextmanager

@@ -54,6 +54,8 @@ class Requirements:
 
 _MOV = ("movflags",)
 _POSITIONAL_ONLY = ("fps", "pad", "crop", "setsar", "format", "split", "select", "tile")
+# Smart-cropped clips (clip_render, _crop_graph): positional arguments only.
+_CLIP_FILTERS = ("setpts", "vstack", "boxblur", "overlay")
 REQUIRED = Requirements(
     options=(
         # _ffmpeg.run_ffmpeg
@@ -80,9 +82,13 @@ REQUIRED = Requirements(
             # Scene detection: scdet's per-frame scores, printed by metadata.
             "scdet": ("threshold",),
             "metadata": ("mode",),
-            "trim": ("end_frame",),
+            "trim": ("start_frame", "end_frame"),
             # Given positional arguments only (sizes, expressions, rates).
             **dict.fromkeys(_POSITIONAL_ONLY, ()),
+            **dict.fromkeys(_CLIP_FILTERS, ()),
+            "concat": ("n", "v", "a"),
+            # Burnt-in captions (libass).
+            "subtitles": ("filename", "force_style"),
         }
     ),
     encoders=MappingProxyType(

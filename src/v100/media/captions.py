@@ -21,6 +21,7 @@ __all__ = [
     "CaptionLimits",
     "Cue",
     "build_cues",
+    "clip_document",
     "cues_json",
     "render_srt",
     "render_vtt",
@@ -75,6 +76,46 @@ def _srt_prefix(speaker: int | None) -> str:
 
 
 # -- building ------------------------------------------------------------------------------
+
+
+def clip_document(document: TranscriptDocument, start: float, end: float) -> TranscriptDocument:
+    """The words of ``[start, end)`` seconds as a transcript of their own, timed from
+    ``start``: a word (or a segment without word times) belongs to the range its middle falls
+    in, and is clamped to it. Speakers are kept; utterances and paragraphs are not (captions
+    need only the words)."""
+    length = max(0.0, end - start)
+
+    def moved(seconds: float) -> float:
+        return min(max(seconds - start, 0.0), length)
+
+    segments = []
+    for segment in document.segments:
+        if not segment.words:
+            if start <= (segment.start + segment.end) / 2 < end:
+                update = {"start": moved(segment.start), "end": moved(segment.end)}
+                segments.append(segment.model_copy(update=update))
+            continue
+        words = [
+            word.model_copy(update={"start": moved(word.start), "end": moved(word.end)})
+            for word in segment.words
+            if start <= (word.start + word.end) / 2 < end
+        ]
+        if not words:
+            continue
+        segments.append(
+            segment.model_copy(
+                update={
+                    "text": " ".join(word.word.strip() for word in words),
+                    "start": words[0].start,
+                    "end": words[-1].end,
+                    "words": words,
+                }
+            )
+        )
+    text = " ".join(segment.text for segment in segments)
+    return TranscriptDocument(
+        language=document.language, duration=length, text=text, segments=segments
+    )
 
 
 @dataclass(slots=True)

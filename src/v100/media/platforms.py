@@ -7,6 +7,9 @@ Figures are the platforms' published upload requirements, read in November 2026:
   MP4, H.264 High, AAC-LC, 1080p at 8 Mbps for 24-30 fps, 12 Mbps for 48-60 fps, up to 8K) and
   "Upload videos longer than 15 minutes" (support.google.com/youtube/answer/71673: at most
   256 GB or 12 hours, whichever is less). YouTube accepts any aspect; 16:9 fills the player.
+- YouTube Shorts: "Upload YouTube Shorts" (support.google.com/youtube/answer/12779649: a
+  square or vertical video of up to 3 minutes, since 15 October 2024); rendered at 1080x1920
+  with YouTube's 1080p30 figures above.
 - TikTok: Content Posting API, "Media Transfer Guide", video restrictions
   (developers.tiktok.com/doc/content-posting-api-media-transfer-guide: MP4 (recommended), WebM
   or MOV; H.264 (recommended), H.265, VP8 or VP9; 23-60 fps; 360-4096 px per side; up to
@@ -31,7 +34,7 @@ from dataclasses import dataclass
 
 from v100.media.probe import MediaInfo
 
-__all__ = ["PLATFORM_SPECS", "PlatformSpec", "check_against"]
+__all__ = ["CLIP_SPECS", "PLATFORM_SPECS", "YOUTUBE_SHORTS", "PlatformSpec", "check_against"]
 
 _GB = 1_000_000_000
 _MB = 1_000_000
@@ -246,3 +249,37 @@ def check_against(info: MediaInfo, spec: PlatformSpec) -> list[str]:
                 f"audio sample rate {audio.sample_rate} Hz is over {spec.audio_max_sample_rate}"
             )
     return problems
+
+
+# The platforms short clips are rendered for (``clip_render``): TikTok and Reels as above, and
+# YouTube Shorts, square or vertical videos of up to 3 minutes under YouTube's upload rules.
+# Shorts are not in PLATFORM_SPECS, whose entries any upload is checked against.
+YOUTUBE_SHORTS = PlatformSpec(
+    name="youtube_shorts",
+    containers=("mp4", "mov", "webm", "matroska"),
+    video_codecs=("h264", "hevc", "vp9", "av1", "mpeg4"),
+    audio_codecs=("aac", "opus", "mp3", "vorbis", "flac"),
+    width=1080,
+    height=1920,
+    video_bitrate=8_000_000,
+    audio_bitrate=128_000,
+    frame_rate_limit=60,
+    max_long_side=7680,
+    max_short_side=4320,
+    min_side=None,
+    min_aspect=None,
+    max_aspect=1.0,  # square or vertical
+    min_frame_rate=None,
+    max_frame_rate=60,
+    max_video_bitrate=None,
+    min_duration=None,
+    max_duration=180,
+    max_file_size=256 * _GB,
+    audio_max_channels=6,
+)
+
+CLIP_SPECS: dict[str, PlatformSpec] = {
+    "tiktok": PLATFORM_SPECS["tiktok"],
+    "instagram_reels": PLATFORM_SPECS["instagram_reels"],
+    "youtube_shorts": YOUTUBE_SHORTS,
+}

@@ -95,10 +95,12 @@ def make_face_video(
     fps: int = 25,
     background: str = "smptebars",
     hidden: tuple[float, float] | None = None,
+    audio: str | None = None,
 ) -> Path:
     """A video of ``seconds`` on a lavfi ``background`` with one head per move, going in a
     straight line from its first placement to its second (same size). ``hidden`` (start,
     end) covers every head with a grey box for that stretch, as a detector's blind spell.
+    ``audio`` is a lavfi audio source (e.g. ``"sine=frequency=440"``) for an AAC track.
     Face boxes at time t are those of ``placement_at``."""
     import cv2
 
@@ -132,8 +134,12 @@ def make_face_video(
             f"[{label}]drawbox=color=gray:t=fill:enable='between(t,{hidden[0]},{hidden[1]})'[o]"
         )
         label = "o"
+    if audio is not None:
+        args += ["-f", "lavfi", "-t", f"{seconds}", "-i", audio]
     args += ["-filter_complex", ";".join(chains), "-map", f"[{label}]", "-t", f"{seconds}"]
     args += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+    if audio is not None:
+        args += ["-map", f"{len(moves) + 1}:a", "-c:a", "aac"]
     _ffmpeg(*args, str(path))
     return path
 

@@ -29,8 +29,8 @@ from .support import INTERNAL_SECRET, SETTLED
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 TOKENS = InternalTokens(INTERNAL_SECRET)
-# About 45 s of speech: one started minute, and 10-20 s of decoding on two shared cores.
-SAID = " ".join([SPOKEN] * 6)
+# About 22 s of speech: one started minute, and 5-10 s of decoding on two shared cores.
+SAID = " ".join([SPOKEN] * 3)
 
 
 @asynccontextmanager

@@ -2,7 +2,8 @@
 backend (``LocalWhisper``) and Deepgram's (``DeepgramTranscriber``); live streams behind one
 ``LiveSession`` interface: ``LocalLiveSession`` (the local streaming engine) and
 ``DeepgramLiveSession``. Heavy imports (faster-whisper, CTranslate2) happen on first use of a
-model, not on import."""
+model, not on import. ``to_document`` turns any backend's ``Transcript`` into the platform's
+transcript document, its words grouped into utterances and paragraphs."""
 
 from v100.ai.asr._deepgram import (
     DEEPGRAM_API_URL,
@@ -18,6 +19,7 @@ from v100.ai.asr._deepgram import (
     pcm_to_wav,
 )
 from v100.ai.asr._deepgram_live import DEEPGRAM_LIVE_URL, DeepgramLiveSession
+from v100.ai.asr._document import to_document
 from v100.ai.asr._live import (
     LiveEvent,
     LiveMetadata,
@@ -76,5 +78,6 @@ __all__ = [
     "default_model_cache",
     "locate_whisper_base",
     "pcm_to_wav",
+    "to_document",
     "whisper_base_dir",
 ]

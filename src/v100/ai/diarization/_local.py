@@ -67,10 +67,16 @@ def _cpu_threads() -> int:
     return max(1, min(4, len(os.sched_getaffinity(0))))
 
 
+# The loaded encoder, for the process, by threads: a diarizer made again in the same process
+# (an app started again: tests start hundreds) does not load it again.
+_ENCODERS: dict[int, Any] = {}
+_ENCODERS_LOCK = threading.Lock()
+
+
 class LocalDiarizer:
     """Speaker diarization on this machine's CPU. The encoder loads on first use (about 1-2 s,
-    torch's import included); ``diarize`` blocks, ``diarize_async`` runs it on this
-    diarizer's own thread."""
+    torch's import included) and is kept for the process; ``diarize`` blocks,
+    ``diarize_async`` runs it on this diarizer's own thread."""
 
     name = "local-resemblyzer"
 
@@ -100,8 +106,12 @@ class LocalDiarizer:
             import torch
             from resemblyzer import VoiceEncoder
 
-        torch.set_num_threads(self._cpu_threads)
-        return VoiceEncoder("cpu", verbose=False)
+        with _ENCODERS_LOCK:
+            encoder = _ENCODERS.get(self._cpu_threads)
+            if encoder is None:
+                torch.set_num_threads(self._cpu_threads)
+                encoder = _ENCODERS[self._cpu_threads] = VoiceEncoder("cpu", verbose=False)
+            return encoder
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -77,12 +77,16 @@ class Access:
     """Who may call the service. Every path needs an internal token (the gateway's, or a
     service's), except: ``public_paths`` (exact paths: endpoints that authenticate their
     callers another way, such as a vendor's signed webhook) and ``public_prefixes`` (ending in
-    "/": URLs that carry a signed token of their own). ``internal_token=False`` (the gateway)
-    serves the public itself."""
+    "/": URLs that carry a signed token of their own). ``own_token_prefixes``: under these, a
+    request whose bearer is not an internal token reaches its route without a principal, for
+    routes that check a token of their own there (meeting tokens, docs/adr/0051); every other
+    route there still answers 401 for want of a principal. ``internal_token=False`` (the
+    gateway) serves the public itself."""
 
     internal_token: bool = True
     public_paths: Sequence[str] = ()
     public_prefixes: Sequence[str] = ()
+    own_token_prefixes: Sequence[str] = ()
 
 
 @dataclass
@@ -355,6 +359,7 @@ def create_service_app(spec: ServiceSpec[Any]) -> FastAPI:
                 *access.public_prefixes,
                 *(() if presigned_path is None else (f"{presigned_path.rstrip('/')}/",)),
             ),
+            own_token_prefixes=access.own_token_prefixes,
         )
     app.add_middleware(
         BodyLimitMiddleware, max_bytes=platform.max_body_bytes, limits=spec.body_limits

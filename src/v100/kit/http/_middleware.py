@@ -157,7 +157,8 @@ class BodyLimitMiddleware:
 class InternalAuthMiddleware:
     """Lets a request through only with a valid internal token (``Authorization: Bearer``);
     puts the Principal in ``request.state.principal``. ``public_paths`` (exact) and
-    ``public_prefixes`` pass without one."""
+    ``public_prefixes`` pass without one; under ``own_token_prefixes`` a bearer that is not an
+    internal token passes without a principal, for the route to check as its own token."""
 
     def __init__(
         self,
@@ -165,11 +166,13 @@ class InternalAuthMiddleware:
         tokens: InternalTokens,
         public_paths: Iterable[str],
         public_prefixes: Iterable[str] = (),
+        own_token_prefixes: Iterable[str] = (),
     ) -> None:
         self.app = app
         self.tokens = tokens
         self.public_paths = frozenset(public_paths)
         self.public_prefixes = tuple(public_prefixes)
+        self.own_token_prefixes = tuple(own_token_prefixes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -186,6 +189,9 @@ class InternalAuthMiddleware:
                 raise Unauthorized("An internal token is required.")
             principal = self.tokens.verify(token.strip())
         except Unauthorized as error:
+            if self.own_token_prefixes and scope["path"].startswith(self.own_token_prefixes):
+                await self.app(scope, receive, send)
+                return
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1008, "reason": "unauthorized"})
                 return

@@ -24,6 +24,9 @@ def server_config(app: Any, **options: Any) -> uvicorn.Config:
         "access_log": False,
         "server_header": False,
         "ws": "websockets-sansio",
+        # permessage-deflate keeps two zlib streams per socket (about 50 KB); a service holding
+        # many sockets of small messages turns it off (``app.state.websocket_compression``).
+        "ws_per_message_deflate": getattr(state, "websocket_compression", True),
         "http": protocol,
         "timeout_keep_alive": limits.keep_alive,
     }

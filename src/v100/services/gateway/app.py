@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from starlette.middleware import Middleware
 from starlette.types import Receive, Scope, Send
 
+from v100.contracts.meeting_tokens import MeetingTokens
 from v100.kit.http import Access, Runtime, ServiceSpec, create_service_app
 from v100.services.gateway.clients import TrustedProxies
 from v100.services.gateway.edge import openapi, status
@@ -176,6 +177,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     authenticator=authenticator,
                     public_paths=public_paths,
                     public_prefixes=PUBLIC_PREFIXES,
+                    meeting_tokens=MeetingTokens(settings.platform.resolved_internal_token_secret),
                 ),
                 Middleware(ServerTimingMark),  # Server-Timing auth;dur= ends here
                 # Limits right after authentication, so they see the principal.

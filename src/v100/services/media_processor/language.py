@@ -43,7 +43,7 @@ def speech_models(settings: MediaProcessorSettings) -> Component:
     @contextlib.asynccontextmanager
     async def running(runtime: Runtime) -> AsyncIterator[None]:
         cache = settings.whisper_model_dir or settings.platform.var_dir / "models"
-        whisper = LocalWhisper(cache_dir=cache)
+        whisper = LocalWhisper(cache_dir=cache, pool="language")
         runtime.provide(whisper)
         try:
             yield

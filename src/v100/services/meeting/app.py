@@ -1,21 +1,45 @@
-"""Builds the meeting app."""
+"""Builds the meeting app: the tenant's meetings API (``/v1/meetings``) and the participants'
+room routes (``/v1/meetings/{id}/room/...``), which carry a meeting token instead of an
+internal token (docs/adr/0051)."""
 
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from v100.kit.http import DatabaseSpec, ServiceSpec, create_service_app
+from v100.contracts.meeting_tokens import MeetingTokens
+from v100.kit.http import Access, DatabaseSpec, Runtime, ServiceSpec, create_service_app
+from v100.services.meeting.api import PREFIX, meetings_router
 from v100.services.meeting.models import Base
+from v100.services.meeting.participant_api import room_router
 from v100.services.meeting.settings import MeetingSettings as Settings
 
 DATABASE = DatabaseSpec(Base.metadata, Path(__file__).parent / "migrations")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @contextlib.asynccontextmanager
+    async def meeting_tokens(runtime: Runtime) -> AsyncIterator[None]:
+        runtime.provide(MeetingTokens(settings.platform.resolved_internal_token_secret))
+        yield
+
     return create_service_app(
         ServiceSpec(
-            settings or Settings(),
+            settings,
             title="V100 meeting",
+            description="Meetings, meeting tokens, participants, waiting and breakout rooms, "
+            "recording lifecycle.",
+            routers=[meetings_router, room_router],
             database=DATABASE,
+            # A meeting token is not an internal token: under the prefix, a request whose
+            # bearer is not one reaches the route without a principal, and the room routes
+            # check it as a meeting token (tenant routes answer 401 for want of a principal).
+            access=Access(own_token_prefixes=[f"{PREFIX}/"]),
+            components=[meeting_tokens],
         )
     )

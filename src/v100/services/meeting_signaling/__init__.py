@@ -1,2 +1,2 @@
-"""meeting_signaling (:3015): WebRTC signaling rooms over WebSocket (offer/answer, ICE relay).
-Its features arrive with a later issue; today it runs, migrates and reports health."""
+"""meeting_signaling (:3015): WebRTC signaling rooms over WebSocket (offer/answer and trickle ICE
+relayed to a named peer, resume after a dropped socket, rooms across replicas on Redis)."""

@@ -35,7 +35,7 @@ class _LiveModel:
         with self._lock:
             if self._whisper is None:
                 cache = settings.model_dir or settings.platform.var_dir / "models"
-                self._whisper = LocalWhisper(cache_dir=cache)
+                self._whisper = LocalWhisper(cache_dir=cache, pool="live")
             return self._whisper
 
     def close(self) -> None:

@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from v100.ai.asr import LiveResult, Transcript, TranscriptSegment
+from v100.ai.asr import LiveResult, Transcript, TranscriptSegment, to_document
 from v100.kit.db import new_id, unit_of_work, utcnow
 from v100.kit.http import Runtime
 from v100.kit.jobs import JobContext
 from v100.kit.observability import get_logger
 from v100.services.transcription import lifecycle
-from v100.services.transcription.document import to_document
 from v100.services.transcription.live_credits import MinuteHolds, live_terms
 from v100.services.transcription.live_repository import SessionRepository
 from v100.services.transcription.models import LiveSession as SessionRow

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from v100 import media
+from v100.ai.asr import to_document
 from v100.ai.audio import AudioTooLong, decode_pcm
 from v100.contracts.credit_holds import credits_per_started_minute
 from v100.kit.fetch import UrlFetchFailed, UrlNotAllowed, UrlTooLarge, fetch_to_store
@@ -23,7 +24,6 @@ from v100.kit.observability import get_logger
 from v100.media.jobs import download
 from v100.services.transcription import credits, lifecycle, speakers, videos
 from v100.services.transcription.backends import BACKENDS
-from v100.services.transcription.document import to_document
 from v100.services.transcription.errors import MEDIA_ERRORS, TranscriptFailed
 from v100.services.transcription.models import Transcript
 from v100.services.transcription.repository import TranscriptRepository

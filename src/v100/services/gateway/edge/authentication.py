@@ -10,6 +10,7 @@ from typing import Protocol
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from v100.contracts.meeting_tokens import MeetingTokenInvalid, MeetingTokens
 from v100.kit.auth import Principal
 from v100.kit.errors import ProblemError
 from v100.kit.http import problem_response
@@ -50,7 +51,13 @@ PUBLIC_PREFIXES = (
     "/v1/recordings/files/",
     "/v1/media/files/",
     "/v1/analyses/files/",
+    # A signaling socket's credential is the meeting token in its first message (browsers
+    # cannot set headers on a WebSocket); meeting_signaling verifies it (docs/meeting-signaling.md).
+    "/v1/signaling/rooms/",
 )
+# A participant's meeting token is the credential of its meeting's room routes,
+# ``/v1/meetings/{id}/room...`` (docs/adr/0051).
+MEETINGS_PREFIX = "/v1/meetings/"
 _WS_POLICY_VIOLATION = 1008
 _WS_TRY_AGAIN_LATER = 1013
 
@@ -76,11 +83,37 @@ class AuthenticationMiddleware:
         authenticator: Authenticates,
         public_paths: Iterable[str] = PUBLIC_PATHS,
         public_prefixes: Iterable[str] = PUBLIC_PREFIXES,
+        meeting_tokens: MeetingTokens | None = None,
     ) -> None:
         self.app = app
         self.authenticator = authenticator
         self.public_paths = frozenset(public_paths)
         self.public_prefixes = tuple(public_prefixes)
+        self.meeting_tokens = meeting_tokens
+
+    def _meeting_token(self, scope: Scope) -> str | None:
+        """The bearer, when it is a valid meeting token and the path is its meeting's room."""
+        if self.meeting_tokens is None:
+            return None
+        path: str = scope["path"]
+        if not path.startswith(MEETINGS_PREFIX):
+            return None
+        meeting_id, _, rest = path[len(MEETINGS_PREFIX) :].partition("/")
+        if rest != "room" and not rest.startswith("room/"):
+            return None
+        authorization = ""
+        for name, value in scope.get("headers") or ():
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+                break
+        scheme, _, token = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        try:
+            checked = self.meeting_tokens.verify(token.strip())
+        except MeetingTokenInvalid:
+            return None
+        return token.strip() if checked.meeting_id == meeting_id else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -93,6 +126,13 @@ class AuthenticationMiddleware:
         try:
             principal = await self.authenticator.authenticate(scope)
         except ProblemError as error:
+            meeting_token = self._meeting_token(scope) if error.status == 401 else None
+            if meeting_token is not None:
+                # A participant's meeting token on its own meeting's room routes: forwarded as
+                # it is, and the meeting service checks it (docs/adr/0051).
+                scope.setdefault("state", {})["meeting_token"] = meeting_token
+                await self.app(scope, receive, send)
+                return
             if scope["type"] == "websocket":
                 # Closing before accepting refuses the handshake (HTTP 403 on the wire).
                 code = _WS_POLICY_VIOLATION if error.status == 401 else _WS_TRY_AGAIN_LATER

@@ -177,9 +177,12 @@ class ProxyMiddleware:
     def _authorization(self, scope: Scope) -> str | None:
         # No principal means authentication let the path through as public (a vendor's
         # webhook, say): it is forwarded with no credentials and the service decides.
-        principal = (scope.get("state") or {}).get("principal")
+        state = scope.get("state") or {}
+        principal = state.get("principal")
         if not isinstance(principal, Principal):
-            return None
+            # A meeting token the edge let through to its meeting's room goes on as it is.
+            meeting_token = state.get("meeting_token")
+            return None if meeting_token is None else f"Bearer {meeting_token}"
         tokens: InternalTokens = scope["app"].state.runtime.tokens
         return self.upstreams.bearer(tokens, principal)
 

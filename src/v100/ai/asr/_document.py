@@ -5,13 +5,13 @@ utterances and paragraphs (``grouping``), whichever backend heard them."""
 
 from __future__ import annotations
 
-from v100.ai.asr import Transcript, TranscriptSegment, Word
+from v100.ai.asr._grouping import paragraphs, utterances
+from v100.ai.asr._transcript import Transcript, TranscriptSegment, Word
 from v100.contracts.transcripts import (
     TranscriptDocument,
     TranscriptSegmentDoc,
     TranscriptWordDoc,
 )
-from v100.services.transcription.grouping import paragraphs, utterances
 
 __all__ = ["to_document"]
 

@@ -8,14 +8,13 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from v100.ai.asr import Transcript, TranscriptSegment, Word
+from v100.ai.asr import Transcript, TranscriptSegment, Word, to_document
 from v100.contracts.transcripts import (
     MAX_PARAGRAPH_SENTENCES,
     MAX_SENTENCE_WORDS,
     MAX_UTTERANCE_WORDS,
     TranscriptDocument,
 )
-from v100.services.transcription.document import to_document
 
 
 def _transcript(

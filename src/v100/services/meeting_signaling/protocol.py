@@ -1,0 +1,158 @@
+"""The signaling protocol's wire shapes (docs/meeting-signaling.md): what a client may send,
+checked before anything is relayed, the errors it is answered with, and the close codes.
+
+A message that cannot be understood (not JSON, an unknown type, a malformed SDP or candidate,
+a peer not in the room) is answered ``{"type": "error", "code": ..., "detail": ...}`` and the
+socket stays open; only the faults below close it."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+
+__all__ = [
+    "CLOSE_BAD_JOIN",
+    "CLOSE_FORBIDDEN",
+    "CLOSE_JOIN_TIMEOUT",
+    "CLOSE_LAGGING",
+    "CLOSE_PING_TIMEOUT",
+    "CLOSE_RATE_LIMITED",
+    "CLOSE_REPLACED",
+    "CLOSE_ROOM_FULL",
+    "CLOSE_UNAUTHORIZED",
+    "ClientMessage",
+    "Join",
+    "Leave",
+    "Ping",
+    "Pong",
+    "ProtocolError",
+    "Relayed",
+    "parse",
+]
+
+# Close codes (4000-4999 are the application's, RFC 6455 7.4.2). 1000: the client left;
+# 1012: the replica is shutting down (resume on another).
+CLOSE_BAD_JOIN = 4400  # the first message was not a well-formed ``join``
+CLOSE_UNAUTHORIZED = 4401  # the meeting token is forged, expired or malformed
+CLOSE_FORBIDDEN = 4403  # the token is for another meeting, or grants no ``join``
+CLOSE_JOIN_TIMEOUT = 4408  # no ``join`` within ``join_timeout_seconds``
+CLOSE_REPLACED = 4409  # the session was resumed on another socket
+CLOSE_ROOM_FULL = 4413  # the room already holds ``max_peers`` sessions
+CLOSE_RATE_LIMITED = 4429  # more messages than the per-connection rate allows
+CLOSE_PING_TIMEOUT = 4504  # ``missed_pings`` pings in a row went unanswered
+CLOSE_LAGGING = 4508  # the socket read too slowly and its queue filled (resume to catch up)
+
+_SESSION_ID = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+# Every SDP line is ``<letter>=<value>`` (RFC 8866 5); a session description starts with v=0.
+_SDP_LINE = re.compile(r"^[a-z]=[^\x00]*$")
+
+
+class ProtocolError(Exception):
+    """What the client is told in an ``error`` message."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Join(_Message):
+    type: Literal["join"]
+    token: str = Field(min_length=1, max_length=8192)
+    # A resume: the session id of the join answer, and the last ``seq`` the client handled.
+    session_id: _SESSION_ID | None = None
+    last_seq: int = Field(default=0, ge=0, le=2**53)
+
+
+class _ToPeer(_Message):
+    to: _SESSION_ID
+
+
+class Description(_ToPeer):
+    type: Literal["offer", "answer"]
+    sdp: str = Field(min_length=1, max_length=256 * 1024)
+
+    @field_validator("sdp")
+    @classmethod
+    def _well_formed(cls, sdp: str) -> str:
+        lines = sdp.replace("\r\n", "\n").rstrip("\n").split("\n")
+        if lines[0] != "v=0" or not all(_SDP_LINE.match(line) for line in lines):
+            raise ValueError("not a session description (RFC 8866)")
+        if not any(line.startswith("m=") for line in lines):
+            raise ValueError("a session description with no media section")
+        return sdp
+
+
+class IceCandidate(_Message):
+    # RTCIceCandidateInit; an empty ``candidate`` is the end of a generation's candidates.
+    candidate: str = Field(max_length=1024)
+    sdpMid: str | None = Field(default=None, max_length=64)  # the W3C names
+    sdpMLineIndex: int | None = Field(default=None, ge=0, le=1024)
+    usernameFragment: str | None = Field(default=None, max_length=256)
+
+    @field_validator("candidate")
+    @classmethod
+    def _grammar(cls, candidate: str) -> str:
+        if candidate and not candidate.startswith("candidate:"):
+            raise ValueError("an ICE candidate starts with 'candidate:' (RFC 8839 5.1)")
+        return candidate
+
+
+class Candidate(_ToPeer):
+    type: Literal["candidate"]
+    candidate: IceCandidate
+
+
+class EndOfCandidates(_ToPeer):
+    type: Literal["end-of-candidates"]
+
+
+class IceRestart(_ToPeer):
+    type: Literal["ice-restart"]
+
+
+class Ping(_Message):
+    type: Literal["ping"]
+    id: int | str = Field(default=0, union_mode="left_to_right")
+
+
+class Pong(_Message):
+    type: Literal["pong"]
+    id: int = Field(ge=0)
+
+
+class Leave(_Message):
+    type: Literal["leave"]
+
+
+Relayed = Description | Candidate | EndOfCandidates | IceRestart
+ClientMessage = Annotated[
+    Join | Description | Candidate | EndOfCandidates | IceRestart | Ping | Pong | Leave,
+    Field(discriminator="type"),
+]
+_ADAPTER: TypeAdapter[Any] = TypeAdapter(ClientMessage)
+_CODES = {"sdp": "invalid-sdp", "candidate": "invalid-candidate"}
+
+
+def parse(text: str) -> Join | Relayed | Ping | Pong | Leave:
+    """The message in ``text``, or a ``ProtocolError`` saying what is wrong with it."""
+    try:
+        message: Join | Relayed | Ping | Pong | Leave = _ADAPTER.validate_json(text)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = [str(part) for part in first["loc"]]
+        if first["type"] == "json_invalid":
+            raise ProtocolError("malformed-message", "The message is not JSON.") from None
+        if first["type"] in ("union_tag_not_found", "union_tag_invalid", "model_type"):
+            raise ProtocolError(
+                "unknown-type", "The message needs a known 'type' (see the protocol)."
+            ) from None
+        code = next((_CODES[part] for part in where if part in _CODES), "malformed-message")
+        raise ProtocolError(code, f"{'.'.join(where[1:]) or 'message'}: {first['msg']}") from None
+    return message
