@@ -28,6 +28,7 @@ from v100.services.integration.sms.models import SmsMessage
 from v100.services.media_processor.models import MediaJob
 from v100.services.rag_engine.models import Collection, Document, Reembedding
 from v100.services.transcription.models import Transcript
+from v100.services.video_analysis.models import Analysis, StageResult
 from v100.services.video_processing.models import CaptionTrack, Clip, Highlight, Rendition, Video
 
 from .support import Platform, Tenant
@@ -280,6 +281,18 @@ async def video_audio(platform: Platform, tenant: Tenant) -> Made:
     return Made({"video_id": made.id})
 
 
+@factory("/v1/videos/{video_id}/picture", "/v1/videos/{video_id}/picture/content")
+async def video_picture(platform: Platform, tenant: Tenant) -> Made:
+    # Read by platform services only (service:videos): A's own service call still reads it.
+    made = await _video(platform, tenant)
+    key = f"videos/{made.id}/video.mp4"
+    await _stored(platform, key, b"A's video", "video/mp4")
+    async with unit_of_work(_sessions(platform, "video_processing")) as session:
+        session.add(Rendition(tenant_id=tenant.id, video_id=made.id, kind="mp4", name="mp4",
+                              key=key, content_type="video/mp4", size=9))  # fmt: skip
+    return Made({"video_id": made.id})
+
+
 @factory("/v1/videos/{video_id}/captions/{language}")
 async def caption_track_attach(platform: Platform, tenant: Tenant) -> Made:
     made = await _video(platform, tenant)
@@ -415,6 +428,56 @@ async def transcript(platform: Platform, tenant: Tenant) -> Made:
         session.add(row)
         await session.flush()
         return Made({"transcript_id": row.id})
+
+
+@factory("/v1/transcripts/videos/{video_id}")
+async def video_transcript(platform: Platform, tenant: Tenant) -> Made:
+    # Asked by platform services only (service:transcripts): A's video has a finished one.
+    async with unit_of_work(_sessions(platform, "transcription")) as session:
+        row = Transcript(tenant_id=tenant.id, status="completed", source_kind="video",
+                         source_video_id=new_id(), backend="local", duration=1.0,
+                         document={"duration": 1.0})  # fmt: skip
+        session.add(row)
+        await session.flush()
+        assert row.source_video_id is not None
+        return Made({"video_id": row.source_video_id})
+
+
+# --- video_analysis -----------------------------------------------------------------------
+
+
+@factory(
+    "/v1/analyses/{analysis_id}",
+    "/v1/analyses/{analysis_id}/scenes",
+    "/v1/analyses/{analysis_id}/keyframes",
+    "/v1/analyses/{analysis_id}/faces",
+    "/v1/analyses/{analysis_id}/speech",
+    "/v1/analyses/{analysis_id}/signals",
+    "/v1/analyses/{analysis_id}/transcript",
+)
+async def analysis(platform: Platform, tenant: Tenant) -> Made:
+    # A row and results as a finished job leaves them (no analysis runs during the run).
+    results: dict[str, Any] = {
+        "scenes": {"threshold": 5.0, "frame_rate": 25.0, "frame_count": 25, "boundaries": [],
+                   "scenes": [{"index": 0, "start_frame": 0, "end_frame": 25, "start": 0.0,
+                               "end": 1.0}]},
+        "keyframes": {"items": []},
+        "faces": {"sample_rate": 2.0, "tracks": []},
+        "speech": {"segments": [], "speech_seconds": 0.0, "speech_ratio": 0.0},
+        "signals": {"interval": 0.5, "loudness": [], "energy": [], "motion": [0.0, 0.0]},
+        "transcript": {"transcript_id": "t", "language": "en", "text": "A's words",
+                       "document": {"duration": 1.0}},
+    }  # fmt: skip
+    progress = {stage: {"status": "completed", "percent": 100} for stage in results}
+    async with unit_of_work(_sessions(platform, "video_analysis")) as session:
+        row = Analysis(tenant_id=tenant.id, video_id=new_id(), status="completed",
+                       stages=list(results), progress=progress, percent=100)  # fmt: skip
+        session.add(row)
+        await session.flush()
+        for stage, data in results.items():
+            session.add(StageResult(tenant_id=tenant.id, analysis_id=row.id, stage=stage,
+                                    data=data))  # fmt: skip
+        return Made({"analysis_id": row.id})
 
 
 # --- rag_engine ---------------------------------------------------------------------------

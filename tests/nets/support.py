@@ -122,7 +122,7 @@ async def embedded_platform(tmp_path: Path) -> AsyncIterator[Platform]:
             extra: dict[str, Any] = {}
             if info.name == "integration":
                 extra = {"receivers_loopback_only": True}
-            elif info.name == "transcription":  # it reads stored videos from video_processing
+            elif info.name in ("transcription", "video_analysis"):  # they read stored videos
                 extra = {"video_processing_url": urls["video_processing"]}
             elif info.name == "rag_engine":
                 extra = {"transcription_url": urls["transcription"]}

@@ -84,6 +84,7 @@ SIGNED_PREFIXES = (
     "/v1/videos/files/",
     "/v1/recordings/files/",
     "/v1/media/files/",
+    "/v1/analyses/files/",
 )
 
 

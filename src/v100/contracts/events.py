@@ -81,6 +81,8 @@ __all__ = [
     "VIDEO_STREAM",
     "VIDEO_UPLOAD_COMPLETED",
     "WEBHOOKS_STREAM",
+    "AnalysisEventData",
+    "AnalysisProgress",
     "CacheInvalidation",
     "ClipEventData",
     "CreditsBalance",
@@ -103,9 +105,12 @@ __all__ = [
     "TranscriptEventData",
     "VideoEventData",
     "VideoProgress",
+    "analysis_progress_channel",
     "cache_invalidation_event",
     "media_progress_channel",
     "meeting_live_channel",
+    "publish_analysis_event",
+    "publish_analysis_progress",
     "publish_cache_invalidation",
     "publish_document_event",
     "publish_media_job_event",
@@ -589,6 +594,71 @@ async def publish_document_event(
     )  # fmt: skip
 
 
+# --- video_analysis's analyses -----------------------------------------------------------------
+
+# Durable: an analysis settled (completed or failed).
+ANALYSES_STREAM = "analyses"
+ANALYSIS_COMPLETED = "analysis.completed"
+ANALYSIS_FAILED = "analysis.failed"
+ANALYSIS_EVENT_TYPES = frozenset({ANALYSIS_COMPLETED, ANALYSIS_FAILED})
+
+
+class AnalysisEventData(BaseModel):
+    """``data`` of ``analysis.completed`` and ``analysis.failed``: the analysis's summary (read
+    ``GET /v1/analyses/{id}`` and its result routes for the rest). ``skipped`` names the stages
+    that could not run on this video, with why."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: str
+    video_id: str
+    status: Literal["completed", "failed"]
+    stages: list[str]
+    skipped: dict[str, str] = {}
+    duration: float | None = None
+    credits_charged: int | None = None
+    error: MediaErrorInfo | None = None
+
+
+class AnalysisProgress(BaseModel):
+    """Live (pub/sub, ``analysis_progress_channel``): where a running analysis stands, stage
+    by stage (percent 0-100 each), and the whole's percent."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: str
+    tenant_id: str
+    status: Literal["queued", "running", "completed", "failed"]
+    stage: str | None
+    percent: int
+    stages: dict[str, int]
+
+
+def analysis_progress_channel(analysis_id: str) -> str:
+    return f"analysis-progress:{analysis_id}"
+
+
+async def publish_analysis_event(
+    bus: Bus, event_type: str, *, tenant_id: str, payload: AnalysisEventData
+) -> bool:
+    """Announce that an analysis settled; call it after the change is committed. Best effort:
+    an unreachable bus is logged and answered False (the analysis shows its status anyway)."""
+    return await _publish_settled(
+        bus, ANALYSES_STREAM, ANALYSIS_EVENT_TYPES, "video_analysis", event_type,
+        tenant_id=tenant_id, payload_id=payload.id, data=payload,
+    )  # fmt: skip
+
+
+async def publish_analysis_progress(bus: Bus, progress: AnalysisProgress) -> None:
+    """A live step, best effort (the row is the truth)."""
+    try:
+        await bus.publish_ephemeral(
+            analysis_progress_channel(progress.id), progress.model_dump_json()
+        )
+    except BackendUnavailable as exc:
+        _log.warning("analysis progress not published", id=progress.id, error=str(exc))
+
+
 # --- billing's credit balance -------------------------------------------------------------------
 
 # Durable (billing's ``events_stream`` setting names it; this is its default).
@@ -790,6 +860,10 @@ _KINDS = (
               description="A document is ingested: its passages can be searched."),
     EventKind(event_type=DOCUMENT_FAILED, stream=DOCUMENTS_STREAM, payload=DocumentEventData,
               description="A document could not be ingested (unreadable, empty, credits)."),
+    EventKind(event_type=ANALYSIS_COMPLETED, stream=ANALYSES_STREAM, payload=AnalysisEventData,
+              description="A video analysis finished: its scenes, faces, speech can be read."),
+    EventKind(event_type=ANALYSIS_FAILED, stream=ANALYSES_STREAM, payload=AnalysisEventData,
+              description="A video analysis failed (the video went away, bad media, credits)."),
     EventKind(event_type=RECORDING_UPLOADED, stream=RECORDINGS_STREAM, payload=RecordingChanged,
               description="A recording's content was received; processing is queued."),
     EventKind(event_type=RECORDING_PROGRESS, stream=RECORDINGS_STREAM, payload=RecordingChanged,

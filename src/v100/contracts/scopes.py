@@ -65,7 +65,8 @@ PLATFORM_SCOPES: dict[str, str] = {
     "service:rag": "make and drop a tenant's knowledge base collections, add, read and delete "
     "their documents, search and ask them, re-embed them into another embedding model "
     "(rag_engine)",
-    "service:transcripts": "read a tenant's finished transcript (transcription)",
+    "service:transcripts": "read a tenant's finished transcript, and a stored video's "
+    "transcript, asking for one when it has none (transcription)",
     "operator:billing": "publish plans with tiers, meters, rate cards, revenue-share "
     "agreements, and grant credits",
 }

@@ -46,7 +46,12 @@ SERVICES: tuple[ServiceInfo, ...] = (
         ("/v1/uploads", "/v1/projects", "/v1/videos", "/v1/clips"),
         summary="uploads, projects, videos, clips",
     ),
-    ServiceInfo("video_analysis", 3020, ("/v1/analyses",), summary="scenes, faces, speech, scores"),
+    ServiceInfo(
+        "video_analysis",
+        3020,
+        ("/v1/analyses", "/v1/video-analysis"),
+        summary="scenes, faces, speech, scores",
+    ),
     ServiceInfo(
         "media_processor",
         3013,

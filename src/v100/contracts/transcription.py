@@ -1,12 +1,20 @@
 """What other services use of transcription: a typed async client, over
 ``kit.http.ServiceClient``, for a tenant's finished transcript (its ``TranscriptDocument``:
-words with times, segments, paragraphs). The call carries the platform scope
+words with times, segments, paragraphs) and for the transcript of a tenant's stored video ("the
+finished transcript of video V, or ask for one"). The calls carry the platform scope
 ``service:transcripts``, which no tenant credential can hold; the tenant is the token's, so
-another tenant's transcript is 404 like an unknown one.
+another tenant's transcript or video is 404 like an unknown one.
 
     transcripts = connect_transcripts(settings.transcription_url, settings.platform)
     finished = await transcripts.finished(tenant_id, transcript_id)  # aclose() after
     finished.document.paragraphs, finished.title, finished.language
+    found = await transcripts.video_transcript(tenant_id, video_id)  # asks for one if none
+    if found.status == "completed": found.document
+
+``video_transcript`` answers the video's newest transcript that has not failed (completed, or
+still queued or processing), and when it has none, the one it has just asked for (the
+tenant's default backend); with only failed ones, the newest failed one (it does not ask
+again); 404 ``video-not-found``, 409 ``video-not-ready`` or ``video-has-no-audio``.
 
 Refusals raise ``TranscriptMissing`` (404: unknown, another tenant's, deleted),
 ``TranscriptNotFinished`` (409 ``transcript-not-finished``: queued, processing or failed) or
@@ -16,7 +24,7 @@ Refusals raise ``TranscriptMissing`` (404: unknown, another tenant's, deleted),
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict
@@ -30,17 +38,20 @@ __all__ = [
     "FINISHED_PATH",
     "NOT_FINISHED",
     "TRANSCRIPTS_SCOPES",
+    "VIDEO_TRANSCRIPT_PATH",
     "FinishedTranscript",
     "TranscriptMissing",
     "TranscriptNotFinished",
     "TranscriptionError",
     "TranscriptsClient",
+    "VideoTranscript",
     "connect_transcripts",
     "working_for",
 ]
 
 TRANSCRIPTS_SCOPES = frozenset({"service:transcripts"})
 FINISHED_PATH = "/v1/transcripts/{transcript_id}/finished"
+VIDEO_TRANSCRIPT_PATH = "/v1/transcripts/videos/{video_id}"
 # The problem slug of a transcript that is not completed (transcription raises it).
 NOT_FINISHED = "transcript-not-finished"
 
@@ -62,6 +73,21 @@ class FinishedTranscript(BaseModel):
     source_video_id: str | None
     completed_at: datetime | None
     document: TranscriptDocument
+
+
+class VideoTranscript(BaseModel):
+    """``POST /v1/transcripts/videos/{video_id}``: the video's transcript as it stands."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    transcript_id: str
+    video_id: str
+    status: Literal["queued", "processing", "completed", "failed"]
+    language: str | None = None
+    # Once completed.
+    document: TranscriptDocument | None = None
+    # Once failed: the problem slug and why.
+    error: str | None = None
+    error_detail: str | None = None
 
 
 class TranscriptionError(Exception):
@@ -93,6 +119,12 @@ class TranscriptsClient:
         path = FINISHED_PATH.format(transcript_id=transcript_id)
         response = await self._client.get(path, principal=working_for(tenant_id))
         return FinishedTranscript.model_validate(_answer(response))
+
+    async def video_transcript(self, tenant_id: str, video_id: str) -> VideoTranscript:
+        """The video's transcript, asked for when it has none."""
+        path = VIDEO_TRANSCRIPT_PATH.format(video_id=video_id)
+        response = await self._client.request("POST", path, principal=working_for(tenant_id))
+        return VideoTranscript.model_validate(_answer(response))
 
 
 def connect_transcripts(

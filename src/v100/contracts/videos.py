@@ -1,7 +1,8 @@
 """What other services use of video_processing: a typed async client, over
 ``kit.http.ServiceClient``, for a tenant's stored video's audio (described, then streamed: the
 M4A rendition, cut from the very timeline the video plays) and for attaching a caption track
-made from a transcript to the video. The calls carry the platform scope ``service:videos``,
+made from a transcript to the video; and for its picture (the MP4 rendition, sound included,
+for video_analysis). The calls carry the platform scope ``service:videos``,
 which no tenant credential can hold; the tenant is the token's, so another tenant's video is
 404 like an unknown one.
 
@@ -9,11 +10,15 @@ which no tenant credential can hold; the tenant is the token's, so another tenan
     audio = await videos.audio(tenant_id, video_id)   # VideoMissing / VideoNotReady / ...NoAudio
     async with videos.audio_content(tenant_id, video_id) as chunks:
         await storage.put(key, chunks, audio.content_type)
+    picture = await videos.picture(tenant_id, video_id)  # ... / VideoHasNoPicture (audio only)
+    async with videos.picture_content(tenant_id, video_id) as chunks:
+        await storage.put(key, chunks, picture.content_type)
     await videos.put_captions(tenant_id, video_id, "en", CaptionTrackIn(transcript_id=...,
                                                                          document=document))
 
 Refusals raise ``VideoMissing`` (404: unknown, another tenant's, deleted), ``VideoNotReady``
-(409 ``video-not-ready``), ``VideoHasNoAudio`` (409 ``video-has-no-audio``) or
+(409 ``video-not-ready``), ``VideoHasNoAudio`` (409 ``video-has-no-audio``),
+``VideoHasNoPicture`` (409 ``video-has-no-picture``: an audio-only upload) or
 ``VideosError``; no answer at all raises the kit's ``UpstreamUnavailable``.
 """
 
@@ -37,13 +42,17 @@ __all__ = [
     "CAPTIONS_PATH",
     "NOT_READY",
     "NO_AUDIO",
+    "NO_PICTURE",
+    "PICTURE_PATH",
     "VIDEOS_SCOPES",
     "CaptionTrackIn",
     "CaptionTrackInfo",
     "VideoAudio",
     "VideoHasNoAudio",
+    "VideoHasNoPicture",
     "VideoMissing",
     "VideoNotReady",
+    "VideoPicture",
     "VideosClient",
     "VideosError",
     "connect_videos",
@@ -56,6 +65,8 @@ CAPTIONS_PATH = "/v1/videos/{video_id}/captions/{language}"
 # The problem slugs a refusal carries (video_processing raises them, this client reads them).
 NOT_READY = "video-not-ready"
 NO_AUDIO = "video-has-no-audio"
+NO_PICTURE = "video-has-no-picture"
+PICTURE_PATH = "/v1/videos/{video_id}/picture"
 _CHUNK = 1024 * 1024
 
 
@@ -71,6 +82,20 @@ class VideoAudio(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
     video_id: str
     duration: float | None
+    content_type: str
+    size: int | None
+
+
+class VideoPicture(BaseModel):
+    """``GET /v1/videos/{id}/picture``: the MP4 rendition ``picture_content`` streams (with
+    its sound, when the video has any)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    video_id: str
+    duration: float | None
+    width: int | None
+    height: int | None
+    has_audio: bool
     content_type: str
     size: int | None
 
@@ -117,6 +142,10 @@ class VideoHasNoAudio(VideosError):
     """The video is ready but has no audio track."""
 
 
+class VideoHasNoPicture(VideosError):
+    """The video is ready but has no picture (an audio-only upload)."""
+
+
 class VideosClient:
     def __init__(self, client: ServiceClient) -> None:
         self._client = client
@@ -130,13 +159,29 @@ class VideosClient:
         response = await self._client.get(path, principal=working_for(tenant_id))
         return VideoAudio.model_validate(_answer(response))
 
-    @contextlib.asynccontextmanager
-    async def audio_content(
+    def audio_content(
         self, tenant_id: str, video_id: str
-    ) -> AsyncIterator[AsyncIterator[bytes]]:
+    ) -> contextlib.AbstractAsyncContextManager[AsyncIterator[bytes]]:
         """The audio's bytes as they arrive (never held whole); refused as ``audio`` is."""
-        path = AUDIO_PATH.format(video_id=video_id) + "/content"
-        async with self._client.stream("GET", path, principal=working_for(tenant_id)) as answer:
+        return self._content(tenant_id, AUDIO_PATH.format(video_id=video_id))
+
+    async def picture(self, tenant_id: str, video_id: str) -> VideoPicture:
+        """The video's MP4 rendition, described; a refusal when it has none to give yet."""
+        path = PICTURE_PATH.format(video_id=video_id)
+        response = await self._client.get(path, principal=working_for(tenant_id))
+        return VideoPicture.model_validate(_answer(response))
+
+    def picture_content(
+        self, tenant_id: str, video_id: str
+    ) -> contextlib.AbstractAsyncContextManager[AsyncIterator[bytes]]:
+        """The MP4's bytes as they arrive (never held whole); refused as ``picture`` is."""
+        return self._content(tenant_id, PICTURE_PATH.format(video_id=video_id))
+
+    @contextlib.asynccontextmanager
+    async def _content(self, tenant_id: str, path: str) -> AsyncIterator[AsyncIterator[bytes]]:
+        async with self._client.stream(
+            "GET", path + "/content", principal=working_for(tenant_id)
+        ) as answer:
             if answer.status_code != 200:
                 await answer.aread()
                 _answer(answer)
@@ -176,4 +221,6 @@ def _answer(response: httpx.Response) -> Any:
         raise VideoNotReady(response.status_code, problem)
     if kind.endswith(f"/{NO_AUDIO}"):
         raise VideoHasNoAudio(response.status_code, problem)
+    if kind.endswith(f"/{NO_PICTURE}"):
+        raise VideoHasNoPicture(response.status_code, problem)
     raise VideosError(response.status_code, problem)

@@ -2,7 +2,8 @@
 an uploaded file, transcribed by a job with the chosen backend), live sessions under
 /v1/transcription-sessions (their WebSocket), the tenant's settings under /v1/transcription,
 automatic transcripts of ready videos (a consumer of the video stream), a completed
-transcript's document for the platform's services (service:transcripts), its jobs, and the
+transcript's document and a stored video's transcript for the platform's services
+(service:transcripts), its jobs, and the
 backends' models closed at shutdown."""
 
 import contextlib
@@ -52,7 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             description="Transcripts of audio and video files (uploaded or at a URL) with word "
             "timestamps and the detected language, and live sessions over WebSocket; local "
             "Whisper by default.",
-            routers=[transcripts_router, settings_router, sessions_router, internal_router],
+            routers=[internal_router, transcripts_router, settings_router, sessions_router],
             database=DATABASE,
             # Uploads and fetched sources are kept while their job needs them; no links out.
             storage=StorageSpec(),

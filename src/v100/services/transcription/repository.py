@@ -1,7 +1,7 @@
 """transcription's queries: one transcript of a tenant, a page of them, any tenant's transcript
-for its own job, a video's automatic transcript, the conditional update that moves a transcript
-through its states without racing another run (it names the states it expects and reports
-whether it won), and a tenant's settings."""
+for its own job, a video's automatic transcript and all its transcripts, the conditional
+update that moves a transcript through its states without racing another run (it names the
+states it expects and reports whether it won), and a tenant's settings."""
 
 from __future__ import annotations
 
@@ -40,6 +40,15 @@ class TranscriptRepository(TenantRepository[Transcript]):
             Transcript.source_video_id == video_id, Transcript.automatic == true()
         )
         return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def of_video(self, tenant_id: str, video_id: str) -> Sequence[Transcript]:
+        """The video's transcripts, newest first."""
+        statement = (
+            self.select_for(tenant_id)
+            .where(Transcript.source_video_id == video_id)
+            .order_by(Transcript.id.desc())
+        )
+        return (await self.session.execute(statement)).scalars().all()
 
     async def change(
         self, transcript_id: str, *, expect_status: str | Sequence[str], **values: Any

@@ -151,6 +151,18 @@ class TranscriptService:
         )  # fmt: skip
         return await self._queue(session, row)
 
+    async def for_video(self, session: AsyncSession, tenant_id: str, video_id: str) -> Transcript:
+        """For another service (``contracts.transcription``): the video's newest transcript
+        that has not failed, else one asked for now (the tenant's default backend, checked
+        with video_processing as a POST is); with only failed ones, the newest failed one."""
+        rows = await TranscriptRepository(session).of_video(tenant_id, video_id)
+        alive = next((row for row in rows if row.status != TranscriptStatus.FAILED), None)
+        if alive is not None or rows:
+            return alive or rows[0]
+        return await self.create_from_video(
+            session, tenant_id, video_id=video_id, language=None, backend=None, diarize=None
+        )
+
     async def create_automatic(
         self, session: AsyncSession, tenant_id: str, video_id: str, settings: TenantSettings
     ) -> Transcript | None:

@@ -1,2 +1,2 @@
-"""video_analysis (:3020): video analyses: scenes, faces, speech segments, keyframes and scores.
-Its features arrive with a later issue; today it runs, migrates and reports health."""
+"""video_analysis (:3020): analyses of stored videos as durable jobs: scenes, keyframes, face
+tracks and the active speaker, speech segments, loudness/energy/motion curves, transcripts."""

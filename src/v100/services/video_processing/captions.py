@@ -4,7 +4,8 @@ WebVTT (also served as the track's HLS subtitle rendition, ``hls/subtitles/<lang
 one-segment playlist) and SRT; the video's master playlist is rewritten to offer every track
 it has (``v100.media.subtitles``). Attaching a track again replaces it. Also the audio another
 service transcribes: the M4A rendition, cut from the timeline the video plays, so its
-captions fit the picture. No HTTP objects in here."""
+captions fit the picture; and the MP4 rendition another service analyses (video_analysis). No
+HTTP objects in here."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from v100.media.subtitles import SubtitleTrack, subtitles_playlist, with_subtitl
 from v100.services.video_processing.errors import (
     CaptionTrackNotFound,
     VideoHasNoAudio,
+    VideoHasNoPicture,
     VideoNotFound,
     VideoNotReady,
 )
@@ -37,8 +39,9 @@ from v100.services.video_processing.repository import CaptionTrackRepository, Vi
 
 __all__ = ["AUDIO_RENDITION", "CaptionService", "CaptionText"]
 
-# The rendition another service's transcription reads.
+# The renditions another service's transcription (audio) and analysis (picture) read.
 AUDIO_RENDITION = "m4a"
+PICTURE_RENDITION = "mp4"
 SRT_TYPE = "application/x-subrip"
 
 
@@ -90,6 +93,20 @@ class CaptionService:
         if rendition is None:
             raise VideoHasNoAudio(f"Video {video.id} has no audio track.")
         return video, rendition
+
+    async def picture(self, tenant_id: str, video_id: str) -> tuple[Video, Rendition]:
+        """The ready video and its MP4 rendition; refused while it is not ready, or when it has
+        no picture (an audio-only upload)."""
+        video = await self._video(tenant_id, video_id)
+        if video.status != VideoStatus.READY:
+            raise VideoNotReady(f"Video {video.id} is {video.status}; its picture is not ready.")
+        rendition = next((r for r in video.renditions if r.name == PICTURE_RENDITION), None)
+        if rendition is None:
+            raise VideoHasNoPicture(f"Video {video.id} has no picture (audio only).")
+        return video, rendition
+
+    def has_audio(self, video: Video) -> bool:
+        return any(r.name == AUDIO_RENDITION for r in video.renditions)
 
     # -- tracks ---------------------------------------------------------------------------
 

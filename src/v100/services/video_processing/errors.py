@@ -18,6 +18,7 @@ __all__ = [
     "ProcessingFailed",
     "ProjectNotFound",
     "VideoHasNoAudio",
+    "VideoHasNoPicture",
     "VideoNotFound",
     "VideoNotReady",
 ]
@@ -61,6 +62,11 @@ class VideoNotReady(Conflict):
 class VideoHasNoAudio(Conflict):
     slug = videos.NO_AUDIO
     title = "The video has no audio track"
+
+
+class VideoHasNoPicture(Conflict):
+    slug = videos.NO_PICTURE
+    title = "The video has no picture"
 
 
 class CaptionTrackNotFound(NotFound):

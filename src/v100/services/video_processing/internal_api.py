@@ -1,7 +1,8 @@
 """video_processing's routes for the platform's other services, under the scope
 ``service:videos`` that no tenant credential can hold (``contracts/videos.py`` is their
 client; the tenant is the internal token's): a ready video's audio, described and streamed, for
-transcription; and attaching a caption track made from a transcript to a video."""
+transcription; a ready video's MP4 rendition, described and streamed, for video_analysis; and
+attaching a caption track made from a transcript to a video."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path
 from starlette.responses import StreamingResponse
 
-from v100.contracts.videos import CaptionTrackIn, CaptionTrackInfo, VideoAudio
+from v100.contracts.videos import CaptionTrackIn, CaptionTrackInfo, VideoAudio, VideoPicture
 from v100.kit.auth import Principal
 from v100.kit.http import Authorized
 from v100.services.video_processing.deps import CaptionsDep
@@ -47,6 +48,39 @@ async def audio_content(
 ) -> StreamingResponse:
     """The bytes of a ready video's audio track, streamed from storage."""
     _, rendition = await captions.audio(principal.tenant_id, video_id)
+    headers = {} if rendition.size is None else {"Content-Length": str(rendition.size)}
+    return StreamingResponse(
+        captions.storage.open(rendition.key), media_type=rendition.content_type, headers=headers
+    )
+
+
+@internal_router.get("/{video_id}/picture", response_model=VideoPicture)
+async def describe_picture(
+    video_id: str, principal: ServiceVideos, captions: CaptionsDep
+) -> VideoPicture:
+    """A ready video's MP4 rendition (with its sound), for a platform service to analyse."""
+    video, rendition = await captions.picture(principal.tenant_id, video_id)
+    return VideoPicture(
+        video_id=video.id,
+        duration=rendition.duration if rendition.duration is not None else video.duration,
+        width=rendition.width,
+        height=rendition.height,
+        has_audio=captions.has_audio(video),
+        content_type=rendition.content_type,
+        size=rendition.size,
+    )
+
+
+@internal_router.get(
+    "/{video_id}/picture/content",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}}}},
+)
+async def picture_content(
+    video_id: str, principal: ServiceVideos, captions: CaptionsDep
+) -> StreamingResponse:
+    """The bytes of a ready video's MP4 rendition, streamed from storage."""
+    _, rendition = await captions.picture(principal.tenant_id, video_id)
     headers = {} if rendition.size is None else {"Content-Length": str(rendition.size)}
     return StreamingResponse(
         captions.storage.open(rendition.key), media_type=rendition.content_type, headers=headers

@@ -1,0 +1,76 @@
+"""video_analysis's problems (RFC 9457 types under ``/problems/``, listed in
+docs/video-analysis.md):
+
+    AnalysisNotFound          404  not-found
+    VideoNotFound             404  video-not-found        (the POST's video, asked at once)
+    VideoNotReady             409  video-not-ready
+    VideoHasNoPicture         409  video-has-no-picture   (an audio-only video)
+    VideoHasNoAudio           409  video-has-no-audio     (only sound stages asked, no sound)
+    StageNotRun               409  analysis-stage-not-run (a result not asked for, skipped,
+                                                           or not finished yet)
+
+``AnalysisFailed`` is not raised over HTTP: it carries the slug a failed analysis shows in
+``error`` (the media codes below, ``video-too-long``, ``video-deleted``, ``video-unavailable``,
+``insufficient-credits``, ``billing-refused``, ``billing-unavailable``, ``analysis-failed``)."""
+
+from __future__ import annotations
+
+from v100 import media
+from v100.contracts import videos
+from v100.kit.errors import Conflict, NotFound
+
+__all__ = [
+    "MEDIA_ERRORS",
+    "AnalysisFailed",
+    "AnalysisNotFound",
+    "StageNotRun",
+    "VideoHasNoAudio",
+    "VideoHasNoPicture",
+    "VideoNotFound",
+    "VideoNotReady",
+]
+
+
+class AnalysisNotFound(NotFound):
+    title = "No such analysis"
+
+
+class VideoNotFound(NotFound):
+    slug = "video-not-found"
+    title = "No such video"
+
+
+class VideoNotReady(Conflict):
+    slug = videos.NOT_READY
+    title = "The video is not ready"
+
+
+class VideoHasNoPicture(Conflict):
+    slug = videos.NO_PICTURE
+    title = "The video has no picture"
+
+
+class VideoHasNoAudio(Conflict):
+    slug = videos.NO_AUDIO
+    title = "The video has no audio track"
+
+
+class StageNotRun(Conflict):
+    slug = "analysis-stage-not-run"
+    title = "This stage has no result"
+
+
+class AnalysisFailed(Exception):
+    """Ends an analysis ``failed`` with ``slug`` and ``detail`` (never retried)."""
+
+    def __init__(self, slug: str, detail: str) -> None:
+        super().__init__(f"{slug}: {detail}")
+        self.slug = slug
+        self.detail = detail
+
+
+# The slug a media error gives a failed analysis (its ``error``).
+MEDIA_ERRORS = media.MediaErrorCodes(
+    empty="video-empty", unsupported="video-unsupported", corrupt="video-unreadable",
+    too_large="video-too-large", failed="video-unreadable", timed_out="analysis-failed",
+)  # fmt: skip

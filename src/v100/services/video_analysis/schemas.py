@@ -1,0 +1,217 @@
+"""video_analysis's request and response bodies: the analysis, its stages' results (what a
+stage stores is what its route answers, validated by these models) and the tenant's settings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from v100.kit.http import Listing
+from v100.kit.text import Line
+from v100.services.video_analysis.stages import DEFAULT_STAGES, StageName
+
+__all__ = [
+    "ActiveSpeakerTurn",
+    "AnalysisCreate",
+    "AnalysisError",
+    "AnalysisOut",
+    "AnalysisPage",
+    "AnalysisSettingsIn",
+    "AnalysisSettingsOut",
+    "FaceSample",
+    "FaceTrackOut",
+    "FacesResult",
+    "KeyframeOut",
+    "KeyframesResult",
+    "SceneBoundaryOut",
+    "SceneOut",
+    "ScenesResult",
+    "SignalsResult",
+    "SpeechResult",
+    "SpeechSegment",
+    "StageState",
+    "TranscriptResult",
+]
+
+Threshold = Annotated[float, Field(ge=0.5, le=50.0)]
+
+
+class AnalysisCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    video_id: Annotated[Line, Field(min_length=1, max_length=36)]
+    # The stages wanted; those they need are added (docs/video-analysis.md).
+    stages: Annotated[list[StageName], Field(min_length=1, max_length=7)] = list(DEFAULT_STAGES)
+    # Scene detection's threshold (percent of full scale); None: the tenant's, else 5.
+    scene_threshold: Threshold | None = None
+
+
+class AnalysisError(BaseModel):
+    # The problem type (``/problems/<slug>``) and what went wrong.
+    type: str
+    detail: str | None
+
+
+class StageState(BaseModel):
+    status: Literal["pending", "running", "completed", "skipped"]
+    percent: int
+    # Why a stage was skipped (no audio track, transcription away, ...).
+    reason: str | None = None
+
+
+class AnalysisOut(BaseModel):
+    id: str
+    video_id: str
+    status: Literal["queued", "running", "completed", "failed"]
+    stages: list[str]
+    progress: dict[str, StageState]
+    # The stage running now, and the whole analysis's percent.
+    stage: str | None
+    percent: int
+    scene_threshold: float | None
+    duration: float | None
+    width: int | None
+    height: int | None
+    frame_rate: float | None
+    has_audio: bool | None
+    credits_charged: int | None
+    error: AnalysisError | None
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+
+
+AnalysisPage = Listing[AnalysisOut]
+
+
+# --- results (stored by the stages, answered by the result routes) ---------------------------
+
+
+class _Result(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class SceneBoundaryOut(_Result):
+    # The first frame of the new scene; a fade's darkest, a dissolve's half-way frame.
+    frame: int
+    time: float
+    kind: Literal["cut", "fade", "dissolve"]
+    score: float
+    start_frame: int
+    end_frame: int
+
+
+class SceneOut(_Result):
+    index: int
+    start_frame: int
+    end_frame: int
+    start: float
+    end: float
+
+
+class ScenesResult(_Result):
+    threshold: float
+    frame_rate: float
+    frame_count: int
+    boundaries: list[SceneBoundaryOut]
+    scenes: list[SceneOut]
+
+
+class KeyframeOut(_Result):
+    scene: int
+    frame: int
+    time: float
+    sharpness: float
+    width: int
+    height: int
+    content_type: str
+    # Presigned: anyone holding it may GET the image until ``expires_at``.
+    url: str | None = None
+    expires_at: datetime | None = None
+
+
+class KeyframesResult(_Result):
+    items: list[KeyframeOut]
+
+
+class FaceSample(_Result):
+    frame: int
+    time: float
+    # The box in the video's display pixels.
+    x: int
+    y: int
+    width: int
+    height: int
+    score: float
+    view: Literal["frontal", "profile"]
+
+
+class ActiveSpeakerTurn(_Result):
+    start: float
+    end: float
+    track_id: int
+    # 1.0 alone on screen; 0.5 a tie with the next face.
+    confidence: float
+
+
+class FaceTrackOut(_Result):
+    id: int
+    start: float
+    end: float
+    faces: list[FaceSample]
+
+
+class FacesResult(_Result):
+    sample_rate: float
+    tracks: list[FaceTrackOut]
+    # Who talks when (the speakers stage); None when it was not run or was skipped.
+    active_speaker: list[ActiveSpeakerTurn] | None = None
+
+
+class SpeechSegment(_Result):
+    start: float
+    end: float
+
+
+class SpeechResult(_Result):
+    segments: list[SpeechSegment]
+    speech_seconds: float
+    # Share of the video with speech (0-1).
+    speech_ratio: float
+
+
+class SignalsResult(_Result):
+    # One value per ``interval`` seconds from 0.
+    interval: float
+    # Momentary loudness (EBU R128, LUFS; -70 for silence); empty without an audio track.
+    loudness: list[float]
+    # RMS level in dBFS (-90 for silence); empty without an audio track.
+    energy: list[float]
+    # Mean absolute change of the picture between samples, percent of full scale.
+    motion: list[float]
+
+
+class TranscriptResult(_Result):
+    transcript_id: str
+    language: str | None
+    text: str
+    # The transcription service's document (contracts.transcripts.TranscriptDocument).
+    document: dict[str, object]
+
+
+# --- the tenant's settings -------------------------------------------------------------------
+
+
+class AnalysisSettingsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # None: the service's default (5).
+    scene_threshold: Threshold | None = None
+
+
+class AnalysisSettingsOut(BaseModel):
+    scene_threshold: float | None
+    updated_at: datetime | None
