@@ -76,6 +76,9 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("meeting_signaling", "/v1/signaling/rooms/{meeting_id}"): (
         "WebSocket: the meeting token in its first message (join) is the credential"
     ),
+    ("realtime", "/v1/realtime/rooms/{meeting_id}"): (
+        "WebSocket: the meeting token in its first message (join) is the credential"
+    ),
 }
 # Mounted apps and path prefixes whose every URL carries a signed, expiring token of its own.
 SIGNED_PREFIXES = (

@@ -2,6 +2,7 @@
 
 from typing import ClassVar
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from v100.kit.settings import ServiceSettings
@@ -11,3 +12,17 @@ class RealtimeSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="V100_REALTIME_", extra="ignore")
     service: ClassVar[str] = "realtime"
     port: int = 3014
+    # Clients send a heartbeat this often; a participant with none for ``missed_heartbeats``
+    # intervals has gone (a crash, a lost network) and the room is told it left.
+    heartbeat_interval_seconds: float = Field(default=5.0, gt=0, le=300)
+    missed_heartbeats: int = Field(default=3, ge=1, le=20)
+    # The first message (``join`` with the meeting token) must arrive within this.
+    join_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # Messages kept per room for a reconnect with ``since``; older: a full snapshot instead.
+    log_size: int = Field(default=256, ge=16, le=100_000)
+    # A socket's send queue: one that reads too slowly is closed 4508 (it reconnects).
+    queue_size: int = Field(default=512, ge=16, le=100_000)
+    # A text frame longer than this is answered ``message-too-large``.
+    max_message_bytes: int = Field(default=4096, ge=256, le=1024 * 1024)
+    # How often a replica looks for expired participants in the rooms it holds sockets in.
+    sweep_interval_seconds: float = Field(default=1.0, gt=0, le=60)

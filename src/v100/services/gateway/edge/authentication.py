@@ -54,6 +54,8 @@ PUBLIC_PREFIXES = (
     # A signaling socket's credential is the meeting token in its first message (browsers
     # cannot set headers on a WebSocket); meeting_signaling verifies it (docs/meeting-signaling.md).
     "/v1/signaling/rooms/",
+    # So is a realtime room socket's (docs/realtime.md).
+    "/v1/realtime/rooms/",
 )
 # A participant's meeting token is the credential of its meeting's room routes,
 # ``/v1/meetings/{id}/room...`` (docs/adr/0051).

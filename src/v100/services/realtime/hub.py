@@ -1,0 +1,237 @@
+"""This replica's share of the realtime rooms: the sockets it holds in each, and the room's
+stream delivered to them in ``seq`` order. A change goes into the store first (which numbers
+it), then onto the room's pub/sub channel (``realtime.room.<room key>`` on the bus: in-process
+embedded, Redis distributed); every replica holding sockets in the room reads the channel and
+fills any gap (a message that overtook another) from the room's log, so each socket gets every
+message once, in order. The replica also subscribes to the meeting service's live events
+(``meetings.live.<meeting id>``) of the meetings it holds rooms of and relays them into those
+rooms (the store appends each event once, however many replicas relay it), and sweeps its
+rooms for participants whose heartbeats stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+import orjson
+
+from v100.contracts.events import MeetingEventData, meeting_live_channel
+from v100.kit.bus import Bus, Event, Subscription
+from v100.kit.errors import BackendUnavailable
+from v100.kit.observability import get_logger
+from v100.services.realtime.connection import Connection, numbered
+from v100.services.realtime.protocol import CLOSE_LAGGING
+from v100.services.realtime.settings import RealtimeSettings
+from v100.services.realtime.store import Gap, Numbered, Room, Store
+
+__all__ = ["Hub"]
+
+_log = get_logger("v100.realtime")
+_SERVICE_RESTART = 1012
+
+
+@dataclass(eq=False)
+class _Local:
+    room: Room
+    connections: set[Connection] = field(default_factory=set)
+    last: int = 0  # the last seq delivered to this replica's sockets of the room
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    opening: asyncio.Task[None] | None = None
+    reader: asyncio.Task[None] | None = None
+
+
+@dataclass(eq=False)
+class _Meeting:
+    rooms: set[str] = field(default_factory=set)
+    opening: asyncio.Task[None] | None = None
+    reader: asyncio.Task[None] | None = None
+
+
+def _channel(room: str) -> str:
+    return f"realtime.room.{room}"
+
+
+class Hub:
+    def __init__(
+        self,
+        settings: RealtimeSettings,
+        bus: Bus,
+        store: Store,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.bus = bus
+        self.store = store
+        self.clock = clock
+        self._rooms: dict[str, _Local] = {}
+        self._meetings: dict[str, _Meeting] = {}
+
+    def expires_at(self) -> float:
+        """When a presence refreshed now expires."""
+        allowance = self.settings.heartbeat_interval_seconds * self.settings.missed_heartbeats
+        return self.clock() + allowance
+
+    # --- sockets entering and leaving -----------------------------------------------------
+
+    async def enter(self, room: Room, connection: Connection) -> None:
+        """Hold ``connection`` in ``room``: from now on it is given the room's messages."""
+        local = self._rooms.get(room.key)
+        if local is None:
+            local = self._rooms[room.key] = _Local(room)
+            local.opening = asyncio.create_task(self._open(local))
+        local.connections.add(connection)
+        assert local.opening is not None
+        await asyncio.shield(local.opening)
+
+    async def _open(self, local: _Local) -> None:
+        room = local.room
+        subscription = self.bus.subscribe(_channel(room.key))
+        await subscription.open()
+        # Subscribed first: whatever is numbered after this head arrives on the channel.
+        local.last = await self.store.head(room.key)
+        local.reader = asyncio.create_task(self._read_room(local, subscription))
+        meeting = self._meetings.get(room.meeting_id)
+        if meeting is None:
+            meeting = self._meetings[room.meeting_id] = _Meeting()
+            meeting.opening = asyncio.create_task(self._open_meeting(room.meeting_id, meeting))
+        meeting.rooms.add(room.key)
+        assert meeting.opening is not None
+        await asyncio.shield(meeting.opening)
+
+    async def _open_meeting(self, meeting_id: str, meeting: _Meeting) -> None:
+        subscription = self.bus.subscribe(meeting_live_channel(meeting_id))
+        await subscription.open()
+        meeting.reader = asyncio.create_task(self._read_meeting(meeting, subscription))
+
+    async def exit(self, connection: Connection) -> None:
+        """The socket is gone from this replica."""
+        local = self._rooms.get(connection.room.key)
+        if local is None:
+            return
+        local.connections.discard(connection)
+        if local.connections:
+            return
+        del self._rooms[connection.room.key]
+        for task in (local.opening, local.reader):
+            if task is not None:
+                task.cancel()
+        meeting = self._meetings.get(local.room.meeting_id)
+        if meeting is not None:
+            meeting.rooms.discard(local.room.key)
+            if not meeting.rooms:
+                del self._meetings[local.room.meeting_id]
+                for task in (meeting.opening, meeting.reader):
+                    if task is not None:
+                        task.cancel()
+        with contextlib.suppress(BackendUnavailable):
+            await self.store.release(local.room.key)
+
+    # --- the rooms' streams ---------------------------------------------------------------
+
+    async def publish(self, room: Room, items: list[Numbered]) -> None:
+        """Put what the store numbered on the room's channel."""
+        for seq, body in items:
+            await self.bus.publish_ephemeral(_channel(room.key), numbered(seq, body))
+
+    async def _read_room(self, local: _Local, subscription: Subscription) -> None:
+        try:
+            async for raw in subscription:
+                text = raw.decode()
+                comma = text.index(",")
+                await self._deliver(local, int(text[7:comma]), "{" + text[comma + 1 :])
+        except BackendUnavailable as exc:
+            _log.warning("realtime: a room's channel failed", error=str(exc))
+        finally:
+            await subscription.close()
+
+    async def _deliver(self, local: _Local, seq: int, body: str) -> None:
+        async with local.lock:
+            if seq <= local.last:
+                return
+            items = [(seq, body)]
+            if seq > local.last + 1:  # one overtook another: the log has both
+                try:
+                    items = await self.store.since(local.room.key, local.last)
+                except Gap:
+                    for connection in list(local.connections):
+                        connection.shut(CLOSE_LAGGING, "lagging: reconnect with since")
+                    local.last = seq
+                    return
+            for number, message in items:
+                if number > local.last:
+                    for connection in list(local.connections):
+                        connection.deliver(number, message)
+                    local.last = number
+
+    # --- the meeting service's live events ------------------------------------------------
+
+    async def _read_meeting(self, meeting: _Meeting, subscription: Subscription) -> None:
+        try:
+            async for raw in subscription:
+                try:
+                    event = Event.from_json(raw)
+                    data = MeetingEventData.model_validate(event.data)
+                except ValueError:
+                    _log.warning("realtime: a meeting event could not be read")
+                    continue
+                for key in list(meeting.rooms):
+                    local = self._rooms.get(key)
+                    if local is not None and local.room.tenant_id == event.tenant_id:
+                        await self._relay(local.room, event, data)
+        except BackendUnavailable as exc:
+            _log.warning("realtime: a meeting's channel failed", error=str(exc))
+        finally:
+            await subscription.close()
+
+    async def _relay(self, room: Room, event: Event, data: MeetingEventData) -> None:
+        """The meeting event into the room's stream; a participant the meeting service says
+        left (or moved out of this room) is no longer present here."""
+        body = {
+            "type": "meeting.event",
+            "event": {
+                "type": event.type,
+                "time": event.time.isoformat(),
+                "data": data.model_dump(mode="json", exclude_none=True),
+            },
+        }
+        items = await self.store.relay(room.key, str(data.sequence), orjson.dumps(body).decode())
+        gone = data.participant
+        moved_out = event.type == "meeting.participant.moved" and data.from_room == room.name
+        if gone is not None and (event.type == "meeting.participant.left" or moved_out):
+            reason = "moved" if moved_out else data.reason or "left"
+            items += await self.store.leave(room.key, gone.id, reason)
+        await self.publish(room, items)
+
+    # --- presence expiry and the service's life -------------------------------------------
+
+    async def sweep(self) -> None:
+        """End the presence of those whose heartbeats stopped, in the rooms held here."""
+        now = self.clock()
+        for local in list(self._rooms.values()):
+            await self.publish(local.room, await self.store.expire(local.room.key, now))
+
+    async def _sweeping(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.sweep_interval_seconds)
+            try:
+                await self.sweep()
+            except Exception:
+                _log.exception("realtime: a sweep failed")
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Hub]:
+        """Sweep while the service runs; at shutdown close every socket 1012 (its client
+        reconnects to another replica with ``since``)."""
+        sweeping = asyncio.create_task(self._sweeping())
+        try:
+            yield self
+        finally:
+            sweeping.cancel()
+            for local in list(self._rooms.values()):
+                for connection in list(local.connections):
+                    connection.shut(_SERVICE_RESTART, "service restart: reconnect")
+            await asyncio.sleep(0.1)
+            await self.store.close()

@@ -1,0 +1,175 @@
+"""One realtime socket from its join to its end: the meeting token checked (close 4401/4403),
+the socket entered into its room here, the participant's presence refreshed (joined if it was
+not present), the join answer (a snapshot of the room, or on a reconnect with ``since`` what it
+missed), then the client's state changes, heartbeats and leave until the socket ends. A socket
+that drops without ``leave`` leaves its presence to expire unless the client comes back."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import orjson
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from v100.contracts.meeting_tokens import MeetingToken, MeetingTokenInvalid, MeetingTokens
+from v100.kit.errors import BackendUnavailable
+from v100.kit.observability import get_logger
+from v100.services.realtime.connection import Connection, numbered
+from v100.services.realtime.hub import Hub
+from v100.services.realtime.protocol import (
+    CLOSE_BAD_JOIN,
+    CLOSE_FORBIDDEN,
+    CLOSE_JOIN_TIMEOUT,
+    CLOSE_UNAUTHORIZED,
+    Heartbeat,
+    Join,
+    Leave,
+    ProtocolError,
+    State,
+    parse,
+)
+from v100.services.realtime.store import Entry, Gap, Room, entry
+
+__all__ = ["serve"]
+
+_log = get_logger("v100.realtime")
+_TRY_AGAIN_LATER = 1013
+
+
+def _error(code: str, detail: str) -> str:
+    return orjson.dumps({"type": "error", "code": code, "detail": detail}).decode()
+
+
+async def _close(websocket: WebSocket, code: int, reason: str) -> None:
+    with contextlib.suppress(Exception):
+        await websocket.close(code, reason[:120])
+
+
+async def _first_join(websocket: WebSocket, within: float) -> Join | None:
+    """The ``join`` that must open the conversation, or None once the socket is closed."""
+    try:
+        async with asyncio.timeout(within):
+            text = await websocket.receive_text()
+    except TimeoutError:
+        await _close(websocket, CLOSE_JOIN_TIMEOUT, "join timeout")
+        return None
+    except (WebSocketDisconnect, KeyError, RuntimeError):  # gone, or a binary frame
+        await _close(websocket, CLOSE_BAD_JOIN, "the first message must be a join")
+        return None
+    try:
+        message = parse(text)
+    except ProtocolError as exc:
+        await _close(websocket, CLOSE_BAD_JOIN, f"{exc.code}: {exc.detail}")
+        return None
+    if not isinstance(message, Join):
+        await _close(websocket, CLOSE_BAD_JOIN, "the first message must be a join")
+        return None
+    return message
+
+
+async def _token(
+    websocket: WebSocket, tokens: MeetingTokens, join: Join, meeting_id: str
+) -> MeetingToken | None:
+    try:
+        token = tokens.verify(join.token)
+    except MeetingTokenInvalid as exc:
+        await _close(websocket, CLOSE_UNAUTHORIZED, str(exc))
+        return None
+    if token.meeting_id != meeting_id:
+        await _close(websocket, CLOSE_FORBIDDEN, "The meeting token is for another meeting.")
+        return None
+    if not token.grants.join:
+        await _close(websocket, CLOSE_FORBIDDEN, "The meeting token grants no join.")
+        return None
+    return token
+
+
+async def serve(websocket: WebSocket, hub: Hub, tokens: MeetingTokens, meeting_id: str) -> None:
+    await websocket.accept()
+    join = await _first_join(websocket, hub.settings.join_timeout_seconds)
+    if join is None:
+        return
+    token = await _token(websocket, tokens, join, meeting_id)
+    if token is None:
+        return
+    room = Room(token.tenant_id, token.meeting_id, token.room)
+    connection = Connection(websocket, room, token.participant_id, hub.settings.queue_size)
+    try:
+        try:
+            await hub.enter(room, connection)
+            me = entry(token.participant_id, token.name, token.role)
+            await _answer(connection, hub, me, join.since)
+            await _converse(connection, hub, me)
+        finally:
+            await connection.stop()
+            await hub.exit(connection)
+    except BackendUnavailable as exc:
+        _log.warning("realtime: a backend failed", error=str(exc))
+        await _close(websocket, _TRY_AGAIN_LATER, "realtime is unavailable; reconnect")
+
+
+async def _answer(connection: Connection, hub: Hub, me: Entry, since: int | None) -> None:
+    """Presence refreshed, then the join answer: what the client missed since ``since`` if the
+    room's log still holds it, else a snapshot of the room."""
+    room, store = connection.room, hub.store
+    await hub.publish(room, await store.expire(room.key, hub.clock()))
+    await hub.publish(room, await store.join(room.key, me, hub.expires_at()))
+    answer: dict[str, Any] = {
+        "type": "joined",
+        "participant_id": me["participant_id"],
+        "room": room.name,
+        "heartbeat_interval_ms": int(hub.settings.heartbeat_interval_seconds * 1000),
+    }
+    missed: list[tuple[int, str]] | None = None
+    if since is not None:
+        with contextlib.suppress(Gap):
+            missed = await store.since(room.key, since)
+    if missed is None:
+        seq, participants = await store.snapshot(room.key)
+        answer |= {"resumed": False, "seq": seq, "participants": participants}
+        connection.send(orjson.dumps(answer).decode())
+        connection.open_up(seq)
+        return
+    assert since is not None
+    connection.send(orjson.dumps(answer | {"resumed": True, "seq": since}).decode())
+    for seq, body in missed:
+        connection.send(numbered(seq, body))
+    connection.open_up(missed[-1][0] if missed else since)
+
+
+async def _converse(connection: Connection, hub: Hub, me: Entry) -> None:
+    """The client's messages until it leaves or its socket ends."""
+    websocket, room, store = connection.websocket, connection.room, hub.store
+    limit = hub.settings.max_message_bytes
+    with contextlib.suppress(WebSocketDisconnect):
+        while True:
+            frame = await websocket.receive()
+            if frame["type"] == "websocket.disconnect":
+                return
+            if connection.closing is not None:
+                continue
+            text = frame.get("text")
+            if text is None:
+                connection.send(_error("malformed-message", "Messages are JSON text frames."))
+                continue
+            if len(text.encode()) > limit:
+                connection.send(_error("message-too-large", f"A message may hold {limit} bytes."))
+                continue
+            try:
+                message = parse(text)
+            except ProtocolError as exc:
+                connection.send(_error(exc.code, exc.detail))
+                continue
+            pid = connection.participant_id
+            if isinstance(message, Join):
+                connection.send(_error("already-joined", "This socket has joined already."))
+            elif isinstance(message, Heartbeat):
+                # A participant expired meanwhile (a long stall) is present again.
+                await hub.publish(room, await store.join(room.key, me, hub.expires_at()))
+            elif isinstance(message, State):
+                await hub.publish(room, await store.update(room.key, pid, message.changes()))
+            elif isinstance(message, Leave):
+                await hub.publish(room, await store.leave(room.key, pid, "left"))
+                connection.shut(1000, "left")
