@@ -1,0 +1,54 @@
+"""Fixtures for realtime's tests: ``realtime`` serves the real app with uvicorn on loopback (the
+socket is what is tested), embedded (in-process store and bus) and distributed (Redis); it
+yields the rooms' WebSocket base URL."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from v100.kit.settings import PlatformSettings
+from v100.kit.testing.bus import redis_url_or_skip
+from v100.kit.testing.servers import serving
+from v100.services.realtime.app import create_app
+from v100.services.realtime.settings import RealtimeSettings
+
+from .support import SECRET
+
+Realtime = Callable[..., contextlib.AbstractAsyncContextManager[str]]
+
+
+@pytest.fixture(params=["embedded", "distributed"])
+def platform(request: pytest.FixtureRequest) -> dict[str, Any]:
+    if request.param == "embedded":
+        return {}
+    return {"redis_url": redis_url_or_skip()}
+
+
+def settings_for(platform: dict[str, Any], var_dir: Path, **overrides: Any) -> RealtimeSettings:
+    return RealtimeSettings(
+        platform=PlatformSettings(var_dir=var_dir, internal_token_secret=SECRET, **platform),
+        database_url=f"sqlite+aiosqlite:///{var_dir}/realtime.db",
+        **overrides,
+    )
+
+
+@pytest.fixture
+def realtime(platform: dict[str, Any], tmp_path: Path) -> Realtime:
+    """``async with realtime(**settings) as rooms:`` a replica; ``rooms + meeting_id`` is a
+    room's WebSocket URL. Each call is another replica (same store and bus)."""
+    count = 0
+
+    @contextlib.asynccontextmanager
+    async def run(**overrides: Any) -> AsyncIterator[str]:
+        nonlocal count
+        count += 1
+        settings = settings_for(platform, tmp_path / f"replica{count}", **overrides)
+        async with serving(create_app(settings), ready=True) as url:
+            yield url.replace("http://", "ws://") + "/v1/realtime/rooms/"
+
+    return run
