@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -19,7 +20,7 @@ FAST = {"heartbeat_interval_seconds": 0.2, "missed_heartbeats": 2, "sweep_interv
 
 
 @contextlib.asynccontextmanager
-async def beating(client: Client):  # type: ignore[no-untyped-def]
+async def beating(client: Client) -> AsyncIterator[None]:
     async def beat() -> None:
         while True:
             await client.send({"type": "heartbeat"})

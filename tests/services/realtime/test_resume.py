@@ -30,7 +30,11 @@ async def test_reconnect_gets_what_it_missed(realtime: Realtime) -> None:
         assert back.joined["seq"] == seen
         assert "participants" not in back.joined
         missed = [await back.next() for _ in range(3)]
-        assert [m["changes"] for m in missed] == [{"mic": True}, {"cam": True}, {"hand_raised": True}]
+        assert [m["changes"] for m in missed] == [
+            {"mic": True},
+            {"cam": True},
+            {"hand_raised": True},
+        ]
         assert [m["seq"] for m in missed] == [seen + 1, seen + 2, seen + 3]
         # Then live messages, from either replica.
         await bob.send({"type": "state", "screen": True})
