@@ -8,8 +8,11 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+
+from v100.services.realtime import store_memory
 
 from .conftest import Realtime
 from .support import Client, mint
@@ -66,3 +69,22 @@ async def test_a_killed_replicas_participants_expire(realtime: Realtime) -> None
             gone = await ada.next("participant.left", within=5)
             assert (gone["participant_id"], gone["reason"]) == ("bob", "expired")
         await ada.close()
+
+
+async def test_a_room_nobody_holds_is_swept_then_released(
+    realtime: Realtime, platform: dict[str, Any]
+) -> None:
+    meeting = uuid.uuid4().hex
+    async with realtime(**FAST) as rooms:
+        ada = await Client.join(rooms + meeting, mint(meeting, "ada"))
+        seen = ada.joined["seq"]
+        await ada.drop()  # the replica's last socket of the room
+        await asyncio.sleep(1.0)
+        if not platform:  # embedded: the process's store forgot the room
+            assert f"tenant-a/{meeting}/main" not in store_memory._PROCESS
+            return
+        # On Redis the room's log says ada expired.
+        back = await Client.join(rooms + meeting, mint(meeting, "bob"), since=seen)
+        gone = await back.next("participant.left")
+        assert (gone["participant_id"], gone["reason"]) == ("ada", "expired")
+        await back.close()

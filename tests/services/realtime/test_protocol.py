@@ -106,3 +106,12 @@ async def test_bad_tokens_and_messages(realtime: Realtime) -> None:
         await ada.socket.send(b"binary")
         assert (await ada.next("error"))["code"] == "malformed-message"
         await ada.close()
+
+
+async def test_a_flood_is_closed(realtime: Realtime) -> None:
+    meeting = uuid.uuid4().hex
+    async with realtime(rate_per_second=1, rate_burst=5) as rooms:
+        ada = await Client.join(rooms + meeting, mint(meeting, "ada"))
+        for i in range(10):
+            await ada.send({"type": "state", "speaking": i % 2 == 0})
+        assert (await ada.close_code())[0] == 4429

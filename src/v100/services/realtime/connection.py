@@ -1,12 +1,13 @@
-"""One joined socket as this replica holds it: its outgoing queue (drained by a writer task, so a
-slow reader never stalls its room) and the last room ``seq`` it was sent. Room messages that
-reach it before its join answer is out are held, then sent after it, skipping what the answer
-(a snapshot, or a replay) already covered."""
+"""One joined socket as this replica holds it: its outgoing queue (drained by a writer task, so
+a slow reader never stalls its room), its message budget, and the last room ``seq`` it was
+sent. Room messages that reach it before its join answer is out are held, then sent after it,
+skipping what the answer (a snapshot, or a replay) already covered."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 
 from starlette.websockets import WebSocket
@@ -27,10 +28,14 @@ def numbered(seq: int, body: str) -> str:
 
 class Connection:
     __slots__ = (
+        "_budget",
+        "_burst",
         "_close_reason",
         "_held",
         "_limit",
         "_pending",
+        "_rate",
+        "_refilled",
         "_serving",
         "_wake",
         "_writer",
@@ -43,7 +48,14 @@ class Connection:
     )
 
     def __init__(
-        self, websocket: WebSocket, room: Room, participant_id: str, queue_size: int
+        self,
+        websocket: WebSocket,
+        room: Room,
+        participant_id: str,
+        *,
+        queue_size: int,
+        rate_per_second: float,
+        burst: int,
     ) -> None:
         self.websocket = websocket
         self.room = room
@@ -56,8 +68,22 @@ class Connection:
         self._limit = queue_size
         self._wake: asyncio.Future[None] | None = None
         self._close_reason = ""
+        self._rate = rate_per_second
+        self._burst = float(burst)
+        self._budget = float(burst)
+        self._refilled = time.monotonic()
         self._serving = asyncio.current_task()
         self._writer: asyncio.Task[None] = asyncio.create_task(self._write())
+
+    def allow(self) -> bool:
+        """Take one message from the budget; False once it is empty."""
+        now = time.monotonic()
+        self._budget = min(self._burst, self._budget + (now - self._refilled) * self._rate)
+        self._refilled = now
+        if self._budget < 1:
+            return False
+        self._budget -= 1
+        return True
 
     def send(self, text: str) -> None:
         """Queue ``text``; a socket whose queue is full is closed (it reconnects to catch up)."""

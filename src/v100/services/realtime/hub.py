@@ -31,6 +31,7 @@ __all__ = ["Hub"]
 
 _log = get_logger("v100.realtime")
 _SERVICE_RESTART = 1012
+_TRY_AGAIN_LATER = 1013
 
 
 @dataclass(eq=False)
@@ -68,6 +69,7 @@ class Hub:
         self.clock = clock
         self._rooms: dict[str, _Local] = {}
         self._meetings: dict[str, _Meeting] = {}
+        self._draining: dict[str, Room] = {}
 
     def expires_at(self) -> float:
         """When a presence refreshed now expires."""
@@ -126,8 +128,9 @@ class Hub:
                 for task in (meeting.opening, meeting.reader):
                     if task is not None:
                         task.cancel()
-        with contextlib.suppress(BackendUnavailable):
-            await self.store.release(local.room.key)
+        # Its participants may still be present (a socket that dropped): the sweep goes on
+        # until they have left or expired.
+        self._draining[local.room.key] = local.room
 
     # --- the rooms' streams ---------------------------------------------------------------
 
@@ -141,9 +144,17 @@ class Hub:
             async for raw in subscription:
                 text = raw.decode()
                 comma = text.index(",")
-                await self._deliver(local, int(text[7:comma]), "{" + text[comma + 1 :])
+                try:
+                    await self._deliver(local, int(text[7:comma]), "{" + text[comma + 1 :])
+                except BackendUnavailable as exc:
+                    # The gap could not be filled: its sockets reconnect with ``since``.
+                    _log.warning("realtime: a room's log could not be read", error=str(exc))
+                    for connection in list(local.connections):
+                        connection.shut(_TRY_AGAIN_LATER, "realtime is unavailable; reconnect")
         except BackendUnavailable as exc:
             _log.warning("realtime: a room's channel failed", error=str(exc))
+            for connection in list(local.connections):
+                connection.shut(_TRY_AGAIN_LATER, "realtime is unavailable; reconnect")
         finally:
             await subscription.close()
 
@@ -180,7 +191,10 @@ class Hub:
                 for key in list(meeting.rooms):
                     local = self._rooms.get(key)
                     if local is not None and local.room.tenant_id == event.tenant_id:
-                        await self._relay(local.room, event, data)
+                        try:
+                            await self._relay(local.room, event, data)
+                        except BackendUnavailable as exc:
+                            _log.warning("realtime: a meeting event not relayed", error=str(exc))
         except BackendUnavailable as exc:
             _log.warning("realtime: a meeting's channel failed", error=str(exc))
         finally:
@@ -208,10 +222,19 @@ class Hub:
     # --- presence expiry and the service's life -------------------------------------------
 
     async def sweep(self) -> None:
-        """End the presence of those whose heartbeats stopped, in the rooms held here."""
+        """End the presence of those whose heartbeats stopped, in the rooms held here and in
+        those this replica's last socket left while someone was still present; release the
+        latter once nobody is."""
         now = self.clock()
         for local in list(self._rooms.values()):
             await self.publish(local.room, await self.store.expire(local.room.key, now))
+        for key, room in list(self._draining.items()):
+            if key not in self._rooms:
+                await self.publish(room, await self.store.expire(key, now))
+                if (await self.store.snapshot(key))[1]:
+                    continue
+                await self.store.release(key)
+            del self._draining[key]
 
     async def _sweeping(self) -> None:
         while True:

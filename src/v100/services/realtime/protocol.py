@@ -14,6 +14,7 @@ __all__ = [
     "CLOSE_FORBIDDEN",
     "CLOSE_JOIN_TIMEOUT",
     "CLOSE_LAGGING",
+    "CLOSE_RATE_LIMITED",
     "CLOSE_UNAUTHORIZED",
     "Heartbeat",
     "Join",
@@ -27,6 +28,7 @@ CLOSE_BAD_JOIN = 4400  # the first message was not a well-formed ``join``
 CLOSE_UNAUTHORIZED = 4401  # the meeting token is forged, expired or malformed
 CLOSE_FORBIDDEN = 4403  # the token is for another meeting, or grants no ``join``
 CLOSE_JOIN_TIMEOUT = 4408  # no ``join`` within ``join_timeout_seconds``
+CLOSE_RATE_LIMITED = 4429  # more messages than the per-socket rate allows
 CLOSE_LAGGING = 4508  # the socket read too slowly: reconnect with ``since``
 
 

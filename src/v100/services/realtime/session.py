@@ -22,6 +22,7 @@ from v100.services.realtime.protocol import (
     CLOSE_BAD_JOIN,
     CLOSE_FORBIDDEN,
     CLOSE_JOIN_TIMEOUT,
+    CLOSE_RATE_LIMITED,
     CLOSE_UNAUTHORIZED,
     Heartbeat,
     Join,
@@ -95,7 +96,11 @@ async def serve(websocket: WebSocket, hub: Hub, tokens: MeetingTokens, meeting_i
     if token is None:
         return
     room = Room(token.tenant_id, token.meeting_id, token.room)
-    connection = Connection(websocket, room, token.participant_id, hub.settings.queue_size)
+    settings = hub.settings
+    connection = Connection(
+        websocket, room, token.participant_id, queue_size=settings.queue_size,
+        rate_per_second=settings.rate_per_second, burst=settings.rate_burst,
+    )  # fmt: skip
     try:
         try:
             await hub.enter(room, connection)
@@ -143,12 +148,15 @@ async def _converse(connection: Connection, hub: Hub, me: Entry) -> None:
     """The client's messages until it leaves or its socket ends."""
     websocket, room, store = connection.websocket, connection.room, hub.store
     limit = hub.settings.max_message_bytes
-    with contextlib.suppress(WebSocketDisconnect):
+    try:
         while True:
             frame = await websocket.receive()
             if frame["type"] == "websocket.disconnect":
                 return
             if connection.closing is not None:
+                continue
+            if not connection.allow():
+                connection.shut(CLOSE_RATE_LIMITED, "rate limited")
                 continue
             text = frame.get("text")
             if text is None:
@@ -173,3 +181,8 @@ async def _converse(connection: Connection, hub: Hub, me: Entry) -> None:
             elif isinstance(message, Leave):
                 await hub.publish(room, await store.leave(room.key, pid, "left"))
                 connection.shut(1000, "left")
+    except WebSocketDisconnect:
+        return
+    except asyncio.CancelledError:
+        if connection.closing is None:  # not a socket given up on after a close from here
+            raise

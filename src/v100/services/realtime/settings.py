@@ -24,5 +24,9 @@ class RealtimeSettings(ServiceSettings):
     queue_size: int = Field(default=512, ge=16, le=100_000)
     # A text frame longer than this is answered ``message-too-large``.
     max_message_bytes: int = Field(default=4096, ge=256, le=1024 * 1024)
+    # Messages a socket may send: a bucket of ``rate_burst`` refilled at ``rate_per_second``
+    # (speaking toggles a few times a second at most); a socket that empties it is closed 4429.
+    rate_per_second: float = Field(default=20.0, gt=0, le=10_000)
+    rate_burst: int = Field(default=60, ge=1, le=100_000)
     # How often a replica looks for expired participants in the rooms it holds sockets in.
     sweep_interval_seconds: float = Field(default=1.0, gt=0, le=60)
