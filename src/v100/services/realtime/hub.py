@@ -1,12 +1,12 @@
-"""This replica's share of the realtime rooms: the sockets it holds in each, and the room's
-stream delivered to them in ``seq`` order. A change goes into the store first (which numbers
-it), then onto the room's pub/sub channel (``realtime.room.<room key>`` on the bus: in-process
-embedded, Redis distributed); every replica holding sockets in the room reads the channel and
-fills any gap (a message that overtook another) from the room's log, so each socket gets every
-message once, in order. The replica also subscribes to the meeting service's live events
-(``meetings.live.<meeting id>``) of the meetings it holds rooms of and relays them into those
-rooms (the store appends each event once, however many replicas relay it), and sweeps its
-rooms for participants whose heartbeats stopped."""
+"""This replica's share of the realtime rooms: the sockets it holds in each, and the room's stream
+delivered to them in ``seq`` order. A change goes into the store first (which numbers it), then
+onto the rooms' pub/sub channel (``realtime.rooms`` on the bus: in-process embedded, Redis
+distributed; one subscription per replica, each message naming its room); every replica holding
+sockets in the room takes it and fills any gap (a message that overtook another) from the room's
+log, so each socket gets every message once, in order. The replica also subscribes to the
+meeting service's live events (``meetings.live.<meeting id>``) of the meetings it holds rooms of
+and relays them into those rooms (the store appends each event once, however many replicas relay
+it), and sweeps its rooms for participants whose heartbeats stopped."""
 
 from __future__ import annotations
 
@@ -41,7 +41,6 @@ class _Local:
     last: int = 0  # the last seq delivered to this replica's sockets of the room
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     opening: asyncio.Task[None] | None = None
-    reader: asyncio.Task[None] | None = None
 
 
 @dataclass(eq=False)
@@ -51,8 +50,7 @@ class _Meeting:
     reader: asyncio.Task[None] | None = None
 
 
-def _channel(room: str) -> str:
-    return f"realtime.room.{room}"
+_ROOMS_CHANNEL = "realtime.rooms"
 
 
 class Hub:
@@ -90,11 +88,9 @@ class Hub:
 
     async def _open(self, local: _Local) -> None:
         room = local.room
-        subscription = self.bus.subscribe(_channel(room.key))
-        await subscription.open()
-        # Subscribed first: whatever is numbered after this head arrives on the channel.
+        # The rooms' channel is read from the start: whatever is numbered after this head
+        # arrives on it.
         local.last = await self.store.head(room.key)
-        local.reader = asyncio.create_task(self._read_room(local, subscription))
         meeting = self._meetings.get(room.meeting_id)
         if meeting is None:
             meeting = self._meetings[room.meeting_id] = _Meeting()
@@ -117,9 +113,8 @@ class Hub:
         if local.connections:
             return
         del self._rooms[connection.room.key]
-        for task in (local.opening, local.reader):
-            if task is not None:
-                task.cancel()
+        if local.opening is not None:
+            local.opening.cancel()
         meeting = self._meetings.get(local.room.meeting_id)
         if meeting is not None:
             meeting.rooms.discard(local.room.key)
@@ -135,14 +130,17 @@ class Hub:
     # --- the rooms' streams ---------------------------------------------------------------
 
     async def publish(self, room: Room, items: list[Numbered]) -> None:
-        """Put what the store numbered on the room's channel."""
+        """Put what the store numbered on the rooms' channel."""
         for seq, body in items:
-            await self.bus.publish_ephemeral(_channel(room.key), numbered(seq, body))
+            await self.bus.publish_ephemeral(_ROOMS_CHANNEL, f"{room.key}\n{numbered(seq, body)}")
 
-    async def _read_room(self, local: _Local, subscription: Subscription) -> None:
+    async def _read_rooms(self, subscription: Subscription) -> None:
         try:
             async for raw in subscription:
-                text = raw.decode()
+                key, _, text = raw.decode().partition("\n")
+                local = self._rooms.get(key)
+                if local is None or local.opening is None or not local.opening.done():
+                    continue  # not held here (or not yet: its head is read after this)
                 comma = text.index(",")
                 try:
                     await self._deliver(local, int(text[7:comma]), "{" + text[comma + 1 :])
@@ -152,9 +150,7 @@ class Hub:
                     for connection in list(local.connections):
                         connection.shut(_TRY_AGAIN_LATER, "realtime is unavailable; reconnect")
         except BackendUnavailable as exc:
-            _log.warning("realtime: a room's channel failed", error=str(exc))
-            for connection in list(local.connections):
-                connection.shut(_TRY_AGAIN_LATER, "realtime is unavailable; reconnect")
+            _log.warning("realtime: the rooms' channel failed", error=str(exc))
         finally:
             await subscription.close()
 
@@ -248,11 +244,17 @@ class Hub:
     async def running(self) -> AsyncIterator[Hub]:
         """Sweep while the service runs; at shutdown close every socket 1012 (its client
         reconnects to another replica with ``since``)."""
-        sweeping = asyncio.create_task(self._sweeping())
+        subscription = self.bus.subscribe(_ROOMS_CHANNEL)
+        await subscription.open()
+        loops = [
+            asyncio.create_task(self._read_rooms(subscription)),
+            asyncio.create_task(self._sweeping()),
+        ]
         try:
             yield self
         finally:
-            sweeping.cancel()
+            for loop in loops:
+                loop.cancel()
             for local in list(self._rooms.values()):
                 for connection in list(local.connections):
                     connection.shut(_SERVICE_RESTART, "service restart: reconnect")
