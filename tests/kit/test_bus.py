@@ -177,6 +177,16 @@ async def test_consume_cancelled_mid_handler_leaves_message_pending(bus: Bus) ->
     assert again.id == message_id
 
 
+async def test_a_trailing_star_subscribes_to_every_channel_of_the_prefix(bus: Bus) -> None:
+    async with bus.subscribe("live.*") as every, bus.subscribe("live.a") as one:
+        assert await bus.publish_ephemeral("live.a", b"a") == 2
+        assert await bus.publish_ephemeral("live.b", b"b") == 1
+        assert await bus.publish_ephemeral("lively", b"not the prefix") == 0
+        assert await bus.publish_ephemeral("live*", b"not the prefix either") == 0
+        assert [await anext(every), await anext(every)] == [b"a", b"b"]
+        assert await anext(one) == b"a"
+
+
 async def test_pubsub_fans_out_to_every_subscriber(bus: Bus) -> None:
     async with bus.subscribe("room.1") as first, bus.subscribe("room.1") as second:
         assert await bus.publish_ephemeral("room.1", b"joined") == 2

@@ -179,7 +179,9 @@ class Bus(ABC):
 
     @abstractmethod
     def subscribe(self, channel: str) -> Subscription:
-        """A subscription to ``channel``; enter it with ``async with`` before publishing."""
+        """A subscription to ``channel``; enter it with ``async with`` before publishing.
+        ``channel`` ending in ``*`` (``meetings.live.*``) gets every channel that starts with
+        what precedes it, on one subscription (one Redis connection) however many there are."""
 
     @abstractmethod
     async def ping(self) -> bool:

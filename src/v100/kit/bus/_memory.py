@@ -241,6 +241,9 @@ class MemoryBus(Bus):
     async def publish_ephemeral(self, channel: str, payload: bytes | str) -> int:
         data = payload.encode() if isinstance(payload, str) else payload
         subscribers = list(self._broker.channels.get(channel, ()))
+        for pattern, matching in self._broker.channels.items():
+            if pattern.endswith("*") and channel.startswith(pattern[:-1]) and pattern != channel:
+                subscribers += matching
         for subscriber in subscribers:
             subscriber.deliver(data)
         return len(subscribers)

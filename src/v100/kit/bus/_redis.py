@@ -38,6 +38,11 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _escaped(text: str) -> str:
+    """``text`` matched literally by a Redis glob."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
 class RedisSubscription(Subscription):
     """One Redis pub/sub connection, read by a task of its own into the subscriber's inbox, so
     the connection is drained (and re-established after an outage) even while the subscriber
@@ -54,7 +59,10 @@ class RedisSubscription(Subscription):
     ) -> None:
         super().__init__(channel, queue_size)
         self._pubsub = client.pubsub()
-        self._key = key
+        # A trailing ``*``: every channel with that prefix (PSUBSCRIBE; the glob's other
+        # characters are escaped, so only the trailing ``*`` matches anything).
+        self._pattern = key.endswith("*")
+        self._key = _escaped(key[:-1]) + "*" if self._pattern else key
         self._owner = owner
         self._reader: asyncio.Task[None] | None = None
 
@@ -62,13 +70,16 @@ class RedisSubscription(Subscription):
         if self._reader is not None or self._inbox.closed:
             return
         async with unavailable("bus subscribe"):
-            await self._pubsub.subscribe(self._key)
+            if self._pattern:
+                await self._pubsub.psubscribe(self._key)
+            else:
+                await self._pubsub.subscribe(self._key)
             # Only once the server has confirmed is a publish from another connection sure to
             # reach us; callers rely on that ordering.
             async with asyncio.timeout(_SUBSCRIBE_TIMEOUT_SECONDS):
                 while True:
                     reply = await self._pubsub.get_message(timeout=_POLL_SECONDS)
-                    if reply is not None and reply["type"] == "subscribe":
+                    if reply is not None and reply["type"] in ("subscribe", "psubscribe"):
                         break
         self._reader = asyncio.create_task(self._read_forever(), name=f"subscribe:{self._key}")
 
@@ -105,7 +116,7 @@ class RedisSubscription(Subscription):
                 self._inbox.close()
                 return
             backoff = 0.05
-            if reply is not None and reply["type"] == "message":
+            if reply is not None and reply["type"] in ("message", "pmessage"):
                 self._inbox.put(bytes(reply["data"]))
 
 
