@@ -3,9 +3,9 @@ delivered to them in ``seq`` order. A change goes into the store first (which nu
 onto the rooms' pub/sub channel (``realtime.rooms`` on the bus: in-process embedded, Redis
 distributed; one subscription per replica, each message naming its room); every replica holding
 sockets in the room takes it and fills any gap (a message that overtook another) from the room's
-log, so each socket gets every message once, in order. The replica also subscribes to the
-meeting service's live events (``meetings.live.<meeting id>``) of the meetings it holds rooms of
-and relays them into those rooms (the store appends each event once, however many replicas relay
+log, so each socket gets every message once, in order. The replica also reads the meeting
+service's live events (``meetings.live.*``, one subscription) and relays those of the meetings
+it holds rooms of into those rooms (the store appends each event once, however many replicas relay
 it), and sweeps its rooms for participants whose heartbeats stopped."""
 
 from __future__ import annotations
@@ -43,13 +43,6 @@ class _Local:
     opening: asyncio.Task[None] | None = None
 
 
-@dataclass(eq=False)
-class _Meeting:
-    rooms: set[str] = field(default_factory=set)
-    opening: asyncio.Task[None] | None = None
-    reader: asyncio.Task[None] | None = None
-
-
 _ROOMS_CHANNEL = "realtime.rooms"
 
 
@@ -66,7 +59,7 @@ class Hub:
         self.store = store
         self.clock = clock
         self._rooms: dict[str, _Local] = {}
-        self._meetings: dict[str, _Meeting] = {}
+        self._meetings: dict[str, set[str]] = {}  # meeting id -> its rooms held here
         self._draining: dict[str, Room] = {}
 
     def expires_at(self) -> float:
@@ -91,18 +84,7 @@ class Hub:
         # The rooms' channel is read from the start: whatever is numbered after this head
         # arrives on it.
         local.last = await self.store.head(room.key)
-        meeting = self._meetings.get(room.meeting_id)
-        if meeting is None:
-            meeting = self._meetings[room.meeting_id] = _Meeting()
-            meeting.opening = asyncio.create_task(self._open_meeting(room.meeting_id, meeting))
-        meeting.rooms.add(room.key)
-        assert meeting.opening is not None
-        await asyncio.shield(meeting.opening)
-
-    async def _open_meeting(self, meeting_id: str, meeting: _Meeting) -> None:
-        subscription = self.bus.subscribe(meeting_live_channel(meeting_id))
-        await subscription.open()
-        meeting.reader = asyncio.create_task(self._read_meeting(meeting, subscription))
+        self._meetings.setdefault(room.meeting_id, set()).add(room.key)
 
     async def exit(self, connection: Connection) -> None:
         """The socket is gone from this replica."""
@@ -115,14 +97,11 @@ class Hub:
         del self._rooms[connection.room.key]
         if local.opening is not None:
             local.opening.cancel()
-        meeting = self._meetings.get(local.room.meeting_id)
-        if meeting is not None:
-            meeting.rooms.discard(local.room.key)
-            if not meeting.rooms:
+        rooms = self._meetings.get(local.room.meeting_id)
+        if rooms is not None:
+            rooms.discard(local.room.key)
+            if not rooms:
                 del self._meetings[local.room.meeting_id]
-                for task in (meeting.opening, meeting.reader):
-                    if task is not None:
-                        task.cancel()
         # Its participants may still be present (a socket that dropped): the sweep goes on
         # until they have left or expired.
         self._draining[local.room.key] = local.room
@@ -175,7 +154,7 @@ class Hub:
 
     # --- the meeting service's live events ------------------------------------------------
 
-    async def _read_meeting(self, meeting: _Meeting, subscription: Subscription) -> None:
+    async def _read_meetings(self, subscription: Subscription) -> None:
         try:
             async for raw in subscription:
                 try:
@@ -184,7 +163,7 @@ class Hub:
                 except ValueError:
                     _log.warning("realtime: a meeting event could not be read")
                     continue
-                for key in list(meeting.rooms):
+                for key in list(self._meetings.get(data.meeting_id, ())):
                     local = self._rooms.get(key)
                     if local is not None and local.room.tenant_id == event.tenant_id:
                         try:
@@ -244,10 +223,13 @@ class Hub:
     async def running(self) -> AsyncIterator[Hub]:
         """Sweep while the service runs; at shutdown close every socket 1012 (its client
         reconnects to another replica with ``since``)."""
-        subscription = self.bus.subscribe(_ROOMS_CHANNEL)
-        await subscription.open()
+        rooms = self.bus.subscribe(_ROOMS_CHANNEL)
+        await rooms.open()
+        meetings = self.bus.subscribe(meeting_live_channel("*"))
+        await meetings.open()
         loops = [
-            asyncio.create_task(self._read_rooms(subscription)),
+            asyncio.create_task(self._read_rooms(rooms)),
+            asyncio.create_task(self._read_meetings(meetings)),
             asyncio.create_task(self._sweeping()),
         ]
         try:
