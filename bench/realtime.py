@@ -117,14 +117,14 @@ async def started(redis_url: str | None, scratch: str) -> tuple[Any, str]:
         **os.environ,
         "V100_VAR_DIR": scratch,
         "V100_INTERNAL_TOKEN_SECRET": SECRET,
-        "V100_LOG_LEVEL": os.environ.get("V100_LOG_LEVEL", "WARNING"),
+        "V100_LOG_LEVEL": "WARNING",
         "V100_HTTP_MAX_CONNECTIONS": "20000",
     }
     if redis_url:
         env["V100_REDIS_URL"] = redis_url
     server = await asyncio.create_subprocess_exec(
         V100, "serve", "realtime", "--port", str(port), env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=None if os.environ.get("BENCH_STDERR") else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         start_new_session=True,
     )  # fmt: skip
     url = f"ws://127.0.0.1:{port}/v1/realtime/rooms/"
