@@ -8,6 +8,7 @@ import json
 import uuid
 
 import pytest
+import websockets
 
 from v100.contracts.meeting_tokens import MeetingGrants, MeetingTokens
 
@@ -91,6 +92,10 @@ async def test_bad_tokens_and_messages(realtime: Realtime) -> None:
         assert await refused(url, json.dumps({"type": "join", "token": no_join})) == 4403
         assert await refused(url, json.dumps({"type": "state", "mic": True})) == 4400
         assert await refused(url, "not json") == 4400
+        async with websockets.connect(url, proxy=None) as silent:  # no join at all
+            with pytest.raises(websockets.ConnectionClosed):
+                await silent.recv()
+        assert silent.close_code == 4408
 
         ada = await Client.join(url, mint(meeting, "ada"))
         for sent, code in [
