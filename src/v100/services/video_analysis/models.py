@@ -49,6 +49,8 @@ class Analysis(Base, TenantOwned, Timestamped):
     percent: Mapped[int] = mapped_column(Integer, default=0)
     # As asked (None: the tenant's setting, else the service's), then as used.
     scene_threshold: Mapped[float | None] = mapped_column(Float)
+    # The highlights asked for (``schemas.HighlightOptions``); None without that stage.
+    highlight_options: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     job_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     hold_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))

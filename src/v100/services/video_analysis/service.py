@@ -16,6 +16,7 @@ from v100.kit.jobs import enqueue
 from v100.kit.storage import ObjectStore
 from v100.services.video_analysis import stages as plan
 from v100.services.video_analysis.errors import AnalysisNotFound, StageNotRun, VideoHasNoAudio
+from v100.services.video_analysis.highlights import DEFAULT_OPTIONS
 from v100.services.video_analysis.models import Analysis, AnalysisStatus, TenantSettings
 from v100.services.video_analysis.progress import initial
 from v100.services.video_analysis.repository import (
@@ -55,6 +56,7 @@ class AnalysisService:
         video_id: str,
         stages: Sequence[str],
         scene_threshold: float | None,
+        highlights: dict[str, Any] | None = None,
     ) -> Analysis:
         """An analysis of the tenant's stored video: video_processing is asked now (unknown or
         another tenant's: 404; not ready, or audio only: 409); the job fetches it. Asking only
@@ -71,6 +73,8 @@ class AnalysisService:
         row = Analysis(
             id=new_id(), tenant_id=tenant_id, video_id=video_id, status=AnalysisStatus.QUEUED,
             stages=planned, progress=initial(planned), percent=0,
+            highlight_options=highlights if highlights is not None
+            else (DEFAULT_OPTIONS if "highlights" in planned else None),
             scene_threshold=scene_threshold if scene_threshold is not None
             else (self.settings.scene_threshold if "scenes" in planned else None),
         )  # fmt: skip
