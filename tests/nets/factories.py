@@ -454,6 +454,7 @@ async def video_transcript(platform: Platform, tenant: Tenant) -> Made:
     "/v1/analyses/{analysis_id}/speech",
     "/v1/analyses/{analysis_id}/signals",
     "/v1/analyses/{analysis_id}/transcript",
+    "/v1/analyses/{analysis_id}/highlights",
 )
 async def analysis(platform: Platform, tenant: Tenant) -> Made:
     # A row and results as a finished job leaves them (no analysis runs during the run).
@@ -467,6 +468,9 @@ async def analysis(platform: Platform, tenant: Tenant) -> Made:
         "signals": {"interval": 0.5, "loudness": [], "energy": [], "motion": [0.0, 0.0]},
         "transcript": {"transcript_id": "t", "language": "en", "text": "A's words",
                        "document": {"duration": 1.0}},
+        "highlights": {"durations": [15.0, 60.0], "keywords": [], "count": 5,
+                       "transcript": True, "items": [],
+                       "refinement": {"status": "local", "model": None, "notes": []}},
     }  # fmt: skip
     progress = {stage: {"status": "completed", "percent": 100} for stage in results}
     async with unit_of_work(_sessions(platform, "video_analysis")) as session:

@@ -7,6 +7,7 @@ Options without their stage, or durations the wrong way round, are refused."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import AsyncIterator
 
@@ -65,9 +66,10 @@ async def test_highlights_are_ranked_with_their_six_factors(stack: Stack, talk: 
         assert 0.0 <= item["start"] < item["end"] <= talk.duration + 0.1
         assert [f["name"] for f in item["factors"]] == FACTORS
         assert all(f["reason"] and f["source"] == "local" for f in item["factors"])
-        assert item["title"] is None and item["hashtags"] == []
+        assert item["title"] is None
+        assert item["hashtags"] == []
     spans = sorted((item["start"], item["end"]) for item in items)
-    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
     # Without words, clips run from scene boundary to boundary (the cut after the intro).
     scenes = (await va.get(tenant, f"/v1/analyses/{done['id']}/scenes")).json()
     edges = [0.0, *(b["time"] for b in scenes["boundaries"]), done["duration"]]
@@ -121,6 +123,7 @@ async def test_an_llm_refines_the_text_factors_and_writes_titles(
     assert item["title"] == "Two heads plan the day"
     assert item["hashtags"] == ["#planning", "#work"]
     factors = {f["name"]: f for f in item["factors"]}
-    assert factors["hook"]["source"] == "llm" and factors["hook"]["score"] == 0.9
+    assert factors["hook"]["source"] == "llm"
+    assert factors["hook"]["score"] == 0.9
     assert factors["hook"]["local_score"] is not None
     assert factors["visual"]["source"] == "local"
