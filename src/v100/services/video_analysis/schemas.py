@@ -20,6 +20,9 @@ __all__ = [
     "AnalysisPage",
     "AnalysisSettingsIn",
     "AnalysisSettingsOut",
+    "ClipList",
+    "ClipOut",
+    "ClipsCreate",
     "FaceSample",
     "FaceTrackOut",
     "FacesResult",
@@ -280,6 +283,61 @@ class HighlightsResult(_Result):
     refinement: Refinement
     # Best first; they do not overlap.
     items: list[HighlightOut]
+
+
+# --- clips ------------------------------------------------------------------------------------
+
+
+class ClipsCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Which highlights (their ids), or the best ``count`` of them (not both; neither: the best).
+    highlight_ids: Annotated[list[Annotated[str, Field(min_length=1, max_length=36)]],
+                             Field(min_length=1, max_length=20)] | None = None  # fmt: skip
+    count: Annotated[int, Field(ge=1, le=20)] | None = None
+    aspect: Literal["9:16", "1:1", "4:5"] = "9:16"
+    platform: Literal["tiktok", "instagram_reels", "youtube_shorts"] = "tiktok"
+    # Burn the transcript's words in (needs the analysis's transcript).
+    captions: bool = True
+
+    @model_validator(mode="after")
+    def _one_choice(self) -> ClipsCreate:
+        if self.highlight_ids is not None and self.count is not None:
+            raise ValueError('give "highlight_ids" or "count", not both')
+        return self
+
+
+class ClipOut(BaseModel):
+    id: str
+    analysis_id: str
+    highlight_id: str
+    status: Literal["queued", "rendering", "ready", "failed"]
+    # The highlight's range in the video, as asked, and as rendered (after auto-trim).
+    start: float
+    end: float
+    rendered_start: float | None
+    rendered_end: float | None
+    aspect: str
+    platform: str
+    captions: bool
+    # Captions burnt in (0 when asked but the analysis has no transcript).
+    caption_cues: int | None
+    title: str | None
+    width: int | None
+    height: int | None
+    size: int | None
+    credits_charged: int | None
+    error: AnalysisError | None
+    # Presigned once ready: anyone holding it may GET the MP4 until ``expires_at``.
+    url: str | None = None
+    expires_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+
+
+class ClipList(BaseModel):
+    items: list[ClipOut]
 
 
 # --- the tenant's settings -------------------------------------------------------------------
