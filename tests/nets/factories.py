@@ -489,7 +489,7 @@ async def analysis(platform: Platform, tenant: Tenant) -> Made:
                     captions=True, error="clip-failed")  # fmt: skip
         session.add(clip)
         await session.flush()
-        return Made({"analysis_id": row.id, "clip_id": clip.id})
+        return Made({"analysis_id": row.id, "clip_id": clip.id}, bodies={"post": {"count": 1}})
 
 
 # --- rag_engine ---------------------------------------------------------------------------

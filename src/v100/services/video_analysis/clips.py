@@ -41,7 +41,7 @@ class ClipService:
         found = await self.analyses.result(tenant_id, analysis_id, "highlights")
         items = {item["id"]: item for item in found["items"]}
         if highlight_ids is None:
-            chosen = sorted(items.values(), key=lambda item: item["rank"])[: count or 1]
+            chosen = sorted(items.values(), key=lambda item: item["rank"])[:count]
         else:
             missing = [i for i in highlight_ids if i not in items]
             if missing:

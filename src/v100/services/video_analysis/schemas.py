@@ -291,7 +291,7 @@ class HighlightsResult(_Result):
 class ClipsCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    # Which highlights (their ids), or the best ``count`` of them (not both; neither: the best).
+    # Which highlights (their ids), or the best ``count`` of them: one of the two.
     highlight_ids: Annotated[list[Annotated[str, Field(min_length=1, max_length=36)]],
                              Field(min_length=1, max_length=20)] | None = None  # fmt: skip
     count: Annotated[int, Field(ge=1, le=20)] | None = None
@@ -302,8 +302,8 @@ class ClipsCreate(BaseModel):
 
     @model_validator(mode="after")
     def _one_choice(self) -> ClipsCreate:
-        if self.highlight_ids is not None and self.count is not None:
-            raise ValueError('give "highlight_ids" or "count", not both')
+        if (self.highlight_ids is None) == (self.count is None):
+            raise ValueError('give either "highlight_ids" or "count"')
         return self
 
 
