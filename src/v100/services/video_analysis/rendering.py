@@ -35,7 +35,7 @@ from v100.services.video_analysis.resources import Resources
 from v100.services.video_analysis.service import analysis_prefix
 from v100.services.video_analysis.videos import fetch_video
 
-__all__ = ["render"]
+__all__ = ["fail", "render"]
 
 _log = get_logger("v100.video_analysis.rendering")
 _UNSETTLED = (ClipStatus.QUEUED, ClipStatus.RENDERING)
@@ -56,15 +56,15 @@ async def render(job: JobContext, resources: Resources, clip_id: str) -> None:
     except media.MediaError as exc:
         if not (media.is_permanent(exc) or job.is_last_attempt):
             raise
-        await _fail(job, resources, clip.id, MEDIA_ERRORS.code(exc), exc.reason)
+        await fail(job, resources, clip.id, MEDIA_ERRORS.code(exc), exc.reason)
         raise PermanentJobError(exc.reason) from exc
     except AnalysisFailed as exc:
-        await _fail(job, resources, clip.id, exc.slug, exc.detail)
+        await fail(job, resources, clip.id, exc.slug, exc.detail)
         raise PermanentJobError(str(exc)) from exc
     except Exception as exc:
         if job.is_last_attempt:
             detail = f"The clip failed after {job.attempt} attempts ({type(exc).__name__})."
-            await _fail(job, resources, clip.id, "clip-failed", detail)
+            await fail(job, resources, clip.id, "clip-failed", detail)
         raise
 
 
@@ -136,9 +136,7 @@ async def _change(job: JobContext, clip_id: str, **values: Any) -> Clip:
     return changed
 
 
-async def _fail(
-    job: JobContext, resources: Resources, clip_id: str, slug: str, detail: str
-) -> None:
+async def fail(job: JobContext, resources: Resources, clip_id: str, slug: str, detail: str) -> None:
     """-> failed, its hold released (failed work costs nothing)."""
     async with job.unit_of_work() as session:
         failed = await ClipRepository(session).change(

@@ -15,6 +15,7 @@ from v100.services.video_analysis.models import (
     Analysis,
     AnalysisStatus,
     Clip,
+    ClipStatus,
     StageResult,
     TenantSettings,
 )
@@ -144,6 +145,19 @@ class ClipRepository(TenantRepository[Clip]):
         if not result.rowcount:  # type: ignore[attr-defined]
             return None
         return await self.by_id(clip_id)
+
+    async def unsettled(self, limit: int = 500) -> Sequence[Clip]:
+        """Every tenant's clips not yet settled that have a job (for the sweep)."""
+        statement = (
+            select(Clip)
+            .where(
+                Clip.status.in_((ClipStatus.QUEUED, ClipStatus.RENDERING)),
+                Clip.job_id.is_not(None),
+            )
+            .order_by(Clip.id)
+            .limit(limit)
+        )
+        return (await self.session.execute(statement)).scalars().all()
 
     async def remove_all(self, analysis_id: str) -> None:
         await self.session.execute(delete(Clip).where(Clip.analysis_id == analysis_id))
