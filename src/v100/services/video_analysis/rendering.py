@@ -87,7 +87,7 @@ async def _render(
     if info.video is None:
         raise media.UnsupportedMedia("the video has no picture")
     per_minute = resources.settings.clip_credits_per_minute
-    amount = credits_per_started_minute(clip.end - clip.start, per_minute) if per_minute else 0
+    amount = credits_per_started_minute(clip.end - clip.start, per_minute)
     hold_id = clip.hold_id or await credits.CLIP.reserve(
         resources.billing, work_id=clip.id, tenant_id=clip.tenant_id,
         created_at=clip.created_at, amount=amount, last_attempt=job.is_last_attempt,
@@ -114,7 +114,7 @@ async def _render(
     stored = await upload(resources.storage, dst, f"{prefix}.mp4", "video/mp4")
     charged = await credits.CLIP.capture(
         resources.billing, work_id=clip.id, tenant_id=clip.tenant_id, hold_id=hold_id,
-        amount=credits_per_started_minute(rendered.duration, per_minute) if per_minute else 0,
+        amount=credits_per_started_minute(rendered.duration, per_minute),
     )  # fmt: skip
     await _change(
         job, clip.id, status=ClipStatus.READY, key=stored.key, size=stored.size,
