@@ -1,5 +1,6 @@
 """The ``v100`` command: run the platform (all services in one process, or one service or worker
-per process), migrate databases, check health, and create tenants and API keys."""
+per process), migrate databases, check health, create tenants and API keys, upload videos and
+make clips of their highlights."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -286,6 +288,58 @@ app.add_typer(operator_app, name="operator")
 from v100.services.video_processing.cli import video_app  # noqa: E402
 
 app.add_typer(video_app, name="video")
+clips_app = typer.Typer(
+    help="Clips of a video's highlights (video_analysis).", no_args_is_help=True
+)
+app.add_typer(clips_app, name="clips")
+
+
+@clips_app.command("make")
+def clips_make(
+    video: Annotated[str, typer.Argument(help="A video file to upload, or a stored video's id.")],
+    count: Annotated[int, typer.Option(min=1, max=20, help="Clips to make.")] = 5,
+    duration: Annotated[str, typer.Option(help="Clip length, SHORTEST-LONGEST seconds.")] = "30-60",
+    aspect: Annotated[str, typer.Option(help="9:16, 1:1 or 4:5.")] = "9:16",
+    platform: Annotated[str, typer.Option(help="tiktok, instagram_reels, youtube_shorts.")] = (
+        "tiktok"
+    ),
+    captions: Annotated[bool, typer.Option(help="Burn the transcript's words in.")] = True,
+    out: Annotated[Path, typer.Option(help="Directory the clips are written to.")] = Path("."),
+    url: Annotated[str | None, typer.Option(help="Gateway URL (V100_URL).")] = None,
+    api_key: Annotated[str | None, typer.Option(help="API key (V100_API_KEY).")] = None,
+) -> None:
+    """Find VIDEO's highlights and render the best as clips (uploading VIDEO first when it is a
+    file), with progress bars; the MP4s land in --out."""
+    from v100.services.video_analysis.cli import make_clips, parse_durations
+    from v100.services.video_processing.cli import credentials, follow, upload_file
+
+    base, key = credentials(url, api_key)
+    try:
+        durations = parse_durations(duration)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    video_id = video
+    if Path(video).is_file():
+        source = Path(video)
+        upload_id = upload_file(base, key, source, {"filename": source.name}, 16 << 20, 5)
+        stored = follow(base, key, upload_id, poll=2.0, within=3600.0)
+        if stored["status"] != "ready":
+            console.print(f"[red]video {stored['id']} errored: {stored.get('error')}[/]")
+            raise typer.Exit(1)
+        video_id = stored["id"]
+    try:
+        written = make_clips(
+            base, key, video_id, out, count=count, durations=durations, aspect=aspect,
+            platform=platform, captions=captions, console=console,
+        )  # fmt: skip
+    except (RuntimeError, TimeoutError) as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    for path in written:
+        console.print(f"[green]{path}[/]")
+
+
 # Notes go to stderr so that stdout carries only what a script wants to capture (the key).
 notes = Console(stderr=True)
 

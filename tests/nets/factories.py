@@ -29,6 +29,7 @@ from v100.services.media_processor.models import MediaJob
 from v100.services.rag_engine.models import Collection, Document, Reembedding
 from v100.services.transcription.models import Transcript
 from v100.services.video_analysis.models import Analysis, StageResult
+from v100.services.video_analysis.models import Clip as AnalysisClip
 from v100.services.video_processing.models import CaptionTrack, Clip, Highlight, Rendition, Video
 
 from .support import Platform, Tenant
@@ -454,6 +455,9 @@ async def video_transcript(platform: Platform, tenant: Tenant) -> Made:
     "/v1/analyses/{analysis_id}/speech",
     "/v1/analyses/{analysis_id}/signals",
     "/v1/analyses/{analysis_id}/transcript",
+    "/v1/analyses/{analysis_id}/highlights",
+    "/v1/analyses/{analysis_id}/clips",
+    "/v1/analyses/{analysis_id}/clips/{clip_id}",
 )
 async def analysis(platform: Platform, tenant: Tenant) -> Made:
     # A row and results as a finished job leaves them (no analysis runs during the run).
@@ -467,6 +471,9 @@ async def analysis(platform: Platform, tenant: Tenant) -> Made:
         "signals": {"interval": 0.5, "loudness": [], "energy": [], "motion": [0.0, 0.0]},
         "transcript": {"transcript_id": "t", "language": "en", "text": "A's words",
                        "document": {"duration": 1.0}},
+        "highlights": {"durations": [15.0, 60.0], "keywords": [], "count": 5,
+                       "transcript": True, "items": [],
+                       "refinement": {"status": "local", "model": None, "notes": []}},
     }  # fmt: skip
     progress = {stage: {"status": "completed", "percent": 100} for stage in results}
     async with unit_of_work(_sessions(platform, "video_analysis")) as session:
@@ -477,7 +484,12 @@ async def analysis(platform: Platform, tenant: Tenant) -> Made:
         for stage, data in results.items():
             session.add(StageResult(tenant_id=tenant.id, analysis_id=row.id, stage=stage,
                                     data=data))  # fmt: skip
-        return Made({"analysis_id": row.id})
+        clip = AnalysisClip(tenant_id=tenant.id, analysis_id=row.id, highlight_id=new_id(),
+                    status="failed", start=0.0, end=1.0, aspect="9:16", platform="tiktok",
+                    captions=True, error="clip-failed")  # fmt: skip
+        session.add(clip)
+        await session.flush()
+        return Made({"analysis_id": row.id, "clip_id": clip.id}, bodies={"post": {"count": 1}})
 
 
 # --- rag_engine ---------------------------------------------------------------------------

@@ -45,7 +45,7 @@ async def test_videos_that_cannot_be_analysed_are_refused_at_once(
         assert answer.status_code == status, answer.text
         assert answer.json()["type"] == f"/problems/{kind}"
     for body in (
-        {"video_id": mute["id"], "stages": ["highlights"]},
+        {"video_id": mute["id"], "stages": ["audio_events"]},
         {"video_id": mute["id"], "stages": []},
         {"video_id": mute["id"], "scene_threshold": 0},
         {"video_id": mute["id"], "colour": "blue"},

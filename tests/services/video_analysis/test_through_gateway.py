@@ -38,8 +38,11 @@ pytestmark = pytest.mark.slow
 
 
 @asynccontextmanager
-async def gateway_in_front_of(upstream: dict[str, str], var_dir: Path) -> AsyncIterator[Gateway]:
-    """The real gateway routing to ``upstream`` (service -> URL; every other nowhere)."""
+async def gateway_in_front_of(
+    upstream: dict[str, str], var_dir: Path, port: int = 0
+) -> AsyncIterator[Gateway]:
+    """The real gateway routing to ``upstream`` (service -> URL; every other nowhere), on
+    ``port`` when given (a public URL known before it starts)."""
     upstreams = {i.name: dead_url() for i in SERVICES if i.name != "gateway"} | upstream
     settings = GatewaySettings(
         platform=PlatformSettings(var_dir=var_dir, internal_token_secret=INTERNAL_SECRET),
@@ -48,7 +51,7 @@ async def gateway_in_front_of(upstream: dict[str, str], var_dir: Path) -> AsyncI
     )  # fmt: skip
     app = create_gateway(settings)
     async with (
-        serving(app, ready=True) as url,
+        serving(app, ready=True, port=port) as url,
         httpx.AsyncClient(base_url=url, timeout=60, trust_env=False) as http,
     ):
         yield Gateway(app=app, http=http, settings=settings)

@@ -21,7 +21,7 @@ from v100.media.probe import MediaInfo
 from v100.media.scenes import Scene, SceneBoundary, SceneDetection, detect_scenes
 from v100.media.video_signals import picture_signals
 
-__all__ = ["detect", "pictures", "signals", "speakers", "speech"]
+__all__ = ["detect", "pictures", "signals", "speakers", "speech", "tracks"]
 
 # Speech/silence for editing: pauses from half a second, regions padded by 100 ms (the
 # transcription's VAD keeps 2 s pauses inside a region; cutting needs the shorter ones).
@@ -89,7 +89,7 @@ def pictures(
     return found.keyframes, {"sample_rate": sample_rate, "tracks": tracks}
 
 
-def _tracks(faces: dict[str, Any]) -> list[FaceTrack]:
+def tracks(faces: dict[str, Any]) -> list[FaceTrack]:
     return [
         FaceTrack(
             track["id"],
@@ -132,7 +132,7 @@ def signals(
     activity (kept for the speakers stage) when the faces are known."""
     curves = audio_curves(src, interval=interval) if has_audio else None
     motion = motion_signals(
-        src, info, _tracks(faces) if faces else [], interval=interval, sample_rate=sample_rate
+        src, info, tracks(faces) if faces else [], interval=interval, sample_rate=sample_rate
     )
     return {
         "interval": interval,

@@ -1,7 +1,8 @@
 """video_analysis's endpoints under ``/v1/analyses``: start an analysis of a stored video (202;
 its job runs the stages), read one with where each stage stands, list them, delete one, and
 read each stage's result (scenes, keyframes with presigned links to their images, face tracks
-with the active speaker, speech segments, loudness/energy/motion curves, the transcript). Thin:
+with the active speaker, speech segments, loudness/energy/motion curves, the transcript, the
+highlights). Thin:
 parse, call ``AnalysisService``, shape."""
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from v100.services.video_analysis.schemas import (
     AnalysisOut,
     AnalysisPage,
     FacesResult,
+    HighlightOptions,
+    HighlightsResult,
     KeyframesResult,
     ScenesResult,
     SignalsResult,
@@ -57,6 +60,8 @@ def _out(row: Analysis) -> AnalysisOut:
         stages=list(row.stages),
         progress={stage: StageState.model_validate(s) for stage, s in row.progress.items()},
         stage=row.stage, percent=row.percent, scene_threshold=row.scene_threshold,
+        highlights=HighlightOptions.model_validate(row.highlight_options)
+        if row.highlight_options is not None else None,
         duration=row.duration, width=row.width, height=row.height, frame_rate=row.frame_rate,
         has_audio=row.has_audio, credits_charged=row.credits_charged, error=error,
         created_at=row.created_at, updated_at=row.updated_at, started_at=row.started_at,
@@ -82,6 +87,7 @@ async def create_analysis(
     created = service.create(
         principal.tenant_id, video_id=body.video_id, stages=body.stages,
         scene_threshold=body.scene_threshold,
+        highlights=body.highlights.model_dump() if body.highlights is not None else None,
     )  # fmt: skip
     return await idempotent(
         session, principal.tenant_id, key, "create_analysis", body, created, _out, status=202
@@ -193,4 +199,18 @@ async def get_transcript(
     """The video's transcript, as the transcription service made it."""
     return TranscriptResult.model_validate(
         await service.result(principal.tenant_id, analysis_id, "transcript")
+    )
+
+
+@analyses_router.get(
+    "/{analysis_id}/highlights", response_model=HighlightsResult, responses=_STAGE_CONFLICT
+)
+async def get_highlights(
+    analysis_id: str, principal: AnalysesRead, service: ServiceDep
+) -> HighlightsResult:
+    """The video's highlights, best first: each clip's time range, text, its six factor scores
+    with their reasons and its total; titles, descriptions and hashtags when an LLM refined
+    them (``refinement`` says whether it did)."""
+    return HighlightsResult.model_validate(
+        await service.result(principal.tenant_id, analysis_id, "highlights")
     )

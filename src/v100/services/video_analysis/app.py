@@ -10,6 +10,7 @@ from v100.kit.http import DatabaseSpec, ServiceSpec, StorageSpec, create_service
 from v100.kit.jobs import running_jobs
 from v100.services.video_analysis import tasks
 from v100.services.video_analysis.api import analyses_router
+from v100.services.video_analysis.clips_api import clips_router
 from v100.services.video_analysis.models import Base
 from v100.services.video_analysis.resources import FILES_PATH, RESOURCES
 from v100.services.video_analysis.settings import VideoAnalysisSettings as Settings
@@ -27,8 +28,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             title="V100 video_analysis",
             description="Analyses of stored videos: scenes (cuts, fades, dissolves), keyframes, "
             "face tracks and the active speaker, speech segments, loudness, energy and motion "
-            "curves, and the transcript.",
-            routers=[analyses_router, settings_router],
+            "curves, the transcript, highlights and clips rendered from them.",
+            routers=[analyses_router, clips_router, settings_router],
             database=DATABASE,
             # The fetched videos (while their analysis runs) and the keyframe images.
             storage=StorageSpec(presigned_path=FILES_PATH),

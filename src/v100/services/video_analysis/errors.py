@@ -6,6 +6,8 @@ docs/video-analysis.md):
     VideoNotReady             409  video-not-ready
     VideoHasNoPicture         409  video-has-no-picture   (an audio-only video)
     VideoHasNoAudio           409  video-has-no-audio     (only sound stages asked, no sound)
+    ClipNotFound              404  not-found
+    HighlightNotFound         404  highlight-not-found    (a clip's highlight id)
     StageNotRun               409  analysis-stage-not-run (a result not asked for, skipped,
                                                            or not finished yet)
 
@@ -23,6 +25,8 @@ __all__ = [
     "MEDIA_ERRORS",
     "AnalysisFailed",
     "AnalysisNotFound",
+    "ClipNotFound",
+    "HighlightNotFound",
     "StageNotRun",
     "VideoHasNoAudio",
     "VideoHasNoPicture",
@@ -33,6 +37,15 @@ __all__ = [
 
 class AnalysisNotFound(NotFound):
     title = "No such analysis"
+
+
+class ClipNotFound(NotFound):
+    title = "No such clip"
+
+
+class HighlightNotFound(NotFound):
+    slug = "highlight-not-found"
+    title = "No such highlight"
 
 
 class VideoNotFound(NotFound):

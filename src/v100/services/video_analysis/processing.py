@@ -22,7 +22,14 @@ from v100.kit.jobs import JobContext, PermanentJobError
 from v100.kit.observability import get_logger
 from v100.media.jobs import download
 from v100.media.probe import MediaInfo
-from v100.services.video_analysis import analysers, credits, lifecycle, progress, transcripts
+from v100.services.video_analysis import (
+    analysers,
+    credits,
+    highlights,
+    lifecycle,
+    progress,
+    transcripts,
+)
 from v100.services.video_analysis import videos as video_source
 from v100.services.video_analysis.errors import MEDIA_ERRORS, AnalysisFailed
 from v100.services.video_analysis.models import Analysis, AnalysisStatus, StageResult
@@ -315,6 +322,12 @@ class _Run:
             self.settings, self.row.tenant_id, self.row.video_id, waiting
         )
 
+    async def highlights(self) -> dict[str, Any]:
+        return await highlights.highlights(
+            self.settings, self.results, self.row.highlight_options,
+            duration=self.row.duration or 0.0, height=self.row.height or 1,
+        )  # fmt: skip
+
 
 RUNNERS: dict[str, Callable[[_Run], Awaitable[dict[str, Any]]]] = {
     "scenes": _Run.scenes,
@@ -324,4 +337,5 @@ RUNNERS: dict[str, Callable[[_Run], Awaitable[dict[str, Any]]]] = {
     "signals": _Run.signals,
     "speakers": _Run.speakers,
     "transcript": _Run.transcript,
+    "highlights": _Run.highlights,
 }

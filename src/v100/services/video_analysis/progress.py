@@ -16,7 +16,7 @@ __all__ = ["initial", "overall", "publish", "with_stage"]
 # Rough shares of an analysis's time (measured on bench/video_signals.py's video).
 _WEIGHTS = {
     "scenes": 30, "keyframes": 25, "faces": 45, "speech": 5, "signals": 15, "speakers": 1,
-    "transcript": 20,
+    "transcript": 20, "highlights": 2,
 }  # fmt: skip
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from v100.kit.http import Listing
 from v100.kit.text import Line
@@ -20,9 +20,16 @@ __all__ = [
     "AnalysisPage",
     "AnalysisSettingsIn",
     "AnalysisSettingsOut",
+    "ClipList",
+    "ClipOut",
+    "ClipsCreate",
     "FaceSample",
     "FaceTrackOut",
     "FacesResult",
+    "FactorOut",
+    "HighlightOptions",
+    "HighlightOut",
+    "HighlightsResult",
     "KeyframeOut",
     "KeyframesResult",
     "SceneBoundaryOut",
@@ -38,14 +45,40 @@ __all__ = [
 Threshold = Annotated[float, Field(ge=0.5, le=50.0)]
 
 
+class HighlightOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # The shortest and longest clip, in seconds.
+    durations: Annotated[list[Annotated[float, Field(gt=0, le=600)]],
+                         Field(min_length=2, max_length=2)] = [15.0, 60.0]  # fmt: skip
+    # Topics the clips should be about (matched on word stems).
+    keywords: Annotated[list[Annotated[Line, Field(min_length=1, max_length=80)]],
+                        Field(max_length=20)] = []  # fmt: skip
+    count: Annotated[int, Field(ge=1, le=50)] = 5
+
+    @model_validator(mode="after")
+    def _ordered(self) -> HighlightOptions:
+        if self.durations[0] > self.durations[1]:
+            raise ValueError("durations are [shortest, longest]: the first is longer")
+        return self
+
+
 class AnalysisCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     video_id: Annotated[Line, Field(min_length=1, max_length=36)]
     # The stages wanted; those they need are added (docs/video-analysis.md).
-    stages: Annotated[list[StageName], Field(min_length=1, max_length=7)] = list(DEFAULT_STAGES)
+    stages: Annotated[list[StageName], Field(min_length=1, max_length=8)] = list(DEFAULT_STAGES)
     # Scene detection's threshold (percent of full scale); None: the tenant's, else 5.
     scene_threshold: Threshold | None = None
+    # What the highlights stage looks for (only with that stage).
+    highlights: HighlightOptions | None = None
+
+    @model_validator(mode="after")
+    def _options_for_their_stage(self) -> AnalysisCreate:
+        if self.highlights is not None and "highlights" not in self.stages:
+            raise ValueError('"highlights" options are given but the highlights stage is not')
+        return self
 
 
 class AnalysisError(BaseModel):
@@ -71,6 +104,7 @@ class AnalysisOut(BaseModel):
     stage: str | None
     percent: int
     scene_threshold: float | None
+    highlights: HighlightOptions | None
     duration: float | None
     width: int | None
     height: int | None
@@ -200,6 +234,110 @@ class TranscriptResult(_Result):
     text: str
     # The transcription service's document (contracts.transcripts.TranscriptDocument).
     document: dict[str, object]
+
+
+class FactorOut(_Result):
+    name: Literal["hook", "emotion", "information", "narrative", "visual", "relevance"]
+    # 0-1, and why, in words a person can check.
+    score: float
+    reason: str
+    # "llm" when the configured chat model refined it; ``local_score`` keeps the local one.
+    source: Literal["local", "llm"]
+    local_score: float | None
+
+
+class HighlightOut(_Result):
+    id: str
+    rank: int
+    start: float
+    end: float
+    duration: float
+    # The six factors' weighted mean: it ranks this video's clips; not a probability.
+    score: float
+    text: str
+    # The words said in its first 3 seconds (what the hook factor read).
+    opening: str
+    factors: list[FactorOut]
+    starts_at_cut: bool
+    ends_at_cut: bool
+    # Written by the LLM; None (and no hashtags) with the local scores alone.
+    title: str | None
+    description: str | None
+    hashtags: list[str]
+
+
+class Refinement(_Result):
+    # local: no LLM configured; refined | partial | malformed | failed: what the LLM did.
+    status: Literal["local", "refined", "partial", "malformed", "failed"]
+    # provider/model, when one was called.
+    model: str | None
+    notes: list[str]
+
+
+class HighlightsResult(_Result):
+    durations: list[float]
+    keywords: list[str]
+    count: int
+    # Whether a transcript was read (without one, clips run from scene boundary to boundary).
+    transcript: bool
+    refinement: Refinement
+    # Best first; they do not overlap.
+    items: list[HighlightOut]
+
+
+# --- clips ------------------------------------------------------------------------------------
+
+
+class ClipsCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Which highlights (their ids), or the best ``count`` of them: one of the two.
+    highlight_ids: Annotated[list[Annotated[str, Field(min_length=1, max_length=36)]],
+                             Field(min_length=1, max_length=20)] | None = None  # fmt: skip
+    count: Annotated[int, Field(ge=1, le=20)] | None = None
+    aspect: Literal["9:16", "1:1", "4:5"] = "9:16"
+    platform: Literal["tiktok", "instagram_reels", "youtube_shorts"] = "tiktok"
+    # Burn the transcript's words in (needs the analysis's transcript).
+    captions: bool = True
+
+    @model_validator(mode="after")
+    def _one_choice(self) -> ClipsCreate:
+        if (self.highlight_ids is None) == (self.count is None):
+            raise ValueError('give either "highlight_ids" or "count"')
+        return self
+
+
+class ClipOut(BaseModel):
+    id: str
+    analysis_id: str
+    highlight_id: str
+    status: Literal["queued", "rendering", "ready", "failed"]
+    # The highlight's range in the video, as asked, and as rendered (after auto-trim).
+    start: float
+    end: float
+    rendered_start: float | None
+    rendered_end: float | None
+    aspect: str
+    platform: str
+    captions: bool
+    # Captions burnt in (0 when asked but the analysis has no transcript).
+    caption_cues: int | None
+    title: str | None
+    width: int | None
+    height: int | None
+    size: int | None
+    credits_charged: int | None
+    error: AnalysisError | None
+    # Presigned once ready: anyone holding it may GET the MP4 until ``expires_at``.
+    url: str | None = None
+    expires_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+
+
+class ClipList(BaseModel):
+    items: list[ClipOut]
 
 
 # --- the tenant's settings -------------------------------------------------------------------

@@ -16,10 +16,12 @@ from v100.kit.jobs import enqueue
 from v100.kit.storage import ObjectStore
 from v100.services.video_analysis import stages as plan
 from v100.services.video_analysis.errors import AnalysisNotFound, StageNotRun, VideoHasNoAudio
+from v100.services.video_analysis.highlights import DEFAULT_OPTIONS
 from v100.services.video_analysis.models import Analysis, AnalysisStatus, TenantSettings
 from v100.services.video_analysis.progress import initial
 from v100.services.video_analysis.repository import (
     AnalysisRepository,
+    ClipRepository,
     StageResultRepository,
     TenantSettingsRepository,
 )
@@ -55,6 +57,7 @@ class AnalysisService:
         video_id: str,
         stages: Sequence[str],
         scene_threshold: float | None,
+        highlights: dict[str, Any] | None = None,
     ) -> Analysis:
         """An analysis of the tenant's stored video: video_processing is asked now (unknown or
         another tenant's: 404; not ready, or audio only: 409); the job fetches it. Asking only
@@ -71,6 +74,8 @@ class AnalysisService:
         row = Analysis(
             id=new_id(), tenant_id=tenant_id, video_id=video_id, status=AnalysisStatus.QUEUED,
             stages=planned, progress=initial(planned), percent=0,
+            highlight_options=highlights if highlights is not None
+            else (DEFAULT_OPTIONS if "highlights" in planned else None),
             scene_threshold=scene_threshold if scene_threshold is not None
             else (self.settings.scene_threshold if "scenes" in planned else None),
         )  # fmt: skip
@@ -101,13 +106,19 @@ class AnalysisService:
         )
 
     async def delete(self, tenant_id: str, analysis_id: str) -> None:
-        """The analysis, its results and its objects; a running job notices and stops."""
+        """The analysis, its results, its clips and its objects; a running job notices and
+        stops."""
         row = await self.get(tenant_id, analysis_id)
         stored = await self.results.of(row.id)
         for item in stored.get("keyframes", {}).get("items", []):
             await self.storage.delete(item["key"])
         if row.source_key is not None:
             await self.storage.delete(row.source_key)
+        clips = ClipRepository(self.session)
+        for clip in await clips.of_analysis(tenant_id, row.id):
+            if clip.key is not None:
+                await self.storage.delete(clip.key)
+        await clips.remove_all(row.id)
         await self.results.remove_all(row.id)
         await self.session.delete(row)
 

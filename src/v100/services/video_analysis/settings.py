@@ -1,9 +1,9 @@
 """video_analysis's own settings (prefix ``V100_VIDEO_ANALYSIS_``)."""
 
 import os
-from typing import ClassVar
+from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from v100.contracts.topology import service_info
@@ -42,6 +42,20 @@ class VideoAnalysisSettings(ServiceSettings):
     # Billing: analyses hold credits per started minute of video (docs/video-analysis.md).
     billing_url: str = service_info("billing").url
     credits_per_minute: int = Field(default=1, ge=0)
+    # Clips hold credits per started minute of clip, captured on what was rendered.
+    clip_credits_per_minute: int = Field(default=1, ge=0)
+    # x264's preset for clips (faster presets: bigger files, less CPU).
+    clip_preset: str = "veryfast"
     billing_enabled: bool = True
     # A job whose runner stops heartbeating this long is run again (a killed worker).
     job_lease_seconds: float = Field(default=120.0, ge=1.0, le=3600.0)
+    # The LLM that refines the highlights' text factors and writes their titles, descriptions
+    # and hashtags: the operator's provider and key (as rag_engine's). None: the local scores
+    # stand, and the highlights say so.
+    llm_provider: Literal["anthropic", "openai", "gemini"] | None = None
+    llm_api_key: SecretStr | None = None
+    # Where the provider's API is (an OpenAI-compatible server; tests point it at a fake).
+    llm_base_url: str | None = None
+    llm_model: str | None = None  # None: the provider's default (``chat_model.DEFAULT_MODELS``)
+    llm_timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
+    llm_max_retries: int = Field(default=2, ge=0, le=10)

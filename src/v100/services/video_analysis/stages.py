@@ -5,27 +5,35 @@
     speech ─────────────┼─▶ speakers (which face track talks when)
     signals ◀───────────┘            (loudness, energy, motion; mouths once faces are known)
     transcript                       (from the transcription service; skipped when it is away)
+    scenes ──▶ highlights ◀── faces, speech, signals, transcript when they ran
 
 A request names the stages it wants; the ones they need are added (``plan``). A stage that
 cannot run on this video (no audio) is skipped, with the reason, and so are those needing it.
-A later stage (highlights: scenes, speech, signals and transcript in, ranked segments out) goes
-at the end of ``ORDER`` with its needs, a runner in ``processing.RUNNERS`` and a route."""
+The highlights stage needs the scenes and reads whichever of faces, speech, signals and the
+transcript ran (``FEEDS``: added by ``plan``, but their being skipped does not skip it)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Literal
 
-__all__ = ["AUDIO_STAGES", "DEFAULT_STAGES", "NEEDS", "ORDER", "StageName", "plan"]
+__all__ = ["AUDIO_STAGES", "DEFAULT_STAGES", "FEEDS", "NEEDS", "ORDER", "StageName", "plan"]
 
-StageName = Literal["scenes", "keyframes", "faces", "speech", "signals", "speakers", "transcript"]
+StageName = Literal[
+    "scenes", "keyframes", "faces", "speech", "signals", "speakers", "transcript", "highlights"
+]
 ORDER: tuple[StageName, ...] = (
-    "scenes", "keyframes", "faces", "speech", "signals", "speakers", "transcript",
+    "scenes", "keyframes", "faces", "speech", "signals", "speakers", "transcript", "highlights",
 )  # fmt: skip
 NEEDS: dict[str, tuple[StageName, ...]] = {
     "keyframes": ("scenes",),
     "faces": ("scenes",),
     "speakers": ("faces", "speech", "signals"),
+    "highlights": ("scenes",),
+}
+# Stages planned with a stage that reads them when they ran (a skipped one does not skip it).
+FEEDS: dict[str, tuple[StageName, ...]] = {
+    "highlights": ("faces", "speech", "signals", "transcript"),
 }
 # Stages with nothing to read in a video without sound.
 AUDIO_STAGES = frozenset({"speech", "speakers", "transcript"})
@@ -42,5 +50,5 @@ def plan(asked: Iterable[str]) -> list[str]:
         stage = pending.pop()
         if stage not in wanted:
             wanted.add(stage)
-            pending += NEEDS.get(stage, ())
+            pending += NEEDS.get(stage, ()) + FEEDS.get(stage, ())
     return [stage for stage in ORDER if stage in wanted]

@@ -23,7 +23,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-__all__ = ["video_app"]
+__all__ = ["credentials", "follow", "upload_file", "video_app"]
 
 video_app = typer.Typer(help="Upload and follow videos (video_processing).", no_args_is_help=True)
 console = Console()
@@ -32,7 +32,7 @@ DEFAULT_URL = "http://127.0.0.1:4000"
 _SETTLED = ("ready", "errored")
 
 
-def _credentials(url: str | None, api_key: str | None) -> tuple[str, str]:
+def credentials(url: str | None, api_key: str | None) -> tuple[str, str]:
     base = (url or os.environ.get("V100_URL") or DEFAULT_URL).rstrip("/")
     key = api_key or os.environ.get("V100_API_KEY")
     if not key:
@@ -41,7 +41,7 @@ def _credentials(url: str | None, api_key: str | None) -> tuple[str, str]:
     return base, key
 
 
-def _upload(
+def upload_file(
     base: str, key: str, path: Path, metadata: dict[str, str], chunk_size: int, retries: int
 ) -> str:
     """tus upload with tuspy; a failed chunk resumes from the server's offset. The upload id."""
@@ -77,7 +77,7 @@ def _upload(
     return url.rstrip("/").rsplit("/", 1)[1]
 
 
-def _follow(base: str, key: str, upload_id: str, poll: float, within: float) -> dict[str, Any]:
+def follow(base: str, key: str, upload_id: str, poll: float, within: float) -> dict[str, Any]:
     """Poll the video of ``upload_id`` until it settles, with a processing progress bar."""
     headers = {"X-API-Key": key}
     deadline = time.monotonic() + within
@@ -122,15 +122,15 @@ def upload(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for processing.")] = 3600.0,
 ) -> None:
     """Upload FILE with tus through the gateway; with --wait, follow processing."""
-    base, key = _credentials(url, api_key)
+    base, key = credentials(url, api_key)
     metadata = {"filename": file.name, "title": title or file.name}
     if project:
         metadata["project_id"] = project
-    upload_id = _upload(base, key, file, metadata, chunk_mb * 1024 * 1024, retries)
+    upload_id = upload_file(base, key, file, metadata, chunk_mb * 1024 * 1024, retries)
     console.print(f"uploaded: upload {upload_id}")
     if not wait:
         return
-    video = _follow(base, key, upload_id, poll=2.0, within=timeout)
+    video = follow(base, key, upload_id, poll=2.0, within=timeout)
     if video["status"] == "errored":
         error = video.get("error") or {}
         reason = f"{error.get('type')}: {error.get('detail')}"
