@@ -1,55 +1,20 @@
-"""One joined socket as this replica holds it: its session, its outgoing queue (drained by a
-writer task, so a slow reader never stalls its room), the pings it owes, its message budget.
-Messages that reach it before its join answer is sent are held and sent after it, skipping what
-the resume replay already sent."""
+"""One joined socket as this replica holds it (``kit.room_socket.RoomSocket``: its outgoing
+queue, its message budget; messages held until the join answer and the resume replay are out),
+its session, and the pings it owes."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import time
-from collections import deque
-
 from starlette.websockets import WebSocket
 
+from v100.kit.room_socket import RoomSocket, numbered
 from v100.services.meeting_signaling.directory import Member
 from v100.services.meeting_signaling.protocol import CLOSE_LAGGING
 
 __all__ = ["Connection", "numbered"]
 
-# How long a close may wait for the socket to take it (a peer that stopped reading).
-_CLOSE_WITHIN_SECONDS = 2.0
 
-
-def numbered(seq: int, body: str) -> str:
-    """``body`` (a JSON object) with ``"seq"`` as its first member."""
-    return f'{{"seq":{seq},{body[1:]}'
-
-
-class Connection:
-    __slots__ = (
-        "_budget",
-        "_burst",
-        "_close_reason",
-        "_held",
-        "_limit",
-        "_pending",
-        "_rate",
-        "_refilled",
-        "_serving",
-        "_wake",
-        "_writer",
-        "closing",
-        "last_sent",
-        "member",
-        "ping_id",
-        "ping_sent_at",
-        "ready",
-        "room",
-        "rtt_ms",
-        "unanswered",
-        "websocket",
-    )
+class Connection(RoomSocket):
+    __slots__ = ("member", "ping_id", "ping_sent_at", "rtt_ms", "unanswered")
 
     def __init__(
         self,
@@ -61,117 +26,19 @@ class Connection:
         rate_per_second: float,
         burst: int,
     ) -> None:
-        self.websocket = websocket
-        self.room = room
+        super().__init__(
+            websocket, room, queue_size=queue_size, rate_per_second=rate_per_second,
+            burst=burst, lagging=(CLOSE_LAGGING, "lagging: resume to catch up"),
+        )  # fmt: skip
         self.member = member
-        self.ready = False
-        self.last_sent = 0
-        self.closing: int | None = None  # the close code once this replica is closing it
         self.ping_id = 0
         self.ping_sent_at = 0.0
         self.unanswered = 0
         self.rtt_ms: float | None = None
-        self._held: list[tuple[int, str]] = []
-        # A plain deque and one future rather than an asyncio.Queue: a few KB less per socket.
-        self._pending: deque[str] = deque()
-        self._limit = queue_size
-        self._wake: asyncio.Future[None] | None = None
-        self._close_reason = ""
-        self._rate = rate_per_second
-        self._burst = float(burst)
-        self._budget = float(burst)
-        self._refilled = time.monotonic()
-        self._serving = asyncio.current_task()
-        self._writer: asyncio.Task[None] | None = None
 
     @property
     def session_id(self) -> str:
         return self.member.session_id
 
-    def start(self) -> None:
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._write(), name=f"signaling:{self.session_id}")
-
-    def allow(self) -> bool:
-        """Take one message from the budget; False once it is empty."""
-        now = time.monotonic()
-        self._budget = min(self._burst, self._budget + (now - self._refilled) * self._rate)
-        self._refilled = now
-        if self._budget < 1:
-            return False
-        self._budget -= 1
-        return True
-
-    def send(self, text: str) -> None:
-        """Queue ``text``; a socket whose queue is full is closed (it resumes to catch up)."""
-        if self.closing is not None:
-            return
-        if len(self._pending) >= self._limit:
-            self.shut(CLOSE_LAGGING, "lagging: resume to catch up")
-            return
-        self._pending.append(text)
-        self._wake_writer()
-
-    def deliver(self, seq: int, body: str) -> None:
-        """A numbered message: held until the join answer is out, sent once."""
-        if not self.ready:
-            self._held.append((seq, body))
-            return
-        if seq > self.last_sent:
-            self.last_sent = seq
-            self.send(numbered(seq, body))
-
-    def open_up(self, replayed_to: int) -> None:
-        """The join answer and the replay (up to ``replayed_to``) are queued: send what was
-        held since, then everything as it comes."""
-        self.last_sent = max(self.last_sent, replayed_to)
-        self.ready = True
-        held, self._held = self._held, []
-        for seq, body in sorted(held):
-            self.deliver(seq, body)
-
-    def shut(self, code: int, reason: str) -> None:
-        """Close from this replica's side (a ping timeout, a takeover, shutdown): the writer
-        sends what is queued, then the close frame. A socket that takes neither within a
-        couple of seconds (its peer stopped reading) is dropped."""
-        if self.closing is not None:
-            return
-        self.closing = code
-        self._close_reason = reason
-        self.start()
-        self._wake_writer()
-        asyncio.get_running_loop().call_later(_CLOSE_WITHIN_SECONDS, self._give_up)
-
-    def _give_up(self) -> None:
-        writer = self._writer
-        if writer is not None and not writer.done():
-            writer.cancel()
-            if self._serving is not None:
-                self._serving.cancel()
-
-    def _wake_writer(self) -> None:
-        wake = self._wake
-        if wake is not None and not wake.done():
-            wake.set_result(None)
-
-    async def stop(self) -> None:
-        """The socket is done: stop the writer."""
-        if self._writer is not None:
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
-
-    async def _write(self) -> None:
-        pending = self._pending
-        try:
-            while True:
-                while pending:
-                    await self.websocket.send_text(pending.popleft())
-                if self.closing is not None:
-                    await self.websocket.close(self.closing, self._close_reason)
-                    return
-                self._wake = asyncio.get_running_loop().create_future()
-                await self._wake
-                self._wake = None
-        except Exception:  # noqa: S110 - the socket is gone: its serving task sees it
-            pass
+    def start(self, name: str | None = None) -> None:
+        super().start(name or f"signaling:{self.session_id}")

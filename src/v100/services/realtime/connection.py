@@ -1,51 +1,19 @@
-"""One joined socket as this replica holds it: its outgoing queue (drained by a writer task, so
-a slow reader never stalls its room), its message budget, and the last room ``seq`` it was
-sent. Room messages that reach it before its join answer is out are held, then sent after it,
-skipping what the answer (a snapshot, or a replay) already covered."""
+"""One joined socket as this replica holds it (``kit.room_socket.RoomSocket``: its outgoing
+queue, its message budget, the last room ``seq`` it was sent), and whose it is."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import time
-from collections import deque
-
 from starlette.websockets import WebSocket
 
+from v100.kit.room_socket import RoomSocket, numbered
 from v100.services.realtime.protocol import CLOSE_LAGGING
 from v100.services.realtime.store import Room
 
 __all__ = ["Connection", "numbered"]
 
-# How long a close may wait for the socket to take it (a peer that stopped reading).
-_CLOSE_WITHIN_SECONDS = 2.0
 
-
-def numbered(seq: int, body: str) -> str:
-    """``body`` (a JSON object) with ``"seq"`` as its first member."""
-    return f'{{"seq":{seq},{body[1:]}'
-
-
-class Connection:
-    __slots__ = (
-        "_budget",
-        "_burst",
-        "_close_reason",
-        "_held",
-        "_limit",
-        "_pending",
-        "_rate",
-        "_refilled",
-        "_serving",
-        "_wake",
-        "_writer",
-        "closing",
-        "last_sent",
-        "participant_id",
-        "ready",
-        "room",
-        "websocket",
-    )
+class Connection(RoomSocket):
+    __slots__ = ("participant_id",)
 
     def __init__(
         self,
@@ -57,98 +25,9 @@ class Connection:
         rate_per_second: float,
         burst: int,
     ) -> None:
-        self.websocket = websocket
-        self.room = room
+        super().__init__(
+            websocket, room, queue_size=queue_size, rate_per_second=rate_per_second,
+            burst=burst, lagging=(CLOSE_LAGGING, "lagging: reconnect with since"),
+        )  # fmt: skip
         self.participant_id = participant_id
-        self.ready = False
-        self.last_sent = 0
-        self.closing: int | None = None  # the close code once this replica is closing it
-        self._held: list[tuple[int, str]] = []
-        self._pending: deque[str] = deque()
-        self._limit = queue_size
-        self._wake: asyncio.Future[None] | None = None
-        self._close_reason = ""
-        self._rate = rate_per_second
-        self._burst = float(burst)
-        self._budget = float(burst)
-        self._refilled = time.monotonic()
-        self._serving = asyncio.current_task()
-        self._writer: asyncio.Task[None] = asyncio.create_task(self._write())
-
-    def allow(self) -> bool:
-        """Take one message from the budget; False once it is empty."""
-        now = time.monotonic()
-        self._budget = min(self._burst, self._budget + (now - self._refilled) * self._rate)
-        self._refilled = now
-        if self._budget < 1:
-            return False
-        self._budget -= 1
-        return True
-
-    def send(self, text: str) -> None:
-        """Queue ``text``; a socket whose queue is full is closed (it reconnects to catch up)."""
-        if self.closing is not None:
-            return
-        if len(self._pending) >= self._limit:
-            self.shut(CLOSE_LAGGING, "lagging: reconnect with since")
-            return
-        self._pending.append(text)
-        self._wake_writer()
-
-    def deliver(self, seq: int, body: str) -> None:
-        """A room message: held until the join answer is out, sent once."""
-        if not self.ready:
-            self._held.append((seq, body))
-        elif seq > self.last_sent:
-            self.last_sent = seq
-            self.send(numbered(seq, body))
-
-    def open_up(self, covered_to: int) -> None:
-        """The join answer covers the room up to ``covered_to``: send what was held since."""
-        self.last_sent = max(self.last_sent, covered_to)
-        self.ready = True
-        held, self._held = self._held, []
-        for seq, body in sorted(held):
-            self.deliver(seq, body)
-
-    def shut(self, code: int, reason: str) -> None:
-        """Close from this side: the writer sends what is queued, then the close frame; a socket
-        that takes neither within a couple of seconds is dropped."""
-        if self.closing is not None:
-            return
-        self.closing = code
-        self._close_reason = reason
-        self._wake_writer()
-        asyncio.get_running_loop().call_later(_CLOSE_WITHIN_SECONDS, self._give_up)
-
-    def _give_up(self) -> None:
-        if not self._writer.done():
-            self._writer.cancel()
-            if self._serving is not None:
-                self._serving.cancel()
-
-    def _wake_writer(self) -> None:
-        wake = self._wake
-        if wake is not None and not wake.done():
-            wake.set_result(None)
-
-    async def stop(self) -> None:
-        """The socket is done: stop the writer."""
-        self._writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._writer
-
-    async def _write(self) -> None:
-        pending = self._pending
-        try:
-            while True:
-                while pending:
-                    await self.websocket.send_text(pending.popleft())
-                if self.closing is not None:
-                    await self.websocket.close(self.closing, self._close_reason)
-                    return
-                self._wake = asyncio.get_running_loop().create_future()
-                await self._wake
-                self._wake = None
-        except Exception:  # noqa: S110 - the socket is gone: its serving task sees it
-            pass
+        self.start()
