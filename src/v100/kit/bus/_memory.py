@@ -85,6 +85,13 @@ class MemoryBroker:
     def __init__(self) -> None:
         self.streams: dict[str, _Stream] = {}
         self.channels: dict[str, set[MemorySubscription]] = {}
+        # Prefix subscriptions (``room.*``) apart, so a publish looks only at them, not at
+        # every channel.
+        self.patterns: dict[str, set[MemorySubscription]] = {}
+
+    def subscribers(self, channel: str) -> dict[str, set[MemorySubscription]]:
+        """Where a subscription to ``channel`` is kept."""
+        return self.patterns if channel.endswith("*") else self.channels
 
     def stream(self, name: str) -> _Stream:
         state = self.streams.get(name)
@@ -116,15 +123,16 @@ class MemorySubscription(Subscription):
 
     async def open(self) -> None:
         if self._state == "new":
-            self._broker.channels.setdefault(self.channel, set()).add(self)
+            self._broker.subscribers(self.channel).setdefault(self.channel, set()).add(self)
             self._state = "open"
 
     async def close(self) -> None:
         if self._state == "open":
-            subscribers = self._broker.channels.get(self.channel, set())
+            kept = self._broker.subscribers(self.channel)
+            subscribers = kept.get(self.channel, set())
             subscribers.discard(self)
             if not subscribers:
-                self._broker.channels.pop(self.channel, None)
+                kept.pop(self.channel, None)
         self._state = "closed"
         self._owner.discard(self)
         self._inbox.close()
@@ -241,8 +249,8 @@ class MemoryBus(Bus):
     async def publish_ephemeral(self, channel: str, payload: bytes | str) -> int:
         data = payload.encode() if isinstance(payload, str) else payload
         subscribers = list(self._broker.channels.get(channel, ()))
-        for pattern, matching in self._broker.channels.items():
-            if pattern.endswith("*") and channel.startswith(pattern[:-1]) and pattern != channel:
+        for pattern, matching in self._broker.patterns.items():
+            if channel.startswith(pattern[:-1]):
                 subscribers += matching
         for subscriber in subscribers:
             subscriber.deliver(data)
