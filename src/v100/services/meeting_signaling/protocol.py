@@ -12,6 +12,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from v100.kit.room_admission import (
+    CLOSE_BAD_JOIN,
+    CLOSE_FORBIDDEN,
+    CLOSE_JOIN_TIMEOUT,
+    CLOSE_LAGGING,
+    CLOSE_RATE_LIMITED,
+    CLOSE_UNAUTHORIZED,
+    ProtocolError,
+)
+
 __all__ = [
     "CLOSE_BAD_JOIN",
     "CLOSE_FORBIDDEN",
@@ -32,30 +42,16 @@ __all__ = [
     "parse",
 ]
 
-# Close codes (4000-4999 are the application's, RFC 6455 7.4.2). 1000: the client left;
-# 1012: the replica is shutting down (resume on another).
-CLOSE_BAD_JOIN = 4400  # the first message was not a well-formed ``join``
-CLOSE_UNAUTHORIZED = 4401  # the meeting token is forged, expired or malformed
-CLOSE_FORBIDDEN = 4403  # the token is for another meeting, or grants no ``join``
-CLOSE_JOIN_TIMEOUT = 4408  # no ``join`` within ``join_timeout_seconds``
+# Close codes of signaling alone (4000-4999 are the application's, RFC 6455 7.4.2); those it
+# shares with realtime (4400, 4401, 4403, 4408, 4429, 4508, 1013) are kit.room_admission's.
+# 1000: the client left; 1012: the replica is shutting down (resume on another).
 CLOSE_REPLACED = 4409  # the session was resumed on another socket
 CLOSE_ROOM_FULL = 4413  # the room already holds ``max_peers`` sessions
-CLOSE_RATE_LIMITED = 4429  # more messages than the per-connection rate allows
 CLOSE_PING_TIMEOUT = 4504  # ``missed_pings`` pings in a row went unanswered
-CLOSE_LAGGING = 4508  # the socket read too slowly and its queue filled (resume to catch up)
 
 _SESSION_ID = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 # Every SDP line is ``<letter>=<value>`` (RFC 8866 5); a session description starts with v=0.
 _SDP_LINE = re.compile(r"^[a-z]=[^\x00]*$")
-
-
-class ProtocolError(Exception):
-    """What the client is told in an ``error`` message."""
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
 
 
 class _Message(BaseModel):

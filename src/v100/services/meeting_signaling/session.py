@@ -1,8 +1,9 @@
-"""One signaling socket from its join to its end: the meeting token checked (close 4401/4403),
-the session admitted (a resume within the grace window keeps its identity and gets what it
-missed; otherwise a new join), the join answer, then the client's messages relayed to named
-peers of the same room until it leaves or its socket drops (then the room is told
-``peer.disconnected``, and ``peer.left`` once the grace window ends without a resume)."""
+"""One signaling socket from its join to its end: let in by ``kit.room_admission`` (the meeting
+token checked; close 4400/4401/4403/4408), the session admitted (a resume within the grace
+window keeps its identity and gets what it missed; otherwise a new join), the join answer, then
+the client's messages relayed to named peers of the same room until it leaves or its socket
+drops (then the room is told ``peer.disconnected``, and ``peer.left`` once the grace window
+ends without a resume)."""
 
 from __future__ import annotations
 
@@ -15,19 +16,16 @@ from typing import Any
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from v100.contracts.meeting_tokens import MeetingToken, MeetingTokenInvalid, MeetingTokens
+from v100.contracts.meeting_tokens import MeetingToken, MeetingTokens
 from v100.kit.errors import BackendUnavailable
 from v100.kit.observability import get_logger
+from v100.kit.room_admission import CLOSE_TRY_AGAIN_LATER, admit, close_socket
 from v100.services.meeting_signaling.connection import Connection, numbered
 from v100.services.meeting_signaling.directory import Gap, Member, room_key
 from v100.services.meeting_signaling.protocol import (
-    CLOSE_BAD_JOIN,
-    CLOSE_FORBIDDEN,
-    CLOSE_JOIN_TIMEOUT,
     CLOSE_RATE_LIMITED,
     CLOSE_REPLACED,
     CLOSE_ROOM_FULL,
-    CLOSE_UNAUTHORIZED,
     Join,
     Leave,
     Ping,
@@ -41,7 +39,6 @@ from v100.services.meeting_signaling.turn import ice_servers
 __all__ = ["serve"]
 
 _log = get_logger("v100.meeting_signaling")
-_TRY_AGAIN_LATER = 1013
 
 
 def _error(code: str, detail: str, about: str | None = None) -> str:
@@ -49,33 +46,6 @@ def _error(code: str, detail: str, about: str | None = None) -> str:
     if about is not None:
         message["about"] = about
     return orjson.dumps(message).decode()
-
-
-async def _close(websocket: WebSocket, code: int, reason: str) -> None:
-    with contextlib.suppress(Exception):
-        await websocket.close(code, reason[:120])
-
-
-async def _first_join(websocket: WebSocket, within: float) -> Join | None:
-    """The ``join`` that must open the conversation, or None once the socket is closed."""
-    try:
-        async with asyncio.timeout(within):
-            text = await websocket.receive_text()
-    except TimeoutError:
-        await _close(websocket, CLOSE_JOIN_TIMEOUT, "join timeout")
-        return None
-    except (WebSocketDisconnect, KeyError, RuntimeError):  # gone, or a binary frame
-        await _close(websocket, CLOSE_BAD_JOIN, "the first message must be a join")
-        return None
-    try:
-        message = parse(text)
-    except ProtocolError as exc:
-        await _close(websocket, CLOSE_BAD_JOIN, f"{exc.code}: {exc.detail}")
-        return None
-    if not isinstance(message, Join):
-        await _close(websocket, CLOSE_BAD_JOIN, "the first message must be a join")
-        return None
-    return message
 
 
 async def serve(
@@ -92,7 +62,7 @@ async def serve(
             switchboard.exit(connection.room)
     except BackendUnavailable as exc:
         _log.warning("signaling: a backend failed", error=str(exc))
-        await _close(websocket, _TRY_AGAIN_LATER, "signaling is unavailable; resume")
+        await close_socket(websocket, CLOSE_TRY_AGAIN_LATER, "signaling is unavailable; resume")
 
 
 async def _opened(
@@ -100,20 +70,13 @@ async def _opened(
 ) -> Connection | None:
     """The joined socket, or None once it was refused and closed. (The join and its token are
     not kept past this: they would be held for the socket's whole life.)"""
-    join = await _first_join(websocket, switchboard.settings.join_timeout_seconds)
-    if join is None:
+    admitted = await admit(
+        websocket, parse=parse, join_type=Join, tokens=tokens, meeting_id=meeting_id,
+        within=switchboard.settings.join_timeout_seconds,
+    )  # fmt: skip
+    if admitted is None:
         return None
-    try:
-        token = tokens.verify(join.token)
-    except MeetingTokenInvalid as exc:
-        await _close(websocket, CLOSE_UNAUTHORIZED, str(exc))
-        return None
-    if token.meeting_id != meeting_id:
-        await _close(websocket, CLOSE_FORBIDDEN, "The meeting token is for another meeting.")
-        return None
-    if not token.grants.join:
-        await _close(websocket, CLOSE_FORBIDDEN, "The meeting token grants no join.")
-        return None
+    join, token = admitted.join, admitted.token
     room = room_key(token.tenant_id, token.meeting_id, token.room)
     switchboard.enter(room)
     try:
@@ -156,7 +119,7 @@ async def _admit(
         connection = _register(websocket, switchboard, room, member)
         if not await directory.add(room, member, settings.max_peers):
             del switchboard.local[member.session_id]
-            await _close(websocket, CLOSE_ROOM_FULL, "The room is full.")
+            await close_socket(websocket, CLOSE_ROOM_FULL, "The room is full.")
             return None
     connection.start()
     members = await directory.members(room)

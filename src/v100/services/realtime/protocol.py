@@ -1,6 +1,6 @@
 """The realtime protocol's wire shapes (docs/realtime.md): what a client may send, the errors it
-is answered with, and the close codes (the same numbers as meeting_signaling's where they mean
-the same). A message that cannot be understood is answered ``{"type": "error", "code",
+is answered with, and the close codes (``kit.room_admission``'s, shared with
+meeting_signaling). A message that cannot be understood is answered ``{"type": "error", "code",
 "detail"}`` and the socket stays open."""
 
 from __future__ import annotations
@@ -8,6 +8,16 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from v100.kit.room_admission import (
+    CLOSE_BAD_JOIN,
+    CLOSE_FORBIDDEN,
+    CLOSE_JOIN_TIMEOUT,
+    CLOSE_LAGGING,
+    CLOSE_RATE_LIMITED,
+    CLOSE_UNAUTHORIZED,
+    ProtocolError,
+)
 
 __all__ = [
     "CLOSE_BAD_JOIN",
@@ -23,22 +33,6 @@ __all__ = [
     "State",
     "parse",
 ]
-
-CLOSE_BAD_JOIN = 4400  # the first message was not a well-formed ``join``
-CLOSE_UNAUTHORIZED = 4401  # the meeting token is forged, expired or malformed
-CLOSE_FORBIDDEN = 4403  # the token is for another meeting, or grants no ``join``
-CLOSE_JOIN_TIMEOUT = 4408  # no ``join`` within ``join_timeout_seconds``
-CLOSE_RATE_LIMITED = 4429  # more messages than the per-socket rate allows
-CLOSE_LAGGING = 4508  # the socket read too slowly: reconnect with ``since``
-
-
-class ProtocolError(Exception):
-    """What the client is told in an ``error`` message."""
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
 
 
 class _Message(BaseModel):

@@ -1,8 +1,9 @@
-"""One realtime socket from its join to its end: the meeting token checked (close 4401/4403),
-the socket entered into its room here, the participant's presence refreshed (joined if it was
-not present), the join answer (a snapshot of the room, or on a reconnect with ``since`` what it
-missed), then the client's state changes, heartbeats and leave until the socket ends. A socket
-that drops without ``leave`` leaves its presence to expire unless the client comes back."""
+"""One realtime socket from its join to its end: let in by ``kit.room_admission`` (the meeting
+token checked; close 4400/4401/4403/4408), the socket entered into its room here, the
+participant's presence refreshed (joined if it was not present), the join answer (a snapshot of
+the room, or on a reconnect with ``since`` what it missed), then the client's state changes,
+heartbeats and leave until the socket ends. A socket that drops without ``leave`` leaves its
+presence to expire unless the client comes back."""
 
 from __future__ import annotations
 
@@ -13,17 +14,14 @@ from typing import Any
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from v100.contracts.meeting_tokens import MeetingToken, MeetingTokenInvalid, MeetingTokens
+from v100.contracts.meeting_tokens import MeetingTokens
 from v100.kit.errors import BackendUnavailable
 from v100.kit.observability import get_logger
+from v100.kit.room_admission import CLOSE_TRY_AGAIN_LATER, admit, close_socket
 from v100.services.realtime.connection import Connection, numbered
 from v100.services.realtime.hub import Hub
 from v100.services.realtime.protocol import (
-    CLOSE_BAD_JOIN,
-    CLOSE_FORBIDDEN,
-    CLOSE_JOIN_TIMEOUT,
     CLOSE_RATE_LIMITED,
-    CLOSE_UNAUTHORIZED,
     Heartbeat,
     Join,
     Leave,
@@ -36,65 +34,21 @@ from v100.services.realtime.store import Entry, Gap, Room, entry
 __all__ = ["serve"]
 
 _log = get_logger("v100.realtime")
-_TRY_AGAIN_LATER = 1013
 
 
 def _error(code: str, detail: str) -> str:
     return orjson.dumps({"type": "error", "code": code, "detail": detail}).decode()
 
 
-async def _close(websocket: WebSocket, code: int, reason: str) -> None:
-    with contextlib.suppress(Exception):
-        await websocket.close(code, reason[:120])
-
-
-async def _first_join(websocket: WebSocket, within: float) -> Join | None:
-    """The ``join`` that must open the conversation, or None once the socket is closed."""
-    try:
-        async with asyncio.timeout(within):
-            text = await websocket.receive_text()
-    except TimeoutError:
-        await _close(websocket, CLOSE_JOIN_TIMEOUT, "join timeout")
-        return None
-    except (WebSocketDisconnect, KeyError, RuntimeError):  # gone, or a binary frame
-        await _close(websocket, CLOSE_BAD_JOIN, "the first message must be a join")
-        return None
-    try:
-        message = parse(text)
-    except ProtocolError as exc:
-        await _close(websocket, CLOSE_BAD_JOIN, f"{exc.code}: {exc.detail}")
-        return None
-    if not isinstance(message, Join):
-        await _close(websocket, CLOSE_BAD_JOIN, "the first message must be a join")
-        return None
-    return message
-
-
-async def _token(
-    websocket: WebSocket, tokens: MeetingTokens, join: Join, meeting_id: str
-) -> MeetingToken | None:
-    try:
-        token = tokens.verify(join.token)
-    except MeetingTokenInvalid as exc:
-        await _close(websocket, CLOSE_UNAUTHORIZED, str(exc))
-        return None
-    if token.meeting_id != meeting_id:
-        await _close(websocket, CLOSE_FORBIDDEN, "The meeting token is for another meeting.")
-        return None
-    if not token.grants.join:
-        await _close(websocket, CLOSE_FORBIDDEN, "The meeting token grants no join.")
-        return None
-    return token
-
-
 async def serve(websocket: WebSocket, hub: Hub, tokens: MeetingTokens, meeting_id: str) -> None:
     await websocket.accept()
-    join = await _first_join(websocket, hub.settings.join_timeout_seconds)
-    if join is None:
+    admitted = await admit(
+        websocket, parse=parse, join_type=Join, tokens=tokens, meeting_id=meeting_id,
+        within=hub.settings.join_timeout_seconds,
+    )  # fmt: skip
+    if admitted is None:
         return
-    token = await _token(websocket, tokens, join, meeting_id)
-    if token is None:
-        return
+    join, token = admitted.join, admitted.token
     room = Room(token.tenant_id, token.meeting_id, token.room)
     settings = hub.settings
     connection = Connection(
@@ -112,7 +66,7 @@ async def serve(websocket: WebSocket, hub: Hub, tokens: MeetingTokens, meeting_i
             await hub.exit(connection)
     except BackendUnavailable as exc:
         _log.warning("realtime: a backend failed", error=str(exc))
-        await _close(websocket, _TRY_AGAIN_LATER, "realtime is unavailable; reconnect")
+        await close_socket(websocket, CLOSE_TRY_AGAIN_LATER, "realtime is unavailable; reconnect")
 
 
 async def _answer(connection: Connection, hub: Hub, me: Entry, since: int | None) -> None:
