@@ -40,6 +40,7 @@ SERVICE_SCOPES = frozenset(
         "service:videos",
         "service:rag",
         "service:transcripts",
+        "service:recordings",
     }
 )
 

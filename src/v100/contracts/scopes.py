@@ -67,6 +67,8 @@ PLATFORM_SCOPES: dict[str, str] = {
     "(rag_engine)",
     "service:transcripts": "read a tenant's finished transcript, and a stored video's "
     "transcript, asking for one when it has none (transcription)",
+    "service:recordings": "make a recording of a tenant's meeting with its upload capability, "
+    "and read where its recordings stand, with their download links (recording_processor)",
     "operator:billing": "publish plans with tiers, meters, rate cards, revenue-share "
     "agreements, and grant credits",
 }

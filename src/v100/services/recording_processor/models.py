@@ -12,6 +12,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from v100.kit.db import ID_LENGTH, TYPE_ANNOTATION_MAP, TenantOwned, Timestamped, service_metadata
 from v100.kit.idempotency import add_idempotency_table
 from v100.kit.jobs import add_job_table
+from v100.kit.tus import add_tus_table
 
 
 class Base(DeclarativeBase):
@@ -21,6 +22,8 @@ class Base(DeclarativeBase):
 
 add_job_table(Base.metadata)
 add_idempotency_table(Base.metadata)
+# A meeting recording's chunks arrive over tus (meeting_uploads.py, docs/adr/0057).
+add_tus_table(Base.metadata)
 
 # uploading -> processing -> ready | errored (uploading -> errored for a bad upload)
 STATUSES = ("uploading", "processing", "ready", "errored")
@@ -47,6 +50,9 @@ class Recording(Base, TenantOwned, Timestamped):
     source_size: Mapped[int | None] = mapped_column(BigInteger)
     source_content_type: Mapped[str | None] = mapped_column(String(100))
     uploaded_at: Mapped[datetime | None]
+    # A meeting's recording: the tus upload its page appends WebM chunks to (the upload
+    # capability names it); None for a recording uploaded whole (PUT).
+    tus_upload_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
 
     job_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     # What the probe found (MediaInfo.as_dict()).

@@ -68,13 +68,23 @@ class RecordingService:
     # -- reads and creation (in the request's unit of work) ---------------------------------
 
     async def create(
-        self, session: AsyncSession, tenant_id: str, *, title: str, meeting_id: str | None
+        self,
+        session: AsyncSession,
+        tenant_id: str,
+        *,
+        title: str,
+        meeting_id: str | None,
+        recording_id: str | None = None,
+        tus_upload_id: str | None = None,
     ) -> Recording:
+        """A recording waiting for its content: a PUT, or (``tus_upload_id``, a meeting's)
+        the chunks appended to that tus upload."""
         recording = Recording(
-            id=new_id(),
+            id=recording_id or new_id(),
             tenant_id=tenant_id,
             title=title,
             meeting_id=meeting_id,
+            tus_upload_id=tus_upload_id,
             status="uploading",
             stage="uploading",
             percent=0,

@@ -37,3 +37,8 @@ class RecordingProcessorSettings(ServiceSettings):
     # long is aborted. Keep it far beyond the longest pause of a legitimate upload: a tus
     # upload's expiry and a media assembly's time to live (24 h each by default).
     orphaned_upload_seconds: int = Field(default=7 * 24 * 3600, ge=3600)
+    # How long a meeting recording's upload capability (its signed tus URL) admits the
+    # recording page's chunks: the longest meeting one recording may span. The tus upload
+    # itself expires after ``meeting_upload_idle_seconds`` without a chunk.
+    upload_url_seconds: int = Field(default=24 * 3600, ge=60, le=7 * 24 * 3600)
+    meeting_upload_idle_seconds: int = Field(default=24 * 3600, ge=60)

@@ -17,6 +17,7 @@ from v100.kit.jobs import JobContext, JobRegistry, JobStatus, get_job
 from v100.kit.observability import get_logger
 from v100.services.recording_processor import processing
 from v100.services.recording_processor.lifecycle import mark_errored
+from v100.services.recording_processor.meeting_uploads import meeting_upload_server
 from v100.services.recording_processor.progress import Announcer
 from v100.services.recording_processor.repository import RecordingRepository
 from v100.services.recording_processor.resources import RESOURCES
@@ -25,6 +26,7 @@ __all__ = [
     "jobs",
     "process_recording",
     "settle_abandoned",
+    "sweep_meeting_uploads",
     "sweep_orphaned_uploads",
 ]
 
@@ -72,3 +74,18 @@ async def sweep_orphaned_uploads(job: JobContext) -> None:
     aborted = await resources.storage.sweep_multipart(cutoff)
     if aborted:
         _log.info("orphaned multipart uploads aborted", count=aborted)
+
+
+@jobs.task(interval=900, max_attempts=1)
+async def sweep_meeting_uploads(job: JobContext) -> None:
+    """Meeting recordings' tus uploads: finish those whose last chunk was stored but whose
+    completion did not commit (the recording then goes to processing), and drop those left
+    unwritten past ``meeting_upload_idle_seconds`` (a page that never came back)."""
+    resources = await RESOURCES.current()
+    server = meeting_upload_server(resources.settings)
+    result = await server.uploads(job.sessions, resources.storage).sweep()
+    if result.removed or result.finished or result.failed:
+        _log.info(
+            "meeting uploads swept",
+            removed=result.removed, finished=result.finished, failed=result.failed,
+        )  # fmt: skip
