@@ -107,15 +107,12 @@ async def record_meeting(
     # The tus upload first, in its own transaction (the store's multipart upload with it): a
     # race lost to a concurrent retry leaves it unused, and it expires unwritten.
     recording_id = new_id()
-    upload = (
-        await meeting_upload_server(settings)
-        .uploads(service.sessions, service.storage)
-        .create(
-            UploadOwner(tenant_id=tenant_id, user_id=recording_id),
-            length=None,
-            metadata={"meeting_id": meeting_id},
-            content_type=WEBM,
-        )
+    uploads = meeting_upload_server(settings).uploads(service.sessions, service.storage)
+    upload = await uploads.create(
+        UploadOwner(tenant_id=tenant_id, user_id=recording_id),
+        length=None,
+        metadata={"meeting_id": meeting_id},
+        content_type=WEBM,
     )
     async with unit_of_work(service.sessions) as session:
         work = service.create(
