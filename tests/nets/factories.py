@@ -65,7 +65,7 @@ SIGNED = (
             "/participants/{participant_id}/mute", "/participants/{participant_id}/remove",
             "/participants/{participant_id}/move", "/breakouts", "/breakouts/assign",
             "/breakouts/broadcast", "/breakouts/close", "/recordings",
-            "/recordings/{recording_id}/stop",
+            "/recordings/{recording_id}/stop", "/recordings/{recording_id}",
         )
     ),
 )  # fmt: skip
@@ -411,7 +411,11 @@ async def meeting(platform: Platform, tenant: Tenant) -> Made:
 # --- recording_processor ------------------------------------------------------------------
 
 
-@factory("/v1/recordings/{recording_id}", "/v1/recordings/{recording_id}/content")
+@factory(
+    "/v1/recordings/{recording_id}",
+    "/v1/recordings/{recording_id}/content",
+    "/v1/recordings/{recording_id}/media",
+)
 async def recording(platform: Platform, tenant: Tenant) -> Made:
     made = await _created(platform, tenant, "/v1/recordings", {"title": "A's standup"})
     return Made({"recording_id": made["id"]}, content={"put": b"\x1a\x45\xdf\xa3"})

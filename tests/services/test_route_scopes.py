@@ -73,6 +73,7 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("meeting", "/v1/meetings/{meeting_id}/room/breakouts/close"): _MEETING_TOKEN,
     ("meeting", "/v1/meetings/{meeting_id}/room/recordings"): _MEETING_TOKEN,
     ("meeting", "/v1/meetings/{meeting_id}/room/recordings/{recording_id}/stop"): _MEETING_TOKEN,
+    ("meeting", "/v1/meetings/{meeting_id}/room/recordings/{recording_id}"): _MEETING_TOKEN,
     ("meeting_signaling", "/v1/signaling/rooms/{meeting_id}"): (
         "WebSocket: the meeting token in its first message (join) is the credential"
     ),
@@ -86,6 +87,8 @@ SIGNED_PREFIXES = (
     "/v1/videos/playback/",
     "/v1/videos/files/",
     "/v1/recordings/files/",
+    # A meeting recording's tus URL: the upload capability in its path (docs/adr/0057).
+    "/v1/recordings/uploads/",
     "/v1/media/files/",
     "/v1/analyses/files/",
 )

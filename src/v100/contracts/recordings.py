@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 RECORDINGS_SCOPES = frozenset({"service:recordings"})
-MEETING_RECORDINGS_PATH = "/v1/recordings/meetings/{meeting_id}"
+MEETING_RECORDINGS_PATH = "/v1/recordings/meeting-recordings"
 MEDIA_PATH = "/v1/recordings/{recording_id}/media"
 
 MediaStatus = Literal["uploading", "processing", "ready", "errored"]
@@ -57,10 +57,11 @@ def working_for(tenant_id: str) -> Principal:
 
 
 class MeetingRecordingCreate(BaseModel):
-    """``POST /v1/recordings/meetings/{meeting_id}`` (with an ``Idempotency-Key``: the caller's
+    """``POST /v1/recordings/meeting-recordings`` (with an ``Idempotency-Key``: the caller's
     own id for the recording, so a retry answers the recording it made)."""
 
     model_config = ConfigDict(extra="forbid")
+    meeting_id: Annotated[Line, Field(min_length=1, max_length=36)]
     title: Annotated[Line, Field(min_length=1, max_length=200)] = "Meeting recording"
 
 
@@ -128,13 +129,12 @@ class RecordingsClient:
     ) -> RecordingMedia:
         """A new recording of the meeting with its upload capability (the same one again for
         the same ``key``)."""
-        path = MEETING_RECORDINGS_PATH.format(meeting_id=meeting_id)
         response = await self._client.request(
             "POST",
-            path,
+            MEETING_RECORDINGS_PATH,
             principal=working_for(tenant_id),
             headers={"Idempotency-Key": key},
-            json=MeetingRecordingCreate(title=title).model_dump(),
+            json=MeetingRecordingCreate(meeting_id=meeting_id, title=title).model_dump(),
         )
         return RecordingMedia.model_validate(_answer(response))
 
@@ -146,9 +146,10 @@ class RecordingsClient:
 
     async def of_meeting(self, tenant_id: str, meeting_id: str) -> list[RecordingMedia]:
         """The meeting's recordings (the newest 200), without links."""
-        path = MEETING_RECORDINGS_PATH.format(meeting_id=meeting_id)
         response = await self._client.get(
-            path, principal=working_for(tenant_id), params={"limit": 200}
+            MEETING_RECORDINGS_PATH,
+            principal=working_for(tenant_id),
+            params={"meeting_id": meeting_id, "limit": 200},
         )
         return RecordingMediaList.model_validate(_answer(response)).items
 

@@ -15,8 +15,12 @@ from v100.kit.settings import PlatformSettings
 from v100.kit.testing.bus import private_redis
 from v100.kit.testing.db import POSTGRES_URL_ENV, fresh_postgres_url, postgres_admin_url
 from v100.kit.testing.http import running_app
+from v100.kit.testing.net import free_port
+from v100.kit.testing.servers import serving
 from v100.services.meeting.app import create_app
 from v100.services.meeting.settings import MeetingSettings
+from v100.services.recording_processor.app import create_app as recording_processor_app
+from v100.services.recording_processor.settings import RecordingProcessorSettings
 
 from .support import INTERNAL_SECRET, Deployment
 
@@ -58,3 +62,21 @@ def deploy(stack: tuple[dict[str, Any], str], tmp_path: Path) -> Deploy:
             yield Deployment(app=app, http=http, settings=settings)
 
     return run
+
+
+@pytest.fixture
+async def recording_processor(tmp_path: Path) -> AsyncIterator[str]:
+    """The real recording_processor (embedded: SQLite, local disk) on loopback, where a
+    recording's media goes (docs/adr/0057): pass its URL as ``recording_processor_url``. Its
+    public URL is its own, so the upload capabilities it hands out point at it."""
+    port = free_port()
+    platform = PlatformSettings(
+        var_dir=tmp_path / "recording_processor",
+        internal_token_secret=INTERNAL_SECRET,
+        public_url=f"http://127.0.0.1:{port}",
+    )
+    settings = RecordingProcessorSettings(
+        platform=platform, database_url=f"sqlite+aiosqlite:///{tmp_path}/recording_processor.db"
+    )
+    async with serving(recording_processor_app(settings), ready=True, port=port) as url:
+        yield url

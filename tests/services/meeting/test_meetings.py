@@ -222,8 +222,8 @@ async def test_breakout_rooms_assign_move_broadcast_close(deploy: Deploy) -> Non
         assert moves[-1].data["participant"]["room"] == "main"
 
 
-async def test_recordings_start_stop_list(deploy: Deploy) -> None:
-    async with deploy() as service:
+async def test_recordings_start_stop_list(deploy: Deploy, recording_processor: str) -> None:
+    async with deploy(recording_processor_url=recording_processor) as service:
         meeting = await service.create()
         mid = meeting["id"]
         host = await service.joined(mid, "Host", role="host")

@@ -36,8 +36,8 @@ async def _record(
     service: Deployment, meeting_id: str = "m-1", key: str | None = None
 ) -> dict[str, Any]:
     response = await service.http.post(
-        f"/v1/recordings/meetings/{meeting_id}",
-        json={"title": "Weekly sync"},
+        "/v1/recordings/meeting-recordings",
+        json={"title": "Weekly sync", "meeting_id": meeting_id},
         headers={
             **auth_headers(service.app, working_for(service.tenant)),
             "Idempotency-Key": key or uuid.uuid4().hex,
@@ -142,7 +142,8 @@ async def test_chunks_resume_at_the_offset_and_become_a_ready_mp4(
         out = tmp_path / "out.mp4"
         out.write_bytes(mp4.content)
         info = await probe(out)
-        assert info.video is not None and info.audio is not None
+        assert info.video is not None
+        assert info.audio is not None
         assert info.duration == pytest.approx(7.0, abs=0.3)
         thumbnail = await service.download(links["thumbnail"]["url"])
         assert thumbnail.content[:3] == b"\xff\xd8\xff"
@@ -152,7 +153,7 @@ async def test_chunks_resume_at_the_offset_and_become_a_ready_mp4(
         assert late.status_code in (403, 404, 409, 410), late.text
         # The meeting's recordings, as the meeting service reads them.
         listed = await http.get(
-            "/v1/recordings/meetings/m-1",
+            "/v1/recordings/meeting-recordings?meeting_id=m-1",
             headers=auth_headers(service.app, working_for(service.tenant)),
         )
         assert [r["recording_id"] for r in listed.json()["items"]] == [made["recording_id"]]

@@ -44,8 +44,8 @@ from v100.services.gateway.settings import GatewaySettings as Settings
 
 __all__ = ["DATABASE", "create_app"]
 
-# video_processing's tus endpoint (docs/uploads.md): its OPTIONS needs no credential.
-TUS_PATHS = ("/v1/uploads",)
+# The tus endpoints (docs/uploads.md, docs/adr/0057): their OPTIONS needs no credential.
+TUS_PATHS = ("/v1/uploads", "/v1/recordings/uploads")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -10,12 +10,14 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from starlette.responses import JSONResponse
 
+from v100.contracts.recordings import RecordingMedia
 from v100.kit.auth import Principal
 from v100.kit.db import InvalidCursorError
 from v100.kit.errors import BadRequest
 from v100.kit.http import Authorized, SessionDep
 from v100.kit.idempotency import IdempotencyKey, idempotent
-from v100.services.meeting.deps import ServiceDep
+from v100.services.meeting.deps import MediaDep, ServiceDep
+from v100.services.meeting.recordings import media_of_meeting
 from v100.services.meeting.schemas import (
     MeetingCreate,
     MeetingOut,
@@ -173,15 +175,21 @@ async def list_recordings(
     meeting_id: str,
     principal: MeetingsRead,
     service: ServiceDep,
+    media: MediaDep,
     session: SessionDep,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> RecordingPage:
-    """A meeting's recordings, newest first."""
+    """A meeting's recordings, newest first, with where their media stands (its download links:
+    ``GET /v1/recordings/{media_recording_id}``)."""
     try:
         page = await service.recordings(
             session, principal.tenant_id, meeting_id, limit=limit, cursor=cursor
         )
     except InvalidCursorError:
         raise BadRequest("The cursor is not valid.") from None
-    return RecordingPage(items=[recording_out(r) for r in page.items], next_cursor=page.next_cursor)
+    found: dict[str, RecordingMedia] = {}
+    if any(r.media_recording_id for r in page.items):
+        found = await media_of_meeting(media, principal.tenant_id, meeting_id)
+    items = [recording_out(r, found.get(r.media_recording_id or "")) for r in page.items]
+    return RecordingPage(items=items, next_cursor=page.next_cursor)

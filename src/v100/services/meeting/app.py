@@ -1,6 +1,7 @@
 """Builds the meeting app: the tenant's meetings API (``/v1/meetings``) and the participants'
 room routes (``/v1/meetings/{id}/room/...``), which carry a meeting token instead of an
-internal token (docs/adr/0051)."""
+internal token (docs/adr/0051). A recording's media lives in recording_processor, reached with
+its client (docs/adr/0057)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from v100.contracts.meeting_tokens import MeetingTokens
+from v100.contracts.recordings import connect_recordings
 from v100.kit.http import Access, DatabaseSpec, Runtime, ServiceSpec, create_service_app
 from v100.services.meeting.api import PREFIX, meetings_router
 from v100.services.meeting.models import Base
@@ -28,6 +30,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runtime.provide(MeetingTokens(settings.platform.resolved_internal_token_secret))
         yield
 
+    @contextlib.asynccontextmanager
+    async def recording_media(runtime: Runtime) -> AsyncIterator[None]:
+        client = connect_recordings(settings.recording_processor_url, settings.platform)
+        runtime.provide(client)
+        try:
+            yield
+        finally:
+            await client.aclose()
+
     return create_service_app(
         ServiceSpec(
             settings,
@@ -40,6 +51,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # bearer is not one reaches the route without a principal, and the room routes
             # check it as a meeting token (tenant routes answer 401 for want of a principal).
             access=Access(own_token_prefixes=[f"{PREFIX}/"]),
-            components=[meeting_tokens],
+            components=[meeting_tokens, recording_media],
         )
     )

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from v100.contracts.meeting_tokens import MeetingTokens
+from v100.contracts.recordings import RecordingsClient
 from v100.kit.http import Provided, RuntimeDep, SessionDep, SettingsOf
 from v100.services.meeting.access import Caller, identify
 from v100.services.meeting.announcer import Announcer
@@ -22,6 +23,7 @@ from v100.services.meeting.settings import MeetingSettings
 __all__ = [
     "BreakoutsDep",
     "CallerDep",
+    "MediaDep",
     "RecordingsDep",
     "RoomDep",
     "ServiceDep",
@@ -54,8 +56,11 @@ async def get_breakouts(announcer: AnnouncerDep, settings: SettingsDep) -> Break
     return Breakouts(announcer, settings.max_breakout_rooms)
 
 
-async def get_recordings(announcer: AnnouncerDep) -> Recordings:
-    return Recordings(announcer)
+MediaDep = Annotated[RecordingsClient, Depends(Provided(RecordingsClient))]
+
+
+async def get_recordings(announcer: AnnouncerDep, media: MediaDep) -> Recordings:
+    return Recordings(announcer, media)
 
 
 async def get_caller(

@@ -78,3 +78,6 @@ class MeetingRecording(Base, TenantOwned, Timestamped):
     stopped_by: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     started_at: Mapped[datetime]
     stopped_at: Mapped[datetime | None]
+    # The recording in recording_processor that holds its media (the WebM the recording page
+    # uploads, then the MP4): docs/adr/0057.
+    media_recording_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))

@@ -179,8 +179,17 @@ async def close_breakouts(
 async def start_recording(
     recordings: RecordingsDep, caller: CallerDep, session: SessionDep
 ) -> RecordingOut:
-    """Start recording the meeting (record grant); while one runs: that one."""
-    return recording_out(await recordings.start(session, caller))
+    """Start recording the meeting (record grant), with the upload URL its recording page sends
+    the media to; while one runs: that one."""
+    return recording_out(*await recordings.start(session, caller))
+
+
+@room_router.get("/recordings/{recording_id}", response_model=RecordingOut)
+async def see_recording(
+    recording_id: str, recordings: RecordingsDep, caller: CallerDep, session: SessionDep
+) -> RecordingOut:
+    """A recording with its media as it stands: progress, and download links once ready."""
+    return recording_out(*await recordings.read(session, caller, recording_id))
 
 
 @room_router.post("/recordings/{recording_id}/stop", response_model=RecordingOut)

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from v100.contracts.recordings import RecordingMedia
 from v100.kit.http import Listing, refusing_null
 from v100.kit.text import Line
 
@@ -161,6 +162,14 @@ class RecordingOut(BaseModel):
     stopped_by: str | None
     started_at: datetime
     stopped_at: datetime | None
+    # The recording in recording_processor holding its media (docs/adr/0057).
+    media_recording_id: str | None = None
+    # Where its media stands: uploading (bytes ``received``), processing (``percent``), ready
+    # (``downloads`` on a single recording: the MP4, thumbnail and WebM source, presigned),
+    # errored. The answer that starts a recording carries ``upload_url``, the capability its
+    # recording page appends WebM chunks to (tus). None when recording_processor was not
+    # reached (the lifecycle is still answered).
+    media: RecordingMedia | None = None
 
 
 RecordingPage = Listing[RecordingOut]

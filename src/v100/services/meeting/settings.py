@@ -5,6 +5,7 @@ from typing import ClassVar
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from v100.contracts.topology import service_info
 from v100.kit.settings import ServiceSettings
 
 
@@ -23,3 +24,5 @@ class MeetingSettings(ServiceSettings):
     max_participants_limit: int = Field(default=1000, ge=1)
     # Breakout rooms a meeting may have open at once.
     max_breakout_rooms: int = Field(default=50, ge=1)
+    # Where recording_processor answers (a recording's media: docs/adr/0057).
+    recording_processor_url: str = service_info("recording_processor").url

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from v100.contracts.recordings import RecordingMedia
 from v100.services.meeting.models import BreakoutRoom, Meeting, MeetingRecording, Participant
 from v100.services.meeting.schemas import (
     BreakoutRoomOut,
@@ -42,8 +43,9 @@ def participant_out(participant: Participant) -> ParticipantOut:
     )
 
 
-def recording_out(recording: MeetingRecording) -> RecordingOut:
-    return RecordingOut.model_validate(recording, from_attributes=True)
+def recording_out(recording: MeetingRecording, media: RecordingMedia | None = None) -> RecordingOut:
+    out = RecordingOut.model_validate(recording, from_attributes=True)
+    return out.model_copy(update={"media": media})
 
 
 def breakout_out(room: BreakoutRoom, participants: list[Participant]) -> BreakoutRoomOut:

@@ -10,7 +10,7 @@ import time
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Query
 from starlette.responses import JSONResponse
 
 from v100.contracts.recordings import (
@@ -55,7 +55,7 @@ def _media(
     return RecordingMedia(
         recording_id=recording.id,
         meeting_id=recording.meeting_id,
-        status=recording.status,  # type: ignore[arg-type]
+        status=recording.status,
         stage=recording.stage,
         percent=recording.percent,
         received=received,
@@ -87,7 +87,6 @@ def _capability(
 
 @internal_router.post(MEETING_RECORDINGS_PATH, status_code=201, response_model=RecordingMedia)
 async def record_meeting(
-    meeting_id: Annotated[str, Path(max_length=36)],
     body: MeetingRecordingCreate,
     key: IdempotencyKey,
     principal: ServiceRecordings,
@@ -97,8 +96,8 @@ async def record_meeting(
 ) -> JSONResponse:
     """A new recording of the meeting, uploading, with the capability URL its page appends
     WebM chunks to over tus (the same answer again for the same Idempotency-Key)."""
-    tenant_id = principal.tenant_id
-    operation = f"record_meeting:{meeting_id}"
+    tenant_id, meeting_id = principal.tenant_id, body.meeting_id
+    operation = "record_meeting"
     print_ = fingerprint(operation, body.model_dump(mode="json"))
     async with unit_of_work(service.sessions) as session:
         earlier = await recall(session, tenant_id, key, print_)
@@ -128,7 +127,7 @@ async def record_meeting(
 
 @internal_router.get(MEETING_RECORDINGS_PATH, response_model=Listing[RecordingMedia])
 async def meeting_recordings(
-    meeting_id: str,
+    meeting_id: Annotated[str, Query(min_length=1, max_length=36)],
     principal: ServiceRecordings,
     service: ServiceDep,
     session: SessionDep,

@@ -43,12 +43,14 @@ PUBLIC_PATHS = frozenset(
 # Every path under these carries its own credential, a signed expiring token the service behind
 # verifies: video_processing's direct uploads, playback and download links (docs/video.md), and
 # the download links of recording_processor (docs/recordings.md) and media_processor
-# (docs/media-processor.md), and video_analysis's keyframe images (docs/video-analysis.md).
+# (docs/media-processor.md), video_analysis's keyframe images (docs/video-analysis.md), and a
+# meeting recording's tus URL, whose path holds its upload capability (docs/adr/0057).
 PUBLIC_PREFIXES = (
     "/v1/uploads/direct/",
     "/v1/videos/playback/",
     "/v1/videos/files/",
     "/v1/recordings/files/",
+    "/v1/recordings/uploads/",
     "/v1/media/files/",
     "/v1/analyses/files/",
     # A signaling socket's credential is the meeting token in its first message (browsers
