@@ -32,6 +32,7 @@ from .support import INTERNAL_SECRET, bearer
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("stack", ["embedded"], indirect=True)]
 
 CHROMIUM = os.environ.get("V100_TEST_CHROMIUM", "/usr/bin/chromium")
+HAVE_CHROMIUM = Path(CHROMIUM).exists()
 FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
@@ -46,8 +47,9 @@ HARNESS = b"""<!doctype html>
 import {startRecording} from "/harness/recorder.js";
 window.state = {progress: null, error: null, stopped: false};
 window.record = async (recording) => {
-  const ada = await navigator.mediaDevices.getUserMedia({video: {width: 320, height: 240}, audio: true});
-  const bob = await navigator.mediaDevices.getUserMedia({video: {width: 320, height: 240}, audio: true});
+  const wanted = {video: {width: 320, height: 240}, audio: true};
+  const ada = await navigator.mediaDevices.getUserMedia(wanted);
+  const bob = await navigator.mediaDevices.getUserMedia(wanted);
   const tiles = [{stream: ada, name: "Ada"}, {stream: bob, name: "Bob"}];
   const recorder = await startRecording({recording, token: null, streams: () => tiles,
                                          timeslice: 1000, width: 640, height: 360});
@@ -81,7 +83,7 @@ class _WithHarness:
 async def test_the_recorder_survives_a_network_drop_and_makes_a_downloadable_mp4(
     deploy: Deploy, tmp_path: Path
 ) -> None:
-    if not Path(CHROMIUM).exists():
+    if not HAVE_CHROMIUM:
         pytest.skip(f"{CHROMIUM} missing: run `bash scripts/tools/browser.sh install`")
     from playwright.async_api import async_playwright
 
