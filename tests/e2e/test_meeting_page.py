@@ -25,6 +25,7 @@ from tests.support.gateway import gateway_in_front_of_services
 from v100.kit.settings import PlatformSettings
 from v100.kit.testing.servers import serving
 from v100.services.meeting.app import create_app as create_meeting
+from v100.services.meeting.meeting_page import PAGE_DIR
 from v100.services.meeting.settings import MeetingSettings
 from v100.services.meeting_signaling.app import create_app as create_signaling
 from v100.services.meeting_signaling.settings import MeetingSignalingSettings
@@ -87,7 +88,8 @@ async def _inbound(page: Any) -> list[dict[str, Any]]:
 
 
 async def media_flows(page: Any, peers: int) -> None:
-    """Video frames decoded and audio bytes received grow from each of ``peers`` peers."""
+    """Video frames decoded and audio bytes received grow from each of ``peers`` peers, whose
+    audio carries energy."""
     deadline = time.monotonic() + WAIT_MS / 1000
     last: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
@@ -104,6 +106,8 @@ async def media_flows(page: Any, peers: int) -> None:
             for s in last
             if s["kind"] == "audio"
             and s["bytesReceived"] > before.get((s["peerId"], "audio"), {}).get("bytesReceived", 0)
+            # Decoded sound, not only packets: the fake microphone's beeps carry energy.
+            and s["totalAudioEnergy"] > 0
         }
         if len(growing) >= peers:
             return
@@ -170,6 +174,31 @@ async def test_peers_meet_chat_break_out_and_are_admitted(tmp_path: Path) -> Non
             bob_id = tokens["Bob"]["participant_id"]
             raised = ada.locator(f'#people li[data-participant="{bob_id}"][data-hand="true"]')
             await expect(raised).to_be_visible(timeout=WAIT_MS)
+
+            # Screen share: Ada's video sender carries the screen; Bob still decodes it.
+            await ada.get_by_role("button", name="Share screen").click()
+            await expect(ada.locator("#screen")).to_have_attribute(
+                "aria-pressed", "true", timeout=WAIT_MS
+            )
+            ada_id = tokens["Ada"]["participant_id"]
+            sharing = bob.locator(f'#people li[data-participant="{ada_id}"]')
+            await expect(sharing).to_contain_text("sharing screen", timeout=WAIT_MS)
+            await media_flows(bob, 1)
+            await ada.get_by_role("button", name="Stop sharing").click()
+            await expect(sharing).not_to_contain_text("sharing screen", timeout=WAIT_MS)
+
+            # Recording: started and stopped at the API from the page; everyone sees it.
+            await ada.get_by_role("button", name="Record").click()
+            await expect(bob.locator("#recording-badge")).to_be_visible(timeout=WAIT_MS)
+            if not (PAGE_DIR / "recorder.js").exists():
+                notice = ada.locator("#notice")
+                await expect(notice).to_contain_text("recorder not available", timeout=WAIT_MS)
+            listed = await http.get(f"/v1/meetings/{meeting_id}/recordings")
+            assert [r["status"] for r in listed.json()["items"]] == ["recording"]
+            await ada.get_by_role("button", name="Stop recording").click()
+            await expect(bob.locator("#recording-badge")).to_be_hidden(timeout=WAIT_MS)
+            listed = await http.get(f"/v1/meetings/{meeting_id}/recordings")
+            assert [r["status"] for r in listed.json()["items"]] == ["stopped"]
 
             # Bob to a breakout room: his page reconnects there; back, media again.
             await ada.get_by_label("New room").fill("Room 1")
