@@ -49,6 +49,12 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("meeting", "/v1/meetings/{meeting_id}/room"): _MEETING_TOKEN,
     ("meeting", "/v1/meetings/{meeting_id}/room/join"): _MEETING_TOKEN,
     ("meeting", "/v1/meetings/{meeting_id}/room/leave"): _MEETING_TOKEN,
+    ("meeting", "/v1/meetings/{meeting_id}/room/token"): _MEETING_TOKEN,
+    ("meeting", "/meet/{meeting_id}"): (
+        "the meeting page (static HTML); its credential travels in the URL fragment, never "
+        "to the server (ADR 0056)"
+    ),
+    ("meeting", "/meet/assets/{name}"): "the meeting page's static scripts and styles",
     ("meeting", "/v1/meetings/{meeting_id}/room/waiting/{participant_id}/admit"): _MEETING_TOKEN,
     ("meeting", "/v1/meetings/{meeting_id}/room/waiting/{participant_id}/deny"): _MEETING_TOKEN,
     ("meeting", "/v1/meetings/{meeting_id}/room/waiting/admit-all"): _MEETING_TOKEN,

@@ -4,7 +4,7 @@ upstream a dead address, a tenant signed up, and an API key of that tenant."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -29,9 +29,26 @@ async def gateway_in_front_of(
 ) -> AsyncIterator[tuple[str, str]]:
     """The gateway routing ``service``'s prefixes to ``service_url`` (signing with
     ``internal_secret``, as the service verifies); (its URL, an API key with ``scopes``)."""
+    async with gateway_in_front_of_services(
+        {service: service_url}, var_dir, internal_secret=internal_secret, scopes=scopes
+    ) as answer:
+        yield answer
+
+
+@asynccontextmanager
+async def gateway_in_front_of_services(
+    services: Mapping[str, str],
+    var_dir: Path,
+    *,
+    internal_secret: str,
+    scopes: Iterable[str] = ("*",),
+) -> AsyncIterator[tuple[str, str]]:
+    """The gateway routing each named service's prefixes to its URL, every other upstream a
+    dead address; (its URL, an API key with ``scopes``)."""
     nowhere = dead_url()
     upstreams = {info.name: nowhere for info in SERVICES if info.name != "gateway"}
-    upstreams[service] = service_url
+    upstreams.update(services)
+    service = "-".join(sorted(services))
     settings = GatewaySettings(
         platform=PlatformSettings(var_dir=var_dir, internal_token_secret=internal_secret),
         database_url=f"sqlite+aiosqlite:///{var_dir}/gateway.db",

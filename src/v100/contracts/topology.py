@@ -71,7 +71,9 @@ SERVICES: tuple[ServiceInfo, ...] = (
         ("/v1/documents", "/v1/search", "/v1/rag", "/v1/reembeddings"),
         summary="documents, embeddings, retrieval",
     ),
-    ServiceInfo("meeting", 3005, ("/v1/meetings",), summary="meetings and participants"),
+    ServiceInfo(
+        "meeting", 3005, ("/v1/meetings", "/meet/"), summary="meetings, participants, the page"
+    ),
     ServiceInfo("meeting_signaling", 3015, (), ("/v1/signaling",), summary="WebRTC signaling"),
     ServiceInfo("realtime", 3014, (), ("/v1/realtime",), summary="room state and presence"),
     ServiceInfo("stream_proxy", 3016, ("/v1/streams", "/hls/"), summary="HLS delivery"),

@@ -15,6 +15,7 @@ from v100.contracts.meeting_tokens import MeetingTokens
 from v100.contracts.recordings import connect_recordings
 from v100.kit.http import Access, DatabaseSpec, Runtime, ServiceSpec, create_service_app
 from v100.services.meeting.api import PREFIX, meetings_router
+from v100.services.meeting.meeting_page import PAGE_PREFIX, page_router
 from v100.services.meeting.models import Base
 from v100.services.meeting.participant_api import room_router
 from v100.services.meeting.settings import MeetingSettings as Settings
@@ -45,12 +46,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             title="V100 meeting",
             description="Meetings, meeting tokens, participants, waiting and breakout rooms, "
             "recording lifecycle.",
-            routers=[meetings_router, room_router],
+            routers=[meetings_router, room_router, page_router],
             database=DATABASE,
             # A meeting token is not an internal token: under the prefix, a request whose
             # bearer is not one reaches the route without a principal, and the room routes
             # check it as a meeting token (tenant routes answer 401 for want of a principal).
-            access=Access(own_token_prefixes=[f"{PREFIX}/"]),
+            # The meeting page is static: its credential stays in the URL's fragment (ADR 0056).
+            access=Access(own_token_prefixes=[f"{PREFIX}/"], public_prefixes=[PAGE_PREFIX]),
             components=[meeting_tokens, recording_media],
         )
     )

@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from starlette.responses import JSONResponse
 
 from v100.kit.http import SessionDep
-from v100.services.meeting.deps import BreakoutsDep, CallerDep, RecordingsDep, RoomDep
+from v100.services.meeting.deps import BreakoutsDep, CallerDep, RecordingsDep, RoomDep, TokensDep
 from v100.services.meeting.schemas import (
     AdmitAllOut,
     AssignmentsIn,
@@ -23,6 +23,7 @@ from v100.services.meeting.schemas import (
     ParticipantOut,
     RecordingOut,
     RoomOut,
+    RoomTokenOut,
 )
 from v100.services.meeting.shapes import (
     breakout_out,
@@ -67,6 +68,15 @@ async def see_room(room: RoomDep, caller: CallerDep, session: SessionDep) -> Roo
         breakout_rooms=[breakout_out(r, view.participants) for r in view.breakout_rooms],
         recordings=[recording_out(r) for r in view.recordings],
     )
+
+
+@room_router.post("/token", response_model=RoomTokenOut)
+async def room_token(
+    room: RoomDep, caller: CallerDep, tokens: TokensDep, session: SessionDep
+) -> RoomTokenOut:
+    """The caller's meeting token for the room it is in now (after a move to a breakout room)."""
+    token, me = await room.room_token(session, caller, tokens)
+    return RoomTokenOut(token=token, room=me.room, expires_at=me.token_expires_at)
 
 
 @room_router.post("/waiting/{participant_id}/admit", response_model=ParticipantOut)

@@ -17,6 +17,7 @@ from v100.contracts.events import (
     MEETING_PARTICIPANT_WAITING,
     MEETING_UNLOCKED,
 )
+from v100.contracts.meeting_tokens import MeetingToken, MeetingTokens
 from v100.kit.db import utcnow
 from v100.services.meeting.access import Caller
 from v100.services.meeting.announcer import Announcer
@@ -35,7 +36,7 @@ from v100.services.meeting.repository import (
     MeetingRecordingRepository,
     ParticipantRepository,
 )
-from v100.services.meeting.service import end_meeting
+from v100.services.meeting.service import end_meeting, grants_of
 
 __all__ = ["Room", "RoomView"]
 
@@ -108,6 +109,31 @@ class Room:
                 await MeetingRecordingRepository(session).active(tenant_id, meeting_id)
             ),
         )
+
+    async def room_token(
+        self, session: AsyncSession, caller: Caller, tokens: MeetingTokens
+    ) -> tuple[str, Participant]:
+        """The caller's meeting token for the room it is in now (``main`` or a breakout room):
+        what its page presents to signaling and realtime after a move. The same participant,
+        ``jti`` and expiry as the token it holds (so it acts on these routes as that one did,
+        and lives no longer); its grants as stored now."""
+        meeting = await open_meeting(session, caller.tenant_id, caller.participant.meeting_id)
+        me = await self._fresh(session, meeting, caller.participant.id)
+        if me.status != "joined":
+            raise ParticipantNotJoined(f"Participant {me.id} is {me.status}.")
+        held = caller.token
+        token = MeetingToken(
+            tenant_id=held.tenant_id,
+            meeting_id=held.meeting_id,
+            participant_id=me.id,
+            name=me.name,
+            role=held.role,
+            grants=grants_of(me),
+            expires_at=held.expires_at,
+            token_id=held.token_id,
+            room=me.room,
+        )
+        return tokens.mint(token), me
 
     # -- the waiting room (admin grant) ----------------------------------------------------
 

@@ -30,6 +30,7 @@ __all__ = [
     "RecordingOut",
     "RecordingPage",
     "RoomOut",
+    "RoomTokenOut",
     "TokenCreate",
     "TokenOut",
 ]
@@ -185,6 +186,16 @@ class RoomOut(BaseModel):
     waiting: list[ParticipantOut]
     breakout_rooms: list[BreakoutRoomOut]
     recordings: list[RecordingOut]
+
+
+class RoomTokenOut(BaseModel):
+    """The caller's meeting token for the room it is in now: what its page presents to
+    signaling and realtime (their room is the token's ``room``)."""
+
+    token: str
+    # "main" or a breakout room's id.
+    room: str
+    expires_at: datetime
 
 
 class AdmitAllOut(BaseModel):

@@ -20,12 +20,14 @@ from v100.kit.room_admission import (
 )
 
 __all__ = [
+    "CHAT_MAX_CHARS",
     "CLOSE_BAD_JOIN",
     "CLOSE_FORBIDDEN",
     "CLOSE_JOIN_TIMEOUT",
     "CLOSE_LAGGING",
     "CLOSE_RATE_LIMITED",
     "CLOSE_UNAUTHORIZED",
+    "Chat",
     "Heartbeat",
     "Join",
     "Leave",
@@ -60,6 +62,16 @@ class State(_Message):
         return self.model_dump(exclude={"type"}, exclude_none=True)
 
 
+CHAT_MAX_CHARS = 2000
+
+
+class Chat(_Message):
+    """A chat message to everyone in the sender's room (kept in the room's log)."""
+
+    type: Literal["chat"]
+    text: str = Field(min_length=1, max_length=CHAT_MAX_CHARS)
+
+
 class Heartbeat(_Message):
     type: Literal["heartbeat"]
 
@@ -69,14 +81,14 @@ class Leave(_Message):
 
 
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(
-    Annotated[Join | State | Heartbeat | Leave, Field(discriminator="type")]
+    Annotated[Join | State | Chat | Heartbeat | Leave, Field(discriminator="type")]
 )
 
 
-def parse(text: str) -> Join | State | Heartbeat | Leave:
+def parse(text: str) -> Join | State | Chat | Heartbeat | Leave:
     """The message in ``text``, or a ``ProtocolError`` saying what is wrong with it."""
     try:
-        message: Join | State | Heartbeat | Leave = _ADAPTER.validate_json(text)
+        message: Join | State | Chat | Heartbeat | Leave = _ADAPTER.validate_json(text)
     except ValidationError as exc:
         first = exc.errors(include_url=False, include_input=False)[0]
         if first["type"] == "json_invalid":

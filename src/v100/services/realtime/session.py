@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -22,6 +23,7 @@ from v100.services.realtime.connection import Connection, numbered
 from v100.services.realtime.hub import Hub
 from v100.services.realtime.protocol import (
     CLOSE_RATE_LIMITED,
+    Chat,
     Heartbeat,
     Join,
     Leave,
@@ -29,11 +31,15 @@ from v100.services.realtime.protocol import (
     State,
     parse,
 )
-from v100.services.realtime.store import Entry, Gap, Room, entry
+from v100.services.realtime.store import Entry, Gap, Room, chat, entry
 
 __all__ = ["serve"]
 
 _log = get_logger("v100.realtime")
+
+
+def _now_iso(hub: Hub) -> str:
+    return datetime.fromtimestamp(hub.clock(), UTC).isoformat()
 
 
 def _error(code: str, detail: str) -> str:
@@ -132,6 +138,9 @@ async def _converse(connection: Connection, hub: Hub, me: Entry) -> None:
                 await hub.publish(room, await store.join(room.key, me, hub.expires_at()))
             elif isinstance(message, State):
                 await hub.publish(room, await store.update(room.key, pid, message.changes()))
+            elif isinstance(message, Chat):
+                said = chat(pid, me["name"], message.text, _now_iso(hub))
+                await hub.publish(room, await store.say(room.key, said))
             elif isinstance(message, Leave):
                 await hub.publish(room, await store.leave(room.key, pid, "left"))
                 connection.shut(1000, "left")

@@ -25,6 +25,7 @@ __all__ = [
     "Numbered",
     "Room",
     "Store",
+    "chat",
     "check_since",
     "entry",
     "joined",
@@ -77,6 +78,12 @@ def updated(participant_id: str, changes: dict[str, bool]) -> str:
     return orjson.dumps(body).decode()
 
 
+def chat(participant_id: str, name: str, text: str, time: str) -> str:
+    body = {"type": "chat", "participant_id": participant_id, "name": name, "text": text,
+            "time": time}  # fmt: skip
+    return orjson.dumps(body).decode()
+
+
 class Gap(Exception):
     """The log no longer holds every message after the one asked for."""
 
@@ -104,6 +111,10 @@ class Store(ABC):
     @abstractmethod
     async def relay(self, room: str, key: str, body: str) -> list[Numbered]:
         """Append ``body`` once for ``key`` (a meeting event's sequence), whoever relays it."""
+
+    @abstractmethod
+    async def say(self, room: str, body: str) -> list[Numbered]:
+        """Append ``body`` (a chat message) to the room's log."""
 
     @abstractmethod
     async def head(self, room: str) -> int:

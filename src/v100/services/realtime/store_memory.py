@@ -92,6 +92,9 @@ class MemoryStore(Store):
         state.relayed.add(key)
         return state.append(body)
 
+    async def say(self, room: str, body: str) -> list[Numbered]:
+        return self._room(room).append(body)
+
     async def head(self, room: str) -> int:
         return self._room(room).seq
 

@@ -101,6 +101,15 @@ touch()
 return out
 """
 )
+# ARGV[3]: the message.
+_SAY = (
+    _APPEND
+    + """
+append(out, ARGV[3])
+touch()
+return out
+"""
+)
 # KEYS: seq and log (or people); ARGV[1]: which.
 _READ = """
 local head = redis.call('GET', KEYS[1]) or '0'
@@ -126,6 +135,7 @@ class RedisStore(Store):
         self._leave: Any = self._redis.register_script(_LEAVE)
         self._expire: Any = self._redis.register_script(_EXPIRE)
         self._relay: Any = self._redis.register_script(_RELAY)
+        self._say: Any = self._redis.register_script(_SAY)
         self._read: Any = self._redis.register_script(_READ)
 
     async def _run(self, script: Any, room: str, *args: Any) -> list[Numbered]:
@@ -159,6 +169,9 @@ class RedisStore(Store):
         async with unavailable("realtime store"):
             head, items = await self._read(keys=keys, args=[kind])
         return int(head), items
+
+    async def say(self, room: str, body: str) -> list[Numbered]:
+        return await self._run(self._say, room, body)
 
     async def head(self, room: str) -> int:
         async with unavailable("realtime store"):

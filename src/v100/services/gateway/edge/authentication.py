@@ -58,6 +58,9 @@ PUBLIC_PREFIXES = (
     "/v1/signaling/rooms/",
     # So is a realtime room socket's (docs/realtime.md).
     "/v1/realtime/rooms/",
+    # The meeting page: static files; the participant's token stays in the URL's fragment,
+    # which browsers never send (docs/meeting-page.md, ADR 0056).
+    "/meet/",
 )
 # A participant's meeting token is the credential of its meeting's room routes,
 # ``/v1/meetings/{id}/room...`` (docs/adr/0051).
