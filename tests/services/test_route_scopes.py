@@ -97,6 +97,9 @@ SIGNED_PREFIXES = (
     "/v1/recordings/uploads/",
     "/v1/media/files/",
     "/v1/analyses/files/",
+    # stream_proxy's playback URLs: the signed, expiring token in the path is the credential
+    # (a player fetches playlists and segments with no API key; docs/stream-proxy.md).
+    "/hls/",
 )
 
 

@@ -2,7 +2,8 @@
 ``kit.http.ServiceClient``, for a tenant's stored video's audio (described, then streamed: the
 M4A rendition, cut from the very timeline the video plays) and for attaching a caption track
 made from a transcript to the video; and for its picture (the MP4 rendition, sound included,
-for video_analysis). The calls carry the platform scope ``service:videos``,
+for video_analysis); and for where its HLS ladder lies in the platform's store (for
+stream_proxy, which serves it: ADR 0055). The calls carry the platform scope ``service:videos``,
 which no tenant credential can hold; the tenant is the token's, so another tenant's video is
 404 like an unknown one.
 
@@ -11,6 +12,7 @@ which no tenant credential can hold; the tenant is the token's, so another tenan
     async with videos.audio_content(tenant_id, video_id) as chunks:
         await storage.put(key, chunks, audio.content_type)
     picture = await videos.picture(tenant_id, video_id)  # ... / VideoHasNoPicture (audio only)
+    hls = await videos.hls(tenant_id, video_id)  # objects under hls.prefix; same refusals
     async with videos.picture_content(tenant_id, video_id) as chunks:
         await storage.put(key, chunks, picture.content_type)
     await videos.put_captions(tenant_id, video_id, "en", CaptionTrackIn(transcript_id=...,
@@ -40,6 +42,7 @@ from v100.kit.settings import PlatformSettings
 __all__ = [
     "AUDIO_PATH",
     "CAPTIONS_PATH",
+    "HLS_PATH",
     "NOT_READY",
     "NO_AUDIO",
     "NO_PICTURE",
@@ -50,6 +53,7 @@ __all__ = [
     "VideoAudio",
     "VideoHasNoAudio",
     "VideoHasNoPicture",
+    "VideoHls",
     "VideoMissing",
     "VideoNotReady",
     "VideoPicture",
@@ -67,6 +71,7 @@ NOT_READY = "video-not-ready"
 NO_AUDIO = "video-has-no-audio"
 NO_PICTURE = "video-has-no-picture"
 PICTURE_PATH = "/v1/videos/{video_id}/picture"
+HLS_PATH = "/v1/videos/{video_id}/hls"
 _CHUNK = 1024 * 1024
 
 
@@ -98,6 +103,21 @@ class VideoPicture(BaseModel):
     has_audio: bool
     content_type: str
     size: int | None
+
+
+class VideoHls(BaseModel):
+    """``GET /v1/videos/{id}/hls``: a ready video's HLS ladder in the platform's store. Every
+    playlist, init segment and media segment is an object under ``prefix`` (the master playlist
+    is ``prefix + master``); the playlists name each other relatively. video_processing owns
+    the layout and may rewrite the master playlist (a caption track added); segments never
+    change once stored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    video_id: str
+    duration: float | None
+    prefix: str
+    master: str
+    rungs: list[str]
 
 
 class CaptionTrackIn(BaseModel):
@@ -158,6 +178,12 @@ class VideosClient:
         path = AUDIO_PATH.format(video_id=video_id)
         response = await self._client.get(path, principal=working_for(tenant_id))
         return VideoAudio.model_validate(_answer(response))
+
+    async def hls(self, tenant_id: str, video_id: str) -> VideoHls:
+        """Where the video's HLS ladder lies; a refusal when it has none to give yet."""
+        path = HLS_PATH.format(video_id=video_id)
+        response = await self._client.get(path, principal=working_for(tenant_id))
+        return VideoHls.model_validate(_answer(response))
 
     def audio_content(
         self, tenant_id: str, video_id: str

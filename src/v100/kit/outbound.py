@@ -35,7 +35,7 @@ from yarl import URL
 
 from v100.kit.fetch import FetchPolicy, UrlFetchFailed, UrlNotAllowed, check_address
 
-__all__ = ["CheckedResponse", "OutboundSender"]
+__all__ = ["CheckedResponse", "OutboundSender", "checked_session", "checked_url"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,23 +84,7 @@ class OutboundSender:
     def _opened(self) -> aiohttp.ClientSession:
         if self._session is None:
             per_host, total = self._limits
-            connector = aiohttp.TCPConnector(
-                limit=total,
-                limit_per_host=per_host,
-                resolver=_CheckingResolver(self.policy),
-                use_dns_cache=False,
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                cookie_jar=aiohttp.DummyCookieJar(),
-                auto_decompress=False,
-                trust_env=False,
-                timeout=aiohttp.ClientTimeout(
-                    total=self.policy.total_timeout,
-                    sock_connect=self.policy.connect_timeout,
-                    sock_read=self.policy.read_timeout,
-                ),
-            )
+            self._session = checked_session(self.policy, per_host=per_host, total=total)
         return self._session
 
     async def send(
@@ -142,27 +126,57 @@ class OutboundSender:
             raise UrlFetchFailed(f"the URL could not be reached: {type(exc).__name__}") from exc
 
     def _checked(self, url: str) -> URL:
-        try:
-            target = URL(url)
-        except (ValueError, TypeError) as exc:
-            raise UrlNotAllowed(f"not a URL: {exc}") from exc
-        if target.scheme not in self.policy.schemes:
-            raise UrlNotAllowed(f"only {', '.join(self.policy.schemes)} URLs can be fetched")
-        if target.user or target.password:
-            raise UrlNotAllowed("URLs with credentials in them are not fetched")
-        if not target.host:
-            raise UrlNotAllowed("the URL has no host")
-        port = target.port or (443 if target.scheme == "https" else 80)
-        if self.policy.ports is not None and port not in self.policy.ports:
-            raise UrlNotAllowed(f"port {port} is not allowed")
-        try:
-            literal = ipaddress.ip_address(target.host.split("%", 1)[0])
-        except ValueError:
-            return target  # a name: the connector's resolver checks what it resolves to
-        check_address(literal, self.policy)  # aiohttp does not resolve an address
-        return target
+        return checked_url(url, self.policy)
 
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def checked_session(policy: FetchPolicy, *, per_host: int, total: int) -> aiohttp.ClientSession:
+    """An aiohttp session under ``policy``: every name it connects to is resolved again and
+    checked (no DNS cache), no cookies kept, no decompression, the policy's timeouts. Send it
+    only URLs that passed ``checked_url`` (aiohttp does not resolve an address in a URL)."""
+    connector = aiohttp.TCPConnector(
+        limit=total,
+        limit_per_host=per_host,
+        resolver=_CheckingResolver(policy),
+        use_dns_cache=False,
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        auto_decompress=False,
+        trust_env=False,
+        timeout=aiohttp.ClientTimeout(
+            total=policy.total_timeout,
+            sock_connect=policy.connect_timeout,
+            sock_read=policy.read_timeout,
+        ),
+    )
+
+
+def checked_url(url: str, policy: FetchPolicy) -> URL:
+    """``url`` parsed, when a request may be sent to it under ``policy`` (scheme, no
+    credentials, port, an address written in it allowed; a name is checked when it resolves);
+    ``UrlNotAllowed`` otherwise."""
+    try:
+        target = URL(url)
+    except (ValueError, TypeError) as exc:
+        raise UrlNotAllowed(f"not a URL: {exc}") from exc
+    if target.scheme not in policy.schemes:
+        raise UrlNotAllowed(f"only {', '.join(policy.schemes)} URLs can be fetched")
+    if target.user or target.password:
+        raise UrlNotAllowed("URLs with credentials in them are not fetched")
+    if not target.host:
+        raise UrlNotAllowed("the URL has no host")
+    port = target.port or (443 if target.scheme == "https" else 80)
+    if policy.ports is not None and port not in policy.ports:
+        raise UrlNotAllowed(f"port {port} is not allowed")
+    try:
+        literal = ipaddress.ip_address(target.host.split("%", 1)[0])
+    except ValueError:
+        return target  # a name: the connector's resolver checks what it resolves to
+    check_address(literal, policy)  # aiohttp does not resolve an address
+    return target

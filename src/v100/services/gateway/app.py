@@ -46,6 +46,8 @@ __all__ = ["DATABASE", "create_app"]
 
 # The tus endpoints (docs/uploads.md, docs/adr/0057): their OPTIONS needs no credential.
 TUS_PATHS = ("/v1/uploads", "/v1/recordings/uploads")
+# stream_proxy answers CORS for its signed playback URLs itself (its own allowed origins).
+OWN_CORS_PREFIXES = ("/hls/",)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -158,6 +160,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     origins=edge.cors_origins,
                     max_age=edge.cors_max_age_seconds,
                     tus_paths=TUS_PATHS,
+                    own_cors_prefixes=OWN_CORS_PREFIXES,
                 ),
                 *(
                     [

@@ -1,2 +1,2 @@
-"""stream_proxy (:3016): HLS delivery, avatar session proxying and media routes.
-Its features arrive with a later issue; today it runs, migrates and reports health."""
+"""stream_proxy (:3016): HLS delivery of processed videos under signed playback URLs, and media
+routes: health-checked backends (avatar session media, live HLS) proxied under signed URLs."""

@@ -31,6 +31,7 @@ from v100.services.video_processing.models import (
     CaptionSource,
     CaptionTrack,
     Rendition,
+    RenditionKind,
     Video,
     VideoStatus,
 )
@@ -104,6 +105,20 @@ class CaptionService:
         if rendition is None:
             raise VideoHasNoPicture(f"Video {video.id} has no picture (audio only).")
         return video, rendition
+
+    async def hls(self, tenant_id: str, video_id: str) -> tuple[Video, Rendition]:
+        """The ready video and its HLS master playlist's rendition; refused while it is not
+        ready, or when it has no ladder (an audio-only upload has no picture to stream)."""
+        video = await self._video(tenant_id, video_id)
+        if video.status != VideoStatus.READY:
+            raise VideoNotReady(f"Video {video.id} is {video.status}; its HLS is not ready.")
+        master = next(
+            (r for r in video.renditions if r.kind == RenditionKind.HLS and r.name == "master"),
+            None,
+        )
+        if master is None:
+            raise VideoHasNoPicture(f"Video {video.id} has no HLS ladder (audio only).")
+        return video, master
 
     def has_audio(self, video: Video) -> bool:
         return any(r.name == AUDIO_RENDITION for r in video.renditions)

@@ -1,8 +1,9 @@
 """video_processing's routes for the platform's other services, under the scope
 ``service:videos`` that no tenant credential can hold (``contracts/videos.py`` is their
 client; the tenant is the internal token's): a ready video's audio, described and streamed, for
-transcription; a ready video's MP4 rendition, described and streamed, for video_analysis; and
-attaching a caption track made from a transcript to a video."""
+transcription; a ready video's MP4 rendition, described and streamed, for video_analysis; where
+a ready video's HLS ladder lies in the platform's store, for stream_proxy to serve it (ADR 0055);
+and attaching a caption track made from a transcript to a video."""
 
 from __future__ import annotations
 
@@ -11,7 +12,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path
 from starlette.responses import StreamingResponse
 
-from v100.contracts.videos import CaptionTrackIn, CaptionTrackInfo, VideoAudio, VideoPicture
+from v100.contracts.videos import (
+    CaptionTrackIn,
+    CaptionTrackInfo,
+    VideoAudio,
+    VideoHls,
+    VideoPicture,
+)
 from v100.kit.auth import Principal
 from v100.kit.http import Authorized
 from v100.services.video_processing.deps import CaptionsDep
@@ -84,6 +91,21 @@ async def picture_content(
     headers = {} if rendition.size is None else {"Content-Length": str(rendition.size)}
     return StreamingResponse(
         captions.storage.open(rendition.key), media_type=rendition.content_type, headers=headers
+    )
+
+
+@internal_router.get("/{video_id}/hls", response_model=VideoHls)
+async def describe_hls(video_id: str, principal: ServiceVideos, captions: CaptionsDep) -> VideoHls:
+    """Where a ready video's HLS ladder lies in the platform's store, for a service to serve."""
+    video, master = await captions.hls(principal.tenant_id, video_id)
+    prefix, _, name = master.key.rpartition("/")
+    rungs = master.extra.get("rungs") if isinstance(master.extra, dict) else None
+    return VideoHls(
+        video_id=video.id,
+        duration=master.duration if master.duration is not None else video.duration,
+        prefix=f"{prefix}/",
+        master=name,
+        rungs=[str(rung) for rung in rungs or []],
     )
 
 

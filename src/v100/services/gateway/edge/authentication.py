@@ -53,6 +53,9 @@ PUBLIC_PREFIXES = (
     "/v1/recordings/uploads/",
     "/v1/media/files/",
     "/v1/analyses/files/",
+    # stream_proxy's signed playback URLs (players fetch them with no credential; the service
+    # checks the token in the path: docs/stream-proxy.md).
+    "/hls/",
     # A signaling socket's credential is the meeting token in its first message (browsers
     # cannot set headers on a WebSocket); meeting_signaling verifies it (docs/meeting-signaling.md).
     "/v1/signaling/rooms/",

@@ -3,7 +3,9 @@ before authentication, since a browser's preflight carries no credential. A pref
 listed origin gets 204 with what it may send; every answer to such an origin names it and the
 headers it may read (tus's among them, so tus-js-client can resume). A bare ``OPTIONS`` on the
 tus endpoint is tus's own discovery request: 204 with the protocol's headers, no credential
-needed (the size limit comes with an authenticated ``OPTIONS``, from the service)."""
+needed (the size limit comes with an authenticated ``OPTIONS``, from the service). Under
+``own_cors_prefixes`` (stream_proxy's ``/hls/``: players on tenants' own sites, with signed URLs)
+the service answers CORS itself and the gateway leaves requests and answers as they are."""
 
 from __future__ import annotations
 
@@ -37,19 +39,28 @@ _TUS_HEADERS = {
 
 class CorsMiddleware:
     def __init__(
-        self, app: ASGIApp, *, origins: Sequence[str], max_age: int, tus_paths: Sequence[str]
+        self,
+        app: ASGIApp,
+        *,
+        origins: Sequence[str],
+        max_age: int,
+        tus_paths: Sequence[str],
+        own_cors_prefixes: Sequence[str] = (),
     ) -> None:
         self.app = app
         self.origins = frozenset(origins)
         self.max_age = str(max_age)
         # The tus creation URLs and the uploads under them ("/v1/uploads", "/v1/uploads/").
         self.tus_paths = tuple(tus_paths)
+        self.own_cors_prefixes = tuple(own_cors_prefixes)
 
     def _is_tus(self, path: str) -> bool:
         return any(path == base or path.startswith(base + "/") for base in self.tus_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or (
+            self.own_cors_prefixes and scope["path"].startswith(self.own_cors_prefixes)
+        ):
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
