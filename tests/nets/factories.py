@@ -27,6 +27,7 @@ from v100.services.integration.signing import new_secret
 from v100.services.integration.sms.models import SmsMessage
 from v100.services.media_processor.models import MediaJob
 from v100.services.rag_engine.models import Collection, Document, Reembedding
+from v100.services.stream_proxy.models import MediaRoute
 from v100.services.transcription.models import Transcript
 from v100.services.video_analysis.models import Analysis, StageResult
 from v100.services.video_analysis.models import Clip as AnalysisClip
@@ -57,6 +58,8 @@ FACTORIES: dict[str, Factory] = {}
 # tests/services/meeting checks that a token reaches no other meeting (ADR 0051).
 SIGNED = (
     "/v1/videos/playback/{token}/{path}",
+    "/hls/{token}/{path}",
+    "/hls/routes/{token}/{path}",
     *(
         f"/v1/meetings/{{meeting_id}}/room{tail}"
         for tail in (
@@ -294,6 +297,19 @@ async def video_picture(platform: Platform, tenant: Tenant) -> Made:
     return Made({"video_id": made.id})
 
 
+@factory("/v1/videos/{video_id}/hls")
+async def video_hls(platform: Platform, tenant: Tenant) -> Made:
+    # Read by platform services only (service:videos): A's own service call still reads it.
+    made = await _video(platform, tenant)
+    key = f"videos/{made.id}/hls/master.m3u8"
+    await _stored(platform, key, b"#EXTM3U\n", "application/vnd.apple.mpegurl")
+    async with unit_of_work(_sessions(platform, "video_processing")) as session:
+        session.add(Rendition(tenant_id=tenant.id, video_id=made.id, kind="hls", name="master",
+                              key=key, content_type="application/vnd.apple.mpegurl", size=8,
+                              extra={"rungs": []}))  # fmt: skip
+    return Made({"video_id": made.id})
+
+
 @factory("/v1/videos/{video_id}/captions/{language}")
 async def caption_track_attach(platform: Platform, tenant: Tenant) -> Made:
     made = await _video(platform, tenant)
@@ -388,6 +404,22 @@ async def media_job(platform: Platform, tenant: Tenant) -> Made:
 async def assembly(platform: Platform, tenant: Tenant) -> Made:
     made = await _created(platform, tenant, "/v1/media/assemblies", {"parts": 2})
     return Made({"assembly_id": made["id"], "number": "1"}, content={"put": b"part one"})
+
+
+# --- stream_proxy ----------------------------------------------------------------------------
+
+
+@factory("/v1/streams/routes/{route_id}", "/v1/streams/routes/{route_id}/playback")
+async def media_route(platform: Platform, tenant: Tenant) -> Made:
+    # A row as the API leaves it: a backend on loopback, which the SSRF guard keeps the health
+    # checker from ever reaching here (no backend_allow_cidrs), so no traffic leaves the test.
+    async with unit_of_work(_sessions(platform, "stream_proxy")) as session:
+        route = MediaRoute(tenant_id=tenant.id, name="A's avatars", kind="avatar-session",
+                           backends=[{"url": "http://127.0.0.1:9", "weight": 1}],
+                           health_path="/health", health_interval_seconds=60.0)  # fmt: skip
+        session.add(route)
+        await session.flush()
+        return Made({"route_id": route.id}, bodies={"patch": {"name": "taken"}, "post": {}})
 
 
 # --- meeting ---------------------------------------------------------------------------------
