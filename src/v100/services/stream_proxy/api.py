@@ -13,7 +13,7 @@ from v100.kit.auth import Principal
 from v100.kit.db import InvalidCursorError
 from v100.kit.errors import BadRequest
 from v100.kit.http import Authorized, SessionDep
-from v100.kit.idempotency import OptionalIdempotencyKey, idempotent
+from v100.kit.idempotency import IdempotencyKey, idempotent
 from v100.services.stream_proxy.deps import HealthDep, PlaybackDep, RoutesDep
 from v100.services.stream_proxy.health import RouteHealth, backends_of
 from v100.services.stream_proxy.models import MediaRoute
@@ -76,7 +76,7 @@ async def video_playback(
 @streams_router.post("/routes", status_code=201, response_model=RouteOut)
 async def create_route(
     body: RouteIn,
-    key: OptionalIdempotencyKey,
+    key: IdempotencyKey,
     principal: StreamsWrite,
     routes: RoutesDep,
     health: HealthDep,
