@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Browser test tools: Debian's chromium (driven by Playwright for Python with
 # executable_path=/usr/bin/chromium, never `playwright install`) and the browser libraries of
-# scripts/tools/package.json (tus-js-client) installed from npm under .cache/tools/node.
+# scripts/tools/package.json (tus-js-client, hls.js) installed from npm under .cache/tools/node.
 # Usage: browser.sh install|status
 #
 # `install` is idempotent and writes .cache/ci/browser.env (source it, then run pytest): it
@@ -26,7 +26,8 @@ install_node_modules() {
     mkdir -p "$TOOLS"
     # Reinstall only when the wanted versions changed.
     if ! cmp -s "$ROOT/scripts/tools/package.json" "$TOOLS/package.json" \
-        || [[ ! -f "$TOOLS/node_modules/tus-js-client/dist/tus.min.js" ]]; then
+        || [[ ! -f "$TOOLS/node_modules/tus-js-client/dist/tus.min.js" ]] \
+        || [[ ! -f "$TOOLS/node_modules/hls.js/dist/hls.min.js" ]]; then
         cp "$ROOT/scripts/tools/package.json" "$TOOLS/package.json"
         (cd "$TOOLS" && npm install --no-audit --no-fund --silent --omit=dev >/dev/null)
     fi
@@ -40,13 +41,15 @@ install() {
         echo "export V100_TEST_CHROMIUM=$CHROMIUM"
         echo "export V100_TEST_NODE_MODULES=$TOOLS/node_modules"
     } >"$ENV_FILE"
-    echo "browser tools ready: $("$CHROMIUM" --version 2>/dev/null || echo chromium), tus-js-client $(node -p "require('$TOOLS/node_modules/tus-js-client/package.json').version") (env: $ENV_FILE)"
+    echo "browser tools ready: $("$CHROMIUM" --version 2>/dev/null || echo chromium), tus-js-client $(node -p "require('$TOOLS/node_modules/tus-js-client/package.json').version"), hls.js $(node -p "require('$TOOLS/node_modules/hls.js/package.json').version") (env: $ENV_FILE)"
 }
 
 status() {
     [[ -x "$CHROMIUM" ]] && echo "chromium: $CHROMIUM" || echo "chromium: missing"
     [[ -f "$TOOLS/node_modules/tus-js-client/dist/tus.min.js" ]] \
         && echo "tus-js-client: $TOOLS/node_modules/tus-js-client" || echo "tus-js-client: missing"
+    [[ -f "$TOOLS/node_modules/hls.js/dist/hls.min.js" ]] \
+        && echo "hls.js: $TOOLS/node_modules/hls.js" || echo "hls.js: missing"
 }
 
 case "${1:-}" in

@@ -62,7 +62,9 @@ async def test_a_processed_video_plays_with_caching_ranges_and_cors(
     assert again.status_code == 304
     assert again.content == b""
     assert again.headers["etag"] == etag
-    assert (await sp.http.get(path_of(url), headers={"If-None-Match": '"other"'})).status_code == 200
+    assert (
+        await sp.http.get(path_of(url), headers={"If-None-Match": '"other"'})
+    ).status_code == 200
 
     seen_types: set[str] = set()
     for variant in variants:
@@ -137,7 +139,11 @@ async def test_refusals_are_problems_that_are_never_cached(stack: Stack, small_v
     answer = await sp.playback(tenant, importing.json()["id"])
     assert answer.status_code == 409
     assert answer.json()["type"] == "/problems/video-not-playable"
-    for body in ({"video_id": ""}, {"video_id": "x", "extra": 1}, {"video_id": "x", "ttl_seconds": 1}):
+    for body in (
+        {"video_id": ""},
+        {"video_id": "x", "extra": 1},
+        {"video_id": "x", "ttl_seconds": 1},
+    ):
         assert (await sp.http.post("/v1/streams/playback", json=body,
                                    headers=sp.headers(tenant))).status_code == 422  # fmt: skip
     reader = await sp.http.post(

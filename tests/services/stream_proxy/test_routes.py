@@ -58,7 +58,10 @@ async def test_routes_are_the_tenants_own_and_backends_are_guarded(sp: StreamApp
     first = await sp.http.post("/v1/streams/routes", json=body, headers=sp.headers(tenant, **key))
     assert first.status_code == 201, first.text
     route = first.json()
-    assert [b["url"] for b in route["backends"]] == ["http://127.0.0.1:9/live", "http://127.0.0.2:9/live"]
+    assert [b["url"] for b in route["backends"]] == [
+        "http://127.0.0.1:9/live",
+        "http://127.0.0.2:9/live",
+    ]
     retried = await sp.http.post("/v1/streams/routes", json=body, headers=sp.headers(tenant, **key))
     assert retried.json()["id"] == route["id"]
     listed = await sp.http.get("/v1/streams/routes", headers=sp.headers(tenant))
@@ -75,7 +78,9 @@ async def test_routes_are_the_tenants_own_and_backends_are_guarded(sp: StreamApp
     ):
         answer = await sp.http.request(method, path, json=json, headers=sp.headers(other))
         assert answer.status_code == 404, (method, path)
-    assert (await sp.http.get("/v1/streams/routes", headers=sp.headers(other))).json()["items"] == []
+    assert (await sp.http.get("/v1/streams/routes", headers=sp.headers(other))).json()[
+        "items"
+    ] == []
 
     patched = await sp.http.patch(
         f"/v1/streams/routes/{rid}", json={"name": "renamed", "health_interval_seconds": 2},
