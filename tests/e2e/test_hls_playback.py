@@ -133,7 +133,7 @@ async def _api_key(gateway: str) -> str:
 
 async def _ready_video(stack: Stack, source: Path) -> dict[str, Any]:
     """Uploaded with tus through the gateway, then waited for until processed."""
-    data = source.read_bytes()
+    data = await asyncio.to_thread(source.read_bytes)
     key = {"X-API-Key": stack.api_key}
     tus = {**key, "Tus-Resumable": "1.0.0"}
     async with httpx.AsyncClient(base_url=stack.gateway, trust_env=False, timeout=60) as http:

@@ -40,7 +40,8 @@ async def test_a_processed_video_plays_with_caching_ranges_and_cors(
     minted = await sp.playback(tenant, video["id"], ttl_seconds=600)
     assert minted.status_code == 200, minted.text
     url = minted.json()["url"]
-    assert url.startswith("http://service/hls/") and url.endswith("/master.m3u8")
+    assert url.startswith("http://service/hls/")
+    assert url.endswith("/master.m3u8")
     expires = minted.json()["expires_at"]
     assert expires > time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() + 590))
     base = path_of(url).rsplit("/", 1)[0]
@@ -85,7 +86,7 @@ async def test_a_processed_video_plays_with_caching_ranges_and_cors(
     # One segment, byte by byte: ranges, If-Range, HEAD, past the end.
     folder = variants[0].rsplit("/", 1)[0]
     names = _uris((await sp.http.get(f"{base}/{variants[0]}")).text)
-    segment = f"{base}/{folder}/{[n for n in names if n.endswith('.m4s')][0]}"
+    segment = f"{base}/{folder}/{next(n for n in names if n.endswith('.m4s'))}"
     whole = await sp.http.get(segment)
     size = len(whole.content)
     part = await sp.http.get(segment, headers={"Range": "bytes=10-109"})
@@ -93,19 +94,23 @@ async def test_a_processed_video_plays_with_caching_ranges_and_cors(
     assert part.headers["content-range"] == f"bytes 10-109/{size}"
     assert part.content == whole.content[10:110]
     tail = await sp.http.get(segment, headers={"Range": "bytes=-50"})
-    assert tail.status_code == 206 and tail.content == whole.content[-50:]
+    assert tail.status_code == 206
+    assert tail.content == whole.content[-50:]
     stale = await sp.http.get(segment, headers={"Range": "bytes=0-9", "If-Range": '"old"'})
-    assert stale.status_code == 200 and stale.content == whole.content
+    assert stale.status_code == 200
+    assert stale.content == whole.content
     fresh = await sp.http.get(
         segment, headers={"Range": "bytes=0-9", "If-Range": whole.headers["etag"]}
     )
-    assert fresh.status_code == 206 and fresh.content == whole.content[:10]
+    assert fresh.status_code == 206
+    assert fresh.content == whole.content[:10]
     beyond = await sp.http.get(segment, headers={"Range": f"bytes={size}-"})
     assert beyond.status_code == 416
     assert beyond.headers["content-range"] == f"bytes */{size}"
     assert beyond.headers["cache-control"] == "no-store"
     head = await sp.http.head(segment)
-    assert head.status_code == 200 and head.content == b""
+    assert head.status_code == 200
+    assert head.content == b""
     assert head.headers["content-length"] == str(size)
     assert head.headers["etag"] == whole.headers["etag"]
 
