@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 
 from v100.contracts.videos import VideoHls, VideoMissing, VideosClient, VideosError
+from v100.kit.errors import UpstreamUnavailable
 
 __all__ = ["VideoDirectory"]
 
@@ -37,7 +38,12 @@ class VideoDirectory:
 
     async def describe(self, tenant_id: str, video_id: str) -> VideoHls:
         """Asked now, never remembered: for minting a URL. Raises the contract's refusals."""
-        hls = await self.videos.hls(tenant_id, video_id)
+        try:
+            hls = await self.videos.hls(tenant_id, video_id)
+        except VideosError as exc:
+            if isinstance(exc, VideoMissing) or exc.status == 409:
+                raise
+            raise _unavailable(exc) from None
         self._remember((tenant_id, video_id), hls)
         return hls
 
@@ -61,7 +67,7 @@ class VideoDirectory:
             hls = None
         except VideosError as exc:
             if exc.status != 409:
-                raise
+                raise _unavailable(exc) from None
             hls = None  # not ready, or audio only: nothing to play
         self._remember(key, hls)
         return hls
@@ -73,3 +79,8 @@ class VideoDirectory:
             for old in list(self._entries)[: _MAX_ENTRIES // 10]:
                 del self._entries[old]
         self._entries[key] = _Entry(hls, time.monotonic() + self.ttl)
+
+
+def _unavailable(exc: VideosError) -> UpstreamUnavailable:
+    """video_processing answered something no refusal explains (a 5xx): a passing fault."""
+    return UpstreamUnavailable(f"video_processing answered {exc.status}.", retry_after=1)
