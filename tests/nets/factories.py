@@ -411,8 +411,8 @@ async def assembly(platform: Platform, tenant: Tenant) -> Made:
 
 @factory("/v1/streams/routes/{route_id}", "/v1/streams/routes/{route_id}/playback")
 async def media_route(platform: Platform, tenant: Tenant) -> Made:
-    # A row as the API leaves it: a backend on loopback, which the SSRF guard keeps the health
-    # checker from ever reaching here (no backend_allow_cidrs), so no traffic leaves the test.
+    # A row as the API leaves it, with a backend on loopback's discard port (the nets allow
+    # loopback backends only: no health check or proxied request leaves the machine).
     async with unit_of_work(_sessions(platform, "stream_proxy")) as session:
         route = MediaRoute(tenant_id=tenant.id, name="A's avatars", kind="avatar-session",
                            backends=[{"url": "http://127.0.0.1:9", "weight": 1}],

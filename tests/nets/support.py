@@ -125,6 +125,11 @@ async def embedded_platform(tmp_path: Path) -> AsyncIterator[Platform]:
                 extra = {"receivers_loopback_only": True}
             elif info.name in ("transcription", "video_analysis"):  # they read stored videos
                 extra = {"video_processing_url": urls["video_processing"]}
+            elif info.name == "stream_proxy":  # it serves stored videos; no route leaves here
+                extra = {
+                    "video_processing_url": urls["video_processing"],
+                    "backends_loopback_only": True,
+                }
             elif info.name == "rag_engine":
                 extra = {"transcription_url": urls["transcription"]}
             elif info.name == "ai_orchestration":  # knowledge bases are rag_engine's

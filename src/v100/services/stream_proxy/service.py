@@ -38,8 +38,10 @@ class PlaybackUrl:
 def backend_policy(settings: StreamProxySettings) -> FetchPolicy:
     """Where a route's backends may be: public http(s) addresses, and the networks the
     operator allows (``backend_allow_cidrs``)."""
+    loopback = ("127.0.0.0/8", "::1/128") if settings.backends_loopback_only else ()
     return FetchPolicy(
-        allow_cidrs=tuple(settings.backend_allow_cidrs),
+        allow_cidrs=(*settings.backend_allow_cidrs, *loopback),
+        public=not settings.backends_loopback_only,
         connect_timeout=settings.proxy_connect_seconds,
         read_timeout=settings.proxy_read_seconds,
     )

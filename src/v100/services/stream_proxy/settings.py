@@ -37,6 +37,9 @@ class StreamProxySettings(ServiceSettings):
     # Media routes: networks a backend may be on although they are not public (a self-hoster's
     # own media servers; loopback in tests). Empty: public addresses only.
     backend_allow_cidrs: list[str] = Field(default_factory=list)
+    # Test rigs only: refuse every backend outside loopback, so no health check or proxied
+    # request can leave the machine whatever URL a route names.
+    backends_loopback_only: bool = False
     # A backend's health check gives up after this long; a backend is down after this many
     # failed checks in a row, and up again after one good one.
     health_timeout_seconds: float = Field(default=2.0, gt=0, le=60.0)
