@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Janus (Debian's `janus`, VideoRoom plugin) as the real SFU for tests: only the VideoRoom
 # plugin and the plain HTTP transport, bound to 127.0.0.1 on a port free at start, ICE on the
-# loopback interface only, a fixed RTP port range, an API secret (every request carries it,
-# and the VideoRoom plugin's admin_key is the same: only our services make rooms).
+# host's own address only (see host_address), a fixed RTP port range, an API secret (every
+# request carries it; the VideoRoom plugin's admin_key is the same: only our services make rooms).
 # Usage: janus.sh start|stop|status
 #
 # State lives in .cache/ci/janus/ (generated config, pid, log); `start` writes the test
@@ -53,8 +53,24 @@ others() {
     find "$LIBDIR/$dir" -maxdepth 1 -name 'libjanus_*.so' -printf '%f\n' | grep -vx "$keep" | paste -sd, - || true
 }
 
+host_address() {
+    # Janus (ice.c) skips loopback interfaces when it gathers candidates, so its ICE runs on this
+    # host's own address: packets between two addresses of one host are delivered by the kernel
+    # through lo and never leave the host (ADR 0058).
+    ip -4 route get 192.0.2.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p' | head -n1
+}
+
+host_ice_address() {
+    echo "${V100_JANUS_ICE_ADDRESS:-$(host_address)}"
+}
+
 write_config() {
-    local port="$1" secret="$2"
+    local port="$1" secret="$2" address
+    address="$(host_ice_address)"
+    if [[ -z "$address" ]]; then
+        echo "janus: no host address to gather ICE candidates on" >&2
+        exit 1
+    fi
     mkdir -p "$CONF"
     cat >"$CONF/janus.jcfg" <<JCFG
 general: {
@@ -75,7 +91,7 @@ media: {
 }
 nat: {
     nice_debug = false
-    ice_enforce_list = "lo"
+    ice_enforce_list = "$address"
     ignore_mdns = true
 }
 plugins: {
@@ -124,6 +140,7 @@ start() {
         write_config "$port" "$secret"
         echo "$port" >"$PORT_FILE"
         echo "$secret" >"$SECRET_FILE"
+        host_ice_address >"$STATE/ice-address"
         chmod 600 "$SECRET_FILE"
         janus -F "$CONF" -C "$CONF/janus.jcfg" -N -b -p "$PID_FILE" -L "$LOG_FILE" >/dev/null 2>&1
         for _ in $(seq 1 150); do
@@ -138,6 +155,8 @@ start() {
     {
         echo "export V100_TEST_JANUS_URL=http://$HOST:$(cat "$PORT_FILE")/janus"
         echo "export V100_TEST_JANUS_SECRET=$(cat "$SECRET_FILE")"
+        # Test peers gather their candidates on it too (libnice does not pair 127.0.0.1 with it).
+        echo "export V100_TEST_JANUS_ICE_ADDRESS=$(cat "$STATE/ice-address")"
     } >"$ENV_FILE"
     echo "janus ready on $HOST:$(cat "$PORT_FILE") (env: $ENV_FILE)"
 }

@@ -197,7 +197,10 @@ class JanusSession:
         if kind in ("keepalive", "ack"):
             return
         plugindata = event.get("plugindata") or {}
-        parsed = JanusEvent(kind, dict(plugindata.get("data") or {}), event.get("jsep"))
+        data = dict(plugindata.get("data") or {})
+        if kind == "trickle":  # Janus's own candidate ({"completed": true}: no more)
+            data = dict(event.get("candidate") or {})
+        parsed = JanusEvent(kind, data, event.get("jsep"))
         future = self.waiting.pop(str(event.get("transaction")), None)
         if future is not None and not future.done():
             future.set_result(parsed)
@@ -218,7 +221,7 @@ class JanusHandle:
         self.events: asyncio.Queue[JanusEvent] = asyncio.Queue()
 
     async def message(
-        self, body: dict[str, Any], jsep: dict[str, Any] | None = None, *, timeout: float = 20.0
+        self, body: dict[str, Any], jsep: dict[str, Any] | None = None, *, within: float = 20.0
     ) -> JanusEvent:
         """Send ``body`` (and an SDP); the plugin's answer, whether synchronous or an event that
         follows the acknowledgement. A plugin's ``error_code`` raises ``JanusError``."""
@@ -235,10 +238,11 @@ class JanusHandle:
                 event = JanusEvent("success", dict(plugindata.get("data") or {}))
             else:
                 try:
-                    async with asyncio.timeout(timeout):
+                    async with asyncio.timeout(within):
                         event = await future
                 except TimeoutError:
-                    raise JanusUnavailable(f"Janus did not answer {body.get('request')!r}.")
+                    request = body.get("request")
+                    raise JanusUnavailable(f"Janus did not answer {request!r}.") from None
         finally:
             self.session.waiting.pop(transaction, None)
         if "error_code" in event.data:

@@ -32,7 +32,9 @@ __all__ = ["SOURCE", "Announcer", "participant_info"]
 
 SOURCE = "meeting"
 # The moves that change how many are in a room, after which its media path is looked at.
-_MOVES = frozenset((MEETING_PARTICIPANT_JOINED, MEETING_PARTICIPANT_LEFT, MEETING_PARTICIPANT_MOVED))
+_MOVES = frozenset(
+    (MEETING_PARTICIPANT_JOINED, MEETING_PARTICIPANT_LEFT, MEETING_PARTICIPANT_MOVED)
+)
 _log = get_logger("v100.meeting.events")
 
 

@@ -14,8 +14,8 @@ from v100.kit.http import Provided, RuntimeDep, SessionDep, SettingsOf
 from v100.services.meeting.access import Caller, identify
 from v100.services.meeting.announcer import Announcer
 from v100.services.meeting.breakouts import Breakouts
-from v100.services.meeting.media import RoomMedia
 from v100.services.meeting.errors import MeetingTokenRefused, MeetingTokenRequired
+from v100.services.meeting.media import RoomMedia
 from v100.services.meeting.recordings import Recordings
 from v100.services.meeting.room import Room
 from v100.services.meeting.service import MeetingService

@@ -104,4 +104,3 @@ async def room_media(settings: MeetingSettings) -> AsyncIterator[RoomMedia]:
     finally:
         await rooms.close()
         await janus.close()
-
