@@ -42,7 +42,8 @@ async def test_a_room_is_made_found_and_destroyed(janus_server: JanusServer) -> 
         joined = await handle.message(
             {"request": "join", "ptype": "publisher", "room": room.number, "pin": room.pin}
         )
-        assert joined.data["videoroom"] == "joined" and joined.data["publishers"] == []
+        assert joined.data["videoroom"] == "joined"
+        assert joined.data["publishers"] == []
         # Destroying needs the room's secret.
         with pytest.raises(JanusError):
             await handle.message({"request": "destroy", "room": room.number, "secret": "no"})

@@ -45,9 +45,12 @@ async def media_events(service: Deployment, meeting_id: str) -> AsyncIterator[li
 
 
 async def until(condition: Any, within: float = 10.0) -> None:
-    async with asyncio.timeout(within):
-        while not condition():
-            await asyncio.sleep(0.05)
+    """Poll ``condition`` until it holds (generous: the machine is shared)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not within {within} s")
+        await asyncio.sleep(0.1)
 
 
 async def test_the_room_switches_past_the_threshold_and_back_once_empty(
@@ -66,7 +69,8 @@ async def test_the_room_switches_past_the_threshold_and_back_once_empty(
                 tokens.append(await service.joined(meeting["id"], "P4"))
                 assert await rooms.exists(room)  # the fifth: the SFU
                 await until(lambda: len(seen) == 1)
-                assert seen[0]["room"] == "main" and seen[0]["media"] == "sfu"
+                assert seen[0]["room"] == "main"
+                assert seen[0]["media"] == "sfu"
                 # Back under the threshold: still the SFU (no flapping)...
                 for made in tokens[:4]:
                     response = await service.room(meeting["id"], made["token"], "leave")

@@ -8,10 +8,16 @@ from dataclasses import dataclass
 
 import pytest
 
-__all__ = ["JANUS_ICE_ADDRESS_ENV", "JANUS_SECRET_ENV", "JANUS_URL_ENV", "JanusServer", "janus_server"]
+__all__ = [
+    "JANUS_ICE_ADDRESS_ENV",
+    "JANUS_SECRET_ENV",
+    "JANUS_URL_ENV",
+    "JanusServer",
+    "janus_server",
+]
 
 JANUS_URL_ENV = "V100_TEST_JANUS_URL"
-JANUS_SECRET_ENV = "V100_TEST_JANUS_SECRET"
+JANUS_SECRET_ENV = "V100_TEST_JANUS_SECRET"  # noqa: S105 (the variable's name)
 # Janus gathers no candidate on a loopback interface, and libnice pairs none of 127.0.0.1 with
 # the host's address: test peers gather theirs on the address Janus uses (never leaves the host).
 JANUS_ICE_ADDRESS_ENV = "V100_TEST_JANUS_ICE_ADDRESS"
