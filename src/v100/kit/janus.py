@@ -15,6 +15,8 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import logging
+import re
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +41,20 @@ __all__ = [
 
 VIDEOROOM = "janus.plugin.videoroom"
 _log = get_logger("v100.kit.janus")
+_SECRET_IN_URL = re.compile(r"(apisecret=)[^&\s\"']+")
+
+
+class _NoSecretInLogs(logging.Filter):
+    """The long-poll carries ``apisecret`` in its query (a GET has no body); httpx logs each
+    request's URL: the secret is blanked out of those lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args and any("apisecret=" in str(arg) for arg in record.args):
+            record.args = tuple(_SECRET_IN_URL.sub(r"\1***", str(arg)) for arg in record.args)
+        return True
+
+
+logging.getLogger("httpx").addFilter(_NoSecretInLogs())
 # VideoRoom's codes the rooms below answer without an exception (janus_videoroom.c).
 ROOM_EXISTS = 427
 NO_SUCH_ROOM = 426

@@ -15,8 +15,8 @@ from v100.contracts.meeting_tokens import MeetingTokens
 from v100.contracts.recordings import connect_recordings
 from v100.kit.http import Access, DatabaseSpec, Runtime, ServiceSpec, create_service_app
 from v100.services.meeting.api import PREFIX, meetings_router
-from v100.services.meeting.meeting_page import PAGE_PREFIX, page_router
 from v100.services.meeting.media import room_media
+from v100.services.meeting.meeting_page import PAGE_PREFIX, page_router
 from v100.services.meeting.models import Base
 from v100.services.meeting.participant_api import room_router
 from v100.services.meeting.settings import MeetingSettings as Settings
