@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SERVERS=(postgres redis seaweedfs)
+SERVERS=(postgres redis seaweedfs janus)
 stop_all() {
   for name in "${SERVERS[@]}"; do bash "scripts/services/$name.sh" stop >/dev/null 2>&1 || true; done
 }
@@ -19,7 +19,8 @@ for name in "${SERVERS[@]}"; do
   source ".cache/ci/$name.env"
 done
 export V100_TEST_POSTGRES_URL V100_TEST_REDIS_URL V100_TEST_S3_ENDPOINT \
-  V100_TEST_S3_ACCESS_KEY_ID V100_TEST_S3_SECRET_ACCESS_KEY V100_TEST_S3_BUCKET
+  V100_TEST_S3_ACCESS_KEY_ID V100_TEST_S3_SECRET_ACCESS_KEY V100_TEST_S3_BUCKET \
+  V100_TEST_JANUS_URL V100_TEST_JANUS_SECRET V100_TEST_JANUS_ICE_ADDRESS
 
 # Browser tests: Debian's chromium and tus-js-client from npm (not servers: nothing to stop).
 bash scripts/tools/browser.sh install

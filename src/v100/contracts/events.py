@@ -39,6 +39,7 @@ __all__ = [
     "MEETING_DURABLE_EVENT_TYPES",
     "MEETING_ENDED",
     "MEETING_LOCKED",
+    "MEETING_MEDIA_CHANGED",
     "MEETING_PARTICIPANT_ADMITTED",
     "MEETING_PARTICIPANT_DENIED",
     "MEETING_PARTICIPANT_JOINED",
@@ -779,6 +780,8 @@ MEETING_PARTICIPANT_MUTE_REQUESTED = "meeting.participant.mute_requested"
 MEETING_BROADCAST = "meeting.broadcast"
 MEETING_LOCKED = "meeting.locked"
 MEETING_UNLOCKED = "meeting.unlocked"
+# A room went through the SFU (``media`` "sfu") or back to peer-to-peer ("mesh"): ADR 0058.
+MEETING_MEDIA_CHANGED = "meeting.media.changed"
 
 
 class MeetingParticipantInfo(BaseModel):
@@ -813,6 +816,9 @@ class MeetingEventData(BaseModel):
     # broadcast: the text; mute_requested: "audio" or "video".
     message: str | None = None
     kind: str | None = None
+    # media.changed: the room ("main" or a breakout room's id) and its media path now.
+    room: str | None = None
+    media: Literal["mesh", "sfu"] | None = None
 
 
 def meeting_live_channel(meeting_id: str) -> str:

@@ -86,6 +86,11 @@ class PlatformSettings(BaseSettings):
     http_keep_alive_seconds: float = Field(default=5.0, gt=0, le=300)
     http_max_connections: int = Field(default=4096, ge=1)
     http_health_headroom: int = Field(default=16, ge=0)
+    # The SFU (Janus's HTTP API, ``http://127.0.0.1:8088/janus``) that rooms past
+    # ``V100_MEETING_SFU_THRESHOLD`` peers go through, and its ``api_secret`` (also the VideoRoom
+    # plugin's ``admin_key``). Unset: rooms stay peer-to-peer whatever their size (ADR 0058).
+    janus_url: str | None = None
+    janus_secret: SecretStr | None = None
     log_level: str = "INFO"
     log_json: bool = True
     # Unset: logs go to stderr. ``v100 up`` on a terminal sends them here to keep its table clear.

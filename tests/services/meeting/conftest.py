@@ -52,10 +52,13 @@ def deploy(stack: tuple[dict[str, Any], str], tmp_path: Path) -> Deploy:
     platform_settings, database_url = stack
 
     @contextlib.asynccontextmanager
-    async def run(**overrides: Any) -> AsyncIterator[Deployment]:
+    async def run(
+        platform_overrides: dict[str, Any] | None = None, **overrides: Any
+    ) -> AsyncIterator[Deployment]:
         platform = PlatformSettings(
-            var_dir=tmp_path, internal_token_secret=INTERNAL_SECRET, **platform_settings
-        )
+            var_dir=tmp_path, internal_token_secret=INTERNAL_SECRET, **platform_settings,
+            **(platform_overrides or {}),
+        )  # fmt: skip
         settings = MeetingSettings(platform=platform, database_url=database_url, **overrides)
         app = create_app(settings)
         async with running_app(app) as http:

@@ -12,6 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from v100.contracts.events import (
     MEETING_DURABLE_EVENT_TYPES,
+    MEETING_MEDIA_CHANGED,
+    MEETING_PARTICIPANT_JOINED,
+    MEETING_PARTICIPANT_LEFT,
+    MEETING_PARTICIPANT_MOVED,
     MEETINGS_STREAM,
     MeetingEventData,
     MeetingParticipantInfo,
@@ -21,11 +25,16 @@ from v100.kit.bus import Bus, Event
 from v100.kit.db import session_hooks
 from v100.kit.errors import BackendUnavailable
 from v100.kit.observability import get_logger
+from v100.services.meeting.media import RoomMedia
 from v100.services.meeting.models import Meeting, Participant
 
 __all__ = ["SOURCE", "Announcer", "participant_info"]
 
 SOURCE = "meeting"
+# The moves that change how many are in a room, after which its media path is looked at.
+_MOVES = frozenset(
+    (MEETING_PARTICIPANT_JOINED, MEETING_PARTICIPANT_LEFT, MEETING_PARTICIPANT_MOVED)
+)
 _log = get_logger("v100.meeting.events")
 
 
@@ -40,10 +49,13 @@ def participant_info(participant: Participant) -> MeetingParticipantInfo:
 
 
 class Announcer:
-    """Numbers a meeting's events and publishes them on one bus after commit."""
+    """Numbers a meeting's events and publishes them on one bus after commit. Every move in or
+    out of a room is announced here, so here ``media`` (media.py) follows each room's size: it
+    may put the room on the SFU or take it off, which is announced in turn."""
 
-    def __init__(self, bus: Bus) -> None:
+    def __init__(self, bus: Bus, media: RoomMedia | None = None) -> None:
         self.bus = bus
+        self.media = media
 
     async def announce(
         self,
@@ -71,6 +83,10 @@ class Announcer:
             data=data.model_dump(mode="json", exclude_none=True),
         )
         session_hooks(session).after_commit(lambda: self._publish(event))
+        if self.media is not None and participant is not None and event_type in _MOVES:
+            rooms = {participant.room, fields.get("from_room") or participant.room}
+            for room, media in await self.media.follow(session, meeting, rooms):
+                await self.announce(session, meeting, MEETING_MEDIA_CHANGED, room=room, media=media)
         return data
 
     async def _publish(self, event: Event) -> None:

@@ -15,6 +15,7 @@ from v100.contracts.meeting_tokens import MeetingTokens
 from v100.contracts.recordings import connect_recordings
 from v100.kit.http import Access, DatabaseSpec, Runtime, ServiceSpec, create_service_app
 from v100.services.meeting.api import PREFIX, meetings_router
+from v100.services.meeting.media import room_media
 from v100.services.meeting.meeting_page import PAGE_PREFIX, page_router
 from v100.services.meeting.models import Base
 from v100.services.meeting.participant_api import room_router
@@ -29,7 +30,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def meeting_tokens(runtime: Runtime) -> AsyncIterator[None]:
         runtime.provide(MeetingTokens(settings.platform.resolved_internal_token_secret))
-        yield
+        async with room_media(settings) as media:
+            runtime.provide(media)
+            yield
 
     @contextlib.asynccontextmanager
     async def recording_media(runtime: Runtime) -> AsyncIterator[None]:

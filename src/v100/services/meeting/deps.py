@@ -15,6 +15,7 @@ from v100.services.meeting.access import Caller, identify
 from v100.services.meeting.announcer import Announcer
 from v100.services.meeting.breakouts import Breakouts
 from v100.services.meeting.errors import MeetingTokenRefused, MeetingTokenRequired
+from v100.services.meeting.media import RoomMedia
 from v100.services.meeting.recordings import Recordings
 from v100.services.meeting.room import Room
 from v100.services.meeting.service import MeetingService
@@ -36,7 +37,7 @@ TokensDep = Annotated[MeetingTokens, Depends(Provided(MeetingTokens))]
 
 
 async def get_announcer(runtime: RuntimeDep) -> Announcer:
-    return Announcer(runtime.bus)
+    return Announcer(runtime.bus, runtime.find(RoomMedia))
 
 
 AnnouncerDep = Annotated[Announcer, Depends(get_announcer)]

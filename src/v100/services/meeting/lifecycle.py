@@ -88,12 +88,15 @@ async def leave(
 ) -> None:
     """``participant`` leaves (``status`` left, or removed); announced when it was in."""
     was_in = participant.status == "joined"
+    was_at = participant.room
     participant.status = status
     participant.room = MAIN_ROOM
     if was_in:
         participant.left_at = utcnow()
+        # from_room: the breakout room it left from (the main room's is implied).
         await announcer.announce(
-            session, meeting, MEETING_PARTICIPANT_LEFT, participant, reason=reason
-        )
+            session, meeting, MEETING_PARTICIPANT_LEFT, participant, reason=reason,
+            from_room=None if was_at == MAIN_ROOM else was_at,
+        )  # fmt: skip
     else:
         await session.flush()

@@ -78,6 +78,15 @@ class ParticipantRepository(TenantRepository[Participant]):
         )
         return int((await self.session.execute(statement)).scalar_one())
 
+    async def joined_in_room(self, tenant_id: str, meeting_id: str, room: str) -> int:
+        statement = select(func.count()).where(
+            Participant.tenant_id == tenant_id,
+            Participant.meeting_id == meeting_id,
+            Participant.status == "joined",
+            Participant.room == room,
+        )
+        return int((await self.session.execute(statement)).scalar_one())
+
     async def in_meeting(
         self, tenant_id: str, meeting_id: str, participant_id: str
     ) -> Participant | None:

@@ -26,3 +26,8 @@ class MeetingSettings(ServiceSettings):
     max_breakout_rooms: int = Field(default=50, ge=1)
     # Where recording_processor answers (a recording's media: docs/adr/0057).
     recording_processor_url: str = service_info("recording_processor").url
+    # A room whose participants exceed this goes through the SFU (Janus, ``V100_JANUS_URL``),
+    # and stays there until it empties (ADR 0058); unset Janus: it stays peer-to-peer.
+    sfu_threshold: int = Field(default=4, ge=1, le=1000)
+    # The SFU room's cap on publishers (Janus's ``publishers``).
+    sfu_max_publishers: int = Field(default=100, ge=2, le=1000)

@@ -16,6 +16,7 @@ from starlette.websockets import WebSocket
 from v100.contracts.meeting_tokens import MeetingTokens
 from v100.kit.http import runtime_of
 from v100.services.meeting_signaling import session
+from v100.services.meeting_signaling.sfu import SfuRelay
 from v100.services.meeting_signaling.switchboard import Switchboard
 
 __all__ = ["ROOMS", "signaling_router"]
@@ -27,7 +28,10 @@ async def signal(websocket: WebSocket) -> None:
     """Join a meeting's signaling room (first message: ``join`` with the meeting token)."""
     runtime = runtime_of(websocket)
     meeting_id = str(websocket.path_params["meeting_id"])
-    await session.serve(websocket, runtime.get(Switchboard), runtime.get(MeetingTokens), meeting_id)
+    await session.serve(
+        websocket, runtime.get(Switchboard), runtime.get(MeetingTokens), meeting_id,
+        runtime.get(SfuRelay),
+    )  # fmt: skip
 
 
 signaling_router = APIRouter(routes=[WebSocketRoute(ROOMS + "{meeting_id}", signal)])

@@ -23,6 +23,7 @@ from v100.services.meeting_signaling.directory_memory import MemoryDirectory
 from v100.services.meeting_signaling.directory_redis import RedisDirectory
 from v100.services.meeting_signaling.models import Base
 from v100.services.meeting_signaling.settings import MeetingSignalingSettings as Settings
+from v100.services.meeting_signaling.sfu import SfuRelay
 from v100.services.meeting_signaling.switchboard import Switchboard
 
 DATABASE = DatabaseSpec(Base.metadata, Path(__file__).parent / "migrations")
@@ -45,7 +46,9 @@ def _switchboard(settings: Settings) -> Component:
         switchboard = Switchboard(settings, runtime.bus, _directory(settings))
         async with switchboard.running():
             runtime.provide(switchboard)
-            yield
+            async with SfuRelay(settings.platform, switchboard).running(runtime.bus) as relay:
+                runtime.provide(relay)
+                yield
 
     return component
 

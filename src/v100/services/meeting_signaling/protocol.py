@@ -10,7 +10,15 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 
 from v100.kit.room_admission import (
     CLOSE_BAD_JOIN,
@@ -39,6 +47,13 @@ __all__ = [
     "Pong",
     "ProtocolError",
     "Relayed",
+    "SfuCandidate",
+    "SfuJoin",
+    "SfuMessage",
+    "SfuPublish",
+    "SfuStart",
+    "SfuSubscribe",
+    "SfuUnpublish",
     "parse",
 ]
 
@@ -70,19 +85,21 @@ class _ToPeer(_Message):
     to: _SESSION_ID
 
 
+def _well_formed(sdp: str) -> str:
+    lines = sdp.replace("\r\n", "\n").rstrip("\n").split("\n")
+    if lines[0] != "v=0" or not all(_SDP_LINE.match(line) for line in lines):
+        raise ValueError("not a session description (RFC 8866)")
+    if not any(line.startswith("m=") for line in lines):
+        raise ValueError("a session description with no media section")
+    return sdp
+
+
+Sdp = Annotated[str, Field(min_length=1, max_length=256 * 1024), AfterValidator(_well_formed)]
+
+
 class Description(_ToPeer):
     type: Literal["offer", "answer"]
-    sdp: str = Field(min_length=1, max_length=256 * 1024)
-
-    @field_validator("sdp")
-    @classmethod
-    def _well_formed(cls, sdp: str) -> str:
-        lines = sdp.replace("\r\n", "\n").rstrip("\n").split("\n")
-        if lines[0] != "v=0" or not all(_SDP_LINE.match(line) for line in lines):
-            raise ValueError("not a session description (RFC 8866)")
-        if not any(line.startswith("m=") for line in lines):
-            raise ValueError("a session description with no media section")
-        return sdp
+    sdp: Sdp
 
 
 class IceCandidate(_Message):
@@ -127,19 +144,67 @@ class Leave(_Message):
     type: Literal["leave"]
 
 
+# -- the SFU's messages (sfu.py; docs/meeting-signaling.md, "Through the SFU") ------------------
+
+_FEEDS = Annotated[list[Annotated[int, Field(ge=1, le=2**53)]], Field(min_length=1, max_length=100)]
+
+
+class SfuJoin(_Message):
+    type: Literal["sfu.join"]
+
+
+class SfuPublish(_Message):
+    type: Literal["sfu.publish"]
+    sdp: Sdp
+
+
+class SfuUnpublish(_Message):
+    type: Literal["sfu.unpublish"]
+
+
+class SfuSubscribe(_Message):
+    type: Literal["sfu.subscribe", "sfu.unsubscribe"]
+    feeds: _FEEDS
+
+
+class SfuStart(_Message):
+    type: Literal["sfu.start"]
+    sdp: Sdp
+
+
+class SfuCandidate(_Message):
+    type: Literal["sfu.candidate"]
+    target: Literal["publisher", "subscriber"]
+    candidate: IceCandidate
+
+
+SfuMessage = SfuJoin | SfuPublish | SfuUnpublish | SfuSubscribe | SfuStart | SfuCandidate
 Relayed = Description | Candidate | EndOfCandidates | IceRestart
 ClientMessage = Annotated[
-    Join | Description | Candidate | EndOfCandidates | IceRestart | Ping | Pong | Leave,
+    Join
+    | Description
+    | Candidate
+    | EndOfCandidates
+    | IceRestart
+    | Ping
+    | Pong
+    | Leave
+    | SfuJoin
+    | SfuPublish
+    | SfuUnpublish
+    | SfuSubscribe
+    | SfuStart
+    | SfuCandidate,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(ClientMessage)
 _CODES = {"sdp": "invalid-sdp", "candidate": "invalid-candidate"}
 
 
-def parse(text: str) -> Join | Relayed | Ping | Pong | Leave:
+def parse(text: str) -> Join | Relayed | Ping | Pong | Leave | SfuMessage:
     """The message in ``text``, or a ``ProtocolError`` saying what is wrong with it."""
     try:
-        message: Join | Relayed | Ping | Pong | Leave = _ADAPTER.validate_json(text)
+        message: Join | Relayed | Ping | Pong | Leave | SfuMessage = _ADAPTER.validate_json(text)
     except ValidationError as exc:
         first = exc.errors(include_url=False, include_input=False)[0]
         where = [str(part) for part in first["loc"]]

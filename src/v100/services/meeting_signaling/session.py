@@ -31,8 +31,10 @@ from v100.services.meeting_signaling.protocol import (
     Ping,
     Pong,
     ProtocolError,
+    SfuMessage,
     parse,
 )
+from v100.services.meeting_signaling.sfu import SfuRelay
 from v100.services.meeting_signaling.switchboard import Switchboard, peer_view
 from v100.services.meeting_signaling.turn import ice_servers
 
@@ -49,15 +51,19 @@ def _error(code: str, detail: str, about: str | None = None) -> str:
 
 
 async def serve(
-    websocket: WebSocket, switchboard: Switchboard, tokens: MeetingTokens, meeting_id: str
+    websocket: WebSocket,
+    switchboard: Switchboard,
+    tokens: MeetingTokens,
+    meeting_id: str,
+    sfu: SfuRelay,
 ) -> None:
     await websocket.accept()
     try:
-        connection = await _opened(websocket, switchboard, tokens, meeting_id)
+        connection = await _opened(websocket, switchboard, tokens, meeting_id, sfu)
         if connection is None:
             return
         try:
-            await _converse(connection, switchboard)
+            await _converse(connection, switchboard, sfu)
         finally:
             switchboard.exit(connection.room)
     except BackendUnavailable as exc:
@@ -66,7 +72,11 @@ async def serve(
 
 
 async def _opened(
-    websocket: WebSocket, switchboard: Switchboard, tokens: MeetingTokens, meeting_id: str
+    websocket: WebSocket,
+    switchboard: Switchboard,
+    tokens: MeetingTokens,
+    meeting_id: str,
+    sfu: SfuRelay,
 ) -> Connection | None:
     """The joined socket, or None once it was refused and closed. (The join and its token are
     not kept past this: they would be held for the socket's whole life.)"""
@@ -80,7 +90,7 @@ async def _opened(
     room = room_key(token.tenant_id, token.meeting_id, token.room)
     switchboard.enter(room)
     try:
-        connection = await _admit(websocket, switchboard, token, join, room)
+        connection = await _admit(websocket, switchboard, token, join, room, sfu)
     except BaseException:
         switchboard.exit(room)
         await switchboard.forget(websocket)
@@ -91,7 +101,12 @@ async def _opened(
 
 
 async def _admit(
-    websocket: WebSocket, switchboard: Switchboard, token: MeetingToken, join: Join, room: str
+    websocket: WebSocket,
+    switchboard: Switchboard,
+    token: MeetingToken,
+    join: Join,
+    room: str,
+    sfu: SfuRelay,
 ) -> Connection | None:
     """Resume the session the join names, if it still can be, else add a new one; register
     its socket, send the join answer and what it missed, and tell the room."""
@@ -137,6 +152,7 @@ async def _admit(
         },
         "peers": [peer_view(member, p) for sid, p in members.items() if sid != member.session_id],
         "ice_servers": ice_servers(settings, token.participant_id, switchboard.clock()),
+        "media": await sfu.media(token, member.session_id),
         "last_seq": last_seq,
         "ping_interval_ms": int(settings.ping_interval_seconds * 1000),
         "grace_ms": int(settings.grace_seconds * 1000),
@@ -202,7 +218,7 @@ def _unregister(switchboard: Switchboard, connection: Connection) -> None:
         del switchboard.local[connection.session_id]
 
 
-async def _converse(connection: Connection, switchboard: Switchboard) -> None:
+async def _converse(connection: Connection, switchboard: Switchboard, sfu: SfuRelay) -> None:
     """The client's messages until it leaves or its socket ends."""
     websocket, room = connection.websocket, connection.room
     settings = switchboard.settings
@@ -233,7 +249,7 @@ async def _converse(connection: Connection, switchboard: Switchboard) -> None:
                     await switchboard.end(room, connection.member, "left")
                     connection.shut(1000, "left")
                 else:
-                    await _handle(connection, switchboard, message)
+                    await _handle(connection, switchboard, sfu, message)
             except ProtocolError as exc:
                 connection.send(_error(exc.code, exc.detail))
     except (asyncio.CancelledError, WebSocketDisconnect):
@@ -242,6 +258,9 @@ async def _converse(connection: Connection, switchboard: Switchboard) -> None:
     finally:
         await connection.stop()
         _unregister(switchboard, connection)
+        await sfu.release(connection)
+        if left or connection.closing == CLOSE_REPLACED:
+            sfu.forget(connection.session_id)
         if not left and connection.closing != CLOSE_REPLACED:
             await _went_away(switchboard, connection)
 
@@ -256,7 +275,12 @@ async def _went_away(switchboard: Switchboard, connection: Connection) -> None:
             await switchboard.tell_room(connection.room, member, lambda _: disconnected)
 
 
-async def _handle(connection: Connection, switchboard: Switchboard, message: Any) -> None:
+async def _handle(
+    connection: Connection, switchboard: Switchboard, sfu: SfuRelay, message: Any
+) -> None:
+    if isinstance(message, SfuMessage):
+        await sfu.handle(connection, message)
+        return
     if isinstance(message, Ping):
         connection.send(orjson.dumps({"type": "pong", "id": message.id}).decode())
         return
