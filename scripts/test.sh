@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole suite: static checks, then pytest with the real PostgreSQL (pgvector), Redis and
 # SeaweedFS S3 servers started on 127.0.0.1 by scripts/services/*, and stopped afterwards, and
-# headless chromium for the browser tests (scripts/tools/browser.sh).
+# headless chromium for the browser tests (scripts/tools/browser.sh), espeak-ng for the speech
+# tests (scripts/tools/speech.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +27,8 @@ export V100_TEST_POSTGRES_URL V100_TEST_REDIS_URL V100_TEST_S3_ENDPOINT \
 bash scripts/tools/browser.sh install
 # shellcheck disable=SC1091
 source .cache/ci/browser.env
+# Speech tests: Debian's espeak-ng says their known texts (scripts/tools/speech.sh).
+bash scripts/tools/speech.sh install
 
 # Two workers, each taking whole test files (tests isolate themselves: a database, a Redis
 # prefix or a Redis of their own, an S3 prefix of their own, free ports; test_up.py's fixed
