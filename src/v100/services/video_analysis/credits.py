@@ -2,7 +2,7 @@
 and media_processor's work): one hold per analysis once the video's length is known, per
 started minute of video, captured when the analysis completes, released when it fails; keyed
 by the analysis, so a rerun after a killed worker is charged once. The hold's id is kept on the
-analysis's row. Clips hold theirs the same way (``CLIP``), per started minute of clip."""
+analysis's row. Clips are video_processing's, charged there (ADR 0060)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from v100.services.video_analysis.models import Analysis
 from v100.services.video_analysis.repository import AnalysisRepository
 from v100.services.video_analysis.resources import Resources
 
-__all__ = ["ANALYSE", "CLIP", "reserve"]
+__all__ = ["ANALYSE", "reserve"]
 
 # The job's limits (tasks.py: three attempts of at most 3 hours): the hold outlives them all.
 ANALYSE = HoldTerms(
@@ -21,16 +21,6 @@ ANALYSE = HoldTerms(
     reason="video_analysis.analyse",
     work="the analysis",
     lifetime=hold_lifetime(3 * 3600, attempts=3),
-    failure=AnalysisFailed,
-)
-
-# A clip (tasks.py: three attempts of at most an hour): per started minute of the highlight,
-# captured on the minutes rendered, released when it fails.
-CLIP = HoldTerms(
-    kind="clip",
-    reason="video_analysis.clip",
-    work="the clip",
-    lifetime=hold_lifetime(3600, attempts=3),
     failure=AnalysisFailed,
 )
 

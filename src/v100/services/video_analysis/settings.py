@@ -42,10 +42,6 @@ class VideoAnalysisSettings(ServiceSettings):
     # Billing: analyses hold credits per started minute of video (docs/video-analysis.md).
     billing_url: str = service_info("billing").url
     credits_per_minute: int = Field(default=1, ge=0)
-    # Clips hold credits per started minute of clip, captured on what was rendered.
-    clip_credits_per_minute: int = Field(default=1, ge=0)
-    # x264's preset for clips (faster presets: bigger files, less CPU).
-    clip_preset: str = "veryfast"
     billing_enabled: bool = True
     # A job whose runner stops heartbeating this long is run again (a killed worker).
     job_lease_seconds: float = Field(default=120.0, ge=1.0, le=3600.0)

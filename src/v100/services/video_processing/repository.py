@@ -117,6 +117,13 @@ class RenditionRepository:
 class HighlightRepository(TenantRepository[Highlight]):
     model = Highlight
 
+    async def of_analysis(self, tenant_id: str, analysis_id: str, ref: str) -> Highlight | None:
+        """The highlight made from an analysis's highlight ``ref`` (ADR 0060), if it was."""
+        statement = self.select_for(tenant_id).where(
+            Highlight.analysis_id == analysis_id, Highlight.ref == ref
+        )
+        return (await self.session.execute(statement.limit(1))).scalar_one_or_none()
+
     async def page(
         self, tenant_id: str, video_id: str, *, limit: int, cursor: str | None
     ) -> Page[Highlight]:
@@ -137,6 +144,16 @@ class ClipRepository(TenantRepository[Clip]):
     ) -> Page[Clip]:
         where = [Clip.video_id == video_id] if video_id is not None else []
         return await self.list(tenant_id, limit=limit, cursor=cursor, where=where)
+
+    async def of_analysis(self, tenant_id: str, video_id: str, analysis_id: str) -> list[Clip]:
+        """The clips of one analysis's highlights (of one video), oldest first."""
+        statement = (
+            self.select_for(tenant_id)
+            .where(Clip.video_id == video_id, Clip.analysis_id == analysis_id)
+            .order_by(Clip.created_at, Clip.id)
+            .limit(500)
+        )
+        return list((await self.session.execute(statement)).scalars())
 
     async def locked(self, clip_id: str) -> Clip | None:
         statement = (
