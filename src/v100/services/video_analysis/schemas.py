@@ -272,6 +272,9 @@ class Refinement(_Result):
     # provider/model, when one was called.
     model: str | None
     notes: list[str]
+    # The call's tokens as the vendor counted them, and the credits the tenant paid for them.
+    tokens: dict[str, int] | None = None
+    credits: int | None = None
 
 
 class HighlightsResult(_Result):

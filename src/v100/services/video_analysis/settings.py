@@ -55,3 +55,7 @@ class VideoAnalysisSettings(ServiceSettings):
     llm_model: str | None = None  # None: the provider's default (``chat_model.DEFAULT_MODELS``)
     llm_timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
     llm_max_retries: int = Field(default=2, ge=0, le=10)
+    # The tenant pays the highlights' LLM tokens: credits per 1,000 read and written
+    # (ai_orchestration's default rates); 0 and 0, or billing off: not charged.
+    llm_credits_per_1k_input: float = Field(default=1.0, ge=0, le=10_000)
+    llm_credits_per_1k_output: float = Field(default=4.0, ge=0, le=10_000)
