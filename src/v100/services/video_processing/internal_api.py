@@ -142,8 +142,9 @@ async def list_analysis_clips(
     principal: ServiceVideos,
     service: ServiceDep,
     links: LinksDep,
-    analysis_id: Annotated[str, Query(min_length=1, max_length=36)],
+    analysis_id: Annotated[str | None, Query(min_length=1, max_length=36)] = None,
 ) -> ClipList:
-    """The clips of one analysis's highlights, oldest first, ready ones with a download URL."""
+    """The clips of one analysis's highlights (without ``analysis_id``: of every analysis of
+    the video), oldest first, ready ones with a download URL."""
     rows = await service.analysis_clips(principal.tenant_id, video_id, analysis_id)
     return ClipList(items=[await links.clip(row) for row in rows])

@@ -145,11 +145,19 @@ class ClipRepository(TenantRepository[Clip]):
         where = [Clip.video_id == video_id] if video_id is not None else []
         return await self.list(tenant_id, limit=limit, cursor=cursor, where=where)
 
-    async def of_analysis(self, tenant_id: str, video_id: str, analysis_id: str) -> list[Clip]:
-        """The clips of one analysis's highlights (of one video), oldest first."""
+    async def of_analysis(
+        self, tenant_id: str, video_id: str, analysis_id: str | None
+    ) -> list[Clip]:
+        """The clips of one analysis's highlights (None: of every analysis) of one video,
+        oldest first."""
+        made = (
+            Clip.analysis_id.is_not(None)
+            if analysis_id is None
+            else (Clip.analysis_id == analysis_id)
+        )
         statement = (
             self.select_for(tenant_id)
-            .where(Clip.video_id == video_id, Clip.analysis_id == analysis_id)
+            .where(Clip.video_id == video_id, made)
             .order_by(Clip.created_at, Clip.id)
             .limit(500)
         )

@@ -320,7 +320,9 @@ class VideoService:
         await self.session.flush()
         return made
 
-    async def analysis_clips(self, tenant_id: str, video_id: str, analysis_id: str) -> list[Clip]:
+    async def analysis_clips(
+        self, tenant_id: str, video_id: str, analysis_id: str | None
+    ) -> list[Clip]:
         video = await self.video(tenant_id, video_id)
         return await self.clips.of_analysis(tenant_id, video.id, analysis_id)
 
