@@ -30,7 +30,6 @@ from v100.services.rag_engine.models import Collection, Document, Reembedding
 from v100.services.stream_proxy.models import MediaRoute
 from v100.services.transcription.models import Transcript
 from v100.services.video_analysis.models import Analysis, StageResult
-from v100.services.video_analysis.models import Clip as AnalysisClip
 from v100.services.video_processing.models import CaptionTrack, Clip, Highlight, Rendition, Video
 
 from .support import Platform, Tenant
@@ -512,20 +511,43 @@ async def analysis(platform: Platform, tenant: Tenant) -> Made:
                        "refinement": {"status": "local", "model": None, "notes": []}},
     }  # fmt: skip
     progress = {stage: {"status": "completed", "percent": 100} for stage in results}
+    video = await _video(platform, tenant)
     async with unit_of_work(_sessions(platform, "video_analysis")) as session:
-        row = Analysis(tenant_id=tenant.id, video_id=new_id(), status="completed",
+        row = Analysis(tenant_id=tenant.id, video_id=video.id, status="completed",
                        stages=list(results), progress=progress, percent=100)  # fmt: skip
         session.add(row)
         await session.flush()
         for stage, data in results.items():
             session.add(StageResult(tenant_id=tenant.id, analysis_id=row.id, stage=stage,
                                     data=data))  # fmt: skip
-        clip = AnalysisClip(tenant_id=tenant.id, analysis_id=row.id, highlight_id=new_id(),
-                    status="failed", start=0.0, end=1.0, aspect="9:16", platform="tiktok",
-                    captions=True, error="clip-failed")  # fmt: skip
+        analysis_id = row.id
+    # Its clips are video_processing's (ADR 0060): one as a failed render leaves it.
+    async with unit_of_work(_sessions(platform, "video_processing")) as session:
+        clip = Clip(tenant_id=tenant.id, video_id=video.id, analysis_id=analysis_id,
+                    start=0.0, end=1.0, mode="smart", aspect="9:16", platform="tiktok",
+                    captions=True, status="errored", progress=0,
+                    error_type="processing-failed")  # fmt: skip
         session.add(clip)
         await session.flush()
-        return Made({"analysis_id": row.id, "clip_id": clip.id}, bodies={"post": {"count": 1}})
+        return Made({"analysis_id": analysis_id, "clip_id": clip.id},
+                    bodies={"post": {"count": 1}})  # fmt: skip
+
+
+@factory("/v1/videos/{video_id}/analysis-clips")
+async def analysis_clips(platform: Platform, tenant: Tenant) -> Made:
+    # Called by video_analysis only (service:videos): B's call about A's video is 404.
+    made = await _video(platform, tenant)
+    crop = {
+        "width": 640,
+        "height": 360,
+        "aspect": [9, 16],
+        "start": 1.0,
+        "end": 2.0,
+        "shots": [{"start": 1.0, "end": 2.0, "layout": "fit", "tracks": [], "pans": []}],
+    }
+    item = {"highlight_id": "h", "start": 1.0, "end": 2.0, "crop": crop}
+    return Made({"video_id": made.id},
+                bodies={"post": {"analysis_id": "a", "items": [item]}})  # fmt: skip
 
 
 # --- rag_engine ---------------------------------------------------------------------------

@@ -355,6 +355,13 @@ class ClipEventData(BaseModel):
     platform: str | None = None
     duration: float | None = None
     error: MediaErrorInfo | None = None
+    # A smart clip of an analysis's highlight (ADR 0060): the analysis, the highlight (this
+    # service's id), the aspect, and what was rendered (after auto-trim).
+    analysis_id: str | None = None
+    highlight_id: str | None = None
+    aspect: str | None = None
+    rendered_start: float | None = None
+    rendered_end: float | None = None
 
 
 class VideoProgress(BaseModel):

@@ -17,6 +17,13 @@ which no tenant credential can hold; the tenant is the token's, so another tenan
         await storage.put(key, chunks, picture.content_type)
     await videos.put_captions(tenant_id, video_id, "en", CaptionTrackIn(transcript_id=...,
                                                                          document=document))
+    clips = await videos.make_clips(tenant_id, video_id, SmartClipsIn(...), key)  # ClipInfo
+    clips = await videos.analysis_clips(tenant_id, video_id, analysis_id)
+
+An analysis's highlights become video_processing's highlights and clips (ADR 0060): the analysis
+hands over each highlight's range with a crop plan (``media.smart_crop.crop_to_dict``) and,
+for captions, the range's words; video_processing renders it from its own MP4 (one clip
+resource, one credit flow, one render job, ``clip.ready``).
 
 Refusals raise ``VideoMissing`` (404: unknown, another tenant's, deleted), ``VideoNotReady``
 (409 ``video-not-ready``), ``VideoHasNoAudio`` (409 ``video-has-no-audio``),
@@ -29,10 +36,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from v100.contracts.transcripts import TranscriptDocument
 from v100.kit.auth import InternalTokens, Principal
@@ -42,6 +49,7 @@ from v100.kit.settings import PlatformSettings
 __all__ = [
     "AUDIO_PATH",
     "CAPTIONS_PATH",
+    "CLIPS_PATH",
     "HLS_PATH",
     "NOT_READY",
     "NO_AUDIO",
@@ -50,6 +58,9 @@ __all__ = [
     "VIDEOS_SCOPES",
     "CaptionTrackIn",
     "CaptionTrackInfo",
+    "ClipInfo",
+    "SmartClipIn",
+    "SmartClipsIn",
     "VideoAudio",
     "VideoHasNoAudio",
     "VideoHasNoPicture",
@@ -72,6 +83,10 @@ NO_AUDIO = "video-has-no-audio"
 NO_PICTURE = "video-has-no-picture"
 PICTURE_PATH = "/v1/videos/{video_id}/picture"
 HLS_PATH = "/v1/videos/{video_id}/hls"
+CLIPS_PATH = "/v1/videos/{video_id}/analysis-clips"
+# What a smart clip can be asked as (``media.smart_crop.ASPECTS``, ``media.platforms.CLIP_SPECS``).
+SmartAspect = Literal["9:16", "1:1", "4:5"]
+SmartPlatform = Literal["tiktok", "instagram_reels", "youtube_shorts"]
 _CHUNK = 1024 * 1024
 
 
@@ -139,6 +154,67 @@ class CaptionTrackInfo(BaseModel):
     cues: int
     created_at: datetime
     updated_at: datetime
+
+
+class SmartClipIn(BaseModel):
+    """One highlight of an analysis to render: its range, how it ranked, the crop plan made
+    from the analysis's face tracks, and the range's words when captions are asked."""
+
+    model_config = ConfigDict(extra="forbid")
+    highlight_id: Annotated[str, Field(min_length=1, max_length=36)]  # the analysis's id
+    start: Annotated[float, Field(ge=0, le=86_400)]
+    end: Annotated[float, Field(gt=0, le=86_400)]
+    title: Annotated[str, Field(max_length=200)] | None = None
+    score: Annotated[float, Field(ge=0, le=100)] | None = None
+    aspect: SmartAspect = "9:16"
+    platform: SmartPlatform = "tiktok"
+    captions: bool = True
+    crop: dict[str, Any]
+    transcript: TranscriptDocument | None = None
+
+    @model_validator(mode="after")
+    def _range(self) -> SmartClipIn:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class SmartClipsIn(BaseModel):
+    """``POST /v1/videos/{id}/analysis-clips``: an analysis's highlights, each rendered."""
+
+    model_config = ConfigDict(extra="forbid")
+    analysis_id: Annotated[str, Field(min_length=1, max_length=36)]
+    items: Annotated[list[SmartClipIn], Field(min_length=1, max_length=20)]
+
+
+class ClipInfo(BaseModel):
+    """A clip as video_processing answers it (``GET /v1/clips/{id}``'s shape)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    id: str
+    video_id: str
+    highlight_id: str | None
+    analysis_id: str | None = None
+    start: float
+    end: float
+    mode: str
+    platform: str | None
+    aspect: str | None = None
+    title: str | None = None
+    captions: bool | None = None
+    status: Literal["processing", "ready", "errored"]
+    progress: int
+    duration: float | None
+    width: int | None
+    height: int | None
+    size: int | None
+    rendered_start: float | None = None
+    rendered_end: float | None = None
+    caption_cues: int | None = None
+    credits_charged: int | None
+    download_url: str | None
+    error: dict[str, Any] | None
+    created_at: datetime
 
 
 class VideosError(Exception):
@@ -222,6 +298,27 @@ class VideosClient:
             "PUT", path, principal=working_for(tenant_id), json=track.model_dump(mode="json")
         )
         return CaptionTrackInfo.model_validate(_answer(response))
+
+    async def make_clips(
+        self, tenant_id: str, video_id: str, clips: SmartClipsIn, key: str
+    ) -> list[ClipInfo]:
+        """Hand an analysis's highlights over to be rendered (a queued clip each); ``key`` makes
+        a retry answer the same clips."""
+        response = await self._client.request(
+            "POST", CLIPS_PATH.format(video_id=video_id), principal=working_for(tenant_id),
+            headers={"Idempotency-Key": key}, json=clips.model_dump(mode="json"),
+        )  # fmt: skip
+        return [ClipInfo.model_validate(item) for item in _answer(response)["items"]]
+
+    async def analysis_clips(
+        self, tenant_id: str, video_id: str, analysis_id: str
+    ) -> list[ClipInfo]:
+        """The clips rendered from one analysis's highlights, oldest first."""
+        response = await self._client.get(
+            CLIPS_PATH.format(video_id=video_id), principal=working_for(tenant_id),
+            params={"analysis_id": analysis_id},
+        )  # fmt: skip
+        return [ClipInfo.model_validate(item) for item in _answer(response)["items"]]
 
 
 def connect_videos(url: str, platform: PlatformSettings, *, timeout: float = 30.0) -> VideosClient:

@@ -78,15 +78,19 @@ def _srt_prefix(speaker: int | None) -> str:
 # -- building ------------------------------------------------------------------------------
 
 
-def clip_document(document: TranscriptDocument, start: float, end: float) -> TranscriptDocument:
+def clip_document(
+    document: TranscriptDocument, start: float, end: float, *, retime: bool = True
+) -> TranscriptDocument:
     """The words of ``[start, end)`` seconds as a transcript of their own, timed from
-    ``start``: a word (or a segment without word times) belongs to the range its middle falls
-    in, and is clamped to it. Speakers are kept; utterances and paragraphs are not (captions
-    need only the words)."""
+    ``start`` (with ``retime=False``: on the source's timeline, e.g. to hand a clip's words to
+    the service that renders it): a word (or a segment without word times) belongs to the
+    range its middle falls in, and is clamped to it. Speakers are kept; utterances and
+    paragraphs are not (captions need only the words)."""
     length = max(0.0, end - start)
+    origin = start if retime else 0.0
 
     def moved(seconds: float) -> float:
-        return min(max(seconds - start, 0.0), length)
+        return min(max(seconds, start), max(start, end)) - origin
 
     segments = []
     for segment in document.segments:
@@ -114,8 +118,9 @@ def clip_document(document: TranscriptDocument, start: float, end: float) -> Tra
         )
     text = " ".join(segment.text for segment in segments)
     return TranscriptDocument(
-        language=document.language, duration=length, text=text, segments=segments
-    )
+        language=document.language, duration=length + start - origin, text=text,
+        segments=segments,
+    )  # fmt: skip
 
 
 @dataclass(slots=True)

@@ -23,7 +23,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from v100.media.face_tracks import FaceTrack
 
@@ -36,6 +36,8 @@ __all__ = [
     "Pan",
     "SpeakerTurn",
     "Window",
+    "crop_from_dict",
+    "crop_to_dict",
     "parse_aspect",
     "plan_crop",
 ]
@@ -153,6 +155,53 @@ class CropPath:
             if t < shot.end:
                 return shot
         return self.shots[-1]
+
+
+def crop_to_dict(path: CropPath) -> dict[str, Any]:
+    """The plan as JSON-ready data (to store it, or hand it to the service that renders it)."""
+    return {
+        "width": path.width, "height": path.height, "aspect": list(path.aspect),
+        "start": path.start, "end": path.end,
+        "shots": [
+            {
+                "start": shot.start, "end": shot.end, "layout": shot.layout,
+                "tracks": list(shot.tracks),
+                "pans": [
+                    {"width": p.width, "height": p.height, "points": [list(t) for t in p.points]}
+                    for p in shot.pans
+                ],
+            }
+            for shot in path.shots
+        ],
+    }  # fmt: skip
+
+
+def crop_from_dict(data: dict[str, Any]) -> CropPath:
+    """``crop_to_dict``'s data back as a plan; ``ValueError`` when it is not one."""
+    try:
+        shots = tuple(_shot_from_dict(shot) for shot in data["shots"])
+        aspect_w, aspect_h = (int(v) for v in data["aspect"])
+        path = CropPath(
+            int(data["width"]), int(data["height"]), (aspect_w, aspect_h),
+            float(data["start"]), float(data["end"]), shots,
+        )  # fmt: skip
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"not a crop plan: {exc}") from exc
+    if not shots or any(s.layout not in ("follow", "centre", "split", "fit") for s in shots):
+        raise ValueError("not a crop plan: no shots, or a layout unknown")
+    if any(not p.points for s in shots for p in s.pans):
+        raise ValueError("not a crop plan: a pan without points")
+    return path
+
+
+def _shot_from_dict(shot: dict[str, Any]) -> CropShot:
+    pans = tuple(
+        Pan(int(p["width"]), int(p["height"]),
+            tuple((float(t), int(x), int(y)) for t, x, y in p["points"]))
+        for p in shot["pans"]
+    )  # fmt: skip
+    tracks = tuple(int(t) for t in shot["tracks"])
+    return CropShot(float(shot["start"]), float(shot["end"]), shot["layout"], tracks, pans)
 
 
 @dataclass(frozen=True, slots=True)

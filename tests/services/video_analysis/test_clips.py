@@ -1,8 +1,10 @@
-"""Clips of the talking-heads video's highlights, both backends, rendered by the real job and
-probed with ffprobe: 9:16 at the platform's frame, H.264/AAC, as long as the range rendered;
-a presigned link serves the MP4; one started minute charged per clip; captions asked without a
-transcript burn none and say so. A highlight the analysis has not is 404, clips before the
-highlights are there 409, and another tenant sees nothing."""
+"""Clips of the talking-heads video's highlights, both backends, handed to video_processing
+(ADR 0060) and rendered by its real clip job, probed with ffprobe: 9:16 at the platform's
+frame, H.264/AAC, as long as the range rendered; its signed link serves the MP4; one started
+minute charged per clip, once, by video_processing's hold; ``clip.ready`` published durably
+naming the analysis; the highlight is the video's; a retry with the same key makes nothing
+more; captions asked without a transcript burn none and say so. A highlight the analysis has
+not is 404, clips before the highlights are there 409, and another tenant sees nothing."""
 
 from __future__ import annotations
 
@@ -14,7 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.services.video_processing.support import fetch
 from v100 import media
+from v100.contracts.events import CLIP_READY, VIDEO_STREAM
+from v100.kit.testing.bus import published
 
 from .support import Stack, Talk, new_tenant
 
@@ -31,7 +36,7 @@ async def _clip_ready(stack: Stack, tenant: str, path: str) -> dict[str, Any]:
         answer = await stack.va.get(tenant, path)
         assert answer.status_code == 200, answer.text
         clip = dict(answer.json())
-        if clip["status"] in ("ready", "failed"):
+        if clip["status"] in ("ready", "errored"):
             return clip
         await asyncio.sleep(0.2)
     raise TimeoutError(path)
@@ -39,7 +44,7 @@ async def _clip_ready(stack: Stack, tenant: str, path: str) -> dict[str, Any]:
 
 async def test_highlights_are_rendered_as_clips(stack: Stack, talk: Talk, tmp_path: Path) -> None:
     va, tenant = stack.va, new_tenant()
-    va.settings.clip_preset = "ultrafast"
+    stack.vp.settings.clip_preset = "ultrafast"
     video = await stack.ready_video(tenant, talk.path)
     body = {
         "video_id": video["id"], "stages": ["highlights", "speakers"],
@@ -53,19 +58,39 @@ async def test_highlights_are_rendered_as_clips(stack: Stack, talk: Talk, tmp_pa
     available, _ = await va.balance(tenant)
 
     asked = {"highlight_ids": [best["id"]], "aspect": "9:16", "platform": "tiktok"}
-    answer = await _post(stack, tenant, f"{base}/clips", asked)
+    key = uuid.uuid4().hex
+    headers = va.headers(tenant, **{"Idempotency-Key": key})
+    answer = await va.http.post(f"{base}/clips", json=asked, headers=headers)
     assert answer.status_code == 202, answer.text
     (queued,) = answer.json()["items"]
-    assert queued["status"] == "queued"
+    assert queued["status"] == "processing"
+    assert (queued["mode"], queued["analysis_id"]) == ("smart", done["id"])
     assert (queued["start"], queued["end"]) == (best["start"], best["end"])
+    again = await va.http.post(f"{base}/clips", json=asked, headers=headers)
+    assert [c["id"] for c in again.json()["items"]] == [queued["id"]]
     clip = await _clip_ready(stack, tenant, f"{base}/clips/{queued['id']}")
     assert clip["status"] == "ready", clip
     assert (clip["width"], clip["height"]) == (1080, 1920)
     assert clip["caption_cues"] == 0  # no transcript: transcription is away
     assert clip["credits_charged"] == 1
     assert await va.balance(tenant) == (available - 1, 0)
+    # The one clip resource: video_processing's, with its highlight made from the analysis's.
+    own = await stack.vp.wait_clip(tenant, clip["id"])
+    assert {k: own[k] for k in ("status", "size", "rendered_start", "aspect")} == {
+        k: clip[k] for k in ("status", "size", "rendered_start", "aspect")
+    }
+    highlights = await stack.vp.http.get(
+        f"/v1/videos/{video['id']}/highlights", headers=stack.vp.headers(tenant)
+    )
+    (highlight,) = highlights.json()["items"]
+    assert (highlight["id"], highlight["source"]) == (clip["highlight_id"], "analysis")
+    bus = stack.vp.app.state.runtime.bus
+    ready = await published(bus, VIDEO_STREAM, lambda e: e.data.get("id") == clip["id"])
+    assert [e.type for e in ready] == [CLIP_READY]
+    assert ready[0].data["analysis_id"] == done["id"]
+    assert ready[0].tenant_id == tenant
 
-    got = await va.download(clip["url"])
+    got = await fetch(stack.vp.http, clip["download_url"])
     assert got.status_code == 200
     (tmp_path / "clip.mp4").write_bytes(got.content)
     assert len(got.content) == clip["size"]
@@ -79,9 +104,11 @@ async def test_highlights_are_rendered_as_clips(stack: Stack, talk: Talk, tmp_pa
     assert best["start"] - 0.01 <= clip["rendered_start"] < clip["rendered_end"]
     assert clip["rendered_end"] <= best["end"] + 0.01
 
-    listed = (await va.get(tenant, f"{base}/clips")).json()["items"]
-    assert [c["id"] for c in listed] == [clip["id"]]
-    assert listed[0]["url"]
+    listed = await va.get(tenant, f"{base}/clips")
+    assert [c["id"] for c in listed.json()["items"]] == [clip["id"]]
+    assert listed.json()["items"][0]["download_url"]
+    assert listed.headers["Deprecation"] == "true"
+    assert f"</v1/clips/{clip['id']}>" in listed.headers["Link"]
     other = new_tenant()
     assert (await va.get(other, f"{base}/clips/{clip['id']}")).status_code == 404
     assert (await va.get(other, f"{base}/clips")).status_code == 404

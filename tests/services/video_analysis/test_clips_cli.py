@@ -36,12 +36,13 @@ async def test_clips_make_uploads_analyses_renders_and_downloads(
     vp_settings = VideoProcessingSettings(
         platform=backend.platform, billing_url=billing_url,
         public_base_url=f"http://127.0.0.1:{port}", hls_segment_seconds=1.0,
+        clip_preset="ultrafast",
     )  # fmt: skip
     (tmp_path / "gateway").mkdir()
     async with serving(create_video_processing(vp_settings), ready=True) as vp_url:
         settings = VideoAnalysisSettings(
             platform=backend.platform, billing_url=billing_url, video_processing_url=vp_url,
-            transcription_url=dead_url(), workers=2, clip_preset="ultrafast",
+            transcription_url=dead_url(), workers=2,
         )  # fmt: skip
         async with (
             serving(create_app(settings), ready=True) as va_url,

@@ -2,7 +2,8 @@
 clips run from scene boundary to boundary): asked for, it plans the stages it reads, stores
 non-overlapping highlights ranked by their total, each with its six factors and reasons, and
 says the local scores stand without an LLM. With an LLM configured (the local fake of
-Anthropic's Messages API) the text factors, title, description and hashtags come from it.
+Anthropic's Messages API) the text factors, title, description and hashtags come from it, and
+the tenant pays its tokens through a credit hold captured on the usage the vendor reported.
 Options without their stage, or durations the wrong way round, are refused."""
 
 from __future__ import annotations
@@ -104,20 +105,25 @@ async def test_an_llm_refines_the_text_factors_and_writes_titles(
         "index": 1, "hook": rated, "emotion": rated, "information": rated, "narrative": rated,
         "relevance": rated, "title": "Two heads plan the day",
         "description": "How to plan a day in minutes.", "hashtags": ["planning", "#work"],
-    }]}))  # fmt: skip
+    }]}), usage=(1500, 300))  # fmt: skip
     app = create_app(settings)
     async with running_app(app) as http:
         va = AnalysisApp(app=app, http=http, settings=settings, billing=stack.va.billing)
         tenant = new_tenant()
         video = await stack.ready_video(tenant, talk.path)
+        available, _ = await va.balance(tenant)
         options = {**OPTIONS, "count": 1}
         body = {"video_id": video["id"], "stages": ["highlights"], "highlights": options}
         created = await va.create(tenant, body)
         done = await va.wait(tenant, created.json()["id"])
         assert done["status"] == "completed", done
         result = (await va.get(tenant, f"/v1/analyses/{done['id']}/highlights")).json()
+        # The tokens are the tenant's: 1.5k read at 1 and 0.3k written at 4 credits per 1k.
+        tokens_paid = 3
+        assert await va.balance(tenant) == (available - done["credits_charged"] - tokens_paid, 0)
     assert result["refinement"] == {
-        "status": "refined", "model": "anthropic/claude-test", "notes": []
+        "status": "refined", "model": "anthropic/claude-test", "notes": [],
+        "tokens": {"input": 1500, "output": 300}, "credits": tokens_paid,
     }  # fmt: skip
     (item,) = result["items"]
     assert item["title"] == "Two heads plan the day"

@@ -18,7 +18,12 @@ from v100.ai.highlights._inputs import (
     faces_from_tracks,
     speech_from_regions,
 )
-from v100.ai.highlights._refine import Refinement, RefinementStatus, refine_highlights
+from v100.ai.highlights._refine import (
+    Refinement,
+    RefinementStatus,
+    refine_highlights,
+    refinement_messages,
+)
 from v100.ai.highlights._settings import (
     FACTORS,
     TEXT_FACTORS,
@@ -48,6 +53,7 @@ __all__ = [
     "faces_from_tracks",
     "find_highlights",
     "refine_highlights",
+    "refinement_messages",
     "speech_from_regions",
     "weighted_total",
 ]

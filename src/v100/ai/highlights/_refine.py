@@ -140,6 +140,13 @@ def _ranked(highlights: list[Highlight]) -> list[Highlight]:
     return [dataclasses.replace(h, rank=i) for i, h in enumerate(ordered, start=1)]
 
 
+def refinement_messages(
+    highlights: Sequence[Highlight], keywords: Sequence[str] = ()
+) -> list[Message]:
+    """What ``refine_highlights`` sends: a caller that pays for the tokens counts these first."""
+    return [Message.system(SYSTEM), Message.user(_prompt(highlights, keywords))]
+
+
 async def refine_highlights(
     highlights: Sequence[Highlight],
     chat: ChatModel,
@@ -153,7 +160,7 @@ async def refine_highlights(
     kept = list(highlights)
     if not kept:
         return Refinement([], "refined", ())
-    messages = [Message.system(SYSTEM), Message.user(_prompt(kept, keywords))]
+    messages = refinement_messages(kept, keywords)
     try:
         reply = await chat.complete(
             messages, ChatOptions(model=model, max_tokens=settings.llm_max_tokens)

@@ -19,7 +19,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
 __all__ = ["make_clips", "parse_durations"]
 
-_SETTLED = ("completed", "failed", "ready")
+_SETTLED = ("completed", "failed", "ready", "errored")
 
 
 def parse_durations(text: str) -> tuple[float, float]:
@@ -108,12 +108,13 @@ def make_clips(
         written = []
         out.mkdir(parents=True, exist_ok=True)
         for rank, clip in enumerate(clips, start=1):
-            done = _until(http, f"{path}/clips/{clip['id']}", poll, deadline, lambda _: None)
+            # The clips are video_processing's (ADR 0060): followed at their own URL.
+            done = _until(http, f"/v1/clips/{clip['id']}", poll, deadline, lambda _: None)
             if done["status"] != "ready":
                 console.print(f"[red]clip {rank} failed: {done['error']}[/]")
             else:
                 target = out / f"clip-{rank:02d}.mp4"
-                link = urljoin(f"{base}/", done["url"])  # local disk's links are relative
+                link = urljoin(f"{base}/", done["download_url"])  # local disk's are relative
                 with httpx.stream("GET", link, timeout=300.0) as got, target.open("wb") as f:
                     got.raise_for_status()
                     for chunk in got.iter_bytes():

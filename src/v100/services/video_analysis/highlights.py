@@ -8,24 +8,31 @@ it), its time range, text, six factor scores with reasons and its weighted total
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Any
 
+from v100.ai.chunking import count_tokens
 from v100.ai.highlights import (
     Curve,
     Cut,
     FaceSpan,
     Highlight,
     HighlightRequest,
+    HighlightSettings,
     SpeechSpan,
     VideoSignals,
     faces_from_tracks,
     find_highlights,
     refine_highlights,
+    refinement_messages,
 )
+from v100.ai.llm import Usage
 from v100.contracts.transcripts import TranscriptDocument
 from v100.kit.db import new_id
 from v100.services.video_analysis import analysers
 from v100.services.video_analysis.chat_model import open_chat_model
+from v100.services.video_analysis.credits import TokenCharge
+from v100.services.video_analysis.errors import AnalysisFailed
 from v100.services.video_analysis.settings import VideoAnalysisSettings
 
 __all__ = ["DEFAULT_OPTIONS", "highlights"]
@@ -78,8 +85,11 @@ async def highlights(
     *,
     duration: float,
     height: int,
+    charge: TokenCharge | None = None,
 ) -> dict[str, Any]:
-    """The stage's result from the stored ``results`` of the stages before it."""
+    """The stage's result from the stored ``results`` of the stages before it. With an LLM,
+    ``charge`` holds the call's credits first and captures its usage after (the tenant's
+    credits not covering it: the local scores stand, and the result says so)."""
     asked = {**DEFAULT_OPTIONS, **(options or {})}
     shortest, longest = asked["durations"]
     request = HighlightRequest(
@@ -101,13 +111,40 @@ async def highlights(
     chat = open_chat_model(settings) if found else None
     if chat is not None:
         client, model = chat
+        # The hold's bound: the prompt counted with cl100k (a tenth more, for the vendor's own
+        # count) and the longest reply asked for.
+        prompt = sum(
+            count_tokens(m.content) + 4 for m in refinement_messages(found, request.keywords)
+        )
+        bound = Usage(math.ceil(prompt * 1.1) + 16, HighlightSettings().llm_max_tokens)
+        held = charge.credits(bound) if charge is not None else 0
+        try:
+            hold_id = await charge.hold(held) if charge is not None else None
+        except AnalysisFailed as exc:
+            await client.aclose()
+            if exc.slug != "insufficient-credits":
+                raise
+            note = f"not refined: {exc.detail}; the local scores stand"
+            refinement = {"status": "local", "model": None, "notes": [note]}
+            chat = None
+    if chat is not None:
         try:
             refined = await refine_highlights(found, client, model, keywords=request.keywords)
         finally:
             await client.aclose()
         found = refined.highlights
         named = f"{client.provider}/{refined.model or model}"
-        refinement = {"status": refined.status, "model": named, "notes": list(refined.notes)}
+        usage = refined.usage
+        charged = 0
+        if charge is not None:
+            amount = None if usage is None else min(held, charge.credits(usage))
+            charged = await charge.settle(hold_id, amount)
+        refinement = {
+            "status": refined.status, "model": named, "notes": list(refined.notes),
+            "tokens": {"input": usage.input_tokens, "output": usage.output_tokens}
+            if usage is not None else None,
+            "credits": charged,
+        }  # fmt: skip
     return {
         "durations": [shortest, longest], "keywords": list(request.keywords),
         "count": request.count, "transcript": transcript is not None,

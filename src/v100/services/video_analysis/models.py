@@ -80,48 +80,6 @@ class StageResult(Base, TenantOwned, Timestamped):
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
-class ClipStatus(StrEnum):
-    """queued -> rendering -> ready | failed."""
-
-    QUEUED = "queued"
-    RENDERING = "rendering"
-    READY = "ready"
-    FAILED = "failed"
-
-
-class Clip(Base, TenantOwned, Timestamped):
-    """A highlight of an analysis rendered for a platform (``rendering.py``): its MP4 in
-    storage once ready."""
-
-    __tablename__ = "clips"
-
-    analysis_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
-    highlight_id: Mapped[str] = mapped_column(String(ID_LENGTH))
-    status: Mapped[str] = mapped_column(String(16), default=ClipStatus.QUEUED, index=True)
-    # As asked: the highlight's range, the target aspect and platform, burnt-in captions.
-    start: Mapped[float] = mapped_column(Float)
-    end: Mapped[float] = mapped_column(Float)
-    aspect: Mapped[str] = mapped_column(String(8))
-    platform: Mapped[str] = mapped_column(String(32))
-    captions: Mapped[bool] = mapped_column(Boolean)
-    title: Mapped[str | None] = mapped_column(String(200))
-    job_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
-    hold_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
-    credits_charged: Mapped[int | None] = mapped_column(Integer)
-    # As rendered (after auto-trim): the source range, the frame, the file.
-    rendered_start: Mapped[float | None] = mapped_column(Float)
-    rendered_end: Mapped[float | None] = mapped_column(Float)
-    width: Mapped[int | None] = mapped_column(Integer)
-    height: Mapped[int | None] = mapped_column(Integer)
-    size: Mapped[int | None] = mapped_column(Integer)
-    # Captions burnt in (0 when asked but the analysis has no transcript).
-    caption_cues: Mapped[int | None] = mapped_column(Integer)
-    key: Mapped[str | None] = mapped_column(String(1024))
-    error: Mapped[str | None] = mapped_column(String(64))
-    error_detail: Mapped[str | None] = mapped_column(String(500))
-    completed_at: Mapped[datetime | None]
-
-
 class TenantSettings(Base, TenantOwned, Timestamped):
     """A tenant's analysis settings (``/v1/video-analysis/settings``): one row per tenant,
     absent until first set (the service's defaults apply)."""

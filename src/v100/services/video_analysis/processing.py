@@ -326,6 +326,7 @@ class _Run:
         return await highlights.highlights(
             self.settings, self.results, self.row.highlight_options,
             duration=self.row.duration or 0.0, height=self.row.height or 1,
+            charge=credits.TokenCharge(self.job, self.resources, self.row),
         )  # fmt: skip
 
 

@@ -14,15 +14,12 @@ from v100.kit.db import Page, TenantRepository, utcnow
 from v100.services.video_analysis.models import (
     Analysis,
     AnalysisStatus,
-    Clip,
-    ClipStatus,
     StageResult,
     TenantSettings,
 )
 
 __all__ = [
     "AnalysisRepository",
-    "ClipRepository",
     "StageResultRepository",
     "TenantSettingsRepository",
 ]
@@ -114,50 +111,3 @@ class TenantSettingsRepository(TenantRepository[TenantSettings]):
     async def of_tenant(self, tenant_id: str) -> TenantSettings | None:
         statement = self.select_for(tenant_id)
         return (await self.session.execute(statement)).scalar_one_or_none()
-
-
-class ClipRepository(TenantRepository[Clip]):
-    model = Clip
-
-    async def of_analysis(self, tenant_id: str, analysis_id: str) -> Sequence[Clip]:
-        statement = (
-            self.select_for(tenant_id).where(Clip.analysis_id == analysis_id).order_by(Clip.id)
-        )
-        return (await self.session.execute(statement)).scalars().all()
-
-    async def by_id(self, clip_id: str) -> Clip | None:
-        """Any tenant's clip (for its own render job), as stored now."""
-        statement = select(Clip).where(Clip.id == clip_id).execution_options(populate_existing=True)
-        return (await self.session.execute(statement)).scalar_one_or_none()
-
-    async def change(
-        self, clip_id: str, *, expect_status: str | Sequence[str], **values: Any
-    ) -> Clip | None:
-        """Set ``values`` when the clip is in ``expect_status``; the row, or None."""
-        statuses = [expect_status] if isinstance(expect_status, str) else list(expect_status)
-        statement = (
-            update(Clip)
-            .where(Clip.id == clip_id, Clip.status.in_(statuses))
-            .values(updated_at=utcnow(), **values)
-            .execution_options(synchronize_session=False)
-        )
-        result = await self.session.execute(statement)
-        if not result.rowcount:  # type: ignore[attr-defined]
-            return None
-        return await self.by_id(clip_id)
-
-    async def unsettled(self, limit: int = 500) -> Sequence[Clip]:
-        """Every tenant's clips not yet settled that have a job (for the sweep)."""
-        statement = (
-            select(Clip)
-            .where(
-                Clip.status.in_((ClipStatus.QUEUED, ClipStatus.RENDERING)),
-                Clip.job_id.is_not(None),
-            )
-            .order_by(Clip.id)
-            .limit(limit)
-        )
-        return (await self.session.execute(statement)).scalars().all()
-
-    async def remove_all(self, analysis_id: str) -> None:
-        await self.session.execute(delete(Clip).where(Clip.analysis_id == analysis_id))

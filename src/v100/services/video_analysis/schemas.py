@@ -4,7 +4,7 @@ stage stores is what its route answers, validated by these models) and the tenan
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -272,6 +272,9 @@ class Refinement(_Result):
     # provider/model, when one was called.
     model: str | None
     notes: list[str]
+    # The call's tokens as the vendor counted them, and the credits the tenant paid for them.
+    tokens: dict[str, int] | None = None
+    credits: int | None = None
 
 
 class HighlightsResult(_Result):
@@ -308,32 +311,37 @@ class ClipsCreate(BaseModel):
 
 
 class ClipOut(BaseModel):
+    """A clip of a highlight: video_processing's clip (``GET /v1/clips/{id}``, ADR 0060)."""
+
     id: str
-    analysis_id: str
-    highlight_id: str
-    status: Literal["queued", "rendering", "ready", "failed"]
+    video_id: str
+    # video_processing's highlight made from the analysis's (``GET /v1/videos/{id}/highlights``)
+    highlight_id: str | None
+    analysis_id: str | None
+    # processing -> ready | errored (``clip.ready``, ``clip.errored``)
+    status: Literal["processing", "ready", "errored"]
+    progress: int
     # The highlight's range in the video, as asked, and as rendered (after auto-trim).
     start: float
     end: float
     rendered_start: float | None
     rendered_end: float | None
-    aspect: str
-    platform: str
-    captions: bool
+    mode: str
+    aspect: str | None
+    platform: str | None
+    captions: bool | None
     # Captions burnt in (0 when asked but the analysis has no transcript).
     caption_cues: int | None
     title: str | None
+    duration: float | None
     width: int | None
     height: int | None
     size: int | None
     credits_charged: int | None
-    error: AnalysisError | None
-    # Presigned once ready: anyone holding it may GET the MP4 until ``expires_at``.
-    url: str | None = None
-    expires_at: datetime | None = None
+    # Once ready: a signed link anyone holding it may GET the MP4 with.
+    download_url: str | None
+    error: dict[str, Any] | None
     created_at: datetime
-    updated_at: datetime
-    completed_at: datetime | None
 
 
 class ClipList(BaseModel):

@@ -21,7 +21,6 @@ from v100.services.video_analysis.models import Analysis, AnalysisStatus, Tenant
 from v100.services.video_analysis.progress import initial
 from v100.services.video_analysis.repository import (
     AnalysisRepository,
-    ClipRepository,
     StageResultRepository,
     TenantSettingsRepository,
 )
@@ -106,19 +105,14 @@ class AnalysisService:
         )
 
     async def delete(self, tenant_id: str, analysis_id: str) -> None:
-        """The analysis, its results, its clips and its objects; a running job notices and
-        stops."""
+        """The analysis, its results and its objects; a running job notices and stops. Clips
+        made from its highlights are the video's (video_processing's) and stay."""
         row = await self.get(tenant_id, analysis_id)
         stored = await self.results.of(row.id)
         for item in stored.get("keyframes", {}).get("items", []):
             await self.storage.delete(item["key"])
         if row.source_key is not None:
             await self.storage.delete(row.source_key)
-        clips = ClipRepository(self.session)
-        for clip in await clips.of_analysis(tenant_id, row.id):
-            if clip.key is not None:
-                await self.storage.delete(clip.key)
-        await clips.remove_all(row.id)
         await self.results.remove_all(row.id)
         await self.session.delete(row)
 

@@ -42,10 +42,6 @@ class VideoAnalysisSettings(ServiceSettings):
     # Billing: analyses hold credits per started minute of video (docs/video-analysis.md).
     billing_url: str = service_info("billing").url
     credits_per_minute: int = Field(default=1, ge=0)
-    # Clips hold credits per started minute of clip, captured on what was rendered.
-    clip_credits_per_minute: int = Field(default=1, ge=0)
-    # x264's preset for clips (faster presets: bigger files, less CPU).
-    clip_preset: str = "veryfast"
     billing_enabled: bool = True
     # A job whose runner stops heartbeating this long is run again (a killed worker).
     job_lease_seconds: float = Field(default=120.0, ge=1.0, le=3600.0)
@@ -59,3 +55,7 @@ class VideoAnalysisSettings(ServiceSettings):
     llm_model: str | None = None  # None: the provider's default (``chat_model.DEFAULT_MODELS``)
     llm_timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
     llm_max_retries: int = Field(default=2, ge=0, le=10)
+    # The tenant pays the highlights' LLM tokens: credits per 1,000 read and written
+    # (ai_orchestration's default rates); 0 and 0, or billing off: not charged.
+    llm_credits_per_1k_input: float = Field(default=1.0, ge=0, le=10_000)
+    llm_credits_per_1k_output: float = Field(default=4.0, ge=0, le=10_000)

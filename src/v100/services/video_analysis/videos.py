@@ -27,13 +27,14 @@ from v100.services.video_analysis.models import Analysis
 from v100.services.video_analysis.resources import Resources
 from v100.services.video_analysis.settings import VideoAnalysisSettings
 
-__all__ = ["check_video", "fetch_video"]
+__all__ = ["check_video", "connected", "fetch_video"]
 
 _UNREACHABLE = (UpstreamUnavailable, VideosError, httpx.HTTPError)
 
 
 @contextlib.asynccontextmanager
-async def _connected(settings: VideoAnalysisSettings) -> AsyncIterator[VideosClient]:
+async def connected(settings: VideoAnalysisSettings) -> AsyncIterator[VideosClient]:
+    """video_processing's client for one piece of work (closed after it)."""
     client = connect_videos(settings.video_processing_url, settings.platform)
     try:
         yield client
@@ -45,7 +46,7 @@ async def check_video(
     settings: VideoAnalysisSettings, tenant_id: str, video_id: str
 ) -> VideoPicture:
     """The tenant's video exists, is ready and has a picture; else the POST's problem."""
-    async with _connected(settings) as videos:
+    async with connected(settings) as videos:
         try:
             return await videos.picture(tenant_id, video_id)
         except VideoMissing:
@@ -72,7 +73,7 @@ async def fetch_video(job: JobContext, resources: Resources, row: Analysis, key:
     job's last attempt fails it ``video-unavailable``."""
     try:
         async with (
-            _connected(resources.settings) as videos,
+            connected(resources.settings) as videos,
             videos.picture_content(row.tenant_id, row.video_id) as chunks,
         ):
             await resources.storage.put(key, chunks, "video/mp4")

@@ -1,9 +1,11 @@
 """The clip job: hold credits for the clip's minutes, cut one time range of a ready video with
 ``media.cut_clip`` (frame-accurate re-encode, or a fast keyframe stream copy), fitted to a
-platform's spec when one is named, stored as ``clips/<id>.mp4``, then capture the hold. Clips are
-cut from the video's MP4 rendition (already normalized and trimmed as the video asked), or from
-its source for audio-only videos. Every billing request is keyed by the clip: a retry is charged
-once; a failed clip releases its hold."""
+platform's spec when one is named, or, for a smart clip (an analysis's highlight, ADR 0060),
+render it with ``media.clip_render`` (the analysis's crop plan, the platform's frame,
+auto-trim, the range's words burnt in); stored as ``clips/<id>.mp4``, then capture the hold.
+Clips are cut from the video's MP4 rendition (already normalized and trimmed as the video
+asked), or from its source for audio-only videos. Every billing request is keyed by the clip:
+a retry is charged once; a failed clip releases its hold."""
 
 from __future__ import annotations
 
@@ -11,13 +13,18 @@ import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from v100 import media
 from v100.contracts.credit_holds import credits_per_started_minute
+from v100.contracts.transcripts import TranscriptDocument
 from v100.kit.jobs import JobContext, PermanentJobError
 from v100.kit.observability import get_logger
+from v100.media.clip_render import render_clip as render_smart_clip
 from v100.media.jobs import download, upload
 from v100.media.mp4 import spec_duration
+from v100.media.platforms import CLIP_SPECS
+from v100.media.smart_crop import crop_from_dict
 from v100.services.video_processing import lifecycle
 from v100.services.video_processing.credits import clip_holds
 from v100.services.video_processing.errors import MEDIA_ERRORS, ProcessingFailed
@@ -36,6 +43,14 @@ _log = get_logger("v100.video_processing.clips")
 
 def clip_key(clip_id: str) -> str:
     return f"clips/{clip_id}.mp4"
+
+
+def clip_spec(mode: str, platform: str | None) -> media.PlatformSpec | None:
+    """The spec a clip is fitted to: a smart clip's short-form platform (``CLIP_SPECS``), a cut's
+    upload spec (``PLATFORM_SPECS``), or none."""
+    if platform is None:
+        return None
+    return CLIP_SPECS[platform] if mode == ClipMode.SMART else media.PLATFORM_SPECS[platform]
 
 
 def billed_seconds(
@@ -63,6 +78,7 @@ class _ClipJob:
     platform: str | None
     hold_id: str | None
     amount: int
+    plan: dict[str, Any] | None
 
 
 async def render_clip(job: JobContext, resources: Resources, clip_id: str) -> None:
@@ -97,7 +113,7 @@ async def _load(job: JobContext, resources: Resources, clip_id: str) -> _ClipJob
             )
             return None
         mp4 = await RenditionRepository(session).named(video.id, "mp4")
-        spec = media.PLATFORM_SPECS[clip.platform] if clip.platform else None
+        spec = clip_spec(clip.mode, clip.platform)
         seconds = billed_seconds(clip.start, clip.end, video.duration, spec)
         return _ClipJob(
             id=clip.id,
@@ -110,6 +126,7 @@ async def _load(job: JobContext, resources: Resources, clip_id: str) -> _ClipJob
             platform=clip.platform,
             hold_id=clip.hold_id,
             amount=credits_per_started_minute(seconds, resources.settings.clip_credits_per_minute),
+            plan=clip.plan,
         )
 
 
@@ -128,7 +145,8 @@ async def _render(job: JobContext, resources: Resources, clip: _ClipJob) -> None
             row = await ClipRepository(session).locked(clip.id)
             if row is not None:
                 row.hold_id = hold_id
-    spec = media.PLATFORM_SPECS[clip.platform] if clip.platform else None
+    spec = clip_spec(clip.mode, clip.platform)
+    rendered: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix=f"v100-clip-{clip.id}-") as scratch:
         work = Path(scratch)
         source = work / "source"
@@ -140,16 +158,31 @@ async def _render(job: JobContext, resources: Resources, clip: _ClipJob) -> None
             if progress.percent is not None:
                 await job.report_progress(min(99, progress.percent))
 
-        cut = await media.cut_clip(
-            source, dst, info, start=clip.start, end=clip.end, spec=spec,
-            mode="fast" if clip.mode == ClipMode.FAST else "accurate",
-            on_progress=on_progress,
-        )  # fmt: skip
+        if clip.mode == ClipMode.SMART and clip.plan is not None and spec is not None:
+            words = clip.plan.get("transcript")
+            smart = await render_smart_clip(
+                source, dst, info, start=clip.start, end=clip.end,
+                crop=crop_from_dict(clip.plan["crop"]), spec=spec,
+                transcript=TranscriptDocument.model_validate(words) if words else None,
+                preset=settings.clip_preset, on_progress=on_progress,
+            )  # fmt: skip
+            start, end = smart.start, smart.end
+            rendered = {
+                "rendered_start": round(start, 3), "rendered_end": round(end, 3),
+                "caption_cues": smart.captions if clip.plan.get("captions") else None,
+            }  # fmt: skip
+        else:
+            cut = await media.cut_clip(
+                source, dst, info, start=clip.start, end=clip.end, spec=spec,
+                mode="fast" if clip.mode == ClipMode.FAST else "accurate",
+                on_progress=on_progress,
+            )  # fmt: skip
+            start, end = cut.start, cut.end
         out_info = await media.probe(dst)
         key = clip_key(clip.id)
         size = (await upload(resources.storage, dst, key, "video/mp4")).size
     # What was delivered of the range asked for, never more than was held.
-    delivered = max(0.0, cut.end - max(cut.start, clip.start))
+    delivered = max(0.0, end - max(start, clip.start))
     delivered_credits = credits_per_started_minute(delivered, settings.clip_credits_per_minute)
     amount = min(clip.amount, delivered_credits)
     charged = await holds.capture(
@@ -164,6 +197,8 @@ async def _render(job: JobContext, resources: Resources, clip: _ClipJob) -> None
         row.size = size
         row.duration = round(out_info.duration, 3)
         row.credits_charged = charged
+        for name, value in rendered.items():
+            setattr(row, name, value)
         if out_info.video is not None:
             row.width, row.height = out_info.video.display_width, out_info.video.display_height
         lifecycle.clip_ready(session, resources.bus, row)

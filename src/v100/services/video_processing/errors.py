@@ -14,6 +14,7 @@ __all__ = [
     "DirectUploadNotFound",
     "DirectUploadUnusable",
     "HighlightNotFound",
+    "InvalidCropPlan",
     "InvalidTimeRange",
     "ProcessingFailed",
     "ProjectNotFound",
@@ -77,6 +78,12 @@ class CaptionTrackNotFound(NotFound):
 class InvalidTimeRange(ValidationFailed):
     slug = "invalid-time-range"
     title = "The time range is outside the video"
+
+
+class InvalidCropPlan(ValidationFailed):
+    """A smart clip's crop plan is not one ``media.smart_crop.crop_from_dict`` reads."""
+
+    slug = "invalid-crop-plan"
 
 
 class ProcessingFailed(Exception):

@@ -3,25 +3,30 @@
 client; the tenant is the internal token's): a ready video's audio, described and streamed, for
 transcription; a ready video's MP4 rendition, described and streamed, for video_analysis; where
 a ready video's HLS ladder lies in the platform's store, for stream_proxy to serve it (ADR 0055);
-and attaching a caption track made from a transcript to a video."""
+attaching a caption track made from a transcript to a video; and an analysis's highlights
+handed over as smart clips, and those clips listed (ADR 0060)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
-from starlette.responses import StreamingResponse
+from fastapi import APIRouter, Depends, Path, Query
+from starlette.responses import Response, StreamingResponse
 
 from v100.contracts.videos import (
     CaptionTrackIn,
     CaptionTrackInfo,
+    SmartClipsIn,
     VideoAudio,
     VideoHls,
     VideoPicture,
 )
 from v100.kit.auth import Principal
 from v100.kit.http import Authorized
-from v100.services.video_processing.deps import CaptionsDep
+from v100.kit.idempotency import IdempotencyKey, idempotent
+from v100.services.video_processing.deps import CaptionsDep, LinksDep, ServiceDep
+from v100.services.video_processing.models import Clip
+from v100.services.video_processing.schemas import ClipList
 
 __all__ = ["internal_router"]
 
@@ -124,3 +129,39 @@ async def attach_captions(
         transcript_id=track.transcript_id, cues=track.cues, created_at=track.created_at,
         updated_at=track.updated_at,
     )  # fmt: skip
+
+
+@internal_router.post("/{video_id}/analysis-clips", status_code=202, response_model=ClipList)
+async def create_analysis_clips(
+    video_id: str,
+    body: SmartClipsIn,
+    key: IdempotencyKey,
+    principal: ServiceVideos,
+    service: ServiceDep,
+    links: LinksDep,
+) -> Response:
+    """An analysis's highlights, each made this video's highlight and a queued smart clip
+    rendered with the analysis's crop plan (202; a retry with the key answers the same)."""
+    made = service.create_smart_clips(principal.tenant_id, video_id, body)
+
+    async def shaped(rows: list[Clip]) -> ClipList:
+        return ClipList(items=[await links.clip(row) for row in rows])
+
+    return await idempotent(
+        service.session, principal.tenant_id, key, f"create_analysis_clips:{video_id}", body,
+        made, shaped, status=202,
+    )  # fmt: skip
+
+
+@internal_router.get("/{video_id}/analysis-clips", response_model=ClipList)
+async def list_analysis_clips(
+    video_id: str,
+    principal: ServiceVideos,
+    service: ServiceDep,
+    links: LinksDep,
+    analysis_id: Annotated[str | None, Query(min_length=1, max_length=36)] = None,
+) -> ClipList:
+    """The clips of one analysis's highlights (without ``analysis_id``: of every analysis of
+    the video), oldest first, ready ones with a download URL."""
+    rows = await service.analysis_clips(principal.tenant_id, video_id, analysis_id)
+    return ClipList(items=[await links.clip(row) for row in rows])

@@ -107,6 +107,11 @@ def clip_payload(clip: Clip) -> ClipEventData:
         platform=clip.platform,
         duration=clip.duration,
         error=error,
+        analysis_id=clip.analysis_id,
+        highlight_id=clip.highlight_id,
+        aspect=clip.aspect,
+        rendered_start=clip.rendered_start,
+        rendered_end=clip.rendered_end,
     )
 
 

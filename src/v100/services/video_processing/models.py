@@ -80,6 +80,9 @@ class ClipStatus(StrEnum):
 class ClipMode(StrEnum):
     ACCURATE = "accurate"  # re-encoded: starts and ends on the exact frame
     FAST = "fast"  # stream copy from the keyframe at or before the start
+    # Smart-cropped to an aspect by a plan (an analysis's), the platform's frame, auto-trimmed,
+    # captions burnt in when asked (``media.clip_render``, ADR 0060).
+    SMART = "smart"
 
 
 class CaptionSource(StrEnum):
@@ -174,8 +177,11 @@ class Highlight(Base, TenantOwned, Timestamped):
     end: Mapped[float] = mapped_column(Float)
     title: Mapped[str | None] = mapped_column(String(200))
     score: Mapped[float | None] = mapped_column(Float)
-    # "manual" today; the analysis issue adds detectors.
+    # "manual" (a tenant marked it) or "analysis" (video_analysis found it, ADR 0060).
     source: Mapped[str] = mapped_column(String(32), default="manual")
+    # An analysis's highlight: the analysis and the highlight's id there (one row per pair).
+    analysis_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
+    ref: Mapped[str | None] = mapped_column(String(ID_LENGTH))
 
 
 class Clip(Base, TenantOwned, Timestamped):
@@ -191,6 +197,17 @@ class Clip(Base, TenantOwned, Timestamped):
     end: Mapped[float] = mapped_column(Float)
     mode: Mapped[str] = mapped_column(String(16), default=ClipMode.ACCURATE)
     platform: Mapped[str | None] = mapped_column(String(32))
+    # Smart clips (mode "smart", ADR 0060): the analysis that planned it, the target aspect,
+    # the crop plan (``media.smart_crop.crop_to_dict``) and, with captions, the range's words
+    # (a ``TranscriptDocument`` on the video's timeline); then what was rendered.
+    analysis_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
+    title: Mapped[str | None] = mapped_column(String(200))
+    aspect: Mapped[str | None] = mapped_column(String(8))
+    captions: Mapped[bool | None] = mapped_column(Boolean)
+    plan: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    rendered_start: Mapped[float | None] = mapped_column(Float)
+    rendered_end: Mapped[float | None] = mapped_column(Float)
+    caption_cues: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), default=ClipStatus.PROCESSING)
     progress: Mapped[int] = mapped_column(Integer, default=0)
     key: Mapped[str | None] = mapped_column(String(1024))

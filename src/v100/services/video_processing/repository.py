@@ -117,6 +117,13 @@ class RenditionRepository:
 class HighlightRepository(TenantRepository[Highlight]):
     model = Highlight
 
+    async def of_analysis(self, tenant_id: str, analysis_id: str, ref: str) -> Highlight | None:
+        """The highlight made from an analysis's highlight ``ref`` (ADR 0060), if it was."""
+        statement = self.select_for(tenant_id).where(
+            Highlight.analysis_id == analysis_id, Highlight.ref == ref
+        )
+        return (await self.session.execute(statement.limit(1))).scalar_one_or_none()
+
     async def page(
         self, tenant_id: str, video_id: str, *, limit: int, cursor: str | None
     ) -> Page[Highlight]:
@@ -137,6 +144,24 @@ class ClipRepository(TenantRepository[Clip]):
     ) -> Page[Clip]:
         where = [Clip.video_id == video_id] if video_id is not None else []
         return await self.list(tenant_id, limit=limit, cursor=cursor, where=where)
+
+    async def of_analysis(
+        self, tenant_id: str, video_id: str, analysis_id: str | None
+    ) -> list[Clip]:
+        """The clips of one analysis's highlights (None: of every analysis) of one video,
+        oldest first."""
+        made = (
+            Clip.analysis_id.is_not(None)
+            if analysis_id is None
+            else (Clip.analysis_id == analysis_id)
+        )
+        statement = (
+            self.select_for(tenant_id)
+            .where(Clip.video_id == video_id, made)
+            .order_by(Clip.created_at, Clip.id)
+            .limit(500)
+        )
+        return list((await self.session.execute(statement)).scalars())
 
     async def locked(self, clip_id: str) -> Clip | None:
         statement = (

@@ -14,6 +14,7 @@ from v100.kit.text import Line, Paragraphs
 __all__ = [
     "CaptionTrackOut",
     "ClipCreate",
+    "ClipList",
     "ClipOut",
     "DirectUploadCreate",
     "DirectUploadOut",
@@ -223,6 +224,16 @@ class ClipOut(BaseModel):
     end: float
     mode: str
     platform: str | None
+    # Smart clips (mode "smart": an analysis's highlight, smart-cropped, ADR 0060): the
+    # analysis, the aspect, the title, captions asked, the range rendered after auto-trim and
+    # the caption cues burnt in (0 when asked but no words were known).
+    analysis_id: str | None = None
+    aspect: str | None = None
+    title: str | None = None
+    captions: bool | None = None
+    rendered_start: float | None = None
+    rendered_end: float | None = None
+    caption_cues: int | None = None
     status: Literal["processing", "ready", "errored"]
     progress: int
     duration: float | None
@@ -234,6 +245,12 @@ class ClipOut(BaseModel):
     download_url: str | None
     error: ErrorOut | None
     created_at: datetime
+
+
+class ClipList(BaseModel):
+    """The clips of one analysis (``GET``/``POST /v1/videos/{id}/analysis-clips``)."""
+
+    items: list[ClipOut]
 
 
 # --- direct uploads -----------------------------------------------------------------------------

@@ -9,21 +9,26 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from v100.contracts.videos import SmartClipsIn
 from v100.kit.bus import Bus
 from v100.kit.db import Page, utcnow
 from v100.kit.jobs import enqueue
+from v100.media.smart_crop import crop_from_dict
 from v100.services.video_processing import lifecycle
 from v100.services.video_processing.errors import (
     ClipNotFound,
     DirectUploadNotFound,
     HighlightNotFound,
+    InvalidCropPlan,
     InvalidTimeRange,
     ProjectNotFound,
+    VideoHasNoPicture,
     VideoNotFound,
     VideoNotReady,
 )
 from v100.services.video_processing.models import (
     Clip,
+    ClipMode,
     ClipStatus,
     DirectUpload,
     DirectUploadStatus,
@@ -37,6 +42,7 @@ from v100.services.video_processing.repository import (
     DirectUploadRepository,
     HighlightRepository,
     ProjectRepository,
+    RenditionRepository,
     VideoRepository,
 )
 from v100.services.video_processing.schemas import (
@@ -266,6 +272,59 @@ class VideoService:
             dedupe_key=f"clip:{clip.id}",
         )  # fmt: skip
         return clip
+
+    async def create_smart_clips(
+        self, tenant_id: str, video_id: str, body: SmartClipsIn
+    ) -> list[Clip]:
+        """An analysis's highlights handed over (ADR 0060): each becomes this video's highlight
+        (``source="analysis"``, once per analysis and highlight) and a queued smart clip that
+        renders the range with the analysis's crop plan from the video's own MP4."""
+        video = await self.video(tenant_id, video_id)
+        if video.status != VideoStatus.READY:
+            raise VideoNotReady(f"Video {video.id} is {video.status}; clips need a ready video.")
+        if await RenditionRepository(self.session).named(video.id, "mp4") is None:
+            raise VideoHasNoPicture(f"Video {video.id} has no picture (audio only).")
+        made = []
+        for item in body.items:
+            _check_range(video, item.start, item.end)
+            try:
+                crop_from_dict(item.crop)
+            except ValueError as exc:
+                raise InvalidCropPlan(str(exc)) from exc
+            highlight = await self.highlights.of_analysis(
+                tenant_id, body.analysis_id, item.highlight_id
+            )
+            if highlight is None:
+                found = Highlight(
+                    tenant_id=tenant_id, video_id=video.id, start=item.start, end=item.end,
+                    title=item.title, score=item.score, source="analysis",
+                    analysis_id=body.analysis_id, ref=item.highlight_id,
+                )  # fmt: skip
+                highlight = await self.highlights.add(found)
+            words = item.transcript if item.captions else None
+            clip = Clip(
+                tenant_id=tenant_id, video_id=video.id, highlight_id=highlight.id,
+                analysis_id=body.analysis_id, start=item.start, end=item.end,
+                mode=ClipMode.SMART, platform=item.platform, aspect=item.aspect,
+                captions=item.captions, title=item.title, status=ClipStatus.PROCESSING,
+                progress=0,
+                plan={"crop": item.crop, "captions": item.captions,
+                      "transcript": words.model_dump(mode="json") if words else None},
+            )  # fmt: skip
+            await self.clips.add(clip)
+            clip.job_id = await enqueue(
+                self.session, "video_processing.render_clip", clip.id, tenant_id=tenant_id,
+                dedupe_key=f"clip:{clip.id}",
+            )  # fmt: skip
+            made.append(clip)
+        await self.session.flush()
+        return made
+
+    async def analysis_clips(
+        self, tenant_id: str, video_id: str, analysis_id: str | None
+    ) -> list[Clip]:
+        video = await self.video(tenant_id, video_id)
+        return await self.clips.of_analysis(tenant_id, video.id, analysis_id)
 
     async def clip(self, tenant_id: str, clip_id: str) -> Clip:
         clip = await self.clips.get(tenant_id, clip_id)

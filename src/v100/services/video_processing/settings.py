@@ -55,6 +55,8 @@ class VideoProcessingSettings(ServiceSettings):
     # The same for the clip job (tasks.py: 3 attempts of at most 1 h).
     clip_timeout_seconds: float = Field(default=3600.0, gt=0)
     clip_attempts: int = Field(default=3, ge=1)
+    # x264's preset for smart clips (``media.clip_render``; an analysis's highlights, ADR 0060).
+    clip_preset: str = Field(default="veryfast", pattern=r"^[a-z]+$")
     # A job whose runner stops heartbeating this long is run again (a killed worker). Every
     # process of a deployment must use the same value; the runner heartbeats 4 times per lease.
     job_lease_seconds: float = Field(default=60.0, ge=1.0, le=3600.0)
