@@ -67,7 +67,7 @@ SIGNED = (
             "/participants/{participant_id}/mute", "/participants/{participant_id}/remove",
             "/participants/{participant_id}/move", "/breakouts", "/breakouts/assign",
             "/breakouts/broadcast", "/breakouts/close", "/recordings",
-            "/recordings/{recording_id}/stop", "/recordings/{recording_id}",
+            "/recordings/{recording_id}/stop", "/recordings/{recording_id}", "/token",
         )
     ),
 )  # fmt: skip
