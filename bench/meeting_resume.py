@@ -7,7 +7,8 @@ only one B can reach; nothing listens beyond this machine).
 
 Each peer sends an audio track (aiortc's 20 ms frames of silence, Opus over SRTP); the figure
 for one drop is the time from the link coming back to the first frame received in each
-direction, the later of the two (media flowing both ways). Two client behaviours are measured in the same run, ``--drops`` times each:
+direction, the later of the two (media flowing both ways). Two client behaviours are measured
+in the same run, ``--drops`` times each:
 
 - ``keep``: B's client resumes its signaling session (the same session id, what it missed) and
   keeps its peer connection: ICE consent outlasts 5 s, so the old path carries on;
@@ -143,7 +144,7 @@ class Signal:
                 await asyncio.sleep(0.1)
         await socket.send(json.dumps(join))
         while True:
-            message = json.loads(await socket.recv())
+            message: dict[str, Any] = json.loads(await socket.recv())
             if message["type"] == "joined":
                 break
         self.socket, self.joined = socket, message
@@ -214,7 +215,7 @@ class Arrivals:
 
 def only_addresses(address: str) -> None:
     """ICE gathers on the veth address alone: nothing leaves the machine."""
-    aioice.ice.get_host_addresses = lambda **_: [address]  # type: ignore[assignment]
+    aioice.ice.get_host_addresses = lambda **_: [address]
 
 
 def connection(arrivals: Arrivals) -> RTCPeerConnection:
