@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# The whole suite: static checks, then pytest with the real PostgreSQL (pgvector), Redis and
-# SeaweedFS S3 servers started on 127.0.0.1 by scripts/services/*, and stopped afterwards, and
-# headless chromium for the browser tests (scripts/tools/browser.sh), espeak-ng for the speech
-# tests (scripts/tools/speech.sh).
+# The whole suite: static checks, then pytest with the real PostgreSQL (pgvector), Redis,
+# SeaweedFS S3, Janus and coturn (TURN) servers started on 127.0.0.1 by scripts/services/*, and
+# stopped afterwards, and headless chromium for the browser tests (scripts/tools/browser.sh),
+# espeak-ng for the speech tests (scripts/tools/speech.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SERVERS=(postgres redis seaweedfs janus)
+SERVERS=(postgres redis seaweedfs janus coturn)
 stop_all() {
   for name in "${SERVERS[@]}"; do bash "scripts/services/$name.sh" stop >/dev/null 2>&1 || true; done
 }
@@ -21,7 +21,8 @@ for name in "${SERVERS[@]}"; do
 done
 export V100_TEST_POSTGRES_URL V100_TEST_REDIS_URL V100_TEST_S3_ENDPOINT \
   V100_TEST_S3_ACCESS_KEY_ID V100_TEST_S3_SECRET_ACCESS_KEY V100_TEST_S3_BUCKET \
-  V100_TEST_JANUS_URL V100_TEST_JANUS_SECRET V100_TEST_JANUS_ICE_ADDRESS
+  V100_TEST_JANUS_URL V100_TEST_JANUS_SECRET V100_TEST_JANUS_ICE_ADDRESS \
+  V100_TEST_TURN_URL V100_TEST_TURN_SECRET
 
 # Browser tests: Debian's chromium and tus-js-client from npm (not servers: nothing to stop).
 bash scripts/tools/browser.sh install

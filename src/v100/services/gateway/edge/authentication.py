@@ -10,7 +10,7 @@ from typing import Protocol
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from v100.contracts.meeting_tokens import MeetingTokenInvalid, MeetingTokens
+from v100.contracts.meeting_tokens import MeetingToken, MeetingTokenInvalid, MeetingTokens
 from v100.kit.auth import Principal
 from v100.kit.errors import ProblemError
 from v100.kit.http import problem_response
@@ -101,8 +101,9 @@ class AuthenticationMiddleware:
         self.public_prefixes = tuple(public_prefixes)
         self.meeting_tokens = meeting_tokens
 
-    def _meeting_token(self, scope: Scope) -> str | None:
-        """The bearer, when it is a valid meeting token and the path is its meeting's room."""
+    def _meeting_token(self, scope: Scope) -> tuple[str, MeetingToken] | None:
+        """The bearer and its claims, when it is a valid meeting token and the path is its
+        meeting's room."""
         if self.meeting_tokens is None:
             return None
         path: str = scope["path"]
@@ -123,7 +124,7 @@ class AuthenticationMiddleware:
             checked = self.meeting_tokens.verify(token.strip())
         except MeetingTokenInvalid:
             return None
-        return token.strip() if checked.meeting_id == meeting_id else None
+        return (token.strip(), checked) if checked.meeting_id == meeting_id else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -139,8 +140,11 @@ class AuthenticationMiddleware:
             meeting_token = self._meeting_token(scope) if error.status == 401 else None
             if meeting_token is not None:
                 # A participant's meeting token on its own meeting's room routes: forwarded as
-                # it is, and the meeting service checks it (docs/adr/0051).
-                scope.setdefault("state", {})["meeting_token"] = meeting_token
+                # it is, and the meeting service checks it (docs/adr/0051). Its claims are for
+                # the limits (its tenant's and its participant's buckets, docs/adr/0053); no
+                # principal is made of them, so nothing mints an internal token for it.
+                state = scope.setdefault("state", {})
+                state["meeting_token"], state["meeting_caller"] = meeting_token
                 await self.app(scope, receive, send)
                 return
             if scope["type"] == "websocket":

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from v100.contracts.meeting_tokens import MeetingToken
 from v100.contracts.topology import service_info
 from v100.kit.auth import Principal
 from v100.kit.errors import RateLimited
@@ -111,6 +112,7 @@ class RateLimits:
         self.tiers = tiers
         self.limiter = limiter
         self._retiered: dict[int, tuple[Principal, Principal]] = {}
+        self._meeting_principals: dict[str, Principal] = {}
 
     async def start(self, runtime: Runtime) -> None:
         """A startup hook: readiness, metrics and Redis for this run of the app."""
@@ -170,6 +172,18 @@ class RateLimits:
         out.extend(admitted)
         return out
 
+    def meeting_principal(self, tenant_id: str) -> Principal:
+        """Whom a meeting token's request is counted against: its tenant, with no scopes and
+        the default tier, which the subscription's replaces (a tier source that reads the
+        principal, ``tier_source`` = "tenant", has no tenant row here: the default tier)."""
+        principal = self._meeting_principals.get(tenant_id)
+        if principal is None:
+            if len(self._meeting_principals) >= _MAX_RETIERED:
+                self._meeting_principals.clear()
+            principal = Principal(tenant_id=tenant_id, tier=self.policies.config.default_tier)
+            self._meeting_principals[tenant_id] = principal
+        return principal
+
     def with_tier(self, principal: Principal, tier: str) -> Principal:
         """``principal`` with ``tier``. An API key's principal is one object for as long as the
         key cache holds it, so its copy is kept (by identity) rather than made per request."""
@@ -188,9 +202,12 @@ class RateLimits:
 
 class RateLimitMiddleware:
     """Reads ``scope["state"]["principal"]`` (set by authentication); requests without one
-    (public paths) pass untouched. It also settles the principal's tier: with the default
-    tier source the tenant's subscription's (``SubscriptionTiers``), written back into the
-    principal, so the internal token and the response cache's audience carry it too."""
+    (public paths) pass untouched, except a meeting token's on its room routes
+    (``scope["state"]["meeting_caller"]``): it counts against its tenant's buckets and its
+    participant's, as an API key's request against its tenant's and the key's. It also
+    settles the principal's tier: with the default tier source the tenant's subscription's
+    (``SubscriptionTiers``), written back into the principal, so the internal token and the
+    response cache's audience carry it too."""
 
     def __init__(self, app: ASGIApp, limits: RateLimits) -> None:
         self.app = app
@@ -205,20 +222,31 @@ class RateLimitMiddleware:
         limiter = limits.limiter
         state = scope.get("state")
         principal = state.get("principal") if state is not None else None
-        if state is None or not isinstance(principal, Principal):
+        participant_id: str | None = None
+        if state is None:
             await self.app(scope, receive, send)
             return
+        if not isinstance(principal, Principal):
+            caller = state.get("meeting_caller")
+            if not isinstance(caller, MeetingToken):
+                await self.app(scope, receive, send)
+                return
+            # Whom the limits hold to account, and only that: it is not put in the scope.
+            principal = limits.meeting_principal(caller.tenant_id)
+            participant_id = caller.participant_id
 
         started = time.perf_counter()
         source_tier = await limits.tiers.tier(principal)
-        if source_tier != principal.tier:
+        if source_tier != principal.tier and participant_id is None:
             # What follows (the internal token, the cache's audience) sees the same tier.
             state["principal"] = limits.with_tier(principal, source_tier)
         if not limits.enabled:
             await self.app(scope, receive, send)
             return
         tier = limits.policies.tier(source_tier)
-        plan = limits.policies.plan(tier, principal, scope["path"], scope.get("method", "GET"))
+        plan = limits.policies.plan(
+            tier, principal, scope["path"], scope.get("method", "GET"), participant_id
+        )
         decision = await limiter.check(plan.buckets)
         headers = rate_limit_headers(decision, plan.policy)
         metrics = limiter.metrics

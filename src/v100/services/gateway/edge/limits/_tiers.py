@@ -49,6 +49,9 @@ class TierLimits(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     tenant: Quota  # every request of the tenant's, whatever the credential
     api_key: Quota  # each API key's own requests (user sessions are held to the tenant's)
+    # Each meeting participant's own requests with its meeting token (the room routes);
+    # unset: the ``api_key`` quota, a meeting token being a credential like a key.
+    participant: Quota | None = None
     # Per concurrency rule: how many such requests one tenant may have running at once.
     concurrent_requests: int = Field(ge=1, le=1_000_000)
 
@@ -239,16 +242,18 @@ class Policies:
         self._rules = _Prefixes(rules)
         window = config.window_seconds
         scales = {DEFAULT_GROUP: 1.0} | {n: g.scale for n, g in config.route_groups.items()}
-        self._rates: dict[tuple[str, str], tuple[Rate, Rate]] = {}
+        self._rates: dict[tuple[str, str], tuple[Rate, Rate, Rate]] = {}
         for tier, limits in config.tiers.items():
+            participant = limits.participant or limits.api_key
             for group, scale in scales.items():
                 self._rates[tier, group] = (
                     _scaled(limits.tenant, scale, window, "tenant", group),
                     _scaled(limits.api_key, scale, window, "api-key", group),
+                    _scaled(participant, scale, window, "participant", group),
                 )
         self._unknown_tiers: set[str] = set()
         self._routes: dict[str, tuple[str, dict[str, str] | None]] = {}
-        self._plans: dict[tuple[str, str, str | None, str, str | None], Plan] = {}
+        self._plans: dict[tuple[str, str, str | None, str | None, str, str | None], Plan] = {}
 
     def tier(self, name: str) -> str:
         """``name`` if configured, else the default tier (said once per unknown name)."""
@@ -264,7 +269,16 @@ class Policies:
     def group_of(self, path: str) -> str:
         return self._groups.match(path) or DEFAULT_GROUP
 
-    def plan(self, tier: str, principal: Principal, path: str, method: str) -> Plan:
+    def plan(
+        self,
+        tier: str,
+        principal: Principal,
+        path: str,
+        method: str,
+        participant_id: str | None = None,
+    ) -> Plan:
+        """The buckets and slot of one request: the tenant's, and the API key's or (a meeting
+        token's request, ``participant_id``) the participant's."""
         # Plans repeat: the same caller on the same routes. Remembered per (tier, caller,
         # route group, concurrency rule), with the path's group and rule remembered per path.
         route = self._routes.get(path)
@@ -274,23 +288,27 @@ class Policies:
             route = self._routes[path] = (self.group_of(path), self._rules.match(path))
         group, rule = route
         name = rule.get(method) if rule is not None else None
-        key = (tier, principal.tenant_id, principal.api_key_id, group, name)
+        key = (tier, principal.tenant_id, principal.api_key_id, participant_id, group, name)
         plan = self._plans.get(key)
         if plan is None:
             if len(self._plans) >= _REMEMBERED:
                 self._plans.clear()
-            plan = self._plans[key] = self._plan(tier, principal, path, method)
+            plan = self._plans[key] = self._plan(tier, principal, path, method, participant_id)
         return plan
 
-    def _plan(self, tier: str, principal: Principal, path: str, method: str) -> Plan:
+    def _plan(
+        self, tier: str, principal: Principal, path: str, method: str, participant_id: str | None
+    ) -> Plan:
         group = self.group_of(path)
-        tenant_rate, key_rate = self._rates[tier, group]
+        tenant_rate, key_rate, participant_rate = self._rates[tier, group]
         # One hash tag per tenant: a tenant's buckets share a Redis Cluster slot, so one script
         # may touch them all.
         base = f"{self._prefix}rl:{{{principal.tenant_id}}}:{group}"
         buckets = [Bucket(f"{base}:t", tenant_rate)]
         if principal.api_key_id is not None:
             buckets.append(Bucket(f"{base}:k:{principal.api_key_id}", key_rate))
+        if participant_id is not None:
+            buckets.append(Bucket(f"{base}:p:{participant_id}", participant_rate))
         rule = self._rules.match(path)
         name = rule.get(method) if rule is not None else None
         if name is None:
