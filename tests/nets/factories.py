@@ -439,6 +439,15 @@ async def meeting(platform: Platform, tenant: Tenant) -> Made:
     )
 
 
+@factory("/v1/meetings/{meeting_id}/participants/{participant_id}/standing")
+async def participant_standing(platform: Platform, tenant: Tenant) -> Made:
+    # Asked by platform services only (service:meetings): A's participant of A's meeting.
+    made = await _created(platform, tenant, "/v1/meetings", {"title": "A's sync"})
+    path = f"/v1/meetings/{made['id']}/tokens"
+    minted = await _created(platform, tenant, path, {"name": "Ada"})
+    return Made({"meeting_id": made["id"], "participant_id": minted["participant_id"]})
+
+
 # --- recording_processor ------------------------------------------------------------------
 
 

@@ -217,11 +217,12 @@ class Standings:
             return kept[1]
         asking = self._asking.get(key)
         if asking is None:
-            asking = self._asking[key] = asyncio.create_task(self._ask(key))
+            asking = self._asking[key] = asyncio.create_task(self._ask(key, self._generation))
         return await asyncio.shield(asking)
 
-    async def _ask(self, key: tuple[str, str, str]) -> ParticipantStanding | None:
-        generation = self._generation
+    async def _ask(
+        self, key: tuple[str, str, str], generation: int
+    ) -> ParticipantStanding | None:
         try:
             standing = await self._lookup(*key)
         finally:
