@@ -67,10 +67,13 @@ async def platform(var_dir: Path) -> AsyncIterator[tuple[str, str]]:
         platform = PlatformSettings(var_dir=var_dir / name, internal_token_secret=SECRET)
         return {"platform": platform, "database_url": f"sqlite+aiosqlite:///{var_dir}/{name}.db"}
 
-    async with serving(create_meeting(MeetingSettings(**base("meeting"))), ready=True) as meeting:
-        # Both room services ask this meeting service who may enter (ADR 0061).
-        async with _rooms(base, meeting, var_dir) as rooms:
-            yield rooms
+    # Both room services ask this meeting service who may enter (ADR 0061).
+    meeting_app = create_meeting(MeetingSettings(**base("meeting")))
+    async with (
+        serving(meeting_app, ready=True) as meeting,
+        _rooms(base, meeting, var_dir) as rooms,
+    ):
+        yield rooms
 
 
 @asynccontextmanager

@@ -32,7 +32,8 @@ def test_each_standing_is_refused_with_its_code() -> None:
     assert refusal(TOKEN, standing(token_id="other"))[0] == 4401  # type: ignore[index]
     for status in ("invited", "waiting", "left", "denied", "removed"):
         code, reason = refusal(TOKEN, standing(status=status)) or (0, "")
-        assert code == 4403 and reason, status
+        assert code == 4403, status
+        assert reason, status
     assert refusal(TOKEN, standing(meeting_status="ended"))[0] == 4403  # type: ignore[index]
     assert refusal(TOKEN, standing(room="red"))[0] == 4307  # type: ignore[index]
 
@@ -45,13 +46,20 @@ def test_live_events_say_who_loses_which_room() -> None:
                                 reason=reason)  # fmt: skip
 
     moved = loses_room("meeting.participant.moved", data(room="red"))
-    assert moved is not None and moved.code == 4307
-    assert moved.closes("p", "main") and not moved.closes("p", "red")
+    assert moved is not None
+    assert moved.code == 4307
+    assert moved.closes("p", "main")
+    assert not moved.closes("p", "red")
     assert not moved.closes("q", "main")
     removed = loses_room("meeting.participant.left", data(reason="removed"))
-    assert removed is not None and removed.closes("p", "red") and removed.code == 4403
-    ended = loses_room("meeting.ended", MeetingEventData(meeting_id="m", sequence=2, status="ended"))
-    assert ended is not None and ended.closes("anyone", "any room")
+    assert removed is not None
+    assert removed.closes("p", "red")
+    assert removed.code == 4403
+    ended = loses_room(
+        "meeting.ended", MeetingEventData(meeting_id="m", sequence=2, status="ended")
+    )
+    assert ended is not None
+    assert ended.closes("anyone", "any room")
     assert loses_room("meeting.participant.joined", data()) is None
     assert loses_room("meeting.locked", data()) is None
 

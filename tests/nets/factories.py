@@ -62,7 +62,7 @@ SIGNED = (
     *(
         f"/v1/meetings/{{meeting_id}}/room{tail}"
         for tail in (
-            "", "/join", "/leave", "/waiting/{participant_id}/admit",
+            "", "/join", "/leave", "/token", "/waiting/{participant_id}/admit",
             "/waiting/{participant_id}/deny", "/waiting/admit-all", "/lock", "/unlock", "/end",
             "/participants/{participant_id}/mute", "/participants/{participant_id}/remove",
             "/participants/{participant_id}/move", "/breakouts", "/breakouts/assign",

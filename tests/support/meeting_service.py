@@ -6,6 +6,7 @@ them. ``Meetings`` makes meetings and participants as a tenant and moves them as
 from __future__ import annotations
 
 import contextlib
+import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import websockets
 
 from v100.kit.auth import InternalTokens, Principal
 from v100.kit.settings import PlatformSettings
@@ -92,3 +94,16 @@ async def meeting_service(
         httpx.AsyncClient(base_url=url, timeout=30) as http,
     ):
         yield Meetings(url, http, internal)
+
+
+async def refused_join(url: str, token: str) -> tuple[int, str]:
+    """The close code and reason a room socket's join with ``token`` gets (a join answer
+    instead fails)."""
+    async with websockets.connect(url, proxy=None, open_timeout=10) as socket:
+        await socket.send(json.dumps({"type": "join", "token": token}))
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for raw in socket:
+                assert json.loads(raw)["type"] != "joined", raw
+    received = socket.protocol.close_rcvd
+    assert received is not None
+    return received.code, received.reason

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import httpx
 from pydantic import BaseModel, ConfigDict
 
 from v100.kit.auth import InternalTokens, Principal

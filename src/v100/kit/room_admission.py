@@ -220,9 +220,7 @@ class Standings:
             asking = self._asking[key] = asyncio.create_task(self._ask(key, self._generation))
         return await asyncio.shield(asking)
 
-    async def _ask(
-        self, key: tuple[str, str, str], generation: int
-    ) -> ParticipantStanding | None:
+    async def _ask(self, key: tuple[str, str, str], generation: int) -> ParticipantStanding | None:
         try:
             standing = await self._lookup(*key)
         finally:

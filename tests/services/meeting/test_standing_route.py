@@ -41,10 +41,12 @@ async def test_standing_follows_the_participant(deploy: Deploy) -> None:
         assert (standing.status, standing.room) == ("joined", red[0]["id"])
         await service.room(mid, host["token"], f"participants/{pid}/remove")
         standing = await client.standing(service.tenant, mid, pid)
-        assert standing is not None and standing.status == "removed"
+        assert standing is not None
+        assert standing.status == "removed"
         await service.room(mid, host["token"], "end")
         standing = await client.standing(service.tenant, mid, host["participant_id"])
-        assert standing is not None and standing.meeting_status == "ended"
+        assert standing is not None
+        assert standing.meeting_status == "ended"
 
         # Another tenant's ask, an unknown participant: None (404).
         assert await client.standing(new_tenant(), mid, pid) is None

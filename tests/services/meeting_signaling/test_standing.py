@@ -5,32 +5,19 @@ and bus; meeting on the same bus)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-import websockets
 
 from tests.support.meeting_service import meeting_service
+from tests.support.meeting_service import refused_join as refused
 from v100.kit.testing.net import free_port
 
 from .conftest import Signaling
 from .support import SECRET, Peer
 
 pytestmark = pytest.mark.time_sensitive
-
-
-async def refused(url: str, token: str) -> tuple[int, str]:
-    """The close code and reason a join with ``token`` gets."""
-    async with websockets.connect(url, proxy=None, open_timeout=10) as socket:
-        await socket.send(json.dumps({"type": "join", "token": token}))
-        with pytest.raises(websockets.ConnectionClosed) as closed:
-            while True:  # a join answer would be a failure: recv goes on to the close
-                message = json.loads(await socket.recv())
-                assert message["type"] != "joined", message
-    assert closed.value.rcvd is not None
-    return closed.value.rcvd.code, closed.value.rcvd.reason
 
 
 async def test_waiting_is_refused_and_admitted_is_let_in(
@@ -117,6 +104,7 @@ async def test_meeting_service_down_is_try_again_later(
         mid = await meetings.create()
         ada = await meetings.joined(mid, "Ada")
     # Nothing listens there now: admission fails closed, retryable.
-    async with signaling(meeting_url=f"http://127.0.0.1:{free_port()}", check_standing=True) as rooms:
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    async with signaling(meeting_url=nowhere, check_standing=True) as rooms:
         code, reason = await refused(rooms + mid, ada.token)
     assert (code, reason.split(":")[0]) == (1013, "meeting-unavailable")

@@ -5,32 +5,19 @@ too), and a live event that takes someone out of a room reaches that socket befo
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-import websockets
 
 from tests.support.meeting_service import meeting_service
+from tests.support.meeting_service import refused_join as refused
 from v100.kit.testing.net import free_port
 
 from .conftest import Realtime
 from .support import SECRET, Client
 
 pytestmark = pytest.mark.time_sensitive
-
-
-async def refused(url: str, token: str) -> tuple[int, str]:
-    """The close code and reason a join with ``token`` gets."""
-    async with websockets.connect(url, proxy=None, open_timeout=10) as socket:
-        await socket.send(json.dumps({"type": "join", "token": token}))
-        with pytest.raises(websockets.ConnectionClosed) as closed:
-            while True:
-                message = json.loads(await socket.recv())
-                assert message["type"] != "joined", message
-    assert closed.value.rcvd is not None
-    return closed.value.rcvd.code, closed.value.rcvd.reason
 
 
 async def meeting_event(client: Client, kind: str) -> dict[str, Any]:
@@ -116,6 +103,7 @@ async def test_meeting_service_down_is_try_again_later(
     async with meeting_service(tmp_path / "meeting", SECRET, platform) as meetings:
         mid = await meetings.create()
         ada = await meetings.joined(mid, "Ada")
-    async with realtime(meeting_url=f"http://127.0.0.1:{free_port()}", check_standing=True) as rooms:
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    async with realtime(meeting_url=nowhere, check_standing=True) as rooms:
         code, reason = await refused(rooms + mid, ada.token)
     assert (code, reason.split(":")[0]) == (1013, "meeting-unavailable")

@@ -44,7 +44,7 @@ async def participant_standing(
         meeting_id=meeting.id,
         participant_id=participant.id,
         token_id=participant.token_id,
-        status=participant.status,  # type: ignore[arg-type]
+        status=participant.status,
         room=participant.room,
-        meeting_status=meeting.status,  # type: ignore[arg-type]
+        meeting_status=meeting.status,
     )

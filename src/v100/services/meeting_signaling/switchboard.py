@@ -120,7 +120,7 @@ class Switchboard:
                     _log.warning("signaling: a meeting event could not be read")
                     continue
                 exit_ = loses_room(event.type, data)
-                if exit_ is None or self.standings is None:
+                if exit_ is None or self.standings is None or event.tenant_id is None:
                     continue
                 self.standings.forget(event.tenant_id, data.meeting_id, exit_.participant_id)
                 try:

@@ -167,6 +167,8 @@ class Hub:
                     _log.warning("realtime: a meeting event could not be read")
                     continue
                 exit_ = loses_room(event.type, data)
+                if event.tenant_id is None:
+                    continue
                 if exit_ is not None and self.standings is not None:
                     self.standings.forget(event.tenant_id, data.meeting_id, exit_.participant_id)
                 for key in list(self._meetings.get(data.meeting_id, ())):
