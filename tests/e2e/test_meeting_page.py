@@ -67,12 +67,25 @@ async def platform(var_dir: Path) -> AsyncIterator[tuple[str, str]]:
         platform = PlatformSettings(var_dir=var_dir / name, internal_token_secret=SECRET)
         return {"platform": platform, "database_url": f"sqlite+aiosqlite:///{var_dir}/{name}.db"}
 
+    # Both room services ask this meeting service who may enter (ADR 0061).
+    meeting_app = create_meeting(MeetingSettings(**base("meeting")))
     async with (
-        serving(create_meeting(MeetingSettings(**base("meeting"))), ready=True) as meeting,
+        serving(meeting_app, ready=True) as meeting,
+        _rooms(base, meeting, var_dir) as rooms,
+    ):
+        yield rooms
+
+
+@asynccontextmanager
+async def _rooms(base: Any, meeting: str, var_dir: Path) -> AsyncIterator[tuple[str, str]]:
+    async with (
         serving(
-            create_signaling(MeetingSignalingSettings(**base("signaling"))), ready=True
+            create_signaling(MeetingSignalingSettings(**base("signaling"), meeting_url=meeting)),
+            ready=True,
         ) as signaling,
-        serving(create_realtime(RealtimeSettings(**base("realtime"))), ready=True) as realtime,
+        serving(
+            create_realtime(RealtimeSettings(**base("realtime"), meeting_url=meeting)), ready=True
+        ) as realtime,
         gateway_in_front_of_services(
             {"meeting": meeting, "meeting_signaling": signaling, "realtime": realtime},
             var_dir / "gateway",

@@ -58,7 +58,7 @@ async def room(websocket: WebSocket) -> None:
     await websocket.accept()
     admitted = await admit(
         websocket, parse=parse, join_type=Join, tokens=TOKENS,
-        meeting_id=websocket.path_params["meeting_id"], within=0.5,
+        meeting_id=websocket.path_params["meeting_id"], within=0.5, standings=None,
     )  # fmt: skip
     if admitted is None:
         return

@@ -62,7 +62,7 @@ SIGNED = (
     *(
         f"/v1/meetings/{{meeting_id}}/room{tail}"
         for tail in (
-            "", "/join", "/leave", "/waiting/{participant_id}/admit",
+            "", "/join", "/leave", "/token", "/waiting/{participant_id}/admit",
             "/waiting/{participant_id}/deny", "/waiting/admit-all", "/lock", "/unlock", "/end",
             "/participants/{participant_id}/mute", "/participants/{participant_id}/remove",
             "/participants/{participant_id}/move", "/breakouts", "/breakouts/assign",
@@ -437,6 +437,15 @@ async def meeting(platform: Platform, tenant: Tenant) -> Made:
         {"meeting_id": made["id"]},
         bodies={"patch": {"title": "B was here"}, "post": {"name": "B"}},
     )
+
+
+@factory("/v1/meetings/{meeting_id}/participants/{participant_id}/standing")
+async def participant_standing(platform: Platform, tenant: Tenant) -> Made:
+    # Asked by platform services only (service:meetings): A's participant of A's meeting.
+    made = await _created(platform, tenant, "/v1/meetings", {"title": "A's sync"})
+    path = f"/v1/meetings/{made['id']}/tokens"
+    minted = await _created(platform, tenant, path, {"name": "Ada"})
+    return Made({"meeting_id": made["id"], "participant_id": minted["participant_id"]})
 
 
 # --- recording_processor ------------------------------------------------------------------

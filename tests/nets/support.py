@@ -41,6 +41,7 @@ SERVICE_SCOPES = frozenset(
         "service:rag",
         "service:transcripts",
         "service:recordings",
+        "service:meetings",
     }
 )
 

@@ -69,6 +69,8 @@ PLATFORM_SCOPES: dict[str, str] = {
     "transcript, asking for one when it has none (transcription)",
     "service:recordings": "make a recording of a tenant's meeting with its upload capability, "
     "and read where its recordings stand, with their download links (recording_processor)",
+    "service:meetings": "read where a participant of a tenant's meeting stands (joined, in "
+    "which room, removed; the meeting live or ended) before a socket joins its room (meeting)",
     "operator:billing": "publish plans with tiers, meters, rate cards, revenue-share "
     "agreements, and grant credits",
 }

@@ -26,6 +26,8 @@ def _replica(tmp_path: Path, name: str, redis_url: str) -> V100Process:
         "V100_INTERNAL_TOKEN_SECRET": SECRET,
         "V100_REDIS_URL": redis_url,
         "V100_LOG_LEVEL": "WARNING",
+        # The socket protocol alone (tokens of made-up meetings; ADR 0061).
+        "V100_MEETING_SIGNALING_CHECK_STANDING": "false",
         "V100_MEETING_SIGNALING_DATABASE_URL": f"sqlite+aiosqlite:///{var}/signaling.db",
         "V100_MEETING_SIGNALING_GRACE_SECONDS": "4",
         "V100_MEETING_SIGNALING_SWEEP_INTERVAL_SECONDS": "0.2",

@@ -15,6 +15,7 @@ from v100.contracts.meeting_tokens import MeetingTokens
 from v100.contracts.recordings import connect_recordings
 from v100.kit.http import Access, DatabaseSpec, Runtime, ServiceSpec, create_service_app
 from v100.services.meeting.api import PREFIX, meetings_router
+from v100.services.meeting.internal_api import internal_router
 from v100.services.meeting.media import room_media
 from v100.services.meeting.meeting_page import PAGE_PREFIX, page_router
 from v100.services.meeting.models import Base
@@ -49,7 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             title="V100 meeting",
             description="Meetings, meeting tokens, participants, waiting and breakout rooms, "
             "recording lifecycle.",
-            routers=[meetings_router, room_router, page_router],
+            routers=[meetings_router, room_router, internal_router, page_router],
             database=DATABASE,
             # A meeting token is not an internal token: under the prefix, a request whose
             # bearer is not one reaches the route without a principal, and the room routes

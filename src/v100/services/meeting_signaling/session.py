@@ -82,7 +82,7 @@ async def _opened(
     not kept past this: they would be held for the socket's whole life.)"""
     admitted = await admit(
         websocket, parse=parse, join_type=Join, tokens=tokens, meeting_id=meeting_id,
-        within=switchboard.settings.join_timeout_seconds,
+        within=switchboard.settings.join_timeout_seconds, standings=switchboard.standings,
     )  # fmt: skip
     if admitted is None:
         return None

@@ -5,6 +5,7 @@ from typing import ClassVar
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from v100.contracts.topology import service_info
 from v100.kit.settings import ServiceSettings
 
 
@@ -40,3 +41,11 @@ class MeetingSignalingSettings(ServiceSettings):
     turn_ttl_seconds: int = Field(default=6 * 3600, ge=60, le=7 * 24 * 3600)
     # How often a replica writes its heartbeat and looks for sessions whose grace ran out.
     sweep_interval_seconds: float = Field(default=1.0, gt=0, le=60)
+    # Where meeting answers: every admission asks it where the token's participant stands
+    # (joined, in the token's room; docs/adr/0061). Off only in tests of the socket protocol
+    # alone: a token would then be let in whatever its holder's standing.
+    meeting_url: str = service_info("meeting").url
+    check_standing: bool = True
+    # A standing that let a socket in is kept this long (a storm of joins asks once); a live
+    # event about the participant forgets it at once.
+    standing_keep_seconds: float = Field(default=2.0, ge=0, le=60)

@@ -4,7 +4,9 @@ socket, or through the pub/sub channel of the replica holding it
 (``meeting_signaling.replica.<id>`` on the bus: in-process embedded, Redis distributed; one
 subscription per replica, not per room: ADR 0052). Background loops ping every socket and, for
 each room held here, end the sessions whose grace ran out (their socket dropped, or their
-replica stopped beating)."""
+replica stopped beating). The replica also reads the meeting service's live events
+(``meetings.live.*``): a participant that left, was removed or moved out of a room, or whose
+meeting ended, has its sessions here ended and their sockets closed (docs/adr/0061)."""
 
 from __future__ import annotations
 
@@ -17,8 +19,11 @@ from typing import Any
 
 import orjson
 
-from v100.kit.bus import Bus, Subscription
+from v100.contracts.events import MeetingEventData, meeting_live_channel
+from v100.kit.bus import Bus, Event, Subscription
+from v100.kit.errors import BackendUnavailable
 from v100.kit.observability import get_logger
+from v100.kit.room_admission import RoomExit, Standings, loses_room
 from v100.services.meeting_signaling.connection import Connection
 from v100.services.meeting_signaling.directory import Directory, Member
 from v100.services.meeting_signaling.protocol import CLOSE_PING_TIMEOUT, CLOSE_REPLACED
@@ -52,11 +57,13 @@ class Switchboard:
         settings: MeetingSignalingSettings,
         bus: Bus,
         directory: Directory,
+        standings: Standings | None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.bus = bus
         self.directory = directory
+        self.standings = standings
         self.clock = clock
         self.replica = uuid.uuid4().hex
         self.local: dict[str, Connection] = {}
@@ -100,6 +107,43 @@ class Switchboard:
                     self._taken_over(envelope["session_id"], envelope["conn"])
             except Exception:
                 _log.exception("signaling: a message from another replica was not handled")
+
+    # -- the meeting service's live events -------------------------------------------------
+
+    async def _read_meetings(self, subscription: Subscription) -> None:
+        try:
+            async for raw in subscription:
+                try:
+                    event = Event.from_json(raw)
+                    data = MeetingEventData.model_validate(event.data)
+                except ValueError:
+                    _log.warning("signaling: a meeting event could not be read")
+                    continue
+                exit_ = loses_room(event.type, data)
+                if exit_ is None or self.standings is None or event.tenant_id is None:
+                    continue
+                self.standings.forget(event.tenant_id, data.meeting_id, exit_.participant_id)
+                try:
+                    await self._take_out(f"{event.tenant_id}/{data.meeting_id}/", exit_)
+                except Exception:
+                    _log.exception("signaling: a meeting event's sockets were not all closed")
+        except BackendUnavailable as exc:
+            _log.warning("signaling: the meetings' channel failed", error=str(exc))
+        finally:
+            await subscription.close()
+
+    async def _take_out(self, meeting_key: str, exit_: RoomExit) -> None:
+        """End the sessions held here that the event takes out of their rooms (the room is
+        told ``peer.left`` with the reason) and close their sockets."""
+        for connection in list(self.local.values()):
+            room = connection.room
+            if not room.startswith(meeting_key) or connection.closing is not None:
+                continue
+            member = connection.member
+            if not exit_.closes(member.participant_id, room[len(meeting_key) :]):
+                continue
+            await self.end(room, member, exit_.reason.partition(":")[0])
+            connection.shut(exit_.code, exit_.reason)
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -251,8 +295,11 @@ class Switchboard:
         await self.directory.beat(self.replica, self.clock(), [])
         subscription = self.bus.subscribe(self._channel(self.replica))
         await subscription.open()
+        meetings = self.bus.subscribe(meeting_live_channel("*"))
+        await meetings.open()
         loops = [
             asyncio.create_task(self._read(subscription)),
+            asyncio.create_task(self._read_meetings(meetings)),
             asyncio.create_task(self._every(self.settings.sweep_interval_seconds, self.sweep)),
             asyncio.create_task(
                 self._every(self.settings.ping_interval_seconds / _PING_SLICES, self.ping_slice)

@@ -9,6 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from v100.contracts.meeting_tokens import MeetingTokens
+from v100.contracts.meetings import connect_meetings
 from v100.kit.http import (
     Access,
     Component,
@@ -17,6 +18,7 @@ from v100.kit.http import (
     ServiceSpec,
     create_service_app,
 )
+from v100.kit.room_admission import Standings
 from v100.services.realtime.api import ROOMS, realtime_router
 from v100.services.realtime.hub import Hub
 from v100.services.realtime.models import Base
@@ -39,9 +41,16 @@ def _hub(settings: Settings) -> Component:
     @contextlib.asynccontextmanager
     async def component(runtime: Runtime) -> AsyncIterator[None]:
         runtime.provide(MeetingTokens(settings.platform.resolved_internal_token_secret))
-        async with Hub(settings, runtime.bus, _store(settings)).running() as hub:
-            runtime.provide(hub)
-            yield
+        meetings = connect_meetings(settings.meeting_url, settings.platform)
+        standings = None
+        if settings.check_standing:
+            standings = Standings(meetings.standing, keep_seconds=settings.standing_keep_seconds)
+        try:
+            async with Hub(settings, runtime.bus, _store(settings), standings).running() as hub:
+                runtime.provide(hub)
+                yield
+        finally:
+            await meetings.aclose()
 
     return component
 

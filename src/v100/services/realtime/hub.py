@@ -22,6 +22,7 @@ from v100.contracts.events import MeetingEventData, meeting_live_channel
 from v100.kit.bus import Bus, Event, Subscription
 from v100.kit.errors import BackendUnavailable
 from v100.kit.observability import get_logger
+from v100.kit.room_admission import RoomExit, Standings, loses_room
 from v100.services.realtime.connection import Connection, numbered
 from v100.services.realtime.protocol import CLOSE_LAGGING
 from v100.services.realtime.settings import RealtimeSettings
@@ -52,11 +53,13 @@ class Hub:
         settings: RealtimeSettings,
         bus: Bus,
         store: Store,
+        standings: Standings | None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.bus = bus
         self.store = store
+        self.standings = standings
         self.clock = clock
         self._rooms: dict[str, _Local] = {}
         self._meetings: dict[str, set[str]] = {}  # meeting id -> its rooms held here
@@ -163,11 +166,18 @@ class Hub:
                 except ValueError:
                     _log.warning("realtime: a meeting event could not be read")
                     continue
+                exit_ = loses_room(event.type, data)
+                if event.tenant_id is None:
+                    continue
+                if exit_ is not None and self.standings is not None:
+                    self.standings.forget(event.tenant_id, data.meeting_id, exit_.participant_id)
                 for key in list(self._meetings.get(data.meeting_id, ())):
                     local = self._rooms.get(key)
                     if local is not None and local.room.tenant_id == event.tenant_id:
                         try:
                             await self._relay(local.room, event, data)
+                            if exit_ is not None and self.standings is not None:
+                                await self._take_out(local, exit_)
                         except BackendUnavailable as exc:
                             _log.warning("realtime: a meeting event not relayed", error=str(exc))
         except BackendUnavailable as exc:
@@ -193,6 +203,22 @@ class Hub:
             reason = "moved" if moved_out else data.reason or "left"
             items += await self.store.leave(room.key, gone.id, reason)
         await self.publish(room, items)
+
+    async def _take_out(self, local: _Local, exit_: RoomExit) -> None:
+        """Close the sockets the event takes out of the room (docs/adr/0061), once what the
+        room's log holds (the event itself among it) has reached them."""
+        leaving = [c for c in local.connections if exit_.closes(c.participant_id, local.room.name)]
+        if not leaving:
+            return
+        with contextlib.suppress(Gap):
+            async with local.lock:
+                for number, message in await self.store.since(local.room.key, local.last):
+                    if number > local.last:
+                        for connection in list(local.connections):
+                            connection.deliver(number, message)
+                        local.last = number
+        for connection in leaving:
+            connection.shut(exit_.code, exit_.reason)
 
     # --- presence expiry and the service's life -------------------------------------------
 

@@ -50,7 +50,7 @@ async def serve(websocket: WebSocket, hub: Hub, tokens: MeetingTokens, meeting_i
     await websocket.accept()
     admitted = await admit(
         websocket, parse=parse, join_type=Join, tokens=tokens, meeting_id=meeting_id,
-        within=hub.settings.join_timeout_seconds,
+        within=hub.settings.join_timeout_seconds, standings=hub.standings,
     )  # fmt: skip
     if admitted is None:
         return
