@@ -4,6 +4,7 @@ made, found and destroyed with their secret, and the errors Janus answers."""
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 
@@ -20,6 +21,22 @@ def test_rooms_are_named_alike_by_every_service_and_apart_by_room() -> None:
     assert a.number < 2**48
     others = {video_room("installation-secret", "t1/m1/b1"), video_room("other", "t1/m1/main")}
     assert all(o.number != a.number and o.secret != a.secret and o.pin != a.pin for o in others)
+
+
+def test_the_secret_is_blanked_from_httpx_lines_that_still_format() -> None:
+    """httpx logs the long-poll's URL with ``apisecret``; the line loses the secret and keeps its
+    other arguments' types (a status code formatted as text would fail, and under pytest's log
+    capture the failure raised inside the poll and stopped it)."""
+    record = logging.LogRecord(
+        "httpx", logging.INFO, __file__, 1, 'HTTP Request: %s %s "%s %d %s"',
+        ("GET", "http://127.0.0.1:1/janus/7?maxev=10&apisecret=s3cret", "HTTP/1.1", 200, "OK"),
+        None,
+    )  # fmt: skip
+    for kept in logging.getLogger("httpx").filters:
+        kept.filter(record)
+    assert record.getMessage() == (
+        'HTTP Request: GET http://127.0.0.1:1/janus/7?maxev=10&apisecret=*** "HTTP/1.1 200 OK"'
+    )
 
 
 async def test_a_room_is_made_found_and_destroyed(janus_server: JanusServer) -> None:

@@ -49,8 +49,13 @@ class _NoSecretInLogs(logging.Filter):
     request's URL: the secret is blanked out of those lines."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.args and any("apisecret=" in str(arg) for arg in record.args):
-            record.args = tuple(_SECRET_IN_URL.sub(r"\1***", str(arg)) for arg in record.args)
+        if isinstance(record.args, tuple) and any("apisecret=" in str(a) for a in record.args):
+            # Only the arguments that carry it become text: the others keep their type for the
+            # message's own format (httpx's status code is a %d).
+            record.args = tuple(
+                _SECRET_IN_URL.sub(r"\1***", str(arg)) if "apisecret=" in str(arg) else arg
+                for arg in record.args
+            )
         return True
 
 
