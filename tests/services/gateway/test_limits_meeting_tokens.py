@@ -134,7 +134,9 @@ async def test_a_meeting_token_flood_is_limited_and_starves_no_other_tenant(
         body = assert_problem(denied, 429, "rate-limited")
         assert body["limit"] == "participant"
         assert body["route_group"] == "meetings"
-        assert denied.headers["retry-after"] == str(60 // PARTICIPANT)
+        # The next request's slot: one emission interval away, less the time the flood took
+        # (the limiter runs on real time; a loaded machine spends a second or more on it).
+        assert 0 < int(denied.headers["retry-after"]) <= 60 // PARTICIPANT
         spent += PARTICIPANT
 
         # Another participant of the same tenant has a limit of its own...
