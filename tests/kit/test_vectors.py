@@ -119,13 +119,13 @@ async def test_a_selective_filter_still_returns_k_rows(engine: AsyncEngine) -> N
         store = vector_store(session)
         if engine.dialect.name == "postgresql":
             # A table this small would be scanned whole: make the planner take the HNSW index,
-            # whose candidate list (ef_search 100) holds none of the 10 rows that pass.
+            # whose candidate list (ef_search 64) holds none of the 10 rows that pass.
             await session.execute(text("SET LOCAL enable_seqscan = off"))
             plan = await session.execute(text(
                 "EXPLAIN SELECT id FROM kit_vectors WHERE dimension = 4 "
-                "ORDER BY embedding::vector(4) <=> '[1,0,0,0]' LIMIT 5"
+                "ORDER BY embedding::halfvec(4) <=> '[1,0,0,0]' LIMIT 5"
             ))  # fmt: skip
-            assert "ix_kit_vectors_hnsw_4" in "\n".join(plan.scalars())
+            assert "ix_kit_vectors_hnsw_half_4" in "\n".join(plan.scalars())
         scope = VectorScope(TENANT, ["c1"], 4, where={"kind": "rare"})
         hits = await store.nearest(session, scope, query, 5)
         both = VectorScope(TENANT, ["c1"], 4, where={"kind": "rare", "lang": "en"})

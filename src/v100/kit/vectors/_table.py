@@ -3,7 +3,8 @@
 made by raw SQL in ``migration.py`` and ``prepare`` and never compared by autogenerate:
 
 - PostgreSQL: the ``embedding`` column (pgvector, any dimension), ``search_text`` (a generated
-  ``tsvector``) with its GIN index, and one partial HNSW index per dimension;
+  ``tsvector``) with its GIN index, and one partial HNSW index per dimension (version 2: over
+  the vectors cast to ``halfvec``);
 - SQLite: ``kit_vectors_fts`` (FTS5 over ``text``, kept by triggers), ``kit_vectors_f32`` (each
   row's float32 vector, by id) and one ``vec0`` virtual table of sign bits per dimension,
   ``kit_vectors_bits_<dimension>`` (version 2, ADR 0059; version 1's float ``vec0`` tables,
@@ -27,6 +28,7 @@ __all__ = [
     "F32_TABLE",
     "add_vector_tables",
     "bits_table",
+    "halfvec_index",
     "hnsw_index",
     "vec_table",
 ]
@@ -52,7 +54,13 @@ def bits_table(dimension: int) -> str:
 
 
 def hnsw_index(dimension: int) -> str:
+    """Version 1's HNSW index (over ``vector(D)``)."""
     return f"{HNSW_INDEX_PREFIX}{_checked(dimension)}"
+
+
+def halfvec_index(dimension: int) -> str:
+    """Version 2's HNSW index (over ``halfvec(D)``, ADR 0059)."""
+    return f"{HNSW_INDEX_PREFIX}half_{_checked(dimension)}"
 
 
 def _checked(dimension: int) -> int:

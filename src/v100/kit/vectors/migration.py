@@ -17,8 +17,8 @@ by ``VectorStore.prepare`` when its first collection appears). Frozen like
 Version 2 (``upgrade_vector_tables_to_v2``, in a later revision of the service; ADR 0059):
 SQLite's float ``vec0`` tables give way to ``kit_vectors_f32`` (each passage's float32 vector
 by id) and ``kit_vectors_bits_<D>`` (its sign bits, ``vec0`` partitioned by shard of a
-collection), which the store's nearest search shortlists and rescores with; PostgreSQL is
-unchanged."""
+collection), which the store's nearest search shortlists and rescores with; PostgreSQL's
+HNSW indexes are built again over ``embedding::halfvec(D)``."""
 
 from __future__ import annotations
 
@@ -29,7 +29,11 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from v100.kit.vectors._postgres import TEXT_SEARCH_CONFIG, create_hnsw_index
+from v100.kit.vectors._postgres import (
+    TEXT_SEARCH_CONFIG,
+    create_halfvec_index,
+    create_hnsw_index,
+)
 from v100.kit.vectors._sqlite import (
     create_bits_table,
     create_f32_table,
@@ -38,7 +42,7 @@ from v100.kit.vectors._sqlite import (
     sign_bits,
 )
 from v100.kit.vectors._sqlite_vec import load_sqlite_vec
-from v100.kit.vectors._table import F32_TABLE, bits_table, vec_table
+from v100.kit.vectors._table import F32_TABLE, bits_table, halfvec_index, hnsw_index, vec_table
 
 __all__ = [
     "create_vector_tables",
@@ -135,10 +139,28 @@ def _sqlite_tables(prefix: str) -> list[str]:
     return sorted(row[0] for row in rows)
 
 
+def _postgres_dimensions(pattern: str) -> set[int]:
+    rows = op.get_bind().execute(
+        sa.text(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'kit_vectors' "
+            "AND indexname ~ :pattern"
+        ),
+        {"pattern": pattern},
+    )
+    return {int(row[0].rsplit("_", 1)[1]) for row in rows}
+
+
 def upgrade_vector_tables_to_v2(dimensions: Sequence[int] = (384,)) -> None:
     """SQLite: move every vector out of the float ``vec0`` tables into ``kit_vectors_f32`` and
-    the sign-bit tables, then drop them. Nothing on PostgreSQL."""
+    the sign-bit tables, then drop them. PostgreSQL: each dimension's HNSW index built again
+    over ``halfvec`` (the ``vector`` one dropped after)."""
     bind = op.get_bind()
+    if bind.dialect.name == "postgresql":
+        made = _postgres_dimensions("^ix_kit_vectors_hnsw_[0-9]+$")
+        for dimension in sorted(made | set(dimensions)):
+            op.execute(create_halfvec_index(dimension))
+            op.execute(f"DROP INDEX IF EXISTS {hnsw_index(dimension)}")
+        return
     if bind.dialect.name != "sqlite":
         return
     load_sqlite_vec()
@@ -172,8 +194,15 @@ def upgrade_vector_tables_to_v2(dimensions: Sequence[int] = (384,)) -> None:
 
 
 def downgrade_vector_tables_from_v2(dimensions: Sequence[int] = (384,)) -> None:
-    """Back to version 1: the float ``vec0`` tables filled from ``kit_vectors_f32``."""
+    """Back to version 1: the float ``vec0`` tables filled from ``kit_vectors_f32``; on
+    PostgreSQL the ``vector`` HNSW indexes again."""
     bind = op.get_bind()
+    if bind.dialect.name == "postgresql":
+        made = _postgres_dimensions("^ix_kit_vectors_hnsw_half_[0-9]+$")
+        for dimension in sorted(made | set(dimensions)):
+            op.execute(create_hnsw_index(dimension))
+            op.execute(f"DROP INDEX IF EXISTS {halfvec_index(dimension)}")
+        return
     if bind.dialect.name != "sqlite":
         return
     load_sqlite_vec()
