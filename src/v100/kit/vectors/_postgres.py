@@ -156,7 +156,9 @@ class PgVectorStore(VectorStore):
         if vector.shape != (dimension,):
             raise ValueError(f"a query vector of shape {vector.shape} is not {dimension}-d")
         # Both settings in one round trip, for this transaction only (SET LOCAL).
-        await session.execute(_SETTINGS, {"ef_search": str(int(self.ef_search))})
+        # At least 2k candidates: with fewer than k, recall@k falls (0.94 at k 50, ef 64).
+        ef_search = max(int(self.ef_search), 2 * k)
+        await session.execute(_SETTINGS, {"ef_search": str(ef_search)})
         where, params = _scope_filter(scope)
         statement = (
             "WITH nearest AS MATERIALIZED ("  # noqa: S608
