@@ -33,8 +33,7 @@ from sqlalchemy import text
 
 from v100.kit.db import create_engine, create_sessionmaker, drop_database, migrate, unit_of_work
 from v100.kit.testing.db import fresh_postgres_url, postgres_admin_url
-from v100.kit.vectors import VectorEntry, VectorScope, vector_store
-from v100.kit.vectors import VectorHit
+from v100.kit.vectors import VectorEntry, VectorHit, VectorScope, vector_store
 from v100.kit.vectors._postgres import (
     EF_SEARCH,
     PgVectorStore,
@@ -109,11 +108,14 @@ class Version1PgVectorStore(PgVectorStore):
         )
         params = {"vector": vector_literal(vector), "k": k, "tenant": scope.tenant_id,
                   "collections": list(scope.collection_ids)}  # fmt: skip
+        rows = (await session.execute(statement, params)).all()
         return [
-            VectorHit(row.id, row.collection_id, row.document_id, row.position, row.text,
-                      row.attributes, 1.0 - row.distance)  # fmt: skip
-            for row in (await session.execute(statement, params)).all()
-        ]
+            VectorHit(
+                row.id, row.collection_id, row.document_id, row.position, row.text,
+                row.attributes, 1.0 - row.distance,
+            )
+            for row in rows
+        ]  # fmt: skip
 
 
 async def store_rows(sessions, rows: np.ndarray) -> None:  # type: ignore[no-untyped-def]

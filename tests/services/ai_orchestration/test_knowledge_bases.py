@@ -21,8 +21,8 @@ from tests.services.rag_engine.support import make_pdf
 from tests.support.billed import Backend
 from v100.contracts.events import KNOWLEDGE_BASES_STREAM
 from v100.kit.db import drop_database
-from v100.kit.testing.db import fresh_postgres_url, postgres_admin_url
 from v100.kit.testing.bus import published
+from v100.kit.testing.db import fresh_postgres_url, postgres_admin_url
 from v100.kit.testing.fakes.anthropic import ScriptedCall
 from v100.kit.testing.servers import serving
 from v100.services.gateway.testing import assert_problem

@@ -77,8 +77,10 @@ async def test_knowledge_base_events_reach_their_subscribers(
         assert payload["data"] == data
         catalogue = await service.get("/v1/webhooks/event-types")
         types = {item["type"] for item in catalogue["items"]}
-        assert {"knowledge_base.created", "knowledge_base.deleted",
-                "knowledge_base.document.added", "knowledge_base.document.removed"} <= types  # fmt: skip
+        assert {
+            "knowledge_base.created", "knowledge_base.deleted",
+            "knowledge_base.document.added", "knowledge_base.document.removed",
+        } <= types  # fmt: skip
 
 
 async def test_a_redelivered_event_is_the_same_message(deploy: Deploy, receiver: Receiver) -> None:

@@ -193,8 +193,8 @@ class SqliteVecStore(VectorStore):
         for dimension, ids in by_dimension.items():
             for first in range(0, len(ids), 500):
                 for statement in (
-                    f"DELETE FROM {bits_table(dimension)} WHERE rowid IN :ids",
-                    f"DELETE FROM {F32_TABLE} WHERE id IN :ids",
+                    f"DELETE FROM {bits_table(dimension)} WHERE rowid IN :ids",  # noqa: S608
+                    f"DELETE FROM {F32_TABLE} WHERE id IN :ids",  # noqa: S608
                 ):
                     await session.execute(
                         text(statement).bindparams(bindparam("ids", expanding=True)),

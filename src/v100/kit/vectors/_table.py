@@ -20,12 +20,12 @@ from v100.kit.vectors._sqlite_vec import load_sqlite_vec
 
 __all__ = [
     "EMBEDDING_COLUMN",
+    "F32_TABLE",
     "FTS_TABLE",
     "HNSW_INDEX_PREFIX",
     "MAX_DIMENSION",
     "SEARCH_TEXT_COLUMN",
     "VECTOR_TABLE",
-    "F32_TABLE",
     "add_vector_tables",
     "bits_table",
     "halfvec_index",
