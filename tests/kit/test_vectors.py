@@ -1,11 +1,14 @@
 """kit.vectors on both backends (pgvector on PostgreSQL, sqlite-vec and FTS5 on SQLite), built
 by real migrations: nearest order equals the exact cosine order, filters still give k rows,
+a collection larger than the SQLite shortlist is still found (sign bits, then cosine), version
+1's SQLite vectors are moved to version 2 by its migration,
 full text and hybrid rank, stored passages and vectors are read back, removal leaves nothing,
 tenants and collections stay apart, a new dimension is prepared at run time, and the schema
 matches what the models declare."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,7 +18,9 @@ from sqlalchemy import MetaData, text
 
 from v100.kit.db import (
     AsyncEngine,
+    create_engine,
     create_sessionmaker,
+    migrate,
     schema_drift,
     service_metadata,
     unit_of_work,
@@ -114,13 +119,13 @@ async def test_a_selective_filter_still_returns_k_rows(engine: AsyncEngine) -> N
         store = vector_store(session)
         if engine.dialect.name == "postgresql":
             # A table this small would be scanned whole: make the planner take the HNSW index,
-            # whose candidate list (ef_search 100) holds none of the 10 rows that pass.
+            # whose candidate list (ef_search 64) holds none of the 10 rows that pass.
             await session.execute(text("SET LOCAL enable_seqscan = off"))
             plan = await session.execute(text(
                 "EXPLAIN SELECT id FROM kit_vectors WHERE dimension = 4 "
-                "ORDER BY embedding::vector(4) <=> '[1,0,0,0]' LIMIT 5"
+                "ORDER BY embedding::halfvec(4) <=> '[1,0,0,0]' LIMIT 5"
             ))  # fmt: skip
-            assert "ix_kit_vectors_hnsw_4" in "\n".join(plan.scalars())
+            assert "ix_kit_vectors_hnsw_half_4" in "\n".join(plan.scalars())
         scope = VectorScope(TENANT, ["c1"], 4, where={"kind": "rare"})
         hits = await store.nearest(session, scope, query, 5)
         both = VectorScope(TENANT, ["c1"], 4, where={"kind": "rare", "lang": "en"})
@@ -297,6 +302,89 @@ async def test_bad_scopes_and_vectors_are_refused(engine: AsyncEngine) -> None:
             await store.add(session, TENANT, "c1", 4, [VectorEntry("d", 0, "x", unit(1, 0, 0))])
         with pytest.raises(ValueError, match="k is between"):
             await store.nearest(session, VectorScope(TENANT, ["c1"], 4), unit(1, 0, 0, 0), 0)
+
+
+def low_rank_units(count: int, dimension: int, rank: int, seed: int) -> np.ndarray:
+    """Vectors that fill ``rank`` of their dimensions, with a little noise in all, as
+    embeddings of text do (uniform noise has no neighbours worth finding)."""
+    rng = np.random.default_rng(seed)
+    rows = rng.standard_normal((count, rank)) @ rng.standard_normal((rank, dimension))
+    rows += 0.2 * rng.standard_normal(rows.shape)
+    return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+
+
+async def test_a_collection_larger_than_the_shortlist_is_searched_well(
+    engine: AsyncEngine,
+) -> None:
+    # 3,000 rows of 384-d: on SQLite, k 10 shortlists 16 shards x 25 = 400 of them by sign
+    # bits, then orders those by exact cosine; PostgreSQL's HNSW answers from its graph.
+    vectors = low_rank_units(3000, 384, rank=12, seed=21)
+    sessions = create_sessionmaker(engine)
+    async with unit_of_work(sessions) as session:
+        await vector_store(session).prepare(session, 384)
+    await add(engine, TENANT, "big", vectors)
+    await add(engine, TENANT, "other", vectors[:500])  # same vectors, another collection
+    # Each query near a stored vector, so it has true neighbours.
+    rng = np.random.default_rng(22)
+    queries = vectors[rng.integers(0, 3000, 20)] + 0.05 * rng.standard_normal((20, 384))
+    queries = (queries / np.linalg.norm(queries, axis=1, keepdims=True)).astype(np.float32)
+    found = 0
+    async with unit_of_work(sessions) as session:
+        store = vector_store(session)
+        for query in queries:
+            hits = await store.nearest(session, VectorScope(TENANT, ["big"], 384), query, 10)
+            exact = np.argsort(-(vectors @ query), kind="stable")[:10]
+            found += len({hit.position for hit in hits} & set(exact.tolist()))
+            assert {hit.collection_id for hit in hits} == {"big"}
+            # The scores are the exact cosines, best first.
+            assert [hit.score for hit in hits] == pytest.approx(
+                [float(vectors[hit.position] @ query) for hit in hits], abs=1e-5
+            )
+            assert [hit.score for hit in hits] == sorted((hit.score for hit in hits), reverse=True)
+    assert found / (10 * len(queries)) >= 0.9
+
+
+async def test_version_1_vectors_are_moved_by_the_version_2_migration(tmp_path: Path) -> None:
+    # SQLite only: PostgreSQL's tables do not change.
+    first = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS, first, ignore=shutil.ignore_patterns("*kit_vectors_v2*"))
+    url = f"sqlite+aiosqlite:///{tmp_path}/v1.db"
+    metadata = sample_metadata()
+    await migrate(SERVICE, url, first, metadata)
+    vectors = random_units(30, 4, seed=23)
+    engine = create_engine(url)
+    try:
+        async with unit_of_work(create_sessionmaker(engine)) as session:
+            for index, vector in enumerate(vectors):
+                await session.execute(
+                    text(
+                        "INSERT INTO kit_vectors (id, tenant_id, collection_id, document_id, "
+                        "position, dimension, text, attributes) VALUES (:id, :tenant, 'c1', "
+                        "'d1', :position, 4, 'passage', '{}')"
+                    ),
+                    {"id": index + 1, "tenant": TENANT, "position": index},
+                )
+                await session.execute(
+                    text(
+                        "INSERT INTO kit_vectors_vec_4 (rowid, collection_id, embedding) "
+                        "VALUES (:id, 'c1', :embedding)"
+                    ),
+                    {"id": index + 1, "embedding": vector.astype("<f4").tobytes()},
+                )
+        await migrate(SERVICE, url, MIGRATIONS, metadata)
+        assert await schema_drift(engine, SERVICE, metadata) == []
+        async with unit_of_work(create_sessionmaker(engine)) as session:
+            store = vector_store(session)
+            tables = await session.execute(text("SELECT name FROM sqlite_master"))
+            assert "kit_vectors_vec_4" not in set(tables.scalars())
+            query = random_units(1, 4, seed=24)[0]
+            hits = await store.nearest(session, VectorScope(TENANT, ["c1"], 4), query, 5)
+            exact = np.argsort(-(vectors @ query), kind="stable")[:5]
+            assert [hit.position for hit in hits] == exact.tolist()
+            read = await store.vectors(session, 4, [1, 2])
+            assert read[2] == pytest.approx(vectors[1], abs=1e-6)
+    finally:
+        await engine.dispose()
 
 
 async def test_the_migration_builds_what_the_metadata_declares(engine: AsyncEngine) -> None:

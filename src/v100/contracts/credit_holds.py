@@ -13,6 +13,10 @@ requests and is charged once.
     charged = await TRANSCODE.capture(billing, work_id=row.id, tenant_id=row.tenant_id,
                                       hold_id=hold_id, amount=9)
 
+Work whose cost is known only after it (an LLM's tokens, counted by the vendor's tokenizer,
+not the cl100k the hold was estimated with) settles with ``settle``: the hold captured up to
+what it holds, the rest deducted beside it (key ``<kind>:<id>:excess``).
+
 A refusal ends the work failed through the service's own error (``failure(code, detail)``):
 ``insufficient-credits``, ``billing-refused``, or ``billing-unavailable`` on the last attempt
 (before it, an unreachable billing is raised as it is, so the job is retried: no unpaid work).
@@ -124,6 +128,39 @@ class HoldTerms:
             spending_for(tenant_id), hold_id, amount, idempotency_key=self.key(work_id, "capture")
         )
         return hold.captured_amount
+
+    async def settle(
+        self,
+        billing: BillingClient | None,
+        *,
+        work_id: str,
+        tenant_id: str,
+        hold_id: str | None,
+        held: int,
+        amount: int,
+    ) -> int | None:
+        """Charge the work's real cost, ``amount``: up to ``held`` captured from the hold, the
+        rest deducted (``<kind>:<id>:excess``, so a retry deducts it once). The work is done
+        by then: a deduction billing refuses (too few credits) or cannot take is logged and
+        left out, and the amount returned is what was charged."""
+        captured = await self.capture(
+            billing, work_id=work_id, tenant_id=tenant_id, hold_id=hold_id,
+            amount=min(amount, held),
+        )  # fmt: skip
+        if billing is None or captured is None or amount <= held:
+            return captured
+        try:
+            await billing.deduct(
+                spending_for(tenant_id), amount - held, reason=self.reason, reference=work_id,
+                idempotency_key=self.key(work_id, "excess"),
+            )  # fmt: skip
+        except _UNREACHABLE as exc:
+            _log.warning(
+                "excess not deducted", kind=self.kind, id=work_id, excess=amount - held,
+                error=repr(exc),
+            )  # fmt: skip
+            return captured
+        return captured + amount - held
 
     async def release(
         self, billing: BillingClient | None, *, work_id: str, tenant_id: str, hold_id: str

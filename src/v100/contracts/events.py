@@ -29,6 +29,12 @@ __all__ = [
     "DOCUMENT_READY",
     "ENDPOINT_DISABLED",
     "EVENT_CATALOGUE",
+    "KNOWLEDGE_BASES_STREAM",
+    "KNOWLEDGE_BASE_CREATED",
+    "KNOWLEDGE_BASE_DELETED",
+    "KNOWLEDGE_BASE_DOCUMENT_ADDED",
+    "KNOWLEDGE_BASE_DOCUMENT_REMOVED",
+    "KNOWLEDGE_BASE_EVENT_TYPES",
     "MEDIA_JOB_EVENT_TYPES",
     "MEDIA_JOB_FAILED",
     "MEDIA_JOB_PROGRESS",
@@ -90,6 +96,7 @@ __all__ = [
     "DocumentEventData",
     "EndpointDisabled",
     "EventKind",
+    "KnowledgeBaseEventData",
     "MediaErrorInfo",
     "MediaJobEventData",
     "MediaJobProgress",
@@ -114,6 +121,7 @@ __all__ = [
     "publish_analysis_progress",
     "publish_cache_invalidation",
     "publish_document_event",
+    "publish_knowledge_base_event",
     "publish_media_job_event",
     "publish_media_job_progress",
     "publish_subscription_changed",
@@ -602,6 +610,51 @@ async def publish_document_event(
     )  # fmt: skip
 
 
+# --- ai_orchestration's knowledge bases -------------------------------------------------------
+
+# Durable: a knowledge base made or deleted, a document given to it or taken out. Whether a
+# document became searchable is rag_engine's ``document.ready`` / ``document.failed`` (its
+# ``knowledge_base_id`` names the knowledge base), not repeated here.
+KNOWLEDGE_BASES_STREAM = "knowledge_bases"
+KNOWLEDGE_BASE_CREATED = "knowledge_base.created"
+KNOWLEDGE_BASE_DELETED = "knowledge_base.deleted"
+KNOWLEDGE_BASE_DOCUMENT_ADDED = "knowledge_base.document.added"
+KNOWLEDGE_BASE_DOCUMENT_REMOVED = "knowledge_base.document.removed"
+KNOWLEDGE_BASE_EVENT_TYPES = frozenset({
+    KNOWLEDGE_BASE_CREATED, KNOWLEDGE_BASE_DELETED, KNOWLEDGE_BASE_DOCUMENT_ADDED,
+    KNOWLEDGE_BASE_DOCUMENT_REMOVED,
+})  # fmt: skip
+
+
+class KnowledgeBaseEventData(BaseModel):
+    """``data`` of the ``knowledge_base.*`` events: the knowledge base (``id``, ``name``, its
+    embedding model and dimension), and for ``knowledge_base.document.*`` the document
+    (``document_id``; ``document_status``, ``document_format`` and ``document_title`` as
+    rag_engine accepted it, for ``added``)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: str
+    name: str
+    embedding_model: str | None = None
+    dimension: int | None = None
+    document_id: str | None = None
+    document_status: str | None = None
+    document_format: str | None = None
+    document_title: str | None = None
+
+
+async def publish_knowledge_base_event(
+    bus: Bus, event_type: str, *, tenant_id: str, payload: KnowledgeBaseEventData
+) -> bool:
+    """Announce a change to a knowledge base; call it after the change is committed. Best
+    effort: an unreachable bus is logged and answered False."""
+    return await _publish_settled(
+        bus, KNOWLEDGE_BASES_STREAM, KNOWLEDGE_BASE_EVENT_TYPES, "ai_orchestration", event_type,
+        tenant_id=tenant_id, payload_id=payload.document_id or payload.id, data=payload,
+    )  # fmt: skip
+
+
 # --- video_analysis's analyses -----------------------------------------------------------------
 
 # Durable: an analysis settled (completed or failed).
@@ -873,6 +926,18 @@ _KINDS = (
               description="A document is ingested: its passages can be searched."),
     EventKind(event_type=DOCUMENT_FAILED, stream=DOCUMENTS_STREAM, payload=DocumentEventData,
               description="A document could not be ingested (unreadable, empty, credits)."),
+    EventKind(event_type=KNOWLEDGE_BASE_CREATED, stream=KNOWLEDGE_BASES_STREAM,
+              payload=KnowledgeBaseEventData,
+              description="A knowledge base was made, with its embedding model."),
+    EventKind(event_type=KNOWLEDGE_BASE_DELETED, stream=KNOWLEDGE_BASES_STREAM,
+              payload=KnowledgeBaseEventData,
+              description="A knowledge base was deleted with every document and passage."),
+    EventKind(event_type=KNOWLEDGE_BASE_DOCUMENT_ADDED, stream=KNOWLEDGE_BASES_STREAM,
+              payload=KnowledgeBaseEventData,
+              description="A document was given to a knowledge base (queued for ingestion)."),
+    EventKind(event_type=KNOWLEDGE_BASE_DOCUMENT_REMOVED, stream=KNOWLEDGE_BASES_STREAM,
+              payload=KnowledgeBaseEventData,
+              description="A document was taken out of a knowledge base with its passages."),
     EventKind(event_type=ANALYSIS_COMPLETED, stream=ANALYSES_STREAM, payload=AnalysisEventData,
               description="A video analysis finished: its scenes, faces, speech can be read."),
     EventKind(event_type=ANALYSIS_FAILED, stream=ANALYSES_STREAM, payload=AnalysisEventData,

@@ -1,7 +1,8 @@
 """Knowledge bases with a real rag_engine on loopback (``contracts.rag``, scope service:rag):
 made with their embedding model up front, documents added as JSON and as files (a PDF) and read
 with their status, another knowledge base's or tenant's document 404, deleted with every
-passage; agents naming them (an unknown one 422); the knowledge_base_search tool run in the
+passage, each change announced on the knowledge_bases stream; agents naming them (an unknown one
+422); the knowledge_base_search tool run in the
 tool loop for Anthropic, OpenAI and Gemini (the fakes ask for it, then answer), each call
 recorded on the message; without any key, an extractive answer with numbered citations (whole
 and streamed through /v1/chat/completions); and a test run whose facts come from them."""
@@ -18,7 +19,9 @@ import pytest
 
 from tests.services.rag_engine.support import make_pdf
 from tests.support.billed import Backend
+from v100.contracts.events import KNOWLEDGE_BASES_STREAM
 from v100.kit.db import drop_database
+from v100.kit.testing.bus import published
 from v100.kit.testing.db import fresh_postgres_url, postgres_admin_url
 from v100.kit.testing.fakes.anthropic import ScriptedCall
 from v100.kit.testing.servers import serving
@@ -160,6 +163,24 @@ async def test_knowledge_bases_and_their_documents(ao: Orchestra) -> None:
         headers=ao.headers(tenant, **{"Idempotency-Key": uuid.uuid4().hex}),
     )  # fmt: skip
     assert_problem(again, 422, "knowledge-base-not-found")
+
+    # Every change was announced, in order, for integration's webhooks and event stream.
+    events = await published(
+        ao.app.state.runtime.bus, KNOWLEDGE_BASES_STREAM, lambda e: e.data["id"] == kb["id"]
+    )
+    assert [(e.type, e.data.get("document_id")) for e in events] == [
+        ("knowledge_base.created", None),
+        ("knowledge_base.document.added", markdown["id"]),
+        ("knowledge_base.document.added", done["id"]),
+        ("knowledge_base.document.removed", done["id"]),
+        ("knowledge_base.deleted", None),
+    ]
+    assert {e.tenant_id for e in events} == {tenant}
+    assert events[0].data == {"id": kb["id"], "name": "Handbook",
+                              "embedding_model": "minilm-l6-v2-int8", "dimension": 384}  # fmt: skip
+    assert events[2].data["document_format"] == "pdf"
+    assert events[2].data["document_status"] == "queued"
+    assert events[-1].data["name"] == "Policies"
 
 
 @pytest.mark.parametrize("provider", ["anthropic", "openai", "gemini"])

@@ -9,7 +9,13 @@ import orjson
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from v100.contracts.events import RECORDINGS_STREAM, VIDEO_STREAM
+from v100.contracts.events import (
+    KNOWLEDGE_BASE_DOCUMENT_ADDED,
+    KNOWLEDGE_BASES_STREAM,
+    RECORDINGS_STREAM,
+    VIDEO_STREAM,
+    KnowledgeBaseEventData,
+)
 
 from .conftest import Deploy
 from .integration_support import Receiver, eventually, settled_as
@@ -49,6 +55,32 @@ async def test_an_event_is_delivered_signed_to_each_matching_endpoint(
         assert attempt["status_code"] == 200
         assert attempt["response_excerpt"] == "answer 200 for /videos"
         assert attempt["next_attempt_at"] is None
+
+
+async def test_knowledge_base_events_reach_their_subscribers(
+    deploy: Deploy, receiver: Receiver
+) -> None:
+    # ai_orchestration's own stream (knowledge_bases) is one of the tenant streams integration
+    # reads: a subscriber to knowledge_base.* gets them, signed, with their data as published.
+    async with deploy() as service:
+        made = await service.add_endpoint(receiver.endpoint("/kb"),
+                                          event_types=["knowledge_base.*"])  # fmt: skip
+        data = KnowledgeBaseEventData(
+            id="kb1", name="Handbook", embedding_model="minilm-l6-v2-int8", dimension=384,
+            document_id="d1", document_status="queued", document_format="pdf",
+        ).model_dump(mode="json", exclude_none=True)  # fmt: skip
+        await service.publish(KNOWLEDGE_BASES_STREAM, KNOWLEDGE_BASE_DOCUMENT_ADDED, data)
+        await eventually(lambda: _count(receiver, "/kb", want=1))
+        (delivery,) = receiver.at("/kb")
+        payload = Webhook(made["secret"]).verify(delivery.body, delivery.headers)
+        assert payload["type"] == "knowledge_base.document.added"
+        assert payload["data"] == data
+        catalogue = await service.get("/v1/webhooks/event-types")
+        types = {item["type"] for item in catalogue["items"]}
+        assert {
+            "knowledge_base.created", "knowledge_base.deleted",
+            "knowledge_base.document.added", "knowledge_base.document.removed",
+        } <= types  # fmt: skip
 
 
 async def test_a_redelivered_event_is_the_same_message(deploy: Deploy, receiver: Receiver) -> None:

@@ -93,6 +93,27 @@ async def test_the_llm_answers_with_citations_to_the_passages(
     assert await rag.balance(tenant) == (before - 1, 0)
 
 
+async def test_tokens_beyond_the_hold_are_charged_too(
+    with_llm: RagApp, anthropic: tuple[AnthropicFake, str]
+) -> None:
+    # The hold is the prompt counted with cl100k plus the reply's bound; a vendor whose own
+    # tokenizer counts the prompt longer is paid what it counted: the hold captured, the rest
+    # deducted beside it (rag-answer:<id>:excess), once.
+    fake, _ = anthropic
+    rag, tenant = with_llm, new_tenant()
+    base, _ = await library(rag, tenant)
+    before, _ = await rag.balance(tenant)
+    for stream in (False, True):
+        fake.reply("Within thirty days of purchase [1].", usage=(20_000, 20))
+        body = {"question": QUESTION, "knowledge_base_ids": [base], "k": 3, "stream": stream}
+        asked = await rag.ask(tenant, body)
+        assert asked.status_code == 200, asked.text
+        charged = sse(asked.text)[-1][1] if stream else asked.json()
+        # 20,000 read at 1 and 20 written at 4 credits per 1,000: 21 (about 5 were held).
+        assert charged["credits_charged"] == 21
+    assert await rag.balance(tenant) == (before - 42, 0)
+
+
 async def test_a_streamed_answer_is_server_sent_events(
     with_llm: RagApp, anthropic: tuple[AnthropicFake, str]
 ) -> None:

@@ -174,16 +174,20 @@ def _is_service_table(
 
 
 def backend_only(
-    metadata: MetaData, *, columns: Iterable[str] = (), indexes: Iterable[str] = ()
+    metadata: MetaData,
+    *,
+    columns: Iterable[str] = (),
+    indexes: Iterable[str] = (),
+    tables: Iterable[str] = (),
 ) -> None:
     """Name what migrations make with raw SQL for one backend and the models cannot declare (a
-    pgvector column, a generated ``tsvector``, an index made at run time), so that
-    ``schema_drift`` and autogenerate leave them alone: columns as ``table.column``, indexes by
-    name, a trailing ``*`` for a prefix. SQLite's virtual tables and their shadow tables
-    (``<virtual>_*``) are always left alone."""
-    named = metadata.info.setdefault("backend_only", {"columns": set(), "indexes": set()})
-    named["columns"].update(columns)
-    named["indexes"].update(indexes)
+    pgvector column, a generated ``tsvector``, an index made at run time, a table only one
+    backend has), so that ``schema_drift`` and autogenerate leave them alone: columns as
+    ``table.column``, indexes and tables by name, a trailing ``*`` for a prefix. SQLite's
+    virtual tables and their shadow tables (``<virtual>_*``) are always left alone."""
+    named = metadata.info.setdefault("backend_only", {})
+    for kind, names in (("columns", columns), ("indexes", indexes), ("tables", tables)):
+        named.setdefault(kind, set()).update(names)
 
 
 def _named(patterns: Iterable[str], name: str) -> bool:
@@ -209,13 +213,18 @@ def _compared(
     ``backend_only`` names, nor virtual tables and their shadows."""
     own_table = _is_service_table(service)
     virtual = _virtual_tables(connection)
-    named = metadata.info.get("backend_only", {"columns": set(), "indexes": set()})
+    named = metadata.info.get("backend_only", {})
+    columns, indexes, tables = (named.get(kind, set()) for kind in ("columns", "indexes", "tables"))
 
     def include_name(name: str | None, type_: str, parent: Any) -> bool:
         if (
             type_ == "table"
             and name is not None
-            and (name in virtual or any(name.startswith(f"{table}_") for table in virtual))
+            and (
+                name in virtual
+                or any(name.startswith(f"{table}_") for table in virtual)
+                or _named(tables, name)
+            )
         ):
             return False
         return own_table(name, type_, parent)
@@ -224,9 +233,9 @@ def _compared(
         if name is None:
             return True
         if type_ == "column":
-            return not _named(named["columns"], f"{obj.table.name}.{name}")
+            return not _named(columns, f"{obj.table.name}.{name}")
         if type_ == "index":
-            return not _named(named["indexes"], name)
+            return not _named(indexes, name)
         return True
 
     return include_name, include_object

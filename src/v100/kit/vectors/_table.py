@@ -3,9 +3,12 @@
 made by raw SQL in ``migration.py`` and ``prepare`` and never compared by autogenerate:
 
 - PostgreSQL: the ``embedding`` column (pgvector, any dimension), ``search_text`` (a generated
-  ``tsvector``) with its GIN index, and one partial HNSW index per dimension;
-- SQLite: ``kit_vectors_fts`` (FTS5 over ``text``, kept by triggers) and one ``vec0`` virtual
-  table per dimension, ``kit_vectors_vec_<dimension>``."""
+  ``tsvector``) with its GIN index, and one partial HNSW index per dimension (version 2: over
+  the vectors cast to ``halfvec``);
+- SQLite: ``kit_vectors_fts`` (FTS5 over ``text``, kept by triggers), ``kit_vectors_f32`` (each
+  row's float32 vector, by id) and one ``vec0`` virtual table of sign bits per dimension,
+  ``kit_vectors_bits_<dimension>`` (version 2, ADR 0059; version 1's float ``vec0`` tables,
+  ``kit_vectors_vec_<dimension>``, are gone after ``upgrade_vector_tables_to_v2``)."""
 
 from __future__ import annotations
 
@@ -17,12 +20,15 @@ from v100.kit.vectors._sqlite_vec import load_sqlite_vec
 
 __all__ = [
     "EMBEDDING_COLUMN",
+    "F32_TABLE",
     "FTS_TABLE",
     "HNSW_INDEX_PREFIX",
     "MAX_DIMENSION",
     "SEARCH_TEXT_COLUMN",
     "VECTOR_TABLE",
     "add_vector_tables",
+    "bits_table",
+    "halfvec_index",
     "hnsw_index",
     "vec_table",
 ]
@@ -31,6 +37,8 @@ VECTOR_TABLE = "kit_vectors"
 EMBEDDING_COLUMN = "embedding"
 SEARCH_TEXT_COLUMN = "search_text"
 FTS_TABLE = "kit_vectors_fts"
+# SQLite (version 2): the float32 vectors, one row per passage, by the passage's id.
+F32_TABLE = "kit_vectors_f32"
 HNSW_INDEX_PREFIX = "ix_kit_vectors_hnsw_"
 # pgvector's HNSW indexes vectors of at most 2,000 dimensions; a longer model is shortened
 # (OpenAI's ``dimensions``) rather than searched without an index.
@@ -41,8 +49,18 @@ def vec_table(dimension: int) -> str:
     return f"kit_vectors_vec_{_checked(dimension)}"
 
 
+def bits_table(dimension: int) -> str:
+    return f"kit_vectors_bits_{_checked(dimension)}"
+
+
 def hnsw_index(dimension: int) -> str:
+    """Version 1's HNSW index (over ``vector(D)``)."""
     return f"{HNSW_INDEX_PREFIX}{_checked(dimension)}"
+
+
+def halfvec_index(dimension: int) -> str:
+    """Version 2's HNSW index (over ``halfvec(D)``, ADR 0059)."""
+    return f"{HNSW_INDEX_PREFIX}half_{_checked(dimension)}"
 
 
 def _checked(dimension: int) -> int:
@@ -77,5 +95,6 @@ def add_vector_tables(metadata: MetaData) -> Table:
         metadata,
         columns=[f"{VECTOR_TABLE}.{EMBEDDING_COLUMN}", f"{VECTOR_TABLE}.{SEARCH_TEXT_COLUMN}"],
         indexes=["ix_kit_vectors_search_text", f"{HNSW_INDEX_PREFIX}*"],
+        tables=[F32_TABLE],
     )
     return table

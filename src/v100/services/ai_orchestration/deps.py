@@ -56,8 +56,8 @@ async def get_calls(resources: ResourcesDep) -> ChatCalls:
     return ChatCalls(resources)
 
 
-async def get_knowledge_bases(resources: ResourcesDep) -> KnowledgeBases:
-    return KnowledgeBases(resources.rag)
+async def get_knowledge_bases(resources: ResourcesDep, runtime: RuntimeDep) -> KnowledgeBases:
+    return KnowledgeBases(resources.rag, runtime.bus)
 
 
 KeysDep = Annotated[ProviderKeys, Depends(get_keys)]

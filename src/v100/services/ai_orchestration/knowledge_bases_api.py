@@ -169,16 +169,16 @@ async def add_document(
     """Add a document: JSON content, or the file itself (PDF, Markdown, HTML, text) as the
     raw body, streamed to rag_engine; ingested by a job (202, then read its status)."""
     tenant_id = principal.tenant_id
-    await knowledge_bases.get(session, tenant_id, kb_id)
+    kb = await knowledge_bases.get(session, tenant_id, kb_id)
     content_type = request.headers.get("content-type")
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     if media_type == "application/json":
         body = _document_body(await request.body())
-        return await knowledge_bases.add_document(tenant_id, kb_id, body, key)
+        return await knowledge_bases.add_document(kb, body, key)
     given = {"format": format, "title": title, "external_id": external_id, "name": name}
     length = request.headers.get("content-length")
     return await knowledge_bases.upload_document(
-        tenant_id, kb_id, request.stream(), content_type=content_type,
+        kb, request.stream(), content_type=content_type,
         content_length=int(length) if length is not None and length.isdigit() else None,
         params={k: v for k, v in given.items() if v is not None}, idempotency_key=key,
     )  # fmt: skip
@@ -225,6 +225,6 @@ async def delete_document(
     session: SessionDep,
 ) -> Response:
     """Delete a document and every passage of it."""
-    await knowledge_bases.get(session, principal.tenant_id, kb_id)
-    await knowledge_bases.delete_document(principal.tenant_id, kb_id, document_id)
+    kb = await knowledge_bases.get(session, principal.tenant_id, kb_id)
+    await knowledge_bases.delete_document(kb, document_id)
     return Response(status_code=204)

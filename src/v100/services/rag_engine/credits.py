@@ -5,8 +5,10 @@ released on failure; keyed by the document and revision, so a retried run is cha
 an unchanged re-ingestion (no revision) is not charged at all.
 
 An LLM answer (``ANSWER``) holds what its prompt (counted with cl100k) and its longest reply
-would cost before the call, keys ``rag-answer:<id>:hold|capture|release``, and captures what
-the vendor counted (at most the hold) once it ends; a failed call releases it."""
+would cost before the call, keys ``rag-answer:<id>:hold|capture|release``, and charges what
+the vendor counted once it ends: the hold captured, anything beyond it deducted
+(``rag-answer:<id>:excess``; the reply cannot pass ``llm_max_tokens``, but the vendor's
+tokenizer may count the prompt longer than cl100k); a failed call releases it."""
 
 from __future__ import annotations
 

@@ -4,9 +4,9 @@ The model is told to answer from the passages only and to cite each claim as ``[
 goes through ``CitationFilter`` as it arrives, so a number that names no passage is taken out
 (and reported) before anyone sees it. The call is paid for through the credit-hold flow
 (``credits.ANSWER``): held before it (the prompt counted with cl100k plus ``llm_max_tokens``),
-the vendor's usage captured after it (at most the hold), released when the call fails. A
-stream left early is charged for what was read and written until then. Whole answers and
-streamed ones are the same path: a whole answer is the stream collected."""
+the vendor's usage charged after it (the hold captured, anything beyond it deducted), released
+when the call fails. A stream left early is charged for what was read and written until then.
+Whole answers and streamed ones are the same path: a whole answer is the stream collected."""
 
 from __future__ import annotations
 
@@ -176,5 +176,8 @@ class Synthesizer:
         if usage is None:
             await credits.ANSWER.release(self.billing, **terms)
             return None
-        amount = min(self._credits(usage), answering.held)
-        return await credits.ANSWER.capture(self.billing, amount=amount, **terms)
+        # The vendor's tokenizer may count the prompt longer than cl100k did: what it counted
+        # is charged, the hold captured and the rest deducted (ADR 0059).
+        return await credits.ANSWER.settle(
+            self.billing, amount=self._credits(usage), held=answering.held, **terms
+        )
