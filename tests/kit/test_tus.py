@@ -28,7 +28,7 @@ from v100.kit.storage import LocalDiskStore, ObjectStore, UploadNotFound
 from v100.kit.testing.db import migrated_engine
 from v100.kit.testing.http import auth_headers, running_app
 from v100.kit.testing.servers import serving
-from v100.kit.tus import TusServer, TusSettings, UploadStatus
+from v100.kit.tus import TusServer, TusSettings, TusUploadNotFound, UploadOwner, UploadStatus
 from v100.kit.tus._errors import InvalidTusRequest
 from v100.kit.tus._headers import Checksum, parse_checksum, parse_metadata
 from v100.kit.tus._repository import get_upload
@@ -302,6 +302,50 @@ async def test_the_sweep_removes_expired_uploads_and_keeps_finished_objects(host
     done_id = done.rsplit("/", 1)[1]
     key, _ = (await completed(host.sessions))[done_id]
     assert await read_object(host.store, key) == b"abc"
+
+
+@BACKENDS
+async def test_ending_an_upload_at_its_offset_keeps_every_stored_byte(host: Host) -> None:
+    """A deferred-length upload whose writer is gone is ended at the bytes stored: parts and
+    the pending tail (S3) or the growing file (local disk) become the object, on_complete runs,
+    a late PATCH is a conflict; ending again answers the same; an unwritten one ends empty."""
+    payload = os.urandom(6 * MiB + 321)  # one whole part and a pending tail on S3
+    location = await host.create(None)
+    for offset, piece in ((0, payload[: 3 * MiB]), (3 * MiB, payload[3 * MiB :])):
+        assert (await host.patch(location, offset, piece)).status_code == 204
+    uploads = host.server.uploads(host.sessions, host.store)
+    upload_id = location.rsplit("/", 1)[1]
+    owner = UploadOwner(tenant_id="tenant-a")
+    ended = await uploads.end(upload_id, owner)
+    assert (ended.status, ended.length, ended.offset) == (UploadStatus.COMPLETED, len(payload),
+                                                          len(payload))  # fmt: skip
+    assert await read_object(host.store, ended.object_key) == payload
+    assert await completed(host.sessions) == {upload_id: (ended.object_key, len(payload))}
+    assert [info.key async for info in host.store.list("_tus/")] == []
+    late = await host.patch(location, len(payload), b"late chunk")
+    assert late.status_code == 409
+    assert late.json()["type"].endswith("upload-completed")
+    assert (await uploads.end(upload_id, owner)).status is UploadStatus.COMPLETED
+    with pytest.raises(TusUploadNotFound):
+        await uploads.end(upload_id, UploadOwner(tenant_id="tenant-b"))
+
+    unwritten = (await host.create(None)).rsplit("/", 1)[1]
+    empty = await uploads.end(unwritten, owner)
+    assert (empty.status, empty.length) == (UploadStatus.COMPLETED, 0)
+    assert await read_object(host.store, empty.object_key) == b""
+
+
+@BACKENDS
+async def test_the_sweep_ends_expired_uploads_when_the_host_keeps_them(host: Host) -> None:
+    server = make_server(host.sessions, host.store, end_when_expired=True)
+    uploads = server.uploads(host.sessions, host.store)
+    location = await host.create(None)
+    assert (await host.patch(location, 0, b"stored before the writer went")).status_code == 204
+    assert (await uploads.sweep()).ended == 0  # not idle long enough
+    result = await uploads.sweep(now=utcnow() + timedelta(days=2))
+    assert (result.ended, result.removed) == (1, 0)
+    key, size = (await completed(host.sessions))[location.rsplit("/", 1)[1]]
+    assert await read_object(host.store, key) == b"stored before the writer went"
 
 
 @BACKENDS

@@ -35,6 +35,11 @@ class TusSettings:
     # broke) waits up to this long for it to end, so a client resuming gets the offset that
     # request ends at rather than an older one its next PATCH would conflict with.
     head_waits_for_writer: timedelta = timedelta(seconds=5)
+    # What the expiry sweep does with an unfinished upload: drop it (the default: a client
+    # that never came back), or end it at its offset (``TusUploads.end``: what was stored
+    # becomes the object and ``on_complete`` runs) for hosts whose uploads are appended
+    # streams, where every stored prefix is worth keeping (a meeting recording).
+    end_when_expired: bool = False
     # Finished objects are ``<key_prefix>/<upload id>``; pending tails live under
     # ``<pending_prefix>/<upload id>/``.
     key_prefix: str = "uploads"

@@ -1,7 +1,8 @@
 """The tus domain, with no HTTP in it: creating an upload, streaming a chunk into object-store
 parts (every part but the last exactly ``part_size``; the bytes past the last whole part kept
 as a pending object), joining the parts, handing the result to the host, terminating, and the
-expiry sweep. The row in ``kit_tus_uploads`` is the only truth about which parts count."""
+expiry sweep, and ending an appended stream at the bytes stored when its writer is gone. The
+row in ``kit_tus_uploads`` is the only truth about which parts count."""
 
 from __future__ import annotations
 
@@ -17,7 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from v100.kit.db import new_id, unit_of_work, utcnow
 from v100.kit.observability import get_logger
-from v100.kit.storage import AppendLocked, LocalDiskStore, ObjectStore, UploadNotFound
+from v100.kit.storage import (
+    AppendLocked,
+    LocalDiskStore,
+    ObjectStore,
+    UploadedPart,
+    UploadNotFound,
+)
 from v100.kit.tus import _repository as repo
 from v100.kit.tus._append import AppendWriter
 from v100.kit.tus._chunk import BodyInterrupted, ChunkWriter
@@ -32,7 +39,7 @@ from v100.kit.tus._errors import (
 )
 from v100.kit.tus._headers import Checksum
 from v100.kit.tus._settings import TusSettings
-from v100.kit.tus._table import TusUpload, UploadStatus
+from v100.kit.tus._table import TusUpload, UploadStatus, parts_json
 
 __all__ = [
     "BodyInterrupted",
@@ -79,7 +86,8 @@ class SweepResult:
     removed: int = 0  # unfinished uploads past their expiry: parts, tail and record dropped
     forgotten: int = 0  # finished uploads' records past retention (their objects stay)
     finished: int = 0  # assembled uploads whose on_complete succeeded on this retry
-    failed: int = 0  # assembled uploads whose on_complete failed again
+    failed: int = 0  # assembled uploads whose on_complete failed again (or could not end)
+    ended: int = 0  # unfinished uploads past their expiry ended at their offset instead
 
 
 class TusUploads:
@@ -323,6 +331,73 @@ class TusUploads:
             if fresh is not None and fresh.status is UploadStatus.ASSEMBLED:
                 await self.assemble(fresh, token)
 
+    # -- ending at the offset ---------------------------------------------------------------
+    async def end(self, upload_id: str, owner: UploadOwner) -> TusUpload:
+        """End an unfinished upload at the bytes stored, as a last PATCH declaring
+        ``Upload-Length`` = offset would: the object is joined and ``on_complete`` runs (with
+        ``offset`` 0 the object is empty). For a host ending an appended stream whose writer
+        is gone. A request still writing is waited for (``head_waits_for_writer``), then
+        UploadLocked; a finished upload answers as it is, so ending twice is harmless. A late
+        PATCH then gets 409 ``upload-completed``."""
+        async with unit_of_work(self.sessions) as session:
+            upload = await repo.get_upload(session, upload_id)
+        if upload is None or upload.tenant_id != owner.tenant_id:
+            raise TusUploadNotFound(f"no upload {upload_id!r}")
+        give_up = time.monotonic() + self.settings.head_waits_for_writer.total_seconds()
+        while not upload.finished:
+            try:
+                async with self._lease(upload.id) as token:
+                    await self._end(upload.id, token)
+                break
+            except UploadLocked:
+                if time.monotonic() >= give_up:
+                    raise
+                await asyncio.sleep(WRITER_POLL_SECONDS)
+        return await self._stored(upload_id)
+
+    async def _end(self, upload_id: str, token: str) -> None:
+        """Under the lease: declare the length as the offset, make the pending tail the last
+        part (or cut the growing file back to the offset) and assemble."""
+        upload = await self._stored(upload_id)
+        if upload.finished:
+            return
+        length = upload.offset
+        values: dict[str, Any] = {"length": length, "status": UploadStatus.ASSEMBLED}
+        store = self._append_store(upload)
+        if upload.multipart_id is not None and store is not None:
+            # Bytes a dead writer wrote past the recorded offset are not the upload's.
+            try:
+                file = await store.open_append(upload.object_key, upload.multipart_id, length)
+            except AppendLocked:
+                raise UploadLocked(f"upload {upload_id!r} is being written") from None
+            file.close()
+        elif upload.multipart_id is not None:
+            parts = list(upload.parts)
+            if upload.pending_key is not None:
+                data = await self.store.get(upload.pending_key)
+                number = (length - upload.pending_size) // upload.part_size + 1
+                etag = await self.store.upload_part(
+                    upload.object_key, upload.multipart_id, number, data
+                )
+                parts.append(UploadedPart(part_number=number, etag=etag, size=len(data)))
+            if not parts:  # nothing stored: an empty object, as an empty creation makes
+                await self.store.abort_multipart(upload.object_key, upload.multipart_id)
+                await self.store.put(upload.object_key, b"", upload.content_type)
+                values["multipart_id"] = None
+            values.update(parts=parts_json(tuple(parts)), pending_key=None, pending_size=0)
+        await self.save(upload.id, token, values)
+        if upload.pending_key is not None:
+            with contextlib.suppress(Exception):  # an orphan tail is only wasted space
+                await self.store.delete(upload.pending_key)
+        await self.assemble(await self._stored(upload_id), token)
+
+    async def _stored(self, upload_id: str) -> TusUpload:
+        async with unit_of_work(self.sessions) as session:
+            upload = await repo.get_upload(session, upload_id)
+        if upload is None:
+            raise TusUploadNotFound(f"no upload {upload_id!r}")
+        return upload
+
     # -- termination and expiry -------------------------------------------------------------
     async def terminate(self, upload_id: str, owner: UploadOwner) -> None:
         """Drop an unfinished upload: its store parts, its pending tail and its record."""
@@ -343,8 +418,9 @@ class TusUploads:
             await repo.delete_upload(session, upload.id, token)
 
     async def sweep(self, *, now: datetime | None = None, batch: int = 200) -> SweepResult:
-        """Remove expired unfinished uploads, forget finished ones past retention, and retry
-        ``on_complete`` for assembled ones. Schedule it as a cron job (``now`` is for tests)."""
+        """Remove expired unfinished uploads (or end them at their offset, with
+        ``end_when_expired``), forget finished ones past retention, and retry ``on_complete``
+        for assembled ones. Schedule it as a cron job (``now`` is for tests)."""
         result = SweepResult()
         now = now or utcnow()
         async with unit_of_work(self.sessions) as session:
@@ -362,6 +438,16 @@ class TusUploads:
                 async with unit_of_work(self.sessions) as session:
                     await repo.delete_upload(session, upload.id)
                 result = replace(result, forgotten=result.forgotten + 1)
+            elif upload.status is UploadStatus.RECEIVING and self.settings.end_when_expired:
+                try:
+                    async with self._lease(upload.id) as token:
+                        await self._end(upload.id, token)
+                    result = replace(result, ended=result.ended + 1)
+                except UploadLocked:
+                    pass  # a writer came back: it is not idle after all
+                except Exception as exc:
+                    _log.warning("tus upload not ended", upload_id=upload.id, error=repr(exc))
+                    result = replace(result, failed=result.failed + 1)
             elif upload.status is UploadStatus.RECEIVING:
                 with contextlib.suppress(UploadLocked):
                     async with self._lease(upload.id) as token:
