@@ -345,6 +345,7 @@ async def test_the_sweep_ends_expired_uploads_when_the_host_keeps_them(host: Hos
     result = await uploads.sweep(now=utcnow() + timedelta(days=2))
     assert (result.ended, result.removed) == (1, 0)
     key, size = (await completed(host.sessions))[location.rsplit("/", 1)[1]]
+    assert size == len(b"stored before the writer went")
     assert await read_object(host.store, key) == b"stored before the writer went"
 
 
