@@ -455,6 +455,7 @@ async def participant_standing(platform: Platform, tenant: Tenant) -> Made:
     "/v1/recordings/{recording_id}",
     "/v1/recordings/{recording_id}/content",
     "/v1/recordings/{recording_id}/media",
+    "/v1/recordings/{recording_id}/media/end-upload",
 )
 async def recording(platform: Platform, tenant: Tenant) -> Made:
     made = await _created(platform, tenant, "/v1/recordings", {"title": "A's standup"})

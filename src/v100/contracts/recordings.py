@@ -11,6 +11,7 @@ tenant credential can hold; the tenant is the token's, so another tenant's recor
     made.upload_url  # give it to the recording page; aclose() the client at shutdown
     state = await recordings.media(tenant_id, made.recording_id)  # status, downloads
     states = await recordings.of_meeting(tenant_id, meeting_id)  # newest first, no links
+    await recordings.end_upload(tenant_id, made.recording_id)  # stopped: keep what is stored
 
 Refusals raise ``RecordingMissing`` (404) or ``RecordingsError``; no answer at all raises the
 kit's ``UpstreamUnavailable``.
@@ -30,6 +31,7 @@ from v100.kit.settings import PlatformSettings
 from v100.kit.text import Line
 
 __all__ = [
+    "END_UPLOAD_PATH",
     "MEDIA_PATH",
     "MEETING_RECORDINGS_PATH",
     "RECORDINGS_SCOPES",
@@ -47,6 +49,7 @@ __all__ = [
 RECORDINGS_SCOPES = frozenset({"service:recordings"})
 MEETING_RECORDINGS_PATH = "/v1/recordings/meeting-recordings"
 MEDIA_PATH = "/v1/recordings/{recording_id}/media"
+END_UPLOAD_PATH = "/v1/recordings/{recording_id}/media/end-upload"
 
 MediaStatus = Literal["uploading", "processing", "ready", "errored"]
 
@@ -142,6 +145,14 @@ class RecordingsClient:
         """One recording's state, with download links once ready."""
         path = MEDIA_PATH.format(recording_id=recording_id)
         response = await self._client.get(path, principal=working_for(tenant_id))
+        return RecordingMedia.model_validate(_answer(response))
+
+    async def end_upload(self, tenant_id: str, recording_id: str) -> RecordingMedia:
+        """The meeting stopped the recording: end its upload at the bytes stored (a page that
+        is gone never sends its last chunk), which starts processing them; a recording past
+        uploading answers as it is. ``RecordingsError`` 423 while a chunk is still arriving."""
+        path = END_UPLOAD_PATH.format(recording_id=recording_id)
+        response = await self._client.request("POST", path, principal=working_for(tenant_id))
         return RecordingMedia.model_validate(_answer(response))
 
     async def of_meeting(self, tenant_id: str, meeting_id: str) -> list[RecordingMedia]:

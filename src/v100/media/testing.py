@@ -38,13 +38,15 @@ def make_video(
     silence_after: float = 0.0,
     keyframe_interval: int | None = None,
     picture: str = "testsrc2",
+    live: bool = False,
 ) -> Path:
     """A ``testsrc2`` picture (plus a sine tone) in the container named by ``path``'s suffix.
     ``rotation`` stores a display matrix asking players to turn the picture clockwise.
     ``black_*`` and ``silence_*`` blank the first or last seconds of the ``seconds`` (picture
     black, tone muted: digital silence) for auto-trim tests; ``keyframe_interval`` fixes the GOP
     in frames (x264's default is 250). ``picture`` names another lavfi source (``color=black``
-    makes an all-black picture)."""
+    makes an all-black picture). ``live`` writes a WebM as a browser's MediaRecorder does: no
+    duration or cues in its header, a cluster at each keyframe."""
     path = Path(path)
     vcodec, acodec = _CODECS.get(path.suffix, ("libx264", "aac"))
     options = f"size={width}x{height}:rate={fps}:duration={seconds}"
@@ -75,6 +77,8 @@ def make_video(
             args += ["-sc_threshold", "0"]
     if audio:
         args += ["-c:a", acodec, "-shortest"]
+    if live:
+        args += ["-live", "1"]
     _ffmpeg(*args, str(path))
     if rotation:
         _rotate(path, rotation)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,9 +20,12 @@ import pytest
 
 from v100.contracts.recordings import working_for
 from v100.kit.auth import Principal
+from v100.kit.db import utcnow
 from v100.kit.testing.http import auth_headers
 from v100.media import probe
+from v100.media.testing import make_video
 from v100.services.recording_processor.capabilities import UploadCapabilities
+from v100.services.recording_processor.meeting_uploads import meeting_upload_server
 
 from .conftest import Deploy
 from .support import INTERNAL_SECRET, Deployment
@@ -131,7 +135,7 @@ async def test_chunks_resume_at_the_offset_and_become_a_ready_mp4(
         assert int(last.headers["Upload-Offset"]) == len(webm)
 
         media = await _ready(service, made["recording_id"])
-        assert media["status"] == "ready", media
+        assert media["status"] == "ready", (media["error"], media["error_detail"])
         assert media["upload_url"] is None
         assert media["duration"] == pytest.approx(7.0, abs=0.3)
         links = {link["kind"]: link for link in media["downloads"]}
@@ -225,3 +229,106 @@ async def test_a_chunk_past_the_size_limit_is_refused_and_what_came_before_is_ke
         assert past.headers["content-type"].startswith("application/problem+json")
         assert await _offset(service.http, path) == len(head)
         assert (await _media(service, made["recording_id"]))["status"] == "uploading"
+
+
+def _clusters(webm: bytes) -> list[tuple[int, float]]:
+    """Where each Matroska Cluster starts in ``webm`` and its timestamp in seconds: the
+    boundaries MediaRecorder's chunks fall on (each chunk is whole clusters)."""
+    found: list[tuple[int, float]] = []
+    at = webm.find(CLUSTER_ID)
+    while at != -1:
+        size_at = at + len(CLUSTER_ID)
+        size_length = 9 - webm[size_at].bit_length()  # an EBML vint's length marker
+        timestamp_at = size_at + size_length
+        if webm[timestamp_at] == 0xE7:  # Cluster Timestamp, in ms (the default scale)
+            length = webm[timestamp_at + 1] & 0x7F
+            value = int.from_bytes(webm[timestamp_at + 2 : timestamp_at + 2 + length], "big")
+            found.append((at, value / 1000))
+        at = webm.find(CLUSTER_ID, at + 1)
+    return found
+
+
+CLUSTER_ID = b"\x1f\x43\xb6\x75"
+
+
+async def _end(service: Deployment, recording_id: str) -> httpx.Response:
+    return await service.http.post(
+        f"/v1/recordings/{recording_id}/media/end-upload",
+        headers=auth_headers(service.app, working_for(service.tenant)),
+    )
+
+
+async def test_a_stopped_recording_ends_at_the_bytes_stored_and_plays(
+    deploy: Deploy, tmp_path: Path
+) -> None:
+    """The page is gone: ending the upload at its offset makes an MP4 of the WebM cut at a
+    chunk (cluster) boundary; a late chunk is 409 ``upload-completed`` and ending again, or
+    another tenant's recording, changes nothing."""
+    # Written as MediaRecorder writes: no duration in the header, whole clusters.
+    path = make_video(tmp_path / "cut.webm", seconds=6, keyframe_interval=25, live=True)
+    webm = path.read_bytes()
+    cut, seconds = next((at, ts) for at, ts in _clusters(webm) if ts >= 2.5)
+    assert seconds <= 4
+    async with deploy() as service:
+        made = await _record(service)
+        upload = _path(made["upload_url"])
+        half = cut // 2
+        for offset, chunk in ((0, webm[:half]), (half, webm[half:cut])):
+            assert (await _patch(service.http, upload, offset, chunk)).status_code == 204
+
+        other = await service.http.post(
+            f"/v1/recordings/{made['recording_id']}/media/end-upload",
+            headers=auth_headers(service.app, working_for("another-tenant")),
+        )
+        assert other.status_code == 404
+        ended = await _end(service, made["recording_id"])
+        assert ended.status_code == 200, ended.text
+        assert (ended.json()["status"], ended.json()["received"]) == ("processing", cut)
+        late = await _patch(service.http, upload, cut, webm[cut:])
+        assert late.status_code == 409
+        assert late.json()["type"].endswith("upload-completed")
+        head = await service.http.head(upload, headers=TUS)
+        assert head.headers["Upload-Length"] == str(cut)
+
+        media = await _ready(service, made["recording_id"])
+        assert media["status"] == "ready", (media["error"], media["error_detail"])
+        assert abs(media["duration"] - seconds) < 0.6, (media["duration"], seconds)
+        again = await _end(service, made["recording_id"])
+        assert again.json()["status"] == "ready"
+        mp4 = next(link for link in media["downloads"] if link["kind"] == "mp4")
+        fetched = await service.download(mp4["url"])
+        assert fetched.status_code == 200
+        (tmp_path / "out.mp4").write_bytes(fetched.content)
+        info = await probe(tmp_path / "out.mp4")
+        assert info.video is not None
+        assert info.audio is not None
+        assert abs(info.duration - seconds) < 0.6
+
+
+async def test_nothing_stored_ends_errored_and_the_sweep_ends_idle_uploads(
+    deploy: Deploy, webm: bytes
+) -> None:
+    """Ended before any chunk: errored ``recording-empty``. Past the idle window the sweep
+    ends an upload at its offset rather than dropping it: one with chunks is processed, one
+    never written (a recording whose meeting transaction rolled back, so nobody holds its
+    capability) is errored instead of staying ``uploading``."""
+    async with deploy(worker=False) as service:
+        empty = await _record(service)
+        ended = await _end(service, empty["recording_id"])
+        assert ended.status_code == 200, ended.text
+        assert (ended.json()["status"], ended.json()["error"]) == ("errored", "recording-empty")
+
+        quiet = await _record(service)
+        chunk = webm[: len(webm) // 2]
+        assert (await _patch(service.http, _path(quiet["upload_url"]), 0, chunk)).status_code == 204
+        orphan = await _record(service)
+        runtime = service.app.state.runtime
+        uploads = meeting_upload_server(service.settings).uploads(runtime.sessions, runtime.storage)
+        assert (await uploads.sweep()).ended == 0  # not idle yet
+        idle = timedelta(seconds=service.settings.meeting_upload_idle_seconds + 60)
+        swept = await uploads.sweep(now=utcnow() + idle)
+        assert swept.ended == 2
+        quiet_media = await _media(service, quiet["recording_id"])
+        assert (quiet_media["status"], quiet_media["received"]) == ("processing", len(chunk))
+        orphan_media = await _media(service, orphan["recording_id"])
+        assert (orphan_media["status"], orphan_media["error"]) == ("errored", "recording-empty")

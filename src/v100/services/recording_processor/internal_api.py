@@ -1,8 +1,8 @@
 """recording_processor's routes for the platform's other services, under the scope
 ``service:recordings`` that no tenant credential can hold (``contracts/recordings.py`` is their
 client; the tenant is the internal token's): the meeting service makes a recording of one of
-its meetings, with the upload capability its recording page appends chunks to, and reads where
-its recordings stand (docs/adr/0057)."""
+its meetings, with the upload capability its recording page appends chunks to, reads where its
+recordings stand, and ends a stopped recording's upload at the bytes stored (docs/adr/0057)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Query
 from starlette.responses import JSONResponse
 
 from v100.contracts.recordings import (
+    END_UPLOAD_PATH,
     MEDIA_PATH,
     MEETING_RECORDINGS_PATH,
     MeetingRecordingCreate,
@@ -30,6 +31,7 @@ from v100.services.recording_processor.capabilities import UploadCapabilities
 from v100.services.recording_processor.deps import ServiceDep, SettingsDep
 from v100.services.recording_processor.meeting_uploads import (
     WEBM,
+    end_meeting_upload,
     meeting_upload_server,
     upload_path,
 )
@@ -175,3 +177,22 @@ async def _received(
         return (await uploads.get(recording.tus_upload_id, owner)).offset
     except (TusUploadNotFound, UploadGone):
         return None
+
+
+@internal_router.post(END_UPLOAD_PATH, response_model=RecordingMedia)
+async def end_upload(
+    recording_id: str,
+    principal: ServiceRecordings,
+    service: ServiceDep,
+    settings: SettingsDep,
+) -> RecordingMedia:
+    """End a stopped meeting recording's upload at the bytes stored, which starts their
+    processing (errored ``recording-empty`` with none); past uploading, the recording as it
+    is. 423 ``upload-locked`` while a chunk is still being written: ask again."""
+    async with unit_of_work(service.sessions) as session:
+        recording = await service.get(session, principal.tenant_id, recording_id)
+    uploads = meeting_upload_server(settings).uploads(service.sessions, service.storage)
+    await end_meeting_upload(uploads, recording)
+    async with unit_of_work(service.sessions) as session:
+        recording = await service.get(session, principal.tenant_id, recording_id)
+    return _media(recording, received=recording.source_size)

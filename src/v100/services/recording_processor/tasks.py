@@ -79,13 +79,15 @@ async def sweep_orphaned_uploads(job: JobContext) -> None:
 @jobs.task(interval=900, max_attempts=1)
 async def sweep_meeting_uploads(job: JobContext) -> None:
     """Meeting recordings' tus uploads: finish those whose last chunk was stored but whose
-    completion did not commit (the recording then goes to processing), and drop those left
-    unwritten past ``meeting_upload_idle_seconds`` (a page that never came back)."""
+    completion did not commit (the recording then goes to processing), and end those left
+    unwritten past ``meeting_upload_idle_seconds`` at the bytes stored (a page that never came
+    back: what it sent is processed; nothing sent, the recording is errored ``recording-empty``,
+    which is also how a recording whose meeting never committed it ends)."""
     resources = await RESOURCES.current()
     server = meeting_upload_server(resources.settings)
     result = await server.uploads(job.sessions, resources.storage).sweep()
-    if result.removed or result.finished or result.failed:
+    if result.removed or result.finished or result.failed or result.ended:
         _log.info(
-            "meeting uploads swept",
-            removed=result.removed, finished=result.finished, failed=result.failed,
+            "meeting uploads swept", removed=result.removed, finished=result.finished,
+            failed=result.failed, ended=result.ended,
         )  # fmt: skip
