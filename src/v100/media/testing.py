@@ -11,7 +11,7 @@ from pathlib import Path
 from v100.media._ffmpeg import ffmpeg_path
 from v100.media._requirements import inspect_ffmpeg
 
-__all__ = ["BROKEN_KINDS", "make_audio", "make_broken", "make_video"]
+__all__ = ["BROKEN_KINDS", "make_audio", "make_broken", "make_video", "webm_clusters"]
 
 _CODECS = {
     ".mp4": ("libx264", "aac"),
@@ -83,6 +83,28 @@ def make_video(
     if rotation:
         _rotate(path, rotation)
     return path
+
+
+# A Matroska Cluster element's id.
+CLUSTER_ID = b"\x1f\x43\xb6\x75"
+
+
+def webm_clusters(webm: bytes) -> list[tuple[int, float]]:
+    """Where each Matroska Cluster starts in ``webm`` and its timestamp in seconds: the
+    boundaries a browser's MediaRecorder chunks fall on (each chunk is whole clusters). Found
+    by the cluster id and its Timestamp element (0xE7, milliseconds at the default scale)."""
+    found: list[tuple[int, float]] = []
+    at = webm.find(CLUSTER_ID)
+    while at != -1:
+        size_at = at + len(CLUSTER_ID)
+        size_length = 9 - webm[size_at].bit_length()  # an EBML vint's length marker
+        timestamp_at = size_at + size_length
+        if webm[timestamp_at] == 0xE7:
+            length = webm[timestamp_at + 1] & 0x7F
+            value = int.from_bytes(webm[timestamp_at + 2 : timestamp_at + 2 + length], "big")
+            found.append((at, value / 1000))
+        at = webm.find(CLUSTER_ID, at + 1)
+    return found
 
 
 def _rotate(path: Path, rotation: int) -> None:

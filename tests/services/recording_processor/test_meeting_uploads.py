@@ -23,7 +23,7 @@ from v100.kit.auth import Principal
 from v100.kit.db import utcnow
 from v100.kit.testing.http import auth_headers
 from v100.media import probe
-from v100.media.testing import make_video
+from v100.media.testing import make_video, webm_clusters
 from v100.services.recording_processor.capabilities import UploadCapabilities
 from v100.services.recording_processor.meeting_uploads import meeting_upload_server
 
@@ -231,26 +231,6 @@ async def test_a_chunk_past_the_size_limit_is_refused_and_what_came_before_is_ke
         assert (await _media(service, made["recording_id"]))["status"] == "uploading"
 
 
-def _clusters(webm: bytes) -> list[tuple[int, float]]:
-    """Where each Matroska Cluster starts in ``webm`` and its timestamp in seconds: the
-    boundaries MediaRecorder's chunks fall on (each chunk is whole clusters)."""
-    found: list[tuple[int, float]] = []
-    at = webm.find(CLUSTER_ID)
-    while at != -1:
-        size_at = at + len(CLUSTER_ID)
-        size_length = 9 - webm[size_at].bit_length()  # an EBML vint's length marker
-        timestamp_at = size_at + size_length
-        if webm[timestamp_at] == 0xE7:  # Cluster Timestamp, in ms (the default scale)
-            length = webm[timestamp_at + 1] & 0x7F
-            value = int.from_bytes(webm[timestamp_at + 2 : timestamp_at + 2 + length], "big")
-            found.append((at, value / 1000))
-        at = webm.find(CLUSTER_ID, at + 1)
-    return found
-
-
-CLUSTER_ID = b"\x1f\x43\xb6\x75"
-
-
 async def _end(service: Deployment, recording_id: str) -> httpx.Response:
     return await service.http.post(
         f"/v1/recordings/{recording_id}/media/end-upload",
@@ -267,7 +247,7 @@ async def test_a_stopped_recording_ends_at_the_bytes_stored_and_plays(
     # Written as MediaRecorder writes: no duration in the header, whole clusters.
     path = make_video(tmp_path / "cut.webm", seconds=6, keyframe_interval=25, live=True)
     webm = path.read_bytes()
-    cut, seconds = next((at, ts) for at, ts in _clusters(webm) if ts >= 2.5)
+    cut, seconds = next((at, ts) for at, ts in webm_clusters(webm) if ts >= 2.5)
     assert seconds <= 4
     async with deploy() as service:
         made = await _record(service)

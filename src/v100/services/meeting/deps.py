@@ -43,21 +43,21 @@ async def get_announcer(runtime: RuntimeDep) -> Announcer:
 AnnouncerDep = Annotated[Announcer, Depends(get_announcer)]
 
 
+MediaDep = Annotated[RecordingsClient, Depends(Provided(RecordingsClient))]
+
+
 async def get_service(
-    announcer: AnnouncerDep, settings: SettingsDep, tokens: TokensDep
+    announcer: AnnouncerDep, settings: SettingsDep, tokens: TokensDep, media: MediaDep
 ) -> MeetingService:
-    return MeetingService(announcer, settings, tokens)
+    return MeetingService(announcer, settings, tokens, media)
 
 
-async def get_room(announcer: AnnouncerDep) -> Room:
-    return Room(announcer)
+async def get_room(announcer: AnnouncerDep, media: MediaDep) -> Room:
+    return Room(announcer, media)
 
 
 async def get_breakouts(announcer: AnnouncerDep, settings: SettingsDep) -> Breakouts:
     return Breakouts(announcer, settings.max_breakout_rooms)
-
-
-MediaDep = Annotated[RecordingsClient, Depends(Provided(RecordingsClient))]
 
 
 async def get_recordings(announcer: AnnouncerDep, media: MediaDep) -> Recordings:

@@ -4,7 +4,15 @@ a recording of this meeting, whose answer carries the upload capability the host
 page appends WebM chunks to (page/recorder.js); the row keeps that recording's id, and reading
 a recording asks recording_processor where its media stands (processing progress, download
 links once ready). This service keeps when a recording ran and who started and stopped it, and
-announces ``meeting.recording.started`` and ``.stopped``. No HTTP objects in here."""
+announces ``meeting.recording.started`` and ``.stopped``.
+
+Once a stop commits (the room route, ``POST /v1/meetings/{id}/end``, the host ending the
+meeting), recording_processor is told to end the recording's upload at the bytes stored: the
+host's page may be gone and never send its last chunk. A page still alive stopped its recorder
+first (its last chunk ended the upload, so this changes nothing); one that learns of the stop
+later gets 409 on its last chunk and says the recording was ended elsewhere. A call that fails
+is not retried here: recording_processor's idle sweep ends the upload the same way later.
+No HTTP objects in here."""
 
 from __future__ import annotations
 
@@ -22,6 +30,7 @@ from v100.services.meeting.errors import (
     RecordingNotFound,
 )
 from v100.services.meeting.lifecycle import locked_meeting, open_meeting
+from v100.services.meeting.media_uploads import end_uploads_after_commit
 from v100.services.meeting.models import MeetingRecording
 from v100.services.meeting.repository import MeetingRecordingRepository
 
@@ -119,4 +128,5 @@ class Recordings:
             session, meeting, MEETING_RECORDING_STOPPED, caller.participant,
             recording_id=recording.id,
         )  # fmt: skip
+        end_uploads_after_commit(session, self.media, [recording])
         return recording

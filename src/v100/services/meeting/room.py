@@ -18,6 +18,7 @@ from v100.contracts.events import (
     MEETING_UNLOCKED,
 )
 from v100.contracts.meeting_tokens import MeetingToken, MeetingTokens
+from v100.contracts.recordings import RecordingsClient
 from v100.kit.db import utcnow
 from v100.services.meeting.access import Caller
 from v100.services.meeting.announcer import Announcer
@@ -54,8 +55,10 @@ class RoomView:
 
 
 class Room:
-    def __init__(self, announcer: Announcer) -> None:
+    def __init__(self, announcer: Announcer, media: RecordingsClient) -> None:
         self.announcer = announcer
+        # recording_processor: ending the meeting ends its recordings' uploads.
+        self.media = media
 
     async def join(self, session: AsyncSession, caller: Caller) -> Participant:
         """Enter, or knock when the waiting room is on and the caller is no host. Idempotent:
@@ -222,7 +225,9 @@ class Room:
         caller.require("admin")
         meeting = await locked_meeting(session, caller.tenant_id, caller.participant.meeting_id)
         if meeting.status != "ended":
-            await end_meeting(session, self.announcer, meeting, by=caller.participant.id)
+            await end_meeting(
+                session, self.announcer, self.media, meeting, by=caller.participant.id
+            )
         return meeting
 
     async def _fresh(

@@ -14,11 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from v100.contracts.events import MEETING_ENDED, MEETING_RECORDING_STOPPED
 from v100.contracts.meeting_tokens import MeetingGrants, MeetingRole, MeetingToken, MeetingTokens
+from v100.contracts.recordings import RecordingsClient
 from v100.kit.db import Page, new_id, utcnow
 from v100.kit.errors import ValidationFailed
 from v100.services.meeting.announcer import Announcer
 from v100.services.meeting.errors import MeetingNotFound
 from v100.services.meeting.lifecycle import go_live, leave, locked_meeting, open_meeting
+from v100.services.meeting.media_uploads import end_uploads_after_commit
 from v100.services.meeting.models import Meeting, MeetingRecording, Participant
 from v100.services.meeting.repository import (
     BreakoutRoomRepository,
@@ -44,14 +46,20 @@ class Minted:
 
 
 class MeetingService:
-    """One per request: the announcer, the settings and the token minter."""
+    """One per request: the announcer, the settings, the token minter and recording_processor's
+    client (ending a meeting ends its recordings' uploads)."""
 
     def __init__(
-        self, announcer: Announcer, settings: MeetingSettings, tokens: MeetingTokens
+        self,
+        announcer: Announcer,
+        settings: MeetingSettings,
+        tokens: MeetingTokens,
+        media: RecordingsClient,
     ) -> None:
         self.announcer = announcer
         self.settings = settings
         self.tokens = tokens
+        self.media = media
 
     async def create(
         self,
@@ -122,7 +130,7 @@ class MeetingService:
         meeting = await locked_meeting(session, tenant_id, meeting_id)
         if meeting.status == "ended":
             return meeting
-        await end_meeting(session, self.announcer, meeting, by=None)
+        await end_meeting(session, self.announcer, self.media, meeting, by=None)
         return meeting
 
     async def mint(
@@ -216,19 +224,27 @@ class MeetingService:
 
 
 async def end_meeting(
-    session: AsyncSession, announcer: Announcer, meeting: Meeting, *, by: str | None
+    session: AsyncSession,
+    announcer: Announcer,
+    media: RecordingsClient,
+    meeting: Meeting,
+    *,
+    by: str | None,
 ) -> None:
-    """Everyone leaves, recordings stop, breakout rooms close, then ``meeting.ended``."""
+    """Everyone leaves, recordings stop (their uploads ended at the bytes stored once this
+    commits), breakout rooms close, then ``meeting.ended``."""
     meeting.status = "ended"
     meeting.ended_at = utcnow()
     tenant_id = meeting.tenant_id
-    for recording in await MeetingRecordingRepository(session).active(tenant_id, meeting.id):
+    stopped = list(await MeetingRecordingRepository(session).active(tenant_id, meeting.id))
+    for recording in stopped:
         recording.status = "stopped"
         recording.stopped_at = utcnow()
         recording.stopped_by = by
         await announcer.announce(
             session, meeting, MEETING_RECORDING_STOPPED, recording_id=recording.id
         )
+    end_uploads_after_commit(session, media, stopped)
     for room in await BreakoutRoomRepository(session).open_rooms(tenant_id, meeting.id):
         room.status = "closed"
     present = await ParticipantRepository(session).of_meeting(
