@@ -1,9 +1,11 @@
 """The meeting page in headless Chromium with fake camera and microphone, through a real gateway
-in front of the real meeting, meeting_signaling and realtime services (embedded): two peers
-join and exchange audio and video (getStats: frames decoded and audio bytes growing on both
-sides), see each other in the participant list, chat, raise a hand; one is moved to a breakout
-room and back (media re-established); a third knocks at the waiting room, the host admits it
-from the page, and all three exchange media.
+in front of the real meeting, meeting_signaling, realtime and recording_processor services
+(embedded): two peers join and exchange audio and video (getStats: frames decoded and audio
+bytes growing on both sides), see each other in the participant list, chat, raise a hand, share
+a screen; the host records them from the page for a few seconds, stops, follows the recording
+to ready on the page and its MP4 is downloaded through the gateway (video and audio, as long as
+what was recorded); one is moved to a breakout room and back (media re-established); a third
+knocks at the waiting room, the host admits it from the page, and all three exchange media.
 
 Needs Debian's chromium: ``bash scripts/tools/browser.sh install``."""
 
@@ -23,14 +25,17 @@ import pytest
 
 from tests.support.gateway import gateway_in_front_of_services
 from v100.kit.settings import PlatformSettings
+from v100.kit.testing.net import free_port
 from v100.kit.testing.servers import serving
+from v100.media import probe
 from v100.services.meeting.app import create_app as create_meeting
-from v100.services.meeting.meeting_page import PAGE_DIR
 from v100.services.meeting.settings import MeetingSettings
 from v100.services.meeting_signaling.app import create_app as create_signaling
 from v100.services.meeting_signaling.settings import MeetingSignalingSettings
 from v100.services.realtime.app import create_app as create_realtime
 from v100.services.realtime.settings import RealtimeSettings
+from v100.services.recording_processor.app import create_app as create_processor
+from v100.services.recording_processor.settings import RecordingProcessorSettings
 
 pytestmark = pytest.mark.slow
 
@@ -52,6 +57,17 @@ CHROMIUM_FLAGS = [
 WAIT_MS = 90_000
 
 
+# Every status the page shows for the recording after Stop, in order.
+WATCH_RECORDING_STATUS = """() => {
+  window.recordingStatuses = [];
+  const box = document.getElementById("recording-status");
+  new MutationObserver(() => {
+    const status = box.dataset.status;
+    if (status && window.recordingStatuses.at(-1) !== status) window.recordingStatuses.push(status);
+  }).observe(box, {attributes: true, childList: true, subtree: true});
+}"""
+
+
 def _chromium_or_skip() -> None:
     if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
         pytest.skip(f"{CHROMIUM} missing: run `bash scripts/tools/browser.sh install`")
@@ -60,24 +76,35 @@ def _chromium_or_skip() -> None:
 
 @asynccontextmanager
 async def platform(var_dir: Path) -> AsyncIterator[tuple[str, str]]:
-    """meeting, meeting_signaling and realtime (one process: they share the in-process bus, as
-    under ``v100 up``) behind the gateway: (its URL, an API key)."""
+    """meeting, meeting_signaling, realtime and recording_processor (one process: they share
+    the in-process bus, as under ``v100 up``) behind the gateway: (its URL, an API key). The
+    gateway's address is recording_processor's public URL: the upload capabilities and the
+    download links it hands out go through it."""
+    gateway_port = free_port()
 
     def base(name: str) -> dict[str, Any]:
-        platform = PlatformSettings(var_dir=var_dir / name, internal_token_secret=SECRET)
+        platform = PlatformSettings(
+            var_dir=var_dir / name,
+            internal_token_secret=SECRET,
+            public_url=f"http://127.0.0.1:{gateway_port}",
+        )
         return {"platform": platform, "database_url": f"sqlite+aiosqlite:///{var_dir}/{name}.db"}
 
-    # Both room services ask this meeting service who may enter (ADR 0061).
-    meeting_app = create_meeting(MeetingSettings(**base("meeting")))
-    async with (
-        serving(meeting_app, ready=True) as meeting,
-        _rooms(base, meeting, var_dir) as rooms,
-    ):
-        yield rooms
+    processor_settings = RecordingProcessorSettings(**base("recording_processor"))
+    async with serving(create_processor(processor_settings), ready=True) as processor:
+        meeting_settings = MeetingSettings(**base("meeting"), recording_processor_url=processor)
+        # Both room services ask this meeting service who may enter (ADR 0061).
+        async with (
+            serving(create_meeting(meeting_settings), ready=True) as meeting,
+            _rooms(base, meeting, processor, gateway_port, var_dir) as rooms,
+        ):
+            yield rooms
 
 
 @asynccontextmanager
-async def _rooms(base: Any, meeting: str, var_dir: Path) -> AsyncIterator[tuple[str, str]]:
+async def _rooms(
+    base: Any, meeting: str, processor: str, gateway_port: int, var_dir: Path
+) -> AsyncIterator[tuple[str, str]]:
     async with (
         serving(
             create_signaling(MeetingSignalingSettings(**base("signaling"), meeting_url=meeting)),
@@ -87,9 +114,15 @@ async def _rooms(base: Any, meeting: str, var_dir: Path) -> AsyncIterator[tuple[
             create_realtime(RealtimeSettings(**base("realtime"), meeting_url=meeting)), ready=True
         ) as realtime,
         gateway_in_front_of_services(
-            {"meeting": meeting, "meeting_signaling": signaling, "realtime": realtime},
+            {
+                "meeting": meeting,
+                "meeting_signaling": signaling,
+                "realtime": realtime,
+                "recording_processor": processor,
+            },
             var_dir / "gateway",
             internal_secret=SECRET,
+            port=gateway_port,
         ) as (url, api_key),
     ):
         yield url, api_key
@@ -200,18 +233,41 @@ async def test_peers_meet_chat_break_out_and_are_admitted(tmp_path: Path) -> Non
             await ada.get_by_role("button", name="Stop sharing").click()
             await expect(sharing).not_to_contain_text("sharing screen", timeout=WAIT_MS)
 
-            # Recording: started and stopped at the API from the page; everyone sees it.
+            # Recording: the host's page records both peers for a few seconds (its chunks go
+            # to recording_processor through the gateway), stops, follows the media to ready
+            # and links the MP4; everyone sees the badge.
+            await ada.evaluate(WATCH_RECORDING_STATUS)
             await ada.get_by_role("button", name="Record").click()
+            started = time.monotonic()
             await expect(bob.locator("#recording-badge")).to_be_visible(timeout=WAIT_MS)
-            if not (PAGE_DIR / "recorder.js").exists():
-                notice = ada.locator("#notice")
-                await expect(notice).to_contain_text("recorder not available", timeout=WAIT_MS)
             listed = await http.get(f"/v1/meetings/{meeting_id}/recordings")
-            assert [r["status"] for r in listed.json()["items"]] == ["recording"]
+            [item] = listed.json()["items"]
+            assert (item["status"], item["media"]["status"]) == ("recording", "uploading")
+            await asyncio.sleep(7)
             await ada.get_by_role("button", name="Stop recording").click()
+            recorded = time.monotonic() - started
             await expect(bob.locator("#recording-badge")).to_be_hidden(timeout=WAIT_MS)
+            download = ada.locator("#recording-download")
+            await expect(download).to_be_visible(timeout=4 * WAIT_MS)
+            seen = await ada.evaluate("() => window.recordingStatuses")
+            assert seen[-1] == "ready", seen
+            assert {"uploading", "processing"} & set(seen), seen
             listed = await http.get(f"/v1/meetings/{meeting_id}/recordings")
-            assert [r["status"] for r in listed.json()["items"]] == ["stopped"]
+            [item] = listed.json()["items"]
+            assert (item["status"], item["media"]["status"]) == ("stopped", "ready")
+            link = await download.get_attribute("href")
+            assert link is not None
+            assert link.startswith(f"{url}/v1/recordings/files/")
+            # A presigned link: no credential of ours goes with it.
+            async with httpx.AsyncClient(trust_env=False, timeout=60) as anyone:
+                mp4 = await anyone.get(link)
+            assert mp4.status_code == 200, mp4.text[:200]
+            (tmp_path / "recording.mp4").write_bytes(mp4.content)
+            info = await probe(tmp_path / "recording.mp4")
+            assert info.video is not None
+            assert info.audio is not None
+            # The recorder starts after the click's round trips and ends with the last chunk.
+            assert recorded - 4 <= info.duration <= recorded + 1, (info.duration, recorded)
 
             # Bob to a breakout room: his page reconnects there; back, media again.
             await ada.get_by_label("New room").fill("Room 1")

@@ -42,9 +42,11 @@ async def gateway_in_front_of_services(
     *,
     internal_secret: str,
     scopes: Iterable[str] = ("*",),
+    port: int | None = None,
 ) -> AsyncIterator[tuple[str, str]]:
     """The gateway routing each named service's prefixes to its URL, every other upstream a
-    dead address; (its URL, an API key with ``scopes``)."""
+    dead address; (its URL, an API key with ``scopes``). ``port``: where it listens, for
+    services that must name it as their public URL before it starts."""
     nowhere = dead_url()
     upstreams = {info.name: nowhere for info in SERVICES if info.name != "gateway"}
     upstreams.update(services)
@@ -60,7 +62,7 @@ async def gateway_in_front_of_services(
         **UNTHROTTLED,
     )
     async with (
-        serving(create_gateway(settings), ready=True) as url,
+        serving(create_gateway(settings), ready=True, port=port) as url,
         httpx.AsyncClient(base_url=url, timeout=60) as http,
     ):
         signup = await http.post(

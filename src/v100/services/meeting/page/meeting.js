@@ -352,9 +352,15 @@ class MeetingApp {
         }
         break;
       case "meeting.recording.started":
-      case "meeting.recording.stopped":
-        this.recording = event.type.endsWith("started") ? { id: data.recording_id, status: "recording" } : null;
+        this.recording = { id: data.recording_id, status: "recording" };
         this.renderRecording();
+        break;
+      case "meeting.recording.stopped":
+        this.recording = null;
+        this.renderRecording();
+        // Stopped by someone else (or the meeting's end) while this page records it: send
+        // what is left; the server may already have ended the upload (recorder.js says so).
+        if (this.recorder && this.recorder.recordingId === data.recording_id) this.finishRecorder();
         break;
       default:
     }
@@ -446,34 +452,46 @@ class MeetingApp {
       this.notify(error.message);
       return;
     }
-    let module;
+    const recordingId = this.recording.id;
     try {
-      module = await import("./recorder.js");
-    } catch {
-      this.notify("Recording started; recorder not available in this page.");
-      return;
-    }
-    try {
+      // Loaded on first use: a page that never records never fetches it.
+      const module = await import("./recorder.js");
       this.recorder = await module.startRecording({
         recording: this.recording,
         token: this.token,
+        roomUrl: `/v1/meetings/${encodeURIComponent(this.meetingId)}/room`,
         streams: () => [this.localStream, ...[...document.querySelectorAll(".tile.remote video")].map((v) => v.srcObject)],
       });
+      this.recorder.recordingId = recordingId;
+      this.recorder.onerror = (error) => this.notify(this.recorderTrouble(error));
     } catch (error) {
       this.notify(`The recorder failed: ${error.message}`);
     }
   }
 
+  recorderTrouble(error) {
+    return error.endedElsewhere
+      ? "The recording was ended elsewhere; what was uploaded is kept."
+      : `The recorder failed: ${error.message}`;
+  }
+
+  // Our recorder's last chunks, then where the recording's media stands until it is ready.
+  async finishRecorder() {
+    const recorder = this.recorder;
+    this.recorder = null;
+    if (!recorder) return;
+    this.renderRecordingStatus("uploading", "Recording: uploading the last part");
+    try {
+      await recorder.stop();
+    } catch (error) {
+      this.notify(this.recorderTrouble(error));
+    }
+    this.followRecording(recorder.recordingId);
+  }
+
   async stopRecording() {
     const recording = this.recording;
-    if (this.recorder) {
-      try {
-        await this.recorder.stop();
-      } catch (error) {
-        this.notify(`The recorder failed: ${error.message}`);
-      }
-      this.recorder = null;
-    }
+    if (this.recorder) await this.finishRecorder();
     try {
       await this.api("POST", `/recordings/${encodeURIComponent(recording.id)}/stop`);
     } catch (error) {
@@ -481,6 +499,52 @@ class MeetingApp {
     }
     this.recording = null;
     this.renderRecording();
+    this.followRecording(recording.id);
+  }
+
+  // Polls the room route (record grant) until the media is ready (a download link) or errored.
+  async followRecording(recordingId) {
+    if (this.following === recordingId) return;
+    this.following = recordingId;
+    const path = `/recordings/${encodeURIComponent(recordingId)}`;
+    while (this.following === recordingId && this.view === "room") {
+      let media = null;
+      try {
+        media = (await this.api("GET", path)).data.media;
+      } catch (error) {
+        if (error.status === 403 || error.status === 404) break;
+      }
+      if (media && media.status === "ready") {
+        const mp4 = media.downloads.find((link) => link.kind === "mp4" || link.kind === "m4a");
+        this.renderRecordingStatus("ready", "Recording ready: ", mp4);
+        break;
+      }
+      if (media && media.status === "errored") {
+        this.renderRecordingStatus("errored", `Recording failed: ${media.error_detail || media.error}`);
+        break;
+      }
+      if (media) {
+        const stage = media.status === "uploading" ? "uploading" : `${media.stage} ${media.percent}%`;
+        this.renderRecordingStatus(media.status, `Recording: ${stage}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+    }
+    if (this.following === recordingId) this.following = null;
+  }
+
+  renderRecordingStatus(status, text, link) {
+    const box = $("recording-status");
+    box.hidden = false;
+    box.dataset.status = status;
+    box.textContent = text;
+    if (link) {
+      const anchor = document.createElement("a");
+      anchor.id = "recording-download";
+      anchor.href = link.url;
+      anchor.download = link.filename;
+      anchor.textContent = `Download ${link.filename}`;
+      box.append(anchor);
+    }
   }
 
   renderRecording() {

@@ -15,6 +15,11 @@
 // only delays them (the client asks the server's offset with HEAD and goes on from there, so
 // nothing is lost or sent twice). Past `maxBufferedBytes` unacknowledged bytes, the recording
 // itself stops (what was recorded is still uploaded and kept) and `onerror` says why.
+//
+// The meeting may end the upload without this page (another holder of `record` stopped the
+// recording, or the meeting ended: the server keeps what it stored and makes the MP4 of it).
+// A chunk sent after that answers 409; the client then sees the upload finished at a length
+// it did not send, and fails with an error whose `endedElsewhere` is true.
 
 const TUS = {"Tus-Resumable": "1.0.0"};
 const MiB = 1024 * 1024;
@@ -232,7 +237,26 @@ class TusAppender {
     const response = await fetch(this.url, {method: "HEAD", headers: TUS, cache: "no-store"});
     if (!response.ok) throw new TusError(response.status, "HEAD");
     this.offset = Number(response.headers.get("Upload-Offset"));
+    const length = response.headers.get("Upload-Length");
+    // Set once the upload is finished: by our last chunk, or by the meeting without us.
+    this.serverLength = length === null ? null : Number(length);
     return this.offset;
+  }
+
+  // After a HEAD: an upload the server finished is done if it ended with everything we sent
+  // as our last chunk (its answer was lost), else it was ended elsewhere.
+  settled() {
+    if (this.serverLength === null || this.serverLength === undefined) return false;
+    if (this.final && this.serverLength === this.appended) {
+      if (this.offset < this.appended) return false;  // our own length: go on sending
+      this.done = true;
+    } else {
+      this.fatal = new TusError(409, "PATCH", true);
+      this.fatal.endedElsewhere = true;
+      this.fatal.message = "the recording was ended elsewhere; what was uploaded is kept";
+      if (this.onfatal) this.onfatal(this.fatal);
+    }
+    return true;
   }
 
   append(blob) {
@@ -276,6 +300,7 @@ class TusAppender {
         await sleep(delay);
         delay = Math.min(delay * 2, 5000);
         try { await this.serverOffset(); } catch (_) { /* still offline: try again */ }
+        if (this.settled()) return;
         this.forget();
       }
     }
