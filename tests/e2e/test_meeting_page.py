@@ -37,7 +37,8 @@ from v100.services.realtime.settings import RealtimeSettings
 from v100.services.recording_processor.app import create_app as create_processor
 from v100.services.recording_processor.settings import RecordingProcessorSettings
 
-pytestmark = pytest.mark.slow
+# Generous: at load 10 to 20 the scenario alone takes minutes (it took 30 s at load 6).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 SECRET = "meeting-page-test-secret-0123456789abcdef"
 CHROMIUM = os.environ.get("V100_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -247,8 +248,13 @@ async def test_peers_meet_chat_break_out_and_are_admitted(tmp_path: Path) -> Non
             await ada.get_by_role("button", name="Stop recording").click()
             recorded = time.monotonic() - started
             await expect(bob.locator("#recording-badge")).to_be_hidden(timeout=WAIT_MS)
+            status = ada.locator("#recording-status")
+            settled = ada.locator(
+                '#recording-status[data-status="ready"], #recording-status[data-status="errored"]'
+            )
+            await expect(settled).to_be_visible(timeout=4 * WAIT_MS)
+            assert await status.get_attribute("data-status") == "ready", await status.inner_text()
             download = ada.locator("#recording-download")
-            await expect(download).to_be_visible(timeout=4 * WAIT_MS)
             seen = await ada.evaluate("() => window.recordingStatuses")
             assert seen[-1] == "ready", seen
             assert {"uploading", "processing"} & set(seen), seen

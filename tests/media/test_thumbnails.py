@@ -123,3 +123,15 @@ async def test_poster_of_a_browser_recording(tmp_path: Path) -> None:
     source = make_video(tmp_path / "rec.webm", seconds=7, width=320, height=240, fps=25)
     out = await poster(source, tmp_path / "p.jpg", await probe(source))
     assert _closest_frame(Image.open(out), _frames(source)) == 125
+
+
+async def test_poster_of_a_recording_whose_picture_ends_before_its_sound(tmp_path: Path) -> None:
+    """A browser recording's video track may stop before its audio: the seek to 5 s finds no
+    picture (FFmpeg 7 fails rather than writing nothing) and the poster falls back to an
+    earlier frame."""
+    source = make_video(tmp_path / "rec.webm", seconds=6, picture_until=1.5, live=True)
+    info = await probe(source)
+    assert info.duration > 5
+    out = await poster(source, tmp_path / "p.jpg", info)
+    with Image.open(out) as image:
+        assert image.size == (320, 240)

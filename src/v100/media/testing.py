@@ -39,6 +39,7 @@ def make_video(
     keyframe_interval: int | None = None,
     picture: str = "testsrc2",
     live: bool = False,
+    picture_until: float | None = None,
 ) -> Path:
     """A ``testsrc2`` picture (plus a sine tone) in the container named by ``path``'s suffix.
     ``rotation`` stores a display matrix asking players to turn the picture clockwise.
@@ -46,10 +47,12 @@ def make_video(
     black, tone muted: digital silence) for auto-trim tests; ``keyframe_interval`` fixes the GOP
     in frames (x264's default is 250). ``picture`` names another lavfi source (``color=black``
     makes an all-black picture). ``live`` writes a WebM as a browser's MediaRecorder does: no
-    duration or cues in its header, a cluster at each keyframe."""
+    duration or cues in its header, a cluster at each keyframe. ``picture_until`` ends the picture
+    there while the sound goes on to ``seconds`` (a recording whose video track stopped early)."""
     path = Path(path)
     vcodec, acodec = _CODECS.get(path.suffix, ("libx264", "aac"))
-    options = f"size={width}x{height}:rate={fps}:duration={seconds}"
+    picture_seconds = seconds if picture_until is None else picture_until
+    options = f"size={width}x{height}:rate={fps}:duration={picture_seconds}"
     separator = ":" if "=" in picture else "="
     args = ["-f", "lavfi", "-i", f"{picture}{separator}{options}"]
     if audio:
@@ -76,7 +79,7 @@ def make_video(
         if vcodec == "libx264":
             args += ["-sc_threshold", "0"]
     if audio:
-        args += ["-c:a", acodec, "-shortest"]
+        args += ["-c:a", acodec] + (["-shortest"] if picture_until is None else [])
     if live:
         args += ["-live", "1"]
     _ffmpeg(*args, str(path))

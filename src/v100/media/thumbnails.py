@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from v100.media._encoding import DEFAULT_MAX_PIXELS, even, require_video, run_timeout
-from v100.media._errors import CorruptMedia
+from v100.media._errors import CorruptMedia, FFmpegFailed, FFmpegTimedOut
 from v100.media._ffmpeg import ProgressCallback, input_args, run_ffmpeg
 from v100.media.probe import MediaInfo
 
@@ -47,30 +47,43 @@ async def poster(
     if width is not None and width < video.display_width:
         chain = f"scale={even(width)}:-2,setsar=1"
     moment = poster_time(info, at)
+    failed: FFmpegFailed | None = None
     for seek in (moment, info.duration / 2, 0.0):
-        await run_ffmpeg(
-            [
-                *input_args(src, seek=seek),
-                "-map",
-                "0:v:0",
-                "-an",
-                "-vf",
-                chain,
-                "-frames:v",
-                "1",
-                "-q:v",
-                str(quality),
-                "-f",
-                "image2",
-                "-update",
-                "1",
-                str(dst),
-            ],
-            timeout=run_timeout(seek, per_second=2, floor=60),
-        )
+        try:
+            await _poster_at(src, dst, chain, quality, seek)
+        except FFmpegTimedOut:
+            raise
+        except FFmpegFailed as error:
+            # FFmpeg 7 fails, rather than writing nothing, when the seek lands past the last
+            # picture: a browser recording whose video track ends before its audio.
+            failed = error
+            continue
         if _written(dst):
             return dst
-    raise CorruptMedia("no picture could be decoded from the video")
+    raise CorruptMedia("no picture could be decoded from the video") from failed
+
+
+async def _poster_at(src: str | Path, dst: Path, chain: str, quality: int, seek: float) -> None:
+    await run_ffmpeg(
+        [
+            *input_args(src, seek=seek),
+            "-map",
+            "0:v:0",
+            "-an",
+            "-vf",
+            chain,
+            "-frames:v",
+            "1",
+            "-q:v",
+            str(quality),
+            "-f",
+            "image2",
+            "-update",
+            "1",
+            str(dst),
+        ],
+        timeout=run_timeout(seek, per_second=2, floor=60),
+    )
 
 
 @dataclass(frozen=True, slots=True)
