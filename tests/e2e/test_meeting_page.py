@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import httpx
 import pytest
@@ -263,6 +264,8 @@ async def test_peers_meet_chat_break_out_and_are_admitted(tmp_path: Path) -> Non
             assert (item["status"], item["media"]["status"]) == ("stopped", "ready")
             link = await download.get_attribute("href")
             assert link is not None
+            # The local store's presigned link, on the page's origin: the gateway.
+            link = urljoin(f"{url}/", link)
             assert link.startswith(f"{url}/v1/recordings/files/")
             # A presigned link: no credential of ours goes with it.
             async with httpx.AsyncClient(trust_env=False, timeout=60) as anyone:
