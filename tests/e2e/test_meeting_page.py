@@ -275,6 +275,7 @@ async def test_peers_meet_chat_break_out_and_are_admitted(tmp_path: Path) -> Non
             info = await probe(tmp_path / "recording.mp4")
             assert info.video is not None
             assert info.audio is not None
+            print(f"recorded {recorded:.1f} s between Record and Stop; MP4 {info.duration:.1f} s")
             # The recorder starts after the click's round trips and ends with the last chunk.
             assert recorded - 4 <= info.duration <= recorded + 1, (info.duration, recorded)
 
