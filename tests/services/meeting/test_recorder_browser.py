@@ -2,7 +2,9 @@
 recording_processor: a harness page imports it and records two fake-device camera streams for
 about 8 s, the browser goes offline for 3 s mid-way (chunks wait in memory, then resume at the
 server's offset), and the stopped recording becomes a ready MP4 (video and audio, the duration
-recorded, a thumbnail) downloaded through its link. docs/adr/0057.
+recorded, a thumbnail) downloaded through its link. A second recording, stopped by a co-host
+while the page still records it, is ended by the meeting at what was stored (and becomes an
+MP4); the page's next chunk is 409 and the recorder fails with ``endedElsewhere``. docs/adr/0057.
 
 The harness is served from recording_processor's own origin (the gateway's role: one origin for
 the page and the upload URL), by a dispatcher in front of the app."""
@@ -57,7 +59,14 @@ window.record = async (recording) => {
   recorder.onerror = (e) => { window.state.error = String(e); };
   window.recorder = recorder;
 };
-window.stopRecording = async () => { await window.recorder.stop(); window.state.stopped = true; };
+window.stopRecording = async () => {
+  try {
+    await window.recorder.stop();
+  } catch (e) {
+    window.state.stopError = {message: e.message, endedElsewhere: Boolean(e.endedElsewhere)};
+  }
+  window.state.stopped = true;
+};
 </script>
 """
 
@@ -102,6 +111,7 @@ async def test_the_recorder_survives_a_network_drop_and_makes_a_downloadable_mp4
     ):
         meeting = await service.create(title="Recorder test")
         host = await service.joined(meeting["id"], "Ada", role="host")
+        cohost = await service.joined(meeting["id"], "Bob", role="co-host")
         started = await service.room(meeting["id"], host["token"], "recordings")
         assert started.status_code == 201, started.text
         recording = started.json()
@@ -127,6 +137,31 @@ async def test_the_recorder_survives_a_network_drop_and_makes_a_downloadable_mp4
                 recorded = time.monotonic() - began
                 await tab.wait_for_function("window.state.stopped", timeout=60_000)
                 state = await tab.evaluate("window.state")
+                stopped = await service.room(
+                    meeting["id"], host["token"], f"recordings/{recording['id']}/stop"
+                )
+                assert stopped.status_code == 200, stopped.text
+
+                # A second recording, stopped by a co-host while this page still records it:
+                # the meeting ends the upload at what was stored; the page's next chunk is 409
+                # and the recorder fails with ``endedElsewhere``.
+                second = await service.room(meeting["id"], host["token"], "recordings")
+                assert second.status_code == 201, second.text
+                await tab.evaluate(
+                    "(r) => { window.state = {progress: null, error: null, stopped: false};"
+                    " return window.record(r); }",
+                    second.json(),
+                )
+                await tab.wait_for_function(
+                    "window.state.progress && window.state.progress.uploaded > 0", timeout=60_000
+                )
+                elsewhere = await service.room(
+                    meeting["id"], cohost["token"], f"recordings/{second.json()['id']}/stop"
+                )
+                assert elsewhere.status_code == 200, elsewhere.text
+                await tab.wait_for_function("window.state.error !== null", timeout=60_000)
+                await tab.evaluate("window.stopRecording()")
+                ended_elsewhere = await tab.evaluate("window.state")
             finally:
                 await browser.close()
         assert state["error"] is None, state
@@ -134,10 +169,10 @@ async def test_the_recorder_survives_a_network_drop_and_makes_a_downloadable_mp4
         assert offline_state["buffered"] > 0, offline_state
         assert state["progress"]["uploaded"] == state["progress"]["recorded"] > 0
 
-        stopped = await service.room(
-            meeting["id"], host["token"], f"recordings/{recording['id']}/stop"
-        )
-        assert stopped.status_code == 200, stopped.text
+        assert "ended elsewhere" in ended_elsewhere["error"], ended_elsewhere
+        assert ended_elsewhere["stopError"]["endedElsewhere"] is True, ended_elsewhere
+        kept = await _until_ready(service, meeting["id"], host["token"], second.json()["id"])
+        assert kept["media"]["duration"] > 0
         ready = await _until_ready(service, meeting["id"], host["token"], recording["id"])
         media = ready["media"]
         links = {link["kind"]: link for link in media["downloads"]}
