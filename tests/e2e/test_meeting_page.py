@@ -254,7 +254,11 @@ async def test_peers_meet_chat_break_out_and_are_admitted(tmp_path: Path) -> Non
                 '#recording-status[data-status="ready"], #recording-status[data-status="errored"]'
             )
             await expect(settled).to_be_visible(timeout=4 * WAIT_MS)
-            assert await status.get_attribute("data-status") == "ready", await status.inner_text()
+            notice = await ada.locator("#notice").inner_text()
+            assert await status.get_attribute("data-status") == "ready", (
+                await status.inner_text(),
+                notice,
+            )
             download = ada.locator("#recording-download")
             seen = await ada.evaluate("() => window.recordingStatuses")
             assert seen[-1] == "ready", seen

@@ -352,7 +352,9 @@ class MeetingApp {
         }
         break;
       case "meeting.recording.started":
-        this.recording = { id: data.recording_id, status: "recording" };
+        if (!this.recording || this.recording.id !== data.recording_id) {
+          this.recording = { id: data.recording_id, status: "recording" };
+        }
         this.renderRecording();
         break;
       case "meeting.recording.stopped":
@@ -444,20 +446,23 @@ class MeetingApp {
   }
 
   async startRecording() {
+    // Kept here: the realtime event of this start may replace this.recording meanwhile with
+    // one that has no upload URL.
+    let recording;
     try {
-      const { data } = await this.api("POST", "/recordings");
-      this.recording = data;
+      recording = (await this.api("POST", "/recordings")).data;
+      this.recording = recording;
       this.renderRecording();
     } catch (error) {
       this.notify(error.message);
       return;
     }
-    const recordingId = this.recording.id;
+    const recordingId = recording.id;
     try {
       // Loaded on first use: a page that never records never fetches it.
       const module = await import("./recorder.js");
       this.recorder = await module.startRecording({
-        recording: this.recording,
+        recording,
         token: this.token,
         roomUrl: `/v1/meetings/${encodeURIComponent(this.meetingId)}/room`,
         streams: () => [this.localStream, ...[...document.querySelectorAll(".tile.remote video")].map((v) => v.srcObject)],
