@@ -18,6 +18,8 @@ from v100.media.audio_curves import audio_curves
 from v100.media.motion import motion_signals
 from v100.media.scenes import detect_scenes
 from v100.media.testing import make_video
+from v100.media.testing_faces import Placement, make_face_video
+from v100.media.testing_scenes import Join, Shot, make_shots
 from v100.media.testing_speakers import TalkingVideo, make_talking_video
 from v100.media.video_signals import picture_signals
 
@@ -97,3 +99,40 @@ def test_loudness_and_energy_follow_the_sound(talking: TalkingVideo, tmp_path: P
     mute = make_video(tmp_path / "mute.mp4", audio=False)
     with pytest.raises(UnsupportedMedia):
         audio_curves(mute)
+
+
+def test_the_faces_pass_reads_the_same_motion_and_mouths(
+    talking: TalkingVideo, tmp_path: Path
+) -> None:
+    """``picture_signals(..., motion=True)`` gives what a pass of its own gives, value for
+    value: on the talking heads, and on moving faces that vanish for a while (a track missing
+    samples, its boxes interpolated across the gap) and are cut to a test card and back
+    (tracks ending at a cut)."""
+    moving = make_face_video(
+        tmp_path / "moving.mp4",
+        [(Placement(40, 60, 110), Placement(300, 80, 110)),
+         (Placement(500, 150, 90, mirrored=True), Placement(420, 140, 90, mirrored=True))],
+        seconds=6, hidden=(2.4, 3.0),
+    )  # fmt: skip
+    cut = make_shots(
+        tmp_path / "cut.mp4",
+        [Shot(f"video:{moving}", 3), Shot("testsrc2", 1), Shot(f"video:{moving}", 2)],
+        [Join("cut"), Join("cut")],
+        width=640,
+        height=360,
+    )
+    assert len(cut) == 2
+    for path in (talking.path, moving, tmp_path / "cut.mp4"):
+        info = probe_sync(path)
+        detection = detect_scenes(path, info)
+        together = picture_signals(path, info, detection, motion=True, face_sample_rate=4)
+        assert together.motion is not None
+        alone = motion_signals(path, info, together.face_tracks)
+        assert together.motion == alone
+        assert len(together.face_tracks) >= 2
+        assert sum(len(samples) for samples in alone.mouths.values()) > 10
+    # Keyframes and faces are what they were without the motion.
+    plain = picture_signals(path, info, detection, face_sample_rate=4)
+    assert plain.face_tracks == together.face_tracks
+    assert [k.image for k in plain.keyframes] == [k.image for k in together.keyframes]
+    assert plain.motion is None

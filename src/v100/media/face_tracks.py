@@ -96,8 +96,12 @@ class FaceTracker:
     def wanted(self, index: int) -> bool:
         return index % self._step == 0
 
-    def add(self, picked: PickedFrame) -> None:
-        """A sampled frame, gray, upright, at any size (boxes are scaled to the video's)."""
+    def add(self, picked: PickedFrame) -> list[FaceTrack]:
+        """A sampled frame, gray, upright, at any size (boxes are scaled to the video's).
+        Returns the tracks this sample may have added a face to or ended (those active
+        before or after it: their faces so far, ids as fed, not yet as ``tracks`` numbers
+        them; ``numbering`` maps them)."""
+        before = list(self._active)
         while self._cut_at < len(self._cuts) and self._cuts[self._cut_at] <= picked.index:
             self._done += self._active
             self._active = []
@@ -121,14 +125,24 @@ class FaceTracker:
                 first = TrackedFace(picked.index, picked.time, face)
                 self._active.append(FaceTrack(self._next_id, [first]))
                 self._next_id += 1
+        known = {id(track) for track in before}
+        return before + [t for t in self._active if id(t) not in known]
 
     def tracks(self) -> list[FaceTrack]:
         """The tracks so far, numbered from 1 in order of first appearance."""
-        found = [t for t in self._done + self._active if len(t.faces) >= self._min_faces]
+        found = {t.id: t for t in self._done + self._active}
         return [
-            FaceTrack(number, list(track.faces))
-            for number, track in enumerate(sorted(found, key=lambda t: t.id), start=1)
+            FaceTrack(number, list(found[fed].faces)) for fed, number in self.numbering().items()
         ]
+
+    def running(self) -> set[int]:
+        """The ids (as fed) of the tracks that may still find a face."""
+        return {t.id for t in self._active}
+
+    def numbering(self) -> dict[int, int]:
+        """The id each track kept so far was fed under (``add``'s) -> its id in ``tracks``."""
+        found = [t.id for t in self._done + self._active if len(t.faces) >= self._min_faces]
+        return {fed: number for number, fed in enumerate(sorted(found), start=1)}
 
 
 def _turned(

@@ -26,12 +26,12 @@ import numpy as np
 import numpy.typing as npt
 
 from v100.media._encoding import DEFAULT_MAX_PIXELS, require_video
-from v100.media._frames import gray, pick_frames
+from v100.media._frames import PickedFrame, gray, pick_frames
 from v100.media.face_tracks import FaceTrack
 from v100.media.faces import FaceBox
 from v100.media.probe import MediaInfo
 
-__all__ = ["MotionSignals", "interpolated_box", "motion_signals"]
+__all__ = ["MotionMeter", "MotionSignals", "interpolated_box", "motion_signals"]
 
 Floats = npt.NDArray[np.float32]
 _SMALL = (64, 36)
@@ -87,6 +87,82 @@ def _region(luma: npt.NDArray[np.uint8], box: FaceBox, part: tuple[float, ...]) 
     return centred
 
 
+class MotionMeter:
+    """The motion curve and the mouths, fed gray samples in frame order (``wanted`` says
+    which frames): ``add`` measures the picture's change, ``mouth`` a track's activity at a
+    sample (a track's samples in frame order). ``motion_signals`` feeds it from a decoding
+    pass of its own; ``video_signals.picture_signals`` from the one its faces are found in,
+    as the tracks form."""
+
+    def __init__(
+        self,
+        info: MediaInfo,
+        *,
+        interval: float = 0.5,
+        sample_rate: float = 8.0,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> None:
+        video = require_video(info, max_pixels=max_pixels)
+        if interval <= 0 or sample_rate <= 0:
+            raise ValueError("interval and sample_rate must be positive")
+        rate = video.frame_rate if video.frame_rate > 0 else 25.0
+        self.step = max(1, round(rate / sample_rate))
+        self._interval = interval
+        self._display_width = video.display_width
+        duration = info.duration or 0.0
+        self._sums = np.zeros(max(1, math.ceil(duration / interval)), dtype=np.float64)
+        self._counts = np.zeros_like(self._sums)
+        self._previous: Floats | None = None
+        self._mouths: dict[int, list[tuple[float, float]]] = {}
+        # Per track: the frame of its last sample and its mouth and eyes then.
+        self._last: dict[int, tuple[int, Floats, Floats]] = {}
+
+    def wanted(self, index: int) -> bool:
+        return index % self.step == 0
+
+    def add(self, picked: PickedFrame) -> None:
+        """A sample (gray, upright, at any size): its change from the sample before."""
+        import cv2
+
+        small = cv2.resize(picked.pixels, _SMALL, interpolation=cv2.INTER_AREA)
+        values = small.astype(np.float32)
+        if self._previous is not None:
+            slot = min(int(picked.time / self._interval), self._sums.size - 1)
+            if slot >= 0:
+                self._sums[slot] += float(np.abs(values - self._previous).mean()) / 2.55
+                self._counts[slot] += 1
+        self._previous = values
+
+    def mouth(self, track: int, picked: PickedFrame, box: FaceBox) -> None:
+        """Track ``track``'s mouth activity at a sample, its box in display pixels there."""
+        luma = picked.pixels
+        box = box.scaled(luma.shape[1] / self._display_width)
+        mouth, eyes = _region(luma, box, _MOUTH), _region(luma, box, _EYES)
+        if mouth is None or eyes is None:
+            return
+        samples = self._mouths.setdefault(track, [])
+        before = self._last.get(track)
+        if before is not None and picked.index - before[0] <= 2 * self.step:
+            change = float(np.abs(mouth - before[1]).mean())
+            steady = float(np.abs(eyes - before[2]).mean())
+            samples.append((picked.time, max(0.0, change - steady)))
+        self._last[track] = (picked.index, mouth, eyes)
+
+    def result(self, tracks: dict[int, int] | None = None) -> MotionSignals:
+        """The curve and the mouths, keyed by ``tracks`` (the ids fed to ``mouth`` -> the
+        ids given; tracks not in it left out) or by the ids fed."""
+        curve = np.divide(
+            self._sums, self._counts, out=np.zeros_like(self._sums), where=self._counts > 0
+        )
+        if tracks is None:
+            mouths = dict(self._mouths)
+        else:
+            mouths = {given: self._mouths.get(fed, []) for fed, given in tracks.items()}
+        return MotionSignals(
+            interval=self._interval, motion=[round(float(v), 3) for v in curve], mouths=mouths
+        )
+
+
 def motion_signals(
     src: str | Path,
     info: MediaInfo,
@@ -98,47 +174,14 @@ def motion_signals(
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> MotionSignals:
     """The motion curve of ``src`` and the mouth activity of each of ``tracks`` (boxes in the
-    video's display pixels, as ``FaceTracker`` gives them)."""
-    import cv2
-
-    video = require_video(info, max_pixels=max_pixels)
-    if interval <= 0 or sample_rate <= 0:
-        raise ValueError("interval and sample_rate must be positive")
-    rate = video.frame_rate if video.frame_rate > 0 else 25.0
-    step = max(1, round(rate / sample_rate))
-    duration = info.duration or 0.0
-    sums = np.zeros(max(1, math.ceil(duration / interval)), dtype=np.float64)
-    counts = np.zeros_like(sums)
-    mouths: dict[int, list[tuple[float, float]]] = {t.id: [] for t in tracks}
-    previous: Floats | None = None
-    # Per track: the frame of its last sample and its mouth and eyes then.
-    last: dict[int, tuple[int, Floats, Floats]] = {}
-
-    for picked in pick_frames(src, lambda index: index % step == 0, max_width=max_width):
-        luma = gray(picked.pixels)
-        small = cv2.resize(luma, _SMALL, interpolation=cv2.INTER_AREA).astype(np.float32)
-        if previous is not None:
-            slot = min(int(picked.time / interval), sums.size - 1)
-            if slot >= 0:
-                sums[slot] += float(np.abs(small - previous).mean()) / 2.55
-                counts[slot] += 1
-        previous = small
-        factor = luma.shape[1] / video.display_width
+    video's display pixels, as ``FaceTracker`` gives them), in a decoding pass of its own
+    (``picture_signals(..., motion=True)`` reads the same in the faces' pass)."""
+    meter = MotionMeter(info, interval=interval, sample_rate=sample_rate, max_pixels=max_pixels)
+    for picked in pick_frames(src, meter.wanted, max_width=max_width):
+        sample = PickedFrame(picked.index, picked.time, gray(picked.pixels))
+        meter.add(sample)
         for track in tracks:
             box = interpolated_box(track, picked.index)
-            if box is None:
-                continue
-            box = box.scaled(factor)
-            mouth, eyes = _region(luma, box, _MOUTH), _region(luma, box, _EYES)
-            if mouth is None or eyes is None:
-                continue
-            before = last.get(track.id)
-            if before is not None and picked.index - before[0] <= 2 * step:
-                change = float(np.abs(mouth - before[1]).mean())
-                steady = float(np.abs(eyes - before[2]).mean())
-                mouths[track.id].append((picked.time, max(0.0, change - steady)))
-            last[track.id] = (picked.index, mouth, eyes)
-    curve = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
-    return MotionSignals(
-        interval=interval, motion=[round(float(v), 3) for v in curve], mouths=mouths
-    )
+            if box is not None:
+                meter.mouth(track.id, sample, box)
+    return meter.result({t.id: t.id for t in tracks})

@@ -6,6 +6,7 @@ where a later stage reads an earlier one's."""
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +17,24 @@ from v100.media.audio_curves import audio_curves
 from v100.media.face_tracks import FaceTrack, TrackedFace
 from v100.media.faces import FaceBox
 from v100.media.keyframes import Keyframe
-from v100.media.motion import motion_signals
+from v100.media.motion import MotionSignals, motion_signals
 from v100.media.probe import MediaInfo
 from v100.media.scenes import Scene, SceneBoundary, SceneDetection, detect_scenes
 from v100.media.video_signals import picture_signals
 
-__all__ = ["detect", "pictures", "signals", "speakers", "speech", "tracks"]
+__all__ = ["Motion", "detect", "pictures", "signals", "speakers", "speech", "tracks"]
 
 # Speech/silence for editing: pauses from half a second, regions padded by 100 ms (the
 # transcription's VAD keeps 2 s pauses inside a region; cutting needs the shorter ones).
 _SEGMENTS = VadSettings(min_silence_ms=500, pad_ms=100)
+
+
+@dataclass(frozen=True, slots=True)
+class Motion:
+    """The signals stage's motion settings, for a pictures pass that reads the motion too."""
+
+    interval: float
+    sample_rate: float
 
 
 def detect(src: Path, info: MediaInfo, threshold: float) -> dict[str, Any]:
@@ -57,14 +66,19 @@ def pictures(
     keyframes: bool,
     faces: bool,
     sample_rate: float,
-) -> tuple[list[Keyframe], dict[str, Any] | None]:
-    """The keyframes and the face tracks (the faces stage's result), in one decoding pass."""
+    motion: Motion | None = None,
+) -> tuple[list[Keyframe], dict[str, Any] | None, MotionSignals | None]:
+    """The keyframes, the face tracks (the faces stage's result) and, with ``motion`` (the
+    signals stage's settings), the motion curve and the tracks' mouths, in one decoding
+    pass."""
     found = picture_signals(
         src, info, _detection(scenes), keyframes=keyframes, faces=faces,
-        face_sample_rate=sample_rate,
+        face_sample_rate=sample_rate, motion=motion is not None,
+        interval=motion.interval if motion else 0.5,
+        motion_sample_rate=motion.sample_rate if motion else 8.0,
     )  # fmt: skip
     if not faces:
-        return found.keyframes, None
+        return found.keyframes, None, found.motion
     tracks = [
         {
             "id": track.id,
@@ -86,7 +100,7 @@ def pictures(
         }
         for track in found.face_tracks
     ]
-    return found.keyframes, {"sample_rate": sample_rate, "tracks": tracks}
+    return found.keyframes, {"sample_rate": sample_rate, "tracks": tracks}, found.motion
 
 
 def tracks(faces: dict[str, Any]) -> list[FaceTrack]:
@@ -127,13 +141,16 @@ def signals(
     has_audio: bool,
     interval: float,
     sample_rate: float,
+    motion: MotionSignals | None = None,
 ) -> dict[str, Any]:
     """Loudness and energy (with sound), the motion curve, and each face track's mouth
-    activity (kept for the speakers stage) when the faces are known."""
+    activity (kept for the speakers stage) when the faces are known: ``motion`` when the
+    pictures' pass read them (``pictures(..., motion=...)``), else a decoding pass here."""
     curves = audio_curves(src, interval=interval) if has_audio else None
-    motion = motion_signals(
-        src, info, tracks(faces) if faces else [], interval=interval, sample_rate=sample_rate
-    )
+    if motion is None:
+        motion = motion_signals(
+            src, info, tracks(faces) if faces else [], interval=interval, sample_rate=sample_rate
+        )
     return {
         "interval": interval,
         "loudness": curves.loudness if curves else [],

@@ -21,6 +21,7 @@ from v100.contracts.credit_holds import credits_per_started_minute
 from v100.kit.jobs import JobContext, PermanentJobError
 from v100.kit.observability import get_logger
 from v100.media.jobs import download
+from v100.media.motion import MotionSignals
 from v100.media.probe import MediaInfo
 from v100.services.video_analysis import (
     analysers,
@@ -110,6 +111,8 @@ class _Run:
         self.src = scratch / "video.mp4"
         self.info: MediaInfo | None = None
         self.results: dict[str, dict[str, Any]] = {}
+        # The motion and mouths read in the faces' pass, for the signals stage.
+        self.motion: MotionSignals | None = None
         self.progress: dict[str, Any] = dict(row.progress)
         # Objects this run stored (the fetched video, keyframe images).
         self.written: list[str] = []
@@ -260,10 +263,11 @@ class _Run:
         with_faces = "faces" in self.row.stages and "faces" not in self.results
         if with_faces:
             await self._set("faces", "running", 0)
-        found, faces = await self._thread(
+        motion = self._motion_too(with_faces)
+        found, faces, self.motion = await self._thread(
             lambda: analysers.pictures(
                 self.src, self._info, self.results["scenes"], keyframes=True, faces=with_faces,
-                sample_rate=self.settings.face_sample_rate,
+                sample_rate=self.settings.face_sample_rate, motion=motion,
             )
         )  # fmt: skip
         prefix = analysis_prefix(self.row.tenant_id, self.row.id)
@@ -284,27 +288,36 @@ class _Run:
         return {"items": items}
 
     async def faces(self) -> dict[str, Any]:
-        _, faces = await self._thread(
+        motion = self._motion_too(True)
+        _, faces, self.motion = await self._thread(
             lambda: analysers.pictures(
                 self.src, self._info, self.results["scenes"], keyframes=False, faces=True,
-                sample_rate=self.settings.face_sample_rate,
+                sample_rate=self.settings.face_sample_rate, motion=motion,
             )
         )  # fmt: skip
         assert faces is not None
         return dict(faces)
+
+    def _motion_too(self, faces: bool) -> analysers.Motion | None:
+        """The signals stage's motion and mouths, read in the faces' decoding pass when that
+        stage is still to run (kept in memory for it: a rerun after a killed worker reads
+        them in a pass of its own)."""
+        if not faces or "signals" not in self.row.stages or "signals" in self.results:
+            return None
+        return analysers.Motion(self.settings.curve_interval, self.settings.motion_sample_rate)
 
     async def speech(self) -> dict[str, Any]:
         duration = self.row.duration or 0.0
         return dict(await self._thread(lambda: analysers.speech(self.src, self.scratch, duration)))
 
     async def signals(self) -> dict[str, Any]:
-        faces = self.results.get("faces")
+        faces, motion = self.results.get("faces"), self.motion
         return dict(
             await self._thread(
                 lambda: analysers.signals(
                     self.src, self._info, faces, has_audio=bool(self.row.has_audio),
                     interval=self.settings.curve_interval,
-                    sample_rate=self.settings.motion_sample_rate,
+                    sample_rate=self.settings.motion_sample_rate, motion=motion,
                 )
             )
         )  # fmt: skip
