@@ -1,13 +1,16 @@
 """A video analysis without transcription on a 10-minute 720p video (issue 16's figure: under
 0.5x real time on these 2 cores), the stages as the video_analysis service runs them: scenes
-(``detect_scenes``), keyframes and face tracks in one more decoding pass (``picture_signals``),
-speech segments (decoded PCM and Silero VAD), loudness and energy (``audio_curves``), motion
-and mouths (``motion_signals``) and the active speaker, with the wall and CPU time of each.
+(``detect_scenes``), keyframes, face tracks, motion and mouths in one more decoding pass
+(``picture_signals(..., motion=True)``), speech segments (decoded PCM and Silero VAD),
+loudness and energy (``audio_curves``) and the active speaker, with the wall and CPU time of
+each. ``--compare`` also runs, on the same video in the same run, the way it was before the
+motion was folded into the faces' pass (keyframes and faces, then ``motion_signals`` decoding
+the video a third time), checks both give the same values, and prints the ratios.
 The video is made here with FFmpeg: a one-minute reel (two faces moving over a test card, test
 patterns, still pictures panned across, a cellular automaton; joined by cuts, fades and
 dissolves) played ten times, with a tone that pauses. Run by hand, not in CI:
 
-    .venv/bin/python bench/video_signals.py [--minutes 10]
+    .venv/bin/python bench/video_signals.py [--minutes 10] [--compare]
 """
 
 from __future__ import annotations
@@ -91,6 +94,7 @@ def _timed(step: Any) -> tuple[Any, float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--minutes", type=int, default=10)
+    parser.add_argument("--compare", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="signals-bench-") as scratch_name:
         scratch = Path(scratch_name)
@@ -100,18 +104,30 @@ def main() -> None:
         made = time.perf_counter() - started
         info = probe_sync(video)
         detection, scenes_s, scenes_cpu = _timed(lambda: detect_scenes(video, info))
-        signals, pictures_s, pictures_cpu = _timed(lambda: picture_signals(video, info, detection))
+        before = None
+        if args.compare:
+            # As it was, first: keyframes and faces in one pass, motion and mouths in a third.
+            plain, plain_s, plain_cpu = _timed(lambda: picture_signals(video, info, detection))
+            alone, alone_s, alone_cpu = _timed(
+                lambda: motion_signals(video, info, plain.face_tracks)
+            )
+            before = (plain_s, plain_cpu, alone_s, alone_cpu)
+        signals, pictures_s, pictures_cpu = _timed(
+            lambda: picture_signals(video, info, detection, motion=True)
+        )
+        motion = signals.motion
+        assert motion is not None
+        if before is not None:
+            assert plain.face_tracks == signals.face_tracks
+            assert alone == motion, "the folded pass read other motion or mouths"
         regions, speech_s, speech_cpu = _timed(
             lambda: speech_regions(decode_pcm(video, scratch / "pcm.f32"), SEGMENTS)
         )
         curves, curves_s, curves_cpu = _timed(lambda: audio_curves(video))
-        motion, motion_s, motion_cpu = _timed(
-            lambda: motion_signals(video, info, signals.face_tracks)
-        )
         speech = [(r.start_s, r.end_s) for r in regions]
         turns, speakers_s, speakers_cpu = _timed(lambda: active_speakers(motion.mouths, speech))
-    total = scenes_s + pictures_s + speech_s + curves_s + motion_s + speakers_s
-    cpu = scenes_cpu + pictures_cpu + speech_cpu + curves_cpu + motion_cpu + speakers_cpu
+    total = scenes_s + pictures_s + speech_s + curves_s + speakers_s
+    cpu = scenes_cpu + pictures_cpu + speech_cpu + curves_cpu + speakers_cpu
     ratio = total / info.duration
     print(
         f"{info.duration:.0f} s of {WIDTH}x{HEIGHT} at {FPS} fps (H.264 veryfast, "
@@ -125,8 +141,9 @@ def main() -> None:
         f"also cut)"
     )
     print(
-        f"keyframes + faces:     {pictures_s:6.1f} s wall, {pictures_cpu:6.1f} s CPU: "
-        f"{len(signals.keyframes)} keyframes, {len(signals.face_tracks)} face tracks"
+        f"keyframes + faces + motion + mouths (one pass): {pictures_s:6.1f} s wall, "
+        f"{pictures_cpu:6.1f} s CPU: {len(signals.keyframes)} keyframes, "
+        f"{len(signals.face_tracks)} face tracks, {len(motion.motion)} motion values"
     )
     print(
         f"speech segments:       {speech_s:6.1f} s wall, {speech_cpu:6.1f} s CPU: "
@@ -136,17 +153,29 @@ def main() -> None:
         f"loudness + energy:     {curves_s:6.1f} s wall, {curves_cpu:6.1f} s CPU: "
         f"{len(curves.loudness)} values each"
     )
-    print(
-        f"motion + mouths:       {motion_s:6.1f} s wall, {motion_cpu:6.1f} s CPU: "
-        f"{len(motion.motion)} values, {len(motion.mouths)} tracks"
-    )
     print(f"active speaker:        {speakers_s:6.1f} s wall, {speakers_cpu:6.1f} s CPU: "
           f"{len(turns)} turns")  # fmt: skip
     verdict = "met" if ratio < TARGET else "MISSED"
     print(
         f"total:                 {total:6.1f} s wall, {cpu:6.1f} s CPU = "
-        f"{ratio:.2f}x real time (target < {TARGET}x: {verdict})"
+        f"{ratio:.2f}x real time wall, {cpu / info.duration:.2f}x CPU "
+        f"(target < {TARGET}x: {verdict})"
     )
+    if before is not None:
+        plain_s, plain_cpu, alone_s, alone_cpu = before
+        old_total = total - pictures_s + plain_s + alone_s
+        old_cpu = cpu - pictures_cpu + plain_cpu + alone_cpu
+        print(
+            f"before (same run): keyframes + faces {plain_s:.1f} s wall, {plain_cpu:.1f} s CPU; "
+            f"motion + mouths in a third pass {alone_s:.1f} s wall, {alone_cpu:.1f} s CPU; "
+            f"total {old_total:.1f} s wall ({old_total / info.duration:.2f}x real time), "
+            f"{old_cpu:.1f} s CPU ({old_cpu / info.duration:.2f}x)"
+        )
+        print(
+            f"before/after: CPU {old_cpu / cpu:.2f}x, wall {old_total / total:.2f}x "
+            f"(the same motion and mouths, value for value); load average "
+            f"{os.getloadavg()[0]:.1f}"
+        )
 
 
 if __name__ == "__main__":
