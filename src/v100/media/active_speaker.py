@@ -1,12 +1,12 @@
 """Which face track talks when: speech segments (from a VAD) matched with each track's mouth
-activity (``motion.motion_signals``). Inside speech, in windows of ``window`` seconds, the
+activity (``motion.MotionSignals``). Inside speech, in windows of ``window`` seconds, the
 tracks on screen are compared by their mean mouth activity: the most active is the speaker
 when its activity reaches ``min_activity`` and, with others on screen, is at least ``margin``
 times the next one's; otherwise the window has no speaker (a voice off screen, or no clear
 winner). A window without a winner between two of the same speaker's is given to them; then
 runs of windows become turns, clipped to the speech. ``confidence`` is the turn's mean share of
 the two largest activities (1.0 alone on screen, 0.5 a tie). Pure Python on the signals: the
-decoding cost is in ``motion_signals``."""
+decoding cost is in the pass that read them."""
 
 from __future__ import annotations
 

@@ -1,8 +1,11 @@
-"""Motion through a video, read in one decoding pass once its face tracks are known: the
-picture's **motion curve** (how much of the picture changes, per interval) and each face
-track's **mouth activity** (how much its mouth region changes beyond what the rest of the face
-does), what ``active_speaker`` matches with the speech. Frames are taken ``sample_rate`` times a
-second (8 by default: syllables come at 4-6 a second) through ``pick_frames``.
+"""Motion through a video: the picture's **motion curve** (how much of the picture changes, per
+interval) and each face track's **mouth activity** (how much its mouth region changes beyond
+what the rest of the face does), what ``active_speaker`` matches with the speech. Frames are
+taken ``sample_rate`` times a second (8 by default: syllables come at 4-6 a second) and fed to a
+``MotionMeter``: by the faces' own decoding pass as the tracks form
+(``video_signals.picture_signals(..., motion=True)``, what an analysis runs), or by
+``motion_signals``, a pass of its own through ``pick_frames`` for tracks known beforehand. Both
+give the same values.
 
 - Motion: each sample shrunk to 64x36 luma; the mean absolute difference from the sample before,
   as a percentage of full scale (scdet's unit), averaged per ``interval``.
