@@ -140,6 +140,9 @@ export class SfuMedia {
       side.pc.close();
     }
     this.pub = this.sub = null;
+    // New connections, new tracks: each peer's tile gets a new stream (an element keeps playing
+    // the first audio track of its stream, an ended one otherwise).
+    this.streams = new Map();
     this.subscribed.clear();
     this.mids.clear();
     this._subscribing = false;
