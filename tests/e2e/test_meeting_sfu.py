@@ -61,7 +61,7 @@ async def sfu_state(page: Any) -> dict[str, Any]:
             switching: Boolean(m.previous), generation: m.generation,
             videos: [...document.querySelectorAll(".tile.remote video")].map((v) => ({
               paused: v.paused, ready: v.readyState, muted: v.muted,
-              tracks: v.srcObject ? v.srcObject.getTracks().map((t) => [t.kind, t.readyState, t.muted]) : null,
+              tracks: v.srcObject && v.srcObject.getTracks().map((t) => [t.kind, t.readyState]),
             })),
           };
         }"""
