@@ -148,7 +148,7 @@ async def meeting_with_tokens(
         minted = await http.post(
             f"/v1/meetings/{meeting_id}/tokens",
             json={"name": name, "role": "host" if index == 0 else "participant"},
-            headers={"Idempotency-Key": f"t-{name}"},
+            headers={"Idempotency-Key": f"t-{meeting_id}-{name}"},
         )
         assert minted.status_code == 201, minted.text
         tokens[name] = minted.json()
