@@ -21,8 +21,8 @@
 // announced. What the server still replays from before the resume (an answer or offer of the
 // old handles) is skipped: we wait for the pong of a ping sent after the resume, which the
 // server queues behind the replay. An ICE failure of the publisher restarts ICE (a new offer,
-// `iceRestart`, configured on the same feed); the subscriber's is not restarted yet (the relay
-// has no message for Janus's subscriber `restart`; docs/sfu.md, "Not built yet").
+// `iceRestart`, configured on the same feed); one of the subscriber asks `sfu.restart` (Janus
+// offers again with new ICE credentials, answered as any of its offers).
 
 const SWITCH_MAX_MS = 20000;
 const FLOW_POLL_MS = 500;
@@ -203,7 +203,7 @@ export class SfuMedia {
     const restart = () => {
       if (side.generation !== this.generation || this.closed) return;
       if (side === this.pub) this._offer(side, true);
-      else console.warn("sfu: the subscriber's ICE failed");
+      else this._send({ type: "sfu.restart" }); // Janus offers again with new ICE credentials
     };
     if (state === "failed") restart();
     else if (state === "disconnected") {
