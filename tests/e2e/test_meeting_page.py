@@ -12,51 +12,26 @@ Needs Debian's chromium: ``bash scripts/tools/browser.sh install``."""
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 from urllib.parse import urljoin
 
 import httpx
 import pytest
 
-from tests.support.gateway import gateway_in_front_of_services
-from v100.kit.settings import PlatformSettings
-from v100.kit.testing.net import free_port
-from v100.kit.testing.servers import serving
+from tests.support.meeting_page import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    WAIT_MS,
+    chromium_or_skip,
+    media_flows,
+    open_page,
+    platform,
+)
 from v100.media import probe
-from v100.services.meeting.app import create_app as create_meeting
-from v100.services.meeting.settings import MeetingSettings
-from v100.services.meeting_signaling.app import create_app as create_signaling
-from v100.services.meeting_signaling.settings import MeetingSignalingSettings
-from v100.services.realtime.app import create_app as create_realtime
-from v100.services.realtime.settings import RealtimeSettings
-from v100.services.recording_processor.app import create_app as create_processor
-from v100.services.recording_processor.settings import RecordingProcessorSettings
 
 # Generous: at load 10 to 20 the scenario alone takes minutes (it took 30 s at load 6).
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
-
-SECRET = "meeting-page-test-secret-0123456789abcdef"
-CHROMIUM = os.environ.get("V100_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--auto-select-desktop-capture-source=Entire screen",
-    "--autoplay-policy=no-user-gesture-required",
-    # Host candidates on loopback as they are, not hidden behind mDNS names.
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-]
-# The machine is shared and loaded: ICE, decoding and reconnects get generous time.
-WAIT_MS = 90_000
 
 
 # Every status the page shows for the recording after Stop, in order.
@@ -70,109 +45,8 @@ WATCH_RECORDING_STATUS = """() => {
 }"""
 
 
-def _chromium_or_skip() -> None:
-    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-        pytest.skip(f"{CHROMIUM} missing: run `bash scripts/tools/browser.sh install`")
-    pytest.importorskip("playwright.async_api")
-
-
-@asynccontextmanager
-async def platform(var_dir: Path) -> AsyncIterator[tuple[str, str]]:
-    """meeting, meeting_signaling, realtime and recording_processor (one process: they share
-    the in-process bus, as under ``v100 up``) behind the gateway: (its URL, an API key). The
-    gateway's address is recording_processor's public URL: the upload capabilities and the
-    download links it hands out go through it."""
-    gateway_port = free_port()
-
-    def base(name: str) -> dict[str, Any]:
-        platform = PlatformSettings(
-            var_dir=var_dir / name,
-            internal_token_secret=SECRET,
-            public_url=f"http://127.0.0.1:{gateway_port}",
-        )
-        return {"platform": platform, "database_url": f"sqlite+aiosqlite:///{var_dir}/{name}.db"}
-
-    processor_settings = RecordingProcessorSettings(**base("recording_processor"))
-    async with serving(create_processor(processor_settings), ready=True) as processor:
-        meeting_settings = MeetingSettings(**base("meeting"), recording_processor_url=processor)
-        # Both room services ask this meeting service who may enter (ADR 0061).
-        async with (
-            serving(create_meeting(meeting_settings), ready=True) as meeting,
-            _rooms(base, meeting, processor, gateway_port, var_dir) as rooms,
-        ):
-            yield rooms
-
-
-@asynccontextmanager
-async def _rooms(
-    base: Any, meeting: str, processor: str, gateway_port: int, var_dir: Path
-) -> AsyncIterator[tuple[str, str]]:
-    async with (
-        serving(
-            create_signaling(MeetingSignalingSettings(**base("signaling"), meeting_url=meeting)),
-            ready=True,
-        ) as signaling,
-        serving(
-            create_realtime(RealtimeSettings(**base("realtime"), meeting_url=meeting)), ready=True
-        ) as realtime,
-        gateway_in_front_of_services(
-            {
-                "meeting": meeting,
-                "meeting_signaling": signaling,
-                "realtime": realtime,
-                "recording_processor": processor,
-            },
-            var_dir / "gateway",
-            internal_secret=SECRET,
-            port=gateway_port,
-        ) as (url, api_key),
-    ):
-        yield url, api_key
-
-
-async def _inbound(page: Any) -> list[dict[str, Any]]:
-    stats: list[dict[str, Any]] = await page.evaluate("() => window.v100Meeting.inboundStats()")
-    return stats
-
-
-async def media_flows(page: Any, peers: int) -> None:
-    """Video frames decoded and audio bytes received grow from each of ``peers`` peers, whose
-    audio carries energy."""
-    deadline = time.monotonic() + WAIT_MS / 1000
-    last: list[dict[str, Any]] = []
-    while time.monotonic() < deadline:
-        before = {(s["peerId"], s["kind"]): s for s in await _inbound(page)}
-        await asyncio.sleep(1.5)
-        last = await _inbound(page)
-        growing = {
-            s["peerId"]
-            for s in last
-            if s["kind"] == "video"
-            and s["framesDecoded"] > before.get((s["peerId"], "video"), {}).get("framesDecoded", 0)
-        } & {
-            s["peerId"]
-            for s in last
-            if s["kind"] == "audio"
-            and s["bytesReceived"] > before.get((s["peerId"], "audio"), {}).get("bytesReceived", 0)
-            # Decoded sound, not only packets: the fake microphone's beeps carry energy.
-            and s["totalAudioEnergy"] > 0
-        }
-        if len(growing) >= peers:
-            return
-    raise AssertionError(f"media from {peers} peers did not flow: {last}")
-
-
-async def open_page(browser: Any, url: str, meeting_id: str, token: str) -> Any:
-    context = await browser.new_context()
-    page = await context.new_page()
-    page.on("console", lambda m: print(f"[console {m.type}] {m.text}"))
-    await page.goto(f"{url}/meet/{meeting_id}#token={token}")
-    await page.get_by_role("button", name="Join").click(timeout=WAIT_MS)
-    return page
-
-
 async def test_peers_meet_chat_break_out_and_are_admitted(tmp_path: Path) -> None:
-    _chromium_or_skip()
+    chromium_or_skip()
     from playwright.async_api import async_playwright, expect
 
     async with (

@@ -143,6 +143,10 @@ async def janus_signaling(
         await janus.close()
 
 
+def ice_ufrag(sdp: str) -> str:
+    return next(line for line in sdp.splitlines() if line.startswith("a=ice-ufrag:"))
+
+
 async def eventually(condition: Any, within: float = 60.0) -> None:
     """Poll ``condition`` until it holds (generous: the machine is shared)."""
     deadline = asyncio.get_running_loop().time() + within
@@ -184,6 +188,11 @@ async def test_peers_exchange_audio_and_video_through_the_sfu(
                     for c in clients
                 )
             )  # fmt: skip
+            # A subscriber whose ICE failed asks for a restart: Janus offers again, with new
+            # ICE credentials (every offer so far answered, as a browser does).
+            await clients[0].peer.send({"type": "sfu.restart"})
+            restarted = await clients[0].next("sfu.offer", within=60)
+            assert ice_ufrag(restarted["sdp"]) != ice_ufrag(offers[0]["sdp"])
             # One leaves: the others are told its feed left.
             gone = clients.pop()
             await gone.peer.leave()
@@ -220,6 +229,9 @@ async def test_no_feed_of_another_room_and_no_sfu_for_a_mesh_room(
             assert mesh.joined["media"] == {"mode": "mesh"}
             await mesh.send({"type": "sfu.join"})
             assert (await mesh.next("error"))["code"] == "sfu-refused"
+            # No subscriber yet: nothing to restart.
+            await ada.peer.send({"type": "sfu.restart"})
+            assert (await ada.next("error"))["code"] == "sfu-not-subscribed"
         finally:
             for client in (ada, eve):
                 await client.close()

@@ -51,6 +51,7 @@ __all__ = [
     "SfuJoin",
     "SfuMessage",
     "SfuPublish",
+    "SfuRestart",
     "SfuStart",
     "SfuSubscribe",
     "SfuUnpublish",
@@ -172,13 +173,21 @@ class SfuStart(_Message):
     sdp: Sdp
 
 
+class SfuRestart(_Message):
+    """The subscriber's ICE failed: Janus offers again with new ICE credentials."""
+
+    type: Literal["sfu.restart"]
+
+
 class SfuCandidate(_Message):
     type: Literal["sfu.candidate"]
     target: Literal["publisher", "subscriber"]
     candidate: IceCandidate
 
 
-SfuMessage = SfuJoin | SfuPublish | SfuUnpublish | SfuSubscribe | SfuStart | SfuCandidate
+SfuMessage = (
+    SfuJoin | SfuPublish | SfuUnpublish | SfuSubscribe | SfuStart | SfuRestart | SfuCandidate
+)
 Relayed = Description | Candidate | EndOfCandidates | IceRestart
 ClientMessage = Annotated[
     Join
@@ -194,6 +203,7 @@ ClientMessage = Annotated[
     | SfuUnpublish
     | SfuSubscribe
     | SfuStart
+    | SfuRestart
     | SfuCandidate,
     Field(discriminator="type"),
 ]

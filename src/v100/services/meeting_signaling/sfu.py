@@ -44,6 +44,7 @@ from v100.services.meeting_signaling.protocol import (
     SfuCandidate,
     SfuMessage,
     SfuPublish,
+    SfuRestart,
     SfuStart,
     SfuSubscribe,
     SfuUnpublish,
@@ -252,6 +253,14 @@ class _SfuPeer:
                 raise ProtocolError("sfu-not-subscribed", "sfu.start answers an sfu.offer.")
             await self.subscriber.message(
                 {"request": "start"}, {"type": "answer", "sdp": message.sdp}
+            )
+        elif isinstance(message, SfuRestart):
+            # The subscriber's ICE failed (the publisher restarts with a new offer of its own):
+            # Janus's subscriber offers again with new ICE credentials.
+            if self.subscriber is None:
+                raise ProtocolError("sfu-not-subscribed", "sfu.restart restarts a subscriber.")
+            await self._offer(
+                await self.subscriber.message({"request": "configure", "restart": True})
             )
         elif isinstance(message, SfuCandidate):
             target = self.publisher if message.target == "publisher" else self.subscriber

@@ -264,16 +264,19 @@ class MeetingApp {
       hand_raised: this.handRaised,
       screen: Boolean(this.screenTrack),
     });
+    this.mediaMode = (answer.media && answer.media.mode) || "mesh";
     this.media = await this.mediaLayer(answer);
     if (this.screenTrack) await this.media.replaceVideoTrack(this.screenTrack);
+    await this.switchMedia();
   }
 
-  async mediaLayer(answer) {
+  async mediaLayer(answer, previous = null) {
     const options = {
       signaling: this.signaling,
       localStream: this.localStream,
       onTrack: (peerId, stream) => this.renderRemoteTile(peerId, stream),
       onPeerGone: (peerId) => this.removeTile(peerId),
+      previous, // sfu.js takes over from the mesh without a gap (docs/sfu.md)
     };
     let Media = MeshMedia;
     if (answer.media && answer.media.mode === "sfu") {
@@ -282,6 +285,25 @@ class MeetingApp {
     const media = new Media(options);
     await media.start(answer);
     return media;
+  }
+
+  // The room moved to the SFU (the `media` message): the mesh carries it until the SFU does.
+  // A room goes back to a mesh only once it is empty, so there is no way back here.
+  async switchMedia() {
+    const current = this.media;
+    if (this.mediaMode !== "sfu" || !current || current.mode === "sfu" || this._switching) return;
+    this._switching = true;
+    try {
+      const sfu = await this.mediaLayer({ media: { mode: "sfu" }, ice_servers: current.iceServers }, current);
+      if (this.media !== current) {
+        sfu.close(); // left or changed rooms meanwhile
+        return;
+      }
+      this.media = sfu;
+      if (this.screenTrack) await sfu.replaceVideoTrack(this.screenTrack);
+    } finally {
+      this._switching = false;
+    }
   }
 
   disconnect() {
@@ -323,6 +345,10 @@ class MeetingApp {
   onSignal(message) {
     if (message.type === "peer.joined") this.peerNames.set(message.peer.session_id, message.peer);
     if (message.type === "peer.left") this.peerNames.delete(message.session_id);
+    if (message.type === "media") {
+      this.mediaMode = message.mode;
+      this.switchMedia().catch((error) => console.warn("media switch:", error));
+    }
   }
 
   onMeetingEvent(event) {
