@@ -31,7 +31,12 @@ from v100.services.recording_processor.settings import RecordingProcessorSetting
 from .conftest import Deploy
 from .support import INTERNAL_SECRET, bearer
 
-pytestmark = [pytest.mark.slow, pytest.mark.parametrize("stack", ["embedded"], indirect=True)]
+# A browser, a recording, its transcode: minutes on a loaded machine (120 s by default).
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.timeout(600),
+    pytest.mark.parametrize("stack", ["embedded"], indirect=True),
+]
 
 CHROMIUM = os.environ.get("V100_TEST_CHROMIUM", "/usr/bin/chromium")
 HAVE_CHROMIUM = Path(CHROMIUM).exists()
