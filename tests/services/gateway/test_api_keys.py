@@ -33,7 +33,8 @@ from v100.services.gateway.testing import (
     unique_email,
 )
 
-pytestmark = pytest.mark.time_sensitive
+# One gateway per backend for the module (conftest.py): its tests run on the module's loop.
+pytestmark = [pytest.mark.time_sensitive, pytest.mark.asyncio(loop_scope="module")]
 
 
 def keyed(key: str) -> dict[str, str]:
@@ -44,11 +45,13 @@ async def whoami(http: httpx.AsyncClient, headers: dict[str, str]) -> httpx.Resp
     return await http.get("/v1/tenants/current", headers=headers)
 
 
-async def stored_keys(gateway: Gateway) -> list[ApiKey]:
+async def stored_keys(gateway: Gateway, tenant_id: str) -> list[ApiKey]:
+    """The tenant's key rows (the module's tests share one gateway: other tenants have keys)."""
     runtime: Runtime = gateway.app.state.runtime
     assert runtime.sessions is not None
     async with unit_of_work(runtime.sessions) as session:
-        return list((await session.execute(select(ApiKey))).scalars())
+        query = select(ApiKey).where(ApiKey.tenant_id == tenant_id)
+        return list((await session.execute(query)).scalars())
 
 
 async def test_a_key_is_shown_once_and_kept_only_as_a_hash(gateway: Gateway) -> None:
@@ -66,7 +69,7 @@ async def test_a_key_is_shown_once_and_kept_only_as_a_hash(gateway: Gateway) -> 
     assert "key" not in listed["items"][0]
     assert secret not in str(listed)
 
-    (row,) = await stored_keys(gateway)
+    (row,) = await stored_keys(gateway, owner.tenant_id)
     assert row.key_hash == hashlib.sha256(secret.encode()).hexdigest()
     assert all(secret not in str(value) for value in vars(row).values())
 
@@ -259,7 +262,7 @@ async def test_keys_follow_their_creators_standing(gateway: Gateway) -> None:
     removed = await gateway.http.delete(member_path, headers=owner.headers)
     assert removed.status_code == 200
     assert_problem(await whoami(gateway.http, keyed(key)), 401, "unauthorized")
-    (row,) = await stored_keys(gateway)
+    (row,) = await stored_keys(gateway, owner.tenant_id)
     assert row.revoked_at is not None
     assert row.created_by is None
 

@@ -14,7 +14,7 @@ import httpx
 import jwt
 import pytest
 from fastapi import WebSocket
-from sqlalchemy import select, update
+from sqlalchemy import update
 from starlette.types import Message
 
 from v100.kit.auth import InternalTokens, Principal
@@ -35,7 +35,8 @@ from v100.services.gateway.testing import (
     unique_email,
 )
 
-pytestmark = pytest.mark.time_sensitive
+# One gateway per backend for the module (conftest.py): its tests run on the module's loop.
+pytestmark = [pytest.mark.time_sensitive, pytest.mark.asyncio(loop_scope="module")]
 
 # --- sign-up ------------------------------------------------------------------------------
 
@@ -71,7 +72,8 @@ async def test_signup_creates_a_tenant_and_its_owner_and_signs_in(gateway: Gatew
     runtime: Runtime = gateway.app.state.runtime
     assert runtime.sessions is not None
     async with unit_of_work(runtime.sessions) as session:
-        user = (await session.execute(select(User))).scalar_one()
+        user = await session.get(User, signed_in["user"]["id"])
+        assert user is not None
     assert user.password_hash.startswith("$argon2id$")
     assert PASSWORD not in user.password_hash
 
@@ -218,7 +220,9 @@ async def test_expired_and_unknown_refresh_tokens_are_refused(gateway: Gateway) 
     assert runtime.sessions is not None
     async with unit_of_work(runtime.sessions) as session:
         await session.execute(
-            update(RefreshToken).values(expires_at=utcnow() - timedelta(seconds=1))
+            update(RefreshToken)
+            .where(RefreshToken.tenant_id == account.tenant_id)
+            .values(expires_at=utcnow() - timedelta(seconds=1))
         )
     expired = await refresh(gateway, account.refresh_token)
     assert "expired" in assert_problem(expired, 401, "unauthorized")["detail"]

@@ -31,7 +31,8 @@ from v100.services.gateway.testing import (
     unique_email,
 )
 
-pytestmark = pytest.mark.time_sensitive
+# One gateway per backend for the module (conftest.py): its tests run on the module's loop.
+pytestmark = [pytest.mark.time_sensitive, pytest.mark.asyncio(loop_scope="module")]
 
 MEMBERS = "/v1/tenants/current/members"
 
@@ -187,7 +188,9 @@ async def test_concurrent_demotions_still_leave_an_owner(
     assert runtime.sessions is not None
     async with unit_of_work(runtime.sessions) as session:
         owners = await session.scalar(
-            select(func.count()).select_from(User).where(User.role == "owner")
+            select(func.count())
+            .select_from(User)
+            .where(User.tenant_id == first.tenant_id, User.role == "owner")
         )
     assert owners == 1
 

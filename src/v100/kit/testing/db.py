@@ -1,12 +1,14 @@
 """Database fixtures: ``database_url`` runs a test once on SQLite and once on a fresh PostgreSQL
-database (when ``V100_TEST_POSTGRES_URL`` is set), and ``migrated_engine`` builds a service's
-schema from its real migrations, never from ``create_all``."""
+database (when ``V100_TEST_POSTGRES_URL`` is set), ``module_database_url`` the same for a whole
+module's tests sharing one app, and ``migrated_engine`` builds a service's schema from its real
+migrations, never from ``create_all``."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -21,6 +23,7 @@ __all__ = [
     "database_url",
     "fresh_postgres_url",
     "migrated_engine",
+    "module_database_url",
     "postgres_admin_url",
 ]
 
@@ -56,6 +59,28 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         yield url
     finally:
         await drop_database(url)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def module_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """``database_url`` for a module whose tests share one app on each backend (the test ids
+    are the same: ``[sqlite]``, ``[postgres]``): made once per module and backend, dropped after
+    its last test. The tests stay apart by tenant, each working for tenants of its own; a test
+    that needs a database to itself takes ``database_url``. Synchronous, so that it belongs to
+    no event loop: the app's lifespan runs on the module's loop, the drop on one of its own."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('shared-db')}/test.db"
+        return
+    admin_url = postgres_admin_url()
+    if admin_url is None:
+        pytest.skip(f"{POSTGRES_URL_ENV} is not set (scripts/services/postgres.sh start)")
+    url = fresh_postgres_url(admin_url)
+    try:
+        yield url
+    finally:
+        asyncio.run(drop_database(url))
 
 
 @asynccontextmanager
