@@ -1,17 +1,22 @@
 """Fixtures for integration's tests: ``deploy`` runs the real app (real migrations, its intake
 and dispatcher loops) behind an in-process ASGI client, embedded (SQLite, in-process bus) and
-distributed (PostgreSQL, Redis); ``receiver`` is a real HTTP server on 127.0.0.1."""
+distributed (PostgreSQL, Redis); ``module_deploy`` the same for a module's tests that share one
+app per stack (tests of what a request is refused for, which leave nothing behind; they run on
+the module's loop: ``pytest.mark.asyncio(loop_scope="module")``); ``receiver`` is a real HTTP
+server on 127.0.0.1."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 
 from v100.kit.db import drop_database
 from v100.kit.settings import PlatformSettings
@@ -69,6 +74,7 @@ def settings_for(stack: Stack, tmp_path: Path, **overrides: Any) -> IntegrationS
 
 
 Deploy = Callable[..., contextlib.AbstractAsyncContextManager[Deployment]]
+ModuleDeploy = Callable[..., Awaitable[Deployment]]
 
 
 @pytest.fixture
@@ -83,6 +89,51 @@ def deploy(stack: Stack, tmp_path: Path) -> Deploy:
             yield Deployment(app=app, http=http, settings=settings, stack=stack.name)
 
     return run
+
+
+@pytest.fixture(scope="module", params=STACKS)
+def module_stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """``stack`` for a whole module (synchronous: the database is dropped on a loop of its own
+    after the module's apps, which live on the module's loop, have stopped)."""
+    if request.param == "embedded":
+        directory = tmp_path_factory.mktemp("integration")
+        yield Stack("embedded", {}, f"sqlite+aiosqlite:///{directory}/integration.db")
+        return
+    redis_url = redis_url_or_skip()
+    admin_url = postgres_admin_url()
+    if admin_url is None:
+        pytest.skip(f"{POSTGRES_URL_ENV} is not set (scripts/services/postgres.sh start)")
+    database_url = fresh_postgres_url(admin_url)
+    try:
+        yield Stack("distributed", {"redis_url": redis_url}, database_url)
+    finally:
+        asyncio.run(drop_database(database_url))
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def module_deploy(
+    module_stack: Stack, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[ModuleDeploy]:
+    """``await module_deploy(**settings)``: the module's app on this stack with these settings,
+    started on first use and kept until the module ends."""
+    directory = tmp_path_factory.mktemp("integration-var")
+    running: dict[str, Deployment] = {}
+    async with contextlib.AsyncExitStack() as apps:
+
+        async def deployed(**overrides: Any) -> Deployment:
+            key = repr(sorted(overrides.items()))
+            if key not in running:
+                settings = settings_for(module_stack, directory, **overrides)
+                app = create_app(settings)
+                http = await apps.enter_async_context(running_app(app))
+                running[key] = Deployment(
+                    app=app, http=http, settings=settings, stack=module_stack.name
+                )
+            return running[key]
+
+        yield deployed
 
 
 @pytest.fixture

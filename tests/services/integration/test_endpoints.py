@@ -10,7 +10,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from v100.contracts.events import VIDEO_STREAM
 from v100.kit.fetch import FetchPolicy
 
-from .conftest import Deploy
+from .conftest import Deploy, ModuleDeploy
 from .integration_support import Receiver, eventually, new_tenant
 
 
@@ -77,16 +77,17 @@ async def test_an_endpoint_is_made_read_changed_listed_and_deleted(
         ({"url": "http://127.0.0.1:1/x", "secret": "whsec_abc"}, "secret"),
     ],
 )
+@pytest.mark.asyncio(loop_scope="module")  # one app per stack for the module: nothing is made
 async def test_bad_bodies_are_validation_problems(
-    deploy: Deploy, body: dict[str, object], field: str
+    module_deploy: ModuleDeploy, body: dict[str, object], field: str
 ) -> None:
-    async with deploy() as service:
-        answer = await service.http.post(
-            "/v1/webhooks/endpoints", json=body, headers=service.creating()
-        )
-        assert answer.status_code == 422, answer.text
-        assert answer.headers["content-type"].startswith("application/problem+json")
-        assert field in str(answer.json()["errors"])
+    service = await module_deploy()
+    answer = await service.http.post(
+        "/v1/webhooks/endpoints", json=body, headers=service.creating()
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert field in str(answer.json()["errors"])
 
 
 @pytest.mark.parametrize(
@@ -106,13 +107,14 @@ async def test_bad_bodies_are_validation_problems(
         "not a url",
     ],
 )
-async def test_receiver_urls_follow_the_ssrf_rules(deploy: Deploy, url: str) -> None:
-    async with deploy(allow_loopback_receivers=False) as service:
-        answer = await service.http.post(
-            "/v1/webhooks/endpoints", json={"url": url}, headers=service.creating()
-        )
-        assert answer.status_code == 400, answer.text
-        assert answer.json()["type"] == "/problems/url-not-allowed"
+@pytest.mark.asyncio(loop_scope="module")  # one app per stack for the module: nothing is made
+async def test_receiver_urls_follow_the_ssrf_rules(module_deploy: ModuleDeploy, url: str) -> None:
+    service = await module_deploy(allow_loopback_receivers=False)
+    answer = await service.http.post(
+        "/v1/webhooks/endpoints", json={"url": url}, headers=service.creating()
+    )
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["type"] == "/problems/url-not-allowed"
 
 
 async def test_a_public_address_is_accepted_and_loopback_needs_the_setting(
