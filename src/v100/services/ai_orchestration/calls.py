@@ -21,8 +21,6 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-import httpx
-
 from v100.ai.chunking import count_tokens
 from v100.ai.llm import (
     ChatModel,
@@ -40,12 +38,10 @@ from v100.ai.llm import (
     ToolCallDelta,
     Usage,
 )
-from v100.contracts.billing import BillingError, spending_for
 from v100.contracts.credit_holds import HoldTerms
 from v100.kit.auth import Principal
 from v100.kit.db import new_id, not_interrupted, utcnow
-from v100.kit.errors import BadRequest, UpstreamUnavailable
-from v100.kit.observability import get_logger
+from v100.kit.errors import BadRequest
 from v100.services.ai_orchestration.budgets import Budget
 from v100.services.ai_orchestration.errors import ChatFailed
 from v100.services.ai_orchestration.keys import Credential
@@ -62,7 +58,6 @@ CHAT = HoldTerms(
     lifetime=timedelta(hours=2),
     failure=lambda code, detail: ChatFailed(code, detail),
 )
-_log = get_logger("v100.ai_orchestration.calls")
 # What a message costs besides its text (role and framing), as OpenAI counts it.
 _PER_MESSAGE = 4
 
@@ -244,22 +239,11 @@ class ChatCalls:
                 billing, work_id=call.id, tenant_id=call.tenant_id, hold_id=call.hold_id
             )
             return
-        amount = credits_for(usage, call.rates)
-        captured = await CHAT.capture(
+        # What the vendor counted beyond the hold (its tokenizer is not cl100k) is deducted.
+        call.credits = await CHAT.settle(
             billing, work_id=call.id, tenant_id=call.tenant_id, hold_id=call.hold_id,
-            amount=min(amount, call.held),
+            held=call.held, amount=credits_for(usage, call.rates),
         )  # fmt: skip
-        call.credits = captured
-        if amount > call.held and billing is not None:
-            # The vendor counted more of the prompt than cl100k did: the rest is deducted.
-            try:
-                await billing.deduct(
-                    spending_for(call.tenant_id), amount - call.held, reason=CHAT.reason,
-                    reference=call.id, idempotency_key=CHAT.key(call.id, "excess"),
-                )  # fmt: skip
-                call.credits = (captured or 0) + amount - call.held
-            except (BillingError, UpstreamUnavailable, httpx.HTTPError) as exc:
-                _log.warning("excess not deducted", call=call.id, error=repr(exc))
 
     async def complete(
         self,

@@ -15,7 +15,6 @@ with the hold released; a vendor that does not answer is retried by the job, and
 from __future__ import annotations
 
 from v100.ai.llm import LLMError, LLMRefused, Message, Usage
-from v100.contracts.billing import spending_for
 from v100.contracts.credit_holds import HoldTerms, hold_lifetime
 from v100.kit.db import utcnow
 from v100.kit.jobs import JobContext
@@ -143,18 +142,12 @@ async def run_test(job: JobContext, resources: Resources, run_id: str) -> None:
     total = Usage(sum(r.input_tokens for r in results), sum(r.output_tokens for r in results))
     credits = None
     if rates is not None and hold_id is not None:
+        # Tool rounds may cost more than the hold (one call per case): the rest is deducted.
         amount = credits_for(total, rates)
-        credits = await TEST_RUN.capture(
+        credits = await TEST_RUN.settle(
             resources.billing, work_id=run_id, tenant_id=tenant_id, hold_id=hold_id,
-            amount=amount if held is None else min(amount, held),
+            held=amount if held is None else held, amount=amount,
         )  # fmt: skip
-        if credits is not None and amount > credits and resources.billing is not None:
-            # Tool rounds cost more than the hold (one call per case): the rest is deducted.
-            await resources.billing.deduct(
-                spending_for(tenant_id), amount - credits, reason=TEST_RUN.reason,
-                reference=run_id, idempotency_key=TEST_RUN.key(run_id, "excess"),
-            )  # fmt: skip
-            credits = amount
     async with job.unit_of_work() as session:
         await TestRunRepository(session).change(
             run_id, expect_status=("running",), status="completed",
