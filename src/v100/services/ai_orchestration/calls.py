@@ -186,8 +186,9 @@ class ChatCalls:
         wait_for_hold: bool = True,
     ) -> Call:
         """Take the estimate from the budgets and hold its credits (refusals raise). Without
-        ``wait_for_hold`` the hold is left under way (``call.holding``): the caller awaits it
-        beside the vendor's first token, and settling waits for it."""
+        ``wait_for_hold`` the hold is not started here: the caller starts the vendor's call
+        first and then the hold (``start_hold``), awaits it beside the vendor's first token,
+        and settling waits for it."""
         assert target.credential is not None
         prompt = estimate_prompt(messages, tools)
         estimate = prompt + (options.max_tokens or self.settings.default_max_tokens)
@@ -201,14 +202,20 @@ class ChatCalls:
         call.held = credits_for(
             Usage(prompt, options.max_tokens or self.settings.default_max_tokens), call.rates
         )
-        call.holding = asyncio.get_running_loop().create_task(self._hold(call))
         if wait_for_hold:
             try:
-                await call.holding
+                await self.start_hold(call)
             except BaseException:
                 await self.finish(call, None)
                 raise
         return call
+
+    def start_hold(self, call: Call) -> asyncio.Task[str | None]:
+        """The call's credit hold, under way (``call.holding``). A stream starts it after the
+        vendor's call: the request to the vendor goes out first (time to first token), the
+        hold's round trip to billing runs while the model thinks."""
+        call.holding = asyncio.get_running_loop().create_task(self._hold(call))
+        return call.holding
 
     async def _hold(self, call: Call) -> str | None:
         call.hold_id = await CHAT.reserve(

@@ -211,10 +211,11 @@ class ChatService:
         events = self.calls.stream(prepared.target, messages, options, tools, call)
         # The vendor's first token and the credit hold at once: billing's round trip is not
         # added to the time to first token. A refused hold stops the call before any byte.
+        # The vendor's request is started first: it leaves before the hold's.
         first_event = asyncio.get_running_loop().create_task(anext(events))
-        assert call.holding is not None
+        holding = self.calls.start_hold(call)
         try:
-            await call.holding
+            await holding
         except BaseException:
             first_event.cancel()
             await asyncio.wait([first_event])

@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from v100.ai.chunking import count_tokens
 from v100.contracts.billing import BillingClient, connect_billing
 from v100.contracts.rag import RagClient, connect_rag
 from v100.kit.auth import InternalTokens
@@ -75,6 +76,17 @@ class Resources:
             await self.billing.aclose()
 
 
+def warm_up(settings: AiOrchestrationSettings) -> None:
+    """Load what the first call would otherwise load on the event loop: the cl100k tables its
+    estimate counts with (near a second), and the SDK of each provider the operator has a key
+    for (its import, seconds on a loaded machine)."""
+    count_tokens("")
+    if settings.anthropic_api_key is not None:
+        import anthropic  # noqa: F401
+    if settings.openai_api_key is not None:
+        import openai  # noqa: F401
+
+
 class ResourceSlot:
     """The process's resources: the app's, installed at start-up, or (a worker process) ones
     opened from the environment the first time a job asks."""
@@ -88,6 +100,9 @@ class ResourceSlot:
 
         @contextlib.asynccontextmanager
         async def component(runtime: Runtime) -> AsyncIterator[None]:
+            # Off the event loop, once per process: not inside the first call's time to
+            # first token.
+            await asyncio.to_thread(warm_up, settings)
             resources = Resources.open(settings)
             self._installed = resources
             runtime.provide(resources)

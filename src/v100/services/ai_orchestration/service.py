@@ -102,6 +102,10 @@ class AgentService:
     async def current(
         self, session: AsyncSession, tenant_id: str, agent_id: str
     ) -> tuple[Agent, AgentVersion]:
+        found = await AgentRepository(session).with_current(tenant_id, agent_id)
+        if found is not None:
+            return found
+        # Which one is missing, for the error: read apart (a failing request only).
         agent = await self.get(session, tenant_id, agent_id)
         return agent, await self.version(session, tenant_id, agent_id, agent.version)
 
