@@ -54,7 +54,9 @@ class KnowledgeBaseRepository(TenantRepository[KnowledgeBase]):
 class AgentRepository(TenantRepository[Agent]):
     model = Agent
 
-    async def with_current(self, tenant_id: str, agent_id: str) -> tuple[Agent, AgentVersion] | None:
+    async def with_current(
+        self, tenant_id: str, agent_id: str
+    ) -> tuple[Agent, AgentVersion] | None:
         """The agent and its current version in one query (a chat call's first read: one round
         trip fewer before the vendor is called); None when either is missing."""
         statement = (
