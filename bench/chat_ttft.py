@@ -12,20 +12,28 @@ sides. Each run times, from before the request is sent to the first content:
 Both read the stream with the same plain httpx client; runs alternate sides, so drifting load
 on shared cores hits both alike. Every server runs in this process, on this event loop (the
 gateway, ai_orchestration, billing, the fake): their work competes with the client's, as on a
-busy one-box install. Run by hand, not in CI:
+busy one-box install; with ``--billing-process`` billing is a process of its own (as it is
+deployed: its ledger writes, which the hold beside the first token waits for, then no longer
+share the loop that is relaying the first token). Run by hand, not in CI:
 
     .venv/bin/python bench/chat_ttft.py [--runs 100] [--delay 0.05] [--no-billing]
+                                        [--billing-process]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -33,7 +41,7 @@ from pydantic import SecretStr
 
 from v100.kit.settings import PlatformSettings
 from v100.kit.testing.fakes.anthropic import AnthropicFake
-from v100.kit.testing.servers import serving
+from v100.kit.testing.servers import serving, wait_ready
 from v100.services.ai_orchestration.app import create_app as create_orchestration
 from v100.services.ai_orchestration.settings import AiOrchestrationSettings
 from v100.services.billing.app import create_app as create_billing
@@ -79,6 +87,30 @@ async def _setup(http: httpx.AsyncClient) -> tuple[str, str]:
     return str(key.json()["key"]), str(agent.json()["id"])
 
 
+@contextlib.asynccontextmanager
+async def _billing_process(tmp: Path) -> AsyncIterator[str]:
+    """billing as ``v100 serve billing`` in a process of its own; its URL."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _support import free_port, stop
+
+    port = free_port()
+    env = {
+        **os.environ, "V100_INTERNAL_TOKEN_SECRET": INTERNAL_SECRET, "V100_VAR_DIR": str(tmp),
+        "V100_LOG_LEVEL": "WARNING",
+        "V100_BILLING_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/billing.db",
+    }  # fmt: skip
+    process = subprocess.Popen(  # noqa: ASYNC220 - started before anything is timed
+        [sys.executable, "-m", "v100.cli", "serve", "billing", "--port", str(port)],
+        env=env, start_new_session=True,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        await wait_ready(url, within=120)
+        yield url
+    finally:
+        stop(process)
+
+
 def _ms(values: list[float]) -> tuple[float, float]:
     ordered = sorted(values)
     return statistics.median(ordered) * 1000, ordered[int(0.95 * (len(ordered) - 1))] * 1000
@@ -90,6 +122,7 @@ async def main() -> None:
     parser.add_argument("--delay", type=float, default=0.05)
     # Without billing: the credit hold's share of what is added (its ledger write).
     parser.add_argument("--no-billing", action="store_true")
+    parser.add_argument("--billing-process", action="store_true")
     args = parser.parse_args()
     fake = AnthropicFake(api_key=KEY, first_token_delay=args.delay)
     with tempfile.TemporaryDirectory(prefix="v100-bench-") as scratch:
@@ -98,10 +131,12 @@ async def main() -> None:
             var_dir=tmp, internal_token_secret=INTERNAL_SECRET, log_level="WARNING",
             database_url=f"sqlite+aiosqlite:///{tmp}/{{service}}.db",
         )  # fmt: skip
-        async with (
-            serving(fake.app, lifespan="off") as vendor,
-            serving(create_billing(BillingSettings(platform=platform)), ready=True) as billing,
-        ):
+        billing_server = (
+            _billing_process(tmp)
+            if args.billing_process
+            else serving(create_billing(BillingSettings(platform=platform)), ready=True)
+        )
+        async with serving(fake.app, lifespan="off") as vendor, billing_server as billing:
             settings = AiOrchestrationSettings(
                 platform=platform, billing_url=billing, anthropic_api_key=SecretStr(KEY),
                 anthropic_base_url=vendor, provider_max_retries=0,
@@ -155,7 +190,9 @@ async def _measure(http: httpx.AsyncClient, vendor: str, gateway: str, key: str,
     (own, own95), (ours, ours95) = _ms(timings["provider"]), _ms(timings["platform"])
     added = ours - own
     verdict = "within" if added < TARGET_ADDED_MS else "OVER"
-    print(f"{args.runs} streams a side, the fake's first token after {args.delay * 1000:g} ms")
+    where = "a process of its own" if args.billing_process else "this event loop"
+    print(f"{args.runs} streams a side, the fake's first token after {args.delay * 1000:g} ms; "
+          f"billing on {where}, load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     print(f"provider's own first token: median {own:7.2f} ms (p95 {own95:7.2f})")
     print(f"through the gateway:        median {ours:7.2f} ms (p95 {ours95:7.2f})")
     print(f"added by the platform: {added:+.2f} ms median, {ours95 - own95:+.2f} ms p95; "
