@@ -62,14 +62,18 @@ async def make(
     found = await collections.by_knowledge_base(tenant_id, knowledge_base_id)
     if found is None:
         try:
+            # The row first: on SQLite a transaction that begins with a write waits for the
+            # file's write lock, while one that began by reading (the vector table's IF NOT
+            # EXISTS reads the schema) fails at once with "database is locked" if another
+            # connection wrote since its read.
             async with session.begin_nested():
-                await vector_store(session).prepare(session, model.dimension)
                 found = await collections.add(
                     Collection(
                         tenant_id=tenant_id, knowledge_base_id=knowledge_base_id,
                         embedding_model=model.id, dimension=model.dimension,
                     )
                 )  # fmt: skip
+                await vector_store(session).prepare(session, model.dimension)
         except IntegrityError:  # made by a concurrent request first
             found = await collections.by_knowledge_base(tenant_id, knowledge_base_id)
             if found is None:
