@@ -6,18 +6,12 @@ of its own, so no other signed URL of the platform passes for it."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass
-from typing import Any
-
-import jwt
 
 from v100.kit.errors import Forbidden
+from v100.kit.url_tokens import UrlToken, UrlTokenExpired, UrlTokenInvalid
 
 __all__ = ["InvalidUploadCapability", "UploadCapabilities", "UploadGrant"]
-
-_AUDIENCE = "v100-recording-upload"
 
 
 class InvalidUploadCapability(Forbidden):
@@ -37,32 +31,18 @@ class UploadCapabilities:
     """Signs and checks upload capabilities with the platform's internal secret."""
 
     def __init__(self, secret: str) -> None:
-        label = b"v100 meeting recording uploads"
-        self._key = hmac.new(secret.encode(), label, hashlib.sha256).digest()
+        self._token = UrlToken(secret, "v100 meeting recording uploads", "v100-recording-upload")
 
     def sign(self, tenant_id: str, recording_id: str, upload_id: str, expires_at: int) -> str:
-        claims = {
-            "aud": _AUDIENCE,
-            "exp": expires_at,
-            "tid": tenant_id,
-            "rid": recording_id,
-            "uid": upload_id,
-        }
-        return jwt.encode(claims, self._key, algorithm="HS256")
+        return self._token.sign(expires_at, tid=tenant_id, rid=recording_id, uid=upload_id)
 
     def verify(self, token: str) -> UploadGrant:
         """The grant; 403 ``upload-capability-invalid`` for a forged, altered or expired one."""
         try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                self._key,
-                algorithms=["HS256"],
-                audience=_AUDIENCE,
-                options={"require": ["exp", "aud", "tid", "rid", "uid"]},
-            )
-        except jwt.ExpiredSignatureError:
+            claims = self._token.read(token, "tid", "rid", "uid")
+        except UrlTokenExpired:
             raise InvalidUploadCapability("The upload URL has expired.") from None
-        except jwt.PyJWTError:
+        except UrlTokenInvalid:
             raise InvalidUploadCapability("The upload URL's token is not valid.") from None
         return UploadGrant(
             tenant_id=str(claims["tid"]),

@@ -12,19 +12,12 @@ never opens a route, nor an internal token either:
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass
-from typing import Any
 
-import jwt
-
+from v100.kit.url_tokens import UrlToken, UrlTokenExpired, UrlTokenInvalid
 from v100.services.stream_proxy.errors import InvalidPlaybackToken
 
 __all__ = ["PlaybackGrant", "PlaybackSigner"]
-
-_VIDEO = "v100-stream-video"
-_ROUTE = "v100-stream-route"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,35 +30,28 @@ class PlaybackGrant:
 
 class PlaybackSigner:
     def __init__(self, secret: str) -> None:
-        self._key = hmac.new(secret.encode(), b"v100 stream playback urls", hashlib.sha256).digest()
+        label = "v100 stream playback urls"
+        self._video = UrlToken(secret, label, "v100-stream-video")
+        self._route = UrlToken(secret, label, "v100-stream-route")
 
     def video(self, tenant_id: str, video_id: str, expires_at: int) -> str:
-        return self._sign(_VIDEO, "vid", tenant_id, video_id, expires_at)
+        return self._video.sign(expires_at, tid=tenant_id, vid=video_id)
 
     def route(self, tenant_id: str, route_id: str, expires_at: int) -> str:
-        return self._sign(_ROUTE, "rid", tenant_id, route_id, expires_at)
+        return self._route.sign(expires_at, tid=tenant_id, rid=route_id)
 
     def verify_video(self, token: str) -> PlaybackGrant:
-        return self._verify(token, _VIDEO, "vid")
+        return _verify(self._video, token, "vid")
 
     def verify_route(self, token: str) -> PlaybackGrant:
-        return self._verify(token, _ROUTE, "rid")
+        return _verify(self._route, token, "rid")
 
-    def _sign(self, audience: str, claim: str, tenant_id: str, subject: str, exp: int) -> str:
-        claims = {"aud": audience, "exp": exp, "tid": tenant_id, claim: subject}
-        return jwt.encode(claims, self._key, algorithm="HS256")
 
-    def _verify(self, token: str, audience: str, claim: str) -> PlaybackGrant:
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                self._key,
-                algorithms=["HS256"],
-                audience=audience,
-                options={"require": ["exp", "aud", "tid", claim]},
-            )
-        except jwt.ExpiredSignatureError:
-            raise InvalidPlaybackToken("The playback URL has expired.") from None
-        except jwt.PyJWTError:
-            raise InvalidPlaybackToken("The playback URL's token is not valid.") from None
-        return PlaybackGrant(str(claims["tid"]), str(claims[claim]), int(claims["exp"]))
+def _verify(kind: UrlToken, token: str, claim: str) -> PlaybackGrant:
+    try:
+        claims = kind.read(token, "tid", claim)
+    except UrlTokenExpired:
+        raise InvalidPlaybackToken("The playback URL has expired.") from None
+    except UrlTokenInvalid:
+        raise InvalidPlaybackToken("The playback URL's token is not valid.") from None
+    return PlaybackGrant(str(claims["tid"]), str(claims[claim]), int(claims["exp"]))

@@ -5,20 +5,14 @@ platform's internal secret, one key and audience per use, so neither passes for 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import time
 from dataclasses import dataclass
 from typing import Any
 
-import jwt
-
 from v100.kit.errors import Forbidden
+from v100.kit.url_tokens import UrlToken, UrlTokenExpired, UrlTokenInvalid
 
 __all__ = ["DirectUploadGrant", "InvalidToken", "PlaybackGrant", "UrlSigner"]
-
-_PLAYBACK = "v100-playback"
-_DIRECT_UPLOAD = "v100-direct-upload"
 
 
 class InvalidToken(Forbidden):
@@ -44,20 +38,18 @@ class DirectUploadGrant:
 
 class UrlSigner:
     def __init__(self, secret: str) -> None:
-        raw = secret.encode()
-        self._playback_key = hmac.new(raw, b"v100 video playback urls", hashlib.sha256).digest()
-        self._upload_key = hmac.new(raw, b"v100 video direct uploads", hashlib.sha256).digest()
+        self._playback = UrlToken(secret, "v100 video playback urls", "v100-playback")
+        self._upload = UrlToken(secret, "v100 video direct uploads", "v100-direct-upload")
 
     def playback(
         self, tenant_id: str, video_id: str, expires_at: int, clip_id: str | None = None
     ) -> str:
-        claims = {"aud": _PLAYBACK, "exp": expires_at, "tid": tenant_id, "vid": video_id}
         if clip_id is not None:
-            claims["cid"] = clip_id
-        return jwt.encode(claims, self._playback_key, algorithm="HS256")
+            return self._playback.sign(expires_at, tid=tenant_id, vid=video_id, cid=clip_id)
+        return self._playback.sign(expires_at, tid=tenant_id, vid=video_id)
 
     def verify_playback(self, token: str) -> PlaybackGrant:
-        claims = self._decode(token, self._playback_key, _PLAYBACK, "vid")
+        claims = _read(self._playback, token, "vid")
         clip_id = claims.get("cid")
         return PlaybackGrant(
             tenant_id=str(claims["tid"]),
@@ -67,37 +59,24 @@ class UrlSigner:
         )
 
     def direct_upload(self, tenant_id: str, direct_upload_id: str, expires_at: int) -> str:
-        claims = {
-            "aud": _DIRECT_UPLOAD,
-            "exp": expires_at,
-            "tid": tenant_id,
-            "dup": direct_upload_id,
-        }
-        return jwt.encode(claims, self._upload_key, algorithm="HS256")
+        return self._upload.sign(expires_at, tid=tenant_id, dup=direct_upload_id)
 
     def verify_direct_upload(self, token: str) -> DirectUploadGrant:
-        claims = self._decode(token, self._upload_key, _DIRECT_UPLOAD, "dup")
+        claims = _read(self._upload, token, "dup")
         return DirectUploadGrant(
             tenant_id=str(claims["tid"]),
             direct_upload_id=str(claims["dup"]),
             expires_at=int(claims["exp"]),
         )
 
-    @staticmethod
-    def _decode(token: str, key: bytes, audience: str, subject: str) -> dict[str, Any]:
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                key,
-                algorithms=["HS256"],
-                audience=audience,
-                options={"require": ["exp", "aud", "tid", subject]},
-            )
-        except jwt.ExpiredSignatureError:
-            raise InvalidToken("The URL has expired.") from None
-        except jwt.PyJWTError:
-            raise InvalidToken("The URL's token is not valid.") from None
-        return claims
+
+def _read(kind: UrlToken, token: str, subject: str) -> dict[str, Any]:
+    try:
+        return kind.read(token, "tid", subject)
+    except UrlTokenExpired:
+        raise InvalidToken("The URL has expired.") from None
+    except UrlTokenInvalid:
+        raise InvalidToken("The URL's token is not valid.") from None
 
 
 def now() -> int:
