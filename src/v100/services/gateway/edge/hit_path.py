@@ -144,6 +144,10 @@ class HitPath:
         known = self._requests[request]
         if known is None:
             return None
+        if known.key is not None and cache.not_cacheable_now(known.key):
+            # Held as not cacheable for the caller seen last: no hit to answer, the proxied
+            # path's (which asks who is calling again) or the full path's.
+            return None
         principal = self.authenticator.principal_now(known.headers)
         if principal is None:
             return None

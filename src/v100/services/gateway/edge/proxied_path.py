@@ -35,6 +35,7 @@ from v100.services.gateway.edge.cache._policy import decide
 from v100.services.gateway.edge.compression import CompressionMiddleware, compressible_type
 from v100.services.gateway.edge.hit_metrics import HitMetrics, Metrics
 from v100.services.gateway.edge.limits import Plan, RateLimits
+from v100.services.gateway.edge.proxy.headers import header_block
 from v100.services.gateway.edge.proxy.middleware import ProxyMiddleware
 from v100.services.gateway.edge.proxy.upstreams import Route, Upstreams
 from v100.services.gateway.edge.remembered import Remembered
@@ -62,6 +63,9 @@ _STATUS_LINES = {
     s.value: b"HTTP/1.1 %d %s\r\n" % (s.value, s.phrase.encode()) for s in http.HTTPStatus
 }
 _SERVER_TIMING = b"server-timing"
+# Where the request id goes in the header lines kept per request (no header has NUL bytes).
+_ID_MARK = "\x00request-id\x00"
+_ID_MARK_BYTES = _ID_MARK.encode()
 # The response cache's forward of a URL it holds as not cacheable (``fetch``'s "uri-miss").
 _FWD = "uri-miss"
 _CACHE_STATUS = (b"cache-status", f"{CACHE_STATUS_NAME}; fwd={_FWD}".encode())
@@ -85,6 +89,9 @@ class _Request:
     principal: Principal | None = None
     key: RequestKey | None = None
     plan: Plan | None = None
+    # The header lines the service receives, around the request id, and what they were made
+    # for: (authorization, the caller's address, scheme, lines before, lines after).
+    forwarded: tuple[str | None, str | None, str, bytes, bytes] | None = None
 
 
 @dataclass(slots=True, eq=False)
@@ -312,7 +319,7 @@ class ProxiedPath:
         }
         answer = _Answer(self, call, cycle, scope, timing, request_id)
         try:
-            await self._forward(scope, answer.receive, answer.send)
+            await self._forward(scope, answer.receive, answer.send, known)
             capture = answer.capture
             if capture is not None:
                 await capture.end()  # an answer that became cacheable: stored, then answered
@@ -345,12 +352,30 @@ class ProxiedPath:
                 )
             current_request_id.reset(context)
 
-    async def _forward(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _forward(self, scope: Scope, receive: Receive, send: Send, known: _Request) -> None:
         state = scope["state"]
         tokens = self.tokens
         assert tokens is not None  # started
         authorization = self.upstreams.bearer(tokens, state["principal"])
-        await self.proxy.forward_http(scope, receive, send, scope["route"], authorization)
+        client = scope["client"]
+        host = client[0] if client else None
+        scheme = scope["scheme"]
+        forwarded = known.forwarded
+        if (
+            forwarded is None
+            or forwarded[0] != authorization
+            or forwarded[1] != host
+            or forwarded[2] != scheme
+        ):
+            # The proxy's own header lines, made once per request, caller and token, with a
+            # mark where each request's id goes.
+            lines = header_block(
+                self.proxy.forwarded({**scope, "state": {"request_id": _ID_MARK}}, authorization)
+            )
+            before, _, after = lines.partition(_ID_MARK_BYTES)
+            forwarded = known.forwarded = (authorization, host, scheme, before, after)
+        block = forwarded[3] + state["request_id"].encode("latin-1") + forwarded[4]
+        await self.proxy.forward_http(scope, receive, send, scope["route"], authorization, block)
 
 
 def _ms(since: float) -> float:
