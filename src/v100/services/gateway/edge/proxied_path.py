@@ -582,8 +582,9 @@ class _Answer:
         lines = [_STATUS_LINES.get(status) or b"HTTP/1.1 %d \r\n" % status, self._call.defaults]
         chunked: bool | None = None
         close = False
+        # Names are lower-case (ASGI's rule for an answer's headers, kept by all that answers
+        # here: the proxy, Starlette's problem answers, the cache and compression).
         for name, field in headers:
-            name = name.lower()
             if name == _SERVER_TIMING:
                 value += b", " + field
                 continue

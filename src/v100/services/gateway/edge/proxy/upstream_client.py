@@ -33,6 +33,8 @@ __all__ = [
 ]
 
 _HIGH_WATER = 256 * 1024  # answer bytes buffered before the upstream socket stops being read
+# What ends an answer's body before the end of the connection.
+_FRAMING = (b"content-length", b"transfer-encoding")
 
 
 class UpstreamError(Exception):
@@ -135,10 +137,7 @@ class _Connection(asyncio.Protocol):
             self.eof = True
             self.keep_alive = self.keep_alive and not self.head_only
         else:
-            names = {name.lower() for name, _ in self.headers}
-            self.until_close = b"content-length" not in names and (
-                b"transfer-encoding" not in names
-            )
+            self.until_close = not any(name.lower() in _FRAMING for name, _ in self.headers)
         head = self.head
         if head is not None and not head.done():
             head.set_result(None)
@@ -188,12 +187,13 @@ class _Connection(asyncio.Protocol):
             raise UpstreamBroken("connection closed while sending")
 
 
-def _timed(future: asyncio.Future[None], seconds: float, what: str) -> asyncio.TimerHandle:
-    def expire() -> None:
-        if not future.done():
-            future.set_exception(UpstreamReadTimeout(f"no {what} within {seconds:g} s"))
+def _expire(future: asyncio.Future[None], seconds: float, what: str) -> None:
+    if not future.done():
+        future.set_exception(UpstreamReadTimeout(f"no {what} within {seconds:g} s"))
 
-    return asyncio.get_running_loop().call_later(seconds, expire)
+
+def _timed(future: asyncio.Future[None], seconds: float, what: str) -> asyncio.TimerHandle:
+    return asyncio.get_running_loop().call_later(seconds, _expire, future, seconds, what)
 
 
 class Exchange:
