@@ -137,7 +137,12 @@ class _Connection(asyncio.Protocol):
             self.eof = True
             self.keep_alive = self.keep_alive and not self.head_only
         else:
-            self.until_close = not any(name.lower() in _FRAMING for name, _ in self.headers)
+            until_close = True
+            for name, _ in self.headers:
+                if name.lower() in _FRAMING:
+                    until_close = False
+                    break
+            self.until_close = until_close
         head = self.head
         if head is not None and not head.done():
             head.set_result(None)
