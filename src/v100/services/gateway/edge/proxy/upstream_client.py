@@ -302,7 +302,7 @@ class UpstreamPool:
             idle.pop(0).abort()
         idle.append(conn)
 
-    async def _acquire(self) -> _Connection:
+    def _idle_connection(self) -> _Connection | None:
         idle = self._idle
         now = time.monotonic()
         while idle:
@@ -310,6 +310,9 @@ class UpstreamPool:
             if not conn.closed and now - conn.idle_since < self.keepalive:
                 return conn
             conn.abort()
+        return None
+
+    async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self.connect_timeout):
@@ -347,7 +350,7 @@ class UpstreamPool:
             header_block,
         )
         for attempt in (0, 1):
-            conn = await self._acquire()
+            conn = self._idle_connection() or await self._connect()
             reused = conn.used
             conn.used = True
             conn._reset(method == "HEAD")
