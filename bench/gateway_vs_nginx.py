@@ -428,6 +428,9 @@ def main() -> None:
     parser.add_argument("--rate-seconds", type=float, default=10.0)
     parser.add_argument("--samples", type=int, default=3000)
     parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument(
+        "--keep-profiles", type=Path, help="a folder to copy py-spy's raw stacks into"
+    )
     args = parser.parse_args()
     if args.upstream:
         serve_upstream(args.upstream)
@@ -586,6 +589,9 @@ def report(
         raw = profile(gateway_pid, f"{gw}{path}", key, args.seconds, args.connections, out)
         say(f"\n4. Where the gateway's CPU goes under wrk, {label} (py-spy --gil, 250 Hz):")
         say("\n".join(summarize_profile(raw)))
+        if args.keep_profiles:
+            args.keep_profiles.mkdir(parents=True, exist_ok=True)
+            shutil.copy(raw, args.keep_profiles / raw.name)
 
 
 if __name__ == "__main__":

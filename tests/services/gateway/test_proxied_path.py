@@ -7,17 +7,24 @@ continue a request the parser has begun are never taken for a request of their o
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 
+from v100.kit.http import PrincipalDep
 from v100.services.gateway.edge.proxied_path import ProxiedPath
 from v100.services.gateway.edge.proxy.upstreams import Upstreams
 
 from .response_cache_support import (
+    BLOCK,
+    PREFIX,
+    ROUTE,
     CachingGateway,
     Caller,
     Origin,
@@ -27,6 +34,7 @@ from .response_cache_support import (
     unique,
 )
 from .test_hit_path import LIMITS, _connect, _limits, _read_answer, _same_answer
+from .traffic_support import metric
 
 
 @dataclass
@@ -46,6 +54,10 @@ class Pair:
 async def _pair(
     tmp_path: Path, limits: dict[str, object], **overrides: object
 ) -> AsyncIterator[Pair]:
+    # The caller's key stays known through a test however slow the machine (``principal_now``:
+    # a request after the key cache's time is the full path's), and no health check marks a
+    # service up or down in one gateway and not yet in the other.
+    overrides = {"api_key_cache_seconds": 60, "health_check_enabled": False, **overrides}
     async with (
         origin_serving(tmp_path, None) as origin,
         gateway_serving(
@@ -167,6 +179,12 @@ async def test_refusals_are_the_full_path_s_own(tmp_path: Path) -> None:
         _same_answer(fast, full)
         limited, full_limited = await _both(pair, "POST", url, times=1, content=b"{}")
         assert limited.status_code == 429
+        # Whole seconds until each gateway's own bucket has room, from its own first request:
+        # the two may round a second apart on a slow machine.
+        for name in ("retry-after", "ratelimit-reset"):
+            waits = int(limited.headers[name]), int(full_limited.headers[name])
+            assert abs(waits[0] - waits[1]) <= 1, (name, waits)
+            limited.headers[name] = full_limited.headers[name]
         _same_answer(limited, full_limited)
         assert pair.proxied.taken == taken + 3
         anonymous, full_anonymous = await _both(pair, "POST", url, who="", content=b"{}")
@@ -216,8 +234,7 @@ async def test_only_a_read_holding_one_whole_request_is_taken(pair: Pair) -> Non
 async def test_a_slow_answer_outlives_the_keep_alive_timeout(tmp_path: Path) -> None:
     """The keep-alive timer, armed once per idle spell, must not close a connection whose
     request is being answered."""
-    # The caller's key stays known through the test (``principal_now``).
-    async for pair in _pair(tmp_path, LIMITS, api_key_cache_seconds=60):
+    async for pair in _pair(tmp_path, LIMITS):
         key = pair.fast_who["a"].headers["X-API-Key"]
         taken = pair.proxied.taken
         reader, writer = await _connect(pair.fast)
@@ -232,3 +249,108 @@ async def test_a_slow_answer_outlives_the_keep_alive_timeout(tmp_path: Path) -> 
         assert head.startswith(b"HTTP/1.1 200")
         assert pair.proxied.taken == taken + 1
         writer.close()
+
+
+def _turning_route(pair: Pair) -> dict[str, bool]:
+    """A route of the origin's, put before its others, whose answers are not cacheable until
+    the test turns them cacheable (``public, max-age=60``): the same URL, first held as not
+    cacheable by the gateways' caches, then to be stored."""
+    cacheable = {"now": False}
+
+    async def turning(name: str, principal: PrincipalDep) -> JSONResponse:
+        pair.origin.hits[f"{PREFIX}/turning/{name}"] += 1
+        headers = {"Cache-Control": "public, max-age=60"} if cacheable["now"] else {}
+        return JSONResponse({"name": name, "tenant_id": principal.tenant_id}, headers=headers)
+
+    route = APIRoute(f"{PREFIX}/turning/{{name}}", turning, methods=["GET"])
+    pair.origin.app.router.routes.insert(0, route)
+    return cacheable
+
+
+async def test_a_url_that_becomes_cacheable_is_stored_as_the_full_path_stores_it(
+    pair: Pair,
+) -> None:
+    cacheable = _turning_route(pair)
+    url = f"{PREFIX}/turning/{uuid.uuid4().hex[:8]}"
+    taken = pair.proxied.taken
+    # Not cacheable: the first request is the full path's, the second taken (its mark renewed).
+    fast, full = await _both(pair, "GET", url)
+    _same_answer(fast, full)
+    assert fast.headers["cache-status"].endswith("; fwd=uri-miss")
+    assert pair.proxied.taken == taken + 1
+    # Cacheable now: taken while the URL is still marked, stored, answered from the entry.
+    cacheable["now"] = True
+    stored, full_stored = await _both(pair, "GET", url, times=1)
+    assert pair.proxied.taken == taken + 2
+    assert stored.headers["cache-status"].endswith("; fwd=uri-miss; stored")
+    _same_answer(stored, full_stored)
+    assert pair.origin.count(url) == 6
+    # ... and from now on a hit on both, the origin left alone.
+    hit, full_hit = await _both(pair, "GET", url, times=1)
+    assert "; hit" in hit.headers["cache-status"]
+    _same_answer(hit, full_hit)
+    assert pair.origin.count(url) == 6
+    assert pair.proxied.taken == taken + 2
+
+
+async def test_compressible_and_incompressible_answers_pass_as_on_the_full_path(
+    pair: Pair,
+) -> None:
+    taken = pair.proxied.taken
+    gzip = {"Accept-Encoding": "gzip"}
+    # Bytes of a type never compressed, streamed by the origin (chunked), asked with gzip.
+    octets = f"{unique()}?size=3000"
+    raw, full_raw = await _both(pair, "GET", octets, headers=gzip)
+    assert "content-encoding" not in raw.headers
+    assert raw.headers["transfer-encoding"] == "chunked"
+    assert raw.content == full_raw.content == BLOCK[:3000]
+    _same_answer(raw, full_raw)
+    # A JSON answer below the threshold (untouched) and one above it (compressed with gzip;
+    # with Brotli preferred; marked Vary but sent as it is to a caller that accepts neither).
+    small, full_small = await _both(pair, "GET", unique(), headers=gzip)
+    assert "content-encoding" not in small.headers
+    assert "vary" not in small.headers
+    _same_answer(small, full_small)
+    big = f"{unique()}?pad={'y' * 1500}"
+    for accepted, coding in (("gzip", "gzip"), ("br;q=1, gzip;q=0.5", "br"), ("zstd", None)):
+        fast, full = await _both(pair, "GET", big, headers={"Accept-Encoding": accepted})
+        assert fast.headers.get("content-encoding") == coding
+        assert "Accept-Encoding" in fast.headers["vary"]
+        assert fast.json() == full.json() or fast.json()["url"] == full.json()["url"]
+        _same_answer(fast, full)
+    # Two requests each; the first of each URL is the full path's.
+    assert pair.proxied.taken == taken + 1 + 1 + 1 + 2 + 2
+
+
+async def test_what_the_proxied_path_answers_is_counted_as_the_full_path_counts_it(
+    pair: Pair,
+) -> None:
+    """Folded before each scrape: the same requests to both gateways, the same counts."""
+    not_cacheable, posted = unique(), unique()
+    await _both(pair, "GET", not_cacheable, times=4)
+    await _both(pair, "POST", posted, times=3, content=b"{}")
+    await _both(pair, "GET", f"{PREFIX}/x?status=503", times=2)  # not stored: its status
+    scraped = []
+    for gateway in (pair.fast, pair.full):
+        async with gateway.client() as http:
+            scraped.append((await http.get("/metrics")).text)
+    fast, full = scraped
+    route = {"route": ROUTE}
+    for name, labels in (
+        ("v100_gateway_upstream_duration_seconds_count", route),
+        ("v100_gateway_cache_not_stored_total", {**route, "reason": "not-shared"}),
+        ("v100_gateway_cache_not_stored_total", {**route, "reason": "status"}),
+        ("v100_gateway_cache_requests_total", {**route, "result": "miss"}),
+        ("v100_gateway_processing_seconds_count", route),
+        ("v100_http_requests_total", {**route, "method": "GET", "status": "200"}),
+        ("v100_http_requests_total", {**route, "method": "GET", "status": "503"}),
+        ("v100_http_requests_total", {**route, "method": "POST", "status": "405"}),
+        ("v100_http_request_duration_seconds_count", {**route, "method": "POST"}),
+    ):
+        counted = metric(fast, name, **labels)
+        assert counted is not None, (name, labels)
+        assert counted == metric(full, name, **labels), (name, labels)
+    # Every request reached the origin once, through both paths (the fixture's POST too).
+    assert metric(fast, "v100_gateway_upstream_duration_seconds_count", **route) == 4 + 3 + 2 + 1
+    assert metric(fast, "v100_gateway_cache_not_stored_total", reason="not-shared") == 4
+    assert pair.proxied.taken >= 3 + 3 + 1

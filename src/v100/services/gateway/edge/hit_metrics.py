@@ -14,6 +14,7 @@ from prometheus_client import Histogram
 from v100.kit.observability import HttpMetrics
 from v100.services.gateway.edge.cache import CacheMetrics
 from v100.services.gateway.edge.limits import LimiterMetrics
+from v100.services.gateway.edge.tallies import Observations
 from v100.services.gateway.edge.traffic_metrics import TrafficMetrics
 
 __all__ = ["HitMetrics", "Metrics"]
@@ -25,26 +26,6 @@ _Key = tuple[str, str, int, str | None, str | None, str | None]
 Metrics = tuple[HttpMetrics, TrafficMetrics | None, CacheMetrics | None, LimiterMetrics | None]
 
 
-class _Observations:
-    """Observations of one histogram as ``Histogram.observe`` files them (in the first bucket
-    whose upper bound is at least the value), to be added to it at once. prometheus_client has
-    no public call that adds many observations, so ``add_to`` increments the child's own bucket
-    and sum values, the very ones ``observe`` increments."""
-
-    __slots__ = ("bounds", "counts", "total")
-
-    def __init__(self, histogram: Histogram) -> None:
-        self.bounds: list[float] = histogram._upper_bounds
-        self.counts = [0] * len(self.bounds)
-        self.total = 0.0
-
-    def add_to(self, histogram: Histogram) -> None:
-        histogram._sum.inc(self.total)
-        for bucket, count in zip(histogram._buckets, self.counts, strict=True):
-            if count:
-                bucket.inc(count)
-
-
 class _Tally:
     """The answers of one key since the last fold."""
 
@@ -52,8 +33,8 @@ class _Tally:
 
     def __init__(self, latency: Histogram, processing: Histogram | None) -> None:
         self.answers = 0
-        self.latency = _Observations(latency)
-        self.processing = _Observations(processing) if processing is not None else None
+        self.latency = Observations(latency)
+        self.processing = Observations(processing) if processing is not None else None
 
 
 class HitMetrics:

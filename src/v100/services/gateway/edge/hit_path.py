@@ -144,6 +144,13 @@ class HitPath:
         known = self._requests[request]
         if known is None:
             return None
+        # Whether the URL is held as not cacheable is asked first, for the caller seen last:
+        # then there is no hit to answer (the proxied path's, which asks who is calling again,
+        # or the full path's), and for a hit it need not be asked again below.
+        last = known.key
+        if last is not None and cache.not_cacheable_now(last):
+            return None
+        unmarked = last is not None
         principal = self.authenticator.principal_now(known.headers)
         if principal is None:
             return None
@@ -154,11 +161,12 @@ class HitPath:
         if principal is not known.principal and principal != known.principal:
             known.principal = principal
             known.key = cache.key_of(principal, known.path, known.query)
+            unmarked = False  # another key
             if limits.enabled:
                 known.plan = limits.plan_now(principal, known.path, known.text_method)
         key = known.key
         assert key is not None  # set with the principal
-        entry = cache.fresh_now(key, known.headers)
+        entry = cache.fresh_now(key, known.headers, unmarked=unmarked)
         if entry is None:
             return None
         if (

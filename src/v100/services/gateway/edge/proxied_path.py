@@ -30,10 +30,12 @@ from v100.kit.observability import HttpMetrics, current_request_id, get_logger
 from v100.services.gateway.edge.authentication import Authenticates
 from v100.services.gateway.edge.cache import EdgeCache, RequestKey, RequestView
 from v100.services.gateway.edge.cache._cache import Found
-from v100.services.gateway.edge.cache._fetch import Ask, fetch
-from v100.services.gateway.edge.compression import CompressionMiddleware
+from v100.services.gateway.edge.cache._fetch import CACHE_STATUS_NAME, Ask, Capture
+from v100.services.gateway.edge.cache._policy import decide
+from v100.services.gateway.edge.compression import CompressionMiddleware, compressible_type
 from v100.services.gateway.edge.hit_metrics import HitMetrics, Metrics
 from v100.services.gateway.edge.limits import Plan, RateLimits
+from v100.services.gateway.edge.proxy.headers import header_block
 from v100.services.gateway.edge.proxy.middleware import ProxyMiddleware
 from v100.services.gateway.edge.proxy.upstreams import Route, Upstreams
 from v100.services.gateway.edge.remembered import Remembered
@@ -61,6 +63,12 @@ _STATUS_LINES = {
     s.value: b"HTTP/1.1 %d %s\r\n" % (s.value, s.phrase.encode()) for s in http.HTTPStatus
 }
 _SERVER_TIMING = b"server-timing"
+# Where the request id goes in the header lines kept per request (no header has NUL bytes).
+_ID_MARK = "\x00request-id\x00"
+_ID_MARK_BYTES = _ID_MARK.encode()
+# The response cache's forward of a URL it holds as not cacheable (``fetch``'s "uri-miss").
+_FWD = "uri-miss"
+_CACHE_STATUS = (b"cache-status", f"{CACHE_STATUS_NAME}; fwd={_FWD}".encode())
 _log = get_logger("v100.access")
 
 
@@ -81,6 +89,9 @@ class _Request:
     principal: Principal | None = None
     key: RequestKey | None = None
     plan: Plan | None = None
+    # The header lines the service receives, around the request id, and what they were made
+    # for: (authorization, the caller's address, scheme, lines before, lines after).
+    forwarded: tuple[str | None, str | None, str, bytes, bytes] | None = None
 
 
 @dataclass(slots=True, eq=False)
@@ -306,51 +317,18 @@ class ProxiedPath:
                 "server_timing": timing,
             },
         }
-        answer = _Answer(call, cycle, timing, request_id)
-        send: Send = answer.send
-        if self.compression is not None:
-            send = self.compression.compressing(scope, send)
-        if call.admitted is not None:
-            send = _limited(send, call.admitted)
+        answer = _Answer(self, call, cycle, scope, timing, request_id)
         try:
-            view = known.view
-            if view is None:
-                await self._forward(scope, answer.receive, send)
-            else:
-                key = known.key
-                assert key is not None
-                cache, metrics = self.cache, self.cache.metrics
-                assert metrics is not None  # started
-                ask = Ask(
-                    key,
-                    view,
-                    known.headers,
-                    route.path,
-                    authenticated=True,
-                    epoch=cache.cache.epoch(key.tenant),
-                )
-                found = Found()
-                found.not_cacheable = True
-                head = known.method == "HEAD"
-                await fetch(
-                    self._forward,
-                    cache.cache,
-                    metrics,
-                    scope,
-                    answer.receive,
-                    send,
-                    ask,
-                    found,
-                    "uri-miss",
-                    store=not head,
-                    whole=False,
-                )
+            await self._forward(scope, answer.receive, answer.send, known)
+            capture = answer.capture
+            if capture is not None:
+                await capture.end()  # an answer that became cacheable: stored, then answered
         except Exception as exc:
             # As the kit's request-context middleware: logged once, a 500 if nothing went out.
             _log.error("unhandled error", path=known.path, exc_info=exc)
             if not answer.started:
                 error = InternalError("An unexpected error occurred.")
-                await problem_response(error, known.path)(scope, answer.receive, answer.send)
+                await problem_response(error, known.path)(scope, answer.receive, answer.write)
         finally:
             answer.end()
             elapsed = perf_counter() - call.started
@@ -374,43 +352,61 @@ class ProxiedPath:
                 )
             current_request_id.reset(context)
 
-    async def _forward(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _forward(self, scope: Scope, receive: Receive, send: Send, known: _Request) -> None:
         state = scope["state"]
         tokens = self.tokens
         assert tokens is not None  # started
         authorization = self.upstreams.bearer(tokens, state["principal"])
-        await self.proxy.forward_http(scope, receive, send, scope["route"], authorization)
+        client = scope["client"]
+        host = client[0] if client else None
+        scheme = scope["scheme"]
+        forwarded = known.forwarded
+        if (
+            forwarded is None
+            or forwarded[0] != authorization
+            or forwarded[1] != host
+            or forwarded[2] != scheme
+        ):
+            # The proxy's own header lines, made once per request, caller and token, with a
+            # mark where each request's id goes.
+            lines = header_block(
+                self.proxy.forwarded({**scope, "state": {"request_id": _ID_MARK}}, authorization)
+            )
+            before, _, after = lines.partition(_ID_MARK_BYTES)
+            forwarded = known.forwarded = (authorization, host, scheme, before, after)
+        block = forwarded[3] + state["request_id"].encode("latin-1") + forwarded[4]
+        await self.proxy.forward_http(scope, receive, send, scope["route"], authorization, block)
 
 
 def _ms(since: float) -> float:
     return (perf_counter() - since) * 1000
 
 
-def _limited(send: Send, admitted: list[tuple[bytes, bytes]]) -> Send:
-    """``RateLimitMiddleware``'s edit of the answer's headers."""
-
-    async def send_with_limits(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            message["headers"] = RateLimits.with_admitted(message.get("headers", ()), admitted)
-        await send(message)
-
-    return send_with_limits
-
-
 class _Answer:
-    """The answer on its way out, as the outer middleware and uvicorn would write it: the
-    merged ``Server-Timing`` (``ServerTimingMiddleware``), ``X-Request-Id``, then uvicorn's
-    framing (Content-Length, else chunked), in one write when it comes whole."""
+    """The answer on its way out, through what the middleware around the proxy would do to it,
+    in their order: the response cache's bookkeeping (a decision on the answer's head: a URL
+    still not cacheable has its mark renewed and passes with its ``Cache-Status``; one that
+    became cacheable goes through the cache's own ``Capture``, stored, then answered from the
+    entry), ``RateLimit-*``, compression (``CompressionMiddleware.compressing``, only for an
+    answer it would touch), then, as the outer middleware and uvicorn would write it, the merged
+    ``Server-Timing`` (``ServerTimingMiddleware``), ``X-Request-Id`` and uvicorn's framing
+    (Content-Length, else chunked), in one write when it comes whole."""
 
     __slots__ = (
         "_body",
         "_call",
         "_chunked",
+        "_compressing",
         "_cycle",
+        "_detour",
+        "_epoch",
         "_head",
         "_left",
+        "_path",
         "_request_id",
+        "_scope",
         "_timing",
+        "capture",
         "complete",
         "gateway",
         "started",
@@ -418,16 +414,35 @@ class _Answer:
     )
 
     def __init__(
-        self, call: _Call, cycle: AnswerCycle, timing: RequestTiming, request_id: str
+        self,
+        path: ProxiedPath,
+        call: _Call,
+        cycle: AnswerCycle,
+        scope: Scope,
+        timing: RequestTiming,
+        request_id: str,
     ) -> None:
+        self._path = path
         self._call = call
         self._cycle = cycle
+        self._scope = scope
         self._timing = timing
         self._request_id = request_id
         self._body: bytes | None = call.body
         self._head: bytes | None = None  # built, not written yet
         self._chunked = False
         self._left = 0  # Content-Length bytes still to come
+        # Where the messages go past the answer's start, when not straight to ``write``.
+        self._detour: Send | None = None
+        self._compressing: Send | None = None
+        known = call.known
+        # The cache's invalidation epoch when the request came (what ``fetch``'s Ask holds).
+        self._epoch = (
+            path.cache.cache.epoch(known.key.tenant)
+            if known.view is not None and known.key is not None
+            else None
+        )
+        self.capture: Capture | None = None  # an answer the cache stores
         self.status = 500  # what the kit's middleware records when nothing was sent
         self.gateway = 0.0
         self.started = False
@@ -442,6 +457,82 @@ class _Answer:
         return {"type": "http.disconnect"}
 
     async def send(self, message: Message) -> None:
+        """The proxy's ``send``."""
+        detour = self._detour
+        if detour is None and message["type"] == "http.response.start":
+            detour = self._on_start(message)
+        if detour is not None:
+            await detour(message)
+        else:
+            await self.write(message)
+
+    def _on_start(self, message: Message) -> Send | None:
+        """The cache's, the limits' and compression's part in the answer's start: where it and
+        what follows go (None: straight to ``write``)."""
+        known = self._call.known
+        if known.view is not None:
+            path = self._path
+            cache, metrics, key = path.cache, path.cache.metrics, known.key
+            assert metrics is not None  # started
+            assert key is not None  # set with the principal
+            if known.method != "HEAD":
+                config = cache.cache.config
+                decision = decide(
+                    message["status"],
+                    message.get("headers", ()),
+                    authenticated=True,
+                    max_ttl=config.max_ttl_seconds,
+                    max_body=config.max_body_bytes,
+                )
+                if decision.storable:
+                    # Cacheable now: the cache's own capture takes the answer (and decides
+                    # again), then ``end`` stores it and answers from the entry.
+                    assert self._epoch is not None
+                    ask = Ask(
+                        key,
+                        known.view,
+                        known.headers,
+                        known.route.path,
+                        authenticated=True,
+                        epoch=self._epoch,
+                    )
+                    found = Found()
+                    found.not_cacheable = True
+                    self.capture = Capture(
+                        cache.cache, metrics, self._after_cache, ask, found, _FWD
+                    )
+                    self._detour = self.capture.send
+                    return self._detour
+                metrics.not_stored_because(known.route.path, decision.reason)
+                cache.cache.mark_not_cacheable(key)
+            message["headers"] = [*message.get("headers", ()), _CACHE_STATUS]
+        self._detour = self._limits_and_compression(message)
+        return self._detour
+
+    def _limits_and_compression(self, message: Message) -> Send | None:
+        admitted = self._call.admitted
+        if admitted is not None:
+            message["headers"] = RateLimits.with_admitted(message.get("headers", ()), admitted)
+        compression = self._path.compression
+        if compression is not None and (
+            compressible_type(message["status"], message.get("headers", ()), compression.min_bytes)
+            is not None
+        ):
+            self._compressing = compression.compressing(self._scope, self.write)
+        return self._compressing
+
+    async def _after_cache(self, message: Message) -> None:
+        """Where the cache's capture sends: the limits, compression, ``write``."""
+        compressing = self._compressing
+        if compressing is None and message["type"] == "http.response.start":
+            compressing = self._limits_and_compression(message)
+        if compressing is not None:
+            await compressing(message)
+        else:
+            await self.write(message)
+
+    async def write(self, message: Message) -> None:
+        """uvicorn's part: the answer's bytes to the caller."""
         cycle = self._cycle
         if cycle.disconnected or self.complete:
             return
@@ -491,8 +582,9 @@ class _Answer:
         lines = [_STATUS_LINES.get(status) or b"HTTP/1.1 %d \r\n" % status, self._call.defaults]
         chunked: bool | None = None
         close = False
+        # Names are lower-case (ASGI's rule for an answer's headers, kept by all that answers
+        # here: the proxy, Starlette's problem answers, the cache and compression).
         for name, field in headers:
-            name = name.lower()
             if name == _SERVER_TIMING:
                 value += b", " + field
                 continue

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from v100.services.gateway.edge.resilience.breaker import BreakerState
+from v100.services.gateway.edge.tallies import Observations, fold_before_collect
 
 if TYPE_CHECKING:
     from v100.services.gateway.edge.proxy.upstreams import Upstream
@@ -142,6 +143,10 @@ class TrafficMetrics:
         # labels() takes a lock and a dict lookup: children are cached for the hot path.
         self._upstream_children: dict[str, Histogram] = {}
         self._processing_children: dict[str, Histogram] = {}
+        # The upstream wait of every proxied request, tallied and folded before each read of
+        # the registry (tallies.py); observed at once in a registry that cannot fold.
+        self._upstream_waits: dict[str, Observations] = {}
+        self._folding = fold_before_collect(registry, self.fold)
 
     def watch(self, upstreams: Iterable[Upstream]) -> None:
         """Gauges read at scrape time from each upstream's breaker and counters: nothing is
@@ -158,10 +163,25 @@ class TrafficMetrics:
             self.in_flight.labels(upstream.name).set_function(partial(_in_flight, upstream))
 
     def observe_upstream(self, route: str, seconds: float) -> None:
+        if not self._folding:
+            self._upstream(route).observe(seconds)
+            return
+        waits = self._upstream_waits.get(route)
+        if waits is None:
+            waits = self._upstream_waits[route] = Observations(self._upstream(route))
+        waits.observe(seconds)
+
+    def _upstream(self, route: str) -> Histogram:
         child = self._upstream_children.get(route)
         if child is None:
             child = self._upstream_children[route] = self.upstream_seconds.labels(route)
-        child.observe(seconds)
+        return child
+
+    def fold(self) -> None:
+        """Adds the tallied upstream waits to the histogram (before each read of the registry)."""
+        waits, self._upstream_waits = self._upstream_waits, {}
+        for route, observations in waits.items():
+            observations.add_to(self._upstream(route))
 
     def observe_processing(self, route: str, seconds: float) -> None:
         self.processing(route).observe(seconds)

@@ -167,13 +167,14 @@ class ResponseCache:
         return found
 
     def fresh_in_memory(
-        self, key: RequestKey, headers: Sequence[tuple[bytes, bytes]]
+        self, key: RequestKey, headers: Sequence[tuple[bytes, bytes]], *, unmarked: bool = False
     ) -> CachedResponse | None:
         """The entry ``lookup_memory`` would find, if it would find one, changing nothing else:
-        expired slots stay in place for a later lookup to report them stale."""
+        expired slots stay in place for a later lookup to report them stale. ``unmarked``: the
+        caller has just seen that ``key`` is not marked not cacheable."""
         parts = key.parts
         l1 = self.l1
-        if l1.get(("p", parts), peek=True)[0] is not None:
+        if not unmarked and l1.get(("p", parts), peek=True)[0] is not None:
             return None
         index = l1.get(("i", parts), peek=True)[0]
         if not isinstance(index, tuple):

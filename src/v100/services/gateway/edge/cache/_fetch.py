@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -25,6 +25,7 @@ from v100.services.gateway.edge.cache._policy import (
 __all__ = [
     "CACHE_STATUS_NAME",
     "Ask",
+    "Capture",
     "Lease",
     "answer_from",
     "fetch",
@@ -109,13 +110,154 @@ class Ask:
     epoch: tuple[int, int]
 
 
-@dataclass(slots=True)
-class _Capture:
-    mode: str = "waiting"  # waiting → buffering → done, or → passing at any point
-    start: Message | None = None
-    decision: Decision | None = None
-    chunks: list[bytes] = field(default_factory=list)
-    size: int = 0
+class Capture:
+    """The ``send`` a forwarded miss answers through (``fetch``): a storable answer (up to the
+    size limit) is held whole, then ``end`` stores it, hands it to the waiters and answers from
+    the entry; anything else streams through to ``send`` as it comes, once the waiters were told
+    to go to the upstream themselves (and the URL marked not cacheable)."""
+
+    __slots__ = (
+        "_chunks",
+        "_decision",
+        "_lease",
+        "_send",
+        "_size",
+        "_start",
+        "_status",
+        "ask",
+        "cache",
+        "found",
+        "land",
+        "metrics",
+        "mode",
+        "store",
+    )
+
+    def __init__(
+        self,
+        cache: ResponseCache,
+        metrics: CacheMetrics,
+        send: Send,
+        ask: Ask,
+        found: Found,
+        fwd: str,
+        *,
+        land: Callable[[CachedResponse | None], None] | None = None,
+        lease: Lease | None = None,
+        store: bool = True,
+    ) -> None:
+        self.cache = cache
+        self.metrics = metrics
+        self._send = send
+        self.ask = ask
+        self.found = found
+        self._status = f"{CACHE_STATUS_NAME}; fwd={fwd}"
+        self.land = land
+        self._lease = lease
+        self.store = store
+        self.mode = "waiting"  # waiting → buffering → done, or → passing at any point
+        self._start: Message | None = None
+        self._decision: Decision | None = None
+        self._chunks: list[bytes] = []
+        self._size = 0
+
+    async def _not_storing(self, reason: str, *, mark: bool = True) -> None:
+        self.metrics.not_stored_because(self.ask.group, reason)
+        if mark:
+            self.cache.mark_not_cacheable(self.ask.key)
+        if self.land is not None:
+            self.land(None)
+        if self._lease is not None:
+            await self._lease.release(self.cache.config.hit_for_miss_seconds if mark else 0)
+
+    async def send(self, message: Message) -> None:
+        send = self._send
+        if self.mode == "passing":
+            await send(message)
+            return
+        kind = message["type"]
+        config = self.cache.config
+        if kind == "http.response.start":
+            decision = decide(
+                message["status"],
+                message.get("headers", ()),
+                authenticated=self.ask.authenticated,
+                max_ttl=config.max_ttl_seconds,
+                max_body=config.max_body_bytes,
+            )
+            if not self.store or not decision.storable:
+                if self.store:
+                    await self._not_storing(decision.reason)
+                self.mode = "passing"
+                await send(with_status(message, self._status))
+                return
+            self.mode, self._start, self._decision = "buffering", message, decision
+            return
+        if kind == "http.response.body" and self.mode == "buffering":
+            body: bytes = message.get("body", b"")
+            more: bool = message.get("more_body", False)
+            self._chunks.append(body)
+            self._size += len(body)
+            if self._size > config.max_body_bytes:
+                # Larger than we keep: from here on it streams through untouched.
+                await self._not_storing("too-large")
+                self.mode = "passing"
+                assert self._start is not None
+                await send(with_status(self._start, self._status))
+                await send(
+                    {
+                        "type": "http.response.body",
+                        "body": b"".join(self._chunks),
+                        "more_body": more,
+                    }
+                )
+                self._chunks.clear()
+            elif not more:
+                self.mode = "done"
+            return
+        await send(message)
+
+    async def end(self) -> None:
+        """After the upstream's answer was relayed (the app returned)."""
+        send = self._send
+        if self.mode == "buffering":
+            # The answer broke off: pass on what came, with no end, so the connection drops
+            # (as the proxy does) rather than looking complete.
+            await self._not_storing("incomplete", mark=False)
+            if self._start is not None:
+                await send(with_status(self._start, self._status))
+                await send(
+                    {
+                        "type": "http.response.body",
+                        "body": b"".join(self._chunks),
+                        "more_body": True,
+                    }
+                )
+            return
+        if self.mode != "done":
+            return
+        start, decision, ask, found = self._start, self._decision, self.ask, self.found
+        assert start is not None
+        assert decision is not None
+        entry = CachedResponse.build(
+            start["status"],
+            start.get("headers", ()),
+            b"".join(self._chunks),
+            stored_at=time.time(),
+            lifetime=decision.lifetime,
+            initial_age=decision.initial_age,
+            vary=decision.vary,
+            vary_values=vary_values(decision.vary, ask.headers),
+            generations=found.generations or (),
+        )
+        # Waiters in this process first, then memory and Redis, then the lock: a replica that
+        # polls sees the entry once the lock is gone.
+        if self.land is not None:
+            self.land(entry)
+        await self.cache.store(ask.key, entry, ask.epoch, found.generations)
+        if self._lease is not None:
+            await self._lease.release()
+        await replay(entry, ask.view, False, send, f"{self._status}; stored")
 
 
 async def fetch(
@@ -137,103 +279,8 @@ async def fetch(
     """Forward to the upstream. A storable answer (up to the size limit) is read whole,
     stored, handed to the waiters, then answered from the entry; anything else streams
     through as it comes, after the waiters were told to go to the upstream themselves."""
-    config = cache.config
-    key = ask.key
-    status = f"{CACHE_STATUS_NAME}; fwd={fwd}"
     if whole:
         scope["headers"] = [h for h in ask.headers if h[0] not in _CONDITIONAL]
-    state = _Capture()
-
-    async def not_storing(reason: str, *, mark: bool = True) -> None:
-        metrics.not_stored_because(ask.group, reason)
-        if mark:
-            cache.mark_not_cacheable(key)
-        if land is not None:
-            land(None)
-        if lease is not None:
-            await lease.release(config.hit_for_miss_seconds if mark else 0)
-
-    async def capture(message: Message) -> None:
-        if state.mode == "passing":
-            await send(message)
-            return
-        kind = message["type"]
-        if kind == "http.response.start":
-            decision = decide(
-                message["status"],
-                message.get("headers", ()),
-                authenticated=ask.authenticated,
-                max_ttl=config.max_ttl_seconds,
-                max_body=config.max_body_bytes,
-            )
-            if not store or not decision.storable:
-                if store:
-                    await not_storing(decision.reason)
-                state.mode = "passing"
-                await send(with_status(message, status))
-                return
-            state.mode, state.start, state.decision = "buffering", message, decision
-            return
-        if kind == "http.response.body" and state.mode == "buffering":
-            body: bytes = message.get("body", b"")
-            more: bool = message.get("more_body", False)
-            state.chunks.append(body)
-            state.size += len(body)
-            if state.size > config.max_body_bytes:
-                # Larger than we keep: from here on it streams through untouched.
-                await not_storing("too-large")
-                state.mode = "passing"
-                assert state.start is not None
-                await send(with_status(state.start, status))
-                await send(
-                    {
-                        "type": "http.response.body",
-                        "body": b"".join(state.chunks),
-                        "more_body": more,
-                    }
-                )
-                state.chunks.clear()
-            elif not more:
-                state.mode = "done"
-            return
-        await send(message)
-
-    await app(scope, receive, capture)
-    if state.mode == "buffering":
-        # The answer broke off: pass on what came, with no end, so the connection drops
-        # (as the proxy does) rather than looking complete.
-        await not_storing("incomplete", mark=False)
-        if state.start is not None:
-            await send(with_status(state.start, status))
-            await send(
-                {
-                    "type": "http.response.body",
-                    "body": b"".join(state.chunks),
-                    "more_body": True,
-                }
-            )
-        return
-    if state.mode != "done":
-        return
-    assert state.start is not None
-    assert state.decision is not None
-    decision = state.decision
-    entry = CachedResponse.build(
-        state.start["status"],
-        state.start.get("headers", ()),
-        b"".join(state.chunks),
-        stored_at=time.time(),
-        lifetime=decision.lifetime,
-        initial_age=decision.initial_age,
-        vary=decision.vary,
-        vary_values=vary_values(decision.vary, ask.headers),
-        generations=found.generations or (),
-    )
-    # Waiters in this process first, then memory and Redis, then the lock: a replica that
-    # polls sees the entry once the lock is gone.
-    if land is not None:
-        land(entry)
-    await cache.store(key, entry, ask.epoch, found.generations)
-    if lease is not None:
-        await lease.release()
-    await replay(entry, ask.view, False, send, f"{status}; stored")
+    capture = Capture(cache, metrics, send, ask, found, fwd, land=land, lease=lease, store=store)
+    await app(scope, receive, capture.send)
+    await capture.end()

@@ -61,6 +61,20 @@ class MemoryTier:
     def put(
         self, key: Hashable, value: object, ttl: float, *, tenant: str, path: str, size: int
     ) -> None:
+        slot = self._slots.get(key)
+        if (
+            slot is not None
+            and ttl > 0
+            and slot.size == size
+            and slot.tenant == tenant
+            and slot.path == path
+        ):
+            # The same slot again (a hit-for-miss mark renewed on every proxied read): kept in
+            # place, as new and as recent as a fresh one; the bytes held do not change.
+            slot.value = value
+            slot.expires_at = self._clock() + ttl
+            self._slots.move_to_end(key)
+            return
         self._drop(key)
         if ttl <= 0 or size > self.max_bytes:
             return  # one slot that would evict everything else is not worth keeping

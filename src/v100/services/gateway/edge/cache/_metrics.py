@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from v100.services.gateway.edge.tallies import CounterTally, fold_before_collect
+
 __all__ = ["CacheMetrics"]
 
 
@@ -34,6 +36,10 @@ class CacheMetrics:
             ["route", "reason"],
             registry=registry,
         )
+        # Counted on every proxied read of a URL not cacheable: tallied and folded before each
+        # read of the registry (tallies.py), or counted at once in a registry that cannot fold.
+        self._not_stored = CounterTally(self.not_stored)
+        self._folding = fold_before_collect(registry, self._not_stored.fold)
         self.invalidations = Counter(
             "v100_gateway_cache_invalidations_total",
             "Invalidation events applied to this replica's in-process tier.",
@@ -63,4 +69,7 @@ class CacheMetrics:
         child.inc(requests)
 
     def not_stored_because(self, route: str, reason: str) -> None:
-        self.not_stored.labels(route, reason).inc()
+        if self._folding:
+            self._not_stored.inc(route, reason)
+        else:
+            self.not_stored.labels(route, reason).inc()

@@ -173,11 +173,12 @@ class EdgeCache:
         )
 
     def fresh_now(
-        self, key: RequestKey, headers: Sequence[tuple[bytes, bytes]]
+        self, key: RequestKey, headers: Sequence[tuple[bytes, bytes]], *, unmarked: bool = False
     ) -> CachedResponse | None:
         """The fresh entry in this process's memory that ``_handle`` would answer with, or
-        None (the full path then looks further). Nothing is counted here."""
-        return self.cache.fresh_in_memory(key, headers)
+        None (the full path then looks further). Nothing is counted here. ``unmarked``: the
+        caller has just seen ``not_cacheable_now(key)`` false."""
+        return self.cache.fresh_in_memory(key, headers, unmarked=unmarked)
 
     def not_cacheable_now(self, key: RequestKey) -> bool:
         """Whether ``_handle`` would find ``key`` marked not cacheable in memory (hit-for-miss)

@@ -70,6 +70,20 @@ def _via(scope: Scope, existing: str | None) -> str:
     return f"{existing}, {own}" if existing else own
 
 
+_OWN_VIA: dict[str, bytes] = {}
+
+
+def _via_value(scope: Scope, existing: str | None) -> bytes:
+    """``_via`` as a header value; ours alone is made once per HTTP version."""
+    if existing:
+        return _via(scope, existing).encode("latin-1")
+    version = scope.get("http_version", "1.1")
+    value = _OWN_VIA.get(version)
+    if value is None:
+        value = _OWN_VIA[version] = _via(scope, None).encode("latin-1")
+    return value
+
+
 def forwarded_raw(
     scope: Scope,
     authorization: str | None,
@@ -117,7 +131,7 @@ def forwarded_raw(
     out.append((b"x-forwarded-proto", b"https" if secure else b"http"))
     if host:
         out.append((b"x-forwarded-host", host))
-    out.append((b"via", _via(scope, via).encode("latin-1")))
+    out.append((b"via", _via_value(scope, via)))
     return out
 
 
@@ -141,18 +155,25 @@ def header_block(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
 
 def response_headers(scope: Scope, raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """The upstream's answer headers as the caller receives them."""
-    raw = tuple(raw)
-    named = _connection_named(raw) if any(n.lower() == b"connection" for n, _ in raw) else _NONE
     out: list[tuple[bytes, bytes]] = []
     via: str | None = None
+    named: set[bytes] | None = None  # what the answer's Connection headers name
     for name, value in raw:
         lower = name.lower()
-        if lower in HOP_BY_HOP or lower in named:
+        if lower in HOP_BY_HOP:
+            if lower == b"connection":
+                tokens = {token.strip().lower() for token in value.split(b",")}
+                named = tokens if named is None else named | tokens
             continue
         if lower in _REPLACED_OUT:
             if lower == b"via":
                 via = value.decode("latin-1")
             continue
         out.append((lower, value))
-    out.append((b"via", _via(scope, via).encode("latin-1")))
+    if named:
+        # Hop-by-hop too, by the upstream's word: dropped, wherever they came.
+        out = [header for header in out if header[0] not in named]
+        if b"via" in named:
+            via = None
+    out.append((b"via", _via_value(scope, via)))
     return out

@@ -187,10 +187,18 @@ class ProxyMiddleware:
         return self.upstreams.bearer(tokens, principal)
 
     async def forward_http(
-        self, scope: Scope, receive: Receive, send: Send, route: Route, authorization: str | None
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        route: Route,
+        authorization: str | None,
+        block: bytes | None = None,
     ) -> None:
         """One HTTP request to ``route``'s service (also the proxied path's, proxied_path.py):
-        its body, breaker, in-flight caps, retries, the answer relayed to ``send``."""
+        its body, breaker, in-flight caps, retries, the answer relayed to ``send``. ``block``:
+        the request's header lines as ``forwarded_raw`` and ``header_block`` make them, when
+        the caller has them already (the proxied path keeps them per request and caller)."""
         upstream = route.upstream
         upstreams = self.upstreams
         # A small body is read whole first, so a caller that sends it slowly holds no
@@ -254,7 +262,7 @@ class ProxyMiddleware:
             upstream.tenants_in_flight[tenant] = mine + 1
         upstream.in_flight += 1
         try:
-            await self._exchange(scope, receive, send, route, authorization, ticket, held)
+            await self._exchange(scope, receive, send, route, authorization, ticket, held, block)
         finally:
             upstream.in_flight -= 1
             if tenant is not None:
@@ -263,6 +271,20 @@ class ProxyMiddleware:
                     upstream.tenants_in_flight[tenant] = left
                 else:
                     del upstream.tenants_in_flight[tenant]
+
+    def forwarded(
+        self, scope: Scope, authorization: str | None, *, chunked: bool = False
+    ) -> list[tuple[bytes, bytes]]:
+        """The request headers the service receives (``forwarded_raw``)."""
+        raw = forwarded_raw(
+            scope,
+            authorization,
+            identity=self.upstreams.identity_upstream,
+            trusted_peer=self.proxies.peer_is_trusted(scope),
+        )
+        if chunked:
+            raw.append((b"transfer-encoding", b"chunked"))
+        return raw
 
     def _refused(self, upstream: Upstream, reason: str) -> None:
         metrics = self.upstreams.metrics
@@ -278,6 +300,7 @@ class ProxyMiddleware:
         authorization: str | None,
         ticket: Ticket,
         held: bytes | None,
+        block: bytes | None = None,
     ) -> None:
         upstreams = self.upstreams
         upstream = route.upstream
@@ -316,17 +339,10 @@ class ProxyMiddleware:
 
         pool = upstreams.pool(upstream)
         target = _target(scope)
-        raw = forwarded_raw(
-            scope,
-            authorization,
-            identity=upstreams.identity_upstream,
-            trusted_peer=self.proxies.peer_is_trusted(scope),
-        )
         # A body streamed without a length goes on chunked (the caller's framing stopped here).
         chunked = streamed and _content_length(scope) is None
-        if chunked:
-            raw.append((b"transfer-encoding", b"chunked"))
-        block = header_block(raw)
+        if block is None or chunked:
+            block = header_block(self.forwarded(scope, authorization, chunked=chunked))
         metrics = upstreams.metrics
         attempt = 0
         pending: Ticket | None = ticket  # admitted, outcome not told to the breaker yet

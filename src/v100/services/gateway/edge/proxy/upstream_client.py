@@ -33,6 +33,8 @@ __all__ = [
 ]
 
 _HIGH_WATER = 256 * 1024  # answer bytes buffered before the upstream socket stops being read
+# What ends an answer's body before the end of the connection.
+_FRAMING = (b"content-length", b"transfer-encoding")
 
 
 class UpstreamError(Exception):
@@ -135,10 +137,12 @@ class _Connection(asyncio.Protocol):
             self.eof = True
             self.keep_alive = self.keep_alive and not self.head_only
         else:
-            names = {name.lower() for name, _ in self.headers}
-            self.until_close = b"content-length" not in names and (
-                b"transfer-encoding" not in names
-            )
+            until_close = True
+            for name, _ in self.headers:
+                if name.lower() in _FRAMING:
+                    until_close = False
+                    break
+            self.until_close = until_close
         head = self.head
         if head is not None and not head.done():
             head.set_result(None)
@@ -188,12 +192,13 @@ class _Connection(asyncio.Protocol):
             raise UpstreamBroken("connection closed while sending")
 
 
-def _timed(future: asyncio.Future[None], seconds: float, what: str) -> asyncio.TimerHandle:
-    def expire() -> None:
-        if not future.done():
-            future.set_exception(UpstreamReadTimeout(f"no {what} within {seconds:g} s"))
+def _expire(future: asyncio.Future[None], seconds: float, what: str) -> None:
+    if not future.done():
+        future.set_exception(UpstreamReadTimeout(f"no {what} within {seconds:g} s"))
 
-    return asyncio.get_running_loop().call_later(seconds, expire)
+
+def _timed(future: asyncio.Future[None], seconds: float, what: str) -> asyncio.TimerHandle:
+    return asyncio.get_running_loop().call_later(seconds, _expire, future, seconds, what)
 
 
 class Exchange:
@@ -297,7 +302,7 @@ class UpstreamPool:
             idle.pop(0).abort()
         idle.append(conn)
 
-    async def _acquire(self) -> _Connection:
+    def _idle_connection(self) -> _Connection | None:
         idle = self._idle
         now = time.monotonic()
         while idle:
@@ -305,6 +310,9 @@ class UpstreamPool:
             if not conn.closed and now - conn.idle_since < self.keepalive:
                 return conn
             conn.abort()
+        return None
+
+    async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self.connect_timeout):
@@ -342,7 +350,7 @@ class UpstreamPool:
             header_block,
         )
         for attempt in (0, 1):
-            conn = await self._acquire()
+            conn = self._idle_connection() or await self._connect()
             reused = conn.used
             conn.used = True
             conn._reset(method == "HEAD")
