@@ -38,6 +38,7 @@ from v100.kit.vectors import (
 )
 from v100.kit.vectors._sqlite import (
     CHUNK_SIZE,
+    MMAP_SIZE,
     SHARDS,
     V2_CHUNK_SIZE,
     V2_SHARDS,
@@ -425,6 +426,8 @@ async def test_a_small_collection_is_searched_exactly_and_ties_go_by_id(
         assert [hit.score for hit in tied] == pytest.approx([1.0, 1.0, 1.0], abs=1e-5)
         if engine.dialect.name == "postgresql":
             return  # HNSW is approximate at any size; its recall is the test above's
+        # The search mapped the file on its connection (ADR 0059).
+        assert await session.scalar(text("PRAGMA mmap_size")) == MMAP_SIZE
         for query in queries:
             hits = await store.nearest(session, scope, query, 10)
             exact = np.argsort(-(vectors @ query), kind="stable")[:10]
