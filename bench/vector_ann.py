@@ -1,8 +1,9 @@
 """Approximate nearest neighbours at scale (issue 15's figures): recall@10 of
 ``kit.vectors`` against exact search (numpy), the latency of one query (median, p95) and the
 CPU time it costs (less noisy than the latency on shared cores), at 100,000 passages of 384
-dimensions, on sqlite-vec (sign bits shortlisted, then rescored by cosine; an exact scan of
-the same float vectors beside it) and on pgvector (HNSW over ``halfvec``, cosine, at several
+dimensions, on sqlite-vec (sign bits shortlisted, then rescored by cosine, alternated with
+version 2's layout and query in the same database; an exact scan of the same float vectors
+beside them) and on pgvector (HNSW over ``halfvec``, cosine, at several
 ``ef_search``, beside version 1's search over a ``vector`` index, alternated).
 Targets: recall >= 0.95, p95 <= 20 ms. Also recall@50 at k 50, the depth hybrid search asks
 for. Run by hand, not in CI:
