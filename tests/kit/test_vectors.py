@@ -482,7 +482,7 @@ async def test_version_2_sign_bits_are_sharded_again_by_the_version_3_migration(
             )
             assert f"chunk_size={V3_CHUNK_SIZE}" in str(made)
             shards = await session.execute(text("SELECT rowid, shard FROM kit_vectors_bits_384"))
-            assert dict(shards.tuples().all()) == {
+            assert dict(shards.all()) == {
                 row_id: shard("c1", row_id, V3_SHARDS) for row_id in range(1, 201)
             }
             query = vectors[7]
