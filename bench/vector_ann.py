@@ -1,8 +1,9 @@
 """Approximate nearest neighbours at scale (issue 15's figures): recall@10 of
 ``kit.vectors`` against exact search (numpy), the latency of one query (median, p95) and the
 CPU time it costs (less noisy than the latency on shared cores), at 100,000 passages of 384
-dimensions, on sqlite-vec (sign bits shortlisted, then rescored by cosine; an exact scan of
-the same float vectors beside it) and on pgvector (HNSW over ``halfvec``, cosine, at several
+dimensions, on sqlite-vec (sign bits shortlisted, then rescored by cosine, alternated with
+version 2's layout and query in the same database; an exact scan of the same float vectors
+beside them) and on pgvector (HNSW over ``halfvec``, cosine, at several
 ``ef_search``, beside version 1's search over a ``vector`` index, alternated).
 Targets: recall >= 0.95, p95 <= 20 ms. Also recall@50 at k 50, the depth hybrid search asks
 for. Run by hand, not in CI:
@@ -22,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import math
 import os
 import statistics
 import tempfile
@@ -29,7 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 
 from v100.kit.db import create_engine, create_sessionmaker, drop_database, migrate, unit_of_work
 from v100.kit.testing.db import fresh_postgres_url, postgres_admin_url
@@ -40,6 +43,15 @@ from v100.kit.vectors._postgres import (
     create_halfvec_index,
     create_hnsw_index,
     vector_literal,
+)
+from v100.kit.vectors._sqlite import (
+    OVERSAMPLE,
+    V2_CHUNK_SIZE,
+    V2_SHARDS,
+    SqliteVecStore,
+    create_bits_table,
+    shard,
+    sign_bits,
 )
 from v100.kit.vectors._table import halfvec_index
 from v100.services.rag_engine.app import DATABASE
@@ -118,6 +130,50 @@ class Version1PgVectorStore(PgVectorStore):
         ]  # fmt: skip
 
 
+V2_TABLE = "bench_bits_v2_384"
+
+
+class Version2SqliteVecStore(SqliteVecStore):
+    """The search as it was at version 2, for the same run: 16 shards of 128-row chunks (its
+    own table, ``V2_TABLE``), every candidate's row read whole in the join, and no ``mmap``
+    (it runs on an engine of its own, whose connections the store never set it on)."""
+
+    async def nearest(self, session, scope, vector, k):  # type: ignore[no-untyped-def,override]
+        per_shard = math.ceil(OVERSAMPLE * k / V2_SHARDS)
+        shards = [shard(COLLECTION, index, V2_SHARDS) for index in range(V2_SHARDS)]
+        statement = text(
+            f"WITH shortlist AS (SELECT rowid AS id FROM {V2_TABLE} "  # noqa: S608
+            "WHERE embedding MATCH vec_bit(:bits) AND k = :per_shard AND shard IN :shards) "
+            "SELECT v.id, v.collection_id, v.document_id, v.position, v.text, v.attributes, "
+            "vec_distance_cosine(f.embedding, :vector) AS distance FROM shortlist s "
+            "JOIN kit_vectors v ON v.id = s.id JOIN kit_vectors_f32 f ON f.id = s.id "
+            "WHERE v.tenant_id = :tenant AND v.collection_id IN :collections "
+            "ORDER BY distance, v.id LIMIT :k"
+        ).bindparams(bindparam("shards", expanding=True), bindparam("collections", expanding=True))
+        params = {"bits": sign_bits(vector), "per_shard": per_shard, "shards": shards,
+                  "vector": vector.astype("<f4").tobytes(), "tenant": scope.tenant_id,
+                  "collections": list(scope.collection_ids), "k": k}  # fmt: skip
+        rows = (await session.execute(statement, params)).all()
+        return [
+            VectorHit(row.id, row.collection_id, row.document_id, row.position, row.text,
+                      json.loads(row.attributes), 1.0 - row.distance)
+            for row in rows
+        ]  # fmt: skip
+
+
+async def store_version_2_bits(sessions, rows: np.ndarray) -> None:  # type: ignore[no-untyped-def]
+    async with unit_of_work(sessions) as session:
+        await session.execute(text(create_bits_table(DIMENSION, V2_CHUNK_SIZE).replace(
+            "kit_vectors_bits_384", V2_TABLE)))  # fmt: skip
+        ids = (await session.execute(text("SELECT id, position FROM kit_vectors"))).all()
+        await session.execute(
+            text(f"INSERT INTO {V2_TABLE} (rowid, shard, embedding) "  # noqa: S608
+                 "VALUES (:id, :shard, vec_bit(:bits))"),
+            [{"id": row_id, "shard": shard(COLLECTION, row_id, V2_SHARDS),
+              "bits": sign_bits(rows[position])} for row_id, position in ids],
+        )  # fmt: skip
+
+
 async def store_rows(sessions, rows: np.ndarray) -> None:  # type: ignore[no-untyped-def]
     for first in range(0, len(rows), 2000):
         batch = rows[first : first + 2000]
@@ -180,17 +236,24 @@ async def exact_scan(sessions, rows: np.ndarray, asked: np.ndarray) -> None:  # 
 
 async def run_sqlite(url: str, rows: np.ndarray, asked: np.ndarray) -> None:
     await migrate("rag_engine", url, DATABASE.migrations_dir, DATABASE.metadata)
-    engine = create_engine(url)
-    sessions = create_sessionmaker(engine)
+    engine, before = create_engine(url), create_engine(url)
+    sessions, old = create_sessionmaker(engine), create_sessionmaker(before)
+    version_2 = Version2SqliteVecStore()
     try:
         started = time.perf_counter()
         await store_rows(sessions, rows)
+        await store_version_2_bits(sessions, rows)
         print(f"sqlite-vec: {len(rows)} vectors stored in {time.perf_counter() - started:.0f} s")
-        await measure(sessions, "sign bits shortlist + cosine rescore", None, rows, asked, K)
+        # Before and after, alternated, so both see the same load.
+        for k in (K, K, 50):
+            label = "version 2: 16 shards x 128-row chunks, whole rows joined, no mmap"
+            await measure(old, label, version_2, rows, asked, k)
+            label = "version 3: 32 shards x 512-row chunks, k rows read, mmap (the store's)"
+            await measure(sessions, label, None, rows, asked, k)
         await exact_scan(sessions, rows, asked[:50])
-        await measure(sessions, "sign bits shortlist + cosine rescore", None, rows, asked, 50)
     finally:
         await engine.dispose()
+        await before.dispose()
 
 
 async def run_postgres(url: str, rows: np.ndarray, asked: np.ndarray) -> None:

@@ -1,7 +1,9 @@
 """kit.vectors on both backends (pgvector on PostgreSQL, sqlite-vec and FTS5 on SQLite), built
 by real migrations: nearest order equals the exact cosine order, filters still give k rows,
 a collection larger than the SQLite shortlist is still found (sign bits, then cosine), version
-1's SQLite vectors are moved to version 2 by its migration,
+1's SQLite vectors are moved to version 2 by its migration and version 2's sign bits to version
+3's shards by its own, a collection smaller than the shortlist is searched exactly and equal
+scores are ordered by id,
 full text and hybrid rank, stored passages and vectors are read back, removal leaves nothing,
 tenants and collections stay apart, a new dimension is prepared at run time, and the schema
 matches what the models declare."""
@@ -33,6 +35,18 @@ from v100.kit.vectors import (
     query_terms,
     reciprocal_rank_fusion,
     vector_store,
+)
+from v100.kit.vectors._sqlite import (
+    CHUNK_SIZE,
+    MMAP_SIZE,
+    SHARDS,
+    V2_CHUNK_SIZE,
+    V2_SHARDS,
+    V3_CHUNK_SIZE,
+    V3_SHARDS,
+    create_bits_table,
+    shard,
+    sign_bits,
 )
 
 SERVICE = "vectors_sample"
@@ -316,7 +330,7 @@ def low_rank_units(count: int, dimension: int, rank: int, seed: int) -> np.ndarr
 async def test_a_collection_larger_than_the_shortlist_is_searched_well(
     engine: AsyncEngine,
 ) -> None:
-    # 3,000 rows of 384-d: on SQLite, k 10 shortlists 16 shards x 25 = 400 of them by sign
+    # 3,000 rows of 384-d: on SQLite, k 10 shortlists 32 shards x 13 = 416 of them by sign
     # bits, then orders those by exact cosine; PostgreSQL's HNSW answers from its graph.
     vectors = low_rank_units(3000, 384, rank=12, seed=21)
     sessions = create_sessionmaker(engine)
@@ -347,7 +361,9 @@ async def test_a_collection_larger_than_the_shortlist_is_searched_well(
 async def test_version_1_vectors_are_moved_by_the_version_2_migration(tmp_path: Path) -> None:
     # SQLite only: PostgreSQL's tables do not change.
     first = tmp_path / "migrations"
-    shutil.copytree(MIGRATIONS, first, ignore=shutil.ignore_patterns("*kit_vectors_v2*"))
+    shutil.copytree(
+        MIGRATIONS, first, ignore=shutil.ignore_patterns("*kit_vectors_v2*", "*kit_vectors_v3*")
+    )
     url = f"sqlite+aiosqlite:///{tmp_path}/v1.db"
     metadata = sample_metadata()
     await migrate(SERVICE, url, first, metadata)
@@ -385,6 +401,102 @@ async def test_version_1_vectors_are_moved_by_the_version_2_migration(tmp_path: 
             assert read[2] == pytest.approx(vectors[1], abs=1e-6)
     finally:
         await engine.dispose()
+
+
+async def test_a_small_collection_is_searched_exactly_and_ties_go_by_id(
+    engine: AsyncEngine,
+) -> None:
+    # 300 rows of 384-d (the sign-bit shortlist on SQLite): at k 10 each of the 32 shards gives
+    # up to 13, more than it holds, so every row is rescored and the answer is exact. Rows 0
+    # to 4 are one vector: equal cosines, ordered by id (the order they were added in).
+    vectors = low_rank_units(300, 384, rank=12, seed=31)
+    vectors[1:5] = vectors[0]
+    sessions = create_sessionmaker(engine)
+    async with unit_of_work(sessions) as session:
+        await vector_store(session).prepare(session, 384)
+    await add(engine, TENANT, "small", vectors)
+    rng = np.random.default_rng(32)
+    queries = vectors[rng.integers(5, 300, 8)] + 0.05 * rng.standard_normal((8, 384))
+    queries = (queries / np.linalg.norm(queries, axis=1, keepdims=True)).astype(np.float32)
+    scope = VectorScope(TENANT, ["small"], 384)
+    async with unit_of_work(sessions) as session:
+        store = vector_store(session)
+        tied = await store.nearest(session, scope, vectors[0], 3)
+        assert [hit.position for hit in tied] == [0, 1, 2]
+        assert [hit.score for hit in tied] == pytest.approx([1.0, 1.0, 1.0], abs=1e-5)
+        if engine.dialect.name == "postgresql":
+            return  # HNSW is approximate at any size; its recall is the test above's
+        # The search mapped the file on its connection (ADR 0059).
+        assert await session.scalar(text("PRAGMA mmap_size")) == MMAP_SIZE
+        for query in queries:
+            hits = await store.nearest(session, scope, query, 10)
+            exact = np.argsort(-(vectors @ query), kind="stable")[:10]
+            assert [hit.position for hit in hits] == exact.tolist()
+            assert hits[0].text == f"passage {exact[0]}"
+            assert hits[0].attributes == {"n": int(exact[0])}
+
+
+async def test_version_2_sign_bits_are_sharded_again_by_the_version_3_migration(
+    tmp_path: Path,
+) -> None:
+    # SQLite only. Version 2's layout: 16 shards a collection, 128-row chunks.
+    second = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS, second, ignore=shutil.ignore_patterns("*kit_vectors_v3*"))
+    url = f"sqlite+aiosqlite:///{tmp_path}/v2.db"
+    metadata = sample_metadata()
+    await migrate(SERVICE, url, second, metadata)
+    vectors = low_rank_units(200, 384, rank=12, seed=33)
+    engine = create_engine(url)
+    try:
+        async with unit_of_work(create_sessionmaker(engine)) as session:
+            await session.execute(text(create_bits_table(384, V2_CHUNK_SIZE)))
+            for index, vector in enumerate(vectors):
+                params = {"id": index + 1, "position": index, "tenant": TENANT,
+                          "shard": shard("c1", index + 1, V2_SHARDS),
+                          "embedding": vector.astype("<f4").tobytes(),
+                          "bits": sign_bits(vector)}  # fmt: skip
+                await session.execute(
+                    text(
+                        "INSERT INTO kit_vectors (id, tenant_id, collection_id, document_id, "
+                        "position, dimension, text, attributes) VALUES (:id, :tenant, 'c1', "
+                        "'d1', :position, 384, 'passage', '{}')"
+                    ),
+                    params,
+                )
+                await session.execute(
+                    text("INSERT INTO kit_vectors_f32 (id, embedding) VALUES (:id, :embedding)"),
+                    params,
+                )
+                await session.execute(
+                    text(
+                        "INSERT INTO kit_vectors_bits_384 (rowid, shard, embedding) "
+                        "VALUES (:id, :shard, vec_bit(:bits))"
+                    ),
+                    params,
+                )
+        await migrate(SERVICE, url, MIGRATIONS, metadata)
+        assert await schema_drift(engine, SERVICE, metadata) == []
+        async with unit_of_work(create_sessionmaker(engine)) as session:
+            made = await session.scalar(
+                text("SELECT sql FROM sqlite_master WHERE name = 'kit_vectors_bits_384'")
+            )
+            assert f"chunk_size={V3_CHUNK_SIZE}" in str(made)
+            shards = await session.execute(text("SELECT rowid, shard FROM kit_vectors_bits_384"))
+            assert dict(shards.all()) == {
+                row_id: shard("c1", row_id, V3_SHARDS) for row_id in range(1, 201)
+            }
+            query = vectors[7]
+            hits = await vector_store(session).nearest(
+                session, VectorScope(TENANT, ["c1"], 384), query, 10
+            )
+            exact = np.argsort(-(vectors @ query), kind="stable")[:10]
+            assert [hit.position for hit in hits] == exact.tolist()
+    finally:
+        await engine.dispose()
+
+
+def test_the_store_searches_the_layout_the_latest_migration_builds() -> None:
+    assert (SHARDS, CHUNK_SIZE) == (V3_SHARDS, V3_CHUNK_SIZE) != (V2_SHARDS, V2_CHUNK_SIZE)
 
 
 async def test_the_migration_builds_what_the_metadata_declares(engine: AsyncEngine) -> None:

@@ -7,9 +7,11 @@ over ``kit_vectors.text`` (ADR 0059).
 the ``OVERSAMPLE * k`` passages whose sign bits are closest to the query's (hamming, 48 bytes a
 passage at 384-d) are read back as floats and ordered by exact cosine. ``vec0``'s top-k costs
 about (rows scanned) x (k asked), so each collection is spread over ``SHARDS`` partitions
-(``<collection>/<id % SHARDS>``) asked for a share each: the same candidates for a sixteenth of
-the sorting. A collection of at most ``SHARDS * per-shard`` passages is thereby searched
-exactly. A search with attribute filters, or in a space of fewer than
+(``<collection>/<id % SHARDS>``) asked for a share each: the same candidates for a
+``SHARDS``-th of the sorting; only the k winners' text and attributes are read. A collection
+of at most ``SHARDS * per-shard`` passages is thereby searched exactly. Version 3 (ADR 0059's
+second section): 32 partitions of 512-row chunks, and the database file read through ``mmap``.
+A search with attribute filters, or in a space of fewer than
 ``SHORTLIST_MIN_DIMENSION`` dimensions, computes the exact cosine of just the rows that pass
 them: k rows whenever k match."""
 
@@ -30,10 +32,16 @@ from v100.kit.vectors._table import F32_TABLE, bits_table, vec_table
 from v100.kit.vectors._terms import query_terms
 
 __all__ = [
+    "CHUNK_SIZE",
+    "MMAP_SIZE",
     "OVERSAMPLE",
     "SHARDS",
     "SHORTLIST_MIN_DIMENSION",
     "SQLITE_VEC",
+    "V2_CHUNK_SIZE",
+    "V2_SHARDS",
+    "V3_CHUNK_SIZE",
+    "V3_SHARDS",
     "SqliteVecStore",
     "create_bits_table",
     "create_f32_table",
@@ -41,8 +49,10 @@ __all__ = [
     "sign_bits",
 ]
 
-# Partitions of a collection's sign bits (see the module's docstring; bench/vector_ann.py).
-SHARDS = 16
+# Partitions of a collection's sign bits (see the module's docstring; bench/vector_ann.py):
+# 32 of 512-row chunks (version 3) cost half the CPU of version 2's 16 of 128 (ADR 0059).
+SHARDS = 32
+V3_SHARDS = SHARDS  # the layout ``migration.upgrade_vector_tables_to_v3`` builds
 # Candidates shortlisted by hamming distance per passage asked for, rescored by cosine: 40 gave
 # recall@10 0.97 against exact search at 100,000 passages (ADR 0059).
 OVERSAMPLE = 40
@@ -51,9 +61,19 @@ OVERSAMPLE = 40
 SHORTLIST_MIN_DIMENSION = 256
 # vec0's largest k.
 _VEC0_MAX_K = 4096
-# vec0 allocates its chunks whole: 128 rows of 48 bytes keep a small collection's 16
-# partitions at about 100 KB, at little cost to a scan of 100,000.
-_CHUNK_SIZE = 128
+# vec0 reads a chunk at a fixed cost (a row of its chunks table, a blob opened), so a scan of
+# 100,000 rows in 128-row chunks spent a third of its time on them. vec0 allocates its chunks
+# whole: 512 rows of 48 bytes (plus their rowids) make a collection of 32 passages or more
+# hold 32 x 29 KB, about 0.9 MB, at least (ADR 0059).
+CHUNK_SIZE = 512
+V3_CHUNK_SIZE = CHUNK_SIZE
+# Version 2's layout (``migration.upgrade_vector_tables_to_v2``, frozen).
+V2_SHARDS, V2_CHUNK_SIZE = 16, 128
+# SQLite reads pages outside its 2 MB cache with a system call each; the float rows a search
+# rescores (150 MB at 100,000 x 384) and the sign-bit chunks it scans are read mapped instead
+# (set once per connection by the first search on it).
+MMAP_SIZE = 1 << 30
+_MMAPPED = "v100.kit.vectors.mmap"
 
 _COLUMNS = "v.id, v.collection_id, v.document_id, v.position, v.text, v.attributes"
 
@@ -73,11 +93,11 @@ def create_f32_table() -> str:
     )
 
 
-def create_bits_table(dimension: int) -> str:
+def create_bits_table(dimension: int, chunk_size: int = CHUNK_SIZE) -> str:
     return (
         f"CREATE VIRTUAL TABLE IF NOT EXISTS {bits_table(dimension)} USING vec0("
         f"shard text partition key, embedding bit[{_bit_count(dimension)}], "
-        f"chunk_size={_CHUNK_SIZE})"
+        f"chunk_size={int(chunk_size)})"
     )
 
 
@@ -87,8 +107,8 @@ def sign_bits(vector: Vector) -> bytes:
     return np.packbits(np.asarray(vector) > 0, bitorder="little").tobytes()
 
 
-def shard(collection_id: str, row_id: int) -> str:
-    return f"{collection_id}/{row_id % SHARDS}"
+def shard(collection_id: str, row_id: int, shards: int = SHARDS) -> str:
+    return f"{collection_id}/{row_id % shards}"
 
 
 def _bit_count(dimension: int) -> int:
@@ -262,14 +282,19 @@ class SqliteVecStore(VectorStore):
                 ],
             }  # fmt: skip
             expanding.append(bindparam("shards", expanding=True))
+            # Only the k winners' rows are read whole (text, attributes): the candidates are
+            # ranked by id and distance alone.
             statement = (
                 f"WITH shortlist AS (SELECT rowid AS id FROM {table} "  # noqa: S608
-                "WHERE embedding MATCH vec_bit(:bits) AND k = :per_shard AND shard IN :shards) "
-                f"SELECT {_COLUMNS}, vec_distance_cosine(f.embedding, :vector) AS distance "
-                f"FROM shortlist s JOIN kit_vectors v ON v.id = s.id "
-                f"JOIN {F32_TABLE} f ON f.id = s.id "
-                f"WHERE {where} ORDER BY distance, v.id LIMIT :k"
+                "WHERE embedding MATCH vec_bit(:bits) AND k = :per_shard AND shard IN :shards), "
+                "best AS MATERIALIZED (SELECT v.id, "
+                "vec_distance_cosine(f.embedding, :vector) AS distance FROM shortlist s "
+                f"JOIN kit_vectors v ON v.id = s.id JOIN {F32_TABLE} f ON f.id = s.id "
+                f"WHERE {where} ORDER BY distance, v.id LIMIT :k) "
+                f"SELECT {_COLUMNS}, b.distance FROM best b JOIN kit_vectors v ON v.id = b.id "
+                "ORDER BY b.distance, b.id"
             )
+        await _map_pages(session)
         bound = text(statement).bindparams(*expanding)
         rows = (await session.execute(bound, params)).all()
         return [_hit(row, 1.0 - float(row.distance)) for row in rows]
@@ -291,6 +316,16 @@ class SqliteVecStore(VectorStore):
         params |= {"match": " OR ".join(f'"{term}"' for term in terms), "k": k}
         rows = (await session.execute(text(statement).bindparams(*expanding), params)).all()
         return [_hit(row, -float(row.rank)) for row in rows]
+
+
+async def _map_pages(session: AsyncSession) -> None:
+    """``PRAGMA mmap_size`` on this session's connection, once per DBAPI connection (its
+    ``info`` lives as long as it does)."""
+    connection = await session.connection()
+    info = connection.info
+    if not info.get(_MMAPPED):
+        await connection.exec_driver_sql(f"PRAGMA mmap_size = {MMAP_SIZE}")
+        info[_MMAPPED] = True
 
 
 def _scope_filter(scope: VectorScope) -> tuple[str, dict[str, Any], list[BindParameter[Any]]]:

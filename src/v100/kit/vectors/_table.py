@@ -7,7 +7,8 @@ made by raw SQL in ``migration.py`` and ``prepare`` and never compared by autoge
   the vectors cast to ``halfvec``);
 - SQLite: ``kit_vectors_fts`` (FTS5 over ``text``, kept by triggers), ``kit_vectors_f32`` (each
   row's float32 vector, by id) and one ``vec0`` virtual table of sign bits per dimension,
-  ``kit_vectors_bits_<dimension>`` (version 2, ADR 0059; version 1's float ``vec0`` tables,
+  ``kit_vectors_bits_<dimension>`` (version 2, ADR 0059; 32 shards of 512-row chunks since
+  version 3; version 1's float ``vec0`` tables,
   ``kit_vectors_vec_<dimension>``, are gone after ``upgrade_vector_tables_to_v2``)."""
 
 from __future__ import annotations

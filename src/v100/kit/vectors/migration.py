@@ -18,7 +18,11 @@ Version 2 (``upgrade_vector_tables_to_v2``, in a later revision of the service; 
 SQLite's float ``vec0`` tables give way to ``kit_vectors_f32`` (each passage's float32 vector
 by id) and ``kit_vectors_bits_<D>`` (its sign bits, ``vec0`` partitioned by shard of a
 collection), which the store's nearest search shortlists and rescores with; PostgreSQL's
-HNSW indexes are built again over ``embedding::halfvec(D)``."""
+HNSW indexes are built again over ``embedding::halfvec(D)``.
+
+Version 3 (``upgrade_vector_tables_to_v3``; ADR 0059, 2026-12-08): SQLite's sign-bit tables
+built again with 32 shards a collection in 512-row chunks (version 2: 16 of 128); nothing on
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -35,6 +39,10 @@ from v100.kit.vectors._postgres import (
     create_hnsw_index,
 )
 from v100.kit.vectors._sqlite import (
+    V2_CHUNK_SIZE,
+    V2_SHARDS,
+    V3_CHUNK_SIZE,
+    V3_SHARDS,
     create_bits_table,
     create_f32_table,
     create_vec_table,
@@ -47,8 +55,10 @@ from v100.kit.vectors._table import F32_TABLE, bits_table, halfvec_index, hnsw_i
 __all__ = [
     "create_vector_tables",
     "downgrade_vector_tables_from_v2",
+    "downgrade_vector_tables_from_v3",
     "drop_vector_tables",
     "upgrade_vector_tables_to_v2",
+    "upgrade_vector_tables_to_v3",
 ]
 
 
@@ -167,7 +177,7 @@ def upgrade_vector_tables_to_v2(dimensions: Sequence[int] = (384,)) -> None:
     op.execute(create_f32_table())
     made = {int(name.rsplit("_", 1)[1]) for name in _sqlite_tables("kit_vectors_vec_")}
     for dimension in sorted(made | set(dimensions)):
-        op.execute(create_bits_table(dimension))
+        op.execute(create_bits_table(dimension, V2_CHUNK_SIZE))
         if dimension not in made:
             continue
         rows = bind.exec_driver_sql(
@@ -186,7 +196,11 @@ def upgrade_vector_tables_to_v2(dimensions: Sequence[int] = (384,)) -> None:
             f"INSERT INTO {bits_table(dimension)} (rowid, shard, embedding) "  # noqa: S608
             "VALUES (?, ?, vec_bit(?))",
             [
-                (row_id, shard(collection, row_id), sign_bits(np.frombuffer(blob, "<f4")))
+                (
+                    row_id,
+                    shard(collection, row_id, V2_SHARDS),
+                    sign_bits(np.frombuffer(blob, "<f4")),
+                )
                 for row_id, collection, blob in vectors
             ],
         )
@@ -217,3 +231,47 @@ def downgrade_vector_tables_from_v2(dimensions: Sequence[int] = (384,)) -> None:
         )
         op.execute(f"DROP TABLE IF EXISTS {bits_table(dimension)}")
     op.execute(f"DROP TABLE IF EXISTS {F32_TABLE}")
+
+
+def _rebuild_bits_tables(dimensions: Sequence[int], shards: int, chunk_size: int) -> None:
+    """Every sign-bit table (those there and ``dimensions``) made again with ``shards``
+    partitions a collection in chunks of ``chunk_size`` rows, its bits computed again from
+    ``kit_vectors_f32``."""
+    bind = op.get_bind()
+    if bind.dialect.name != "sqlite":
+        return
+    load_sqlite_vec()
+    made = {int(name.rsplit("_", 1)[1]) for name in _sqlite_tables("kit_vectors_bits_")}
+    for dimension in sorted(made | set(dimensions)):
+        op.execute(f"DROP TABLE IF EXISTS {bits_table(dimension)}")
+        op.execute(create_bits_table(dimension, chunk_size))
+        rows = bind.exec_driver_sql(
+            f"SELECT f.id, v.collection_id, f.embedding FROM {F32_TABLE} f "  # noqa: S608
+            "JOIN kit_vectors v ON v.id = f.id WHERE v.dimension = ? ORDER BY f.id",
+            (dimension,),
+        ).all()
+        if not rows:
+            continue
+        bind.exec_driver_sql(
+            f"INSERT INTO {bits_table(dimension)} (rowid, shard, embedding) "  # noqa: S608
+            "VALUES (?, ?, vec_bit(?))",
+            [
+                (
+                    int(row[0]),
+                    shard(row[1], int(row[0]), shards),
+                    sign_bits(np.frombuffer(bytes(row[2]), "<f4")),
+                )
+                for row in rows
+            ],
+        )
+
+
+def upgrade_vector_tables_to_v3(dimensions: Sequence[int] = (384,)) -> None:
+    """SQLite: the sign-bit tables made again in version 3's layout (32 shards, 512-row
+    chunks). PostgreSQL: nothing."""
+    _rebuild_bits_tables(dimensions, V3_SHARDS, V3_CHUNK_SIZE)
+
+
+def downgrade_vector_tables_from_v3(dimensions: Sequence[int] = (384,)) -> None:
+    """Back to version 2's layout (16 shards, 128-row chunks)."""
+    _rebuild_bits_tables(dimensions, V2_SHARDS, V2_CHUNK_SIZE)
