@@ -41,8 +41,9 @@ from typing import Annotated, Any, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from v100.contracts._calls import Refused, platform_tokens, problem_of
 from v100.contracts.transcripts import TranscriptDocument
-from v100.kit.auth import InternalTokens, Principal
+from v100.kit.auth import Principal
 from v100.kit.http import ServiceClient
 from v100.kit.settings import PlatformSettings
 
@@ -217,13 +218,8 @@ class ClipInfo(BaseModel):
     created_at: datetime
 
 
-class VideosError(Exception):
+class VideosError(Refused):
     """video_processing refused a call; ``problem`` is its RFC 9457 body."""
-
-    def __init__(self, status: int, problem: dict[str, Any]) -> None:
-        super().__init__(f"{status} {problem.get('type')}: {problem.get('detail')}")
-        self.status = status
-        self.problem = problem
 
 
 class VideoMissing(VideosError):
@@ -324,19 +320,14 @@ class VideosClient:
 def connect_videos(url: str, platform: PlatformSettings, *, timeout: float = 30.0) -> VideosClient:
     """A client of video_processing at ``url`` that signs its calls with the platform's internal
     token secret; it owns its connections (``aclose``)."""
-    tokens = InternalTokens(
-        platform.resolved_internal_token_secret, platform.internal_token_ttl_seconds
-    )
+    tokens = platform_tokens(platform)
     return VideosClient(ServiceClient(url, tokens, timeout=timeout))
 
 
 def _answer(response: httpx.Response) -> Any:
     if response.status_code < 400:
         return response.json()
-    try:
-        problem: dict[str, Any] = response.json()
-    except ValueError:
-        problem = {"status": response.status_code, "detail": response.text[:200]}
+    problem = problem_of(response)
     kind = str(problem.get("type", ""))
     if response.status_code == 404:
         raise VideoMissing(404, problem)
