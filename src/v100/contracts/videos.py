@@ -8,6 +8,7 @@ which no tenant credential can hold; the tenant is the token's, so another tenan
 404 like an unknown one.
 
     videos = connect_videos(settings.video_processing_url, settings.platform)  # aclose() after
+    # (or ``async with connect_videos(...) as videos:``, which closes it)
     audio = await videos.audio(tenant_id, video_id)   # VideoMissing / VideoNotReady / ...NoAudio
     async with videos.audio_content(tenant_id, video_id) as chunks:
         await storage.put(key, chunks, audio.content_type)
@@ -36,7 +37,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -244,6 +245,12 @@ class VideosClient:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
 
     async def audio(self, tenant_id: str, video_id: str) -> VideoAudio:
         """The video's audio, described; a refusal when it has none to give yet."""
