@@ -29,6 +29,7 @@ from v100 import media
 from v100.contracts import transcription
 from v100.contracts.video_refusals import VideoHasNoAudio, VideoNotFound, VideoNotReady
 from v100.kit.errors import Conflict, NotFound, PayloadTooLarge, RateLimited, ValidationFailed
+from v100.media.jobs import WorkFailed
 
 __all__ = [
     "MEDIA_ERRORS",
@@ -67,14 +68,9 @@ class EmptySource(ValidationFailed):
     title = "The file is empty"
 
 
-class TranscriptFailed(Exception):
+class TranscriptFailed(WorkFailed):
     """Ends a transcript ``failed`` with ``slug`` and ``detail`` (never retried); a live
     session's stream the same way (a refused credit hold)."""
-
-    def __init__(self, slug: str, detail: str) -> None:
-        super().__init__(f"{slug}: {detail}")
-        self.slug = slug
-        self.detail = detail
 
 
 # The slug a media error gives a failed transcript (its ``error``).

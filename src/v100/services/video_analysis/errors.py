@@ -27,6 +27,7 @@ from v100.contracts.video_refusals import (
     VideoNotReady,
 )
 from v100.kit.errors import Conflict, NotFound
+from v100.media.jobs import WorkFailed
 
 __all__ = [
     "MEDIA_ERRORS",
@@ -60,13 +61,8 @@ class StageNotRun(Conflict):
     title = "This stage has no result"
 
 
-class AnalysisFailed(Exception):
+class AnalysisFailed(WorkFailed):
     """Ends an analysis ``failed`` with ``slug`` and ``detail`` (never retried)."""
-
-    def __init__(self, slug: str, detail: str) -> None:
-        super().__init__(f"{slug}: {detail}")
-        self.slug = slug
-        self.detail = detail
 
 
 # The slug a media error gives a failed analysis (its ``error``).
