@@ -1,6 +1,7 @@
 """``receive_bounded`` on both backends (local disk and real S3): a body stored whole with its
-size and SHA-256; refused when declared too large (nothing read), when found too large while it
-arrives, or when empty, and in each case nothing is left under the key."""
+size and SHA-256; refused with the caller's own problems when declared too large (nothing
+read), when found too large while it arrives, or when empty, and in each case nothing is left
+under the key."""
 
 from __future__ import annotations
 
@@ -9,14 +10,25 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from v100.kit.errors import PayloadTooLarge, ValidationFailed
 from v100.kit.storage import (
-    BodyTooLarge,
-    EmptyBody,
     ObjectNotFound,
     ObjectStore,
     ReceivedObject,
+    UploadRefusals,
     receive_bounded,
 )
+
+
+class _TooLarge(PayloadTooLarge):
+    slug = "sample-too-large"
+
+
+class _Empty(ValidationFailed):
+    slug = "sample-empty"
+
+
+_REFUSALS = UploadRefusals(_TooLarge, "A sample", _Empty, "The sample is empty.")
 
 
 async def _body(*chunks: bytes) -> AsyncIterator[bytes]:
@@ -32,13 +44,19 @@ async def _gone(storage: ObjectStore, key: str) -> bool:
     return False
 
 
+async def _receive(
+    storage: ObjectStore, key: str, body: AsyncIterator[bytes], limit: int, declared: int | None
+) -> ReceivedObject:
+    return await receive_bounded(
+        storage, key, body, limit=limit, declared_length=declared, content_type="text/plain",
+        refusals=_REFUSALS,
+    )  # fmt: skip
+
+
 async def test_a_body_is_stored_whole_with_its_digest(storage: ObjectStore) -> None:
     data = [b"first part, ", b"second part"]
 
-    received = await receive_bounded(
-        storage, "uploads/a", _body(*data), limit=100, declared_length=None,
-        content_type="text/plain",
-    )  # fmt: skip
+    received = await _receive(storage, "uploads/a", _body(*data), 100, None)
 
     whole = b"".join(data)
     assert received == ReceivedObject(
@@ -48,9 +66,7 @@ async def test_a_body_is_stored_whole_with_its_digest(storage: ObjectStore) -> N
 
 
 async def test_exactly_the_limit_is_taken(storage: ObjectStore) -> None:
-    received = await receive_bounded(
-        storage, "uploads/b", _body(b"12345"), limit=5, declared_length=5, content_type=None
-    )
+    received = await _receive(storage, "uploads/b", _body(b"12345"), 5, 5)
 
     assert received.size == 5
 
@@ -64,34 +80,25 @@ async def test_a_declared_length_over_the_limit_is_refused_before_reading(
         read.append(b"x")
         yield b"x"
 
-    with pytest.raises(BodyTooLarge) as refused:
-        await receive_bounded(
-            storage, "uploads/c", body(), limit=10, declared_length=11, content_type=None
-        )
+    with pytest.raises(_TooLarge) as refused:
+        await _receive(storage, "uploads/c", body(), 10, 11)
 
-    assert (refused.value.limit, refused.value.declared, read) == (10, 11, [])
-    assert refused.value.said_of("A file") == (
-        "A file takes at most 10 bytes; this one declares 11."
-    )
+    assert refused.value.detail == "A sample takes at most 10 bytes; this one declares 11."
+    assert read == []
     assert await _gone(storage, "uploads/c")
 
 
 async def test_a_body_found_too_large_leaves_nothing(storage: ObjectStore) -> None:
-    with pytest.raises(BodyTooLarge) as refused:
-        await receive_bounded(
-            storage, "uploads/d", _body(b"123456", b"789"), limit=8, declared_length=None,
-            content_type=None,
-        )  # fmt: skip
+    with pytest.raises(_TooLarge) as refused:
+        await _receive(storage, "uploads/d", _body(b"123456", b"789"), 8, None)
 
-    assert refused.value.declared is None
-    assert refused.value.said_of("A document") == "A document takes at most 8 bytes."
+    assert refused.value.detail == "A sample takes at most 8 bytes."
     assert await _gone(storage, "uploads/d")
 
 
 async def test_an_empty_body_is_refused_and_leaves_nothing(storage: ObjectStore) -> None:
-    with pytest.raises(EmptyBody):
-        await receive_bounded(
-            storage, "uploads/e", _body(), limit=8, declared_length=None, content_type=None
-        )
+    with pytest.raises(_Empty) as refused:
+        await _receive(storage, "uploads/e", _body(), 8, None)
 
+    assert refused.value.detail == "The sample is empty."
     assert await _gone(storage, "uploads/e")

@@ -34,7 +34,7 @@ from v100.kit.storage._local import (
     LocalObjectReader,
 )
 from v100.kit.storage._presign import PresignedGrant
-from v100.kit.storage._received import BodyTooLarge, EmptyBody, ReceivedObject, receive_bounded
+from v100.kit.storage._received import ReceivedObject, UploadRefusals, receive_bounded
 from v100.kit.storage._routes import MAX_PRESIGNED_PUT_BYTES, parse_range, presigned_routes
 from v100.kit.storage._s3 import S3Store
 
@@ -45,8 +45,6 @@ __all__ = [
     "MAX_PRESIGNED_PUT_BYTES",
     "MIN_PART_SIZE",
     "AppendLocked",
-    "BodyTooLarge",
-    "EmptyBody",
     "InvalidKey",
     "InvalidPart",
     "InvalidPresignedUrl",
@@ -63,6 +61,7 @@ __all__ = [
     "S3Store",
     "StoredObject",
     "UploadNotFound",
+    "UploadRefusals",
     "UploadedPart",
     "content_disposition",
     "create_storage",

@@ -1,17 +1,16 @@
 """A body received into the store under a size limit and digested (SHA-256) as it passes: one
-declared or found too large, or empty, is refused and leaves nothing stored. The services that
-take uploads (rag_engine's sources, transcription's files) turn the refusals into their own
-problems."""
+declared or found too large, or empty, is refused with the service's own problem
+(``UploadRefusals``: rag_engine's sources, transcription's files) and leaves nothing stored."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from v100.kit.storage._base import ObjectStore
 
-__all__ = ["BodyTooLarge", "EmptyBody", "ReceivedObject", "receive_bounded"]
+__all__ = ["ReceivedObject", "UploadRefusals", "receive_bounded"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,24 +21,22 @@ class ReceivedObject:
     content_type: str | None
 
 
-class BodyTooLarge(Exception):
-    """More than ``limit`` bytes: ``declared`` when the sender said so up front, else None
-    (found while the body arrived)."""
+@dataclass(frozen=True, slots=True)
+class UploadRefusals:
+    """How a service words the refusals: its problem for a body over the limit (``what``
+    names the thing in the sentence: "A file"), and its problem and detail for an empty one."""
 
-    def __init__(self, limit: int, declared: int | None) -> None:
-        super().__init__(f"over {limit} bytes (declared {declared})")
-        self.limit = limit
-        self.declared = declared
+    too_large: Callable[[str], Exception]
+    what: str
+    empty: Callable[[str], Exception]
+    empty_detail: str
 
-    def said_of(self, what: str) -> str:
-        """The refusal in words, ``what`` naming the thing ("A file")."""
-        if self.declared is None:
-            return f"{what} takes at most {self.limit} bytes."
-        return f"{what} takes at most {self.limit} bytes; this one declares {self.declared}."
-
-
-class EmptyBody(Exception):
-    """Nothing at all arrived."""
+    def over(self, limit: int, declared: int | None) -> Exception:
+        if declared is None:
+            return self.too_large(f"{self.what} takes at most {limit} bytes.")
+        return self.too_large(
+            f"{self.what} takes at most {limit} bytes; this one declares {declared}."
+        )
 
 
 async def receive_bounded(
@@ -50,11 +47,12 @@ async def receive_bounded(
     limit: int,
     declared_length: int | None,
     content_type: str | None,
+    refusals: UploadRefusals,
 ) -> ReceivedObject:
-    """Stream ``body`` into ``store`` under ``key``: over ``limit`` (declared or found) is
-    ``BodyTooLarge``, nothing at all ``EmptyBody``; nothing is kept on a refusal."""
+    """Stream ``body`` into ``store`` under ``key``: over ``limit`` (declared or found), or
+    nothing at all, raises the service's problem from ``refusals``; nothing is kept then."""
     if declared_length is not None and declared_length > limit:
-        raise BodyTooLarge(limit, declared_length)
+        raise refusals.over(limit, declared_length)
     digest = hashlib.sha256()
     received = 0
 
@@ -63,12 +61,12 @@ async def receive_bounded(
         async for chunk in body:
             received += len(chunk)
             if received > limit:
-                raise BodyTooLarge(limit, None)
+                raise refusals.over(limit, None)
             digest.update(chunk)
             yield chunk
 
     stored = await store.put(key, bounded(), content_type)
     if stored.size == 0:
         await store.delete(key)
-        raise EmptyBody
+        raise refusals.empty(refusals.empty_detail)
     return ReceivedObject(key, stored.size, digest.hexdigest(), content_type)

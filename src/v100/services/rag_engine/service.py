@@ -25,7 +25,7 @@ from v100.contracts.transcription import (
 from v100.kit.db import Page, new_id, session_hooks, utcnow
 from v100.kit.errors import UpstreamUnavailable
 from v100.kit.jobs import enqueue
-from v100.kit.storage import BodyTooLarge, EmptyBody, ObjectStore, ReceivedObject, receive_bounded
+from v100.kit.storage import ObjectStore, ReceivedObject, UploadRefusals, receive_bounded
 from v100.kit.vectors import vector_store
 from v100.services.rag_engine import errors
 from v100.services.rag_engine.embedders import EMBEDDERS
@@ -41,6 +41,12 @@ JOB = "rag_engine.ingest"
 
 def source_key(tenant_id: str, source_id: str) -> str:
     return f"rag/{tenant_id}/sources/{source_id}"
+
+
+# receive_bounded's refusals in this service's words.
+SOURCE_REFUSALS = UploadRefusals(
+    DocumentTooLarge, "A document", EmptyDocument, "The document is empty: send its content."
+)
 
 
 # What a source is once stored: its key, size, SHA-256 and content type.
@@ -102,16 +108,11 @@ class DocumentService:
     ) -> StoredSource:
         """Stream a source into storage: over ``max_document_bytes`` (declared or found) is
         ``DocumentTooLarge``, nothing at all ``EmptyDocument``; nothing is kept on a refusal."""
-        try:
-            return await receive_bounded(
-                self.storage, source_key(tenant_id, new_id()), body,
-                limit=self.settings.max_document_bytes, declared_length=declared_length,
-                content_type=content_type,
-            )  # fmt: skip
-        except BodyTooLarge as exc:
-            raise DocumentTooLarge(exc.said_of("A document")) from None
-        except EmptyBody:
-            raise EmptyDocument("The document is empty: send its content.") from None
+        return await receive_bounded(
+            self.storage, source_key(tenant_id, new_id()), body,
+            limit=self.settings.max_document_bytes, declared_length=declared_length,
+            content_type=content_type, refusals=SOURCE_REFUSALS,
+        )  # fmt: skip
 
     async def read_transcript(self, tenant_id: str, transcript_id: str) -> FinishedTranscript:
         """A completed transcript of the tenant, from transcription: 404 when there is no

@@ -13,7 +13,7 @@ from v100.kit.db import Page, new_id, session_hooks
 from v100.kit.errors import NotConfigured
 from v100.kit.fetch import FetchPolicy, UrlFetchFailed, check_url
 from v100.kit.jobs import enqueue
-from v100.kit.storage import BodyTooLarge, EmptyBody, ObjectStore, ReceivedObject, receive_bounded
+from v100.kit.storage import ObjectStore, ReceivedObject, UploadRefusals, receive_bounded
 from v100.services.transcription import videos
 from v100.services.transcription.backends import BACKENDS
 from v100.services.transcription.errors import (
@@ -46,6 +46,15 @@ def fetch_policy(settings: TranscriptionSettings) -> FetchPolicy:
 
 def upload_key(tenant_id: str, upload_id: str) -> str:
     return f"transcripts/{tenant_id}/sources/{upload_id}"
+
+
+# receive_bounded's refusals in this service's words.
+UPLOAD_REFUSALS = UploadRefusals(
+    SourceTooLarge,
+    "A file",
+    EmptySource,
+    "The request body is empty: send the audio or video file itself.",
+)
 
 
 # What an uploaded file is once stored: its key, size, SHA-256 and content type.
@@ -215,18 +224,11 @@ class TranscriptService:
     ) -> StoredUpload:
         """Stream an uploaded file into storage: over ``max_source_bytes`` (declared or found)
         is ``SourceTooLarge``, nothing at all ``EmptySource``; nothing is kept on a refusal."""
-        try:
-            return await receive_bounded(
-                self.storage, upload_key(tenant_id, new_id()), body,
-                limit=self.settings.max_source_bytes, declared_length=declared_length,
-                content_type=content_type,
-            )  # fmt: skip
-        except BodyTooLarge as exc:
-            raise SourceTooLarge(exc.said_of("A file")) from None
-        except EmptyBody:
-            raise EmptySource(
-                "The request body is empty: send the audio or video file itself."
-            ) from None
+        return await receive_bounded(
+            self.storage, upload_key(tenant_id, new_id()), body,
+            limit=self.settings.max_source_bytes, declared_length=declared_length,
+            content_type=content_type, refusals=UPLOAD_REFUSALS,
+        )  # fmt: skip
 
     # -- reads and deletion -----------------------------------------------------------------
 
