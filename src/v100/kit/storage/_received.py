@@ -4,6 +4,7 @@ declared or found too large, or empty, is refused with the service's own problem
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -65,7 +66,13 @@ async def receive_bounded(
             digest.update(chunk)
             yield chunk
 
-    stored = await store.put(key, bounded(), content_type)
+    try:
+        stored = await store.put(key, bounded(), content_type)
+    except BaseException:
+        # A put is atomic, but a cancelled one is not trusted to have left nothing.
+        with contextlib.suppress(Exception):
+            await store.delete(key)
+        raise
     if stored.size == 0:
         await store.delete(key)
         raise refusals.empty(refusals.empty_detail)
