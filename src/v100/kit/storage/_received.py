@@ -1,6 +1,7 @@
 """A body received into the store under a size limit and digested (SHA-256) as it passes: one
 declared or found too large, or empty, is refused with the service's own problem
-(``UploadRefusals``: rag_engine's sources, transcription's files) and leaves nothing stored."""
+(``UploadRefusals``: rag_engine's sources, transcription's files, media_processor's inputs)
+and leaves nothing stored."""
 
 from __future__ import annotations
 
