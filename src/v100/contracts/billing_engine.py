@@ -11,10 +11,9 @@ Failures raise ``BillingEngineError`` (an answer that is not the tier) or the ki
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from v100.contracts._calls import Refused, problem_of
 from v100.kit.auth import Principal
 from v100.kit.http import ServiceClient
 
@@ -33,13 +32,8 @@ class TenantTier(BaseModel):
     subscription_id: str | None = None
 
 
-class BillingEngineError(Exception):
+class BillingEngineError(Refused):
     """billing_engine answered, but not with what was asked; ``problem`` is its body."""
-
-    def __init__(self, status: int, problem: dict[str, Any]) -> None:
-        super().__init__(f"{status} {problem.get('type')}: {problem.get('detail')}")
-        self.status = status
-        self.problem = problem
 
 
 class BillingEngineClient:
@@ -57,11 +51,7 @@ class BillingEngineClient:
         )
         response = await self._client.get(TIER_PATH, principal=principal)
         if response.status_code != 200:
-            try:
-                problem: dict[str, Any] = response.json()
-            except ValueError:
-                problem = {"status": response.status_code, "detail": response.text[:200]}
-            raise BillingEngineError(response.status_code, problem)
+            raise BillingEngineError(response.status_code, problem_of(response))
         try:
             return TenantTier.model_validate_json(response.content)
         except ValidationError as exc:

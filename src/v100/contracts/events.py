@@ -396,20 +396,10 @@ async def publish_video_event(
     """Announce a video or clip status change; call it after the change is committed. Best
     effort like the others: an unreachable bus is logged and answered False (the resource
     itself always shows its status)."""
-    if event_type not in VIDEO_EVENT_TYPES:
-        raise ValueError(f"not a video event type: {event_type!r}")
-    event = Event(
-        type=event_type,
-        source="video_processing",
-        tenant_id=tenant_id,
-        data=payload.model_dump(mode="json", exclude_none=True),
-    )
-    try:
-        await bus.publish(stream, event)
-    except BackendUnavailable as exc:
-        _log.warning("video event not published", type=event_type, id=payload.id, error=str(exc))
-        return False
-    return True
+    return await _publish_settled(
+        bus, stream, VIDEO_EVENT_TYPES, "video_processing", event_type,
+        tenant_id=tenant_id, payload_id=payload.id, data=payload,
+    )  # fmt: skip
 
 
 def video_progress_channel(tenant_id: str) -> str:
@@ -473,20 +463,10 @@ async def publish_media_job_event(
 ) -> bool:
     """Announce that a media job settled; call it after the change is committed. Best effort:
     an unreachable bus is logged and answered False (the job shows its status anyway)."""
-    if event_type not in MEDIA_JOB_EVENT_TYPES:
-        raise ValueError(f"not a media job event type: {event_type!r}")
-    event = Event(
-        type=event_type,
-        source="media_processor",
-        tenant_id=tenant_id,
-        data=payload.model_dump(mode="json", exclude_none=True),
-    )
-    try:
-        await bus.publish(MEDIA_STREAM, event)
-    except BackendUnavailable as exc:
-        _log.warning("media event not published", type=event_type, id=payload.id, error=str(exc))
-        return False
-    return True
+    return await _publish_settled(
+        bus, MEDIA_STREAM, MEDIA_JOB_EVENT_TYPES, "media_processor", event_type,
+        tenant_id=tenant_id, payload_id=payload.id, data=payload,
+    )  # fmt: skip
 
 
 async def publish_media_job_progress(bus: Bus, progress: MediaJobProgress) -> None:

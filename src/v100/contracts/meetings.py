@@ -15,11 +15,12 @@ No answer at all (or a 5xx) raises the kit's ``UpstreamUnavailable``; another re
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from v100.kit.auth import InternalTokens, Principal
+from v100.contracts._calls import Refused, platform_tokens, problem_of
+from v100.kit.auth import Principal
 from v100.kit.errors import UpstreamUnavailable
 from v100.kit.http import ServiceClient
 from v100.kit.settings import PlatformSettings
@@ -57,13 +58,8 @@ class ParticipantStanding(BaseModel):
     meeting_status: Literal["scheduled", "live", "ended"]
 
 
-class MeetingsError(Exception):
+class MeetingsError(Refused):
     """meeting refused a call; ``problem`` is its RFC 9457 body."""
-
-    def __init__(self, status: int, problem: dict[str, Any]) -> None:
-        super().__init__(f"{status} {problem.get('type')}: {problem.get('detail')}")
-        self.status = status
-        self.problem = problem
 
 
 class MeetingsClient:
@@ -84,11 +80,7 @@ class MeetingsClient:
         if response.status_code >= 500:
             raise UpstreamUnavailable("meeting could not answer a standing.", retry_after=1)
         if response.status_code >= 400:
-            try:
-                problem: dict[str, Any] = response.json()
-            except ValueError:
-                problem = {"status": response.status_code, "detail": response.text[:200]}
-            raise MeetingsError(response.status_code, problem)
+            raise MeetingsError(response.status_code, problem_of(response))
         return ParticipantStanding.model_validate(response.json())
 
 
@@ -97,7 +89,5 @@ def connect_meetings(
 ) -> MeetingsClient:
     """A client of meeting at ``url`` that signs its calls with the platform's internal token
     secret; it owns its connections (``aclose``). A short timeout: a socket waits on it."""
-    tokens = InternalTokens(
-        platform.resolved_internal_token_secret, platform.internal_token_ttl_seconds
-    )
+    tokens = platform_tokens(platform)
     return MeetingsClient(ServiceClient(url, tokens, timeout=timeout, connect_timeout=1.0))

@@ -25,7 +25,8 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from v100.kit.auth import InternalTokens, Principal
+from v100.contracts._calls import Refused, platform_tokens, problem_of
+from v100.kit.auth import Principal
 from v100.kit.errors import UpstreamUnavailable
 from v100.kit.http import ServiceClient
 from v100.kit.settings import PlatformSettings
@@ -189,13 +190,8 @@ class ReembeddingInfo(BaseModel):
     finished_at: datetime | None
 
 
-class RagError(Exception):
+class RagError(Refused):
     """rag_engine refused a call; ``problem`` is its RFC 9457 body."""
-
-    def __init__(self, status: int, problem: dict[str, Any]) -> None:
-        super().__init__(f"{status} {problem.get('type')}: {problem.get('detail')}")
-        self.status = status
-        self.problem = problem
 
 
 class RagNotFound(RagError):
@@ -366,9 +362,7 @@ class _Once:
 def connect_rag(url: str, platform: PlatformSettings, *, timeout: float = 60.0) -> RagClient:
     """A client of rag_engine at ``url`` that signs its calls with the platform's internal token
     secret; it owns its connections (``aclose``)."""
-    tokens = InternalTokens(
-        platform.resolved_internal_token_secret, platform.internal_token_ttl_seconds
-    )
+    tokens = platform_tokens(platform)
     return RagClient(ServiceClient(url, tokens, timeout=timeout))
 
 
@@ -377,10 +371,7 @@ def _answer(response: httpx.Response) -> Any:
         return None
     if response.status_code < 400:
         return response.json()
-    try:
-        problem: dict[str, Any] = response.json()
-    except ValueError:
-        problem = {"status": response.status_code, "detail": response.text[:200]}
+    problem = problem_of(response)
     if response.status_code == 404:
         raise RagNotFound(404, problem)
     raise RagError(response.status_code, problem)

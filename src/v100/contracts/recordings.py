@@ -25,7 +25,8 @@ from typing import Annotated, Any, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from v100.kit.auth import InternalTokens, Principal
+from v100.contracts._calls import Refused, platform_tokens, problem_of
+from v100.kit.auth import Principal
 from v100.kit.http import ServiceClient
 from v100.kit.settings import PlatformSettings
 from v100.kit.text import Line
@@ -107,13 +108,8 @@ class RecordingMediaList(BaseModel):
     next_cursor: str | None = None
 
 
-class RecordingsError(Exception):
+class RecordingsError(Refused):
     """recording_processor refused a call; ``problem`` is its RFC 9457 body."""
-
-    def __init__(self, status: int, problem: dict[str, Any]) -> None:
-        super().__init__(f"{status} {problem.get('type')}: {problem.get('detail')}")
-        self.status = status
-        self.problem = problem
 
 
 class RecordingMissing(RecordingsError):
@@ -174,19 +170,14 @@ def connect_recordings(
 ) -> RecordingsClient:
     """A client of recording_processor at ``url`` that signs its calls with the platform's
     internal token secret; it owns its connections (``aclose``)."""
-    tokens = InternalTokens(
-        platform.resolved_internal_token_secret, platform.internal_token_ttl_seconds
-    )
+    tokens = platform_tokens(platform)
     return RecordingsClient(ServiceClient(url, tokens, timeout=timeout, transport=transport))
 
 
 def _answer(response: httpx.Response) -> Any:
     if response.status_code < 400:
         return response.json()
-    try:
-        problem: dict[str, Any] = response.json()
-    except ValueError:
-        problem = {"status": response.status_code, "detail": response.text[:200]}
+    problem = problem_of(response)
     if response.status_code == 404:
         raise RecordingMissing(404, problem)
     raise RecordingsError(response.status_code, problem)

@@ -29,8 +29,9 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict
 
+from v100.contracts._calls import Refused, platform_tokens, problem_of
 from v100.contracts.transcripts import TranscriptDocument
-from v100.kit.auth import InternalTokens, Principal
+from v100.kit.auth import Principal
 from v100.kit.http import ServiceClient
 from v100.kit.settings import PlatformSettings
 
@@ -90,13 +91,8 @@ class VideoTranscript(BaseModel):
     error_detail: str | None = None
 
 
-class TranscriptionError(Exception):
+class TranscriptionError(Refused):
     """transcription refused a call; ``problem`` is its RFC 9457 body."""
-
-    def __init__(self, status: int, problem: dict[str, Any]) -> None:
-        super().__init__(f"{status} {problem.get('type')}: {problem.get('detail')}")
-        self.status = status
-        self.problem = problem
 
 
 class TranscriptMissing(TranscriptionError):
@@ -132,19 +128,14 @@ def connect_transcripts(
 ) -> TranscriptsClient:
     """A client of transcription at ``url`` that signs its calls with the platform's internal
     token secret; it owns its connections (``aclose``)."""
-    tokens = InternalTokens(
-        platform.resolved_internal_token_secret, platform.internal_token_ttl_seconds
-    )
+    tokens = platform_tokens(platform)
     return TranscriptsClient(ServiceClient(url, tokens, timeout=timeout))
 
 
 def _answer(response: httpx.Response) -> Any:
     if response.status_code < 400:
         return response.json()
-    try:
-        problem: dict[str, Any] = response.json()
-    except ValueError:
-        problem = {"status": response.status_code, "detail": response.text[:200]}
+    problem = problem_of(response)
     if response.status_code == 404:
         raise TranscriptMissing(404, problem)
     if str(problem.get("type", "")).endswith(f"/{NOT_FINISHED}"):

@@ -8,6 +8,7 @@ which no tenant credential can hold; the tenant is the token's, so another tenan
 404 like an unknown one.
 
     videos = connect_videos(settings.video_processing_url, settings.platform)  # aclose() after
+    # (or ``async with connect_videos(...) as videos:``, which closes it)
     audio = await videos.audio(tenant_id, video_id)   # VideoMissing / VideoNotReady / ...NoAudio
     async with videos.audio_content(tenant_id, video_id) as chunks:
         await storage.put(key, chunks, audio.content_type)
@@ -36,13 +37,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from v100.contracts._calls import Refused, platform_tokens, problem_of
 from v100.contracts.transcripts import TranscriptDocument
-from v100.kit.auth import InternalTokens, Principal
+from v100.kit.auth import Principal
 from v100.kit.http import ServiceClient
 from v100.kit.settings import PlatformSettings
 
@@ -217,13 +219,8 @@ class ClipInfo(BaseModel):
     created_at: datetime
 
 
-class VideosError(Exception):
+class VideosError(Refused):
     """video_processing refused a call; ``problem`` is its RFC 9457 body."""
-
-    def __init__(self, status: int, problem: dict[str, Any]) -> None:
-        super().__init__(f"{status} {problem.get('type')}: {problem.get('detail')}")
-        self.status = status
-        self.problem = problem
 
 
 class VideoMissing(VideosError):
@@ -248,6 +245,12 @@ class VideosClient:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
 
     async def audio(self, tenant_id: str, video_id: str) -> VideoAudio:
         """The video's audio, described; a refusal when it has none to give yet."""
@@ -324,19 +327,14 @@ class VideosClient:
 def connect_videos(url: str, platform: PlatformSettings, *, timeout: float = 30.0) -> VideosClient:
     """A client of video_processing at ``url`` that signs its calls with the platform's internal
     token secret; it owns its connections (``aclose``)."""
-    tokens = InternalTokens(
-        platform.resolved_internal_token_secret, platform.internal_token_ttl_seconds
-    )
+    tokens = platform_tokens(platform)
     return VideosClient(ServiceClient(url, tokens, timeout=timeout))
 
 
 def _answer(response: httpx.Response) -> Any:
     if response.status_code < 400:
         return response.json()
-    try:
-        problem: dict[str, Any] = response.json()
-    except ValueError:
-        problem = {"status": response.status_code, "detail": response.text[:200]}
+    problem = problem_of(response)
     kind = str(problem.get("type", ""))
     if response.status_code == 404:
         raise VideoMissing(404, problem)

@@ -20,7 +20,7 @@ A token alone is not enough (docs/adr/0061): at every admission (a first join, a
 reconnect) the meeting service is asked where the token's participant stands
 (``contracts.meetings``), through ``Standings``, which keeps a positive answer a few seconds
 (a join storm) and forgets it on the meeting's live events; ``loses_room`` says which sockets a
-live event takes out of which rooms.
+live event takes out of which rooms. ``admission_checks`` sets both up for a service's lifetime.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
@@ -42,8 +42,9 @@ from v100.contracts.events import (
     MeetingEventData,
 )
 from v100.contracts.meeting_tokens import MeetingToken, MeetingTokenInvalid, MeetingTokens
-from v100.contracts.meetings import ParticipantStanding
+from v100.contracts.meetings import ParticipantStanding, connect_meetings
 from v100.kit.observability import get_logger
+from v100.kit.settings import PlatformSettings
 
 __all__ = [
     "CLOSE_BAD_JOIN",
@@ -55,10 +56,13 @@ __all__ = [
     "CLOSE_TRY_AGAIN_LATER",
     "CLOSE_UNAUTHORIZED",
     "Admission",
+    "AdmissionChecks",
+    "AdmissionSettings",
     "JoinMessage",
     "ProtocolError",
     "RoomExit",
     "Standings",
+    "admission_checks",
     "admit",
     "close_socket",
     "loses_room",
@@ -253,6 +257,43 @@ class Standings:
             return
         for key in [k for k in self._kept if k[0] == tenant_id and k[1] == meeting_id]:
             del self._kept[key]
+
+
+class AdmissionSettings(Protocol):
+    """What a room service's settings say about admission (both services' settings have it)."""
+
+    @property
+    def platform(self) -> PlatformSettings: ...
+    @property
+    def meeting_url(self) -> str: ...
+    @property
+    def check_standing(self) -> bool: ...
+    @property
+    def standing_keep_seconds(self) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionChecks:
+    """How a room service checks a join: the meeting tokens, and the standings asked of the
+    meeting service (None when ``check_standing`` is off)."""
+
+    tokens: MeetingTokens
+    standings: Standings | None
+
+
+@contextlib.asynccontextmanager
+async def admission_checks(settings: AdmissionSettings) -> AsyncIterator[AdmissionChecks]:
+    """The checks for the service's lifetime; the meeting service's client closes after it."""
+    meetings = connect_meetings(settings.meeting_url, settings.platform)
+    standings = None
+    if settings.check_standing:
+        standings = Standings(meetings.standing, keep_seconds=settings.standing_keep_seconds)
+    try:
+        yield AdmissionChecks(
+            MeetingTokens(settings.platform.resolved_internal_token_secret), standings
+        )
+    finally:
+        await meetings.aclose()
 
 
 @dataclass(frozen=True, slots=True)

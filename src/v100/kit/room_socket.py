@@ -3,6 +3,7 @@ realtime): its outgoing queue drained by a writer task (a slow reader never stal
 one whose queue fills is closed ``lagging_code`` to catch up by resuming), a message budget
 (a token bucket), and numbered room messages: those that reach it before its join answer is out
 are held, then sent after it, skipping what the answer (a snapshot or a replay) already covered.
+``next_text`` reads the client's next message, with the checks both services make.
 A plain deque and one future rather than an asyncio.Queue: a few KB less per socket."""
 
 from __future__ import annotations
@@ -13,12 +14,20 @@ import time
 from collections import deque
 from typing import Any
 
+import orjson
 from starlette.websockets import WebSocket
 
-__all__ = ["RoomSocket", "numbered"]
+from v100.kit.room_admission import CLOSE_RATE_LIMITED
+
+__all__ = ["RoomSocket", "error_message", "numbered"]
 
 # How long a close may wait for the socket to take it (a peer that stopped reading).
 _CLOSE_WITHIN_SECONDS = 2.0
+
+
+def error_message(code: str, detail: str) -> str:
+    """An ``error`` message to the client: its code and why."""
+    return orjson.dumps({"type": "error", "code": code, "detail": detail}).decode()
 
 
 def numbered(seq: int, body: str) -> str:
@@ -89,6 +98,31 @@ class RoomSocket:
             return False
         self._budget -= 1
         return True
+
+    async def next_text(self, max_bytes: int) -> str | None:
+        """The next text message to act on; None once the socket disconnected. What arrives
+        while it closes is dropped; one over the message budget shuts it (4429, rate limited);
+        a binary frame, or text over ``max_bytes`` encoded, is answered with an ``error``
+        message and passed over."""
+        while True:
+            frame = await self.websocket.receive()
+            if frame["type"] == "websocket.disconnect":
+                return None
+            if self.closing is not None:
+                continue
+            if not self.allow():
+                self.shut(CLOSE_RATE_LIMITED, "rate limited")
+                continue
+            text: str | None = frame.get("text")
+            if text is None:
+                self.send(error_message("malformed-message", "Messages are JSON text frames."))
+                continue
+            # A character is at most 4 bytes: short text needs no encoding to be measured.
+            if len(text) > max_bytes // 4 and len(text.encode()) > max_bytes:
+                detail = f"A message may hold {max_bytes} bytes."
+                self.send(error_message("message-too-large", detail))
+                continue
+            return text
 
     def send(self, text: str) -> None:
         """Queue ``text``; a socket whose queue is full is closed (it catches up by resuming)."""

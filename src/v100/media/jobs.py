@@ -13,6 +13,10 @@ environment on first use, once.
     # tasks.py
     resources = await RESOURCES.current()
 
+A job's body runs inside ``failing_as`` (the one retry policy of media jobs): a media failure
+ends its resource failed when it is permanent or on the last attempt, the service's own
+``WorkFailed`` at once, anything else on the last attempt; until then the job is retried.
+
 Not imported by ``v100.media`` itself: the FFmpeg library stays free of storage, bus and billing.
 """
 
@@ -28,10 +32,12 @@ from typing import Generic, TypeVar
 from v100.contracts.billing import BillingClient, connect_billing
 from v100.kit.bus import Bus, create_bus
 from v100.kit.http import Runtime
+from v100.kit.jobs import JobContext, PermanentJobError
 from v100.kit.settings import ServiceSettings
 from v100.kit.storage import ObjectStore, StoredObject, storage_from_settings
+from v100.media._errors import MediaError, MediaErrorCodes, is_permanent
 
-__all__ = ["JobResources", "ResourceSlot", "download", "upload"]
+__all__ = ["JobResources", "ResourceSlot", "WorkFailed", "download", "failing_as", "upload"]
 
 S = TypeVar("S", bound=ServiceSettings)
 _CHUNK = 1024 * 1024
@@ -121,6 +127,47 @@ class ResourceSlot(Generic[S]):
     def _billing(self, settings: S) -> BillingClient | None:
         url = None if self._billing_url is None else self._billing_url(settings)
         return None if url is None else connect_billing(url, settings.platform)
+
+
+class WorkFailed(Exception):
+    """Ends a job's resource failed with ``slug`` and ``detail``, never retried; each service
+    names its own (``TranscriptFailed``, ``AnalysisFailed``, ...)."""
+
+    def __init__(self, slug: str, detail: str) -> None:
+        super().__init__(f"{slug}: {detail}")
+        self.slug = slug
+        self.detail = detail
+
+
+@contextlib.asynccontextmanager
+async def failing_as(
+    job: JobContext,
+    fail: Callable[[str, str], Awaitable[None]],
+    codes: MediaErrorCodes,
+    *,
+    gave_up: tuple[str, str],
+) -> AsyncIterator[None]:
+    """Run a job's work; when it cannot succeed, ``fail(slug, detail)`` settles its resource
+    and the job ends (``PermanentJobError``). A media error does so when it is permanent or
+    this is the last attempt, with the slug ``codes`` gives it; a ``WorkFailed`` at once;
+    anything else on the last attempt as ``gave_up`` (its slug, and what the detail starts
+    with: "Transcription failed"). Otherwise the error is raised again and the job retried."""
+    try:
+        yield
+    except MediaError as exc:
+        slug = codes.code(exc)
+        if not (is_permanent(exc) or job.is_last_attempt):
+            raise
+        await fail(slug, exc.reason)
+        raise PermanentJobError(f"{slug}: {exc.reason}") from exc
+    except WorkFailed as exc:
+        await fail(exc.slug, exc.detail)
+        raise PermanentJobError(str(exc)) from exc
+    except Exception as exc:
+        if job.is_last_attempt:
+            slug, words = gave_up
+            await fail(slug, f"{words} after {job.attempt} attempts ({type(exc).__name__}).")
+        raise
 
 
 async def download(

@@ -4,10 +4,11 @@ the lease that tells a live runner from a dead one; plus the reads services make
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -30,6 +31,7 @@ __all__ = [
     "JOB_TABLE",
     "JobRecord",
     "JobStatus",
+    "abandoned",
     "add_job_table",
     "cancel_job",
     "get_job",
@@ -168,6 +170,31 @@ async def get_job(
         statement = statement.where(JOBS.c.tenant_id == tenant_id)
     row = (await session.execute(statement)).first()
     return None if row is None else JobRecord.from_row(row)
+
+
+class _WorkOfAJob(Protocol):
+    @property
+    def job_id(self) -> str | None: ...
+
+
+W = TypeVar("W", bound=_WorkOfAJob)
+
+
+async def abandoned(
+    session: AsyncSession, unsettled: Iterable[W], what: str
+) -> list[tuple[W, str]]:
+    """Of a service's unsettled rows (each with the id of the job doing its work), those whose
+    job failed or was cancelled without settling them (its last runner died), each with why:
+    ``"<what> stopped (failed): <the job's last error>"``. A service's ``settle_abandoned``
+    ends them failed."""
+    found: list[tuple[W, str]] = []
+    for row in unsettled:
+        assert row.job_id is not None
+        record = await get_job(session, row.job_id)
+        if record is None or record.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
+            continue
+        found.append((row, f"{what} stopped ({record.status}): {record.last_error or 'no reason'}"))
+    return found
 
 
 async def cancel_job(session: AsyncSession, job_id: str, *, tenant_id: str | None = None) -> bool:

@@ -1,5 +1,6 @@
 """Object storage behind one async interface: local disk (embedded default, with HMAC presigned
 links served by ``presigned_routes``) or any S3-compatible server (aioboto3, imported lazily).
+A body is received under a size limit, digested, by ``receive_bounded``.
 Multipart uploads keep their id with the caller, so an upload resumes after a restart; an abort
 leaves nothing, even with a part write in flight, and ``sweep_multipart`` clears orphans."""
 
@@ -33,6 +34,7 @@ from v100.kit.storage._local import (
     LocalObjectReader,
 )
 from v100.kit.storage._presign import PresignedGrant
+from v100.kit.storage._received import ReceivedObject, UploadRefusals, receive_bounded
 from v100.kit.storage._routes import MAX_PRESIGNED_PUT_BYTES, parse_range, presigned_routes
 from v100.kit.storage._s3 import S3Store
 
@@ -55,15 +57,18 @@ __all__ = [
     "ObjectStore",
     "PresignedGrant",
     "RangeNotSatisfiable",
+    "ReceivedObject",
     "S3Store",
     "StoredObject",
     "UploadNotFound",
+    "UploadRefusals",
     "UploadedPart",
     "content_disposition",
     "create_storage",
     "parse_range",
     "part_size_for",
     "presigned_routes",
+    "receive_bounded",
     "storage_from_settings",
     "validate_key",
 ]

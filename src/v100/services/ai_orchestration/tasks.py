@@ -5,7 +5,7 @@ it failed), and the minute sweep that fails any run whose queue job ended withou
 
 from __future__ import annotations
 
-from v100.kit.jobs import JobContext, JobRegistry, JobStatus, get_job
+from v100.kit.jobs import JobContext, JobRegistry, abandoned
 from v100.services.ai_orchestration import processing
 from v100.services.ai_orchestration.repository import TestRunRepository
 from v100.services.ai_orchestration.resources import RESOURCES
@@ -29,14 +29,8 @@ async def run_test(job: JobContext, run_id: str) -> None:
 async def settle_abandoned(job: JobContext) -> None:
     """Fail the runs whose queue job failed or was cancelled without settling them."""
     resources = await RESOURCES.current()
-    abandoned: list[tuple[str, str]] = []
     async with job.unit_of_work() as session:
-        for row in await TestRunRepository(session).unsettled():
-            assert row.job_id is not None
-            record = await get_job(session, row.job_id)
-            if record is None or record.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
-                continue
-            detail = f"The run stopped ({record.status}): {record.last_error or 'no reason'}"
-            abandoned.append((row.id, detail))
-    for run_id, detail in abandoned:
-        await processing.fail(job, resources, run_id, "test-run-failed", detail)
+        unsettled = await TestRunRepository(session).unsettled()
+        rows = await abandoned(session, unsettled, "The run")
+    for row, detail in rows:
+        await processing.fail(job, resources, row.id, "test-run-failed", detail)

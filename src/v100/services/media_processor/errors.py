@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from v100 import media
 from v100.kit.errors import Conflict, NotFound, PayloadTooLarge, ProblemError, ValidationFailed
+from v100.media.jobs import WorkFailed
 
 __all__ = [
     "MEDIA_ERRORS",
@@ -122,13 +123,8 @@ class LanguageUndetermined(ValidationFailed):
     title = "No language could be determined"
 
 
-class JobFailed(Exception):
+class JobFailed(WorkFailed):
     """Ends a media job ``failed`` with ``slug`` and ``detail`` (never retried)."""
-
-    def __init__(self, slug: str, detail: str) -> None:
-        super().__init__(f"{slug}: {detail}")
-        self.slug = slug
-        self.detail = detail
 
 
 # The slug a media error gives a failed job (its ``error``).

@@ -8,14 +8,15 @@ from __future__ import annotations
 import tempfile
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path, PurePosixPath
 
 from v100 import media
 from v100.contracts.credit_holds import credits_per_started_minute
 from v100.kit.db import utcnow
-from v100.kit.jobs import JobContext, PermanentJobError
+from v100.kit.jobs import JobContext
 from v100.kit.observability import get_logger
-from v100.media.jobs import download, upload
+from v100.media.jobs import download, failing_as, upload
 from v100.services.media_processor import credits, lifecycle
 from v100.services.media_processor.errors import MEDIA_ERRORS, JobFailed
 from v100.services.media_processor.models import JobStatus, MediaJob
@@ -97,23 +98,12 @@ async def run_media_job(job: JobContext, resources: Resources, media_job_id: str
         )
     if row is None:
         return  # settled by an earlier run (or failed by the sweep)
-    try:
+    async with failing_as(
+        job, partial(_fail, job, resources, row), MEDIA_ERRORS,
+        gave_up=("processing-failed", "Processing failed"),
+    ):  # fmt: skip
         with tempfile.TemporaryDirectory(prefix=f"v100-media-{row.id}-") as scratch:
             await _run(job, resources, row, Path(scratch))
-    except media.MediaError as exc:
-        slug = MEDIA_ERRORS.code(exc)
-        if not (media.is_permanent(exc) or job.is_last_attempt):
-            raise
-        await _fail(job, resources, row, slug, exc.reason)
-        raise PermanentJobError(f"{slug}: {exc.reason}") from exc
-    except JobFailed as exc:
-        await _fail(job, resources, row, exc.slug, exc.detail)
-        raise PermanentJobError(str(exc)) from exc
-    except Exception as exc:
-        if job.is_last_attempt:
-            detail = f"Processing failed after {job.attempt} attempts ({type(exc).__name__})."
-            await _fail(job, resources, row, "processing-failed", detail)
-        raise
 
 
 async def _fail(

@@ -5,7 +5,6 @@ media jobs on an input, and presigned links to their outputs. No HTTP objects in
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from v100.ai.asr import LocalWhisper
 from v100.contracts.transcripts import TranscriptDocument
 from v100.kit.db import Page, new_id, session_hooks, unit_of_work, utcnow
 from v100.kit.jobs import enqueue
-from v100.kit.storage import ObjectStore
+from v100.kit.storage import ObjectStore, UploadRefusals, receive_bounded
 from v100.media import captions
 from v100.services.media_processor.errors import (
     EmptyInput,
@@ -45,6 +44,11 @@ __all__ = [
     "platform_spec",
     "register_input",
 ]
+
+# receive_bounded's refusals in this service's words.
+INPUT_REFUSALS = UploadRefusals(
+    InputTooLarge, "An input", EmptyInput, "The request body was empty."
+)
 
 # The media type each caption format is answered with.
 CAPTION_TYPES = {
@@ -151,35 +155,20 @@ class MediaService:
         """Stream ``body`` into storage as the input ``name``. Past the limit (declared or
         counted) ``InputTooLarge``; no bytes ``EmptyInput``; either way nothing is kept and an
         earlier input of that name stays as it was."""
-        limit = self.settings.max_input_bytes
-        if declared_length is not None and declared_length > limit:
-            raise InputTooLarge(f"An input takes at most {limit} bytes; this one declares "
-                                f"{declared_length}.")  # fmt: skip
-        key = f"media/{tenant_id}/inputs/{new_id()}"
-        digest = hashlib.sha256()
-        received = 0
-
-        async def counted() -> AsyncIterator[bytes]:
-            nonlocal received
-            async for chunk in body:
-                received += len(chunk)
-                if received > limit:
-                    raise InputTooLarge(f"An input takes at most {limit} bytes.")
-                digest.update(chunk)
-                yield chunk
-
+        received = await receive_bounded(
+            self.storage, f"media/{tenant_id}/inputs/{new_id()}", body,
+            limit=self.settings.max_input_bytes, declared_length=declared_length,
+            content_type=content_type, refusals=INPUT_REFUSALS,
+        )  # fmt: skip
         try:
-            stored = await self.storage.put(key, counted(), content_type)
-            if received == 0:
-                raise EmptyInput("The request body was empty.")
             async with unit_of_work(self.sessions) as session:
                 return await register_input(
-                    session, self.storage, tenant_id, name, key=key, size=stored.size,
-                    content_type=content_type, sha256=digest.hexdigest(),
+                    session, self.storage, tenant_id, name, key=received.key,
+                    size=received.size, content_type=content_type, sha256=received.sha256,
                 )  # fmt: skip
         except BaseException:
             with contextlib.suppress(Exception):
-                await self.storage.delete(key)
+                await self.storage.delete(received.key)
             raise
 
     async def get_input(self, session: AsyncSession, tenant_id: str, name: str) -> MediaInput:

@@ -6,7 +6,7 @@ that expires chunk assemblies left open past their time to live (dropping their 
 from __future__ import annotations
 
 from v100 import media
-from v100.kit.jobs import JobContext, JobRegistry, JobStatus, get_job
+from v100.kit.jobs import JobContext, JobRegistry, abandoned
 from v100.services.media_processor import credits, lifecycle, processing
 from v100.services.media_processor.assembly import AssemblyService
 from v100.services.media_processor.repository import JobRepository
@@ -32,12 +32,9 @@ async def settle_abandoned(job: JobContext) -> None:
     resources = await RESOURCES.current()
     released: list[tuple[str, str, str]] = []
     async with job.unit_of_work() as session:
-        for row in await JobRepository(session).unsettled():
-            assert row.job_id is not None
-            record = await get_job(session, row.job_id)
-            if record is None or record.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
-                continue
-            detail = f"Processing stopped ({record.status}): {record.last_error or 'no reason'}"
+        unsettled = await JobRepository(session).unsettled()
+        stopped = await abandoned(session, unsettled, "Processing")
+        for row, detail in stopped:
             failed = await lifecycle.mark_failed(
                 session, resources.bus, row.id, "processing-failed", detail
             )

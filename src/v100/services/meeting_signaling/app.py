@@ -8,8 +8,6 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from v100.contracts.meeting_tokens import MeetingTokens
-from v100.contracts.meetings import connect_meetings
 from v100.kit.http import (
     Access,
     Component,
@@ -18,7 +16,7 @@ from v100.kit.http import (
     ServiceSpec,
     create_service_app,
 )
-from v100.kit.room_admission import Standings
+from v100.kit.room_admission import admission_checks
 from v100.services.meeting_signaling.api import ROOMS, signaling_router
 from v100.services.meeting_signaling.directory import Directory
 from v100.services.meeting_signaling.directory_memory import MemoryDirectory
@@ -44,20 +42,14 @@ def _directory(settings: Settings) -> Directory:
 def _switchboard(settings: Settings) -> Component:
     @contextlib.asynccontextmanager
     async def component(runtime: Runtime) -> AsyncIterator[None]:
-        runtime.provide(MeetingTokens(settings.platform.resolved_internal_token_secret))
-        meetings = connect_meetings(settings.meeting_url, settings.platform)
-        standings = None
-        if settings.check_standing:
-            standings = Standings(meetings.standing, keep_seconds=settings.standing_keep_seconds)
-        switchboard = Switchboard(settings, runtime.bus, _directory(settings), standings)
-        try:
+        async with admission_checks(settings) as checks:
+            runtime.provide(checks.tokens)
+            switchboard = Switchboard(settings, runtime.bus, _directory(settings), checks.standings)
             async with switchboard.running():
                 runtime.provide(switchboard)
                 async with SfuRelay(settings.platform, switchboard).running(runtime.bus) as relay:
                     runtime.provide(relay)
                     yield
-        finally:
-            await meetings.aclose()
 
     return component
 

@@ -23,7 +23,6 @@ from v100.kit.room_admission import CLOSE_TRY_AGAIN_LATER, admit, close_socket
 from v100.services.meeting_signaling.connection import Connection, numbered
 from v100.services.meeting_signaling.directory import Gap, Member, room_key
 from v100.services.meeting_signaling.protocol import (
-    CLOSE_RATE_LIMITED,
     CLOSE_REPLACED,
     CLOSE_ROOM_FULL,
     Join,
@@ -220,28 +219,11 @@ def _unregister(switchboard: Switchboard, connection: Connection) -> None:
 
 async def _converse(connection: Connection, switchboard: Switchboard, sfu: SfuRelay) -> None:
     """The client's messages until it leaves or its socket ends."""
-    websocket, room = connection.websocket, connection.room
+    room = connection.room
     settings = switchboard.settings
     left = False
     try:
-        while True:
-            frame = await websocket.receive()
-            if frame["type"] == "websocket.disconnect":
-                break
-            if connection.closing is not None:
-                continue
-            if not connection.allow():
-                connection.shut(CLOSE_RATE_LIMITED, "rate limited")
-                continue
-            text = frame.get("text")
-            if text is None:
-                connection.send(_error("malformed-message", "Messages are JSON text frames."))
-                continue
-            limit = settings.max_message_bytes
-            if len(text) > limit // 4 and len(text.encode()) > limit:
-                detail = f"A message may hold {limit} bytes."
-                connection.send(_error("message-too-large", detail))
-                continue
+        while (text := await connection.next_text(settings.max_message_bytes)) is not None:
             try:
                 message = parse(text)
                 if isinstance(message, Leave):

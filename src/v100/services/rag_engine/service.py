@@ -25,7 +25,7 @@ from v100.contracts.transcription import (
 from v100.kit.db import Page, new_id, session_hooks, utcnow
 from v100.kit.errors import UpstreamUnavailable
 from v100.kit.jobs import enqueue
-from v100.kit.storage import ObjectStore
+from v100.kit.storage import ObjectStore, ReceivedObject, UploadRefusals, receive_bounded
 from v100.kit.vectors import vector_store
 from v100.services.rag_engine import errors
 from v100.services.rag_engine.embedders import EMBEDDERS
@@ -43,12 +43,14 @@ def source_key(tenant_id: str, source_id: str) -> str:
     return f"rag/{tenant_id}/sources/{source_id}"
 
 
-@dataclass(frozen=True, slots=True)
-class StoredSource:
-    key: str
-    size: int
-    sha256: str
-    content_type: str | None
+# receive_bounded's refusals in this service's words.
+SOURCE_REFUSALS = UploadRefusals(
+    DocumentTooLarge, "A document", EmptyDocument, "The document is empty: send its content."
+)
+
+
+# What a source is once stored: its key, size, SHA-256 and content type.
+StoredSource = ReceivedObject
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,28 +108,11 @@ class DocumentService:
     ) -> StoredSource:
         """Stream a source into storage: over ``max_document_bytes`` (declared or found) is
         ``DocumentTooLarge``, nothing at all ``EmptyDocument``; nothing is kept on a refusal."""
-        limit = self.settings.max_document_bytes
-        if declared_length is not None and declared_length > limit:
-            raise DocumentTooLarge(f"A document takes at most {limit} bytes; this one declares "
-                                   f"{declared_length}.")  # fmt: skip
-        digest = hashlib.sha256()
-        received = 0
-
-        async def bounded() -> AsyncIterator[bytes]:
-            nonlocal received
-            async for chunk in body:
-                received += len(chunk)
-                if received > limit:
-                    raise DocumentTooLarge(f"A document takes at most {limit} bytes.")
-                digest.update(chunk)
-                yield chunk
-
-        key = source_key(tenant_id, new_id())
-        stored = await self.storage.put(key, bounded(), content_type)
-        if stored.size == 0:
-            await self.storage.delete(key)
-            raise EmptyDocument("The document is empty: send its content.")
-        return StoredSource(key, stored.size, digest.hexdigest(), content_type)
+        return await receive_bounded(
+            self.storage, source_key(tenant_id, new_id()), body,
+            limit=self.settings.max_document_bytes, declared_length=declared_length,
+            content_type=content_type, refusals=SOURCE_REFUSALS,
+        )  # fmt: skip
 
     async def read_transcript(self, tenant_id: str, transcript_id: str) -> FinishedTranscript:
         """A completed transcript of the tenant, from transcription: 404 when there is no

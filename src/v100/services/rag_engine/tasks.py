@@ -6,9 +6,8 @@ releasing its credit hold."""
 
 from __future__ import annotations
 
-from v100.kit.jobs import JobContext, JobRegistry, JobStatus, get_job
+from v100.kit.jobs import JobContext, JobRegistry, abandoned
 from v100.services.rag_engine import processing, reembedding
-from v100.services.rag_engine.models import Document
 from v100.services.rag_engine.repository import DocumentRepository
 from v100.services.rag_engine.resources import RESOURCES
 
@@ -32,14 +31,8 @@ async def reembed(job: JobContext, reembedding_id: str) -> None:
 async def settle_abandoned(job: JobContext) -> None:
     """Fail the documents whose queue job failed or was cancelled without settling them."""
     resources = await RESOURCES.current()
-    abandoned: list[tuple[Document, str]] = []
     async with job.unit_of_work() as session:
-        for row in await DocumentRepository(session).unsettled():
-            assert row.job_id is not None
-            record = await get_job(session, row.job_id)
-            if record is None or record.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
-                continue
-            detail = f"Ingestion stopped ({record.status}): {record.last_error or 'no reason'}"
-            abandoned.append((row, detail))
-    for row, detail in abandoned:
+        unsettled = await DocumentRepository(session).unsettled()
+        rows = await abandoned(session, unsettled, "Ingestion")
+    for row, detail in rows:
         await processing.fail(job, resources, row, "ingestion-failed", detail)

@@ -8,8 +8,6 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from v100.contracts.meeting_tokens import MeetingTokens
-from v100.contracts.meetings import connect_meetings
 from v100.kit.http import (
     Access,
     Component,
@@ -18,7 +16,7 @@ from v100.kit.http import (
     ServiceSpec,
     create_service_app,
 )
-from v100.kit.room_admission import Standings
+from v100.kit.room_admission import admission_checks
 from v100.services.realtime.api import ROOMS, realtime_router
 from v100.services.realtime.hub import Hub
 from v100.services.realtime.models import Base
@@ -40,17 +38,12 @@ def _store(settings: Settings) -> Store:
 def _hub(settings: Settings) -> Component:
     @contextlib.asynccontextmanager
     async def component(runtime: Runtime) -> AsyncIterator[None]:
-        runtime.provide(MeetingTokens(settings.platform.resolved_internal_token_secret))
-        meetings = connect_meetings(settings.meeting_url, settings.platform)
-        standings = None
-        if settings.check_standing:
-            standings = Standings(meetings.standing, keep_seconds=settings.standing_keep_seconds)
-        try:
-            async with Hub(settings, runtime.bus, _store(settings), standings).running() as hub:
+        async with admission_checks(settings) as checks:
+            runtime.provide(checks.tokens)
+            hub = Hub(settings, runtime.bus, _store(settings), checks.standings)
+            async with hub.running():
                 runtime.provide(hub)
                 yield
-        finally:
-            await meetings.aclose()
 
     return component
 

@@ -19,10 +19,10 @@ from v100.contracts.meeting_tokens import MeetingTokens
 from v100.kit.errors import BackendUnavailable
 from v100.kit.observability import get_logger
 from v100.kit.room_admission import CLOSE_TRY_AGAIN_LATER, admit, close_socket
+from v100.kit.room_socket import error_message
 from v100.services.realtime.connection import Connection, numbered
 from v100.services.realtime.hub import Hub
 from v100.services.realtime.protocol import (
-    CLOSE_RATE_LIMITED,
     Chat,
     Heartbeat,
     Join,
@@ -40,10 +40,6 @@ _log = get_logger("v100.realtime")
 
 def _now_iso(hub: Hub) -> str:
     return datetime.fromtimestamp(hub.clock(), UTC).isoformat()
-
-
-def _error(code: str, detail: str) -> str:
-    return orjson.dumps({"type": "error", "code": code, "detail": detail}).decode()
 
 
 async def serve(websocket: WebSocket, hub: Hub, tokens: MeetingTokens, meeting_id: str) -> None:
@@ -106,33 +102,18 @@ async def _answer(connection: Connection, hub: Hub, me: Entry, since: int | None
 
 async def _converse(connection: Connection, hub: Hub, me: Entry) -> None:
     """The client's messages until it leaves or its socket ends."""
-    websocket, room, store = connection.websocket, connection.room, hub.store
+    room, store = connection.room, hub.store
     limit = hub.settings.max_message_bytes
     try:
-        while True:
-            frame = await websocket.receive()
-            if frame["type"] == "websocket.disconnect":
-                return
-            if connection.closing is not None:
-                continue
-            if not connection.allow():
-                connection.shut(CLOSE_RATE_LIMITED, "rate limited")
-                continue
-            text = frame.get("text")
-            if text is None:
-                connection.send(_error("malformed-message", "Messages are JSON text frames."))
-                continue
-            if len(text.encode()) > limit:
-                connection.send(_error("message-too-large", f"A message may hold {limit} bytes."))
-                continue
+        while (text := await connection.next_text(limit)) is not None:
             try:
                 message = parse(text)
             except ProtocolError as exc:
-                connection.send(_error(exc.code, exc.detail))
+                connection.send(error_message(exc.code, exc.detail))
                 continue
             pid = connection.participant_id
             if isinstance(message, Join):
-                connection.send(_error("already-joined", "This socket has joined already."))
+                connection.send(error_message("already-joined", "This socket has joined already."))
             elif isinstance(message, Heartbeat):
                 # A participant expired meanwhile (a long stall) is present again.
                 await hub.publish(room, await store.join(room.key, me, hub.expires_at()))

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 from v100 import media
 from v100.kit.db import session_hooks, utcnow
-from v100.kit.jobs import JobContext, PermanentJobError
+from v100.kit.jobs import JobContext
 from v100.kit.observability import get_logger
-from v100.media.jobs import download, upload
+from v100.media.jobs import download, failing_as, upload
 from v100.services.recording_processor.errors import MEDIA_ERRORS
 from v100.services.recording_processor.lifecycle import mark_errored
 from v100.services.recording_processor.models import Recording
@@ -88,19 +89,11 @@ async def process(job: JobContext, resources: Resources, recording_id: str) -> N
         recording = await RecordingRepository(session).get(tenant_id, recording_id)
     if recording is None or recording.status != "processing" or recording.source_key is None:
         return  # deleted, or already settled by an earlier run
-    try:
+    async with failing_as(
+        job, partial(_fail, job, announcer, recording), MEDIA_ERRORS,
+        gave_up=("recording-processing-failed", "Processing failed"),
+    ):  # fmt: skip
         await _run(job, resources, announcer, recording)
-    except media.MediaError as exc:
-        slug = MEDIA_ERRORS.code(exc)
-        if not (media.is_permanent(exc) or job.is_last_attempt):
-            raise
-        await _fail(job, announcer, recording, slug, exc.reason)
-        raise PermanentJobError(f"{slug}: {exc.reason}") from exc
-    except Exception as exc:
-        if job.is_last_attempt:
-            detail = f"Processing failed after {job.attempt} attempts ({type(exc).__name__})."
-            await _fail(job, announcer, recording, "recording-processing-failed", detail)
-        raise
 
 
 async def _fail(

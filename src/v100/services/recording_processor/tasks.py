@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from v100 import media
 from v100.kit.db import utcnow
-from v100.kit.jobs import JobContext, JobRegistry, JobStatus, get_job
+from v100.kit.jobs import JobContext, JobRegistry, abandoned
 from v100.kit.observability import get_logger
 from v100.services.recording_processor import processing
 from v100.services.recording_processor.lifecycle import mark_errored
@@ -48,12 +48,10 @@ async def settle_abandoned(job: JobContext) -> None:
     them (its last runner died: the queue fails a dead runner's last attempt)."""
     announcer = Announcer((await RESOURCES.current()).bus)
     async with job.unit_of_work() as session:
-        for recording in await RecordingRepository(session).processing():
-            assert recording.job_id is not None
-            record = await get_job(session, recording.job_id)
-            if record is None or record.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
-                continue
-            detail = f"Processing stopped ({record.status}): {record.last_error or 'no reason'}"
+        stopped = await abandoned(
+            session, await RecordingRepository(session).processing(), "Processing"
+        )
+        for recording, detail in stopped:
             await mark_errored(
                 session,
                 announcer,

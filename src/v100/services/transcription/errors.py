@@ -15,6 +15,8 @@ docs/transcription.md):
     TooManySessions           429  too-many-live-sessions       (the tenant's open sessions)
     SessionOptionsInvalid     422  session-options-invalid
 
+The ``Video*`` problems are ``contracts.video_refusals``' (video_processing answers the same).
+
 ``TranscriptFailed`` is not raised over HTTP: it carries the slug a failed transcript shows in
 ``error`` (the media codes below, ``source-too-long``, ``url-*``, ``insufficient-credits``,
 ``billing-refused``, ``billing-unavailable``, ``backend-not-configured``,
@@ -24,8 +26,10 @@ docs/transcription.md):
 from __future__ import annotations
 
 from v100 import media
-from v100.contracts import transcription, videos
+from v100.contracts import transcription
+from v100.contracts.video_refusals import VideoHasNoAudio, VideoNotFound, VideoNotReady
 from v100.kit.errors import Conflict, NotFound, PayloadTooLarge, RateLimited, ValidationFailed
+from v100.media.jobs import WorkFailed
 
 __all__ = [
     "MEDIA_ERRORS",
@@ -64,29 +68,9 @@ class EmptySource(ValidationFailed):
     title = "The file is empty"
 
 
-class VideoNotFound(NotFound):
-    slug = "video-not-found"
-    title = "No such video"
-
-
-class VideoNotReady(Conflict):
-    slug = videos.NOT_READY
-    title = "The video is not ready"
-
-
-class VideoHasNoAudio(Conflict):
-    slug = videos.NO_AUDIO
-    title = "The video has no audio track"
-
-
-class TranscriptFailed(Exception):
+class TranscriptFailed(WorkFailed):
     """Ends a transcript ``failed`` with ``slug`` and ``detail`` (never retried); a live
     session's stream the same way (a refused credit hold)."""
-
-    def __init__(self, slug: str, detail: str) -> None:
-        super().__init__(f"{slug}: {detail}")
-        self.slug = slug
-        self.detail = detail
 
 
 # The slug a media error gives a failed transcript (its ``error``).

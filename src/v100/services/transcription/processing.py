@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+from functools import partial
 from pathlib import Path
 
 from v100 import media
@@ -19,9 +20,9 @@ from v100.ai.asr import to_document
 from v100.ai.audio import AudioTooLong, decode_pcm
 from v100.contracts.credit_holds import credits_per_started_minute
 from v100.kit.fetch import UrlFetchFailed, UrlNotAllowed, UrlTooLarge, fetch_to_store
-from v100.kit.jobs import JobContext, PermanentJobError
+from v100.kit.jobs import JobContext
 from v100.kit.observability import get_logger
-from v100.media.jobs import download
+from v100.media.jobs import download, failing_as
 from v100.services.transcription import credits, lifecycle, speakers, videos
 from v100.services.transcription.backends import BACKENDS
 from v100.services.transcription.errors import MEDIA_ERRORS, TranscriptFailed
@@ -41,23 +42,12 @@ async def transcribe(job: JobContext, resources: Resources, transcript_id: str) 
         row = await lifecycle.mark_processing(session, transcript_id)
     if row is None:
         return  # settled by an earlier run, deleted, or failed by the sweep
-    try:
+    async with failing_as(
+        job, partial(fail, job, resources, row.id), MEDIA_ERRORS,
+        gave_up=("transcription-failed", "Transcription failed"),
+    ):  # fmt: skip
         with tempfile.TemporaryDirectory(prefix=f"v100-transcript-{row.id}-") as scratch:
             await _run(job, resources, row, Path(scratch))
-    except media.MediaError as exc:
-        slug = MEDIA_ERRORS.code(exc)
-        if not (media.is_permanent(exc) or job.is_last_attempt):
-            raise
-        await fail(job, resources, row.id, slug, exc.reason)
-        raise PermanentJobError(f"{slug}: {exc.reason}") from exc
-    except TranscriptFailed as exc:
-        await fail(job, resources, row.id, exc.slug, exc.detail)
-        raise PermanentJobError(str(exc)) from exc
-    except Exception as exc:
-        if job.is_last_attempt:
-            detail = f"Transcription failed after {job.attempt} attempts ({type(exc).__name__})."
-            await fail(job, resources, row.id, "transcription-failed", detail)
-        raise
 
 
 async def fail(

@@ -5,9 +5,7 @@ reading, listing and deleting them; the tenant's settings. No HTTP objects in he
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -15,7 +13,7 @@ from v100.kit.db import Page, new_id, session_hooks
 from v100.kit.errors import NotConfigured
 from v100.kit.fetch import FetchPolicy, UrlFetchFailed, check_url
 from v100.kit.jobs import enqueue
-from v100.kit.storage import ObjectStore
+from v100.kit.storage import ObjectStore, ReceivedObject, UploadRefusals, receive_bounded
 from v100.services.transcription import videos
 from v100.services.transcription.backends import BACKENDS
 from v100.services.transcription.errors import (
@@ -50,12 +48,17 @@ def upload_key(tenant_id: str, upload_id: str) -> str:
     return f"transcripts/{tenant_id}/sources/{upload_id}"
 
 
-@dataclass(frozen=True, slots=True)
-class StoredUpload:
-    key: str
-    size: int
-    sha256: str
-    content_type: str | None
+# receive_bounded's refusals in this service's words.
+UPLOAD_REFUSALS = UploadRefusals(
+    SourceTooLarge,
+    "A file",
+    EmptySource,
+    "The request body is empty: send the audio or video file itself.",
+)
+
+
+# What an uploaded file is once stored: its key, size, SHA-256 and content type.
+StoredUpload = ReceivedObject
 
 
 class TranscriptService:
@@ -221,28 +224,11 @@ class TranscriptService:
     ) -> StoredUpload:
         """Stream an uploaded file into storage: over ``max_source_bytes`` (declared or found)
         is ``SourceTooLarge``, nothing at all ``EmptySource``; nothing is kept on a refusal."""
-        limit = self.settings.max_source_bytes
-        if declared_length is not None and declared_length > limit:
-            raise SourceTooLarge(f"A file takes at most {limit} bytes; this one declares "
-                                 f"{declared_length}.")  # fmt: skip
-        digest = hashlib.sha256()
-        received = 0
-
-        async def bounded() -> AsyncIterator[bytes]:
-            nonlocal received
-            async for chunk in body:
-                received += len(chunk)
-                if received > limit:
-                    raise SourceTooLarge(f"A file takes at most {limit} bytes.")
-                digest.update(chunk)
-                yield chunk
-
-        key = upload_key(tenant_id, new_id())
-        stored = await self.storage.put(key, bounded(), content_type)
-        if stored.size == 0:
-            await self.storage.delete(key)
-            raise EmptySource("The request body is empty: send the audio or video file itself.")
-        return StoredUpload(key, stored.size, digest.hexdigest(), content_type)
+        return await receive_bounded(
+            self.storage, upload_key(tenant_id, new_id()), body,
+            limit=self.settings.max_source_bytes, declared_length=declared_length,
+            content_type=content_type, refusals=UPLOAD_REFUSALS,
+        )  # fmt: skip
 
     # -- reads and deletion -----------------------------------------------------------------
 

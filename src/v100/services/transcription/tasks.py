@@ -8,7 +8,7 @@ stream's process died (live_settle.sweep)."""
 from __future__ import annotations
 
 from v100 import media
-from v100.kit.jobs import JobContext, JobRegistry, JobStatus, get_job
+from v100.kit.jobs import JobContext, JobRegistry, abandoned
 from v100.services.transcription import captions, live_settle, processing
 from v100.services.transcription.repository import TranscriptRepository
 from v100.services.transcription.resources import RESOURCES
@@ -35,17 +35,12 @@ async def attach_captions(job: JobContext, transcript_id: str) -> None:
 async def settle_abandoned(job: JobContext) -> None:
     """Fail the transcripts whose queue job failed or was cancelled without settling them."""
     resources = await RESOURCES.current()
-    abandoned: list[tuple[str, str]] = []
     async with job.unit_of_work() as session:
-        for row in await TranscriptRepository(session).unsettled():
-            assert row.job_id is not None
-            record = await get_job(session, row.job_id)
-            if record is None or record.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
-                continue
-            detail = f"Transcription stopped ({record.status}): {record.last_error or 'no reason'}"
-            abandoned.append((row.id, detail))
-    for transcript_id, detail in abandoned:
-        await processing.fail(job, resources, transcript_id, "transcription-failed", detail)
+        rows = await abandoned(
+            session, await TranscriptRepository(session).unsettled(), "Transcription"
+        )
+    for row, detail in rows:
+        await processing.fail(job, resources, row.id, "transcription-failed", detail)
 
 
 @jobs.task(interval=60, max_attempts=1)

@@ -5,12 +5,10 @@ attaching the captions of an automatic transcript to its video."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
-
 import httpx
 
 from v100.contracts.transcripts import TranscriptDocument
+from v100.contracts.video_refusals import as_problem
 from v100.contracts.videos import (
     CaptionTrackIn,
     CaptionTrackInfo,
@@ -23,7 +21,6 @@ from v100.contracts.videos import (
 )
 from v100.kit.errors import UpstreamUnavailable
 from v100.kit.jobs import JobContext
-from v100.services.transcription import errors
 from v100.services.transcription.errors import TranscriptFailed
 from v100.services.transcription.models import Transcript
 from v100.services.transcription.resources import Resources
@@ -35,13 +32,9 @@ __all__ = ["attach_captions", "check_video", "fetch_audio"]
 _UNREACHABLE = (UpstreamUnavailable, VideosError, httpx.HTTPError)
 
 
-@contextlib.asynccontextmanager
-async def _connected(settings: TranscriptionSettings) -> AsyncIterator[VideosClient]:
-    client = connect_videos(settings.video_processing_url, settings.platform)
-    try:
-        yield client
-    finally:
-        await client.aclose()
+def _connected(settings: TranscriptionSettings) -> VideosClient:
+    """video_processing's client for one piece of work (``async with``: closed after it)."""
+    return connect_videos(settings.video_processing_url, settings.platform)
 
 
 async def check_video(settings: TranscriptionSettings, tenant_id: str, video_id: str) -> None:
@@ -49,21 +42,8 @@ async def check_video(settings: TranscriptionSettings, tenant_id: str, video_id:
     async with _connected(settings) as videos:
         try:
             await videos.audio(tenant_id, video_id)
-        except VideoMissing:
-            raise errors.VideoNotFound(f"Video {video_id} does not exist.") from None
-        except VideoNotReady as exc:
-            raise errors.VideoNotReady(_detail(exc, f"Video {video_id} is not ready.")) from None
-        except VideoHasNoAudio as exc:
-            raise errors.VideoHasNoAudio(_detail(exc, f"Video {video_id} has no audio.")) from None
         except VideosError as exc:
-            raise UpstreamUnavailable(
-                f"video_processing did not describe video {video_id} ({exc.status}).",
-                retry_after=1,
-            ) from exc
-
-
-def _detail(exc: VideosError, default: str) -> str:
-    return str(exc.problem.get("detail") or default)
+            raise as_problem(exc, video_id) from exc
 
 
 async def fetch_audio(job: JobContext, resources: Resources, row: Transcript, key: str) -> None:

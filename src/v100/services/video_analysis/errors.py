@@ -11,6 +11,8 @@ docs/video-analysis.md):
     StageNotRun               409  analysis-stage-not-run (a result not asked for, skipped,
                                                            or not finished yet)
 
+The ``Video*`` problems are ``contracts.video_refusals``' (video_processing answers the same).
+
 ``AnalysisFailed`` is not raised over HTTP: it carries the slug a failed analysis shows in
 ``error`` (the media codes below, ``video-too-long``, ``video-deleted``, ``video-unavailable``,
 ``insufficient-credits``, ``billing-refused``, ``billing-unavailable``, ``analysis-failed``)."""
@@ -18,8 +20,14 @@ docs/video-analysis.md):
 from __future__ import annotations
 
 from v100 import media
-from v100.contracts import videos
+from v100.contracts.video_refusals import (
+    VideoHasNoAudio,
+    VideoHasNoPicture,
+    VideoNotFound,
+    VideoNotReady,
+)
 from v100.kit.errors import Conflict, NotFound
+from v100.media.jobs import WorkFailed
 
 __all__ = [
     "MEDIA_ERRORS",
@@ -48,38 +56,13 @@ class HighlightNotFound(NotFound):
     title = "No such highlight"
 
 
-class VideoNotFound(NotFound):
-    slug = "video-not-found"
-    title = "No such video"
-
-
-class VideoNotReady(Conflict):
-    slug = videos.NOT_READY
-    title = "The video is not ready"
-
-
-class VideoHasNoPicture(Conflict):
-    slug = videos.NO_PICTURE
-    title = "The video has no picture"
-
-
-class VideoHasNoAudio(Conflict):
-    slug = videos.NO_AUDIO
-    title = "The video has no audio track"
-
-
 class StageNotRun(Conflict):
     slug = "analysis-stage-not-run"
     title = "This stage has no result"
 
 
-class AnalysisFailed(Exception):
+class AnalysisFailed(WorkFailed):
     """Ends an analysis ``failed`` with ``slug`` and ``detail`` (never retried)."""
-
-    def __init__(self, slug: str, detail: str) -> None:
-        super().__init__(f"{slug}: {detail}")
-        self.slug = slug
-        self.detail = detail
 
 
 # The slug a media error gives a failed analysis (its ``error``).

@@ -13,14 +13,15 @@ from __future__ import annotations
 import asyncio
 import tempfile
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from v100 import media
 from v100.contracts.credit_holds import credits_per_started_minute
-from v100.kit.jobs import JobContext, PermanentJobError
+from v100.kit.jobs import JobContext
 from v100.kit.observability import get_logger
-from v100.media.jobs import download
+from v100.media.jobs import download, failing_as
 from v100.media.motion import MotionSignals
 from v100.media.probe import MediaInfo
 from v100.services.video_analysis import (
@@ -55,27 +56,16 @@ async def analyse(job: JobContext, resources: Resources, analysis_id: str) -> No
         row = await lifecycle.mark_running(session, analysis_id)
     if row is None:
         return  # settled by an earlier run, deleted, or failed by the sweep
-    try:
+    async with failing_as(
+        job, partial(fail, job, resources, row.id), MEDIA_ERRORS,
+        gave_up=("analysis-failed", "The analysis failed"),
+    ):  # fmt: skip
         with tempfile.TemporaryDirectory(prefix=f"v100-analysis-{row.id}-") as scratch:
             run = _Run(job, resources, row, Path(scratch))
             try:
                 await run.run()
             except _Gone:
                 await run.drop_objects()
-    except media.MediaError as exc:
-        slug = MEDIA_ERRORS.code(exc)
-        if not (media.is_permanent(exc) or job.is_last_attempt):
-            raise
-        await fail(job, resources, row.id, slug, exc.reason)
-        raise PermanentJobError(f"{slug}: {exc.reason}") from exc
-    except AnalysisFailed as exc:
-        await fail(job, resources, row.id, exc.slug, exc.detail)
-        raise PermanentJobError(str(exc)) from exc
-    except Exception as exc:
-        if job.is_last_attempt:
-            detail = f"The analysis failed after {job.attempt} attempts ({type(exc).__name__})."
-            await fail(job, resources, row.id, "analysis-failed", detail)
-        raise
 
 
 async def fail(

@@ -7,7 +7,7 @@ are video_processing's jobs (ADR 0060)."""
 from __future__ import annotations
 
 from v100 import media
-from v100.kit.jobs import JobContext, JobRegistry, JobStatus, get_job
+from v100.kit.jobs import JobContext, JobRegistry, abandoned
 from v100.services.video_analysis import processing
 from v100.services.video_analysis.repository import AnalysisRepository
 from v100.services.video_analysis.resources import RESOURCES
@@ -28,14 +28,9 @@ async def analyse(job: JobContext, analysis_id: str) -> None:
 async def settle_abandoned(job: JobContext) -> None:
     """Fail the analyses whose queue job failed or was cancelled without settling them."""
     resources = await RESOURCES.current()
-    abandoned: list[tuple[str, str]] = []
     async with job.unit_of_work() as session:
-        for row in await AnalysisRepository(session).unsettled():
-            assert row.job_id is not None
-            record = await get_job(session, row.job_id)
-            if record is None or record.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
-                continue
-            detail = f"The analysis stopped ({record.status}): {record.last_error or 'no reason'}"
-            abandoned.append((row.id, detail))
-    for analysis_id, detail in abandoned:
-        await processing.fail(job, resources, analysis_id, "analysis-failed", detail)
+        rows = await abandoned(
+            session, await AnalysisRepository(session).unsettled(), "The analysis"
+        )
+    for row, detail in rows:
+        await processing.fail(job, resources, row.id, "analysis-failed", detail)

@@ -5,11 +5,9 @@ it stored."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
-
 import httpx
 
+from v100.contracts.video_refusals import as_problem
 from v100.contracts.videos import (
     VideoHasNoPicture,
     VideoMissing,
@@ -21,7 +19,6 @@ from v100.contracts.videos import (
 )
 from v100.kit.errors import UpstreamUnavailable
 from v100.kit.jobs import JobContext
-from v100.services.video_analysis import errors
 from v100.services.video_analysis.errors import AnalysisFailed
 from v100.services.video_analysis.models import Analysis
 from v100.services.video_analysis.resources import Resources
@@ -32,14 +29,9 @@ __all__ = ["check_video", "connected", "fetch_video"]
 _UNREACHABLE = (UpstreamUnavailable, VideosError, httpx.HTTPError)
 
 
-@contextlib.asynccontextmanager
-async def connected(settings: VideoAnalysisSettings) -> AsyncIterator[VideosClient]:
-    """video_processing's client for one piece of work (closed after it)."""
-    client = connect_videos(settings.video_processing_url, settings.platform)
-    try:
-        yield client
-    finally:
-        await client.aclose()
+def connected(settings: VideoAnalysisSettings) -> VideosClient:
+    """video_processing's client for one piece of work (``async with``: closed after it)."""
+    return connect_videos(settings.video_processing_url, settings.platform)
 
 
 async def check_video(
@@ -49,18 +41,8 @@ async def check_video(
     async with connected(settings) as videos:
         try:
             return await videos.picture(tenant_id, video_id)
-        except VideoMissing:
-            raise errors.VideoNotFound(f"Video {video_id} does not exist.") from None
-        except VideoNotReady as exc:
-            raise errors.VideoNotReady(_detail(exc, f"Video {video_id} is not ready.")) from None
-        except VideoHasNoPicture as exc:
-            detail = _detail(exc, f"Video {video_id} has no picture.")
-            raise errors.VideoHasNoPicture(detail) from None
         except VideosError as exc:
-            raise UpstreamUnavailable(
-                f"video_processing did not describe video {video_id} ({exc.status}).",
-                retry_after=1,
-            ) from exc
+            raise as_problem(exc, video_id) from exc
 
 
 def _detail(exc: VideosError, default: str) -> str:

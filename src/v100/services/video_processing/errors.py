@@ -1,10 +1,11 @@
 """video_processing's problem types (RFC 9457, documented in docs/video.md) and the error codes
-an errored video or clip carries in ``error.type``."""
+an errored video or clip carries in ``error.type``. The three conflicts about a video (not
+ready, no audio, no picture) are ``contracts.video_refusals``': its consumers answer the same."""
 
 from __future__ import annotations
 
 from v100 import media
-from v100.contracts import videos
+from v100.contracts.video_refusals import VideoHasNoAudio, VideoHasNoPicture, VideoNotReady
 from v100.kit.errors import Conflict, NotFound, ValidationFailed
 
 __all__ = [
@@ -53,21 +54,6 @@ class DirectUploadNotFound(NotFound):
 class DirectUploadUnusable(Conflict):
     slug = "direct-upload-unusable"
     title = "This direct upload URL cannot take an upload"
-
-
-class VideoNotReady(Conflict):
-    slug = videos.NOT_READY
-    title = "The video is not ready"
-
-
-class VideoHasNoAudio(Conflict):
-    slug = videos.NO_AUDIO
-    title = "The video has no audio track"
-
-
-class VideoHasNoPicture(Conflict):
-    slug = videos.NO_PICTURE
-    title = "The video has no picture"
 
 
 class CaptionTrackNotFound(NotFound):
