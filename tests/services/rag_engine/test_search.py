@@ -11,7 +11,15 @@ import pytest
 
 from .support import RagApp, new_tenant
 
-pytestmark = pytest.mark.slow  # the embedding model loads once per app
+# One app per backend for the module (``shared_rag``): its tests run on the module's loop, each
+# for tenants of its own.
+pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
+
+
+@pytest.fixture
+def rag(shared_rag: RagApp) -> RagApp:
+    return shared_rag
+
 
 FACTS = [
     ("Refunds", "Customers can ask for a refund within thirty days of purchase. "
