@@ -20,6 +20,9 @@ from v100.services.ai_orchestration.settings import TokenRates
 from .chat_support import stream_chat
 from .support import Orchestra, new_tenant, tenant_principal
 
+# The module's app per backend (``ao``) and the vendors' servers live on the module's loop.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
 WEATHER = {
     "type": "function",
     "function": {
@@ -250,7 +253,8 @@ async def test_token_budgets_and_credits_refuse_in_openai_words(ao: Orchestra) -
 
 
 @pytest.mark.parametrize("operator_keys", [False])
-async def test_without_any_key_an_agent_says_so_and_a_model_is_not_found(ao: Orchestra) -> None:
+async def test_without_any_key_an_agent_says_so_and_a_model_is_not_found(own_ao: Orchestra) -> None:
+    ao = own_ao  # no operator keys: an app of its own
     tenant = new_tenant()
     agent = await ao.create_agent(tenant)
     hi = [{"role": "user", "content": "What is our refund policy?"}]

@@ -15,6 +15,9 @@ from v100.services.gateway.testing import assert_problem
 
 from .support import Orchestra, new_tenant
 
+# The module's app per backend (``ao``) and the vendors' servers live on the module's loop.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
 
 async def _conversation(ao: Orchestra, tenant: str, agent_id: str, **body: object) -> str:
     answer = await ao.http.post(
@@ -142,7 +145,8 @@ async def test_vendor_failures_are_problems_and_cost_nothing(ao: Orchestra) -> N
 
 
 @pytest.mark.parametrize("operator_keys", [False])
-async def test_without_any_key_the_agent_says_no_llm_is_configured(ao: Orchestra) -> None:
+async def test_without_any_key_the_agent_says_no_llm_is_configured(own_ao: Orchestra) -> None:
+    ao = own_ao  # no operator keys: an app of its own
     tenant = new_tenant()
     agent = await ao.create_agent(tenant)
     conversation = await _conversation(ao, tenant, agent["id"])

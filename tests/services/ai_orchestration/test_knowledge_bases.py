@@ -10,15 +10,17 @@ and streamed through /v1/chat/completions); and a test run whose facts come from
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import pytest_asyncio
 
 from tests.services.rag_engine.support import make_pdf
-from tests.support.billed import Backend
+from tests.support.billed import Backend, SharedBilling
 from v100.contracts.events import KNOWLEDGE_BASES_STREAM
 from v100.kit.db import drop_database
 from v100.kit.testing.bus import published
@@ -32,7 +34,8 @@ from v100.services.rag_engine.settings import RagEngineSettings
 from .chat_support import stream_chat
 from .support import Orchestra, new_tenant
 
-pytestmark = pytest.mark.slow  # rag_engine loads its embedding model
+# The module's app per backend (``ao``) and the vendors' servers live on the module's loop.
+pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
 REFUNDS = (
     "# Refunds\n\nCustomers can ask for a refund within thirty days of purchase. "
@@ -40,8 +43,8 @@ REFUNDS = (
 )
 
 
-@pytest.fixture
-async def rag_engine_url(backend: Backend, billing_url: str) -> AsyncIterator[str]:
+@contextlib.asynccontextmanager
+async def serving_rag_engine(backend: Backend, billing_url: str) -> AsyncIterator[str]:
     """A real rag_engine on a database of its own on the backend (its S3 prefix shared)."""
     database_url = f"sqlite+aiosqlite:///{backend.platform.var_dir}/rag_engine.db"
     if backend.name != "embedded":
@@ -57,6 +60,22 @@ async def rag_engine_url(backend: Backend, billing_url: str) -> AsyncIterator[st
     finally:
         if backend.name != "embedded":
             await drop_database(database_url)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def module_rag_engine_url(
+    module_backend: Backend, shared_billing: SharedBilling
+) -> AsyncIterator[str]:
+    """The module's app's rag_engine, on its backend."""
+    async with serving_rag_engine(module_backend, shared_billing.url(module_backend)) as url:
+        yield url
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def rag_engine_url(backend: Backend, billing_url: str) -> AsyncIterator[str]:
+    """The rag_engine of a test's own app (``own_ao``)."""
+    async with serving_rag_engine(backend, billing_url) as url:
+        yield url
 
 
 async def _kb(ao: Orchestra, tenant: str, **body: Any) -> dict[str, Any]:
@@ -248,7 +267,8 @@ async def test_a_tool_error_is_shown_to_the_model_and_the_loop_is_bounded(ao: Or
 
 
 @pytest.mark.parametrize("operator_keys", [False])
-async def test_without_an_llm_the_answer_quotes_the_knowledge_bases(ao: Orchestra) -> None:
+async def test_without_an_llm_the_answer_quotes_the_knowledge_bases(own_ao: Orchestra) -> None:
+    ao = own_ao  # no operator keys: an app of its own
     tenant = new_tenant()
     kb = await _kb(ao, tenant)
     document = await _add(ao, tenant, kb["id"], content=REFUNDS, format="markdown")

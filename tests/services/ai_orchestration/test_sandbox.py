@@ -17,6 +17,9 @@ from v100.services.gateway.testing import assert_problem
 
 from .support import Orchestra, new_tenant
 
+# The module's app per backend (``ao``) and the vendors' servers live on the module's loop.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
 CASES = [
     {"prompt": "Where is the Eiffel Tower?", "expected_facts": ["Paris", "France"]},
     {"prompt": "How long is the refund window?", "expected_facts": ["30 days"]},
@@ -145,7 +148,8 @@ async def test_a_refused_key_fails_the_run_and_releases_its_hold(ao: Orchestra) 
 
 
 @pytest.mark.parametrize("operator_keys", [False])
-async def test_without_any_key_each_case_says_no_llm_is_configured(ao: Orchestra) -> None:
+async def test_without_any_key_each_case_says_no_llm_is_configured(own_ao: Orchestra) -> None:
+    ao = own_ao  # no operator keys: an app of its own
     tenant = new_tenant()
     agent = await ao.create_agent(tenant)
     test_set = await _post(ao, tenant, "/v1/agents/test-sets", {"name": "x", "cases": CASES})
