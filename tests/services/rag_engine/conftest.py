@@ -8,7 +8,10 @@ MiniLM loaded once per module rather than per test."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -38,6 +41,20 @@ async def rag(rag_settings: RagEngineSettings) -> AsyncIterator[RagApp]:
         yield RagApp(app=app, http=http, settings=rag_settings)
 
 
+@contextlib.asynccontextmanager
+async def module_app(
+    backend_name: str, var_dir: Path, shared_billing: SharedBilling, **overrides: Any
+) -> AsyncIterator[RagApp]:
+    """A module's app on a backend of its own (``overrides``: settings of the module's own)."""
+    async with billed_backend(backend_name, INTERNAL_SECRET, var_dir) as backend:
+        settings = RagEngineSettings(
+            platform=backend.platform, billing_url=shared_billing.url(backend), **overrides
+        )
+        app = create_app(settings)
+        async with running_app(app) as http:
+            yield RagApp(app=app, http=http, settings=settings)
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="module", params=BACKENDS)
 async def shared_rag(
     request: pytest.FixtureRequest,
@@ -46,11 +63,5 @@ async def shared_rag(
 ) -> AsyncIterator[RagApp]:
     """The app of ``rag``, one per module and backend (the test ids are the same:
     ``[embedded]``, ``[distributed]``); each test works for tenants of its own."""
-    var_dir = tmp_path_factory.mktemp("rag")
-    async with billed_backend(request.param, INTERNAL_SECRET, var_dir) as backend:
-        settings = RagEngineSettings(
-            platform=backend.platform, billing_url=shared_billing.url(backend)
-        )
-        app = create_app(settings)
-        async with running_app(app) as http:
-            yield RagApp(app=app, http=http, settings=settings)
+    async with module_app(request.param, tmp_path_factory.mktemp("rag"), shared_billing) as app:
+        yield app
