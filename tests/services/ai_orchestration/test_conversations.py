@@ -142,23 +142,3 @@ async def test_vendor_failures_are_problems_and_cost_nothing(ao: Orchestra) -> N
         headers=ao.headers(tenant),
     )
     assert listed.json()["items"] == []
-
-
-@pytest.mark.parametrize("operator_keys", [False])
-async def test_without_any_key_the_agent_says_no_llm_is_configured(own_ao: Orchestra) -> None:
-    ao = own_ao  # no operator keys: an app of its own
-    tenant = new_tenant()
-    agent = await ao.create_agent(tenant)
-    conversation = await _conversation(ao, tenant, agent["id"])
-    available, _ = await ao.balance(tenant)
-    status, turn = await _send(ao, tenant, agent["id"], conversation, "What is our refund policy?")
-    assert status == 201
-    reply = turn["reply"]
-    assert isinstance(reply, dict)
-    assert reply["answered_by"] == "no-llm"
-    assert "No language model is configured" in str(reply["content"])
-    assert "anthropic" in str(reply["content"])
-    assert reply["credits"] is None
-    assert reply["input_tokens"] is None
-    assert ao.fakes.anthropic.requests == []
-    assert await ao.balance(tenant) == (available, 0)

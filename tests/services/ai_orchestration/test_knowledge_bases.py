@@ -31,7 +31,6 @@ from v100.services.gateway.testing import assert_problem
 from v100.services.rag_engine.app import create_app as create_rag
 from v100.services.rag_engine.settings import RagEngineSettings
 
-from .chat_support import stream_chat
 from .support import Orchestra, new_tenant
 
 # The module's app per backend (``ao``) and the vendors' servers live on the module's loop.
@@ -68,13 +67,6 @@ async def module_rag_engine_url(
 ) -> AsyncIterator[str]:
     """The module's app's rag_engine, on its backend."""
     async with serving_rag_engine(module_backend, shared_billing.url(module_backend)) as url:
-        yield url
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def rag_engine_url(backend: Backend, billing_url: str) -> AsyncIterator[str]:
-    """The rag_engine of a test's own app (``own_ao``)."""
-    async with serving_rag_engine(backend, billing_url) as url:
         yield url
 
 
@@ -264,51 +256,6 @@ async def test_a_tool_error_is_shown_to_the_model_and_the_loop_is_bounded(ao: Or
     last = requests[-1].body["messages"][-1]["content"][0]
     assert (last["type"], last.get("is_error")) == ("tool_result", True)
     assert "needs a non-empty 'query'" in json.dumps(last)
-
-
-@pytest.mark.parametrize("operator_keys", [False])
-async def test_without_an_llm_the_answer_quotes_the_knowledge_bases(own_ao: Orchestra) -> None:
-    ao = own_ao  # no operator keys: an app of its own
-    tenant = new_tenant()
-    kb = await _kb(ao, tenant)
-    document = await _add(ao, tenant, kb["id"], content=REFUNDS, format="markdown")
-    agent = await ao.create_agent(tenant, knowledge_base_ids=[kb["id"]])
-    question = [{"role": "user", "content": "How long do I have to ask for a refund?"}]
-    whole = await ao.http.post(
-        "/v1/chat/completions", json={"model": f"agent:{agent['id']}", "messages": question},
-        headers=ao.headers(tenant),
-    )  # fmt: skip
-    assert whole.headers["X-V100-Answered-By"] == "no-llm"
-    text = whole.json()["choices"][0]["message"]["content"]
-    assert "\u201cCustomers can ask for a refund within thirty days of purchase.\u201d [1]" in text
-    assert "[1] Refunds" in text
-    assert "No language model is configured" in text
-    _, payloads = await stream_chat(ao, tenant, {"model": f"agent:{agent['id']}",
-                                                 "messages": question})  # fmt: skip
-    chunks = [p for p in payloads if p != "[DONE]"]
-    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks) == text
-    assert payloads[-1] == "[DONE]"
-
-    test_set = await ao.http.post(
-        "/v1/agents/test-sets",
-        json={"name": "FAQ", "cases": [{"prompt": question[0]["content"],
-                                        "expected_facts": ["thirty days"]}]},
-        headers=ao.headers(tenant, **{"Idempotency-Key": uuid.uuid4().hex}),
-    )  # fmt: skip
-    run = await ao.http.post(
-        f"/v1/agents/{agent['id']}/test-runs", json={"test_set_id": test_set.json()["id"]},
-        headers=ao.headers(tenant, **{"Idempotency-Key": uuid.uuid4().hex}),
-    )  # fmt: skip
-    assert run.status_code == 202, run.text
-    for _ in range(600):
-        state = (await ao.http.get(f"/v1/agents/{agent['id']}/test-runs/{run.json()['id']}",
-                                   headers=ao.headers(tenant))).json()  # fmt: skip
-        if state["status"] in ("completed", "failed"):
-            break
-        await asyncio.sleep(0.05)
-    assert (state["status"], state["passed"]) == ("completed", 1), state
-    assert state["results"][0]["answered_by"] == "no-llm"
-    assert document["id"]
 
 
 async def test_a_test_run_searches_and_pays_for_every_round(ao: Orchestra) -> None:

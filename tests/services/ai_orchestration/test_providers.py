@@ -75,13 +75,6 @@ async def test_a_key_is_replaced_and_deleted(ao: Orchestra) -> None:
     assert_problem(theirs, 404, "not-found")
 
 
-@pytest.mark.parametrize("operator_keys", [False])
-async def test_no_key_anywhere_says_so(own_ao: Orchestra) -> None:
-    ao = own_ao  # no operator keys: an app of its own
-    listed = await ao.http.get("/v1/agents/providers", headers=ao.headers(new_tenant()))
-    assert [item["source"] for item in listed.json()["items"]] == [None, None, None]
-
-
 async def test_a_base_url_is_checked_against_ssrf(ao: Orchestra) -> None:
     tenant = new_tenant()
     headers = ao.headers(tenant)

@@ -145,19 +145,3 @@ async def test_a_refused_key_fails_the_run_and_releases_its_hold(ao: Orchestra) 
     assert run["status"] == "failed"
     assert run["error"]["type"] == "/problems/provider-refused"
     assert await ao.balance(tenant) == (available, 0)
-
-
-@pytest.mark.parametrize("operator_keys", [False])
-async def test_without_any_key_each_case_says_no_llm_is_configured(own_ao: Orchestra) -> None:
-    ao = own_ao  # no operator keys: an app of its own
-    tenant = new_tenant()
-    agent = await ao.create_agent(tenant)
-    test_set = await _post(ao, tenant, "/v1/agents/test-sets", {"name": "x", "cases": CASES})
-    run = await _post(ao, tenant, f"/v1/agents/{agent['id']}/test-runs",
-                      {"test_set_id": test_set["id"]})  # fmt: skip
-    run = await _settled(ao, tenant, agent["id"], run["id"])
-    assert run["status"] == "completed"
-    assert run["credits"] is None
-    assert [r["answered_by"] for r in run["results"]] == ["no-llm", "no-llm"]
-    assert all(not r["passed"] for r in run["results"])
-    assert run["results"][0]["answer"].startswith("No language model is configured")
