@@ -2,8 +2,8 @@
 OpenAI sends it (the same id and created on every chunk, the role first, content deltas,
 tool-call deltas, an empty-delta finish chunk, the usage chunk with include_usage, [DONE]);
 ``model`` naming an agent (its instructions first) or a provider's model; tokens paid for at
-the real billing app; every failure in OpenAI's error shape; an agent without any key answering
-that no LLM is configured."""
+the real billing app; every failure in OpenAI's error shape (without any key:
+test_without_keys.py)."""
 
 from __future__ import annotations
 

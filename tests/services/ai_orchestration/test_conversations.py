@@ -2,8 +2,8 @@
 a turn sends the instructions, the history and the message to the provider (the fake vendors
 with scripted replies), stores both with the tokens and the credits captured at the real
 billing app; a retried POST replays its answer without a second call; a vendor's refusal and an
-unreachable vendor end in documented problems with the hold released; with no key anywhere the
-agent says that no LLM is configured, at no cost."""
+unreachable vendor end in documented problems with the hold released (with no key anywhere:
+test_without_keys.py)."""
 
 from __future__ import annotations
 

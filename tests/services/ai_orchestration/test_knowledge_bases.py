@@ -4,8 +4,8 @@ with their status, another knowledge base's or tenant's document 404, deleted wi
 passage, each change announced on the knowledge_bases stream; agents naming them (an unknown one
 422); the knowledge_base_search tool run in the
 tool loop for Anthropic, OpenAI and Gemini (the fakes ask for it, then answer), each call
-recorded on the message; without any key, an extractive answer with numbered citations (whole
-and streamed through /v1/chat/completions); and a test run whose facts come from them."""
+recorded on the message; and a test run whose facts come from them (without any key, the
+extractive answer with numbered citations: test_without_keys.py)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """The Training Sandbox: a test set of prompts with expected facts; a run of an agent's version
 against it as a job (each case's answer recorded, passed when every expected fact appears as
 words after normalisation), billed once for the run; two versions' runs side by side (fixed and
-broken cases); a vendor's refusal failing the run with its hold released; with no key anywhere,
-each case answered that no LLM is configured, at no cost; another tenant sees none of it."""
+broken cases); a vendor's refusal failing the run with its hold released; another tenant sees
+none of it (with no key anywhere: test_without_keys.py)."""
 
 from __future__ import annotations
 
