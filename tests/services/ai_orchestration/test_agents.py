@@ -7,9 +7,14 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from v100.services.gateway.testing import assert_problem
 
 from .support import Orchestra, new_tenant
+
+# The module's app per backend (``ao``) and the vendors' servers live on the module's loop.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 async def test_every_change_is_a_new_version(ao: Orchestra) -> None:

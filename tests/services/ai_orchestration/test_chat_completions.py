@@ -2,8 +2,8 @@
 OpenAI sends it (the same id and created on every chunk, the role first, content deltas,
 tool-call deltas, an empty-delta finish chunk, the usage chunk with include_usage, [DONE]);
 ``model`` naming an agent (its instructions first) or a provider's model; tokens paid for at
-the real billing app; every failure in OpenAI's error shape; an agent without any key answering
-that no LLM is configured."""
+the real billing app; every failure in OpenAI's error shape (without any key:
+test_without_keys.py)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ from v100.services.ai_orchestration.settings import TokenRates
 
 from .chat_support import stream_chat
 from .support import Orchestra, new_tenant, tenant_principal
+
+# The module's app per backend (``ao``) and the vendors' servers live on the module's loop.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 WEATHER = {
     "type": "function",
@@ -247,29 +250,3 @@ async def test_token_budgets_and_credits_refuse_in_openai_words(ao: Orchestra) -
             await streamed.aread()
         _error(streamed, 429, "insufficient_quota")
         assert (await ao.balance(tenant))[1] == 0
-
-
-@pytest.mark.parametrize("operator_keys", [False])
-async def test_without_any_key_an_agent_says_so_and_a_model_is_not_found(ao: Orchestra) -> None:
-    tenant = new_tenant()
-    agent = await ao.create_agent(tenant)
-    hi = [{"role": "user", "content": "What is our refund policy?"}]
-    answer = await ao.http.post("/v1/chat/completions",
-                                json={"model": agent["id"], "messages": hi},
-                                headers=ao.headers(tenant))  # fmt: skip
-    assert answer.status_code == 200
-    assert answer.headers["x-v100-answered-by"] == "no-llm"
-    text = answer.json()["choices"][0]["message"]["content"]
-    assert text.startswith("No language model is configured")
-    assert answer.json()["usage"]["total_tokens"] == 0
-    _, payloads = await stream_chat(
-        ao, tenant, {"model": agent["id"], "messages": hi,
-                     "stream_options": {"include_usage": True}},
-    )  # fmt: skip
-    assert payloads[1]["choices"][0]["delta"]["content"] == text
-    assert payloads[-1] == "[DONE]"
-    answer = await ao.http.post("/v1/chat/completions",
-                                json={"model": "gpt-4o", "messages": hi},
-                                headers=ao.headers(tenant))  # fmt: skip
-    error = _error(answer, 404, "model_not_found")
-    assert "no openai key" in error["message"]

@@ -2,8 +2,8 @@
 a turn sends the instructions, the history and the message to the provider (the fake vendors
 with scripted replies), stores both with the tokens and the credits captured at the real
 billing app; a retried POST replays its answer without a second call; a vendor's refusal and an
-unreachable vendor end in documented problems with the hold released; with no key anywhere the
-agent says that no LLM is configured, at no cost."""
+unreachable vendor end in documented problems with the hold released (with no key anywhere:
+test_without_keys.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ import pytest
 from v100.services.gateway.testing import assert_problem
 
 from .support import Orchestra, new_tenant
+
+# The module's app per backend (``ao``) and the vendors' servers live on the module's loop.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 async def _conversation(ao: Orchestra, tenant: str, agent_id: str, **body: object) -> str:
@@ -139,22 +142,3 @@ async def test_vendor_failures_are_problems_and_cost_nothing(ao: Orchestra) -> N
         headers=ao.headers(tenant),
     )
     assert listed.json()["items"] == []
-
-
-@pytest.mark.parametrize("operator_keys", [False])
-async def test_without_any_key_the_agent_says_no_llm_is_configured(ao: Orchestra) -> None:
-    tenant = new_tenant()
-    agent = await ao.create_agent(tenant)
-    conversation = await _conversation(ao, tenant, agent["id"])
-    available, _ = await ao.balance(tenant)
-    status, turn = await _send(ao, tenant, agent["id"], conversation, "What is our refund policy?")
-    assert status == 201
-    reply = turn["reply"]
-    assert isinstance(reply, dict)
-    assert reply["answered_by"] == "no-llm"
-    assert "No language model is configured" in str(reply["content"])
-    assert "anthropic" in str(reply["content"])
-    assert reply["credits"] is None
-    assert reply["input_tokens"] is None
-    assert ao.fakes.anthropic.requests == []
-    assert await ao.balance(tenant) == (available, 0)

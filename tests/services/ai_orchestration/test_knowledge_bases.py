@@ -4,21 +4,23 @@ with their status, another knowledge base's or tenant's document 404, deleted wi
 passage, each change announced on the knowledge_bases stream; agents naming them (an unknown one
 422); the knowledge_base_search tool run in the
 tool loop for Anthropic, OpenAI and Gemini (the fakes ask for it, then answer), each call
-recorded on the message; without any key, an extractive answer with numbered citations (whole
-and streamed through /v1/chat/completions); and a test run whose facts come from them."""
+recorded on the message; and a test run whose facts come from them (without any key, the
+extractive answer with numbered citations: test_without_keys.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import pytest_asyncio
 
 from tests.services.rag_engine.support import make_pdf
-from tests.support.billed import Backend
+from tests.support.billed import Backend, SharedBilling
 from v100.contracts.events import KNOWLEDGE_BASES_STREAM
 from v100.kit.db import drop_database
 from v100.kit.testing.bus import published
@@ -29,10 +31,10 @@ from v100.services.gateway.testing import assert_problem
 from v100.services.rag_engine.app import create_app as create_rag
 from v100.services.rag_engine.settings import RagEngineSettings
 
-from .chat_support import stream_chat
 from .support import Orchestra, new_tenant
 
-pytestmark = pytest.mark.slow  # rag_engine loads its embedding model
+# The module's app per backend (``ao``) and the vendors' servers live on the module's loop.
+pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
 REFUNDS = (
     "# Refunds\n\nCustomers can ask for a refund within thirty days of purchase. "
@@ -40,8 +42,8 @@ REFUNDS = (
 )
 
 
-@pytest.fixture
-async def rag_engine_url(backend: Backend, billing_url: str) -> AsyncIterator[str]:
+@contextlib.asynccontextmanager
+async def serving_rag_engine(backend: Backend, billing_url: str) -> AsyncIterator[str]:
     """A real rag_engine on a database of its own on the backend (its S3 prefix shared)."""
     database_url = f"sqlite+aiosqlite:///{backend.platform.var_dir}/rag_engine.db"
     if backend.name != "embedded":
@@ -57,6 +59,15 @@ async def rag_engine_url(backend: Backend, billing_url: str) -> AsyncIterator[st
     finally:
         if backend.name != "embedded":
             await drop_database(database_url)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def module_rag_engine_url(
+    module_backend: Backend, shared_billing: SharedBilling
+) -> AsyncIterator[str]:
+    """The module's app's rag_engine, on its backend."""
+    async with serving_rag_engine(module_backend, shared_billing.url(module_backend)) as url:
+        yield url
 
 
 async def _kb(ao: Orchestra, tenant: str, **body: Any) -> dict[str, Any]:
@@ -245,50 +256,6 @@ async def test_a_tool_error_is_shown_to_the_model_and_the_loop_is_bounded(ao: Or
     last = requests[-1].body["messages"][-1]["content"][0]
     assert (last["type"], last.get("is_error")) == ("tool_result", True)
     assert "needs a non-empty 'query'" in json.dumps(last)
-
-
-@pytest.mark.parametrize("operator_keys", [False])
-async def test_without_an_llm_the_answer_quotes_the_knowledge_bases(ao: Orchestra) -> None:
-    tenant = new_tenant()
-    kb = await _kb(ao, tenant)
-    document = await _add(ao, tenant, kb["id"], content=REFUNDS, format="markdown")
-    agent = await ao.create_agent(tenant, knowledge_base_ids=[kb["id"]])
-    question = [{"role": "user", "content": "How long do I have to ask for a refund?"}]
-    whole = await ao.http.post(
-        "/v1/chat/completions", json={"model": f"agent:{agent['id']}", "messages": question},
-        headers=ao.headers(tenant),
-    )  # fmt: skip
-    assert whole.headers["X-V100-Answered-By"] == "no-llm"
-    text = whole.json()["choices"][0]["message"]["content"]
-    assert "\u201cCustomers can ask for a refund within thirty days of purchase.\u201d [1]" in text
-    assert "[1] Refunds" in text
-    assert "No language model is configured" in text
-    _, payloads = await stream_chat(ao, tenant, {"model": f"agent:{agent['id']}",
-                                                 "messages": question})  # fmt: skip
-    chunks = [p for p in payloads if p != "[DONE]"]
-    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks) == text
-    assert payloads[-1] == "[DONE]"
-
-    test_set = await ao.http.post(
-        "/v1/agents/test-sets",
-        json={"name": "FAQ", "cases": [{"prompt": question[0]["content"],
-                                        "expected_facts": ["thirty days"]}]},
-        headers=ao.headers(tenant, **{"Idempotency-Key": uuid.uuid4().hex}),
-    )  # fmt: skip
-    run = await ao.http.post(
-        f"/v1/agents/{agent['id']}/test-runs", json={"test_set_id": test_set.json()["id"]},
-        headers=ao.headers(tenant, **{"Idempotency-Key": uuid.uuid4().hex}),
-    )  # fmt: skip
-    assert run.status_code == 202, run.text
-    for _ in range(600):
-        state = (await ao.http.get(f"/v1/agents/{agent['id']}/test-runs/{run.json()['id']}",
-                                   headers=ao.headers(tenant))).json()  # fmt: skip
-        if state["status"] in ("completed", "failed"):
-            break
-        await asyncio.sleep(0.05)
-    assert (state["status"], state["passed"]) == ("completed", 1), state
-    assert state["results"][0]["answered_by"] == "no-llm"
-    assert document["id"]
 
 
 async def test_a_test_run_searches_and_pays_for_every_round(ao: Orchestra) -> None:

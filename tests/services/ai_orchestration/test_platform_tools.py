@@ -9,6 +9,7 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
+import pytest_asyncio
 
 from tests.support.billed import Backend
 from v100.kit.auth import Principal
@@ -24,8 +25,11 @@ from v100.services.video_processing.settings import VideoProcessingSettings
 
 from .support import Fakes, Orchestra, new_tenant
 
+# The module's app per backend (``ao``) and the vendors' servers live on the module's loop.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-@pytest.fixture
+
+@pytest_asyncio.fixture(loop_scope="module")
 async def videos_url(backend: Backend) -> AsyncIterator[str]:
     database_url = f"sqlite+aiosqlite:///{backend.platform.var_dir}/video_processing.db"
     if backend.name != "embedded":
@@ -41,7 +45,7 @@ async def videos_url(backend: Backend) -> AsyncIterator[str]:
             await drop_database(database_url)
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="module")
 async def orchestra(
     ao_settings: AiOrchestrationSettings, fakes: Fakes, videos_url: str
 ) -> AsyncIterator[Orchestra]:

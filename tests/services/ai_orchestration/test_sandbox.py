@@ -1,8 +1,8 @@
 """The Training Sandbox: a test set of prompts with expected facts; a run of an agent's version
 against it as a job (each case's answer recorded, passed when every expected fact appears as
 words after normalisation), billed once for the run; two versions' runs side by side (fixed and
-broken cases); a vendor's refusal failing the run with its hold released; with no key anywhere,
-each case answered that no LLM is configured, at no cost; another tenant sees none of it."""
+broken cases); a vendor's refusal failing the run with its hold released; another tenant sees
+none of it (with no key anywhere: test_without_keys.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ from v100.services.ai_orchestration.facts import check_facts, normalise
 from v100.services.gateway.testing import assert_problem
 
 from .support import Orchestra, new_tenant
+
+# The module's app per backend (``ao``) and the vendors' servers live on the module's loop.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 CASES = [
     {"prompt": "Where is the Eiffel Tower?", "expected_facts": ["Paris", "France"]},
@@ -142,18 +145,3 @@ async def test_a_refused_key_fails_the_run_and_releases_its_hold(ao: Orchestra) 
     assert run["status"] == "failed"
     assert run["error"]["type"] == "/problems/provider-refused"
     assert await ao.balance(tenant) == (available, 0)
-
-
-@pytest.mark.parametrize("operator_keys", [False])
-async def test_without_any_key_each_case_says_no_llm_is_configured(ao: Orchestra) -> None:
-    tenant = new_tenant()
-    agent = await ao.create_agent(tenant)
-    test_set = await _post(ao, tenant, "/v1/agents/test-sets", {"name": "x", "cases": CASES})
-    run = await _post(ao, tenant, f"/v1/agents/{agent['id']}/test-runs",
-                      {"test_set_id": test_set["id"]})  # fmt: skip
-    run = await _settled(ao, tenant, agent["id"], run["id"])
-    assert run["status"] == "completed"
-    assert run["credits"] is None
-    assert [r["answered_by"] for r in run["results"]] == ["no-llm", "no-llm"]
-    assert all(not r["passed"] for r in run["results"])
-    assert run["results"][0]["answer"].startswith("No language model is configured")

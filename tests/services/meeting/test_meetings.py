@@ -4,12 +4,49 @@ their per-meeting sequence on the durable stream."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
 
 from v100.contracts.events import MeetingEventData
 
-from .conftest import Deploy
-from .support import events_on_stream
+from .conftest import Deploy, deployed, serving_recording_processor
+from .support import Deployment, events_on_stream, new_tenant
+
+# One service per stack for the module (``shared_meeting``), on the module's loop; each test
+# acts for a tenant of its own. A test with settings of its own gets a service of its own on
+# the module's stack.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest.fixture
+def deploy(
+    shared_meeting: Deployment, module_stack: tuple[tuple[dict[str, Any], str], Path]
+) -> Deploy:
+    @contextlib.asynccontextmanager
+    async def run(
+        platform_overrides: dict[str, Any] | None = None, **overrides: Any
+    ) -> AsyncIterator[Deployment]:
+        if platform_overrides or overrides:
+            stack, directory = module_stack
+            async with deployed(stack, directory, platform_overrides, **overrides) as own:
+                yield own
+            return
+        yield dataclasses.replace(shared_meeting, tenant=new_tenant())
+
+    return run
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def recording_processor(tmp_path: Path) -> AsyncIterator[str]:
+    async with serving_recording_processor(tmp_path) as url:
+        yield url
 
 
 async def test_an_instant_meeting_is_live_and_a_scheduled_one_goes_live_on_first_join(

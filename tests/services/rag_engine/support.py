@@ -6,6 +6,7 @@ by a small writer of the PDF 1.4 format (standard Helvetica, one text line per s
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -90,6 +91,15 @@ class RagApp:
 
     async def balance(self, tenant_id: str) -> tuple[int, int]:
         return await balance(self.settings.billing_url, self.app.state.runtime.tokens, tenant_id)
+
+
+def sse(text: str) -> list[tuple[str, Any]]:
+    """The events of a Server-Sent Events answer: (name, data) in order."""
+    events = []
+    for block in text.strip().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.split("\n"))
+        events.append((fields["event"], json.loads(fields["data"])))
+    return events
 
 
 def make_pdf(pages: list[list[str]], title: str | None = None) -> bytes:

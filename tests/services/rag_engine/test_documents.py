@@ -15,7 +15,15 @@ from v100.contracts.events import DOCUMENT_FAILED, DOCUMENT_READY
 
 from .support import RagApp, make_pdf, new_tenant
 
-pytestmark = pytest.mark.slow  # the embedding model loads once per app
+# One app per backend for the module (``shared_rag``): its tests run on the module's loop, each
+# for tenants of its own.
+pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
+
+
+@pytest.fixture
+def rag(shared_rag: RagApp) -> RagApp:
+    return shared_rag
+
 
 GUIDE = """# Field guide
 
@@ -143,8 +151,10 @@ async def test_an_unchanged_document_is_no_work_and_a_changed_one_is_replaced(
     assert await rag.balance(tenant) == (available, 0)  # no new embeddings charged
     jobs = rag.app.state.runtime.sessions
     async with jobs() as session:
+        # The tenant's own jobs: the module's tests share one app.
         ran = await session.scalar(text("SELECT count(*) FROM kit_jobs WHERE task = "
-                                        "'rag_engine.ingest'"))  # fmt: skip
+                                        "'rag_engine.ingest' AND tenant_id = :t"),
+                                   {"t": tenant})  # fmt: skip
     assert ran == 1
 
     changed = {**body, "content": "# Field guide\n\nRavens can mimic human speech."}

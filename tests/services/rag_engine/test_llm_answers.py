@@ -3,59 +3,63 @@ backends with the real MiniLM and the real billing app: the model is given the n
 passages and the question; its [n] markers become citations to the passages (document,
 position, heading path), numbers it invents are taken out and reported; its tokens are
 charged as credits. ``"stream": true`` answers Server-Sent Events (passages, delta,
-citations, done), with an error event when the provider fails mid-way, and the extractive
-answer streams as the same events."""
+citations, done), with an error event when the provider fails mid-way (the extractive
+answer streamed as the same events: test_search.py)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
+import pytest_asyncio
 from pydantic import SecretStr
 
+from tests.support.billed import BACKENDS, SharedBilling
+from tests.support.vendor_servers import VendorServers, vendor_servers
 from v100.kit.testing.fakes.anthropic import AnthropicFake
-from v100.kit.testing.http import running_app
-from v100.kit.testing.servers import serving
-from v100.services.rag_engine.app import create_app
-from v100.services.rag_engine.settings import RagEngineSettings
 
-from .support import RagApp, new_tenant
-from .test_search import library
+from .conftest import module_app
+from .support import RagApp, new_tenant, sse
+from .test_search import QUESTION, library
 
-pytestmark = pytest.mark.slow
+# One app per backend for the module, with the LLM, and one fake Anthropic server, on the
+# module's loop; each test has its own tenants and its own fake. (Without an LLM: test_search.)
+pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
-QUESTION = "Within how many days can I get a refund?"
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def anthropic_server() -> AsyncIterator[VendorServers]:
+    async with vendor_servers("anthropic") as servers:
+        yield servers
 
 
 @pytest.fixture
-async def anthropic() -> AsyncIterator[tuple[AnthropicFake, str]]:
+def anthropic(anthropic_server: VendorServers) -> tuple[AnthropicFake, str]:
+    """A fake of this test's own (its replies, failures and requests), at the module's URL."""
     fake = AnthropicFake(api_key="sk-ant-test")
-    async with serving(fake.app, lifespan="off") as url:
-        yield fake, url
+    anthropic_server.plug(anthropic=fake.app)
+    return fake, anthropic_server.urls["anthropic"]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=BACKENDS)
+async def shared_with_llm(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    shared_billing: SharedBilling,
+    anthropic_server: VendorServers,
+) -> AsyncIterator[RagApp]:
+    async with module_app(
+        request.param, tmp_path_factory.mktemp("rag-llm"), shared_billing,
+        llm_provider="anthropic", llm_api_key=SecretStr("sk-ant-test"),
+        llm_base_url=anthropic_server.urls["anthropic"], llm_model="claude-test",
+    ) as app:  # fmt: skip
+        yield app
 
 
 @pytest.fixture
-async def with_llm(
-    rag_settings: RagEngineSettings, anthropic: tuple[AnthropicFake, str]
-) -> AsyncIterator[RagApp]:
-    _, url = anthropic
-    settings = rag_settings.model_copy(update={
-        "llm_provider": "anthropic", "llm_api_key": SecretStr("sk-ant-test"),
-        "llm_base_url": url, "llm_model": "claude-test",
-    })  # fmt: skip
-    app = create_app(settings)
-    async with running_app(app) as http:
-        yield RagApp(app=app, http=http, settings=settings)
-
-
-def sse(text: str) -> list[tuple[str, Any]]:
-    events = []
-    for block in text.strip().split("\n\n"):
-        fields = dict(line.split(": ", 1) for line in block.split("\n"))
-        events.append((fields["event"], json.loads(fields["data"])))
-    return events
+def with_llm(shared_with_llm: RagApp, anthropic: tuple[AnthropicFake, str]) -> RagApp:
+    """The module's app with an LLM (the fake of ``anthropic``), per backend."""
+    return shared_with_llm
 
 
 async def test_the_llm_answers_with_citations_to_the_passages(
@@ -174,16 +178,3 @@ async def test_a_provider_down_before_the_answer_is_a_problem(
     assert asked.status_code == 502, asked.text
     assert asked.json()["type"] == "/problems/provider-refused"
     assert await rag.balance(tenant) == (before, 0)  # the hold went back
-
-
-async def test_without_an_llm_the_stream_carries_the_quoted_answer(rag: RagApp) -> None:
-    tenant = new_tenant()
-    base, _ = await library(rag, tenant)
-    body = {"question": QUESTION, "knowledge_base_ids": [base], "k": 3, "stream": True}
-    answered = await rag.http.post("/v1/rag", json=body, headers=rag.headers(tenant))
-    events = sse(answered.text)
-    assert [name for name, _ in events] == ["passages", "delta", "citations", "done"]
-    assert events[1][1]["text"].startswith("\u201cCustomers can ask for a refund")
-    assert events[2][1]["citations"][0]["quote"]
-    assert events[3][1]["llm"] is None
-    assert "No LLM is configured" in events[3][1]["note"]

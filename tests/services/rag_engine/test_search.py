@@ -1,7 +1,8 @@
 """Search and answers on both backends with the real local MiniLM embedder: each mode ranks
 the passage that answers first, filters on document metadata still give k passages, knowledge
 bases stay apart, bad requests are problem+json, and /v1/rag answers with quoted sentences and
-numbered citations (never invented text), saying no LLM is configured."""
+numbered citations (never invented text), saying no LLM is configured, whole or streamed as
+Server-Sent Events."""
 
 from __future__ import annotations
 
@@ -9,9 +10,19 @@ import uuid
 
 import pytest
 
-from .support import RagApp, new_tenant
+from .support import RagApp, new_tenant, sse
 
-pytestmark = pytest.mark.slow  # the embedding model loads once per app
+# One app per backend for the module (``shared_rag``): its tests run on the module's loop, each
+# for tenants of its own.
+pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
+
+
+@pytest.fixture
+def rag(shared_rag: RagApp) -> RagApp:
+    return shared_rag
+
+
+QUESTION = "Within how many days can I get a refund?"
 
 FACTS = [
     ("Refunds", "Customers can ask for a refund within thirty days of purchase. "
@@ -167,3 +178,16 @@ async def test_reranked_results_carry_their_relevance(rag: RagApp) -> None:
         assert scores[0] == max(scores)  # MMR takes the most relevant first
     plain = await rag.search(tenant, {"query": "delivery", "knowledge_base_ids": [base]})
     assert all(p["rerank_score"] is None for p in plain.json()["passages"])
+
+
+async def test_without_an_llm_the_stream_carries_the_quoted_answer(rag: RagApp) -> None:
+    tenant = new_tenant()
+    base, _ = await library(rag, tenant)
+    body = {"question": QUESTION, "knowledge_base_ids": [base], "k": 3, "stream": True}
+    answered = await rag.http.post("/v1/rag", json=body, headers=rag.headers(tenant))
+    events = sse(answered.text)
+    assert [name for name, _ in events] == ["passages", "delta", "citations", "done"]
+    assert events[1][1]["text"].startswith("\u201cCustomers can ask for a refund")
+    assert events[2][1]["citations"][0]["quote"]
+    assert events[3][1]["llm"] is None
+    assert "No LLM is configured" in events[3][1]["note"]

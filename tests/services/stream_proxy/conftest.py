@@ -1,17 +1,20 @@
 """Fixtures for stream_proxy's tests: the real app (real migrations, middleware, the health
 checker) in process on SQLite with local disk and on PostgreSQL with S3, alone (routes) or
-beside a real video_processing served on loopback on the same backend (playback)."""
+beside a real video_processing served on loopback on the same backend (playback: ``stack``
+per test, ``shared_stack`` per module and backend for a module whose tests run on its loop)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
+import pytest_asyncio
 
 from tests.services.video_processing.support import VideoApp
-from tests.support.billed import Backend
+from tests.support.billed import BACKENDS, Backend, SharedBilling, billed_backend
 from v100.kit.db import drop_database
 from v100.kit.testing.db import fresh_postgres_url, postgres_admin_url
 from v100.kit.testing.http import running_app
@@ -30,8 +33,7 @@ def internal_secret() -> str:
     return INTERNAL_SECRET
 
 
-@pytest.fixture
-def sp_settings(backend: Backend) -> StreamProxySettings:
+def settings_on(backend: Backend) -> StreamProxySettings:
     return StreamProxySettings(
         platform=backend.platform,
         public_base_url="http://service",
@@ -46,16 +48,19 @@ def sp_settings(backend: Backend) -> StreamProxySettings:
 
 
 @pytest.fixture
+def sp_settings(backend: Backend) -> StreamProxySettings:
+    return settings_on(backend)
+
+
+@pytest.fixture
 async def sp(sp_settings: StreamProxySettings) -> AsyncIterator[StreamApp]:
     app = create_app(sp_settings)
     async with running_app(app) as http:
         yield StreamApp(app=app, http=http, settings=sp_settings)
 
 
-@pytest.fixture
-async def stack(
-    backend: Backend, billing_url: str, sp_settings: StreamProxySettings
-) -> AsyncIterator[Stack]:
+@contextlib.asynccontextmanager
+async def stack_on(backend: Backend, billing_url: str) -> AsyncIterator[Stack]:
     """stream_proxy (in process) and video_processing (on loopback) on one backend, each with
     its own database, sharing the internal secret and the object store."""
     database_url = None
@@ -73,7 +78,7 @@ async def stack(
             serving(vp_app, ready=True) as vp_url,
             httpx.AsyncClient(base_url=vp_url, trust_env=False, timeout=30) as vp_http,
         ):
-            settings = sp_settings.model_copy(update={"video_processing_url": vp_url})
+            settings = settings_on(backend).model_copy(update={"video_processing_url": vp_url})
             app = create_app(settings)
             async with running_app(app) as http:
                 yield Stack(
@@ -83,6 +88,29 @@ async def stack(
     finally:
         if database_url is not None:
             await drop_database(database_url)
+
+
+@pytest.fixture
+async def stack(backend: Backend, billing_url: str) -> AsyncIterator[Stack]:
+    async with stack_on(backend, billing_url) as made:
+        yield made
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=BACKENDS)
+async def shared_stack(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    shared_billing: SharedBilling,
+) -> AsyncIterator[Stack]:
+    """``stack``, one per module and backend (the test ids are the same: ``[embedded]``,
+    ``[distributed]``), for a module whose tests run on its loop, each for tenants of its
+    own."""
+    var_dir = tmp_path_factory.mktemp("stream-proxy")
+    async with (
+        billed_backend(request.param, INTERNAL_SECRET, var_dir) as backend,
+        stack_on(backend, shared_billing.url(backend)) as made,
+    ):
+        yield made
 
 
 @pytest.fixture(scope="session")

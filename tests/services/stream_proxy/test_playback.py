@@ -17,7 +17,15 @@ from v100.services.stream_proxy.tokens import PlaybackSigner
 
 from .support import INTERNAL_SECRET, Stack, path_of
 
-pytestmark = pytest.mark.slow
+# One stream_proxy and video_processing per backend for the module (``shared_stack``), on the
+# module's loop; each test works for tenants of its own.
+pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
+
+
+@pytest.fixture
+def stack(shared_stack: Stack) -> Stack:
+    return shared_stack
+
 
 MPEGURL = "application/vnd.apple.mpegurl"
 
