@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import pytest_asyncio
 
 from v100.contracts.events import publish_cache_invalidation
 from v100.kit.testing.bus import BACKENDS, redis_url_or_skip
@@ -55,7 +56,7 @@ async def world_for(
     prefix = "v100:gateway:rc:"
     if request.param == "redis":
         redis_url = redis_url_or_skip()
-        prefix = f"{request.getfixturevalue('redis_prefix')}rc:"
+        prefix = f"{request.getfixturevalue('module_redis_prefix')}rc:"
     async with (
         origin_serving(tmp_path, redis_url) as origin,
         gateway_serving(
@@ -72,17 +73,35 @@ async def world_for(
             yield World(origin, gateway, who, http)
 
 
-@pytest.fixture(params=BACKENDS)
-async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[World]:
-    async for made in world_for(request, tmp_path):
+# One origin and gateway per backend for the module (its tests run on the module's loop, where
+# the servers live): each test asks for URLs of its own (``unique``), so its entries, and what
+# reached the origin for them, are its own.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=BACKENDS)
+async def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[World]:
+    async for made in world_for(request, tmp_path_factory.mktemp("world")):
         yield made
 
 
-@pytest.fixture(params=BACKENDS)
-async def small_world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[World]:
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=BACKENDS)
+async def small_world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[World]:
     """A gateway that stores answers of 64 KiB at most."""
-    async for made in world_for(request, tmp_path, max_body=64 * 1024):
+    async for made in world_for(request, tmp_path_factory.mktemp("world"), max_body=64 * 1024):
         yield made
+
+
+def counted(metrics: str, sample: str) -> float:
+    """The value of one sample (name and labels, as exposed) in the metrics, 0 if absent."""
+    for line in metrics.splitlines():
+        if line.startswith(sample + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
 
 
 async def test_a_cacheable_answer_is_stored_then_served_with_its_age(world: World) -> None:
@@ -318,14 +337,19 @@ async def test_other_methods_pass_through_untouched(world: World) -> None:
 
 
 async def test_cache_outcomes_are_in_the_metrics(world: World) -> None:
+    samples = (
+        f'v100_gateway_cache_requests_total{{result="hit",route="{ROUTE}"}}',
+        f'v100_gateway_cache_requests_total{{result="miss",route="{ROUTE}"}}',
+        f'v100_gateway_cache_not_stored_total{{reason="no-store",route="{ROUTE}"}}',
+    )
+    before = (await world.http.get("/metrics")).text
     url = f"{unique()}?{PUBLIC}"
     await world.get(url)
     await world.get(url)
     await world.get(f"{unique()}?cc=no-store")
     text = (await world.http.get("/metrics")).text
-    assert f'v100_gateway_cache_requests_total{{result="hit",route="{ROUTE}"}}' in text
-    assert f'v100_gateway_cache_requests_total{{result="miss",route="{ROUTE}"}}' in text
-    assert f'v100_gateway_cache_not_stored_total{{reason="no-store",route="{ROUTE}"}}' in text
+    hits, misses, not_stored = (counted(text, s) - counted(before, s) for s in samples)
+    assert (hits, misses, not_stored) == (1, 2, 1)
     assert "v100_gateway_cache_l1_bytes" in text
     ready = (await world.http.get("/ready")).json()
     assert ready["checks"]["response_cache"] == "ok"
