@@ -10,6 +10,7 @@ import hashlib
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +53,8 @@ class World:
 async def world_for(
     request: pytest.FixtureRequest, tmp_path: Path, max_body: int = 1024**2
 ) -> AsyncIterator[World]:
+    """The origin and the gateway, with their callers (``http`` is the module's first client:
+    each test takes a client of its own, ``fresh``)."""
     redis_url: str | None = None
     prefix = "v100:gateway:rc:"
     if request.param == "redis":
@@ -68,9 +71,17 @@ async def world_for(
         ) as gateway,
     ):
         who = await callers(gateway)
-        limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
-        async with gateway.client(limits=limits) as http:
+        async with gateway.client() as http:
             yield World(origin, gateway, who, http)
+
+
+@asynccontextmanager
+async def fresh(world: World) -> AsyncIterator[World]:
+    """The same servers and callers with a client of the test's own, its connections new (one
+    kept from an earlier test may have been closed by the server meanwhile: a ReadError)."""
+    limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
+    async with world.gateway.client(limits=limits) as http:
+        yield World(world.origin, world.gateway, world.who, http)
 
 
 # One origin and gateway per backend for the module (its tests run on the module's loop, where
@@ -80,7 +91,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module", params=BACKENDS)
-async def world(
+async def servers(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[World]:
     async for made in world_for(request, tmp_path_factory.mktemp("world")):
@@ -88,11 +99,23 @@ async def world(
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module", params=BACKENDS)
-async def small_world(
+async def small_servers(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[World]:
     """A gateway that stores answers of 64 KiB at most."""
     async for made in world_for(request, tmp_path_factory.mktemp("world"), max_body=64 * 1024):
+        yield made
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def world(servers: World) -> AsyncIterator[World]:
+    async with fresh(servers) as made:
+        yield made
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def small_world(small_servers: World) -> AsyncIterator[World]:
+    async with fresh(small_servers) as made:
         yield made
 
 
