@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
+import pytest_asyncio
 from pydantic import SecretStr
 
 from v100.kit.settings import PlatformSettings
@@ -22,26 +22,32 @@ from v100.services.billing.settings import BillingSettings
 
 from .support import INTERNAL_SECRET, Billing, key, new_tenant
 
-pytestmark = pytest.mark.time_sensitive
+# One billing app per backend for the module (conftest.py): its tests run on the module's loop.
+pytestmark = [pytest.mark.time_sensitive, pytest.mark.asyncio(loop_scope="module")]
 
 WEBHOOK_SECRET = "whsec_test_billing"
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def fake_stripe() -> AsyncIterator[tuple[FakeStripe, str]]:
     fake = FakeStripe(webhook_secret=WEBHOOK_SECRET)
     async with serving(fake.app) as base_url:
         yield fake, base_url
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def shop(
-    database_url: str, tmp_path: Path, fake_stripe: tuple[FakeStripe, str]
+    module_database_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    fake_stripe: tuple[FakeStripe, str],
 ) -> AsyncIterator[tuple[Billing, FakeStripe]]:
+    """Billing with Stripe on, one per module and backend (the tests stay apart by tenant)."""
     fake, base_url = fake_stripe
     settings = BillingSettings(
-        platform=PlatformSettings(var_dir=tmp_path, internal_token_secret=INTERNAL_SECRET),
-        database_url=database_url,
+        platform=PlatformSettings(
+            var_dir=tmp_path_factory.mktemp("shop"), internal_token_secret=INTERNAL_SECRET
+        ),
+        database_url=module_database_url,
         stripe_api_key=SecretStr("sk_test_billing"),
         stripe_webhook_secret=SecretStr(WEBHOOK_SECRET),
         stripe_api_base=base_url,
@@ -163,7 +169,8 @@ async def test_checkout_is_idempotent_and_validates_packs(
     )
     assert first.status_code == again.status_code == 201
     assert first.json() == again.json()
-    assert len(fake.sessions) == 1
+    mine = [s for s in fake.sessions.values() if s["client_reference_id"] == tenant]
+    assert len(mine) == 1
     conflict = await billing.post(tenant, "/v1/checkout/sessions", {"pack": "small"},
                                   idempotency_key=k)  # fmt: skip
     assert conflict.status_code == 409

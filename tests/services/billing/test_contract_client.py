@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
+import pytest_asyncio
 
 from v100.contracts.billing import (
     BillingClient,
@@ -21,8 +22,11 @@ from v100.kit.http import ServiceClient
 
 from .support import Billing, new_tenant
 
+# One billing app per backend for the module (conftest.py): its tests run on the module's loop.
+on_the_modules_loop = pytest.mark.asyncio(loop_scope="module")
 
-@pytest.fixture
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def client(billing: Billing) -> AsyncIterator[BillingClient]:
     service = ServiceClient(
         "http://billing",
@@ -33,6 +37,7 @@ async def client(billing: Billing) -> AsyncIterator[BillingClient]:
     await service.aclose()
 
 
+@on_the_modules_loop
 async def test_reserve_capture_release_deduct_balance(client: BillingClient) -> None:
     # A service's identity for billing: the tenant it works for, allowed only to spend.
     caller = spending_for(new_tenant())
@@ -78,6 +83,7 @@ SAMPLE = HoldTerms(
 )
 
 
+@on_the_modules_loop
 async def test_hold_terms_hold_capture_and_release_once_per_work(client: BillingClient) -> None:
     """The flow media_processor and video_processing share (contracts.credit_holds): every
     request is keyed by the work, so running it again is charged once."""

@@ -16,7 +16,8 @@ from v100.services.billing.service import CreditService
 
 from .support import Billing, key, new_tenant
 
-pytestmark = pytest.mark.time_sensitive
+# One billing app per backend for the module (conftest.py): its tests run on the module's loop.
+pytestmark = [pytest.mark.time_sensitive, pytest.mark.asyncio(loop_scope="module")]
 
 amounts = st.integers(min_value=1, max_value=1_500)
 operations = st.lists(

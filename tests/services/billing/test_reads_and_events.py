@@ -14,7 +14,8 @@ from v100.services.billing.service import CreditService
 
 from .support import Billing, events_for, new_tenant
 
-pytestmark = pytest.mark.time_sensitive
+# One billing app per backend for the module (conftest.py): its tests run on the module's loop.
+pytestmark = [pytest.mark.time_sensitive, pytest.mark.asyncio(loop_scope="module")]
 
 
 async def test_low_and_exhausted_are_published_once_per_crossing(billing: Billing) -> None:

@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from v100.kit.testing.http import running_app
 from v100.services.billing.app import create_app
 from v100.services.billing.settings import BillingSettings
 
 from .support import Billing, check_ledger, key, new_tenant
+
+# The module's billing app (conftest.py) lives on the module's loop; the replica joins it there.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 async def test_duplicates_split_across_replicas_charge_once(

@@ -1,5 +1,6 @@
 """Fixtures for the billing engine's tests: ``engine_app`` runs the real app (real migrations,
-real middleware) on SQLite and on a fresh PostgreSQL database; ``tenant`` sends requests as one
+real middleware) on SQLite and on a fresh PostgreSQL database (``module_engine_app`` one per
+module and backend, for tests that leave nothing behind); ``tenant`` sends requests as one
 tenant with a real internal token; ``synced`` is the app with Stripe on, against the local fake
 Stripe (real HTTP, the official SDK)."""
 
@@ -9,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 from pydantic import SecretStr
 
 from v100.kit.settings import PlatformSettings
@@ -37,6 +39,25 @@ async def engine_app(engine_settings: BillingEngineSettings) -> AsyncIterator[En
     app = create_app(engine_settings)
     async with running_app(app) as http:
         yield EngineApp(app=app, http=http, settings=engine_settings)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def module_engine_app(
+    module_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[EngineApp]:
+    """``engine_app`` shared by a module's tests on each backend, for tests that leave nothing
+    behind (refused requests): they run on the module's loop
+    (``pytest.mark.asyncio(loop_scope="module")``). The operator's catalogue is global, so a
+    test that makes plans or meters takes ``engine_app``, a database of its own."""
+    platform = PlatformSettings(
+        var_dir=tmp_path_factory.mktemp("billing-engine"),
+        internal_token_secret=INTERNAL_SECRET,
+        run_schedules=False,
+    )
+    settings = BillingEngineSettings(platform=platform, database_url=module_database_url)
+    app = create_app(settings)
+    async with running_app(app) as http:
+        yield EngineApp(app=app, http=http, settings=settings)
 
 
 @pytest.fixture

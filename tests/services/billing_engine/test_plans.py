@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import pytest_asyncio
 
 from .support import EngineApp, Tenant, assert_problem
 
@@ -55,6 +56,15 @@ async def test_create_and_list_plans(engine_app: EngineApp, tenant: Tenant) -> N
     assert [p["id"] for p in (await operator.get("/v1/plans")).json()["items"]] == [plan["id"]]
 
 
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def with_meter(module_engine_app: EngineApp) -> EngineApp:
+    """The module's app with the meter the plan body charges for: a refused plan leaves
+    nothing behind, so these tests share it."""
+    await make_meter(module_engine_app.operator())
+    return module_engine_app
+
+
+@pytest.mark.asyncio(loop_scope="module")
 @pytest.mark.parametrize(
     ("overrides", "field"),
     [
@@ -87,10 +97,9 @@ async def test_create_and_list_plans(engine_app: EngineApp, tenant: Tenant) -> N
     ],
 )
 async def test_bad_plans_are_422_problems(
-    engine_app: EngineApp, overrides: dict[str, Any], field: str
+    with_meter: EngineApp, overrides: dict[str, Any], field: str
 ) -> None:
-    operator = engine_app.operator()
-    await make_meter(operator)
+    operator = with_meter.operator()
     response = await operator.post("/v1/plans", plan_body(**overrides))
     body = assert_problem(response, 422, "validation-failed")
     assert field in response.text

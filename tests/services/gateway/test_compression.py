@@ -8,11 +8,11 @@ from __future__ import annotations
 import asyncio
 import zlib
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import brotli
 import httpx
 import pytest
+import pytest_asyncio
 
 from v100.services.gateway.edge.compression import accepted_codings, choose_coding
 
@@ -60,10 +60,18 @@ def decode(coding: str | None, data: bytes) -> bytes:
     return data
 
 
-@pytest.fixture
-async def served(tmp_path: Path) -> AsyncIterator[tuple[RunningGateway, ScriptedUpstream]]:
+# The tests that use ``served`` share one gateway and upstream for the module, on the module's
+# loop where they live (each test reads only the answers to its own requests).
+shared = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def served(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[tuple[RunningGateway, ScriptedUpstream]]:
     async with scripted_upstream() as (url, upstream):
         settings = {"health_check_enabled": False}
+        tmp_path = tmp_path_factory.mktemp("compression")
         async with gateway_serving(tmp_path, all_upstreams(billing=url), **settings) as gateway:
             yield gateway, upstream
 
@@ -85,6 +93,7 @@ async def raw_get(
     ("accept", "coding"),
     [("gzip, br", "br"), ("gzip;q=1, br;q=0.8", "gzip"), ("identity", None), (None, None)],
 )
+@shared
 async def test_a_proxied_json_answer_is_compressed_by_the_callers_choice(
     served: tuple[RunningGateway, ScriptedUpstream], accept: str | None, coding: str | None
 ) -> None:
@@ -105,6 +114,7 @@ async def test_a_proxied_json_answer_is_compressed_by_the_callers_choice(
 
 
 @pytest.mark.parametrize("path", ["/v1/credits/small", "/v1/credits/png", "/v1/credits/encoded"])
+@shared
 async def test_small_incompressible_or_encoded_answers_pass_as_they_are(
     served: tuple[RunningGateway, ScriptedUpstream], path: str
 ) -> None:
@@ -118,6 +128,7 @@ async def test_small_incompressible_or_encoded_answers_pass_as_they_are(
         assert "vary" not in response.headers
 
 
+@shared
 async def test_the_gateways_own_answers_are_compressed_too(
     served: tuple[RunningGateway, ScriptedUpstream],
 ) -> None:
@@ -128,16 +139,20 @@ async def test_the_gateways_own_answers_are_compressed_too(
 
 
 @pytest.mark.parametrize("coding", ["gzip", "br"])
+@shared
 async def test_server_sent_events_arrive_one_by_one_compressed(
     served: tuple[RunningGateway, ScriptedUpstream], coding: str
 ) -> None:
     gateway, upstream = served
+    # A path per coding: each stream is the first on its path of the module's gateway. (A second
+    # event stream on the same path got no headers in 5 s though the service had sent its own:
+    # an open question, docs/testing.md "How long the suite takes".)
     decoder = zlib.decompressobj(31) if coding == "gzip" else brotli.Decompressor()
     async with (
         gateway.client(timeout=5) as http,
         http.stream(
             "GET",
-            "/v1/credits/sse",
+            f"/v1/credits/{coding}/sse",
             headers={**gateway.headers, "Accept-Encoding": coding},
         ) as response,
     ):
@@ -164,6 +179,7 @@ async def test_server_sent_events_arrive_one_by_one_compressed(
         assert decoder.is_finished()
 
 
+@shared
 async def test_head_gets_vary_but_no_encoding(
     served: tuple[RunningGateway, ScriptedUpstream],
 ) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import pytest_asyncio
 from fastapi import FastAPI
 from starlette.middleware import Middleware
 
@@ -45,14 +46,32 @@ def header_values(seen: dict[str, object], name: str) -> list[str]:
     return [value for key, value in headers if key == name]
 
 
-@pytest.fixture
-async def billing(tmp_path: Path) -> AsyncIterator[tuple[RunningGateway, list[dict[str, object]]]]:
+# The tests that use ``billing`` share one gateway and echo service for the module (each test's
+# requests are its own; what reached the service is counted from where the test began). They
+# run on the module's loop, where the servers live. A test that needs settings of its own
+# starts its own.
+shared = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def billing(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[tuple[RunningGateway, list[dict[str, object]]]]:
     """The gateway with an echo service standing in for billing (prefixes /v1/credits...)."""
+    tmp_path = tmp_path_factory.mktemp("proxy")
     async with (
         echo_serving("/v1/credits", tmp_path / "billing") as (url, log),
         gateway_serving(tmp_path, all_upstreams(billing=url)) as gateway,
     ):
         yield gateway, log.requests
+
+
+def requests_counted(metrics: str, *labels: str) -> float:
+    """The gateway's ``v100_http_requests_total`` for the sample with these labels (0 if none)."""
+    for line in metrics.splitlines():
+        if line.startswith("v100_http_requests_total{") and all(x in line for x in labels):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
 
 
 async def test_x_forwarded_for_is_kept_only_from_a_trusted_proxy(tmp_path: Path) -> None:
@@ -106,6 +125,7 @@ def test_every_public_prefix_of_the_topology_is_routed() -> None:
                 assert route.upstream.base_url == info.url
 
 
+@shared
 async def test_request_reaches_the_service_with_the_callers_identity(
     billing: tuple[RunningGateway, list[dict[str, object]]],
 ) -> None:
@@ -136,16 +156,20 @@ async def test_request_reaches_the_service_with_the_callers_identity(
     assert response.headers.get_list("x-request-id") == ["trace-me-123"]
 
 
+@shared
 async def test_proxied_requests_are_measured_by_route_group(
     billing: tuple[RunningGateway, list[dict[str, object]]],
 ) -> None:
     gateway, _ = billing
+    sample = ('method="GET"', 'route="/v1/credits/*"', 'service="gateway"', 'status="200"')
     async with gateway.client() as http:
+        before = requests_counted((await http.get("/metrics")).text, *sample)
         await http.get("/v1/credits/echo", headers=gateway.headers)
         metrics = (await http.get("/metrics")).text
-    assert 'route="/v1/credits/*",service="gateway",status="200"' in metrics
+    assert requests_counted(metrics, *sample) == before + 1
 
 
+@shared
 async def test_api_key_sent_as_bearer_is_replaced_not_forwarded(
     billing: tuple[RunningGateway, list[dict[str, object]]],
 ) -> None:
@@ -160,25 +184,28 @@ async def test_api_key_sent_as_bearer_is_replaced_not_forwarded(
     assert InternalTokens(INTERNAL_SECRET).verify(authorization[7:]).tenant_id == gateway.tenant_id
 
 
+@shared
 async def test_a_forged_internal_token_never_reaches_the_service(
     billing: tuple[RunningGateway, list[dict[str, object]]],
 ) -> None:
     gateway, seen = billing
+    already = len(seen)
     # Even signed with the real internal secret, it is not a credential of the front door.
     forged = InternalTokens(INTERNAL_SECRET).mint(Principal(tenant_id="someone-else"))
     async with gateway.client() as http:
         response = await http.get("/v1/credits/echo", headers={"Authorization": f"Bearer {forged}"})
         assert_problem(response, 401, "unauthorized")
-        assert seen == []
+        assert seen[already:] == []
         # With a real key beside it the caller is refused too (one credential per request).
         response = await http.get(
             "/v1/credits/echo",
             headers={"Authorization": f"Bearer {forged}", **gateway.headers},
         )
         assert response.status_code == 401
-    assert seen == []
+    assert seen[already:] == []
 
 
+@shared
 async def test_hop_by_hop_headers_stop_at_the_gateway_both_ways(
     billing: tuple[RunningGateway, list[dict[str, object]]],
 ) -> None:
@@ -223,6 +250,7 @@ async def test_hop_by_hop_headers_stop_at_the_gateway_both_ways(
     assert answer.headers["via"] == "1.1 upstream-proxy, 1.1 v100-gateway"
 
 
+@shared
 async def test_fifty_megabytes_stream_both_ways_in_bounded_memory(
     billing: tuple[RunningGateway, list[dict[str, object]]],
 ) -> None:
@@ -278,6 +306,7 @@ async def test_a_caller_that_leaves_mid_download_stops_the_upstream_stream(
         await asyncio.wait_for(log.stream_stopped.wait(), timeout=5)
 
 
+@shared
 async def test_chunked_upload_without_length_is_streamed(
     billing: tuple[RunningGateway, list[dict[str, object]]],
 ) -> None:
@@ -292,6 +321,7 @@ async def test_chunked_upload_without_length_is_streamed(
     assert up.json()["bytes"] == 20 * len(BLOCK)
 
 
+@shared
 async def test_proxied_bodies_are_not_held_to_the_gateways_json_limit(
     billing: tuple[RunningGateway, list[dict[str, object]]],
 ) -> None:
@@ -331,10 +361,12 @@ async def test_upstream_that_hangs_answers_504_within_the_timeout(tmp_path: Path
     assert again.status_code == 200
 
 
+@shared
 async def test_gateway_routes_stay_with_the_gateway(
     billing: tuple[RunningGateway, list[dict[str, object]]],
 ) -> None:
     gateway, seen = billing
+    already = len(seen)
     async with gateway.client() as http:
         keys = await http.get("/v1/api-keys", headers=gateway.headers)
         missing = await http.get("/v1/nothing-here", headers=gateway.headers)
@@ -343,7 +375,7 @@ async def test_gateway_routes_stay_with_the_gateway(
     assert keys.status_code == 200
     assert_problem(missing, 404, "not-found")
     assert_problem(near, 404, "not-found")
-    assert seen == []
+    assert seen[already:] == []
 
 
 async def test_unauthenticated_scope_is_forwarded_without_credentials(tmp_path: Path) -> None:
@@ -384,6 +416,7 @@ async def test_unauthenticated_scope_is_forwarded_without_credentials(tmp_path: 
     assert log.requests == []
 
 
+@shared
 async def test_many_concurrent_requests_share_the_pool(
     billing: tuple[RunningGateway, list[dict[str, object]]],
 ) -> None:

@@ -10,11 +10,13 @@ import hashlib
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+import pytest_asyncio
 
 from v100.contracts.events import publish_cache_invalidation
 from v100.kit.testing.bus import BACKENDS, redis_url_or_skip
@@ -51,11 +53,13 @@ class World:
 async def world_for(
     request: pytest.FixtureRequest, tmp_path: Path, max_body: int = 1024**2
 ) -> AsyncIterator[World]:
+    """The origin and the gateway, with their callers (``http`` is the module's first client:
+    each test takes a client of its own, ``fresh``)."""
     redis_url: str | None = None
     prefix = "v100:gateway:rc:"
     if request.param == "redis":
         redis_url = redis_url_or_skip()
-        prefix = f"{request.getfixturevalue('redis_prefix')}rc:"
+        prefix = f"{request.getfixturevalue('module_redis_prefix')}rc:"
     async with (
         origin_serving(tmp_path, redis_url) as origin,
         gateway_serving(
@@ -67,22 +71,60 @@ async def world_for(
         ) as gateway,
     ):
         who = await callers(gateway)
-        limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
-        async with gateway.client(limits=limits) as http:
+        async with gateway.client() as http:
             yield World(origin, gateway, who, http)
 
 
-@pytest.fixture(params=BACKENDS)
-async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[World]:
-    async for made in world_for(request, tmp_path):
+@asynccontextmanager
+async def fresh(world: World) -> AsyncIterator[World]:
+    """The same servers and callers with a client of the test's own, its connections new (one
+    kept from an earlier test may have been closed by the server meanwhile: a ReadError)."""
+    limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
+    async with world.gateway.client(limits=limits) as http:
+        yield World(world.origin, world.gateway, world.who, http)
+
+
+# One origin and gateway per backend for the module (its tests run on the module's loop, where
+# the servers live): each test asks for URLs of its own (``unique``), so its entries, and what
+# reached the origin for them, are its own.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=BACKENDS)
+async def servers(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[World]:
+    async for made in world_for(request, tmp_path_factory.mktemp("world")):
         yield made
 
 
-@pytest.fixture(params=BACKENDS)
-async def small_world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[World]:
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=BACKENDS)
+async def small_servers(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[World]:
     """A gateway that stores answers of 64 KiB at most."""
-    async for made in world_for(request, tmp_path, max_body=64 * 1024):
+    async for made in world_for(request, tmp_path_factory.mktemp("world"), max_body=64 * 1024):
         yield made
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def world(servers: World) -> AsyncIterator[World]:
+    async with fresh(servers) as made:
+        yield made
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def small_world(small_servers: World) -> AsyncIterator[World]:
+    async with fresh(small_servers) as made:
+        yield made
+
+
+def counted(metrics: str, sample: str) -> float:
+    """The value of one sample (name and labels, as exposed) in the metrics, 0 if absent."""
+    for line in metrics.splitlines():
+        if line.startswith(sample + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
 
 
 async def test_a_cacheable_answer_is_stored_then_served_with_its_age(world: World) -> None:
@@ -318,14 +360,19 @@ async def test_other_methods_pass_through_untouched(world: World) -> None:
 
 
 async def test_cache_outcomes_are_in_the_metrics(world: World) -> None:
+    samples = (
+        f'v100_gateway_cache_requests_total{{result="hit",route="{ROUTE}"}}',
+        f'v100_gateway_cache_requests_total{{result="miss",route="{ROUTE}"}}',
+        f'v100_gateway_cache_not_stored_total{{reason="no-store",route="{ROUTE}"}}',
+    )
+    before = (await world.http.get("/metrics")).text
     url = f"{unique()}?{PUBLIC}"
     await world.get(url)
     await world.get(url)
     await world.get(f"{unique()}?cc=no-store")
     text = (await world.http.get("/metrics")).text
-    assert f'v100_gateway_cache_requests_total{{result="hit",route="{ROUTE}"}}' in text
-    assert f'v100_gateway_cache_requests_total{{result="miss",route="{ROUTE}"}}' in text
-    assert f'v100_gateway_cache_not_stored_total{{reason="no-store",route="{ROUTE}"}}' in text
+    hits, misses, not_stored = (counted(text, s) - counted(before, s) for s in samples)
+    assert (hits, misses, not_stored) == (1, 2, 1)
     assert "v100_gateway_cache_l1_bytes" in text
     ready = (await world.http.get("/ready")).json()
     assert ready["checks"]["response_cache"] == "ok"

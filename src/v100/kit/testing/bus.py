@@ -1,8 +1,9 @@
 """Fixtures for the bus and the cache: ``bus`` and ``cache`` run each test on the in-process
 backend and, when ``V100_TEST_REDIS_URL`` is set, on real Redis under a key prefix of the test's
-own (deleted afterwards); ``redis_server`` is a private Redis a test may stop and restart;
-``published`` reads back what a service has published on a stream; ``private_redis`` is one
-for a deployment whose streams must be its own."""
+own (deleted afterwards; ``module_redis_prefix``: one for a module's tests sharing an app);
+``redis_server`` is a private Redis a test may stop and restart; ``published`` reads back what
+a service has published on a stream; ``private_redis`` is one for a deployment whose streams
+must be its own."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ __all__ = [
     "RedisServer",
     "bus",
     "cache",
+    "module_redis_prefix",
     "private_redis",
     "published",
     "redis_prefix",
@@ -46,10 +48,7 @@ def redis_url_or_skip() -> str:
     return url
 
 
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    """A key prefix no other test uses (tests may share the server with other suites, so the
-    database is never flushed); its keys are deleted afterwards."""
+def _redis_prefix() -> Iterator[str]:
     url = redis_url_or_skip()
     prefix = f"v100test:{uuid.uuid4().hex[:12]}:"
     yield prefix
@@ -62,6 +61,20 @@ def redis_prefix() -> Iterator[str]:
             client.delete(*keys)
     finally:
         client.close()
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A key prefix no other test uses (tests may share the server with other suites, so the
+    database is never flushed); its keys are deleted afterwards."""
+    yield from _redis_prefix()
+
+
+@pytest.fixture(scope="module")
+def module_redis_prefix() -> Iterator[str]:
+    """``redis_prefix`` for a module whose tests share one app: its keys are deleted after the
+    module's last test."""
+    yield from _redis_prefix()
 
 
 @pytest.fixture(params=BACKENDS)
