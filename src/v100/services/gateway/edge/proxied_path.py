@@ -17,6 +17,7 @@ from __future__ import annotations
 import http
 import logging
 import re
+from asyncio import get_running_loop
 from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
@@ -542,6 +543,10 @@ class _Answer:
             self.started = True
             self.status = status = message["status"]
             self._head = self._head_of(status, message.get("headers", ()), cycle.keep_alive)
+            # The head leaves with the first body if it comes in this turn of the loop (one
+            # write), else at the turn's end: a stream (an event stream waiting for its first
+            # event) has its head at once, as on the full path.
+            get_running_loop().call_soon(self._flush_head)
             return
         if not self.started:
             raise RuntimeError("Expected ASGI message 'http.response.start'.")
@@ -570,6 +575,12 @@ class _Answer:
             if self._left and not self._chunked and self._call.known.method != "HEAD":
                 raise RuntimeError("Response content shorter than Content-Length")
             self.complete = True
+
+    def _flush_head(self) -> None:
+        head = self._head
+        if head is not None:
+            self._head = None
+            self._cycle.write(head)
 
     def _head_of(self, status: int, headers: Any, keep_alive: bool) -> bytes:
         timing = self._timing
