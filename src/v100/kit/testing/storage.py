@@ -9,12 +9,16 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 from starlette.applications import Starlette
 
 from v100.kit.storage import MIN_PART_SIZE, LocalDiskStore, ObjectStore, S3Store, presigned_routes
+
+if TYPE_CHECKING:
+    from types_aiobotocore_s3.type_defs import ObjectIdentifierTypeDef
 
 __all__ = [
     "STORAGE_BACKENDS",
@@ -103,9 +107,19 @@ async def empty_s3_prefix(prefix: str) -> None:
         secret_access_key=s3["secret_access_key"],
     )
     try:
-        async for info in cleaner.list():
-            await cleaner.delete(info.key)
         client = await cleaner._client()
+        # One listing page (up to 1,000 keys) and one batch delete at a time.
+        pages = client.get_paginator("list_objects_v2").paginate(
+            Bucket=cleaner.bucket, Prefix=prefix
+        )
+        async for page in pages:
+            keys: list[ObjectIdentifierTypeDef] = [
+                {"Key": item["Key"]} for item in page.get("Contents", [])
+            ]
+            if keys:
+                await client.delete_objects(
+                    Bucket=cleaner.bucket, Delete={"Objects": keys, "Quiet": True}
+                )
         pending = await client.list_multipart_uploads(Bucket=cleaner.bucket, Prefix=prefix)
         for upload in pending.get("Uploads", []):
             await client.abort_multipart_upload(
