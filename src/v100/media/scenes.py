@@ -7,7 +7,11 @@ ADR 0043 gives the reasons and the measured comparison with PySceneDetect."""
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import math
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -16,8 +20,9 @@ import numpy as np
 import numpy.typing as npt
 
 from v100.media._encoding import DEFAULT_MAX_PIXELS, require_video, run_timeout
-from v100.media._frames import analysis_size, scan_frames
+from v100.media._frames import analysis_size
 from v100.media._scene_features import SceneFeatures, blend_scales
+from v100.media._scene_frames import SceneFrames, rescan, scene_frames
 from v100.media.probe import MediaInfo
 
 __all__ = [
@@ -56,6 +61,8 @@ _RESIDUAL_SHARE = 0.45
 _WEIGHT_RANGE = (0.3, 0.7)
 _MIN_CLIMB = 0.3
 _STEP_SHARE = 0.5
+# Decoded pictures read before the measurements start, to size their windows.
+_RATE_SAMPLE = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,29 +116,29 @@ def detect_scenes(
     video = require_video(info, max_pixels=max_pixels)
     size = analysis_size(video.display_width, video.display_height)
     rate = video.frame_rate if video.frame_rate > 0 else 25.0
-    features = SceneFeatures(
-        luma=size[0] * size[1],
-        scales=blend_scales(rate),
-        flash_frames=max(1, round(_FLASH_SECONDS * rate)),
-        threshold=threshold,
-    )
-    scan, frames = scan_frames(
-        src,
-        size,
-        timeout=timeout if timeout is not None else run_timeout(info.duration, per_second=2),
-    )
-    for frame in frames:
-        features.push(frame)
-    features.finish()
+    limit = timeout if timeout is not None else run_timeout(info.duration, per_second=2)
+    started = time.monotonic()
+    scan, pictures = scene_frames(src, size, timeout=limit)
+    features = _features(scan, pictures, size, rate, threshold)
     count = len(scan.times)
-    measured = _Measured.of(features, scan.scores)
-    fades = _fades(measured, count, features.flash_frames)
+    measured = _Measured.of(features, np.array(scan.decoded, dtype=np.int64))
+    fades = _fades(measured, features.flash_frames)
     dissolves = _dissolves(measured, threshold, fades)
     cuts = _cuts(measured, threshold, [*fades, *dissolves])
+    remaining = None if limit is None else max(0.0, limit - (time.monotonic() - started))
+    cuts = [_placed(cut, measured, src, size, scan, remaining) for cut in cuts]
     found = [b for b in fades if b.score >= threshold] + dissolves + cuts
     kept = _spaced(sorted(found, key=lambda b: b.frame), max(1, round(min_scene_length * rate)))
+    frames = measured.frames
     boundaries = [
-        SceneBoundary(b.frame, scan.times[b.frame], b.kind, round(b.score, 2), b.start, b.end)
+        SceneBoundary(
+            b.frame,
+            scan.times[b.frame],
+            b.kind,
+            round(b.score, 2),
+            int(frames[b.start]) if b.kind != "cut" else b.frame,
+            int(frames[b.end]) if b.kind != "cut" else b.frame,
+        )
         for b in kept
     ]
     return SceneDetection(
@@ -141,6 +148,31 @@ def detect_scenes(
         frame_rate=rate,
         threshold=threshold,
     )
+
+
+def _features(
+    scan: SceneFrames,
+    pictures: Iterator[npt.NDArray[np.uint8]],
+    size: tuple[int, int],
+    rate: float,
+    threshold: float,
+) -> SceneFeatures:
+    """The measurements over the decoded pictures, whose windows are sized in decoded
+    pictures: their rate (frames a second times the share decoded) is read from the first
+    ``_RATE_SAMPLE`` of them."""
+    head = list(itertools.islice(pictures, _RATE_SAMPLE))
+    spread = scan.decoded[len(head) - 1] - scan.decoded[0] if head else 0
+    decoded_rate = rate * (len(head) - 1) / spread if spread > 0 else rate
+    features = SceneFeatures(
+        luma=size[0] * size[1],
+        scales=blend_scales(decoded_rate),
+        flash_frames=max(1, round(_FLASH_SECONDS * decoded_rate)),
+        threshold=threshold,
+    )
+    for picture in itertools.chain(head, pictures):
+        features.push(picture)
+    features.finish()
+    return features
 
 
 Floats = npt.NDArray[np.float64]
@@ -156,20 +188,28 @@ class _Measured:
     span: dict[int, Floats]
     weight: dict[int, Floats]
     residual: dict[int, Floats]
+    # The frame number of each decoded picture (the measurements are per decoded picture).
+    frames: npt.NDArray[np.int64]
 
     @classmethod
-    def of(cls, features: SceneFeatures, scores: list[float]) -> _Measured:
+    def of(cls, features: SceneFeatures, frames: npt.NDArray[np.int64]) -> _Measured:
         v = features.values
         scales = features.scales
+        jump = v["jump"]
+        # scdet's score: the step, but no more than its own change from the step before, so
+        # steady motion (every step large) scores low.
+        score = np.minimum(jump, np.abs(np.diff(jump, prepend=0.0)))
+        score[0] = 0.0
         return cls(
-            jump=v["jump"],
+            jump=jump,
             back=np.minimum(v["back_after"], v["back_before"]),
-            score=np.array(scores),
+            score=score,
             dark=(v["brightness"] <= _BLACK_MEAN) & (v["lit"] <= _LIT_SHARE),
             brightness=v["brightness"],
             span={w: v[f"span/{w}"] for w in scales},
             weight={w: v[f"weight/{w}"] for w in scales},
             residual={w: v[f"residual/{w}"] for w in scales},
+            frames=frames,
         )
 
     def change_at(self, frame: int) -> float:
@@ -180,6 +220,8 @@ class _Measured:
 
 @dataclass(frozen=True, slots=True)
 class _Found:
+    # The boundary's frame number; the decoded pictures (indices into the measurements) the
+    # transition occupies.
     frame: int
     kind: TransitionKind
     score: float
@@ -187,11 +229,12 @@ class _Found:
     end: int
 
 
-def _fades(m: _Measured, count: int, bridge: int) -> list[_Found]:
+def _fades(m: _Measured, bridge: int) -> list[_Found]:
     """Every run of black frames (a flash of up to ``bridge`` frames inside it bridged) with
     the brightness ramps either side of it; the ones with pictures on both sides become
     boundaries (the others, a fade in at the start or out at the end, still hold other
     detections off), placed at the darkest frame."""
+    count = len(m.jump)
     found = []
     n = 0
     while n < count:
@@ -218,7 +261,8 @@ def _fades(m: _Measured, count: int, bridge: int) -> list[_Found]:
         middle = first + (int(darkest[0]) + int(darkest[-1]) + 1) // 2
         inside = first > 0 and last < count - 1
         score = m.change_at(middle) if inside else 0.0
-        found.append(_Found(middle, "fade", score, start, end))
+        frame = (int(m.frames[first + darkest[0]]) + int(m.frames[first + darkest[-1]]) + 1) // 2
+        found.append(_Found(frame, "fade", score, start, end))
         n += 1
     return found
 
@@ -264,7 +308,8 @@ def _dissolves(m: _Measured, threshold: float, fades: list[_Found]) -> list[_Fou
         middle = _half_way(m.weight[steepest], nearest, reach)
         score = max(_largest(m.span[w][first : last + 1]) for w in flagged)
         start, end = _extent(m, middle)
-        found.append(_Found(middle, "dissolve", score, start, end))
+        frame = _crossing(m.weight[steepest], m.frames, middle)
+        found.append(_Found(frame, "dissolve", score, start, end))
     return found
 
 
@@ -315,8 +360,48 @@ def _cuts(m: _Measured, threshold: float, gradual: list[_Found]) -> list[_Found]
         )
         if len(around) and m.jump[frame] < _CUT_CONTRAST * max(float(np.median(around)), _STILL):
             continue
-        found.append(_Found(frame, "cut", float(m.score[frame]), frame, frame))
+        found.append(_Found(int(m.frames[frame]), "cut", float(m.score[frame]), frame, frame))
     return found
+
+
+def _crossing(weight: Floats, frames: npt.NDArray[np.int64], middle: int) -> int:
+    """The first frame at or after the point where the blend weight crosses one half, between
+    the decoded picture ``middle`` (the first at or past it) and the one before (read off the
+    straight line between their weights, for the frames between them were not decoded)."""
+    after = int(frames[middle])
+    if middle == 0:
+        return after
+    before = int(frames[middle - 1])
+    low, high = float(weight[middle - 1]), float(weight[middle])
+    if after - before < 2 or not low < 0.5 <= high:
+        return after
+    point = before + (0.5 - low) / (high - low) * (after - before)
+    return min(after, max(before + 1, math.ceil(point - 1e-9)))
+
+
+def _placed(
+    cut: _Found,
+    m: _Measured,
+    src: str | Path,
+    size: tuple[int, int],
+    scan: SceneFrames,
+    timeout: float | None,
+) -> _Found:
+    """A cut between decoded pictures more than two frames apart, placed on the frame whose
+    step is largest once the frames between are decoded (within one frame needs no more when
+    they are two apart: the cut is on the skipped frame or the one after it)."""
+    before, after = int(m.frames[cut.start - 1]), cut.frame
+    if after - before <= 2 or not scan.pts:
+        return cut
+    pictures = rescan(src, size, scan, before, after, timeout=timeout)
+    steps = {
+        n: float(np.abs(pictures[n].astype(np.int16) - pictures[n - 1]).mean())
+        for n in range(before + 1, after + 1)
+        if n in pictures and n - 1 in pictures
+    }
+    if not steps:
+        return cut
+    return dataclasses.replace(cut, frame=max(steps, key=steps.__getitem__))
 
 
 def _spaced(found: list[_Found], min_frames: int) -> list[_Found]:
