@@ -16,9 +16,7 @@ import bisect
 import heapq
 import itertools
 import math
-import os
-import queue
-import threading
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -40,8 +38,9 @@ _OPEN_OPTIONS = {"protocol_whitelist": "file", "format_whitelist": INPUT_DEMUXER
 _PLANAR = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p"}
 # Frame threads: two keep two cores busy decoding; more only add frames in flight.
 _THREADS = 2
-# Pictures decoded ahead of the measurements.
-_AHEAD = 96
+# x264 writes its settings ("x264 - core 164 ... ref=1 ...") in an SEI of its first picture.
+_SETTINGS_BYTES = 4096
+_X264_REFERENCES = re.compile(rb" ref=(\d+) ")
 
 
 @dataclass(slots=True)
@@ -70,49 +69,7 @@ def scene_frames(
     and times come from the packets' timestamps; a stream without them is decoded whole and
     counted. ``FFmpegTimedOut`` past ``timeout`` seconds."""
     scan = SceneFrames()
-    pictures = _scan(src, size, references_only, timeout, scan)
-    if os.environ.get("V100_SCENES_AHEAD") == "1":
-        pictures = _ahead(pictures)
-    return scan, pictures
-
-
-_DONE = object()
-
-
-def _ahead(pictures: Iterator[Pixels]) -> Iterator[Pixels]:
-    """``pictures`` read on a thread of their own, a few blocks ahead of the caller (the
-    decoder and the shrinking release the GIL), so the measurements run beside the decoding."""
-    ready: queue.Queue[Any] = queue.Queue(maxsize=_AHEAD)
-    stop = threading.Event()
-
-    def read() -> None:
-        try:
-            for picture in pictures:
-                while not stop.is_set():
-                    try:
-                        ready.put(picture, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            ready.put(_DONE)
-        except BaseException as error:  # handed to the caller
-            ready.put(error)
-
-    reader = threading.Thread(target=read, name="scene-frames", daemon=True)
-    reader.start()
-    try:
-        while True:
-            item = ready.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        reader.join()
+    return scan, _scan(src, size, references_only, timeout, scan)
 
 
 def rescan(
@@ -182,7 +139,7 @@ def _scan(
         # Without timestamps, frames can only be counted, so every one is decoded.
         timed = bool(head) and head[-1].pts is not None
         if references_only and timed:
-            context.skip_frame = os.environ.get("V100_SCENES_SKIP", "NONREF")
+            context.skip_frame = "BIDIR" if _p_frames_alone(head[-1]) else "NONREF"
         yield from _decode(
             itertools.chain(head, packets), stream, size, scan, deadline, timeout, timed
         )
@@ -190,6 +147,20 @@ def _scan(
         raise CorruptMedia(f"could not decode the video: {error.strerror}") from None
     finally:
         container.close()
+
+
+def _p_frames_alone(packet: Any) -> bool:
+    """Whether the stream's P frames are predicted from I and P frames alone, so that its B
+    frames (reference B frames included) can all be left undecoded: known of x264 with one
+    reference frame (its presets ultrafast to veryfast, the platform's own encodes), whose
+    settings it writes in its first picture. With more references x264 predicts P frames from
+    reference B frames too (a P frame decoded without them is wrong), and other encoders are
+    not known: those streams lose only their non-reference frames."""
+    data = bytes(packet)[:_SETTINGS_BYTES]
+    if b"x264 - core " not in data:
+        return False
+    references = _X264_REFERENCES.search(data)
+    return references is not None and references.group(1) == b"1"
 
 
 def _until_data(packets: Iterator[Any]) -> Iterator[Any]:

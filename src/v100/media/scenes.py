@@ -261,10 +261,41 @@ def _fades(m: _Measured, bridge: int) -> list[_Found]:
         middle = first + (int(darkest[0]) + int(darkest[-1]) + 1) // 2
         inside = first > 0 and last < count - 1
         score = m.change_at(middle) if inside else 0.0
-        frame = (int(m.frames[first + darkest[0]]) + int(m.frames[first + darkest[-1]]) + 1) // 2
+        frame = _darkest_frame(m, first + int(darkest[0]), first + int(darkest[-1]))
         found.append(_Found(frame, "fade", score, start, end))
         n += 1
     return found
+
+
+def _darkest_frame(m: _Measured, low: int, high: int) -> int:
+    """The frame in the middle of the darkest decoded pictures ``low``..``high``, reckoning
+    with the frames not decoded around them: a held black's first and last frames are taken
+    half-way between the darkest pictures and their neighbours, and a single darkest picture
+    gives way to where the straight lines of the ramps either side of it meet."""
+    frames, level = m.frames, m.brightness
+    if low == high and 2 <= low < len(frames) - 2:
+        left = _line(frames[low - 2 : low], level[low - 2 : low])
+        right = _line(frames[low + 1 : low + 3], level[low + 1 : low + 3])
+        if left is not None and right is not None and left[0] < 0 < right[0]:
+            meet = (right[1] - left[1]) / (left[0] - right[0])
+            if frames[low - 1] < meet < frames[low + 1]:
+                return round(meet)
+        return int(frames[low])
+    first = float(frames[low]) if low == 0 else (frames[low - 1] + 1 + frames[low]) / 2
+    last = (
+        float(frames[high])
+        if high + 1 >= len(frames)
+        else (frames[high] + frames[high + 1] - 1) / 2
+    )
+    return math.floor((first + last + 1) / 2)
+
+
+def _line(x: npt.NDArray[np.int64], y: Floats) -> tuple[float, float] | None:
+    """Slope and intercept of the line through two points (None when they share an x)."""
+    if x[1] == x[0]:
+        return None
+    slope = float(y[1] - y[0]) / float(x[1] - x[0])
+    return slope, float(y[0]) - slope * float(x[0])
 
 
 def _dissolves(m: _Measured, threshold: float, fades: list[_Found]) -> list[_Found]:
