@@ -1,11 +1,14 @@
-"""The small pictures scene detection looks at, decoded in-process with PyAV: by default only the
-frames other frames are predicted from (H.264's and HEVC's reference frames: ``skip_frame`` set
-to ``NONREF``), since a frame no other frame needs costs a decode but tells a cut, a fade or a
-dissolve apart no better than its neighbours; the deblocking filter is skipped too (a 64x36 copy
-averages block edges away). A decoded frame is identified by its presentation timestamp's rank
-among all the stream's packets, so frame numbers are those of a decode of every frame (as
-``pick_frames`` counts them) although most are never decoded. ``rescan`` decodes every frame of
-a span (from the keyframe before it), to place a boundary seen across a wide gap.
+"""The small pictures scene detection looks at, decoded in-process with PyAV: only the frames
+other frames are predicted from, since a frame no other frame needs costs a decode but tells a
+cut, a fade or a dissolve apart no better than its neighbours. For x264 streams with one
+reference frame (presets ultrafast to veryfast: the platform's own encodes) that is the I and P
+frames (``skip_frame`` ``BIDIR``: P frames are predicted from I and P frames alone, so even the
+reference B frames can go); for any other stream, the reference frames (``NONREF``). The
+deblocking filter is skipped too (a 64x36 copy averages block edges away). A decoded frame is
+identified by its presentation timestamp's rank among all the stream's packets, so frame
+numbers are those of a decode of every frame (as ``pick_frames`` counts them) although most are
+never decoded. ``rescan`` decodes every frame of a span (from the keyframe before it), to place
+a boundary seen across a wide gap.
 
 Synchronous and CPU-bound: callers run it in a worker thread or process. ADR 0043 (amendment of
 2026-12-08) gives the measurements."""
@@ -87,20 +90,23 @@ def rescan(
 
     deadline = time.monotonic() + timeout if timeout is not None else math.inf
     found: dict[int, Pixels] = {}
-    with av.open(str(src), options=_OPEN_OPTIONS) as container:
-        stream = container.streams.video[0]
-        stream.codec_context.options = {"skip_loop_filter": "all"}
-        container.seek(scan.pts[first], stream=stream, backward=True)
-        for packet in container.demux(stream):
-            _check(deadline, timeout)
-            for frame in _decoded(packet):
-                if frame.pts is None:
-                    continue
-                number = bisect.bisect_left(scan.pts, frame.pts)
-                if first <= number <= last:
-                    found[number] = _small(frame, size)
-                if number >= last:
-                    return found
+    try:
+        with av.open(str(src), options=_OPEN_OPTIONS) as container:
+            stream = container.streams.video[0]
+            stream.codec_context.options = {"skip_loop_filter": "all"}
+            container.seek(scan.pts[first], stream=stream, backward=True)
+            for packet in container.demux(stream):
+                _check(deadline, timeout)
+                for frame in _decoded(packet):
+                    if frame.pts is None:
+                        continue
+                    number = bisect.bisect_left(scan.pts, frame.pts)
+                    if first <= number <= last:
+                        found[number] = _small(frame, size)
+                    if number >= last:
+                        return found
+    except av.error.FFmpegError as error:
+        raise CorruptMedia(f"could not decode the video: {error.strerror}") from None
     return found
 
 

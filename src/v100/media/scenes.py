@@ -310,13 +310,18 @@ def _dissolves(m: _Measured, threshold: float, fades: list[_Found]) -> list[_Fou
     flagged: dict[int, npt.NDArray[np.bool_]] = {}
     climbs: dict[int, Floats] = {}
     for w, span in m.span.items():
-        climbs[w] = _climb(m.weight[w], max(1, w // 2))
+        # In steady motion a picture's weight is its share of the time between the pictures a
+        # window either side, one half only when they are as far from it in frames: with
+        # frames left undecoded they are not, and that share moving from picture to picture
+        # would read as a climb. What is judged is the weight less that share's offset.
+        weight = m.weight[w] - (_time_share(m.frames, w) - 0.5)
+        climbs[w] = _climb(weight, max(1, w // 2))
         with np.errstate(invalid="ignore"):
             candidate = (
                 (span >= threshold)
                 & (m.residual[w] <= _RESIDUAL_SHARE * span)
-                & (m.weight[w] >= _WEIGHT_RANGE[0])
-                & (m.weight[w] <= _WEIGHT_RANGE[1])
+                & (weight >= _WEIGHT_RANGE[0])
+                & (weight <= _WEIGHT_RANGE[1])
                 & (climbs[w] >= _MIN_CLIMB)
             )
         candidate &= _window_max(m.jump, w) <= _STEP_SHARE * np.nan_to_num(span)
@@ -342,6 +347,16 @@ def _dissolves(m: _Measured, threshold: float, fades: list[_Found]) -> list[_Fou
         frame = _crossing(m.weight[steepest], m.frames, middle)
         found.append(_Found(frame, "dissolve", score, start, end))
     return found
+
+
+def _time_share(frames: npt.NDArray[np.int64], w: int) -> Floats:
+    """For each picture n, (frame[n] - frame[n-w]) / (frame[n+w] - frame[n-w]) (NaN off the
+    ends): one half wherever every frame was decoded."""
+    share = np.full(len(frames), np.nan)
+    if len(frames) > 2 * w:
+        before, here, after = frames[: -2 * w], frames[w:-w], frames[2 * w :]
+        share[w:-w] = (here - before) / np.maximum(after - before, 1)
+    return share
 
 
 def _largest(values: Floats) -> float:

@@ -65,8 +65,8 @@ def make_shots(
 ) -> list[TrueBoundary]:
     """Write the shots joined by ``joins`` (one fewer than the shots) to ``path`` (H.264 at
     x264's ``preset``: the platform's own encodes use veryfast; ``x264_params`` as x264 takes
-    them, "bframes=3:ref=5") and return the true boundaries. Shot lengths are whole frames; each transition takes its length out of the two
-    shots it joins."""
+    them, "bframes=3:ref=5") and return the true boundaries. Shot lengths are whole frames;
+    each transition takes its length out of the two shots it joins."""
     if len(joins) != len(shots) - 1:
         raise ValueError("one join between each two shots")
     args: list[str] = []
