@@ -344,7 +344,14 @@ def _dissolves(m: _Measured, threshold: float, fades: list[_Found]) -> list[_Fou
         middle = _half_way(m.weight[steepest], nearest, reach)
         score = max(_largest(m.span[w][first : last + 1]) for w in flagged)
         start, end = _extent(m, middle)
-        frame = _crossing(m.weight[steepest], m.frames, middle)
+        # Placed by the narrowest window reaching past the transition: its pictures either
+        # side are the two shots themselves, so its weight is the blend's own.
+        half = max(middle - start, end - middle) + 1
+        outside = min((w for w in m.weight if w >= half), default=steepest)
+        weights = m.weight[outside]
+        if not (np.isfinite(weights[middle]) and np.isfinite(weights[max(0, middle - 1)])):
+            weights = m.weight[steepest]
+        frame = _crossing(weights, m.frames, _half_way(weights, middle, reach))
         found.append(_Found(frame, "dissolve", score, start, end))
     return found
 
