@@ -1,9 +1,12 @@
-"""Scene boundaries of a video: hard cuts from FFmpeg's ``scdet`` scores, camera flashes told
-apart from cuts (the picture before the jump comes back within a few frames), fades through
-black (a run of black frames and the brightness ramps around it) and dissolves (frames that are
-blends of the pictures before and after them), in one decoding pass over small frames.
-``detect_scenes`` is synchronous and CPU-bound: services run it in a worker thread or process.
-ADR 0043 gives the reasons and the measured comparison with PySceneDetect."""
+"""Scene boundaries of a video: hard cuts scored as FFmpeg's ``scdet`` scores frames, camera
+flashes told apart from cuts (the picture before the jump comes back within a few frames), fades
+through black (a run of black frames and the brightness ramps around it) and dissolves (frames
+that are blends of the pictures before and after them), in one decoding pass over small pictures
+of only the frames others are predicted from (``_scene_frames``): the measures run on those, and
+each boundary is then placed by frame number (a cut across a gap wider than two frames by
+decoding that span). ``detect_scenes`` is synchronous and CPU-bound: services run it in a worker
+thread or process. ADR 0043 (and its amendment of 2026-12-08) gives the reasons and the measured
+comparison with PySceneDetect."""
 
 from __future__ import annotations
 
