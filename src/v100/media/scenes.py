@@ -347,16 +347,24 @@ def _dissolves(m: _Measured, threshold: float, fades: list[_Found]) -> list[_Fou
         middle = _half_way(m.weight[steepest], nearest, reach)
         score = max(_largest(m.span[w][first : last + 1]) for w in flagged)
         start, end = _extent(m, middle)
-        # Placed by the narrowest window reaching past the transition: its pictures either
-        # side are the two shots themselves, so its weight is the blend's own.
-        half = max(middle - start, end - middle) + 1
-        outside = min((w for w in m.weight if w >= half), default=steepest)
-        weights = m.weight[outside]
-        if not (np.isfinite(weights[middle]) and np.isfinite(weights[max(0, middle - 1)])):
-            weights = m.weight[steepest]
+        weights = m.weight[steepest]
+        if _uneven(m.frames, middle, steepest):
+            # Frames left undecoded inside the window bias its weight by their time shares:
+            # placed by the narrowest window reaching past the transition instead, whose
+            # pictures either side are the two shots themselves (the weight is the blend's own).
+            half = max(middle - start, end - middle) + 1
+            outside = m.weight[min((w for w in m.weight if w >= half), default=steepest)]
+            if np.isfinite(outside[middle]) and np.isfinite(outside[max(0, middle - 1)]):
+                weights = outside
         frame = _crossing(weights, m.frames, _half_way(weights, middle, reach))
         found.append(_Found(frame, "dissolve", score, start, end))
     return found
+
+
+def _uneven(frames: npt.NDArray[np.int64], middle: int, w: int) -> bool:
+    """Whether any frame within ``w`` pictures of ``middle`` was left undecoded."""
+    near = frames[max(0, middle - w) : middle + w + 1]
+    return bool(len(near) > 1 and int(near[-1] - near[0]) != len(near) - 1)
 
 
 def _time_share(frames: npt.NDArray[np.int64], w: int) -> Floats:
