@@ -111,7 +111,7 @@ def rescan(
 
 
 def _check(deadline: float, timeout: float | None) -> None:
-    if time.monotonic() > deadline:
+    if time.monotonic() >= deadline:
         raise FFmpegTimedOut(
             f"the scan did not finish within {timeout:g} s", returncode=None, stderr=""
         )
