@@ -6,6 +6,11 @@ and the time each takes (target: F1 at least PySceneDetect's best, at least 2x f
 hand, not in CI:
 
     .venv/bin/python bench/scenes.py [--runs 1] [--scenedetect-python /work/bench-venv/bin/python]
+        [--clips DIR]
+
+``--clips DIR`` keeps the clips in DIR (with their true boundaries in ``clips.json``) and
+reuses them on the next run, so runs can be compared on the very same files (x264's threads
+make each fresh set differ slightly).
 
 PySceneDetect is not a dependency of the project: it runs in a virtual environment of its own,
 made once with
@@ -234,6 +239,20 @@ def _make_clips(scratch: Path) -> list[Clip]:
     return clips
 
 
+def _kept_clips(scratch: Path) -> list[Clip]:
+    """The clips kept in ``scratch`` by an earlier run, made (and kept) when there are none."""
+    index = scratch / "clips.json"
+    if index.exists():
+        return [
+            Clip(c["name"], Path(c["path"]), [tuple(t) for t in c["truth"]],
+                 [tuple(f) for f in c["flashes"]], c["frames"])
+            for c in json.loads(index.read_text())
+        ]  # fmt: skip
+    clips = _make_clips(scratch)
+    index.write_text(json.dumps([{**c.__dict__, "path": str(c.path)} for c in clips], indent=1))
+    return clips
+
+
 def _frame_count(path: Path) -> int:
     import av
 
@@ -362,6 +381,7 @@ def main() -> None:
         "--scenedetect-python",
         default=os.environ.get("V100_BENCH_SCENEDETECT_PYTHON", "/work/bench-venv/bin/python"),
     )
+    parser.add_argument("--clips", help="keep the clips here and reuse them")
     parser.add_argument("--child", nargs="*")
     args = parser.parse_args()
     if args.child is not None:
@@ -369,9 +389,10 @@ def main() -> None:
         return
 
     with tempfile.TemporaryDirectory(prefix="scenes-bench-") as scratch_name:
-        scratch = Path(scratch_name)
+        scratch = Path(args.clips or scratch_name)
+        scratch.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
-        clips = _make_clips(scratch)
+        clips = _kept_clips(scratch) if args.clips else _make_clips(scratch)
         made = time.perf_counter() - started
         results = {"v100 detect_scenes": _ours(clips, args.runs)}
         floor = _decode_only(clips)

@@ -67,8 +67,8 @@ REQUIRED = Requirements(
         *("fps_mode", "force_key_frames", "frames", "q", "profile"),
     ),
     format_options=("protocol_whitelist", "format_whitelist", "avoid_negative_ts"),
-    # Encoders' options, and the decoder's skip_loop_filter (the small scan of scenes).
-    codec_options=("b", "maxrate", "bufsize", "g", "keyint_min", "flags", "skip_loop_filter"),
+    # Encoders' options.
+    codec_options=("b", "maxrate", "bufsize", "g", "keyint_min", "flags"),
     filters=MappingProxyType(
         {
             "loudnorm": (
@@ -79,9 +79,6 @@ REQUIRED = Requirements(
             "silencedetect": ("n", "d"),
             "blackdetect": ("d", "pix_th"),
             "scale": ("force_original_aspect_ratio", "force_divisible_by", "flags"),
-            # Scene detection: scdet's per-frame scores, printed by metadata.
-            "scdet": ("threshold",),
-            "metadata": ("mode",),
             "trim": ("start_frame", "end_frame"),
             # Given positional arguments only (sizes, expressions, rates).
             **dict.fromkeys(_POSITIONAL_ONLY, ()),
@@ -109,7 +106,6 @@ REQUIRED = Requirements(
                 *("master_pl_name", "var_stream_map"),
             ),
             "image2": ("update", "start_number"),
-            "rawvideo": (),  # frames piped to scene detection
             **dict.fromkeys(("null", "wav", "flac", "opus", "ogg", "webm", "mp3"), ()),
         }
     ),

@@ -1,13 +1,20 @@
-"""Scene boundaries of a video: hard cuts from FFmpeg's ``scdet`` scores, camera flashes told
-apart from cuts (the picture before the jump comes back within a few frames), fades through
-black (a run of black frames and the brightness ramps around it) and dissolves (frames that are
-blends of the pictures before and after them), in one decoding pass over small frames.
-``detect_scenes`` is synchronous and CPU-bound: services run it in a worker thread or process.
-ADR 0043 gives the reasons and the measured comparison with PySceneDetect."""
+"""Scene boundaries of a video: hard cuts scored as FFmpeg's ``scdet`` scores frames, camera
+flashes told apart from cuts (the picture before the jump comes back within a few frames), fades
+through black (a run of black frames and the brightness ramps around it) and dissolves (frames
+that are blends of the pictures before and after them), in one decoding pass over small pictures
+of only the frames others are predicted from (``_scene_frames``): the measures run on those, and
+each boundary is then placed by frame number (a cut across a gap wider than two frames by
+decoding that span). ``detect_scenes`` is synchronous and CPU-bound: services run it in a worker
+thread or process. ADR 0043 (and its amendment of 2026-12-08) gives the reasons and the measured
+comparison with PySceneDetect."""
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import math
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -16,8 +23,9 @@ import numpy as np
 import numpy.typing as npt
 
 from v100.media._encoding import DEFAULT_MAX_PIXELS, require_video, run_timeout
-from v100.media._frames import analysis_size, scan_frames
+from v100.media._frames import analysis_size
 from v100.media._scene_features import SceneFeatures, blend_scales
+from v100.media._scene_frames import SceneFrames, rescan, scene_frames
 from v100.media.probe import MediaInfo
 
 __all__ = [
@@ -56,6 +64,8 @@ _RESIDUAL_SHARE = 0.45
 _WEIGHT_RANGE = (0.3, 0.7)
 _MIN_CLIMB = 0.3
 _STEP_SHARE = 0.5
+# Decoded pictures read before the measurements start, to size their windows.
+_RATE_SAMPLE = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,29 +119,29 @@ def detect_scenes(
     video = require_video(info, max_pixels=max_pixels)
     size = analysis_size(video.display_width, video.display_height)
     rate = video.frame_rate if video.frame_rate > 0 else 25.0
-    features = SceneFeatures(
-        luma=size[0] * size[1],
-        scales=blend_scales(rate),
-        flash_frames=max(1, round(_FLASH_SECONDS * rate)),
-        threshold=threshold,
-    )
-    scan, frames = scan_frames(
-        src,
-        size,
-        timeout=timeout if timeout is not None else run_timeout(info.duration, per_second=2),
-    )
-    for frame in frames:
-        features.push(frame)
-    features.finish()
+    limit = timeout if timeout is not None else run_timeout(info.duration, per_second=2)
+    started = time.monotonic()
+    scan, pictures = scene_frames(src, size, timeout=limit)
+    features = _features(scan, pictures, size, rate, threshold)
     count = len(scan.times)
-    measured = _Measured.of(features, scan.scores)
-    fades = _fades(measured, count, features.flash_frames)
+    measured = _Measured.of(features, np.array(scan.decoded, dtype=np.int64))
+    fades = _fades(measured, features.flash_frames)
     dissolves = _dissolves(measured, threshold, fades)
     cuts = _cuts(measured, threshold, [*fades, *dissolves])
+    remaining = None if limit is None else max(0.0, limit - (time.monotonic() - started))
+    cuts = [_placed(cut, measured, src, size, scan, remaining) for cut in cuts]
     found = [b for b in fades if b.score >= threshold] + dissolves + cuts
     kept = _spaced(sorted(found, key=lambda b: b.frame), max(1, round(min_scene_length * rate)))
+    frames = measured.frames
     boundaries = [
-        SceneBoundary(b.frame, scan.times[b.frame], b.kind, round(b.score, 2), b.start, b.end)
+        SceneBoundary(
+            b.frame,
+            scan.times[b.frame],
+            b.kind,
+            round(b.score, 2),
+            int(frames[b.start]) if b.kind != "cut" else b.frame,
+            int(frames[b.end]) if b.kind != "cut" else b.frame,
+        )
         for b in kept
     ]
     return SceneDetection(
@@ -141,6 +151,31 @@ def detect_scenes(
         frame_rate=rate,
         threshold=threshold,
     )
+
+
+def _features(
+    scan: SceneFrames,
+    pictures: Iterator[npt.NDArray[np.uint8]],
+    size: tuple[int, int],
+    rate: float,
+    threshold: float,
+) -> SceneFeatures:
+    """The measurements over the decoded pictures, whose windows are sized in decoded
+    pictures: their rate (frames a second times the share decoded) is read from the first
+    ``_RATE_SAMPLE`` of them."""
+    head = list(itertools.islice(pictures, _RATE_SAMPLE))
+    spread = scan.decoded[len(head) - 1] - scan.decoded[0] if head else 0
+    decoded_rate = rate * (len(head) - 1) / spread if spread > 0 else rate
+    features = SceneFeatures(
+        luma=size[0] * size[1],
+        scales=blend_scales(decoded_rate),
+        flash_frames=max(1, round(_FLASH_SECONDS * decoded_rate)),
+        threshold=threshold,
+    )
+    for picture in itertools.chain(head, pictures):
+        features.push(picture)
+    features.finish()
+    return features
 
 
 Floats = npt.NDArray[np.float64]
@@ -156,20 +191,28 @@ class _Measured:
     span: dict[int, Floats]
     weight: dict[int, Floats]
     residual: dict[int, Floats]
+    # The frame number of each decoded picture (the measurements are per decoded picture).
+    frames: npt.NDArray[np.int64]
 
     @classmethod
-    def of(cls, features: SceneFeatures, scores: list[float]) -> _Measured:
+    def of(cls, features: SceneFeatures, frames: npt.NDArray[np.int64]) -> _Measured:
         v = features.values
         scales = features.scales
+        jump = v["jump"]
+        # scdet's score: the step, but no more than its own change from the step before, so
+        # steady motion (every step large) scores low.
+        score = np.minimum(jump, np.abs(np.diff(jump, prepend=0.0)))
+        score[0] = 0.0
         return cls(
-            jump=v["jump"],
+            jump=jump,
             back=np.minimum(v["back_after"], v["back_before"]),
-            score=np.array(scores),
+            score=score,
             dark=(v["brightness"] <= _BLACK_MEAN) & (v["lit"] <= _LIT_SHARE),
             brightness=v["brightness"],
             span={w: v[f"span/{w}"] for w in scales},
             weight={w: v[f"weight/{w}"] for w in scales},
             residual={w: v[f"residual/{w}"] for w in scales},
+            frames=frames,
         )
 
     def change_at(self, frame: int) -> float:
@@ -180,6 +223,8 @@ class _Measured:
 
 @dataclass(frozen=True, slots=True)
 class _Found:
+    # The boundary's frame number; the decoded pictures (indices into the measurements) the
+    # transition occupies.
     frame: int
     kind: TransitionKind
     score: float
@@ -187,11 +232,12 @@ class _Found:
     end: int
 
 
-def _fades(m: _Measured, count: int, bridge: int) -> list[_Found]:
+def _fades(m: _Measured, bridge: int) -> list[_Found]:
     """Every run of black frames (a flash of up to ``bridge`` frames inside it bridged) with
     the brightness ramps either side of it; the ones with pictures on both sides become
     boundaries (the others, a fade in at the start or out at the end, still hold other
     detections off), placed at the darkest frame."""
+    count = len(m.jump)
     found = []
     n = 0
     while n < count:
@@ -218,9 +264,41 @@ def _fades(m: _Measured, count: int, bridge: int) -> list[_Found]:
         middle = first + (int(darkest[0]) + int(darkest[-1]) + 1) // 2
         inside = first > 0 and last < count - 1
         score = m.change_at(middle) if inside else 0.0
-        found.append(_Found(middle, "fade", score, start, end))
+        frame = _darkest_frame(m, first + int(darkest[0]), first + int(darkest[-1]))
+        found.append(_Found(frame, "fade", score, start, end))
         n += 1
     return found
+
+
+def _darkest_frame(m: _Measured, low: int, high: int) -> int:
+    """The frame in the middle of the darkest decoded pictures ``low``..``high``, reckoning
+    with the frames not decoded around them: a held black's first and last frames are taken
+    half-way between the darkest pictures and their neighbours, and a single darkest picture
+    gives way to where the straight lines of the ramps either side of it meet."""
+    frames, level = m.frames, m.brightness
+    if low == high and 2 <= low < len(frames) - 2:
+        left = _line(frames[low - 2 : low], level[low - 2 : low])
+        right = _line(frames[low + 1 : low + 3], level[low + 1 : low + 3])
+        if left is not None and right is not None and left[0] < 0 < right[0]:
+            meet = (right[1] - left[1]) / (left[0] - right[0])
+            if frames[low - 1] < meet < frames[low + 1]:
+                return round(meet)
+        return int(frames[low])
+    first = float(frames[low]) if low == 0 else (frames[low - 1] + 1 + frames[low]) / 2
+    last = (
+        float(frames[high])
+        if high + 1 >= len(frames)
+        else (frames[high] + frames[high + 1] - 1) / 2
+    )
+    return math.floor((first + last + 1) / 2)
+
+
+def _line(x: npt.NDArray[np.int64], y: Floats) -> tuple[float, float] | None:
+    """Slope and intercept of the line through two points (None when they share an x)."""
+    if x[1] == x[0]:
+        return None
+    slope = float(y[1] - y[0]) / float(x[1] - x[0])
+    return slope, float(y[0]) - slope * float(x[0])
 
 
 def _dissolves(m: _Measured, threshold: float, fades: list[_Found]) -> list[_Found]:
@@ -235,13 +313,18 @@ def _dissolves(m: _Measured, threshold: float, fades: list[_Found]) -> list[_Fou
     flagged: dict[int, npt.NDArray[np.bool_]] = {}
     climbs: dict[int, Floats] = {}
     for w, span in m.span.items():
-        climbs[w] = _climb(m.weight[w], max(1, w // 2))
+        # In steady motion a picture's weight is its share of the time between the pictures a
+        # window either side, one half only when they are as far from it in frames: with
+        # frames left undecoded they are not, and that share moving from picture to picture
+        # would read as a climb. What is judged is the weight less that share's offset.
+        weight = m.weight[w] - (_time_share(m.frames, w) - 0.5)
+        climbs[w] = _climb(weight, max(1, w // 2))
         with np.errstate(invalid="ignore"):
             candidate = (
                 (span >= threshold)
                 & (m.residual[w] <= _RESIDUAL_SHARE * span)
-                & (m.weight[w] >= _WEIGHT_RANGE[0])
-                & (m.weight[w] <= _WEIGHT_RANGE[1])
+                & (weight >= _WEIGHT_RANGE[0])
+                & (weight <= _WEIGHT_RANGE[1])
                 & (climbs[w] >= _MIN_CLIMB)
             )
         candidate &= _window_max(m.jump, w) <= _STEP_SHARE * np.nan_to_num(span)
@@ -264,8 +347,34 @@ def _dissolves(m: _Measured, threshold: float, fades: list[_Found]) -> list[_Fou
         middle = _half_way(m.weight[steepest], nearest, reach)
         score = max(_largest(m.span[w][first : last + 1]) for w in flagged)
         start, end = _extent(m, middle)
-        found.append(_Found(middle, "dissolve", score, start, end))
+        weights = m.weight[steepest]
+        if _uneven(m.frames, middle, steepest):
+            # Frames left undecoded inside the window bias its weight by their time shares:
+            # placed by the narrowest window reaching past the transition instead, whose
+            # pictures either side are the two shots themselves (the weight is the blend's own).
+            half = max(middle - start, end - middle) + 1
+            outside = m.weight[min((w for w in m.weight if w >= half), default=steepest)]
+            if np.isfinite(outside[middle]) and np.isfinite(outside[max(0, middle - 1)]):
+                weights = outside
+        frame = _crossing(weights, m.frames, _half_way(weights, middle, reach))
+        found.append(_Found(frame, "dissolve", score, start, end))
     return found
+
+
+def _uneven(frames: npt.NDArray[np.int64], middle: int, w: int) -> bool:
+    """Whether any frame within ``w`` pictures of ``middle`` was left undecoded."""
+    near = frames[max(0, middle - w) : middle + w + 1]
+    return bool(len(near) > 1 and int(near[-1] - near[0]) != len(near) - 1)
+
+
+def _time_share(frames: npt.NDArray[np.int64], w: int) -> Floats:
+    """For each picture n, (frame[n] - frame[n-w]) / (frame[n+w] - frame[n-w]) (NaN off the
+    ends): one half wherever every frame was decoded."""
+    share = np.full(len(frames), np.nan)
+    if len(frames) > 2 * w:
+        before, here, after = frames[: -2 * w], frames[w:-w], frames[2 * w :]
+        share[w:-w] = (here - before) / np.maximum(after - before, 1)
+    return share
 
 
 def _largest(values: Floats) -> float:
@@ -315,8 +424,48 @@ def _cuts(m: _Measured, threshold: float, gradual: list[_Found]) -> list[_Found]
         )
         if len(around) and m.jump[frame] < _CUT_CONTRAST * max(float(np.median(around)), _STILL):
             continue
-        found.append(_Found(frame, "cut", float(m.score[frame]), frame, frame))
+        found.append(_Found(int(m.frames[frame]), "cut", float(m.score[frame]), frame, frame))
     return found
+
+
+def _crossing(weight: Floats, frames: npt.NDArray[np.int64], middle: int) -> int:
+    """The first frame at or after the point where the blend weight crosses one half, between
+    the decoded picture ``middle`` (the first at or past it) and the one before (read off the
+    straight line between their weights, for the frames between them were not decoded)."""
+    after = int(frames[middle])
+    if middle == 0:
+        return after
+    before = int(frames[middle - 1])
+    low, high = float(weight[middle - 1]), float(weight[middle])
+    if after - before < 2 or not low < 0.5 <= high:
+        return after
+    point = before + (0.5 - low) / (high - low) * (after - before)
+    return min(after, max(before + 1, math.ceil(point - 1e-9)))
+
+
+def _placed(
+    cut: _Found,
+    m: _Measured,
+    src: str | Path,
+    size: tuple[int, int],
+    scan: SceneFrames,
+    timeout: float | None,
+) -> _Found:
+    """A cut between decoded pictures more than two frames apart, placed on the frame whose
+    step is largest once the frames between are decoded (within one frame needs no more when
+    they are two apart: the cut is on the skipped frame or the one after it)."""
+    before, after = int(m.frames[cut.start - 1]), cut.frame
+    if after - before <= 2 or not scan.pts:
+        return cut
+    pictures = rescan(src, size, scan, before, after, timeout=timeout)
+    steps = {
+        n: float(np.abs(pictures[n].astype(np.int16) - pictures[n - 1]).mean())
+        for n in range(before + 1, after + 1)
+        if n in pictures and n - 1 in pictures
+    }
+    if not steps:
+        return cut
+    return dataclasses.replace(cut, frame=max(steps, key=steps.__getitem__))
 
 
 def _spaced(found: list[_Found], min_frames: int) -> list[_Found]:

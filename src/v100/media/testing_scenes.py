@@ -61,11 +61,12 @@ def make_shots(
     fps: int = 25,
     crf: int = 23,
     preset: str = "ultrafast",
+    x264_params: str | None = None,
 ) -> list[TrueBoundary]:
     """Write the shots joined by ``joins`` (one fewer than the shots) to ``path`` (H.264 at
-    x264's ``preset``: the platform's own encodes use veryfast) and return the true
-    boundaries. Shot lengths are whole frames; each transition takes its length out of the two
-    shots it joins."""
+    x264's ``preset``: the platform's own encodes use veryfast; ``x264_params`` as x264 takes
+    them, "bframes=3:ref=5") and return the true boundaries. Shot lengths are whole frames;
+    each transition takes its length out of the two shots it joins."""
     if len(joins) != len(shots) - 1:
         raise ValueError("one join between each two shots")
     args: list[str] = []
@@ -113,6 +114,8 @@ def make_shots(
         current = "flashed"
     args += ["-filter_complex", ";".join(graph), "-map", f"[{current}]"]
     args += ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p"]
+    if x264_params:
+        args += ["-x264-params", x264_params]
     _ffmpeg(*args, "-frames:v", str(length), str(path))
     return truth
 
