@@ -20,7 +20,7 @@ from v100.services.video_analysis.app import create_app
 
 from .support import FIRST_LINE, SECOND_LINE, AnalysisApp, Stack, Talk, new_tenant
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900), pytest.mark.asyncio(loop_scope="module")]
 
 
 @pytest.fixture(scope="session")
@@ -29,14 +29,14 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 async def test_the_transcript_stage_reads_the_videos_transcript(
-    stack: Stack, backend: Backend, talk: Talk, model_dir: Path
+    stack: Stack, module_backend: Backend, talk: Talk, model_dir: Path
 ) -> None:
-    if backend.name != "embedded":
+    if module_backend.name != "embedded":
         pytest.skip("one backend is enough for the stage's logic (see the module docstring)")
     tenant = new_tenant()
     video = await stack.ready_video(tenant, talk.path)
     ts_settings = TranscriptionSettings(
-        platform=backend.platform, billing_url=stack.va.billing, model_dir=model_dir,
+        platform=module_backend.platform, billing_url=stack.va.billing, model_dir=model_dir,
         video_processing_url=str(stack.vp.http.base_url).rstrip("/"),
     )  # fmt: skip
     async with serving(create_transcription(ts_settings), ready=True) as ts_url:
