@@ -26,7 +26,7 @@ from v100.kit.settings import PlatformSettings
 from v100.kit.testing.db import fresh_postgres_url, postgres_admin_url
 from v100.kit.testing.storage import empty_s3_prefix, s3_settings_or_skip
 
-__all__ = ["module_backend", "module_billing_url"]
+__all__ = ["made_module_backend", "module_backend", "module_billing_url"]
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -35,6 +35,14 @@ def module_backend(
 ) -> Iterator[Backend]:
     """SQLite + local disk, or PostgreSQL + S3 (skipped when those servers are not given), for
     the module's tests together. ``internal_secret`` must be session-scoped."""
+    yield from made_module_backend(request, tmp_path_factory, internal_secret)
+
+
+def made_module_backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, internal_secret: str
+) -> Iterator[Backend]:
+    """``module_backend``'s body, for a module that overrides the fixture (its params marked,
+    say, to skip a backend before anything is made for it)."""
     var_dir = tmp_path_factory.mktemp(f"module-{request.param}")
     if request.param == "embedded":
         platform = PlatformSettings(
