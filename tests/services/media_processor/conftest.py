@@ -1,7 +1,9 @@
 """Fixtures for media_processor's tests: the real app (real migrations, middleware, jobs) on
 SQLite with local disk ("embedded") and on PostgreSQL with S3 on SeaweedFS ("distributed"),
 next to a real billing app on loopback so transcode credit holds are real; media made by
-FFmpeg's lavfi sources once per session."""
+FFmpeg's lavfi sources once per session. ``mp`` is one app per module and backend pair (the
+module's tests run on the module's loop and stay apart by tenant); a test needing settings of
+its own builds its own app from ``mp_settings``."""
 
 from __future__ import annotations
 
@@ -9,8 +11,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
 from tests.support.billed import Backend
+from tests.support.shared_backend import module_backend as module_backend
+from tests.support.shared_backend import module_billing_url as module_billing_url
 from v100.kit.testing.http import running_app
 from v100.media.testing import make_audio, make_video
 from v100.services.media_processor.app import create_app
@@ -19,7 +24,7 @@ from v100.services.media_processor.settings import MediaProcessorSettings
 from .support import INTERNAL_SECRET, MediaApp
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def internal_secret() -> str:
     """The secret of this package's service: ``backend`` (tests/services/conftest.py) and the
     session's billing app use it."""
@@ -32,16 +37,18 @@ def whisper_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("whisper-models")
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def mp_settings(
-    backend: Backend, billing_url: str, whisper_model_dir: Path
+    module_backend: Backend, module_billing_url: str, whisper_model_dir: Path
 ) -> MediaProcessorSettings:
     return MediaProcessorSettings(
-        platform=backend.platform, billing_url=billing_url, whisper_model_dir=whisper_model_dir
+        platform=module_backend.platform,
+        billing_url=module_billing_url,
+        whisper_model_dir=whisper_model_dir,
     )
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def mp(mp_settings: MediaProcessorSettings) -> AsyncIterator[MediaApp]:
     app = create_app(mp_settings)
     async with running_app(app) as http:

@@ -18,6 +18,9 @@ from v100.kit.storage import MIN_PART_SIZE
 
 from .support import MediaApp, new_tenant
 
+# One app per backend for the module (conftest.py): its tests run on the module's loop.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
 MiB = 1024 * 1024
 
 

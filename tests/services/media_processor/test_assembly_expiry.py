@@ -26,7 +26,7 @@ from v100.services.media_processor.settings import MediaProcessorSettings
 
 from .support import MediaApp, new_tenant
 
-pytestmark = pytest.mark.time_sensitive
+pytestmark = [pytest.mark.time_sensitive, pytest.mark.asyncio(loop_scope="module")]
 
 TTL = 4
 

@@ -26,6 +26,9 @@ from v100.media.testing import make_broken, make_video
 
 from .support import MediaApp, new_tenant
 
+# One app per backend for the module (conftest.py): its tests run on the module's loop.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
 TEXT = (
     "Good morning everyone and welcome to the quarterly review of the platform team. "
     "Today we look at the numbers and the plans for next year."

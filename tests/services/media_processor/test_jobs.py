@@ -24,7 +24,8 @@ from v100.services.media_processor.app import create_app
 
 from .support import MediaApp, new_tenant
 
-pytestmark = pytest.mark.slow  # about 30 s on both backends
+# About 30 s on both backends; one app per backend for the module (conftest.py).
+pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
 
 async def _output(mp: MediaApp, job: dict[str, object], tmp_path: Path) -> media.MediaInfo:

@@ -20,6 +20,9 @@ from v100.media.testing import make_broken, make_video
 
 from .support import MediaApp, new_tenant
 
+# One app per backend for the module (conftest.py): its tests run on the module's loop.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
 TEXTS = {
     "en": "The meeting starts at three on Monday, and we expect twenty people to join us.",
     "de": "Guten Morgen. Heute sprechen wir über das neue Projekt und den Zeitplan.",

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from v100.media import PLATFORM_SPECS
 
 from .support import MediaApp, new_tenant
+
+# One app per backend for the module (conftest.py): its tests run on the module's loop.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 async def test_lists_every_platform_spec(mp: MediaApp) -> None:

@@ -3,6 +3,7 @@ runner died mid-way) ends ``failed`` with the queue's reason, announced; settled
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import column, table, update
 
 from v100.contracts.events import MEDIA_JOB_FAILED
@@ -12,6 +13,9 @@ from v100.services.media_processor import tasks
 from v100.services.media_processor.models import MediaJob
 
 from .support import MediaApp, new_tenant
+
+# One app per backend for the module (conftest.py): its tests run on the module's loop.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 JOBS = table(JOB_TABLE, column("id"), column("status"), column("last_error"))
 

@@ -1,7 +1,8 @@
 """Fixtures for recording_processor's tests: ``deploy`` serves the real app (real migrations,
 real middleware, jobs running) with uvicorn on loopback, embedded (SQLite, local disk,
 in-process bus) and distributed (PostgreSQL, S3 on SeaweedFS, Redis, with an in-process
-``v100 worker`` loop); ``webm`` and friends are real media made by FFmpeg."""
+``v100 worker`` loop; one database, S3 prefix and Redis per module, shared by its tests one
+after another: ``stack``); ``webm`` and friends are real media made by FFmpeg."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 
 from v100.kit.db import create_engine, create_sessionmaker, drop_database
 from v100.kit.jobs import run_worker
@@ -47,18 +49,52 @@ class Stack:
 
 
 @pytest.fixture(params=STACKS)
-async def stack(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stack]:
+def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Stack:
+    """Embedded: a SQLite database of the test's own. Distributed: the module's
+    (``module_distributed_stack``), which its tests share one after another, or one of the
+    test's own for a test that asks for ``own_database`` (a sweep that counts every row)."""
     if request.param == "embedded":
-        yield Stack("embedded", {}, f"sqlite+aiosqlite:///{tmp_path}/recording_processor.db")
-        return
+        return Stack("embedded", {}, f"sqlite+aiosqlite:///{tmp_path}/recording_processor.db")
+    own = "own_database" in request.fixturenames
+    made = request.getfixturevalue("own_distributed_stack" if own else "module_distributed_stack")
+    assert isinstance(made, Stack)
+    return made
+
+
+@pytest.fixture
+def own_database() -> None:
+    """Asked for by a test whose distributed stack must be its own (see ``stack``)."""
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def module_distributed_stack(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Stack]:
+    """PostgreSQL, S3 and Redis for a module's distributed tests, made at its first and
+    dropped after its last (a database made and dropped, and a Redis started and stopped, per
+    test cost about 2 s at load 15). The tests run one after another, each working for
+    recordings of its own; a job one test leaves queued is in the same database for the next
+    test's worker, which runs it."""
+    async with _distributed(tmp_path_factory.mktemp("redis")) as made:
+        yield made
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def own_distributed_stack(tmp_path: Path) -> AsyncIterator[Stack]:
+    async with _distributed(tmp_path / "redis") as made:
+        yield made
+
+
+@contextlib.asynccontextmanager
+async def _distributed(redis_dir: Path) -> AsyncIterator[Stack]:
     s3 = s3_settings_or_skip()
     admin_url = postgres_admin_url()
     if admin_url is None:
         pytest.skip(f"{POSTGRES_URL_ENV} is not set (scripts/services/postgres.sh start)")
     # A Redis of its own: the service's job stream has a fixed name, which two deployments on
-    # one server (another test, another run on this machine) would share, each taking the
+    # one server (another module, another run on this machine) would share, each taking the
     # other's jobs (left for the sweep to send again, seconds later).
-    async with private_redis(tmp_path / "redis") as redis:
+    async with private_redis(redis_dir) as redis:
         prefix = f"v100test-{uuid.uuid4().hex[:12]}"
         database_url = fresh_postgres_url(admin_url)
         platform = {

@@ -286,12 +286,13 @@ async def test_a_stopped_recording_ends_at_the_bytes_stored_and_plays(
 
 
 async def test_nothing_stored_ends_errored_and_the_sweep_ends_idle_uploads(
-    deploy: Deploy, webm: bytes
+    deploy: Deploy, webm: bytes, own_database: None
 ) -> None:
     """Ended before any chunk: errored ``recording-empty``. Past the idle window the sweep
     ends an upload at its offset rather than dropping it: one with chunks is processed, one
     never written (a recording whose meeting transaction rolled back, so nobody holds its
-    capability) is errored instead of staying ``uploading``."""
+    capability) is errored instead of staying ``uploading``. A database of its own: the sweep
+    counts every upload in it."""
     async with deploy(worker=False) as service:
         empty = await _record(service)
         ended = await _end(service, empty["recording_id"])

@@ -3,7 +3,10 @@ SQLite with local disk ("embedded") and on PostgreSQL with S3 ("distributed"), n
 video_processing app served on loopback (the analysis reads videos from it with the platform
 scope ``service:videos``) and the session's real billing app, so credit holds are real;
 transcription is not running (the transcript stage is skipped, saying so) unless a test starts
-it. The talking-heads video is made once per session (skipped without espeak-ng)."""
+it. The talking-heads video is made once per session (skipped without espeak-ng). ``stack`` is
+made once per module and backend pair (the module's tests run on the module's loop and stay
+apart by tenant); a test needing settings of its own builds its own apps on ``backend`` in a
+module without ``stack``: the job resources an app installs are the process's."""
 
 from __future__ import annotations
 
@@ -11,9 +14,12 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+import pytest_asyncio
 
 from tests.services.video_processing.support import VideoApp
 from tests.support.billed import Backend
+from tests.support.shared_backend import module_backend as module_backend
+from tests.support.shared_backend import module_billing_url as module_billing_url
 from v100.ai.testing import espeak_ng
 from v100.kit.db import drop_database
 from v100.kit.testing.db import fresh_postgres_url, postgres_admin_url
@@ -27,7 +33,7 @@ from v100.services.video_processing.settings import VideoProcessingSettings
 from .support import INTERNAL_SECRET, AnalysisApp, Stack, Talk, make_talk
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def internal_secret() -> str:
     return INTERNAL_SECRET
 
@@ -39,10 +45,11 @@ def talk(tmp_path_factory: pytest.TempPathFactory) -> Talk:
     return make_talk(tmp_path_factory.mktemp("video-analysis-media"))
 
 
-@pytest.fixture
-async def stack(backend: Backend, billing_url: str) -> AsyncIterator[Stack]:
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def stack(module_backend: Backend, module_billing_url: str) -> AsyncIterator[Stack]:
     """video_analysis (in process) and video_processing (on loopback) on one backend, each with
     its own database, sharing the internal secret and the session's billing app."""
+    backend, billing_url = module_backend, module_billing_url
     database_url = None
     if backend.name == "distributed":
         admin = postgres_admin_url()

@@ -14,7 +14,7 @@ from v100.media.testing import make_audio, make_video
 
 from .support import Stack, new_tenant
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
 
 async def test_videos_that_cannot_be_analysed_are_refused_at_once(

@@ -23,7 +23,7 @@ from v100.kit.testing.bus import published
 
 from .support import Stack, Talk, new_tenant
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
 
 async def _post(stack: Stack, tenant: str, path: str, body: dict[str, Any]) -> httpx.Response:

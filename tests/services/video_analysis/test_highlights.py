@@ -13,6 +13,7 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
+import pytest_asyncio
 from pydantic import SecretStr
 
 from tests.support.billed import Backend
@@ -23,13 +24,13 @@ from v100.services.video_analysis.app import create_app
 
 from .support import AnalysisApp, Stack, Talk, new_tenant
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
 FACTORS = ["hook", "emotion", "information", "narrative", "visual", "relevance"]
 OPTIONS = {"durations": [1.0, 30.0], "keywords": ["planning"], "count": 3}
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="module")  # the fake serves on the test's (the module's) loop
 async def anthropic() -> AsyncIterator[tuple[AnthropicFake, str]]:
     fake = AnthropicFake(api_key="sk-ant-test")
     async with serving(fake.app, lifespan="off") as url:
@@ -91,9 +92,9 @@ async def test_options_need_their_stage_and_ordered_durations(stack: Stack) -> N
 
 
 async def test_an_llm_refines_the_text_factors_and_writes_titles(
-    stack: Stack, backend: Backend, talk: Talk, anthropic: tuple[AnthropicFake, str]
+    stack: Stack, module_backend: Backend, talk: Talk, anthropic: tuple[AnthropicFake, str]
 ) -> None:
-    if backend.name != "embedded":
+    if module_backend.name != "embedded":
         pytest.skip("the refinement's logic does not depend on the backend")
     fake, url = anthropic
     settings = stack.va.settings.model_copy(update={

@@ -22,7 +22,11 @@ from v100.services.video_analysis.models import Analysis
 
 from .support import Stack, new_tenant
 
-pytestmark = [pytest.mark.slow, pytest.mark.time_sensitive]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.time_sensitive,
+    pytest.mark.asyncio(loop_scope="module"),
+]
 
 JOBS = table(JOB_TABLE, column("id"), column("status"), column("last_error"))
 

@@ -6,11 +6,13 @@ speech model."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.billed import Backend
+from tests.support.shared_backend import made_module_backend
 from v100.ai.testing import word_error_rate
 from v100.kit.testing.http import running_app
 from v100.kit.testing.servers import serving
@@ -20,7 +22,24 @@ from v100.services.video_analysis.app import create_app
 
 from .support import FIRST_LINE, SECOND_LINE, AnalysisApp, Stack, Talk, new_tenant
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+ONE_BACKEND = "one backend is enough for the stage's logic (see the module docstring)"
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900), pytest.mark.asyncio(loop_scope="module")]
+
+
+@pytest.fixture(
+    scope="module",
+    params=[
+        "embedded",
+        pytest.param("distributed", marks=pytest.mark.skip(reason=ONE_BACKEND)),
+    ],
+)
+def module_backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, internal_secret: str
+) -> Iterator[Backend]:
+    """The conftest's, with distributed skipped before its stack is made (a database and two
+    apps, about 15 s at load 20, for a test that would skip)."""
+    yield from made_module_backend(request, tmp_path_factory, internal_secret)
 
 
 @pytest.fixture(scope="session")
@@ -29,14 +48,12 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 async def test_the_transcript_stage_reads_the_videos_transcript(
-    stack: Stack, backend: Backend, talk: Talk, model_dir: Path
+    stack: Stack, module_backend: Backend, talk: Talk, model_dir: Path
 ) -> None:
-    if backend.name != "embedded":
-        pytest.skip("one backend is enough for the stage's logic (see the module docstring)")
     tenant = new_tenant()
     video = await stack.ready_video(tenant, talk.path)
     ts_settings = TranscriptionSettings(
-        platform=backend.platform, billing_url=stack.va.billing, model_dir=model_dir,
+        platform=module_backend.platform, billing_url=stack.va.billing, model_dir=model_dir,
         video_processing_url=str(stack.vp.http.base_url).rstrip("/"),
     )  # fmt: skip
     async with serving(create_transcription(ts_settings), ready=True) as ts_url:

@@ -15,7 +15,10 @@ from fastapi import FastAPI
 
 from tests.support.billed import balance, tenant_principal
 from tests.support.billed import new_tenant as new_tenant
+from v100.kit.db import unit_of_work
+from v100.kit.jobs import JobRecord, get_job
 from v100.kit.testing.http import auth_headers
+from v100.services.video_processing.models import Clip
 from v100.services.video_processing.settings import VideoProcessingSettings
 
 INTERNAL_SECRET = "internal-secret-for-video-tests-0123456789"
@@ -159,3 +162,31 @@ def _normalise(path: str) -> str:
         elif segment not in ("", "."):
             parts.append(segment)
     return "/".join(parts)
+
+
+# -- clips (test_clip_credits.py, test_video_credits.py) ----------------------------------------
+
+
+async def ready_video(vp: VideoApp, tenant: str, path: Path) -> dict[str, Any]:
+    upload_id = await vp.tus_upload(tenant, path)
+    video = await vp.wait(tenant, (await vp.video_of_upload(tenant, upload_id))["id"])
+    assert video["status"] == "ready", video["error"]
+    return video
+
+
+async def post_clip(vp: VideoApp, tenant: str, video_id: str, **body: object) -> dict[str, Any]:
+    created = await vp.http.post(
+        "/v1/clips",
+        json={"video_id": video_id, "start": 0.5, "end": 2.0, **body},
+        headers=vp.headers(tenant),
+    )
+    assert created.status_code == 202, created.text
+    return dict(created.json())
+
+
+async def clip_job(vp: VideoApp, clip_id: str) -> JobRecord | None:
+    async with unit_of_work(vp.app.state.runtime.sessions) as session:
+        clip = await session.get(Clip, clip_id)
+        assert clip is not None
+        assert clip.job_id is not None
+        return await get_job(session, clip.job_id)

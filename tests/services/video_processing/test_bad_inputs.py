@@ -20,7 +20,7 @@ from v100.media.testing import make_audio, make_video
 
 from .support import VideoApp, fetch, new_tenant
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
 
 def _truncated(media_dir: Path) -> bytes:

@@ -18,7 +18,7 @@ from v100.media.testing import make_video
 
 from .support import VideoApp, download_hls, fetch, new_tenant
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
 DOCUMENT: dict[str, Any] = {
     "language": "en", "language_probability": 0.99, "duration": 3.0, "text": "Hello there.",

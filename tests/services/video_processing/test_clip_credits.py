@@ -1,7 +1,8 @@
 """Clip credits, against the real billing app: a clip holds credits per started minute of its
 range before rendering and captures them when ready; a retried clip job (a failed attempt, or
 a run lost after the capture) is charged once; a failed clip releases its hold; a hold billing
-refuses ends the clip ``errored`` (``insufficient-credits``) at once, never a stuck job."""
+refuses ends the clip ``errored`` (``insufficient-credits``) at once, never a stuck job
+(test_video_credits.py: an app with settings of its own)."""
 
 from __future__ import annotations
 
@@ -12,36 +13,17 @@ import pytest
 from sqlalchemy import select
 
 from v100.kit.db import unit_of_work
-from v100.kit.jobs import JobContext, JobRecord, get_job
-from v100.kit.testing.http import running_app
+from v100.kit.jobs import JobContext
 from v100.media import PLATFORM_SPECS
 from v100.services.video_processing import tasks
-from v100.services.video_processing.app import create_app
 from v100.services.video_processing.clipping import billed_seconds, render_clip
 from v100.services.video_processing.models import Clip, Rendition
 from v100.services.video_processing.resources import RESOURCES
-from v100.services.video_processing.settings import VideoProcessingSettings
 
-from .support import VideoApp, new_tenant
+from .support import VideoApp, clip_job, new_tenant, post_clip, ready_video
 
-pytestmark = pytest.mark.slow  # a ready video per test, on both backends
-
-
-async def _ready_video(vp: VideoApp, tenant: str, path: Path) -> dict:
-    upload_id = await vp.tus_upload(tenant, path)
-    video = await vp.wait(tenant, (await vp.video_of_upload(tenant, upload_id))["id"])
-    assert video["status"] == "ready", video["error"]
-    return video
-
-
-async def _clip(vp: VideoApp, tenant: str, video_id: str, **body: object) -> dict:
-    created = await vp.http.post(
-        "/v1/clips",
-        json={"video_id": video_id, "start": 0.5, "end": 2.0, **body},
-        headers=vp.headers(tenant),
-    )
-    assert created.status_code == 202, created.text
-    return dict(created.json())
+# A ready video per test, on both backends; one app per backend for the module (conftest.py).
+pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
 
 async def _mp4_key(vp: VideoApp, video_id: str) -> str:
@@ -52,15 +34,7 @@ async def _mp4_key(vp: VideoApp, video_id: str) -> str:
         return str((await session.execute(statement)).scalar_one())
 
 
-async def _job(vp: VideoApp, clip_id: str) -> JobRecord | None:
-    async with unit_of_work(vp.app.state.runtime.sessions) as session:
-        clip = await session.get(Clip, clip_id)
-        assert clip is not None
-        assert clip.job_id is not None
-        return await get_job(session, clip.job_id)
-
-
-def test_billed_seconds_follow_the_cut() -> None:
+async def test_billed_seconds_follow_the_cut() -> None:
     assert billed_seconds(0.5, 2.0, 3.0, None) == pytest.approx(1.5)
     assert billed_seconds(1.0, 30.0, 3.0, None) == pytest.approx(2.0)  # clamped to the video
     x = PLATFORM_SPECS["x"]  # at most 140 s
@@ -69,16 +43,16 @@ def test_billed_seconds_follow_the_cut() -> None:
 
 async def test_a_retried_clip_is_charged_once(vp: VideoApp, small_video: Path) -> None:
     tenant = new_tenant()
-    video = await _ready_video(vp, tenant, small_video)
+    video = await ready_video(vp, tenant, small_video)
     after_video = await vp.balance(tenant)
     storage = vp.app.state.runtime.storage
     key = await _mp4_key(vp, video["id"])
     kept = await storage.get(key)
     # The first attempt holds the credits, then fails to read its source (gone for a moment).
     await storage.delete(key)
-    clip = await _clip(vp, tenant, video["id"])
+    clip = await post_clip(vp, tenant, video["id"])
     for _ in range(300):
-        record = await _job(vp, clip["id"])
+        record = await clip_job(vp, clip["id"])
         if record is not None and record.last_error:
             break
         await asyncio.sleep(0.1)
@@ -89,7 +63,7 @@ async def test_a_retried_clip_is_charged_once(vp: VideoApp, small_video: Path) -
     ready = await vp.wait_clip(tenant, clip["id"])
     assert ready["status"] == "ready", ready["error"]
     assert ready["credits_charged"] == 1  # 1.5 s: one started minute
-    record = await _job(vp, clip["id"])
+    record = await clip_job(vp, clip["id"])
     assert record is not None
     # At least one failed attempt; on a loaded machine the 5 s retry may come round again
     # before the source is back. However many attempts, one hold and one charge.
@@ -111,13 +85,13 @@ async def test_a_retried_clip_is_charged_once(vp: VideoApp, small_video: Path) -
 
 async def test_a_failed_clip_releases_its_hold(vp: VideoApp, small_video: Path) -> None:
     tenant = new_tenant()
-    video = await _ready_video(vp, tenant, small_video)
+    video = await ready_video(vp, tenant, small_video)
     before = await vp.balance(tenant)
     # The rendition the clip is cut from is not media any more: the clip fails after its hold.
     await vp.app.state.runtime.storage.put(
         await _mp4_key(vp, video["id"]), bytes(range(256)) * 64, "video/mp4"
     )
-    clip = await vp.wait_clip(tenant, (await _clip(vp, tenant, video["id"]))["id"])
+    clip = await vp.wait_clip(tenant, (await post_clip(vp, tenant, video["id"]))["id"])
     assert clip["status"] == "errored"
     assert clip["error"]["type"].endswith("-input"), clip["error"]
     assert clip["credits_charged"] is None
@@ -127,28 +101,6 @@ async def test_a_failed_clip_releases_its_hold(vp: VideoApp, small_video: Path) 
         row = await session.get(Clip, clip["id"])
         assert row is not None
         assert row.hold_id is not None
-
-
-async def test_insufficient_credits_end_the_clip_errored_at_once(
-    vp_settings: VideoProcessingSettings, billing_url: str, small_video: Path
-) -> None:
-    settings = vp_settings.model_copy(update={"clip_credits_per_minute": 5000})
-    app = create_app(settings)
-    async with running_app(app) as http:
-        vp = VideoApp(app=app, http=http, settings=settings, billing=billing_url)
-        tenant = new_tenant()
-        video = await _ready_video(vp, tenant, small_video)
-        before = await vp.balance(tenant)
-        clip = await vp.wait_clip(tenant, (await _clip(vp, tenant, video["id"]))["id"])
-        assert clip["status"] == "errored"
-        assert clip["error"]["type"] == "insufficient-credits"
-        assert "5000" in clip["error"]["detail"]
-        assert clip["download_url"] is None
-        record = await _job(vp, clip["id"])
-        assert record is not None
-        assert (record.status, record.attempts) == ("failed", 1)  # not retried, not stuck
-        assert await vp.balance(tenant) == before
-        assert [o async for o in app.state.runtime.storage.list("clips/")] == []
 
 
 def _context(vp: VideoApp, *, attempt: int) -> JobContext:

@@ -17,7 +17,7 @@ from v100.services.video_processing.settings import VideoProcessingSettings
 
 from .support import VideoApp, fetch, new_tenant
 
-pytestmark = pytest.mark.time_sensitive
+pytestmark = [pytest.mark.time_sensitive, pytest.mark.asyncio(loop_scope="module")]
 
 
 async def _ready_video(vp: VideoApp, tenant: str, path: Path, **meta: str) -> dict:
@@ -178,7 +178,7 @@ async def test_urls_handed_out_come_from_configuration_not_the_request(vp: Video
         assert upload.headers["Location"].startswith(f"http://service{url}/"), upload.headers
 
 
-def test_the_public_url_defaults_to_the_platforms() -> None:
+async def test_the_public_url_defaults_to_the_platforms() -> None:
     platform = PlatformSettings(public_url="https://api.example.com/")
     assert VideoProcessingSettings(platform=platform).public_base == "https://api.example.com"
     assert PlatformSettings().public_url == "http://127.0.0.1:4000"

@@ -14,6 +14,9 @@ import pytest
 
 from .support import VideoApp, download_hls, fetch, new_tenant
 
+# One app per backend for the module (conftest.py): its tests run on the module's loop.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
 
 async def test_upload_becomes_a_playable_ladder(
     vp: VideoApp, small_video: Path, tmp_path: Path
@@ -112,3 +115,13 @@ async def test_each_status_change_is_an_event_after_commit(vp: VideoApp, small_v
     await progress.close()
     assert len(percents) >= 3
     assert percents == sorted(percents)
+
+
+async def test_ready_video_is_charged_once(vp: VideoApp, small_video: Path) -> None:
+    tenant = new_tenant()
+    available, _ = await vp.balance(tenant)
+    upload_id = await vp.tus_upload(tenant, small_video)
+    video = await vp.wait(tenant, (await vp.video_of_upload(tenant, upload_id))["id"])
+    assert video["status"] == "ready"
+    assert video["credits_charged"] == 1  # 3 s: one started minute
+    assert await vp.balance(tenant) == (available - 1, 0)

@@ -17,7 +17,8 @@ import pytest
 
 from .support import VideoApp, new_tenant
 
-pytestmark = pytest.mark.slow  # a video processed per backend
+# A video processed per backend; one app per backend for the module (conftest.py).
+pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
 OFFSET = {"Content-Type": "application/offset+octet-stream"}
 
