@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from v100.kit.auth import InternalTokens, Principal
-from v100.kit.testing.servers import dead_url
+from v100.kit.testing.net import free_port
 
 from .conftest import Deploy, Stack
 from .integration_support import INTERNAL_SECRET, Receiver, eventually, new_tenant
@@ -67,7 +67,7 @@ async def test_a_service_killed_mid_delivery_loses_nothing_and_keeps_ids(
     )
     headers = {"Authorization": f"Bearer {token}"}
     receiver.on("/hook", (200, 60.0))  # every attempt hangs until the process is killed
-    port = dead_url().rsplit(":", 1)[1]
+    port = str(free_port())
     log = tmp_path / "killed.log"
     message_ids: list[str] = []
     async with process(["serve", "integration", "--port", port], environment(stack, tmp_path),

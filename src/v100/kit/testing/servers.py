@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal
@@ -15,7 +17,6 @@ import httpx
 import uvicorn
 
 from v100.kit.http import server_config
-from v100.kit.testing.net import free_port
 
 __all__ = ["dead_url", "serving", "serving_in_thread", "wait_ready"]
 
@@ -112,8 +113,22 @@ def serving_in_thread(
 
 
 def dead_url() -> str:
-    """A loopback URL that refuses connections (a port just released by the OS)."""
-    return f"http://127.0.0.1:{free_port()}"
+    """A loopback URL that refuses connections: a port this process holds bound and never
+    listens on, so no server of any test can be given it (a port merely released could be, and
+    then the "dead" service answered: a gateway status test once found its own gateway there)."""
+    return f"http://127.0.0.1:{_held_port()}"
+
+
+@functools.cache
+def _held_port() -> int:
+    held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    held.bind(("127.0.0.1", 0))
+    _HELD.append(held)  # kept open for the process's life
+    port: int = held.getsockname()[1]
+    return port
+
+
+_HELD: list[socket.socket] = []
 
 
 async def wait_ready(url: str, *, within: float = 30.0) -> None:
