@@ -68,20 +68,34 @@ class Backend:
         return env | service
 
 
-@asynccontextmanager
-async def billed_backend(name: str, internal_secret: str, tmp_path: Path) -> AsyncIterator[Backend]:
-    """``name`` is "embedded" or "distributed" (skipped when PostgreSQL or S3 is not given):
-    a database of the test's own for the service, dropped afterwards, and an S3 prefix of its
-    own, emptied afterwards."""
+@dataclass(frozen=True)
+class Provisioned:
+    """A backend's settings and what was made for it: a PostgreSQL database (dropped by
+    ``remove``) and an S3 prefix (emptied by ``remove``); none for the embedded backend."""
+
+    platform: PlatformSettings
+    database_url: str | None = None
+    prefix: str | None = None
+
+    async def remove(self) -> None:
+        if self.database_url is not None:
+            await drop_database(self.database_url)
+        if self.prefix is not None:
+            await empty_s3_prefix(self.prefix)
+
+
+def provision(name: str, internal_secret: str, var_dir: Path) -> Provisioned:
+    """``name`` is "embedded" (SQLite and local disk under ``var_dir``) or "distributed" (a
+    PostgreSQL database and an S3 prefix of its own; skipped when those servers are not given)."""
     if name == "embedded":
-        platform = PlatformSettings(
-            var_dir=tmp_path,
-            internal_token_secret=internal_secret,
-            database_url=f"sqlite+aiosqlite:///{tmp_path}/{{service}}.db",
-            storage_url=f"file://{tmp_path}/objects",
+        return Provisioned(
+            PlatformSettings(
+                var_dir=var_dir,
+                internal_token_secret=internal_secret,
+                database_url=f"sqlite+aiosqlite:///{var_dir}/{{service}}.db",
+                storage_url=f"file://{var_dir}/objects",
+            )
         )
-        yield Backend(name, platform)
-        return
     admin = postgres_admin_url()
     if admin is None:
         pytest.skip("V100_TEST_POSTGRES_URL is not set")
@@ -89,7 +103,7 @@ async def billed_backend(name: str, internal_secret: str, tmp_path: Path) -> Asy
     database_url = fresh_postgres_url(admin)
     prefix = f"v100test-{uuid.uuid4().hex[:12]}"
     platform = PlatformSettings(
-        var_dir=tmp_path,
+        var_dir=var_dir,
         internal_token_secret=internal_secret,
         database_url=database_url,
         storage_url=f"s3://{s3['bucket']}/{prefix}",
@@ -97,11 +111,19 @@ async def billed_backend(name: str, internal_secret: str, tmp_path: Path) -> Asy
         s3_access_key_id=s3["access_key_id"],
         s3_secret_access_key=s3["secret_access_key"],
     )
+    return Provisioned(platform, database_url, prefix)
+
+
+@asynccontextmanager
+async def billed_backend(name: str, internal_secret: str, tmp_path: Path) -> AsyncIterator[Backend]:
+    """``name`` is "embedded" or "distributed" (skipped when PostgreSQL or S3 is not given):
+    a database of the test's own for the service, dropped afterwards, and an S3 prefix of its
+    own, emptied afterwards."""
+    made = provision(name, internal_secret, tmp_path)
     try:
-        yield Backend(name, platform)
+        yield Backend(name, made.platform)
     finally:
-        await drop_database(database_url)
-        await empty_s3_prefix(prefix)
+        await made.remove()
 
 
 @asynccontextmanager

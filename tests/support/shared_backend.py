@@ -15,16 +15,11 @@ test. The ids are ``backend``'s: ``[embedded]``, ``[distributed]``."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from tests.support.billed import BACKENDS, Backend, SharedBilling
-from v100.kit.db import drop_database
-from v100.kit.settings import PlatformSettings
-from v100.kit.testing.db import fresh_postgres_url, postgres_admin_url
-from v100.kit.testing.storage import empty_s3_prefix, s3_settings_or_skip
+from tests.support.billed import BACKENDS, Backend, SharedBilling, provision
 
 __all__ = ["made_module_backend", "module_backend", "module_billing_url"]
 
@@ -44,35 +39,11 @@ def made_module_backend(
     """``module_backend``'s body, for a module that overrides the fixture (its params marked,
     say, to skip a backend before anything is made for it)."""
     var_dir = tmp_path_factory.mktemp(f"module-{request.param}")
-    if request.param == "embedded":
-        platform = PlatformSettings(
-            var_dir=var_dir,
-            internal_token_secret=internal_secret,
-            database_url=f"sqlite+aiosqlite:///{var_dir}/{{service}}.db",
-            storage_url=f"file://{var_dir}/objects",
-        )
-        yield Backend(request.param, platform)
-        return
-    admin = postgres_admin_url()
-    if admin is None:
-        pytest.skip("V100_TEST_POSTGRES_URL is not set")
-    s3 = s3_settings_or_skip()
-    database_url = fresh_postgres_url(admin)
-    prefix = f"v100test-{uuid.uuid4().hex[:12]}"
-    platform = PlatformSettings(
-        var_dir=var_dir,
-        internal_token_secret=internal_secret,
-        database_url=database_url,
-        storage_url=f"s3://{s3['bucket']}/{prefix}",
-        s3_endpoint_url=s3["endpoint_url"],
-        s3_access_key_id=s3["access_key_id"],
-        s3_secret_access_key=s3["secret_access_key"],
-    )
+    made = provision(request.param, internal_secret, var_dir)
     try:
-        yield Backend(request.param, platform)
+        yield Backend(request.param, made.platform)
     finally:
-        asyncio.run(drop_database(database_url))
-        asyncio.run(empty_s3_prefix(prefix))
+        asyncio.run(made.remove())
 
 
 @pytest.fixture(scope="module")
