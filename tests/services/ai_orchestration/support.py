@@ -3,6 +3,7 @@ creating agents over HTTP, and the tenant's balance at the real billing app."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,3 +60,28 @@ class Orchestra:
 
     async def balance(self, tenant_id: str) -> tuple[int, int]:
         return await balance(self.settings.billing_url, self.app.state.runtime.tokens, tenant_id)
+
+
+async def run_one_case(
+    ao: Orchestra, tenant: str, agent_id: str, prompt: str, expected_facts: list[str]
+) -> dict[str, Any]:
+    """A sandbox test set of one case run against the agent, polled until it ends: the run."""
+    test_set = await ao.http.post(
+        "/v1/agents/test-sets",
+        json={"name": "FAQ", "cases": [{"prompt": prompt, "expected_facts": expected_facts}]},
+        headers=ao.headers(tenant, **{"Idempotency-Key": uuid.uuid4().hex}),
+    )
+    assert test_set.status_code == 201, test_set.text
+    run = await ao.http.post(
+        f"/v1/agents/{agent_id}/test-runs", json={"test_set_id": test_set.json()["id"]},
+        headers=ao.headers(tenant, **{"Idempotency-Key": uuid.uuid4().hex}),
+    )  # fmt: skip
+    assert run.status_code == 202, run.text
+    for _ in range(600):
+        state: dict[str, Any] = (await ao.http.get(
+            f"/v1/agents/{agent_id}/test-runs/{run.json()['id']}", headers=ao.headers(tenant)
+        )).json()  # fmt: skip
+        if state["status"] in ("completed", "failed"):
+            break
+        await asyncio.sleep(0.05)
+    return state

@@ -31,7 +31,7 @@ from v100.services.gateway.testing import assert_problem
 from v100.services.rag_engine.app import create_app as create_rag
 from v100.services.rag_engine.settings import RagEngineSettings
 
-from .support import Orchestra, new_tenant
+from .support import Orchestra, new_tenant, run_one_case
 
 # The module's app per backend (``ao``) and the vendors' servers live on the module's loop.
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
@@ -271,22 +271,7 @@ async def test_a_test_run_searches_and_pays_for_every_round(ao: Orchestra) -> No
         usage=(3000, 500),
     )
     ao.fakes.anthropic.reply("Within thirty days [1].", usage=(3000, 500))
-    test_set = await ao.http.post(
-        "/v1/agents/test-sets",
-        json={"name": "FAQ", "cases": [{"prompt": "Refund window?",
-                                        "expected_facts": ["thirty days"]}]},
-        headers=ao.headers(tenant, **{"Idempotency-Key": uuid.uuid4().hex}),
-    )  # fmt: skip
-    run = await ao.http.post(
-        f"/v1/agents/{agent['id']}/test-runs", json={"test_set_id": test_set.json()["id"]},
-        headers=ao.headers(tenant, **{"Idempotency-Key": uuid.uuid4().hex}),
-    )  # fmt: skip
-    for _ in range(600):
-        state = (await ao.http.get(f"/v1/agents/{agent['id']}/test-runs/{run.json()['id']}",
-                                   headers=ao.headers(tenant))).json()  # fmt: skip
-        if state["status"] in ("completed", "failed"):
-            break
-        await asyncio.sleep(0.05)
+    state = await run_one_case(ao, tenant, agent["id"], "Refund window?", ["thirty days"])
     assert (state["status"], state["passed"]) == ("completed", 1), state
     assert (state["input_tokens"], state["output_tokens"]) == (6000, 1000)
     # 6,000 read (6 credits) and 1,000 written (4): more than the hold of one call per case,

@@ -6,8 +6,6 @@ bases the answer quotes them with numbered citations."""
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from collections.abc import AsyncIterator
 
 import pytest
@@ -16,7 +14,7 @@ import pytest_asyncio
 from tests.support.billed import Backend
 
 from .chat_support import stream_chat
-from .support import Orchestra, new_tenant
+from .support import Orchestra, new_tenant, run_one_case
 from .test_chat_completions import _error
 from .test_conversations import _conversation, _send
 from .test_knowledge_bases import REFUNDS, _add, _kb, serving_rag_engine
@@ -106,23 +104,7 @@ async def test_without_an_llm_the_answer_quotes_the_knowledge_bases(own_ao: Orch
     assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks) == text
     assert payloads[-1] == "[DONE]"
 
-    test_set = await ao.http.post(
-        "/v1/agents/test-sets",
-        json={"name": "FAQ", "cases": [{"prompt": question[0]["content"],
-                                        "expected_facts": ["thirty days"]}]},
-        headers=ao.headers(tenant, **{"Idempotency-Key": uuid.uuid4().hex}),
-    )  # fmt: skip
-    run = await ao.http.post(
-        f"/v1/agents/{agent['id']}/test-runs", json={"test_set_id": test_set.json()["id"]},
-        headers=ao.headers(tenant, **{"Idempotency-Key": uuid.uuid4().hex}),
-    )  # fmt: skip
-    assert run.status_code == 202, run.text
-    for _ in range(600):
-        state = (await ao.http.get(f"/v1/agents/{agent['id']}/test-runs/{run.json()['id']}",
-                                   headers=ao.headers(tenant))).json()  # fmt: skip
-        if state["status"] in ("completed", "failed"):
-            break
-        await asyncio.sleep(0.05)
+    state = await run_one_case(ao, tenant, agent["id"], question[0]["content"], ["thirty days"])
     assert (state["status"], state["passed"]) == ("completed", 1), state
     assert state["results"][0]["answered_by"] == "no-llm"
     assert document["id"]
