@@ -19,6 +19,7 @@ from v100.media._errors import FFmpegFailed, FFmpegTimedOut, FFmpegUnusable
 
 __all__ = [
     "INPUT_DEMUXERS",
+    "PYAV_OPEN_OPTIONS",
     "Progress",
     "ProgressCallback",
     "bundled_ffmpeg",
@@ -47,6 +48,9 @@ INPUT_DEMUXERS = ",".join(
         "gif",
     ]
 )
+# The same rules for a file opened in-process with PyAV (probe, frames, clips, scenes): local
+# files only, and only the demuxers above.
+PYAV_OPEN_OPTIONS = {"protocol_whitelist": "file", "format_whitelist": INPUT_DEMUXERS}
 _STDERR_TAIL = 64 * 1024
 
 

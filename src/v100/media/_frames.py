@@ -17,13 +17,12 @@ import numpy as np
 import numpy.typing as npt
 
 from v100.media._errors import CorruptMedia, UnsupportedMedia
-from v100.media._ffmpeg import INPUT_DEMUXERS
+from v100.media._ffmpeg import PYAV_OPEN_OPTIONS
 
 __all__ = ["PickedFrame", "analysis_size", "gray", "pick_frames"]
 
 # About 96x54 luma pixels: enough to tell shots apart, cheap to compare many times per frame.
 _ANALYSIS_PIXELS = 64 * 36
-_OPEN_OPTIONS = {"protocol_whitelist": "file", "format_whitelist": INPUT_DEMUXERS}
 
 Pixels = npt.NDArray[np.uint8]
 
@@ -53,7 +52,7 @@ def pick_frames(
     import av  # heavy import, on first use
 
     try:
-        container = av.open(str(src), options=_OPEN_OPTIONS)
+        container = av.open(str(src), options=PYAV_OPEN_OPTIONS)
     except av.error.InvalidDataError:
         raise UnsupportedMedia("not a readable audio or video file") from None
     except av.error.FFmpegError as error:

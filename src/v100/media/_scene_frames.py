@@ -30,12 +30,11 @@ import numpy as np
 import numpy.typing as npt
 
 from v100.media._errors import CorruptMedia, FFmpegTimedOut, UnsupportedMedia
-from v100.media._ffmpeg import INPUT_DEMUXERS
+from v100.media._ffmpeg import PYAV_OPEN_OPTIONS
 
 __all__ = ["SceneFrames", "rescan", "scene_frames"]
 
 Pixels = npt.NDArray[np.uint8]
-_OPEN_OPTIONS = {"protocol_whitelist": "file", "format_whitelist": INPUT_DEMUXERS}
 # Planar 8-bit formats whose planes are read as they are (any chroma size: each plane is
 # shrunk to the analysis size on its own); any other is converted to yuv420p first.
 _PLANAR = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p"}
@@ -91,7 +90,7 @@ def rescan(
     deadline = time.monotonic() + timeout if timeout is not None else math.inf
     found: dict[int, Pixels] = {}
     try:
-        with av.open(str(src), options=_OPEN_OPTIONS) as container:
+        with av.open(str(src), options=PYAV_OPEN_OPTIONS) as container:
             stream = container.streams.video[0]
             stream.codec_context.options = {"skip_loop_filter": "all"}
             container.seek(scan.pts[first], stream=stream, backward=True)
@@ -128,7 +127,7 @@ def _scan(
 
     deadline = time.monotonic() + timeout if timeout is not None else math.inf
     try:
-        container = av.open(str(src), options=_OPEN_OPTIONS)
+        container = av.open(str(src), options=PYAV_OPEN_OPTIONS)
     except av.error.FFmpegError as error:
         # The file was probed as a video before: one that no longer opens is damaged.
         raise CorruptMedia(f"could not open the file: {error.strerror}") from None

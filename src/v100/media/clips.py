@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from v100.media._encoding import DEFAULT_MAX_PIXELS, check_complete, require_video, run_timeout
-from v100.media._ffmpeg import ProgressCallback, input_args, run_ffmpeg
+from v100.media._ffmpeg import PYAV_OPEN_OPTIONS, ProgressCallback, input_args, run_ffmpeg
 from v100.media.mp4 import mp4_args, spec_duration
 from v100.media.platforms import PlatformSpec
-from v100.media.probe import _OPEN_OPTIONS, MediaInfo
+from v100.media.probe import MediaInfo
 
 __all__ = ["Clip", "cut_clip", "keyframe_at_or_before"]
 
@@ -120,7 +120,7 @@ def keyframe_at_or_before(src: str | Path, at: float) -> float:
     file reads a few packets, not the whole file."""
     import av
 
-    container: Any = av.open(str(src), options=_OPEN_OPTIONS)
+    container: Any = av.open(str(src), options=PYAV_OPEN_OPTIONS)
     try:
         stream = container.streams.video[0]
         origin = (container.start_time or 0) / 1_000_000

@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from v100.media._errors import CorruptMedia, EmptyMedia, UnsupportedMedia
-from v100.media._ffmpeg import INPUT_DEMUXERS
+from v100.media._ffmpeg import PYAV_OPEN_OPTIONS
 
 __all__ = ["AudioStreamInfo", "MediaInfo", "VideoStreamInfo", "probe", "probe_sync"]
 
-_OPEN_OPTIONS = {"protocol_whitelist": "file", "format_whitelist": INPUT_DEMUXERS}
 # Packets sampled to judge frame-rate regularity.
 _VFR_SAMPLE = 240
 
@@ -103,7 +102,7 @@ def probe_sync(path: str | Path) -> MediaInfo:
     if size == 0:
         raise EmptyMedia("the file is empty")
     try:
-        container = av.open(str(path), options=_OPEN_OPTIONS)
+        container = av.open(str(path), options=PYAV_OPEN_OPTIONS)
     except av.error.InvalidDataError:
         raise UnsupportedMedia("not a readable audio or video file") from None
     except av.error.FFmpegError as error:
